@@ -1,0 +1,193 @@
+/**
+ * The declarative scenario formats, defined once: the TypeScript types and
+ * the JSON Schemas (scenarios/schemas/*.schema.json, for editors and for
+ * validation) both come from these definitions.
+ *
+ * Specs look like Kubernetes objects: apiVersion, kind, metadata, spec.
+ */
+import { Type, type Static, type TSchema } from 'typebox';
+
+export const API_VERSION = 'integrity-lab.io/v1alpha1';
+
+const Name = Type.String({
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  maxLength: 63,
+  description: 'A DNS-label name, unique among objects of this kind.',
+  examples: ['app'],
+});
+
+function object<K extends string, S extends TSchema>(kind: K, spec: S, description: string) {
+  return Type.Object(
+    {
+      apiVersion: Type.Literal(API_VERSION, { description: 'Always integrity-lab.io/v1alpha1.', examples: [API_VERSION] }),
+      kind: Type.Literal(kind, { description: `Always ${kind}.`, examples: [kind] }),
+      metadata: Type.Object(
+        {
+          name: Name,
+          description: Type.Optional(
+            Type.String({ description: 'What this object is for, in one sentence.', examples: ['The control group: containerd as packaged.'] }),
+          ),
+        },
+        { additionalProperties: false, description: 'Identity of the object.' },
+      ),
+      spec,
+    },
+    { additionalProperties: false, description, $id: kind },
+  );
+}
+
+// ---------------------------------------------------------------- LabProfile
+
+export const COMPONENTS = ['pull-gate', 'start-gate', 'watchdog', 'audit', 'admission'] as const;
+
+export const LabProfileSchema = object(
+  'LabProfile',
+  Type.Object(
+    {
+      containerd: Type.Object(
+        {
+          snapshotter: Type.Literal('erofs', {
+            description: 'Snapshotter for CRI and the transfer service. The lab targets EROFS.',
+            examples: ['erofs'],
+          }),
+          setImmutable: Type.Boolean({
+            description: 'EROFS snapshotter `set_immutable`: chattr +i on each layer.erofs (root can undo it).',
+            examples: [false],
+          }),
+          mkfsOptions: Type.Array(Type.String(), {
+            description: 'EROFS differ `mkfs_options`. The default makes layer files reproducible (FACTS.md).',
+            examples: [['-T0', '--mkfs-time', '--sort=none']],
+          }),
+        },
+        { additionalProperties: false, description: 'How containerd is configured on the node.' },
+      ),
+      components: Type.Array(
+        Type.Union(COMPONENTS.map((c) => Type.Literal(c))),
+        {
+          uniqueItems: true,
+          description: 'Integrity components installed on the node. Empty for the vanilla control.',
+          examples: [['pull-gate', 'start-gate']],
+        },
+      ),
+    },
+    { additionalProperties: false, description: 'What runs on the lab node.' },
+  ),
+  'A lab profile: how a lab node is configured. `vanilla` is the control group.',
+);
+export type LabProfile = Static<typeof LabProfileSchema>;
+
+// ------------------------------------------------------------------ Workload
+
+const FileEntry = Type.Object(
+  {
+    path: Type.String({ pattern: '^/', description: 'Absolute path inside the image.', examples: ['/app/message'] }),
+    content: Type.String({ description: 'File content, UTF-8.', examples: ['hello from a signed layer\n'] }),
+    mode: Type.Optional(Type.Integer({ minimum: 0, maximum: 0o7777, description: 'Permission bits (decimal in YAML, e.g. 493 for 0755).', examples: [420] })),
+  },
+  { additionalProperties: false },
+);
+
+const Layer = Type.Object(
+  {
+    busybox: Type.Optional(
+      Type.Boolean({ description: 'Add the node\'s static busybox as /bin/busybox with applet links (/bin/sh, /bin/cat, …).', examples: [true] }),
+    ),
+    files: Type.Optional(Type.Array(FileEntry, { description: 'Files with inline content.' })),
+    random: Type.Optional(
+      Type.Object(
+        {
+          path: Type.String({ pattern: '^/', description: 'Where the file goes.', examples: ['/data/blob'] }),
+          sizeMiB: Type.Number({ exclusiveMinimum: 0, maximum: 1024, description: 'Size in MiB.', examples: [20] }),
+          seed: Type.String({ description: 'Seed for the deterministic content.', examples: ['layer-3'] }),
+        },
+        { additionalProperties: false, description: 'A file of deterministic pseudo-random bytes (for size benchmarks).' },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'One image layer. Its entries are combined into one tar.' },
+);
+
+export const WorkloadSchema = object(
+  'Workload',
+  Type.Object(
+    {
+      namespace: Type.String({ description: 'Kubernetes namespace the pod runs in.', examples: ['apps', 'kube-system'] }),
+      image: Type.Object(
+        {
+          repository: Type.String({
+            pattern: '^[a-z0-9]+([._/-][a-z0-9]+)*$',
+            description: 'Repository in the lab registry.',
+            examples: ['lab/app'],
+          }),
+          tag: Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$', description: 'Tag.', examples: ['1.0'] }),
+          layers: Type.Array(Layer, { minItems: 1, description: 'Layers, base first.' }),
+          entrypoint: Type.Array(Type.String(), { minItems: 1, description: 'Image entrypoint.', examples: [['/bin/sh', '-c', 'sleep 3600']] }),
+        },
+        { additionalProperties: false, description: 'An image the lab builds from local content, with deterministic digests.' },
+      ),
+      readOnlyRootFilesystem: Type.Optional(Type.Boolean({ description: 'securityContext.readOnlyRootFilesystem.', examples: [false] })),
+    },
+    { additionalProperties: false, description: 'A pod with one container.' },
+  ),
+  'A workload: an image built by the lab and a pod that runs it.',
+);
+export type Workload = Static<typeof WorkloadSchema>;
+export type LayerSpec = Static<typeof Layer>;
+
+// -------------------------------------------------------------------- Attack
+
+export const OUTCOMES = ['blocked', 'detected', 'succeeded'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+const OutcomeSchema = Type.Union(OUTCOMES.map((o) => Type.Literal(o)), {
+  description: 'blocked: the attack had no effect; detected: it had effect and was reported; succeeded: it had effect, unnoticed.',
+  examples: ['succeeded'],
+});
+
+export const TECHNIQUES = ['layer-file-tamper'] as const;
+
+export const AttackSchema = object(
+  'Attack',
+  Type.Object(
+    {
+      technique: Type.Union(TECHNIQUES.map((t) => Type.Literal(t)), {
+        description: 'How the attack is carried out; implemented in lab/attacks.',
+        examples: ['layer-file-tamper'],
+      }),
+      target: Type.Object(
+        {
+          workload: Type.String({ description: 'Name of the Workload whose image is attacked.', examples: ['app'] }),
+          path: Type.String({ pattern: '^/', description: 'File inside the container the attack changes.', examples: ['/app/message'] }),
+        },
+        { additionalProperties: false },
+      ),
+      payload: Type.String({
+        minLength: 1,
+        description: 'What the attacker wants the file to contain. For an in-place tamper it must be no longer than the original.',
+        examples: ['owned by the host attacker'],
+      }),
+      caughtBy: Type.Array(Type.Union(COMPONENTS.map((c) => Type.Literal(c))), {
+        description: 'The components that must catch this attack on a profile that has them.',
+        examples: [['start-gate']],
+      }),
+      severity: Type.Union(['blocker', 'critical', 'normal', 'minor', 'trivial'].map((s) => Type.Literal(s)), {
+        description: 'Allure severity.',
+        examples: ['critical'],
+      }),
+      expected: Type.Record(Type.String(), OutcomeSchema, {
+        description: 'Expected outcome per lab profile name. The vanilla control must expect `succeeded`.',
+        examples: [{ vanilla: 'succeeded', integrity: 'blocked' }],
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  'An attack against a workload, with its expected outcome per profile.',
+);
+export type Attack = Static<typeof AttackSchema>;
+
+export const SCHEMAS = { LabProfile: LabProfileSchema, Workload: WorkloadSchema, Attack: AttackSchema } as const;
+export type Kind = keyof typeof SCHEMAS;
+export interface KindTypes {
+  LabProfile: LabProfile;
+  Workload: Workload;
+  Attack: Attack;
+}
