@@ -1,0 +1,83 @@
+import { LabError } from '../errors.ts';
+
+/**
+ * Every way loading rules, reading audit records or reading alerts can fail.
+ * Tests assert on these codes; people read the message.
+ */
+export type AuditErrorCode =
+  /** A rules file could not be read from disk. */
+  | 'RULES_READ'
+  /** The YAML itself does not parse. */
+  | 'YAML_SYNTAX'
+  /** The YAML parses but is not a Falco rules document: unknown key, wrong type, missing key. */
+  | 'RULES_SCHEMA'
+  /** A condition does not follow the filter grammar. */
+  | 'CONDITION_SYNTAX'
+  /** An operator that does not exist, or that does not apply to the field's type. */
+  | 'BAD_OPERATOR'
+  /** A value that cannot be used: bad escape, bad regex, a word where a number is needed. */
+  | 'BAD_VALUE'
+  /** A condition names a macro that is not defined (or not yet visible). */
+  | 'UNKNOWN_MACRO'
+  /** Macros refer to each other in a loop. */
+  | 'MACRO_CYCLE'
+  /** Lists refer to each other in a loop. */
+  | 'LIST_CYCLE'
+  /** append, override or enabled names a list, macro or rule that was never defined. */
+  | 'NO_PREVIOUS'
+  /** An output format that cannot be parsed. */
+  | 'OUTPUT_SYNTAX'
+  /** required_engine_version or required_plugin_versions cannot be met or parsed. */
+  | 'ENGINE_VERSION'
+  /** A Linux audit record line that does not follow auditd's format. */
+  | 'AUDIT_RECORD'
+  /** A line of an alerts file that is not a Falco JSON alert. */
+  | 'ALERT_FORMAT';
+
+/** Where in the rules a problem is. Every part is optional except the file. */
+export interface RulesLocation {
+  /** The rules file name as given to the loader. */
+  file: string;
+  /** 1-based line and column of the YAML node in the file. */
+  line?: number;
+  column?: number;
+  /** The list, macro, rule or other item the problem belongs to. */
+  item?: { kind: ItemKind; name: string };
+  /** Which key of the item, e.g. `condition`, `output`, `exceptions`. */
+  key?: string;
+  /** 1-based line and column, and 0-based offset, inside the condition text. */
+  condition?: { line: number; column: number; offset: number };
+}
+
+export type ItemKind =
+  | 'rule'
+  | 'macro'
+  | 'list'
+  | 'required_engine_version'
+  | 'required_plugin_versions'
+  | 'item';
+
+/** The one error type thrown by the rules loader: a LabError that also says where. */
+export class RulesLoadError extends LabError<AuditErrorCode> {
+  readonly location: RulesLocation;
+
+  constructor(code: AuditErrorCode, what: string, location: RulesLocation, options?: { cause?: unknown }) {
+    super(code, `${formatLocation(location)}: ${what}`, options);
+    this.location = location;
+  }
+}
+
+/** `rules.yaml:12:3: rule "Shell in container": condition at 1:17 (offset 16)` */
+export function formatLocation(loc: RulesLocation): string {
+  let out = loc.file;
+  if (loc.line !== undefined) out += `:${loc.line}:${loc.column ?? 1}`;
+  if (loc.item) out += `: ${loc.item.kind} "${loc.item.name}"`;
+  if (loc.key) out += `: ${loc.key}`;
+  if (loc.condition) {
+    const c = loc.condition;
+    out += ` at ${c.line}:${c.column} (offset ${c.offset})`;
+  }
+  return out;
+}
+
+export { LabError };
