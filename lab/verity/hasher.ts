@@ -1,0 +1,224 @@
+/**
+ * Streams the data blocks of a file and produces the lowest tree level (the
+ * digest of every data block). This is the only place that reads data in
+ * bulk; memory stays at a few chunks plus the level itself (digest size /
+ * data block size of the data, 0.8 % for sha256 over 4 KiB blocks).
+ *
+ * Reading always stays on the calling thread (so `beforeRead` and `signal`
+ * behave the same at any concurrency); worker threads, when used, hash
+ * chunks and write digests straight into a SharedArrayBuffer level.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { verityError } from './errors.ts';
+import type { VerityParams } from './params.ts';
+import { BlockHasher, layoutOf, levelBytes, type EntryLayout, type TreeGeometry } from './tree.ts';
+import { HASH_WORKER_SOURCE } from './worker-source.ts';
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+  /** called before each chunk is read, so a caller can impose a MB/s budget */
+  beforeRead?: (bytes: number) => Promise<void>;
+  /**
+   * Threads that hash data blocks, the calling thread included (1: no
+   * worker threads). Default: one per core, at most 4, from 8 MiB of data
+   * up; else 1.
+   */
+  concurrency?: number;
+  /** Bytes read at a time, rounded down to whole data blocks. Default 2 MiB. */
+  chunkBytes?: number;
+}
+
+export const DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024;
+/** Below this much data, starting threads costs more than it saves. */
+export const PARALLEL_THRESHOLD_BYTES = 8 * 1024 * 1024;
+const SLOTS_PER_WORKER = 2;
+
+export function throwIfAborted(signal: AbortSignal | undefined, where: string): void {
+  if (signal?.aborted) {
+    throw verityError('ABORTED', `${where}: aborted (${String(signal.reason)})`, signal.reason);
+  }
+}
+
+/** Reads exactly `length` bytes at `position`, or fails naming the file and the shortfall. */
+export async function readFully(
+  file: FileHandle,
+  target: Uint8Array,
+  length: number,
+  position: number,
+  what: string,
+): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await file.read(target, done, length - done, position + done));
+    } catch (err) {
+      throw verityError('READ_FAILED', `${what}: read of ${length} bytes at offset ${position} failed: ${(err as Error).message}`, err);
+    }
+    if (bytesRead === 0) {
+      throw verityError(
+        'READ_FAILED',
+        `${what}: expected ${length} bytes at offset ${position}, the file ended after ${done} (did it change while being read?)`,
+      );
+    }
+    done += bytesRead;
+  }
+}
+
+function resolveConcurrency(requested: number | undefined, dataBytes: number): number {
+  if (requested !== undefined) {
+    if (!Number.isInteger(requested) || requested < 1 || requested > 64) {
+      throw new RangeError(`concurrency: expected an integer from 1 to 64, got ${requested}`);
+    }
+    return requested;
+  }
+  return dataBytes >= PARALLEL_THRESHOLD_BYTES ? Math.min(availableParallelism(), 4) : 1;
+}
+
+/**
+ * Digests of data blocks 0 … geometry.dataBlocks-1, laid out as level 0
+ * (entries padded per hash type, hash blocks zero-filled at the tail).
+ *
+ * Scheduling: each chunk goes to a worker with a free buffer, or, when all
+ * are busy (or still starting up, which takes 20-40 ms), is hashed right here
+ * on the calling thread. No thread ever waits for another until the end.
+ */
+export async function hashDataLevel(
+  file: FileHandle,
+  what: string,
+  params: VerityParams,
+  geometry: TreeGeometry,
+  options: ReadOptions = {},
+): Promise<Buffer> {
+  const layout = layoutOf(geometry);
+  const blockSize = params.dataBlockSize;
+  const total = geometry.dataBlocks;
+  const blocksPerChunk = Math.min(total, Math.max(1, Math.floor((options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / blockSize)));
+  const chunkBytes = blocksPerChunk * blockSize;
+  const workerCount = resolveConcurrency(options.concurrency, total * blockSize) - 1;
+  const outBytes = levelBytes(layout, total);
+  const shared = workerCount > 0 ? new SharedArrayBuffer(outBytes) : undefined;
+  const out = shared === undefined ? Buffer.alloc(outBytes) : Buffer.from(shared);
+  const hasher = new BlockHasher(params, blockSize);
+  const local = Buffer.allocUnsafe(chunkBytes);
+
+  const workers: HashWorker[] = [];
+  try {
+    for (let i = 0; i < workerCount; i++) workers.push(new HashWorker(params, layout, shared!, chunkBytes));
+    for (let first = 0; first < total; first += blocksPerChunk) {
+      const count = Math.min(blocksPerChunk, total - first);
+      throwIfAborted(options.signal, what);
+      for (const worker of workers) worker.throwIfFailed();
+      await options.beforeRead?.(count * blockSize);
+      const worker = workers.find((w) => w.hasFreeSlot());
+      if (worker === undefined) {
+        await readFully(file, local, count * blockSize, first * blockSize, what);
+        hasher.digestInto(local, count, out, first, layout);
+      } else {
+        const slot = worker.takeSlot();
+        await readFully(file, worker.slot(slot), count * blockSize, first * blockSize, what);
+        worker.submit(slot, first, count);
+      }
+    }
+    await Promise.all(workers.map((w) => w.drain()));
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return out;
+}
+
+/** One worker thread with its own pair of chunk buffers (double buffering: read one while the other hashes). */
+class HashWorker {
+  readonly #worker: Worker;
+  readonly #views: Uint8Array[];
+  readonly #free: number[] = [];
+  #busy = 0;
+  #failure: Error | undefined;
+  #wake: (() => void) | undefined;
+  #terminated = false;
+
+  constructor(params: VerityParams, layout: EntryLayout, out: SharedArrayBuffer, chunkBytes: number) {
+    const slots = Array.from({ length: SLOTS_PER_WORKER }, () => new SharedArrayBuffer(chunkBytes));
+    this.#views = slots.map((s) => new Uint8Array(s));
+    this.#free = slots.map((_, i) => i);
+    this.#worker = new Worker(HASH_WORKER_SOURCE, {
+      eval: true,
+      workerData: {
+        algorithm: params.hashAlgorithm,
+        salt: new Uint8Array(params.salt),
+        saltFirst: params.hashType === 1,
+        blockSize: params.dataBlockSize,
+        entrySize: layout.entrySize,
+        hashesPerBlock: layout.hashesPerBlock,
+        hashBlockSize: layout.hashBlockSize,
+        out,
+        slots,
+      },
+    });
+    this.#worker.on('message', (slot: number) => {
+      this.#free.push(slot);
+      this.#busy--;
+      this.#notify();
+    });
+    this.#worker.on('error', (err) => {
+      this.#failure ??= verityError('WORKER_FAILED', `hash worker failed: ${err.message}`, err);
+      this.#notify();
+    });
+    this.#worker.on('exit', (code) => {
+      if (!this.#terminated) {
+        this.#failure ??= verityError('WORKER_FAILED', `hash worker exited early with code ${code}`);
+        this.#notify();
+      }
+    });
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #wait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  slot(index: number): Uint8Array {
+    return this.#views[index]!;
+  }
+
+  hasFreeSlot(): boolean {
+    return this.#failure === undefined && this.#free.length > 0;
+  }
+
+  takeSlot(): number {
+    const slot = this.#free.pop();
+    if (slot === undefined) throw new Error('HashWorker.takeSlot: no free slot (check hasFreeSlot first)');
+    return slot;
+  }
+
+  throwIfFailed(): void {
+    if (this.#failure) throw this.#failure;
+  }
+
+  submit(slot: number, firstBlock: number, count: number): void {
+    this.#busy++;
+    this.#worker.postMessage({ slot, firstBlock, count });
+  }
+
+  async drain(): Promise<void> {
+    while (this.#busy > 0) {
+      if (this.#failure) throw this.#failure;
+      await this.#wait();
+    }
+    if (this.#failure) throw this.#failure;
+  }
+
+  async terminate(): Promise<void> {
+    this.#terminated = true;
+    await this.#worker.terminate();
+  }
+}
