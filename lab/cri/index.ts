@@ -1,0 +1,5 @@
+export { CriClient, CriCallError } from './client.ts';
+export { runPod, removePod, removeAllPods, PodStartError, KUBELET_LABELS } from './pods.ts';
+export type { CriErrorCode, CriCallRecord } from './client.ts';
+export type { PodErrorCode, PodStage, PodSpec, ContainerSpec, RunningPod } from './pods.ts';
+export type * from './types.ts';

@@ -1,0 +1,156 @@
+/**
+ * Runs pods the way the kubelet does: pull each image, RunPodSandbox,
+ * CreateContainer, StartContainer, with the kubelet's labels so that other
+ * components (watchdog, audit, gates) can map containers to pods.
+ */
+import { randomUUID } from 'node:crypto';
+import { LabError } from '../errors.ts';
+import { CriCallError, type CriClient } from './client.ts';
+import type { ContainerConfig, Mount, PodSandboxConfig } from './types.ts';
+
+export type PodErrorCode = 'POD_START_FAILED';
+export type PodStage = 'pull' | 'sandbox' | 'create' | 'start';
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  mounts?: Mount[];
+  privileged?: boolean;
+  readOnlyRootFilesystem?: boolean;
+}
+
+export interface PodSpec {
+  name: string;
+  namespace: string;
+  uid?: string;
+  containers: ContainerSpec[];
+  hostNetwork?: boolean;
+}
+
+export interface RunningPod {
+  name: string;
+  namespace: string;
+  uid: string;
+  sandboxId: string;
+  sandboxConfig: PodSandboxConfig;
+  containers: { name: string; id: string; image: string; imageRef: string }[];
+}
+
+/** A pod that did not start, naming the stage and carrying the CRI error. */
+export class PodStartError extends LabError<PodErrorCode> {
+  readonly stage: PodStage;
+  readonly criError?: CriCallError;
+  constructor(pod: PodSpec, stage: PodStage, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('POD_START_FAILED', `pod ${pod.namespace}/${pod.name} did not start at ${stage}: ${reason}`, { cause });
+    this.stage = stage;
+    if (cause instanceof CriCallError) this.criError = cause;
+  }
+}
+
+export const KUBELET_LABELS = {
+  podName: 'io.kubernetes.pod.name',
+  podNamespace: 'io.kubernetes.pod.namespace',
+  podUid: 'io.kubernetes.pod.uid',
+  containerName: 'io.kubernetes.container.name',
+} as const;
+
+export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod> {
+  const uid = spec.uid ?? randomUUID();
+  const podLabels = {
+    [KUBELET_LABELS.podName]: spec.name,
+    [KUBELET_LABELS.podNamespace]: spec.namespace,
+    [KUBELET_LABELS.podUid]: uid,
+  };
+  const sandboxConfig: PodSandboxConfig = {
+    metadata: { name: spec.name, uid, namespace: spec.namespace, attempt: 0 },
+    hostname: spec.name,
+    logDirectory: `/var/log/pods/${spec.namespace}_${spec.name}_${uid}`,
+    labels: podLabels,
+    linux: {
+      securityContext: { namespaceOptions: { network: spec.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+    },
+  };
+
+  const imageRefs: string[] = [];
+  for (const c of spec.containers) {
+    try {
+      imageRefs.push(await cri.pullImage(c.image, sandboxConfig));
+    } catch (err) {
+      throw new PodStartError(spec, 'pull', err);
+    }
+  }
+
+  let sandboxId: string;
+  try {
+    sandboxId = await cri.runPodSandbox(sandboxConfig);
+  } catch (err) {
+    throw new PodStartError(spec, 'sandbox', err);
+  }
+
+  const containers: RunningPod['containers'] = [];
+  try {
+    for (const [i, c] of spec.containers.entries()) {
+      const config: ContainerConfig = {
+        metadata: { name: c.name, attempt: 0 },
+        image: { image: c.image },
+        command: c.command,
+        args: c.args,
+        envs: Object.entries(c.env ?? {}).map(([key, value]) => ({ key, value })),
+        mounts: c.mounts,
+        labels: { ...podLabels, [KUBELET_LABELS.containerName]: c.name },
+        logPath: `${c.name}/0.log`,
+        linux: {
+          securityContext: {
+            privileged: c.privileged ?? false,
+            readonlyRootfs: c.readOnlyRootFilesystem ?? false,
+            // This host's bounding set lacks SYS_RESOURCE (FACTS.md): a
+            // privileged container must drop it or runc cannot apply caps.
+            capabilities: c.privileged ? { dropCapabilities: ['SYS_RESOURCE'] } : undefined,
+            namespaceOptions: { network: spec.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' },
+          },
+        },
+      };
+      let id: string;
+      try {
+        id = await cri.createContainer(sandboxId, config, sandboxConfig);
+      } catch (err) {
+        throw new PodStartError(spec, 'create', err);
+      }
+      containers.push({ name: c.name, id, image: c.image, imageRef: imageRefs[i] ?? '' });
+      try {
+        await cri.startContainer(id);
+      } catch (err) {
+        throw new PodStartError(spec, 'start', err);
+      }
+    }
+  } catch (err) {
+    // Like the kubelet after a failed start: nothing of the pod stays behind.
+    await removePod(cri, { sandboxId, containers }).catch(() => {});
+    throw err;
+  }
+  return { name: spec.name, namespace: spec.namespace, uid, sandboxId, sandboxConfig, containers };
+}
+
+/** Stops and removes a pod's containers and sandbox; safe to call twice. */
+export async function removePod(cri: CriClient, pod: Pick<RunningPod, 'sandboxId' | 'containers'>): Promise<void> {
+  for (const c of pod.containers) {
+    await cri.stopContainer(c.id, 2).catch(() => {});
+    await cri.removeContainer(c.id).catch(() => {});
+  }
+  await cri.stopPodSandbox(pod.sandboxId).catch(() => {});
+  await cri.removePodSandbox(pod.sandboxId);
+}
+
+/** Removes every pod sandbox on the node (teardown). */
+export async function removeAllPods(cri: CriClient): Promise<number> {
+  const sandboxes = await cri.listPodSandboxes();
+  const containers = await cri.listContainers();
+  for (const s of sandboxes) {
+    await removePod(cri, { sandboxId: s.id, containers: containers.filter((c) => c.podSandboxId === s.id).map((c) => ({ name: c.metadata.name, id: c.id, image: '', imageRef: '' })) }).catch(() => {});
+  }
+  return sandboxes.length;
+}

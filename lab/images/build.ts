@@ -1,0 +1,128 @@
+/**
+ * Builds the lab's test images from local content (a Workload's image spec),
+ * as OCI image manifests with gzip layers. Builds are deterministic: the same
+ * spec and the same busybox binary give the same digests.
+ */
+import { createCipheriv, createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import type { LayerSpec, Workload } from '../spec/schemas.ts';
+import { buildTar, type TarEntry } from './tar.ts';
+
+export const MEDIA_TYPES = {
+  manifest: 'application/vnd.oci.image.manifest.v1+json',
+  config: 'application/vnd.oci.image.config.v1+json',
+  layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+} as const;
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+export interface ImageManifest {
+  schemaVersion: 2;
+  mediaType: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface BuiltImage {
+  repository: string;
+  tag: string;
+  manifest: ImageManifest;
+  manifestBytes: Buffer;
+  manifestDigest: string;
+  /** Every blob by digest: config and compressed layers. */
+  blobs: Map<string, Buffer>;
+  /** Uncompressed layer tars, base first (what mkfs.erofs --tar reads). */
+  layerTars: Buffer[];
+}
+
+export function sha256Digest(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Busybox applets linked into /bin when a layer asks for busybox. */
+export const BUSYBOX_APPLETS = [
+  'sh', 'ash', 'cat', 'ls', 'sleep', 'echo', 'mount', 'umount', 'touch', 'id', 'head', 'tail', 'grep', 'wc',
+  'sha256sum', 'stat', 'df', 'dd', 'rm', 'mkdir', 'env', 'ps', 'true', 'false', 'test', 'printf', 'cp', 'mv',
+  'chmod', 'ln', 'find', 'hostname', 'sync', 'readlink', 'du', 'tr',
+];
+
+/** Deterministic pseudo-random bytes: AES-256-CTR keystream keyed by sha256(seed). */
+export function deterministicBytes(seed: string, size: number): Buffer {
+  const key = createHash('sha256').update(`integrity-lab:${seed}`).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16, 0));
+  return Buffer.concat([cipher.update(Buffer.alloc(size, 0)), cipher.final()]);
+}
+
+export interface BuildSources {
+  /** The static busybox binary (read from the lab node). */
+  busybox(): Promise<Buffer>;
+}
+
+async function layerEntries(layer: LayerSpec, sources: BuildSources): Promise<TarEntry[]> {
+  const entries: TarEntry[] = [];
+  if (layer.busybox) {
+    entries.push({ type: 'file', path: '/bin/busybox', content: await sources.busybox(), mode: 0o755 });
+    for (const applet of BUSYBOX_APPLETS) entries.push({ type: 'symlink', path: `/bin/${applet}`, target: 'busybox' });
+  }
+  for (const f of layer.files ?? []) {
+    entries.push({ type: 'file', path: f.path, content: Buffer.from(f.content, 'utf8'), mode: f.mode ?? 0o644 });
+  }
+  if (layer.random) {
+    const size = Math.round(layer.random.sizeMiB * 1024 * 1024);
+    entries.push({ type: 'file', path: layer.random.path, content: deterministicBytes(layer.random.seed, size) });
+  }
+  return entries;
+}
+
+/** Builds the image of a workload. */
+export async function buildImage(image: Workload['spec']['image'], sources: BuildSources): Promise<BuiltImage> {
+  const blobs = new Map<string, Buffer>();
+  const layerTars: Buffer[] = [];
+  const layers: Descriptor[] = [];
+  const diffIds: string[] = [];
+  for (const layer of image.layers) {
+    const tar = buildTar(await layerEntries(layer, sources));
+    // level 6, no file name and mtime 0 in the gzip header: deterministic.
+    const gz = gzipSync(tar, { level: 6 });
+    const digest = sha256Digest(gz);
+    blobs.set(digest, gz);
+    layerTars.push(tar);
+    layers.push({ mediaType: MEDIA_TYPES.layerGzip, digest, size: gz.length });
+    diffIds.push(sha256Digest(tar));
+  }
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: {
+        Entrypoint: image.entrypoint,
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    }),
+  );
+  const configDigest = sha256Digest(config);
+  blobs.set(configDigest, config);
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.manifest,
+    config: { mediaType: MEDIA_TYPES.config, digest: configDigest, size: config.length },
+    layers,
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return {
+    repository: image.repository,
+    tag: image.tag,
+    manifest,
+    manifestBytes,
+    manifestDigest: sha256Digest(manifestBytes),
+    blobs,
+    layerTars,
+  };
+}

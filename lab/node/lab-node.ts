@@ -1,0 +1,407 @@
+/**
+ * The lab node: containerd v2 with the EROFS snapshotter inside a privileged
+ * testcontainer. `LabNode` is configured; `start()` gives a `StartedLabNode`,
+ * which owns everything it created and removes it in `stop()`.
+ *
+ * No image is pulled: the node image is built locally (image.ts), the
+ * testcontainers reaper is off, and the cleanup is ours.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { LabError, describeError } from '../errors.ts';
+import { localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
+import { silent, step, type ProgressListener } from '../progress.ts';
+import { CriClient } from '../cri/index.ts';
+import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
+import type { LabProfile, Workload } from '../spec/schemas.ts';
+import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig, type ConfigExtras } from './containerd-config.ts';
+import { hostCapabilities } from './capabilities.ts';
+import type { NodeErrorCode } from './errors.ts';
+import { ensureNodeImage } from './image.ts';
+import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
+
+// testcontainers must not pull its reaper or helper images (no registry).
+process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
+process.env.TESTCONTAINERS_HOST_OVERRIDE = 'localhost';
+
+export const LAB_LABEL = 'io.integrity-lab.lab';
+export const PROFILE_LABEL = 'io.integrity-lab.profile';
+export const STATE_ROOT = process.env.INTEGRITY_LAB_STATE ?? '/var/tmp/integrity-lab';
+
+/** How the node container got its privileges. */
+export type PrivilegeMode = 'privileged' | 'all-host-capabilities';
+
+/** A GenericContainer that can also set device cgroup rules. */
+class NodeContainer extends GenericContainer {
+  withDeviceCgroupRules(...rules: string[]): this {
+    this.hostConfig.DeviceCgroupRules = [...(this.hostConfig.DeviceCgroupRules ?? []), ...rules];
+    return this;
+  }
+
+  /** What `docker run --security-opt systempaths=unconfined` sends to the API. */
+  withUnconfinedSystemPaths(): this {
+    this.hostConfig.MaskedPaths = [];
+    this.hostConfig.ReadonlyPaths = [];
+    return this;
+  }
+}
+
+let privilegeFallbackAnnounced = false;
+
+export class LabNode {
+  #profile: LabProfile;
+  #progress: ProgressListener = silent;
+  #keep = false;
+  #labId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  #extras: ConfigExtras = {};
+
+  constructor(profile: LabProfile) {
+    this.#profile = profile;
+  }
+
+  withProgress(listener: ProgressListener): this {
+    this.#progress = listener;
+    return this;
+  }
+
+  /** Leave the node running after `stop()` for inspection (`lab down` removes it). */
+  withKeep(keep = true): this {
+    this.#keep = keep;
+    return this;
+  }
+
+  withLabId(labId: string): this {
+    this.#labId = labId;
+    return this;
+  }
+
+  withContainerdExtras(extras: ConfigExtras): this {
+    this.#extras = extras;
+    return this;
+  }
+
+  async start(): Promise<StartedLabNode> {
+    const progress = this.#progress;
+    const started = performance.now();
+    checkNodeRuntime();
+    await step(progress, 'PREFLIGHT', 'Docker engine', () => ensureDockerEngine(progress));
+    const image = await ensureNodeImage(progress);
+
+    const labId = this.#labId;
+    const stateDir = join(STATE_ROOT, labId);
+    const runDir = join(stateDir, 'run');
+    const name = `integrity-lab-${labId}`;
+    const volume = `integrity-lab-${labId}-containerd`;
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    const config = renderContainerdConfig(this.#profile, this.#extras);
+    await writeFile(join(stateDir, 'containerd.toml'), config);
+    await runChecked(localExec, ['docker', 'volume', 'create', '--label', `${LAB_LABEL}=${labId}`, volume]);
+
+    const make = (mode: PrivilegeMode) => {
+      const c = new NodeContainer(image.tag)
+        .withName(name)
+        .withHostname(`lab-${this.#profile.metadata.name}`)
+        .withLabels({ [LAB_LABEL]: labId, [PROFILE_LABEL]: this.#profile.metadata.name })
+        .withEnvironment({
+          CONTAINERD_ADDRESS: `${CONTAINERD_SOCKET_DIR}/containerd.sock`,
+          // ctr has no server-side default snapshotter (FACTS.md).
+          CONTAINERD_SNAPSHOTTER: this.#profile.spec.containerd.snapshotter,
+          CONTAINERD_NAMESPACE: 'k8s.io',
+        })
+        .withCopyContentToContainer([{ content: config, target: '/etc/integrity-lab/containerd.toml' }])
+        // withBindMounts replaces the list, so it is built once here.
+        .withBindMounts([
+          { source: runDir, target: CONTAINERD_SOCKET_DIR },
+          // Upperdirs cannot live on the engine's overlayfs: a volume is ext4.
+          { source: volume, target: '/var/lib/containerd' },
+          ...(mode === 'privileged' ? [] : [{ source: '/dev', target: '/dev' }]),
+        ])
+        .withWaitStrategy(Wait.forLogMessage(/lab-node: ready/))
+        .withStartupTimeout(60_000);
+      if (mode === 'privileged') return c.withPrivilegedMode();
+      // "ALL" minus what the host lacks: the engine may not know the names of
+      // the newest capabilities (Docker 20.10 rejects CAP_PERFMON by name).
+      return c
+        .withAddedCapabilities('ALL')
+        .withDroppedCapabilities(...hostCapabilities().missing)
+        .withSecurityOpt('seccomp=unconfined', 'apparmor=unconfined')
+        .withUnconfinedSystemPaths()
+        .withDeviceCgroupRules('a *:* rwm');
+    };
+
+    const cleanupPartial = async () => {
+      await localExec.run(['docker', 'rm', '-f', '-v', name]);
+      await localExec.run(['docker', 'volume', 'rm', '-f', volume]);
+      await rm(stateDir, { recursive: true, force: true });
+    };
+
+    let container: StartedTestContainer;
+    let privilege: PrivilegeMode = 'privileged';
+    try {
+      container = await step(progress, 'START', `lab node ${name} (profile ${this.#profile.metadata.name})`, async () => {
+        try {
+          return await make('privileged').start();
+        } catch (err) {
+          if (!/unable to apply caps|operation not permitted/i.test(describeError(err))) throw err;
+          // The engine refused --privileged because the host lacks a
+          // capability; a container in state Created is left behind.
+          await localExec.run(['docker', 'rm', '-f', '-v', name]);
+          privilege = 'all-host-capabilities';
+          if (!privilegeFallbackAnnounced) {
+            privilegeFallbackAnnounced = true;
+            const missing = hostCapabilities().missing;
+            progress({
+              phase: 'START',
+              status: 'WARN',
+              message: `the engine refused privileged mode (host lacks ${missing.map((m) => `CAP_${m}`).join(', ') || 'a capability'}); starting the node with every capability the host has, unconfined seccomp/apparmor, all devices`,
+            });
+          }
+          return await make('all-host-capabilities').start();
+        }
+      });
+    } catch (err) {
+      await cleanupPartial();
+      throw new LabError<NodeErrorCode>('NODE_START_FAILED', `lab node ${name} did not start: ${describeError(err)}`, { cause: err });
+    }
+
+    const node = new StartedLabNode({
+      labId,
+      name,
+      volume,
+      stateDir,
+      container,
+      profile: this.#profile,
+      privilege,
+      imageTag: image.tag,
+      keep: this.#keep,
+      progress,
+    });
+    activeNodes.add(node);
+    try {
+      await step(progress, 'START', 'CRI ready and pause image in the node registry', async () => {
+        await node.waitForCri();
+        await node.pushImage({ repository: PAUSE_IMAGE.repository, tag: PAUSE_IMAGE.tag, layers: [{ busybox: true }], entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'] });
+      });
+    } catch (err) {
+      await node.stop({ force: true });
+      throw err;
+    }
+    progress({ phase: 'START', status: 'DONE', message: `lab ${labId} ready (${privilege})`, elapsedMs: performance.now() - started });
+    return node;
+  }
+}
+
+/** Nodes started by this process, so that Ctrl-C can remove them. */
+export const activeNodes = new Set<StartedLabNode>();
+
+interface StartedLabNodeInit {
+  labId: string;
+  name: string;
+  volume: string;
+  stateDir: string;
+  container: StartedTestContainer;
+  profile: LabProfile;
+  privilege: PrivilegeMode;
+  imageTag: string;
+  keep: boolean;
+  progress: ProgressListener;
+}
+
+export interface NodeStatus {
+  labId: string;
+  container: string;
+  profile: string;
+  components: string[];
+  privilege: PrivilegeMode;
+  containerdVersion: string;
+  snapshotter: string;
+  registry: string;
+  /** Whether kernel dm-verity can be used on this node, and why. */
+  verity: { mode: 'kernel' | 'userspace'; reason: string };
+}
+
+export class StartedLabNode {
+  readonly labId: string;
+  readonly name: string;
+  readonly profile: LabProfile;
+  readonly privilege: PrivilegeMode;
+  readonly stateDir: string;
+  readonly imageTag: string;
+  readonly cri: CriClient;
+  /** Runs commands inside the node (docker exec), with stdin support. */
+  readonly exec: Exec;
+  readonly #volume: string;
+  readonly #container: StartedTestContainer;
+  readonly #keep: boolean;
+  readonly #progress: ProgressListener;
+  readonly #images = new Map<string, BuiltImage>();
+  #busybox?: Buffer;
+  #stopped = false;
+
+  constructor(init: StartedLabNodeInit) {
+    this.labId = init.labId;
+    this.name = init.name;
+    this.profile = init.profile;
+    this.privilege = init.privilege;
+    this.stateDir = init.stateDir;
+    this.imageTag = init.imageTag;
+    this.#volume = init.volume;
+    this.#container = init.container;
+    this.#keep = init.keep;
+    this.#progress = init.progress;
+    this.cri = new CriClient(join(init.stateDir, 'run', 'containerd.sock'));
+    const id = init.container.getId();
+    this.exec = {
+      run: (argv: readonly string[], options?: ExecOptions): Promise<ExecResult> =>
+        localExec.run(['docker', 'exec', '-i', id, ...argv], options),
+    };
+  }
+
+  /** The node's registry as the harness reaches it (the node's bridge address). */
+  get registryUrl(): string {
+    return `http://${this.#container.getIpAddress(this.#container.getNetworkNames()[0] ?? 'bridge')}:5000`;
+  }
+
+  /** An image reference as containerd on the node pulls it. */
+  imageRef(repository: string, tag: string): string {
+    return `${REGISTRY_HOST}/${repository}:${tag}`;
+  }
+
+  async run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+    return runChecked(this.exec, argv, options);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    return (await this.run(['cat', path])).stdout;
+  }
+
+  async waitForCri(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        await this.cri.version();
+        return;
+      } catch (err) {
+        last = err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    throw new LabError<NodeErrorCode>('NODE_NOT_READY', `CRI on ${this.name} not ready after ${timeoutMs} ms: ${describeError(last)}`);
+  }
+
+  /** Builds an image from local content and pushes it to the node registry (once per lab). */
+  async pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
+    const key = `${image.repository}:${image.tag}`;
+    const cached = this.#images.get(key);
+    if (cached) return cached;
+    const built = await buildImage(image, { busybox: async () => (this.#busybox ??= await this.readFile('/bin/busybox')) });
+    await pushImage(this.registryUrl, built);
+    this.#images.set(key, built);
+    return built;
+  }
+
+  async status(): Promise<NodeStatus> {
+    const version = (await this.run(['containerd', '--version'])).stdout.toString().split(' ')[2] ?? 'unknown';
+    return {
+      labId: this.labId,
+      container: this.name,
+      profile: this.profile.metadata.name,
+      components: this.profile.spec.components,
+      privilege: this.privilege,
+      containerdVersion: version,
+      snapshotter: this.profile.spec.containerd.snapshotter,
+      registry: this.registryUrl,
+      verity: await detectVerityMode(this.exec),
+    };
+  }
+
+  /**
+   * Removes everything the lab created: pods, immutable flags, the node
+   * container, its volume and the state directory (with the lab's keys).
+   * With `keep`, leaves the node running unless `force` is given.
+   */
+  async stop(options: { force?: boolean } = {}): Promise<void> {
+    if (this.#stopped) return;
+    activeNodes.delete(this);
+    if (this.#keep && !options.force) {
+      this.#progress({ phase: 'CLEANUP', status: 'INFO', message: `keeping lab ${this.labId}: \`integrity-lab lab shell ${this.labId}\`, then \`integrity-lab lab down ${this.labId}\`` });
+      this.cri.close();
+      return;
+    }
+    this.#stopped = true;
+    await step(this.#progress, 'CLEANUP', `lab ${this.labId}`, async () => {
+      this.cri.close();
+      await teardownLab(this.labId);
+    });
+  }
+}
+
+/**
+ * Removes a lab by id, whether or not this process started it: used by
+ * `stop()`, by `lab down` and on Ctrl-C.
+ */
+export async function teardownLab(labId: string, exec: Exec = localExec): Promise<void> {
+  const name = `integrity-lab-${labId}`;
+  const volume = `integrity-lab-${labId}-containerd`;
+  const problems: string[] = [];
+  const running = (await exec.run(['docker', 'inspect', '--format', '{{.State.Running}}', name])).stdout.toString().trim() === 'true';
+  if (running) {
+    // Stop pods first so no mount keeps a layer busy, then clear immutable
+    // flags: a volume holding immutable files cannot be removed.
+    await exec.run(['docker', 'exec', name, 'sh', '-c',
+      'ctr -n k8s.io tasks ls -q 2>/dev/null | xargs -r -n1 ctr -n k8s.io tasks kill -s KILL 2>/dev/null; ' +
+      'find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
+    await exec.run(['docker', 'stop', '-t', '5', name], { timeoutMs: 60_000 });
+  }
+  const rmContainer = await exec.run(['docker', 'rm', '-f', '-v', name]);
+  if (rmContainer.exitCode !== 0 && !/No such container/i.test(rmContainer.stderr)) problems.push(rmContainer.stderr.trim());
+  let rmVolume = await exec.run(['docker', 'volume', 'rm', '-f', volume]);
+  if (rmVolume.exitCode !== 0 && /operation not permitted|immutable|permission/i.test(rmVolume.stderr)) {
+    // The node died before its flags were cleared: clear them with the node
+    // image itself (no pull), then retry.
+    const image = (await exec.run(['docker', 'image', 'ls', '-q', '--filter', 'reference=integrity-lab/node'])).stdout.toString().split('\n')[0];
+    if (image) {
+      await exec.run(['docker', 'run', '--rm', '--cap-add', 'LINUX_IMMUTABLE', '-v', `${volume}:/v`, '--entrypoint', 'chattr', image, '-R', '-i', '/v'], { timeoutMs: 120_000 });
+      rmVolume = await exec.run(['docker', 'volume', 'rm', '-f', volume]);
+    }
+  }
+  if (rmVolume.exitCode !== 0) problems.push(rmVolume.stderr.trim());
+  await rm(join(STATE_ROOT, labId), { recursive: true, force: true });
+  if (problems.length) {
+    throw new LabError<NodeErrorCode>('NODE_EXEC_FAILED', `teardown of lab ${labId} left something behind: ${problems.join('; ')}`);
+  }
+}
+
+/** Labs that exist on this engine, by label. */
+export async function listLabs(exec: Exec = localExec): Promise<{ labId: string; name: string; profile: string; state: string }[]> {
+  const r = await exec.run(['docker', 'ps', '-a', '--filter', `label=${LAB_LABEL}`, '--format', `{{.Label "${LAB_LABEL}"}}\t{{.Names}}\t{{.Label "${PROFILE_LABEL}"}}\t{{.State}}`]);
+  return r.stdout
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [labId = '', name = '', profile = '', state = ''] = line.split('\t');
+      return { labId, name, profile, state };
+    });
+}
+
+/**
+ * Kernel dm-verity needs device-mapper with the verity target. This host's
+ * kernel has neither (FACTS.md), so layers are verified in userspace.
+ */
+export async function detectVerityMode(exec: Exec): Promise<NodeStatus['verity']> {
+  const r = await exec.run(['sh', '-c', 'test -e /dev/mapper/control && echo control; grep -w device-mapper /proc/devices >/dev/null && echo dm; test -d /sys/module/dm_verity && echo verity; true']);
+  const found = r.stdout.toString();
+  if (found.includes('control') && found.includes('dm') && found.includes('verity')) {
+    return { mode: 'kernel', reason: 'device-mapper and the dm-verity target are present' };
+  }
+  const missing = [
+    found.includes('control') ? '' : '/dev/mapper/control',
+    found.includes('dm') ? '' : 'device-mapper in /proc/devices',
+    found.includes('verity') ? '' : 'the dm_verity module',
+  ].filter(Boolean);
+  return { mode: 'userspace', reason: `kernel dm-verity unavailable: missing ${missing.join(', ')}` };
+}
