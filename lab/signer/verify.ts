@@ -50,7 +50,8 @@ export type VerificationCode =
   | 'LAYER_ROOT_HASH_MALFORMED'
   | 'LAYER_ROOT_HASH_MISMATCH'
   | 'LAYER_ROOT_HASH_UNCHECKED'
-  | 'ROOT_HASH_NOT_SIGNED';
+  | 'ROOT_HASH_NOT_SIGNED'
+  | 'COSIGN_PAYLOAD_INVALID';
 
 export type Severity = 'error' | 'warning';
 
