@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { isLabError } from '../errors.ts';
 import type { Exec, ExecResult } from '../exec.ts';
+import { DELIVERY_KIT_SALT_HEX } from '../verity/index.ts';
 import { sha256Digest } from './encoding.ts';
 import { UUID_NAMESPACE_URL, annotateLayerRootHashes, buildTimestampOf, computeLayerRootHashes, nodeMkfsErofsArgv, uuidV5 } from './layers.ts';
 import { ANNOTATIONS } from './manifest.ts';
@@ -151,6 +152,34 @@ describe('computeLayerRootHashes', () => {
         computeLayerRootHashes(manifest(), { fetchBlob: fetchFrom(blobs), exec: failing, workDir: tmpdir(), rootHasher: sha256File }),
         (e) => isLabError(e, 'EXEC_FAILED') && /exit code 1: mkfs\.erofs --tar=f/.test(e.message) && /invalid option/.test(e.message),
       );
+    });
+  });
+});
+
+describe('computeLayerRootHashes with the default hasher', () => {
+  describe('when the EROFS image is hashed with the delivery-kit parameters', () => {
+    it('gives the root hash veritysetup format gives for the same file and salt', async () => {
+      const workDir = await mkdtemp(join(tmpdir(), 'signer-test-'));
+      try {
+        const tar = Buffer.alloc(3 * 4096 + 100, 7);
+        const blob = gzipSync(tar);
+        const image = Buffer.alloc(4 * 4096, 0x5a);
+        const mkfs: Exec = {
+          async run(argv): Promise<ExecResult> {
+            await writeFile(argv.at(-2) ?? '', image);
+            await writeFile(join(workDir, 'copy.erofs'), image);
+            return { exitCode: 0, stdout: Buffer.alloc(0), stderr: '' };
+          },
+        };
+        const m: OciManifest = { ...sampleManifest(), layers: [layerOf('application/vnd.oci.image.layer.v1.tar+gzip', blob)] };
+        const [h] = await computeLayerRootHashes(m, { fetchBlob: async () => blob, exec: mkfs, workDir });
+        const out = execFileSync('veritysetup', ['format', '--hash=sha256', '--data-block-size=4096', '--hash-block-size=4096', `--salt=${DELIVERY_KIT_SALT_HEX}`, join(workDir, 'copy.erofs'), join(workDir, 'hash')], { encoding: 'utf8' });
+        const root = /Root hash:\s+([0-9a-f]{64})/.exec(out)?.[1];
+        assert.ok(root, out);
+        assert.equal(h?.rootHash.toString('hex'), root);
+      } finally {
+        await rm(workDir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -29,6 +29,7 @@ import { runChecked } from '../exec.ts';
 import type { Exec } from '../exec.ts';
 import { silent, step } from '../progress.ts';
 import type { ProgressListener } from '../progress.ts';
+import { DELIVERY_KIT_PARAMS, computeRootHash } from '../verity/index.ts';
 import { quote, sha256Digest } from './encoding.ts';
 import type { SignerErrorCode } from './errors.ts';
 import { ANNOTATIONS, MEDIA_TYPES, cloneManifest } from './manifest.ts';
@@ -50,6 +51,11 @@ export function uuidV5(namespace: string, name: string): string {
   hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
   const h = hash.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** dm-verity root hash of a file with the delivery-kit parameters (lab/verity). */
+export function verityRootHasher(erofsPath: string): Promise<Buffer> {
+  return computeRootHash(erofsPath, DELIVERY_KIT_PARAMS);
 }
 
 /** What the node's mkfs run needs to know about one layer. */
@@ -119,8 +125,8 @@ export interface LayerRootHashOptions {
   exec: Exec;
   /** Scratch directory, at the same path for this process and for `exec`. */
   workDir: string;
-  /** Root hash of an EROFS image file: lab/verity computeRootHash with DELIVERY_KIT_PARAMS. */
-  rootHasher: (erofsPath: string) => Promise<Buffer>;
+  /** Root hash of an EROFS image file. Default: verityRootHasher. */
+  rootHasher?: (erofsPath: string) => Promise<Buffer>;
   /** Override of nodeMkfsErofsArgv, for tests and for experiments with other recipes. */
   argv?: (layer: LayerIdentity, outputPath: string, tarPath: string) => string[];
   progress?: ProgressListener;
@@ -136,6 +142,7 @@ export interface LayerRootHashOptions {
 export async function computeLayerRootHashes(manifest: OciManifest, options: LayerRootHashOptions): Promise<LayerRootHash[]> {
   const progress = options.progress ?? silent;
   const argvOf = options.argv ?? nodeMkfsErofsArgv;
+  const rootHasher = options.rootHasher ?? verityRootHasher;
   const out: LayerRootHash[] = [];
   for (const [index, layer] of manifest.layers.entries()) {
     out.push(
@@ -155,7 +162,7 @@ export async function computeLayerRootHashes(manifest: OciManifest, options: Lay
           await writeFile(tarPath, tar);
           await rm(erofsPath, { force: true });
           await runChecked(options.exec, argv, { timeoutMs: 600_000 });
-          const rootHash = await options.rootHasher(erofsPath);
+          const rootHash = await rootHasher(erofsPath);
           return {
             index,
             digest: layer.digest,
