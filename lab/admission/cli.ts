@@ -1,0 +1,152 @@
+/**
+ * `integrity-lab admission …`
+ *
+ *   admission test SUITE.yaml [--policies DIR] [--json]
+ *   admission serve --cert FILE --key FILE --policies DIR [--port N] [--host ADDR] [--trust-image IMAGE]…
+ *
+ * The library emits decision records; this shell prints them (serve) or
+ * turns suite results into one line per case and a summary (test).
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { CliIo, Command } from '../cli/command.ts';
+import { describeError } from '../errors.ts';
+import { CachedCosignVerifier, CachedImageVerifier } from './cache.ts';
+import { createEngine } from './engine.ts';
+import { loadLabState } from './loader.ts';
+import { WebhookServer } from './server.ts';
+import { runSuiteFile } from './suite.ts';
+import { refuseAllCosignVerifier, StaticImageVerifier } from './verifiers.ts';
+
+const USAGE = `usage:
+  integrity-lab admission test SUITE.yaml [--policies DIR] [--json]
+      Run an AdmissionSuite offline (like gator verify). One line per case,
+      then a summary. Exit 0 when every case matches, 1 on any mismatch,
+      2 when the suite or the policies do not load.
+  integrity-lab admission serve --cert FILE --key FILE --policies DIR [--port N] [--host ADDR] [--trust-image IMAGE]...
+      Serve the validating webhook over HTTPS (POST /validate, GET /healthz).
+      Listens on 127.0.0.1 unless --host says otherwise; --port 0 (default)
+      picks a free port. Until lab/signer is wired in, attached signatures
+      verify only for images given with --trust-image, and Cosign checks
+      refuse everything. Prints one JSON decision record per line; stops on
+      SIGINT or SIGTERM.`;
+
+export interface AdmissionCommandDeps {
+  /** Resolves when `serve` should stop; default: SIGINT or SIGTERM. */
+  waitForStop(): Promise<void>;
+}
+
+const defaultDeps: AdmissionCommandDeps = {
+  waitForStop: () =>
+    new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    }),
+};
+
+async function runTest(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { policies: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const file = positionals[0];
+  if (file === undefined || positionals.length > 1) {
+    io.err(`admission test: expected one SUITE.yaml, got ${positionals.length}\n${USAGE}`);
+    return 2;
+  }
+  let result;
+  try {
+    result = await runSuiteFile(file, values.policies);
+  } catch (err) {
+    io.err(`admission test: ${describeError(err)}`);
+    return 2;
+  }
+  for (const r of result.results) {
+    if (values.json === true) {
+      io.out(JSON.stringify({ case: r.name, passed: r.passed, expected: r.expected, allowed: r.decision.allowed, message: r.decision.message, warnings: r.decision.warnings, mismatch: r.mismatch }));
+    } else {
+      io.out(`${r.passed ? 'PASS' : 'FAIL'}  ${r.name}${r.passed ? '' : `: ${r.mismatch}`}`);
+    }
+  }
+  const total = result.results.length;
+  io.out(`${result.suite}: ${total} case(s), ${result.passed} passed, ${result.failed} failed`);
+  return result.failed === 0 ? 0 : 1;
+}
+
+async function runServe(argv: string[], io: CliIo, deps: AdmissionCommandDeps): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      policies: { type: 'string' },
+      port: { type: 'string', default: '0' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'trust-image': { type: 'string', multiple: true },
+    },
+  });
+  const missing = (['cert', 'key', 'policies'] as const).filter((k) => values[k] === undefined);
+  if (missing.length > 0 || positionals.length > 0) {
+    io.err(`admission serve: ${missing.length > 0 ? `missing --${missing.join(', --')}` : `unexpected argument ${positionals[0]}`}\n${USAGE}`);
+    return 2;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    io.err(`admission serve: --port should be an integer 0..65535, got ${JSON.stringify(values.port)}`);
+    return 2;
+  }
+  let started;
+  try {
+    const [cert, key, state] = await Promise.all([readFile(values.cert as string), readFile(values.key as string), loadLabState(values.policies as string)]);
+    const engine = createEngine(state, {
+      imageVerifier: new CachedImageVerifier(new StaticImageVerifier(values['trust-image'] ?? [])),
+      cosignVerifier: new CachedCosignVerifier(refuseAllCosignVerifier),
+    });
+    engine.onDecision((record) => io.out(JSON.stringify(record)));
+    started = await new WebhookServer({ engine, cert, key }).withHost(values.host as string).withPort(port).start();
+  } catch (err) {
+    io.err(`admission serve: ${describeError(err)}`);
+    return 2;
+  }
+  io.err(`admission serve: listening on ${started.validateUrl} (healthz: ${started.url}/healthz)`);
+  await deps.waitForStop();
+  await started.close();
+  const s = started.stats();
+  io.err(`admission serve: stopped after ${s.requests} request(s): ${s.admitted} admitted, ${s.denied} denied, ${s.malformed} malformed`);
+  return 0;
+}
+
+/** Builds the command with injectable dependencies (tests stop `serve` without signals). */
+export function createAdmissionCommand(deps: AdmissionCommandDeps = defaultDeps): Command {
+  return {
+    name: 'admission',
+    summary: 'Validating admission webhook: serve it, or run policy suites offline',
+    usage: USAGE,
+    async run(argv, io) {
+      const [sub, ...rest] = argv;
+      try {
+        if (sub === 'test') return await runTest(rest, io);
+        if (sub === 'serve') return await runServe(rest, io, deps);
+      } catch (err) {
+        // parseArgs rejects unknown options with a TypeError.
+        io.err(`admission ${sub}: ${describeError(err)}\n${USAGE}`);
+        return 2;
+      }
+      if (sub === '--help' || sub === '-h' || sub === 'help') {
+        io.out(USAGE);
+        return 0;
+      }
+      io.err(`admission: unknown subcommand ${JSON.stringify(sub ?? '')}\n${USAGE}`);
+      return 2;
+    },
+  };
+}
+
+export const command: Command = createAdmissionCommand();
