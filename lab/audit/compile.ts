@@ -496,7 +496,8 @@ class Compiler {
    * Falco output format: `%field`, `%field[arg]` or `%(field)`; `%%` is a
    * literal '%'. `%container.info` is dropped, as Falco now does.
    */
-  private outputTemplate(text: string, loc: RulesLocation): OutputTemplate {
+  private outputTemplate(raw: string, loc: RulesLocation): OutputTemplate {
+    const text = raw.replace(/(^|[^%])%container\.info(?![a-zA-Z0-9_.])/g, '$1').trim();
     const parts: (string | OutputField)[] = [];
     const byToken = new Map<string, OutputField>();
     const scope: Scope = { visibility: Number.POSITIVE_INFINITY, locate: () => loc };
@@ -523,7 +524,6 @@ class Compiler {
       }
       i = re.lastIndex;
       const token = m[1] ?? `${m[2]}${m[3] ?? ''}`;
-      if (token === 'container.info') continue;
       if (literal) parts.push(literal);
       literal = '';
       let field = byToken.get(token);

@@ -32,7 +32,9 @@ export type AuditErrorCode =
   /** A Linux audit record line that does not follow auditd's format. */
   | 'AUDIT_RECORD'
   /** A line of an alerts file that is not a Falco JSON alert. */
-  | 'ALERT_FORMAT';
+  | 'ALERT_FORMAT'
+  /** A line of an events file that is not a JSON object of fields. */
+  | 'EVENT_FORMAT';
 
 /** Where in the rules a problem is. Every part is optional except the file. */
 export interface RulesLocation {

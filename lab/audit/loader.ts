@@ -305,14 +305,13 @@ class FileReader {
   }
 
   private readEngineVersion(node: YAMLMap, map: Map<string, Pair>): void {
-    const item = { kind: 'required_engine_version' as ItemKind, name: 'required_engine_version' };
-    this.checkKeys(map, new Set(['required_engine_version']), item);
-    const v = this.str(map, 'required_engine_version', item, true);
-    this.items.push({ kind: 'required_engine_version', version: v.value.trim(), loc: this.locOf(node, item) });
+    this.checkKeys(map, new Set(['required_engine_version']), undefined);
+    const v = this.str(map, 'required_engine_version', undefined, true);
+    this.items.push({ kind: 'required_engine_version', version: v.value.trim(), loc: this.locOf(node, undefined, 'required_engine_version') });
   }
 
   private readPluginVersions(node: YAMLMap, map: Map<string, Pair>): void {
-    const item = { kind: 'required_plugin_versions' as ItemKind, name: 'required_plugin_versions' };
+    const item = undefined;
     this.checkKeys(map, new Set(['required_plugin_versions']), item);
     const seq = this.value(map, 'required_plugin_versions');
     if (!seq || !isSeq(seq)) throw this.schema(seq ?? node, item, 'required_plugin_versions should be a sequence', seq ? describeNode(seq) : 'nothing');
@@ -336,7 +335,7 @@ class FileReader {
       }
       plugins.push({ name, version, alternatives });
     }
-    this.items.push({ kind: 'required_plugin_versions', plugins, loc: this.locOf(node, item) });
+    this.items.push({ kind: 'required_plugin_versions', plugins, loc: this.locOf(node, item, 'required_plugin_versions') });
   }
 
   /** Reads `override:` and checks each key against what this kind allows. */
@@ -586,7 +585,7 @@ function describeNode(node: YamlNode): string {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n')[0] ?? s;
+  return (s.split('\n')[0] ?? s).replace(/:\s*$/, '');
 }
 
 function formatShort(loc: RulesLocation): string {
