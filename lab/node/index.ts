@@ -6,3 +6,5 @@ export { findDebianMirror } from './mirror.ts';
 export type { NodeStatus, PrivilegeMode } from './lab-node.ts';
 export type { NodeImage } from './image.ts';
 export type { NodeErrorCode } from './errors.ts';
+export { inspectRootfs, parseMountinfo } from './rootfs.ts';
+export type { RootfsReport, LayerMount, MountEntry } from './rootfs.ts';

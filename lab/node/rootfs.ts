@@ -1,0 +1,71 @@
+/**
+ * What a container's root filesystem is made of, read from the container's
+ * own mountinfo and the node's mount table.
+ */
+import { dirname } from 'node:path';
+import { rootLowerdirs } from '../attacks/layer-file-tamper.ts';
+import type { RunningPod } from '../cri/index.ts';
+import type { StartedLabNode } from './lab-node.ts';
+
+export interface MountEntry {
+  mountPoint: string;
+  fstype: string;
+  source: string;
+  /** Per-mount options (field 6) and superblock options, joined. */
+  options: string[];
+  line: string;
+}
+
+/** Parses /proc/<pid>/mountinfo (Documentation/filesystems/proc.rst, 3.5). */
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const fields = pre.split(' ');
+    const [fstype = '', source = '', superOptions = ''] = post.split(' ');
+    out.push({
+      mountPoint: fields[4] ?? '',
+      fstype,
+      source,
+      options: [...(fields[5] ?? '').split(','), ...superOptions.split(',')],
+      line,
+    });
+  }
+  return out;
+}
+
+export interface LayerMount {
+  /** The overlay lowerdir: snapshots/N/fs. */
+  lowerdir: string;
+  /** The node's mount on that lowerdir, if any. */
+  mount?: MountEntry;
+  /** snapshots/N/layer.erofs exists as a regular file. */
+  layerFileExists: boolean;
+  layerFile: string;
+}
+
+export interface RootfsReport {
+  containerMountinfo: string;
+  nodeMountinfo: string;
+  root?: MountEntry;
+  layers: LayerMount[];
+  upperdir?: string;
+}
+
+export async function inspectRootfs(node: StartedLabNode, pod: RunningPod, container = 0): Promise<RootfsReport> {
+  const id = pod.containers[container]?.id;
+  if (!id) throw new Error(`pod ${pod.name} has no container ${container}`);
+  const containerMountinfo = (await node.cri.execSync(id, ['cat', '/proc/self/mountinfo'])).stdout.toString();
+  const nodeMountinfo = (await node.readFile('/proc/self/mountinfo')).toString();
+  const root = parseMountinfo(containerMountinfo).find((m) => m.mountPoint === '/');
+  const nodeMounts = parseMountinfo(nodeMountinfo);
+  const layers: LayerMount[] = [];
+  for (const lowerdir of rootLowerdirs(containerMountinfo)) {
+    const layerFile = `${dirname(lowerdir)}/layer.erofs`;
+    const exists = (await node.exec.run(['test', '-f', layerFile])).exitCode === 0;
+    layers.push({ lowerdir, mount: nodeMounts.find((m) => m.mountPoint === lowerdir), layerFileExists: exists, layerFile });
+  }
+  const upper = root?.options.find((o) => o.startsWith('upperdir='));
+  return { containerMountinfo, nodeMountinfo, root, layers, upperdir: upper?.slice('upperdir='.length) };
+}

@@ -1,0 +1,45 @@
+/**
+ * `npm run lint:features`: fails on invalid scenario YAML, out-of-date JSON
+ * Schemas, and undefined or ambiguous steps, naming the file and line.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { loadCatalog } from '../lab/spec/loader.ts';
+import { generateSchemas } from '../lab/spec/gen-schema.ts';
+import { describeError } from '../lab/errors.ts';
+
+const root = join(import.meta.dirname, '..');
+let failed = false;
+
+try {
+  const catalog = await loadCatalog(join(root, 'scenarios'), root);
+  console.log(`scenarios: ${catalog.profiles.size} profiles, ${catalog.workloads.size} workloads, ${catalog.attacks.size} attacks: valid`);
+} catch (err) {
+  console.error(describeError(err));
+  failed = true;
+}
+
+const stale = await generateSchemas(join(root, 'scenarios/schemas'), true);
+if (stale.length) {
+  console.error(`out-of-date JSON Schemas (run npm run gen:schemas): ${stale.join(', ')}`);
+  failed = true;
+}
+
+// A dry run resolves every step without running it; --strict turns an
+// undefined or ambiguous step into a failure, reported with file:line.
+// cucumber-js exits 0 from a dry run even with undefined steps, so the
+// summary is read as well.
+const dry = spawnSync(join(root, 'node_modules/.bin/cucumber-js'), ['--profile', 'lint'], {
+  cwd: root,
+  encoding: 'utf8',
+  env: { ...process.env, NODE_OPTIONS: '--import tsx' },
+});
+process.stdout.write(dry.stdout);
+process.stderr.write(dry.stderr);
+const problems = /\d+ steps \(([^)]*)\)/.exec(dry.stdout)?.[1]?.split(', ').filter((p) => /undefined|ambiguous/.test(p)) ?? [];
+if (dry.status !== 0 || problems.length) {
+  console.error(`feature lint failed: ${problems.join(', ') || `cucumber-js exited with ${dry.status}`} (the scenarios are listed above with file:line)`);
+  failed = true;
+}
+
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,76 @@
+/**
+ * `npm test`: the project's own tests, ending with one line
+ * `N passed, M failed`.
+ *
+ *   1. type check (tsc, strict)
+ *   2. unit tests next to the code (node:test), counted per test
+ *   3. feature lint: scenario YAML, schemas, undefined/ambiguous steps
+ *   4. end-to-end: the @smoke scenarios on real lab nodes, counted per scenario
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { globSync } from 'node:fs';
+
+const root = join(import.meta.dirname, '..');
+const bin = join(root, 'node_modules/.bin');
+const reports = join(root, 'reports');
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 130 : 1)));
+    child.on('error', () => resolve(127));
+  });
+}
+
+interface Tally {
+  name: string;
+  passed: number;
+  failed: number;
+}
+const tallies: Tally[] = [];
+
+function count(name: string, passed: number, failed: number): void {
+  tallies.push({ name, passed, failed });
+  process.stdout.write(`\n== ${name}: ${passed} passed, ${failed} failed\n\n`);
+}
+
+await mkdir(reports, { recursive: true });
+
+// 1. Type check.
+count('type check', ...((await run(join(bin, 'tsc'), ['-p', 'tsconfig.json'])) === 0 ? [1, 0] : [0, 1]) as [number, number]);
+
+// 2. Unit tests.
+const unitTap = join(reports, 'unit.tap');
+const files = globSync(['lab/**/*.test.ts', 'steps/**/*.test.ts', 'scripts/**/*.test.ts'], { cwd: root }).sort();
+const unitStatus = await run(process.execPath, [
+  '--import', 'tsx', '--test', '--test-concurrency=1',
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=tap', `--test-reporter-destination=${unitTap}`,
+  ...files,
+]);
+const tap = await readFile(unitTap, 'utf8').catch(() => '');
+const pass = Number(/^# pass (\d+)$/m.exec(tap)?.[1] ?? 0);
+const fail = Number(/^# fail (\d+)$/m.exec(tap)?.[1] ?? 0) + Number(/^# cancelled (\d+)$/m.exec(tap)?.[1] ?? 0);
+count('unit tests', pass, fail || (unitStatus !== 0 ? 1 : 0));
+
+// 3. Feature lint.
+count('feature lint', ...((await run(process.execPath, ['--import', 'tsx', 'scripts/lint-features.ts'])) === 0 ? [1, 0] : [0, 1]) as [number, number]);
+
+// 4. End-to-end smoke scenarios on real lab nodes.
+const junit = join(reports, 'junit-smoke.xml');
+await rm(junit, { force: true });
+const e2eStatus = await run(join(bin, 'cucumber-js'), ['--profile', 'smoke', '--format', `junit:${junit}`], { NODE_OPTIONS: '--import tsx' });
+const xml = await readFile(junit, 'utf8').catch(() => '');
+const suite = /<testsuite\b[^>]*>/.exec(xml)?.[0] ?? '';
+const attr = (n: string) => Number(new RegExp(`\\b${n}="(\\d+)"`).exec(suite)?.[1] ?? 0);
+const scenarios = attr('tests');
+const bad = attr('failures') + attr('errors');
+count('end-to-end scenarios', scenarios - bad - attr('skipped'), bad || (e2eStatus !== 0 || scenarios === 0 ? Math.max(1, bad) : 0));
+
+const passed = tallies.reduce((n, t) => n + t.passed, 0);
+const failed = tallies.reduce((n, t) => n + t.failed, 0);
+for (const t of tallies) process.stdout.write(`${t.name.padEnd(22)} ${t.passed} passed, ${t.failed} failed\n`);
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.exitCode = failed === 0 ? 0 : 1;

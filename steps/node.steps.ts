@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { Given, Then, When } from '@cucumber/cucumber';
+import * as allure from 'allure-js-commons';
+import { inspectRootfs, LabNode } from '../lab/node/index.ts';
+import { toStderr } from '../lab/progress.ts';
+import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
+import type { LabWorld } from './support/world.ts';
+
+Given('a lab node with the {profile} profile', async function (this: LabWorld, profile: LabProfile) {
+  this.node = await new LabNode(profile).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
+  await allure.parameter('profile', profile.metadata.name);
+  this.attachJson('node-status', await this.node.status());
+});
+
+When('the workload {workload} is started', async function (this: LabWorld, workload: Workload) {
+  this.pods.set(workload.metadata.name, await this.lab.startWorkload(workload));
+});
+
+Given('the workload {workload} is running', async function (this: LabWorld, workload: Workload) {
+  this.pods.set(workload.metadata.name, await this.lab.startWorkload(workload));
+});
+
+Then('the workload {workload} runs', async function (this: LabWorld, workload: Workload) {
+  const pod = this.pod(workload.metadata.name);
+  const { status } = await this.lab.cri.containerStatus(pod.containers[0]!.id);
+  this.attachJson('container-status', status);
+  assert.equal(status.state, 'CONTAINER_RUNNING', `container of ${workload.metadata.name} is ${status.state}: ${status.reason} ${status.message}`);
+});
+
+Then('every layer of {workload} is a read-only erofs mount of a layer.erofs file', async function (this: LabWorld, workload: Workload) {
+  const report = await inspectRootfs(this.lab, this.pod(workload.metadata.name));
+  this.attachText('container-mountinfo', report.containerMountinfo);
+  this.attachJson('rootfs-layers', report.layers);
+  assert.equal(report.root?.fstype, 'overlay', `the container root is ${report.root?.fstype ?? 'missing'}, expected an overlay of layers`);
+  assert.equal(report.layers.length, workload.spec.image.layers.length, 'one lowerdir per image layer');
+  for (const layer of report.layers) {
+    assert.equal(layer.mount?.fstype, 'erofs', `${layer.lowerdir} is mounted as ${layer.mount?.fstype ?? 'nothing'}, expected erofs`);
+    assert.ok(layer.mount.options.includes('ro'), `${layer.lowerdir} is not mounted read-only: ${layer.mount.line}`);
+    assert.equal(layer.mount.source, layer.layerFile, `${layer.lowerdir} is mounted from ${layer.mount.source}, expected its layer file`);
+    assert.ok(layer.layerFileExists, `${layer.layerFile} is not a regular file on the node`);
+  }
+});

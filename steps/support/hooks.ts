@@ -1,0 +1,72 @@
+/**
+ * Lifecycle: preflight and the node image once per run, a fresh lab node per
+ * scenario (attacks change the node), evidence and teardown after each
+ * scenario, and a check that every attack's outcome was asserted.
+ */
+import 'allure-cucumberjs';
+import * as allure from 'allure-js-commons';
+import { After, AfterAll, Before, BeforeAll, Status, setDefaultTimeout } from '@cucumber/cucumber';
+import { join } from 'node:path';
+import { activeNodes, checkNodeRuntime, ensureDockerEngine, ensureNodeImage } from '../../lab/node/index.ts';
+import { loadCatalog } from '../../lab/spec/loader.ts';
+import { toStderr } from '../../lab/progress.ts';
+import { describeError } from '../../lab/errors.ts';
+import type { LabWorld } from './world.ts';
+import { PROJECT_ROOT, labState } from './state.ts';
+
+setDefaultTimeout(180_000);
+
+BeforeAll({ timeout: 20 * 60_000 }, async function () {
+  checkNodeRuntime();
+  labState.setCatalog(await loadCatalog(join(PROJECT_ROOT, 'scenarios')));
+  await ensureDockerEngine(toStderr);
+  await ensureNodeImage(toStderr);
+});
+
+// Tags such as @epic:node or @severity:critical become Allure labels.
+Before(async function (this: LabWorld, { pickle }) {
+  this.scenarioName = pickle.name;
+  for (const { name } of pickle.tags) {
+    const [key, value] = name.slice(1).split(':');
+    if (!value) continue;
+    if (key === 'epic') await allure.epic(value);
+    if (key === 'story') await allure.story(value);
+    if (key === 'severity') await allure.severity(value);
+  }
+  await allure.tags(...pickle.tags.map((t) => t.name.slice(1)));
+});
+
+After(async function (this: LabWorld, { result, pickle }) {
+  const node = this.node;
+  if (node) {
+    if (result?.status !== Status.PASSED) {
+      // On failure, the CRI conversation and the node's logs are the evidence.
+      this.attachJson('cri-calls', node.cri.calls.slice(-40));
+      const logs = await node.exec.run(['sh', '-c', 'tail -n 60 /var/log/integrity-lab/containerd.log']).catch(() => undefined);
+      if (logs) this.attachText('containerd-log', logs.stdout.toString());
+    }
+    await node.stop();
+    this.node = undefined;
+  }
+  if (this.outcomePending && result?.status === Status.PASSED) {
+    throw new Error(
+      `scenario "${pickle.name}" carried out attack "${this.lastAttack?.attack.metadata.name}" but never asserted its outcome; ` +
+        'add `Then the attack has the outcome expected on this profile`',
+    );
+  }
+});
+
+AfterAll({ timeout: 120_000 }, async function () {
+  for (const node of [...activeNodes]) await node.stop({ force: true }).catch((e) => toStderr({ phase: 'CLEANUP', status: 'ERROR', message: describeError(e) }));
+});
+
+// Ctrl-C: remove every lab this process started, then exit.
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    toStderr({ phase: 'CLEANUP', status: 'RUN', message: `${signal}: removing ${activeNodes.size} lab node(s)` });
+    void Promise.allSettled([...activeNodes].map((n) => n.stop({ force: true }))).then(() => process.exit(130));
+  });
+}

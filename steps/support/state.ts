@@ -1,0 +1,37 @@
+/**
+ * Process-wide harness state: the scenario catalog (loaded once) and the
+ * attack outcomes of the run, for the summary table.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Catalog } from '../../lab/spec/loader.ts';
+import type { Outcome } from '../../lab/spec/schemas.ts';
+
+export const PROJECT_ROOT = join(import.meta.dirname, '../..');
+export const REPORTS_DIR = join(PROJECT_ROOT, 'reports');
+export const OUTCOMES_FILE = join(REPORTS_DIR, 'outcomes.jsonl');
+
+export interface OutcomeRecord {
+  attack: string;
+  profile: string;
+  outcome: Outcome;
+  expected?: Outcome;
+  scenario: string;
+}
+
+let loaded: Catalog | undefined;
+
+export const labState = {
+  setCatalog(catalog: Catalog): void {
+    loaded = catalog;
+  },
+  catalog(): Catalog {
+    if (!loaded) throw new Error('the scenario catalog is not loaded (the BeforeAll hook did not run)');
+    return loaded;
+  },
+  /** Appends to reports/outcomes.jsonl, which the conformance runner turns into the summary table. */
+  recordOutcome(record: OutcomeRecord): void {
+    mkdirSync(REPORTS_DIR, { recursive: true });
+    appendFileSync(OUTCOMES_FILE, JSON.stringify(record) + '\n');
+  },
+};

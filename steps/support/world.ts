@@ -1,0 +1,50 @@
+/**
+ * The World of one scenario: the started lab node, the pods it runs, and the
+ * last attack with its outcome. Steps store outcomes here; hooks attach the
+ * evidence and tear the lab down.
+ */
+import { World, setWorldConstructor, type IWorldOptions } from '@cucumber/cucumber';
+import type { AttackRun } from '../../lab/attacks/index.ts';
+import type { RunningPod } from '../../lab/cri/index.ts';
+import type { StartedLabNode } from '../../lab/node/index.ts';
+import { labState } from './state.ts';
+
+export class LabWorld extends World {
+  node?: StartedLabNode;
+  readonly pods = new Map<string, RunningPod>();
+  lastAttack?: AttackRun;
+  /** Set when an attack ran; cleared when its outcome is asserted. */
+  outcomePending = false;
+  /** The scenario's name, set by the Before hook. */
+  scenarioName = '';
+
+  constructor(options: IWorldOptions) {
+    super(options);
+  }
+
+  get catalog() {
+    return labState.catalog();
+  }
+
+  /** The started node, or a clear error when the scenario forgot to start one. */
+  get lab(): StartedLabNode {
+    if (!this.node) throw new Error('no lab node is started in this scenario: add `Given a lab node with the "vanilla" profile`');
+    return this.node;
+  }
+
+  pod(workload: string): RunningPod {
+    const pod = this.pods.get(workload);
+    if (!pod) throw new Error(`workload "${workload}" is not running in this scenario; running: ${[...this.pods.keys()].join(', ') || '(none)'}`);
+    return pod;
+  }
+
+  attachJson(name: string, data: unknown): void {
+    this.attach(JSON.stringify(data, null, 2), { mediaType: 'application/json', fileName: `${name}.json` });
+  }
+
+  attachText(name: string, text: string): void {
+    this.attach(text, { mediaType: 'text/plain', fileName: `${name}.txt` });
+  }
+}
+
+setWorldConstructor(LabWorld);
