@@ -18,6 +18,14 @@ describe('DELIVERY_KIT_PARAMS', () => {
       );
     });
 
+    it('cannot be changed by a caller that mutates it', () => {
+      DELIVERY_KIT_PARAMS.salt.fill(0);
+      assert.equal(DELIVERY_KIT_PARAMS.salt.toString('hex'), DELIVERY_KIT_SALT_HEX);
+      assert.throws(() => {
+        (DELIVERY_KIT_PARAMS as { dataBlockSize: number }).dataBlockSize = 512;
+      }, TypeError);
+    });
+
     it('differs from containerd 2.3\'s all-zero salt, so the two root hashes of one layer never coincide', () => {
       assert.ok(DELIVERY_KIT_PARAMS.salt.some((b) => b !== 0));
     });

@@ -44,14 +44,20 @@ export const MAX_SALT_SIZE = 256;
  */
 export const DELIVERY_KIT_SALT_HEX = 'ad046342fbc9384e68473f175509277d3f80bcd31a78b3b75c99e5bdaaea6626';
 
-/** veritysetup's defaults (sha256, 4 KiB blocks, format 1) with the fixed delivery-kit salt. */
+/**
+ * veritysetup's defaults (sha256, 4 KiB blocks, format 1) with the fixed
+ * delivery-kit salt. Frozen, and `salt` returns a fresh copy on every read,
+ * so no caller can change what the signer and the gates share.
+ */
 export const DELIVERY_KIT_PARAMS: VerityParams = Object.freeze({
   hashAlgorithm: 'sha256',
   dataBlockSize: 4096,
   hashBlockSize: 4096,
-  salt: Buffer.from(DELIVERY_KIT_SALT_HEX, 'hex'),
+  get salt(): Buffer {
+    return Buffer.from(DELIVERY_KIT_SALT_HEX, 'hex');
+  },
   hashType: 1,
-});
+} as const);
 
 export function digestSize(algorithm: HashAlgorithm): number {
   return DIGEST_SIZES[algorithm];
