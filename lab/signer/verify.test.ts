@@ -267,6 +267,32 @@ describe('verifyManifest', () => {
     });
   });
 
+  describe('when the chain also carries the root, root first, as the delivery-kit SDK may write it', () => {
+    it('still builds the path and is ok', async () => {
+      const identity: SigningIdentity = { ...pkiSigningIdentity(lab.pki), chainPem: lab.pki.root.certificatePem + lab.pki.chainPem };
+      assert.deepEqual(codes(await verifyManifest(await signed('v2', identity), options())), []);
+    });
+  });
+
+  describe('when the chain carries a look-alike root with the trusted root\'s name', () => {
+    it('fails with CHAIN_UNTRUSTED: a root is trusted for its key, not its name', async () => {
+      const identity: SigningIdentity = { signer: other.pki.signing.key, certificatePem: other.pki.signing.certificatePem, chainPem: other.pki.chainPem + other.pki.root.certificatePem };
+      assert.deepEqual(codes(await verifyManifest(await signed('v2', identity), options())), ['CHAIN_UNTRUSTED']);
+    });
+  });
+
+  describe('when the signing certificate is issued directly by the root', () => {
+    it('fails with EMPTY_CHAIN: the profile needs an intermediate', async () => {
+      const key = await generateKey();
+      const certificatePem = await issueCertificate({
+        subject: 'CN=direct', profile: PROFILES.codeSigning, key, issuer: lab.pki.root,
+        notBefore: NOW, notAfter: new Date(NOW.getTime() + 86_400_000), serial: Buffer.from('0103', 'hex'),
+      });
+      const identity: SigningIdentity = { signer: key, certificatePem, chainPem: lab.pki.root.certificatePem };
+      assert.deepEqual(codes(await verifyManifest(await signed('v2', identity), options())), ['EMPTY_CHAIN']);
+    });
+  });
+
   describe('when the cert annotation holds something that is not a certificate', () => {
     it('fails with BAD_CERTIFICATE', async () => {
       const m = await signed('v2');
