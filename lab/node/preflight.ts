@@ -61,19 +61,33 @@ async function startDockerd(): Promise<number> {
   return pid;
 }
 
+/** What the host offers for getting an engine; injectable for tests. */
+export interface HostFacts {
+  isRoot: boolean;
+  hasApt: boolean;
+  hasDockerd: boolean;
+}
+
+export function detectHost(): HostFacts {
+  return {
+    isRoot: process.getuid?.() === 0,
+    hasApt: existsSync('/usr/bin/apt-get'),
+    hasDockerd: existsSync('/usr/bin/dockerd') || existsSync('/usr/sbin/dockerd'),
+  };
+}
+
 /**
  * Makes sure a Docker engine answers. Installs and starts one when allowed.
  */
 export async function ensureDockerEngine(
   progress: ProgressListener = silent,
   exec: Exec = localExec,
+  host: HostFacts = detectHost(),
 ): Promise<EngineInfo> {
   const running = await engineVersion(exec);
   if (running) return { serverVersion: running, startedByUs: false };
 
-  const isRoot = process.getuid?.() === 0;
-  const hasApt = existsSync('/usr/bin/apt-get');
-  const hasDockerd = existsSync('/usr/bin/dockerd') || existsSync('/usr/sbin/dockerd');
+  const { isRoot, hasApt, hasDockerd } = host;
   if (!isRoot || (!hasApt && !hasDockerd)) {
     throw new LabError<NodeErrorCode>(
       'ENGINE_MISSING',
