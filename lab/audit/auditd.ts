@@ -156,7 +156,7 @@ export function parseAuditLog(text: string): AuditRecordGroup[] {
     if (record) out.push(...assembler.push(record));
   });
   out.push(...assembler.flush());
-  return out;
+  return out.sort((a, b) => a.records[0]!.line - b.records[0]!.line);
 }
 
 /**
@@ -182,7 +182,7 @@ export class AuditAssembler {
     const done: AuditRecordGroup[] = [];
     if (record.type === 'EOE') {
       this.pending.delete(key);
-      done.push(group);
+      if (group.records.length > 0) done.push(group);
       return done;
     }
     group.records.push(record);

@@ -99,6 +99,13 @@ interface Accessor {
   get: (e: AuditEvent) => FieldValue;
   /** List elements before this index are skipped (proc.aname without index starts at the parent). */
   listStart: number;
+  /**
+   * `in` holds when any element is in the set, instead of every element.
+   * libsinsp checks proc.aname without index ancestor by ancestor, so every
+   * operator, `in` included, means "some ancestor"; true list fields such
+   * as ka.req.pod.containers.image use set containment.
+   */
+  anyForIn?: boolean;
   text: string;
 }
 
@@ -360,6 +367,7 @@ class Compiler {
           type: 'list',
           text,
           listStart: 1,
+          anyForIn: true,
           get: (e) => {
             const a = e['proc.aname'];
             if (a !== undefined) return a;
@@ -821,7 +829,7 @@ function wrapTest(op: CheckOp, acc: Accessor, type: FieldType, values: string[],
   }
   const get = acc.get;
   const start = acc.listStart;
-  if (op === 'in') {
+  if (op === 'in' && !acc.anyForIn) {
     // Every element must be in the set (Falco: the first set is contained in the second).
     return (e) => {
       const v = get(e);

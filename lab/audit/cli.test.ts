@@ -1,0 +1,127 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { command } from './cli.ts';
+import { BUILTIN_RULES_PATH } from './builtin.ts';
+import { parseAlertLine } from './alerts.ts';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) }, out, err };
+}
+
+const fixture = (p: string) => fileURLToPath(new URL(`./fixtures/${p}`, import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'audit-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('integrity-lab audit', () => {
+  describe('when checking rule files that load', () => {
+    it('prints one line per file and exits 0', async () => {
+      const c = capture();
+      const code = await command.run(['check', fixture('override/base.yaml'), fixture('override/local.yaml'), BUILTIN_RULES_PATH], c.io);
+      assert.equal(code, 0, c.err.join('\n'));
+      assert.deepEqual(c.out, [
+        `${fixture('override/base.yaml')}: 4 rules, 2 macros, 2 lists`,
+        `${fixture('override/local.yaml')}: 4 rules, 1 macros, 2 lists`,
+        `${BUILTIN_RULES_PATH}: 4 rules, 4 macros, 7 lists`,
+      ]);
+      assert.ok(c.err.some((l) => l.startsWith("warning: ") && l.includes("'append: true' is deprecated")));
+    });
+  });
+
+  describe('when a rule file does not load', () => {
+    it('names file, rule and position and exits 1', async () => {
+      const c = capture();
+      const code = await command.run(['check', fixture('bad/bad-operator.yaml')], c.io);
+      assert.equal(code, 1);
+      assert.deepEqual(c.out, []);
+      assert.equal(c.err.length, 1);
+      assert.match(c.err[0]!, /^error: .*bad-operator.yaml:3:14: rule "Misspelt operator": condition at 1:33 \(offset 32\): expected an operator .* got 'equals' \[BAD_OPERATOR\]$/);
+    });
+
+    it('fails the whole set when a later file appends to nothing', async () => {
+      const c = capture();
+      assert.equal(await command.run(['check', BUILTIN_RULES_PATH, fixture('bad/no-previous.yaml')], c.io), 1);
+      assert.match(c.err[0]!, /NO_PREVIOUS/);
+    });
+
+    it('reports a missing file', async () => {
+      const c = capture();
+      assert.equal(await command.run(['check', join(dir, 'nope.yaml')], c.io), 1);
+      assert.match(c.err[0]!, /nope.yaml: cannot read rules file: .*ENOENT.* \[RULES_READ\]/);
+    });
+  });
+
+  describe('when reading an alerts file', () => {
+    const alerts = join(dir, 'alerts.jsonl');
+    const lines = [
+      { output: 'a', priority: 'Warning', rule: 'Shell spawned in a container', time: '2024-01-01T00:00:00.000000000Z', output_fields: {}, source: 'syscall', tags: ['x'], hostname: 'n1' },
+      { output: 'b', priority: 'Debug', rule: 'Other', time: '2024-01-01T00:00:01.000000000Z', output_fields: {}, source: 'syscall', tags: [], hostname: 'n1' },
+    ];
+    writeFileSync(alerts, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n\n`);
+
+    it('prints every alert as a JSON line', async () => {
+      const c = capture();
+      assert.equal(await command.run(['events', '--file', alerts], c.io), 0);
+      assert.deepEqual(c.out.map((l) => parseAlertLine(l)), lines);
+    });
+
+    it('filters by priority and rule', async () => {
+      const c = capture();
+      assert.equal(await command.run(['events', '--file', alerts, '--min-priority', 'notice'], c.io), 0);
+      assert.deepEqual(c.out.map((l) => parseAlertLine(l).rule), ['Shell spawned in a container']);
+      const d = capture();
+      assert.equal(await command.run(['events', '--file', alerts, '--rule', 'Other'], d.io), 0);
+      assert.deepEqual(d.out.map((l) => parseAlertLine(l).rule), ['Other']);
+    });
+
+    it('rejects a line that is not an alert, with its line number', async () => {
+      const bad = join(dir, 'bad.jsonl');
+      writeFileSync(bad, `${JSON.stringify(lines[0])}\n{"output":"x","priority":"Loud","rule":"r","time":"t"}\n`);
+      const c = capture();
+      assert.equal(await command.run(['events', '--file', bad], c.io), 1);
+      assert.match(c.err[0]!, /alert at line 2: 'priority' should be one of .* got 'Loud' \[ALERT_FORMAT\]/);
+    });
+  });
+
+  describe('when evaluating events', () => {
+    it('reads an auditd log and prints the alerts the rules raise', async () => {
+      const c = capture();
+      const code = await command.run(['eval', '--rules', BUILTIN_RULES_PATH, '--audit-log', fixture('audit.log'), '--hostname', 'node-7'], c.io);
+      assert.equal(code, 0, c.err.join('\n'));
+      const rules = c.out.map((l) => parseAlertLine(l));
+      assert.deepEqual(rules.map((a) => `${a.rule}@${a.hostname}`), ['Read of a sensitive file@node-7']);
+      assert.equal(rules[0]!.time, '2023-11-14T22:13:20.130000000Z');
+    });
+
+    it('reads JSON-lines events', async () => {
+      const events = join(dir, 'events.jsonl');
+      writeFileSync(events, `${JSON.stringify({ 'evt.type': 'execve', 'proc.name': 'bash', 'container.id': 'abc' })}\n`);
+      const c = capture();
+      assert.equal(await command.run(['eval', '--rules', BUILTIN_RULES_PATH, '--events', events], c.io), 0);
+      assert.deepEqual(c.out.map((l) => parseAlertLine(l).rule), ['Shell spawned in a container']);
+    });
+  });
+
+  describe('when used wrongly', () => {
+    it('exits 2 with usage for no subcommand, an unknown one, a bad option or missing files', async () => {
+      for (const argv of [[], ['nope'], ['check'], ['check', '--bogus', 'x'], ['eval', '--rules', 'r'], ['events', '--min-priority', 'loud']]) {
+        const c = capture();
+        assert.equal(await command.run(argv, c.io), 2, argv.join(' '));
+      }
+    });
+
+    it('prints help with exit 0', async () => {
+      const c = capture();
+      assert.equal(await command.run(['--help'], c.io), 0);
+      assert.match(c.out.join('\n'), /check .*\n.*integrity-lab audit check/);
+      const d = capture();
+      assert.equal(await command.run(['fields'], d.io), 0);
+      assert.ok(d.out.some((l) => l.startsWith('proc.aname[N]\tlist\t')));
+    });
+  });
+});
