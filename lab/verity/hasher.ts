@@ -77,13 +77,25 @@ function resolveConcurrency(requested: number | undefined, dataBytes: number): n
   return dataBytes >= PARALLEL_THRESHOLD_BYTES ? Math.min(availableParallelism(), 4) : 1;
 }
 
+/** Where one chunk is read to: a worker's buffer, or one of the calling thread's two. */
+type Target = { worker: HashWorker; slot: number } | { local: Buffer };
+
+interface PendingChunk {
+  first: number;
+  count: number;
+  target: Target;
+  read: Promise<void>;
+}
+
 /**
  * Digests of data blocks 0 … geometry.dataBlocks-1, laid out as level 0
  * (entries padded per hash type, hash blocks zero-filled at the tail).
  *
  * Scheduling: each chunk goes to a worker with a free buffer, or, when all
  * are busy (or still starting up, which takes 20-40 ms), is hashed right here
- * on the calling thread. No thread ever waits for another until the end.
+ * on the calling thread. The read of the next chunk is started before the
+ * current one is hashed, so reading overlaps hashing, and no thread waits
+ * for another until the end.
  */
 export async function hashDataLevel(
   file: FileHandle,
@@ -102,28 +114,43 @@ export async function hashDataLevel(
   const shared = workerCount > 0 ? new SharedArrayBuffer(outBytes) : undefined;
   const out = shared === undefined ? Buffer.alloc(outBytes) : Buffer.from(shared);
   const hasher = new BlockHasher(params, blockSize);
-  const local = Buffer.allocUnsafe(chunkBytes);
-
+  const locals = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)] as const;
   const workers: HashWorker[] = [];
+
+  /** Picks a destination and starts reading chunk `first` into it; `busy` is the local buffer still being hashed. */
+  const startRead = async (first: number, busy: Buffer | undefined): Promise<PendingChunk> => {
+    const count = Math.min(blocksPerChunk, total - first);
+    throwIfAborted(options.signal, what);
+    for (const worker of workers) worker.throwIfFailed();
+    await options.beforeRead?.(count * blockSize);
+    const worker = workers.find((w) => w.hasFreeSlot());
+    const target: Target = worker === undefined ? { local: locals[0] === busy ? locals[1] : locals[0] } : { worker, slot: worker.takeSlot() };
+    const into = 'local' in target ? target.local : target.worker.slot(target.slot);
+    const read = readFully(file, into, count * blockSize, first * blockSize, what);
+    read.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+    return { first, count, target, read };
+  };
+
+  let next: PendingChunk | undefined;
   try {
     for (let i = 0; i < workerCount; i++) workers.push(new HashWorker(params, layout, shared!, chunkBytes));
-    for (let first = 0; first < total; first += blocksPerChunk) {
-      const count = Math.min(blocksPerChunk, total - first);
-      throwIfAborted(options.signal, what);
-      for (const worker of workers) worker.throwIfFailed();
-      await options.beforeRead?.(count * blockSize);
-      const worker = workers.find((w) => w.hasFreeSlot());
-      if (worker === undefined) {
-        await readFully(file, local, count * blockSize, first * blockSize, what);
-        hasher.digestInto(local, count, out, first, layout);
+    next = await startRead(0, undefined);
+    while (next !== undefined) {
+      const current: PendingChunk = next;
+      next = undefined;
+      await current.read;
+      const busy = 'local' in current.target ? current.target.local : undefined;
+      const following = current.first + current.count;
+      if (following < total) next = await startRead(following, busy);
+      if ('local' in current.target) {
+        hasher.digestInto(current.target.local, current.count, out, current.first, layout);
       } else {
-        const slot = worker.takeSlot();
-        await readFully(file, worker.slot(slot), count * blockSize, first * blockSize, what);
-        worker.submit(slot, first, count);
+        current.target.worker.submit(current.target.slot, current.first, current.count);
       }
     }
     await Promise.all(workers.map((w) => w.drain()));
   } finally {
+    await next?.read.catch(() => undefined);
     await Promise.all(workers.map((w) => w.terminate()));
   }
   return out;
