@@ -2,7 +2,6 @@
 // through NODE_OPTIONS=--import tsx by the npm scripts (cucumber's own
 // `import` option is a file glob, not Node's flag).
 const common = {
-  paths: ['features/**/*.feature'],
   import: ['steps/**/*.ts'],
   format: [
     'pretty',

@@ -114,6 +114,7 @@ export async function buildImage(image: Workload['spec']['image'], sources: Buil
     mediaType: MEDIA_TYPES.manifest,
     config: { mediaType: MEDIA_TYPES.config, digest: configDigest, size: config.length },
     layers,
+    ...(image.annotations && Object.keys(image.annotations).length ? { annotations: { ...image.annotations } } : {}),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return {

@@ -92,9 +92,13 @@ export class LabNode {
     const labId = this.#labId;
     const stateDir = join(STATE_ROOT, labId);
     const runDir = join(stateDir, 'run');
+    // Mounted at the same path in the node, so files written by the harness
+    // can be handed to node tools (mkfs.erofs, cosign) without copying.
+    const shareDir = join(stateDir, 'shared');
     const name = `integrity-lab-${labId}`;
     const volume = `integrity-lab-${labId}-containerd`;
     await mkdir(runDir, { recursive: true, mode: 0o700 });
+    await mkdir(shareDir, { recursive: true, mode: 0o700 });
     const config = renderContainerdConfig(this.#profile, this.#extras);
     await writeFile(join(stateDir, 'containerd.toml'), config);
     await runChecked(localExec, ['docker', 'volume', 'create', '--label', `${LAB_LABEL}=${labId}`, volume]);
@@ -114,6 +118,7 @@ export class LabNode {
         // withBindMounts replaces the list, so it is built once here.
         .withBindMounts([
           { source: runDir, target: CONTAINERD_SOCKET_DIR },
+          { source: shareDir, target: shareDir },
           // Upperdirs cannot live on the engine's overlayfs: a volume is ext4.
           { source: volume, target: '/var/lib/containerd' },
           ...(mode === 'privileged' ? [] : [{ source: '/dev', target: '/dev' }]),
@@ -228,6 +233,8 @@ export class StartedLabNode {
   readonly profile: LabProfile;
   readonly privilege: PrivilegeMode;
   readonly stateDir: string;
+  /** A directory at the same path on the host and in the node. */
+  readonly shareDir: string;
   readonly imageTag: string;
   readonly cri: CriClient;
   /** Runs commands inside the node (docker exec), with stdin support. */
@@ -246,6 +253,7 @@ export class StartedLabNode {
     this.profile = init.profile;
     this.privilege = init.privilege;
     this.stateDir = init.stateDir;
+    this.shareDir = join(init.stateDir, 'shared');
     this.imageTag = init.imageTag;
     this.#volume = init.volume;
     this.#container = init.container;

@@ -122,6 +122,12 @@ export const WorkloadSchema = object(
           tag: Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$', description: 'Tag.', examples: ['1.0'] }),
           layers: Type.Array(Layer, { minItems: 1, description: 'Layers, base first.' }),
           entrypoint: Type.Array(Type.String(), { minItems: 1, description: 'Image entrypoint.', examples: [['/bin/sh', '-c', 'sleep 3600']] }),
+          annotations: Type.Optional(
+            Type.Record(Type.String(), Type.String(), {
+              description: 'Manifest annotations. Signatures cover them.',
+              examples: [{ 'org.opencontainers.image.title': 'lab app' }],
+            }),
+          ),
         },
         { additionalProperties: false, description: 'An image the lab builds from local content, with deterministic digests.' },
       ),

@@ -7,6 +7,8 @@ import { World, setWorldConstructor, type IWorldOptions } from '@cucumber/cucumb
 import type { AttackRun } from '../../lab/attacks/index.ts';
 import type { RunningPod } from '../../lab/cri/index.ts';
 import type { StartedLabNode } from '../../lab/node/index.ts';
+import type { SignedImage, VerificationResult } from '../../lab/signer/index.ts';
+import type { CosignKey } from '../../lab/trust/index.ts';
 import { labState } from './state.ts';
 
 export class LabWorld extends World {
@@ -15,6 +17,11 @@ export class LabWorld extends World {
   lastAttack?: AttackRun;
   /** Set when an attack ran; cleared when its outcome is asserted. */
   outcomePending = false;
+  /** Images signed in this scenario, by workload name. */
+  readonly signed = new Map<string, SignedImage>();
+  verification?: VerificationResult;
+  tampered?: { workload: string; digest: string };
+  cosignKey?: CosignKey;
   /** The scenario's name, set by the Before hook. */
   scenarioName = '';
 
@@ -36,6 +43,12 @@ export class LabWorld extends World {
     const pod = this.pods.get(workload);
     if (!pod) throw new Error(`workload "${workload}" is not running in this scenario; running: ${[...this.pods.keys()].join(', ') || '(none)'}`);
     return pod;
+  }
+
+  signedImage(workload: string): SignedImage {
+    const s = this.signed.get(workload);
+    if (!s) throw new Error(`the image of "${workload}" was not signed in this scenario: add \`Given the lab signs the image of "${workload}" in the "v2" format\``);
+    return s;
   }
 
   attachJson(name: string, data: unknown): void {

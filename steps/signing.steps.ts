@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Given, Then, When } from '@cucumber/cucumber';
+import { tamperManifest, type ManifestTampering } from '../lab/attacks/index.ts';
+import { inspectRootfs } from '../lab/node/index.ts';
+import { ANNOTATIONS, type PayloadFormat, type VerificationResult } from '../lab/signer/index.ts';
+import * as trust from '../lab/trust/index.ts';
+import { computeRootHash, DELIVERY_KIT_PARAMS } from '../lab/verity/index.ts';
+import type { Workload } from '../lab/spec/schemas.ts';
+import type { LabWorld } from './support/world.ts';
+
+const DAY = 24 * 3600 * 1000;
+
+async function signWorkload(world: LabWorld, workload: Workload, format: PayloadFormat, pki?: Awaited<ReturnType<typeof trust.labPki>>) {
+  const { repository, tag } = workload.spec.image;
+  await world.lab.pushImage(workload.spec.image);
+  const signed = await trust.signImage(world.lab, repository, tag, { format, pki });
+  world.signed.set(workload.metadata.name, signed);
+  world.attachJson('signed-manifest', signed.manifest);
+}
+
+Given('the lab signs the image of {workload} in the {format} format', async function (this: LabWorld, workload: Workload, format: PayloadFormat) {
+  await signWorkload(this, workload, format);
+});
+
+Given('the image of {workload} is signed in the {format} format by a CA the lab does not trust', async function (this: LabWorld, workload: Workload, format: PayloadFormat) {
+  await signWorkload(this, workload, format, await trust.foreignPki(this.lab, 'untrusted-vendor'));
+});
+
+function recordVerification(world: LabWorld, result: VerificationResult): void {
+  world.verification = result;
+  world.attachJson('verification', result);
+}
+
+Then('the signature of {workload} verifies against the lab\'s trusted roots', async function (this: LabWorld, workload: Workload) {
+  const signed = this.signedImage(workload.metadata.name);
+  recordVerification(this, await trust.verifyImage(this.lab, workload.spec.image.repository, signed.digest));
+  assert.ok(this.verification?.ok, `verification failed: ${JSON.stringify(this.verification?.findings)}`);
+});
+
+Then('the root hash of every layer.erofs of {workload} on the node matches its signed annotation', async function (this: LabWorld, workload: Workload) {
+  const signed = this.signedImage(workload.metadata.name);
+  const report = await inspectRootfs(this.lab, this.pod(workload.metadata.name));
+  // Lowerdirs are listed top layer first; manifest layers base first.
+  const lowerdirs = [...report.layers].reverse();
+  assert.equal(lowerdirs.length, signed.manifest.layers.length, 'one layer.erofs per manifest layer');
+  const rows = [];
+  for (const [i, layer] of signed.manifest.layers.entries()) {
+    const copy = join(this.lab.shareDir, `verify-layer-${i}.erofs`);
+    await this.lab.run(['cp', lowerdirs[i]!.layerFile, copy]);
+    const onNode = (await computeRootHash(copy, DELIVERY_KIT_PARAMS)).toString('hex');
+    const annotated = layer.annotations?.[ANNOTATIONS.rootHash];
+    rows.push({ layer: layer.digest, layerFile: lowerdirs[i]!.layerFile, annotated, onNode });
+  }
+  this.attachJson('root-hashes', rows);
+  for (const r of rows) assert.equal(r.onNode, r.annotated, `${r.layerFile}: root hash ${r.onNode} differs from the signed ${r.annotated}`);
+});
+
+When('the attacker changes the signed manifest of {workload} by {tampering}', async function (this: LabWorld, workload: Workload, how: ManifestTampering) {
+  const { repository, tag } = workload.spec.image;
+  const pushed = await trust.pushTamperedManifest(this.lab, repository, tag, (m, attackerLayer) => tamperManifest(m, how, attackerLayer));
+  this.tampered = { workload: workload.metadata.name, digest: pushed.digest };
+  this.attachJson('tampered-manifest', { change: pushed.change, digest: pushed.digest, manifest: pushed.manifest });
+});
+
+async function verifyTampered(world: LabWorld): Promise<VerificationResult> {
+  assert.ok(world.tampered, 'no manifest was tampered with in this scenario');
+  const workload = world.catalog.workloads.get(world.tampered.workload)!.object as Workload;
+  const result = await trust.verifyImage(world.lab, workload.spec.image.repository, world.tampered.digest);
+  recordVerification(world, result);
+  return result;
+}
+
+Then('verification of the tampered manifest fails with {string}', async function (this: LabWorld, code: string) {
+  const result = await verifyTampered(this);
+  assert.equal(result.ok, false, 'the tampered manifest verified');
+  const codes = result.findings.filter((f) => f.severity === 'error').map((f) => f.code);
+  assert.ok(codes.includes(code as never), `expected finding ${code}, got ${codes.join(', ') || 'none'}`);
+});
+
+Then('verification of the tampered manifest still succeeds', async function (this: LabWorld) {
+  const result = await verifyTampered(this);
+  assert.equal(result.ok, true, `expected the delivery-kit payload to accept it, got ${JSON.stringify(result.findings)}`);
+});
+
+Then('verification of {workload} fails with {string}', async function (this: LabWorld, workload: Workload, code: string) {
+  const result = await trust.verifyImage(this.lab, workload.spec.image.repository, this.signedImage(workload.metadata.name).digest);
+  recordVerification(this, result);
+  assert.equal(result.ok, false, 'the image verified');
+  assert.ok(result.findings.some((f) => f.code === code), `expected finding ${code}, got ${result.findings.map((f) => f.code).join(', ')}`);
+});
+
+Then('verification of {workload} {int} days from now fails with {string}', async function (this: LabWorld, workload: Workload, days: number, code: string) {
+  const clock = () => new Date(Date.now() + days * DAY);
+  const result = await trust.verifyImage(this.lab, workload.spec.image.repository, this.signedImage(workload.metadata.name).digest, { clock });
+  recordVerification(this, result);
+  assert.equal(result.ok, false, 'the image verified');
+  assert.ok(result.findings.some((f) => f.code === code), `expected finding ${code}, got ${result.findings.map((f) => f.code).join(', ')}`);
+});
+
+// ------------------------------------------------------------- cosign
+
+When('the lab signs the image of {workload} the cosign way', async function (this: LabWorld, workload: Workload) {
+  const image = await this.lab.pushImage(workload.spec.image);
+  this.cosignKey = await trust.labCosignSign(this.lab, workload.spec.image.repository, image.manifestDigest);
+});
+
+Then('the cosign binary on the node verifies {workload} with the lab\'s public key', async function (this: LabWorld, workload: Workload) {
+  const image = await this.lab.pushImage(workload.spec.image);
+  const r = await trust.nodeCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPath);
+  this.attachText('cosign-verify', `exit ${r.exitCode}\n${r.stderr}\n${r.stdout.toString()}`);
+  assert.equal(r.exitCode, 0, `cosign verify exited ${r.exitCode}: ${r.stderr}`);
+});
+
+When('the cosign binary on the node signs the image of {workload} with a vendor key', async function (this: LabWorld, workload: Workload) {
+  const image = await this.lab.pushImage(workload.spec.image);
+  const key = await trust.nodeCosignKeyPair(this.lab, 'vendor');
+  const r = await trust.nodeCosignSign(this.lab, workload.spec.image.repository, image.manifestDigest, key.privateKeyPath);
+  this.attachText('cosign-sign', r.stderr);
+  this.cosignKey = key;
+});
+
+Then('the lab verifies the cosign signature of {workload} with the vendor\'s public key', async function (this: LabWorld, workload: Workload) {
+  const image = await this.lab.pushImage(workload.spec.image);
+  const result = await trust.labCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPem);
+  this.attachJson('cosign-verification', result);
+  assert.equal(result.ok, true, JSON.stringify(result.findings));
+});
+
+Then('the lab refuses the cosign signature of {workload} under another key', async function (this: LabWorld, workload: Workload) {
+  const image = await this.lab.pushImage(workload.spec.image);
+  const other = await trust.nodeCosignKeyPair(this.lab, 'other');
+  const result = await trust.labCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, other.publicKeyPem);
+  this.attachJson('cosign-verification-other-key', result);
+  assert.equal(result.ok, false, 'a signature verified under an unrelated key');
+});
