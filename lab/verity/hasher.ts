@@ -132,8 +132,10 @@ export async function hashDataLevel(
   };
 
   let next: PendingChunk | undefined;
+  let drained = false;
   try {
-    for (let i = 0; i < workerCount; i++) workers.push(new HashWorker(params, layout, shared!, chunkBytes));
+    workers.push(...acquireWorkers(workerCount));
+    for (const worker of workers) worker.bind(params, layout, shared!, chunkBytes);
     next = await startRead(0, undefined);
     while (next !== undefined) {
       const current: PendingChunk = next;
@@ -149,41 +151,68 @@ export async function hashDataLevel(
       }
     }
     await Promise.all(workers.map((w) => w.drain()));
+    drained = true;
   } finally {
     await next?.read.catch(() => undefined);
-    await Promise.all(workers.map((w) => w.terminate()));
+    await releaseWorkers(workers, drained);
   }
   return out;
+}
+
+/**
+ * Worker threads are kept between calls: starting one costs 20-40 ms of CPU,
+ * and a fresh one runs its hashing loop unoptimised for its first chunks.
+ * Idle workers are unref'd (they never keep the process alive) and are
+ * terminated after IDLE_MS without work.
+ */
+const IDLE_MS = 10_000;
+const MAX_IDLE_WORKERS = 4;
+const idleWorkers: HashWorker[] = [];
+let idleTimer: NodeJS.Timeout | undefined;
+
+function acquireWorkers(count: number): HashWorker[] {
+  const workers = idleWorkers.splice(0, count);
+  while (workers.length < count) workers.push(new HashWorker());
+  return workers;
+}
+
+/** Returns healthy, drained workers to the pool; anything else is terminated. */
+async function releaseWorkers(workers: HashWorker[], drained: boolean): Promise<void> {
+  const keep = drained ? workers.filter((w) => w.reusable()) : [];
+  const drop = workers.filter((w) => !keep.includes(w));
+  for (const worker of keep) {
+    worker.unbind();
+    if (idleWorkers.length < MAX_IDLE_WORKERS) idleWorkers.push(worker);
+    else drop.push(worker);
+  }
+  if (idleWorkers.length > 0) {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => void releaseHashWorkers(), IDLE_MS).unref();
+  }
+  await Promise.all(drop.map((w) => w.terminate()));
+}
+
+/** Terminates the idle hashing threads now (they also go after 10 s idle on their own). */
+export async function releaseHashWorkers(): Promise<void> {
+  clearTimeout(idleTimer);
+  idleTimer = undefined;
+  await Promise.all(idleWorkers.splice(0).map((w) => w.terminate()));
 }
 
 /** One worker thread with its own pair of chunk buffers (double buffering: read one while the other hashes). */
 class HashWorker {
   readonly #worker: Worker;
-  readonly #views: Uint8Array[];
-  readonly #free: number[] = [];
+  #slots: SharedArrayBuffer[] = [];
+  #views: Uint8Array[] = [];
+  #free: number[] = [];
   #busy = 0;
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
   #terminated = false;
 
-  constructor(params: VerityParams, layout: EntryLayout, out: SharedArrayBuffer, chunkBytes: number) {
-    const slots = Array.from({ length: SLOTS_PER_WORKER }, () => new SharedArrayBuffer(chunkBytes));
-    this.#views = slots.map((s) => new Uint8Array(s));
-    this.#free = slots.map((_, i) => i);
-    this.#worker = new Worker(HASH_WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        algorithm: params.hashAlgorithm,
-        salt: new Uint8Array(params.salt),
-        saltFirst: params.hashType === 1,
-        blockSize: params.dataBlockSize,
-        entrySize: layout.entrySize,
-        hashesPerBlock: layout.hashesPerBlock,
-        hashBlockSize: layout.hashBlockSize,
-        out,
-        slots,
-      },
-    });
+  constructor() {
+    this.#worker = new Worker(HASH_WORKER_SOURCE, { eval: true, execArgv: [] });
+    this.#worker.unref();
     this.#worker.on('message', (slot: number) => {
       this.#free.push(slot);
       this.#busy--;
@@ -199,6 +228,38 @@ class HashWorker {
         this.#notify();
       }
     });
+  }
+
+  /** Prepares the worker for one call: parameters, the shared output level, two chunk buffers. */
+  bind(params: VerityParams, layout: EntryLayout, out: SharedArrayBuffer, chunkBytes: number): void {
+    if (this.#slots[0]?.byteLength !== chunkBytes) {
+      this.#slots = Array.from({ length: SLOTS_PER_WORKER }, () => new SharedArrayBuffer(chunkBytes));
+      this.#views = this.#slots.map((s) => new Uint8Array(s));
+    }
+    this.#free = this.#slots.map((_, i) => i);
+    this.#busy = 0;
+    this.#worker.ref(); // while a call waits on it, the worker must keep the event loop alive
+    this.#worker.postMessage({
+      kind: 'bind',
+      algorithm: params.hashAlgorithm,
+      salt: new Uint8Array(params.salt),
+      saltFirst: params.hashType === 1,
+      blockSize: params.dataBlockSize,
+      entrySize: layout.entrySize,
+      hashesPerBlock: layout.hashesPerBlock,
+      hashBlockSize: layout.hashBlockSize,
+      out,
+      slots: this.#slots,
+    });
+  }
+
+  unbind(): void {
+    this.#worker.postMessage({ kind: 'unbind' });
+    this.#worker.unref();
+  }
+
+  reusable(): boolean {
+    return this.#failure === undefined && !this.#terminated && this.#busy === 0;
   }
 
   #notify(): void {
@@ -233,7 +294,7 @@ class HashWorker {
 
   submit(slot: number, firstBlock: number, count: number): void {
     this.#busy++;
-    this.#worker.postMessage({ slot, firstBlock, count });
+    this.#worker.postMessage({ kind: 'job', slot, firstBlock, count });
   }
 
   async drain(): Promise<void> {

@@ -58,3 +58,4 @@ export {
   treeGeometry,
 } from './tree.ts';
 export { computeRootHash, format, verify, verifyAgainstRootHash } from './verity.ts';
+export { releaseHashWorkers } from './hasher.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isLabError } from '../errors.ts';
-import type { ReadOptions } from './hasher.ts';
+import { releaseHashWorkers, type ReadOptions } from './hasher.ts';
 import { DELIVERY_KIT_PARAMS, type VerityParams } from './params.ts';
 import { treeStartOffset } from './superblock.ts';
 import { entryOffset, layoutOf, treeGeometry } from './tree.ts';
@@ -409,6 +409,31 @@ describe('computeRootHash', { skip }, () => {
           (err) => isLabError(err, 'ABORTED'),
           path.name,
         );
+      }
+    });
+  });
+});
+
+describe('releaseHashWorkers', () => {
+  describe('when the pooled hashing threads are released between calls', () => {
+    it('starts fresh ones on the next call and gets the same root', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'verity-pool-'));
+      try {
+        await writeFile(join(dir, 'data'), bytes(64 * 4096, 'pool'));
+        const first = await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, chunkBytes: 4096 });
+        await releaseHashWorkers();
+        const second = await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, chunkBytes: 4096 });
+        const inThread = await computeRootHash(join(dir, 'data'), params(), { concurrency: 1 });
+        assert.deepEqual(second, first);
+        assert.deepEqual(inThread, first);
+
+        // Concurrent calls with different parameters each get their own workers.
+        const variants = [params(), params({ hashType: 0 }), params({ hashAlgorithm: 'sha512', salt: Buffer.alloc(0) })];
+        const parallel = await Promise.all(variants.map((v) => computeRootHash(join(dir, 'data'), v, { concurrency: 3, chunkBytes: 8192 })));
+        const serial = await Promise.all(variants.map((v) => computeRootHash(join(dir, 'data'), v, { concurrency: 1 })));
+        assert.deepEqual(parallel, serial);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
       }
     });
   });
