@@ -86,16 +86,18 @@ export function parseAuditLine(text: string, line = 1): AuditRecord | undefined 
   const raw = sep >= 0 ? rest!.slice(0, sep) : rest!;
   const enrichedText = sep >= 0 ? rest!.slice(sep + 1) : '';
   const fields = new Map<string, string>();
-  for (const [key, value, quoted] of tokenize(raw, line, trimmed)) {
+  const recordType = type!;
+  const put = (key: string, value: string, quoted: boolean): void => {
     if (key === 'msg' && value.includes('=')) {
       // User-space records nest their fields in msg='...'.
-      for (const [k, v, q] of tokenize(value, line, trimmed)) fields.set(k, decodeValue(type!, k, v, q));
-      continue;
+      tokenize(value, line, trimmed, (k, v, q) => fields.set(k, decodeValue(recordType, k, v, q)));
+      return;
     }
-    fields.set(key, decodeValue(type!, key, value, quoted));
-  }
+    fields.set(key, decodeValue(recordType, key, value, quoted));
+  };
+  tokenize(raw, line, trimmed, put);
   const interpreted = new Map<string, string>();
-  for (const [key, value] of tokenize(enrichedText, line, trimmed)) interpreted.set(key, value);
+  if (enrichedText) tokenize(enrichedText, line, trimmed, (key, value) => interpreted.set(key, value));
   const record: AuditRecord = {
     type: type!,
     time: `${secs}.${millis}`,
@@ -109,8 +111,7 @@ export function parseAuditLine(text: string, line = 1): AuditRecord | undefined 
 }
 
 /** key=value tokens: value is "..." or '...' (quoted=true) or up to the next space. */
-function tokenize(text: string, line: number, whole: string): [string, string, boolean][] {
-  const out: [string, string, boolean][] = [];
+function tokenize(text: string, line: number, whole: string, emit: (key: string, value: string, quoted: boolean) => void): void {
   let i = 0;
   while (i < text.length) {
     while (text[i] === ' ') i++;
@@ -123,21 +124,20 @@ function tokenize(text: string, line: number, whole: string): [string, string, b
       continue;
     }
     const key = text.slice(i, eq);
-    let j = eq + 1;
+    const j = eq + 1;
     const q = text[j];
     if (q === '"' || q === "'") {
       const close = text.indexOf(q, j + 1);
       if (close < 0) throw new AuditRecordError(`unterminated ${q} in field '${key}'`, line, whole);
-      out.push([key, text.slice(j + 1, close), true]);
+      emit(key, text.slice(j + 1, close), true);
       i = close + 1;
     } else {
       const end = text.indexOf(' ', j);
       const stop = end < 0 ? text.length : end;
-      out.push([key, text.slice(j, stop), false]);
+      emit(key, text.slice(j, stop), false);
       i = stop;
     }
   }
-  return out;
 }
 
 function decodeValue(type: string, key: string, value: string, quoted: boolean): string {
@@ -204,11 +204,23 @@ export class AuditAssembler {
 
 /** `1700000000.123` → `2023-11-14T22:13:20.123000000Z`. */
 export function auditTimeToRfc3339(time: string): string {
-  const [secs, frac = ''] = time.split('.');
-  const date = new Date(Number(secs) * 1000);
-  if (Number.isNaN(date.getTime())) throw new LabError('AUDIT_RECORD', `audit time should be SECONDS.MILLIS, got '${time}'`);
-  return `${date.toISOString().slice(0, 19)}.${frac.padEnd(9, '0').slice(0, 9)}Z`;
+  const dot = time.indexOf('.');
+  const secs = dot < 0 ? time : time.slice(0, dot);
+  const frac = dot < 0 ? '' : time.slice(dot + 1);
+  if (secs !== lastSecs) {
+    const date = new Date(Number(secs) * 1000);
+    if (!/^\d+$/.test(secs) || Number.isNaN(date.getTime())) {
+      throw new LabError('AUDIT_RECORD', `audit time should be SECONDS.MILLIS, got '${time}'`);
+    }
+    lastSecs = secs;
+    lastPrefix = date.toISOString().slice(0, 19);
+  }
+  return `${lastPrefix}.${frac.padEnd(9, '0').slice(0, 9)}Z`;
 }
+
+// Consecutive events mostly share their second: remember the last conversion.
+let lastSecs = '';
+let lastPrefix = '';
 
 /**
  * Linux's new_encode_dev(major, minor) for the controlling tty, which is
@@ -239,7 +251,20 @@ const UNSET_ID = 4294967295;
  * undefined. The enricher, when given, adds container and ancestry fields.
  */
 export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher): AuditEvent | undefined {
-  const syscall = group.records.find((r) => r.type === 'SYSCALL');
+  let syscall: AuditRecord | undefined;
+  let cwdRecord: AuditRecord | undefined;
+  let proctitle: AuditRecord | undefined;
+  const paths: AuditRecord[] = [];
+  const execves: AuditRecord[] = [];
+  for (const r of group.records) {
+    switch (r.type) {
+      case 'SYSCALL': syscall = r; break;
+      case 'CWD': cwdRecord = r; break;
+      case 'PROCTITLE': proctitle = r; break;
+      case 'PATH': paths.push(r); break;
+      case 'EXECVE': execves.push(r); break;
+    }
+  }
   if (!syscall) return undefined;
   const f = syscall.fields;
   const event: Record<string, FieldValue> = {
@@ -275,11 +300,11 @@ export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher):
   const loginName = syscall.interpreted.get('AUID');
   if (loginName !== undefined && loginName !== 'unset') event['user.loginname'] = loginName;
 
-  const cwd = group.records.find((r) => r.type === 'CWD')?.fields.get('cwd');
+  const cwd = cwdRecord?.fields.get('cwd');
   if (cwd !== undefined) event['proc.cwd'] = cwd;
 
   // argv: EXECVE for exec, else the process title.
-  const argv = EXEC_SYSCALLS.has(type ?? '') ? execveArgs(group) ?? proctitleArgs(group) : proctitleArgs(group);
+  const argv = EXEC_SYSCALLS.has(type ?? '') ? execveArgs(execves) ?? proctitleArgs(proctitle) : proctitleArgs(proctitle);
   if (argv && argv.length > 0) {
     const name = typeof event['proc.name'] === 'string' ? event['proc.name'] : basename(argv[0]!);
     event['proc.exe'] = argv[0]!;
@@ -287,9 +312,7 @@ export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher):
     event['proc.cmdline'] = [name, ...argv.slice(1)].join(' ');
   }
 
-  const paths = group.records
-    .filter((r) => r.type === 'PATH')
-    .sort((a, b) => Number(a.fields.get('item') ?? 0) - Number(b.fields.get('item') ?? 0));
+  if (paths.length > 1) paths.sort((a, b) => Number(a.fields.get('item') ?? 0) - Number(b.fields.get('item') ?? 0));
   if (type !== undefined && OPEN_SYSCALLS.has(type)) {
     const target = paths.find((p) => ['NORMAL', 'CREATE'].includes(p.fields.get('nametype') ?? '')) ?? paths[0];
     const name = target?.fields.get('name');
@@ -343,20 +366,34 @@ export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher):
 
 /** Parses a log and converts every syscall event. */
 export function auditLogToEvents(text: string, enricher?: Enricher): AuditEvent[] {
-  const out: AuditEvent[] = [];
-  for (const group of parseAuditLog(text)) {
-    const event = auditGroupToEvent(group, enricher);
-    if (event) out.push(event);
+  // Convert each event as soon as it is complete so its records can be dropped.
+  const assembler = new AuditAssembler({ maxPending: Number.POSITIVE_INFINITY });
+  const out: { line: number; event: AuditEvent }[] = [];
+  const convert = (groups: AuditRecordGroup[]): void => {
+    for (const group of groups) {
+      const event = auditGroupToEvent(group, enricher);
+      if (event) out.push({ line: group.records[0]!.line, event });
+    }
+  };
+  let start = 0;
+  let line = 0;
+  while (start < text.length) {
+    const end = text.indexOf('\n', start);
+    const stop = end < 0 ? text.length : end;
+    line++;
+    const record = parseAuditLine(text.slice(start, stop), line);
+    if (record) convert(assembler.push(record));
+    start = stop + 1;
   }
-  return out;
+  convert(assembler.flush());
+  return out.sort((a, b) => a.line - b.line).map((x) => x.event);
 }
 
 /** EXECVE argv: argc, then aN or aN_len with aN[k] chunks, over one or more EXECVE records. */
-function execveArgs(group: AuditRecordGroup): string[] | undefined {
-  const records = group.records.filter((r) => r.type === 'EXECVE');
+function execveArgs(records: readonly AuditRecord[]): string[] | undefined {
   if (records.length === 0) return undefined;
-  const all = new Map<string, string>();
-  for (const r of records) for (const [k, v] of r.fields) all.set(k, v);
+  const all = records.length === 1 ? records[0]!.fields : new Map<string, string>();
+  if (records.length > 1) for (const r of records) for (const [k, v] of r.fields) (all as Map<string, string>).set(k, v);
   const argc = Number(all.get('argc'));
   if (!Number.isInteger(argc) || argc < 0) return undefined;
   const args: string[] = [];
@@ -373,8 +410,8 @@ function execveArgs(group: AuditRecordGroup): string[] | undefined {
   return args;
 }
 
-function proctitleArgs(group: AuditRecordGroup): string[] | undefined {
-  const title = group.records.find((r) => r.type === 'PROCTITLE')?.fields.get('proctitle');
+function proctitleArgs(record: AuditRecord | undefined): string[] | undefined {
+  const title = record?.fields.get('proctitle');
   if (title === undefined || title === '(null)') return undefined;
   return title.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
 }

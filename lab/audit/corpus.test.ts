@@ -10,7 +10,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AuditEngine, compileRuleSet } from './engine.ts';
 import type { AuditEvent } from './fields.ts';
-import type { RulesSource } from './loader.ts';
+import { parseRulesFile, type RulesSource } from './loader.ts';
+import { parseCondition, type Expr } from './condition.ts';
 
 const CORPUS = process.env.INTEGRITY_LAB_FALCO_CORPUS ?? fileURLToPath(new URL('../../../shared/corpus/falco/', import.meta.url));
 const present = existsSync(`${CORPUS}/falco_rules.yaml`);
@@ -111,6 +112,31 @@ describe('the upstream Falco rules corpus', { skip }, () => {
       for (const f of ['proc.name', 'fd.name', 'proc.aname', 'container.id']) assert.ok(!unknown.includes(f), f);
       assert.equal(set.warnings.filter((w) => w.startsWith('field ')).length, unknown.length);
       t.diagnostic(`${set.rules.length} rules from ${ordered.length} files use ${unknown.length} fields the lab does not produce: ${unknown.join(' ')}`);
+    });
+  });
+
+  describe('when list names are expanded in the parsed condition instead of pasted as text', () => {
+    it('finds no list name used as a plain value, where Falco and the lab would differ', () => {
+      const misuses: string[] = [];
+      let checks = 0;
+      for (const file of files) {
+        const items = parseRulesFile(source(file)).items;
+        const lists = new Set(items.flatMap((i) => (i.kind === 'list' ? [i.name] : [])));
+        const walk = (e: Expr, where: string): void => {
+          if (e.kind === 'and' || e.kind === 'or') e.children.forEach((c) => walk(c, where));
+          else if (e.kind === 'not') walk(e.child, where);
+          else if (e.kind === 'check') {
+            checks++;
+            if (e.right?.kind === 'value' && !e.right.quoted && lists.has(e.right.value)) misuses.push(`${file}: ${where}: ${e.right.value}`);
+          }
+        };
+        for (const i of items) {
+          if (i.kind === 'macro') walk(parseCondition(i.condition.value), i.name);
+          if (i.kind === 'rule' && i.mode === 'define') walk(parseCondition(i.fields.condition.value), i.name);
+        }
+      }
+      assert.deepEqual(misuses, []);
+      assert.ok(checks > 1000, `walked ${checks} checks`);
     });
   });
 
