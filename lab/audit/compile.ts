@@ -376,6 +376,10 @@ class Compiler {
           },
         };
       }
+      if (name === 'evt.dir') {
+        // Falco 0.42 deprecated direction: every event is an exit event, so evt.dir='<' matches all.
+        return { type: 'string', get: (e) => e['evt.dir'] ?? '<', listStart: 0, text };
+      }
       return { type: spec.type, key: name, get: (e) => e[name], listStart: 0, text };
     }
     if (!spec.arg) {

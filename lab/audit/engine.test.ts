@@ -34,6 +34,11 @@ describe('AuditEngine.evaluate', () => {
       }
     });
 
+    it("treats a missing evt.dir as '<', as Falco 0.42 does with the deprecated direction", () => {
+      assert.equal(holdsOne('evt.dir = <', event), true);
+      assert.equal(holdsOne("evt.dir = '>'", event), false);
+    });
+
     it('makes not of such a comparison true', () => {
       assert.equal(holdsOne('not user.name = root', event), true);
       assert.equal(holdsOne('not user.name exists', event), true);

@@ -122,6 +122,8 @@ interface Active {
   sources: Map<string, SourceIndex>;
 }
 
+const MAX_CACHED_TYPES = 4096;
+
 const EMPTY_SET: RuleSet = { rules: [], files: [], unknownFields: [], warnings: [], plugins: [] };
 
 export class AuditEngine implements RulesEngine {
@@ -185,7 +187,8 @@ export class AuditEngine implements RulesEngine {
     let rules = index.byType.get(type);
     if (!rules) {
       rules = index.rules.filter((r) => typeSetHas(r.evttypes, type));
-      index.byType.set(type, rules);
+      // Event types come from event sources; cap the cache so odd input cannot grow it without bound.
+      if (index.byType.size < MAX_CACHED_TYPES) index.byType.set(type, rules);
     }
     return rules;
   }
