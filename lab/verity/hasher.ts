@@ -171,7 +171,13 @@ const idleWorkers: HashWorker[] = [];
 let idleTimer: NodeJS.Timeout | undefined;
 
 function acquireWorkers(count: number): HashWorker[] {
-  const workers = idleWorkers.splice(0, count);
+  const workers: HashWorker[] = [];
+  while (workers.length < count && idleWorkers.length > 0) {
+    const worker = idleWorkers.shift()!;
+    // An idle worker that died (its 'exit' or 'error' fired) is dropped, not handed out.
+    if (worker.reusable()) workers.push(worker);
+    else void worker.terminate();
+  }
   while (workers.length < count) workers.push(new HashWorker());
   return workers;
 }
