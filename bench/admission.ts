@@ -34,7 +34,7 @@ import {
 import { httpsAgent, postReview } from '../lab/admission/test-client.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SIGNED = 'registry.deckhouse.io/d8/agent@sha256:' + '4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945'.slice(0, 64);
+const SIGNED = 'registry.deckhouse.io/d8/agent@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945';
 const VERIFY_MS = 20;
 const ROUNDS = 3;
 

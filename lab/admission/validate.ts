@@ -135,7 +135,7 @@ function summarize(errors: ErrorObject[], root: unknown): SchemaIssue[] {
   const specific = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf');
   for (const err of specific.length > 0 ? specific : errors) {
     const path = pointerToPath(err.instancePath);
-    const issue = phrase(err, err.keyword === 'additionalProperties' ? valueAt(root, path) : valueAt(root, path));
+    const issue = phrase(err, valueAt(root, path));
     const key = `${formatPath(issue.path)}: ${issue.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
