@@ -26,12 +26,12 @@ import { parseArgs } from 'node:util';
 import {
   CachedImageVerifier,
   createEngine,
-  createThrowawayPki,
   loadLabState,
   type ImageSignatureVerifier,
   WebhookServer,
 } from '../lab/admission/index.ts';
 import { httpsAgent, postReview } from '../lab/admission/test-client.ts';
+import { createThrowawayPki } from '../lab/admission/test-pki.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIGNED = 'registry.deckhouse.io/d8/agent@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945';

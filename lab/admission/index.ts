@@ -2,7 +2,12 @@
  * lab/admission: a validating admission webhook (AdmissionReview v1 over
  * HTTPS) with the Deckhouse policy set, a kube-apiserver-style dispatcher,
  * and offline policy suites.
+ *
+ * Test helpers (a throwaway CA in test-pki.ts, an HTTPS client in
+ * test-client.ts) are deliberately not exported: importing the component
+ * must not load @peculiar/x509 or patch Reflect.
  */
+import { fileURLToPath } from 'node:url';
 
 // -- types ---------------------------------------------------------------------
 export type { AdmissionErrorCode, AdmissionError } from './errors.ts';
@@ -46,7 +51,6 @@ export type {
   SecurityPolicyDoc,
 } from './schema.ts';
 export type { AdmissionCommandDeps } from './cli.ts';
-export type { ThrowawayPki, ThrowawayPkiOptions } from './test-pki.ts';
 
 // -- values --------------------------------------------------------------------
 export { AdmissionEngine, createEngine, DecisionLog, policiesFromState } from './engine.ts';
@@ -69,7 +73,6 @@ export { SecurityPolicyPolicy, VERIFY_IMAGE_SIGNATURES_PREFIX } from './policies
 export { OperationPolicyPolicy } from './policies/operation-policy.ts';
 export { DEFAULT_PROTECTED_NAMESPACES, VerifyImageSignaturesPolicy } from './policies/verify-image-signatures.ts';
 export { command, createAdmissionCommand } from './cli.ts';
-export { createThrowawayPki } from './test-pki.ts';
 
 /** Path of the shipped ValidatingWebhookConfiguration manifest. */
-export const WEBHOOK_MANIFEST = new URL('./manifests/validating-webhook.yaml', import.meta.url).pathname;
+export const WEBHOOK_MANIFEST = fileURLToPath(new URL('./manifests/validating-webhook.yaml', import.meta.url));
