@@ -1,3 +1,4 @@
+import { componentsFor } from '../lab/components.ts';
 import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
@@ -7,7 +8,7 @@ import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
 
 Given('a lab node with the {profile} profile', async function (this: LabWorld, profile: LabProfile) {
-  this.node = await new LabNode(profile).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
+  this.node = await new LabNode(profile).withComponents(componentsFor(profile)).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
   await allure.parameter('profile', profile.metadata.name);
   this.attachJson('node-status', await this.node.status());
 });

@@ -5,12 +5,12 @@ import { classifyOutcome, rootLowerdirs } from './index.ts';
 describe('classifyOutcome', () => {
   describe('when the change took no effect', () => {
     it('is blocked, whatever was reported', () => {
-      assert.equal(classifyOutcome({ effect: false, detections: [{ component: 'start-gate', message: 'x' }], reason: '' }), 'blocked');
+      assert.equal(classifyOutcome({ effect: false, detections: [{ component: 'start-gate', message: 'x', time: '2026-01-01T00:00:00Z' }], reason: '' }), 'blocked');
     });
   });
   describe('when the change took effect and a component reported it', () => {
     it('is detected', () => {
-      assert.equal(classifyOutcome({ effect: true, detections: [{ component: 'watchdog', message: 'x' }], reason: '' }), 'detected');
+      assert.equal(classifyOutcome({ effect: true, detections: [{ component: 'watchdog', message: 'x', time: '2026-01-01T00:00:00Z' }], reason: '' }), 'detected');
     });
   });
   describe('when the change took effect unnoticed', () => {

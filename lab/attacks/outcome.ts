@@ -4,13 +4,8 @@
  */
 import type { Outcome } from '../spec/schemas.ts';
 
-export interface Detection {
-  /** The component that reported, e.g. `watchdog`. */
-  component: string;
-  message: string;
-  /** Raw alert or refusal, for evidence. */
-  data?: unknown;
-}
+import type { Detection } from '../node/component.ts';
+export type { Detection };
 
 export interface AttackObservation {
   /** The attacker's change was visible to the workload (or the pod ran). */

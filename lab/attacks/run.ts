@@ -20,16 +20,11 @@ export interface AttackRun {
 }
 
 /**
- * Reports from the integrity components installed on the node. The profile
- * lists them; a profile without components (vanilla) can report nothing.
+ * Reports from the integrity components installed on the node since the
+ * attack began. A node without components (vanilla) reports nothing.
  */
-async function collectDetections(node: StartedLabNode): Promise<Detection[]> {
-  const installed = node.profile.spec.components;
-  if (installed.length === 0) return [];
-  throw new LabError<AttackErrorCode>(
-    'ATTACK_FAILED',
-    `profile "${node.profile.metadata.name}" lists components (${installed.join(', ')}) whose reports the lab cannot query yet`,
-  );
+async function collectDetections(node: StartedLabNode, since: Date): Promise<Detection[]> {
+  return node.detections(since);
 }
 
 export async function runAttack(node: StartedLabNode, attack: Attack, pods: ReadonlyMap<string, RunningPod>): Promise<AttackRun> {
@@ -40,12 +35,13 @@ export async function runAttack(node: StartedLabNode, attack: Attack, pods: Read
       `attack "${attack.metadata.name}" targets workload "${attack.spec.target.workload}", which is not running on this lab; running: ${[...pods.keys()].join(', ') || '(none)'}`,
     );
   }
+  const since = new Date();
   switch (attack.spec.technique) {
     case 'layer-file-tamper': {
       const result = await tamperLayerFile(node, pod, attack);
       const observation: AttackObservation = {
         effect: result.effect,
-        detections: await collectDetections(node),
+        detections: await collectDetections(node, since),
         reason: result.effect
           ? `the container reads the attacker's bytes from ${attack.spec.target.path}`
           : `the container still reads the original ${attack.spec.target.path}`,

@@ -1,6 +1,7 @@
 /**
  * `integrity-lab lab up|down|status|shell`: drive a lab node by hand.
  */
+import { componentsFor } from '../components.ts';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,7 +45,7 @@ export const command: Command = {
     switch (sub) {
       case 'up': {
         const catalog = await loadCatalog(SCENARIOS);
-        const node = await new LabNode(getProfile(catalog, values.profile!)).withProgress(toStderr).withKeep().start();
+        const node = await new LabNode(getProfile(catalog, values.profile!)).withComponents(componentsFor(getProfile(catalog, values.profile!))).withProgress(toStderr).withKeep().start();
         io.out(JSON.stringify(await node.status(), null, 2));
         io.err(`lab ${node.labId} is running: \`integrity-lab lab shell ${node.labId}\`, \`integrity-lab lab down ${node.labId}\``);
         node.cri.close();

@@ -19,6 +19,8 @@ import type { LabProfile, Workload } from '../spec/schemas.ts';
 import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig, type ConfigExtras } from './containerd-config.ts';
 import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
+import type { Detection, NodeComponent, NodeFile } from './component.ts';
+import { generateLabPki } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
 
@@ -56,6 +58,7 @@ export class LabNode {
   #keep = false;
   #labId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   #extras: ConfigExtras = {};
+  #components: NodeComponent[] = [];
 
   constructor(profile: LabProfile) {
     this.#profile = profile;
@@ -82,6 +85,12 @@ export class LabNode {
     return this;
   }
 
+  /** Integrity components to install on the node (see lab/components.ts). */
+  withComponents(components: NodeComponent[]): this {
+    this.#components = components;
+    return this;
+  }
+
   async start(): Promise<StartedLabNode> {
     const progress = this.#progress;
     const started = performance.now();
@@ -99,7 +108,20 @@ export class LabNode {
     const volume = `integrity-lab-${labId}-containerd`;
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await mkdir(shareDir, { recursive: true, mode: 0o700 });
-    const config = renderContainerdConfig(this.#profile, this.#extras);
+    // The lab's own PKI, made per lab; its private keys never leave stateDir.
+    const files: NodeFile[] = [];
+    const plugins = [...(this.#extras.plugins ?? [])];
+    if (this.#components.length > 0) {
+      const pki = await generateLabPki(join(stateDir, 'pki'), { clock: () => new Date() });
+      for (const component of this.#components) {
+        const prepared = await step(progress, 'APPLY', `component ${component.name}`, () =>
+          component.prepare({ stateDir, trustedRootsPem: pki.root.certificatePem }),
+        );
+        files.push(...prepared.files);
+        plugins.push(...prepared.containerdPlugins);
+      }
+    }
+    const config = renderContainerdConfig(this.#profile, { plugins });
     await writeFile(join(stateDir, 'containerd.toml'), config);
     await runChecked(localExec, ['docker', 'volume', 'create', '--label', `${LAB_LABEL}=${labId}`, volume]);
 
@@ -114,7 +136,11 @@ export class LabNode {
           CONTAINERD_SNAPSHOTTER: this.#profile.spec.containerd.snapshotter,
           CONTAINERD_NAMESPACE: 'k8s.io',
         })
-        .withCopyContentToContainer([{ content: config, target: '/etc/integrity-lab/containerd.toml' }])
+        .withCopyContentToContainer([
+          { content: config, target: '/etc/integrity-lab/containerd.toml' },
+          ...files.filter((f) => f.content !== undefined).map((f) => ({ content: f.content!, target: f.target, mode: f.mode })),
+        ])
+        .withCopyFilesToContainer(files.filter((f) => f.source !== undefined).map((f) => ({ source: f.source!, target: f.target, mode: f.mode })))
         // withBindMounts replaces the list, so it is built once here.
         .withBindMounts([
           { source: runDir, target: CONTAINERD_SOCKET_DIR },
@@ -182,11 +208,13 @@ export class LabNode {
       imageTag: image.tag,
       keep: this.#keep,
       progress,
+      components: this.#components,
     });
     activeNodes.add(node);
     try {
       await step(progress, 'START', 'CRI ready and pause image in the node registry', async () => {
         await node.waitForCri();
+        for (const component of this.#components) await component.afterStart?.(node);
         await node.pushImage({ repository: PAUSE_IMAGE.repository, tag: PAUSE_IMAGE.tag, layers: [{ busybox: true }], entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'] });
       });
     } catch (err) {
@@ -212,6 +240,7 @@ interface StartedLabNodeInit {
   imageTag: string;
   keep: boolean;
   progress: ProgressListener;
+  components: NodeComponent[];
 }
 
 export interface NodeStatus {
@@ -244,6 +273,8 @@ export class StartedLabNode {
   readonly #keep: boolean;
   readonly #progress: ProgressListener;
   readonly #images = new Map<string, BuiltImage>();
+  /** The integrity components installed on this node. */
+  readonly components: readonly NodeComponent[];
   #busybox?: Buffer;
   #stopped = false;
 
@@ -259,6 +290,7 @@ export class StartedLabNode {
     this.#container = init.container;
     this.#keep = init.keep;
     this.#progress = init.progress;
+    this.components = init.components;
     this.cri = new CriClient(join(init.stateDir, 'run', 'containerd.sock'));
     const id = init.container.getId();
     this.exec = {
@@ -326,6 +358,13 @@ export class StartedLabNode {
         },
       ],
     });
+  }
+
+  /** Everything the installed components reported since `since`. */
+  async detections(since: Date): Promise<Detection[]> {
+    const out: Detection[] = [];
+    for (const c of this.components) if (c.detections) out.push(...(await c.detections(this, since)));
+    return out;
   }
 
   async status(): Promise<NodeStatus> {

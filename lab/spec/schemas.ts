@@ -69,6 +69,31 @@ export const LabProfileSchema = object(
           examples: [['pull-gate', 'start-gate']],
         },
       ),
+      gates: Type.Optional(
+        Type.Object(
+          {
+            protectedNamespaces: Type.Array(Type.String(), {
+              description: 'Namespaces whose containers must pass the start gate (globs).',
+              examples: [['kube-system', 'd8-*']],
+            }),
+            protectedImages: Type.Array(Type.String(), {
+              description: 'Image references the pull gate protects (globs over host/repository:tag).',
+              examples: [['127.0.0.1:5000/system/*']],
+            }),
+            allowedFormats: Type.Array(Type.Union([Type.Literal('v2'), Type.Literal('delivery-kit')]), {
+              minItems: 1,
+              description: 'Signature payload formats the gates accept. Only v2 signs the root hashes.',
+              examples: [['v2']],
+            }),
+            standardLayerRootHash: Type.String({
+              pattern: '^[0-9a-f]{64}$',
+              description: 'Pinned dm-verity root hash of the standard read-only mount-points layer.',
+              examples: ['0000000000000000000000000000000000000000000000000000000000000000'],
+            }),
+          },
+          { additionalProperties: false, description: 'Settings of the pull gate and the start gate.' },
+        ),
+      ),
     },
     { additionalProperties: false, description: 'What runs on the lab node.' },
   ),

@@ -1,0 +1,23 @@
+/**
+ * The integrity components a lab profile names, as node components. This is
+ * the one place that maps profile YAML to reference implementations; users
+ * can swap in their own by providing another NodeComponent.
+ */
+import { LabError } from './errors.ts';
+import { gatesComponent } from './gates/component.ts';
+import type { NodeComponent } from './node/component.ts';
+import type { LabProfile } from './spec/schemas.ts';
+
+export function componentsFor(profile: LabProfile): NodeComponent[] {
+  const wanted = profile.spec.components;
+  const out: NodeComponent[] = [];
+  const gates = wanted.filter((c) => c === 'pull-gate' || c === 'start-gate') as ('pull-gate' | 'start-gate')[];
+  if (gates.length > 0) {
+    const g = profile.spec.gates;
+    if (!g) {
+      throw new LabError('SPEC_SEMANTIC', `lab profile "${profile.metadata.name}": spec.gates is required when spec.components lists ${gates.join(', ')}`);
+    }
+    out.push(gatesComponent({ components: gates, ...g }));
+  }
+  return out;
+}

@@ -1,0 +1,142 @@
+/**
+ * Installs the node gates on a lab node: bundles the gates into single
+ * JavaScript files for the node's Node.js, writes their configuration and
+ * the lab's trusted roots, points containerd at them, and builds the
+ * standard layer.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { LabError } from '../errors.ts';
+import { buildTar } from '../images/index.ts';
+import type { NodeComponent, NodePreparation } from '../node/component.ts';
+import type { StartedLabNode } from '../node/lab-node.ts';
+import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
+import type { GateConfig, GateErrorCode } from './config.ts';
+import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const BUNDLE_CACHE = join(ROOT, '.lab', 'bundles');
+
+/** Bundles an entry point into one ES module for the node's Node.js, cached by the sources' hash. */
+export async function bundleForNode(entry: string, name: string): Promise<string> {
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    write: false,
+    logLevel: 'silent',
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+  const code = result.outputFiles[0]!.contents;
+  const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
+  const path = join(BUNDLE_CACHE, `${name}-${hash}.mjs`);
+  if (!existsSync(path)) {
+    await mkdir(BUNDLE_CACHE, { recursive: true });
+    await writeFile(path, code);
+  }
+  return path;
+}
+
+export interface GateOptions {
+  components: ('pull-gate' | 'start-gate')[];
+  protectedNamespaces: string[];
+  protectedImages: string[];
+  allowedFormats: GateConfig['allowedFormats'];
+  standardLayerRootHash: string;
+}
+
+const RUNC_WRAPPER = `#!/bin/sh
+# integrity-lab run-time gate: containerd's runc shim calls this as its OCI
+# runtime. Only \`create\` is gated; everything else goes straight to runc.
+for a in "$@"; do
+  if [ "$a" = create ]; then
+    node /opt/integrity-lab/runtime-gate.mjs "$@" || exit 1
+    break
+  fi
+done
+exec /usr/bin/runc "$@"
+`;
+
+const PULL_WRAPPER = `#!/bin/sh
+# integrity-lab pull gate for containerd's bindir image verifier.
+exec node /opt/integrity-lab/pull-gate.mjs "$@"
+`;
+
+export function gatesComponent(options: GateOptions): NodeComponent {
+  const pull = options.components.includes('pull-gate');
+  const start = options.components.includes('start-gate');
+  return {
+    name: options.components.join('+'),
+    async prepare(ctx): Promise<NodePreparation> {
+      const files: NodePreparation['files'] = [];
+      const config: GateConfig = {
+        protectedNamespaces: options.protectedNamespaces,
+        protectedImages: options.protectedImages,
+        trustedRootsFile: '/etc/integrity-lab/trusted-roots.pem',
+        allowedFormats: options.allowedFormats,
+        standardLayer: { path: STANDARD_LAYER_PATH, rootHash: options.standardLayerRootHash },
+        verityMode: 'auto',
+        decisionLog: '/var/log/integrity-lab/gate-decisions.jsonl',
+        runtime: '/usr/bin/runc',
+      };
+      files.push({ content: JSON.stringify(config, null, 2), target: '/etc/integrity-lab/gates.json', mode: 0o644 });
+      files.push({ content: ctx.trustedRootsPem, target: '/etc/integrity-lab/trusted-roots.pem', mode: 0o644 });
+      const plugins: string[] = [];
+      if (pull) {
+        files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/pull-gate.ts'), 'pull-gate'), target: '/opt/integrity-lab/pull-gate.mjs', mode: 0o644 });
+        files.push({ content: PULL_WRAPPER, target: '/opt/containerd/image-verifier/bin/integrity-pull-gate', mode: 0o755 });
+        plugins.push(`  [plugins.'io.containerd.image-verifier.v1.bindir']
+    bin_dir = '/opt/containerd/image-verifier/bin'
+    max_verifiers = 10
+    per_verifier_timeout = '10s'`);
+      }
+      if (start) {
+        files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/runtime-gate.ts'), 'runtime-gate'), target: '/opt/integrity-lab/runtime-gate.mjs', mode: 0o644 });
+        files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
+        plugins.push(`  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+    BinaryName = '/usr/local/bin/integrity-runc'`);
+      }
+      return { files, containerdPlugins: plugins };
+    },
+    /** Refusals logged by the gates since `since`. */
+    async detections(node: StartedLabNode, since: Date) {
+      const out = [];
+      for (const [component, log] of [['start-gate', '/var/log/integrity-lab/gate-decisions.jsonl'], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
+        const r = await node.exec.run(['cat', log]);
+        for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+          const d = JSON.parse(line) as { time: string; action: string; reason: string };
+          if (d.action === 'refuse' && new Date(d.time) >= since) out.push({ component, message: d.reason, time: d.time, data: d });
+        }
+      }
+      return out;
+    },
+    async afterStart(node: StartedLabNode): Promise<void> {
+      if (!start) return;
+      const hash = await buildStandardLayer(node);
+      if (hash !== options.standardLayerRootHash) {
+        throw new LabError<GateErrorCode>(
+          'GATE_CONFIG_INVALID',
+          `the standard layer built on the node has root hash ${hash}, but the profile pins ${options.standardLayerRootHash}; if the recipe changed on purpose, update spec.gates.standardLayerRootHash`,
+        );
+      }
+    },
+  };
+}
+
+/** Builds the standard layer on the node with the node's mkfs.erofs; returns its root hash. */
+export async function buildStandardLayer(node: StartedLabNode): Promise<string> {
+  const tarPath = join(node.shareDir, 'standard-layer.tar');
+  await writeFile(tarPath, buildTar(STANDARD_LAYER_ENTRIES));
+  await node.run(['mkdir', '-p', '/var/lib/integrity-lab']);
+  await node.run(standardLayerMkfsArgv(tarPath));
+  const copy = join(node.shareDir, 'standard-layer.erofs');
+  await node.run(['cp', STANDARD_LAYER_PATH, copy]);
+  const hex = (await computeRootHash(copy, DELIVERY_KIT_PARAMS)).toString('hex');
+  void readFile;
+  return hex;
+}

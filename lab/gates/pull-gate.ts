@@ -1,0 +1,121 @@
+/**
+ * The pull gate: an executable for containerd's bindir image verifier
+ * (docs/image-verification.md in containerd). containerd calls it on every
+ * transfer-service pull and CRI PullImage with `-name REF -digest DIGEST
+ * -stdin-media-type TYPE` and the image descriptor on stdin; exit 0 admits
+ * the image, anything else refuses it, and stdout is the reason.
+ *
+ * An image in the protected set is admitted only with a valid attached
+ * signature chaining to the node's trusted roots.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { LabError, describeError } from '../errors.ts';
+import { globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig, type GateErrorCode } from './config.ts';
+import { decideImageTrust } from './image-trust.ts';
+
+export interface PullRequest {
+  name: string;
+  digest: string;
+  mediaType: string;
+  descriptor: { mediaType?: string; digest?: string; size?: number };
+}
+
+export interface PullJudgement {
+  allow: boolean;
+  reason: string;
+}
+
+export type ManifestFetcher = (name: string, digest: string) => Promise<{ bytes: Buffer; mediaType: string }>;
+
+/** Parses the verifier's argv; containerd passes Go-style `-flag value`. */
+export function parsePullArgs(argv: readonly string[]): Omit<PullRequest, 'descriptor'> {
+  const get = (flag: string) => {
+    const i = argv.findIndex((a) => a === `-${flag}` || a === `--${flag}`);
+    const inline = argv.find((a) => a.startsWith(`-${flag}=`) || a.startsWith(`--${flag}=`));
+    return i >= 0 ? argv[i + 1] : inline?.slice(inline.indexOf('=') + 1);
+  };
+  const name = get('name');
+  const digest = get('digest');
+  if (!name || !digest) {
+    throw new LabError<GateErrorCode>('GATE_REFUSED', `pull gate: expected -name REF -digest DIGEST, got ${JSON.stringify(argv)}`);
+  }
+  return { name, digest, mediaType: get('stdin-media-type') ?? '' };
+}
+
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+
+/** Fetches a manifest by digest from the registry named in the reference (the node's own, over HTTP). */
+export const registryFetcher: ManifestFetcher = async (name, digest) => {
+  const slash = name.indexOf('/');
+  const host = name.slice(0, slash);
+  const repo = name.slice(slash + 1).replace(/[:@].*$/, '');
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${digest}`, {
+    headers: {
+      accept: [
+        'application/vnd.oci.image.manifest.v1+json',
+        'application/vnd.oci.image.index.v1+json',
+        'application/vnd.docker.distribution.manifest.v2+json',
+        'application/vnd.docker.distribution.manifest.list.v2+json',
+      ].join(', '),
+    },
+    signal: AbortSignal.timeout(5_000),
+  });
+  if (res.status !== 200) throw new Error(`registry answered ${res.status} for ${repo}@${digest}`);
+  return { bytes: Buffer.from(await res.arrayBuffer()), mediaType: res.headers.get('content-type') ?? '' };
+};
+
+export async function judgePull(
+  request: PullRequest,
+  config: GateConfig,
+  trustedRoots: string[],
+  fetchManifest: ManifestFetcher,
+): Promise<PullJudgement> {
+  if (!config.protectedImages.some((p) => globMatch(p, request.name))) {
+    return { allow: true, reason: `${request.name}: not in the protected set; admitted without signature check` };
+  }
+  let { bytes, mediaType } = await fetchManifest(request.name, request.digest);
+  let digest = request.digest;
+  if (INDEX_TYPES.has(mediaType) || INDEX_TYPES.has(request.descriptor.mediaType ?? '')) {
+    const index = JSON.parse(bytes.toString()) as { manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[] };
+    const entry = index.manifests?.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64');
+    if (!entry) return { allow: false, reason: `${request.name}: image index has no linux/amd64 manifest to verify` };
+    digest = entry.digest;
+    ({ bytes, mediaType } = await fetchManifest(request.name, digest));
+  }
+  const decision = await decideImageTrust(request.name, bytes, digest, config, trustedRoots);
+  return decision.ok
+    ? { allow: true, reason: `${request.name}@${digest}: signature valid (${decision.format}), ${decision.rootHashes.length} signed layer root hashes` }
+    : { allow: false, reason: `integrity pull gate refused ${request.name}@${digest}: ${decision.reason}` };
+}
+
+export const PULL_DECISION_LOG = '/var/log/integrity-lab/pull-decisions.jsonl';
+
+function logDecision(entry: Record<string, unknown>): void {
+  try {
+    mkdirSync('/var/log/integrity-lab', { recursive: true });
+    appendFileSync(PULL_DECISION_LOG, JSON.stringify({ time: new Date().toISOString(), ...entry }) + '\n');
+  } catch {
+    // containerd still gets the reason on stdout
+  }
+}
+
+/** The executable's body. Any error refuses: the gate never fails open. */
+export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void): Promise<number> {
+  let name: string | undefined;
+  try {
+    const args = parsePullArgs(argv);
+    name = args.name;
+    const descriptor = stdin.length ? (JSON.parse(stdin.toString()) as PullRequest['descriptor']) : {};
+    const config = loadGateConfig();
+    const roots = loadTrustedRootsPem(config.trustedRootsFile);
+    const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher);
+    logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason });
+    out(judgement.reason);
+    return judgement.allow ? 0 : 1;
+  } catch (err) {
+    const reason = `integrity pull gate refused the image: ${describeError(err)}`;
+    logDecision({ action: 'refuse', image: name, reason });
+    out(reason);
+    return 1;
+  }
+}
