@@ -3,13 +3,15 @@ import { Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
 import { runAttack } from '../lab/attacks/index.ts';
 import type { Attack } from '../lab/spec/schemas.ts';
+import { getWorkload } from '../lab/spec/loader.ts';
 import type { LabWorld } from './support/world.ts';
 import { labState } from './support/state.ts';
 
 When('the attacker carries out {attack}', async function (this: LabWorld, attack: Attack) {
   await allure.story(attack.metadata.name);
   await allure.severity(attack.spec.severity);
-  this.lastAttack = await runAttack(this.lab, attack, this.pods);
+  const workload = getWorkload(this.catalog, attack.spec.target.workload);
+  this.lastAttack = await runAttack(this.lab, attack, workload, this.pods);
   this.outcomePending = true;
   this.attachJson('attack-evidence', { ...this.lastAttack.evidence, containerMountinfo: undefined });
   if (typeof this.lastAttack.evidence.containerMountinfo === 'string') this.attachText('container-mountinfo', this.lastAttack.evidence.containerMountinfo);

@@ -1,8 +1,11 @@
 export { classifyOutcome } from './outcome.ts';
-export { tamperLayerFile, rootLowerdirs } from './layer-file-tamper.ts';
-export type { Detection, AttackObservation } from './outcome.ts';
-export type { AttackErrorCode, TamperEvidence, TamperResult } from './layer-file-tamper.ts';
+export { tamperLayerFile, rootLowerdirs } from './techniques/layer-file-tamper.ts';
 export { runAttack } from './run.ts';
-export type { AttackRun } from './run.ts';
+export { TECHNIQUE_REGISTRY } from './techniques/index.ts';
 export { tamperManifest, MANIFEST_TAMPERINGS } from './manifest-tamper.ts';
+export type { Detection, AttackObservation } from './outcome.ts';
+export type { TamperEvidence, TamperResult } from './techniques/layer-file-tamper.ts';
+export type { AttackErrorCode } from './techniques/common.ts';
+export type { AttackRun } from './run.ts';
+export type { Technique, TechniqueContext, TechniqueResult } from './technique.ts';
 export type { ManifestTampering, TamperedManifest, ManifestTamperErrorCode } from './manifest-tamper.ts';

@@ -4,10 +4,10 @@
 import { LabError } from '../errors.ts';
 import type { RunningPod } from '../cri/index.ts';
 import type { StartedLabNode } from '../node/index.ts';
-import type { Attack, Outcome } from '../spec/schemas.ts';
-import { tamperLayerFile } from './layer-file-tamper.ts';
-import { classifyOutcome, type AttackObservation, type Detection } from './outcome.ts';
-import type { AttackErrorCode } from './layer-file-tamper.ts';
+import type { Attack, Outcome, Workload } from '../spec/schemas.ts';
+import { classifyOutcome, type AttackObservation } from './outcome.ts';
+import { TECHNIQUE_REGISTRY } from './techniques/index.ts';
+import type { AttackErrorCode } from './techniques/common.ts';
 
 export interface AttackRun {
   attack: Attack;
@@ -19,45 +19,29 @@ export interface AttackRun {
   evidence: Record<string, unknown>;
 }
 
-/**
- * Reports from the integrity components installed on the node since the
- * attack began. A node without components (vanilla) reports nothing.
- */
-async function collectDetections(node: StartedLabNode, since: Date): Promise<Detection[]> {
-  return node.detections(since);
-}
-
-export async function runAttack(node: StartedLabNode, attack: Attack, pods: ReadonlyMap<string, RunningPod>): Promise<AttackRun> {
-  const pod = pods.get(attack.spec.target.workload);
-  if (!pod) {
+export async function runAttack(node: StartedLabNode, attack: Attack, workload: Workload, pods: Map<string, RunningPod>): Promise<AttackRun> {
+  const technique = TECHNIQUE_REGISTRY.get(attack.spec.technique);
+  if (!technique) {
     throw new LabError<AttackErrorCode>(
-      'ATTACK_TARGET_NOT_FOUND',
-      `attack "${attack.metadata.name}" targets workload "${attack.spec.target.workload}", which is not running on this lab; running: ${[...pods.keys()].join(', ') || '(none)'}`,
+      'ATTACK_FAILED',
+      `attack "${attack.metadata.name}": technique "${attack.spec.technique}" is declared but not implemented; implemented: ${[...TECHNIQUE_REGISTRY.keys()].join(', ')}`,
     );
   }
-  const since = new Date();
-  switch (attack.spec.technique) {
-    case 'layer-file-tamper': {
-      const result = await tamperLayerFile(node, pod, attack);
-      const observation: AttackObservation = {
-        effect: result.effect,
-        detections: await collectDetections(node, since),
-        reason: result.effect
-          ? `the container reads the attacker's bytes from ${attack.spec.target.path}`
-          : `the container still reads the original ${attack.spec.target.path}`,
-      };
-      return {
-        attack,
-        profile: node.profile.metadata.name,
-        observation,
-        outcome: classifyOutcome(observation),
-        expected: attack.spec.expected[node.profile.metadata.name],
-        evidence: { ...result.evidence },
-      };
-    }
-    default: {
-      const technique: string = attack.spec.technique;
-      throw new LabError<AttackErrorCode>('ATTACK_FAILED', `attack "${attack.metadata.name}": technique "${technique}" is not implemented`);
-    }
-  }
+  const since = new Date(Date.now() - 1000);
+  const result = await technique.run({ node, attack, pods, workload });
+  // Components report asynchronously (the watchdog, audit); give them the
+  // attack's own grace period before asking.
+  const observation: AttackObservation = {
+    effect: result.effect,
+    detections: await node.detections(since),
+    reason: result.reason,
+  };
+  return {
+    attack,
+    profile: node.profile.metadata.name,
+    observation,
+    outcome: classifyOutcome(observation),
+    expected: attack.spec.expected[node.profile.metadata.name],
+    evidence: result.evidence,
+  };
 }

@@ -4,43 +4,16 @@
  * the lab's trusted roots, points containerd at them, and builds the
  * standard layer.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { LabError } from '../errors.ts';
 import { buildTar } from '../images/index.ts';
 import type { NodeComponent, NodePreparation } from '../node/component.ts';
+import { bundleForNode } from '../node/bundle.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import type { GateConfig, GateErrorCode } from './config.ts';
 import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
-
-const ROOT = join(import.meta.dirname, '../..');
-const BUNDLE_CACHE = join(ROOT, '.lab', 'bundles');
-
-/** Bundles an entry point into one ES module for the node's Node.js, cached by the sources' hash. */
-export async function bundleForNode(entry: string, name: string): Promise<string> {
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    write: false,
-    logLevel: 'silent',
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  });
-  const code = result.outputFiles[0]!.contents;
-  const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
-  const path = join(BUNDLE_CACHE, `${name}-${hash}.mjs`);
-  if (!existsSync(path)) {
-    await mkdir(BUNDLE_CACHE, { recursive: true });
-    await writeFile(path, code);
-  }
-  return path;
-}
 
 export interface GateOptions {
   components: ('pull-gate' | 'start-gate')[];
@@ -137,6 +110,5 @@ export async function buildStandardLayer(node: StartedLabNode): Promise<string> 
   const copy = join(node.shareDir, 'standard-layer.erofs');
   await node.run(['cp', STANDARD_LAYER_PATH, copy]);
   const hex = (await computeRootHash(copy, DELIVERY_KIT_PARAMS)).toString('hex');
-  void readFile;
   return hex;
 }

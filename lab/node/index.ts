@@ -9,3 +9,4 @@ export type { NodeImage } from './image.ts';
 export type { NodeErrorCode } from './errors.ts';
 export { inspectRootfs, parseMountinfo } from './rootfs.ts';
 export type { RootfsReport, LayerMount, MountEntry } from './rootfs.ts';
+export { bundleForNode } from './bundle.ts';

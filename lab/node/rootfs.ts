@@ -3,7 +3,7 @@
  * own mountinfo and the node's mount table.
  */
 import { dirname } from 'node:path';
-import { rootLowerdirs } from '../attacks/layer-file-tamper.ts';
+import { rootLowerdirs } from '../attacks/techniques/layer-file-tamper.ts';
 import type { RunningPod } from '../cri/index.ts';
 import type { StartedLabNode } from './lab-node.ts';
 

@@ -174,7 +174,31 @@ const OutcomeSchema = Type.Union(OUTCOMES.map((o) => Type.Literal(o)), {
   examples: ['succeeded'],
 });
 
-export const TECHNIQUES = ['layer-file-tamper'] as const;
+/**
+ * Attack techniques, each implemented in lab/attacks/techniques/<name>.ts.
+ * The list is here so that scenario files are checked against it.
+ */
+export const TECHNIQUES = [
+  // node integrity gates
+  'layer-file-tamper',
+  'layer-file-tamper-before-start',
+  'layer-file-swap',
+  'unsigned-pull',
+  'side-load-import',
+  'rootfs-write',
+  'upperdir-write',
+  // mount watchdog
+  'overmount-nsenter',
+  'overmount-move-mount',
+  'overmount-directory',
+  'tmpfs-over-etc',
+  // audit rules
+  'shell-in-container',
+  'privileged-container',
+  'hostpath-etc',
+  'read-shadow',
+] as const;
+export type TechniqueName = (typeof TECHNIQUES)[number];
 
 export const AttackSchema = object(
   'Attack',
@@ -187,15 +211,17 @@ export const AttackSchema = object(
       target: Type.Object(
         {
           workload: Type.String({ description: 'Name of the Workload whose image is attacked.', examples: ['app'] }),
-          path: Type.String({ pattern: '^/', description: 'File inside the container the attack changes.', examples: ['/app/message'] }),
+          path: Type.Optional(Type.String({ pattern: '^/', description: 'File or directory inside the container the attack targets, when the technique needs one.', examples: ['/app/message'] })),
         },
         { additionalProperties: false },
       ),
-      payload: Type.String({
-        minLength: 1,
-        description: 'What the attacker wants the file to contain. For an in-place tamper it must be no longer than the original.',
-        examples: ['owned by the host attacker'],
-      }),
+      payload: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description: 'What the attacker wants the target to contain, when the technique writes something. For an in-place tamper it must be no longer than the original.',
+          examples: ['owned by the host attacker'],
+        }),
+      ),
       caughtBy: Type.Array(Type.Union(COMPONENTS.map((c) => Type.Literal(c))), {
         description: 'The components that must catch this attack on a profile that has them.',
         examples: [['start-gate']],

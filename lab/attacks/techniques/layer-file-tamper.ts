@@ -9,12 +9,15 @@
  */
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
-import { LabError } from '../errors.ts';
-import type { RunningPod } from '../cri/index.ts';
-import type { StartedLabNode } from '../node/index.ts';
-import type { Attack } from '../spec/schemas.ts';
+import { LabError } from '../../errors.ts';
+import type { RunningPod } from '../../cri/index.ts';
+import type { StartedLabNode } from '../../node/index.ts';
+import type { Attack } from '../../spec/schemas.ts';
+import type { Technique } from '../technique.ts';
+import { requirePath, requirePayload, requirePod } from './common.ts';
 
-export type AttackErrorCode = 'ATTACK_TARGET_NOT_FOUND' | 'ATTACK_PAYLOAD_TOO_LONG' | 'ATTACK_FAILED';
+import type { AttackErrorCode } from './common.ts';
+export type { AttackErrorCode };
 
 export interface TamperEvidence {
   layerFile: string;
@@ -55,7 +58,7 @@ function sha256(data: Buffer): string {
 export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, attack: Attack): Promise<TamperResult> {
   const container = pod.containers[0];
   if (!container) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `pod ${pod.namespace}/${pod.name} has no container`);
-  const path = attack.spec.target.path;
+  const path = requirePath(attack);
 
   const read = async () => {
     const r = await node.cri.execSync(container.id, ['cat', path]);
@@ -65,7 +68,7 @@ export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, att
     return r.stdout;
   };
   const original = await read();
-  const payload = Buffer.from(attack.spec.payload, 'utf8');
+  const payload = Buffer.from(requirePayload(attack), 'utf8');
   if (payload.length > original.length) {
     throw new LabError<AttackErrorCode>(
       'ATTACK_PAYLOAD_TOO_LONG',
@@ -132,3 +135,17 @@ export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, att
     },
   };
 }
+
+export const layerFileTamper: Technique = {
+  name: 'layer-file-tamper',
+  async run({ node, attack, pods }) {
+    const result = await tamperLayerFile(node, requirePod(pods, attack), attack);
+    return {
+      effect: result.effect,
+      reason: result.effect
+        ? `the running container reads the attacker's bytes from ${attack.spec.target.path}`
+        : `the running container still reads the original ${attack.spec.target.path}`,
+      evidence: { ...result.evidence },
+    };
+  },
+};
