@@ -3,6 +3,7 @@
  * node starts, containerd configuration it needs, and work after start.
  */
 import type { StartedLabNode } from './lab-node.ts';
+import type { PodSpec } from '../cri/index.ts';
 
 /** A report from an integrity component: an alert, or a refusal it made. */
 export interface Detection {
@@ -35,10 +36,28 @@ export interface PrepareContext {
   trustedRootsPem: string;
 }
 
+/** What an admission component answered for a pod, as kube-apiserver would report it. */
+export interface AdmissionAnswer {
+  allowed: boolean;
+  /** The denial message, e.g. `[verify-image-signatures] Image signature verification failed: …`. */
+  reason?: string;
+  warnings: string[];
+  /** The raw AdmissionReview response or dispatcher result, for evidence. */
+  data?: unknown;
+}
+
 export interface NodeComponent {
   name: string;
   prepare(ctx: PrepareContext): Promise<NodePreparation>;
   afterStart?(node: StartedLabNode): Promise<void>;
   /** What the component reported since `since` (alerts, refusals). */
   detections?(node: StartedLabNode, since: Date): Promise<Detection[]>;
+  /**
+   * Admission: called for every pod the harness creates through the
+   * API-server path (StartedLabNode.startWorkload), before anything reaches
+   * CRI. Node-level attackers bypass it by calling CRI directly.
+   */
+  admitPod?(node: StartedLabNode, pod: PodSpec): Promise<AdmissionAnswer>;
+  /** Stop what afterStart started (sidecars, daemons) before the node is removed. */
+  beforeStop?(node: StartedLabNode): Promise<void>;
 }

@@ -7,4 +7,5 @@ export type NodeErrorCode =
   | 'NODE_START_FAILED'
   | 'NODE_NOT_READY'
   | 'NODE_EXEC_FAILED'
-  | 'LAB_NOT_FOUND';
+  | 'LAB_NOT_FOUND'
+  | 'POD_ADMISSION_DENIED';

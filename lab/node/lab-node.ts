@@ -13,13 +13,13 @@ import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainer
 import { LabError, describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
-import { CriClient, runPod, type RunningPod } from '../cri/index.ts';
+import { CriClient, runPod, type PodSpec, type RunningPod } from '../cri/index.ts';
 import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
 import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig, type ConfigExtras } from './containerd-config.ts';
 import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
-import type { Detection, NodeComponent, NodeFile } from './component.ts';
+import type { AdmissionAnswer, Detection, NodeComponent, NodeFile } from './component.ts';
 import { generateLabPki } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
@@ -226,6 +226,17 @@ export class LabNode {
   }
 }
 
+/** A pod refused by an admission component, with its answer. */
+export class PodAdmissionDenied extends LabError<NodeErrorCode> {
+  readonly answer: AdmissionAnswer;
+  readonly component: string;
+  constructor(pod: PodSpec, component: string, answer: AdmissionAnswer) {
+    super('POD_ADMISSION_DENIED', `admission (${component}) denied pod ${pod.namespace}/${pod.name}: ${answer.reason ?? 'no reason given'}`);
+    this.answer = answer;
+    this.component = component;
+  }
+}
+
 /** Nodes started by this process, so that Ctrl-C can remove them. */
 export const activeNodes = new Set<StartedLabNode>();
 
@@ -343,11 +354,10 @@ export class StartedLabNode {
     return built;
   }
 
-  /** Builds and pushes the workload's image, then runs its pod through CRI. */
-  async startWorkload(workload: Workload): Promise<RunningPod> {
+  /** The pod a workload runs as. */
+  podSpecOf(workload: Workload): PodSpec {
     const image = workload.spec.image;
-    await this.pushImage(image);
-    return runPod(this.cri, {
+    return {
       name: workload.metadata.name,
       namespace: workload.spec.namespace,
       containers: [
@@ -357,7 +367,23 @@ export class StartedLabNode {
           readOnlyRootFilesystem: workload.spec.readOnlyRootFilesystem,
         },
       ],
-    });
+    };
+  }
+
+  /**
+   * Builds and pushes the workload's image, then creates its pod the way a
+   * user would: through admission (when a component provides it), then CRI.
+   * A denial throws PodAdmissionDenied with the answer.
+   */
+  async startWorkload(workload: Workload, options: { pushImage?: boolean } = {}): Promise<RunningPod> {
+    if (options.pushImage !== false) await this.pushImage(workload.spec.image);
+    const pod = this.podSpecOf(workload);
+    for (const c of this.components) {
+      if (!c.admitPod) continue;
+      const answer = await c.admitPod(this, pod);
+      if (!answer.allowed) throw new PodAdmissionDenied(pod, c.name, answer);
+    }
+    return runPod(this.cri, pod);
   }
 
   /** Everything the installed components reported since `since`. */
@@ -397,6 +423,11 @@ export class StartedLabNode {
     }
     this.#stopped = true;
     await step(this.#progress, 'CLEANUP', `lab ${this.labId}`, async () => {
+      for (const c of this.components) {
+        await c.beforeStop?.(this).catch((err) =>
+          this.#progress({ phase: 'CLEANUP', status: 'WARN', message: `component ${c.name}: ${describeError(err)}` }),
+        );
+      }
       this.cri.close();
       await teardownLab(this.labId);
     });
@@ -420,8 +451,12 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
       'find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
     await exec.run(['docker', 'stop', '-t', '5', name], { timeoutMs: 60_000 });
   }
-  const rmContainer = await exec.run(['docker', 'rm', '-f', '-v', name]);
-  if (rmContainer.exitCode !== 0 && !/No such container/i.test(rmContainer.stderr)) problems.push(rmContainer.stderr.trim());
+  // The node and any sidecar a component started carry the lab's label.
+  const labelled = (await exec.run(['docker', 'ps', '-aq', '--filter', `label=${LAB_LABEL}=${labId}`])).stdout.toString().split('\n').filter(Boolean);
+  for (const id of new Set([name, ...labelled])) {
+    const rmContainer = await exec.run(['docker', 'rm', '-f', '-v', id]);
+    if (rmContainer.exitCode !== 0 && !/No such container/i.test(rmContainer.stderr)) problems.push(rmContainer.stderr.trim());
+  }
   let rmVolume = await exec.run(['docker', 'volume', 'rm', '-f', volume]);
   if (rmVolume.exitCode !== 0 && /operation not permitted|immutable|permission/i.test(rmVolume.stderr)) {
     // The node died before its flags were cleared: clear them with the node
