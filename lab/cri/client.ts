@@ -113,6 +113,12 @@ export class CriClient {
     return res.imageRef;
   }
 
+  /** The image as the node has it, or undefined when it is not present. */
+  async imageStatus(image: string): Promise<CriImage | undefined> {
+    const res = await this.#call<{ image?: CriImage | null }>(this.#images, 'imageStatus', { image: { image } });
+    return res.image ?? undefined;
+  }
+
   async listImages(): Promise<CriImage[]> {
     return (await this.#call<{ images: CriImage[] }>(this.#images, 'listImages', {})).images;
   }

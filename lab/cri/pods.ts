@@ -28,6 +28,8 @@ export interface PodSpec {
   uid?: string;
   containers: ContainerSpec[];
   hostNetwork?: boolean;
+  /** As the kubelet: `IfNotPresent` (default for tagged images) pulls only a missing image. */
+  imagePullPolicy?: 'Always' | 'IfNotPresent';
 }
 
 export interface RunningPod {
@@ -78,7 +80,8 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
   const imageRefs: string[] = [];
   for (const c of spec.containers) {
     try {
-      imageRefs.push(await cri.pullImage(c.image, sandboxConfig));
+      const present = spec.imagePullPolicy === 'Always' ? undefined : await cri.imageStatus(c.image);
+      imageRefs.push(present ? present.id : await cri.pullImage(c.image, sandboxConfig));
     } catch (err) {
       throw new PodStartError(spec, 'pull', err);
     }

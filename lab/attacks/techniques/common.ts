@@ -28,3 +28,58 @@ export function requirePod(pods: ReadonlyMap<string, RunningPod>, attack: Attack
   }
   return pod;
 }
+
+import type { StartedLabNode } from '../../node/index.ts';
+import type { Workload } from '../../spec/schemas.ts';
+
+export const EROFS_SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
+
+/** The content the workload's image declares for `path` (the last layer that has it). */
+export function declaredContent(workload: Workload, path: string): Buffer {
+  let found: string | undefined;
+  for (const layer of workload.spec.image.layers) {
+    for (const f of layer.files ?? []) if (f.path === path) found = f.content;
+  }
+  if (found === undefined) {
+    throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `workload "${workload.metadata.name}" declares no file ${path} in its image layers`);
+  }
+  return Buffer.from(found, 'utf8');
+}
+
+/** Like an attacker with root on the node: scan every layer file for the bytes. */
+export async function findLayerFileContaining(node: StartedLabNode, bytes: Buffer): Promise<{ layerFile: string; offset: number; content: Buffer }> {
+  const list = await node.exec.run(['sh', '-c', `ls ${EROFS_SNAPSHOTS}/*/layer.erofs 2>/dev/null`]);
+  for (const layerFile of list.stdout.toString().split('\n').filter(Boolean)) {
+    const content = await node.readFile(layerFile);
+    const offset = content.indexOf(bytes);
+    if (offset >= 0) return { layerFile, offset, content };
+  }
+  throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `no layer.erofs under ${EROFS_SNAPSHOTS} contains the ${bytes.length} target bytes; was the image pulled?`);
+}
+
+/** Writes bytes into a file on the node at an offset, clearing and restoring the immutable flag as a root attacker would. */
+export async function writeAsRoot(node: StartedLabNode, file: string, offset: number, bytes: Buffer): Promise<{ immutableFlagCleared: boolean }> {
+  const immutable = /^\S*i\S*\s/.test((await node.exec.run(['lsattr', file])).stdout.toString());
+  if (immutable) await node.run(['chattr', '-i', file]);
+  try {
+    await node.run(['dd', `of=${file}`, 'bs=1', `seek=${offset}`, 'conv=notrunc', 'status=none'], { input: bytes });
+  } finally {
+    if (immutable) await node.run(['chattr', '+i', file]);
+  }
+  await node.run(['sh', '-c', 'sync && echo 3 > /proc/sys/vm/drop_caches']);
+  return { immutableFlagCleared: immutable };
+}
+
+/** Pads the payload to the original's length, for in-place edits that cannot grow a file. */
+export function samePayloadLength(attack: Attack, original: Buffer): Buffer {
+  const payload = Buffer.from(requirePayload(attack), 'utf8');
+  if (payload.length > original.length) {
+    throw new LabError<AttackErrorCode>(
+      'ATTACK_PAYLOAD_TOO_LONG',
+      `attack "${attack.metadata.name}": the payload is ${payload.length} bytes but the original has ${original.length}; an in-place edit cannot grow the file`,
+    );
+  }
+  const out = Buffer.alloc(original.length, ' '.charCodeAt(0));
+  payload.copy(out);
+  return out;
+}

@@ -5,9 +5,21 @@
 import type { TechniqueName } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
 import { layerFileTamper } from './layer-file-tamper.ts';
+import { layerFileTamperBeforeStart } from './layer-file-tamper-before-start.ts';
+import { layerFileSwap } from './layer-file-swap.ts';
+import { unsignedPull } from './unsigned-pull.ts';
+import { sideLoadImport } from './side-load-import.ts';
+import { rootfsWrite } from './rootfs-write.ts';
+import { upperdirWrite } from './upperdir-write.ts';
 
 const implemented: Technique[] = [
   layerFileTamper,
+  layerFileTamperBeforeStart,
+  layerFileSwap,
+  unsignedPull,
+  sideLoadImport,
+  rootfsWrite,
+  upperdirWrite,
 ];
 
 export const TECHNIQUE_REGISTRY: ReadonlyMap<TechniqueName, Technique> = new Map(implemented.map((t) => [t.name, t]));

