@@ -8,6 +8,9 @@ import type { CliIo } from '../cli/command.ts';
 import { command, createAdmissionCommand } from './cli.ts';
 import { httpsAgent, postReview, rawRequest } from './test-client.ts';
 import { createThrowawayPki } from './test-pki.ts';
+import { MEDIA_TYPES, RegistryClient, pkiSigningIdentity, serializeManifest, signManifest } from '../signer/index.ts';
+import { clock, sampleManifest, tempPki } from '../signer/test-fixtures.ts';
+import { startFakeRegistry } from '../signer/test-registry.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SUITE = join(ROOT, 'scenarios/admission-suites/all-policies.yaml');
@@ -70,6 +73,18 @@ spec:
       assert.equal(await command.run(['serve', '--cert', 'x'], capture()), 2);
       assert.equal(await command.run(['test', SUITE, '--bogus'], capture()), 2);
     });
+    it('exits 2 when the real verifiers are asked for without what they need', async () => {
+      const base = ['serve', '--cert', 'c', '--key', 'k', '--policies', 'p'];
+      const noRoots = capture();
+      assert.equal(await command.run([...base, '--registry', 'h:1=http://127.0.0.1:1'], noRoots), 2);
+      assert.match(noRoots.errLines[0] ?? '', /--registry needs --trusted-roots/);
+      const both = capture();
+      assert.equal(await command.run([...base, '--registry', 'h:1=http://127.0.0.1:1', '--trusted-roots', 'r', '--trust-image', 'x'], both), 2);
+      assert.match(both.errLines[0] ?? '', /exclude each other/);
+      const format = capture();
+      assert.equal(await command.run([...base, '--registry', 'h:1=http://127.0.0.1:1', '--trusted-roots', 'r', '--allowed-format', 'v3'], format), 2);
+      assert.match(format.errLines[0] ?? '', /--allowed-format should be v2 or delivery-kit, got "v3"/);
+    });
   });
 
   describe('when serving', () => {
@@ -114,6 +129,58 @@ spec:
         assert.deepEqual(records.map((r) => [r.uid, r.outcome]), [['registry.deckhouse.io/kube/coredns:v1.11.1', 'admitted'], ['nginx:1.17.2', 'denied']]);
         assert.match(io.errLines.at(-1) ?? '', /stopped after 3 request\(s\): 1 admitted, 1 denied, 0 malformed/);
       } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('verifies attached signatures for real with --registry and --trusted-roots', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'admission-serve-real-'));
+      const registry = await startFakeRegistry();
+      const lab = await tempPki();
+      try {
+        const tls = await createThrowawayPki();
+        await writeFile(join(dir, 'tls.crt'), tls.certPem);
+        await writeFile(join(dir, 'tls.key'), tls.keyPem, { mode: 0o600 });
+        await writeFile(join(dir, 'roots.pem'), lab.pki.root.certificatePem);
+        const client = new RegistryClient(registry.url);
+        const signed = (await signManifest(sampleManifest(), { identity: pkiSigningIdentity(lab.pki), format: 'v2', clock })).manifest;
+        await client.putManifest('system/agent', 'signed', serializeManifest(signed), MEDIA_TYPES.dockerManifest);
+        await client.putManifest('system/agent', 'unsigned', serializeManifest(sampleManifest()), MEDIA_TYPES.dockerManifest);
+        const host = new URL(registry.url).host;
+        let stop!: () => void;
+        const stopped = new Promise<void>((r) => (stop = r));
+        const io = capture();
+        let url = '';
+        const listening = new Promise<void>((resolveListening) => {
+          io.err = (l) => {
+            io.errLines.push(l);
+            const m = /listening on (https:\/\/\S+)/.exec(l);
+            if (m !== null) {
+              url = m[1] ?? '';
+              resolveListening();
+            }
+          };
+        });
+        const run = createAdmissionCommand({ waitForStop: () => stopped }).run(
+          ['serve', '--cert', join(dir, 'tls.crt'), '--key', join(dir, 'tls.key'), '--policies', join(ROOT, 'scenarios/policies'),
+            '--registry', `${host}=${registry.url}`, '--trusted-roots', join(dir, 'roots.pem')],
+          io,
+        );
+        await Promise.race([listening, run.then((code) => assert.fail(`serve exited ${code}: ${io.errLines.join('; ')}`))]);
+        const agent = httpsAgent(tls.caPem);
+        const review = (image: string) =>
+          JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: image, operation: 'CREATE', namespace: 'kube-system', object: { kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image }] } } } });
+        const answers = [];
+        for (const tag of ['signed', 'unsigned']) answers.push(JSON.parse((await postReview(agent, url, review(`${host}/system/agent:${tag}`))).text).response);
+        agent.destroy();
+        stop();
+        assert.equal(await run, 0);
+        assert.equal(answers[0].allowed, true, JSON.stringify(answers[0]));
+        assert.equal(answers[1].allowed, false);
+        assert.match(answers[1].status.message, new RegExp(`^\\[verify-image-signatures\\] Image signature verification failed: ${host.replace(/\./g, '\\.')}/system/agent:unsigned: MISSING_SIGNATURE`));
+      } finally {
+        await registry.close();
+        await lab.cleanup();
         await rm(dir, { recursive: true, force: true });
       }
     });

@@ -2,7 +2,8 @@
  * `integrity-lab admission …`
  *
  *   admission test SUITE.yaml [--policies DIR] [--json]
- *   admission serve --cert FILE --key FILE --policies DIR [--port N] [--host ADDR] [--trust-image IMAGE]…
+ *   admission serve --cert FILE --key FILE --policies DIR [--port N] [--host ADDR]
+ *                   [--registry HOST=URL… --trusted-roots FILE [--allowed-format F]…] [--trust-image IMAGE]…
  *
  * The library emits decision records; this shell prints them (serve) or
  * turns suite results into one line per case and a summary (test).
@@ -15,7 +16,9 @@ import { CachedCosignVerifier, CachedImageVerifier } from './cache.ts';
 import { createEngine } from './engine.ts';
 import { loadLabState } from './loader.ts';
 import { WebhookServer } from './server.ts';
+import { parseRegistryMap, RegistryCosignVerifier, RegistryImageVerifier } from './registry-verifiers.ts';
 import { runSuiteFile } from './suite.ts';
+import type { CosignVerifier, ImageSignatureVerifier } from './types.ts';
 import { refuseAllCosignVerifier, StaticImageVerifier } from './verifiers.ts';
 
 const USAGE = `usage:
@@ -23,13 +26,19 @@ const USAGE = `usage:
       Run an AdmissionSuite offline (like gator verify). One line per case,
       then a summary. Exit 0 when every case matches, 1 on any mismatch,
       2 when the suite or the policies do not load.
-  integrity-lab admission serve --cert FILE --key FILE --policies DIR [--port N] [--host ADDR] [--trust-image IMAGE]...
+  integrity-lab admission serve --cert FILE --key FILE --policies DIR [--port N] [--host ADDR]
+                                [--registry HOST=URL]... [--trusted-roots FILE] [--allowed-format v2|delivery-kit]...
+                                [--trust-image IMAGE]...
       Serve the validating webhook over HTTPS (POST /validate, GET /healthz).
       Listens on 127.0.0.1 unless --host says otherwise; --port 0 (default)
-      picks a free port. Until lab/signer is wired in, attached signatures
-      verify only for images given with --trust-image, and Cosign checks
-      refuse everything. Prints one JSON decision record per line; stops on
-      SIGINT or SIGTERM.`;
+      picks a free port. With --registry (e.g. 127.0.0.1:5000=http://127.0.0.1:5000),
+      signatures are verified for real with lab/signer: attached signatures
+      against the CA certificates in --trusted-roots (formats: --allowed-format,
+      default v2), Cosign signatures with the SecurityPolicy keys; images from
+      any other registry are refused without a request. Without --registry,
+      attached signatures verify only for images given with --trust-image and
+      Cosign checks refuse everything. Prints one JSON decision record per
+      line; stops on SIGINT or SIGTERM.`;
 
 export interface AdmissionCommandDeps {
   /** Resolves when `serve` should stop; default: SIGINT or SIGTERM. */
@@ -90,6 +99,9 @@ async function runServe(argv: string[], io: CliIo, deps: AdmissionCommandDeps): 
       port: { type: 'string', default: '0' },
       host: { type: 'string', default: '127.0.0.1' },
       'trust-image': { type: 'string', multiple: true },
+      registry: { type: 'string', multiple: true },
+      'trusted-roots': { type: 'string' },
+      'allowed-format': { type: 'string', multiple: true },
     },
   });
   const missing = (['cert', 'key', 'policies'] as const).filter((k) => values[k] === undefined);
@@ -102,12 +114,35 @@ async function runServe(argv: string[], io: CliIo, deps: AdmissionCommandDeps): 
     io.err(`admission serve: --port should be an integer 0..65535, got ${JSON.stringify(values.port)}`);
     return 2;
   }
+  const registries = values.registry ?? [];
+  if (registries.length > 0 && values['trusted-roots'] === undefined) {
+    io.err(`admission serve: --registry needs --trusted-roots (the CA certificates attached signatures must chain to)\n${USAGE}`);
+    return 2;
+  }
+  if (registries.length > 0 && (values['trust-image'] ?? []).length > 0) {
+    io.err(`admission serve: --trust-image and --registry exclude each other: with --registry every signature is verified for real\n${USAGE}`);
+    return 2;
+  }
+  const formats = values['allowed-format'] ?? ['v2'];
+  const badFormat = formats.find((f) => f !== 'v2' && f !== 'delivery-kit');
+  if (badFormat !== undefined) {
+    io.err(`admission serve: --allowed-format should be v2 or delivery-kit, got ${JSON.stringify(badFormat)}`);
+    return 2;
+  }
   let started;
   try {
     const [cert, key, state] = await Promise.all([readFile(values.cert as string), readFile(values.key as string), loadLabState(values.policies as string)]);
+    let imageVerifier: ImageSignatureVerifier = new StaticImageVerifier(values['trust-image'] ?? []);
+    let cosignVerifier: CosignVerifier = refuseAllCosignVerifier;
+    if (registries.length > 0) {
+      const map = parseRegistryMap(registries);
+      const trustedRoots = [await readFile(values['trusted-roots'] as string, 'utf8')];
+      imageVerifier = new RegistryImageVerifier({ registries: map, trustedRoots, allowedFormats: formats as ('v2' | 'delivery-kit')[] });
+      cosignVerifier = new RegistryCosignVerifier({ registries: map });
+    }
     const engine = createEngine(state, {
-      imageVerifier: new CachedImageVerifier(new StaticImageVerifier(values['trust-image'] ?? [])),
-      cosignVerifier: new CachedCosignVerifier(refuseAllCosignVerifier),
+      imageVerifier: new CachedImageVerifier(imageVerifier),
+      cosignVerifier: new CachedCosignVerifier(cosignVerifier),
     });
     engine.onDecision((record) => io.out(JSON.stringify(record)));
     started = await new WebhookServer({ engine, cert, key }).withHost(values.host as string).withPort(port).start();

@@ -152,6 +152,31 @@ describe('AdmissionDispatcher failurePolicy', () => {
     }
   };
 
+  describe('when an exchange listener is set', () => {
+    it('sees the AdmissionReview sent and the answer, or the failure', async () => {
+      const echo = await fakeWebhook(pki, (body) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: (body['request'] as { uid: string }).uid, allowed: false, status: { code: 403, message: 'no' } } }));
+      servers.push(echo.server);
+      for (const [url, expectAnswer] of [[echo.url, true], ['https://127.0.0.1:1/validate', false]] as const) {
+        const seen: import('./dispatcher.ts').WebhookExchange[] = [];
+        const d = new AdmissionDispatcher(config(url, RULES, pki.caPem), { namespaces: state.namespaces, uid: () => 'uid-1', onExchange: (e) => seen.push(e) });
+        try {
+          await d.dispatch({ object: podWith('x:1'), namespace: 'apps' });
+        } finally {
+          d.close();
+        }
+        assert.equal(seen.length, 1);
+        assert.deepEqual((seen[0]?.request as { request: { uid: string; namespace: string } }).request.uid, 'uid-1');
+        if (expectAnswer) {
+          assert.equal(seen[0]?.status, 200);
+          assert.deepEqual((seen[0]?.response as { response: { allowed: boolean } }).response.allowed, false);
+        } else {
+          assert.match(seen[0]?.error ?? '', /ECONNREFUSED/);
+          assert.equal(seen[0]?.response, undefined);
+        }
+      }
+    });
+  });
+
   describe('when the webhook is unreachable', () => {
     it('denies with Fail and admits with Ignore', async () => {
       const closed = 'https://127.0.0.1:1/validate';

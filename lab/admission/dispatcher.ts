@@ -223,6 +223,21 @@ export interface DispatcherOptions {
   /** Where a service endpoint lives in the lab, e.g. () => 'https://127.0.0.1:40123'. */
   serviceUrl?: (service: { namespace: string; name: string; port: number }) => string;
   uid?: () => string;
+  /** Sees every AdmissionReview sent and what came back (evidence; must not throw). */
+  onExchange?: (exchange: WebhookExchange) => void;
+}
+
+/** One call to a webhook, as sent and as answered. */
+export interface WebhookExchange {
+  webhook: string;
+  /** The AdmissionReview sent. */
+  request: unknown;
+  /** HTTP status, when an answer arrived. */
+  status?: number;
+  /** The answer body (parsed JSON, or the text when it is not JSON). */
+  response?: unknown;
+  /** Why the call failed, when it did. */
+  error?: string;
 }
 
 interface RequestAttributes {
@@ -379,17 +394,31 @@ export class AdmissionDispatcher {
     };
     const base = { webhook: w.spec.name, called: true, failurePolicy, warnings: [] as string[] };
     const timeoutMs = (w.spec.timeoutSeconds ?? 10) * 1000;
+    const exchange: WebhookExchange = { webhook: w.spec.name, request: review };
     try {
       const { url, servername } = this.#endpoint(w);
       const body = JSON.stringify(review);
       const { status, text } = await post(url, servername, body, this.#agent(w), timeoutMs);
+      exchange.status = status;
+      try {
+        exchange.response = JSON.parse(text);
+      } catch {
+        exchange.response = text.slice(0, 4096);
+      }
       if (status !== 200) throw new Error(`the webhook answered HTTP ${status}: ${text.slice(0, 300)}`);
       const response = parseReviewResponse(text, uid);
       const outcome: WebhookOutcome = { ...base, allowed: response.allowed, warnings: response.warnings, durationMs: performance.now() - started };
       if (response.status !== undefined) outcome.status = response.status;
       return outcome;
     } catch (err) {
-      return { ...base, error: describeError(err), durationMs: performance.now() - started };
+      exchange.error = describeError(err);
+      return { ...base, error: exchange.error, durationMs: performance.now() - started };
+    } finally {
+      try {
+        this.#options.onExchange?.(exchange);
+      } catch {
+        // Evidence collection must not change the decision.
+      }
     }
   }
 }

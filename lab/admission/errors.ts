@@ -21,7 +21,13 @@ export type AdmissionErrorCode =
   /** The webhook server could not bind its port. */
   | 'ADMISSION_LISTEN_FAILED'
   /** A ValidatingWebhookConfiguration is unusable by the dispatcher. */
-  | 'ADMISSION_WEBHOOK_CONFIG_INVALID';
+  | 'ADMISSION_WEBHOOK_CONFIG_INVALID'
+  /** A signature verifier was configured with something unusable (registry map, trust anchors). */
+  | 'ADMISSION_VERIFIER_CONFIG_INVALID'
+  /** The webhook on a lab node did not start, or did not answer /healthz in time. */
+  | 'ADMISSION_WEBHOOK_NOT_READY'
+  /** The admission node component was used on a node it was not installed on, or a lab operation on it failed. */
+  | 'ADMISSION_COMPONENT_FAILED';
 
 export type AdmissionError = LabError<AdmissionErrorCode>;
 

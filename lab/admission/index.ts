@@ -39,6 +39,7 @@ export type {
   LoadedWebhookConfiguration,
   LoadWebhookOptions,
   ValidatingWebhookConfiguration,
+  WebhookExchange,
   WebhookOutcome,
 } from './dispatcher.ts';
 export type { CaseResult, LoadedSuite, SuiteCase, SuiteResult } from './suite.ts';
