@@ -5,6 +5,7 @@
  */
 import { LabError } from './errors.ts';
 import { gatesComponent } from './gates/component.ts';
+import { admissionComponent } from './admission/index.ts';
 import type { NodeComponent } from './node/component.ts';
 import type { LabProfile } from './spec/schemas.ts';
 
@@ -19,5 +20,7 @@ export function componentsFor(profile: LabProfile): NodeComponent[] {
     }
     out.push(gatesComponent({ components: gates, ...g }));
   }
+  // admission: the webhook in the node, policies from scenarios/policies (lab/admission/component.ts).
+  if ((wanted as readonly string[]).includes('admission')) out.push(admissionComponent());
   return out;
 }

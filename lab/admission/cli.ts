@@ -132,18 +132,17 @@ async function runServe(argv: string[], io: CliIo, deps: AdmissionCommandDeps): 
   let started;
   try {
     const [cert, key, state] = await Promise.all([readFile(values.cert as string), readFile(values.key as string), loadLabState(values.policies as string)]);
-    let imageVerifier: ImageSignatureVerifier = new StaticImageVerifier(values['trust-image'] ?? []);
-    let cosignVerifier: CosignVerifier = refuseAllCosignVerifier;
+    let imageVerifier: ImageSignatureVerifier = new CachedImageVerifier(new StaticImageVerifier(values['trust-image'] ?? []));
+    let cosignVerifier: CosignVerifier = new CachedCosignVerifier(refuseAllCosignVerifier);
     if (registries.length > 0) {
+      // These cache by manifest digest themselves; a cache keyed by tag in
+      // front of them would let a re-pointed tag keep a stale decision.
       const map = parseRegistryMap(registries);
       const trustedRoots = [await readFile(values['trusted-roots'] as string, 'utf8')];
       imageVerifier = new RegistryImageVerifier({ registries: map, trustedRoots, allowedFormats: formats as ('v2' | 'delivery-kit')[] });
       cosignVerifier = new RegistryCosignVerifier({ registries: map });
     }
-    const engine = createEngine(state, {
-      imageVerifier: new CachedImageVerifier(imageVerifier),
-      cosignVerifier: new CachedCosignVerifier(cosignVerifier),
-    });
+    const engine = createEngine(state, { imageVerifier, cosignVerifier });
     engine.onDecision((record) => io.out(JSON.stringify(record)));
     started = await new WebhookServer({ engine, cert, key }).withHost(values.host as string).withPort(port).start();
   } catch (err) {

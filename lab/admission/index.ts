@@ -5,7 +5,9 @@
  *
  * Test helpers (a throwaway CA in test-pki.ts, an HTTPS client in
  * test-client.ts) are deliberately not exported: importing the component
- * must not load @peculiar/x509 or patch Reflect.
+ * must not load @peculiar/x509 or patch Reflect. The real verifiers and the
+ * node component load lab/signer (and esbuild) lazily, on first use, for
+ * the same reason.
  */
 import { fileURLToPath } from 'node:url';
 
@@ -52,6 +54,8 @@ export type {
   SecurityPolicyDoc,
 } from './schema.ts';
 export type { AdmissionCommandDeps } from './cli.ts';
+export type { AttachedFormat, AttachedVerifierOptions, RegistryVerifierOptions } from './registry-verifiers.ts';
+export type { AdmissionComponentOptions, AdmissionReviewOutcome } from './component.ts';
 
 // -- values --------------------------------------------------------------------
 export { AdmissionEngine, createEngine, DecisionLog, policiesFromState } from './engine.ts';
@@ -74,6 +78,18 @@ export { SecurityPolicyPolicy, VERIFY_IMAGE_SIGNATURES_PREFIX } from './policies
 export { OperationPolicyPolicy } from './policies/operation-policy.ts';
 export { DEFAULT_PROTECTED_NAMESPACES, VerifyImageSignaturesPolicy } from './policies/verify-image-signatures.ts';
 export { command, createAdmissionCommand } from './cli.ts';
+export { parseRegistryMap, RegistryCosignVerifier, RegistryImageVerifier } from './registry-verifiers.ts';
+export { podObjectOf, withContainerSecurityContext } from './node-pod.ts';
+export {
+  AdmissionNodeComponent,
+  admissionComponent,
+  admissionOf,
+  DEFAULT_POLICIES_DIR,
+  NODE_PATHS,
+  parseDecisionLog,
+  renderWebhookManifest,
+  serviceDnsNames,
+} from './component.ts';
 
 /** Path of the shipped ValidatingWebhookConfiguration manifest. */
 export const WEBHOOK_MANIFEST = fileURLToPath(new URL('./manifests/validating-webhook.yaml', import.meta.url));

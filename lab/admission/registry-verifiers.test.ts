@@ -15,7 +15,6 @@ import {
 } from '../signer/index.ts';
 import { clock, sampleManifest, tempPki, type TempPki } from '../signer/test-fixtures.ts';
 import { startFakeRegistry, type FakeRegistry } from '../signer/test-registry.ts';
-import { CachedImageVerifier } from './cache.ts';
 import { parseRegistryMap, RegistryCosignVerifier, RegistryImageVerifier } from './registry-verifiers.ts';
 
 let registry: FakeRegistry;
@@ -109,21 +108,39 @@ describe('RegistryImageVerifier', () => {
   });
 
   describe('when the registry is unreachable', () => {
-    it('throws, so that the decision cache refuses without remembering the outage', async () => {
+    it('refuses and does not remember the outage', async () => {
       const v = new RegistryImageVerifier({ registries: { 'reg.lab:5000': 'http://127.0.0.1:1' }, trustedRoots: [lab.pki.root.certificatePem], clock });
-      await assert.rejects(v.verify('reg.lab:5000/system/agent:1.0'), (e) => isLabError(e, 'REGISTRY_UNREACHABLE'));
-      const cached = new CachedImageVerifier(v);
-      assert.equal((await cached.verify('reg.lab:5000/system/agent:1.0')).ok, false);
-      assert.equal(cached.cache.stats().size, 0);
+      for (const image of ['reg.lab:5000/system/agent:1.0', `reg.lab:5000/system/agent@sha256:${'a'.repeat(64)}`]) {
+        const r = await v.verify(image);
+        assert.equal(r.ok, false);
+        assert.match(r.ok ? '' : r.reason, /unreachable|ECONNREFUSED|fetch failed/i);
+      }
+      assert.equal(v.cache.stats().size, 0);
     });
   });
 
-  describe('behind the decision cache', () => {
-    it('fetches the manifest once for repeated lookups of one image', async () => {
-      await pushSigned('system/agent', '2.0', 'v2');
-      const cached = new CachedImageVerifier(attached());
-      for (let i = 0; i < 3; i++) assert.deepEqual(await cached.verify(`${host}/system/agent:2.0`), { ok: true });
+  describe('with its decision cache (keyed by digest)', () => {
+    it('answers a digest-pinned image from the cache without a request', async () => {
+      const digest = await pushSigned('system/agent', '2.0', 'v2');
+      const v = attached();
+      for (let i = 0; i < 3; i++) assert.deepEqual(await v.verify(`${host}/system/agent@${digest}`), { ok: true });
       assert.equal(registry.requests.filter((r) => r.method === 'GET').length, 1);
+      assert.equal(v.cache.stats().hits, 2);
+    });
+    it('resolves a tag on every review, so a tag re-pointed at unsigned content is refused at once', async () => {
+      await pushSigned('system/agent', '3.0', 'v2');
+      const v = attached();
+      assert.deepEqual(await v.verify(`${host}/system/agent:3.0`), { ok: true });
+      await pushSigned('system/agent', '3.0', 'unsigned');
+      const r = await v.verify(`${host}/system/agent:3.0`);
+      assert.match(r.ok ? '' : r.reason, /^MISSING_SIGNATURE/);
+    });
+    it('admits at once an image signed after it was refused (signing changes the digest)', async () => {
+      await pushSigned('system/agent', '4.0', 'unsigned');
+      const v = attached();
+      assert.equal((await v.verify(`${host}/system/agent:4.0`)).ok, false);
+      await pushSigned('system/agent', '4.0', 'v2');
+      assert.deepEqual(await v.verify(`${host}/system/agent:4.0`), { ok: true });
     });
   });
 

@@ -15,11 +15,21 @@
  * other registry is refused without a request, so a pod cannot make the
  * webhook reach out to a host of the attacker's choosing.
  *
+ * Caching: decisions are cached by manifest digest, never by tag. A tag is
+ * resolved on every review (one manifest GET to the registry the pod names,
+ * which is also what the runtime will pull), so re-pointing a signed tag at
+ * unsigned content takes effect at once, and signing an image (which gives
+ * its tag a new digest) is honoured at once. A digest-pinned reference is
+ * answered from the cache without any request. Outages (registry
+ * unreachable, timeouts) are refusals that are not cached.
+ *
  * lab/signer (and with it @peculiar/x509 and its Reflect shim) is loaded on
  * the first verification, not when this module is imported: importing
  * lab/admission stays free of x509, as before the verifiers were wired.
  */
-import { isLabError } from '../errors.ts';
+import { createHash } from 'node:crypto';
+import { describeError, isLabError } from '../errors.ts';
+import { DecisionCache, type DecisionCacheOptions } from './cache.ts';
 import { admissionError } from './errors.ts';
 import { parseImageReference, type ImageReference } from './image.ts';
 import type { CosignVerifier, ImageSignatureVerifier, VerifyResult } from './types.ts';
@@ -42,6 +52,8 @@ export interface RegistryVerifierOptions {
   requestTimeoutMs?: number;
   /** Injected for tests; default the global fetch. */
   fetch?: typeof fetch;
+  /** The decision cache (keyed by digest); default a DecisionCache with its defaults. */
+  cache?: DecisionCache | DecisionCacheOptions;
 }
 
 export interface AttachedVerifierOptions extends RegistryVerifierOptions {
@@ -108,6 +120,7 @@ function refusalFor(err: unknown, what: string): VerifyResult | undefined {
  * the node gates; admission only decides whether the pod may exist.
  */
 export class RegistryImageVerifier implements ImageSignatureVerifier {
+  readonly cache: DecisionCache;
   readonly #options: AttachedVerifierOptions;
   readonly #formats: readonly AttachedFormat[];
 
@@ -119,31 +132,50 @@ export class RegistryImageVerifier implements ImageSignatureVerifier {
     this.#options = options;
     this.#formats = options.allowedFormats ?? ['v2'];
     if (this.#formats.length === 0) throw admissionError('ADMISSION_VERIFIER_CONFIG_INVALID', 'allowedFormats: expected at least one format, got none');
+    this.cache = cacheOf(options.cache);
   }
 
   async verify(image: string): Promise<VerifyResult> {
     const where = locate(image, this.#options.registries);
     if ('refused' in where) return { ok: false, reason: where.refused };
-    const { RegistryClient, verifyManifestBytes } = await signer();
+    const { RegistryClient } = await signer();
     const client = new RegistryClient(where.baseUrl, clientOptions(this.#options));
-    let fetched;
+    const what = `manifest ${where.repository}:${where.reference}`;
     try {
-      fetched = await client.getManifest(where.repository, where.reference);
+      const pinned = where.ref.digest;
+      if (pinned !== undefined) {
+        return await this.cache.get(`attached\u0000${where.baseUrl}/${where.repository}@${pinned}`, async () => {
+          let fetched;
+          try {
+            fetched = await client.getManifest(where.repository, pinned);
+          } catch (err) {
+            const refusal = refusalFor(err, what);
+            if (refusal !== undefined) return refusal;
+            throw err; // an outage: refused by the cache, not remembered
+          }
+          return this.#check(image, fetched, pinned);
+        });
+      }
+      // A tag: resolve it now (it may have moved), then decide for that digest.
+      const fetched = await client.getManifest(where.repository, where.reference);
+      return await this.cache.get(`attached\u0000${where.baseUrl}/${where.repository}@${fetched.digest}`, () => this.#check(image, fetched, undefined));
     } catch (err) {
-      const refusal = refusalFor(err, `manifest ${where.repository}:${where.reference}`);
-      if (refusal !== undefined) return refusal;
-      throw err; // an outage: the cache refuses now and does not remember it
+      return refusalFor(err, what) ?? { ok: false, reason: `could not read ${what}: ${describeError(err)}` };
     }
+  }
+
+  async #check(image: string, fetched: { bytes: Buffer; mediaType: string }, expectedDigest: string | undefined): Promise<VerifyResult> {
     if (MEDIA_INDEX.has(fetched.mediaType.split(';')[0]?.trim() ?? '')) {
-      return { ok: false, reason: `${where.repository}:${where.reference} is an image index (${fetched.mediaType}); attached signatures are on image manifests, so reference one by digest` };
+      return { ok: false, reason: `${image} is an image index (${fetched.mediaType}); attached signatures are on image manifests, so reference one by digest` };
     }
+    const { verifyManifestBytes } = await signer();
     const result = await verifyManifestBytes(fetched.bytes, {
       trustedRoots: this.#options.trustedRoots,
       clock: this.#options.clock ?? (() => new Date()),
       allowedFormats: this.#formats,
       requireLayerRootHashes: true,
       name: image,
-      ...(where.ref.digest === undefined ? {} : { expectedDigest: where.ref.digest }),
+      ...(expectedDigest === undefined ? {} : { expectedDigest }),
     });
     if (result.ok) return { ok: true };
     // An unsigned manifest also "declares" the default format; say the plain truth first.
@@ -157,38 +189,56 @@ export class RegistryImageVerifier implements ImageSignatureVerifier {
 
 /**
  * Cosign signatures (SecurityPolicy verifyImageSignatures): the reference is
- * resolved to a digest (a tag is resolved now; the decision cache bounds how
- * long that holds), then lab/signer's verifyCosignImage reads the
+ * resolved to a digest, then lab/signer's verifyCosignImage reads the
  * `sha256-<digest>.sig` tag and accepts when one stored signature verifies
  * with the key and names that digest, as `cosign verify --key` does.
+ * Cached by (digest, key); a signature added after a refusal counts once the
+ * negative entry expires (negativeTtlMs).
  */
 export class RegistryCosignVerifier implements CosignVerifier {
+  readonly cache: DecisionCache;
   readonly #options: RegistryVerifierOptions;
 
   constructor(options: RegistryVerifierOptions) {
     checkRegistries(options.registries);
     this.#options = options;
+    this.cache = cacheOf(options.cache);
   }
 
   async verify(image: string, publicKeyPem: string): Promise<VerifyResult> {
     const where = locate(image, this.#options.registries);
     if ('refused' in where) return { ok: false, reason: where.refused };
-    const { RegistryClient, verifyCosignImage } = await signer();
+    const { RegistryClient } = await signer();
     const client = new RegistryClient(where.baseUrl, clientOptions(this.#options));
-    let digest = where.ref.digest;
+    const what = `${where.repository}:${where.reference}`;
     try {
-      digest ??= (await client.getManifest(where.repository, where.reference)).digest;
-      const result = await verifyCosignImage(client, where.repository, digest, publicKeyPem);
-      if (result.ok) return { ok: true };
-      const first = result.findings.find((f) => f.severity === 'error');
-      return { ok: false, reason: `${first?.code ?? 'verification failed'}: ${first?.message ?? 'no signature verifies with the key'}` };
+      const digest = where.ref.digest ?? (await client.getManifest(where.repository, where.reference)).digest;
+      const key = createHash('sha256').update(publicKeyPem.replace(/\s+/g, '')).digest('hex');
+      return await this.cache.get(`cosign\u0000${where.baseUrl}/${where.repository}@${digest}\u0000${key}`, () => this.#check(client, where.repository, digest, publicKeyPem));
     } catch (err) {
-      if (isLabError(err, 'COSIGN_BAD_KEY')) return { ok: false, reason: `the policy's public key is unusable: ${err.message}` };
-      const refusal = refusalFor(err, `${where.repository}:${where.reference}`);
-      if (refusal !== undefined) return refusal;
-      throw err;
+      return refusalFor(err, what) ?? { ok: false, reason: `could not read ${what}: ${describeError(err)}` };
     }
   }
+
+  async #check(client: InstanceType<Signer['RegistryClient']>, repository: string, digest: string, publicKeyPem: string): Promise<VerifyResult> {
+    const { verifyCosignImage } = await signer();
+    let result;
+    try {
+      result = await verifyCosignImage(client, repository, digest, publicKeyPem);
+    } catch (err) {
+      if (isLabError(err, 'COSIGN_BAD_KEY')) return { ok: false, reason: `the policy's public key is unusable: ${err.message}` };
+      const refusal = refusalFor(err, `${repository}@${digest}`);
+      if (refusal !== undefined) return refusal;
+      throw err; // an outage: refused by the cache, not remembered
+    }
+    if (result.ok) return { ok: true };
+    const first = result.findings.find((f) => f.severity === 'error');
+    return { ok: false, reason: `${first?.code ?? 'verification failed'}: ${first?.message ?? 'no signature verifies with the key'}` };
+  }
+}
+
+function cacheOf(cache: DecisionCache | DecisionCacheOptions | undefined): DecisionCache {
+  return cache instanceof DecisionCache ? cache : new DecisionCache(cache);
 }
 
 function clientOptions(options: RegistryVerifierOptions): { timeoutMs: number; fetch?: typeof fetch } {
