@@ -25,19 +25,25 @@ export interface GateOptions {
 
 const RUNC_WRAPPER = `#!/bin/sh
 # integrity-lab run-time gate: containerd's runc shim calls this as its OCI
-# runtime. Only \`create\` is gated; everything else goes straight to runc.
+# runtime. Only \`create\` of a CRI workload container is gated; sandboxes
+# and every other runc command go straight to runc without starting Node.
+bundle=
+prev=
+gate=
 for a in "$@"; do
-  if [ "$a" = create ]; then
-    node /opt/integrity-lab/runtime-gate.mjs "$@" || exit 1
-    break
-  fi
+  case "$prev" in --bundle|-b) bundle=$a ;; esac
+  [ "$a" = create ] && gate=1
+  prev=$a
 done
+if [ -n "$gate" ] && [ -n "$bundle" ] && grep -q '"io.kubernetes.cri.container-type":"container"' "$bundle/config.json" 2>/dev/null; then
+  NODE_COMPILE_CACHE=/var/cache/integrity-lab/node node /opt/integrity-lab/runtime-gate.mjs "$@" || exit 1
+fi
 exec /usr/bin/runc "$@"
 `;
 
 const PULL_WRAPPER = `#!/bin/sh
 # integrity-lab pull gate for containerd's bindir image verifier.
-exec node /opt/integrity-lab/pull-gate.mjs "$@"
+NODE_COMPILE_CACHE=/var/cache/integrity-lab/node exec node /opt/integrity-lab/pull-gate.mjs "$@"
 `;
 
 export function gatesComponent(options: GateOptions): NodeComponent {

@@ -271,7 +271,7 @@ describe('gateCreate', () => {
       const d = await gateCreate(f.bundle, f.config, f.deps);
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /layer 1 .* has dm-verity root hash [0-9a-f]{64}, the signed manifest says [0-9a-f]{64}/);
-      assert.ok(!f.calls.some((c) => c[0] === 'mount'), 'nothing mounted for a refused container');
+      assert.ok(!f.calls.some((c) => c.includes('mount')), 'nothing mounted for a refused container');
     });
   });
   describe('when the rootfs is not an overlay of layers', () => {
@@ -293,7 +293,7 @@ describe('gateCreate', () => {
       const f = await fixture();
       const d = await gateCreate(f.bundle, f.config, f.deps);
       assert.equal(d.action, 'allow', d.reason);
-      const mount = f.calls.find((c) => c[0] === 'mount' && c.includes('overlay'))!;
+      const mount = f.calls.find((c) => c.includes('mount') && c.includes('overlay'))!;
       const options = mount[mount.indexOf('-o') + 1]!;
       assert.match(options, new RegExp(`^ro,lowerdir=${STANDARD_LAYER_MOUNT}:.*/s2/fs:.*/s1/fs$`));
       assert.ok(!options.includes('upperdir'));

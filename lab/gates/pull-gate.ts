@@ -102,6 +102,7 @@ function logDecision(entry: Record<string, unknown>): void {
 /** The executable's body. Any error refuses: the gate never fails open. */
 export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void): Promise<number> {
   let name: string | undefined;
+  const started = performance.now();
   try {
     const args = parsePullArgs(argv);
     name = args.name;
@@ -109,7 +110,7 @@ export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: 
     const config = loadGateConfig();
     const roots = loadTrustedRootsPem(config.trustedRootsFile);
     const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher);
-    logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason });
+    logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason, durationMs: Math.round(performance.now() - started) });
     out(judgement.reason);
     return judgement.allow ? 0 : 1;
   } catch (err) {

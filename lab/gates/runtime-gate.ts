@@ -84,6 +84,8 @@ export interface GateDecision {
   layers?: { digest: string; layerFile: string; signed: string; actual: string; cached: boolean }[];
   corrupted?: { removed: boolean; repull: string };
   verityMode?: 'kernel' | 'userspace';
+  /** Time the decision took, in the gate process. */
+  durationMs?: number;
 }
 
 export interface RuntimeGateDeps {
@@ -225,7 +227,9 @@ export async function gateCreate(bundle: string, config: GateConfig | Error, dep
     const std = await mountStandardLayer(config, deps);
     // Read-only overlay of the standard layer over the verified layers: no upperdir.
     await runChecked(deps.exec, ['umount', rootfs]);
-    await runChecked(deps.exec, ['mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[std, ...[...verifiedDirs].reverse()].join(':')}`, rootfs]);
+    // busybox mount uses mount(2): util-linux 2.41's fsconfig path fails
+    // with four or more lowerdirs on this kernel (measured on the lab node).
+    await runChecked(deps.exec, ['busybox', 'mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[std, ...[...verifiedDirs].reverse()].join(':')}`, rootfs]);
     spec.root = { ...spec.root, readonly: true };
     if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
       spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=64m'] }];
@@ -278,7 +282,9 @@ export async function runtimeGateMain(argv: readonly string[], deps: RuntimeGate
   } catch (err) {
     config = err as Error;
   }
+  const started = performance.now();
   const decision = await gateCreate(inv.bundle, config, deps);
+  decision.durationMs = Math.round(performance.now() - started);
   const logPath = config instanceof Error ? '/var/log/integrity-lab/gate-decisions.jsonl' : config.decisionLog;
   try {
     mkdirSync(dirname(logPath), { recursive: true });
