@@ -365,6 +365,10 @@ export class StartedLabNode {
           name: workload.metadata.name,
           image: this.imageRef(image.repository, image.tag),
           readOnlyRootFilesystem: workload.spec.readOnlyRootFilesystem,
+          ...(workload.spec.privileged === undefined ? {} : { privileged: workload.spec.privileged }),
+          ...(workload.spec.hostPathMounts === undefined
+            ? {}
+            : { mounts: workload.spec.hostPathMounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, readonly: m.readOnly ?? false })) }),
         },
       ],
     };

@@ -157,6 +157,20 @@ export const WorkloadSchema = object(
         { additionalProperties: false, description: 'An image the lab builds from local content, with deterministic digests.' },
       ),
       readOnlyRootFilesystem: Type.Optional(Type.Boolean({ description: 'securityContext.readOnlyRootFilesystem.', examples: [false] })),
+      privileged: Type.Optional(Type.Boolean({ description: 'securityContext.privileged of the container (CRI privileged).', examples: [true] })),
+      hostPathMounts: Type.Optional(
+        Type.Array(
+          Type.Object(
+            {
+              hostPath: Type.String({ pattern: '^/', description: 'Path on the node (a hostPath volume).', examples: ['/etc'] }),
+              containerPath: Type.String({ pattern: '^/', description: 'Where it appears in the container.', examples: ['/host/etc'] }),
+              readOnly: Type.Optional(Type.Boolean({ description: 'Mount read-only.', examples: [true] })),
+            },
+            { additionalProperties: false },
+          ),
+          { description: 'Host directories mounted into the container (hostPath volumes).' },
+        ),
+      ),
     },
     { additionalProperties: false, description: 'A pod with one container.' },
   ),
