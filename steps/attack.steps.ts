@@ -23,6 +23,8 @@ Then('the attack has the outcome expected on this profile', async function (this
   this.outcomePending = false;
   labState.recordOutcome({ attack: run.attack.metadata.name, profile: run.profile, outcome: run.outcome, expected: run.expected, scenario: this.scenarioName });
   this.attachJson('attack-outcome', { outcome: run.outcome, expected: run.expected, observation: run.observation });
+  await allure.parameter('outcome', run.outcome);
+  await allure.parameter('expected', run.expected ?? '(none stated)');
   assert.ok(run.expected, `attack "${run.attack.metadata.name}" states no expected outcome for profile "${run.profile}" in its spec.expected`);
   assert.equal(run.outcome, run.expected, `attack "${run.attack.metadata.name}" on "${run.profile}": ${run.observation.reason}`);
 });

@@ -6,11 +6,14 @@ import { inspectRootfs, LabNode } from '../lab/node/index.ts';
 import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
+import { labState } from './support/state.ts';
 
 Given('a lab node with the {profile} profile', async function (this: LabWorld, profile: LabProfile) {
   this.node = await new LabNode(profile).withComponents(componentsFor(profile)).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
   await allure.parameter('profile', profile.metadata.name);
-  this.attachJson('node-status', await this.node.status());
+  const status = await this.node.status();
+  labState.noteStatus({ ...status, image: this.node.imageTag });
+  this.attachJson('node-status', status);
 });
 
 When('the workload {workload} is started', async function (this: LabWorld, workload: Workload) {

@@ -2,7 +2,8 @@
 Feature: Node integrity gates admit only what the signature covers
   The integrity profile installs the pull gate (containerd's image verifier)
   and the start gate (in front of runc). Protected images are
-  127.0.0.1:5000/system/*, protected namespaces kube-system and d8-*. Every
+  those under 127.0.0.1:5000/system/, protected namespaces kube-system and
+  every d8- namespace. Every
   attack runs on the vanilla control too, where it must succeed.
 
   Scenario Outline: a signed system image runs (positive control, <profile>)

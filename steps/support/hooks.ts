@@ -12,7 +12,26 @@ import { loadCatalog } from '../../lab/spec/loader.ts';
 import { toStderr } from '../../lab/progress.ts';
 import { describeError } from '../../lab/errors.ts';
 import type { LabWorld } from './world.ts';
-import { PROJECT_ROOT, labState } from './state.ts';
+import { PROJECT_ROOT, REPORTS_DIR, labState } from './state.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+
+/** The Allure "Environment" panel: what the lab ran on, from the last node status seen. */
+function writeAllureEnvironment(): void {
+  const status = labState.lastStatus();
+  if (!status) return;
+  const lines = [
+    `containerd=${status.containerdVersion}`,
+    `snapshotter=${status.snapshotter}`,
+    `node.privileges=${status.privilege}`,
+    `dm-verity.mode=${status.verity.mode}`,
+    `dm-verity.reason=${status.verity.reason}`,
+    `node.image=${status.image ?? ''}`,
+    `profiles.run=${[...labState.profilesSeen()].join(', ')}`,
+  ];
+  const dir = `${REPORTS_DIR}/allure-results`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/environment.properties`, lines.join('\n') + '\n');
+}
 
 setDefaultTimeout(180_000);
 
@@ -33,7 +52,6 @@ Before(async function (this: LabWorld, { pickle }) {
     if (key === 'story') await allure.story(value);
     if (key === 'severity') await allure.severity(value);
   }
-  await allure.tags(...pickle.tags.map((t) => t.name.slice(1)));
 });
 
 After(async function (this: LabWorld, { result, pickle }) {
@@ -57,6 +75,7 @@ After(async function (this: LabWorld, { result, pickle }) {
 });
 
 AfterAll({ timeout: 120_000 }, async function () {
+  writeAllureEnvironment();
   for (const node of [...activeNodes]) await node.stop({ force: true }).catch((e) => toStderr({ phase: 'CLEANUP', status: 'ERROR', message: describeError(e) }));
 });
 

@@ -6,6 +6,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Catalog } from '../../lab/spec/loader.ts';
 import type { Outcome } from '../../lab/spec/schemas.ts';
+import type { NodeStatus } from '../../lab/node/index.ts';
 
 export const PROJECT_ROOT = join(import.meta.dirname, '../..');
 export const REPORTS_DIR = join(PROJECT_ROOT, 'reports');
@@ -20,6 +21,8 @@ export interface OutcomeRecord {
 }
 
 let loaded: Catalog | undefined;
+let lastStatus: (NodeStatus & { image?: string }) | undefined;
+const profiles = new Set<string>();
 
 export const labState = {
   setCatalog(catalog: Catalog): void {
@@ -28,6 +31,16 @@ export const labState = {
   catalog(): Catalog {
     if (!loaded) throw new Error('the scenario catalog is not loaded (the BeforeAll hook did not run)');
     return loaded;
+  },
+  noteStatus(status: NodeStatus & { image?: string }): void {
+    lastStatus = status;
+    profiles.add(status.profile);
+  },
+  lastStatus(): (NodeStatus & { image?: string }) | undefined {
+    return lastStatus;
+  },
+  profilesSeen(): ReadonlySet<string> {
+    return profiles;
   },
   /** Appends to reports/outcomes.jsonl, which the conformance runner turns into the summary table. */
   recordOutcome(record: OutcomeRecord): void {
