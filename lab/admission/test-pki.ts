@@ -4,8 +4,8 @@
  * generated at run time and never written anywhere by this module.
  */
 import { webcrypto } from 'node:crypto';
-import './reflect-shim.ts';
-import * as x509 from '@peculiar/x509';
+// lab/signer's entry point to @peculiar/x509 installs the Reflect shim first.
+import * as x509 from '../signer/x509.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

@@ -83,3 +83,8 @@ export function samePayloadLength(attack: Attack, original: Buffer): Buffer {
   payload.copy(out);
   return out;
 }
+
+/** The workload's image with the file at `path` given other content (an attacker's rebuild). */
+export function withContent(image: Workload['spec']['image'], path: string, content: string): Workload['spec']['image'] {
+  return { ...image, layers: image.layers.map((l) => ({ ...l, files: l.files?.map((f) => (f.path === path ? { ...f, content } : f)) })) };
+}

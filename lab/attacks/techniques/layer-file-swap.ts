@@ -10,15 +10,10 @@ import { join } from 'node:path';
 import { buildImage } from '../../images/index.ts';
 import { nodeMkfsErofsArgv } from '../../signer/index.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../../verity/index.ts';
-import type { Workload } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
-import { declaredContent, findLayerFileContaining, requirePath, requirePayload } from './common.ts';
+import { declaredContent, findLayerFileContaining, requirePath, requirePayload, withContent } from './common.ts';
 import { readInContainer, tryStart } from './start.ts';
 
-/** The workload's image with the target file's content replaced. */
-function withContent(image: Workload['spec']['image'], path: string, content: string): Workload['spec']['image'] {
-  return { ...image, layers: image.layers.map((l) => ({ ...l, files: l.files?.map((f) => (f.path === path ? { ...f, content } : f)) })) };
-}
 
 export const layerFileSwap: Technique = {
   name: 'layer-file-swap',

@@ -8,14 +8,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, buildTar, MEDIA_TYPES, type TarEntry } from '../../images/index.ts';
-import type { Workload } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload } from './common.ts';
+import { requirePath, requirePayload, withContent } from './common.ts';
 import { readInContainer, tryStart } from './start.ts';
 
-function withContent(image: Workload['spec']['image'], path: string, content: string): Workload['spec']['image'] {
-  return { ...image, annotations: undefined, layers: image.layers.map((l) => ({ ...l, files: l.files?.map((f) => (f.path === path ? { ...f, content } : f)) })) };
-}
 
 export const sideLoadImport: Technique = {
   name: 'side-load-import',
@@ -23,7 +19,8 @@ export const sideLoadImport: Technique = {
     const path = requirePath(attack);
     const payload = requirePayload(attack);
     const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
-    const forged = await buildImage(withContent(workload.spec.image, path, payload), { busybox: async () => node.readFile('/bin/busybox') });
+    // The forgery carries no signature annotations.
+    const forged = await buildImage({ ...withContent(workload.spec.image, path, payload), annotations: undefined }, { busybox: async () => node.readFile('/bin/busybox') });
 
     // An OCI image layout archive naming the same reference.
     const entries: TarEntry[] = [{ type: 'file', path: 'oci-layout', content: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }];
