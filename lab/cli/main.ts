@@ -4,12 +4,13 @@
 import { describeError, isLabError } from '../errors.ts';
 import { processIo, type Command, type CliIo } from './command.ts';
 import { command as lab } from './lab-command.ts';
+import { command as sign } from './sign-command.ts';
 
 async function loadCommands(): Promise<Command[]> {
-  const commands: Command[] = [lab];
+  const commands: Command[] = [lab, sign];
   // Component commands are optional at load time so that one broken
   // component does not take the whole CLI down.
-  for (const path of ['../verity/cli.ts', '../signer/cli.ts', '../admission/cli.ts', '../audit/cli.ts', '../watchdog/cli.ts']) {
+  for (const path of ['../verity/cli.ts', '../admission/cli.ts', '../audit/cli.ts', '../watchdog/cli.ts']) {
     try {
       const mod = (await import(path)) as { command?: Command };
       if (mod.command) commands.push(mod.command);
