@@ -73,7 +73,12 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
     logDirectory: `/var/log/pods/${spec.namespace}_${spec.name}_${uid}`,
     labels: podLabels,
     linux: {
-      securityContext: { namespaceOptions: { network: spec.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+      securityContext: {
+        namespaceOptions: { network: spec.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' },
+        // As the kubelet (kuberuntime_sandbox.go, HasPrivilegedContainer):
+        // containerd refuses a privileged container in an unprivileged sandbox.
+        ...(spec.containers.some((c) => c.privileged === true) ? { privileged: true } : {}),
+      },
     },
   };
 
