@@ -90,7 +90,11 @@ interface LabAdmission {
   pid?: number;
   /** Denials the dispatcher made without a webhook answer (failurePolicy). */
   failures: Detection[];
+  /** The latest answers, oldest first (bounded). */
+  reviews: AdmissionReviewOutcome[];
 }
+
+const MAX_REVIEWS = 200;
 
 function fail(code: AdmissionErrorCode, message: string, cause?: unknown): LabError<AdmissionErrorCode> {
   return new LabError(code, message, cause === undefined ? undefined : { cause });
@@ -150,7 +154,7 @@ export class AdmissionNodeComponent implements NodeComponent {
       { content: ctx.trustedRootsPem, target: NODE_PATHS.trustedRoots, mode: 0o644 },
       ...texts.map((t) => ({ content: t.text, target: `${NODE_PATHS.policies}/${t.file}`, mode: 0o644 })),
     ];
-    this.#labs.set(ctx.stateDir, { texts, state, config, manifestText, caPem: ctx.trustedRootsPem, failures: [] });
+    this.#labs.set(ctx.stateDir, { texts, state, config, manifestText, caPem: ctx.trustedRootsPem, failures: [], reviews: [] });
     return { files, containerdPlugins: [] };
   }
 
@@ -270,7 +274,14 @@ export class AdmissionNodeComponent implements NodeComponent {
     }
     const answer: AdmissionReviewOutcome = { allowed: result.allowed, warnings: result.warnings, data: { dispatch: result, exchanges, object } };
     if (result.reason !== undefined) answer.reason = result.reason;
+    lab.reviews.push(answer);
+    if (lab.reviews.length > MAX_REVIEWS) lab.reviews.shift();
     return answer;
+  }
+
+  /** The answers this component gave on the node, oldest first (the last 200). */
+  reviews(node: StartedLabNode): readonly AdmissionReviewOutcome[] {
+    return this.#labs.get(node.stateDir)?.reviews ?? [];
   }
 
   /**

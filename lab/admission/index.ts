@@ -56,6 +56,8 @@ export type {
 export type { AdmissionCommandDeps } from './cli.ts';
 export type { AttachedFormat, AttachedVerifierOptions, RegistryVerifierOptions } from './registry-verifiers.ts';
 export type { AdmissionComponentOptions, AdmissionReviewOutcome } from './component.ts';
+export type { PodSubmission } from './submit.ts';
+export type { CosignPolicyInput } from './policy-docs.ts';
 
 // -- values --------------------------------------------------------------------
 export { AdmissionEngine, createEngine, DecisionLog, policiesFromState } from './engine.ts';
@@ -90,6 +92,8 @@ export {
   renderWebhookManifest,
   serviceDnsNames,
 } from './component.ts';
+export { criFootprint, inNamespace, submitPodObject, submitWorkload } from './submit.ts';
+export { cosignPolicyDocument } from './policy-docs.ts';
 
 /** Path of the shipped ValidatingWebhookConfiguration manifest. */
 export const WEBHOOK_MANIFEST = fileURLToPath(new URL('./manifests/validating-webhook.yaml', import.meta.url));

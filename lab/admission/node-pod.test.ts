@@ -79,3 +79,20 @@ describe('withContainerSecurityContext', () => {
     });
   });
 });
+
+describe('cosignPolicyDocument', () => {
+  describe('when made for a lab key', () => {
+    it('loads as a SecurityPolicy that selects the namespace and requires the key for the reference', async () => {
+      const { generateKeyPairSync } = await import('node:crypto');
+      const { cosignPolicyDocument } = await import('./policy-docs.ts');
+      const pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      const doc = cosignPolicyDocument({ name: 'cosign-vendor', namespace: 'signed-apps', reference: '127.0.0.1:5000/lab/*', publicKeys: [pem] });
+      assert.equal(doc.file, 'cosign-vendor.yaml');
+      const loaded = loadLabStateFromTexts([doc]);
+      assert.equal(loaded.securityPolicies.length, 1);
+      const sp = loaded.securityPolicies[0]!;
+      assert.deepEqual(sp.spec.match.namespaceSelector, { labelSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'signed-apps' } } });
+      assert.deepEqual(sp.spec.policies.verifyImageSignatures, [{ reference: '127.0.0.1:5000/lab/*', publicKeys: [pem.trim()] }]);
+    });
+  });
+});
