@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { loadCatalog } from '../lab/spec/loader.ts';
 import { generateSchemas } from '../lab/spec/gen-schema.ts';
 import { describeError } from '../lab/errors.ts';
+import { readdir } from 'node:fs/promises';
+import { loadLabState, runSuiteFile } from '../lab/admission/index.ts';
 
 const root = join(import.meta.dirname, '..');
 let failed = false;
@@ -14,6 +16,23 @@ let failed = false;
 try {
   const catalog = await loadCatalog(join(root, 'scenarios'), root);
   console.log(`scenarios: ${catalog.profiles.size} profiles, ${catalog.workloads.size} workloads, ${catalog.attacks.size} attacks: valid`);
+} catch (err) {
+  console.error(describeError(err));
+  failed = true;
+}
+
+// Admission policies load in the webhook's four stages (file:line on error),
+// and every AdmissionSuite still decides as it expects.
+try {
+  const state = await loadLabState(join(root, 'scenarios/policies'));
+  console.log(`admission policies: ${state.files.length} files, ${state.namespaces.size} namespaces, ${state.securityPolicies.length + state.operationPolicies.length} policies: valid`);
+  for (const entry of await readdir(join(root, 'scenarios/admission-suites'), { withFileTypes: true })) {
+    if (!entry.isFile() || !/\.ya?ml$/.test(entry.name)) continue;
+    const result = await runSuiteFile(join(root, 'scenarios/admission-suites', entry.name));
+    for (const r of result.results.filter((x) => !x.passed)) console.error(`scenarios/admission-suites/${entry.name}: ${r.name}: ${r.mismatch}`);
+    console.log(`admission suite ${result.suite}: ${result.passed}/${result.results.length} cases pass`);
+    if (result.failed > 0) failed = true;
+  }
 } catch (err) {
   console.error(describeError(err));
   failed = true;
