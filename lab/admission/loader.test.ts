@@ -77,14 +77,18 @@ describe('loadLabState', () => {
   describe('when pointed at the shipped scenarios/policies', () => {
     it('loads the seed policies and the lab namespaces', async () => {
       const state = await loadLabState(join(ROOT, 'scenarios/policies'));
-      for (const ns of ['kube-system', 'd8-system', 'apps', 'restricted-ns', 'baseline-ns', 'warn-ns', 'dryrun-ns']) {
+      for (const ns of ['kube-system', 'd8-system', 'apps', 'restricted-ns', 'baseline-ns', 'warn-ns', 'dryrun-ns', 'lab-ops', 'signed-apps']) {
         assert.ok(state.namespaces.has(ns), `namespace ${ns} should be declared`);
       }
       assert.deepEqual(state.securityPolicies.map((p) => p.metadata.name).sort(), ['baseline', 'mypolicy', 'restricted', 'verify-image-test']);
-      assert.deepEqual(state.operationPolicies.map((p) => p.metadata.name), ['common']);
+      assert.deepEqual(state.operationPolicies.map((p) => p.metadata.name), ['common', 'lab-registry']);
     });
     it('starts every file with a yaml-language-server schema header that exists', async () => {
-      const files = [...(await listYamlFiles(join(ROOT, 'scenarios/policies'))), join(ROOT, 'scenarios/admission-suites/all-policies.yaml')];
+      const files = [
+        ...(await listYamlFiles(join(ROOT, 'scenarios/policies'))),
+        join(ROOT, 'scenarios/admission-suites/all-policies.yaml'),
+        join(ROOT, 'scenarios/admission-suites/lab-node.yaml'),
+      ];
       for (const file of files) {
         const first = readFileSync(file, 'utf8').split('\n')[0] ?? '';
         const m = /^# yaml-language-server: \$schema=(\S+)$/.exec(first);
