@@ -4,7 +4,11 @@
  * the lab's trusted roots, points containerd at them, and builds the
  * standard layer.
  */
-import { writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { localExec } from '../exec.ts';
 import { join } from 'node:path';
 import { LabError } from '../errors.ts';
 import { buildTar } from '../images/index.ts';
@@ -25,8 +29,9 @@ export interface GateOptions {
 
 const RUNC_WRAPPER = `#!/bin/sh
 # integrity-lab run-time gate: containerd's runc shim calls this as its OCI
-# runtime. Only \`create\` of a CRI workload container is gated; sandboxes
-# and every other runc command go straight to runc without starting Node.
+# runtime. Only \`create\` of a CRI workload container is gated (by the
+# resident gate daemon); sandboxes and every other runc command go straight
+# to runc.
 bundle=
 prev=
 gate=
@@ -36,15 +41,37 @@ for a in "$@"; do
   prev=$a
 done
 if [ -n "$gate" ] && [ -n "$bundle" ] && grep -q '"io.kubernetes.cri.container-type":"container"' "$bundle/config.json" 2>/dev/null; then
-  NODE_COMPILE_CACHE=/var/cache/integrity-lab/node node /opt/integrity-lab/runtime-gate.mjs "$@" || exit 1
+  /opt/integrity-lab/gate-client create "$@" >&2 || exit 1
 fi
 exec /usr/bin/runc "$@"
 `;
 
 const PULL_WRAPPER = `#!/bin/sh
-# integrity-lab pull gate for containerd's bindir image verifier.
-NODE_COMPILE_CACHE=/var/cache/integrity-lab/node exec node /opt/integrity-lab/pull-gate.mjs "$@"
+# integrity-lab pull gate for containerd's bindir image verifier: asks the
+# resident gate daemon; refuses if it cannot be reached.
+exec /opt/integrity-lab/gate-client pull "$@"
 `;
+
+const JS_CLIENT_SHIM = `#!/bin/sh
+# No C compiler was available when this node was prepared: the JavaScript
+# client does the same, only slower to start.
+exec node /opt/integrity-lab/gate-client.mjs "$@"
+`;
+
+const DAEMON_PID = '/run/integrity-lab-gate-daemon.pid';
+
+/** Compiles the C client on this host (cached by source hash); undefined when no compiler is available. */
+async function compileClient(): Promise<string | undefined> {
+  const source = join(import.meta.dirname, 'native/gate-client.c');
+  const code = await readFile(source);
+  const out = join(import.meta.dirname, '../../.lab/native', `gate-client-${createHash('sha256').update(code).digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return out;
+  await mkdir(dirname(out), { recursive: true });
+  const r = await localExec.run(['gcc', '-static', '-O2', '-Wall', '-o', `${out}.tmp`, source]).catch(() => undefined);
+  if (!r || r.exitCode !== 0) return undefined;
+  await rename(`${out}.tmp`, out);
+  return out;
+}
 
 export function gatesComponent(options: GateOptions): NodeComponent {
   const pull = options.components.includes('pull-gate');
@@ -66,8 +93,15 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       files.push({ content: JSON.stringify(config, null, 2), target: '/etc/integrity-lab/gates.json', mode: 0o644 });
       files.push({ content: ctx.trustedRootsPem, target: '/etc/integrity-lab/trusted-roots.pem', mode: 0o644 });
       const plugins: string[] = [];
+      // One resident daemon answers both gates through a small client.
+      files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/gate-daemon.ts'), 'gate-daemon'), target: '/opt/integrity-lab/gate-daemon.mjs', mode: 0o644 });
+      const client = await compileClient();
+      if (client) files.push({ source: client, target: '/opt/integrity-lab/gate-client', mode: 0o755 });
+      else {
+        files.push({ source: join(import.meta.dirname, 'bin/gate-client.mjs'), target: '/opt/integrity-lab/gate-client.mjs', mode: 0o644 });
+        files.push({ content: JS_CLIENT_SHIM, target: '/opt/integrity-lab/gate-client', mode: 0o755 });
+      }
       if (pull) {
-        files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/pull-gate.ts'), 'pull-gate'), target: '/opt/integrity-lab/pull-gate.mjs', mode: 0o644 });
         files.push({ content: PULL_WRAPPER, target: '/opt/containerd/image-verifier/bin/integrity-pull-gate', mode: 0o755 });
         plugins.push(`  [plugins.'io.containerd.image-verifier.v1.bindir']
     bin_dir = '/opt/containerd/image-verifier/bin'
@@ -75,12 +109,14 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     per_verifier_timeout = '10s'`);
       }
       if (start) {
-        files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/runtime-gate.ts'), 'runtime-gate'), target: '/opt/integrity-lab/runtime-gate.mjs', mode: 0o644 });
         files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
         plugins.push(`  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
     BinaryName = '/usr/local/bin/integrity-runc'`);
       }
       return { files, containerdPlugins: plugins };
+    },
+    async beforeStop(node: StartedLabNode): Promise<void> {
+      await node.exec.run(['sh', '-c', `test -f ${DAEMON_PID} && kill "$(cat ${DAEMON_PID})"; rm -f ${DAEMON_PID}`]);
     },
     /** Refusals logged by the gates since `since`. */
     async detections(node: StartedLabNode, since: Date) {
@@ -95,6 +131,15 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       return out;
     },
     async afterStart(node: StartedLabNode): Promise<void> {
+      await node.run(['sh', '-c', `mkdir -p /var/log/integrity-lab && (setsid node /opt/integrity-lab/gate-daemon.mjs >>/var/log/integrity-lab/gate-daemon.log 2>&1 & echo $! > ${DAEMON_PID})`]);
+      const deadline = Date.now() + 15_000;
+      while ((await node.exec.run(['test', '-S', '/run/integrity-lab/gate.sock'])).exitCode !== 0) {
+        if (Date.now() > deadline) {
+          const log = await node.exec.run(['tail', '-n', '20', '/var/log/integrity-lab/gate-daemon.log']);
+          throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon did not listen on /run/integrity-lab/gate.sock within 15000 ms:\n${log.stdout.toString()}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
       if (!start) return;
       const hash = await buildStandardLayer(node);
       if (hash !== options.standardLayerRootHash) {

@@ -261,9 +261,9 @@ async function mountStandardLayer(config: GateConfig, deps: RuntimeGateDeps): Pr
   return STANDARD_LAYER_MOUNT;
 }
 
-/** Writes the refusal where containerd reads runc's errors, and to stderr. */
-export function reportRefusal(logFile: string | undefined, message: string, clock: () => Date): void {
-  process.stderr.write(message + '\n');
+/** Writes the refusal where containerd reads runc's errors, and to `out`. */
+export function reportRefusal(logFile: string | undefined, message: string, clock: () => Date, out: (line: string) => void): void {
+  out(message);
   if (!logFile) return;
   try {
     appendFileSync(logFile, JSON.stringify({ level: 'error', msg: message, time: clock().toISOString() }) + '\n');
@@ -273,7 +273,11 @@ export function reportRefusal(logFile: string | undefined, message: string, cloc
 }
 
 /** The executable's body for `runc create`; returns the exit code (0: hand over to runc). */
-export async function runtimeGateMain(argv: readonly string[], deps: RuntimeGateDeps = nodeDeps()): Promise<number> {
+export async function runtimeGateMain(
+  argv: readonly string[],
+  deps: RuntimeGateDeps = nodeDeps(),
+  out: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+): Promise<number> {
   const inv = parseRuncArgs(argv);
   if (inv.command !== 'create' || !inv.bundle) return 0;
   let config: GateConfig | Error;
@@ -294,7 +298,7 @@ export async function runtimeGateMain(argv: readonly string[], deps: RuntimeGate
   }
   if (decision.action === 'refuse') {
     const who = [decision.namespace, decision.pod, decision.container].filter(Boolean).join('/');
-    reportRefusal(inv.logFile, `integrity start gate refused ${who || inv.id} (image ${decision.image ?? 'unknown'}): ${decision.reason}`, deps.clock);
+    reportRefusal(inv.logFile, `integrity start gate refused ${who || inv.id} (image ${decision.image ?? 'unknown'}): ${decision.reason}`, deps.clock, out);
     return 1;
   }
   return 0;

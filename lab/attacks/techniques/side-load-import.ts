@@ -36,6 +36,15 @@ export const sideLoadImport: Technique = {
     await writeFile(archive, buildTar(entries));
     const imported = await node.run(['ctr', '-n', 'k8s.io', 'images', 'import', archive]);
     const evidence: Record<string, unknown> = { ref, forgedManifestDigest: forged.manifestDigest, ctrImport: imported.stdout.toString().trim() };
+    // CRI learns of imported images through containerd's events: wait until
+    // it serves the forged one, as an attacker would, or the kubelet-like
+    // start below would pull the genuine image instead.
+    const forgedId = forged.manifest.config.digest;
+    const deadline = Date.now() + 10_000;
+    while ((await node.cri.imageStatus(ref))?.id !== forgedId) {
+      if (Date.now() > deadline) throw new Error(`CRI did not report the side-loaded image ${ref} (${forgedId}) within 10000 ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
 
     const start = await tryStart(node, workload, pods);
     if (!start.started) {

@@ -1,0 +1,4 @@
+// Entry point of the resident gate daemon, bundled into the node.
+import { startDaemon } from '../daemon.ts';
+
+startDaemon();

@@ -1,0 +1,99 @@
+/**
+ * The resident gate daemon: the pull gate and the start gate as one
+ * long-running process on a unix socket, so that a decision costs no
+ * process start-up, and layer files are hashed as soon as containerd writes
+ * them (the start gate's check is then a cache hit keyed by device, inode,
+ * size, mtime and ctime; any later change misses the cache and is hashed
+ * again).
+ *
+ * Wire format: NUL-terminated arguments (the first is `pull` or `create`),
+ * an empty argument, then stdin bytes until the client half-closes. The
+ * answer is one byte (the exit code) and the reason text.
+ */
+import { createServer, type Socket } from 'node:net';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError } from '../errors.ts';
+import { pullGateMain } from './pull-gate.ts';
+import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
+import { RootHashCache } from './layer-check.ts';
+
+export const GATE_SOCKET = '/run/integrity-lab/gate.sock';
+const SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
+
+/** Splits a request into its arguments and its stdin. */
+export function parseRequest(data: Buffer): { args: string[]; stdin: Buffer } {
+  const args: string[] = [];
+  let start = 0;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] !== 0) continue;
+    if (i === start) return { args, stdin: data.subarray(i + 1) };
+    args.push(data.subarray(start, i).toString('utf8'));
+    start = i + 1;
+  }
+  return { args, stdin: Buffer.alloc(0) };
+}
+
+export async function answer(args: string[], stdin: Buffer, cache: RootHashCache): Promise<{ code: number; text: string }> {
+  const [mode, ...rest] = args;
+  const lines: string[] = [];
+  try {
+    if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l)), text: lines.join('\n') };
+    if (mode === 'create') {
+      const errors: string[] = [];
+      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache }, (l) => errors.push(l));
+      return { code, text: errors.join('\n') };
+    }
+    return { code: 2, text: `unknown gate request "${mode}"` };
+  } catch (err) {
+    return { code: 1, text: `integrity gate refused: internal error: ${describeError(err)}` };
+  }
+}
+
+/** Hashes new layer files in the background so that start-time checks hit the cache. */
+function prewarm(cache: RootHashCache): void {
+  const busy = { on: false };
+  setInterval(() => {
+    if (busy.on) return;
+    busy.on = true;
+    void (async () => {
+      try {
+        for (const dir of readdirSync(SNAPSHOTS)) {
+          const file = join(SNAPSHOTS, dir, 'layer.erofs');
+          let s;
+          try {
+            s = statSync(file);
+          } catch {
+            continue;
+          }
+          // Still being written: leave it for the next round.
+          if (Date.now() - s.mtimeMs < 200) continue;
+          await cache.rootHash(file).catch(() => undefined);
+        }
+      } catch {
+        // no snapshots yet
+      } finally {
+        busy.on = false;
+      }
+    })();
+  }, 250).unref();
+}
+
+export function startDaemon(socketPath = GATE_SOCKET): void {
+  const cache = new RootHashCache('/run/integrity-lab/root-hash-cache.json');
+  rmSync(socketPath, { force: true });
+  const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => socket.destroy());
+    socket.on('end', () => {
+      const { args, stdin } = parseRequest(Buffer.concat(chunks));
+      void answer(args, stdin, cache).then(({ code, text }) => {
+        socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
+      });
+    });
+  });
+  server.listen(socketPath, () => process.stdout.write(`integrity gate daemon listening on ${socketPath} (pid ${process.pid})\n`));
+  prewarm(cache);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => server.close(() => process.exit(0)));
+}
