@@ -6,6 +6,7 @@
 import { LabError } from './errors.ts';
 import { gatesComponent } from './gates/component.ts';
 import { admissionComponent } from './admission/index.ts';
+import { auditComponent } from './audit/index.ts';
 import type { NodeComponent } from './node/component.ts';
 import type { LabProfile } from './spec/schemas.ts';
 
@@ -22,5 +23,7 @@ export function componentsFor(profile: LabProfile): NodeComponent[] {
   }
   // admission: the webhook in the node, policies from scenarios/policies (lab/admission/component.ts).
   if ((wanted as readonly string[]).includes('admission')) out.push(admissionComponent());
+  // audit: the Falco-style rules engine in a sidecar beside the node (lab/audit/node/component.ts).
+  if ((wanted as readonly string[]).includes('audit')) out.push(auditComponent());
   return out;
 }

@@ -37,6 +37,10 @@ export interface ContainerInfo {
   imageRepository?: string;
   imageTag?: string;
   privileged?: boolean;
+  /** Host namespaces the container shares (CRI NamespaceMode NODE). */
+  hostNetwork?: boolean;
+  hostPid?: boolean;
+  hostIpc?: boolean;
   mounts?: readonly ContainerMount[];
   k8sNamespace?: string;
   k8sPod?: string;
@@ -86,6 +90,9 @@ export function containerFields(c: ContainerInfo | undefined): Record<string, Fi
   if (repo !== undefined) out['container.image.repository'] = repo;
   if (tag !== undefined) out['container.image.tag'] = tag;
   if (c.privileged !== undefined) out['container.privileged'] = c.privileged;
+  if (c.hostNetwork !== undefined) out['container.host_network'] = c.hostNetwork;
+  if (c.hostPid !== undefined) out['container.host_pid'] = c.hostPid;
+  if (c.hostIpc !== undefined) out['container.host_ipc'] = c.hostIpc;
   if (c.mounts) {
     out['container.mount.source'] = c.mounts.map((m) => m.source);
     out['container.mount.dest'] = c.mounts.map((m) => m.dest);

@@ -34,7 +34,15 @@ export type AuditErrorCode =
   /** A line of an alerts file that is not a Falco JSON alert. */
   | 'ALERT_FORMAT'
   /** A line of an events file that is not a JSON object of fields. */
-  | 'EVENT_FORMAT';
+  | 'EVENT_FORMAT'
+  /** Node side: a bad lab id, container id, sensitive path or daemon configuration. */
+  | 'AUDIT_CONFIG'
+  /** Node side: the audit sidecar did not start, did not answer, or failed a command. */
+  | 'AUDIT_SIDECAR'
+  /** Node side: kernel audit rules of the lab were still set after its teardown. */
+  | 'AUDIT_RULES_LEFT'
+  /** Node side: a scenario names audit rules that scenarios/audit-rules/ does not have. */
+  | 'AUDIT_RULES_UNKNOWN';
 
 /** Where in the rules a problem is. Every part is optional except the file. */
 export interface RulesLocation {

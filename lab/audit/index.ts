@@ -36,3 +36,52 @@ export {
 } from './auditd.ts';
 export { parseAlertLine, parseAlertsJsonl } from './alerts.ts';
 export { BUILTIN_RULES_PATH } from './builtin.ts';
+
+// -- node side: event sources, the daemon, the sidecar and the node component --
+export type { ContainerRuleTarget, KernelRule, ListedRule, SensitivePath } from './node/kernel-rules.ts';
+export type { ProcessScope, ProcessRecord, ProcReader } from './node/procfs.ts';
+export type { CriContainerStatus, InventoryEntry } from './node/inventory.ts';
+export type {
+  CommandResult,
+  ContainerWatch,
+  DaemonConfig,
+  DaemonCounters,
+  DaemonIo,
+  DaemonStatus,
+  ReloadResult,
+  RulesSummary,
+} from './node/daemon.ts';
+export type { CleanupReport } from './node/daemon-main.ts';
+export type { AuditComponentOptions } from './node/component.ts';
+export type { TapLine } from './node/records.ts';
+
+export {
+  DEFAULT_SENSITIVE_PATHS,
+  containerKey,
+  containerRules,
+  labKey,
+  labRules,
+  parseKey,
+  parseRuleList,
+  rootfsMountPoint,
+  rulesOfLab,
+  staleLabs,
+} from './node/kernel-rules.ts';
+export { AUDIT_RECORD_TYPES, parseTapLine, recordTypeName } from './node/records.ts';
+export { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, readProcess, scopeFromCgroup } from './node/procfs.ts';
+export { inventoryEntry, inventoryEvent, nanosToRfc3339 } from './node/inventory.ts';
+export { decisionToK8sAuditEvent } from './node/k8s-audit.ts';
+export { AuditDaemon, removeLabRules } from './node/daemon.ts';
+export { sidecarName, sidecarRunArgs } from './node/sidecar.ts';
+export {
+  AUDIT_COMPONENT,
+  alertLogPath,
+  auditAlerts,
+  auditComponent,
+  auditStatus,
+  hasAudit,
+  listKernelRules,
+  loadAuditRules,
+  recordAdmissionDecision,
+} from './node/component.ts';
+export { loadScenarioRules, scenarioRuleNames } from './node/scenario-rules.ts';

@@ -1,0 +1,288 @@
+/**
+ * The daemon's I/O shell, run inside the audit sidecar (host PID and
+ * network namespaces, AUDIT_CONTROL, AUDIT_READ, SYS_PTRACE): audit-tap as
+ * a child process, /proc, auditctl, the node's CRI socket, and the files of
+ * the lab's audit directory (layout.ts).
+ *
+ * Turning kernel auditing on is host-wide: the first lab that finds it off
+ * leaves a marker, and the last lab to remove its rules turns it off again
+ * (under a lock, since labs start and stop concurrently). Auditing that was
+ * on before any lab is never turned off.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CriClient } from '../../cri/client.ts';
+import { describeError } from '../../errors.ts';
+import { AuditEngine, readRulesFiles } from '../engine.ts';
+import { AuditDaemon, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
+import { KEY_PREFIX, parseRuleList } from './kernel-rules.ts';
+import { AUDIT_FILES, HOST_FILES, SIDECAR_CRI_SOCKET, SIDECAR_PATHS } from './layout.ts';
+import type { ProcReader } from './procfs.ts';
+
+const root = SIDECAR_PATHS.root;
+const at = (file: string) => join(root, file);
+
+export const realProc: ProcReader = {
+  readText(path) {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+  readLink(path) {
+    try {
+      return readlinkSync(path);
+    } catch {
+      return undefined;
+    }
+  },
+  pids() {
+    return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  },
+};
+
+export function auditctl(args: readonly string[]): Promise<CommandResult> {
+  return run('auditctl', args);
+}
+
+function run(file: string, args: readonly string[]): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(file, [...args], { timeout: 10_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ exitCode: code, stdout: String(stdout), stderr: String(stderr) || (err && code !== 0 && !stderr ? err.message : '') });
+    });
+  });
+}
+
+function log(line: string): void {
+  appendFileSync(at(AUDIT_FILES.log), `${new Date().toISOString()} ${line}\n`);
+}
+
+/** Writes a file atomically, so the host never reads half of it. */
+function writeJson(file: string, data: unknown): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(data, null, 2));
+  renameSync(tmp, file);
+}
+
+// ------------------------------------------------------- host-wide enable state
+
+async function withHostLock<T>(work: () => Promise<T>): Promise<T> {
+  const lock = join(SIDECAR_PATHS.host, HOST_FILES.lock);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // A lab killed while holding the lock leaves it behind: break it when old.
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 30_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`host audit lock ${lock} held for more than 20 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** `auditctl -s` → the `enabled` value (0 off, 1 on, 2 locked). */
+export function parseEnabled(statusText: string): number | undefined {
+  const m = /^enabled (\d)/m.exec(statusText);
+  return m ? Number(m[1]) : undefined;
+}
+
+export async function enableAuditing(): Promise<void> {
+  await withHostLock(async () => {
+    const enabled = parseEnabled((await auditctl(['-s'])).stdout);
+    if (enabled === 2) throw new Error('kernel auditing is locked (enabled 2): rules cannot be added until reboot');
+    if (enabled === 0) {
+      writeJson(join(SIDECAR_PATHS.host, HOST_FILES.enabledMarker), { enabledBefore: 0, by: process.env.HOSTNAME ?? '', at: new Date().toISOString() });
+      const r = await auditctl(['-e', '1']);
+      if (r.exitCode !== 0) throw new Error(`auditctl -e 1 exited ${r.exitCode}: ${r.stderr.trim()}`);
+    }
+  });
+}
+
+export interface CleanupReport {
+  /** This lab's rules still listed after removal: should be empty. */
+  remaining: string[];
+  /** Rules of other labs still set. */
+  otherLabRules: number;
+  /** Auditing turned back off (this was the last lab and a lab had turned it on). */
+  disabled: boolean;
+}
+
+/** Removes the lab's rules; turns auditing off when no lab rule is left and a lab turned it on. */
+export async function cleanupLab(labId: string): Promise<CleanupReport> {
+  return withHostLock(async () => {
+    const remaining = await removeLabRules(auditctl, labId);
+    const all = parseRuleList((await auditctl(['-l'])).stdout);
+    const otherLabRules = all.filter((r) => r.keys.some((k) => k.startsWith(KEY_PREFIX))).length - remaining.length;
+    const marker = join(SIDECAR_PATHS.host, HOST_FILES.enabledMarker);
+    let disabled = false;
+    if (otherLabRules === 0 && remaining.length === 0 && existsSync(marker)) {
+      const r = await auditctl(['-e', '0']);
+      if (r.exitCode === 0) {
+        rmSync(marker, { force: true });
+        disabled = true;
+      }
+    }
+    return { remaining, otherLabRules, disabled };
+  });
+}
+
+// ---------------------------------------------------------------------- run
+
+function readConfig(path: string): DaemonConfig {
+  return JSON.parse(readFileSync(path, 'utf8')) as DaemonConfig;
+}
+
+/** Rules files in the lab's rules directory, in name order. */
+export function rulesFilesIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => /\.ya?ml$/.test(n))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+/** Whether the node's init still runs: its pid exists and sits in the node's cgroup (pids get reused). */
+function nodeAlive(config: DaemonConfig): boolean {
+  const cgroup = realProc.readText(`/proc/${config.nodePid}/cgroup`);
+  return cgroup !== undefined && cgroup.includes(config.nodeContainerId);
+}
+
+export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<void> {
+  const config = readConfig(configPath);
+  mkdirSync(at('control'), { recursive: true });
+  const cri = new CriClient(SIDECAR_CRI_SOCKET);
+  const io: DaemonIo = {
+    now: () => new Date(),
+    proc: realProc,
+    listContainers: async () => (await cri.listContainers()).map((c) => ({ id: c.id, state: c.state })),
+    containerStatus: (id) => cri.containerStatus(id),
+    auditctl,
+    // The node runs the same image as the sidecar, so its auditctl is there.
+    auditctlInNode: (args) => run('nsenter', ['--target', String(config.nodePid), '--mount', 'auditctl', ...args]),
+    readRules: (paths) => readRulesFiles(paths),
+    emit: (alert) => appendFileSync(at(AUDIT_FILES.alerts), JSON.stringify(alert) + '\n'),
+    log,
+  };
+  const daemon = new AuditDaemon(config, io, new AuditEngine({ hostname: config.hostname }));
+  let tap: ChildProcess | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  let stopping = false;
+
+  const writeStatus = (extra: Record<string, unknown> = {}) => writeJson(at(AUDIT_FILES.status), { ...daemon.status(), pid: process.pid, ...extra });
+
+  const shutdown = async (why: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping: ${why}`);
+    for (const t of timers) clearInterval(t);
+    tap?.kill('SIGTERM');
+    cri.close();
+    try {
+      const report = await cleanupLab(config.labId);
+      log(`rules removed; remaining ${report.remaining.length}, other labs' rules ${report.otherLabRules}, auditing turned off: ${report.disabled}`);
+      writeStatus({ stopped: why, cleanup: report });
+    } catch (err) {
+      log(`cleanup failed: ${describeError(err)}`);
+    }
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+
+  try {
+    await enableAuditing();
+    await daemon.start();
+  } catch (err) {
+    log(`start failed: ${describeError(err)}`);
+    writeStatus({ error: describeError(err) });
+    await shutdown('start failed', 1);
+    return;
+  }
+
+  tap = spawn(at(AUDIT_FILES.tap), [], { stdio: ['ignore', 'pipe', 'pipe'] });
+  createInterface({ input: tap.stdout! }).on('line', (line) => {
+    try {
+      daemon.handleTapLine(line);
+    } catch (err) {
+      log(`record handling failed: ${describeError(err)}`);
+    }
+  });
+  tap.stderr!.on('data', (d: Buffer) => log(`audit-tap: ${d.toString().trim()}`));
+  tap.on('exit', (code) => void shutdown(`audit-tap exited with ${code}`, 1));
+
+  let generation = -1;
+  let k8sOffset = 0;
+  const every = (ms: number, fn: () => unknown) => {
+    timers.push(setInterval(() => {
+      Promise.resolve()
+        .then(fn)
+        .catch((err) => log(describeError(err)));
+    }, ms));
+  };
+  every(200, () => daemon.syncInventory());
+  every(300, () => daemon.tick());
+  every(250, async () => {
+    const request = realProc.readText(at(AUDIT_FILES.request));
+    if (request === undefined) return;
+    const { generation: g, files } = JSON.parse(request) as { generation: number; files: string[] };
+    if (g === generation) return;
+    generation = g;
+    const result = await daemon.reload(g, files.map((f) => at(f)));
+    writeJson(at(AUDIT_FILES.result), result);
+    writeStatus();
+  });
+  every(250, () => {
+    k8sOffset = tailJsonl(at(AUDIT_FILES.k8sAudit), k8sOffset, (entry) => {
+      const { record, object } = entry as { record: Parameters<AuditDaemon['handleAdmission']>[0]; object?: unknown };
+      daemon.handleAdmission(record, object);
+    });
+  });
+  every(250, () => {
+    if (!nodeAlive(config)) void shutdown(`lab node (pid ${config.nodePid}) is gone`, 0);
+  });
+  every(1000, () => writeStatus());
+  writeStatus();
+  log(`started for lab ${config.labId}, node pid ${config.nodePid}`);
+}
+
+/** Reads complete lines appended since `offset`; returns the new offset. */
+function tailJsonl(file: string, offset: number, onEntry: (value: unknown) => void): number {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return offset;
+  }
+  try {
+    const size = statSync(file).size;
+    if (size <= offset) return offset;
+    const buf = Buffer.alloc(size - offset);
+    readSync(fd, buf, 0, buf.length, offset);
+    const text = buf.toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end < 0) return offset;
+    for (const line of text.slice(0, end).split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        onEntry(JSON.parse(line));
+      } catch (err) {
+        log(`k8s-audit line skipped: ${describeError(err)}`);
+      }
+    }
+    return offset + Buffer.byteLength(text.slice(0, end + 1));
+  } finally {
+    closeSync(fd);
+  }
+}

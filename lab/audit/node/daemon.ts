@@ -1,0 +1,433 @@
+/**
+ * The node-side audit daemon's core: audit records and the CRI inventory
+ * in, enriched events through the rules engine, alerts out. All I/O comes
+ * through DaemonIo (daemon-main.ts wires the real one), so tests drive it
+ * with recorded records and a fake /proc.
+ *
+ *   audit-tap lines ─► records ─► groups ─► event ─► place (lab? container?)
+ *                                                      │ drop if outside the lab
+ *   CRI inventory ──► container event, container rules ▼
+ *   k8s_audit input ─────────────────────────────► enrich ─► engine ─► alerts
+ *
+ * Placing an event: the process's cgroup when it is still alive; else
+ * what an earlier exec event said about it; else the key of the
+ * per-container rule that matched; else its parent's place. Events that
+ * cannot be placed are counted and dropped.
+ */
+import { applyContext, type ContainerInfo, type ProcessContext, type ProcessInfo } from '../context.ts';
+import { AuditAssembler, AuditRecordError, auditGroupToEvent, parseAuditLine, type AuditRecordGroup } from '../auditd.ts';
+import type { Alert, AuditEngine, RuleSet } from '../engine.ts';
+import { formatTime } from '../engine.ts';
+import { RulesLoadError, type RulesLocation } from '../errors.ts';
+import type { AuditEvent, FieldValue } from '../fields.ts';
+import type { RulesSource } from '../loader.ts';
+import type { DecisionRecord } from '../../admission/index.ts';
+import { describeError } from '../../errors.ts';
+import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsMountPoint, rulesOfLab, type SensitivePath } from './kernel-rules.ts';
+import { inventoryEntry, inventoryEvent, type CriContainerStatus, type InventoryEntry } from './inventory.ts';
+import { decisionToK8sAuditEvent } from './k8s-audit.ts';
+import { parsePasswd, pidsOfContainer, ProcessTable, readProcess, type ProcessRecord, type ProcessScope, type ProcReader } from './procfs.ts';
+import { parseTapLine } from './records.ts';
+
+export interface DaemonConfig {
+  labId: string;
+  /** The lab node's Docker container id (64 hex). */
+  nodeContainerId: string;
+  /** The node's init process in the host PID namespace. */
+  nodePid: number;
+  /** `hostname` of alerts: the node's. */
+  hostname: string;
+  sensitivePaths: SensitivePath[];
+  /** Rules files in load order, as the daemon reads them. */
+  rulesFiles: string[];
+}
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface DaemonIo {
+  now(): Date;
+  proc: ProcReader;
+  listContainers(): Promise<{ id: string; state: string }[]>;
+  containerStatus(id: string): Promise<{ status: CriContainerStatus; info: Record<string, unknown> }>;
+  auditctl(args: readonly string[]): Promise<CommandResult>;
+  /** auditctl run in the node's mount namespace (nsenter --target <nodePid> --mount), still in the host PID namespace. */
+  auditctlInNode(args: readonly string[]): Promise<CommandResult>;
+  readRules(paths: readonly string[]): Promise<RulesSource[]>;
+  emit(alert: Alert): void;
+  log(line: string): void;
+}
+
+export interface ReloadResult {
+  /** Echoes the request's generation. */
+  generation: number;
+  ok: boolean;
+  /** When not ok: the loader's error; the previous rules stay in force. */
+  error?: { code: string; message: string; location?: RulesLocation };
+  /** The rule set in force after the request. */
+  rules: RulesSummary;
+}
+
+export interface RulesSummary {
+  files: string[];
+  count: number;
+  names: string[];
+}
+
+export interface ContainerWatch {
+  id: string;
+  name?: string;
+  pod?: string;
+  namespace?: string;
+  hostPid?: number;
+  /** auditctl rules set for it (as argument lists joined by spaces). */
+  rules: string[];
+  /** Rules not set, with auditctl's reason (e.g. a sensitive path the image does not have). */
+  skipped: string[];
+  /** The kernel removed its rules (CONFIG_CHANGE op=remove_rule). */
+  removedByKernel: boolean;
+}
+
+export interface DaemonCounters {
+  records: number;
+  malformed: number;
+  lost: number;
+  events: number;
+  inLab: number;
+  outside: number;
+  unplaced: number;
+  alerts: number;
+  k8sAudit: number;
+  containerEvents: number;
+}
+
+export interface DaemonStatus {
+  labId: string;
+  tapReady: boolean;
+  counters: DaemonCounters;
+  rules: RulesSummary;
+  lastReload?: ReloadResult;
+  containers: ContainerWatch[];
+}
+
+interface Known {
+  entry: InventoryEntry;
+  watch: ContainerWatch;
+  users?: Map<number, string>;
+}
+
+const MAX_ANCESTORS = 5;
+
+export class AuditDaemon {
+  readonly #config: DaemonConfig;
+  readonly #io: DaemonIo;
+  readonly #engine: AuditEngine;
+  readonly #assembler = new AuditAssembler();
+  readonly #table = new ProcessTable();
+  readonly #containers = new Map<string, Known>();
+  readonly #counters: DaemonCounters = { records: 0, malformed: 0, lost: 0, events: 0, inLab: 0, outside: 0, unplaced: 0, alerts: 0, k8sAudit: 0, containerEvents: 0 };
+  #tapReady = false;
+  #line = 0;
+  #quiet = true;
+  #syncing = false;
+  #lastReload?: ReloadResult;
+  #nodeUsers?: Map<number, string>;
+
+  constructor(config: DaemonConfig, io: DaemonIo, engine: AuditEngine) {
+    this.#config = config;
+    this.#io = io;
+    this.#engine = engine;
+  }
+
+  get counters(): Readonly<DaemonCounters> {
+    return this.#counters;
+  }
+
+  /** Loads the configured rules (throws RulesLoadError: a daemon without rules is useless) and sets the lab rule. */
+  async start(): Promise<void> {
+    this.#engine.load(await this.#io.readRules(this.#config.rulesFiles));
+    for (const rule of labRules(this.#config.labId)) await this.#auditctlChecked(rule);
+  }
+
+  // ------------------------------------------------------------ audit records
+
+  /** One line of audit-tap output. */
+  handleTapLine(text: string): void {
+    const parsed = parseTapLine(text);
+    if (parsed.kind === 'ready') this.#tapReady = true;
+    else if (parsed.kind === 'lost') this.#counters.lost++;
+    else if (parsed.kind === 'record') this.handleAuditLine(parsed.line);
+  }
+
+  /** One line in auditd's text format. */
+  handleAuditLine(line: string): void {
+    this.#quiet = false;
+    let record;
+    try {
+      record = parseAuditLine(line, ++this.#line);
+    } catch (err) {
+      if (err instanceof AuditRecordError) {
+        this.#counters.malformed++;
+        return;
+      }
+      throw err;
+    }
+    if (!record) return;
+    this.#counters.records++;
+    for (const group of this.#assembler.push(record)) this.#onGroup(group);
+  }
+
+  /** Called periodically: releases events left open when no record came since the last tick. */
+  tick(): void {
+    if (this.#quiet) for (const group of this.#assembler.flush()) this.#onGroup(group);
+    this.#quiet = true;
+  }
+
+  #onGroup(group: AuditRecordGroup): void {
+    for (const r of group.records) {
+      if (r.type === 'CONFIG_CHANGE' && r.fields.get('op') === 'remove_rule') this.#onRuleRemoved(r.fields.get('key'));
+    }
+    const event = auditGroupToEvent(group) as Record<string, FieldValue> | undefined;
+    if (!event) return;
+    this.#counters.events++;
+    const pid = event['proc.pid'];
+    if (typeof pid !== 'number') {
+      this.#counters.unplaced++;
+      return;
+    }
+    const ppid = typeof event['proc.ppid'] === 'number' ? event['proc.ppid'] : undefined;
+    const key = typeof event['evt.arg.key'] === 'string' ? event['evt.arg.key'] : undefined;
+    const scope = this.#place(pid, ppid, key);
+    if (!scope) {
+      this.#counters.unplaced++;
+      return;
+    }
+    if (scope.scope === 'outside') {
+      this.#counters.outside++;
+      return;
+    }
+    this.#counters.inLab++;
+    const self: ProcessRecord = { pid, scope };
+    if (ppid !== undefined) self.ppid = ppid;
+    for (const [field, prop] of [['proc.name', 'name'], ['proc.exepath', 'exepath'], ['proc.exe', 'exe'], ['proc.cmdline', 'cmdline']] as const) {
+      const v = event[field];
+      if (typeof v === 'string') self[prop] = v;
+    }
+    if (event['evt.type'] === 'execve' || event['evt.type'] === 'execveat' || !this.#table.get(pid)) this.#table.remember(self);
+    const container = scope.scope === 'container' ? this.#containerInfo(scope.containerId) : undefined;
+    const ctx: ProcessContext = { ancestors: this.#ancestors(ppid) };
+    if (container) ctx.container = container;
+    applyContext(event, ctx);
+    const uid = event['user.uid'];
+    if (typeof uid === 'number' && event['user.name'] === undefined) {
+      const name = this.#userName(uid, scope);
+      if (name !== undefined) event['user.name'] = name;
+    }
+    this.#evaluate(event as AuditEvent);
+  }
+
+  #place(pid: number, ppid: number | undefined, key: string | undefined): ProcessScope | undefined {
+    const node = this.#config.nodeContainerId;
+    const live = readProcess(this.#io.proc, pid, node);
+    if (live) return live.scope;
+    const remembered = this.#table.get(pid);
+    if (remembered) return remembered.scope;
+    const fromKey = parseKey(key);
+    if (fromKey?.labId === this.#config.labId && fromKey.containerId) {
+      const full = this.#fullId(fromKey.containerId);
+      return { scope: 'container', containerId: full ?? fromKey.containerId };
+    }
+    if (ppid !== undefined) {
+      const parent = readProcess(this.#io.proc, ppid, node) ?? this.#table.get(ppid);
+      if (parent) return parent.scope;
+    }
+    return undefined;
+  }
+
+  #fullId(prefix: string): string | undefined {
+    for (const id of this.#containers.keys()) if (id.startsWith(prefix)) return id;
+    return undefined;
+  }
+
+  #containerInfo(id: string): ContainerInfo {
+    return this.#containers.get(id)?.entry.info ?? this.#containers.get(this.#fullId(id) ?? '')?.entry.info ?? { id };
+  }
+
+  /** Parent first: from the table (exec events) or /proc. */
+  #ancestors(ppid: number | undefined): ProcessInfo[] {
+    const out: ProcessInfo[] = [];
+    let pid = ppid;
+    while (pid !== undefined && pid > 0 && out.length < MAX_ANCESTORS) {
+      const p = readProcess(this.#io.proc, pid, this.#config.nodeContainerId) ?? this.#table.get(pid);
+      if (!p) break;
+      const info: ProcessInfo = { pid };
+      if (p.name !== undefined) info.name = p.name;
+      if (p.exepath !== undefined) info.exepath = p.exepath;
+      if (p.exe !== undefined) info.exe = p.exe;
+      if (p.cmdline !== undefined) info.cmdline = p.cmdline;
+      out.push(info);
+      pid = p.ppid;
+    }
+    return out;
+  }
+
+  #userName(uid: number, scope: ProcessScope): string | undefined {
+    let users: Map<number, string> | undefined;
+    if (scope.scope === 'container') {
+      const known = this.#containers.get(scope.containerId);
+      if (known && known.users === undefined && known.watch.hostPid !== undefined) {
+        known.users = parsePasswd(this.#io.proc.readText(`/proc/${known.watch.hostPid}/root/etc/passwd`) ?? '');
+      }
+      users = known?.users;
+    } else {
+      this.#nodeUsers ??= parsePasswd(this.#io.proc.readText(`/proc/${this.#config.nodePid}/root/etc/passwd`) ?? '');
+      users = this.#nodeUsers;
+    }
+    return users?.get(uid) ?? (uid === 0 ? 'root' : undefined);
+  }
+
+  #evaluate(event: AuditEvent): void {
+    for (const alert of this.#engine.evaluate(event)) {
+      this.#counters.alerts++;
+      this.#io.emit(alert);
+    }
+  }
+
+  #onRuleRemoved(key: string | undefined): void {
+    const parsed = parseKey(key);
+    if (parsed?.labId !== this.#config.labId || !parsed.containerId) return;
+    const id = this.#fullId(parsed.containerId);
+    const known = id ? this.#containers.get(id) : undefined;
+    if (known) known.watch.removedByKernel = true;
+  }
+
+  // -------------------------------------------------------------- inventory
+
+  /**
+   * Polls CRI: each container seen for the first time gives one `container`
+   * event and, while it runs, its audit rules.
+   */
+  async syncInventory(): Promise<void> {
+    if (this.#syncing) return;
+    this.#syncing = true;
+    try {
+      const list = await this.#io.listContainers();
+      const present = new Set(list.map((c) => c.id));
+      for (const c of list) {
+        if (this.#containers.has(c.id)) continue;
+        if (c.state !== 'CONTAINER_RUNNING' && c.state !== 'CONTAINER_EXITED') continue;
+        await this.#discover(c.id);
+      }
+      for (const [id, known] of this.#containers) {
+        // Keep exited containers' data a while: their last records may still come.
+        if (!present.has(id) && known.watch.removedByKernel) this.#containers.delete(id);
+      }
+    } finally {
+      this.#syncing = false;
+    }
+  }
+
+  async #discover(id: string): Promise<void> {
+    const { status, info } = await this.#io.containerStatus(id);
+    const entry = inventoryEntry(status, info);
+    const watch: ContainerWatch = { id, rules: [], skipped: [], removedByKernel: false };
+    if (entry.info.name !== undefined) watch.name = entry.info.name;
+    if (entry.info.k8sPod !== undefined) watch.pod = entry.info.k8sPod;
+    if (entry.info.k8sNamespace !== undefined) watch.namespace = entry.info.k8sNamespace;
+    this.#containers.set(id, { entry, watch });
+    this.#counters.containerEvents++;
+    this.#evaluate(inventoryEvent(entry, formatTime(this.#io.now())));
+    if (status.state !== 'CONTAINER_RUNNING') return;
+    const hostPid = pidsOfContainer(this.#io.proc, this.#config.nodeContainerId, id)[0];
+    if (hostPid === undefined) {
+      watch.skipped.push('no process of the container found in /proc: it exited before its rules could be set');
+      return;
+    }
+    watch.hostPid = hostPid;
+    const rootfsInNode = rootfsMountPoint(this.#io.proc.readText(`/proc/${this.#config.nodePid}/mountinfo`) ?? '', id);
+    if (rootfsInNode === undefined) {
+      watch.skipped.push(`no rootfs mount of the container in the node's mountinfo (pid ${this.#config.nodePid}): exec events of this container are not audited`);
+      return;
+    }
+    for (const rule of containerRules(this.#config.labId, id, { hostPid, rootfsInNode }, this.#config.sensitivePaths)) {
+      const r = rule.inNodeMountNamespace ? await this.#io.auditctlInNode(rule.args) : await this.#io.auditctl(rule.args);
+      const text = `${rule.inNodeMountNamespace ? '(node mount ns) ' : ''}auditctl ${rule.args.join(' ')}`;
+      if (r.exitCode === 0) watch.rules.push(text);
+      else watch.skipped.push(`${text}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ rules
+
+  /**
+   * Replaces the rules with these files. A file that does not load is
+   * reported (file, item, position) and the previous rules stay in force.
+   */
+  async reload(generation: number, files: readonly string[]): Promise<ReloadResult> {
+    let result: ReloadResult;
+    try {
+      this.#engine.load(await this.#io.readRules(files));
+      result = { generation, ok: true, rules: this.rulesSummary() };
+    } catch (err) {
+      const error: NonNullable<ReloadResult['error']> = {
+        code: (err as { code?: string }).code ?? 'UNKNOWN',
+        message: err instanceof Error ? err.message : String(err),
+      };
+      if (err instanceof RulesLoadError) error.location = err.location;
+      result = { generation, ok: false, error, rules: this.rulesSummary() };
+      this.#io.log(`reload ${generation} refused, previous rules kept: ${describeError(err)}`);
+    }
+    this.#lastReload = result;
+    return result;
+  }
+
+  rulesSummary(): RulesSummary {
+    const set: RuleSet = this.#engine.ruleSet();
+    return { files: set.files.map((f) => f.file), count: set.rules.length, names: set.rules.map((r) => r.name) };
+  }
+
+  // --------------------------------------------------------------- k8s_audit
+
+  /** An admission decision from the API-server path, as a k8s_audit event. */
+  handleAdmission(record: DecisionRecord, object?: unknown): void {
+    this.#counters.k8sAudit++;
+    this.#evaluate(decisionToK8sAuditEvent(record, object));
+  }
+
+  // ---------------------------------------------------------------- status
+
+  status(): DaemonStatus {
+    const s: DaemonStatus = {
+      labId: this.#config.labId,
+      tapReady: this.#tapReady,
+      counters: { ...this.#counters },
+      rules: this.rulesSummary(),
+      containers: [...this.#containers.values()].map((k) => ({ ...k.watch, rules: [...k.watch.rules], skipped: [...k.watch.skipped] })),
+    };
+    if (this.#lastReload) s.lastReload = this.#lastReload;
+    return s;
+  }
+
+  /** Removes every kernel rule of this lab (its own and its containers'); returns the rules still listed. */
+  async removeRules(): Promise<string[]> {
+    return removeLabRules(this.#io.auditctl, this.#config.labId);
+  }
+
+  async #auditctlChecked(args: readonly string[]): Promise<void> {
+    const r = await this.#io.auditctl(args);
+    if (r.exitCode !== 0) throw new Error(`auditctl ${args.join(' ')} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`);
+  }
+}
+
+/**
+ * `auditctl -D -k il:<lab>:` (a key prefix only this lab's keys have),
+ * then `auditctl -l` to confirm; returns the lab's rules still listed.
+ */
+export async function removeLabRules(auditctl: DaemonIo['auditctl'], labId: string): Promise<string[]> {
+  await auditctl(['-D', '-k', labKey(labId)]);
+  const listed = await auditctl(['-l']);
+  return rulesOfLab(parseRuleList(listed.stdout), labId).map((r) => r.text);
+}

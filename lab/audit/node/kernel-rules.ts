@@ -1,0 +1,198 @@
+/**
+ * The Linux audit rules a lab sets, as auditctl argument lists, and the
+ * reading of `auditctl -l`. Pure: the sidecar runs the commands.
+ *
+ * Scoping (auditctl(8), audit.rules(7); kernel/audit_tree.c,
+ * kernel/audit_watch.c). Audit records carry no container, and an
+ * unfiltered execve rule logs every process on the VM, so rules are tied
+ * to the lab's containers wherever the kernel allows:
+ *
+ * - Per container, set when the inventory sees it start:
+ *   - `-S execve,execveat -F dir=<rootfs>`: a tree rule on the container's
+ *     root file system, issued from the node's mount namespace (nsenter -m)
+ *     where containerd mounted it, because the kernel tags only mounts of
+ *     the caller's own namespace (fs/namespace.c collect_paths: check_mnt,
+ *     else EINVAL; measured from the sidecar's namespace). The tag sits on
+ *     the overlay's root inode, which the container's own mount namespace
+ *     shares, so every exec of a file of the container's image matches,
+ *     including busybox's re-exec through /proc/self/exe. Execs of files on
+ *     hostPath volumes do not (those mounts exist only in the container's
+ *     namespace).
+ *   - `-S open,openat,openat2 -F path=/proc/<pid>/root<file> -F perm=r`:
+ *     a watch on each sensitive file's inode in that container (a watch,
+ *     unlike a tree, may be set through /proc/<pid>/root).
+ * - Per lab: `-S setns,mount,move_mount`. setns names no path, so no tree
+ *   can scope it; these syscalls are rare (measured ≈12/s on a VM running
+ *   several labs, mostly runc). This is the one rule that must be removed
+ *   explicitly; the sidecar does it on stop and on node exit, and the next
+ *   audit lab reaps rules of labs that no longer exist.
+ *
+ * Keys: `il:<labId>:` for the lab rule and `il:<labId>:<container id, 12
+ * hex>` per container. auditctl -D -k matches keys by prefix (measured:
+ * `-D -k foo` also deletes `foobar`); lab ids are Docker-name-safe and
+ * never contain ':', so `il:<labId>:` is a prefix of this lab's keys only.
+ * A matching event's SYSCALL record names the key of the first rule that
+ * matched, which for container rules says which container's tree or file
+ * it was.
+ */
+import { LabError } from '../../errors.ts';
+import type { AuditErrorCode } from '../errors.ts';
+
+/** include/uapi/linux/audit.h AUDIT_MAX_KEY_LEN. */
+export const AUDIT_MAX_KEY_LEN = 256;
+export const KEY_PREFIX = 'il:';
+
+const LAB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
+
+/** A path whose reads are audited inside every container: one file, or a directory tree. */
+export interface SensitivePath {
+  path: string;
+  tree?: boolean;
+}
+
+/**
+ * What the built-in rule "Read of a sensitive file" looks for
+ * (rules/integrity-lab.rules.yaml, lists integrity_lab_sensitive_files and
+ * integrity_lab_sensitive_directories, and the token globs); a test checks
+ * each one makes that rule fire.
+ */
+export const DEFAULT_SENSITIVE_PATHS: readonly SensitivePath[] = [
+  { path: '/etc/shadow' },
+  { path: '/etc/gshadow' },
+  { path: '/etc/sudoers' },
+  { path: '/etc/sudoers.d', tree: true },
+  { path: '/var/run/secrets/kubernetes.io/serviceaccount', tree: true },
+  { path: '/run/secrets/kubernetes.io/serviceaccount', tree: true },
+];
+
+export function labKey(labId: string): string {
+  if (!LAB_ID.test(labId)) {
+    throw new LabError<AuditErrorCode>('AUDIT_CONFIG', `lab id should match ${LAB_ID.source} (Docker-name-safe, no ':'), got ${JSON.stringify(labId)}`);
+  }
+  const key = `${KEY_PREFIX}${labId}:`;
+  if (key.length + 12 > AUDIT_MAX_KEY_LEN) {
+    throw new LabError<AuditErrorCode>('AUDIT_CONFIG', `lab id is ${labId.length} characters; audit keys hold at most ${AUDIT_MAX_KEY_LEN}`);
+  }
+  return key;
+}
+
+export function containerKey(labId: string, containerId: string): string {
+  if (!CONTAINER_ID.test(containerId)) {
+    throw new LabError<AuditErrorCode>('AUDIT_CONFIG', `container id should be 12 to 64 lower-case hex digits, got ${JSON.stringify(containerId)}`);
+  }
+  return `${labKey(labId)}${containerId.slice(0, 12)}`;
+}
+
+/** `il:<lab>:` → { labId }; `il:<lab>:<cid>` → { labId, containerId }; anything else undefined. */
+export function parseKey(key: string | undefined): { labId: string; containerId?: string } | undefined {
+  if (key === undefined || !key.startsWith(KEY_PREFIX)) return undefined;
+  const rest = key.slice(KEY_PREFIX.length);
+  const colon = rest.indexOf(':');
+  if (colon <= 0) return undefined;
+  const labId = rest.slice(0, colon);
+  const tail = rest.slice(colon + 1);
+  if (!LAB_ID.test(labId)) return undefined;
+  if (tail === '') return { labId };
+  return /^[0-9a-f]{12}$/.test(tail) ? { labId, containerId: tail } : undefined;
+}
+
+/** The lab-wide rule: namespace joins and mounts anywhere, filtered to the lab in user space. */
+export function labRules(labId: string): string[][] {
+  return [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)]];
+}
+
+/** One auditctl invocation; `inNodeMountNamespace` runs it through nsenter into the node's mount namespace. */
+export interface KernelRule {
+  args: string[];
+  inNodeMountNamespace: boolean;
+}
+
+export interface ContainerRuleTarget {
+  /** A process of the container in the host PID namespace (watches go through /proc/<pid>/root). */
+  hostPid: number;
+  /** The container's rootfs mount point in the node's mount namespace, from the node's mountinfo. */
+  rootfsInNode: string;
+}
+
+/** Rules for one running container. */
+export function containerRules(labId: string, containerId: string, target: ContainerRuleTarget, sensitive: readonly SensitivePath[] = DEFAULT_SENSITIVE_PATHS): KernelRule[] {
+  const { hostPid, rootfsInNode } = target;
+  if (!Number.isInteger(hostPid) || hostPid <= 1) {
+    throw new LabError<AuditErrorCode>('AUDIT_CONFIG', `container ${containerId.slice(0, 12)}: host pid should be an integer above 1, got ${hostPid}`);
+  }
+  if (!rootfsInNode.startsWith('/') || /\s/.test(rootfsInNode)) {
+    throw new LabError<AuditErrorCode>('AUDIT_CONFIG', `container ${containerId.slice(0, 12)}: rootfs mount point should be an absolute path without blanks, got ${JSON.stringify(rootfsInNode)}`);
+  }
+  const key = containerKey(labId, containerId);
+  const rules: KernelRule[] = [
+    { args: ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'execve,execveat', '-F', `dir=${rootfsInNode}`, '-k', key], inNodeMountNamespace: true },
+  ];
+  const root = `/proc/${hostPid}/root`;
+  for (const s of sensitive) {
+    if (!s.path.startsWith('/') || s.path.endsWith('/') || s.path.includes('/../')) {
+      throw new LabError<AuditErrorCode>('AUDIT_CONFIG', `sensitive path should be absolute with no trailing '/' or '..', got ${JSON.stringify(s.path)}`);
+    }
+    // A tree must be set from the namespace that owns the mount: the node's, through the rootfs path.
+    const args = ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'open,openat,openat2', '-F', s.tree ? `dir=${rootfsInNode}${s.path}` : `path=${root}${s.path}`, '-F', 'perm=r', '-k', key];
+    rules.push({ args, inNodeMountNamespace: s.tree === true });
+  }
+  return rules;
+}
+
+/**
+ * The mount point of a container's rootfs in the node's mountinfo
+ * (proc(5) /proc/<pid>/mountinfo, field 5, octal escapes for blanks):
+ * containerd mounts it at …/io.containerd.runtime.v2.task/<ns>/<id>/rootfs.
+ */
+export function rootfsMountPoint(mountinfo: string, containerId: string): string | undefined {
+  const suffix = `/${containerId}/rootfs`;
+  for (const line of mountinfo.split('\n')) {
+    const point = line.split(' ')[4];
+    if (point?.endsWith(suffix)) return point.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  }
+  return undefined;
+}
+
+export interface ListedRule {
+  /** The line as auditctl -l printed it. */
+  text: string;
+  keys: string[];
+}
+
+/** Parses `auditctl -l`: one rule per line; "No rules" gives none. */
+export function parseRuleList(text: string): ListedRule[] {
+  const out: ListedRule[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t.startsWith('-')) continue;
+    const keys: string[] = [];
+    const words = t.split(/\s+/);
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]!;
+      if (w === '-k' && words[i + 1] !== undefined) keys.push(words[++i]!);
+      else if (w === '-F' && words[i + 1]?.startsWith('key=')) keys.push(words[++i]!.slice(4));
+    }
+    out.push({ text: t, keys });
+  }
+  return out;
+}
+
+/** Rules whose key belongs to the lab (its own rule and its containers'). */
+export function rulesOfLab(rules: readonly ListedRule[], labId: string): ListedRule[] {
+  const prefix = labKey(labId);
+  return rules.filter((r) => r.keys.some((k) => k.startsWith(prefix)));
+}
+
+/** Lab ids that own rules but are not among the live labs: left behind by a lab that died hard. */
+export function staleLabs(rules: readonly ListedRule[], liveLabIds: Iterable<string>): string[] {
+  const live = new Set(liveLabIds);
+  const stale = new Set<string>();
+  for (const r of rules) {
+    for (const k of r.keys) {
+      const parsed = parseKey(k);
+      if (parsed && !live.has(parsed.labId)) stale.add(parsed.labId);
+    }
+  }
+  return [...stale].sort();
+}

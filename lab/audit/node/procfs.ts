@@ -1,0 +1,161 @@
+/**
+ * Which lab container a process belongs to, and its ancestry, from /proc
+ * (proc(5): /proc/<pid>/cgroup, stat, cmdline, exe) as seen from the host
+ * PID namespace.
+ *
+ * Audit records carry no container id (FACTS.md). A container process of
+ * the lab lives in the cgroup `…/docker/<node container id>/k8s.io/<container
+ * id>` (cgroupfs driver; measured) or `…/docker-<node id>.scope/…` with the
+ * systemd driver; a process of the node itself (containerd, runc, a `docker
+ * exec` into the node) stops at the node's cgroup. Anything else is not
+ * this lab's and is dropped.
+ *
+ * Trust boundary: /proc contents of container processes are under the
+ * workload's control (comm, cmdline); they are copied into fields, never
+ * interpreted. The cgroup path is set by the runtime, not the workload.
+ */
+import type { ProcessInfo } from '../context.ts';
+
+/** Reads /proc; injected so tests run on fixtures. Both return undefined when the process is gone. */
+export interface ProcReader {
+  readText(path: string): string | undefined;
+  readLink(path: string): string | undefined;
+  /** Numeric entries of /proc. */
+  pids(): number[];
+}
+
+/** Where a process runs, relative to one lab node. */
+export type ProcessScope =
+  | { scope: 'container'; containerId: string }
+  /** In the node but in no container: containerd, runc, a shell on the node (Falco's container.id=host). */
+  | { scope: 'node' }
+  /** Not in this lab. */
+  | { scope: 'outside' };
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Places a process by its cgroup file. `nodeContainerId` is the node's
+ * Docker container id (64 hex). Lines are `hierarchy:controllers:path`;
+ * the first line naming the node decides.
+ */
+export function scopeFromCgroup(cgroupText: string, nodeContainerId: string): ProcessScope {
+  for (const line of cgroupText.split('\n')) {
+    const first = line.indexOf(':');
+    const second = first < 0 ? -1 : line.indexOf(':', first + 1);
+    if (second < 0) continue;
+    const segments = line.slice(second + 1).split('/');
+    const at = segments.findIndex((s) => s === nodeContainerId || s === `docker-${nodeContainerId}.scope`);
+    if (at < 0) continue;
+    for (let i = segments.length - 1; i > at; i--) {
+      const id = containerIdOf(segments[i]!);
+      if (id) return { scope: 'container', containerId: id };
+    }
+    return { scope: 'node' };
+  }
+  return { scope: 'outside' };
+}
+
+/** `<64 hex>`, `cri-containerd-<64 hex>.scope` or `docker-<64 hex>.scope` → the id. */
+function containerIdOf(segment: string): string | undefined {
+  if (HEX64.test(segment)) return segment;
+  const m = /^(?:cri-containerd|docker|crio)-([0-9a-f]{64})\.scope$/.exec(segment);
+  return m?.[1];
+}
+
+/** /proc/<pid>/stat: comm is between the first '(' and the last ')', since comm may hold both. */
+export function parseStat(text: string): { comm: string; ppid: number } | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const rest = text.slice(close + 2).split(' ');
+  const ppid = Number(rest[1]);
+  if (!Number.isInteger(ppid)) return undefined;
+  return { comm: text.slice(open + 1, close), ppid };
+}
+
+/** /proc/<pid>/cmdline: NUL-separated argv, usually NUL-terminated. */
+export function parseCmdline(text: string): string[] {
+  const parts = text.split('\0');
+  if (parts.at(-1) === '') parts.pop();
+  return parts;
+}
+
+/** A process as remembered or read: what ProcessInfo needs, plus its parent and place. */
+export interface ProcessRecord extends ProcessInfo {
+  pid: number;
+  ppid?: number;
+  scope: ProcessScope;
+}
+
+/**
+ * Processes of the lab seen in exec events, so that a short-lived process
+ * (`sh -c 'cat /etc/shadow'` is gone before its records are read) can
+ * still be placed and named as a parent. Bounded: the oldest entries go.
+ */
+export class ProcessTable {
+  readonly #max: number;
+  readonly #byPid = new Map<number, ProcessRecord>();
+
+  constructor(max = 4096) {
+    this.#max = max;
+  }
+
+  remember(record: ProcessRecord): void {
+    this.#byPid.delete(record.pid);
+    this.#byPid.set(record.pid, record);
+    if (this.#byPid.size > this.#max) this.#byPid.delete(this.#byPid.keys().next().value as number);
+  }
+
+  get(pid: number): ProcessRecord | undefined {
+    return this.#byPid.get(pid);
+  }
+
+  get size(): number {
+    return this.#byPid.size;
+  }
+}
+
+/** Reads what /proc says about a live process; undefined once it is gone. */
+export function readProcess(proc: ProcReader, pid: number, nodeContainerId: string): ProcessRecord | undefined {
+  const cgroup = proc.readText(`/proc/${pid}/cgroup`);
+  const stat = proc.readText(`/proc/${pid}/stat`);
+  if (cgroup === undefined || stat === undefined) return undefined;
+  const parsed = parseStat(stat);
+  if (!parsed) return undefined;
+  const argv = parseCmdline(proc.readText(`/proc/${pid}/cmdline`) ?? '');
+  const record: ProcessRecord = { pid, ppid: parsed.ppid, name: parsed.comm, scope: scopeFromCgroup(cgroup, nodeContainerId) };
+  const exepath = proc.readLink(`/proc/${pid}/exe`);
+  if (exepath !== undefined) record.exepath = exepath.replace(/ \(deleted\)$/, '');
+  if (argv.length > 0) {
+    record.exe = argv[0]!;
+    record.cmdline = [parsed.comm, ...argv.slice(1)].join(' ');
+  }
+  return record;
+}
+
+/** Host pids whose cgroup places them in the given container; the lowest first (the container's init). */
+export function pidsOfContainer(proc: ProcReader, nodeContainerId: string, containerId: string): number[] {
+  const out: number[] = [];
+  for (const pid of proc.pids()) {
+    const cgroup = proc.readText(`/proc/${pid}/cgroup`);
+    if (cgroup === undefined || !cgroup.includes(containerId)) continue;
+    const scope = scopeFromCgroup(cgroup, nodeContainerId);
+    if (scope.scope === 'container' && scope.containerId === containerId) out.push(pid);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * User names as the container sees them (/etc/passwd inside it, read
+ * through /proc/<pid>/root), cached per container; root is root when the
+ * file cannot be read.
+ */
+export function parsePasswd(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const [name, , uid] = line.split(':');
+    if (name && uid !== undefined && /^\d+$/.test(uid) && !out.has(Number(uid))) out.set(Number(uid), name);
+  }
+  return out;
+}

@@ -1,0 +1,137 @@
+/**
+ * The audit sidecar, seen from the host: a container from the lab's node
+ * image (never pulled) in the host PID and network namespaces, because the
+ * kernel accepts audit rules only from the initial PID namespace and
+ * multicasts records only in the initial network namespace (FACTS.md;
+ * kernel/audit.c audit_netlink_ok, kauditd_send_multicast_skb).
+ *
+ * Capabilities, all others dropped: AUDIT_CONTROL (rules, auditing on and
+ * off), AUDIT_READ (the multicast group), SYS_PTRACE (/proc/<pid>/exe and
+ * /proc/<pid>/root of other containers' processes), DAC_READ_SEARCH (their
+ * files under /proc/<pid>/root), SYS_ADMIN and SYS_CHROOT (setns into the
+ * node's mount namespace, where the kernel accepts tree rules on container
+ * root file systems: kernel-rules.ts). Read-only root file system,
+ * no-new-privileges. It carries the lab label, so lab teardown removes it.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabError, describeError } from '../../errors.ts';
+import { localExec, type Exec } from '../../exec.ts';
+import type { AuditErrorCode } from '../errors.ts';
+import { AUDIT_FILES, SIDECAR_PATHS } from './layout.ts';
+
+export const SIDECAR_ROLE_LABEL = 'io.integrity-lab.role';
+
+export function sidecarName(labId: string): string {
+  return `integrity-lab-${labId}-audit`;
+}
+
+export interface SidecarSpec {
+  labId: string;
+  /** Label key and value every lab container carries. */
+  label: { key: string; value: string };
+  /** integrity-lab/node:<tag>, already present in the engine. */
+  image: string;
+  /** Host directories mounted into the sidecar. */
+  auditDir: string;
+  hostStateDir: string;
+  criDir: string;
+}
+
+/** The `docker run` argument list (pure, for tests and evidence). */
+export function sidecarRunArgs(spec: SidecarSpec): string[] {
+  return [
+    'docker', 'run', '-d',
+    '--name', sidecarName(spec.labId),
+    '--label', `${spec.label.key}=${spec.label.value}`,
+    '--label', `${SIDECAR_ROLE_LABEL}=audit`,
+    '--pid', 'host',
+    '--network', 'host',
+    '--cap-drop', 'ALL',
+    '--cap-add', 'AUDIT_CONTROL',
+    '--cap-add', 'AUDIT_READ',
+    '--cap-add', 'SYS_PTRACE',
+    '--cap-add', 'DAC_READ_SEARCH',
+    '--cap-add', 'SYS_ADMIN',
+    '--cap-add', 'SYS_CHROOT',
+    '--security-opt', 'no-new-privileges',
+    '--read-only',
+    '--tmpfs', '/tmp',
+    '--restart', 'no',
+    '-v', `${spec.auditDir}:${SIDECAR_PATHS.root}`,
+    '-v', `${spec.hostStateDir}:${SIDECAR_PATHS.host}`,
+    '-v', `${spec.criDir}:${SIDECAR_PATHS.cri}`,
+    '--entrypoint', 'node',
+    spec.image,
+    join(SIDECAR_PATHS.root, AUDIT_FILES.daemon), 'run', join(SIDECAR_PATHS.root, AUDIT_FILES.config),
+  ];
+}
+
+async function docker(exec: Exec, args: string[], what: string, timeoutMs = 60_000): Promise<string> {
+  const r = await exec.run(['docker', ...args], { timeoutMs });
+  if (r.exitCode !== 0) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `${what}: docker ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.trim()}`);
+  }
+  return r.stdout.toString();
+}
+
+export async function startSidecar(spec: SidecarSpec, exec: Exec = localExec): Promise<string> {
+  // A sidecar of the same name left by a killed run of this lab id.
+  await exec.run(['docker', 'rm', '-f', sidecarName(spec.labId)]);
+  const args = sidecarRunArgs(spec);
+  return (await docker(exec, args.slice(1), `starting the audit sidecar of lab ${spec.labId}`)).trim();
+}
+
+/** Runs a command in the sidecar; resolves whatever the exit code. */
+export function sidecarExec(labId: string, argv: string[], exec: Exec = localExec, timeoutMs = 30_000) {
+  return exec.run(['docker', 'exec', sidecarName(labId), ...argv], { timeoutMs });
+}
+
+export async function stopSidecar(labId: string, exec: Exec = localExec): Promise<void> {
+  // SIGTERM: the daemon removes its rules again (idempotent) before exiting.
+  await exec.run(['docker', 'stop', '-t', '10', sidecarName(labId)], { timeoutMs: 30_000 });
+  const r = await exec.run(['docker', 'rm', '-f', sidecarName(labId)]);
+  if (r.exitCode !== 0 && !/No such container/i.test(r.stderr)) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `removing the audit sidecar of lab ${labId}: ${r.stderr.trim()}`);
+  }
+}
+
+/** The node container's full id and its init's pid on the host. */
+export async function inspectNode(name: string, exec: Exec = localExec): Promise<{ id: string; pid: number; hostname: string }> {
+  const out = (await docker(exec, ['inspect', '--format', '{{.Id}} {{.State.Pid}} {{.Config.Hostname}}', name], `inspecting lab node ${name}`)).trim();
+  const [id = '', pid = '', hostname = ''] = out.split(' ');
+  if (!/^[0-9a-f]{64}$/.test(id) || !(Number(pid) > 1)) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `lab node ${name}: expected a 64-hex id and a running pid, got "${out}"`);
+  }
+  return { id, pid: Number(pid), hostname };
+}
+
+// ------------------------------------------------------------ audit-tap build
+
+const TAP_SOURCE = join(import.meta.dirname, 'audit-tap.c');
+const CACHE = join(import.meta.dirname, '../../..', '.lab', 'bin');
+
+/**
+ * Compiles audit-tap.c statically with the host's gcc, cached under
+ * .lab/bin by the source's hash. The node image has no compiler; a static
+ * binary runs in the sidecar whatever its libc.
+ */
+export async function buildAuditTap(exec: Exec = localExec): Promise<string> {
+  const source = await readFile(TAP_SOURCE);
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const out = join(CACHE, `audit-tap-${hash}`);
+  if (existsSync(out)) return out;
+  await mkdir(CACHE, { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  let r;
+  try {
+    r = await exec.run(['gcc', '-static', '-O2', '-Wall', '-o', tmp, TAP_SOURCE], { timeoutMs: 120_000 });
+  } catch (err) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `cannot build audit-tap: gcc is needed on the host (${describeError(err)})`, { cause: err });
+  }
+  if (r.exitCode !== 0) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `gcc -static -O2 ${TAP_SOURCE} exited ${r.exitCode}: ${r.stderr.trim()}`);
+  await rename(tmp, out);
+  return out;
+}
