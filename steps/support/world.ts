@@ -58,6 +58,24 @@ export class LabWorld extends World {
   attachText(name: string, text: string): void {
     this.attach(text, { mediaType: 'text/plain', fileName: `${name}.txt` });
   }
+
+  // ---- admission (steps/admission.steps.ts) -------------------------------
+  /** The last pod submitted the way a user would: where it runs, or who refused it. */
+  submission?: import('../../lab/admission/index.ts').PodSubmission;
+  /** A pod was refused and no step has asserted the refusal yet (an After hook checks). */
+  refusalPending = false;
+  /** Cosign key pairs made by the cosign binary in the node, by name. */
+  readonly cosignKeys = new Map<string, CosignKey & { privateKeyPath: string }>();
+  /** When the lab node of this scenario was ready: detections are read from here. */
+  admissionSince?: Date;
+
+  // ---- watchdog (steps/watchdog.steps.ts) --------------------------------
+  /** Benign controls and fault scenarios count watchdog alerts from here. */
+  watchdogSince?: Date;
+  /** df/du on the node at each step of the leftover-mounts scenario, in order. */
+  readonly watchdogDisk: (import('../../lab/watchdog/index.ts').DiskUsage & { when: string })[] = [];
+  /** The node process left inside a container's mount namespace. */
+  namespaceHolder?: number;
 }
 
 setWorldConstructor(LabWorld);

@@ -1,0 +1,181 @@
+/**
+ * Admission on a lab node: pods are submitted the way a user would (through
+ * the webhook registered by the ValidatingWebhookConfiguration, then CRI);
+ * the outcome is asserted on the answer and at CRI level.
+ */
+import assert from 'node:assert/strict';
+import { After, Before, Given, Status, Then, When } from '@cucumber/cucumber';
+import {
+  admissionOf,
+  cosignPolicyDocument,
+  criFootprint,
+  inNamespace,
+  podObjectOf,
+  submitPodObject,
+  submitWorkload,
+  withContainerSecurityContext,
+  type PodSubmission,
+} from '../lab/admission/index.ts';
+import type { Detection } from '../lab/node/index.ts';
+import type { Workload } from '../lab/spec/schemas.ts';
+import * as trust from '../lab/trust/index.ts';
+import type { LabWorld } from './support/world.ts';
+
+function record(world: LabWorld, workload: Workload, s: PodSubmission): void {
+  world.submission = s;
+  world.refusalPending = s.refused !== undefined;
+  if (s.running) world.pods.set(workload.metadata.name, s.running);
+  const exchange = s.review?.data.exchanges[0];
+  if (exchange) world.attachJson('admission-review', exchange);
+  if (s.review) world.attachJson('admission-answer', { allowed: s.review.allowed, reason: s.review.reason, warnings: s.review.warnings, webhooks: s.review.data.dispatch.webhooks });
+}
+
+function submitted(world: LabWorld): PodSubmission {
+  assert.ok(world.submission, 'no pod was submitted in this scenario');
+  return world.submission;
+}
+
+/** Admission detections, polled briefly: the webhook appends its record after answering. */
+async function admissionDetections(world: LabWorld, match: (d: Detection) => boolean): Promise<Detection[]> {
+  const deadline = Date.now() + 5_000;
+  let found: Detection[] = [];
+  while (Date.now() < deadline) {
+    found = (await world.lab.detections(world.admissionSince ?? new Date(0))).filter((d) => d.component === 'admission');
+    if (found.some(match)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  world.attachJson('admission-detections', found);
+  return found;
+}
+
+Before(function (this: LabWorld) {
+  this.admissionSince = new Date();
+});
+
+After(function (this: LabWorld, { result, pickle }) {
+  if (this.refusalPending && result?.status === Status.PASSED) {
+    throw new Error(`scenario "${pickle.name}": a pod was refused (${this.submission?.refused?.answer.reason ?? ''}) but no step asserted it; add \`Then the pod is refused with "…"\``);
+  }
+});
+
+// ------------------------------------------------------------ submitting pods
+
+When('the workload {workload} is submitted', async function (this: LabWorld, workload: Workload) {
+  record(this, workload, await submitWorkload(this.lab, workload));
+});
+
+When('the workload {workload} is submitted in the namespace {string}', async function (this: LabWorld, workload: Workload, namespace: string) {
+  record(this, workload, await submitWorkload(this.lab, inNamespace(workload, namespace)));
+});
+
+// runAsUser is not part of a CRI pod spec here: the webhook sees it in the
+// Pod object; CRI runs the image's default user, which is root (uid 0).
+When('a pod of {workload} that runs as root is submitted in the namespace {string}', async function (this: LabWorld, workload: Workload, namespace: string) {
+  await this.lab.pushImage(workload.spec.image);
+  const pod = this.lab.podSpecOf(inNamespace(workload, namespace));
+  record(this, workload, await submitPodObject(this.lab, pod, withContainerSecurityContext(podObjectOf(pod), { runAsUser: 0 })));
+});
+
+// ------------------------------------------------------------------ outcomes
+
+Then('the pod is created', async function (this: LabWorld) {
+  const s = submitted(this);
+  assert.ok(s.running, `the pod ${s.pod.namespace}/${s.pod.name} was refused by ${s.refused?.component}: ${s.refused?.answer.reason}`);
+  const { status } = await this.lab.cri.containerStatus(s.running.containers[0]!.id);
+  this.attachJson('container-status', status);
+  assert.equal(status.state, 'CONTAINER_RUNNING', `container of ${s.pod.name} is ${status.state}: ${status.reason} ${status.message}`);
+});
+
+Then('the pod is refused with {string}', async function (this: LabWorld, text: string) {
+  const s = submitted(this);
+  this.refusalPending = false;
+  assert.ok(s.refused, `the pod ${s.pod.namespace}/${s.pod.name} was created; expected a refusal with "${text}"`);
+  assert.equal(s.refused.component, 'admission');
+  assert.ok(s.refused.answer.reason?.includes(text), `the refusal does not contain "${text}": ${s.refused.answer.reason}`);
+  const footprint = await criFootprint(this.lab, s.pod);
+  this.attachJson('cri-footprint', { pod: `${s.pod.namespace}/${s.pod.name}`, ...footprint });
+  assert.deepEqual(footprint, { sandboxes: [], containers: [] }, 'a refused pod left a sandbox or a container in CRI');
+});
+
+Then('the pod runs as root', async function (this: LabWorld) {
+  const s = submitted(this);
+  assert.ok(s.running, 'the pod is not running');
+  const r = await this.lab.cri.execSync(s.running.containers[0]!.id, ['/bin/busybox', 'id', '-u']);
+  this.attachText('id-u', `exit ${r.exitCode}: ${r.stdout.toString()}${r.stderr.toString()}`);
+  assert.equal(r.stdout.toString().trim(), '0');
+});
+
+Then('the admission webhook admitted the pod', function (this: LabWorld) {
+  const review = submitted(this).review;
+  assert.ok(review, 'no admission answer: this node has no admission webhook');
+  assert.equal(review.data.dispatch.webhookCalled, true, `the webhook was not called: ${JSON.stringify(review.data.dispatch.webhooks)}`);
+  assert.equal(review.allowed, true, review.reason);
+});
+
+Then('the pod was admitted with the warning {string}', function (this: LabWorld, text: string) {
+  const review = submitted(this).review;
+  assert.ok(review?.allowed, `not admitted: ${review?.reason}`);
+  assert.ok(review.warnings.some((w) => w.includes(text)), `no warning contains "${text}": ${JSON.stringify(review.warnings)}`);
+});
+
+Then('the pod was admitted without a warning', function (this: LabWorld) {
+  const review = submitted(this).review;
+  assert.ok(review?.allowed, `not admitted: ${review?.reason}`);
+  assert.deepEqual(review.warnings, []);
+});
+
+Then('the admission webhook recorded a {string} decision for the pod', async function (this: LabWorld, action: string) {
+  const { pod } = submitted(this);
+  const mine = (d: Detection) => {
+    const r = d.data as { action?: string; namespace?: string; name?: string } | undefined;
+    return r?.action === action && r.namespace === pod.namespace && r.name === pod.name;
+  };
+  const found = await admissionDetections(this, mine);
+  assert.ok(found.some(mine), `no ${action} record for ${pod.namespace}/${pod.name}; records: ${found.map((d) => d.message).join(' | ') || 'none'}`);
+});
+
+Then('the admission component reported the refusal', async function (this: LabWorld) {
+  const { pod } = submitted(this);
+  const mine = (d: Detection) => d.message.includes(`${pod.namespace}/${pod.name}`);
+  const found = await admissionDetections(this, mine);
+  assert.ok(found.some(mine), `no admission detection for ${pod.namespace}/${pod.name}`);
+});
+
+// -------------------------------------------------------------------- cosign
+
+async function cosignKey(world: LabWorld, name: string) {
+  let key = world.cosignKeys.get(name);
+  if (!key) {
+    key = await trust.nodeCosignKeyPair(world.lab, name);
+    world.cosignKeys.set(name, key);
+  }
+  return key;
+}
+
+Given('the cosign binary on the node signs the image of {workload} with the {string} key', async function (this: LabWorld, workload: Workload, name: string) {
+  const image = await this.lab.pushImage(workload.spec.image);
+  const key = await cosignKey(this, name);
+  const r = await trust.nodeCosignSign(this.lab, workload.spec.image.repository, image.manifestDigest, key.privateKeyPath);
+  this.attachText('cosign-sign', r.stderr);
+});
+
+Given('a SecurityPolicy requires images under {string} in the namespace {string} to be signed with the {string} cosign key', async function (this: LabWorld, reference: string, namespace: string, name: string) {
+  const key = await cosignKey(this, name);
+  const doc = cosignPolicyDocument({ name: `cosign-${name}`, namespace, reference, publicKeys: [key.publicKeyPem] });
+  this.attachText('security-policy', doc.text);
+  const admission = admissionOf(this.lab);
+  if (!admission) return this.attachText('security-policy-not-applied', `profile ${this.lab.profile.metadata.name} has no admission webhook: nothing enforces the SecurityPolicy`);
+  await admission.applyPolicies(this.lab, [doc]);
+});
+
+// ---------------------------------------------------------------- outages
+
+When('the attacker stops the admission webhook', async function (this: LabWorld) {
+  const admission = admissionOf(this.lab);
+  if (!admission) return this.attachText('admission-webhook', `profile ${this.lab.profile.metadata.name} has no admission webhook: nothing to stop`);
+  const pid = await admission.stopWebhook(this.lab);
+  assert.ok(pid, 'the admission webhook was not running');
+  const alive = await this.lab.exec.run(['kill', '-0', String(pid)]);
+  this.attachJson('admission-webhook-stopped', { pid, alive: alive.exitCode === 0 });
+  assert.notEqual(alive.exitCode, 0, `webhook process ${pid} is still alive`);
+});
