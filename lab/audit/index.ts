@@ -52,7 +52,7 @@ export type {
   RulesSummary,
 } from './node/daemon.ts';
 export type { CleanupReport } from './node/daemon-main.ts';
-export type { AuditComponentOptions } from './node/component.ts';
+export type { AuditComponentOptions, AwaitAlertsOptions } from './node/component.ts';
 export type { TapLine } from './node/records.ts';
 
 export {
@@ -72,13 +72,15 @@ export { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, re
 export { inventoryEntry, inventoryEvent, nanosToRfc3339 } from './node/inventory.ts';
 export { decisionToK8sAuditEvent } from './node/k8s-audit.ts';
 export { AuditDaemon, removeLabRules } from './node/daemon.ts';
-export { sidecarName, sidecarRunArgs } from './node/sidecar.ts';
+export { readKernelAuditState, sidecarName, sidecarRunArgs } from './node/sidecar.ts';
 export {
   AUDIT_COMPONENT,
   alertLogPath,
   auditAlerts,
   auditComponent,
   auditStatus,
+  awaitAuditAlerts,
+  awaitAuditWatching,
   hasAudit,
   listKernelRules,
   loadAuditRules,

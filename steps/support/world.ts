@@ -76,6 +76,14 @@ export class LabWorld extends World {
   readonly watchdogDisk: (import('../../lab/watchdog/index.ts').DiskUsage & { when: string })[] = [];
   /** The node process left inside a container's mount namespace. */
   namespaceHolder?: number;
+
+  // ---- audit (steps/audit.steps.ts) --------------------------------------
+  /** The last rules reload into the running audit engine, as the engine answered it. */
+  auditReload?: import('../../lab/audit/index.ts').ReloadResult;
+  /** The audit rules in force before that reload. */
+  auditRulesBefore?: import('../../lab/audit/index.ts').RulesSummary;
+  /** Lab id and node image of a lab this scenario tore down, to check what it left behind. */
+  auditTornDown?: { labId: string; image: string };
 }
 
 setWorldConstructor(LabWorld);

@@ -11,6 +11,11 @@ import { unsignedPull } from './unsigned-pull.ts';
 import { sideLoadImport } from './side-load-import.ts';
 import { rootfsWrite } from './rootfs-write.ts';
 import { upperdirWrite } from './upperdir-write.ts';
+// audit rules (lab/audit)
+import { shellInContainer } from './shell-in-container.ts';
+import { privilegedContainer } from './privileged-container.ts';
+import { hostpathEtc } from './hostpath-etc.ts';
+import { readShadow } from './read-shadow.ts';
 
 const implemented: Technique[] = [
   layerFileTamper,
@@ -20,6 +25,10 @@ const implemented: Technique[] = [
   sideLoadImport,
   rootfsWrite,
   upperdirWrite,
+  shellInContainer,
+  privilegedContainer,
+  hostpathEtc,
+  readShadow,
 ];
 
 export const TECHNIQUE_REGISTRY: ReadonlyMap<TechniqueName, Technique> = new Map(implemented.map((t) => [t.name, t]));

@@ -19,7 +19,7 @@ import { localExec } from '../../exec.ts';
 import type { Detection, NodeComponent, NodePreparation } from '../../node/component.ts';
 import { LAB_LABEL, STATE_ROOT, listLabs, type StartedLabNode } from '../../node/index.ts';
 import { bundleForNode } from '../../node/bundle.ts';
-import type { DecisionRecord } from '../../admission/index.ts';
+import { NODE_PATHS as ADMISSION_NODE_PATHS, type DecisionRecord } from '../../admission/index.ts';
 import { parseAlertsJsonl } from '../alerts.ts';
 import { BUILTIN_RULES_PATH } from '../builtin.ts';
 import type { Alert } from '../engine.ts';
@@ -128,6 +128,8 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
         sensitivePaths: paths,
         rulesFiles: state.loaded.map((r) => join(SIDECAR_PATHS.root, r)),
       };
+      // The k8s_audit source: the admission webhook's decisions, when the node runs it.
+      if (node.components.some((c) => c.name === 'admission')) config.admissionDecisionLog = ADMISSION_NODE_PATHS.decisions;
       labKey(node.labId); // rejects a lab id that cannot be an audit key prefix before anything starts
       await writeFile(join(dir, AUDIT_FILES.config), JSON.stringify(config, null, 2));
       await mkdir(HOST_AUDIT_STATE, { recursive: true, mode: 0o700 });
@@ -283,3 +285,47 @@ export async function recordAdmissionDecision(node: StartedLabNode, record: Deci
   await appendFile(join(auditDir(node.labId), AUDIT_FILES.k8sAudit), JSON.stringify(object === undefined ? { record } : { record, object }) + '\n');
 }
 
+
+export interface AwaitAlertsOptions {
+  /** Only alerts of this rule count. */
+  rule?: string;
+  /** How long to wait at most. Default 5000 ms. */
+  graceMs?: number;
+}
+
+/**
+ * Waits until the audit daemon raised an alert since `since` (the daemon
+ * works asynchronously: records, then evaluation), or the grace period
+ * ends; resolves with the alerts seen. Without an audit component, at once
+ * with none: there is nothing to wait for.
+ */
+export async function awaitAuditAlerts(node: StartedLabNode, since: Date, options: AwaitAlertsOptions = {}): Promise<Alert[]> {
+  if (!hasAudit(node)) return [];
+  const deadline = Date.now() + (options.graceMs ?? 5_000);
+  for (;;) {
+    const alerts = (await auditAlerts(node, since)).filter((a) => options.rule === undefined || a.rule === options.rule);
+    if (alerts.length > 0 || Date.now() >= deadline) return alerts;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Waits until the daemon has set a container's exec rule. Rules are set
+ * when the inventory first sees the container running (every 200 ms), so
+ * what a container does in that first moment is not audited; an attacker
+ * who arrives later, as modelled here, always finds it watched. Without an
+ * audit component, resolves at once.
+ */
+export async function awaitAuditWatching(node: StartedLabNode, containerId: string, timeoutMs = 10_000): Promise<void> {
+  if (!hasAudit(node)) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await readStatus(node.labId);
+    const watch = status?.containers.find((c) => c.id === containerId);
+    if (watch && (watch.rules.length > 0 || watch.skipped.length > 0)) return;
+    if (Date.now() >= deadline) {
+      throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} set no rules for container ${containerId.slice(0, 12)} within ${timeoutMs} ms\n${await daemonLogTail(node.labId)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -231,7 +231,9 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
         .catch((err) => log(describeError(err)));
     }, ms));
   };
-  every(200, () => daemon.syncInventory());
+  every(200, async () => {
+    if ((await daemon.syncInventory()) > 0) writeStatus();
+  });
   every(300, () => daemon.tick());
   every(250, async () => {
     const request = realProc.readText(at(AUDIT_FILES.request));
@@ -245,16 +247,35 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   });
   every(250, () => {
     k8sOffset = tailJsonl(at(AUDIT_FILES.k8sAudit), k8sOffset, (entry) => {
-      const { record, object } = entry as { record: Parameters<AuditDaemon['handleAdmission']>[0]; object?: unknown };
-      daemon.handleAdmission(record, object);
+      const { record, object } = entry as { record: unknown; object?: unknown };
+      if (isDecisionRecord(record)) daemon.handleAdmission(record, object);
     });
   });
+  // The webhook in the node logs one decision record per line; read through
+  // the node's root, as it is written.
+  const decisions = config.admissionDecisionLog === undefined ? undefined : `/proc/${config.nodePid}/root${config.admissionDecisionLog}`;
+  let decisionsOffset = 0;
+  if (decisions !== undefined) {
+    every(250, () => {
+      decisionsOffset = tailJsonl(decisions, decisionsOffset, (record) => {
+        if (isDecisionRecord(record)) daemon.handleAdmission(record);
+      });
+    });
+  }
   every(250, () => {
     if (!nodeAlive(config)) void shutdown(`lab node (pid ${config.nodePid}) is gone`, 0);
   });
   every(1000, () => writeStatus());
   writeStatus();
   log(`started for lab ${config.labId}, node pid ${config.nodePid}`);
+}
+
+type DecisionRecord = Parameters<AuditDaemon['handleAdmission']>[0];
+
+/** The shape lab/admission writes; anything else in the log is skipped. */
+function isDecisionRecord(v: unknown): v is DecisionRecord {
+  const r = v as Partial<DecisionRecord> | null;
+  return typeof r === 'object' && r !== null && typeof r.time === 'string' && typeof r.outcome === 'string' && typeof r.kind === 'string' && typeof r.namespace === 'string' && Array.isArray(r.images);
 }
 
 /** Reads complete lines appended since `offset`; returns the new offset. */
@@ -275,10 +296,11 @@ function tailJsonl(file: string, offset: number, onEntry: (value: unknown) => vo
     if (end < 0) return offset;
     for (const line of text.slice(0, end).split('\n')) {
       if (line.trim() === '') continue;
+      if (!line.startsWith('{')) continue;
       try {
         onEntry(JSON.parse(line));
       } catch (err) {
-        log(`k8s-audit line skipped: ${describeError(err)}`);
+        log(`${file}: line skipped: ${describeError(err)}`);
       }
     }
     return offset + Buffer.byteLength(text.slice(0, end + 1));

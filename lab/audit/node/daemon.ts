@@ -9,10 +9,10 @@
  *   CRI inventory ──► container event, container rules ▼
  *   k8s_audit input ─────────────────────────────► enrich ─► engine ─► alerts
  *
- * Placing an event: the process's cgroup when it is still alive; else
- * what an earlier exec event said about it; else the key of the
- * per-container rule that matched; else its parent's place. Events that
- * cannot be placed are counted and dropped.
+ * Placing an event: the process's cgroup when it is still alive; else the
+ * key of the per-container rule that matched; else what an earlier event
+ * said about it; else its parent's place. Events that cannot be placed are
+ * counted and dropped.
  */
 import { applyContext, type ContainerInfo, type ProcessContext, type ProcessInfo } from '../context.ts';
 import { AuditAssembler, AuditRecordError, auditGroupToEvent, parseAuditLine, type AuditRecordGroup } from '../auditd.ts';
@@ -40,6 +40,11 @@ export interface DaemonConfig {
   sensitivePaths: SensitivePath[];
   /** Rules files in load order, as the daemon reads them. */
   rulesFiles: string[];
+  /**
+   * The admission webhook's decision log inside the node, when the node runs
+   * one (lab/admission NODE_PATHS.decisions): the k8s_audit source.
+   */
+  admissionDecisionLog?: string;
 }
 
 export interface CommandResult {
@@ -111,6 +116,8 @@ export interface DaemonStatus {
   rules: RulesSummary;
   lastReload?: ReloadResult;
   containers: ContainerWatch[];
+  /** The last in-lab events: how each was placed. */
+  recentPlacements: Placement[];
 }
 
 interface Known {
@@ -120,6 +127,14 @@ interface Known {
 }
 
 const MAX_ANCESTORS = 5;
+
+/** How an in-lab event was placed, kept for the last few events as evidence. */
+export interface Placement {
+  pid: number;
+  key: string | null;
+  by: 'cgroup' | 'exec-event' | 'rule-key' | 'parent';
+  scope: ProcessScope;
+}
 
 export class AuditDaemon {
   readonly #config: DaemonConfig;
@@ -135,6 +150,7 @@ export class AuditDaemon {
   #syncing = false;
   #lastReload?: ReloadResult;
   #nodeUsers?: Map<number, string>;
+  readonly #placements: Placement[] = [];
 
   constructor(config: DaemonConfig, io: DaemonIo, engine: AuditEngine) {
     this.#config = config;
@@ -230,19 +246,31 @@ export class AuditDaemon {
   }
 
   #place(pid: number, ppid: number | undefined, key: string | undefined): ProcessScope | undefined {
+    const placed = this.#placeBy(pid, ppid, key);
+    if (placed && placed.scope.scope !== 'outside') {
+      this.#placements.push({ pid, key: key ?? null, by: placed.by, scope: placed.scope });
+      if (this.#placements.length > 20) this.#placements.shift();
+    }
+    return placed?.scope;
+  }
+
+  #placeBy(pid: number, ppid: number | undefined, key: string | undefined): { scope: ProcessScope; by: Placement['by'] } | undefined {
     const node = this.#config.nodeContainerId;
     const live = readProcess(this.#io.proc, pid, node);
-    if (live) return live.scope;
-    const remembered = this.#table.get(pid);
-    if (remembered) return remembered.scope;
+    if (live) return { scope: live.scope, by: 'cgroup' };
+    // Gone already. A container rule's key says whose files it touched;
+    // that beats what the table knows, which may be from before the
+    // process joined the container (runc init's setns, in the node).
     const fromKey = parseKey(key);
     if (fromKey?.labId === this.#config.labId && fromKey.containerId) {
       const full = this.#fullId(fromKey.containerId);
-      return { scope: 'container', containerId: full ?? fromKey.containerId };
+      return { scope: { scope: 'container', containerId: full ?? fromKey.containerId }, by: 'rule-key' };
     }
+    const remembered = this.#table.get(pid);
+    if (remembered) return { scope: remembered.scope, by: 'exec-event' };
     if (ppid !== undefined) {
       const parent = readProcess(this.#io.proc, ppid, node) ?? this.#table.get(ppid);
-      if (parent) return parent.scope;
+      if (parent) return { scope: parent.scope, by: 'parent' };
     }
     return undefined;
   }
@@ -308,11 +336,12 @@ export class AuditDaemon {
 
   /**
    * Polls CRI: each container seen for the first time gives one `container`
-   * event and, while it runs, its audit rules.
+   * event and, while it runs, its audit rules. Returns how many were new.
    */
-  async syncInventory(): Promise<void> {
-    if (this.#syncing) return;
+  async syncInventory(): Promise<number> {
+    if (this.#syncing) return 0;
     this.#syncing = true;
+    let discovered = 0;
     try {
       const list = await this.#io.listContainers();
       const present = new Set(list.map((c) => c.id));
@@ -320,6 +349,7 @@ export class AuditDaemon {
         if (this.#containers.has(c.id)) continue;
         if (c.state !== 'CONTAINER_RUNNING' && c.state !== 'CONTAINER_EXITED') continue;
         await this.#discover(c.id);
+        discovered++;
       }
       for (const [id, known] of this.#containers) {
         // Keep exited containers' data a while: their last records may still come.
@@ -328,6 +358,7 @@ export class AuditDaemon {
     } finally {
       this.#syncing = false;
     }
+    return discovered;
   }
 
   async #discover(id: string): Promise<void> {
@@ -406,6 +437,7 @@ export class AuditDaemon {
       counters: { ...this.#counters },
       rules: this.rulesSummary(),
       containers: [...this.#containers.values()].map((k) => ({ ...k.watch, rules: [...k.watch.rules], skipped: [...k.watch.skipped] })),
+      recentPlacements: [...this.#placements],
     };
     if (this.#lastReload) s.lastReload = this.#lastReload;
     return s;

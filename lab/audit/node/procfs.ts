@@ -36,10 +36,15 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
  * Places a process by its cgroup file. `nodeContainerId` is the node's
- * Docker container id (64 hex). Lines are `hierarchy:controllers:path`;
- * the first line naming the node decides.
+ * Docker container id (64 hex). Lines are `hierarchy:controllers:path`.
+ * Any line that puts the process in a container below the node decides:
+ * runc moves exec'd processes only into the hierarchies it manages, so
+ * other lines (v1 misc, the v2 line of a hybrid host) still show the node
+ * (measured: a CRI exec shows `0::/docker/<node id>` next to
+ * `8:pids:/docker/<node id>/k8s.io/<container id>`).
  */
 export function scopeFromCgroup(cgroupText: string, nodeContainerId: string): ProcessScope {
+  let inNode = false;
   for (const line of cgroupText.split('\n')) {
     const first = line.indexOf(':');
     const second = first < 0 ? -1 : line.indexOf(':', first + 1);
@@ -47,13 +52,13 @@ export function scopeFromCgroup(cgroupText: string, nodeContainerId: string): Pr
     const segments = line.slice(second + 1).split('/');
     const at = segments.findIndex((s) => s === nodeContainerId || s === `docker-${nodeContainerId}.scope`);
     if (at < 0) continue;
+    inNode = true;
     for (let i = segments.length - 1; i > at; i--) {
       const id = containerIdOf(segments[i]!);
       if (id) return { scope: 'container', containerId: id };
     }
-    return { scope: 'node' };
   }
-  return { scope: 'outside' };
+  return inNode ? { scope: 'node' } : { scope: 'outside' };
 }
 
 /** `<64 hex>`, `cri-containerd-<64 hex>.scope` or `docker-<64 hex>.scope` → the id. */

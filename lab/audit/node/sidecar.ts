@@ -135,3 +135,22 @@ export async function buildAuditTap(exec: Exec = localExec): Promise<string> {
   await rename(tmp, out);
   return out;
 }
+
+/**
+ * The kernel's audit rules and `enabled` flag, read by a one-off container
+ * of the node image (host PID namespace, AUDIT_CONTROL only): works when
+ * no lab, and so no sidecar, is running, e.g. to check that a lab left
+ * nothing behind. Labelled with `labelValue` so that a crash leaves a
+ * container teardown finds.
+ */
+export async function readKernelAuditState(image: string, labelValue: string, exec: Exec = localExec): Promise<{ rulesText: string; enabled: number | undefined }> {
+  const out = await docker(
+    exec,
+    ['run', '--rm', '--label', `io.integrity-lab.lab=${labelValue}`, '--pid', 'host', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'AUDIT_CONTROL',
+      '--entrypoint', 'sh', image, '-c', 'auditctl -l && echo "---" && auditctl -s'],
+    'reading the kernel audit rules',
+  );
+  const [rulesText = '', statusText = ''] = out.split('---\n');
+  const m = /^enabled (\d)/m.exec(statusText);
+  return { rulesText, enabled: m ? Number(m[1]) : undefined };
+}

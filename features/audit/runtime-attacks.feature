@@ -1,0 +1,54 @@
+@epic:audit @attack
+Feature: Runtime attacks a Falco-style audit layer must notice
+  Containerd runs whatever it is asked to and says nothing about what
+  happens inside a container. The audit component listens to the kernel's
+  audit records and the CRI container inventory beside the node, evaluates
+  the lab's Falco-syntax rules, and raises alerts in Falco's JSON shape.
+  Every attack here succeeds on both profiles; on the vanilla control it
+  goes unnoticed, with audit it is reported.
+
+  Scenario Outline: a shell opened in a running container on the <profile> profile
+    Given a lab node with the "<profile>" profile
+    And the workload "app" is running
+    When the attacker carries out "shell-in-app"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Shell spawned in a container" raised an alert where audit runs
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
+  Scenario Outline: a privileged container started through the CRI socket on the <profile> profile
+    Given a lab node with the "<profile>" profile
+    When the attacker carries out "privileged-pod-via-cri"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Privileged container started" raised an alert where audit runs
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
+  Scenario Outline: the node's /etc mounted into a container on the <profile> profile
+    Given a lab node with the "<profile>" profile
+    When the attacker carries out "hostpath-etc-via-cri"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Sensitive host path mounted into a container" raised an alert where audit runs
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
+  Scenario Outline: /etc/shadow read inside a container on the <profile> profile
+    Given a lab node with the "<profile>" profile
+    And the workload "legacy-app" is running
+    When the attacker carries out "shadow-read"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Read of a sensitive file" raised an alert where audit runs
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
