@@ -1,0 +1,207 @@
+/**
+ * Installs the mount watchdog on a lab node: the daemon bundled for the
+ * node's Node.js, two static helpers (fanotify mount events; releasing a
+ * stopped container's mounts), its configuration and the lab's trusted
+ * roots. afterStart starts the daemon in the background and waits for its
+ * first status; beforeStop stops it by pid.
+ */
+import { join } from 'node:path';
+import { describeError } from '../errors.ts';
+import type { Exec } from '../exec.ts';
+import type { Detection, NodeComponent, NodePreparation } from '../node/component.ts';
+import { bundleForNode } from '../node/bundle.ts';
+import type { StartedLabNode } from '../node/lab-node.ts';
+import { alertsSince, parseJsonLines, type ActivityRecord, type WatchdogAlert } from './alerts.ts';
+import { DAEMON_PATH, modeFor, resolveConfig, WATCHDOG_CONFIG_PATH, type WatchdogConfig, type WatchdogSettings } from './config.ts';
+import type { DaemonStatus } from './daemon.ts';
+import { watchdogError } from './errors.ts';
+import { compileStatic, NATIVE_SOURCES } from './native.ts';
+
+export const COMPONENT_NAME = 'watchdog';
+
+export interface WatchdogComponent extends NodeComponent {
+  readonly settings: WatchdogSettings;
+  readonly config: WatchdogConfig;
+}
+
+export function watchdogComponent(settings: WatchdogSettings): WatchdogComponent {
+  const config = resolveConfig(settings);
+  return {
+    name: COMPONENT_NAME,
+    settings,
+    config,
+    async prepare(ctx): Promise<NodePreparation> {
+      const [daemon, mntnotify, release] = await Promise.all([
+        bundleForNode(join(import.meta.dirname, 'bin/watchdog.ts'), 'watchdog'),
+        compileStatic(NATIVE_SOURCES.mntnotify, 'watchdog-mntnotify'),
+        compileStatic(NATIVE_SOURCES.releaseMounts, 'watchdog-release-mounts'),
+      ]);
+      return {
+        files: [
+          { source: daemon, target: DAEMON_PATH, mode: 0o644 },
+          { source: mntnotify, target: config.notifyHelper, mode: 0o755 },
+          { source: release, target: config.releaseHelper, mode: 0o755 },
+          { content: JSON.stringify(config, null, 2), target: WATCHDOG_CONFIG_PATH, mode: 0o644 },
+          { content: ctx.trustedRootsPem, target: config.trustedRootsFile, mode: 0o644 },
+        ],
+        containerdPlugins: [],
+      };
+    },
+    async afterStart(node) {
+      await startDaemon(node.exec, config);
+    },
+    async detections(node, since): Promise<Detection[]> {
+      return (await readAlerts(node.exec, config, since)).map((a) => ({ component: COMPONENT_NAME, message: a.reason, time: a.time, data: a }));
+    },
+    async beforeStop(node) {
+      await stopDaemon(node.exec, config);
+    },
+  };
+}
+
+/** The watchdog installed on a node, if its profile has one. */
+export function watchdogOf(node: Pick<StartedLabNode, 'components'>): WatchdogComponent | undefined {
+  return node.components.find((c): c is WatchdogComponent => c.name === COMPONENT_NAME && 'config' in c);
+}
+
+export function requireWatchdog(node: Pick<StartedLabNode, 'components' | 'labId'>): WatchdogComponent {
+  const w = watchdogOf(node);
+  if (!w) throw watchdogError('WATCHDOG_NOT_INSTALLED', `lab ${node.labId} has no watchdog: its profile does not list "watchdog" in spec.components`);
+  return w;
+}
+
+/** Reads a JSON-lines log in the node; a log not written yet is empty. */
+async function readLines<T>(exec: Exec, path: string): Promise<T[]> {
+  const r = await exec.run(['cat', path]);
+  if (r.exitCode !== 0) return [];
+  return parseJsonLines<T>(r.stdout.toString(), path);
+}
+
+export async function readAlerts(exec: Exec, config: Pick<WatchdogConfig, 'alertLog'>, since?: Date): Promise<WatchdogAlert[]> {
+  return alertsSince(await readLines<WatchdogAlert>(exec, config.alertLog), since);
+}
+
+export async function readActivity(exec: Exec, config: Pick<WatchdogConfig, 'activityLog'>, since?: Date): Promise<ActivityRecord[]> {
+  const all = await readLines<ActivityRecord>(exec, config.activityLog);
+  return since ? all.filter((r) => new Date(r.time) >= since) : all;
+}
+
+export async function readStatus(exec: Exec, config: Pick<WatchdogConfig, 'statusFile'>): Promise<DaemonStatus | undefined> {
+  const r = await exec.run(['cat', config.statusFile]);
+  if (r.exitCode !== 0) return undefined;
+  try {
+    return JSON.parse(r.stdout.toString()) as DaemonStatus;
+  } catch {
+    return undefined; // replaced while read
+  }
+}
+
+/** The daemon's pid, when the pid file names a live watchdog process. */
+export async function daemonPid(exec: Exec, config: Pick<WatchdogConfig, 'pidFile'>): Promise<number | undefined> {
+  const r = await exec.run(['sh', '-c', `pid=$(cat ${config.pidFile} 2>/dev/null) && tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q watchdog.mjs && echo $pid`]);
+  const pid = Number(r.stdout.toString().trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Starts the daemon in the background and waits (bounded) for its first status. */
+export async function startDaemon(exec: Exec, config: WatchdogConfig, timeoutMs = 15_000): Promise<DaemonStatus> {
+  const previous = await readStatus(exec, config);
+  const r = await exec.run([
+    'sh',
+    '-c',
+    `mkdir -p /var/log/integrity-lab && setsid node ${DAEMON_PATH} ${WATCHDOG_CONFIG_PATH} >>/var/log/integrity-lab/watchdog.log 2>&1 </dev/null & echo $!`,
+  ]);
+  const pid = Number(r.stdout.toString().trim());
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await readStatus(exec, config);
+    if (status && status.pid === pid && status.startedAt !== previous?.startedAt) return status;
+    if ((await exec.run(['test', '-d', `/proc/${pid}`])).exitCode !== 0) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const log = await exec.run(['tail', '-n', '20', '/var/log/integrity-lab/watchdog.log']);
+  throw watchdogError('WATCHDOG_START_FAILED', `the watchdog daemon (pid ${pid}) did not report its status in ${config.statusFile} within ${timeoutMs} ms; its log:\n${log.stdout.toString().trim()}`);
+}
+
+/** Stops the daemon by the pid in its pid file: TERM, then KILL after 3 s. */
+export async function stopDaemon(exec: Exec, config: Pick<WatchdogConfig, 'pidFile'>): Promise<number | undefined> {
+  const pid = await daemonPid(exec, config);
+  if (pid === undefined) return undefined;
+  await exec.run(['kill', '-TERM', String(pid)]);
+  for (let i = 0; i < 30; i++) {
+    if ((await exec.run(['test', '-d', `/proc/${pid}`])).exitCode !== 0) return pid;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  await exec.run(['kill', '-KILL', String(pid)]);
+  return pid;
+}
+
+/** Stops and starts the daemon; its state is rebuilt from the node. */
+export async function restartWatchdog(node: StartedLabNode): Promise<{ stoppedPid?: number; status: DaemonStatus }> {
+  const w = requireWatchdog(node);
+  const stoppedPid = await stopDaemon(node.exec, w.config);
+  try {
+    return { stoppedPid, status: await startDaemon(node.exec, w.config) };
+  } catch (err) {
+    throw watchdogError('WATCHDOG_START_FAILED', `restart of the watchdog on lab ${node.labId}: ${describeError(err)}`, err);
+  }
+}
+
+export async function watchdogAlerts(node: StartedLabNode, since?: Date): Promise<WatchdogAlert[]> {
+  return readAlerts(node.exec, requireWatchdog(node).config, since);
+}
+
+export async function watchdogActivity(node: StartedLabNode, since?: Date): Promise<ActivityRecord[]> {
+  return readActivity(node.exec, requireWatchdog(node).config, since);
+}
+
+export async function watchdogStatus(node: StartedLabNode): Promise<DaemonStatus | undefined> {
+  return readStatus(node.exec, requireWatchdog(node).config);
+}
+
+/**
+ * Waits for watchdog alerts matching `predicate`, polling every 100 ms up to
+ * `timeoutMs`; returns what matched (possibly nothing). Without a watchdog
+ * on the node it returns at once with nothing.
+ */
+export async function awaitWatchdogAlerts(
+  node: StartedLabNode,
+  options: { since: Date; timeoutMs: number; predicate?: (a: WatchdogAlert) => boolean },
+): Promise<WatchdogAlert[]> {
+  const w = watchdogOf(node);
+  if (!w) return [];
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const found = (await readAlerts(node.exec, w.config, options.since)).filter(options.predicate ?? (() => true));
+    if (found.length > 0 || Date.now() >= deadline) return found;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+/**
+ * How long an attack technique should give the watchdog before the outcome
+ * is judged: mount changes are seen within a second (events) or a poll
+ * interval; a layer edit within one re-verification period. Nothing to wait
+ * for without a watchdog, or when it does not watch the namespace.
+ */
+export function watchdogGraceMs(node: Pick<StartedLabNode, 'components'>, what: 'mount' | 'layer', namespace?: string): number {
+  const w = watchdogOf(node);
+  if (!w || (namespace !== undefined && !modeFor(w.config, namespace))) return 0;
+  const c = w.config;
+  return what === 'layer' ? c.reverify.minIntervalMs + 5000 : Math.max(c.pollIntervalMs, c.discoveryIntervalMs) + 2000;
+}
+
+/** Waits until the activity log satisfies `predicate` (bounded); returns the records and whether it did. */
+export async function awaitWatchdogActivity(
+  node: StartedLabNode,
+  options: { timeoutMs: number; since?: Date; predicate: (records: ActivityRecord[]) => boolean },
+): Promise<{ ok: boolean; records: ActivityRecord[] }> {
+  const w = requireWatchdog(node);
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const records = await readActivity(node.exec, w.config, options.since);
+    if (options.predicate(records)) return { ok: true, records };
+    if (Date.now() >= deadline) return { ok: false, records };
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}

@@ -1,0 +1,742 @@
+/**
+ * The watchdog daemon that runs in the node (bundled by the component):
+ *
+ * - discovers containers from containerd's runtime v2 task directory (each
+ *   bundle's config.json and init pid) and watches those whose Kubernetes
+ *   namespace the configuration names, in `detect` or `enforce` mode;
+ * - derives each container's expected mount set (expected.ts) and compares
+ *   its mount namespace with it (diff.ts) whenever the kernel reports a
+ *   mount event in that namespace (fanotify, Linux 6.15+), or on a timer
+ *   where it cannot;
+ * - re-verifies every layer file in use against its signed root hash under a
+ *   read and parallelism budget (reverify.ts, budget.ts);
+ * - writes alerts and activity as JSON lines, stops containers in enforce
+ *   mode, and releases what a stopped container's namespace still holds.
+ *
+ * All state is rebuilt from the node at start: a restarted watchdog reports
+ * every deviation still in place. Everything the node can take away at any
+ * moment (a container, its process, its namespace) is an ordinary outcome.
+ */
+import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { describeError } from '../errors.ts';
+import type { Exec } from '../exec.ts';
+import { loadTrustedRootsPem } from '../gates/config.ts';
+import { STANDARD_LAYER_MOUNT } from '../gates/runtime-gate.ts';
+import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
+import { ReadBudget, Semaphore } from './budget.ts';
+import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
+import { diffMounts, type MountFinding } from './diff.ts';
+import { deriveExpectation, type MountExpectation } from './expected.ts';
+import { findHolders, planRelease } from './leftovers.ts';
+import { parseMountinfo, type MountinfoEntry } from './mountinfo.ts';
+import type { HelperLine, MountNotifier, startNotifier } from './notify.ts';
+import type { NodeView, TaskInfo } from './proc.ts';
+import { hashesEqual, ReverifySchedule, type LayerRecord } from './reverify.ts';
+import { imageTrust, pairLayers, type ImageTrust, type LayerTrust } from './trust.ts';
+
+export const CRI = {
+  containerType: 'io.kubernetes.cri.container-type',
+  namespace: 'io.kubernetes.cri.sandbox-namespace',
+  podName: 'io.kubernetes.cri.sandbox-name',
+  containerName: 'io.kubernetes.cri.container-name',
+  imageName: 'io.kubernetes.cri.image-name',
+  sandboxImageName: 'io.kubernetes.cri.podsandbox.image-name',
+} as const;
+
+export interface DaemonDeps {
+  view: NodeView;
+  /** Runs ctr (manifests, killing tasks) and the release helper. */
+  exec: Exec;
+  /** Wall clock, ms since the epoch. */
+  now(): number;
+  appendLine(path: string, line: string): void;
+  writeFile(path: string, data: string): void;
+  startNotifier: typeof startNotifier;
+  kill(pid: number, signal: NodeJS.Signals): void;
+  hash(file: string, budget: ReadBudget): Promise<{ hex: string; bytes: number }>;
+  fileIdentity(file: string): string | undefined;
+  /** Errors go here as well as to the activity log. */
+  stderr(line: string): void;
+  cpuUsage(): NodeJS.CpuUsage;
+}
+
+export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity'>): DaemonDeps => ({
+  view,
+  exec,
+  now: () => Date.now(),
+  appendLine: (path, line) => {
+    mkdirSync(dirname(path), { recursive: true });
+    appendFileSync(path, line + '\n');
+  },
+  writeFile: (path, data) => {
+    mkdirSync(dirname(path), { recursive: true });
+    // rename is atomic: readers never see a half-written status
+    writeFileSync(`${path}.tmp`, data);
+    renameSync(`${path}.tmp`, path);
+  },
+  kill: (pid, signal) => process.kill(pid, signal),
+  stderr: (line) => process.stderr.write(line + '\n'),
+  cpuUsage: () => process.cpuUsage(),
+  ...extra,
+});
+
+export interface Watched {
+  id: string;
+  bundleDir: string;
+  pid: number;
+  startTime: string;
+  nsLink: string;
+  mode: WatchdogMode;
+  namespace: string;
+  pod?: string;
+  name?: string;
+  image?: string;
+  sandbox: boolean;
+  expectation: MountExpectation;
+  layerMajmins: Set<string>;
+  lastText?: string;
+  reported: Set<string>;
+  stopped: boolean;
+  /** fanotify could not watch this namespace: it is polled. */
+  polled: boolean;
+  trust?: LayerTrust;
+  addedAt: number;
+}
+
+export interface DaemonStatus {
+  pid: number;
+  startedAt: string;
+  updatedAt: string;
+  notify: NotifyMode;
+  notifyDetail: string;
+  containers: { id: string; name?: string; pod?: string; namespace: string; mode: WatchdogMode; pid: number; sandbox: boolean; polled: boolean; stopped: boolean; layersSigned: boolean | undefined; trustReason?: string }[];
+  ignored: number;
+  scans: { total: number; diffed: number; lastMs: number; maxMs: number };
+  alerts: number;
+  errors: number;
+  reverify: {
+    budget: WatchdogConfig['reverify'];
+    layers: { file: string; users: number; lastStartedAt?: string; ok?: boolean; bytes?: number; ms?: number; error?: string }[];
+    verifications: number;
+    bytesRead: number;
+    waitedMs: number;
+    running: number;
+  };
+  cpu: { userUs: number; systemUs: number };
+}
+
+export class WatchdogDaemon {
+  readonly config: WatchdogConfig;
+  readonly deps: DaemonDeps;
+  readonly containers = new Map<string, Watched>();
+  readonly #ignored = new Map<string, string>();
+  readonly schedule: ReverifySchedule;
+  readonly budget: ReadBudget;
+  readonly #sem: Semaphore;
+  readonly #trustCache = new Map<string, Promise<ImageTrust>>();
+  #notifier?: MountNotifier;
+  notify: NotifyMode = 'poll';
+  notifyDetail = '';
+  #nodeMounts: MountinfoEntry[] = [];
+  #standard?: { mountPoint: string; file: string; rootHash: string };
+  #trustedRoots: string[] = [];
+  #timers: NodeJS.Timeout[] = [];
+  #reverifyTimer?: NodeJS.Timeout;
+  #discovering = false;
+  #rediscover = false;
+  #pendingScans = new Map<string, { timer: NodeJS.Timeout; eventTime?: number }>();
+  #scanAllTimer?: NodeJS.Timeout;
+  #discoverTimer?: NodeJS.Timeout;
+  #retryTimer?: NodeJS.Timeout;
+  #stopped = false;
+  readonly startedAt: string;
+  readonly #pid = process.pid;
+  #counters = { total: 0, diffed: 0, lastMs: 0, maxMs: 0, alerts: 0, errors: 0, verifications: 0, bytesRead: 0 };
+
+  constructor(config: WatchdogConfig, deps: DaemonDeps) {
+    this.config = config;
+    this.deps = deps;
+    this.schedule = new ReverifySchedule(config.reverify.minIntervalMs);
+    this.budget = new ReadBudget(config.reverify.maxReadMBps);
+    this.#sem = new Semaphore(config.reverify.maxParallel);
+    this.startedAt = new Date(deps.now()).toISOString();
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async start(): Promise<void> {
+    this.deps.writeFile(this.config.pidFile, `${this.#pid}\n`);
+    this.#loadNodeConfig();
+    await this.#startNotify();
+    this.activity('started', `watchdog started (pid ${this.#pid}); mount changes by ${this.notify}: ${this.notifyDetail}`, {
+      notify: this.notify,
+      namespaces: this.config.namespaces,
+      reverify: this.config.reverify,
+    });
+    this.discover('discovery');
+    const every = (ms: number, fn: () => void) => this.#timers.push(setInterval(() => this.#guard(fn), ms));
+    every(this.config.discoveryIntervalMs, () => this.discover('discovery'));
+    if (this.notify === 'fanotify-mnt') {
+      every(this.config.fullScanIntervalMs, () => this.scanAll('full-scan'));
+      every(this.config.pollIntervalMs, () => {
+        for (const w of this.containers.values()) if (w.polled) this.scan(w, 'poll');
+      });
+    } else {
+      every(this.config.pollIntervalMs, () => this.scanAll('poll'));
+    }
+    every(2000, () => this.writeStatus());
+    this.#armReverify();
+    this.writeStatus();
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    clearTimeout(this.#reverifyTimer);
+    clearTimeout(this.#scanAllTimer);
+    clearTimeout(this.#discoverTimer);
+    clearTimeout(this.#retryTimer);
+    for (const p of this.#pendingScans.values()) clearTimeout(p.timer);
+    this.#notifier?.close();
+    this.activity('stopping', `watchdog stopping (pid ${this.#pid})`);
+    this.writeStatus();
+  }
+
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.error(undefined, `internal error: ${describeError(err)}`, err);
+    }
+  }
+
+  #loadNodeConfig(): void {
+    try {
+      this.#trustedRoots = loadTrustedRootsPem(this.config.trustedRootsFile);
+    } catch (err) {
+      this.error(undefined, `no trusted roots, layers cannot be re-verified: ${describeError(err)}`);
+    }
+    const gates = this.deps.view.readText(this.config.gatesConfigFile);
+    if (gates) {
+      try {
+        const g = JSON.parse(gates) as { standardLayer?: { path: string; rootHash: string } };
+        if (g.standardLayer) this.#standard = { mountPoint: STANDARD_LAYER_MOUNT, file: g.standardLayer.path, rootHash: g.standardLayer.rootHash };
+      } catch (err) {
+        this.error(undefined, `${this.config.gatesConfigFile} is not JSON: ${describeError(err)}`);
+      }
+    }
+  }
+
+  async #startNotify(): Promise<void> {
+    if (this.config.notify === 'poll') {
+      this.notify = 'poll';
+      this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms (configured)`;
+      return;
+    }
+    const started = await this.deps.startNotifier(this.config.notifyHelper, {
+      onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
+      onExit: (reason) => this.#guard(() => this.#fallBackToPolling(reason)),
+    });
+    if (!started.ok) {
+      this.notify = 'poll';
+      this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms: fanotify mount events unavailable (${started.reason})`;
+      if (this.config.notify === 'fanotify') this.error(undefined, `notify is "fanotify" but ${started.reason}; polling instead`);
+      return;
+    }
+    this.#notifier = started.notifier;
+    this.notify = 'fanotify-mnt';
+    this.notifyDetail = `fanotify mount events (FAN_REPORT_MNT, FAN_MARK_MNTNS), helper pid ${started.notifier.pid}; full scan every ${this.config.fullScanIntervalMs} ms`;
+    // Container starts and stops attach and detach mounts in the node's own
+    // namespace: discovery follows those events instead of waiting for its timer.
+    started.notifier.watch('node', '/proc/self/ns/mnt');
+  }
+
+  #fallBackToPolling(reason: string): void {
+    if (this.#stopped) return;
+    this.#notifier = undefined;
+    this.notify = 'poll';
+    this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms: the fanotify helper stopped (${reason})`;
+    this.activity('notify', this.notifyDetail);
+    this.#timers.push(setInterval(() => this.#guard(() => this.scanAll('poll')), this.config.pollIntervalMs));
+  }
+
+  #onHelperLine(line: HelperLine): void {
+    switch (line.type) {
+      case 'mount':
+        if (line.key === 'node') this.discoverSoon();
+        else if (line.key && this.containers.has(line.key)) this.scanSoon(line.key, line.time);
+        else this.scanAllSoon('fanotify');
+        return;
+      case 'overflow':
+        this.scanAllSoon('fanotify');
+        this.discoverSoon();
+        return;
+      case 'watch-failed': {
+        const w = this.containers.get(line.key);
+        if (w) {
+          w.polled = true;
+          this.error(w, `fanotify cannot watch the namespace of ${w.id} (${line.error}); polling it every ${this.config.pollIntervalMs} ms`);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------ discovery
+
+  /** Coalesces bursts of node mount events (a container start mounts many layers). */
+  discoverSoon(): void {
+    if (this.#discoverTimer) return;
+    this.#discoverTimer = setTimeout(() => {
+      this.#discoverTimer = undefined;
+      this.#guard(() => this.discover('discovery'));
+    }, 20);
+  }
+
+  #retryDiscovery(): void {
+    if (this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#guard(() => this.discover('discovery'));
+    }, 100);
+  }
+
+  discover(_trigger: ScanTrigger): void {
+    if (this.#stopped) return;
+    if (this.#discovering) {
+      this.#rediscover = true;
+      return;
+    }
+    this.#discovering = true;
+    try {
+      const ids = new Set(this.deps.view.taskIds(this.config.taskDir));
+      this.#nodeMounts = parseMountinfo(this.deps.view.mountinfo('self') ?? '');
+      for (const w of [...this.containers.values()]) {
+        if (!ids.has(w.id) || !this.alive(w)) this.remove(w);
+      }
+      for (const id of this.#ignored.keys()) if (!ids.has(id)) this.#ignored.delete(id);
+      let creating = 0;
+      for (const id of ids) {
+        if (this.containers.has(id) || this.#ignored.has(id)) continue;
+        const task = this.deps.view.task(this.config.taskDir, id);
+        if (!task?.pid) {
+          creating++; // not created yet: its mounts are not complete
+          continue;
+        }
+        this.#consider(task);
+      }
+      // A container being created raises no further node mount event once its
+      // rootfs is mounted: look again shortly rather than at the next period.
+      if (creating > 0) this.#retryDiscovery();
+    } finally {
+      this.#discovering = false;
+    }
+    if (this.#rediscover) {
+      this.#rediscover = false;
+      this.discover('discovery');
+    }
+  }
+
+  alive(w: Pick<Watched, 'pid' | 'startTime' | 'nsLink'>): boolean {
+    return this.deps.view.startTime(w.pid) === w.startTime && this.deps.view.mntNs(w.pid) === w.nsLink;
+  }
+
+  #consider(task: TaskInfo): void {
+    const a = task.spec.annotations ?? {};
+    const namespace = a[CRI.namespace];
+    const mode = namespace === undefined ? undefined : modeFor(this.config, namespace);
+    if (!mode) {
+      this.#ignored.set(task.id, namespace === undefined ? 'not a CRI container' : `namespace ${namespace} is not watched`);
+      return;
+    }
+    const pid = task.pid!;
+    const startTime = this.deps.view.startTime(pid);
+    const nsLink = this.deps.view.mntNs(pid);
+    if (startTime === undefined || nsLink === undefined) return; // exited already
+    const standard = this.#standard;
+    const expectation = deriveExpectation(task.spec, {
+      bundleDir: task.bundleDir,
+      nodeMounts: this.#nodeMounts,
+      standardLayer: standard ? { mountPoint: standard.mountPoint, file: standard.file } : undefined,
+      loopBackingFile: (d) => this.deps.view.loopBackingFile(d),
+      realpath: (p) => this.deps.view.realpath(p),
+    });
+    const sandbox = a[CRI.containerType] === 'sandbox';
+    const w: Watched = {
+      id: task.id,
+      bundleDir: task.bundleDir,
+      pid,
+      startTime,
+      nsLink,
+      mode,
+      namespace: namespace!,
+      pod: a[CRI.podName],
+      name: sandbox ? `${a[CRI.podName] ?? ''} (sandbox)` : a[CRI.containerName],
+      image: sandbox ? a[CRI.sandboxImageName] : a[CRI.imageName],
+      sandbox,
+      expectation,
+      layerMajmins: new Set(expectation.rootfs.layers.filter((l) => !l.problem && l.mount).map((l) => l.mount!.majmin)),
+      reported: new Set(),
+      stopped: false,
+      polled: this.notify !== 'fanotify-mnt',
+      addedAt: this.deps.now(),
+    };
+    this.containers.set(w.id, w);
+    this.#notifier?.watch(w.id, `/proc/${pid}/ns/mnt`);
+    this.activity('container-added', `watching ${describeContainer(w)} in ${mode} mode (pid ${pid}, ${nsLink})`, w.id, {
+      mode,
+      rootfs: { gated: expectation.rootfs.gated, layers: expectation.rootfs.layers.map((l) => ({ lowerdir: l.lowerdir, kind: l.kind, layerFile: l.layerFile, problem: l.problem })) },
+      expectedMounts: expectation.mounts.length,
+    });
+    this.scan(w, 'discovery');
+    void this.#loadTrust(w).catch((err: unknown) => this.error(w, `layer trust: ${describeError(err)}`, err));
+  }
+
+  remove(w: Watched): void {
+    this.containers.delete(w.id);
+    this.schedule.unregister(w.id);
+    const pending = this.#pendingScans.get(w.id);
+    if (pending) clearTimeout(pending.timer);
+    this.#pendingScans.delete(w.id);
+    this.#notifier?.unwatch(w.id);
+    this.activity('container-removed', `${describeContainer(w)} stopped`, w.id);
+    if (this.config.releaseLeftovers) void this.releaseLeftovers(w).catch((err: unknown) => this.error(w, `leftover mounts: ${describeError(err)}`, err));
+  }
+
+  // ------------------------------------------------------------ mount scans
+
+  scanSoon(id: string, eventTime?: number): void {
+    const pending = this.#pendingScans.get(id);
+    if (pending) return;
+    const timer = setTimeout(() => {
+      this.#pendingScans.delete(id);
+      const w = this.containers.get(id);
+      if (w) this.#guard(() => this.scan(w, 'fanotify', eventTime));
+    }, 5);
+    this.#pendingScans.set(id, { timer, eventTime });
+  }
+
+  scanAllSoon(trigger: ScanTrigger): void {
+    if (this.#scanAllTimer) return;
+    this.#scanAllTimer = setTimeout(() => {
+      this.#scanAllTimer = undefined;
+      this.#guard(() => this.scanAll(trigger));
+    }, 10);
+  }
+
+  scanAll(trigger: ScanTrigger): void {
+    for (const w of [...this.containers.values()]) this.scan(w, trigger);
+  }
+
+  /** Reads one namespace and reports what is new. A container that is gone is not an error. */
+  scan(w: Watched, trigger: ScanTrigger, eventTime?: number): MountFinding[] {
+    if (this.#stopped || w.stopped) return [];
+    const started = performance.now();
+    this.#counters.total++;
+    const text = this.deps.view.mountinfo(w.pid);
+    if (!text) {
+      this.discoverSoon();
+      return [];
+    }
+    if (text === w.lastText && trigger !== 'discovery') return [];
+    w.lastText = text;
+    this.#counters.diffed++;
+    const findings = diffMounts(w.expectation, parseMountinfo(text), {
+      nodeMounts: this.#nodeMounts,
+      layerMajmins: w.layerMajmins,
+      kindOf: (p) => this.deps.view.pathKind(w.pid, p),
+    });
+    const keys = new Set(findings.map((f) => f.key));
+    for (const k of w.reported) if (!keys.has(k) && !k.startsWith('layer:')) w.reported.delete(k);
+    const fresh = findings.filter((f) => !w.reported.has(f.key));
+    const ms = performance.now() - started;
+    this.#counters.lastMs = ms;
+    this.#counters.maxMs = Math.max(this.#counters.maxMs, ms);
+    if (fresh.length === 0) return [];
+    // The pid may belong to another process by now: only alert on the container's own namespace.
+    if (!this.alive(w)) {
+      this.discoverSoon();
+      return [];
+    }
+    for (const f of fresh) {
+      w.reported.add(f.key);
+      this.alert(w, {
+        kind: 'mount',
+        reasons: f.reasons,
+        reason: f.reason,
+        mount: f.entry
+          ? { line: f.entry.line, mountPoint: f.entry.mountPoint, fstype: f.entry.fstype, source: f.entry.source, root: f.entry.root, majmin: f.entry.majmin, hostPath: f.hostPath }
+          : f.expected
+            ? { line: '', mountPoint: f.expected.mountPoint, fstype: f.expected.fstypes?.join('|') ?? '', source: '', root: f.expected.root ?? '', majmin: f.expected.majmin ?? '' }
+            : undefined,
+        trigger,
+        eventTime,
+      });
+    }
+    if (w.mode === 'enforce') void this.enforce(w, fresh[0]!.reason);
+    return fresh;
+  }
+
+  // ------------------------------------------------------------ alerts and enforcement
+
+  alert(w: Watched, a: Pick<WatchdogAlert, 'kind' | 'reasons' | 'reason' | 'mount' | 'layer' | 'trigger' | 'eventTime'>): void {
+    const now = this.deps.now();
+    const alert: WatchdogAlert = {
+      time: new Date(now).toISOString(),
+      component: 'watchdog',
+      kind: a.kind,
+      container: w.id,
+      containerName: w.name,
+      pod: w.pod,
+      namespace: w.namespace,
+      image: w.image,
+      mode: w.mode,
+      action: w.mode === 'enforce' ? 'stop' : 'alert',
+      reasons: a.reasons,
+      reason: `${describeContainer(w)}: ${a.reason}`,
+      mount: a.mount,
+      layer: a.layer,
+      notify: this.notify,
+      trigger: a.trigger,
+      eventTime: a.eventTime,
+      detectedAt: now,
+      watchdog: { pid: this.#pid, startedAt: this.startedAt },
+    };
+    this.#counters.alerts++;
+    this.deps.appendLine(this.config.alertLog, JSON.stringify(alert));
+  }
+
+  /** Enforce mode: kill the container's task through containerd (the pid directly if that fails). */
+  async enforce(w: Watched, why: string): Promise<void> {
+    if (w.stopped) return;
+    w.stopped = true;
+    const c = this.config.containerd;
+    const r = await this.deps.exec.run(['ctr', '--address', c.address, '-n', c.namespace, 'tasks', 'kill', '--signal', 'SIGKILL', w.id], { timeoutMs: 10_000 }).catch((err: unknown) => ({
+      exitCode: -1,
+      stdout: Buffer.alloc(0),
+      stderr: describeError(err),
+    }));
+    let how = `ctr tasks kill --signal SIGKILL ${w.id}`;
+    if (r.exitCode !== 0) {
+      how += ` failed (${r.stderr.trim()}); `;
+      if (this.alive(w)) {
+        try {
+          this.deps.kill(w.pid, 'SIGKILL');
+          how += `killed pid ${w.pid}`;
+        } catch (err) {
+          how += `kill ${w.pid} failed: ${describeError(err)}`;
+        }
+      } else how += 'the container had exited already';
+    }
+    this.activity('enforced', `stopped ${describeContainer(w)} (enforce mode): ${why}; ${how}`, w.id, { exitCode: r.exitCode, how });
+    this.discoverSoon();
+  }
+
+  // ------------------------------------------------------------ layer re-verification
+
+  async #loadTrust(w: Watched): Promise<void> {
+    if (!w.image) return;
+    if (this.#trustedRoots.length === 0) {
+      w.trust = { ok: false, reason: `no trusted roots in ${this.config.trustedRootsFile}` };
+      return;
+    }
+    let decision = this.#trustCache.get(w.image);
+    if (!decision) {
+      // Decided once per image; pairing with the lowerdirs is per container.
+      decision = imageTrust(this.deps.exec, this.config.containerd, w.image, { allowedFormats: this.config.allowedFormats, trustedRoots: this.#trustedRoots });
+      this.#trustCache.set(w.image, decision);
+    }
+    const paired = pairLayers(w.expectation.rootfs.layers, await decision, this.#standard?.rootHash);
+    w.trust = paired;
+    if (!this.containers.has(w.id)) return;
+    if (!paired.ok) {
+      this.activity('trust', `${describeContainer(w)}: layers cannot be re-verified: ${paired.reason}`, w.id, { ok: false, reason: paired.reason });
+      return;
+    }
+    for (const l of paired.layers) this.schedule.register(l.file, w.id, l.signed, l.digest, this.deps.fileIdentity(l.file));
+    this.activity('trust', `${describeContainer(w)}: ${paired.layers.length} layers to re-verify every ${this.config.reverify.minIntervalMs} ms (${paired.format})`, w.id, { ok: true, layers: paired.layers });
+    this.#armReverify();
+  }
+
+  #armReverify(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#reverifyTimer);
+    const wait = this.schedule.nextDueIn(this.deps.now());
+    if (!Number.isFinite(wait)) return;
+    this.#reverifyTimer = setTimeout(() => this.#guard(() => this.reverifyDue()), Math.max(wait, 10));
+  }
+
+  /** Starts every due verification the parallelism budget allows. */
+  reverifyDue(): void {
+    const now = this.deps.now();
+    let running = [...this.schedule.layers.values()].filter((r) => r.running).length;
+    for (const rec of this.schedule.due(now)) {
+      if (running >= this.#sem.limit) break;
+      running++;
+      rec.running = true;
+      rec.lastStartedAt = now;
+      void this.#sem
+        .run(() => this.verifyLayer(rec))
+        .catch((err: unknown) => this.error(undefined, `re-verification of ${rec.file}: ${describeError(err)}`, err))
+        .finally(() => {
+          rec.running = false;
+          this.#armReverify();
+        });
+    }
+    this.#armReverify();
+  }
+
+  async verifyLayer(rec: LayerRecord): Promise<void> {
+    const started = this.deps.now();
+    const identity = this.deps.fileIdentity(rec.file);
+    if (rec.identity && identity !== rec.identity && !rec.reported.has(`identity:${identity}`)) {
+      rec.reported.add(`identity:${identity}`);
+      this.#layerAlert(rec, undefined, ['layer-replaced'], `the layer file ${rec.file} was replaced on the node (inode ${rec.identity} → ${identity ?? 'missing'}); the mounted layer is no longer the file on disk`);
+    }
+    let result: { hex: string; bytes: number };
+    try {
+      result = await this.deps.hash(rec.file, this.budget);
+    } catch (err) {
+      rec.last = { at: started, ok: false, error: describeError(err), bytes: 0, ms: this.deps.now() - started };
+      if (!rec.reported.has(`error:${rec.last.error}`)) {
+        rec.reported.add(`error:${rec.last.error}`);
+        this.#layerAlert(rec, undefined, ['layer-unverifiable'], `the layer file ${rec.file} cannot be re-verified: ${rec.last.error}`);
+      }
+      return;
+    }
+    this.#counters.verifications++;
+    this.#counters.bytesRead += result.bytes;
+    const bad = [...rec.signedBy.entries()].filter(([, s]) => !hashesEqual(result.hex, s.signed));
+    rec.last = { at: started, ok: bad.length === 0, actual: result.hex, bytes: result.bytes, ms: this.deps.now() - started };
+    if (bad.length === 0 || rec.reported.has(`hash:${result.hex}`)) return;
+    rec.reported.add(`hash:${result.hex}`);
+    this.#layerAlert(rec, result, ['layer-modified'], `the layer file ${rec.file} has dm-verity root hash ${result.hex}, the signed manifest says ${bad[0]![1].signed}: it was modified in place while in use`);
+  }
+
+  #layerAlert(rec: LayerRecord, result: { hex: string; bytes: number } | undefined, reasons: string[], reason: string): void {
+    for (const [id, s] of rec.signedBy) {
+      const w = this.containers.get(id);
+      if (!w || (result && hashesEqual(result.hex, s.signed))) continue;
+      this.alert(w, { kind: 'layer', reasons, reason, layer: { file: rec.file, digest: s.digest, signed: s.signed, actual: result?.hex, bytes: result?.bytes }, trigger: 'reverify' });
+      if (w.mode === 'enforce') void this.enforce(w, reason);
+    }
+  }
+
+  // ------------------------------------------------------------ leftover mounts
+
+  /** Detaches every mount a stopped container's namespace still holds (see leftovers.ts). */
+  async releaseLeftovers(w: Watched): Promise<void> {
+    const holders = findHolders(w.nsLink, this.deps.view, parseMountinfo(this.deps.view.mountinfo('self') ?? ''));
+    if (holders.length === 0) {
+      this.activity('namespace-freed', `${describeContainer(w)}: nothing holds ${w.nsLink}; the kernel released its mounts`, w.id);
+      return;
+    }
+    const holder = holders[0]!;
+    const helper = this.config.releaseHelper;
+    const list = async () => {
+      const r = await this.deps.exec.run([helper, 'mountinfo', holder.path], { timeoutMs: 10_000 });
+      if (r.exitCode !== 0) throw new Error(`${helper} mountinfo ${holder.path} failed with exit code ${r.exitCode}: ${r.stderr.trim()}`);
+      return parseMountinfo(r.stdout.toString());
+    };
+    const before = await list();
+    const released: string[] = [];
+    let remaining = before;
+    for (let round = 0; round < 5; round++) {
+      const plan = planRelease(remaining);
+      if (plan.length === 0) break;
+      const r = await this.deps.exec.run([helper, 'umount', holder.path, ...plan], { timeoutMs: 10_000 });
+      for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+        const o = JSON.parse(line) as { mountPoint: string; released: boolean };
+        if (o.released) released.push(o.mountPoint);
+      }
+      const next = await list();
+      const progress = next.length < remaining.length;
+      remaining = next;
+      if (!progress) break;
+    }
+    this.activity('leftovers-released', `${describeContainer(w)} stopped but ${holder.kind} ${holder.pid ?? holder.path} still held ${w.nsLink} with ${before.length - 1} mounts; detached ${released.length}, ${Math.max(0, remaining.length - 1)} left`, w.id, {
+      holders,
+      released,
+      remaining: remaining.map((e) => e.line),
+    });
+  }
+
+  // ------------------------------------------------------------ records
+
+  activity(kind: ActivityKind, message: string, containerOrData?: string | unknown, data?: unknown): void {
+    const container = typeof containerOrData === 'string' ? containerOrData : undefined;
+    const record: ActivityRecord = { time: new Date(this.deps.now()).toISOString(), kind, container, message, data: typeof containerOrData === 'string' ? data : containerOrData };
+    try {
+      this.deps.appendLine(this.config.activityLog, JSON.stringify(record));
+    } catch (err) {
+      this.deps.stderr(`watchdog: cannot write the activity log: ${describeError(err)}`);
+    }
+  }
+
+  error(w: Watched | undefined, message: string, _cause?: unknown): void {
+    this.#counters.errors++;
+    this.deps.stderr(`watchdog: ${w ? `${describeContainer(w)}: ` : ''}${message}`);
+    this.activity('error', message, w?.id);
+  }
+
+  status(): DaemonStatus {
+    const cpu = this.deps.cpuUsage();
+    return {
+      pid: this.#pid,
+      startedAt: this.startedAt,
+      updatedAt: new Date(this.deps.now()).toISOString(),
+      notify: this.notify,
+      notifyDetail: this.notifyDetail,
+      containers: [...this.containers.values()].map((w) => ({
+        id: w.id,
+        name: w.name,
+        pod: w.pod,
+        namespace: w.namespace,
+        mode: w.mode,
+        pid: w.pid,
+        sandbox: w.sandbox,
+        polled: w.polled,
+        stopped: w.stopped,
+        layersSigned: w.trust?.ok,
+        trustReason: w.trust && !w.trust.ok ? w.trust.reason : undefined,
+      })),
+      ignored: this.#ignored.size,
+      scans: { total: this.#counters.total, diffed: this.#counters.diffed, lastMs: this.#counters.lastMs, maxMs: this.#counters.maxMs },
+      alerts: this.#counters.alerts,
+      errors: this.#counters.errors,
+      reverify: {
+        budget: this.config.reverify,
+        layers: [...this.schedule.layers.values()].map((r) => ({
+          file: r.file,
+          users: r.signedBy.size,
+          lastStartedAt: r.lastStartedAt === undefined ? undefined : new Date(r.lastStartedAt).toISOString(),
+          ok: r.last?.ok,
+          bytes: r.last?.bytes,
+          ms: r.last?.ms,
+          error: r.last?.error,
+        })),
+        verifications: this.#counters.verifications,
+        bytesRead: this.#counters.bytesRead,
+        waitedMs: Math.round(this.budget.waitedMs),
+        running: [...this.schedule.layers.values()].filter((r) => r.running).length,
+      },
+      cpu: { userUs: cpu.user, systemUs: cpu.system },
+    };
+  }
+
+  writeStatus(): void {
+    try {
+      this.deps.writeFile(this.config.statusFile, JSON.stringify(this.status(), null, 2));
+    } catch (err) {
+      this.deps.stderr(`watchdog: cannot write the status file: ${describeError(err)}`);
+    }
+  }
+}
+
+export function describeContainer(w: Pick<Watched, 'namespace' | 'pod' | 'name' | 'id'>): string {
+  return `${w.namespace}/${w.pod ?? '?'}/${w.name ?? w.id.slice(0, 12)}`;
+}

@@ -1,0 +1,45 @@
+/**
+ * Leftover mounts: a mount namespace lives as long as something refers to
+ * it: a process in it, an open descriptor on its namespace file, or a bind
+ * mount of that file (namespaces(7), "The /proc/[pid]/ns/ directory"). When
+ * a container stops while something still holds its namespace, every mount
+ * in it stays, and with them every deleted file those mounts pin: disk space
+ * that df counts as used and du cannot find (the talk's phantom disk usage).
+ *
+ * The watchdog finds what holds a stopped container's namespace, enters it,
+ * and detaches every mount but the namespace root.
+ */
+import { namespaceRoot, type MountinfoEntry } from './mountinfo.ts';
+import type { NodeView } from './proc.ts';
+
+export interface NamespaceHolder {
+  kind: 'process' | 'descriptor' | 'bind-mount';
+  /** A namespace file that setns(2) accepts. */
+  path: string;
+  pid?: number;
+}
+
+/** Everything on the node that keeps the namespace `nsLink` (`mnt:[N]`) alive. */
+export function findHolders(nsLink: string, view: NodeView, nodeMounts: readonly MountinfoEntry[], self = process.pid): NamespaceHolder[] {
+  const out: NamespaceHolder[] = [];
+  for (const pid of view.pids()) {
+    if (pid === self) continue;
+    if (view.mntNs(pid) === nsLink) out.push({ kind: 'process', path: `/proc/${pid}/ns/mnt`, pid });
+    for (const [path, link] of view.fdNamespaces(pid)) if (link === nsLink) out.push({ kind: 'descriptor', path, pid });
+  }
+  for (const m of nodeMounts) if (m.fstype === 'nsfs' && m.root === nsLink) out.push({ kind: 'bind-mount', path: m.mountPoint });
+  return out;
+}
+
+/**
+ * Mount points to detach, most recent first: a mount stacked over another
+ * (even over "/") is detached before what it hides, so every path resolves
+ * again when its turn comes. The namespace root itself cannot be detached.
+ */
+export function planRelease(entries: readonly MountinfoEntry[]): string[] {
+  const root = namespaceRoot(entries);
+  return entries
+    .filter((e) => e !== root)
+    .sort((a, b) => b.mountId - a.mountId)
+    .map((e) => e.mountPoint);
+}

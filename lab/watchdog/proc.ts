@@ -1,0 +1,111 @@
+/**
+ * The watchdog's view of the node: containerd's runtime v2 task directory
+ * (one bundle per container, with the OCI config.json and the init pid the
+ * shim wrote after `runc create`) and /proc. Every read tolerates the thing
+ * it reads disappearing: containers exit at any moment, and a container that
+ * is gone is a normal answer (undefined), never an error.
+ *
+ * Trust boundary: config.json and the pid file are written by containerd as
+ * root; the watchdog trusts them as much as it trusts containerd. Everything
+ * under /proc/<pid> of a container is as the kernel reports it.
+ */
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PathKind } from './diff.ts';
+import type { OciSpec } from './expected.ts';
+
+export interface TaskInfo {
+  id: string;
+  bundleDir: string;
+  spec: OciSpec;
+  /** Absent until `runc create` has finished (mounts are complete once the pid file exists). */
+  pid?: number;
+}
+
+/** Where the watchdog reads the node; swapped for a fake in tests. */
+export interface NodeView {
+  /** Container ids with a bundle directory. */
+  taskIds(taskDir: string): string[];
+  task(taskDir: string, id: string): TaskInfo | undefined;
+  mountinfo(pid: number | 'self'): string | undefined;
+  /** `mnt:[4026532329]`: the mount namespace a process is in. */
+  mntNs(pid: number): string | undefined;
+  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22): tells a reused pid apart. */
+  startTime(pid: number): string | undefined;
+  /** What a path is inside a container, through /proc/<pid>/root. */
+  pathKind(pid: number, path: string): PathKind | undefined;
+  pids(): number[];
+  /** Namespace links of a process's open descriptors: fd path → `mnt:[…]`. */
+  fdNamespaces(pid: number): Map<string, string>;
+  realpath(path: string): string;
+  loopBackingFile(device: string): string | undefined;
+  readText(path: string): string | undefined;
+}
+
+const gone = (err: unknown) => ['ENOENT', 'ESRCH', 'ENOTDIR', 'EINVAL', 'EACCES', 'ENXIO'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+function tolerant<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (gone(err)) return undefined;
+    throw err;
+  }
+}
+
+export const nodeView: NodeView = {
+  taskIds(taskDir) {
+    return tolerant(() => readdirSync(taskDir)) ?? [];
+  },
+  task(taskDir, id) {
+    const bundleDir = join(taskDir, id);
+    const text = tolerant(() => readFileSync(join(bundleDir, 'config.json'), 'utf8'));
+    if (text === undefined) return undefined;
+    let spec: OciSpec;
+    try {
+      spec = JSON.parse(text) as OciSpec;
+    } catch {
+      return undefined; // being written
+    }
+    const pidText = tolerant(() => readFileSync(join(bundleDir, 'init.pid'), 'utf8'));
+    const pid = pidText && /^\d+$/.test(pidText.trim()) ? Number(pidText.trim()) : undefined;
+    return { id, bundleDir, spec, pid };
+  },
+  mountinfo(pid) {
+    return tolerant(() => readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+  },
+  mntNs(pid) {
+    return tolerant(() => readlinkSync(`/proc/${pid}/ns/mnt`));
+  },
+  startTime(pid) {
+    const stat = tolerant(() => readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    // comm (field 2) may contain spaces and parentheses: count from the last ')'.
+    return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  },
+  pathKind(pid, path) {
+    const s = tolerant(() => statSync(`/proc/${pid}/root${path}`));
+    if (!s) return undefined;
+    return s.isFile() ? 'file' : s.isDirectory() ? 'directory' : 'other';
+  },
+  pids() {
+    return (tolerant(() => readdirSync('/proc')) ?? []).filter((n) => /^\d+$/.test(n)).map(Number);
+  },
+  fdNamespaces(pid) {
+    const out = new Map<string, string>();
+    for (const fd of tolerant(() => readdirSync(`/proc/${pid}/fd`)) ?? []) {
+      const link = tolerant(() => readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (link?.startsWith('mnt:[')) out.set(`/proc/${pid}/fd/${fd}`, link);
+    }
+    return out;
+  },
+  realpath(path) {
+    return tolerant(() => realpathSync(path)) ?? path;
+  },
+  loopBackingFile(device) {
+    const name = device.replace(/^\/dev\//, '');
+    return tolerant(() => readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').trim());
+  },
+  readText(path) {
+    return tolerant(() => readFileSync(path, 'utf8'));
+  },
+};
