@@ -94,6 +94,49 @@ export const LabProfileSchema = object(
           { additionalProperties: false, description: 'Settings of the pull gate and the start gate.' },
         ),
       ),
+      watchdog: Type.Optional(
+        Type.Object(
+          {
+            namespaces: Type.Array(
+              Type.Object(
+                {
+                  match: Type.String({ minLength: 1, description: 'Namespace name or glob.', examples: ['kube-system', 'd8-*'] }),
+                  mode: Type.Union([Type.Literal('detect'), Type.Literal('enforce')], {
+                    description: 'detect: alert; enforce: alert and stop the container.',
+                    examples: ['detect'],
+                  }),
+                },
+                { additionalProperties: false },
+              ),
+              { minItems: 1, description: 'Namespaces the watchdog watches, first match wins; others are not watched.', examples: [[{ match: 'kube-system', mode: 'detect' }]] },
+            ),
+            notify: Type.Optional(
+              Type.Union([Type.Literal('auto'), Type.Literal('fanotify'), Type.Literal('poll')], {
+                description: 'How mount changes are noticed: fanotify mount events (Linux 6.15+), polling, or auto (events where available).',
+                examples: ['auto'],
+              }),
+            ),
+            pollIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 600000, description: 'Polling period per namespace, in ms.', examples: [500] })),
+            fullScanIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3600000, description: 'With events: period of the full scan that catches remounts, in ms.', examples: [5000] })),
+            discoveryIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600000, description: 'Period of container discovery, in ms.', examples: [2000] })),
+            reverify: Type.Optional(
+              Type.Object(
+                {
+                  minIntervalMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86400000, description: 'A layer in use is re-verified at most this often, in ms.', examples: [10000] })),
+                  maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 16, description: 'Verifications at once.', examples: [1] })),
+                  maxReadMBps: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10000, description: 'Read budget of all verifications together, MB/s.', examples: [32] })),
+                },
+                { additionalProperties: false, description: 'Periodic re-verification of layer files against their signed root hashes.' },
+              ),
+            ),
+            releaseLeftovers: Type.Optional(Type.Boolean({ description: 'Detach the mounts a stopped container\'s namespace still holds.', examples: [true] })),
+            allowedFormats: Type.Optional(
+              Type.Array(Type.Union([Type.Literal('v2'), Type.Literal('delivery-kit')]), { minItems: 1, description: 'Signature formats whose root hashes the watchdog believes.', examples: [['v2']] }),
+            ),
+          },
+          { additionalProperties: false, description: 'Settings of the mount watchdog (lab/watchdog, docs/watchdog.md).' },
+        ),
+      ),
     },
     { additionalProperties: false, description: 'What runs on the lab node.' },
   ),
