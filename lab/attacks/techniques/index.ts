@@ -16,6 +16,10 @@ import { shellInContainer } from './shell-in-container.ts';
 import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
 import { readShadow } from './read-shadow.ts';
+import { overmountNsenter } from './overmount-nsenter.ts';
+import { overmountMoveMount } from './overmount-move-mount.ts';
+import { overmountDirectory } from './overmount-directory.ts';
+import { tmpfsOverEtc } from './tmpfs-over-etc.ts';
 
 const implemented: Technique[] = [
   layerFileTamper,
@@ -29,6 +33,10 @@ const implemented: Technique[] = [
   privilegedContainer,
   hostpathEtc,
   readShadow,
+  overmountNsenter,
+  overmountMoveMount,
+  overmountDirectory,
+  tmpfsOverEtc,
 ];
 
 export const TECHNIQUE_REGISTRY: ReadonlyMap<TechniqueName, Technique> = new Map(implemented.map((t) => [t.name, t]));

