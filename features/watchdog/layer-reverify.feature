@@ -1,0 +1,27 @@
+@epic:watchdog
+Feature: Layers in use are re-verified against their signed root hashes
+  The start gate checks a protected container's layers once, when it
+  starts. An in-place edit of a layer.erofs afterwards changes what the
+  running container reads (once the page cache is dropped) and nothing on
+  vanilla containerd notices. The watchdog hashes every layer file in use
+  again, at most once per period (10 s on the integrity profile) and within a
+  read budget, against the root hash the image signature binds it to.
+
+  Scenario Outline: a layer edited in place while its container runs (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "running-layer-tamper"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
+  Scenario: the watchdog re-verifies every layer of a protected container, the standard layer included
+    Given a lab node with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    Then the watchdog re-verified every layer of "system-agent" against its signed root hash
+    And the watchdog raised no alert

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { Given, Then, When } from '@cucumber/cucumber';
+import { componentsFor } from '../lab/components.ts';
+import { LabNode } from '../lab/node/index.ts';
+import { toStderr } from '../lab/progress.ts';
+import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
+import * as wd from '../lab/watchdog/index.ts';
+import type { LabWorld } from './support/world.ts';
+
+// ------------------------------------------------------------- the node
+
+Given('a lab node with the {profile} profile and the watchdog noticing mounts by {string}', async function (this: LabWorld, profile: LabProfile, notify: string) {
+  assert.ok(profile.spec.watchdog, `profile "${profile.metadata.name}" has no spec.watchdog`);
+  assert.ok(notify === 'fanotify' || notify === 'poll', `notify: expected "fanotify" or "poll", got "${notify}"`);
+  const tuned: LabProfile = { ...profile, spec: { ...profile.spec, watchdog: { ...profile.spec.watchdog, notify } } };
+  this.node = await new LabNode(tuned).withComponents(componentsFor(tuned)).withProgress(toStderr).start();
+  this.attachJson('watchdog-status', await wd.watchdogStatus(this.node));
+});
+
+Given('the node directory {string} is a {int} MiB tmpfs', async function (this: LabWorld, dir: string, mib: number) {
+  await wd.mountNodeTmpfs(this.lab, dir, mib);
+});
+
+Given('the node file {string} holds {int} MiB', async function (this: LabWorld, path: string, mib: number) {
+  await wd.writeNodeFile(this.lab, path, mib);
+});
+
+Given('the node directory {string} exists', async function (this: LabWorld, dir: string) {
+  await this.lab.run(['mkdir', '-p', dir]);
+});
+
+// ------------------------------------------------------------- benign work
+
+When('the workload {workload} runs {string} through exec', async function (this: LabWorld, workload: Workload, command: string) {
+  const r = await this.lab.cri.execSync(this.pod(workload.metadata.name).containers[0]!.id, ['sh', '-c', command]);
+  this.attachText(`exec-${workload.metadata.name}`, `$ ${command}\nexit ${r.exitCode}\n${r.stdout.toString()}${r.stderr.toString()}`);
+  assert.equal(r.exitCode, 0, `exec "${command}" in ${workload.metadata.name} exited ${r.exitCode}: ${r.stderr.toString()}`);
+});
+
+When('the container of {workload} restarts', async function (this: LabWorld, workload: Workload) {
+  this.pods.set(workload.metadata.name, await wd.restartContainer(this.lab, this.pod(workload.metadata.name)));
+});
+
+When('the container of {workload} is stopped', async function (this: LabWorld, workload: Workload) {
+  await this.lab.cri.stopContainer(this.pod(workload.metadata.name).containers[0]!.id, 2);
+});
+
+Then('the watchdog raised no alert', async function (this: LabWorld) {
+  if (!wd.watchdogOf(this.lab)) {
+    const detections = await this.lab.detections(new Date(0));
+    this.attachJson('detections', detections);
+    assert.deepEqual(detections, [], 'a component reported something on a node without a watchdog');
+    return;
+  }
+  // Not vacuous: the watchdog did watch (and so scan) the scenario's running pods.
+  const running: string[] = [];
+  for (const pod of this.pods.values()) {
+    if ((await this.lab.cri.containerStatus(pod.containers[0]!.id)).status.state === 'CONTAINER_RUNNING') running.push(pod.containers[0]!.id);
+  }
+  const watched = await wd.awaitWatchdogActivity(this.lab, { timeoutMs: 5000, predicate: (all) => running.every((id) => all.some((a) => a.kind === 'container-added' && a.container === id)) });
+  const [alerts, status] = [await wd.watchdogAlerts(this.lab), await wd.watchdogStatus(this.lab)];
+  this.attachJson('watchdog-alerts', alerts);
+  this.attachJson('watchdog-activity', watched.records);
+  this.attachJson('watchdog-status', status);
+  assert.ok(watched.ok, `the watchdog did not watch every running container of the scenario within 5000 ms: ${running.join(', ')}`);
+  assert.equal(alerts.length, 0, `expected no alert, got ${alerts.length}:\n${alerts.map(wd.formatAlert).join('\n')}`);
+});
+
+// ------------------------------------------------------------- attacks
+
+Then('the watchdog reported it within {int} s, naming the container, its pod and namespace, the mount line, the time and the reason', function (this: LabWorld, seconds: number) {
+  const run = this.lastAttack;
+  assert.ok(run, 'no attack was carried out in this scenario');
+  const alerts = (run.evidence.watchdogAlerts ?? []) as wd.WatchdogAlert[];
+  this.attachJson('watchdog-alerts', alerts);
+  const a = alerts[0];
+  assert.ok(a, 'the watchdog reported nothing');
+  const pod = this.pod(run.attack.spec.target.workload);
+  assert.equal(a.container, pod.containers[0]!.id, 'the alert names another container');
+  assert.equal(a.pod, pod.name, 'the alert names another pod');
+  assert.equal(a.namespace, pod.namespace, 'the alert names another namespace');
+  assert.ok(a.mount?.line.includes(` ${run.attack.spec.target.path} `), `the alert's mount line does not show ${run.attack.spec.target.path}: ${a.mount?.line}`);
+  assert.ok(!Number.isNaN(Date.parse(a.time)), `the alert's time is not a timestamp: ${a.time}`);
+  assert.ok(a.reasons.length > 0 && a.reason.length > 0, 'the alert gives no reason');
+  const latency = run.evidence.detectionLatencyMs as number;
+  this.attachJson('detection-latency', { latencyMs: latency, notify: a.notify, trigger: a.trigger });
+  assert.ok(latency <= seconds * 1000, `the watchdog reported ${latency} ms after the mount, expected within ${seconds * 1000} ms`);
+});
+
+Then('the watchdog noticed the mount through {string}', function (this: LabWorld, notify: string) {
+  const a = ((this.lastAttack?.evidence.watchdogAlerts ?? []) as wd.WatchdogAlert[])[0];
+  assert.ok(a, 'the watchdog reported nothing');
+  const expected = notify === 'fanotify' ? 'fanotify-mnt' : notify;
+  assert.equal(a.notify, expected, `the watchdog used ${a.notify} (trigger ${a.trigger}), expected ${expected}`);
+});
+
+Then('the watchdog stopped the container of {workload}', async function (this: LabWorld, workload: Workload) {
+  const id = this.pod(workload.metadata.name).containers[0]!.id;
+  const { status } = await this.lab.cri.containerStatus(id);
+  const enforced = (await wd.watchdogActivity(this.lab)).filter((a) => a.kind === 'enforced' && a.container === id);
+  this.attachJson('container-status', status);
+  this.attachJson('watchdog-enforcement', enforced);
+  assert.equal(status.state, 'CONTAINER_EXITED', `the container of ${workload.metadata.name} is ${status.state}`);
+  assert.equal(enforced.length, 1, `expected one enforcement record for ${id}, got ${enforced.length}`);
+});
+
+Then('the watchdog re-verified every layer of {workload} against its signed root hash', async function (this: LabWorld, workload: Workload) {
+  const id = this.pod(workload.metadata.name).containers[0]!.id;
+  const isTrust = (a: wd.ActivityRecord) => a.kind === 'trust' && a.container === id;
+  const found = await wd.awaitWatchdogActivity(this.lab, { timeoutMs: 15_000, predicate: (all) => all.some(isTrust) });
+  const trust = found.records.find(isTrust);
+  this.attachJson('watchdog-trust', trust ?? { missing: `no trust record for ${id} within 15000 ms` });
+  assert.ok(trust, `the watchdog did not decide on the layers of ${workload.metadata.name} within 15000 ms`);
+  const layers = ((trust?.data ?? {}) as { layers?: { file: string }[] }).layers ?? [];
+  // The image's layers plus the standard layer on top.
+  assert.equal(layers.length, workload.spec.image.layers.length + 1, `the watchdog re-verifies ${layers.length} layers of ${workload.metadata.name}: ${trust?.message}`);
+});
+
+// ------------------------------------------------------------- leftovers
+
+Given('a process on the node holds the mount namespace of {workload}', async function (this: LabWorld, workload: Workload) {
+  this.namespaceHolder = await wd.holdNamespace(this.lab, this.pod(workload.metadata.name).containers[0]!.id);
+});
+
+When('the node deletes {string}', async function (this: LabWorld, path: string) {
+  await this.lab.run(['rm', '-f', path]);
+});
+
+Then('the node\'s df in {string} still counts the {int} MiB of the deleted file that du no longer finds', async function (this: LabWorld, dir: string, mib: number) {
+  const u = await wd.nodeDiskUsage(this.lab, dir);
+  this.watchdogDisk.push({ when: 'file deleted, container running', ...u });
+  this.attachJson('disk-usage', this.watchdogDisk);
+  assert.ok(u.dfUsedKiB >= mib * 1024, `df counts ${u.dfUsedKiB} KiB used in ${dir}, expected at least ${mib * 1024} (the deleted file is still mounted)`);
+  assert.ok(u.duKiB < 1024, `du finds ${u.duKiB} KiB in ${dir}; the file should have no name any more`);
+});
+
+Then('within {int} s the {int} MiB of the deleted file in {string} are {string}', async function (this: LabWorld, seconds: number, mib: number, dir: string, expected: string) {
+  assert.ok(expected === 'released' || expected === 'still held', `expected "released" or "still held", got "${expected}"`);
+  const deadline = Date.now() + seconds * 1000;
+  let u = await wd.nodeDiskUsage(this.lab, dir);
+  while (u.dfUsedKiB >= mib * 1024 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    u = await wd.nodeDiskUsage(this.lab, dir);
+  }
+  this.watchdogDisk.push({ when: `container stopped, ${seconds} s later at most`, ...u });
+  this.attachJson('disk-usage', this.watchdogDisk);
+  if (wd.watchdogOf(this.lab)) this.attachJson('watchdog-activity', (await wd.watchdogActivity(this.lab)).filter((a) => a.kind === 'leftovers-released' || a.kind === 'namespace-freed' || a.kind === 'container-removed'));
+  const released = u.dfUsedKiB < mib * 1024 * 0.1;
+  assert.equal(released ? 'released' : 'still held', expected, `df counts ${u.dfUsedKiB} KiB used in ${dir} ${seconds} s after the stop`);
+});
+
+// ------------------------------------------------------------- faults
+
+When('the watchdog on the node restarts', async function (this: LabWorld) {
+  const { stoppedPid, status } = await wd.restartWatchdog(this.lab);
+  this.watchdogSince = new Date(status.startedAt);
+  this.attachJson('watchdog-restart', { stoppedPid, newPid: status.pid, startedAt: status.startedAt, notify: status.notify });
+});
+
+Then('the restarted watchdog reports the overmount of {string} in {workload} again', async function (this: LabWorld, path: string, workload: Workload) {
+  const since = this.watchdogSince;
+  assert.ok(since, 'the watchdog was not restarted in this scenario');
+  const status = await wd.watchdogStatus(this.lab);
+  const alerts = await wd.awaitWatchdogAlerts(this.lab, {
+    since,
+    timeoutMs: 5000,
+    predicate: (a) => a.mount?.mountPoint === path && a.pod === workload.metadata.name && a.watchdog.pid === status?.pid,
+  });
+  this.attachJson('watchdog-alerts-after-restart', alerts);
+  assert.ok(alerts.length > 0, `the restarted watchdog (pid ${status?.pid}) did not report the overmount of ${path} within 5000 ms`);
+});
+
+When('{int} containers of {workload} start and exit while the watchdog scans', async function (this: LabWorld, count: number, workload: Workload) {
+  this.watchdogSince = new Date();
+  for (let i = 0; i < count; i++) {
+    const pod = await this.lab.startWorkload({ ...workload, metadata: { ...workload.metadata, name: `${workload.metadata.name}-${i}` } }, { pushImage: i === 0 });
+    this.pods.set(`${workload.metadata.name}-${i}`, pod);
+  }
+  // Let the last ones exit and discovery run over them.
+  await new Promise((r) => setTimeout(r, 3000));
+});
+
+Then('the watchdog logged no error and still runs', async function (this: LabWorld) {
+  const w = wd.requireWatchdog(this.lab);
+  const [status, activity, pid] = [await wd.watchdogStatus(this.lab), await wd.watchdogActivity(this.lab, this.watchdogSince), await wd.daemonPid(this.lab.exec, w.config)];
+  this.attachJson('watchdog-status', status);
+  this.attachJson('watchdog-activity', activity);
+  assert.equal(pid, status?.pid, `the watchdog (pid ${status?.pid}) is not running`);
+  const errors = activity.filter((a) => a.kind === 'error');
+  assert.equal(errors.length, 0, `the watchdog logged errors:\n${errors.map((e) => e.message).join('\n')}`);
+  assert.equal(status?.errors, 0, `the watchdog counted ${status?.errors} errors`);
+  // The race was run: the watchdog saw some of the short-lived containers come and go.
+  const ids = new Set([...this.pods.values()].map((p) => p.containers[0]!.id));
+  const seen = activity.filter((a) => (a.kind === 'container-added' || a.kind === 'container-removed') && ids.has(a.container ?? ''));
+  assert.ok(seen.length > 0, `the watchdog saw none of the ${ids.size} short-lived containers`);
+});
