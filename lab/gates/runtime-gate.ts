@@ -253,7 +253,18 @@ async function mountStandardLayer(config: GateConfig, deps: RuntimeGateDeps): Pr
   if (hex !== config.standardLayer.rootHash) {
     throw new Refusal(`the standard layer ${config.standardLayer.path} has root hash ${hex}, the node configuration pins ${config.standardLayer.rootHash}`);
   }
-  const mounted = parseMountinfo(deps.mountinfo()).some((m) => m.mountPoint === STANDARD_LAYER_MOUNT && m.source === config.standardLayer.path);
+  // mount(8) attaches an image file through a loop device: the mount's
+  // source is then /dev/loopN, whose backing file sysfs names.
+  const backing = (source: string) => {
+    try {
+      return readFileSync(`/sys/block/${source.replace(/^\/dev\//, '')}/loop/backing_file`, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const mounted = parseMountinfo(deps.mountinfo()).some(
+    (m) => m.mountPoint === STANDARD_LAYER_MOUNT && (m.source === config.standardLayer.path || (m.source.startsWith('/dev/loop') && backing(m.source) === config.standardLayer.path)),
+  );
   if (!mounted) {
     await runChecked(deps.exec, ['mkdir', '-p', STANDARD_LAYER_MOUNT]);
     await runChecked(deps.exec, ['mount', '-t', 'erofs', '-o', 'ro', config.standardLayer.path, STANDARD_LAYER_MOUNT]);
