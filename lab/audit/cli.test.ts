@@ -1,6 +1,6 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +88,26 @@ describe('integrity-lab audit', () => {
     });
   });
 
+  describe('when reading the alerts of a lab', () => {
+    it('reads <state>/<lab>/audit/alerts.jsonl', async () => {
+      const state = join(dir, 'state');
+      mkdirSync(join(state, 'lab-1', 'audit'), { recursive: true });
+      const alert = { output: 'x', priority: 'Critical', rule: 'Privileged container started', time: '2024-01-01T00:00:00.000000000Z', output_fields: {}, source: 'syscall', tags: [], hostname: 'lab' };
+      writeFileSync(join(state, 'lab-1', 'audit', 'alerts.jsonl'), `${JSON.stringify(alert)}\n`);
+      process.env.INTEGRITY_LAB_STATE = state;
+      try {
+        const c = capture();
+        assert.equal(await command.run(['events', '--lab', 'lab-1'], c.io), 0, c.err.join('\n'));
+        assert.deepEqual(c.out.map((l) => parseAlertLine(l)), [alert]);
+        const d = capture();
+        assert.equal(await command.run(['events', '--lab', 'lab-2'], d.io), 1);
+        assert.match(d.err[0]!, /lab lab-2 has no audit alert log at .*lab-2\/audit\/alerts.jsonl.*\[AUDIT_CONFIG\]/);
+      } finally {
+        delete process.env.INTEGRITY_LAB_STATE;
+      }
+    });
+  });
+
   describe('when evaluating events', () => {
     it('reads an auditd log and prints the alerts the rules raise', async () => {
       const c = capture();
@@ -109,7 +129,7 @@ describe('integrity-lab audit', () => {
 
   describe('when used wrongly', () => {
     it('exits 2 with usage for no subcommand, an unknown one, a bad option or missing files', async () => {
-      for (const argv of [[], ['nope'], ['check'], ['check', '--bogus', 'x'], ['eval', '--rules', 'r'], ['events', '--min-priority', 'loud']]) {
+      for (const argv of [[], ['nope'], ['check'], ['check', '--bogus', 'x'], ['eval', '--rules', 'r'], ['events', '--min-priority', 'loud'], ['events', '--lab', 'a', '--file', 'b']]) {
         const c = capture();
         assert.equal(await command.run(argv, c.io), 2, argv.join(' '));
       }

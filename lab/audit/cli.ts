@@ -3,6 +3,7 @@
  * Subcommands live in one table so more can be added without touching the
  * dispatcher.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { CliIo, Command } from '../cli/command.ts';
@@ -12,6 +13,7 @@ import { auditLogToEvents } from './auditd.ts';
 import { AuditEngine, compileRuleSet, LAB_ENGINE_VERSION, readRulesFiles } from './engine.ts';
 import { LAB_FIELDS, type AuditEvent } from './fields.ts';
 import { parsePriority } from './loader.ts';
+import { parseRuleList } from './node/kernel-rules.ts';
 
 interface Subcommand {
   summary: string;
@@ -50,17 +52,26 @@ const check: Subcommand = {
 };
 
 const events: Subcommand = {
-  summary: 'print alerts from a JSON-lines alerts file (default: stdin) as JSON lines',
-  usage: 'integrity-lab audit events [--file F] [--min-priority P] [--rule NAME]',
+  summary: "print alerts as JSON lines: a lab's alert log, a JSON-lines alerts file, or stdin",
+  usage: 'integrity-lab audit events [--lab LAB_ID | --file F] [--min-priority P] [--rule NAME]',
   async run(argv, io) {
     const { values } = parseArgs({
       args: argv,
-      options: { file: { type: 'string', short: 'f' }, 'min-priority': { type: 'string' }, rule: { type: 'string' } },
+      options: { file: { type: 'string', short: 'f' }, lab: { type: 'string' }, 'min-priority': { type: 'string' }, rule: { type: 'string' } },
     });
     const min = values['min-priority'] === undefined ? undefined : parsePriority(values['min-priority']);
     if (values['min-priority'] !== undefined && !min) return usage(io, 'events', `unknown priority '${values['min-priority']}'`);
+    if (values.lab !== undefined && values.file !== undefined) return usage(io, 'events', 'give --lab or --file, not both');
     try {
-      const text = await readInput(values.file);
+      let file = values.file;
+      if (values.lab !== undefined) {
+        const { alertLogPath } = await import('./node/component.ts');
+        file = alertLogPath(values.lab);
+        if (!existsSync(file)) {
+          throw new LabError('AUDIT_CONFIG', `lab ${values.lab} has no audit alert log at ${file}: the lab does not exist here, or its profile has no audit component`);
+        }
+      }
+      const text = await readInput(file);
       for (const alert of parseAlertsJsonl(text)) {
         if (min && priorityRank(alert.priority) > priorityRank(min)) continue;
         if (values.rule !== undefined && alert.rule !== values.rule) continue;
@@ -126,7 +137,30 @@ const fields: Subcommand = {
   },
 };
 
-const SUBCOMMANDS: Record<string, Subcommand> = { check, events, eval: evaluate, fields };
+const kernel: Subcommand = {
+  summary: "list the kernel's audit rules by lab (one-off container of the node image); --reap removes those of labs that are gone",
+  usage: 'integrity-lab audit kernel [--reap] [--image IMAGE]',
+  async run(argv, io) {
+    const { values } = parseArgs({ args: argv, options: { reap: { type: 'boolean' }, image: { type: 'string' } } });
+    try {
+      const node = await import('../node/index.ts');
+      const sidecar = await import('./node/sidecar.ts');
+      const { HOST_AUDIT_STATE } = await import('./node/component.ts');
+      const image = values.image ?? (await node.nodeImageTag());
+      const state = await sidecar.readKernelAuditState(image, 'audit-kernel');
+      const live = (await node.listLabs()).map((l) => l.labId);
+      const report = await sidecar.reapKernelRules(image, live, { dryRun: !values.reap, hostStateDir: HOST_AUDIT_STATE });
+      io.out(JSON.stringify({ enabled: state.enabled, rules: parseRuleList(state.rulesText).map((r) => r.text), staleLabs: report.stale, removed: values.reap ? report.removed : [], auditingTurnedOff: report.disabled }));
+      if (report.stale.length > 0 && !values.reap) io.err(`note: rules of ${report.stale.length} lab(s) that are gone (${report.stale.join(', ')}); remove them with --reap`);
+      return 0;
+    } catch (err) {
+      io.err(`error: ${describeError(err)}`);
+      return 1;
+    }
+  },
+};
+
+const SUBCOMMANDS: Record<string, Subcommand> = { check, events, eval: evaluate, fields, kernel };
 
 function usage(io: CliIo, sub: string, problem: string): number {
   io.err(`error: audit ${sub}: ${problem}`);

@@ -46,14 +46,14 @@ const BUILTIN_NAME = '00-integrity-lab.rules.yaml';
 const CRI_PROTO = join(import.meta.dirname, '../../cri/proto/api.proto');
 const DAEMON_ENTRY = join(import.meta.dirname, 'bin/audit-daemon.ts');
 
-/** <STATE_ROOT>/<labId>/audit on the host. */
-export function auditDir(labId: string): string {
-  return join(STATE_ROOT, labId, 'audit');
+/** <STATE_ROOT>/<labId>/audit on the host (INTEGRITY_LAB_STATE is read at call time, for tests and the CLI). */
+export function auditDir(labId: string, stateRoot = process.env.INTEGRITY_LAB_STATE ?? STATE_ROOT): string {
+  return join(stateRoot, labId, 'audit');
 }
 
 /** Where a lab's alerts are, for `integrity-lab audit events --lab`. */
-export function alertLogPath(labId: string): string {
-  return join(auditDir(labId), AUDIT_FILES.alerts);
+export function alertLogPath(labId: string, stateRoot?: string): string {
+  return join(auditDir(labId, stateRoot), AUDIT_FILES.alerts);
 }
 
 /** Host-wide audit state (who turned kernel auditing on), shared by every lab. */

@@ -173,6 +173,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     auditctlInNode: (args) => run('nsenter', ['--target', String(config.nodePid), '--mount', 'auditctl', ...args]),
     readRules: (paths) => readRulesFiles(paths),
     emit: (alert) => appendFileSync(at(AUDIT_FILES.alerts), JSON.stringify(alert) + '\n'),
+    record: (lines) => appendFileSync(at(AUDIT_FILES.records), lines.join('\n') + '\n'),
     log,
   };
   const daemon = new AuditDaemon(config, io, new AuditEngine({ hostname: config.hostname }));

@@ -63,6 +63,8 @@ export interface DaemonIo {
   auditctlInNode(args: readonly string[]): Promise<CommandResult>;
   readRules(paths: readonly string[]): Promise<RulesSource[]>;
   emit(alert: Alert): void;
+  /** The records of one event placed in the lab, as auditd text lines (the lab's audit log). */
+  record?(lines: readonly string[]): void;
   log(line: string): void;
 }
 
@@ -151,6 +153,8 @@ export class AuditDaemon {
   #lastReload?: ReloadResult;
   #nodeUsers?: Map<number, string>;
   readonly #placements: Placement[] = [];
+  /** Raw lines of the events still being assembled, by `time:serial`. */
+  readonly #raw = new Map<string, string[]>();
 
   constructor(config: DaemonConfig, io: DaemonIo, engine: AuditEngine) {
     this.#config = config;
@@ -193,6 +197,16 @@ export class AuditDaemon {
     }
     if (!record) return;
     this.#counters.records++;
+    if (this.#io.record) {
+      const key = `${record.time}:${record.serial}`;
+      const lines = this.#raw.get(key);
+      if (lines) lines.push(line);
+      else {
+        this.#raw.set(key, [line]);
+        // The assembler keeps at most 64 events open; keep the raw lines bounded too.
+        if (this.#raw.size > 1024) this.#raw.delete(this.#raw.keys().next().value as string);
+      }
+    }
     for (const group of this.#assembler.push(record)) this.#onGroup(group);
   }
 
@@ -203,6 +217,8 @@ export class AuditDaemon {
   }
 
   #onGroup(group: AuditRecordGroup): void {
+    const raw = this.#raw.get(`${group.time}:${group.serial}`);
+    this.#raw.delete(`${group.time}:${group.serial}`);
     for (const r of group.records) {
       if (r.type === 'CONFIG_CHANGE' && r.fields.get('op') === 'remove_rule') this.#onRuleRemoved(r.fields.get('key'));
     }
@@ -226,6 +242,7 @@ export class AuditDaemon {
       return;
     }
     this.#counters.inLab++;
+    if (raw) this.#io.record?.(raw);
     const self: ProcessRecord = { pid, scope };
     if (ppid !== undefined) self.ppid = ppid;
     for (const [field, prop] of [['proc.name', 'name'], ['proc.exepath', 'exepath'], ['proc.exe', 'exe'], ['proc.cmdline', 'cmdline']] as const) {

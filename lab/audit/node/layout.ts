@@ -24,6 +24,8 @@ export const AUDIT_FILES = {
   rules: 'rules',
   /** Falco JSON alerts, one per line. */
   alerts: 'alerts.jsonl',
+  /** The records of the lab's events, in auditd's text format (replay: `audit eval --audit-log`). */
+  records: 'audit.log',
   /** Daemon state (tap ready, counters, containers and their kernel rules, rules in force). */
   status: 'status.json',
   /** Host → daemon: { generation, files } asks for a rules reload. */

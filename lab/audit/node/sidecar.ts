@@ -15,12 +15,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError, describeError } from '../../errors.ts';
 import { localExec, type Exec } from '../../exec.ts';
 import type { AuditErrorCode } from '../errors.ts';
-import { AUDIT_FILES, SIDECAR_PATHS } from './layout.ts';
+import { KEY_PREFIX, labKey, parseRuleList, rulesOfLab, staleLabs } from './kernel-rules.ts';
+import { AUDIT_FILES, HOST_FILES, SIDECAR_PATHS } from './layout.ts';
 
 export const SIDECAR_ROLE_LABEL = 'io.integrity-lab.role';
 
@@ -153,4 +154,39 @@ export async function readKernelAuditState(image: string, labelValue: string, ex
   const [rulesText = '', statusText = ''] = out.split('---\n');
   const m = /^enabled (\d)/m.exec(statusText);
   return { rulesText, enabled: m ? Number(m[1]) : undefined };
+}
+
+export interface ReapReport {
+  /** Labs whose rules were left in the kernel though the lab is gone. */
+  stale: string[];
+  /** Their rules, as auditctl listed them before removal. */
+  removed: string[];
+  /** Kernel auditing turned back off (a lab had turned it on and no lab rule is left). */
+  disabled: boolean;
+}
+
+/**
+ * Removes kernel audit rules of labs that no longer exist (a lab whose
+ * sidecar was killed before its cleanup, with no audit lab started since),
+ * through a one-off container of the node image; with `dryRun`, only says
+ * what it would remove.
+ */
+export async function reapKernelRules(image: string, liveLabIds: readonly string[], options: { dryRun?: boolean; hostStateDir: string; exec?: Exec }): Promise<ReapReport> {
+  const exec = options.exec ?? localExec;
+  const { rulesText } = await readKernelAuditState(image, 'audit-reap', exec);
+  const rules = parseRuleList(rulesText);
+  const stale = staleLabs(rules, liveLabIds);
+  const removed = stale.flatMap((id) => rulesOfLab(rules, id).map((r) => r.text));
+  let disabled = false;
+  if (!options.dryRun && stale.length > 0) {
+    const script = [...stale.map((id) => `auditctl -D -k '${labKey(id)}' >/dev/null`), 'auditctl -l'].join(' && ');
+    const left = parseRuleList(await docker(exec, ['run', '--rm', '--label', 'io.integrity-lab.lab=audit-reap', '--pid', 'host', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'AUDIT_CONTROL', '--entrypoint', 'sh', image, '-c', script], 'removing stale kernel audit rules'));
+    const marker = join(options.hostStateDir, HOST_FILES.enabledMarker);
+    if (!left.some((r) => r.keys.some((k) => k.startsWith(KEY_PREFIX))) && existsSync(marker)) {
+      await docker(exec, ['run', '--rm', '--label', 'io.integrity-lab.lab=audit-reap', '--pid', 'host', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'AUDIT_CONTROL', '--entrypoint', 'auditctl', image, '-e', '0'], 'turning kernel auditing off');
+      await rm(marker, { force: true });
+      disabled = true;
+    }
+  }
+  return { stale, removed, disabled };
 }

@@ -1,0 +1,292 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUILTIN_RULES_PATH } from '../builtin.ts';
+import { AuditEngine, type Alert } from '../engine.ts';
+import type { RulesSource } from '../loader.ts';
+import type { DecisionRecord } from '../../admission/index.ts';
+import { AuditDaemon, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
+import { fakeProc } from './fake-proc.ts';
+
+const ROOT = join(import.meta.dirname, '../../..');
+const FIXTURES = join(import.meta.dirname, '../fixtures/node');
+const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
+
+// The lab the fixtures were captured on.
+const LAB = 'mwrvrvmt-17f105';
+const NODE = '89549c42c44bff87024121790431499fa3d564236b70a3305eceeb9757b34ee8';
+const NODE_PID = 23827;
+const APP = '4b0a212671a3b76b422021464250771c8162785a33112cb3cda2eeb7700f95c5';
+const LEGACY = 'b3b2793fa6886192c104a66dc3c33048895de9d5f4238da14f3e8d15e1ff33a7';
+const PRIVILEGED = 'fc3886a7ef9a9ebf6c1a6b7db83639a3990f80035b39cd34cc58941d18a20f37';
+
+const RULES: Record<string, string> = {
+  '/lab-audit/rules/00-builtin.yaml': readFileSync(BUILTIN_RULES_PATH, 'utf8'),
+  '/lab-audit/rules/50-apps-shell.yaml': readFileSync(join(ROOT, 'scenarios/audit-rules/apps-shell.yaml'), 'utf8'),
+  '/lab-audit/rules/50-k8s.yaml': readFileSync(join(ROOT, 'scenarios/audit-rules/k8s-denied-pods.yaml'), 'utf8'),
+  '/lab-audit/rules/50-broken.yaml': readFileSync(join(ROOT, 'scenarios/audit-rules/invalid/syntax-error.yaml'), 'utf8'),
+};
+
+interface Harness {
+  daemon: AuditDaemon;
+  /** /proc as the daemon sees it; tests make processes appear and exit. */
+  files: Record<string, string>;
+  alerts: Alert[];
+  auditctl: string[][];
+  inNode: string[][];
+  records: string[][];
+}
+
+function cgroupOf(containerId: string): string {
+  return fixture('cgroup-container-init.txt').replaceAll(APP, containerId);
+}
+
+/**
+ * The daemon over captured data: CRI answers of four real containers, a
+ * /proc where their inits (and the node's containerd) are alive but the
+ * short-lived processes of the captured records are already gone.
+ */
+function harness(): Harness {
+  const h = { alerts: [], auditctl: [], inNode: [], records: [] } as unknown as Harness;
+  const cri: Record<string, unknown> = {};
+  for (const name of ['app', 'legacy-app', 'privileged-tool', 'host-etc-reader']) {
+    const c = JSON.parse(fixture(`cri-${name}.json`)) as { status: { id: string } };
+    cri[c.status.id] = c;
+  }
+  const files: Record<string, string> = {
+    [`/proc/${NODE_PID}/mountinfo`]: fixture('node-mountinfo.txt'),
+    [`/proc/${NODE_PID}/cgroup`]: fixture('cgroup-node.txt'),
+    [`/proc/${NODE_PID}/stat`]: `${NODE_PID} (lab-node-init) S 1 1 1 0`,
+    // containerd in the node, parent of the setns/mount events.
+    '/proc/23871/cgroup': fixture('cgroup-node.txt'),
+    '/proc/23871/stat': '23871 (containerd) S 23827 1 1 0',
+    '/proc/23871/cmdline': 'containerd\0',
+    // The containers' inits.
+    '/proc/24159/cgroup': cgroupOf(APP),
+    '/proc/24159/stat': '24159 (run.sh) S 24000 1 1 0',
+    '/proc/24238/cgroup': cgroupOf(LEGACY),
+    '/proc/24238/stat': '24238 (run.sh) S 24100 1 1 0',
+    '/proc/24238/root/etc/passwd': 'root:x:0:0:root:/root:/bin/sh\n',
+    '/proc/24300/cgroup': cgroupOf(PRIVILEGED),
+    '/proc/24300/stat': '24300 (run.sh) S 24200 1 1 0',
+    // audit-tap in the sidecar: a process of the host, not of the lab.
+    '/proc/4083/cgroup': '9:name=systemd:/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n',
+    '/proc/4083/stat': '4083 (audit-tap) S 4076 1 1 0',
+  };
+  h.files = files;
+  const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '' });
+  const io: DaemonIo = {
+    now: () => new Date('2026-11-22T13:36:44Z'),
+    proc: fakeProc(files),
+    listContainers: async () => Object.keys(cri).map((id) => ({ id, state: 'CONTAINER_RUNNING' })),
+    containerStatus: async (id) => cri[id] as never,
+    auditctl: async (args) => {
+      h.auditctl.push([...args]);
+      // The sensitive trees do not exist in these busybox images.
+      return args.some((a) => a.includes('sudoers.d') || a.includes('serviceaccount')) ? { exitCode: 1, stdout: '', stderr: 'Error sending add rule data request (No such file or directory)' } : ok();
+    },
+    auditctlInNode: async (args) => {
+      h.inNode.push([...args]);
+      return args.some((a) => a.includes('sudoers.d') || a.includes('serviceaccount')) ? { exitCode: 1, stdout: '', stderr: 'Error sending add rule data request (No such file or directory)' } : ok();
+    },
+    readRules: async (paths): Promise<RulesSource[]> => paths.map((p) => {
+      const content = RULES[p];
+      if (content === undefined) throw new Error(`no such rules file ${p}`);
+      return { name: p, content };
+    }),
+    emit: (alert) => h.alerts.push(alert),
+    record: (lines) => h.records.push([...lines]),
+    log: () => {},
+  };
+  const config: DaemonConfig = { labId: LAB, nodeContainerId: NODE, nodePid: NODE_PID, hostname: 'lab-audit-capture', sensitivePaths: [{ path: '/etc/shadow' }, { path: '/etc/sudoers.d', tree: true }], rulesFiles: ['/lab-audit/rules/00-builtin.yaml'] };
+  h.daemon = new AuditDaemon(config, io, new AuditEngine({ hostname: config.hostname }));
+  return h;
+}
+
+function feedSample(h: Harness): void {
+  for (const line of fixture('audit-sample.log').split('\n')) h.daemon.handleAuditLine(line);
+  h.daemon.tick();
+  h.daemon.tick();
+}
+
+describe('AuditDaemon', () => {
+  describe('when it starts', () => {
+    it('loads the configured rules and sets the lab rule', async () => {
+      const h = harness();
+      await h.daemon.start();
+      assert.deepEqual(h.auditctl, [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`]]);
+      assert.equal(h.daemon.rulesSummary().count, 4);
+    });
+  });
+
+  describe('when the inventory finds containers (captured CRI answers)', async () => {
+    const h = harness();
+    await h.daemon.start();
+    const found = await h.daemon.syncInventory();
+    it('emits one container event each, and the privileged one raises its alert', () => {
+      assert.equal(found, 4);
+      assert.deepEqual(h.alerts.map((a) => a.rule).sort(), ['Privileged container started', 'Sensitive host path mounted into a container']);
+      assert.equal(h.daemon.counters.containerEvents, 4);
+    });
+    it('sets each running container\'s exec tree in the node\'s mount namespace and its file watches through /proc/<pid>/root', () => {
+      const app = h.daemon.status().containers.find((c) => c.id === APP)!;
+      assert.equal(app.hostPid, 24159);
+      assert.ok(h.inNode.some((r) => r.join(' ') === `-a always,exit -F arch=b64 -S execve,execveat -F dir=/run/containerd/io.containerd.runtime.v2.task/k8s.io/${APP}/rootfs -k il:${LAB}:${APP.slice(0, 12)}`));
+      assert.ok(h.auditctl.some((r) => r.includes('path=/proc/24159/root/etc/shadow')));
+      assert.equal(app.rules.length, 2);
+      assert.match(app.skipped.join('\n'), /sudoers\.d.*No such file or directory/);
+    });
+    it('does not look at a container twice', async () => {
+      assert.equal(await h.daemon.syncInventory(), 0);
+    });
+    it('skips rules for a container whose processes are already gone, and says why', () => {
+      const gone = h.daemon.status().containers.find((c) => c.name === 'host-etc-reader')!;
+      assert.equal(gone.rules.length, 0);
+      assert.match(gone.skipped[0]!, /no process of the container/);
+    });
+  });
+
+  describe('when the kernel sends the lab\'s records (captured)', async () => {
+    const h = harness();
+    await h.daemon.start();
+    await h.daemon.syncInventory();
+    h.alerts.length = 0;
+    feedSample(h);
+    it('raises the shell alert for the sh that CRI exec started, with its container and pod', () => {
+      const shell = h.alerts.find((a) => a.rule === 'Shell spawned in a container');
+      assert.ok(shell, h.alerts.map((a) => a.rule).join(', '));
+      assert.equal(shell.output_fields['container.id'], APP.slice(0, 12));
+      assert.equal(shell.output_fields['container.name'], 'app');
+      assert.equal(shell.output_fields['k8s.ns.name'], 'apps');
+      assert.equal(shell.output_fields['k8s.pod.name'], 'app');
+      assert.equal(shell.output_fields['container.image.repository'], '127.0.0.1:5000/lab/app');
+      assert.equal(shell.output_fields['proc.cmdline'], 'sh -c id; cat /proc/self/cgroup');
+    });
+    it('raises the secrets alert for cat /etc/shadow, placed by the key of that container\'s watch although cat is gone', () => {
+      const read = h.alerts.find((a) => a.rule === 'Read of a sensitive file');
+      assert.ok(read);
+      assert.equal(read.output_fields['container.id'], LEGACY.slice(0, 12));
+      assert.equal(read.output_fields['fd.name'], '/etc/shadow');
+      assert.equal(read.output_fields['user.name'], 'root');
+    });
+    it('raises nothing else: the sleep loop and containerd\'s setns and mounts are benign', () => {
+      assert.deepEqual(h.alerts.map((a) => a.rule).sort(), ['Read of a sensitive file', 'Shell spawned in a container']);
+    });
+    it('places node events as the host (container.id=host) and writes every placed event to the record log', () => {
+      const placements = h.daemon.status().recentPlacements;
+      assert.ok(placements.some((p) => p.pid === 23871 && p.scope.scope === 'node' && p.by === 'cgroup'));
+      assert.ok(placements.some((p) => p.pid === 24576 && p.by === 'rule-key'));
+      assert.equal(h.records.length, h.daemon.counters.inLab);
+      assert.ok(h.records.flat().every((l) => l.startsWith('type=')));
+    });
+  });
+
+  describe('when a process was seen in the node and then read a container\'s file after it left', () => {
+    it('trusts the key of the container\'s watch over what it saw before (runc init setns, then exec in the container)', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      // pid 24597 first shows up as a node process (runc init joining namespaces)…
+      h.files['/proc/24597/cgroup'] = fixture('cgroup-node.txt');
+      h.files['/proc/24597/stat'] = '24597 (runc:[2:INIT]) S 24238 1 1 0';
+      h.daemon.handleAuditLine('type=SYSCALL msg=audit(1795354604.900:21500): arch=c000003e syscall=308 success=yes exit=0 a0=3 a1=40000000 a2=0 a3=0 items=0 ppid=24238 pid=24597 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="runc:[2:INIT]" exe="/" key="il:mwrvrvmt-17f105:"');
+      h.daemon.handleAuditLine('type=EOE msg=audit(1795354604.900:21500): ');
+      // …then it exits before its openat of the container's /etc/shadow is read.
+      delete h.files['/proc/24597/cgroup'];
+      delete h.files['/proc/24597/stat'];
+      h.alerts.length = 0;
+      feedSample(h);
+      const read = h.alerts.find((a) => a.rule === 'Read of a sensitive file');
+      assert.equal(read?.output_fields['container.id'], LEGACY.slice(0, 12), read?.output);
+    });
+  });
+
+  describe('when records come from outside the lab (captured audit-tap output)', () => {
+    it('drops them and counts them', async () => {
+      const h = harness();
+      await h.daemon.start();
+      for (const line of fixture('tap-sample.txt').split('\n')) h.daemon.handleTapLine(line);
+      h.daemon.tick();
+      h.daemon.tick();
+      assert.equal(h.daemon.status().tapReady, true);
+      assert.equal(h.daemon.counters.lost, 1);
+      assert.ok(h.daemon.counters.outside >= 1);
+      assert.equal(h.daemon.counters.inLab, 0);
+      assert.deepEqual(h.alerts, []);
+    });
+  });
+
+  describe('when a rules file with a syntax error is loaded into it', async () => {
+    const h = harness();
+    await h.daemon.start();
+    await h.daemon.syncInventory();
+    const before = h.daemon.rulesSummary();
+    const refused = await h.daemon.reload(1, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-broken.yaml']);
+    it('refuses it, naming the file, the rule and the position', () => {
+      assert.equal(refused.ok, false);
+      assert.equal(refused.error?.code, 'CONDITION_SYNTAX');
+      assert.equal(refused.error?.location?.file, '/lab-audit/rules/50-broken.yaml');
+      assert.deepEqual([refused.error?.location?.item?.name, refused.error?.location?.line, refused.error?.location?.column], ['Broken rule', 7, 14]);
+      assert.deepEqual(refused.rules, before);
+    });
+    it('keeps evaluating with the last good rules', () => {
+      h.alerts.length = 0;
+      feedSample(h);
+      assert.ok(h.alerts.some((a) => a.rule === 'Shell spawned in a container'));
+    });
+    it('takes a good file afterwards, and its rule fires', async () => {
+      const accepted = await h.daemon.reload(2, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-apps-shell.yaml']);
+      assert.equal(accepted.ok, true);
+      assert.equal(accepted.rules.count, 5);
+      h.alerts.length = 0;
+      feedSample(h);
+      assert.ok(h.alerts.some((a) => a.rule === 'Shell in the apps namespace' && a.priority === 'Critical'));
+      assert.equal(h.daemon.status().lastReload?.generation, 2);
+    });
+  });
+
+  describe('when an admission decision arrives', () => {
+    it('evaluates k8s_audit rules on it', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.reload(1, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-k8s.yaml']);
+      const record: DecisionRecord = {
+        time: '2026-11-22T13:40:00.000Z', uid: 'u', operation: 'CREATE', namespace: 'baseline-ns', kind: 'Pod', name: 'privileged-tool',
+        images: ['127.0.0.1:5000/lab/tool:1.0'], policy: 'pod-security-standards', action: 'deny', outcome: 'denied',
+        violations: [{ policy: 'pod-security-standards', mode: 'deny', message: 'privileged' }],
+      };
+      h.daemon.handleAdmission(record);
+      assert.deepEqual(h.alerts.map((a) => [a.rule, a.source]), [['Pod creation denied by admission', 'k8s_audit']]);
+      assert.equal(h.daemon.counters.k8sAudit, 1);
+    });
+  });
+
+  describe('when the kernel removes a container\'s rules because the container died', () => {
+    it('marks that container\'s watch removed', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      h.daemon.handleAuditLine(`type=CONFIG_CHANGE msg=audit(1795354700.000:1): op=remove_rule dir="/run/containerd/io.containerd.runtime.v2.task/k8s.io/${APP}/rootfs" key="il:${LAB}:${APP.slice(0, 12)}" list=4 res=1`);
+      h.daemon.tick();
+      h.daemon.tick();
+      assert.equal(h.daemon.status().containers.find((c) => c.id === APP)?.removedByKernel, true);
+      assert.equal(h.daemon.status().containers.find((c) => c.id === LEGACY)?.removedByKernel, false);
+    });
+  });
+});
+
+describe('removeLabRules', () => {
+  describe('when auditctl still lists some of the lab\'s rules after -D', () => {
+    it('deletes by the lab\'s key prefix and returns what is left, ignoring other labs', async () => {
+      const calls: string[][] = [];
+      const listed = `-a always,exit -F arch=b64 -S setns -F key=il:other:\n-w /proc/1/root/etc/shadow -p r -k il:${LAB}:${APP.slice(0, 12)}\n`;
+      const left = await removeLabRules(async (args) => {
+        calls.push([...args]);
+        return { exitCode: 0, stdout: args[0] === '-l' ? listed : '', stderr: '' };
+      }, LAB);
+      assert.deepEqual(calls, [['-D', '-k', `il:${LAB}:`], ['-l']]);
+      assert.deepEqual(left, [`-w /proc/1/root/etc/shadow -p r -k il:${LAB}:${APP.slice(0, 12)}`]);
+    });
+  });
+});

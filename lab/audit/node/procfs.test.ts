@@ -1,0 +1,90 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fakeProc } from './fake-proc.ts';
+import { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, readProcess, scopeFromCgroup } from './procfs.ts';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/node', name), 'utf8');
+const NODE = '89549c42c44bff87024121790431499fa3d564236b70a3305eceeb9757b34ee8';
+const CID = '4b0a212671a3b76b422021464250771c8162785a33112cb3cda2eeb7700f95c5';
+
+describe('scopeFromCgroup', () => {
+  describe('when the process runs in a container of the node (captured, cgroup v1 with a v2 line)', () => {
+    it('names the container, for its init and for a process CRI exec started', () => {
+      assert.deepEqual(scopeFromCgroup(fixture('cgroup-container-init.txt'), NODE), { scope: 'container', containerId: CID });
+      assert.deepEqual(scopeFromCgroup(fixture('cgroup-cri-exec.txt'), NODE), { scope: 'container', containerId: CID });
+    });
+    it('lets a container line win over the v2 line that still shows only the node, whatever their order', () => {
+      const lines = fixture('cgroup-cri-exec.txt').trim().split('\n').reverse().join('\n');
+      assert.deepEqual(scopeFromCgroup(lines, NODE), { scope: 'container', containerId: CID });
+    });
+  });
+  describe('when the process belongs to the node itself', () => {
+    it('says node', () => assert.deepEqual(scopeFromCgroup(fixture('cgroup-node.txt'), NODE), { scope: 'node' }));
+  });
+  describe('when it belongs to another node, or the host', () => {
+    it('says outside', () => {
+      assert.deepEqual(scopeFromCgroup(fixture('cgroup-cri-exec.txt'), NODE.replace('8954', '0000')), { scope: 'outside' });
+      assert.deepEqual(scopeFromCgroup('9:name=systemd:/\n0::/init.scope\n', NODE), { scope: 'outside' });
+    });
+  });
+  describe('when the node runs under the systemd cgroup driver', () => {
+    it('reads docker-<id>.scope and cri-containerd-<id>.scope', () => {
+      const text = `0::/system.slice/docker-${NODE}.scope/kubepods/besteffort/pod1/cri-containerd-${CID}.scope\n`;
+      assert.deepEqual(scopeFromCgroup(text, NODE), { scope: 'container', containerId: CID });
+    });
+  });
+});
+
+describe('parseStat', () => {
+  it('takes comm between the first ( and the last ), since a process may name itself ") 1 ("', () => {
+    assert.deepEqual(parseStat('42 (a) 1 (b) S 7 42 42 0 -1'), { comm: 'a) 1 (b', ppid: 7 });
+    assert.equal(parseStat('garbage'), undefined);
+  });
+});
+
+describe('parseCmdline', () => {
+  it('splits argv on NUL and drops the terminating one', () => {
+    assert.deepEqual(parseCmdline('sh\0-c\0id; cat x\0'), ['sh', '-c', 'id; cat x']);
+    assert.deepEqual(parseCmdline(''), []);
+  });
+});
+
+describe('readProcess', () => {
+  describe('when the process is alive', () => {
+    it('reads name, parent, argv, exe and place', () => {
+      const proc = fakeProc({ '/proc/7/cgroup': fixture('cgroup-cri-exec.txt'), '/proc/7/stat': '7 (sh) S 3 7 7 0', '/proc/7/cmdline': 'sh\0-c\0id\0' }, { '/proc/7/exe': '/bin/busybox (deleted)' });
+      assert.deepEqual(readProcess(proc, 7, NODE), { pid: 7, ppid: 3, name: 'sh', exepath: '/bin/busybox', exe: 'sh', cmdline: 'sh -c id', scope: { scope: 'container', containerId: CID } });
+    });
+  });
+  describe('when it is gone', () => {
+    it('gives undefined', () => assert.equal(readProcess(fakeProc({}), 7, NODE), undefined));
+  });
+});
+
+describe('pidsOfContainer', () => {
+  it('finds the container\'s processes, lowest pid first', () => {
+    const proc = fakeProc({ '/proc/30/cgroup': fixture('cgroup-cri-exec.txt'), '/proc/12/cgroup': fixture('cgroup-container-init.txt'), '/proc/5/cgroup': fixture('cgroup-node.txt') });
+    assert.deepEqual(pidsOfContainer(proc, NODE, CID), [12, 30]);
+  });
+});
+
+describe('ProcessTable', () => {
+  describe('when more processes are remembered than it holds', () => {
+    it('forgets the oldest', () => {
+      const t = new ProcessTable(2);
+      for (const pid of [1, 2, 3]) t.remember({ pid, scope: { scope: 'node' } });
+      assert.equal(t.get(1), undefined);
+      assert.equal(t.size, 2);
+    });
+  });
+});
+
+describe('parsePasswd', () => {
+  it('maps uids to names, first entry wins', () => {
+    const m = parsePasswd('root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\ntoor:x:0:0::/:/bin/sh\nbroken\n');
+    assert.equal(m.get(0), 'root');
+    assert.equal(m.get(1000), 'app');
+  });
+});

@@ -1,0 +1,35 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { sidecarName, sidecarRunArgs } from './sidecar.ts';
+
+describe('sidecarRunArgs', () => {
+  const args = sidecarRunArgs({
+    labId: 'lab1',
+    label: { key: 'io.integrity-lab.lab', value: 'lab1' },
+    image: 'integrity-lab/node:abc',
+    auditDir: '/state/lab1/audit',
+    hostStateDir: '/state/.audit-host',
+    criDir: '/state/lab1/run',
+  });
+  const after = (flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+  describe('when the audit sidecar of a lab is started', () => {
+    it('carries the lab label, so teardown removes it', () => {
+      assert.ok(after('--label').includes('io.integrity-lab.lab=lab1'));
+      assert.equal(after('--name')[0], sidecarName('lab1'));
+    });
+    it('joins the host PID and network namespaces, where the kernel takes rules and multicasts records', () => {
+      assert.deepEqual([after('--pid')[0], after('--network')[0]], ['host', 'host']);
+    });
+    it('drops every capability but the ones it needs, and runs read-only without new privileges', () => {
+      assert.deepEqual(after('--cap-drop'), ['ALL']);
+      assert.deepEqual(after('--cap-add').sort(), ['AUDIT_CONTROL', 'AUDIT_READ', 'DAC_READ_SEARCH', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_PTRACE']);
+      assert.ok(args.includes('--read-only'));
+      assert.deepEqual(after('--security-opt'), ['no-new-privileges']);
+      assert.ok(!args.includes('--privileged'));
+    });
+    it('uses the node image it is given (never pulled) and runs the bundled daemon', () => {
+      assert.ok(args.includes('integrity-lab/node:abc'));
+      assert.deepEqual(args.slice(-3), ['/lab-audit/bin/audit-daemon.mjs', 'run', '/lab-audit/config.json']);
+    });
+  });
+});
