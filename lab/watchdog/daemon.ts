@@ -21,7 +21,6 @@ import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
-import { loadTrustedRootsPem } from '../gates/config.ts';
 import { STANDARD_LAYER_MOUNT } from '../gates/runtime-gate.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
@@ -161,13 +160,13 @@ export class WatchdogDaemon {
     this.budget = new ReadBudget(config.reverify.maxReadMBps);
     this.#sem = new Semaphore(config.reverify.maxParallel);
     this.startedAt = new Date(deps.now()).toISOString();
+    this.#loadNodeConfig();
   }
 
   // ------------------------------------------------------------ lifecycle
 
   async start(): Promise<void> {
     this.deps.writeFile(this.config.pidFile, `${this.#pid}\n`);
-    this.#loadNodeConfig();
     await this.#startNotify();
     this.activity('started', `watchdog started (pid ${this.#pid}); mount changes by ${this.notify}: ${this.notifyDetail}`, {
       notify: this.notify,
@@ -212,12 +211,11 @@ export class WatchdogDaemon {
     }
   }
 
+  /** What the node says about trust: the lab's roots, and the start gate's standard layer when it has one. */
   #loadNodeConfig(): void {
-    try {
-      this.#trustedRoots = loadTrustedRootsPem(this.config.trustedRootsFile);
-    } catch (err) {
-      this.error(undefined, `no trusted roots, layers cannot be re-verified: ${describeError(err)}`);
-    }
+    const pem = this.deps.view.readText(this.config.trustedRootsFile) ?? '';
+    this.#trustedRoots = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (this.#trustedRoots.length === 0) this.error(undefined, `no certificate in ${this.config.trustedRootsFile} (${pem.length} bytes): layers cannot be re-verified`);
     const gates = this.deps.view.readText(this.config.gatesConfigFile);
     if (gates) {
       try {

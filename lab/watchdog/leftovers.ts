@@ -35,11 +35,16 @@ export function findHolders(nsLink: string, view: NodeView, nodeMounts: readonly
  * Mount points to detach, most recent first: a mount stacked over another
  * (even over "/") is detached before what it hides, so every path resolves
  * again when its turn comes. The namespace root itself cannot be detached.
+ *
+ * Recency is the order of mountinfo lines, not mount ids: ids are reused
+ * (the lowest free one is taken), while the kernel lists a namespace's
+ * mounts in the order they were attached (fs/namespace.c keeps them sorted
+ * by the 64-bit unique mount id since Linux 6.8, in list order before).
  */
 export function planRelease(entries: readonly MountinfoEntry[]): string[] {
   const root = namespaceRoot(entries);
   return entries
     .filter((e) => e !== root)
-    .sort((a, b) => b.mountId - a.mountId)
+    .reverse()
     .map((e) => e.mountPoint);
 }

@@ -1,0 +1,247 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Exec } from '../exec.ts';
+import type { ActivityRecord, WatchdogAlert } from './alerts.ts';
+import { resolveConfig } from './config.ts';
+import { WatchdogDaemon, type DaemonDeps } from './daemon.ts';
+import type { OciSpec } from './expected.ts';
+import type { NodeView } from './proc.ts';
+import { TASK_DIR, sampleText } from './test-samples.ts';
+
+const AGENT = sampleText('integrity', 'system-agent.id').trim();
+const SANDBOX = sampleText('integrity', 'system-agent-sandbox.id').trim();
+const APP = sampleText('integrity', 'app.id').trim();
+
+interface Proc {
+  pid: number;
+  startTime: string;
+  ns: string;
+  mountinfo?: string;
+}
+
+/** The integrity node the samples were captured on, as a NodeView whose processes the test controls. */
+class FakeNode implements NodeView {
+  tasks = new Map<string, { spec: OciSpec; pid?: number }>([
+    [AGENT, { spec: JSON.parse(sampleText('integrity', 'system-agent.config.json')) as OciSpec, pid: 274 }],
+    [SANDBOX, { spec: JSON.parse(sampleText('integrity', 'system-agent-sandbox.config.json')) as OciSpec, pid: 194 }],
+    [APP, { spec: JSON.parse(sampleText('integrity', 'app.config.json')) as OciSpec, pid: 394 }],
+  ]);
+  procs = new Map<number, Proc>([
+    [274, { pid: 274, startTime: '1000', ns: 'mnt:[4026532329]', mountinfo: sampleText('integrity', 'system-agent.mountinfo') }],
+    [194, { pid: 194, startTime: '900', ns: 'mnt:[4026532200]', mountinfo: sampleText('integrity', 'system-agent-sandbox.mountinfo') }],
+    [394, { pid: 394, startTime: '1100', ns: 'mnt:[4026532400]', mountinfo: sampleText('integrity', 'app.mountinfo') }],
+  ]);
+  kinds: Record<string, 'file' | 'directory'> = { '/opt/agent/run.sh': 'file', '/opt/agent/config': 'file', '/opt/agent': 'directory' };
+  /** Called after each mountinfo read: lets a test make a process exit mid-scan. */
+  afterRead?: (pid: number) => void;
+  taskIds() {
+    return [...this.tasks.keys()];
+  }
+  task(_dir: string, id: string) {
+    const t = this.tasks.get(id);
+    return t && { id, bundleDir: `${TASK_DIR}/${id}`, spec: t.spec, pid: t.pid };
+  }
+  mountinfo(pid: number | 'self') {
+    if (pid === 'self') return sampleText('integrity', 'node.mountinfo');
+    const text = this.procs.get(pid)?.mountinfo;
+    this.afterRead?.(pid);
+    return text;
+  }
+  mntNs(pid: number) {
+    return this.procs.get(pid)?.ns;
+  }
+  startTime(pid: number) {
+    return this.procs.get(pid)?.startTime;
+  }
+  pathKind(_pid: number, path: string) {
+    return this.kinds[path];
+  }
+  pids() {
+    return [...this.procs.keys()];
+  }
+  fdNamespaces() {
+    return new Map<string, string>();
+  }
+  realpath(p: string) {
+    return p;
+  }
+  loopBackingFile(d: string) {
+    return d === '/dev/loop0' ? '/var/lib/integrity-lab/standard-layer.erofs' : undefined;
+  }
+  readText(path: string) {
+    if (path === '/etc/integrity-lab/gates.json') return sampleText('integrity', 'gates.json');
+    if (path.endsWith('trusted-roots.pem')) return '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
+    return undefined;
+  }
+}
+
+function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode()) {
+  const lines = new Map<string, string[]>();
+  const commands: string[][] = [];
+  const errors: string[] = [];
+  const exec: Exec = {
+    async run(argv) {
+      commands.push([...argv]);
+      if (argv[0]?.endsWith('release-mounts') && argv[1] === 'mountinfo') return { exitCode: 0, stdout: Buffer.from(sampleText('integrity', 'system-agent.mountinfo')), stderr: '' };
+      if (argv[0]?.endsWith('release-mounts') && argv[1] === 'umount') return { exitCode: 0, stdout: Buffer.from(argv.slice(3).map((m) => JSON.stringify({ mountPoint: m, released: true })).join('\n') + '\n'), stderr: '' };
+      return { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'not in this test' };
+    },
+  };
+  let now = Date.parse('2026-11-22T13:00:00Z');
+  const deps: DaemonDeps = {
+    view: node,
+    exec,
+    now: () => (now += 1),
+    appendLine: (path, line) => lines.set(path, [...(lines.get(path) ?? []), line]),
+    writeFile: () => {},
+    startNotifier: async () => ({ ok: false, reason: 'not in this test' }),
+    kill: (pid) => commands.push(['kill', String(pid)]),
+    hash: async () => ({ hex: '', bytes: 0 }),
+    fileIdentity: () => '1:1',
+    stderr: (l) => errors.push(l),
+    cpuUsage: () => ({ user: 0, system: 0 }),
+  };
+  const config = resolveConfig({ namespaces: [{ match: 'kube-system', mode }], notify: 'poll' });
+  const daemon = new WatchdogDaemon(config, deps);
+  return {
+    node,
+    daemon,
+    commands,
+    errors,
+    alerts: () => (lines.get(config.alertLog) ?? []).map((l) => JSON.parse(l) as WatchdogAlert),
+    activity: () => (lines.get(config.activityLog) ?? []).map((l) => JSON.parse(l) as ActivityRecord),
+  };
+}
+
+describe('WatchdogDaemon', () => {
+  describe('when it discovers the containers of a node', () => {
+    it('watches those in watched namespaces (container and sandbox) and ignores the rest', () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      assert.deepEqual([...h.daemon.containers.keys()].sort(), [AGENT, SANDBOX].sort());
+      assert.equal(h.daemon.containers.get(AGENT)!.mode, 'detect');
+      assert.deepEqual(h.alerts(), []);
+    });
+    it('waits for containers whose runc create has not finished (no init pid yet)', () => {
+      const h = harness();
+      h.node.tasks.get(AGENT)!.pid = undefined;
+      h.daemon.discover('discovery');
+      assert.equal(h.daemon.containers.has(AGENT), false);
+      h.daemon.stop();
+    });
+  });
+
+  describe('when a watched namespace gets an overmount', () => {
+    it('writes one alert naming the container, its pod and namespace, the mount line, the time and the reasons', () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
+      h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll');
+      const alerts = h.alerts();
+      assert.equal(alerts.length, 5);
+      const a = alerts.find((x) => x.mount?.mountPoint === '/opt/agent/run.sh')!;
+      assert.deepEqual([a.container, a.pod, a.namespace, a.containerName, a.mode, a.action, a.trigger, a.notify], [AGENT, 'system-agent', 'kube-system', 'system-agent', 'detect', 'alert', 'poll', 'poll']);
+      assert.equal(a.mount!.line, '292 140 0:71 /p /opt/agent/run.sh rw,nosuid,nodev,relatime - tmpfs tmpfs rw,size=65536k');
+      assert.deepEqual(a.reasons, ['overmount-file', 'unverified-source']);
+      assert.ok(!Number.isNaN(Date.parse(a.time)));
+    });
+    it('does not repeat an alert while the overmount stays', () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
+      const w = h.daemon.containers.get(AGENT)!;
+      h.daemon.scan(w, 'poll');
+      h.daemon.scan(w, 'full-scan');
+      w.lastText = undefined;
+      h.daemon.scan(w, 'full-scan');
+      assert.equal(h.alerts().length, 5);
+    });
+  });
+
+  describe('when the namespace is in enforce mode', () => {
+    it('alerts with action stop and kills the task through containerd', async () => {
+      const h = harness('enforce');
+      h.daemon.discover('discovery');
+      h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
+      h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll');
+      await new Promise((r) => setImmediate(r));
+      assert.ok(h.alerts().every((a) => a.action === 'stop'));
+      const kills = h.commands.filter((c) => c.includes('kill'));
+      assert.deepEqual(kills[0]!.slice(-4), ['kill', '--signal', 'SIGKILL', AGENT]);
+      // ctr failed in this test: the pid is killed directly.
+      assert.deepEqual(kills[1], ['kill', '274']);
+      assert.equal(h.activity().filter((a) => a.kind === 'enforced').length, 1);
+    });
+  });
+
+  describe('when the container exits in the middle of a scan', () => {
+    it('reports nothing and logs no error', () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      // The mountinfo read still returns the attacked table, then the process is gone.
+      h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
+      h.node.afterRead = (pid) => h.node.procs.delete(pid);
+      h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll');
+      assert.deepEqual(h.alerts(), []);
+      assert.deepEqual(h.errors, []);
+      h.daemon.stop();
+    });
+    it('treats a mountinfo that reads empty as the container going away', () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      h.node.procs.get(274)!.mountinfo = '';
+      assert.deepEqual(h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll'), []);
+      h.daemon.stop();
+    });
+    it('does not take a reused pid for the container', () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      // Another process got pid 274: it sees the node's own table.
+      h.node.procs.set(274, { pid: 274, startTime: '5000', ns: 'mnt:[4026531841]', mountinfo: sampleText('integrity', 'node.mountinfo') });
+      h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll');
+      assert.deepEqual(h.alerts(), []);
+      h.daemon.stop();
+    });
+  });
+
+  describe('when the watchdog restarts while an overmount is in place', () => {
+    it('reports it again from the node, with nothing kept from the first instance', () => {
+      const node = new FakeNode();
+      node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
+      const first = harness('detect', node);
+      first.daemon.discover('discovery');
+      first.daemon.stop();
+      const second = harness('detect', node);
+      second.daemon.discover('discovery');
+      assert.equal(first.alerts().length, 5);
+      assert.deepEqual(second.alerts().map((a) => a.mount?.mountPoint).sort(), first.alerts().map((a) => a.mount?.mountPoint).sort());
+    });
+  });
+
+  describe('when a stopped container\'s namespace is still held by a process', () => {
+    it('detaches every mount but the namespace root, top mounts first, through the holder', async () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      // The container's init is gone, a debug session (pid 777) is still in its namespace.
+      h.node.procs.delete(274);
+      h.node.procs.set(777, { pid: 777, startTime: '3000', ns: 'mnt:[4026532329]' });
+      h.daemon.discover('discovery');
+      await new Promise((r) => setTimeout(r, 10));
+      const umount = h.commands.find((c) => c[1] === 'umount')!;
+      assert.equal(umount[2], '/proc/777/ns/mnt');
+      assert.equal(umount.length - 3, sampleText('integrity', 'system-agent.mountinfo').trim().split('\n').length - 1);
+      assert.equal(umount[3], '/tmp');
+      assert.equal(h.activity().filter((a) => a.kind === 'leftovers-released').length, 1);
+    });
+    it('records that the kernel freed the namespace when nothing holds it', () => {
+      const h = harness();
+      h.daemon.discover('discovery');
+      h.node.procs.delete(274);
+      h.daemon.discover('discovery');
+      return new Promise<void>((r) => setTimeout(r, 10)).then(() => {
+        assert.equal(h.commands.filter((c) => c[1] === 'umount').length, 0);
+        assert.equal(h.activity().filter((a) => a.kind === 'namespace-freed').length, 1);
+      });
+    });
+  });
+});
