@@ -109,6 +109,8 @@ export interface DaemonStatus {
   updatedAt: string;
   notify: NotifyMode;
   notifyDetail: string;
+  /** The fanotify helper's pid, when it runs. */
+  helperPid?: number;
   containers: { id: string; name?: string; pod?: string; namespace: string; mode: WatchdogMode; pid: number; sandbox: boolean; polled: boolean; stopped: boolean; layersSigned: boolean | undefined; trustReason?: string }[];
   ignored: number;
   scans: { total: number; diffed: number; lastMs: number; maxMs: number };
@@ -689,6 +691,7 @@ export class WatchdogDaemon {
       updatedAt: new Date(this.deps.now()).toISOString(),
       notify: this.notify,
       notifyDetail: this.notifyDetail,
+      helperPid: this.#notifier?.pid,
       containers: [...this.containers.values()].map((w) => ({
         id: w.id,
         name: w.name,

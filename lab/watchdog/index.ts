@@ -41,6 +41,8 @@ export {
   readActivity,
   readStatus,
   daemonPid,
+  startDaemon,
+  stopDaemon,
 } from './component.ts';
 export { compileStatic } from './native.ts';
 export { mountNodeTmpfs, writeNodeFile, nodeDiskUsage, holdNamespace, restartContainer, containerPid } from './fixtures.ts';
