@@ -83,6 +83,7 @@ Then('the audit rule {string} raised an alert where audit runs', async function 
   }
   const alerts = await awaitAuditAlerts(this.lab, new Date(0), { rule });
   attachAlerts(this, await auditAlerts(this.lab));
+  this.attachJson('audit-status', await auditStatus(this.lab));
   assert.ok(alerts.length > 0, `no alert of rule "${rule}"; the daemon raised: ${(await auditAlerts(this.lab)).map((a) => a.rule).join(', ') || 'none'}`);
   const f = alerts[0]!.output_fields;
   if (f['container.id'] !== undefined) {

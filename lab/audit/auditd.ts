@@ -358,7 +358,7 @@ export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher):
   if (key !== undefined && key !== '(null)') event['evt.arg.key'] = key;
 
   if (enricher && typeof event['proc.pid'] === 'number') {
-    const ctx = enricher.lookup(event['proc.pid'], typeof event['proc.ppid'] === 'number' ? event['proc.ppid'] : undefined);
+    const ctx = enricher.lookup(event['proc.pid'], typeof event['proc.ppid'] === 'number' ? event['proc.ppid'] : undefined, typeof event['evt.arg.key'] === 'string' ? event['evt.arg.key'] : undefined);
     if (ctx) applyContext(event, ctx);
   }
   return event as AuditEvent;

@@ -59,7 +59,12 @@ export interface ProcessContext {
  * != host` is false, as for any absent field).
  */
 export interface Enricher {
-  lookup(pid: number, ppid: number | undefined): ProcessContext | undefined;
+  /**
+   * `key` is the key of the audit rule that matched, when the record names
+   * one: it can say whose files a process touched after the process is
+   * gone (lab/audit/node/kernel-rules.ts).
+   */
+  lookup(pid: number, ppid: number | undefined, key?: string): ProcessContext | undefined;
 }
 
 /** Writes container and ancestry fields into an event under construction. */

@@ -52,6 +52,7 @@ export type {
   RulesSummary,
 } from './node/daemon.ts';
 export type { CleanupReport } from './node/daemon-main.ts';
+export type { ContainerDirectory, LabEnricherOptions, Placement } from './node/enricher.ts';
 export type { AuditComponentOptions, AwaitAlertsOptions } from './node/component.ts';
 export type { TapLine } from './node/records.ts';
 
@@ -72,6 +73,7 @@ export { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, re
 export { inventoryEntry, inventoryEvent, nanosToRfc3339 } from './node/inventory.ts';
 export { decisionToK8sAuditEvent } from './node/k8s-audit.ts';
 export { AuditDaemon, removeLabRules } from './node/daemon.ts';
+export { LabEnricher } from './node/enricher.ts';
 export { readKernelAuditState, sidecarName, sidecarRunArgs } from './node/sidecar.ts';
 export {
   AUDIT_COMPONENT,

@@ -172,10 +172,15 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     // The node runs the same image as the sidecar, so its auditctl is there.
     auditctlInNode: (args) => run('nsenter', ['--target', String(config.nodePid), '--mount', 'auditctl', ...args]),
     readRules: (paths) => readRulesFiles(paths),
-    emit: (alert) => appendFileSync(at(AUDIT_FILES.alerts), JSON.stringify(alert) + '\n'),
+    emit: (alert) => {
+      appendFileSync(at(AUDIT_FILES.alerts), JSON.stringify(alert) + '\n');
+      statusDue = true;
+    },
     record: (lines) => appendFileSync(at(AUDIT_FILES.records), lines.join('\n') + '\n'),
     log,
   };
+  // An alert makes the status due at once, so that status and alerts agree when read together.
+  let statusDue = false;
   const daemon = new AuditDaemon(config, io, new AuditEngine({ hostname: config.hostname }));
   let tap: ChildProcess | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -267,6 +272,11 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     if (!nodeAlive(config)) void shutdown(`lab node (pid ${config.nodePid}) is gone`, 0);
   });
   every(1000, () => writeStatus());
+  every(50, () => {
+    if (!statusDue) return;
+    statusDue = false;
+    writeStatus();
+  });
   writeStatus();
   log(`started for lab ${config.labId}, node pid ${config.nodePid}`);
 }

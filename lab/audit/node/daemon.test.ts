@@ -104,6 +104,7 @@ function harness(): Harness {
   return h;
 }
 
+
 function feedSample(h: Harness): void {
   for (const line of fixture('audit-sample.log').split('\n')) h.daemon.handleAuditLine(line);
   h.daemon.tick();
@@ -199,6 +200,20 @@ describe('AuditDaemon', () => {
       feedSample(h);
       const read = h.alerts.find((a) => a.rule === 'Read of a sensitive file');
       assert.equal(read?.output_fields['container.id'], LEGACY.slice(0, 12), read?.output);
+    });
+  });
+
+  describe('when the process that read /etc/shadow has exited but is not reaped yet', () => {
+    it('places it by its container rule\'s key, not by the cgroup a zombie shows', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      Object.assign(h.files, { '/proc/24597/cgroup': `8:pids:/\n0::/docker/${NODE}\n`, '/proc/24597/stat': '24597 (cat) Z 24238 1 1 0' });
+      h.alerts.length = 0;
+      feedSample(h);
+      const read = h.alerts.find((a) => a.rule === 'Read of a sensitive file');
+      assert.equal(read?.output_fields['container.id'], LEGACY.slice(0, 12), read?.output);
+      assert.ok(h.daemon.status().recentPlacements.some((p) => p.pid === 24597 && p.by === 'rule-key'));
     });
   });
 

@@ -9,12 +9,11 @@
  *   CRI inventory ──► container event, container rules ▼
  *   k8s_audit input ─────────────────────────────► enrich ─► engine ─► alerts
  *
- * Placing an event: the process's cgroup when it is still alive; else the
- * key of the per-container rule that matched; else what an earlier event
- * said about it; else its parent's place. Events that cannot be placed are
- * counted and dropped.
+ * Events are placed and enriched by the lab's Enricher (enricher.ts);
+ * events that cannot be placed, or belong to no container of this lab's
+ * node, are counted and dropped.
  */
-import { applyContext, type ContainerInfo, type ProcessContext, type ProcessInfo } from '../context.ts';
+import { applyContext } from '../context.ts';
 import { AuditAssembler, AuditRecordError, auditGroupToEvent, parseAuditLine, type AuditRecordGroup } from '../auditd.ts';
 import type { Alert, AuditEngine, RuleSet } from '../engine.ts';
 import { formatTime } from '../engine.ts';
@@ -26,8 +25,11 @@ import { describeError } from '../../errors.ts';
 import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsMountPoint, rulesOfLab, type SensitivePath } from './kernel-rules.ts';
 import { inventoryEntry, inventoryEvent, type CriContainerStatus, type InventoryEntry } from './inventory.ts';
 import { decisionToK8sAuditEvent } from './k8s-audit.ts';
-import { parsePasswd, pidsOfContainer, ProcessTable, readProcess, type ProcessRecord, type ProcessScope, type ProcReader } from './procfs.ts';
+import { LabEnricher, type Placement } from './enricher.ts';
+import { pidsOfContainer, type ProcessRecord, type ProcReader } from './procfs.ts';
 import { parseTapLine } from './records.ts';
+
+export type { Placement };
 
 export interface DaemonConfig {
   labId: string;
@@ -125,17 +127,6 @@ export interface DaemonStatus {
 interface Known {
   entry: InventoryEntry;
   watch: ContainerWatch;
-  users?: Map<number, string>;
-}
-
-const MAX_ANCESTORS = 5;
-
-/** How an in-lab event was placed, kept for the last few events as evidence. */
-export interface Placement {
-  pid: number;
-  key: string | null;
-  by: 'cgroup' | 'exec-event' | 'rule-key' | 'parent';
-  scope: ProcessScope;
 }
 
 export class AuditDaemon {
@@ -143,7 +134,7 @@ export class AuditDaemon {
   readonly #io: DaemonIo;
   readonly #engine: AuditEngine;
   readonly #assembler = new AuditAssembler();
-  readonly #table = new ProcessTable();
+  readonly #enricher: LabEnricher;
   readonly #containers = new Map<string, Known>();
   readonly #counters: DaemonCounters = { records: 0, malformed: 0, lost: 0, events: 0, inLab: 0, outside: 0, unplaced: 0, alerts: 0, k8sAudit: 0, containerEvents: 0 };
   #tapReady = false;
@@ -151,7 +142,6 @@ export class AuditDaemon {
   #quiet = true;
   #syncing = false;
   #lastReload?: ReloadResult;
-  #nodeUsers?: Map<number, string>;
   readonly #placements: Placement[] = [];
   /** Raw lines of the events still being assembled, by `time:serial`. */
   readonly #raw = new Map<string, string[]>();
@@ -160,6 +150,24 @@ export class AuditDaemon {
     this.#config = config;
     this.#io = io;
     this.#engine = engine;
+    const containers = this.#containers;
+    const fullId = (prefix: string) => [...containers.keys()].find((id) => id.startsWith(prefix));
+    this.#enricher = new LabEnricher({
+      labId: config.labId,
+      nodeContainerId: config.nodeContainerId,
+      nodePid: config.nodePid,
+      proc: io.proc,
+      containers: {
+        info: (id) => containers.get(id)?.entry.info,
+        fullId,
+        hostPid: (id) => containers.get(id)?.watch.hostPid,
+      },
+    });
+  }
+
+  /** The Enricher the daemon places and describes processes with. */
+  get enricher(): LabEnricher {
+    return this.#enricher;
   }
 
   get counters(): Readonly<DaemonCounters> {
@@ -232,16 +240,19 @@ export class AuditDaemon {
     }
     const ppid = typeof event['proc.ppid'] === 'number' ? event['proc.ppid'] : undefined;
     const key = typeof event['evt.arg.key'] === 'string' ? event['evt.arg.key'] : undefined;
-    const scope = this.#place(pid, ppid, key);
-    if (!scope) {
+    const placed = this.#enricher.place(pid, ppid, key);
+    if (!placed) {
       this.#counters.unplaced++;
       return;
     }
+    const scope = placed.scope;
     if (scope.scope === 'outside') {
       this.#counters.outside++;
       return;
     }
     this.#counters.inLab++;
+    this.#placements.push({ pid, key: key ?? null, ...placed });
+    if (this.#placements.length > 50) this.#placements.shift();
     if (raw) this.#io.record?.(raw);
     const self: ProcessRecord = { pid, scope };
     if (ppid !== undefined) self.ppid = ppid;
@@ -249,89 +260,14 @@ export class AuditDaemon {
       const v = event[field];
       if (typeof v === 'string') self[prop] = v;
     }
-    if (event['evt.type'] === 'execve' || event['evt.type'] === 'execveat' || !this.#table.get(pid)) this.#table.remember(self);
-    const container = scope.scope === 'container' ? this.#containerInfo(scope.containerId) : undefined;
-    const ctx: ProcessContext = { ancestors: this.#ancestors(ppid) };
-    if (container) ctx.container = container;
-    applyContext(event, ctx);
+    this.#enricher.remember(self, event['evt.type'] === 'execve' || event['evt.type'] === 'execveat');
+    applyContext(event, this.#enricher.context(scope, ppid));
     const uid = event['user.uid'];
     if (typeof uid === 'number' && event['user.name'] === undefined) {
-      const name = this.#userName(uid, scope);
+      const name = this.#enricher.userName(uid, scope);
       if (name !== undefined) event['user.name'] = name;
     }
     this.#evaluate(event as AuditEvent);
-  }
-
-  #place(pid: number, ppid: number | undefined, key: string | undefined): ProcessScope | undefined {
-    const placed = this.#placeBy(pid, ppid, key);
-    if (placed && placed.scope.scope !== 'outside') {
-      this.#placements.push({ pid, key: key ?? null, by: placed.by, scope: placed.scope });
-      if (this.#placements.length > 20) this.#placements.shift();
-    }
-    return placed?.scope;
-  }
-
-  #placeBy(pid: number, ppid: number | undefined, key: string | undefined): { scope: ProcessScope; by: Placement['by'] } | undefined {
-    const node = this.#config.nodeContainerId;
-    const live = readProcess(this.#io.proc, pid, node);
-    if (live) return { scope: live.scope, by: 'cgroup' };
-    // Gone already. A container rule's key says whose files it touched;
-    // that beats what the table knows, which may be from before the
-    // process joined the container (runc init's setns, in the node).
-    const fromKey = parseKey(key);
-    if (fromKey?.labId === this.#config.labId && fromKey.containerId) {
-      const full = this.#fullId(fromKey.containerId);
-      return { scope: { scope: 'container', containerId: full ?? fromKey.containerId }, by: 'rule-key' };
-    }
-    const remembered = this.#table.get(pid);
-    if (remembered) return { scope: remembered.scope, by: 'exec-event' };
-    if (ppid !== undefined) {
-      const parent = readProcess(this.#io.proc, ppid, node) ?? this.#table.get(ppid);
-      if (parent) return { scope: parent.scope, by: 'parent' };
-    }
-    return undefined;
-  }
-
-  #fullId(prefix: string): string | undefined {
-    for (const id of this.#containers.keys()) if (id.startsWith(prefix)) return id;
-    return undefined;
-  }
-
-  #containerInfo(id: string): ContainerInfo {
-    return this.#containers.get(id)?.entry.info ?? this.#containers.get(this.#fullId(id) ?? '')?.entry.info ?? { id };
-  }
-
-  /** Parent first: from the table (exec events) or /proc. */
-  #ancestors(ppid: number | undefined): ProcessInfo[] {
-    const out: ProcessInfo[] = [];
-    let pid = ppid;
-    while (pid !== undefined && pid > 0 && out.length < MAX_ANCESTORS) {
-      const p = readProcess(this.#io.proc, pid, this.#config.nodeContainerId) ?? this.#table.get(pid);
-      if (!p) break;
-      const info: ProcessInfo = { pid };
-      if (p.name !== undefined) info.name = p.name;
-      if (p.exepath !== undefined) info.exepath = p.exepath;
-      if (p.exe !== undefined) info.exe = p.exe;
-      if (p.cmdline !== undefined) info.cmdline = p.cmdline;
-      out.push(info);
-      pid = p.ppid;
-    }
-    return out;
-  }
-
-  #userName(uid: number, scope: ProcessScope): string | undefined {
-    let users: Map<number, string> | undefined;
-    if (scope.scope === 'container') {
-      const known = this.#containers.get(scope.containerId);
-      if (known && known.users === undefined && known.watch.hostPid !== undefined) {
-        known.users = parsePasswd(this.#io.proc.readText(`/proc/${known.watch.hostPid}/root/etc/passwd`) ?? '');
-      }
-      users = known?.users;
-    } else {
-      this.#nodeUsers ??= parsePasswd(this.#io.proc.readText(`/proc/${this.#config.nodePid}/root/etc/passwd`) ?? '');
-      users = this.#nodeUsers;
-    }
-    return users?.get(uid) ?? (uid === 0 ? 'root' : undefined);
   }
 
   #evaluate(event: AuditEvent): void {
@@ -344,7 +280,7 @@ export class AuditDaemon {
   #onRuleRemoved(key: string | undefined): void {
     const parsed = parseKey(key);
     if (parsed?.labId !== this.#config.labId || !parsed.containerId) return;
-    const id = this.#fullId(parsed.containerId);
+    const id = [...this.#containers.keys()].find((c) => c.startsWith(parsed.containerId!));
     const known = id ? this.#containers.get(id) : undefined;
     if (known) known.watch.removedByKernel = true;
   }

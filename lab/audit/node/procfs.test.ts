@@ -39,7 +39,7 @@ describe('scopeFromCgroup', () => {
 
 describe('parseStat', () => {
   it('takes comm between the first ( and the last ), since a process may name itself ") 1 ("', () => {
-    assert.deepEqual(parseStat('42 (a) 1 (b) S 7 42 42 0 -1'), { comm: 'a) 1 (b', ppid: 7 });
+    assert.deepEqual(parseStat('42 (a) 1 (b) S 7 42 42 0 -1'), { comm: 'a) 1 (b', state: 'S', ppid: 7 });
     assert.equal(parseStat('garbage'), undefined);
   });
 });
@@ -60,6 +60,13 @@ describe('readProcess', () => {
   });
   describe('when it is gone', () => {
     it('gives undefined', () => assert.equal(readProcess(fakeProc({}), 7, NODE), undefined));
+  });
+  describe('when it has exited but is not reaped yet (a zombie)', () => {
+    it('counts it as gone: its cgroup file no longer says where it ran', () => {
+      // What a zombie of a container shows: the v1 hierarchies at the root, the v2 line at the node.
+      const proc = fakeProc({ '/proc/7/cgroup': `8:pids:/\n0::/docker/${NODE}\n`, '/proc/7/stat': '7 (cat) Z 3 7 7 0' });
+      assert.equal(readProcess(proc, 7, NODE), undefined);
+    });
   });
 });
 

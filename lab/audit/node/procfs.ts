@@ -68,15 +68,18 @@ function containerIdOf(segment: string): string | undefined {
   return m?.[1];
 }
 
-/** /proc/<pid>/stat: comm is between the first '(' and the last ')', since comm may hold both. */
-export function parseStat(text: string): { comm: string; ppid: number } | undefined {
+/**
+ * /proc/<pid>/stat: comm is between the first '(' and the last ')', since
+ * comm may hold both; then the state letter and the parent's pid.
+ */
+export function parseStat(text: string): { comm: string; state: string; ppid: number } | undefined {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
   const rest = text.slice(close + 2).split(' ');
   const ppid = Number(rest[1]);
   if (!Number.isInteger(ppid)) return undefined;
-  return { comm: text.slice(open + 1, close), ppid };
+  return { comm: text.slice(open + 1, close), state: rest[0] ?? '', ppid };
 }
 
 /** /proc/<pid>/cmdline: NUL-separated argv, usually NUL-terminated. */
@@ -121,13 +124,19 @@ export class ProcessTable {
   }
 }
 
-/** Reads what /proc says about a live process; undefined once it is gone. */
+/**
+ * Reads what /proc says about a live process; undefined once it is gone.
+ * A zombie counts as gone: an exiting task leaves its cgroups
+ * (kernel/cgroup/cgroup.c cgroup_exit), so its cgroup file no longer says
+ * where it ran (measured: a `cat` started by CRI exec read as the node's
+ * once it had exited and before runc reaped it).
+ */
 export function readProcess(proc: ProcReader, pid: number, nodeContainerId: string): ProcessRecord | undefined {
-  const cgroup = proc.readText(`/proc/${pid}/cgroup`);
   const stat = proc.readText(`/proc/${pid}/stat`);
-  if (cgroup === undefined || stat === undefined) return undefined;
-  const parsed = parseStat(stat);
-  if (!parsed) return undefined;
+  const parsed = stat === undefined ? undefined : parseStat(stat);
+  if (!parsed || parsed.state === 'Z' || parsed.state === 'X') return undefined;
+  const cgroup = proc.readText(`/proc/${pid}/cgroup`);
+  if (cgroup === undefined) return undefined;
   const argv = parseCmdline(proc.readText(`/proc/${pid}/cmdline`) ?? '');
   const record: ProcessRecord = { pid, ppid: parsed.ppid, name: parsed.comm, scope: scopeFromCgroup(cgroup, nodeContainerId) };
   const exepath = proc.readLink(`/proc/${pid}/exe`);
