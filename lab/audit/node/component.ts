@@ -29,7 +29,7 @@ import type { DaemonConfig, DaemonStatus, ReloadResult } from './daemon.ts';
 import type { CleanupReport } from './daemon-main.ts';
 import { DEFAULT_SENSITIVE_PATHS, labKey, parseRuleList, staleLabs, type ListedRule, type SensitivePath } from './kernel-rules.ts';
 import { AUDIT_FILES, SIDECAR_PATHS } from './layout.ts';
-import { buildAuditTap, inspectNode, sidecarExec, sidecarName, startSidecar, stopSidecar } from './sidecar.ts';
+import { buildAuditTap, inspectNode, sidecarExec, sidecarName, sidecarRunArgs, startSidecar, stopSidecar, type SidecarSpec } from './sidecar.ts';
 
 export const AUDIT_COMPONENT = 'audit';
 
@@ -133,14 +133,7 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
       labKey(node.labId); // rejects a lab id that cannot be an audit key prefix before anything starts
       await writeFile(join(dir, AUDIT_FILES.config), JSON.stringify(config, null, 2));
       await mkdir(HOST_AUDIT_STATE, { recursive: true, mode: 0o700 });
-      await startSidecar({
-        labId: node.labId,
-        label: { key: LAB_LABEL, value: node.labId },
-        image: node.imageTag,
-        auditDir: dir,
-        hostStateDir: HOST_AUDIT_STATE,
-        criDir: join(node.stateDir, 'run'),
-      });
+      await startSidecar(sidecarSpecOf(node));
       await waitReady(node, options.readyTimeoutMs ?? 30_000);
       state.reaped = await reapStaleRules(node.labId);
     },
@@ -150,7 +143,7 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
     },
 
     async beforeStop(node: StartedLabNode): Promise<void> {
-      const report = await cleanupRules(node.labId);
+      const report = await cleanupRules(node.labId, sidecarSpecOf(node));
       await stopSidecar(node.labId);
       if (report.remaining.length > 0) {
         throw new LabError<AuditErrorCode>('AUDIT_RULES_LEFT', `lab ${node.labId}: ${report.remaining.length} kernel audit rules still set after cleanup: ${report.remaining.join('; ')}`);
@@ -203,13 +196,32 @@ async function reapStaleRules(labId: string): Promise<string[]> {
   return stale;
 }
 
-/** Removes the lab's kernel rules through its sidecar; falls back to a one-off container when the sidecar is gone. */
-async function cleanupRules(labId: string): Promise<CleanupReport> {
+function sidecarSpecOf(node: StartedLabNode): SidecarSpec {
+  return {
+    labId: node.labId,
+    label: { key: LAB_LABEL, value: node.labId },
+    image: node.imageTag,
+    auditDir: auditDir(node.labId),
+    hostStateDir: HOST_AUDIT_STATE,
+    criDir: join(node.stateDir, 'run'),
+  };
+}
+
+/**
+ * Removes the lab's kernel rules through its sidecar; when the sidecar is
+ * gone (it died, or someone removed it), through a one-off container of
+ * the same image, mounts and capabilities.
+ */
+async function cleanupRules(labId: string, spec: SidecarSpec): Promise<CleanupReport> {
   const daemon = join(SIDECAR_PATHS.root, AUDIT_FILES.daemon);
-  const r = await sidecarExec(labId, ['node', daemon, 'cleanup', labId]);
+  let r = await sidecarExec(labId, ['node', daemon, 'cleanup', labId]);
+  if (!r.stdout.toString().trim().startsWith('{')) {
+    const [file, ...args] = sidecarRunArgs(spec, ['cleanup', labId]);
+    r = await localExec.run([file!, ...args], { timeoutMs: 60_000 });
+  }
   const text = r.stdout.toString().trim();
   if (text.startsWith('{')) return JSON.parse(text) as CleanupReport;
-  throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `cleanup in the audit sidecar of lab ${labId} exited ${r.exitCode}: ${r.stderr.trim() || text}`);
+  throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `cleanup of the audit rules of lab ${labId} exited ${r.exitCode}: ${r.stderr.trim() || text}`);
 }
 
 // ---------------------------------------------------------------- runtime API

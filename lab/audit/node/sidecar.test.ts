@@ -27,6 +27,12 @@ describe('sidecarRunArgs', () => {
       assert.deepEqual(after('--security-opt'), ['no-new-privileges']);
       assert.ok(!args.includes('--privileged'));
     });
+    it('can run a one-off cleanup with the same privileges when the sidecar is gone', () => {
+      const once = sidecarRunArgs({ labId: 'lab1', label: { key: 'io.integrity-lab.lab', value: 'lab1' }, image: 'i', auditDir: '/a', hostStateDir: '/h', criDir: '/c' }, ['cleanup', 'lab1']);
+      assert.ok(once.includes('--rm') && !once.includes('--name') && !once.includes('-d'));
+      assert.deepEqual(once.slice(-3), ['/lab-audit/bin/audit-daemon.mjs', 'cleanup', 'lab1']);
+      assert.ok(once.includes('io.integrity-lab.lab=lab1'));
+    });
     it('uses the node image it is given (never pulled) and runs the bundled daemon', () => {
       assert.ok(args.includes('integrity-lab/node:abc'));
       assert.deepEqual(args.slice(-3), ['/lab-audit/bin/audit-daemon.mjs', 'run', '/lab-audit/config.json']);

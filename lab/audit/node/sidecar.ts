@@ -41,11 +41,14 @@ export interface SidecarSpec {
   criDir: string;
 }
 
-/** The `docker run` argument list (pure, for tests and evidence). */
-export function sidecarRunArgs(spec: SidecarSpec): string[] {
+/**
+ * The `docker run` argument list (pure, for tests and evidence). With
+ * `command`, a one-off container (`--rm`, no name) that runs that daemon
+ * subcommand instead, e.g. `cleanup <lab>` when the sidecar is gone.
+ */
+export function sidecarRunArgs(spec: SidecarSpec, command?: string[]): string[] {
   return [
-    'docker', 'run', '-d',
-    '--name', sidecarName(spec.labId),
+    'docker', 'run', ...(command ? ['--rm'] : ['-d', '--name', sidecarName(spec.labId)]),
     '--label', `${spec.label.key}=${spec.label.value}`,
     '--label', `${SIDECAR_ROLE_LABEL}=audit`,
     '--pid', 'host',
@@ -66,7 +69,7 @@ export function sidecarRunArgs(spec: SidecarSpec): string[] {
     '-v', `${spec.criDir}:${SIDECAR_PATHS.cri}`,
     '--entrypoint', 'node',
     spec.image,
-    join(SIDECAR_PATHS.root, AUDIT_FILES.daemon), 'run', join(SIDECAR_PATHS.root, AUDIT_FILES.config),
+    join(SIDECAR_PATHS.root, AUDIT_FILES.daemon), ...(command ?? ['run', join(SIDECAR_PATHS.root, AUDIT_FILES.config)]),
   ];
 }
 
