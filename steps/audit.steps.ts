@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Given, Then, When } from '@cucumber/cucumber';
+import { After, Given, Status, Then, When } from '@cucumber/cucumber';
 import {
   auditAlerts,
   auditStatus,
@@ -48,12 +48,19 @@ Given('the audit rules {string} are loaded', async function (this: LabWorld, nam
 });
 
 When('the audit rules {string} are loaded into the running engine', async function (this: LabWorld, name: string) {
-  await reload(this, name);
+  this.auditRefusalPending = !(await reload(this, name)).ok;
+});
+
+After(function (this: LabWorld, { result, pickle }) {
+  if (this.auditRefusalPending && result?.status === Status.PASSED) {
+    throw new Error(`scenario "${pickle.name}": the audit engine refused rules (${this.auditReload?.error?.message ?? ''}) but no step asserted it; add \`Then the audit engine refuses them, naming …\``);
+  }
 });
 
 Then('the audit engine refuses them, naming {string}, the rule {string} and the position {string}', function (this: LabWorld, file: string, rule: string, position: string) {
   const r = this.auditReload;
   assert.ok(r, 'no audit rules were loaded into the running engine in this scenario');
+  this.auditRefusalPending = false;
   assert.equal(r.ok, false, `the engine accepted the rules: ${r.rules.count} rules in force`);
   const loc = r.error?.location;
   assert.ok(loc, `the refusal carries no location: ${r.error?.message}`);

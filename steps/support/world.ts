@@ -84,6 +84,8 @@ export class LabWorld extends World {
   auditRulesBefore?: import('../../lab/audit/index.ts').RulesSummary;
   /** Lab id and node image of a lab this scenario tore down, to check what it left behind. */
   auditTornDown?: { labId: string; image: string };
+  /** A rules load was refused and no step has asserted the refusal yet (an After hook checks). */
+  auditRefusalPending = false;
 }
 
 setWorldConstructor(LabWorld);
