@@ -84,11 +84,11 @@ export async function judgeOvermount(ctx: TechniqueContext, done: OvermountDone)
   const lasted = tookEffect && running && (seenAfterGrace?.equals(payload) ?? false);
   const finishedMs = state.finishedAt && Number(state.finishedAt) > 0 ? Number(state.finishedAt) / 1e6 : undefined;
   const first = alerts[0];
-  const reason = !tookEffect
-    ? `the workload did not read the attacker's content at ${path} after the overmount`
+  const reason = !running
+    ? `the container was stopped ${finishedMs ? `${Math.round(finishedMs - done.doneAt)} ms ` : ''}after the overmount of ${path} (${state.state}); ${tookEffect ? "the workload read the attacker's content until then" : "the workload never read the attacker's content"}: no lasting effect`
     : lasted
       ? `the workload reads the attacker's content at ${path} through the overmount`
-      : `the overmount of ${path} worked, but the container was stopped ${finishedMs ? `${Math.round(finishedMs - done.doneAt)} ms` : ''} after it (${state.state}): it has no lasting effect`;
+      : `the workload does not read the attacker's content at ${path} after the overmount`;
   return {
     effect: lasted,
     reason,

