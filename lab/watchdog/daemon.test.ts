@@ -5,6 +5,7 @@ import type { ActivityRecord, WatchdogAlert } from './alerts.ts';
 import { resolveConfig } from './config.ts';
 import { WatchdogDaemon, type DaemonDeps } from './daemon.ts';
 import type { OciSpec } from './expected.ts';
+import type { HelperLine, NotifyHandlers } from './notify.ts';
 import type { NodeView } from './proc.ts';
 import { TASK_DIR, sampleText } from './test-samples.ts';
 
@@ -75,7 +76,7 @@ class FakeNode implements NodeView {
   }
 }
 
-function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode()) {
+function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), notifier?: DaemonDeps['startNotifier']) {
   const lines = new Map<string, string[]>();
   const commands: string[][] = [];
   const errors: string[] = [];
@@ -94,14 +95,14 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode()) {
     now: () => (now += 1),
     appendLine: (path, line) => lines.set(path, [...(lines.get(path) ?? []), line]),
     writeFile: () => {},
-    startNotifier: async () => ({ ok: false, reason: 'not in this test' }),
+    startNotifier: notifier ?? (async () => ({ ok: false, reason: 'not in this test' })),
     kill: (pid) => commands.push(['kill', String(pid)]),
     hash: async () => ({ hex: '', bytes: 0 }),
     fileIdentity: () => '1:1',
     stderr: (l) => errors.push(l),
     cpuUsage: () => ({ user: 0, system: 0 }),
   };
-  const config = resolveConfig({ namespaces: [{ match: 'kube-system', mode }], notify: 'poll' });
+  const config = resolveConfig({ namespaces: [{ match: 'kube-system', mode }], notify: notifier ? 'auto' : 'poll' });
   const daemon = new WatchdogDaemon(config, deps);
   return {
     node,
@@ -242,6 +243,65 @@ describe('WatchdogDaemon', () => {
         assert.equal(h.commands.filter((c) => c[1] === 'umount').length, 0);
         assert.equal(h.activity().filter((a) => a.kind === 'namespace-freed').length, 1);
       });
+    });
+  });
+
+  describe('when the kernel reports mount events through the helper', () => {
+    function withHelper() {
+      let handlers: NotifyHandlers | undefined;
+      const watched: string[] = [];
+      const h = harness('detect', new FakeNode(), async (_helper, hs) => {
+        handlers = hs;
+        return { ok: true, notifier: { pid: 4242, watch: (key) => watched.push(key), unwatch: () => {}, close: () => {} } };
+      });
+      return { h, watched, emit: (line: HelperLine) => handlers!.onLine(line), exit: (why: string) => handlers!.onExit(why) };
+    }
+    it('marks the node namespace and every watched container, and reports fanotify in the status', async () => {
+      const { h, watched } = withHelper();
+      await h.daemon.start();
+      try {
+        assert.deepEqual(watched, ['node', ...[...h.daemon.containers.keys()]]);
+        assert.equal(h.daemon.status().notify, 'fanotify-mnt');
+        assert.equal(h.daemon.status().helperPid, 4242);
+      } finally {
+        h.daemon.stop();
+      }
+    });
+    it('scans the namespace an event names and alerts with the event time', async () => {
+      const { h, emit } = withHelper();
+      await h.daemon.start();
+      try {
+        h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
+        emit({ type: 'mount', event: 'attach', mntId: '2147502891', key: AGENT, time: 1234.5 });
+        await new Promise((r) => setTimeout(r, 30));
+        const alerts = h.alerts();
+        assert.equal(alerts.length, 5);
+        assert.ok(alerts.every((a) => a.trigger === 'fanotify' && a.eventTime === 1234.5 && a.notify === 'fanotify-mnt'));
+      } finally {
+        h.daemon.stop();
+      }
+    });
+    it('polls a namespace fanotify could not mark', async () => {
+      const { h, emit } = withHelper();
+      await h.daemon.start();
+      try {
+        emit({ type: 'watch-failed', key: AGENT, error: 'fanotify_mark: No space left on device' });
+        assert.equal(h.daemon.containers.get(AGENT)!.polled, true);
+        assert.match(h.activity().find((a) => a.kind === 'error')!.message, /polling it every 750 ms/);
+      } finally {
+        h.daemon.stop();
+      }
+    });
+    it('falls back to polling when the helper dies, and says so', async () => {
+      const { h, exit } = withHelper();
+      await h.daemon.start();
+      try {
+        exit('killed (SIGKILL)');
+        assert.equal(h.daemon.status().notify, 'poll');
+        assert.match(h.activity().find((a) => a.kind === 'notify')!.message, /the fanotify helper stopped \(killed \(SIGKILL\)\)/);
+      } finally {
+        h.daemon.stop();
+      }
     });
   });
 });
