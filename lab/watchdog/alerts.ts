@@ -48,6 +48,7 @@ export type ActivityKind =
   | 'container-ignored'
   | 'enforced'
   | 'namespace-freed'
+  | 'namespace-held'
   | 'leftovers-released'
   | 'reverified'
   | 'trust'

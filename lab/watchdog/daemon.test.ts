@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Exec } from '../exec.ts';
 import type { ActivityRecord, WatchdogAlert } from './alerts.ts';
 import { resolveConfig } from './config.ts';
-import { WatchdogDaemon, type DaemonDeps } from './daemon.ts';
+import { CONFIRM_MS, parseTaskList, WatchdogDaemon, type DaemonDeps } from './daemon.ts';
 import type { OciSpec } from './expected.ts';
 import type { HelperLine, NotifyHandlers } from './notify.ts';
 import type { NodeView } from './proc.ts';
@@ -32,6 +32,13 @@ class FakeNode implements NodeView {
     [194, { pid: 194, startTime: '900', ns: 'mnt:[4026532200]', mountinfo: sampleText('integrity', 'system-agent-sandbox.mountinfo') }],
     [394, { pid: 394, startTime: '1100', ns: 'mnt:[4026532400]', mountinfo: sampleText('integrity', 'app.mountinfo') }],
   ]);
+  /** Unique namespace ids by mnt:[N] link, as NS_MNT_GET_INFO gives them. */
+  nsIds = new Map([
+    ['mnt:[4026532329]', '307'],
+    ['mnt:[4026532200]', '306'],
+    ['mnt:[4026532400]', '4380'],
+  ]);
+  released = false;
   kinds: Record<string, 'file' | 'directory'> = { '/opt/agent/run.sh': 'file', '/opt/agent/config': 'file', '/opt/agent': 'directory' };
   /** Called after each mountinfo read: lets a test make a process exit mid-scan. */
   afterRead?: (pid: number) => void;
@@ -83,8 +90,22 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
   const exec: Exec = {
     async run(argv) {
       commands.push([...argv]);
-      if (argv[0]?.endsWith('release-mounts') && argv[1] === 'mountinfo') return { exitCode: 0, stdout: Buffer.from(sampleText('integrity', 'system-agent.mountinfo')), stderr: '' };
-      if (argv[0]?.endsWith('release-mounts') && argv[1] === 'umount') return { exitCode: 0, stdout: Buffer.from(argv.slice(3).map((m) => JSON.stringify({ mountPoint: m, released: true })).join('\n') + '\n'), stderr: '' };
+      if (argv[0] === 'ctr' && argv.slice(-2).join(' ') === 'tasks ls') {
+        const rows = [...node.tasks].filter(([, t]) => t.pid !== undefined).map(([id, t]) => `${id}    ${t.pid}    ${node.procs.has(t.pid!) ? 'RUNNING' : 'STOPPED'}`);
+        return { exitCode: 0, stdout: Buffer.from(['TASK    PID    STATUS', ...rows].join('\n') + '\n'), stderr: '' };
+      }
+      if (argv[0]?.endsWith('release-mounts')) {
+        // The namespace behind /proc/<pid>/ns/mnt, by its unique id.
+        const pid = Number(/^\/proc\/(\d+)\//.exec(argv[2] ?? '')?.[1]);
+        const id = node.nsIds.get(node.procs.get(pid)?.ns ?? '');
+        if (argv[1] === 'nsid') return id ? { exitCode: 0, stdout: Buffer.from(`${id}\n`), stderr: '' } : { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'gone' };
+        if (argv[3] === '--ns-id' && argv[4] !== id) return { exitCode: 4, stdout: Buffer.alloc(0), stderr: 'reused' };
+        if (argv[1] === 'mountinfo') return { exitCode: 0, stdout: Buffer.from(node.released ? '' : sampleText('integrity', 'system-agent.mountinfo')), stderr: '' };
+        if (argv[1] === 'umount') {
+          node.released = true;
+          return { exitCode: 0, stdout: Buffer.from(argv.slice(5).map((m) => JSON.stringify({ mountPoint: m, released: true })).join('\n') + '\n'), stderr: '' };
+        }
+      }
       return { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'not in this test' };
     },
   };
@@ -116,26 +137,26 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
 
 describe('WatchdogDaemon', () => {
   describe('when it discovers the containers of a node', () => {
-    it('watches those in watched namespaces (container and sandbox) and ignores the rest', () => {
+    it('watches those in watched namespaces (container and sandbox) and ignores the rest', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       assert.deepEqual([...h.daemon.containers.keys()].sort(), [AGENT, SANDBOX].sort());
       assert.equal(h.daemon.containers.get(AGENT)!.mode, 'detect');
       assert.deepEqual(h.alerts(), []);
     });
-    it('waits for containers whose runc create has not finished (no init pid yet)', () => {
+    it('waits for containers whose runc create has not finished (no init pid yet)', async () => {
       const h = harness();
       h.node.tasks.get(AGENT)!.pid = undefined;
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       assert.equal(h.daemon.containers.has(AGENT), false);
       h.daemon.stop();
     });
   });
 
   describe('when a watched namespace gets an overmount', () => {
-    it('writes one alert naming the container, its pod and namespace, the mount line, the time and the reasons', () => {
+    it('writes one alert naming the container, its pod and namespace, the mount line, the time and the reasons', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
       h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll');
       const alerts = h.alerts();
@@ -146,9 +167,9 @@ describe('WatchdogDaemon', () => {
       assert.deepEqual(a.reasons, ['overmount-file', 'unverified-source']);
       assert.ok(!Number.isNaN(Date.parse(a.time)));
     });
-    it('does not repeat an alert while the overmount stays', () => {
+    it('does not repeat an alert while the overmount stays', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
       const w = h.daemon.containers.get(AGENT)!;
       h.daemon.scan(w, 'poll');
@@ -162,7 +183,7 @@ describe('WatchdogDaemon', () => {
   describe('when the namespace is in enforce mode', () => {
     it('alerts with action stop and kills the task through containerd', async () => {
       const h = harness('enforce');
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
       h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll');
       await new Promise((r) => setImmediate(r));
@@ -176,9 +197,9 @@ describe('WatchdogDaemon', () => {
   });
 
   describe('when the container exits in the middle of a scan', () => {
-    it('reports nothing and logs no error', () => {
+    it('reports nothing and logs no error', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       // The mountinfo read still returns the attacked table, then the process is gone.
       h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
       h.node.afterRead = (pid) => h.node.procs.delete(pid);
@@ -187,16 +208,16 @@ describe('WatchdogDaemon', () => {
       assert.deepEqual(h.errors, []);
       h.daemon.stop();
     });
-    it('treats a mountinfo that reads empty as the container going away', () => {
+    it('treats a mountinfo that reads empty as the container going away', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       h.node.procs.get(274)!.mountinfo = '';
       assert.deepEqual(h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll'), []);
       h.daemon.stop();
     });
-    it('does not take a reused pid for the container', () => {
+    it('does not take a reused pid for the container', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       // Another process got pid 274: it sees the node's own table.
       h.node.procs.set(274, { pid: 274, startTime: '5000', ns: 'mnt:[4026531841]', mountinfo: sampleText('integrity', 'node.mountinfo') });
       h.daemon.scan(h.daemon.containers.get(AGENT)!, 'poll');
@@ -206,14 +227,14 @@ describe('WatchdogDaemon', () => {
   });
 
   describe('when the watchdog restarts while an overmount is in place', () => {
-    it('reports it again from the node, with nothing kept from the first instance', () => {
+    it('reports it again from the node, with nothing kept from the first instance', async () => {
       const node = new FakeNode();
       node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
       const first = harness('detect', node);
-      first.daemon.discover('discovery');
+      await first.daemon.discover();
       first.daemon.stop();
       const second = harness('detect', node);
-      second.daemon.discover('discovery');
+      await second.daemon.discover();
       assert.equal(first.alerts().length, 5);
       assert.deepEqual(second.alerts().map((a) => a.mount?.mountPoint).sort(), first.alerts().map((a) => a.mount?.mountPoint).sort());
     });
@@ -222,27 +243,51 @@ describe('WatchdogDaemon', () => {
   describe('when a stopped container\'s namespace is still held by a process', () => {
     it('detaches every mount but the namespace root, top mounts first, through the holder', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
+      await new Promise((r) => setTimeout(r, 10));
       // The container's init is gone, a debug session (pid 777) is still in its namespace.
       h.node.procs.delete(274);
       h.node.procs.set(777, { pid: 777, startTime: '3000', ns: 'mnt:[4026532329]' });
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
       await new Promise((r) => setTimeout(r, 10));
       const umount = h.commands.find((c) => c[1] === 'umount')!;
-      assert.equal(umount[2], '/proc/777/ns/mnt');
-      assert.equal(umount.length - 3, sampleText('integrity', 'system-agent.mountinfo').trim().split('\n').length - 1);
-      assert.equal(umount[3], '/tmp');
+      assert.deepEqual(umount.slice(2, 5), ['/proc/777/ns/mnt', '--ns-id', '307']);
+      assert.equal(umount.length - 5, sampleText('integrity', 'system-agent.mountinfo').trim().split('\n').length - 1);
+      assert.equal(umount[5], '/tmp');
       assert.equal(h.activity().filter((a) => a.kind === 'leftovers-released').length, 1);
     });
-    it('records that the kernel freed the namespace when nothing holds it', () => {
+    it('leaves alone a new container whose namespace got the same number', async () => {
       const h = harness();
-      h.daemon.discover('discovery');
+      await h.daemon.discover();
+      await new Promise((r) => setTimeout(r, 10));
+      // The agent stops, its namespace is freed, and a new container's namespace reuses mnt:[4026532329].
       h.node.procs.delete(274);
-      h.daemon.discover('discovery');
-      return new Promise<void>((r) => setTimeout(r, 10)).then(() => {
-        assert.equal(h.commands.filter((c) => c[1] === 'umount').length, 0);
-        assert.equal(h.activity().filter((a) => a.kind === 'namespace-freed').length, 1);
-      });
+      h.node.nsIds.set('mnt:[4026532329]', '9001');
+      h.node.procs.set(888, { pid: 888, startTime: '4000', ns: 'mnt:[4026532329]', mountinfo: sampleText('integrity', 'system-agent.mountinfo') });
+      await h.daemon.discover();
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(h.commands.filter((c) => c[1] === 'umount').length, 0);
+      assert.match(h.activity().find((a) => a.kind === 'namespace-freed')!.message, /number was reused/);
+    });
+    it('does not release when the namespace\'s unique id is unknown', async () => {
+      const h = harness();
+      h.node.nsIds.clear();
+      await h.daemon.discover();
+      h.node.procs.delete(274);
+      h.node.procs.set(777, { pid: 777, startTime: '3000', ns: 'mnt:[4026532329]' });
+      await h.daemon.discover();
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(h.commands.filter((c) => c[1] === 'umount').length, 0);
+      assert.equal(h.activity().filter((a) => a.kind === 'namespace-held').length, 1);
+    });
+    it('records that the kernel freed the namespace when nothing holds it', async () => {
+      const h = harness();
+      await h.daemon.discover();
+      h.node.procs.delete(274);
+      await h.daemon.discover();
+      await new Promise<void>((r) => setTimeout(r, 10));
+      assert.equal(h.commands.filter((c) => c[1] === 'umount').length, 0);
+      assert.equal(h.activity().filter((a) => a.kind === 'namespace-freed').length, 1);
     });
   });
 
@@ -302,6 +347,49 @@ describe('WatchdogDaemon', () => {
       } finally {
         h.daemon.stop();
       }
+    });
+  });
+
+  describe('when containerd lists the tasks', () => {
+    it('skips a task that already exited before it could be watched', async () => {
+      const h = harness();
+      h.node.procs.delete(274);
+      await h.daemon.discover();
+      assert.equal(h.daemon.containers.has(AGENT), false);
+      assert.deepEqual(h.alerts(), []);
+    });
+  });
+
+  describe('when mounts disappear from a namespace', () => {
+    const withoutHosts = () => sampleText('integrity', 'system-agent.mountinfo').split('\n').filter((l) => !l.includes(' /etc/hosts ')).join('\n');
+    it('does not report them while the container is exiting (the namespace is being torn down)', async () => {
+      const h = harness();
+      await h.daemon.discover();
+      h.node.procs.get(274)!.mountinfo = withoutHosts();
+      assert.deepEqual(h.daemon.scan(h.daemon.containers.get(AGENT)!, 'fanotify'), []);
+      h.node.procs.delete(274);
+      await new Promise((r) => setTimeout(r, CONFIRM_MS + 50));
+      assert.deepEqual(h.alerts(), []);
+      h.daemon.stop();
+    });
+    it('reports a mount still missing a moment later, the container still running', async () => {
+      const h = harness();
+      await h.daemon.discover();
+      h.node.procs.get(274)!.mountinfo = withoutHosts();
+      h.daemon.scan(h.daemon.containers.get(AGENT)!, 'fanotify');
+      assert.deepEqual(h.alerts(), []);
+      await new Promise((r) => setTimeout(r, CONFIRM_MS + 50));
+      assert.deepEqual(h.alerts().map((a) => [a.reasons[0], a.mount?.mountPoint]), [['missing-mount', '/etc/hosts']]);
+      h.daemon.stop();
+    });
+  });
+});
+
+describe('parseTaskList', () => {
+  describe('when ctr prints its table', () => {
+    it('maps ids to pids and statuses', () => {
+      const m = parseTaskList('TASK    PID    STATUS    \nabc    274    RUNNING\ndef    0      STOPPED\n');
+      assert.deepEqual([...m], [['abc', { pid: 274, status: 'RUNNING' }], ['def', { pid: 0, status: 'STOPPED' }]]);
     });
   });
 });

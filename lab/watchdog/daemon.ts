@@ -43,6 +43,9 @@ export const CRI = {
   sandboxImageName: 'io.kubernetes.cri.podsandbox.image-name',
 } as const;
 
+/** How long a missing mount must stay missing before it is reported. */
+export const CONFIRM_MS = 100;
+
 export interface DaemonDeps {
   view: NodeView;
   /** Runs ctr (manifests, killing tasks) and the release helper. */
@@ -99,6 +102,10 @@ export interface Watched {
   stopped: boolean;
   /** fanotify could not watch this namespace: it is polled. */
   polled: boolean;
+  /** A second look at missing mounts is scheduled. */
+  confirmTimer?: NodeJS.Timeout;
+  /** The mount namespace's unique 64-bit id (never reused, unlike the mnt:[N] number). */
+  nsId?: string;
   trust?: LayerTrust;
   addedAt: number;
 }
@@ -150,6 +157,7 @@ export class WatchdogDaemon {
   #scanAllTimer?: NodeJS.Timeout;
   #discoverTimer?: NodeJS.Timeout;
   #retryTimer?: NodeJS.Timeout;
+  #ctrFailed = false;
   #stopped = false;
   readonly startedAt: string;
   readonly #pid = process.pid;
@@ -175,9 +183,9 @@ export class WatchdogDaemon {
       namespaces: this.config.namespaces,
       reverify: this.config.reverify,
     });
-    this.discover('discovery');
+    await this.discover('discovery');
     const every = (ms: number, fn: () => void) => this.#timers.push(setInterval(() => this.#guard(fn), ms));
-    every(this.config.discoveryIntervalMs, () => this.discover('discovery'));
+    every(this.config.discoveryIntervalMs, () => void this.#discoverGuarded());
     if (this.notify === 'fanotify-mnt') {
       every(this.config.fullScanIntervalMs, () => this.scanAll('full-scan'));
       every(this.config.pollIntervalMs, () => {
@@ -200,6 +208,7 @@ export class WatchdogDaemon {
     clearTimeout(this.#discoverTimer);
     clearTimeout(this.#retryTimer);
     for (const p of this.#pendingScans.values()) clearTimeout(p.timer);
+    for (const w of this.containers.values()) clearTimeout(w.confirmTimer);
     this.#notifier?.close();
     this.activity('stopping', `watchdog stopping (pid ${this.#pid})`);
     this.writeStatus();
@@ -273,6 +282,11 @@ export class WatchdogDaemon {
         this.scanAllSoon('fanotify');
         this.discoverSoon();
         return;
+      case 'watching': {
+        const w = this.containers.get(line.key);
+        if (w && line.nsId) w.nsId ??= line.nsId;
+        return;
+      }
       case 'watch-failed': {
         const w = this.containers.get(line.key);
         if (w) {
@@ -293,7 +307,7 @@ export class WatchdogDaemon {
     if (this.#discoverTimer) return;
     this.#discoverTimer = setTimeout(() => {
       this.#discoverTimer = undefined;
-      this.#guard(() => this.discover('discovery'));
+      void this.#discoverGuarded();
     }, 20);
   }
 
@@ -301,11 +315,22 @@ export class WatchdogDaemon {
     if (this.#retryTimer) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
-      this.#guard(() => this.discover('discovery'));
+      void this.#discoverGuarded();
     }, 100);
   }
 
-  discover(_trigger: ScanTrigger): void {
+  #discoverGuarded(): Promise<void> {
+    return this.discover('discovery').catch((err: unknown) => this.error(undefined, `discovery: ${describeError(err)}`, err));
+  }
+
+  /**
+   * One discovery pass. The task directory (cheap to list) says which
+   * containers exist; containerd itself (`ctr tasks ls`, only when an id is
+   * new) says which of them are created or running and with which pid. A
+   * task appears there only once `runc create` has returned, that is once
+   * every mount of the container exists.
+   */
+  async discover(_trigger: ScanTrigger = 'discovery'): Promise<void> {
     if (this.#stopped) return;
     if (this.#discovering) {
       this.#rediscover = true;
@@ -318,27 +343,55 @@ export class WatchdogDaemon {
       for (const w of [...this.containers.values()]) {
         if (!ids.has(w.id) || !this.alive(w)) this.remove(w);
       }
-      for (const id of this.#ignored.keys()) if (!ids.has(id)) this.#ignored.delete(id);
-      let creating = 0;
-      for (const id of ids) {
-        if (this.containers.has(id) || this.#ignored.has(id)) continue;
-        const task = this.deps.view.task(this.config.taskDir, id);
-        if (!task?.pid) {
-          creating++; // not created yet: its mounts are not complete
-          continue;
+      for (const id of [...this.#ignored.keys()]) if (!ids.has(id)) this.#ignored.delete(id);
+      const fresh = [...ids].filter((id) => !this.containers.has(id) && !this.#ignored.has(id));
+      if (fresh.length > 0) {
+        const tasks = await this.#containerdTasks();
+        // Read the node's table again: it must describe each new container as
+        // it is now, after its create (the start gate rewires the rootfs then).
+        this.#nodeMounts = parseMountinfo(this.deps.view.mountinfo('self') ?? '');
+        let creating = 0;
+        for (const id of fresh) {
+          if (this.containers.has(id) || this.#ignored.has(id)) continue;
+          const listed = tasks?.get(id);
+          const task = this.deps.view.task(this.config.taskDir, id);
+          // Both must say the task exists: containerd's list, and the pid file
+          // runc writes once `runc create` has returned (alone if ctr fails).
+          const pid = tasks ? (task?.pid ? listed?.pid : undefined) : task?.pid;
+          if (!task || !pid) {
+            creating++; // not created yet: its mounts are not complete
+            continue;
+          }
+          if (listed && listed.status === 'STOPPED') {
+            this.#ignored.set(id, 'exited before it was watched');
+            continue;
+          }
+          this.#consider({ ...task, pid });
         }
-        this.#consider(task);
+        // A container being created raises no further node mount event once its
+        // rootfs is mounted: look again shortly rather than at the next period.
+        if (creating > 0) this.#retryDiscovery();
       }
-      // A container being created raises no further node mount event once its
-      // rootfs is mounted: look again shortly rather than at the next period.
-      if (creating > 0) this.#retryDiscovery();
     } finally {
       this.#discovering = false;
     }
     if (this.#rediscover) {
       this.#rediscover = false;
-      this.discover('discovery');
+      await this.discover('discovery');
     }
+  }
+
+  /** containerd's tasks: id → pid and status; undefined when ctr cannot answer. */
+  async #containerdTasks(): Promise<Map<string, { pid: number; status: string }> | undefined> {
+    const c = this.config.containerd;
+    const r = await this.deps.exec.run(['ctr', '--address', c.address, '-n', c.namespace, 'tasks', 'ls'], { timeoutMs: 10_000 }).catch((err: unknown) => ({ exitCode: -1, stdout: Buffer.alloc(0), stderr: describeError(err) }));
+    if (r.exitCode !== 0) {
+      if (!this.#ctrFailed) this.error(undefined, `ctr tasks ls failed (exit ${r.exitCode}: ${r.stderr.trim()}); discovering from the shims' pid files instead`);
+      this.#ctrFailed = true;
+      return undefined;
+    }
+    this.#ctrFailed = false;
+    return parseTaskList(r.stdout.toString());
   }
 
   alive(w: Pick<Watched, 'pid' | 'startTime' | 'nsLink'>): boolean {
@@ -394,6 +447,7 @@ export class WatchdogDaemon {
     });
     this.scan(w, 'discovery');
     void this.#loadTrust(w).catch((err: unknown) => this.error(w, `layer trust: ${describeError(err)}`, err));
+    void this.#loadNamespaceId(w).catch(() => {});
   }
 
   remove(w: Watched): void {
@@ -401,6 +455,7 @@ export class WatchdogDaemon {
     this.schedule.unregister(w.id);
     const pending = this.#pendingScans.get(w.id);
     if (pending) clearTimeout(pending.timer);
+    clearTimeout(w.confirmTimer);
     this.#pendingScans.delete(w.id);
     this.#notifier?.unwatch(w.id);
     this.activity('container-removed', `${describeContainer(w)} stopped`, w.id);
@@ -433,7 +488,7 @@ export class WatchdogDaemon {
   }
 
   /** Reads one namespace and reports what is new. A container that is gone is not an error. */
-  scan(w: Watched, trigger: ScanTrigger, eventTime?: number): MountFinding[] {
+  scan(w: Watched, trigger: ScanTrigger, eventTime?: number, confirming = false): MountFinding[] {
     if (this.#stopped || w.stopped) return [];
     const started = performance.now();
     this.#counters.total++;
@@ -442,7 +497,7 @@ export class WatchdogDaemon {
       this.discoverSoon();
       return [];
     }
-    if (text === w.lastText && trigger !== 'discovery') return [];
+    if (text === w.lastText && trigger !== 'discovery' && !confirming) return [];
     w.lastText = text;
     this.#counters.diffed++;
     const findings = diffMounts(w.expectation, parseMountinfo(text), {
@@ -462,7 +517,12 @@ export class WatchdogDaemon {
       this.discoverSoon();
       return [];
     }
-    for (const f of fresh) {
+    // A namespace being torn down (its container exiting) loses its mounts
+    // while the process can still be seen: a missing mount is reported only
+    // if it is still missing, with the container still alive, a moment later.
+    const now = confirming ? fresh : fresh.filter((f) => !f.reasons.includes('missing-mount'));
+    if (now.length < fresh.length) this.#confirmSoon(w, trigger, eventTime);
+    for (const f of now) {
       w.reported.add(f.key);
       this.alert(w, {
         kind: 'mount',
@@ -477,8 +537,16 @@ export class WatchdogDaemon {
         eventTime,
       });
     }
-    if (w.mode === 'enforce') void this.enforce(w, fresh[0]!.reason);
-    return fresh;
+    if (w.mode === 'enforce' && now.length > 0) void this.enforce(w, now[0]!.reason);
+    return now;
+  }
+
+  #confirmSoon(w: Watched, trigger: ScanTrigger, eventTime?: number): void {
+    if (w.confirmTimer) return;
+    w.confirmTimer = setTimeout(() => {
+      w.confirmTimer = undefined;
+      if (this.containers.get(w.id) === w) this.#guard(() => this.scan(w, trigger, eventTime, true));
+    }, CONFIRM_MS);
   }
 
   // ------------------------------------------------------------ alerts and enforcement
@@ -628,41 +696,71 @@ export class WatchdogDaemon {
 
   // ------------------------------------------------------------ leftover mounts
 
-  /** Detaches every mount a stopped container's namespace still holds (see leftovers.ts). */
+  /**
+   * Detaches every mount a stopped container's namespace still holds (see
+   * leftovers.ts). Namespace numbers (mnt:[N]) are reused as soon as a
+   * namespace is freed, possibly by a container starting right now: a
+   * holder is only acted on through the release helper's check of the
+   * namespace's unique id, and never when that id is unknown.
+   */
   async releaseLeftovers(w: Watched): Promise<void> {
-    const holders = findHolders(w.nsLink, this.deps.view, parseMountinfo(this.deps.view.mountinfo('self') ?? ''));
+    const inits = new Set(this.deps.view.taskIds(this.config.taskDir).map((id) => this.deps.view.task(this.config.taskDir, id)?.pid));
+    const holders = findHolders(w.nsLink, this.deps.view, parseMountinfo(this.deps.view.mountinfo('self') ?? '')).filter(
+      // The init of a container that exists is in its own namespace, never a leftover.
+      (h) => !(h.kind === 'process' && inits.has(h.pid)),
+    );
     if (holders.length === 0) {
       this.activity('namespace-freed', `${describeContainer(w)}: nothing holds ${w.nsLink}; the kernel released its mounts`, w.id);
       return;
     }
-    const holder = holders[0]!;
-    const helper = this.config.releaseHelper;
-    const list = async () => {
-      const r = await this.deps.exec.run([helper, 'mountinfo', holder.path], { timeoutMs: 10_000 });
-      if (r.exitCode !== 0) throw new Error(`${helper} mountinfo ${holder.path} failed with exit code ${r.exitCode}: ${r.stderr.trim()}`);
-      return parseMountinfo(r.stdout.toString());
-    };
-    const before = await list();
-    const released: string[] = [];
-    let remaining = before;
-    for (let round = 0; round < 5; round++) {
-      const plan = planRelease(remaining);
-      if (plan.length === 0) break;
-      const r = await this.deps.exec.run([helper, 'umount', holder.path, ...plan], { timeoutMs: 10_000 });
-      for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
-        const o = JSON.parse(line) as { mountPoint: string; released: boolean };
-        if (o.released) released.push(o.mountPoint);
-      }
-      const next = await list();
-      const progress = next.length < remaining.length;
-      remaining = next;
-      if (!progress) break;
+    if (!w.nsId) {
+      this.activity('namespace-held', `${describeContainer(w)}: ${holders.length} holder(s) of ${w.nsLink} found, but the namespace's unique id is unknown (NS_MNT_GET_INFO, Linux 6.12), so it cannot be told from a new namespace with the same number; not releasing`, w.id, { holders });
+      return;
     }
-    this.activity('leftovers-released', `${describeContainer(w)} stopped but ${holder.kind} ${holder.pid ?? holder.path} still held ${w.nsLink} with ${before.length - 1} mounts; detached ${released.length}, ${Math.max(0, remaining.length - 1)} left`, w.id, {
-      holders,
-      released,
-      remaining: remaining.map((e) => e.line),
-    });
+    const helper = this.config.releaseHelper;
+    for (const holder of holders) {
+      const list = async () => {
+        const r = await this.deps.exec.run([helper, 'mountinfo', holder.path, '--ns-id', w.nsId!], { timeoutMs: 10_000 });
+        if (r.exitCode === 4) return undefined; // another namespace with the same number
+        if (r.exitCode !== 0) throw new Error(`${helper} mountinfo ${holder.path} failed with exit code ${r.exitCode}: ${r.stderr.trim()}`);
+        return parseMountinfo(r.stdout.toString());
+      };
+      const before = await list();
+      if (!before) continue;
+      const released: string[] = [];
+      let remaining = before;
+      for (let round = 0; round < 5; round++) {
+        const plan = planRelease(remaining);
+        if (plan.length === 0) break;
+        const r = await this.deps.exec.run([helper, 'umount', holder.path, '--ns-id', w.nsId, ...plan], { timeoutMs: 10_000 });
+        if (r.exitCode === 4) break;
+        for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+          const o = JSON.parse(line) as { mountPoint: string; released: boolean };
+          if (o.released) released.push(o.mountPoint);
+        }
+        const next = await list();
+        if (!next) break;
+        const progress = next.length < remaining.length;
+        remaining = next;
+        if (!progress) break;
+      }
+      this.activity('leftovers-released', `${describeContainer(w)} stopped but ${holder.kind} ${holder.pid ?? holder.path} still held ${w.nsLink} (namespace ${w.nsId}) with ${before.length - 1} mounts; detached ${released.length}, ${Math.max(0, remaining.length - 1)} left`, w.id, {
+        holders,
+        released,
+        remaining: remaining.map((e) => e.line),
+      });
+      return;
+    }
+    this.activity('namespace-freed', `${describeContainer(w)}: ${w.nsLink} now belongs to another namespace (the number was reused); the container's namespace is gone`, w.id, { holders });
+  }
+
+  /** The namespace's unique id, read while the container runs (release-mounts nsid). */
+  async #loadNamespaceId(w: Watched): Promise<void> {
+    if (w.nsId) return;
+    const r = await this.deps.exec.run([this.config.releaseHelper, 'nsid', `/proc/${w.pid}/ns/mnt`], { timeoutMs: 10_000 });
+    const id = r.stdout.toString().trim();
+    // Only if the process is still the container: the pid could be reused.
+    if (r.exitCode === 0 && /^\d+$/.test(id) && this.alive(w)) w.nsId ??= id;
   }
 
   // ------------------------------------------------------------ records
@@ -740,4 +838,14 @@ export class WatchdogDaemon {
 
 export function describeContainer(w: Pick<Watched, 'namespace' | 'pod' | 'name' | 'id'>): string {
   return `${w.namespace}/${w.pod ?? '?'}/${w.name ?? w.id.slice(0, 12)}`;
+}
+
+/** `ctr tasks ls`: a header, then TASK PID STATUS per line. */
+export function parseTaskList(text: string): Map<string, { pid: number; status: string }> {
+  const out = new Map<string, { pid: number; status: string }>();
+  for (const line of text.split('\n').slice(1)) {
+    const [id, pid, status] = line.trim().split(/\s+/);
+    if (id && pid && status && /^\d+$/.test(pid)) out.set(id, { pid: Number(pid), status });
+  }
+  return out;
 }
