@@ -61,4 +61,8 @@ if (dry.status !== 0 || problems.length) {
   failed = true;
 }
 
+// The step reference in docs/ must list every step as it is now.
+const docs = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/gen-step-docs.ts'), '--check'], { cwd: root, stdio: 'inherit' });
+if (docs.status !== 0) failed = true;
+
 process.exitCode = failed ? 1 : 0;
