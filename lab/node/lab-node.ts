@@ -106,24 +106,37 @@ export class LabNode {
     const shareDir = join(stateDir, 'shared');
     const name = `integrity-lab-${labId}`;
     const volume = `integrity-lab-${labId}-containerd`;
-    await mkdir(runDir, { recursive: true, mode: 0o700 });
-    await mkdir(shareDir, { recursive: true, mode: 0o700 });
-    // The lab's own PKI, made per lab; its private keys never leave stateDir.
+    // Whatever fails from here on, nothing of the lab stays behind: the
+    // state directory holds the lab's private keys.
+    const cleanupPartial = async () => {
+      await localExec.run(['docker', 'rm', '-f', '-v', name]);
+      await localExec.run(['docker', 'volume', 'rm', '-f', volume]);
+      await rm(stateDir, { recursive: true, force: true });
+    };
     const files: NodeFile[] = [];
     const plugins = [...(this.#extras.plugins ?? [])];
-    if (this.#components.length > 0) {
-      const pki = await generateLabPki(join(stateDir, 'pki'), { clock: () => new Date() });
-      for (const component of this.#components) {
-        const prepared = await step(progress, 'APPLY', `component ${component.name}`, () =>
-          component.prepare({ stateDir, trustedRootsPem: pki.root.certificatePem }),
-        );
-        files.push(...prepared.files);
-        plugins.push(...prepared.containerdPlugins);
+    let config: string;
+    try {
+      await mkdir(runDir, { recursive: true, mode: 0o700 });
+      await mkdir(shareDir, { recursive: true, mode: 0o700 });
+      // The lab's own PKI, made per lab; its private keys never leave stateDir.
+      if (this.#components.length > 0) {
+        const pki = await generateLabPki(join(stateDir, 'pki'), { clock: () => new Date() });
+        for (const component of this.#components) {
+          const prepared = await step(progress, 'APPLY', `component ${component.name}`, () =>
+            component.prepare({ stateDir, trustedRootsPem: pki.root.certificatePem }),
+          );
+          files.push(...prepared.files);
+          plugins.push(...prepared.containerdPlugins);
+        }
       }
+      config = renderContainerdConfig(this.#profile, { plugins });
+      await writeFile(join(stateDir, 'containerd.toml'), config);
+      await runChecked(localExec, ['docker', 'volume', 'create', '--label', `${LAB_LABEL}=${labId}`, volume]);
+    } catch (err) {
+      await cleanupPartial();
+      throw err;
     }
-    const config = renderContainerdConfig(this.#profile, { plugins });
-    await writeFile(join(stateDir, 'containerd.toml'), config);
-    await runChecked(localExec, ['docker', 'volume', 'create', '--label', `${LAB_LABEL}=${labId}`, volume]);
 
     const make = (mode: PrivilegeMode) => {
       const c = new NodeContainer(image.tag)
@@ -162,11 +175,6 @@ export class LabNode {
         .withDeviceCgroupRules('a *:* rwm');
     };
 
-    const cleanupPartial = async () => {
-      await localExec.run(['docker', 'rm', '-f', '-v', name]);
-      await localExec.run(['docker', 'volume', 'rm', '-f', volume]);
-      await rm(stateDir, { recursive: true, force: true });
-    };
 
     let container: StartedTestContainer;
     let privilege: PrivilegeMode = 'privileged';
