@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AuditEngine, BUILTIN_RULES_PATH, auditLogToEvents, containerStartedEvent, type AuditEvent } from '../lab/audit/index.ts';
+import { seededRandom } from '../lab/random.ts';
 
 const EVENTS_PER_RUN = Number(process.argv[2] ?? 1_000_000);
 const RUNS = Number(process.argv[3] ?? 5);
@@ -29,19 +30,8 @@ const sources = [
   { name: 'integrity-lab.rules.yaml', content: readFileSync(BUILTIN_RULES_PATH, 'utf8') },
 ];
 
-/** mulberry32: a small seeded PRNG, so every run sees the same events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-const rand = prng(20240506);
+const rand = seededRandom(20240506);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 const CONTAINERS: Record<string, string>[] = [

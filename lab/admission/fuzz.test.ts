@@ -22,6 +22,7 @@ import { type StartedWebhookServer, WebhookServer } from './server.ts';
 import { httpsAgent, postReview, rawRequest } from './test-client.ts';
 import { createThrowawayPki } from './test-pki.ts';
 import { StaticImageVerifier } from './verifiers.ts';
+import { seededRandom } from '../random.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SEED = Number(process.env['FUZZ_SEED'] ?? 0x5eed1ab);
@@ -30,17 +31,6 @@ const SIGNED = ['registry.deckhouse.io/kube/coredns:v1.11.1', 'registry.deckhous
 const UNSIGNED = ['nginx:1.17.2', 'registry.deckhouse.io/kube/coredns:v1.11.2', 'evil.io/miner:latest', 'registry.deckhouse.io/d8/agent:latest'];
 const NAMESPACES = ['kube-system', 'd8-system', 'd8-x', 'apps', 'restricted-ns', 'warn-ns', 'dryrun-ns', 'bypass-ns', 'ops-ns', 'test-namespace', '', 'kube-system ', 'KUBE-SYSTEM', 'd8', 'unknown-ns'];
 
-/** mulberry32: small, fast, good enough to drive mutations reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -221,7 +211,7 @@ describe('WebhookServer under fuzzing', () => {
 
   describe(`when ${COUNT} mutated reviews arrive (seed ${SEED})`, () => {
     it('answers each with 200 or 400, 400 for malformed, and never admits an unsigned image in a protected namespace', async (t) => {
-      const rand = prng(SEED);
+      const rand = seededRandom(SEED);
       const agent = httpsAgent(caPem, 16);
       const stats = { ok: 0, bad: 0, mustDeny: 0, allowed: 0 };
       const failures: string[] = [];
