@@ -16,7 +16,7 @@ import { silent, step, type ProgressListener } from '../progress.ts';
 import { CriClient, runPod, type PodSpec, type RunningPod } from '../cri/index.ts';
 import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
-import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig, type ConfigExtras } from './containerd-config.ts';
+import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig } from './containerd-config.ts';
 import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile } from './component.ts';
@@ -57,7 +57,6 @@ export class LabNode {
   #progress: ProgressListener = silent;
   #keep = false;
   #labId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  #extras: ConfigExtras = {};
   #components: NodeComponent[] = [];
 
   constructor(profile: LabProfile) {
@@ -77,11 +76,6 @@ export class LabNode {
 
   withLabId(labId: string): this {
     this.#labId = labId;
-    return this;
-  }
-
-  withContainerdExtras(extras: ConfigExtras): this {
-    this.#extras = extras;
     return this;
   }
 
@@ -114,7 +108,7 @@ export class LabNode {
       await rm(stateDir, { recursive: true, force: true });
     };
     const files: NodeFile[] = [];
-    const plugins = [...(this.#extras.plugins ?? [])];
+    const plugins: string[] = [];
     let config: string;
     try {
       await mkdir(runDir, { recursive: true, mode: 0o700 });
