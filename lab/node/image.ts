@@ -15,6 +15,7 @@ import { join, relative } from 'node:path';
 import { LabError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
 import { type ProgressListener, silent } from '../progress.ts';
+import { runStreamed } from '../streamed-exec.ts';
 import type { NodeErrorCode } from './errors.ts';
 import { findDebianMirror } from './mirror.ts';
 
@@ -54,53 +55,14 @@ async function imageExists(exec: Exec, ref: string): Promise<boolean> {
   return r.exitCode === 0;
 }
 
-/**
- * Runs a long command, turning its output lines into throttled progress and
- * keeping the tail for the error message.
- */
+/** Runs a long build command with throttled progress; a failure names the command, exit code and tail. */
 function runWithProgress(
   argv: string[],
   progress: ProgressListener,
   label: string,
-  options: { stdin?: 'pipe-from'; input?: NodeJS.ReadableStream } = {},
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const [file, ...args] = argv as [string, ...string[]];
-    const child = spawn(file, args, { stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    if (options.input && child.stdin) options.input.pipe(child.stdin);
-    const tail: string[] = [];
-    let lastShown = 0;
-    let lines = 0;
-    const onLine = (line: string) => {
-      lines++;
-      tail.push(line);
-      if (tail.length > 15) tail.shift();
-      const now = Date.now();
-      if (now - lastShown > 5_000 && line.trim()) {
-        lastShown = now;
-        progress({ phase: 'BUILD', status: 'INFO', message: `${label}: ${line.trim().slice(0, 100)} (${lines} lines)` });
-      }
-    };
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop() ?? '';
-      parts.forEach(onLine);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('error', (e) => reject(new LabError<NodeErrorCode>('IMAGE_BUILD_FAILED', `cannot run ${file}: ${e.message}`, { cause: e })));
-    child.on('close', (code) => {
-      if (code === 0) return resolve();
-      reject(
-        new LabError<NodeErrorCode>(
-          'IMAGE_BUILD_FAILED',
-          `${label} failed: \`${argv.join(' ')}\` exited with code ${code}. Last output:\n${tail.join('\n')}`,
-        ),
-      );
-    });
-  });
+  options: { input?: NodeJS.ReadableStream } = {},
+): Promise<string[]> {
+  return runStreamed<NodeErrorCode>(argv, { progress, phase: 'BUILD', label, errorCode: 'IMAGE_BUILD_FAILED', input: options.input });
 }
 
 /** Unmounts anything debootstrap may have left mounted below `dir`, deepest first. */
