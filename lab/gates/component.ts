@@ -110,10 +110,8 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
       if (start) {
         files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
-        plugins.push(`  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-    BinaryName = '/usr/local/bin/integrity-runc'`);
       }
-      return { files, containerdPlugins: plugins };
+      return { files, containerdPlugins: plugins, ...(start ? { runcOptions: { BinaryName: '/usr/local/bin/integrity-runc' } } : {}) };
     },
     async beforeStop(node: StartedLabNode): Promise<void> {
       await node.exec.run(['sh', '-c', `test -f ${DAEMON_PID} && kill "$(cat ${DAEMON_PID})"; rm -f ${DAEMON_PID}`]);

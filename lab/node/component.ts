@@ -28,6 +28,8 @@ export interface NodePreparation {
   files: NodeFile[];
   /** TOML appended under [plugins] of the node's containerd config. */
   containerdPlugins: string[];
+  /** Options of containerd's runc runtime (one TOML table, shared by all components and the substrate). */
+  runcOptions?: Record<string, string | boolean>;
 }
 
 export interface PrepareContext {

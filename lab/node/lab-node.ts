@@ -109,6 +109,7 @@ export class LabNode {
     };
     const files: NodeFile[] = [];
     const plugins: string[] = [];
+    const runcOptions: Record<string, string | boolean> = {};
     let config: string;
     try {
       await mkdir(runDir, { recursive: true, mode: 0o700 });
@@ -122,9 +123,10 @@ export class LabNode {
           );
           files.push(...prepared.files);
           plugins.push(...prepared.containerdPlugins);
+          Object.assign(runcOptions, prepared.runcOptions);
         }
       }
-      config = renderContainerdConfig(this.#profile, { plugins });
+      config = renderContainerdConfig(this.#profile, { plugins, runcOptions });
       await writeFile(join(stateDir, 'containerd.toml'), config);
       await runChecked(localExec, ['docker', 'volume', 'create', '--label', `${LAB_LABEL}=${labId}`, volume]);
     } catch (err) {
