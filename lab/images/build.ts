@@ -82,12 +82,28 @@ async function layerEntries(layer: LayerSpec, sources: BuildSources): Promise<Ta
 
 /** Builds the image of a workload. */
 export async function buildImage(image: Workload['spec']['image'], sources: BuildSources): Promise<BuiltImage> {
+  const layers: TarEntry[][] = [];
+  for (const layer of image.layers) layers.push(await layerEntries(layer, sources));
+  return assembleImage({ repository: image.repository, tag: image.tag, layers, entrypoint: image.entrypoint, annotations: image.annotations });
+}
+
+export interface ImageRecipe {
+  repository: string;
+  tag: string;
+  /** Each layer's entries, base first. */
+  layers: TarEntry[][];
+  entrypoint?: string[];
+  annotations?: Record<string, string>;
+}
+
+/** Assembles an OCI image from layer entries: deterministic tars, gzip layers, config and manifest. */
+export function assembleImage(recipe: ImageRecipe): BuiltImage {
   const blobs = new Map<string, Buffer>();
   const layerTars: Buffer[] = [];
   const layers: Descriptor[] = [];
   const diffIds: string[] = [];
-  for (const layer of image.layers) {
-    const tar = buildTar(await layerEntries(layer, sources));
+  for (const entries of recipe.layers) {
+    const tar = buildTar(entries);
     // level 6, no file name and mtime 0 in the gzip header: deterministic.
     const gz = gzipSync(tar, { level: 6 });
     const digest = sha256Digest(gz);
@@ -101,7 +117,7 @@ export async function buildImage(image: Workload['spec']['image'], sources: Buil
       architecture: 'amd64',
       os: 'linux',
       config: {
-        Entrypoint: image.entrypoint,
+        Entrypoint: recipe.entrypoint,
         Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       },
       rootfs: { type: 'layers', diff_ids: diffIds },
@@ -114,12 +130,12 @@ export async function buildImage(image: Workload['spec']['image'], sources: Buil
     mediaType: MEDIA_TYPES.manifest,
     config: { mediaType: MEDIA_TYPES.config, digest: configDigest, size: config.length },
     layers,
-    ...(image.annotations && Object.keys(image.annotations).length ? { annotations: { ...image.annotations } } : {}),
+    ...(recipe.annotations && Object.keys(recipe.annotations).length ? { annotations: { ...recipe.annotations } } : {}),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return {
-    repository: image.repository,
-    tag: image.tag,
+    repository: recipe.repository,
+    tag: recipe.tag,
     manifest,
     manifestBytes,
     manifestDigest: sha256Digest(manifestBytes),
