@@ -7,6 +7,7 @@ import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
 import { labState } from './support/state.ts';
+import { nodeOf, startWorkload } from './support/substrate.ts';
 
 Given('a lab node with the {profile} profile', async function (this: LabWorld, profile: LabProfile) {
   this.node = await new LabNode(profile).withComponents(componentsFor(profile)).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
@@ -17,22 +18,22 @@ Given('a lab node with the {profile} profile', async function (this: LabWorld, p
 });
 
 When('the workload {workload} is started', async function (this: LabWorld, workload: Workload) {
-  this.pods.set(workload.metadata.name, await this.lab.startWorkload(workload));
+  this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });
 
 Given('the workload {workload} is running', async function (this: LabWorld, workload: Workload) {
-  this.pods.set(workload.metadata.name, await this.lab.startWorkload(workload));
+  this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });
 
 Then('the workload {workload} runs', async function (this: LabWorld, workload: Workload) {
   const pod = this.pod(workload.metadata.name);
-  const { status } = await this.lab.cri.containerStatus(pod.containers[0]!.id);
+  const { status } = await nodeOf(this, workload.metadata.name).cri.containerStatus(pod.containers[0]!.id);
   this.attachJson('container-status', status);
   assert.equal(status.state, 'CONTAINER_RUNNING', `container of ${workload.metadata.name} is ${status.state}: ${status.reason} ${status.message}`);
 });
 
 Then('every layer of {workload} is a read-only erofs mount of a layer.erofs file', async function (this: LabWorld, workload: Workload) {
-  const report = await inspectRootfs(this.lab, this.pod(workload.metadata.name));
+  const report = await inspectRootfs(nodeOf(this, workload.metadata.name), this.pod(workload.metadata.name));
   this.attachText('container-mountinfo', report.containerMountinfo);
   this.attachJson('rootfs-layers', report.layers);
   assert.equal(report.root?.fstype, 'overlay', `the container root is ${report.root?.fstype ?? 'missing'}, expected an overlay of layers`);

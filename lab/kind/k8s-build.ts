@@ -137,7 +137,9 @@ export async function ensureKubernetesBinaries(progress: ProgressListener = sile
       const t = performance.now();
       progress({ phase: 'BUILD', status: 'RUN', message: `go mod download (${mod} wrapper module)` });
       await runStreamed<KindErrorCode>(['go', 'mod', 'download', '-x'], {
-        progress, phase: 'BUILD', label: `go mod download (lab/kind/${mod}); is the Go module proxy reachable (go env GOPROXY)?`, errorCode: 'K8S_TOOLCHAIN', cwd: join(KIND_DIR, mod), env, everyMs: 10_000,
+        progress, phase: 'BUILD', label: `go mod download (lab/kind/${mod})`, errorCode: 'K8S_TOOLCHAIN', cwd: join(KIND_DIR, mod), env, everyMs: 10_000,
+      }).catch((err: unknown) => {
+        throw new LabError<KindErrorCode>('K8S_TOOLCHAIN', `${(err as Error).message}\nIs the Go module proxy reachable? (go env GOPROXY: ${process.env.GOPROXY ?? 'the default'})`, { cause: err });
       });
       progress({ phase: 'BUILD', status: 'OK', message: `go mod download (${mod} wrapper module)`, elapsedMs: performance.now() - t });
     }

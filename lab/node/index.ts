@@ -8,5 +8,5 @@ export type { NodeComponent, NodeFile, NodePreparation, PrepareContext, Detectio
 export type { NodeImage } from './image.ts';
 export type { NodeErrorCode } from './errors.ts';
 export { inspectRootfs, parseMountinfo } from './rootfs.ts';
-export type { RootfsReport, LayerMount, MountEntry } from './rootfs.ts';
+export type { RootfsReport, LayerMount, MountEntry, NodeAccess } from './rootfs.ts';
 export { bundleForNode } from './bundle.ts';

@@ -7,6 +7,9 @@ import { rootLowerdirs } from '../attacks/techniques/layer-file-tamper.ts';
 import type { RunningPod } from '../cri/index.ts';
 import type { StartedLabNode } from './lab-node.ts';
 
+/** What node-level inspection needs of a node, on either substrate: a lab node or one node of a kind cluster. */
+export type NodeAccess = Pick<StartedLabNode, 'cri' | 'exec' | 'readFile'>;
+
 export interface MountEntry {
   mountPoint: string;
   fstype: string;
@@ -53,7 +56,7 @@ export interface RootfsReport {
   upperdir?: string;
 }
 
-export async function inspectRootfs(node: StartedLabNode, pod: RunningPod, container = 0): Promise<RootfsReport> {
+export async function inspectRootfs(node: NodeAccess, pod: RunningPod, container = 0): Promise<RootfsReport> {
   const id = pod.containers[container]?.id;
   if (!id) throw new Error(`pod ${pod.name} has no container ${container}`);
   const containerMountinfo = (await node.cri.execSync(id, ['cat', '/proc/self/mountinfo'])).stdout.toString();

@@ -1,0 +1,377 @@
+/**
+ * A kind cluster as a lab substrate: KindCluster (configured) →
+ * StartedKindCluster (running), through the real kind CLI.
+ *
+ * - Where the engine refuses --privileged (this host), kind runs with the
+ *   docker shim of lab/kind/docker-shim first on PATH, which substitutes the
+ *   lab's near-privileged flag set; where it is allowed, plain kind runs.
+ * - No CNI image is needed: kind's default CNI is off and each node gets a
+ *   bridge configuration for its podCIDR (containernetworking-plugins from
+ *   Debian), with routes to the other nodes' pod ranges.
+ * - kube-proxy and CoreDNS are not installed (no image for them is built;
+ *   the apiserver reaches webhooks by endpoint, --enable-aggregator-routing).
+ * - The kubelet sets global sysctls on the shared VM at start; they are
+ *   recorded before the cluster starts and restored after it is deleted.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { describeError, LabError } from '../errors.ts';
+import { localExec, runChecked, type Exec, type ExecResult } from '../exec.ts';
+import { hostCapabilities } from '../node/capabilities.ts';
+import { STATE_ROOT } from '../node/lab-node.ts';
+import { ensureDockerEngine } from '../node/preflight.ts';
+import { type ProgressListener, silent, step } from '../progress.ts';
+import type { LabProfile } from '../spec/schemas.ts';
+import { runStreamed } from '../streamed-exec.ts';
+import type { KindErrorCode } from './errors.ts';
+import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR } from './node-image.ts';
+import { CriClient } from '../cri/index.ts';
+import { ensureKindTools, type KindTools } from './tools.ts';
+
+/** Global sysctls the kubelet sets at start (pkg/kubelet/cm/container_manager_linux.go). */
+export const KUBELET_SYSCTLS = [
+  'vm.overcommit_memory',
+  'vm.panic_on_oom',
+  'kernel.panic',
+  'kernel.panic_on_oops',
+  'kernel.keys.root_maxkeys',
+  'kernel.keys.root_maxbytes',
+] as const;
+
+const SHIM_DIR = join(import.meta.dirname, 'docker-shim');
+/** kind labels its node containers with the cluster name. */
+export const KIND_CLUSTER_LABEL = 'io.x-k8s.kind.cluster';
+/** The lab's kind clusters are named `il-<labId>`. */
+export const CLUSTER_PREFIX = 'il-';
+
+/** The flags that stand in for --privileged (as for the lab node: lab/node/lab-node.ts). */
+export function nearPrivilegedFlags(missing = hostCapabilities().missing): string[] {
+  return [
+    '--cap-add=ALL',
+    ...missing.map((c) => `--cap-drop=${c}`),
+    '--security-opt=seccomp=unconfined',
+    '--security-opt=apparmor=unconfined',
+    '--security-opt=systempaths=unconfined',
+    '--device-cgroup-rule=a *:* rwm',
+    '--volume=/dev:/dev',
+  ];
+}
+
+export interface KindMount {
+  hostPath: string;
+  containerPath: string;
+  readOnly?: boolean;
+}
+
+export interface KindClusterConfig {
+  name: string;
+  image: string;
+  /** One entry per node, the control plane first. */
+  nodes: { role: 'control-plane' | 'worker'; extraMounts: KindMount[] }[];
+  /** Extra kubeadm patches, e.g. the apiserver's audit flags. */
+  kubeadmConfigPatches?: string[];
+}
+
+/** Container (and Kubernetes node) names kind gives a cluster's nodes. */
+export function kindNodeNames(cluster: string, workers: number): string[] {
+  return [`${cluster}-control-plane`, ...Array.from({ length: workers }, (_, i) => `${cluster}-worker${i === 0 ? '' : i + 1}`)];
+}
+
+/** The kind Cluster configuration (kind.x-k8s.io/v1alpha4). */
+export function renderKindConfig(c: KindClusterConfig): string {
+  return stringify({
+    kind: 'Cluster',
+    apiVersion: 'kind.x-k8s.io/v1alpha4',
+    name: c.name,
+    networking: { disableDefaultCNI: true, kubeProxyMode: 'none' },
+    nodes: c.nodes.map((n) => ({ role: n.role, image: c.image, ...(n.extraMounts.length ? { extraMounts: n.extraMounts } : {}) })),
+    kubeadmConfigPatches: [
+      // No image is built for CoreDNS or kube-proxy: kubeadm must not deploy them.
+      stringify({ kind: 'InitConfiguration', skipPhases: ['preflight', 'addon/kube-proxy', 'addon/coredns'] }),
+      // Kubernetes 1.36 kubelets refuse cgroup v1 unless told (this host is v1).
+      stringify({ kind: 'KubeletConfiguration', failCgroupV1: false }),
+      stringify({ kind: 'ClusterConfiguration', apiServer: { extraArgs: [{ name: 'enable-aggregator-routing', value: 'true' }] } }),
+      ...(c.kubeadmConfigPatches ?? []),
+    ],
+  });
+}
+
+/** Reads the current values of `names` from /proc/sys. */
+async function readSysctls(names: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = await readFile(`/proc/sys/${n.replace(/\./g, '/')}`, 'utf8').catch(() => undefined);
+    if (v !== undefined) out[n] = v.trim();
+  }
+  return out;
+}
+
+/**
+ * The host's values before the first of the lab's kind clusters started:
+ * recorded once, restored when the last one is deleted (clusters may run
+ * side by side, each kubelet setting the same values).
+ */
+const HOST_SYSCTLS = join(STATE_ROOT, '.kind-host-sysctls.json');
+
+async function recordHostSysctls(): Promise<void> {
+  if (existsSync(HOST_SYSCTLS) && (await labClusters()).length > 0) return;
+  await mkdir(STATE_ROOT, { recursive: true, mode: 0o700 });
+  await writeFile(HOST_SYSCTLS, JSON.stringify(await readSysctls(KUBELET_SYSCTLS), null, 2));
+}
+
+/** Names of the lab's kind clusters that have node containers on this engine. */
+export async function labClusters(): Promise<string[]> {
+  const r = await localExec.run(['docker', 'ps', '-a', '--filter', `label=${KIND_CLUSTER_LABEL}`, '--format', `{{.Label "${KIND_CLUSTER_LABEL}"}}`]);
+  return [...new Set(r.stdout.toString().split('\n').filter((n) => n.startsWith(CLUSTER_PREFIX)))];
+}
+
+/** Writes back recorded sysctls; returns those that could not be restored. */
+export async function restoreSysctls(recorded: Record<string, string>): Promise<string[]> {
+  const failed: string[] = [];
+  for (const [n, v] of Object.entries(recorded)) {
+    const path = `/proc/sys/${n.replace(/\./g, '/')}`;
+    const now = (await readFile(path, 'utf8').catch(() => '')).trim();
+    if (now === v) continue;
+    await writeFile(path, v).catch(() => failed.push(`${n} (is ${now}, was ${v})`));
+  }
+  return failed;
+}
+
+export interface KindNode {
+  /** Container and Kubernetes node name. */
+  name: string;
+  role: 'control-plane' | 'worker';
+  /** Runs a command in the node container. */
+  exec: Exec;
+  /** CRI of the node's containerd, over the bind-mounted socket. */
+  cri: CriClient;
+  /** Host directory bind-mounted at /run/integrity-lab in the node. */
+  runDir: string;
+  readFile(path: string): Promise<Buffer>;
+}
+
+function nodeExec(container: string): Exec {
+  return {
+    run: (argv, options) => localExec.run(['docker', 'exec', ...(options?.input !== undefined ? ['-i'] : []), container, ...argv], options),
+  };
+}
+
+export class KindCluster {
+  readonly #profile: LabProfile;
+  #workers = 0;
+  #progress: ProgressListener = silent;
+  #keep = false;
+
+  constructor(profile: LabProfile) {
+    this.#profile = profile;
+  }
+
+  withWorkers(n: number): this {
+    this.#workers = n;
+    return this;
+  }
+
+  withProgress(listener: ProgressListener): this {
+    this.#progress = listener;
+    return this;
+  }
+
+  withKeep(keep: boolean): this {
+    this.#keep = keep;
+    return this;
+  }
+
+  async start(): Promise<StartedKindCluster> {
+    const progress = this.#progress;
+    await ensureDockerEngine(progress);
+    const image = await ensureKindNodeImage(this.#profile, progress);
+    const tools = await ensureKindTools(image.tag, progress);
+    const labId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const name = `${CLUSTER_PREFIX}${labId}`;
+    const stateDir = join(STATE_ROOT, labId);
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const kubeconfig = join(stateDir, 'kubeconfig');
+    await recordHostSysctls();
+    await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name }, null, 2));
+    const configFile = join(stateDir, 'kind.yaml');
+    const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
+      role: i === 0 ? ('control-plane' as const) : ('worker' as const),
+      extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }],
+    }));
+    for (const n of nodes) await mkdir(n.extraMounts[0]!.hostPath, { recursive: true, mode: 0o700 });
+    await writeFile(configFile, renderKindConfig({ name, image: image.tag, nodes }));
+    const env = await kindEnvironment(tools);
+    const started = new StartedKindCluster(labId, name, kubeconfig, stateDir, tools, env, this.#profile, this.#workers, this.#keep);
+    try {
+      await step(progress, 'START', `kind cluster ${name} (${1 + this.#workers} node${this.#workers ? 's' : ''}, Kubernetes ${image.binaries.version}${env.INTEGRITY_LAB_REAL_DOCKER ? ', near-privileged nodes' : ''})`, () =>
+        runStreamed<KindErrorCode>(
+          [tools.kind, 'create', 'cluster', '--name', name, '--image', image.tag, '--config', configFile, '--kubeconfig', kubeconfig, '--retain', '--wait', '0s'],
+          { progress, phase: 'START', label: 'kind create cluster', errorCode: 'KIND_CLUSTER_FAILED', env: { ...process.env, ...env }, everyMs: 3_000, tailLines: 30 },
+        ),
+      );
+      await step(progress, 'START', 'pod network (bridge CNI per node)', () => started.configurePodNetwork());
+      await step(progress, 'START', 'nodes Ready', () => started.waitReady(180_000));
+    } catch (err) {
+      const diagnosis = await started.diagnose().catch(() => '');
+      if (!this.#keep) await started.stop().catch(() => {});
+      throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `kind cluster ${name} did not become ready: ${describeError(err)}${diagnosis ? `\n${diagnosis}` : ''}`, { cause: err });
+    }
+    progress({ phase: 'START', status: 'DONE', message: `kind cluster ${name} ready; kubeconfig ${kubeconfig}` });
+    return started;
+  }
+}
+
+let privilegedRefused: boolean | undefined;
+
+/** PATH and shim variables for kind (added to the environment): the shim only where the engine refuses --privileged. */
+async function kindEnvironment(tools: KindTools): Promise<Record<string, string>> {
+  if (privilegedRefused === undefined) {
+    const probe = await localExec.run(['docker', 'run', '--rm', '--privileged', '--network', 'none', '--entrypoint', '/bin/true', tools.image], { timeoutMs: 60_000 });
+    privilegedRefused = probe.exitCode !== 0 && /unable to apply caps|operation not permitted/i.test(probe.stderr);
+    if (probe.exitCode !== 0 && !privilegedRefused) {
+      throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `cannot run the kind node image: ${probe.stderr.trim()}`);
+    }
+  }
+  if (!privilegedRefused) return {};
+  const real = (await localExec.run(['sh', '-c', 'command -v docker'])).stdout.toString().trim();
+  return {
+    PATH: `${SHIM_DIR}:${process.env.PATH ?? ''}`,
+    INTEGRITY_LAB_REAL_DOCKER: real,
+    INTEGRITY_LAB_PRIVILEGE_FLAGS: nearPrivilegedFlags().join('\n'),
+  };
+}
+
+export class StartedKindCluster {
+  readonly substrate = 'kind';
+  readonly nodes: KindNode[];
+  #stopped = false;
+
+  constructor(
+    readonly labId: string,
+    readonly name: string,
+    readonly kubeconfigPath: string,
+    readonly stateDir: string,
+    readonly tools: KindTools,
+    readonly env: Record<string, string>,
+    readonly profile: LabProfile,
+    workers: number,
+    readonly keep: boolean,
+  ) {
+    this.nodes = kindNodeNames(name, workers).map((container, i) => {
+      const runDir = join(stateDir, 'run', container);
+      const exec = nodeExec(container);
+      const readFile = async (path: string) => (await runChecked(exec, ['cat', path])).stdout;
+      return { name: container, role: i === 0 ? 'control-plane' : 'worker', exec, runDir, readFile, cri: new CriClient(join(runDir, 'containerd.sock')) };
+    });
+  }
+
+  get controlPlane(): KindNode {
+    return this.nodes[0]!;
+  }
+
+  /** Runs kubectl (Debian's, from the node image) against this cluster. */
+  kubectl(args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<ExecResult> {
+    if (!existsSync(this.kubeconfigPath)) {
+      throw new LabError<KindErrorCode>('KIND_CLUSTER_GONE', `the kubeconfig ${this.kubeconfigPath} of cluster ${this.name} is gone: the cluster was deleted`);
+    }
+    return localExec.run([this.tools.kubectl, '--kubeconfig', this.kubeconfigPath, ...args], options);
+  }
+
+  async kubectlJson<T>(args: readonly string[]): Promise<T> {
+    const r = await this.kubectl([...args, '-o', 'json']);
+    if (r.exitCode !== 0) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout.toString()) as T;
+  }
+
+  /**
+   * A bridge CNI configuration for each node's podCIDR, and a route on each
+   * node to every other node's pod range through that node's address.
+   */
+  async configurePodNetwork(): Promise<void> {
+    type NodeList = { items: { metadata: { name: string }; spec: { podCIDR?: string }; status: { addresses: { type: string; address: string }[] } }[] };
+    const deadline = Date.now() + 60_000;
+    let list: NodeList;
+    for (;;) {
+      list = await this.kubectlJson<NodeList>(['get', 'nodes']);
+      if (list.items.length === this.nodes.length && list.items.every((n) => n.spec.podCIDR)) break;
+      if (Date.now() > deadline) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `nodes have no podCIDR after 60000 ms: ${list.items.map((n) => `${n.metadata.name}=${n.spec.podCIDR ?? 'none'}`).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const info = list.items.map((n) => ({ name: n.metadata.name, cidr: n.spec.podCIDR!, ip: n.status.addresses.find((a) => a.type === 'InternalIP')?.address ?? '' }));
+    for (const node of this.nodes) {
+      const me = info.find((i) => i.name === node.name);
+      if (!me) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `node ${node.name} is not registered with the apiserver`);
+      const conf = {
+        cniVersion: '1.0.0',
+        name: 'integrity-lab',
+        plugins: [
+          { type: 'bridge', bridge: 'lab0', isGateway: true, ipMasq: false, hairpinMode: true, ipam: { type: 'host-local', ranges: [[{ subnet: me.cidr }]], routes: [{ dst: '0.0.0.0/0' }] } },
+          { type: 'portmap', capabilities: { portMappings: true } },
+        ],
+      };
+      const routes = info.filter((i) => i.name !== node.name).map((i) => `ip route replace ${i.cidr} via ${i.ip}`);
+      const r = await node.exec.run(['sh', '-c', `mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-integrity-lab.conflist && ${['true', ...routes].join(' && ')}`], { input: JSON.stringify(conf, null, 2) });
+      if (r.exitCode !== 0) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `CNI configuration on ${node.name} failed: ${r.stderr.trim()}`);
+    }
+  }
+
+  /** Waits until every node reports Ready. */
+  async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.kubectl(['wait', '--for=condition=Ready', 'node', '--all', '--timeout=10s']);
+      if (r.exitCode === 0) return;
+      if (Date.now() > deadline) {
+        throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `nodes not Ready after ${timeoutMs} ms: ${r.stderr.trim() || r.stdout.toString().trim()}`);
+      }
+    }
+  }
+
+  /** Names the stuck component: node conditions and the tail of the kubelet's and containerd's logs. */
+  async diagnose(): Promise<string> {
+    const parts: string[] = [];
+    for (const node of this.nodes) {
+      for (const unit of ['kubelet', 'containerd', 'integrity-lab-preload']) {
+        const r = await node.exec.run(['journalctl', '-u', unit, '--no-pager', '-n', '15', '-o', 'cat'], { timeoutMs: 20_000 });
+        if (r.exitCode === 0 && r.stdout.length) parts.push(`--- ${node.name}: ${unit} (last 15 lines)\n${r.stdout.toString().trimEnd()}`);
+      }
+    }
+    const conditions = existsSync(this.kubeconfigPath) ? await this.kubectl(['get', 'nodes,pods', '-A', '-o', 'wide'], { timeoutMs: 20_000 }).catch(() => undefined) : undefined;
+    if (conditions?.exitCode === 0) parts.unshift(`--- kubectl get nodes,pods -A\n${conditions.stdout.toString().trimEnd()}`);
+    return parts.join('\n');
+  }
+
+  /** Deletes the cluster, restores the sysctls the kubelet changed, removes the state directory. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const n of this.nodes) n.cri.close();
+    await deleteKindCluster(this.labId, this.tools.kind, this.env);
+  }
+}
+
+/** Deletes a lab's kind cluster by lab id, whether or not this process started it. */
+export async function deleteKindCluster(labId: string, kind: string, env: Record<string, string> = {}): Promise<void> {
+  const stateDir = join(STATE_ROOT, labId);
+  const state = JSON.parse(await readFile(join(stateDir, 'substrate.json'), 'utf8').catch(() => '{}')) as { cluster?: string };
+  const name = state.cluster ?? `${CLUSTER_PREFIX}${labId}`;
+  const problems: string[] = [];
+  // Clear immutable flags first: kind's node volumes cannot be removed while layer files carry them.
+  for (const container of (await localExec.run(['docker', 'ps', '-q', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().split('\n').filter(Boolean)) {
+    await localExec.run(['docker', 'exec', container, 'sh', '-c', 'find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
+  }
+  const del = await localExec.run([kind, 'delete', 'cluster', '--name', name], { env, timeoutMs: 180_000 });
+  if (del.exitCode !== 0) problems.push(`kind delete cluster: ${del.stderr.trim()}`);
+  const left = (await localExec.run(['docker', 'ps', '-aq', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().trim();
+  if (left) problems.push(`containers left: ${left.replace(/\n/g, ' ')}`);
+  if ((await labClusters()).length === 0 && existsSync(HOST_SYSCTLS)) {
+    const failed = await restoreSysctls(JSON.parse(await readFile(HOST_SYSCTLS, 'utf8')) as Record<string, string>);
+    if (failed.length) problems.push(`host sysctls not restored: ${failed.join(', ')}`);
+    else await rm(HOST_SYSCTLS, { force: true });
+  }
+  await rm(stateDir, { recursive: true, force: true });
+  if (problems.length) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `teardown of kind cluster ${name} left something behind: ${problems.join('; ')}`);
+}

@@ -1,0 +1,192 @@
+/**
+ * Workloads on the kind substrate, the way a user creates them: a Pod
+ * object sent to kube-apiserver with @kubernetes/client-node, so admission
+ * webhooks, the scheduler, the kubelet and CRI all take part. A refusal
+ * comes back as Kubernetes says it: the apiserver's admission denial, or the
+ * kubelet's container state and events (for example `CreateContainerError`
+ * carrying the start gate's reason).
+ */
+import { ApiException, CoreV1Api, KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
+import { LabError } from '../errors.ts';
+import { localExec } from '../exec.ts';
+import { podObjectOf } from '../admission/node-pod.ts';
+import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
+import type { RunningPod } from '../cri/index.ts';
+import { REGISTRY_HOST } from '../node/containerd-config.ts';
+import type { Workload } from '../spec/schemas.ts';
+import type { KindErrorCode } from './errors.ts';
+import type { KindNode, StartedKindCluster } from './cluster.ts';
+
+/** Container waiting reasons after which the kubelet will not start the container by itself. */
+const FAILED_WAITING = new Set(['CreateContainerError', 'CreateContainerConfigError', 'RunContainerError', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CrashLoopBackOff', 'ErrImageNeverPull']);
+
+/** The apiserver refused the pod (admission): the message is the apiserver's. */
+export class ApiServerDenied extends LabError<KindErrorCode> {
+  constructor(
+    readonly pod: string,
+    readonly status: number,
+    readonly apiMessage: string,
+    readonly body: unknown,
+  ) {
+    super('KIND_CLUSTER_FAILED', `the apiserver refused pod ${pod} (HTTP ${status}): ${apiMessage}`);
+  }
+}
+
+/** The pod was admitted but its container did not run: the kubelet's reason and the pod's events. */
+export class PodNotRunning extends LabError<KindErrorCode> {
+  constructor(
+    readonly pod: string,
+    readonly reason: string,
+    readonly kubeletMessage: string,
+    readonly events: CoreV1Event[],
+  ) {
+    super('KIND_CLUSTER_FAILED', `pod ${pod} did not run: ${reason}: ${kubeletMessage}`);
+  }
+}
+
+export interface KindRunningPod extends RunningPod {
+  /** The node the scheduler placed it on. */
+  node: KindNode;
+  /** The Pod object as the apiserver last reported it. */
+  object: V1Pod;
+}
+
+export class KindWorkloads {
+  readonly core: CoreV1Api;
+  readonly #images = new Map<string, BuiltImage>();
+  #busybox?: Buffer;
+
+  constructor(readonly cluster: StartedKindCluster) {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfigPath);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  /** A node's registry as the harness reaches it: its address on the kind network. */
+  async registryUrl(node: KindNode): Promise<string> {
+    const r = await localExec.run(['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', node.name]);
+    const ip = r.stdout.toString().trim().split(/\s+/)[0];
+    if (r.exitCode !== 0 || !ip) throw new LabError<KindErrorCode>('KIND_CLUSTER_GONE', `node ${node.name} has no address: ${r.stderr.trim()}`);
+    return `http://${ip}:5000`;
+  }
+
+  /** Builds the workload's image and pushes it to every node's registry (the scheduler picks the node). */
+  async pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
+    const key = `${image.repository}:${image.tag}`;
+    const cached = this.#images.get(key);
+    if (cached) return cached;
+    const busybox = async () => (this.#busybox ??= (await this.cluster.controlPlane.exec.run(['cat', '/usr/bin/busybox'])).stdout);
+    const built = await buildImage(image, { busybox });
+    for (const node of this.cluster.nodes) await pushImage(await this.registryUrl(node), built);
+    this.#images.set(key, built);
+    return built;
+  }
+
+  async ensureNamespace(name: string): Promise<void> {
+    try {
+      await this.core.readNamespace({ name });
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 404)) throw err;
+      await this.core.createNamespace({ body: { metadata: { name } } });
+    }
+  }
+
+  /** The Pod object for a workload: the same object the node substrate's admission sees. */
+  podObject(workload: Workload, nodeName?: string): V1Pod {
+    const image = workload.spec.image;
+    const pod = podObjectOf({
+      name: workload.metadata.name,
+      namespace: workload.spec.namespace,
+      containers: [
+        {
+          name: workload.metadata.name,
+          image: `${REGISTRY_HOST}/${image.repository}:${image.tag}`,
+          readOnlyRootFilesystem: workload.spec.readOnlyRootFilesystem,
+          ...(workload.spec.privileged === undefined ? {} : { privileged: workload.spec.privileged }),
+          ...(workload.spec.hostPathMounts === undefined
+            ? {}
+            : { mounts: workload.spec.hostPathMounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, readonly: m.readOnly ?? false })) }),
+        },
+      ],
+    }) as V1Pod;
+    pod.spec!.containers[0]!.imagePullPolicy = 'IfNotPresent';
+    if (nodeName) pod.spec!.nodeName = nodeName;
+    return pod;
+  }
+
+  /**
+   * Creates the workload's pod through the apiserver and waits until its
+   * container runs. `nodeName` pins it to a node (as a user would with
+   * nodeName or a selector).
+   */
+  async start(workload: Workload, options: { nodeName?: string; timeoutMs?: number } = {}): Promise<KindRunningPod> {
+    await this.pushImage(workload.spec.image);
+    const namespace = workload.spec.namespace;
+    const name = workload.metadata.name;
+    await this.ensureNamespace(namespace);
+    try {
+      await this.core.createNamespacedPod({ namespace, body: this.podObject(workload, options.nodeName) });
+    } catch (err) {
+      if (err instanceof ApiException) {
+        const body = typeof err.body === 'string' ? safeJson(err.body) : err.body;
+        const message = (body as { message?: string } | undefined)?.message ?? String(err.body);
+        throw new ApiServerDenied(`${namespace}/${name}`, err.code, message, body);
+      }
+      throw err;
+    }
+    return this.waitRunning(namespace, name, options.timeoutMs ?? 120_000);
+  }
+
+  async events(namespace: string, name: string): Promise<CoreV1Event[]> {
+    const list = await this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+    return list.items;
+  }
+
+  async waitRunning(namespace: string, name: string, timeoutMs: number): Promise<KindRunningPod> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pod = await this.core.readNamespacedPod({ name, namespace });
+      const cs = pod.status?.containerStatuses?.[0];
+      if (cs?.state?.running && cs.containerID) return this.runningPod(pod, cs.containerID.replace(/^[a-z]+:\/\//, ''));
+      const waiting = cs?.state?.waiting;
+      if (waiting?.reason && FAILED_WAITING.has(waiting.reason)) {
+        throw new PodNotRunning(`${namespace}/${name}`, waiting.reason, waiting.message ?? '', await this.events(namespace, name));
+      }
+      if (Date.now() > deadline) {
+        const phase = pod.status?.phase ?? 'unknown';
+        throw new PodNotRunning(`${namespace}/${name}`, `not running after ${timeoutMs} ms (phase ${phase}${waiting?.reason ? `, ${waiting.reason}` : ''})`, waiting?.message ?? '', await this.events(namespace, name));
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** The CRI view of a running pod, from the node it runs on. */
+  async runningPod(pod: V1Pod, containerId: string): Promise<KindRunningPod> {
+    const node = this.cluster.nodes.find((n) => n.name === pod.spec?.nodeName);
+    if (!node) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `pod ${pod.metadata?.name} runs on unknown node ${pod.spec?.nodeName}`);
+    const { status } = await node.cri.containerStatus(containerId);
+    const containers = await node.cri.listContainers();
+    const summary = containers.find((c) => c.id === containerId);
+    const sandbox = (await node.cri.listPodSandboxes()).find((s) => s.id === summary?.podSandboxId);
+    const meta = sandbox?.metadata ?? { name: pod.metadata!.name!, uid: pod.metadata!.uid!, namespace: pod.metadata!.namespace!, attempt: 0 };
+    return {
+      name: pod.metadata!.name!,
+      namespace: pod.metadata!.namespace!,
+      uid: pod.metadata!.uid!,
+      sandboxId: summary?.podSandboxId ?? '',
+      // As the kubelet names it (kuberuntime: BuildPodLogsDirectory).
+      sandboxConfig: { metadata: meta, labels: sandbox?.labels ?? {}, logDirectory: `/var/log/pods/${meta.namespace}_${meta.name}_${meta.uid}` },
+      containers: [{ name: status.metadata?.name ?? pod.spec!.containers[0]!.name, id: containerId, image: status.image?.image ?? '', imageRef: status.imageRef ?? '' }],
+      node,
+      object: pod,
+    };
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text };
+  }
+}

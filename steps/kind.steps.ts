@@ -1,0 +1,81 @@
+/**
+ * Steps of the kind substrate: a real Kubernetes cluster (kind, with
+ * Kubernetes built from source) whose workloads go through kube-apiserver,
+ * the scheduler and the kubelet to containerd with EROFS.
+ */
+import assert from 'node:assert/strict';
+import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
+import * as allure from 'allure-js-commons';
+import { KindCluster } from '../lab/kind/cluster.ts';
+import { KindWorkloads } from '../lab/kind/workloads.ts';
+import { describeError } from '../lab/errors.ts';
+import { toStderr } from '../lab/progress.ts';
+import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
+import type { LabWorld } from './support/world.ts';
+import { activeClusters, kindOf, setKind, startWorkload } from './support/substrate.ts';
+
+/** The first run builds Kubernetes and the node image: tens of minutes on 2 cores. */
+const CLUSTER_TIMEOUT = 75 * 60_000;
+
+async function startCluster(world: LabWorld, profile: LabProfile, workers: number): Promise<void> {
+  const unsupported = profile.spec.components.filter((c) => c !== 'registry');
+  if (unsupported.length > 0) {
+    throw new Error(`profile "${profile.metadata.name}" installs ${unsupported.join(', ')}, which the kind substrate does not install on its nodes yet (docs/kind.md lists what runs on kind)`);
+  }
+  const cluster = await new KindCluster(profile).withWorkers(workers).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
+  setKind(world, { cluster, workloads: new KindWorkloads(cluster), pods: new Map() });
+  await allure.parameter('profile', profile.metadata.name);
+  await allure.parameter('substrate', 'kind');
+  const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'wide']);
+  world.attachText('kubectl-get-nodes', nodes.stdout.toString());
+}
+
+Given('a kind cluster with the {profile} profile', { timeout: CLUSTER_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
+  await startCluster(this, profile, 0);
+});
+
+Given('a kind cluster of a control plane and a worker with the {profile} profile', { timeout: CLUSTER_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
+  await startCluster(this, profile, 1);
+});
+
+When('the workload {workload} is started on the worker node', async function (this: LabWorld, workload: Workload) {
+  const kind = kindOf(this);
+  const worker = kind?.cluster.nodes.find((n) => n.role === 'worker');
+  if (!worker) throw new Error('this scenario has no kind worker node: use `Given a kind cluster of a control plane and a worker …`');
+  this.pods.set(workload.metadata.name, await startWorkload(this, workload, { nodeName: worker.name }));
+});
+
+Then('the apiserver reports the workload {workload} Running on a {word} node', async function (this: LabWorld, workload: Workload, role: string) {
+  const kind = kindOf(this);
+  assert.ok(kind, 'this step needs a kind cluster');
+  const pod = await kind.workloads.core.readNamespacedPod({ name: workload.metadata.name, namespace: workload.spec.namespace });
+  this.attachJson(`pod-${workload.metadata.name}-status`, pod.status);
+  assert.equal(pod.status?.phase, 'Running', `pod ${workload.metadata.name} is ${pod.status?.phase}`);
+  const node = kind.cluster.nodes.find((n) => n.name === pod.spec?.nodeName);
+  assert.equal(node?.role, role, `pod ${workload.metadata.name} runs on ${pod.spec?.nodeName} (${node?.role ?? 'unknown role'}), expected a ${role} node`);
+});
+
+After({ tags: '@kind' }, async function (this: LabWorld, { result }) {
+  const kind = kindOf(this);
+  if (!kind) return;
+  if (result?.status !== 'PASSED') {
+    const diagnosis = await kind.cluster.diagnose().catch((e: unknown) => describeError(e));
+    this.attachText('kind-diagnosis', diagnosis);
+  }
+  setKind(this, undefined);
+  if (!kind.cluster.keep) await kind.cluster.stop();
+});
+
+AfterAll({ timeout: 300_000 }, async function () {
+  for (const cluster of [...activeClusters]) {
+    await cluster.stop().catch((e: unknown) => toStderr({ phase: 'CLEANUP', status: 'ERROR', message: describeError(e) }));
+  }
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    if (activeClusters.size === 0) return;
+    toStderr({ phase: 'CLEANUP', status: 'RUN', message: `${signal}: deleting ${activeClusters.size} kind cluster(s)` });
+    void Promise.allSettled([...activeClusters].map((c) => c.stop()));
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * The substrate seam for steps: a scenario runs on a single lab node
+ * (World.node) or on a kind cluster. Steps ask here where a workload runs
+ * and how to start one, and never branch on the substrate themselves.
+ *
+ * Kind state is kept per World in a WeakMap, so the World class stays the
+ * same for both substrates.
+ */
+import type { RunningPod } from '../../lab/cri/index.ts';
+import type { StartedKindCluster } from '../../lab/kind/cluster.ts';
+import type { KindRunningPod, KindWorkloads } from '../../lab/kind/workloads.ts';
+import type { NodeAccess } from '../../lab/node/index.ts';
+import type { Workload } from '../../lab/spec/schemas.ts';
+import type { LabWorld } from './world.ts';
+
+export interface KindScenario {
+  cluster: StartedKindCluster;
+  workloads: KindWorkloads;
+  /** Pods started through the apiserver, by workload name. */
+  pods: Map<string, KindRunningPod>;
+}
+
+const kindScenarios = new WeakMap<LabWorld, KindScenario>();
+/** Every cluster this process started and has not stopped (for AfterAll and Ctrl-C). */
+export const activeClusters = new Set<StartedKindCluster>();
+
+export function setKind(world: LabWorld, scenario: KindScenario | undefined): void {
+  if (scenario) {
+    kindScenarios.set(world, scenario);
+    activeClusters.add(scenario.cluster);
+  } else {
+    const old = kindScenarios.get(world);
+    if (old) activeClusters.delete(old.cluster);
+    kindScenarios.delete(world);
+  }
+}
+
+export function kindOf(world: LabWorld): KindScenario | undefined {
+  return kindScenarios.get(world);
+}
+
+/** Starts a workload the way a user would on this scenario's substrate. */
+export async function startWorkload(world: LabWorld, workload: Workload, options: { nodeName?: string } = {}): Promise<RunningPod> {
+  const kind = kindOf(world);
+  if (!kind) return world.lab.startWorkload(workload);
+  const pod = await kind.workloads.start(workload, options);
+  kind.pods.set(workload.metadata.name, pod);
+  world.attachJson(`pod-${workload.metadata.name}`, { node: pod.node.name, status: pod.object.status });
+  return pod;
+}
+
+/** The node a workload runs on: the lab node, or the kind node the scheduler chose. */
+export function nodeOf(world: LabWorld, workload: string): NodeAccess {
+  const kind = kindOf(world);
+  if (!kind) return world.lab;
+  const pod = kind.pods.get(workload);
+  if (!pod) throw new Error(`workload "${workload}" was not started on the kind cluster in this scenario`);
+  return pod.node;
+}
