@@ -53,7 +53,7 @@ export async function runAttack(node: StartedLabNode, attack: Attack, workload: 
     target: attackTarget(node, workload, pods, result.subjects),
   };
   if (result.blockedBy) observation.blockedBy = result.blockedBy;
-  const judgement = judgeAttack(observation, { caughtBy: attack.spec.caughtBy, installed: node.components.map((c) => c.name) });
+  const judgement = judgeAttack(observation, { caughtBy: attack.spec.caughtBy, installed: node.profile.spec.components });
   const run: AttackRun = {
     attack,
     profile: node.profile.metadata.name,

@@ -39,7 +39,8 @@ export const upperdirWrite: Technique = {
     if (seen.content.toString() === payload) {
       return { effect: true, reason: `root wrote ${path} into the upperdir ${upper} and the container reads it`, evidence };
     }
-    if (!seen.ok) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `could not read ${path} in ${pod.namespace}/${pod.name} after the write: ${seen.stderr.trim()}`);
+    // A file the image does not have and the write did not reach is simply absent; anything else is a failed read.
+    if (!seen.ok && !/No such file or directory/.test(seen.stderr)) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `could not read ${path} in ${pod.namespace}/${pod.name} after the write: ${seen.stderr.trim()}`);
     if (upper) return { effect: false, reason: `the write into ${upper} is not visible in the container`, evidence };
     // The kernel's own account: the root overlay has no upperdir, which is how the start gate mounts a protected container.
     const reason = `the container's rootfs has no upperdir; writes into ${written.length} prepared snapshot dir(s) are not visible in the container`;
