@@ -58,3 +58,28 @@ export function withContainerSecurityContext(pod: Json, securityContext: Json): 
   for (const c of containers) c['securityContext'] = { ...((c['securityContext'] as Json | undefined) ?? {}), ...structuredClone(securityContext) };
   return copy;
 }
+
+/**
+ * The defaulting kube-apiserver applies to a Pod before validating webhooks
+ * see it, where a policy depends on it (pkg/apis/core/v1/defaults.go,
+ * SetDefaults_Pod): a hostNetwork pod's container ports get `hostPort` equal
+ * to `containerPort` when unset, for containers and init containers. Without
+ * it the stand-in would show the webhook a pod without the host ports it will
+ * bind. Returns a copy; the input is not changed. Workload templates are not
+ * defaulted this way (the API server defaults the pods they create).
+ */
+export function withApiDefaults(object: Json): Json {
+  const copy = structuredClone(object);
+  if (copy['kind'] !== 'Pod') return copy;
+  const spec = copy['spec'] as Json | undefined;
+  if (spec?.['hostNetwork'] !== true) return copy;
+  for (const list of ['containers', 'initContainers']) {
+    const containers = Array.isArray(spec[list]) ? (spec[list] as Json[]) : [];
+    for (const c of containers) {
+      for (const port of Array.isArray(c['ports']) ? (c['ports'] as Json[]) : []) {
+        if ((port['hostPort'] === undefined || port['hostPort'] === 0) && typeof port['containerPort'] === 'number') port['hostPort'] = port['containerPort'];
+      }
+    }
+  }
+  return copy;
+}
