@@ -83,3 +83,21 @@ export function withApiDefaults(object: Json): Json {
   }
   return copy;
 }
+
+/** A copy of `pod` that also mounts the image `reference` as an image volume (Kubernetes-only: CRI here cannot mount it). */
+export function withImageVolume(pod: Json, name: string, reference: string): Json {
+  const copy = structuredClone(pod);
+  const spec = copy['spec'] as Json;
+  spec['volumes'] = [...((spec['volumes'] as Json[] | undefined) ?? []), { name, image: { reference, pullPolicy: 'IfNotPresent' } }];
+  const first = (spec['containers'] as Json[])[0];
+  if (first) first['volumeMounts'] = [...((first['volumeMounts'] as Json[] | undefined) ?? []), { name, mountPath: `/volumes/${name}`, readOnly: true }];
+  return copy;
+}
+
+/** A copy of `pod` whose first container declares `containerPort` (as written: no hostPort). */
+export function withContainerPort(pod: Json, containerPort: number): Json {
+  const copy = structuredClone(pod);
+  const first = ((copy['spec'] as Json)['containers'] as Json[])[0];
+  if (first) first['ports'] = [{ containerPort }];
+  return copy;
+}
