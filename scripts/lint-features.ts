@@ -9,6 +9,8 @@ import { generateSchemas } from '../lab/spec/gen-schema.ts';
 import { describeError } from '../lab/errors.ts';
 import { readdir } from 'node:fs/promises';
 import { loadLabState, runSuiteFile } from '../lab/admission/index.ts';
+import { checkCompleteness, loadScenarioRuns } from '../lab/spec/completeness.ts';
+import { TECHNIQUES, type Attack, type LabProfile } from '../lab/spec/schemas.ts';
 
 const root = join(import.meta.dirname, '..');
 let failed = false;
@@ -16,6 +18,17 @@ let failed = false;
 try {
   const catalog = await loadCatalog(join(root, 'scenarios'), root);
   console.log(`scenarios: ${catalog.profiles.size} profiles, ${catalog.workloads.size} workloads, ${catalog.attacks.size} attacks: valid`);
+  // Completeness (lab/spec/completeness.ts): expectations, runs, earners, techniques.
+  const runs = await loadScenarioRuns(join(root, 'features'), root);
+  const problems = checkCompleteness({
+    attacks: [...catalog.attacks.values()].map((d) => d.object as Attack),
+    profiles: [...catalog.profiles.values()].map((d) => d.object as LabProfile),
+    techniques: TECHNIQUES,
+    runs,
+  });
+  for (const p of problems) console.error(`catalogue incomplete (${p.rule}): ${p.message}`);
+  console.log(`catalogue completeness: ${runs.length} scenarios, ${problems.length} problem(s)`);
+  if (problems.length) failed = true;
 } catch (err) {
   console.error(describeError(err));
   failed = true;

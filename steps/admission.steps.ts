@@ -13,7 +13,9 @@ import {
   podObjectOf,
   submitPodObject,
   submitWorkload,
+  withContainerPort,
   withContainerSecurityContext,
+  withImageVolume,
   type PodSubmission,
 } from '../lab/admission/index.ts';
 import type { Detection } from '../lab/node/index.ts';
@@ -74,6 +76,20 @@ When('a pod of {workload} that runs as root is submitted in the namespace {strin
   await this.lab.pushImage(workload.spec.image);
   const pod = this.lab.podSpecOf(inNamespace(workload, namespace));
   record(this, workload, await submitPodObject(this.lab, pod, withContainerSecurityContext(podObjectOf(pod), { runAsUser: 0 })));
+});
+
+// An image volume exists only in the Kubernetes object: CRI here does not mount it.
+When('a pod of {workload} that mounts the image {string} as a volume is submitted in the namespace {string}', async function (this: LabWorld, workload: Workload, reference: string, namespace: string) {
+  await this.lab.pushImage(workload.spec.image);
+  const pod = this.lab.podSpecOf(inNamespace(workload, namespace));
+  record(this, workload, await submitPodObject(this.lab, pod, withImageVolume(podObjectOf(pod), 'tools', reference)));
+});
+
+// The port as written (no hostPort): the API server defaults hostPort for a host-network pod.
+When('a host-network pod of {workload} declaring container port {int} is submitted in the namespace {string}', async function (this: LabWorld, workload: Workload, port: number, namespace: string) {
+  await this.lab.pushImage(workload.spec.image);
+  const pod = { ...this.lab.podSpecOf(inNamespace(workload, namespace)), hostNetwork: true };
+  record(this, workload, await submitPodObject(this.lab, pod, withContainerPort(podObjectOf(pod), port)));
 });
 
 // ------------------------------------------------------------------ outcomes

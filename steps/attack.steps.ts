@@ -21,10 +21,11 @@ Then('the attack has the outcome expected on this profile', async function (this
   const run = this.lastAttack;
   assert.ok(run, 'no attack was carried out in this scenario');
   this.outcomePending = false;
-  labState.recordOutcome({ attack: run.attack.metadata.name, profile: run.profile, outcome: run.outcome, expected: run.expected, scenario: this.scenarioName });
-  this.attachJson('attack-outcome', { outcome: run.outcome, expected: run.expected, observation: run.observation });
+  labState.recordOutcome({ attack: run.attack.metadata.name, profile: run.profile, outcome: run.outcome, expected: run.expected, scenario: this.scenarioName, earnedBy: run.earnedBy });
+  this.attachJson('attack-outcome', { outcome: run.outcome, earnedBy: run.earnedBy ?? null, evidence: run.judgement.evidence ?? null, expected: run.expected, reason: run.judgement.reason, observation: run.observation, ignored: run.judgement.ignored });
   await allure.parameter('outcome', run.outcome);
+  await allure.parameter('earned by', run.earnedBy ?? '(none)');
   await allure.parameter('expected', run.expected ?? '(none stated)');
   assert.ok(run.expected, `attack "${run.attack.metadata.name}" states no expected outcome for profile "${run.profile}" in its spec.expected`);
-  assert.equal(run.outcome, run.expected, `attack "${run.attack.metadata.name}" on "${run.profile}": ${run.observation.reason}`);
+  assert.equal(run.outcome, run.expected, `attack "${run.attack.metadata.name}" on "${run.profile}": ${run.judgement.reason}`);
 });

@@ -14,9 +14,9 @@ Then('the attack\'s observed reason contains {string} or {string}', function (th
 });
 
 Then('the {string} reported it', function (this: LabWorld, component: string) {
-  const detections = this.lastAttack?.observation.detections ?? [];
-  this.attachJson('detections', detections);
-  assert.ok(detections.some((d) => d.component === component), `no detection from ${component}; got: ${detections.map((d) => d.component).join(', ') || 'none'}`);
+  const run = this.lastAttack;
+  this.attachJson('detections', run?.observation.detections ?? []);
+  assert.equal(run?.earnedBy, component, `the verdict ${run?.outcome ?? '(no attack)'} was earned by ${run?.earnedBy ?? 'no component'}, expected ${component}: ${run?.judgement.reason ?? ''}`);
 });
 
 Then('the node holds the signed image of {workload} again', async function (this: LabWorld, workload: Workload) {

@@ -46,12 +46,7 @@ When('the container of {workload} is stopped', async function (this: LabWorld, w
 });
 
 Then('the watchdog raised no alert', async function (this: LabWorld) {
-  if (!wd.watchdogOf(this.lab)) {
-    const detections = await this.lab.detections(new Date(0));
-    this.attachJson('detections', detections);
-    assert.deepEqual(detections, [], 'a component reported something on a node without a watchdog');
-    return;
-  }
+  assert.ok(wd.watchdogOf(this.lab), `profile "${this.lab.profile.metadata.name}" runs no watchdog: this step would assert nothing`);
   // Not vacuous: the watchdog did watch (and so scan) the scenario's running pods.
   const running: string[] = [];
   for (const pod of this.pods.values()) {

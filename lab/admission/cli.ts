@@ -135,12 +135,16 @@ async function runServe(argv: string[], io: CliIo, deps: AdmissionCommandDeps): 
     let imageVerifier: ImageSignatureVerifier = new CachedImageVerifier(new StaticImageVerifier(values['trust-image'] ?? []));
     let cosignVerifier: CosignVerifier = new CachedCosignVerifier(refuseAllCosignVerifier);
     if (registries.length > 0) {
-      // These cache by manifest digest themselves; a cache keyed by tag in
-      // front of them would let a re-pointed tag keep a stale decision.
+      // These cache by manifest digest themselves. The short cache by
+      // reference in front bounds the registry work repeated reviews cause
+      // (and shares one lookup among concurrent ones); a re-pointed tag keeps
+      // its old decision for at most REFERENCE_CACHE_TTL_MS, and the node's
+      // pull gate checks what is actually pulled.
       const map = parseRegistryMap(registries);
       const trustedRoots = [await readFile(values['trusted-roots'] as string, 'utf8')];
-      imageVerifier = new RegistryImageVerifier({ registries: map, trustedRoots, allowedFormats: formats as ('v2' | 'delivery-kit')[] });
-      cosignVerifier = new RegistryCosignVerifier({ registries: map });
+      const byReference = { ttlMs: REFERENCE_CACHE_TTL_MS, negativeTtlMs: REFERENCE_CACHE_TTL_MS };
+      imageVerifier = new CachedImageVerifier(new RegistryImageVerifier({ registries: map, trustedRoots, allowedFormats: formats as ('v2' | 'delivery-kit')[] }), byReference);
+      cosignVerifier = new CachedCosignVerifier(new RegistryCosignVerifier({ registries: map }), byReference);
     }
     const engine = createEngine(state, { imageVerifier, cosignVerifier });
     engine.onDecision((record) => io.out(JSON.stringify(record)));
@@ -156,6 +160,9 @@ async function runServe(argv: string[], io: CliIo, deps: AdmissionCommandDeps): 
   io.err(`admission serve: stopped after ${s.requests} request(s): ${s.admitted} admitted, ${s.denied} denied, ${s.malformed} malformed`);
   return 0;
 }
+
+/** How long a verification by reference (tag) is reused across reviews with registry verification on. */
+export const REFERENCE_CACHE_TTL_MS = 5_000;
 
 /** Builds the command with injectable dependencies (tests stop `serve` without signals). */
 export function createAdmissionCommand(deps: AdmissionCommandDeps = defaultDeps): Command {

@@ -24,7 +24,7 @@ describe('renderWebhookManifest', () => {
       assert.ok(text.includes(`caBundle: ${Buffer.from(ca).toString('base64')}`));
       const config = parseWebhookConfiguration(text, 'rendered.yaml');
       assert.equal(config.webhooks[0]?.caPem, ca);
-      assert.deepEqual(serviceDnsNames(config), ['integrity-webhook.d8-admission-policy-engine.svc']);
+      assert.deepEqual(serviceDnsNames(config), ['integrity-webhook.integrity-admission.svc']);
     });
   });
 });
@@ -64,7 +64,7 @@ describe('AdmissionNodeComponent.prepare', () => {
     it('ships a serving certificate from the lab intermediate CA for the service name, with its key readable by root only', () => {
       const [leaf, intermediate] = file(NODE_PATHS.cert).split(/(?<=-----END CERTIFICATE-----\n)/).map((p) => new X509Certificate(p));
       assert.ok(leaf && intermediate);
-      assert.equal(leaf.subjectAltName, 'DNS:integrity-webhook.d8-admission-policy-engine.svc');
+      assert.equal(leaf.subjectAltName, 'DNS:integrity-webhook.integrity-admission.svc');
       assert.ok(leaf.checkIssued(intermediate));
       assert.ok(intermediate.checkIssued(new X509Certificate(rootPem)));
       assert.equal(prepared.files.find((f) => f.target === NODE_PATHS.key)?.mode, 0o600);

@@ -35,9 +35,9 @@ import type { PodSpec } from '../cri/index.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile, NodePreparation, PrepareContext } from '../node/component.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
 import type { AdmissionErrorCode } from './errors.ts';
-import { AdmissionDispatcher, CA_BUNDLE_PLACEHOLDER, parseWebhookConfiguration, type DispatchResult, type LoadedWebhookConfiguration, type WebhookExchange } from './dispatcher.ts';
+import { AdmissionDispatcher, CA_BUNDLE_PLACEHOLDER, exemptedProtectedNamespaces, parseWebhookConfiguration, type DispatchResult, type LoadedWebhookConfiguration, type WebhookExchange } from './dispatcher.ts';
 import { listYamlFiles, loadLabStateFromTexts, type LabState, type SourceText } from './loader.ts';
-import { podObjectOf } from './node-pod.ts';
+import { podObjectOf, withApiDefaults } from './node-pod.ts';
 import type { AttachedFormat } from './registry-verifiers.ts';
 import type { DecisionRecord } from './types.ts';
 
@@ -142,6 +142,13 @@ export class AdmissionNodeComponent implements NodeComponent {
     const manifestText = renderWebhookManifest(await readFile(this.#options.manifest, 'utf8'), ctx.trustedRootsPem);
     // Parsed as shipped (no caBundle override): the filled caBundle is what the dispatcher trusts.
     const config = parseWebhookConfiguration(manifestText, this.#options.manifest);
+    const exempted = exemptedProtectedNamespaces(config, state.protectedNamespaces, state.namespaces.values());
+    if (exempted.length > 0) {
+      throw fail(
+        'ADMISSION_COMPONENT_FAILED',
+        `${this.#options.manifest}: namespaceSelector exempts ${exempted.join(', ')}, covered by the protected namespaces [${state.protectedNamespaces.join(', ')}]; a protected namespace must not skip the webhook`,
+      );
+    }
     const dnsNames = serviceDnsNames(config);
     const { certChainPem, keyPem } = await issueServingCertificate(join(ctx.stateDir, 'pki'), dnsNames);
 
@@ -247,7 +254,9 @@ export class AdmissionNodeComponent implements NodeComponent {
    * shipped configuration, and reports the answer the API server would give.
    * Use it directly for Kubernetes fields a CRI pod spec cannot carry.
    */
-  async review(node: StartedLabNode, object: Record<string, unknown>, namespace: string): Promise<AdmissionReviewOutcome> {
+  async review(node: StartedLabNode, written: Record<string, unknown>, namespace: string): Promise<AdmissionReviewOutcome> {
+    // The API server defaults the object before any validating webhook sees it.
+    const object = withApiDefaults(written);
     const lab = this.#lab(node);
     const exchanges: WebhookExchange[] = [];
     const address = nodeAddress(node);

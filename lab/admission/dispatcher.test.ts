@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { AdmissionDispatcher, loadWebhookConfiguration, parseWebhookConfiguration, ruleMatches } from './dispatcher.ts';
+import { AdmissionDispatcher, exemptedProtectedNamespaces, loadWebhookConfiguration, parseWebhookConfiguration, ruleMatches } from './dispatcher.ts';
 import { createEngine } from './engine.ts';
 import { loadLabStateFromTexts } from './loader.ts';
 import { type StartedWebhookServer, WebhookServer } from './server.ts';
@@ -17,7 +17,7 @@ const state = loadLabStateFromTexts([
     text: [
       'apiVersion: v1\nkind: Namespace\nmetadata: { name: kube-system, labels: { security.deckhouse.io/pod-policy: privileged } }',
       'apiVersion: v1\nkind: Namespace\nmetadata: { name: warn-ns, labels: { security.deckhouse.io/pod-policy: restricted, security.deckhouse.io/pod-policy-action: warn } }',
-      'apiVersion: v1\nkind: Namespace\nmetadata: { name: d8-admission-policy-engine }',
+      'apiVersion: v1\nkind: Namespace\nmetadata: { name: integrity-admission }',
     ].join('\n---\n'),
   },
 ]);
@@ -112,7 +112,7 @@ describe('AdmissionDispatcher.dispatch', () => {
       try {
         const r = await d.dispatch({ object: podWith('signed:1'), namespace: 'kube-system' });
         assert.equal(r.allowed, false);
-        assert.match(r.reason ?? '', /integrity-webhook\.d8-admission-policy-engine\.svc/);
+        assert.match(r.reason ?? '', /integrity-webhook\.integrity-admission\.svc/);
       } finally {
         d.close();
         await other.close();
@@ -122,7 +122,7 @@ describe('AdmissionDispatcher.dispatch', () => {
 
   describe('when the request is outside the registration', () => {
     it('skips the webhook namespace (namespaceSelector)', async () => {
-      const r = await dispatcher.dispatch({ object: podWith('nginx:1.17.2'), namespace: 'd8-admission-policy-engine' });
+      const r = await dispatcher.dispatch({ object: podWith('nginx:1.17.2'), namespace: 'integrity-admission' });
       assert.deepEqual([r.allowed, r.webhookCalled], [true, false]);
       assert.match(r.webhooks[0]?.skipped ?? '', /namespaceSelector/);
     });
@@ -258,5 +258,37 @@ describe('ruleMatches', () => {
   });
   describe('when scope is Cluster', () => {
     it('does not match namespaced pods', () => assert.equal(ruleMatches(rule(['*/*'], 'Cluster'), attr), false));
+  });
+});
+
+describe('exemptedProtectedNamespaces', () => {
+  let ca = '';
+  before(async () => {
+    ca = (await createThrowawayPki()).caPem;
+  });
+  const manifest = (values: string[]) => `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: { name: w }
+webhooks:
+  - name: pods.example.io
+    admissionReviewVersions: ["v1"]
+    sideEffects: None
+    clientConfig: { url: "https://127.0.0.1:1/validate" }
+    rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }]
+    namespaceSelector:
+      matchExpressions: [{ key: kubernetes.io/metadata.name, operator: NotIn, values: ${JSON.stringify(values)} }]
+`;
+  describe('when the selector exempts a namespace the protected pattern covers', () => {
+    it('names it, known to the lab or not', () => {
+      const config = parseWebhookConfiguration(manifest(['d8-admission-policy-engine', 'tools']), 'w.yaml', { caBundlePem: ca });
+      assert.deepEqual(exemptedProtectedNamespaces(config, ['d8-*', 'kube-system'], []), ['d8-admission-policy-engine']);
+    });
+  });
+  describe('when it exempts only unprotected namespaces', () => {
+    it('finds none, for the shipped manifest too', async () => {
+      assert.deepEqual(exemptedProtectedNamespaces(parseWebhookConfiguration(manifest(['tools']), 'w.yaml', { caBundlePem: ca }), ['d8-*', 'kube-system'], state.namespaces.values()), []);
+      const shipped = await loadWebhookConfiguration(MANIFEST, { caBundlePem: ca });
+      assert.deepEqual(exemptedProtectedNamespaces(shipped, ['d8-*', 'kube-system'], state.namespaces.values()), []);
+    });
   });
 });

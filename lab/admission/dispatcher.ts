@@ -28,6 +28,7 @@ import { Agent, request as httpsRequest } from 'node:https';
 import Type, { type Static } from 'typebox';
 import { describeError } from '../errors.ts';
 import { admissionError } from './errors.ts';
+import { anyGlobMatch } from './glob.ts';
 import { METADATA_NAME_LABEL } from './loader.ts';
 import { ADMISSION_API_VERSION } from './review.ts';
 import { type LabelSelector, matchesLabelSelector } from './selector.ts';
@@ -113,6 +114,32 @@ export interface ResolvedWebhook {
 export interface LoadedWebhookConfiguration {
   name: string;
   webhooks: ResolvedWebhook[];
+}
+
+/**
+ * The protected namespaces the configuration would exempt from its webhooks
+ * (namespaceSelector not matching): the names in the protected patterns'
+ * reach that the lab knows (`known`), and every literal name a NotIn/
+ * DoesNotExist expression on the name label or a matchLabels entry singles
+ * out. A protected namespace must never skip the webhook: the API-server
+ * stand-in refuses such a configuration rather than exempt it.
+ */
+export function exemptedProtectedNamespaces(config: LoadedWebhookConfiguration, protectedPatterns: readonly string[], known: Iterable<{ name: string; labels: Record<string, string> }>): string[] {
+  const candidates = new Map<string, Record<string, string>>();
+  for (const ns of known) candidates.set(ns.name, ns.labels);
+  for (const w of config.webhooks) {
+    const selector = w.spec.namespaceSelector as LabelSelector | undefined;
+    for (const e of selector?.matchExpressions ?? []) if (e.key === METADATA_NAME_LABEL) for (const v of e.values ?? []) if (!candidates.has(v)) candidates.set(v, {});
+  }
+  const out = new Set<string>();
+  for (const [name, labels] of candidates) {
+    if (!anyGlobMatch(protectedPatterns, name)) continue;
+    const all = { ...labels, [METADATA_NAME_LABEL]: name };
+    for (const w of config.webhooks) {
+      if (w.spec.namespaceSelector !== undefined && !matchesLabelSelector(w.spec.namespaceSelector as LabelSelector, all)) out.add(name);
+    }
+  }
+  return [...out].sort();
 }
 
 /** Parses and checks a ValidatingWebhookConfiguration manifest (pure). */

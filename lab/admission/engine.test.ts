@@ -25,6 +25,19 @@ const state = loadLabStateFromTexts([
 ]);
 
 describe('AdmissionEngine.review', () => {
+  describe('when a kube-system pod with a signed image mounts an unsigned image volume', () => {
+    it('denies it, and the decision record lists the volume\'s image', async () => {
+      const log = new DecisionLog();
+      const engine = createEngine(state, { imageVerifier: new StaticImageVerifier(['registry.deckhouse.io/kube/coredns:v1.11.1']), now: fixed });
+      engine.onDecision(log.listener);
+      const object = pod({ containers: [{ name: 'c', image: 'registry.deckhouse.io/kube/coredns:v1.11.1' }], volumes: [{ name: 'v', image: { reference: 'unlisted.example/tools:1' } }] });
+      const d = await engine.review({ uid: 'u', operation: 'CREATE', namespace: 'kube-system', object });
+      assert.equal(d.allowed, false);
+      assert.match(d.message ?? '', /Image signature verification failed: unlisted\.example\/tools:1/);
+      assert.deepEqual(log.records[0]?.images, ['registry.deckhouse.io/kube/coredns:v1.11.1', 'unlisted.example/tools:1']);
+    });
+  });
+
   describe('when a policy throws', () => {
     it('denies with code 500 instead of admitting', async () => {
       const engine = new AdmissionEngine({

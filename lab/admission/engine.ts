@@ -6,6 +6,7 @@
  * dryrun-mode ones are only recorded. A policy that throws (or rejects) is a
  * denial with code 500: the engine never admits because something broke.
  */
+import { ReviewBudget, type ReviewLimits } from './budget.ts';
 import { type LabState, METADATA_NAME_LABEL } from './loader.ts';
 import { OperationPolicyPolicy } from './policies/operation-policy.ts';
 import { PodSecurityStandardsPolicy } from './policies/pod-security-standards.ts';
@@ -43,6 +44,8 @@ export interface EngineOptions {
   cosignVerifier?: CosignVerifier;
   /** Injected clock for record times. */
   now?: () => Date;
+  /** Bounded work per review (budget.ts); defaults to DEFAULT_REVIEW_LIMITS. */
+  reviewLimits?: ReviewLimits;
 }
 
 /** Role with one method: admit or refuse one object. */
@@ -51,6 +54,7 @@ export class AdmissionEngine {
   readonly #namespaces: ReadonlyMap<string, NamespaceInfo>;
   readonly #ctxBase: Omit<PolicyContext, 'operation'>;
   readonly #now: () => Date;
+  readonly #limits: ReviewLimits;
   readonly #listeners = new Set<DecisionListener>();
 
   constructor(options: EngineOptions) {
@@ -61,6 +65,7 @@ export class AdmissionEngine {
       cosignVerifier: options.cosignVerifier ?? refuseAllCosignVerifier,
     };
     this.#now = options.now ?? (() => new Date());
+    this.#limits = options.reviewLimits ?? {};
   }
 
   /** Subscribes to decision records; returns the unsubscribe function. */
@@ -78,10 +83,12 @@ export class AdmissionEngine {
 
   async review(input: AdmissionRequestInput): Promise<Decision> {
     const namespace = this.namespaceInfo(input.namespace);
-    const ctx: PolicyContext = { ...this.#ctxBase, operation: input.operation };
+    const budget = new ReviewBudget(this.#limits);
+    const ctx: PolicyContext = { operation: input.operation, imageVerifier: budget.image(this.#ctxBase.imageVerifier), cosignVerifier: budget.cosign(this.#ctxBase.cosignVerifier) };
     const settled = await Promise.allSettled(
       this.#policies.map(async (policy) => policy.evaluate(input.object, namespace, ctx)),
     );
+    budget.end();
     const violations: Violation[] = [];
     let internalError = false;
     settled.forEach((s, i) => {
@@ -140,6 +147,7 @@ export interface EngineFromStateOptions {
   imageVerifier?: ImageSignatureVerifier;
   cosignVerifier?: CosignVerifier;
   now?: () => Date;
+  reviewLimits?: ReviewLimits;
 }
 
 /** The policies a lab state declares, in evaluation order. */
@@ -157,6 +165,7 @@ export function createEngine(state: LabState, options: EngineFromStateOptions = 
   if (options.imageVerifier !== undefined) engineOptions.imageVerifier = options.imageVerifier;
   if (options.cosignVerifier !== undefined) engineOptions.cosignVerifier = options.cosignVerifier;
   if (options.now !== undefined) engineOptions.now = options.now;
+  if (options.reviewLimits !== undefined) engineOptions.reviewLimits = options.reviewLimits;
   return new AdmissionEngine(engineOptions);
 }
 

@@ -81,7 +81,7 @@ export { OperationPolicyPolicy } from './policies/operation-policy.ts';
 export { DEFAULT_PROTECTED_NAMESPACES, VerifyImageSignaturesPolicy } from './policies/verify-image-signatures.ts';
 export { command, createAdmissionCommand } from './cli.ts';
 export { parseRegistryMap, RegistryCosignVerifier, RegistryImageVerifier } from './registry-verifiers.ts';
-export { podObjectOf, withContainerSecurityContext } from './node-pod.ts';
+export { podObjectOf, withApiDefaults, withContainerPort, withContainerSecurityContext, withImageVolume } from './node-pod.ts';
 export {
   AdmissionNodeComponent,
   admissionComponent,

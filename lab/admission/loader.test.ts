@@ -77,10 +77,10 @@ describe('loadLabState', () => {
   describe('when pointed at the shipped scenarios/policies', () => {
     it('loads the seed policies and the lab namespaces', async () => {
       const state = await loadLabState(join(ROOT, 'scenarios/policies'));
-      for (const ns of ['kube-system', 'd8-system', 'apps', 'restricted-ns', 'baseline-ns', 'warn-ns', 'dryrun-ns', 'lab-ops', 'signed-apps']) {
+      for (const ns of ['kube-system', 'd8-system', 'apps', 'restricted-ns', 'baseline-ns', 'warn-ns', 'dryrun-ns', 'lab-ops', 'signed-apps', 'node-access-ns']) {
         assert.ok(state.namespaces.has(ns), `namespace ${ns} should be declared`);
       }
-      assert.deepEqual(state.securityPolicies.map((p) => p.metadata.name).sort(), ['baseline', 'mypolicy', 'restricted', 'verify-image-test']);
+      assert.deepEqual(state.securityPolicies.map((p) => p.metadata.name).sort(), ['baseline', 'mypolicy', 'node-access', 'restricted', 'verify-image-test']);
       assert.deepEqual(state.operationPolicies.map((p) => p.metadata.name), ['common', 'lab-registry']);
     });
     it('starts every file with a yaml-language-server schema header that exists', async () => {

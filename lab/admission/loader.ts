@@ -15,6 +15,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describeError, isLabError } from '../errors.ts';
 import { admissionError } from './errors.ts';
+import { normalisePatternPrefix, parseImageReference, parseRepositoryPrefix } from './image.ts';
 import { POD_POLICY_ACTION_LABEL, POD_POLICY_LABEL, PSS_LEVELS, PSS_MODES, type PssLevel } from './policies/pod-security-standards.ts';
 import { DEFAULT_PROTECTED_NAMESPACES } from './policies/verify-image-signatures.ts';
 import {
@@ -148,6 +149,10 @@ export function checkSecurityPolicy(source: YamlDocument, doc: SecurityPolicyDoc
     meaning(source, [...base, 'allowedVolumes'], `should list "none" alone, got ${JSON.stringify(p.allowedVolumes)}`);
   }
   (p.verifyImageSignatures ?? []).forEach((entry, i) => {
+    const r = entry.reference;
+    if (r !== '*' && (r.endsWith('*') ? normalisePatternPrefix(r.slice(0, -1)) === undefined : parseImageReference(r) === undefined)) {
+      meaning(source, [...base, 'verifyImageSignatures', i, 'reference'], `should be an image reference, or a prefix ending in one * whose registry is complete (e.g. "registry.example.com/team/*"), got ${JSON.stringify(r)}, which cannot be normalised as the runtime resolves references`);
+    }
     entry.publicKeys.forEach((pem, k) => {
       try {
         canonicalPublicKey(pem);
@@ -172,6 +177,11 @@ export function checkOperationPolicy(source: YamlDocument, doc: OperationPolicyD
   }
   (p.requiredLabels?.labels ?? []).forEach((l, i) => checkRegex(source, [...base, 'requiredLabels', 'labels', i, 'allowedRegex'], l.allowedRegex));
   (p.requiredAnnotations?.annotations ?? []).forEach((l, i) => checkRegex(source, [...base, 'requiredAnnotations', 'annotations', i, 'allowedRegex'], l.allowedRegex));
+  (p.allowedRepos ?? []).forEach((repo, i) => {
+    if (parseRepositoryPrefix(repo) === undefined) {
+      meaning(source, [...base, 'allowedRepos', i], `should be a registry, optionally with whole path segments (e.g. "registry.example.com/team"), got ${JSON.stringify(repo)}, which cannot be read as one`);
+    }
+  });
   const rl = p.replicaLimits;
   if (rl?.minReplicas !== undefined && rl.maxReplicas !== undefined && rl.minReplicas > rl.maxReplicas) {
     meaning(source, [...base, 'replicaLimits'], `minReplicas ${rl.minReplicas} should be ≤ maxReplicas ${rl.maxReplicas}`);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createEngine } from './engine.ts';
 import { loadLabStateFromTexts } from './loader.ts';
-import { podObjectOf, withContainerSecurityContext } from './node-pod.ts';
+import { podObjectOf, withApiDefaults, withContainerSecurityContext } from './node-pod.ts';
+import { securityPolicyViolations } from './policies/security-policy.ts';
 import { decodeAdmissionObject } from './pod.ts';
 
 const state = loadLabStateFromTexts([
@@ -93,6 +94,38 @@ describe('cosignPolicyDocument', () => {
       const sp = loaded.securityPolicies[0]!;
       assert.deepEqual(sp.spec.match.namespaceSelector, { labelSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'signed-apps' } } });
       assert.deepEqual(sp.spec.policies.verifyImageSignatures, [{ reference: '127.0.0.1:5000/lab/*', publicKeys: [pem.trim()] }]);
+    });
+  });
+});
+
+describe('withApiDefaults', () => {
+  const hostNetworkPod = (port: Record<string, unknown>, hostNetwork = true) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    spec: { hostNetwork, containers: [{ name: 'a', image: 'x:1', ports: [port] }], initContainers: [{ name: 'i', image: 'x:1', ports: [{ containerPort: 9000 }] }] },
+  });
+  const ports = (o: Record<string, unknown>) => ((o['spec'] as { containers: { ports: unknown[] }[]; initContainers: { ports: unknown[] }[] }));
+  describe('when a hostNetwork pod declares a containerPort without hostPort', () => {
+    it('sets hostPort to the containerPort, as the API server does, and leaves the input alone', () => {
+      const input = hostNetworkPod({ containerPort: 8080 });
+      const out = withApiDefaults(input);
+      assert.deepEqual(ports(out).containers[0]!.ports, [{ containerPort: 8080, hostPort: 8080 }]);
+      assert.deepEqual(ports(out).initContainers[0]!.ports, [{ containerPort: 9000, hostPort: 9000 }]);
+      assert.deepEqual(ports(input).containers[0]!.ports, [{ containerPort: 8080 }]);
+    });
+  });
+  describe('when the pod does not use the host network', () => {
+    it('defaults nothing', () => {
+      assert.deepEqual(ports(withApiDefaults(hostNetworkPod({ containerPort: 8080 }, false))).containers[0]!.ports, [{ containerPort: 8080 }]);
+    });
+  });
+  describe('when the defaulted pod meets allowedHostPorts', () => {
+    it('is refused for the port it will bind', async () => {
+      const d = decodeAdmissionObject(withApiDefaults(hostNetworkPod({ containerPort: 8080 })));
+      assert.ok(d.ok);
+      const v = securityPolicyViolations({ allowedHostPorts: [{ min: 2000, max: 4000 }] }, d.object);
+      assert.deepEqual(v.filter((m) => m.includes('8080')), ['container "a" uses hostPort 8080, allowed ranges are 2000-4000']);
     });
   });
 });

@@ -58,3 +58,46 @@ export function withContainerSecurityContext(pod: Json, securityContext: Json): 
   for (const c of containers) c['securityContext'] = { ...((c['securityContext'] as Json | undefined) ?? {}), ...structuredClone(securityContext) };
   return copy;
 }
+
+/**
+ * The defaulting kube-apiserver applies to a Pod before validating webhooks
+ * see it, where a policy depends on it (pkg/apis/core/v1/defaults.go,
+ * SetDefaults_Pod): a hostNetwork pod's container ports get `hostPort` equal
+ * to `containerPort` when unset, for containers and init containers. Without
+ * it the stand-in would show the webhook a pod without the host ports it will
+ * bind. Returns a copy; the input is not changed. Workload templates are not
+ * defaulted this way (the API server defaults the pods they create).
+ */
+export function withApiDefaults(object: Json): Json {
+  const copy = structuredClone(object);
+  if (copy['kind'] !== 'Pod') return copy;
+  const spec = copy['spec'] as Json | undefined;
+  if (spec?.['hostNetwork'] !== true) return copy;
+  for (const list of ['containers', 'initContainers']) {
+    const containers = Array.isArray(spec[list]) ? (spec[list] as Json[]) : [];
+    for (const c of containers) {
+      for (const port of Array.isArray(c['ports']) ? (c['ports'] as Json[]) : []) {
+        if ((port['hostPort'] === undefined || port['hostPort'] === 0) && typeof port['containerPort'] === 'number') port['hostPort'] = port['containerPort'];
+      }
+    }
+  }
+  return copy;
+}
+
+/** A copy of `pod` that also mounts the image `reference` as an image volume (Kubernetes-only: CRI here cannot mount it). */
+export function withImageVolume(pod: Json, name: string, reference: string): Json {
+  const copy = structuredClone(pod);
+  const spec = copy['spec'] as Json;
+  spec['volumes'] = [...((spec['volumes'] as Json[] | undefined) ?? []), { name, image: { reference, pullPolicy: 'IfNotPresent' } }];
+  const first = (spec['containers'] as Json[])[0];
+  if (first) first['volumeMounts'] = [...((first['volumeMounts'] as Json[] | undefined) ?? []), { name, mountPath: `/volumes/${name}`, readOnly: true }];
+  return copy;
+}
+
+/** A copy of `pod` whose first container declares `containerPort` (as written: no hostPort). */
+export function withContainerPort(pod: Json, containerPort: number): Json {
+  const copy = structuredClone(pod);
+  const first = ((copy['spec'] as Json)['containers'] as Json[])[0];
+  if (first) first['ports'] = [{ containerPort }];
+  return copy;
+}

@@ -102,6 +102,8 @@ export const VolumeSchema = Type.Object(
     name: Str,
     hostPath: Type.Optional(Type.Object({ path: Str }, open)),
     flexVolume: Type.Optional(Type.Object({ driver: Str }, open)),
+    // An image volume (KEP-4639, on by default from Kubernetes 1.35): kubelet pulls the image and mounts it.
+    image: Type.Optional(Type.Object({ reference: Type.Optional(Str), pullPolicy: Type.Optional(Str) }, open)),
   },
   open,
 );
@@ -211,9 +213,36 @@ export function allContainers(spec: PodSpec): ContainerRef[] {
   return out;
 }
 
-/** Every image the pod would run. */
+/** An image reference the pod makes kubelet pull: a container's image, or an image volume's reference. */
+export interface PulledImage {
+  image: string;
+  /** `container <name>` (any kind) or `volume <name>`, for messages. */
+  source: string;
+  /** The pull policy as written (image volumes default like containers). */
+  pullPolicy?: string;
+}
+
+/**
+ * Every image reference kubelet would pull for the pod: containers, init and
+ * ephemeral containers, and image volumes. A volume with `image` but no
+ * reference yields `''`, which no verifier or matcher accepts.
+ */
+export function pulledImagesOf(spec: PodSpec): PulledImage[] {
+  const out: PulledImage[] = allContainers(spec).map(({ container }) => ({
+    image: container.image,
+    source: `container <${container.name}>`,
+    ...(container.imagePullPolicy === undefined ? {} : { pullPolicy: container.imagePullPolicy }),
+  }));
+  for (const v of spec.volumes ?? []) {
+    if (v.image === undefined) continue;
+    out.push({ image: v.image.reference ?? '', source: `volume <${v.name}>`, ...(v.image.pullPolicy === undefined ? {} : { pullPolicy: v.image.pullPolicy }) });
+  }
+  return out;
+}
+
+/** Every image the pod makes kubelet pull (containers and image volumes), for records. */
 export function imagesOf(object: AdmissionObject): string[] {
-  return allContainers(podSpecOf(object)).map((ref) => ref.container.image);
+  return pulledImagesOf(podSpecOf(object)).map((p) => p.image);
 }
 
 /** `name`, or `generateName*`, or `<unnamed>`, for messages and records. */

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Agent } from 'node:https';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { isLabError } from '../errors.ts';
 import { createEngine, DecisionLog } from './engine.ts';
@@ -163,6 +165,53 @@ describe('WebhookServer', () => {
         await assert.rejects(new WebhookServer({ engine: createEngine(state), cert: pki.certPem, key: pki.keyPem }).withPort(first.port).start(), (err: unknown) => isLabError(err, 'ADMISSION_LISTEN_FAILED'));
       } finally {
         await first.close();
+      }
+    });
+  });
+});
+
+describe('WebhookServer connection limits', () => {
+  /** Opens a TCP connection, optionally writes, and resolves with how long the server kept it open. */
+  const heldFor = (port: number, write?: string) =>
+    new Promise<number>((resolve, reject) => {
+      const started = Date.now();
+      const socket = connect(port, '127.0.0.1', () => {
+        if (write !== undefined) socket.write(write);
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(Date.now() - started));
+      setTimeout(() => {
+        socket.destroy();
+        reject(new Error('still open after 10000 ms'));
+      }, 10_000).unref();
+    });
+
+  describe('when a client connects and never starts TLS', () => {
+    it('drops it after the handshake timeout, not 120 s', async () => {
+      const pki = await createThrowawayPki();
+      const server = await new WebhookServer({ engine: createEngine(state), cert: pki.certPem, key: pki.keyPem, limits: { handshakeTimeoutMs: 300 } }).start();
+      try {
+        const ms = await heldFor(server.port);
+        assert.ok(ms >= 250 && ms < 3_000, `held for ${ms} ms`);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+  describe('when a client finishes TLS but sends its headers too slowly', () => {
+    it('closes the connection after the headers timeout', async () => {
+      const pki = await createThrowawayPki();
+      const server = await new WebhookServer({ engine: createEngine(state), cert: pki.certPem, key: pki.keyPem, limits: { headersTimeoutMs: 400, requestTimeoutMs: 600 } }).start();
+      try {
+        const started = Date.now();
+        const closed = await new Promise<number>((resolve) => {
+          const socket = tlsConnect({ port: server.port, host: '127.0.0.1', ca: pki.caPem, servername: 'localhost' }, () => socket.write('POST /validate HTTP/1.1\r\nHost: x\r\n'));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve(Date.now() - started));
+        });
+        assert.ok(closed < 3_000, `held for ${closed} ms`);
+      } finally {
+        await server.close();
       }
     });
   });

@@ -35,7 +35,36 @@ export interface WebhookServerOptions {
   /** Default 0 (any free port). */
   port?: number;
   maxBodyBytes?: number;
+  /** Time caps per connection; see DEFAULT_CONNECTION_LIMITS. */
+  limits?: ConnectionLimits;
 }
+
+/**
+ * Caps that keep a client from holding the webhook: a connection that never
+ * finishes TLS (Node's own default waits 120 s), one that never sends its
+ * headers or body, and too many connections at once. Every time is well
+ * under kube-apiserver's 10 s webhook timeout.
+ */
+export interface ConnectionLimits {
+  /** TLS handshake must finish within. Default 3000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Request headers must arrive within. Default 3000 ms. */
+  headersTimeoutMs?: number;
+  /** The whole request (headers and body) must arrive within. Default 5000 ms. */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after. Default 30000 ms. */
+  keepAliveTimeoutMs?: number;
+  /** Open connections at most; further ones are refused. Default 1024. */
+  maxConnections?: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = {
+  handshakeTimeoutMs: 3_000,
+  headersTimeoutMs: 3_000,
+  requestTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 30_000,
+  maxConnections: 1024,
+};
 
 export interface WebhookStats {
   requests: number;
@@ -72,15 +101,27 @@ export class WebhookServer {
   async start(): Promise<StartedWebhookServer> {
     const stats: WebhookStats = { requests: 0, malformed: 0, admitted: 0, denied: 0, internalErrors: 0 };
     const handler = makeHandler(this.#options.engine, this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, stats);
+    const limits = { ...DEFAULT_CONNECTION_LIMITS, ...this.#options.limits };
     let server: Server;
     try {
-      server = createServer({ cert: this.#options.cert, key: this.#options.key, minVersion: 'TLSv1.2' }, handler);
+      server = createServer(
+        {
+          cert: this.#options.cert,
+          key: this.#options.key,
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: limits.handshakeTimeoutMs,
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          keepAliveTimeout: limits.keepAliveTimeoutMs,
+          // Node checks the header and request timeouts on this period (30 s by default).
+          connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+        },
+        handler,
+      );
     } catch (err) {
       throw admissionError('ADMISSION_TLS_INVALID', `webhook: the serving certificate or key is unusable: ${describeError(err)}`, err);
     }
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 10_000;
-    server.keepAliveTimeout = 30_000;
+    server.maxConnections = limits.maxConnections;
     const sockets = new Set<Socket>();
     server.on('connection', (socket: Socket) => {
       sockets.add(socket);

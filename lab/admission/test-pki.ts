@@ -54,11 +54,11 @@ export async function createThrowawayPki(options: ThrowawayPkiOptions = {}): Pro
   });
   const leafKeys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const names = [
-    ...(options.dnsNames ?? ['localhost', 'integrity-webhook.d8-admission-policy-engine.svc']).map((value) => ({ type: 'dns' as const, value })),
+    ...(options.dnsNames ?? ['localhost', 'integrity-webhook.integrity-admission.svc']).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ips ?? ['127.0.0.1', '::1']).map((value) => ({ type: 'ip' as const, value })),
   ];
   const leaf = await x509.X509CertificateGenerator.create({
-    subject: 'CN=integrity-webhook.d8-admission-policy-engine.svc',
+    subject: 'CN=integrity-webhook.integrity-admission.svc',
     issuer: ca.subject,
     notBefore,
     notAfter,

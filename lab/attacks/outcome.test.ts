@@ -1,22 +1,96 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyOutcome, rootLowerdirs } from './index.ts';
+import { judgeAttack, namesTarget, rootLowerdirs, type AttackObservation, type Detection } from './index.ts';
 
-describe('classifyOutcome', () => {
+const APP_ID = 'a'.repeat(64);
+const OTHER_ID = 'b'.repeat(64);
+const target = { pods: ['apps/app'], containerIds: [APP_ID], subjects: ['127.0.0.1:5000/apps/app:1.0'] };
+const at = '2026-01-01T00:00:00Z';
+const integrity = { caughtBy: ['start-gate', 'watchdog'] as const, installed: ['pull-gate', 'start-gate', 'watchdog', 'audit'] };
+
+function observe(effect: boolean, detections: Detection[], extra: Partial<AttackObservation> = {}): AttackObservation {
+  return { effect, detections, reason: 'r', target, ...extra };
+}
+
+describe('judgeAttack', () => {
+  describe('when the change took effect', () => {
+    it('is detected when a caughtBy component reports the attacked container', () => {
+      const alert = { component: 'watchdog', message: 'layer changed', time: at, data: { action: 'alert', container: APP_ID } };
+      const j = judgeAttack(observe(true, [alert]), integrity);
+      assert.equal(j.verdict, 'detected');
+      assert.equal(j.earnedBy, 'watchdog');
+    });
+    it('is succeeded when only the harness\'s own evidence shell was reported (audit is not in caughtBy)', () => {
+      // The false `detected` of the review: audit saw the shell the harness ran in the target to read evidence.
+      const shell = { component: 'audit', message: 'Shell spawned in a container', time: at, data: { output_fields: { 'container.id': APP_ID.slice(0, 12) } } };
+      const j = judgeAttack(observe(true, [shell]), integrity);
+      assert.equal(j.verdict, 'succeeded');
+      assert.match(j.ignored[0]!.why, /audit is not in caughtBy/);
+    });
+    it('is succeeded when a caughtBy component reports another container', () => {
+      const other = { component: 'watchdog', message: 'overmount', time: at, data: { action: 'alert', container: OTHER_ID, namespace: 'kube-system', pod: 'system-agent' } };
+      const j = judgeAttack(observe(true, [other]), integrity);
+      assert.equal(j.verdict, 'succeeded');
+      assert.match(j.ignored[0]!.why, /does not name the attacked/);
+    });
+  });
+
   describe('when the change took no effect', () => {
-    it('is blocked, whatever was reported', () => {
-      assert.equal(classifyOutcome({ effect: false, detections: [{ component: 'start-gate', message: 'x', time: '2026-01-01T00:00:00Z' }], reason: '' }), 'blocked');
+    it('is blocked with the refusal record of a caughtBy component naming the pod', () => {
+      const refusal = { component: 'start-gate', message: 'layer hash mismatch', time: at, data: { action: 'refuse', namespace: 'apps', pod: 'app' } };
+      const j = judgeAttack(observe(false, [refusal]), integrity);
+      assert.equal(j.verdict, 'blocked');
+      assert.equal(j.earnedBy, 'start-gate');
+      assert.equal(j.evidence, 'layer hash mismatch');
+    });
+    it('is blocked when the watchdog stopped the attacked container', () => {
+      const stop = { component: 'watchdog', message: 'stopped', time: at, data: { action: 'stop', container: APP_ID } };
+      assert.equal(judgeAttack(observe(false, [stop]), integrity).verdict, 'blocked');
+    });
+    it('is an error, never blocked, when the attack step failed and nothing refused it', () => {
+      // The false `blocked` of the review: the attacker's write failed for its own reasons.
+      const j = judgeAttack(observe(false, [], { reason: 'sh: can\'t create /opt/agent/config: No such file or directory' }), integrity);
+      assert.equal(j.verdict, 'error');
+      assert.equal(j.earnedBy, undefined);
+      assert.match(j.reason, /no defence in caughtBy \[start-gate, watchdog\] left evidence/);
+    });
+    it('is an error when a caughtBy component only alerted', () => {
+      const alert = { component: 'watchdog', message: 'x', time: at, data: { action: 'alert', container: APP_ID } };
+      assert.match(judgeAttack(observe(false, [alert]), integrity).reason, /1 alert\(s\) named the target without refusing/);
+    });
+    it('is an error when the refusal is another pod\'s', () => {
+      const refusal = { component: 'start-gate', message: 'x', time: at, data: { action: 'refuse', namespace: 'apps', pod: 'app-2' } };
+      assert.equal(judgeAttack(observe(false, [refusal]), integrity).verdict, 'error');
+    });
+    it('is blocked on the technique\'s evidence of an installed caughtBy defence', () => {
+      const blockedBy = [{ component: 'start-gate' as const, evidence: 'the write got EROFS on a root overlay with no upperdir' }];
+      const j = judgeAttack(observe(false, [], { blockedBy }), integrity);
+      assert.equal(j.verdict, 'blocked');
+      assert.equal(j.earnedBy, 'start-gate');
+    });
+    it('is an error when that defence is not installed (the vanilla control)', () => {
+      const blockedBy = [{ component: 'start-gate' as const, evidence: 'EROFS' }];
+      const j = judgeAttack(observe(false, [], { blockedBy }), { caughtBy: ['start-gate'], installed: [] });
+      assert.equal(j.verdict, 'error');
+      assert.match(j.reason, /start-gate \(not installed\)/);
     });
   });
-  describe('when the change took effect and a component reported it', () => {
-    it('is detected', () => {
-      assert.equal(classifyOutcome({ effect: true, detections: [{ component: 'watchdog', message: 'x', time: '2026-01-01T00:00:00Z' }], reason: '' }), 'detected');
-    });
+});
+
+describe('namesTarget', () => {
+  const d = (data: unknown, message = 'm'): Detection => ({ component: 'audit', message, time: at, data });
+  it('matches Falco\'s 12-character container id', () => {
+    assert.ok(namesTarget(d({ output_fields: { 'container.id': APP_ID.slice(0, 12) } }), target));
   });
-  describe('when the change took effect unnoticed', () => {
-    it('succeeded', () => {
-      assert.equal(classifyOutcome({ effect: true, detections: [], reason: '' }), 'succeeded');
-    });
+  it('matches an admission record by namespace and name', () => {
+    assert.ok(namesTarget(d({ namespace: 'apps', name: 'app', outcome: 'denied' }), target));
+  });
+  it('matches a pull-gate record by the attacked image', () => {
+    assert.ok(namesTarget(d({ action: 'refuse', image: '127.0.0.1:5000/apps/app:1.0' }), target));
+  });
+  it('compares fields whole: pod app-2 and a longer image are not the target', () => {
+    assert.ok(!namesTarget(d({ namespace: 'apps', pod: 'app-2' }, 'refused apps/app-2'), target));
+    assert.ok(!namesTarget(d({ image: '127.0.0.1:5000/apps/app:1.0-evil' }), target));
   });
 });
 

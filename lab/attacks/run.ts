@@ -1,11 +1,12 @@
 /**
- * Carries out a declared attack on a started lab and judges its outcome.
+ * Carries out a declared attack on a started lab and judges its outcome
+ * (the verdict model is lab/attacks/outcome.ts).
  */
 import { LabError } from '../errors.ts';
 import type { RunningPod } from '../cri/index.ts';
 import type { StartedLabNode } from '../node/index.ts';
-import type { Attack, Outcome, Workload } from '../spec/schemas.ts';
-import { classifyOutcome, type AttackObservation } from './outcome.ts';
+import type { Attack, ComponentName, Outcome, Workload } from '../spec/schemas.ts';
+import { judgeAttack, type AttackJudgement, type AttackObservation, type AttackTarget, type Verdict } from './outcome.ts';
 import { TECHNIQUE_REGISTRY } from './techniques/index.ts';
 import type { AttackErrorCode } from './techniques/common.ts';
 
@@ -13,10 +14,24 @@ export interface AttackRun {
   attack: Attack;
   profile: string;
   observation: AttackObservation;
-  outcome: Outcome;
+  /** The verdict; `error` when no effect was observed and no defence earned `blocked`. */
+  outcome: Verdict;
+  /** The component that earned `blocked` or `detected`. */
+  earnedBy?: ComponentName;
+  judgement: AttackJudgement;
   /** Expected outcome on this profile, from the attack's spec; undefined when the spec states none. */
   expected?: Outcome;
   evidence: Record<string, unknown>;
+}
+
+/** What the attack aims at: the target workload's pod, its containers, its image, and what the technique names. */
+export function attackTarget(node: Pick<StartedLabNode, 'imageRef'>, workload: Workload, pods: ReadonlyMap<string, RunningPod>, subjects: readonly string[] = []): AttackTarget {
+  const pod = pods.get(workload.metadata.name);
+  return {
+    pods: [`${workload.spec.namespace}/${workload.metadata.name}`],
+    containerIds: pod?.containers.map((c) => c.id) ?? [],
+    subjects: [node.imageRef(workload.spec.image.repository, workload.spec.image.tag), ...subjects],
+  };
 }
 
 export async function runAttack(node: StartedLabNode, attack: Attack, workload: Workload, pods: Map<string, RunningPod>): Promise<AttackRun> {
@@ -29,19 +44,25 @@ export async function runAttack(node: StartedLabNode, attack: Attack, workload: 
   }
   const since = new Date(Date.now() - 1000);
   const result = await technique.run({ node, attack, pods, workload });
-  // Components report asynchronously (the watchdog, audit); give them the
-  // attack's own grace period before asking.
+  // Components report asynchronously (the watchdog, audit); techniques wait
+  // for them where they must (a grace period) before returning.
   const observation: AttackObservation = {
     effect: result.effect,
     detections: await node.detections(since),
     reason: result.reason,
+    target: attackTarget(node, workload, pods, result.subjects),
   };
-  return {
+  if (result.blockedBy) observation.blockedBy = result.blockedBy;
+  const judgement = judgeAttack(observation, { caughtBy: attack.spec.caughtBy, installed: node.profile.spec.components });
+  const run: AttackRun = {
     attack,
     profile: node.profile.metadata.name,
     observation,
-    outcome: classifyOutcome(observation),
+    outcome: judgement.verdict,
+    judgement,
     expected: attack.spec.expected[node.profile.metadata.name],
     evidence: result.evidence,
   };
+  if (judgement.earnedBy) run.earnedBy = judgement.earnedBy;
+  return run;
 }

@@ -4,10 +4,17 @@
  * start, and reports what it observed: whether the attacker's change took
  * effect, why, and the evidence. Whether a component noticed is asked of
  * the node afterwards (StartedLabNode.detections).
+ *
+ * A step that cannot be carried out throws (a LabError with code
+ * ATTACK_*): it is an error, never a `blocked` verdict. Evidence is read
+ * without running anything in the target container (readInContainer reads
+ * through /proc/<pid>/root on the node), so that collecting it cannot
+ * trigger a detection.
  */
 import type { RunningPod } from '../cri/index.ts';
 import type { StartedLabNode } from '../node/index.ts';
 import type { Attack, TechniqueName, Workload } from '../spec/schemas.ts';
+import type { BlockEvidence } from './outcome.ts';
 
 export interface TechniqueContext {
   node: StartedLabNode;
@@ -24,6 +31,15 @@ export interface TechniqueResult {
   /** One sentence: what was observed. */
   reason: string;
   evidence: Record<string, unknown>;
+  /**
+   * When the change did not take effect because a defence stopped it and the
+   * technique saw that defence's own evidence (the kernel error its write
+   * got, the mount the defence made): which defence, and what was seen.
+   * Without it, or a refusal record naming the target, no effect is an error.
+   */
+  blockedBy?: BlockEvidence[];
+  /** Identifiers of what was attacked besides the workload's pod, containers and image (a layer file, a digest). */
+  subjects?: string[];
 }
 
 export interface Technique {

@@ -69,7 +69,9 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
   };
   const sandboxConfig: PodSandboxConfig = {
     metadata: { name: spec.name, uid, namespace: spec.namespace, attempt: 0 },
-    hostname: spec.name,
+    // As the kubelet: a host-network pod keeps the node's UTS namespace, where
+    // runc cannot set a hostname (generatePodSandboxConfig leaves it empty).
+    ...(spec.hostNetwork ? {} : { hostname: spec.name }),
     logDirectory: `/var/log/pods/${spec.namespace}_${spec.name}_${uid}`,
     labels: podLabels,
     linux: {

@@ -14,6 +14,12 @@ export interface Detection {
   time: string;
   /** The raw alert or decision, for evidence. */
   data?: unknown;
+  /**
+   * `refuse` or `stop` when the report is the component's own evidence of
+   * blocking (a refusal record, a container it stopped); `alert` otherwise.
+   * Unset: read from `data.action` / `data.outcome` (lab/attacks/outcome.ts).
+   */
+  action?: 'alert' | 'refuse' | 'stop';
 }
 
 export interface NodeFile {

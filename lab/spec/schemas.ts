@@ -39,6 +39,7 @@ function object<K extends string, S extends TSchema>(kind: K, spec: S, descripti
 // ---------------------------------------------------------------- LabProfile
 
 export const COMPONENTS = ['pull-gate', 'start-gate', 'watchdog', 'audit', 'admission'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
 
 export const LabProfileSchema = object(
   'LabProfile',

@@ -5,7 +5,8 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Catalog } from '../../lab/spec/loader.ts';
-import type { Outcome } from '../../lab/spec/schemas.ts';
+import type { ComponentName, Outcome } from '../../lab/spec/schemas.ts';
+import type { Verdict } from '../../lab/attacks/index.ts';
 import type { NodeStatus } from '../../lab/node/index.ts';
 
 export const PROJECT_ROOT = join(import.meta.dirname, '../..');
@@ -15,9 +16,11 @@ export const OUTCOMES_FILE = join(REPORTS_DIR, 'outcomes.jsonl');
 export interface OutcomeRecord {
   attack: string;
   profile: string;
-  outcome: Outcome;
-  expected?: Outcome;
+  outcome: Verdict;
+  expected?: Outcome | undefined;
   scenario: string;
+  /** The component that earned a blocked or detected verdict. */
+  earnedBy?: ComponentName | undefined;
 }
 
 let loaded: Catalog | undefined;

@@ -28,6 +28,24 @@ const CASES: [string, OperationPolicies, AdmissionObject, AdmissionObject, strin
 ];
 
 describe('operationPolicyViolations', () => {
+  describe('when allowedRepos names a registry without a trailing slash', () => {
+    it('refuses a host that merely starts with the same text (the shipped policy)', () => {
+      const v = operationPolicyViolations({ allowedRepos: ['registry.deckhouse.io'] }, pod({ containers: [c({ image: 'registry.deckhouse.io.evil.example/miner:1.0' })] }));
+      assert.deepEqual(v, ['container <app> has an invalid image repo <registry.deckhouse.io.evil.example/miner:1.0>, allowed repos are ["registry.deckhouse.io"]']);
+    });
+  });
+  describe('when the pod mounts an image volume', () => {
+    const p = pod({ containers: [c()], volumes: [{ name: 'tools', image: { reference: 'evil.io/tools:latest' } }] });
+    it('checks its reference against allowedRepos, disallowedImageTags and imagePullPolicy', () => {
+      assert.deepEqual(operationPolicyViolations({ allowedRepos: ['registry.deckhouse.io'] }, p), ['volume <tools> has an invalid image repo <evil.io/tools:latest>, allowed repos are ["registry.deckhouse.io"]']);
+      assert.match(operationPolicyViolations({ disallowedImageTags: ['latest'] }, p)[0] ?? '', /^volume <tools> uses a disallowed tag/);
+      assert.match(operationPolicyViolations({ imagePullPolicy: 'IfNotPresent' }, p)[0] ?? '', /^volume <tools> has imagePullPolicy <Always> \(defaulted\)/);
+    });
+    it('refuses an image volume with no reference', () => {
+      const none = pod({ containers: [c()], volumes: [{ name: 'tools', image: {} }] });
+      assert.equal(operationPolicyViolations({ allowedRepos: ['registry.deckhouse.io'] }, none).length, 1);
+    });
+  });
   for (const [field, policy, good, bad, text] of CASES) {
     describe(`when ${field} is set`, () => {
       it('admits a conforming object', () => assert.deepEqual(operationPolicyViolations(policy, good), []));

@@ -12,8 +12,8 @@
  * storageClassNames concern Ingresses and PVCs and are not applicable here.
  */
 import { anyGlobMatch } from '../glob.ts';
-import { effectiveTag, parseImageReference } from '../image.ts';
-import { type AdmissionObject, allContainers, objectName, podMetaOf, podSpecOf } from '../pod.ts';
+import { effectiveTag, parseImageReference, underRepositoryPrefix } from '../image.ts';
+import { type AdmissionObject, allContainers, objectName, podMetaOf, podSpecOf, pulledImagesOf } from '../pod.ts';
 import type { OperationPolicies, OperationPolicyDoc } from '../schema.ts';
 import { matchesLabelSelector, matchesNamespaceSelector } from '../selector.ts';
 import type { EnforcementMode, NamespaceInfo, Policy, Violation } from '../types.ts';
@@ -43,22 +43,25 @@ export function operationPolicyViolations(p: OperationPolicies, object: Admissio
   const containers = allContainers(spec);
   const out: string[] = [];
 
+  // Every reference kubelet pulls: containers of every kind and image volumes.
+  const pulled = pulledImagesOf(spec);
   if (p.allowedRepos !== undefined) {
-    for (const { container } of containers) {
-      if (!p.allowedRepos.some((repo) => container.image.startsWith(repo))) {
-        out.push(`container <${container.name}> has an invalid image repo <${container.image}>, allowed repos are ${regoList(p.allowedRepos)}`);
+    for (const { image, source } of pulled) {
+      // On registry and path-segment boundaries: `registry.deckhouse.io` does not allow `registry.deckhouse.io.evil.example/…`.
+      if (!p.allowedRepos.some((repo) => underRepositoryPrefix(repo, image))) {
+        out.push(`${source} has an invalid image repo <${image}>, allowed repos are ${regoList(p.allowedRepos)}`);
       }
     }
   }
 
   if (p.disallowedImageTags !== undefined) {
-    for (const { container } of containers) {
-      const ref = parseImageReference(container.image);
+    for (const { image, source } of pulled) {
+      const ref = parseImageReference(image);
       // An unparseable reference cannot be shown to avoid a disallowed tag.
       const tag = ref === undefined ? undefined : effectiveTag(ref);
       if (ref === undefined || (tag !== undefined && p.disallowedImageTags.includes(tag))) {
         const why = ref === undefined ? 'an unparseable reference' : ref.implicitLatest ? 'no tag or digest, which means latest,' : `tag <${tag}>`;
-        out.push(`container <${container.name}> uses a disallowed tag <${container.image}> (${why}); disallowed tags are ${regoList(p.disallowedImageTags)}`);
+        out.push(`${source} uses a disallowed tag <${image}> (${why}); disallowed tags are ${regoList(p.disallowedImageTags)}`);
       }
     }
   }
@@ -94,10 +97,10 @@ export function operationPolicyViolations(p: OperationPolicies, object: Admissio
   }
 
   if (p.imagePullPolicy !== undefined) {
-    for (const { container } of containers) {
-      const policy = container.imagePullPolicy ?? defaultPullPolicy(container.image);
+    for (const { image, source, pullPolicy } of pulled) {
+      const policy = pullPolicy ?? defaultPullPolicy(image);
       if (policy !== p.imagePullPolicy) {
-        out.push(`container <${container.name}> has imagePullPolicy <${policy}>${container.imagePullPolicy === undefined ? ' (defaulted)' : ''}, required <${p.imagePullPolicy}>`);
+        out.push(`${source} has imagePullPolicy <${policy}>${pullPolicy === undefined ? ' (defaulted)' : ''}, required <${p.imagePullPolicy}>`);
       }
     }
   }

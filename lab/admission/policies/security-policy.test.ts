@@ -4,7 +4,7 @@ import { decodeAdmissionObject, type AdmissionObject } from '../pod.ts';
 import type { SecurityPolicies, SecurityPolicyDoc } from '../schema.ts';
 import type { CosignVerifier, PolicyContext } from '../types.ts';
 import { refuseAllImageVerifier } from '../verifiers.ts';
-import { hostPathAllowedByPrefix, referenceMatches, SecurityPolicyPolicy, securityPolicyViolations } from './security-policy.ts';
+import { hostPathAllowedByPrefix, normalizeSysctlName, referenceMatches, SecurityPolicyPolicy, securityPolicyViolations } from './security-policy.ts';
 
 function pod(spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'p' }): AdmissionObject {
   const d = decodeAdmissionObject({ apiVersion: 'v1', kind: 'Pod', metadata, spec });
@@ -79,6 +79,12 @@ describe('hostPathAllowedByPrefix', () => {
       assert.deepEqual(['/foo', '/foo/', '/foo/bar', '/food', '/etc/foo'].map((p) => hostPathAllowedByPrefix('/foo', p)), [true, true, true, false, false]);
     });
   });
+  describe('when the path has a .. element', () => {
+    it('is never allowed, as kube-apiserver refuses it', () => {
+      assert.deepEqual(['/foo/../etc', '/foo/..', '/foo/bar/../../etc/shadow'].map((p) => hostPathAllowedByPrefix('/foo', p)), [false, false, false]);
+      assert.equal(hostPathAllowedByPrefix('/', '/../etc'), false);
+    });
+  });
 });
 
 describe('referenceMatches', () => {
@@ -133,5 +139,47 @@ describe('SecurityPolicyPolicy.evaluate', () => {
     it('does not check images outside the reference', async () => {
       assert.deepEqual(await policy.evaluate(pod({ containers: [c({ image: 'elsewhere.io/app:1' })] }), selected, ctx(cosign('none'))), []);
     });
+    it('checks an image that spells the registry in upper case or with :443', async () => {
+      for (const image of ['REGISTRY.LAB/app:1', 'registry.lab:443/app:1']) {
+        const [v] = await policy.evaluate(pod({ containers: [c({ image })] }), selected, ctx(cosign('K-other')));
+        assert.match(v?.message ?? '', /Image signature verification failed/, image);
+      }
+    });
+    it('refuses an image it cannot normalise instead of skipping it', async () => {
+      const [v] = await policy.evaluate(pod({ containers: [c({ image: 'registry.lab/App:1' })] }), selected, ctx(cosign('K-new')));
+      assert.match(v?.message ?? '', /cannot be normalised/);
+    });
+    it('checks the reference of an image volume', async () => {
+      const p = pod({ containers: [c()], volumes: [{ name: 'data', image: { reference: 'registry.lab/unsigned:1' } }] });
+      const signedOnlyApp: CosignVerifier = { verify: async (img) => (img === 'registry.lab/app:1' ? { ok: true } : { ok: false, reason: 'no signature' }) };
+      const [v] = await policy.evaluate(p, selected, ctx(signedOnlyApp));
+      assert.match(v?.message ?? '', /registry\.lab\/unsigned:1: .*no signature/);
+    });
+  });
+});
+
+describe('normalizeSysctlName', () => {
+  it('turns the slash form into the dotted form, as kubelet does', () => {
+    assert.deepEqual(['kernel/msgmax', 'kernel.msgmax', 'net/ipv4/conf/eth0.100/rp_filter', 'net.ipv4.conf.eth0/100.rp_filter'].map(normalizeSysctlName), [
+      'kernel.msgmax',
+      'kernel.msgmax',
+      'net.ipv4.conf.eth0/100.rp_filter',
+      'net.ipv4.conf.eth0/100.rp_filter',
+    ]);
+  });
+});
+
+describe('securityPolicyViolations, normalised as kubelet and the API server read the pod', () => {
+  it('forbids a sysctl written in slash form like its dotted form', () => {
+    const p = (name: string) => pod({ securityContext: { sysctls: [{ name, value: '1' }] }, containers: [c()] });
+    assert.equal(securityPolicyViolations({ forbiddenSysctls: ['kernel.msg*'] }, p('kernel/msgmax')).length, 1);
+    assert.equal(securityPolicyViolations({ allowedUnsafeSysctls: ['net.core.somaxconn'] }, p('kernel/msgmax')).length, 1);
+    assert.deepEqual(securityPolicyViolations({ allowedUnsafeSysctls: ['net.core.somaxconn'] }, p('net/core/somaxconn')), []);
+  });
+  it('refuses a hostPath that climbs out of an allowed prefix with ..', () => {
+    const p = (path: string) => pod({ volumes: [{ name: 'h', hostPath: { path } }], containers: [c({ volumeMounts: [{ name: 'h', mountPath: '/h', readOnly: true }] })] });
+    const policy = { allowedHostPaths: [{ pathPrefix: '/var/log', readOnly: true }] };
+    assert.match(securityPolicyViolations(policy, p('/var/log/../../etc'))[0] ?? '', /contains '\.\.'/);
+    assert.deepEqual(securityPolicyViolations(policy, p('/var//log/./pods')), []);
   });
 });

@@ -14,9 +14,10 @@
  * fail-closed reading and documents it: `allowedHostPaths: []` allows no
  * hostPath at all (the seed's baseline/restricted examples rely on that).
  */
+import { posix } from 'node:path';
 import { anyGlobMatch, globMatch } from '../glob.ts';
-import { parseImageReference } from '../image.ts';
-import { type AdmissionObject, type Container, type PodSpec, allContainers, podMetaOf, podSpecOf } from '../pod.ts';
+import { matchesReferencePattern } from '../image.ts';
+import { type AdmissionObject, type Container, type PodSpec, allContainers, podMetaOf, podSpecOf, pulledImagesOf } from '../pod.ts';
 import type { SecurityPolicies, SecurityPolicyDoc } from '../schema.ts';
 import { matchesLabelSelector, matchesNamespaceSelector } from '../selector.ts';
 import type { EnforcementMode, NamespaceInfo, Policy, PolicyContext, Violation } from '../types.ts';
@@ -41,13 +42,39 @@ function modeOf(action: string | undefined): EnforcementMode {
   return 'deny';
 }
 
-/** `/foo` allows `/foo`, `/foo/` and `/foo/bar`, not `/food` (CRD allowedHostPaths.pathPrefix). */
+/**
+ * `/foo` allows `/foo`, `/foo/` and `/foo/bar`, not `/food` (CRD
+ * allowedHostPaths.pathPrefix). Both are compared after `.` and repeated `/`
+ * are folded (the kernel resolves them so); a path with a `..` element is
+ * never allowed: kube-apiserver refuses it (validatePathNoBacksteps on
+ * hostPath.path), and `/var/log/../../etc` must not pass as `/var/log`.
+ */
 export function hostPathAllowedByPrefix(prefix: string, path: string): boolean {
-  const trim = (p: string) => (p.length > 1 ? p.replace(/\/+$/, '') : p);
-  const pre = trim(prefix);
-  const target = trim(path);
-  if (pre === '/') return target.startsWith('/');
+  if (hasBackstep(path) || hasBackstep(prefix) || !path.startsWith('/')) return false;
+  const fold = (p: string) => {
+    const n = posix.normalize(p);
+    return n.length > 1 ? n.replace(/\/+$/, '') : n;
+  };
+  const pre = fold(prefix);
+  const target = fold(path);
+  if (pre === '/') return true;
   return target === pre || target.startsWith(`${pre}/`);
+}
+
+/** A `..` path element, as kube-apiserver's validatePathNoBacksteps reads it. */
+export function hasBackstep(path: string): boolean {
+  return path.split('/').includes('..');
+}
+
+/**
+ * A sysctl name in the dotted form: kubelet and the API server accept
+ * `kernel/msgmax` for `kernel.msgmax` (component-helpers
+ * `sysctl.NormalizeName`: when the first separator is `/`, `/` and `.` swap).
+ */
+export function normalizeSysctlName(name: string): string {
+  const first = name.search(/[./]/);
+  if (first < 0 || name[first] === '.') return name;
+  return name.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'));
 }
 
 const APPARMOR_PREFIX = 'container.apparmor.security.beta.kubernetes.io/';
@@ -248,7 +275,8 @@ export function securityPolicyViolations(p: SecurityPolicies, object: AdmissionO
   }
 
   const sysctls = spec.securityContext?.sysctls ?? [];
-  for (const { name } of sysctls) {
+  for (const { name: written } of sysctls) {
+    const name = normalizeSysctlName(written);
     if (p.forbiddenSysctls !== undefined && anyGlobMatch(p.forbiddenSysctls, name)) {
       out.push(`sysctl ${name} is forbidden`);
     } else if (p.allowedUnsafeSysctls !== undefined && !anyGlobMatch(p.allowedUnsafeSysctls, name)) {
@@ -273,6 +301,10 @@ export function securityPolicyViolations(p: SecurityPolicies, object: AdmissionO
     }
     if (p.allowedHostPaths !== undefined && volume.hostPath !== undefined) {
       const path = volume.hostPath.path;
+      if (hasBackstep(path)) {
+        out.push(`volume "${volume.name}" mounts host path ${JSON.stringify(path)}, which contains '..'`);
+        continue;
+      }
       const matching = p.allowedHostPaths.filter((a) => hostPathAllowedByPrefix(a.pathPrefix, path));
       if (matching.length === 0) {
         out.push(`volume "${volume.name}" mounts host path ${JSON.stringify(path)}, allowed prefixes are [${p.allowedHostPaths.map((a) => a.pathPrefix).join(', ')}]`);
@@ -300,24 +332,13 @@ function idRuleViolation(field: string, rule: IdRule, value: number | undefined)
   return inRanges(value, rule.ranges) ? undefined : `uses ${field} ${value} outside ${rangesText(rule.ranges)}`;
 }
 
-/** Whether an image falls under a verifyImageSignatures `reference` (single trailing `*` = prefix). */
+/**
+ * Whether an image falls under a verifyImageSignatures `reference`, both
+ * normalised as the runtime resolves them (image.ts matchesReferencePattern).
+ * True when either cannot be normalised: the check then applies and refuses.
+ */
 export function referenceMatches(reference: string, image: string): boolean {
-  const parsed = parseImageReference(image);
-  const candidates = new Set<string>([image]);
-  if (parsed !== undefined) {
-    candidates.add(parsed.normalized);
-    candidates.add(parsed.name);
-    const withoutDigest = image.split('@')[0] ?? image;
-    const lastSlash = withoutDigest.lastIndexOf('/');
-    const colon = withoutDigest.lastIndexOf(':');
-    candidates.add(colon > lastSlash ? withoutDigest.slice(0, colon) : withoutDigest);
-  }
-  if (reference.endsWith('*')) {
-    const prefix = reference.slice(0, -1);
-    for (const c of candidates) if (c.startsWith(prefix)) return true;
-    return false;
-  }
-  return candidates.has(reference);
+  return matchesReferencePattern(reference, image) !== false;
 }
 
 export class SecurityPolicyPolicy implements Policy {
@@ -345,11 +366,23 @@ export class SecurityPolicyPolicy implements Policy {
   async #verifySignatures(object: AdmissionObject, ctx: PolicyContext): Promise<Violation[]> {
     const entries = this.#doc.spec.policies.verifyImageSignatures ?? [];
     if (entries.length === 0) return [];
-    const images = [...new Set(allContainers(podSpecOf(object)).map((r) => r.container.image))];
+    // Image volumes too: kubelet pulls them like container images.
+    const images = [...new Set(pulledImagesOf(podSpecOf(object)).map((p) => p.image))];
     const checks: Promise<Violation | undefined>[] = [];
     for (const image of images) {
       for (const entry of entries) {
-        if (!referenceMatches(entry.reference, image)) continue;
+        const matches = matchesReferencePattern(entry.reference, image);
+        if (matches === false) continue;
+        if (matches === undefined) {
+          checks.push(
+            Promise.resolve({
+              policy: this.name,
+              mode: this.#mode,
+              message: `${VERIFY_IMAGE_SIGNATURES_PREFIX}${image}: SecurityPolicy "${this.#doc.metadata.name}" reference ${JSON.stringify(entry.reference)}: the image or the reference cannot be normalised as the runtime resolves it, so the signature requirement cannot be shown not to apply`,
+            }),
+          );
+          continue;
+        }
         checks.push(
           (async () => {
             const results = await Promise.all(entry.publicKeys.map((key) => ctx.cosignVerifier.verify(image, key)));

@@ -1,7 +1,7 @@
 /**
  * Attached-signature gate for protected namespaces (`d8-*`, `kube-system` by
  * default): every container, init container and ephemeral container image
- * must pass the injected ImageSignatureVerifier (delivery-kit signature,
+ * and image volume reference must pass the injected ImageSignatureVerifier (delivery-kit signature,
  * checked by lab/signer). The denial reads like Deckhouse's own:
  *
  *   [verify-image-signatures] Image signature verification failed: <image>: <reason>
@@ -12,7 +12,7 @@
  * `{ ok: false }`, and the engine denies on anything thrown).
  */
 import { anyGlobMatch } from '../glob.ts';
-import { type AdmissionObject, allContainers, podSpecOf } from '../pod.ts';
+import { type AdmissionObject, podSpecOf, pulledImagesOf } from '../pod.ts';
 import type { NamespaceInfo, Policy, PolicyContext, Violation } from '../types.ts';
 import { VERIFY_IMAGE_SIGNATURES_PREFIX } from './security-policy.ts';
 
@@ -33,7 +33,8 @@ export class VerifyImageSignaturesPolicy implements Policy {
 
   async evaluate(object: AdmissionObject, namespace: NamespaceInfo, ctx: PolicyContext): Promise<Violation[]> {
     if (!this.protects(namespace.name)) return [];
-    const images = [...new Set(allContainers(podSpecOf(object)).map((r) => r.container.image))];
+    // Image volumes too: kubelet pulls and mounts them like container images.
+    const images = [...new Set(pulledImagesOf(podSpecOf(object)).map((p) => p.image))];
     const results = await Promise.all(images.map(async (image) => ({ image, result: await ctx.imageVerifier.verify(image) })));
     return results
       .filter(({ result }) => result.ok !== true)

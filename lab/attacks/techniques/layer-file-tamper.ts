@@ -15,6 +15,7 @@ import type { StartedLabNode } from '../../node/index.ts';
 import type { Attack } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePayload, requirePod } from './common.ts';
+import { containerMountinfo, readContainerFile } from './start.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 
 import type { AttackErrorCode } from './common.ts';
@@ -61,12 +62,13 @@ export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, att
   if (!container) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `pod ${pod.namespace}/${pod.name} has no container`);
   const path = requirePath(attack);
 
+  // Evidence is read from the node (/proc/<pid>/root), never by running something in the container.
   const read = async () => {
-    const r = await node.cri.execSync(container.id, ['cat', path]);
-    if (r.exitCode !== 0) {
-      throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `${path} is not readable in ${pod.namespace}/${pod.name}: ${r.stderr.toString().trim()}`);
+    const r = await readContainerFile(node, container.id, path);
+    if (!r.ok) {
+      throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `${path} is not readable in ${pod.namespace}/${pod.name}: ${r.stderr.trim()}`);
     }
-    return r.stdout;
+    return r.content;
   };
   const original = await read();
   const payload = Buffer.from(requirePayload(attack), 'utf8');
@@ -82,7 +84,7 @@ export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, att
 
   // The container's own mountinfo names the overlay lowerdirs; on the node,
   // each lowerdir is snapshots/N/fs with the layer file at snapshots/N/layer.erofs.
-  const mountinfo = (await node.cri.execSync(container.id, ['cat', '/proc/self/mountinfo'])).stdout.toString();
+  const mountinfo = await containerMountinfo(node, container.id);
   const lowerdirs = rootLowerdirs(mountinfo);
   let layerFile: string | undefined;
   let offset = -1;

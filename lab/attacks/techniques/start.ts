@@ -20,7 +20,29 @@ export async function tryStart(node: StartedLabNode, workload: Workload, pods: M
   }
 }
 
+/**
+ * A file as the container sees it, read from the node through
+ * /proc/<pid>/root of its init process: nothing runs in the container, so
+ * collecting this evidence cannot trigger a detection there. The path must
+ * not cross an absolute symlink (it would resolve on the node).
+ */
 export async function readInContainer(node: StartedLabNode, pod: RunningPod, path: string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
-  const r = await node.cri.execSync(pod.containers[0]!.id, ['cat', path]);
-  return { ok: r.exitCode === 0, content: r.stdout, stderr: r.stderr.toString() };
+  return readContainerFile(node, pod.containers[0]!.id, path);
+}
+
+export async function readContainerFile(node: StartedLabNode, containerId: string, path: string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
+  return readOfInit(node, containerId, (pid) => `/proc/${pid}/root${path}`);
+}
+
+/** The container's mountinfo, read on the node from /proc/<pid>/mountinfo of its init process. */
+export async function containerMountinfo(node: StartedLabNode, containerId: string): Promise<string> {
+  return (await readOfInit(node, containerId, (pid) => `/proc/${pid}/mountinfo`)).content.toString();
+}
+
+async function readOfInit(node: StartedLabNode, containerId: string, file: (pid: number) => string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
+  const { status, info } = await node.cri.containerStatus(containerId);
+  const pid = (info.info as { pid?: number } | undefined)?.pid;
+  if (status.state !== 'CONTAINER_RUNNING' || !pid) return { ok: false, content: Buffer.alloc(0), stderr: `container ${containerId.slice(0, 12)} is ${status.state}` };
+  const r = await node.exec.run(['cat', file(pid)]);
+  return { ok: r.exitCode === 0, content: r.exitCode === 0 ? r.stdout : Buffer.alloc(0), stderr: r.stderr.toString() };
 }

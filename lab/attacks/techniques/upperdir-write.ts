@@ -5,10 +5,11 @@
  * containerd prepared, which no container mounts.
  */
 import { dirname } from 'node:path';
+import { LabError } from '../../errors.ts';
 import { parseMountinfo } from '../../node/rootfs.ts';
 import type { Technique } from '../technique.ts';
-import { EROFS_SNAPSHOTS, requirePath, requirePayload, requirePod } from './common.ts';
-import { readInContainer } from './start.ts';
+import { EROFS_SNAPSHOTS, requirePath, requirePayload, requirePod, type AttackErrorCode } from './common.ts';
+import { containerMountinfo, readInContainer } from './start.ts';
 
 export const upperdirWrite: Technique = {
   name: 'upperdir-write',
@@ -16,7 +17,7 @@ export const upperdirWrite: Technique = {
     const path = requirePath(attack);
     const payload = requirePayload(attack);
     const pod = requirePod(pods, attack);
-    const mountinfo = (await node.cri.execSync(pod.containers[0]!.id, ['cat', '/proc/self/mountinfo'])).stdout.toString();
+    const mountinfo = await containerMountinfo(node, pod.containers[0]!.id);
     const root = parseMountinfo(mountinfo).find((m) => m.mountPoint === '/');
     const upper = root?.options.find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length);
     // Without an upperdir in the mount, try every prepared snapshot that is not a layer.
@@ -38,12 +39,11 @@ export const upperdirWrite: Technique = {
     if (seen.content.toString() === payload) {
       return { effect: true, reason: `root wrote ${path} into the upperdir ${upper} and the container reads it`, evidence };
     }
-    return {
-      effect: false,
-      reason: upper
-        ? `the write into ${upper} is not visible in the container`
-        : `the container's rootfs has no upperdir; writes into ${written.length} prepared snapshot dir(s) are not visible in the container`,
-      evidence,
-    };
+    // A file the image does not have and the write did not reach is simply absent; anything else is a failed read.
+    if (!seen.ok && !/No such file or directory/.test(seen.stderr)) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `could not read ${path} in ${pod.namespace}/${pod.name} after the write: ${seen.stderr.trim()}`);
+    if (upper) return { effect: false, reason: `the write into ${upper} is not visible in the container`, evidence };
+    // The kernel's own account: the root overlay has no upperdir, which is how the start gate mounts a protected container.
+    const reason = `the container's rootfs has no upperdir; writes into ${written.length} prepared snapshot dir(s) are not visible in the container`;
+    return { effect: false, reason, evidence, blockedBy: [{ component: 'start-gate', evidence: `the root overlay in the container's mountinfo has no upperdir: ${root?.line ?? '(no root mount)'}` }] };
   },
 };
