@@ -10,11 +10,13 @@ import { localExec } from '../exec.ts';
 import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
 import type { Command } from './command.ts';
+import { KindCluster, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
 const usage = `usage:
   integrity-lab lab up [--profile vanilla|integrity]   start a lab node and leave it running
+  integrity-lab lab up --substrate kind [--workers N]  start a kind cluster (vanilla profile) and print its kubeconfig path
   integrity-lab lab status [LAB_ID]                    list labs, or show one lab's node
   integrity-lab lab shell [LAB_ID]                     open a shell in a lab node
   integrity-lab lab down [LAB_ID | --all]              remove a lab (its container, volume, keys)`;
@@ -40,10 +42,27 @@ export const command: Command = {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { profile: { type: 'string', default: 'vanilla' }, all: { type: 'boolean', default: false } },
+      options: {
+        profile: { type: 'string', default: 'vanilla' },
+        all: { type: 'boolean', default: false },
+        substrate: { type: 'string', default: 'node' },
+        workers: { type: 'string', default: '0' },
+      },
     });
     switch (sub) {
       case 'up': {
+        if (values.substrate === 'kind') {
+          const catalog = await loadCatalog(SCENARIOS);
+          const cluster = await new KindCluster(getProfile(catalog, values.profile!)).withWorkers(Number(values.workers)).withProgress(toStderr).withKeep(true).start();
+          io.out(cluster.kubeconfigPath);
+          io.err(`kind cluster ${cluster.name} (lab ${cluster.labId}) is running: \`kubectl --kubeconfig ${cluster.kubeconfigPath} get nodes\`, then \`integrity-lab lab down ${cluster.labId}\``);
+          for (const n of cluster.nodes) n.cri.close();
+          return 0;
+        }
+        if (values.substrate !== 'node') {
+          io.err(`unknown substrate "${values.substrate}": node or kind`);
+          return 2;
+        }
         const catalog = await loadCatalog(SCENARIOS);
         const node = await new LabNode(getProfile(catalog, values.profile!)).withComponents(componentsFor(getProfile(catalog, values.profile!))).withProgress(toStderr).withKeep().start();
         io.out(JSON.stringify(await node.status(), null, 2));
@@ -74,6 +93,12 @@ export const command: Command = {
         return r.status ?? 1;
       }
       case 'down': {
+        const kindLab = positionals[0] && (await kindLabIds()).includes(positionals[0]);
+        if (kindLab) {
+          await deleteKindCluster(positionals[0]!, (await kindToolsOf(positionals[0]!)) ?? 'kind');
+          io.err(`removed kind cluster of lab ${positionals[0]}`);
+          return 0;
+        }
         const ids = values.all ? (await listLabs()).map((l) => l.labId) : [await resolveLab(positionals[0], io)];
         if (ids.some((id) => id === undefined)) return 1;
         for (const id of ids as string[]) {

@@ -195,7 +195,7 @@ export class KindCluster {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const kubeconfig = join(stateDir, 'kubeconfig');
     await recordHostSysctls();
-    await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name }, null, 2));
+    await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name, kind: tools.kind }, null, 2));
     const configFile = join(stateDir, 'kind.yaml');
     const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
       role: i === 0 ? ('control-plane' as const) : ('worker' as const),
@@ -351,6 +351,18 @@ export class StartedKindCluster {
     for (const n of this.nodes) n.cri.close();
     await deleteKindCluster(this.labId, this.tools.kind, this.env);
   }
+}
+
+/** Lab ids of the kind clusters recorded in the state directory. */
+export async function kindLabIds(): Promise<string[]> {
+  const ids = (await localExec.run(['sh', '-c', `ls ${STATE_ROOT}/*/substrate.json 2>/dev/null`])).stdout.toString().split('\n').filter(Boolean);
+  return ids.map((p) => p.split('/').at(-2)!);
+}
+
+/** The kind binary a lab's cluster was created with (recorded at start). */
+export async function kindToolsOf(labId: string): Promise<string | undefined> {
+  const state = JSON.parse(await readFile(join(STATE_ROOT, labId, 'substrate.json'), 'utf8').catch(() => '{}')) as { kind?: string };
+  return state.kind;
 }
 
 /** Deletes a lab's kind cluster by lab id, whether or not this process started it. */
