@@ -31,6 +31,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LabError, describeError } from '../errors.ts';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { PodSpec } from '../cri/index.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile, NodePreparation, PrepareContext } from '../node/component.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
@@ -238,8 +239,8 @@ export class AdmissionNodeComponent implements NodeComponent {
     await this.startWebhook(node);
   }
 
-  async admitPod(node: StartedLabNode, pod: PodSpec): Promise<AdmissionAnswer> {
-    return this.review(node, podObjectOf(pod), pod.namespace);
+  async admitPod(node: StartedLabNode, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer> {
+    return this.review(node, object ? (object as unknown as Record<string, unknown>) : podObjectOf(pod), pod.namespace);
   }
 
   /**

@@ -6,6 +6,7 @@
  * Specs look like Kubernetes objects: apiVersion, kind, metadata, spec.
  */
 import { Type, type Static, type TSchema } from 'typebox';
+import type { V1Deployment, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
 
 export const API_VERSION = 'integrity-lab.io/v1alpha1';
 
@@ -214,8 +215,24 @@ export const WorkloadSchema = object(
           { description: 'Host directories mounted into the container (hostPath volumes).' },
         ),
       ),
+      pod: Type.Optional(
+        Type.Unsafe<V1PodTemplateSpec>({
+          type: 'object',
+          description:
+            'A Kubernetes pod template (core/v1 PodTemplateSpec: `metadata` with labels and annotations, and `spec`, a PodSpec), checked against the Kubernetes schema. Containers without `image` run the image the lab builds. Not with readOnlyRootFilesystem, privileged or hostPathMounts: say them in the pod.',
+          examples: [{ metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', ports: [{ containerPort: 8080, hostPort: 8080 }] }] } }],
+        }),
+      ),
+      manifest: Type.Optional(
+        Type.Unsafe<V1Pod | V1Deployment>({
+          type: 'object',
+          description:
+            'A whole Kubernetes Pod (v1) or Deployment (apps/v1) manifest, checked against the Kubernetes schema; the workload runs one pod of it. Containers without `image` run the image the lab builds. Not with `pod` nor the shorthand fields.',
+          examples: [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { containers: [{ name: 'web' }] } }],
+        }),
+      ),
     },
-    { additionalProperties: false, description: 'A pod with one container.' },
+    { additionalProperties: false, description: 'A pod: one container from the shorthand fields, or the pod `pod` or `manifest` describes.' },
   ),
   'A workload: an image built by the lab and a pod that runs it.',
 );
