@@ -16,6 +16,7 @@ import { LineCounter, isNode, parseAllDocuments, type Document } from 'yaml';
 import { LabError } from '../errors.ts';
 import { checkKubernetesObject, type KubernetesKind } from './kubernetes.ts';
 import { workloadPodProblems } from './pod.ts';
+import { ATTACKS_REQUIRING_IDS, ATTACK_TECHNIQUES } from './mitre.ts';
 import { SCHEMAS, type Kind, type KindTypes, type Attack, type LabProfile, type Workload } from './schemas.ts';
 
 export type SpecErrorCode = 'SPEC_YAML_SYNTAX' | 'SPEC_SCHEMA' | 'SPEC_KUBERNETES' | 'SPEC_SEMANTIC' | 'SPEC_DUPLICATE' | 'SPEC_READ';
@@ -231,6 +232,26 @@ export function checkCatalog(catalog: Catalog): void {
           'SPEC_SEMANTIC',
           doc.at(`/spec/expected/${profile}`),
           `spec.expected.${profile}: no lab profile is named "${profile}"; known profiles: ${[...catalog.profiles.keys()].join(', ')}`,
+        );
+      }
+    }
+    const declaredOnly = (['check', 'cleanup'] as const).find((f) => a.spec[f] !== undefined && a.spec.steps === undefined);
+    if (declaredOnly) throw new SpecError('SPEC_SEMANTIC', doc.at(`/spec/${declaredOnly}`), `spec.${declaredOnly}: only with spec.steps (a declared attack)`);
+    if ((a.spec.technique === undefined) === (a.spec.steps === undefined)) {
+      throw new SpecError('SPEC_SEMANTIC', doc.at(a.spec.steps ? '/spec/steps' : '/spec'), `spec: attack "${a.metadata.name}" needs either spec.technique (TypeScript) or spec.steps (declared), not ${a.spec.steps ? 'both' : 'neither'}`);
+    }
+    if (a.spec.steps && !a.spec.check && !a.spec.steps.some((s) => s.expect)) {
+      throw new SpecError('SPEC_SEMANTIC', doc.at('/spec/steps'), `spec.steps: attack "${a.metadata.name}" declares no expect (on a step or in spec.check), so nothing would judge its effect`);
+    }
+    if (a.spec.attack === undefined && ATTACKS_REQUIRING_IDS.has(a.metadata.name)) {
+      throw new SpecError('SPEC_SEMANTIC', doc.at('/spec'), `spec.attack: attack "${a.metadata.name}" must name its MITRE ATT&CK technique ids, e.g. attack: [T1525]`);
+    }
+    for (const [i, id] of (a.spec.attack ?? []).entries()) {
+      if (!(id in ATTACK_TECHNIQUES)) {
+        throw new SpecError(
+          'SPEC_SEMANTIC',
+          doc.at(`/spec/attack/${i}`),
+          `spec.attack.${i}: "${id}" is not in the lab's ATT&CK table (lab/spec/mitre.ts); known: ${Object.keys(ATTACK_TECHNIQUES).join(', ')}`,
         );
       }
     }
