@@ -1,28 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCatalog, SpecError } from './loader.ts';
+import { loadCatalog, type SpecError } from './loader.ts';
+import { loadScenariosWith } from './test-catalog.ts';
 import { ATTACK_TECHNIQUES, ATTACK_ID_PATTERN, attackTechniqueUrl } from './mitre.ts';
 import type { Attack } from './schemas.ts';
 
 const scenarios = join(import.meta.dirname, '../../scenarios');
 
-/** Loads the real scenarios with one attack file replaced or added; resolves with the error, or undefined. */
-async function loadWithAttack(file: string, yaml: string): Promise<SpecError | undefined> {
-  const dir = await mkdtemp(join(tmpdir(), 'il-attack-'));
-  try {
-    await cp(scenarios, join(dir, 'scenarios'), { recursive: true });
-    await writeFile(join(dir, 'scenarios', 'attacks', file), yaml);
-    await loadCatalog(join(dir, 'scenarios'));
-    return undefined;
-  } catch (err) {
-    if (err instanceof SpecError) return err;
-    throw err;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function loadWithAttack(file: string, yaml: string): Promise<SpecError | undefined> {
+  return loadScenariosWith('attacks', file, yaml);
 }
 
 const attack = (name: string, body: string) => `apiVersion: integrity-lab.io/v1alpha1

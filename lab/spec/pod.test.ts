@@ -1,14 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parse } from 'yaml';
-import { loadCatalog, SpecError } from './loader.ts';
+import type { SpecError } from './loader.ts';
+import { loadScenariosWith } from './test-catalog.ts';
 import { manifestOfWorkload, podOfWorkload } from './pod.ts';
 import type { Workload } from './schemas.ts';
 
-const scenarios = join(import.meta.dirname, '../../scenarios');
 const IMAGE = '127.0.0.1:5000/lab/web:1.0';
 
 const head = `apiVersion: integrity-lab.io/v1alpha1
@@ -24,21 +21,8 @@ spec:
     entrypoint: [/bin/sh]
 `;
 
-/** Loads the real scenarios plus one extra workload; resolves with the error, or undefined. */
-async function loadWithWorkload(yaml: string): Promise<SpecError | undefined> {
-  const dir = await mkdtemp(join(tmpdir(), 'il-pod-'));
-  try {
-    await cp(scenarios, join(dir, 'scenarios'), { recursive: true });
-    await mkdir(join(dir, 'scenarios', 'workloads'), { recursive: true });
-    await writeFile(join(dir, 'scenarios', 'workloads', 'zz-extra.yaml'), yaml);
-    await loadCatalog(join(dir, 'scenarios'));
-    return undefined;
-  } catch (err) {
-    if (err instanceof SpecError) return err;
-    throw err;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function loadWithWorkload(yaml: string): Promise<SpecError | undefined> {
+  return loadScenariosWith('workloads', 'zz-extra.yaml', yaml);
 }
 
 function workload(yaml: string): Workload {
