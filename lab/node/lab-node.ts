@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { LabError, describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
+import { poll } from '../wait.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod } from '../cri/index.ts';
@@ -333,18 +334,8 @@ export class StartedLabNode {
   }
 
   async waitForCri(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-      try {
-        await this.cri.version();
-        return;
-      } catch (err) {
-        last = err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    throw new LabError<NodeErrorCode>('NODE_NOT_READY', `CRI on ${this.name} not ready after ${timeoutMs} ms: ${describeError(last)}`);
+    const r = await poll(() => this.cri.version(), () => true, { timeoutMs, intervalMs: 200, retryOnError: true });
+    if (!r.ok) throw new LabError<NodeErrorCode>('NODE_NOT_READY', `CRI on ${this.name} not ready after ${timeoutMs} ms: ${describeError(r.error)}`);
   }
 
   /** Builds an image from local content and pushes it to the node registry (once per lab). */
