@@ -3,7 +3,7 @@
  * shell out (mkfs.erofs, cosign, veritysetup, ctr) take an `Exec` so that the
  * same code runs locally in tests and inside the node in the lab.
  */
-import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { LabError } from './errors.ts';
 
 export type ExecErrorCode = 'EXEC_FAILED' | 'EXEC_TIMEOUT' | 'EXEC_NOT_FOUND';
@@ -42,41 +42,35 @@ export async function runChecked(exec: Exec, argv: readonly string[], options?: 
   return result;
 }
 
-/** Runs commands on this machine. */
+/** Runs commands on this machine (execa: no shell, bytes kept exactly as the command wrote them). */
 export const localExec: Exec = {
-  run(argv, options = {}) {
+  async run(argv, options = {}) {
     const [file, ...args] = argv;
     if (file === undefined) throw new LabError<ExecErrorCode>('EXEC_FAILED', 'empty command');
-    return new Promise((resolve, reject) => {
-      const child = spawn(file, args, {
-        cwd: options.cwd,
-        env: { ...process.env, ...options.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      const timeoutMs = options.timeoutMs ?? 120_000;
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new LabError<ExecErrorCode>('EXEC_TIMEOUT', `command timed out after ${timeoutMs} ms: ${argv.join(' ')}`));
-      }, timeoutMs);
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => err.push(c));
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        const code = e.code === 'ENOENT' ? 'EXEC_NOT_FOUND' : 'EXEC_FAILED';
-        reject(new LabError<ExecErrorCode>(code, `cannot run ${file}: ${e.message}`, { cause: e }));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({
-          exitCode: code ?? (signal ? 128 : 1),
-          stdout: Buffer.concat(out),
-          stderr: Buffer.concat(err).toString('utf8'),
-        });
-      });
-      child.stdin.on('error', () => {}); // the command may exit before reading its input
-      child.stdin.end(options.input ?? '');
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const r = await execa(file, args, {
+      cwd: options.cwd,
+      env: options.env,
+      // stdin is closed after the input (or at once), as a command reading it would expect.
+      input: options.input ?? '',
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      reject: false,
+      encoding: 'buffer',
+      stripFinalNewline: false,
+      maxBuffer: Number.MAX_SAFE_INTEGER,
     });
+    if (r.timedOut) throw new LabError<ExecErrorCode>('EXEC_TIMEOUT', `command timed out after ${timeoutMs} ms: ${argv.join(' ')}`);
+    if (r.exitCode === undefined && r.signal === undefined) {
+      // The command never ran (not found, not executable).
+      const cause = r.cause as NodeJS.ErrnoException | undefined;
+      const code = cause?.code === 'ENOENT' ? 'EXEC_NOT_FOUND' : 'EXEC_FAILED';
+      throw new LabError<ExecErrorCode>(code, `cannot run ${file}: ${cause?.message ?? r.shortMessage}`, { cause });
+    }
+    return {
+      exitCode: r.exitCode ?? 128,
+      stdout: Buffer.from(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength),
+      stderr: Buffer.from(r.stderr.buffer, r.stderr.byteOffset, r.stderr.byteLength).toString('utf8'),
+    };
   },
 };

@@ -21,6 +21,7 @@ import {
 import type { Detection } from '../lab/node/index.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import * as trust from '../lab/trust/index.ts';
+import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
 
 function record(world: LabWorld, workload: Workload, s: PodSubmission): void {
@@ -39,13 +40,12 @@ function submitted(world: LabWorld): PodSubmission {
 
 /** Admission detections, polled briefly: the webhook appends its record after answering. */
 async function admissionDetections(world: LabWorld, match: (d: Detection) => boolean): Promise<Detection[]> {
-  const deadline = Date.now() + 5_000;
-  let found: Detection[] = [];
-  while (Date.now() < deadline) {
-    found = (await world.lab.detections(world.admissionSince ?? new Date(0))).filter((d) => d.component === 'admission');
-    if (found.some(match)) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const polled = await poll(
+    async () => (await world.lab.detections(world.admissionSince ?? new Date(0))).filter((d) => d.component === 'admission'),
+    (found) => found.some(match),
+    { timeoutMs: 5_000, intervalMs: 200 },
+  );
+  const found: Detection[] = polled.value ?? [];
   world.attachJson('admission-detections', found);
   return found;
 }

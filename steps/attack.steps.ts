@@ -4,12 +4,14 @@ import * as allure from 'allure-js-commons';
 import { runAttack } from '../lab/attacks/index.ts';
 import type { Attack } from '../lab/spec/schemas.ts';
 import { getWorkload } from '../lab/spec/loader.ts';
+import { ATTACK_TECHNIQUES, attackTechniqueUrl } from '../lab/spec/mitre.ts';
 import type { LabWorld } from './support/world.ts';
 import { labState } from './support/state.ts';
 
 When('the attacker carries out {attack}', async function (this: LabWorld, attack: Attack) {
   await allure.story(attack.metadata.name);
   await allure.severity(attack.spec.severity);
+  await attackTechniqueLabels(attack);
   const workload = getWorkload(this.catalog, attack.spec.target.workload);
   this.lastAttack = await runAttack(this.lab, attack, workload, this.pods);
   this.outcomePending = true;
@@ -29,3 +31,19 @@ Then('the attack has the outcome expected on this profile', async function (this
   assert.ok(run.expected, `attack "${run.attack.metadata.name}" states no expected outcome for profile "${run.profile}" in its spec.expected`);
   assert.equal(run.outcome, run.expected, `attack "${run.attack.metadata.name}" on "${run.profile}": ${run.judgement.reason}`);
 });
+
+/**
+ * The attack's MITRE ATT&CK techniques in the report: a link and a tag per
+ * id, and the Suites tab as the coverage view (parent suite "MITRE ATT&CK",
+ * one suite per technique; a scenario appears under each of its ids).
+ */
+async function attackTechniqueLabels(attack: Attack): Promise<void> {
+  const ids = attack.spec.attack ?? [];
+  if (ids.length > 0) await allure.parentSuite('MITRE ATT&CK');
+  for (const id of ids) {
+    const title = `${id} ${ATTACK_TECHNIQUES[id] ?? ''}`.trim();
+    await allure.suite(title);
+    await allure.tag(`ATT&CK:${id}`);
+    await allure.link(attackTechniqueUrl(id), title, 'attack');
+  }
+}

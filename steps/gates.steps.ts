@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Then, When } from '@cucumber/cucumber';
 import type { Workload } from '../lab/spec/schemas.ts';
+import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
 
 Then('the attack\'s observed reason contains {string}', function (this: LabWorld, text: string) {
@@ -22,14 +23,12 @@ Then('the {string} reported it', function (this: LabWorld, component: string) {
 Then('the node holds the signed image of {workload} again', async function (this: LabWorld, workload: Workload) {
   const signed = this.signedImage(workload.metadata.name).digest;
   const ref = this.lab.imageRef(workload.spec.image.repository, workload.spec.image.tag);
-  const deadline = Date.now() + 30_000;
-  let seen = '';
-  while (Date.now() < deadline) {
-    const r = await this.lab.exec.run(['ctr', '-n', 'k8s.io', 'images', 'ls', `name==${ref}`]);
-    seen = r.stdout.toString().split('\n')[1]?.trim().split(/\s+/)[2] ?? '';
-    if (seen === signed) break;
-    await new Promise((res) => setTimeout(res, 500));
-  }
+  const listed = await poll(
+    async () => (await this.lab.exec.run(['ctr', '-n', 'k8s.io', 'images', 'ls', `name==${ref}`])).stdout.toString().split('\n')[1]?.trim().split(/\s+/)[2] ?? '',
+    (digest) => digest === signed,
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  const seen = listed.value ?? '';
   this.attachText('image-after-repull', `${ref} -> ${seen || '(absent)'}; signed ${signed}`);
   assert.equal(seen, signed, `after 30000 ms the node holds ${ref} as ${seen || 'nothing'}, expected the signed ${signed}`);
 });

@@ -5,6 +5,7 @@ import { LabNode } from '../lab/node/index.ts';
 import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import * as wd from '../lab/watchdog/index.ts';
+import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
 
 // ------------------------------------------------------------- the node
@@ -131,12 +132,7 @@ Then('the node\'s df in {string} still counts the {int} MiB of the deleted file 
 
 Then('within {int} s the {int} MiB of the deleted file in {string} are {string}', async function (this: LabWorld, seconds: number, mib: number, dir: string, expected: string) {
   assert.ok(expected === 'released' || expected === 'still held', `expected "released" or "still held", got "${expected}"`);
-  const deadline = Date.now() + seconds * 1000;
-  let u = await wd.nodeDiskUsage(this.lab, dir);
-  while (u.dfUsedKiB >= mib * 1024 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    u = await wd.nodeDiskUsage(this.lab, dir);
-  }
+  const u = (await poll(() => wd.nodeDiskUsage(this.lab, dir), (usage) => usage.dfUsedKiB < mib * 1024, { timeoutMs: seconds * 1000, intervalMs: 200 })).value!;
   this.watchdogDisk.push({ when: `container stopped, ${seconds} s later at most`, ...u });
   this.attachJson('disk-usage', this.watchdogDisk);
   if (wd.watchdogOf(this.lab)) this.attachJson('watchdog-activity', (await wd.watchdogActivity(this.lab)).filter((a) => a.kind === 'leftovers-released' || a.kind === 'namespace-freed' || a.kind === 'container-removed'));

@@ -31,6 +31,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LabError, describeError } from '../errors.ts';
+import { poll } from '../wait.ts';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { PodSpec } from '../cri/index.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile, NodePreparation, PrepareContext } from '../node/component.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
@@ -203,10 +205,7 @@ export class AdmissionNodeComponent implements NodeComponent {
     if (pid === undefined) return undefined;
     lab.pid = undefined;
     await node.exec.run(['kill', '-TERM', String(pid)]);
-    for (let i = 0; i < 50; i++) {
-      if ((await node.exec.run(['kill', '-0', String(pid)])).exitCode !== 0) return pid;
-      await sleep(100);
-    }
+    if ((await poll(() => node.exec.run(['kill', '-0', String(pid)]), (r) => r.exitCode !== 0, { timeoutMs: 5_000, intervalMs: 100 })).ok) return pid;
     await node.exec.run(['kill', '-KILL', String(pid)]);
     return pid;
   }
@@ -245,8 +244,8 @@ export class AdmissionNodeComponent implements NodeComponent {
     await this.startWebhook(node);
   }
 
-  async admitPod(node: StartedLabNode, pod: PodSpec): Promise<AdmissionAnswer> {
-    return this.review(node, podObjectOf(pod), pod.namespace);
+  async admitPod(node: StartedLabNode, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer> {
+    return this.review(node, object ? (object as unknown as Record<string, unknown>) : podObjectOf(pod), pod.namespace);
   }
 
   /**
@@ -334,24 +333,29 @@ export class AdmissionNodeComponent implements NodeComponent {
   }
 
   async #waitReady(node: StartedLabNode, lab: LabAdmission, pid: number): Promise<void> {
-    const started = Date.now();
     const address = nodeAddress(node);
     const servername = serviceDnsNames(lab.config)[0] ?? address;
     const url = `https://${address}:${this.#options.port}/healthz`;
     let last = 'no attempt yet';
-    while (Date.now() - started < this.#options.readyTimeoutMs) {
-      try {
-        if ((await healthz(url, servername, lab.caPem)) === 'ok') return;
-        last = 'healthz did not say ok';
-      } catch (err) {
-        last = describeError(err);
-      }
-      if ((await node.exec.run(['kill', '-0', String(pid)])).exitCode !== 0) {
-        lab.pid = undefined;
-        const log = (await node.exec.run(['tail', '-n', '20', NODE_PATHS.log])).stdout.toString().trim();
-        throw fail('ADMISSION_WEBHOOK_NOT_READY', `webhook "integrity" on ${node.name} exited before it was ready (pid ${pid}); its log:\n${log}`);
-      }
-      await sleep(100);
+    // Done when healthz says ok, or when the process died (then there is nothing to wait for).
+    const ready = await poll(
+      async () => {
+        try {
+          if ((await healthz(url, servername, lab.caPem)) === 'ok') return 'ok';
+          last = 'healthz did not say ok';
+        } catch (err) {
+          last = describeError(err);
+        }
+        return (await node.exec.run(['kill', '-0', String(pid)])).exitCode !== 0 ? 'exited' : 'starting';
+      },
+      (state) => state !== 'starting',
+      { timeoutMs: this.#options.readyTimeoutMs, intervalMs: 100 },
+    );
+    if (ready.value === 'ok') return;
+    if (ready.value === 'exited') {
+      lab.pid = undefined;
+      const log = (await node.exec.run(['tail', '-n', '20', NODE_PATHS.log])).stdout.toString().trim();
+      throw fail('ADMISSION_WEBHOOK_NOT_READY', `webhook "integrity" on ${node.name} exited before it was ready (pid ${pid}); its log:\n${log}`);
     }
     throw fail('ADMISSION_WEBHOOK_NOT_READY', `webhook "integrity" on ${node.name} not ready after ${this.#options.readyTimeoutMs} ms at ${url} (TLS name ${servername}): ${last}`);
   }
@@ -425,8 +429,4 @@ async function healthz(url: string, servername: string, caPem: string): Promise<
 
 function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

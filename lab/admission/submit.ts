@@ -11,7 +11,6 @@ import type { AdmissionAnswer } from '../node/component.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
 import type { Workload } from '../spec/schemas.ts';
 import { admissionOf, type AdmissionReviewOutcome } from './component.ts';
-import { podObjectOf } from './node-pod.ts';
 
 export interface PodSubmission {
   /** The CRI pod the kubelet would run. */
@@ -34,7 +33,7 @@ export function inNamespace(workload: Workload, namespace: string | undefined): 
 /** StartedLabNode.startWorkload, with a refusal returned instead of thrown. */
 export async function submitWorkload(node: StartedLabNode, workload: Workload): Promise<PodSubmission> {
   const pod = node.podSpecOf(workload);
-  const out: PodSubmission = { pod, object: podObjectOf(pod) };
+  const out: PodSubmission = { pod, object: node.podObjectOf(workload) as unknown as Record<string, unknown> };
   const admission = admissionOf(node);
   const before = admission?.reviews(node).length ?? 0;
   try {

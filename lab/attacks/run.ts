@@ -8,6 +8,7 @@ import type { StartedLabNode } from '../node/index.ts';
 import type { Attack, ComponentName, Outcome, Workload } from '../spec/schemas.ts';
 import { judgeAttack, type AttackJudgement, type AttackObservation, type AttackTarget, type Verdict } from './outcome.ts';
 import { TECHNIQUE_REGISTRY } from './techniques/index.ts';
+import { declarativeTechnique } from './declarative.ts';
 import type { AttackErrorCode } from './techniques/common.ts';
 
 export interface AttackRun {
@@ -35,7 +36,7 @@ export function attackTarget(node: Pick<StartedLabNode, 'imageRef'>, workload: W
 }
 
 export async function runAttack(node: StartedLabNode, attack: Attack, workload: Workload, pods: Map<string, RunningPod>): Promise<AttackRun> {
-  const technique = TECHNIQUE_REGISTRY.get(attack.spec.technique);
+  const technique = attack.spec.steps ? declarativeTechnique : attack.spec.technique && TECHNIQUE_REGISTRY.get(attack.spec.technique);
   if (!technique) {
     throw new LabError<AttackErrorCode>(
       'ATTACK_FAILED',

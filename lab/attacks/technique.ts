@@ -1,7 +1,8 @@
 /**
  * What every attack technique implements. A technique carries out the whole
  * attack, including starting the workload when the attack happens before
- * start, and reports what it observed: whether the attacker's change took
+ * start (an attack declared in YAML with `steps` runs them instead:
+ * declarative.ts), and reports what it observed: whether the attacker's change took
  * effect, why, and the evidence. Whether a component noticed is asked of
  * the node afterwards (StartedLabNode.detections).
  *

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { LabError } from '../errors.ts';
 import { CriCallError, type CriClient } from './client.ts';
-import type { ContainerConfig, Mount, PodSandboxConfig } from './types.ts';
+import type { ContainerConfig, LinuxContainerResources, Mount, PodSandboxConfig, PortMapping } from './types.ts';
 
 export type PodErrorCode = 'POD_START_FAILED';
 export type PodStage = 'pull' | 'sandbox' | 'create' | 'start';
@@ -20,6 +20,15 @@ export interface ContainerSpec {
   mounts?: Mount[];
   privileged?: boolean;
   readOnlyRootFilesystem?: boolean;
+  workingDir?: string;
+  runAsUser?: number;
+  runAsGroup?: number;
+  supplementalGroups?: number[];
+  /** Linux no_new_privs (Kubernetes allowPrivilegeEscalation: false). */
+  noNewPrivs?: boolean;
+  /** Capability names as Kubernetes writes them (NET_ADMIN); containerd adds the CAP_ prefix. */
+  capabilities?: { add?: string[]; drop?: string[] };
+  resources?: LinuxContainerResources;
 }
 
 export interface PodSpec {
@@ -28,6 +37,15 @@ export interface PodSpec {
   uid?: string;
   containers: ContainerSpec[];
   hostNetwork?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+  hostname?: string;
+  /** Pod labels and annotations: on the sandbox, beside the kubelet's own labels. */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Host ports of the pod's containers, as the kubelet collects them for the sandbox. */
+  portMappings?: PortMapping[];
+  sysctls?: Record<string, string>;
   /** As the kubelet: `IfNotPresent` (default for tagged images) pulls only a missing image. */
   imagePullPolicy?: 'Always' | 'IfNotPresent';
 }
@@ -67,16 +85,20 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
     [KUBELET_LABELS.podNamespace]: spec.namespace,
     [KUBELET_LABELS.podUid]: uid,
   };
+  const namespaceOptions = { network: spec.hostNetwork ? 'NODE' : 'POD', pid: spec.hostPID ? 'NODE' : 'CONTAINER', ipc: spec.hostIPC ? 'NODE' : 'POD' } as const;
   const sandboxConfig: PodSandboxConfig = {
     metadata: { name: spec.name, uid, namespace: spec.namespace, attempt: 0 },
     // As the kubelet: a host-network pod keeps the node's UTS namespace, where
     // runc cannot set a hostname (generatePodSandboxConfig leaves it empty).
-    ...(spec.hostNetwork ? {} : { hostname: spec.name }),
+    ...(spec.hostNetwork ? {} : { hostname: spec.hostname ?? spec.name }),
     logDirectory: `/var/log/pods/${spec.namespace}_${spec.name}_${uid}`,
-    labels: podLabels,
+    labels: { ...spec.labels, ...podLabels },
+    ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    ...(spec.portMappings?.length ? { portMappings: spec.portMappings } : {}),
     linux: {
+      ...(spec.sysctls ? { sysctls: spec.sysctls } : {}),
       securityContext: {
-        namespaceOptions: { network: spec.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' },
+        namespaceOptions,
         // As the kubelet (kuberuntime_sandbox.go, HasPrivilegedContainer):
         // containerd refuses a privileged container in an unprivileged sandbox.
         ...(spec.containers.some((c) => c.privileged === true) ? { privileged: true } : {}),
@@ -113,14 +135,18 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
         mounts: c.mounts,
         labels: { ...podLabels, [KUBELET_LABELS.containerName]: c.name },
         logPath: `${c.name}/0.log`,
+        ...(c.workingDir !== undefined ? { workingDir: c.workingDir } : {}),
         linux: {
+          ...(c.resources ? { resources: c.resources } : {}),
           securityContext: {
             privileged: c.privileged ?? false,
             readonlyRootfs: c.readOnlyRootFilesystem ?? false,
-            // This host's bounding set lacks SYS_RESOURCE (FACTS.md): a
-            // privileged container must drop it or runc cannot apply caps.
-            capabilities: c.privileged ? { dropCapabilities: ['SYS_RESOURCE'] } : undefined,
-            namespaceOptions: { network: spec.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' },
+            capabilities: capabilitiesOf(c),
+            namespaceOptions,
+            ...(c.runAsUser !== undefined ? { runAsUser: { value: c.runAsUser } } : {}),
+            ...(c.runAsGroup !== undefined ? { runAsGroup: { value: c.runAsGroup } } : {}),
+            ...(c.supplementalGroups?.length ? { supplementalGroups: c.supplementalGroups } : {}),
+            ...(c.noNewPrivs ? { noNewPrivs: true } : {}),
           },
         },
       };
@@ -143,6 +169,15 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
     throw err;
   }
   return { name: spec.name, namespace: spec.namespace, uid, sandboxId, sandboxConfig, containers };
+}
+
+function capabilitiesOf(c: ContainerSpec): { addCapabilities?: string[]; dropCapabilities?: string[] } | undefined {
+  // This host's bounding set lacks SYS_RESOURCE (FACTS.md): a privileged
+  // container must drop it or runc cannot apply caps.
+  const drop = [...(c.capabilities?.drop ?? []), ...(c.privileged ? ['SYS_RESOURCE'] : [])];
+  const add = c.capabilities?.add ?? [];
+  if (drop.length === 0 && add.length === 0) return undefined;
+  return { ...(add.length ? { addCapabilities: add } : {}), ...(drop.length ? { dropCapabilities: drop } : {}) };
 }
 
 /** Stops and removes a pod's containers and sandbox; safe to call twice. */

@@ -24,14 +24,23 @@ export interface Mount {
   propagation?: 'PROPAGATION_PRIVATE' | 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL';
 }
 
+export interface PortMapping {
+  protocol?: 'TCP' | 'UDP' | 'SCTP';
+  containerPort?: number;
+  hostPort?: number;
+  hostIp?: string;
+}
+
 export interface PodSandboxConfig {
   metadata: PodSandboxMetadata;
   hostname?: string;
   logDirectory: string;
+  portMappings?: PortMapping[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   linux?: {
     cgroupParent?: string;
+    sysctls?: Record<string, string>;
     securityContext?: {
       namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode };
       privileged?: boolean;
@@ -43,6 +52,9 @@ export interface LinuxContainerSecurityContext {
   privileged?: boolean;
   readonlyRootfs?: boolean;
   runAsUser?: { value: number };
+  runAsGroup?: { value: number };
+  supplementalGroups?: number[];
+  noNewPrivs?: boolean;
   capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] };
   namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode };
 }
@@ -58,7 +70,14 @@ export interface ContainerConfig {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   logPath: string;
-  linux?: { securityContext?: LinuxContainerSecurityContext };
+  linux?: { resources?: LinuxContainerResources; securityContext?: LinuxContainerSecurityContext };
+}
+
+export interface LinuxContainerResources {
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimitInBytes?: number;
 }
 
 export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';

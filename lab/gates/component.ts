@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { localExec } from '../exec.ts';
 import { join } from 'node:path';
 import { LabError } from '../errors.ts';
+import { poll } from '../wait.ts';
 import { buildTar } from '../images/index.ts';
 import type { NodeComponent, NodePreparation } from '../node/component.ts';
 import { bundleForNode } from '../node/bundle.ts';
@@ -130,13 +131,10 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     },
     async afterStart(node: StartedLabNode): Promise<void> {
       await node.run(['sh', '-c', `mkdir -p /var/log/integrity-lab && (setsid node /opt/integrity-lab/gate-daemon.mjs >>/var/log/integrity-lab/gate-daemon.log 2>&1 & echo $! > ${DAEMON_PID})`]);
-      const deadline = Date.now() + 15_000;
-      while ((await node.exec.run(['test', '-S', '/run/integrity-lab/gate.sock'])).exitCode !== 0) {
-        if (Date.now() > deadline) {
-          const log = await node.exec.run(['tail', '-n', '20', '/var/log/integrity-lab/gate-daemon.log']);
-          throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon did not listen on /run/integrity-lab/gate.sock within 15000 ms:\n${log.stdout.toString()}`);
-        }
-        await new Promise((r) => setTimeout(r, 100));
+      const listening = await poll(() => node.exec.run(['test', '-S', '/run/integrity-lab/gate.sock']), (r) => r.exitCode === 0, { timeoutMs: 15_000, intervalMs: 100 });
+      if (!listening.ok) {
+        const log = await node.exec.run(['tail', '-n', '20', '/var/log/integrity-lab/gate-daemon.log']);
+        throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon did not listen on /run/integrity-lab/gate.sock within 15000 ms:\n${log.stdout.toString()}`);
       }
       if (!start) return;
       const hash = await buildStandardLayer(node);

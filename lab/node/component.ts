@@ -2,6 +2,7 @@
  * An integrity component installed on a lab node: files copied in before the
  * node starts, containerd configuration it needs, and work after start.
  */
+import type { V1Pod } from '@kubernetes/client-node';
 import type { StartedLabNode } from './lab-node.ts';
 import type { PodSpec } from '../cri/index.ts';
 
@@ -63,9 +64,11 @@ export interface NodeComponent {
   /**
    * Admission: called for every pod the harness creates through the
    * API-server path (StartedLabNode.startWorkload), before anything reaches
-   * CRI. Node-level attackers bypass it by calling CRI directly.
+   * CRI. Node-level attackers bypass it by calling CRI directly. `object`
+   * is the core/v1 Pod the apiserver would hold (with the fields CRI cannot
+   * carry, such as host ports and probes).
    */
-  admitPod?(node: StartedLabNode, pod: PodSpec): Promise<AdmissionAnswer>;
+  admitPod?(node: StartedLabNode, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer>;
   /** Stop what afterStart started (sidecars, daemons) before the node is removed. */
   beforeStop?(node: StartedLabNode): Promise<void>;
 }

@@ -12,10 +12,13 @@ import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { LabError, describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
+import { poll } from '../wait.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
-import { CriClient, runPod, type PodSpec, type RunningPod } from '../cri/index.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod } from '../cri/index.ts';
 import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
+import { podOfWorkload } from '../spec/pod.ts';
 import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig } from './containerd-config.ts';
 import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
@@ -333,18 +336,8 @@ export class StartedLabNode {
   }
 
   async waitForCri(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-      try {
-        await this.cri.version();
-        return;
-      } catch (err) {
-        last = err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    throw new LabError<NodeErrorCode>('NODE_NOT_READY', `CRI on ${this.name} not ready after ${timeoutMs} ms: ${describeError(last)}`);
+    const r = await poll(() => this.cri.version(), () => true, { timeoutMs, intervalMs: 200, retryOnError: true });
+    if (!r.ok) throw new LabError<NodeErrorCode>('NODE_NOT_READY', `CRI on ${this.name} not ready after ${timeoutMs} ms: ${describeError(r.error)}`);
   }
 
   /** Builds an image from local content and pushes it to the node registry (once per lab). */
@@ -358,24 +351,15 @@ export class StartedLabNode {
     return built;
   }
 
-  /** The pod a workload runs as. */
-  podSpecOf(workload: Workload): PodSpec {
+  /** The core/v1 Pod a workload runs as, with the image as this node pulls it: what the apiserver would hold. */
+  podObjectOf(workload: Workload): V1Pod {
     const image = workload.spec.image;
-    return {
-      name: workload.metadata.name,
-      namespace: workload.spec.namespace,
-      containers: [
-        {
-          name: workload.metadata.name,
-          image: this.imageRef(image.repository, image.tag),
-          readOnlyRootFilesystem: workload.spec.readOnlyRootFilesystem,
-          ...(workload.spec.privileged === undefined ? {} : { privileged: workload.spec.privileged }),
-          ...(workload.spec.hostPathMounts === undefined
-            ? {}
-            : { mounts: workload.spec.hostPathMounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, readonly: m.readOnly ?? false })) }),
-        },
-      ],
-    };
+    return podOfWorkload(workload, this.imageRef(image.repository, image.tag));
+  }
+
+  /** The CRI pod a workload runs as (its Pod object converted as the kubelet would; lab/cri/pod-object.ts). */
+  podSpecOf(workload: Workload): PodSpec {
+    return criPodOf(this.podObjectOf(workload)).spec;
   }
 
   /**
@@ -385,10 +369,14 @@ export class StartedLabNode {
    */
   async startWorkload(workload: Workload, options: { pushImage?: boolean } = {}): Promise<RunningPod> {
     if (options.pushImage !== false) await this.pushImage(workload.spec.image);
-    const pod = this.podSpecOf(workload);
+    const object = this.podObjectOf(workload);
+    const { spec: pod, notCarried } = criPodOf(object);
+    if (notCarried.length > 0) {
+      this.#progress({ phase: 'START', status: 'INFO', message: `pod ${pod.namespace}/${pod.name}: not applied on a single node (no kubelet): ${notCarried.join(', ')}` });
+    }
     for (const c of this.components) {
       if (!c.admitPod) continue;
-      const answer = await c.admitPod(this, pod);
+      const answer = await c.admitPod(this, pod, object);
       if (!answer.allowed) throw new PodAdmissionDenied(pod, c.name, answer);
     }
     return runPod(this.cri, pod);

@@ -11,6 +11,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { LabError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
+import { poll } from '../wait.ts';
 import { step, type ProgressListener, silent } from '../progress.ts';
 import type { NodeErrorCode } from './errors.ts';
 
@@ -117,11 +118,7 @@ export async function ensureDockerEngine(
 
   const pid = await step(progress, 'PREFLIGHT', 'starting dockerd', async () => {
     const pid = await startDockerd();
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (await engineVersion(exec)) return pid;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    if ((await poll(() => engineVersion(exec), (v) => Boolean(v), { timeoutMs: 60_000, intervalMs: 250 })).ok) return pid;
     throw new LabError<NodeErrorCode>(
       'ENGINE_START_FAILED',
       `dockerd (pid ${pid}) did not answer within 60000 ms; see ${DOCKERD_LOG}`,

@@ -4,7 +4,9 @@
  *
  *   1. parse YAML                 → SPEC_YAML_SYNTAX
  *   2. validate against the schema → SPEC_SCHEMA
- *   3. decode into typed objects  (by construction, once stage 2 passed)
+ *   3. decode into typed objects  (by construction, once stage 2 passed);
+ *      embedded Kubernetes objects (a Workload's `pod` or `manifest`) are
+ *      checked against the Kubernetes schema → SPEC_KUBERNETES
  *   4. check meaning across files  → SPEC_SEMANTIC, SPEC_DUPLICATE
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -12,9 +14,12 @@ import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isNode, parseAllDocuments, type Document } from 'yaml';
 import { LabError } from '../errors.ts';
+import { checkKubernetesObject, type KubernetesKind } from './kubernetes.ts';
+import { workloadPodProblems } from './pod.ts';
+import { ATTACKS_REQUIRING_IDS, ATTACK_TECHNIQUES } from './mitre.ts';
 import { SCHEMAS, type Kind, type KindTypes, type Attack, type LabProfile, type Workload } from './schemas.ts';
 
-export type SpecErrorCode = 'SPEC_YAML_SYNTAX' | 'SPEC_SCHEMA' | 'SPEC_SEMANTIC' | 'SPEC_DUPLICATE' | 'SPEC_READ';
+export type SpecErrorCode = 'SPEC_YAML_SYNTAX' | 'SPEC_SCHEMA' | 'SPEC_KUBERNETES' | 'SPEC_SEMANTIC' | 'SPEC_DUPLICATE' | 'SPEC_READ';
 
 /** Where a problem is: file relative to the project, 1-based line and column. */
 export interface SpecLocation {
@@ -178,6 +183,7 @@ export async function loadCatalog(scenariosDir: string, projectRoot = join(scena
           throw new SpecError('SPEC_DUPLICATE', { file, line: doc.line }, `${kind} "${name}" is already defined in ${previous.file}:${previous.line}`);
         }
         map.set(name, doc);
+        if (kind === 'Workload') await checkEmbeddedKubernetes(doc as LoadedDoc<'Workload'>);
       }
     }
   }
@@ -185,8 +191,32 @@ export async function loadCatalog(scenariosDir: string, projectRoot = join(scena
   return catalog;
 }
 
+/** Stage 3, for a Workload: its embedded pod or manifest is a valid Kubernetes object. */
+export async function checkEmbeddedKubernetes(doc: LoadedDoc<'Workload'>): Promise<void> {
+  const { pod, manifest } = doc.object.spec;
+  const checks: [string, KubernetesKind, unknown][] = [];
+  if (pod) checks.push(['/spec/pod', 'PodTemplateSpec', pod]);
+  if (manifest) {
+    if (manifest.kind !== 'Pod' && manifest.kind !== 'Deployment') {
+      throw new SpecError('SPEC_KUBERNETES', doc.at('/spec/manifest/kind'), `spec.manifest.kind: should be "Pod" (v1) or "Deployment" (apps/v1), got ${describeValue(manifest.kind)}`);
+    }
+    checks.push(['/spec/manifest', manifest.kind, manifest]);
+  }
+  for (const [at, kind, value] of checks) {
+    const problem = await checkKubernetesObject(kind, value);
+    if (problem) {
+      const pointer = `${at}${problem.pointer}`;
+      throw new SpecError('SPEC_KUBERNETES', doc.at(pointer), `${fieldPath(pointer)}: ${problem.message}, got ${describeValue(valueAt(doc.object, pointer))}`);
+    }
+  }
+}
+
 /** Stage 4: meaning across files. */
 export function checkCatalog(catalog: Catalog): void {
+  for (const doc of catalog.workloads.values()) {
+    const problem = workloadPodProblems(doc.object as Workload);
+    if (problem) throw new SpecError('SPEC_SEMANTIC', doc.at(problem.pointer), problem.message);
+  }
   for (const doc of catalog.attacks.values()) {
     const a = doc.object as Attack;
     if (!catalog.workloads.has(a.spec.target.workload)) {
@@ -202,6 +232,26 @@ export function checkCatalog(catalog: Catalog): void {
           'SPEC_SEMANTIC',
           doc.at(`/spec/expected/${profile}`),
           `spec.expected.${profile}: no lab profile is named "${profile}"; known profiles: ${[...catalog.profiles.keys()].join(', ')}`,
+        );
+      }
+    }
+    const declaredOnly = (['check', 'cleanup'] as const).find((f) => a.spec[f] !== undefined && a.spec.steps === undefined);
+    if (declaredOnly) throw new SpecError('SPEC_SEMANTIC', doc.at(`/spec/${declaredOnly}`), `spec.${declaredOnly}: only with spec.steps (a declared attack)`);
+    if ((a.spec.technique === undefined) === (a.spec.steps === undefined)) {
+      throw new SpecError('SPEC_SEMANTIC', doc.at(a.spec.steps ? '/spec/steps' : '/spec'), `spec: attack "${a.metadata.name}" needs either spec.technique (TypeScript) or spec.steps (declared), not ${a.spec.steps ? 'both' : 'neither'}`);
+    }
+    if (a.spec.steps && !a.spec.check && !a.spec.steps.some((s) => s.expect)) {
+      throw new SpecError('SPEC_SEMANTIC', doc.at('/spec/steps'), `spec.steps: attack "${a.metadata.name}" declares no expect (on a step or in spec.check), so nothing would judge its effect`);
+    }
+    if (a.spec.attack === undefined && ATTACKS_REQUIRING_IDS.has(a.metadata.name)) {
+      throw new SpecError('SPEC_SEMANTIC', doc.at('/spec'), `spec.attack: attack "${a.metadata.name}" must name its MITRE ATT&CK technique ids, e.g. attack: [T1525]`);
+    }
+    for (const [i, id] of (a.spec.attack ?? []).entries()) {
+      if (!(id in ATTACK_TECHNIQUES)) {
+        throw new SpecError(
+          'SPEC_SEMANTIC',
+          doc.at(`/spec/attack/${i}`),
+          `spec.attack.${i}: "${id}" is not in the lab's ATT&CK table (lab/spec/mitre.ts); known: ${Object.keys(ATTACK_TECHNIQUES).join(', ')}`,
         );
       }
     }

@@ -6,6 +6,8 @@
  * Specs look like Kubernetes objects: apiVersion, kind, metadata, spec.
  */
 import { Type, type Static, type TSchema } from 'typebox';
+import type { V1Deployment, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
+import { ATTACK_ID_PATTERN } from './mitre.ts';
 
 export const API_VERSION = 'integrity-lab.io/v1alpha1';
 
@@ -215,8 +217,24 @@ export const WorkloadSchema = object(
           { description: 'Host directories mounted into the container (hostPath volumes).' },
         ),
       ),
+      pod: Type.Optional(
+        Type.Unsafe<V1PodTemplateSpec>({
+          type: 'object',
+          description:
+            'A Kubernetes pod template (core/v1 PodTemplateSpec: `metadata` with labels and annotations, and `spec`, a PodSpec), checked against the Kubernetes schema. Containers without `image` run the image the lab builds. Not with readOnlyRootFilesystem, privileged or hostPathMounts: say them in the pod.',
+          examples: [{ metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', ports: [{ containerPort: 8080, hostPort: 8080 }] }] } }],
+        }),
+      ),
+      manifest: Type.Optional(
+        Type.Unsafe<V1Pod | V1Deployment>({
+          type: 'object',
+          description:
+            'A whole Kubernetes Pod (v1) or Deployment (apps/v1) manifest, checked against the Kubernetes schema; the workload runs one pod of it. Containers without `image` run the image the lab builds. Not with `pod` nor the shorthand fields.',
+          examples: [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' }, spec: { containers: [{ name: 'web' }] } }],
+        }),
+      ),
     },
-    { additionalProperties: false, description: 'A pod with one container.' },
+    { additionalProperties: false, description: 'A pod: one container from the shorthand fields, or the pod `pod` or `manifest` describes.' },
   ),
   'A workload: an image built by the lab and a pod that runs it.',
 );
@@ -234,7 +252,9 @@ const OutcomeSchema = Type.Union(OUTCOMES.map((o) => Type.Literal(o)), {
 
 /**
  * Attack techniques, each implemented in lab/attacks/techniques/<name>.ts.
- * The list is here so that scenario files are checked against it.
+ * The list is here so that scenario files are checked against it. An attack
+ * can instead declare its commands in YAML (`steps`, lab/attacks/declarative.ts):
+ * rootfs-write, shell-in-container and read-shadow moved there.
  */
 export const TECHNIQUES = [
   // node integrity gates
@@ -243,7 +263,6 @@ export const TECHNIQUES = [
   'layer-file-swap',
   'unsigned-pull',
   'side-load-import',
-  'rootfs-write',
   'upperdir-write',
   // mount watchdog
   'overmount-nsenter',
@@ -251,21 +270,102 @@ export const TECHNIQUES = [
   'overmount-directory',
   'tmpfs-over-etc',
   // audit rules
-  'shell-in-container',
   'privileged-container',
   'hostpath-etc',
-  'read-shadow',
 ] as const;
 export type TechniqueName = (typeof TECHNIQUES)[number];
+
+/** Where a declared attack command runs (lab/attacks/declarative.ts). */
+export const STEP_PLACES = ['node', 'container-namespaces', 'container'] as const;
+export type StepPlace = (typeof STEP_PLACES)[number];
+
+const StepExpect = Type.Object(
+  {
+    exitCode: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description: 'The exit code when the attack took effect.', examples: [0] })),
+    stdout: Type.Optional(Type.String({ description: 'The exact standard output when the attack took effect; $PAYLOAD, $TARGET_PATH and the other variables are replaced.', examples: ['$PAYLOAD'] })),
+    stdoutNotEmpty: Type.Optional(Type.Boolean({ description: 'The attack took effect when the command printed something.', examples: [true] })),
+  },
+  { additionalProperties: false, minProperties: 1, description: 'What the command shows when the attack took effect; every given condition must hold.' },
+);
+
+const StepPlaceSchema = Type.Union([Type.Literal(STEP_PLACES[0]), Type.Literal(STEP_PLACES[1]), Type.Literal(STEP_PLACES[2])], {
+  description:
+    "node: root on the node; container-namespaces: root on the node entered into the target container's namespaces (nsenter: its mounts and files, none of its restrictions); container: inside the container, as `kubectl exec` (CRI ExecSync).",
+  examples: ['container'],
+});
+
+const StepScript = Type.String({
+  minLength: 1,
+  description:
+    "A POSIX sh script. It sees TARGET_PATH, PAYLOAD (the attack's target.path and payload, empty when unset), POD, NAMESPACE, CONTAINER_ID and CONTAINER_PID (the target container's init process, on the node) as environment variables.",
+  examples: ['printf %s "$PAYLOAD" > "$TARGET_PATH"'],
+});
+
+const StepEvidence = Type.Union([Type.Literal('output'), Type.Literal('digest')], {
+  description: "What of the command's output goes into the evidence: the output itself (default), or only its size and SHA-256 (for secrets such as /etc/shadow).",
+  examples: ['digest'],
+});
+
+const StepCommand = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'What the command does, in a few words (for the evidence).', examples: ['overwrite the file from inside the container'] }),
+    in: StepPlaceSchema,
+    script: StepScript,
+    expect: Type.Optional(StepExpect),
+    evidence: Type.Optional(StepEvidence),
+  },
+  { additionalProperties: false },
+);
+export type StepCommandSpec = Static<typeof StepCommand>;
+
+const StepCheck = Type.Object(
+  { in: StepPlaceSchema, script: StepScript, expect: StepExpect, evidence: Type.Optional(StepEvidence) },
+  { additionalProperties: false, description: "A command run after the steps, whether or not they all ran, whose result says whether the attacker's change took effect." },
+);
+export type StepCheckSpec = Static<typeof StepCheck>;
+
+const DeclaredBlock = Type.Object(
+  {
+    component: Type.Union(COMPONENTS.map((c) => Type.Literal(c)), { description: 'The defence that blocked the attack; it counts only when it is in `caughtBy` and installed on the profile.', examples: ['start-gate'] }),
+    step: Type.String({ minLength: 1, description: 'The step whose failure is the evidence.', examples: ['overwrite a file of the image from inside the container'] }),
+    stderr: Type.String({ minLength: 1, description: 'Text the failed step\'s standard error must contain: the error the defence caused, e.g. the kernel\'s.', examples: ['Read-only file system'] }),
+    proof: Type.Optional(
+      Type.Object(
+        { in: StepPlaceSchema, script: StepScript, expect: StepExpect },
+        { additionalProperties: false, description: "A command showing the defence's mechanism in place (e.g. a root overlay with no upperdir), so the failure is not an accident of the workload." },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: "Evidence that a defence blocked a declared attack: a step that failed with the defence's error, optionally confirmed by a proof command." },
+);
+export type DeclaredBlockSpec = Static<typeof DeclaredBlock>;
 
 export const AttackSchema = object(
   'Attack',
   Type.Object(
     {
-      technique: Type.Union(TECHNIQUES.map((t) => Type.Literal(t)), {
-        description: 'How the attack is carried out; implemented in lab/attacks.',
-        examples: ['layer-file-tamper'],
-      }),
+      technique: Type.Optional(
+        Type.Union(TECHNIQUES.map((t) => Type.Literal(t)), {
+          description: 'How the attack is carried out, implemented in TypeScript in lab/attacks/techniques. Give either this or `steps`.',
+          examples: ['layer-file-tamper'],
+        }),
+      ),
+      blockedBy: Type.Optional(
+        Type.Array(DeclaredBlock, {
+          minItems: 1,
+          description: 'For a declared attack (`steps`): what a failed step must show to count as blocked by a defence. Without it, a failed step is an error, never `blocked`.',
+        }),
+      ),
+      steps: Type.Optional(
+        Type.Array(StepCommand, {
+          minItems: 1,
+          description: 'A declared attack, instead of `technique`: commands run in order on the node, in the target container\'s namespaces or inside it; the first that exits non-zero ends them. The attack took effect when every `expect` (of the steps and of `check`) holds; at least one is needed.',
+        }),
+      ),
+      check: Type.Optional(StepCheck),
+      cleanup: Type.Optional(
+        Type.Array(StepCommand, { minItems: 1, description: 'Commands that undo the attack; they always run, after the check, even when a step failed.' }),
+      ),
       target: Type.Object(
         {
           workload: Type.String({ description: 'Name of the Workload whose image is attacked.', examples: ['app'] }),
@@ -284,6 +384,14 @@ export const AttackSchema = object(
         description: 'The components that must catch this attack on a profile that has them.',
         examples: [['start-gate']],
       }),
+      attack: Type.Optional(
+        Type.Array(Type.String({ pattern: ATTACK_ID_PATTERN, description: 'A MITRE ATT&CK technique id, T1234 or T1234.001.', examples: ['T1525'] }), {
+          minItems: 1,
+          uniqueItems: true,
+          description: 'MITRE ATT&CK techniques this attack carries out: the Containers matrix first, Enterprise Linux ones where they fit better. Each id must be in lab/spec/mitre.ts.',
+          examples: [['T1525', 'T1565.001']],
+        }),
+      ),
       severity: Type.Union(['blocker', 'critical', 'normal', 'minor', 'trivial'].map((s) => Type.Literal(s)), {
         description: 'Allure severity.',
         examples: ['critical'],

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
+import { poll } from '../wait.ts';
 import type { Detection, NodeComponent, NodePreparation } from '../node/component.ts';
 import { bundleForNode } from '../node/bundle.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
@@ -112,13 +113,17 @@ export async function startDaemon(exec: Exec, config: WatchdogConfig, timeoutMs 
     `mkdir -p /var/log/integrity-lab && setsid node ${DAEMON_PATH} ${WATCHDOG_CONFIG_PATH} >>/var/log/integrity-lab/watchdog.log 2>&1 </dev/null & echo $!`,
   ]);
   const pid = Number(r.stdout.toString().trim());
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const status = await readStatus(exec, config);
-    if (status && status.pid === pid && status.startedAt !== previous?.startedAt) return status;
-    if ((await exec.run(['test', '-d', `/proc/${pid}`])).exitCode !== 0) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  // Done when the new daemon reports, or when it died (then there is nothing to wait for).
+  const started = await poll(
+    async () => {
+      const status = await readStatus(exec, config);
+      if (status && status.pid === pid && status.startedAt !== previous?.startedAt) return { status, alive: true };
+      return { status: undefined, alive: (await exec.run(['test', '-d', `/proc/${pid}`])).exitCode === 0 };
+    },
+    (v) => v.status !== undefined || !v.alive,
+    { timeoutMs, intervalMs: 100 },
+  );
+  if (started.value?.status) return started.value.status;
   const log = await exec.run(['tail', '-n', '20', '/var/log/integrity-lab/watchdog.log']);
   throw watchdogError('WATCHDOG_START_FAILED', `the watchdog daemon (pid ${pid}) did not report its status in ${config.statusFile} within ${timeoutMs} ms; its log:\n${log.stdout.toString().trim()}`);
 }
@@ -128,10 +133,7 @@ export async function stopDaemon(exec: Exec, config: Pick<WatchdogConfig, 'pidFi
   const pid = await daemonPid(exec, config);
   if (pid === undefined) return undefined;
   await exec.run(['kill', '-TERM', String(pid)]);
-  for (let i = 0; i < 30; i++) {
-    if ((await exec.run(['test', '-d', `/proc/${pid}`])).exitCode !== 0) return pid;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  if ((await poll(() => exec.run(['test', '-d', `/proc/${pid}`]), (r) => r.exitCode !== 0, { timeoutMs: 3_000, intervalMs: 100 })).ok) return pid;
   await exec.run(['kill', '-KILL', String(pid)]);
   return pid;
 }
@@ -170,12 +172,12 @@ export async function awaitWatchdogAlerts(
 ): Promise<WatchdogAlert[]> {
   const w = watchdogOf(node);
   if (!w) return [];
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const found = (await readAlerts(node.exec, w.config, options.since)).filter(options.predicate ?? (() => true));
-    if (found.length > 0 || Date.now() >= deadline) return found;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  const r = await poll(
+    async () => (await readAlerts(node.exec, w.config, options.since)).filter(options.predicate ?? (() => true)),
+    (found) => found.length > 0,
+    { timeoutMs: options.timeoutMs, intervalMs: 100 },
+  );
+  return r.value ?? [];
 }
 
 /**
@@ -197,11 +199,6 @@ export async function awaitWatchdogActivity(
   options: { timeoutMs: number; since?: Date; predicate: (records: ActivityRecord[]) => boolean },
 ): Promise<{ ok: boolean; records: ActivityRecord[] }> {
   const w = requireWatchdog(node);
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const records = await readActivity(node.exec, w.config, options.since);
-    if (options.predicate(records)) return { ok: true, records };
-    if (Date.now() >= deadline) return { ok: false, records };
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  const r = await poll(() => readActivity(node.exec, w.config, options.since), options.predicate, { timeoutMs: options.timeoutMs, intervalMs: 100 });
+  return { ok: r.ok, records: r.value ?? [] };
 }

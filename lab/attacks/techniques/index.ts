@@ -9,13 +9,10 @@ import { layerFileTamperBeforeStart } from './layer-file-tamper-before-start.ts'
 import { layerFileSwap } from './layer-file-swap.ts';
 import { unsignedPull } from './unsigned-pull.ts';
 import { sideLoadImport } from './side-load-import.ts';
-import { rootfsWrite } from './rootfs-write.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 // audit rules (lab/audit)
-import { shellInContainer } from './shell-in-container.ts';
 import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
-import { readShadow } from './read-shadow.ts';
 import { overmountNsenter } from './overmount-nsenter.ts';
 import { overmountMoveMount } from './overmount-move-mount.ts';
 import { overmountDirectory } from './overmount-directory.ts';
@@ -27,12 +24,9 @@ const implemented: Technique[] = [
   layerFileSwap,
   unsignedPull,
   sideLoadImport,
-  rootfsWrite,
   upperdirWrite,
-  shellInContainer,
   privilegedContainer,
   hostpathEtc,
-  readShadow,
   overmountNsenter,
   overmountMoveMount,
   overmountDirectory,

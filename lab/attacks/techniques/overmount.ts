@@ -10,6 +10,7 @@
  * lasting effect (blocked); in detect mode it stays and is reported.
  */
 import { LabError } from '../../errors.ts';
+import { poll } from '../../wait.ts';
 import type { RunningPod } from '../../cri/index.ts';
 import type { StartedLabNode } from '../../node/index.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs, type WatchdogAlert } from '../../watchdog/index.ts';
@@ -73,11 +74,9 @@ export async function judgeOvermount(ctx: TechniqueContext, done: OvermountDone)
     predicate: (a) => a.container === target.containerId,
   });
   // Enforce mode: give the stop a moment to land before looking.
-  let state = (await node.cri.containerStatus(target.containerId)).status;
-  for (let i = 0; i < 50 && alerts.some((a) => a.action === 'stop') && state.state === 'CONTAINER_RUNNING'; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    state = (await node.cri.containerStatus(target.containerId)).status;
-  }
+  const stopping = alerts.some((a) => a.action === 'stop');
+  const stopped = await poll(async () => (await node.cri.containerStatus(target.containerId)).status, (s) => !stopping || s.state !== 'CONTAINER_RUNNING', { timeoutMs: 5_000, intervalMs: 100 });
+  const state = stopped.value!;
   const running = state.state === 'CONTAINER_RUNNING';
   const seenAfterGrace = running ? await readAsWorkload(node, target.containerId, path) : undefined;
   const tookEffect = seenRightAfter?.equals(payload) ?? false;

@@ -11,6 +11,7 @@ import { buildImage, buildTar, MEDIA_TYPES, type TarEntry } from '../../images/i
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePayload, withContent } from './common.ts';
 import { readInContainer, tryStart } from './start.ts';
+import { poll } from '../../wait.ts';
 
 
 export const sideLoadImport: Technique = {
@@ -40,11 +41,8 @@ export const sideLoadImport: Technique = {
     // it serves the forged one, as an attacker would, or the kubelet-like
     // start below would pull the genuine image instead.
     const forgedId = forged.manifest.config.digest;
-    const deadline = Date.now() + 10_000;
-    while ((await node.cri.imageStatus(ref))?.id !== forgedId) {
-      if (Date.now() > deadline) throw new Error(`CRI did not report the side-loaded image ${ref} (${forgedId}) within 10000 ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const served = await poll(() => node.cri.imageStatus(ref), (image) => image?.id === forgedId, { timeoutMs: 10_000, intervalMs: 100 });
+    if (!served.ok) throw new Error(`CRI did not report the side-loaded image ${ref} (${forgedId}) within 10000 ms`);
 
     const start = await tryStart(node, workload, pods);
     if (!start.started) {

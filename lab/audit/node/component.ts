@@ -16,6 +16,7 @@ import { appendFile, chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs
 import { basename, join } from 'node:path';
 import { LabError } from '../../errors.ts';
 import { localExec } from '../../exec.ts';
+import { poll } from '../../wait.ts';
 import type { Detection, NodeComponent, NodePreparation } from '../../node/component.ts';
 import { LAB_LABEL, STATE_ROOT, listLabs, type StartedLabNode } from '../../node/index.ts';
 import { bundleForNode } from '../../node/bundle.ts';
@@ -167,17 +168,13 @@ async function daemonLogTail(labId: string): Promise<string> {
 }
 
 async function waitReady(node: StartedLabNode, timeoutMs: number): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    const status = await readStatus(node.labId);
-    if (status?.error || status?.stopped) {
-      throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} stopped: ${status.error ?? status.stopped}\n${await daemonLogTail(node.labId)}`);
-    }
-    if (status?.tapReady) return;
-    if (Date.now() - started > timeoutMs) {
-      throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} not listening after ${timeoutMs} ms (status: ${status ? 'written, tap not ready' : 'none'})\n${await daemonLogTail(node.labId)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const r = await poll(() => readStatus(node.labId), (s) => Boolean(s?.error || s?.stopped || s?.tapReady), { timeoutMs, intervalMs: 100 });
+  const status = r.value;
+  if (status?.error || status?.stopped) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} stopped: ${status.error ?? status.stopped}\n${await daemonLogTail(node.labId)}`);
+  }
+  if (!r.ok) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} not listening after ${timeoutMs} ms (status: ${status ? 'written, tap not ready' : 'none'})\n${await daemonLogTail(node.labId)}`);
   }
 }
 
@@ -259,20 +256,21 @@ export async function loadAuditRules(node: StartedLabNode, sources: readonly Rul
   const generation = ++state.generation;
   const files = [...state.loaded, ...added];
   await writeFile(join(dir, AUDIT_FILES.request), JSON.stringify({ generation, files }));
-  const started = Date.now();
-  for (;;) {
-    const text = await readFile(join(dir, AUDIT_FILES.result), 'utf8').catch(() => undefined);
-    const result = text ? (JSON.parse(text) as ReloadResult) : undefined;
-    if (result?.generation === generation) {
-      if (result.ok) state.loaded = files;
-      // The loader names files by the daemon's paths; name them as the caller did.
-      return renameFiles(result, added, sources, dir);
-    }
-    if (Date.now() - started > timeoutMs) {
-      throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} did not answer rules reload ${generation} in ${timeoutMs} ms\n${await daemonLogTail(node.labId)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const answered = await poll(
+    async () => {
+      const text = await readFile(join(dir, AUDIT_FILES.result), 'utf8').catch(() => undefined);
+      return text ? (JSON.parse(text) as ReloadResult) : undefined;
+    },
+    (result) => result?.generation === generation,
+    { timeoutMs, intervalMs: 100 },
+  );
+  if (!answered.ok || !answered.value) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} did not answer rules reload ${generation} in ${timeoutMs} ms\n${await daemonLogTail(node.labId)}`);
   }
+  const result = answered.value;
+  if (result.ok) state.loaded = files;
+  // The loader names files by the daemon's paths; name them as the caller did.
+  return renameFiles(result, added, sources, dir);
 }
 
 function renameFiles(result: ReloadResult, added: string[], sources: readonly RulesSource[], dir: string): ReloadResult {
@@ -313,12 +311,12 @@ export interface AwaitAlertsOptions {
  */
 export async function awaitAuditAlerts(node: StartedLabNode, since: Date, options: AwaitAlertsOptions = {}): Promise<Alert[]> {
   if (!hasAudit(node)) return [];
-  const deadline = Date.now() + (options.graceMs ?? 5_000);
-  for (;;) {
-    const alerts = (await auditAlerts(node, since)).filter((a) => options.rule === undefined || a.rule === options.rule);
-    if (alerts.length > 0 || Date.now() >= deadline) return alerts;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const r = await poll(
+    async () => (await auditAlerts(node, since)).filter((a) => options.rule === undefined || a.rule === options.rule),
+    (alerts) => alerts.length > 0,
+    { timeoutMs: options.graceMs ?? 5_000, intervalMs: 100 },
+  );
+  return r.value ?? [];
 }
 
 /**
@@ -330,14 +328,12 @@ export async function awaitAuditAlerts(node: StartedLabNode, since: Date, option
  */
 export async function awaitAuditWatching(node: StartedLabNode, containerId: string, timeoutMs = 10_000): Promise<void> {
   if (!hasAudit(node)) return;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await readStatus(node.labId);
-    const watch = status?.containers.find((c) => c.id === containerId);
-    if (watch && (watch.rules.length > 0 || watch.skipped.length > 0)) return;
-    if (Date.now() >= deadline) {
-      throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} set no rules for container ${containerId.slice(0, 12)} within ${timeoutMs} ms\n${await daemonLogTail(node.labId)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const watched = await poll(
+    async () => (await readStatus(node.labId))?.containers.find((c) => c.id === containerId),
+    (watch) => watch !== undefined && (watch.rules.length > 0 || watch.skipped.length > 0),
+    { timeoutMs, intervalMs: 100 },
+  );
+  if (!watched.ok) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} set no rules for container ${containerId.slice(0, 12)} within ${timeoutMs} ms\n${await daemonLogTail(node.labId)}`);
   }
 }

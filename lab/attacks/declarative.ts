@@ -1,0 +1,220 @@
+/**
+ * Declared attacks: an Attack whose `steps` are shell commands run on the
+ * node, in the target container's namespaces or inside the container, with
+ * a declared `check` of the effect and a `cleanup` that always runs. A
+ * security engineer adds a technique in YAML, as with Falco's
+ * event-generator suites or Atomic Red Team tests.
+ *
+ *   try     steps, in order; the first that exits non-zero ends them
+ *           check, if declared (whether or not every step ran)
+ *           effect: every `expect` of the steps and the check holds
+ *   finally cleanup, every command, even when a step or the check threw
+ *
+ * The commands get the attack's parameters as environment variables (never
+ * spliced into the script, so a payload with quotes stays a payload).
+ */
+import { createHash } from 'node:crypto';
+import { awaitAuditAlerts, awaitAuditWatching } from '../audit/index.ts';
+import { LabError, describeError } from '../errors.ts';
+import type { StartedLabNode } from '../node/index.ts';
+import type { Attack, DeclaredBlockSpec, StepCheckSpec, StepCommandSpec, StepPlace } from '../spec/schemas.ts';
+import type { BlockEvidence } from './outcome.ts';
+import type { Technique, TechniqueResult } from './technique.ts';
+import { requirePod, type AttackErrorCode } from './techniques/common.ts';
+
+/** The variables every command sees. */
+export const STEP_VARIABLES = ['TARGET_PATH', 'PAYLOAD', 'POD', 'NAMESPACE', 'CONTAINER_ID', 'CONTAINER_PID'] as const;
+export type StepVariables = Record<(typeof STEP_VARIABLES)[number], string>;
+
+export interface StepOutput {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs one script in one place: the narrow handle a declared attack gets. */
+export interface StepShell {
+  run(place: StepPlace, script: string, variables: StepVariables): Promise<StepOutput>;
+}
+
+export interface StepRecord {
+  name: string;
+  in: StepPlace;
+  exitCode?: number;
+  stdout?: string;
+  /** With `evidence: digest`: the output's size and hash instead of the output. */
+  stdoutBytes?: number;
+  stdoutSha256?: string;
+  stderr?: string;
+  /** The command could not be run at all (the error's message). */
+  error?: string;
+}
+
+/**
+ * `sh -c` with the variables passed as positional parameters and exported
+ * by a fixed prelude: the values never become script text.
+ */
+export function shellArgv(script: string, variables: StepVariables): string[] {
+  const assign = STEP_VARIABLES.map((name, i) => `${name}="$${i + 1}"`).join(' ');
+  const prelude = `${assign}; export ${STEP_VARIABLES.join(' ')}; shift ${STEP_VARIABLES.length}\n`;
+  return ['sh', '-c', prelude + script, 'sh', ...STEP_VARIABLES.map((name) => variables[name])];
+}
+
+/** A StepShell over a started lab node and its target container. */
+export function nodeStepShell(node: StartedLabNode): StepShell {
+  return {
+    async run(place, script, variables) {
+      const argv = shellArgv(script, variables);
+      if (place === 'container') {
+        const r = await node.cri.execSync(variables.CONTAINER_ID, argv);
+        return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr.toString() };
+      }
+      if (place === 'container-namespaces') {
+        if (!variables.CONTAINER_PID) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', 'the target container has no running process to enter');
+        return node.exec.run(['nsenter', '-t', variables.CONTAINER_PID, '-m', '-u', '-i', '-n', '-p', '--', ...argv]);
+      }
+      return node.exec.run(argv);
+    },
+  };
+}
+
+function expand(text: string, variables: StepVariables): string {
+  return text.replace(/\$\{?(TARGET_PATH|PAYLOAD|POD|NAMESPACE|CONTAINER_ID|CONTAINER_PID)\}?/g, (_, name: keyof StepVariables) => variables[name]);
+}
+
+type StepExpectSpec = NonNullable<StepCommandSpec['expect']>;
+
+/** The conditions of `expect` that `output` does not meet (none: the attack took effect, as far as this command shows). */
+export function unmetExpectations(expect: StepExpectSpec, output: StepOutput, variables: StepVariables): string[] {
+  const unmet: string[] = [];
+  if (expect.exitCode !== undefined && output.exitCode !== expect.exitCode) unmet.push(`exit code ${output.exitCode}, expected ${expect.exitCode}`);
+  if (expect.stdout !== undefined) {
+    const wanted = expand(expect.stdout, variables);
+    if (output.stdout.toString() !== wanted) unmet.push(`output ${JSON.stringify(output.stdout.toString().slice(0, 200))}, expected ${JSON.stringify(wanted)}`);
+  }
+  if (expect.stdoutNotEmpty === true && output.stdout.length === 0) unmet.push('no output, expected some');
+  return unmet;
+}
+
+type Command = Pick<StepCommandSpec, 'name' | 'in' | 'script' | 'expect' | 'evidence'>;
+
+async function runCommand(shell: StepShell, command: Command, variables: StepVariables, options: { throwOnError?: boolean } = {}): Promise<{ record: StepRecord; output?: StepOutput }> {
+  const base = { name: command.name, in: command.in };
+  let output: StepOutput;
+  try {
+    output = await shell.run(command.in, command.script, variables);
+  } catch (err) {
+    // A step the attacker could not even start (the container was stopped) is a failed step.
+    if (options.throwOnError) throw err;
+    return { record: { ...base, error: describeError(err) } };
+  }
+  const shown: Partial<StepRecord> =
+    command.evidence === 'digest'
+      ? { stdoutBytes: output.stdout.length, stdoutSha256: createHash('sha256').update(output.stdout).digest('hex') }
+      : { stdout: output.stdout.toString() };
+  return { record: { ...base, exitCode: output.exitCode, ...shown, stderr: output.stderr }, output };
+}
+
+export interface DeclaredAttack {
+  name: string;
+  steps: readonly StepCommandSpec[];
+  check?: StepCheckSpec;
+  cleanup?: readonly StepCommandSpec[];
+  blockedBy?: readonly DeclaredBlockSpec[];
+}
+
+/**
+ * Runs a declared attack with a shell and judges its effect from the
+ * declared expectations. Free of any lab: tests drive it with a fake shell.
+ */
+export async function runDeclaredSteps(shell: StepShell, attack: DeclaredAttack, variables: StepVariables): Promise<TechniqueResult> {
+  const steps: StepRecord[] = [];
+  const cleanup: StepRecord[] = [];
+  const unmet: string[] = [];
+  try {
+    let failed: StepRecord | undefined;
+    for (const step of attack.steps) {
+      if (failed) {
+        if (step.expect) unmet.push(`step "${step.name}" did not run`);
+        continue;
+      }
+      const { record, output } = await runCommand(shell, step, variables);
+      steps.push(record);
+      if (step.expect) unmet.push(...(output ? unmetExpectations(step.expect, output, variables) : [record.error!]).map((u) => `step "${step.name}": ${u}`));
+      if (!output || output.exitCode !== 0) failed = record;
+    }
+    let check: StepRecord | undefined;
+    if (attack.check) {
+      // A check that cannot run proves nothing either way: its error ends the attack (after the cleanup).
+      const ran = await runCommand(shell, { name: 'check', ...attack.check }, variables, { throwOnError: true });
+      check = ran.record;
+      unmet.push(...unmetExpectations(attack.check.expect, ran.output!, variables).map((u) => `check: ${u}`));
+    }
+    const blockedBy = await blockEvidence(shell, attack.blockedBy ?? [], steps, variables);
+    const why = failed ? `step "${failed.name}" failed (${failed.error ?? `exit ${failed.exitCode}: ${failed.stderr?.trim() ?? ''}`})` : 'every step ran';
+    return {
+      effect: unmet.length === 0,
+      reason: unmet.length === 0 ? `attack "${attack.name}": ${why}, and took effect as declared` : `attack "${attack.name}": ${why}; no effect: ${unmet.join('; ')}`,
+      evidence: { steps, ...(check ? { check } : {}), cleanup },
+      ...(blockedBy.length ? { blockedBy } : {}),
+    };
+  } finally {
+    // Whatever happened above, every cleanup command runs; a failing one is recorded, not thrown.
+    for (const command of attack.cleanup ?? []) cleanup.push((await runCommand(shell, command, variables)).record);
+  }
+}
+
+/**
+ * A declared block counts when its step failed with the defence's error and
+ * its proof (if any) shows the defence's mechanism in place.
+ */
+async function blockEvidence(shell: StepShell, blocks: readonly DeclaredBlockSpec[], steps: readonly StepRecord[], variables: StepVariables): Promise<BlockEvidence[]> {
+  const out: BlockEvidence[] = [];
+  for (const block of blocks) {
+    const step = steps.find((s) => s.name === block.step);
+    if (!step || step.exitCode === undefined || step.exitCode === 0 || !step.stderr?.includes(block.stderr)) continue;
+    let proof = '';
+    if (block.proof) {
+      const ran = await runCommand(shell, { name: `proof of ${block.component}`, ...block.proof }, variables);
+      if (!ran.output || unmetExpectations(block.proof.expect, ran.output, variables).length > 0) continue;
+      proof = `; ${ran.output.stdout.toString().trim().slice(0, 300)}`;
+    }
+    out.push({ component: block.component, evidence: `step "${step.name}" failed with "${block.stderr}"${proof}` });
+  }
+  return out;
+}
+
+function declared(attack: Attack): DeclaredAttack {
+  const { steps, check, cleanup, blockedBy } = attack.spec;
+  if (!steps) throw new LabError<AttackErrorCode>('ATTACK_SPEC_INCOMPLETE', `attack "${attack.metadata.name}": a declared attack needs spec.steps`);
+  return { name: attack.metadata.name, steps, ...(check ? { check } : {}), ...(cleanup ? { cleanup } : {}), ...(blockedBy ? { blockedBy } : {}) };
+}
+
+/**
+ * The technique of every attack with `steps`. Like the TypeScript
+ * techniques that act in a container, it lets the audit layer watch the
+ * container first and gives it its grace period after (both no-ops
+ * without audit), so that an alert is not missed for timing.
+ */
+export const declarativeTechnique: Pick<Technique, 'run'> = {
+  async run({ node, attack, pods }) {
+    const spec = declared(attack);
+    const pod = requirePod(pods, attack);
+    const container = pod.containers[0];
+    if (!container) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `pod ${pod.namespace}/${pod.name} has no container`);
+    const { info } = await node.cri.containerStatus(container.id);
+    const pid = (info['info'] as { pid?: number } | undefined)?.pid;
+    const variables: StepVariables = {
+      TARGET_PATH: attack.spec.target.path ?? '',
+      PAYLOAD: attack.spec.payload ?? '',
+      POD: pod.name,
+      NAMESPACE: pod.namespace,
+      CONTAINER_ID: container.id,
+      CONTAINER_PID: pid ? String(pid) : '',
+    };
+    await awaitAuditWatching(node, container.id);
+    const since = new Date();
+    const result = await runDeclaredSteps(nodeStepShell(node), spec, variables);
+    return { ...result, evidence: { ...result.evidence, auditAlerts: await awaitAuditAlerts(node, since) } };
+  },
+};

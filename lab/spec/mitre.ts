@@ -1,0 +1,57 @@
+/**
+ * MITRE ATT&CK techniques the lab's attacks carry out (an Attack's
+ * `spec.attack`): the Containers matrix first, Enterprise Linux techniques
+ * where they describe the attack better. Names as ATT&CK v17 gives them.
+ * An id an attack uses must be listed here, so that the report names it and
+ * a typo (T1652 for T1525) fails the lint instead of a coverage view.
+ */
+
+/** `T1234` or `T1234.001`: the shape of an ATT&CK technique or sub-technique id. */
+export const ATTACK_ID_PATTERN = '^T[0-9]{4}(\\.[0-9]{3})?$';
+
+export const ATTACK_TECHNIQUES: Readonly<Record<string, string>> = {
+  'T1003.008': 'OS Credential Dumping: /etc/passwd and /etc/shadow',
+  'T1036.005': 'Masquerading: Match Legitimate Resource Name or Location',
+  'T1059.004': 'Command and Scripting Interpreter: Unix Shell',
+  'T1204.003': 'User Execution: Malicious Image',
+  T1525: 'Implant Internal Image',
+  'T1565.001': 'Data Manipulation: Stored Data Manipulation',
+  'T1574.006': 'Hijack Execution Flow: Dynamic Linker Hijacking',
+  T1609: 'Container Administration Command',
+  T1610: 'Deploy Container',
+  T1611: 'Escape to Host',
+};
+
+/** The technique's page on the ATT&CK site (sub-techniques live under their parent). */
+export function attackTechniqueUrl(id: string): string {
+  return `https://attack.mitre.org/techniques/${id.replace('.', '/')}/`;
+}
+
+/**
+ * Attacks that must state `spec.attack`. Attacks added on other branches
+ * join this list when their ids are filled in; once every attack has them,
+ * the field becomes required in the schema and this list goes.
+ */
+export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
+  'etc-tmpfs-resolver',
+  'etc-tmpfs-resolver-enforced',
+  'host-layer-tamper',
+  'hostpath-etc-via-cri',
+  'layer-swap-with-sidecar',
+  'layer-tamper-before-start',
+  'overmount-agent-directory',
+  'overmount-agent-directory-enforced',
+  'overmount-binary',
+  'overmount-binary-enforced',
+  'overmount-from-node',
+  'overmount-from-node-enforced',
+  'privileged-pod-via-cri',
+  'rootfs-write-from-inside',
+  'running-layer-tamper',
+  'shadow-read',
+  'shell-in-app',
+  'side-loaded-unsigned-image',
+  'unsigned-pull',
+  'upperdir-write-from-host',
+]);
+
