@@ -34,9 +34,11 @@ import {
   type Rhs,
   type ValueNode,
 } from './condition.ts';
-import { RulesLoadError, type AuditErrorCode, type RulesLocation } from './errors.ts';
+import { formatLocation, RulesLoadError, type AuditErrorCode, type RulesLocation } from './errors.ts';
+import { falcoKnowsPluginField, falcoKnowsSyscallField } from './falco-fields.ts';
 import { labField, OUTPUT_ONLY_FIELDS, type AuditEvent, type FieldType, type FieldValue } from './fields.ts';
 import { globToRegExp, pathPrefixMatcher } from './glob.ts';
+import { K8S_AUDIT_FIELDS, k8sAuditExtractor, k8sAuditObject } from './k8saudit.ts';
 import type { ExceptionEntry, Priority } from './loader.ts';
 import type { CollectedRules, ConditionText, ExceptionDef, ListDef, MacroDef, RuleDef } from './ruleset.ts';
 
@@ -80,8 +82,10 @@ export interface CompiledRule {
 export interface CompiledRules {
   /** Every rule, in definition order, enabled or not. */
   rules: CompiledRule[];
-  /** Fields named by conditions, exceptions or outputs that the lab does not produce, sorted. */
+  /** Fields named by conditions, exceptions or outputs that Falco knows but the lab does not produce, sorted. */
   unknownFields: string[];
+  /** Falco's load warnings for what was compiled (unknown fields under skip-if-unknown-filter, no evt.type, <NA>). */
+  warnings: string[];
 }
 
 interface Scope {
@@ -123,6 +127,7 @@ class Compiler {
   private readonly macroTypes = new Map<string, TypeSet>();
   private readonly macroStack: string[] = [];
   private readonly unknown = new Map<string, RulesLocation>();
+  private readonly warnings: string[] = [];
 
   constructor(private readonly c: CollectedRules) {}
 
@@ -131,8 +136,11 @@ class Compiler {
     // Falco compiles every macro, used or not, so a broken unused macro is still an error.
     for (const macro of this.c.macros.values()) this.compileMacro(macro);
     const rules: CompiledRule[] = [];
-    for (const rule of this.c.rules.values()) rules.push(this.compileRule(rule));
-    return { rules, unknownFields: [...this.unknown.keys()].sort() };
+    for (const rule of this.c.rules.values()) {
+      const compiled = this.compileRule(rule);
+      if (compiled) rules.push(compiled);
+    }
+    return { rules, unknownFields: [...this.unknown.keys()].sort(), warnings: this.warnings };
   }
 
   // ---- lists
@@ -238,9 +246,27 @@ class Compiler {
     return def;
   }
 
-  private compileRule(def: RuleDef): CompiledRule {
+  /** The compiled rule, or undefined when Falco would skip it (skip-if-unknown-filter). */
+  private compileRule(def: RuleDef): CompiledRule | undefined {
     const scope = this.textScope(def.condition, Number.POSITIVE_INFINITY);
     const ast = this.parse(def.condition);
+    let unknown: ReturnType<Compiler['firstUnknownField']>;
+    try {
+      unknown = this.firstUnknownField(def, ast, scope);
+    } catch (err) {
+      if (err instanceof ConditionError) throw toLoadError(err, scope.locate(err.offset));
+      throw err;
+    }
+    if (unknown) {
+      const what = `field '${unknown.name}' does not exist for source '${def.source}' (Falco: "filter_check called with nonexistent field"${unknown.where})`;
+      if (def.skipIfUnknownFilter) {
+        // rule_loader_compiler: with skip-if-unknown-filter the error becomes LOAD_UNKNOWN_FILTER and the rule is skipped.
+        this.warnings.push(`${formatLocation(unknown.loc)}: LOAD_UNKNOWN_FILTER: ${what}; skip-if-unknown-filter is set, so the rule is skipped`);
+        return undefined;
+      }
+      throw new RulesLoadError('UNKNOWN_FIELD', `${what}; Falco refuses the rule (LOAD_ERR_COMPILE_CONDITION), set skip-if-unknown-filter: true to skip it instead`, unknown.loc);
+    }
+    this.warnUnsafeNa(ast, scope, new Set());
     let compiled: Compiled;
     let evttypes: TypeSet;
     try {
@@ -264,6 +290,10 @@ class Compiler {
     }
     const whole = and(parts);
     const output = this.outputTemplate(def.output.value, def.output.loc);
+    if (def.source === 'syscall' && def.warnEvttypes && evttypes.kind === 'except' && whole !== false) {
+      // rule_loader_compiler: more than 100 event types and warn_evttypes (default true) → LOAD_NO_EVTTYPE.
+      this.warnings.push(`${formatLocation(def.loc)}: LOAD_NO_EVTTYPE: rule matches too many evt.type values (no evt.type restriction in its condition)`);
+    }
     return {
       name: def.name,
       desc: def.desc,
@@ -276,6 +306,79 @@ class Compiler {
       output,
       loc: def.loc,
     };
+  }
+
+  /**
+   * The first field of the rule (condition with its macros, exception
+   * fields, output) that Falco does not have for the rule's source. Rules of
+   * sources the lab does not know are not checked (Falco skips them).
+   */
+  private firstUnknownField(def: RuleDef, ast: Expr, scope: Scope): { name: string; loc: RulesLocation; where: string } | undefined {
+    const known = fieldCatalogue(def.source);
+    if (!known) return undefined;
+    const seen = new Set<string>();
+    const walk = (e: Expr, sc: Scope): { name: string; loc: RulesLocation; where: string } | undefined => {
+      switch (e.kind) {
+        case 'and': case 'or':
+          for (const c of e.children) { const r = walk(c, sc); if (r) return r; }
+          return undefined;
+        case 'not':
+          return walk(e.child, sc);
+        case 'macro': {
+          const m = this.macroRef(e.name, e.at, sc);
+          if (seen.has(m.name)) return undefined;
+          seen.add(m.name);
+          const r = walk(this.macroAstOf(m), this.textScope(m.condition, m.visibility));
+          return r && r.where === '' ? { ...r, where: `, in macro '${m.name}'` } : r;
+        }
+        case 'check': {
+          const operands: Operand[] = [e.left];
+          if (e.right?.kind === 'operand') operands.push(e.right.operand);
+          for (let o of operands) {
+            while (o.kind === 'transform') o = o.operand;
+            if (!known(o.name)) return { name: o.name, loc: sc.locate(o.at), where: '' };
+          }
+          return undefined;
+        }
+      }
+    };
+    const inCondition = walk(ast, scope);
+    if (inCondition) return inCondition;
+    for (const ex of def.exceptions) {
+      for (const f of ex.fields.list ? ex.fields.items : [ex.fields]) {
+        const name = f.list ? '' : fieldFromText(f.item).name;
+        if (!known(name)) return { name, loc: ex.loc, where: `, in exception '${ex.name}' (rule_loader_collector: "is not a supported filter field")` };
+      }
+    }
+    for (const token of outputTokens(def.output.value)) {
+      const name = fieldFromText(token).name;
+      if (!OUTPUT_ONLY_FIELDS.has(token) && !known(name)) return { name, loc: def.output.loc, where: ', in the output' };
+    }
+    return undefined;
+  }
+
+  /** filter_warning_resolver: comparing with "<NA>" is LOAD_UNSAFE_NA_CHECK. */
+  private warnUnsafeNa(e: Expr, scope: Scope, seen: Set<string>): void {
+    switch (e.kind) {
+      case 'and': case 'or':
+        for (const c of e.children) this.warnUnsafeNa(c, scope, seen);
+        return;
+      case 'not':
+        return this.warnUnsafeNa(e.child, scope, seen);
+      case 'macro': {
+        const m = this.macroRef(e.name, e.at, scope);
+        if (seen.has(m.name)) return;
+        seen.add(m.name);
+        return this.warnUnsafeNa(this.macroAstOf(m), this.textScope(m.condition, m.visibility), seen);
+      }
+      case 'check': {
+        const r = e.right;
+        const values = r?.kind === 'value' ? [r.value] : r?.kind === 'list' ? r.items.map((i) => i.value) : [];
+        if (values.includes('<NA>')) {
+          this.warnings.push(`${formatLocation(scope.locate(e.at))}: LOAD_UNSAFE_NA_CHECK: comparing a field with <NA> is unsafe (a field without a value matches nothing, <NA> included); use 'exists'`);
+        }
+      }
+    }
   }
 
   /** Falco's build_rule_exception_infos, as an AST instead of pasted text. */
@@ -353,8 +456,10 @@ class Compiler {
   }
 
   private fieldAccessor(f: FieldNode, scope: Scope): Accessor | undefined {
-    const spec = labField(f.name);
     const text = f.arg === undefined ? f.name : `${f.name}[${f.arg}]`;
+    const k8s = k8sAccessor(f, text);
+    if (k8s) return k8s;
+    const spec = labField(f.name);
     if (!spec) {
       this.noteUnknown(f.name, f.at, scope);
       return undefined;
@@ -405,8 +510,18 @@ class Compiler {
       return { type: 'string', text, listStart: 0, get: (e) => { const a = e[name]; return Array.isArray(a) ? (a[i] as string | undefined) : undefined; } };
     }
     if (spec.arg === 'index-or-key') {
-      // container.mount.source[/dest] is the source mounted at /dest, and the other way round.
+      // container.mount.source[KEY] is the source of the first mount whose destination matches KEY,
+      // and the other way round. The container plugin (plugins/container/src/container_info.cpp,
+      // mount_by_dest/mount_by_source) compiles KEY as a regular expression in multi-line mode and
+      // searches it in the path (reflex Matcher::find), so `/proc*` matches `/proc` and `/proc/1`
+      // (and, being a search, `/host/proc` too); the field doc calls this a glob.
       const other = name === 'container.mount.source' ? 'container.mount.dest' : 'container.mount.source';
+      let re: RegExp;
+      try {
+        re = new RegExp(arg, 'm');
+      } catch (err) {
+        throw new ConditionError('BAD_VALUE', `field '${name}' key '${arg}' is not a valid pattern: ${(err as Error).message}`, f.at);
+      }
       return {
         type: 'string',
         text,
@@ -415,7 +530,7 @@ class Compiler {
           const mine = e[name];
           const keys = e[other];
           if (!Array.isArray(mine) || !Array.isArray(keys)) return undefined;
-          const idx = (keys as readonly string[]).indexOf(arg);
+          const idx = (keys as readonly string[]).findIndex((k) => re.test(k));
           return idx < 0 ? undefined : (mine[idx] as string | undefined);
         },
       };
@@ -572,7 +687,59 @@ class Compiler {
   }
 }
 
+// ---- helpers: k8s_audit fields
+
+/**
+ * The accessor of a k8s_audit field (k8saudit.ts): extracted from the
+ * event's audit.k8s.io/v1 Event object; for events given as flat field
+ * records (JSON lines, admission decisions), the field's own key.
+ */
+function k8sAccessor(f: FieldNode, text: string): Accessor | undefined {
+  const spec = K8S_AUDIT_FIELDS[f.name];
+  if (!spec) return undefined;
+  const arg = f.arg?.trim();
+  if (arg === undefined && spec.argRequired) throw new ConditionError('BAD_VALUE', `field '${f.name}' needs an argument, e.g. ${f.name}[...]`, f.at);
+  if (arg !== undefined && !spec.arg) throw new ConditionError('BAD_VALUE', `field '${f.name}' takes no argument, got '[${f.arg}]'`, f.at);
+  if (arg !== undefined && spec.arg === 'index' && !/^\d+$/.test(arg)) {
+    throw new ConditionError('BAD_VALUE', `field '${f.name}' takes a number as argument, got '[${f.arg}]'`, f.at);
+  }
+  const extract = k8sAuditExtractor(f.name, arg)!;
+  const name = f.name;
+  const index = arg !== undefined && spec.arg === 'index' ? Number(arg) : undefined;
+  return {
+    type: spec.list ? 'list' : 'string',
+    text,
+    listStart: 0,
+    get: (e) => {
+      const o = k8sAuditObject(e);
+      if (o) return extract(o);
+      const flat = e[name];
+      if (index !== undefined) return Array.isArray(flat) && index < flat.length ? [flat[index] as string] : undefined;
+      return arg === undefined || spec.arg === 'index' ? flat : undefined;
+    },
+  };
+}
+
 // ---- helpers: locations and errors
+
+/** Whether Falco has a field, per source; undefined for sources the lab does not know. */
+function fieldCatalogue(source: string): ((name: string) => boolean) | undefined {
+  if (source === 'syscall') return falcoKnowsSyscallField;
+  if (source === 'k8s_audit') return (name) => falcoKnowsPluginField(name, K8S_AUDIT_FIELDS);
+  return undefined;
+}
+
+/** The `%field` tokens of an output format (the same grammar as outputTemplate). */
+function outputTokens(raw: string): string[] {
+  const out: string[] = [];
+  const re = /%%|%(?:\(([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)+(?:\[[^\]]*\])?)\)|([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)+)(\[[^\]]*\])?)/g;
+  for (const m of raw.matchAll(re)) {
+    if (m[0] === '%%') continue;
+    const token = m[1] ?? `${m[2]}${m[3] ?? ''}`;
+    if (token !== 'container.info') out.push(token);
+  }
+  return out;
+}
 
 function locateIn(text: ConditionText, at: number): RulesLocation {
   let piece = text.pieces[0]!;

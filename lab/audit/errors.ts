@@ -19,6 +19,8 @@ export type AuditErrorCode =
   | 'BAD_VALUE'
   /** A condition names a macro that is not defined (or not yet visible). */
   | 'UNKNOWN_MACRO'
+  /** A condition, exception or output names a field Falco does not have for the rule's source. */
+  | 'UNKNOWN_FIELD'
   /** Macros refer to each other in a loop. */
   | 'MACRO_CYCLE'
   /** Lists refer to each other in a loop. */

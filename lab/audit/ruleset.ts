@@ -76,6 +76,8 @@ export interface RuleDef {
   tags: string[];
   exceptions: ExceptionDef[];
   skipIfUnknownFilter: boolean;
+  /** Falco's warn_evttypes (default true): warn when the condition restricts no event type. */
+  warnEvttypes: boolean;
   index: number;
   loc: RulesLocation;
 }
@@ -206,6 +208,7 @@ export function collectRules(files: ParsedRulesFile[], options: CollectOptions):
               tags: dedupe(f.tags ?? []),
               exceptions: (f.exceptions ?? []).map((ex) => validateNewException(ex)),
               skipIfUnknownFilter: f.skipIfUnknownFilter ?? false,
+              warnEvttypes: f.warnEvttypes ?? true,
               index: prev ? prev.index : index,
               loc: item.loc,
             };
@@ -264,6 +267,7 @@ function applyReplace(rule: RuleDef, r: RuleFields): void {
   if (r.priority) rule.priority = r.priority;
   if (r.enabled !== undefined) rule.enabled = r.enabled;
   if (r.skipIfUnknownFilter !== undefined) rule.skipIfUnknownFilter = r.skipIfUnknownFilter;
+  if (r.warnEvttypes !== undefined) rule.warnEvttypes = r.warnEvttypes;
   if (r.exceptions) rule.exceptions = r.exceptions.map((ex) => validateNewException(ex));
 }
 
