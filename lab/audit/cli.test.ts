@@ -40,7 +40,7 @@ describe('integrity-lab audit', () => {
       assert.equal(code, 1);
       assert.deepEqual(c.out, []);
       assert.equal(c.err.length, 1);
-      assert.match(c.err[0]!, /^error: .*bad-operator.yaml:3:14: rule "Misspelt operator": condition at 1:33 \(offset 32\): expected an operator .* got 'equals' \[BAD_OPERATOR\]$/);
+      assert.match(c.err[0]!, /^error: .*bad-operator.yaml:3:14: rule "Misspelt operator": condition at 1:33 \(offset 32\): expected an operator .* got 'equals' \[Falco refuses this too: LOAD_ERR_COMPILE_CONDITION\] \[BAD_OPERATOR\]$/);
     });
 
     it('fails the whole set when a later file appends to nothing', async () => {

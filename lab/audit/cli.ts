@@ -11,6 +11,7 @@ import { describeError, LabError } from '../errors.ts';
 import { parseAlertsJsonl, priorityRank } from './alerts.ts';
 import { auditLogToEvents } from './auditd.ts';
 import { AuditEngine, compileRuleSet, LAB_ENGINE_VERSION, readRulesFiles } from './engine.ts';
+import { explainRule } from './explain.ts';
 import { LAB_FIELDS, type AuditEvent } from './fields.ts';
 import { parsePriority } from './loader.ts';
 import { parseRuleList } from './node/kernel-rules.ts';
@@ -25,12 +26,12 @@ const USAGE_ERROR = 2;
 
 const check: Subcommand = {
   summary: 'load rule files in order as one rule set; exit 0 only if every condition compiles',
-  usage: 'integrity-lab audit check [--engine-version X.Y.Z] [--quiet] FILE...',
+  usage: 'integrity-lab audit check [--engine-version X.Y.Z] [--quiet] [--explain RULE]... FILE...',
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { 'engine-version': { type: 'string' }, quiet: { type: 'boolean', short: 'q' } },
+      options: { 'engine-version': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, explain: { type: 'string', multiple: true } },
     });
     if (positionals.length === 0) return usage(io, 'check', 'no rule files given');
     try {
@@ -43,6 +44,7 @@ const check: Subcommand = {
         }
         for (const w of set.warnings.filter((w) => !w.startsWith('field '))) io.err(`warning: ${w}`);
       }
+      for (const name of values.explain ?? []) for (const line of explainRule(set, name).lines) io.out(line);
       return 0;
     } catch (err) {
       io.err(`error: ${describeError(err)}`);

@@ -77,6 +77,17 @@ export interface CompiledRule {
   evttypes: TypeSet;
   output: OutputTemplate;
   loc: RulesLocation;
+  /** Why the rule can or cannot fire with the lab's sources (`audit check --explain`). */
+  explain: RuleExplanation;
+}
+
+export interface RuleExplanation {
+  /** Each field the rule reads (condition through macros, exceptions, output), once, and whether the lab produces it. */
+  fields: { name: string; produced: boolean; where: string }[];
+  /** Macros the condition uses that compiled to a constant (placeholders such as never_true, or only absent fields). */
+  constantMacros: { name: string; value: boolean }[];
+  /** The whole condition (with exceptions) as compiled: a constant, or undefined when it depends on the event. */
+  constant?: boolean;
 }
 
 export interface CompiledRules {
@@ -305,6 +316,7 @@ class Compiler {
       evttypes: whole === false ? { kind: 'only', types: new Set() } : evttypes,
       output,
       loc: def.loc,
+      explain: this.explanation(def, ast, scope, whole),
     };
   }
 
@@ -316,45 +328,71 @@ class Compiler {
   private firstUnknownField(def: RuleDef, ast: Expr, scope: Scope): { name: string; loc: RulesLocation; where: string } | undefined {
     const known = fieldCatalogue(def.source);
     if (!known) return undefined;
+    const uses = this.ruleFieldUses(def, ast, scope).uses;
+    const dir = uses.find((u) => u.name === 'evt.dir');
+    if (dir) {
+      // Falco 0.42 deprecated the event direction (LOAD_DEPRECATED_ITEM), in conditions, macros and outputs.
+      this.warnings.push(`${formatLocation(dir.loc)}: LOAD_DEPRECATED_ITEM: usage of deprecated field 'evt.dir'${dir.where} (every event is an exit event)`);
+    }
+    return uses.find((u) => !known(u.name));
+  }
+
+  /** Every field the rule reads: condition (through its macros), exception fields, output. */
+  private ruleFieldUses(def: RuleDef, ast: Expr, scope: Scope): { uses: { name: string; loc: RulesLocation; where: string }[]; macros: Set<string> } {
+    const out: { name: string; loc: RulesLocation; where: string }[] = [];
     const seen = new Set<string>();
-    const walk = (e: Expr, sc: Scope): { name: string; loc: RulesLocation; where: string } | undefined => {
+    const walk = (e: Expr, sc: Scope, where: string): void => {
       switch (e.kind) {
         case 'and': case 'or':
-          for (const c of e.children) { const r = walk(c, sc); if (r) return r; }
-          return undefined;
+          for (const c of e.children) walk(c, sc, where);
+          return;
         case 'not':
-          return walk(e.child, sc);
+          return walk(e.child, sc, where);
         case 'macro': {
           const m = this.macroRef(e.name, e.at, sc);
-          if (seen.has(m.name)) return undefined;
+          if (seen.has(m.name)) return;
           seen.add(m.name);
-          const r = walk(this.macroAstOf(m), this.textScope(m.condition, m.visibility));
-          return r && r.where === '' ? { ...r, where: `, in macro '${m.name}'` } : r;
+          return walk(this.macroAstOf(m), this.textScope(m.condition, m.visibility), where || `, in macro '${m.name}'`);
         }
         case 'check': {
           const operands: Operand[] = [e.left];
           if (e.right?.kind === 'operand') operands.push(e.right.operand);
           for (let o of operands) {
             while (o.kind === 'transform') o = o.operand;
-            if (!known(o.name)) return { name: o.name, loc: sc.locate(o.at), where: '' };
+            out.push({ name: o.name, loc: sc.locate(o.at), where });
           }
-          return undefined;
         }
       }
     };
-    const inCondition = walk(ast, scope);
-    if (inCondition) return inCondition;
+    walk(ast, scope, '');
     for (const ex of def.exceptions) {
       for (const f of ex.fields.list ? ex.fields.items : [ex.fields]) {
         const name = f.list ? '' : fieldFromText(f.item).name;
-        if (!known(name)) return { name, loc: ex.loc, where: `, in exception '${ex.name}' (rule_loader_collector: "is not a supported filter field")` };
+        out.push({ name, loc: ex.loc, where: `, in exception '${ex.name}' (rule_loader_collector: "is not a supported filter field")` });
       }
     }
     for (const token of outputTokens(def.output.value)) {
-      const name = fieldFromText(token).name;
-      if (!OUTPUT_ONLY_FIELDS.has(token) && !known(name)) return { name, loc: def.output.loc, where: ', in the output' };
+      if (!OUTPUT_ONLY_FIELDS.has(token)) out.push({ name: fieldFromText(token).name, loc: def.output.loc, where: ', in the output' });
     }
-    return undefined;
+    return { uses: out, macros: seen };
+  }
+
+  private explanation(def: RuleDef, ast: Expr, scope: Scope, whole: Compiled): RuleExplanation {
+    const { uses, macros } = this.ruleFieldUses(def, ast, scope);
+    const fields = new Map<string, RuleExplanation['fields'][number]>();
+    for (const u of uses) {
+      if (fields.has(u.name)) continue;
+      const produced = (def.source === 'k8s_audit' && K8S_AUDIT_FIELDS[u.name] !== undefined) || labField(u.name) !== undefined;
+      fields.set(u.name, { name: u.name, produced, where: u.where.replace(/^, /, '') || 'in the condition' });
+    }
+    const constantMacros: RuleExplanation['constantMacros'] = [];
+    for (const name of macros) {
+      const c = this.macroCompiled.get(name);
+      if (typeof c === 'boolean') constantMacros.push({ name, value: c });
+    }
+    const out: RuleExplanation = { fields: [...fields.values()], constantMacros };
+    if (typeof whole === 'boolean') out.constant = whole;
+    return out;
   }
 
   /** filter_warning_resolver: comparing with "<NA>" is LOAD_UNSAFE_NA_CHECK. */
