@@ -399,7 +399,7 @@ class FileReader {
       throw new RulesLoadError('RULES_SCHEMA', "'append' and 'override' cannot be used together", this.locOf(node, item));
     }
     if (legacy) {
-      this.warnings.push(`${formatShort(this.locOf(node, item))}: 'append: true' is deprecated; use 'override: {${key}: append}'`);
+      this.warn('LOAD_DEPRECATED_ITEM', `'append: true' is deprecated; use 'override: {${key}: append}'`, this.locOf(node, item));
       return 'append';
     }
     if (ov.append.has(key)) return 'append';
@@ -471,7 +471,7 @@ class FileReader {
     }
 
     if (legacyAppend) {
-      this.warnings.push(`${formatShort(loc)}: 'append: true' is deprecated; use 'override'`);
+      this.warn('LOAD_DEPRECATED_ITEM', "'append: true' is deprecated; use 'override'", loc);
       const keys = new Set(['condition', 'exceptions'].filter((k) => map.has(k)));
       if (keys.size === 0) throw new RulesLoadError('RULES_SCHEMA', 'an appended rule must give a condition or exceptions', loc);
       const append = this.ruleFields(map, item, keys, true);
@@ -484,7 +484,7 @@ class FileReader {
       if (enabled === undefined) {
         throw new RulesLoadError('RULES_SCHEMA', 'a rule needs condition, output, desc and priority (or only enabled, to switch an existing rule)', loc);
       }
-      this.warnings.push(`${formatShort(loc)}: a rule with only 'enabled' is deprecated; use 'override: {enabled: replace}'`);
+      this.warn('LOAD_DEPRECATED_ITEM', "a rule with only 'enabled' is deprecated; use 'override: {enabled: replace}'", loc);
       this.items.push({ kind: 'rule', mode: 'enable', name, enabled, loc });
       return;
     }
@@ -586,11 +586,15 @@ function entries(node: YAMLMap, fail: (n: YamlNode, msg: string) => Error): Map<
   return out;
 }
 
-/** The text of a string or number scalar; undefined for anything else. */
+/**
+ * The text of a string, number or boolean scalar; undefined for anything
+ * else. yaml-cpp (Falco's reader) decodes any scalar as a string, so
+ * `condition: true` is the text "true" there too.
+ */
 function scalarText(node: YamlNode): string | undefined {
   if (!isScalar(node)) return undefined;
   if (typeof node.value === 'string') return node.value;
-  if (typeof node.value === 'number' || typeof node.value === 'bigint') return node.source ?? String(node.value);
+  if (typeof node.value === 'number' || typeof node.value === 'bigint' || typeof node.value === 'boolean') return node.source ?? String(node.value);
   return undefined;
 }
 
@@ -615,6 +619,3 @@ function firstLine(s: string): string {
   return (s.split('\n')[0] ?? s).replace(/:\s*$/, '');
 }
 
-function formatShort(loc: RulesLocation): string {
-  return `${loc.file}:${loc.line ?? '?'}${loc.item ? ` ${loc.item.kind} "${loc.item.name}"` : ''}`;
-}
