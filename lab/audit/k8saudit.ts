@@ -259,7 +259,7 @@ export function k8sAuditExtractor(name: string, arg: string | undefined): ((o: R
     case 'ka.response.reason': return fromKeys('responseStatus', 'reason');
     case 'ka.useragent': return fromKeys('userAgent');
     case 'ka.cluster.name': return fromKeys('annotations', 'cluster_name');
-    case 'json.value': case 'jevt.value': return (o) => jsonPointer(o, arg ?? '');
+    case 'json.value': case 'jevt.value': return jsonPointer(arg ?? '');
     case 'json.obj': case 'jevt.obj': return (o) => JSON.stringify(o, null, 2);
     case 'json.rawtime': case 'jevt.rawtime': return (o) => rawTime(o);
     case 'jevt.time': case 'jevt.time.iso8601': return (o) => eventTime(o);
@@ -407,18 +407,21 @@ function getPath(v: unknown, keys: readonly string[]): unknown {
   return cur === null ? undefined : cur;
 }
 
-/** RFC 6901, with the json plugin's leniency: a leading '/' is optional. */
-function jsonPointer(o: unknown, pointer: string): string | undefined {
-  if (pointer === '') return JSON.stringify(o);
+/** RFC 6901, with the json plugin's leniency: a leading '/' is optional. The pointer is split once. */
+function jsonPointer(pointer: string): (o: unknown) => string | undefined {
+  if (pointer === '') return (o) => JSON.stringify(o);
   const p = pointer.startsWith('/') ? pointer.slice(1) : pointer;
-  let cur: unknown = o;
-  for (const raw of p.split('/')) {
-    const key = raw.replaceAll('~1', '/').replaceAll('~0', '~');
-    if (Array.isArray(cur)) cur = /^\d+$/.test(key) ? cur[Number(key)] : undefined;
-    else cur = isObject(cur) ? cur[key] : undefined;
-    if (cur === undefined || cur === null) return undefined;
-  }
-  return asString(cur);
+  const keys = p.split('/').map((raw) => raw.replaceAll('~1', '/').replaceAll('~0', '~'));
+  const indexes = keys.map((k) => (/^\d+$/.test(k) ? Number(k) : undefined));
+  return (o) => {
+    let cur: unknown = o;
+    for (let i = 0; i < keys.length; i++) {
+      if (Array.isArray(cur)) cur = indexes[i] === undefined ? undefined : cur[indexes[i]!];
+      else cur = isObject(cur) ? cur[keys[i]!] : undefined;
+      if (cur === undefined || cur === null) return undefined;
+    }
+    return asString(cur);
+  };
 }
 
 function asString(v: unknown): string {
@@ -452,7 +455,17 @@ function eventTime(o: Record<string, unknown>): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : `${d.toISOString().slice(0, 19)}.${(m[2] ?? '').padEnd(9, '0')}Z`;
 }
 
+/** Per Event object: rules read jevt.rawtime on every event (k8s_audit_always_true), so compute it once. */
+const RAW_TIMES = new WeakMap<object, string | undefined>();
+
 function rawTime(o: Record<string, unknown>): string | undefined {
+  if (RAW_TIMES.has(o)) return RAW_TIMES.get(o);
+  const v = computeRawTime(o);
+  RAW_TIMES.set(o, v);
+  return v;
+}
+
+function computeRawTime(o: Record<string, unknown>): string | undefined {
   const t = eventTime(o);
   if (t === undefined) return undefined;
   const seconds = BigInt(Math.floor(Date.parse(`${t.slice(0, 19)}Z`) / 1000));
