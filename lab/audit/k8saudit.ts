@@ -153,6 +153,15 @@ export function k8sAuditObject(event: AuditEvent): Record<string, unknown> | und
   return (event as { [K8S_AUDIT_OBJECT]?: Record<string, unknown> })[K8S_AUDIT_OBJECT];
 }
 
+/** The value Falco's plugins extract for `field` (e.g. `ka.verb`, `jevt.value[/stage]`) from an event built by k8sAuditEvent. */
+export function k8sAuditField(event: AuditEvent, field: string): FieldValue {
+  const m = /^([^[\]]+)(?:\[([^\]]*)\])?$/.exec(field);
+  const o = k8sAuditObject(event);
+  const extract = m ? k8sAuditExtractor(m[1]!, m[2]) : undefined;
+  if (!extract) throw new LabError('EVENT_FORMAT', `'${field}' is not a k8s_audit field`);
+  return o ? extract(o) : undefined;
+}
+
 /**
  * An extractor for `name[arg]` over an Event object, or undefined when the
  * name is not a k8s_audit field. Values are what the plugin sets: strings,
