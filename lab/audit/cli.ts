@@ -12,6 +12,7 @@ import { parseAlertsJsonl, priorityRank } from './alerts.ts';
 import { auditLogToEvents } from './auditd.ts';
 import { AuditEngine, compileRuleSet, LAB_ENGINE_VERSION, readRulesFiles } from './engine.ts';
 import { explainRule } from './explain.ts';
+import { K8S_AUDIT_FIELDS, k8sAuditEvents } from './k8saudit.ts';
 import { LAB_FIELDS, type AuditEvent } from './fields.ts';
 import { parsePriority } from './loader.ts';
 import { parseRuleList } from './node/kernel-rules.ts';
@@ -88,8 +89,8 @@ const events: Subcommand = {
 };
 
 const evaluate: Subcommand = {
-  summary: 'evaluate events (JSON lines, or an auditd log) against rule files; print alerts as JSON lines',
-  usage: 'integrity-lab audit eval --rules FILE [--rules FILE...] (--events F | --audit-log F) [--hostname H]',
+  summary: 'evaluate events (JSON lines, an auditd log, or Kubernetes audit events) against rule files; print alerts as JSON lines',
+  usage: 'integrity-lab audit eval --rules FILE [--rules FILE...] (--events F | --audit-log F | --k8s-audit F) [--hostname H]',
   async run(argv, io) {
     const { values } = parseArgs({
       args: argv,
@@ -97,13 +98,14 @@ const evaluate: Subcommand = {
         rules: { type: 'string', multiple: true },
         events: { type: 'string' },
         'audit-log': { type: 'string' },
+        'k8s-audit': { type: 'string' },
         hostname: { type: 'string' },
       },
     });
     const rules = values.rules ?? [];
     if (rules.length === 0) return usage(io, 'eval', 'no --rules given');
-    if ((values.events === undefined) === (values['audit-log'] === undefined)) {
-      return usage(io, 'eval', 'give exactly one of --events and --audit-log');
+    if ([values.events, values['audit-log'], values['k8s-audit']].filter((v) => v !== undefined).length !== 1) {
+      return usage(io, 'eval', 'give exactly one of --events, --audit-log and --k8s-audit');
     }
     try {
       const engine = await AuditEngine.fromFiles(rules, values.hostname === undefined ? {} : { hostname: values.hostname });
@@ -114,6 +116,9 @@ const evaluate: Subcommand = {
           .map((line, i) => ({ line, i }))
           .filter(({ line }) => line.trim() !== '')
           .map(({ line, i }) => parseEventLine(line, i + 1));
+      } else if (values['k8s-audit'] !== undefined) {
+        // kube-apiserver's log backend (one Event per line) or a webhook backend's EventList.
+        list = k8sAuditEvents(await readInput(values['k8s-audit']));
       } else {
         list = auditLogToEvents(await readInput(values['audit-log']));
       }
@@ -127,7 +132,7 @@ const evaluate: Subcommand = {
 };
 
 const fields: Subcommand = {
-  summary: 'list the Falco fields the lab produces',
+  summary: 'list the Falco fields the lab produces (syscall, then k8s_audit)',
   usage: 'integrity-lab audit fields',
   async run(_argv, io) {
     for (const [name, spec] of Object.entries(LAB_FIELDS)) {
@@ -135,6 +140,10 @@ const fields: Subcommand = {
     }
     io.out(`evt.arg.*\tdynamic\tSyscall arguments by name, when the source knows them`);
     io.out(`evt.rawarg.*\tdynamic\tRaw syscall arguments by name`);
+    for (const [name, spec] of Object.entries(K8S_AUDIT_FIELDS)) {
+      const arg = spec.arg === 'index' ? '[N]' : spec.arg === 'key' ? '[KEY]' : '';
+      io.out(`${name}${arg}\t${spec.list ? 'list' : 'string'}\tk8s_audit: extracted from the audit.k8s.io/v1 Event as Falco's k8saudit/json plugins do`);
+    }
     return 0;
   },
 };

@@ -108,11 +108,20 @@ export function k8sAuditEvent(object: unknown): AuditEvent {
 
 /**
  * What a log or webhook backend delivers, as engine events: one Event, an
- * EventList (webhook backend), or JSON lines (log backend, one Event per
- * line). Throws EVENT_FORMAT naming the line or item.
+ * EventList (webhook backend's request body), or JSON lines (log backend,
+ * one Event per line), as text or parsed. Throws EVENT_FORMAT naming the
+ * line or item.
  */
 export function k8sAuditEvents(payload: string | object): AuditEvent[] {
   if (typeof payload === 'string') {
+    // One JSON document (an Event or EventList, maybe pretty-printed), else JSON lines.
+    let whole: unknown;
+    try {
+      whole = JSON.parse(payload);
+    } catch {
+      whole = undefined;
+    }
+    if (typeof whole === 'object' && whole !== null) return k8sAuditEvents(whole);
     const out: AuditEvent[] = [];
     const lines = payload.split('\n');
     for (let i = 0; i < lines.length; i++) {
