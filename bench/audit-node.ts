@@ -132,13 +132,17 @@ const enriched = await (async () => {
   return recorder.seen.filter((e) => e.source === undefined || e.source === 'syscall');
 })();
 const k8sObjects = k8sEvents(EVENTS_PER_RUN);
+// Engines that stay loaded across runs, like the daemon's: runs after the first measure warm rules.
+const evalEngine = new AuditEngine({ hostname: 'bench' });
+evalEngine.load([builtin]);
+const k8sEngine = new AuditEngine({ hostname: 'bench' });
+k8sEngine.load([k8sRules]);
 const k8sLog = k8sObjects.map((o) => JSON.stringify(o)).join('\n');
 
 const rows: { name: string; best: number; alerts: number }[] = [];
 const variants: [string, () => Promise<{ ms: number; events: number; alerts: number }>][] = [
   ['peer: rule evaluation alone, on the daemon\'s enriched events', async () => {
-    const engine = new AuditEngine({ hostname: 'bench' });
-    engine.load([builtin]);
+    const engine = evalEngine;
     let alerts = 0;
     const r = await timeIt(() => {
       for (const e of enriched) alerts += engine.evaluate(e).length;
@@ -186,8 +190,7 @@ const variants: [string, () => Promise<{ ms: number; events: number; alerts: num
     return { ...r, alerts: sink.length };
   }],
   ['k8s_audit: log lines (JSON) → Events → k8s_audit_rules.yaml', async () => {
-    const engine = new AuditEngine({ hostname: 'bench' });
-    engine.load([k8sRules]);
+    const engine = k8sEngine;
     let alerts = 0;
     const r = await timeIt(() => {
       const events = k8sAuditEvents(k8sLog);
@@ -197,8 +200,7 @@ const variants: [string, () => Promise<{ ms: number; events: number; alerts: num
     return { ...r, alerts };
   }],
   ['k8s_audit: parsed Event objects → k8s_audit_rules.yaml', async () => {
-    const engine = new AuditEngine({ hostname: 'bench' });
-    engine.load([k8sRules]);
+    const engine = k8sEngine;
     let alerts = 0;
     const r = await timeIt(() => {
       for (const o of k8sObjects) alerts += engine.evaluate(k8sAuditEvent(o)).length;
@@ -224,4 +226,7 @@ console.log(`Node-side audit daemon, ${EVENTS_PER_RUN} events per run (captured 
 console.log('');
 console.log('| path | events/s | vs engine alone | alerts per run |');
 console.log('| --- | ---: | ---: | ---: |');
-for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.best).toLocaleString('en-US')} | ${(r.best / peer).toFixed(2)}x | ${r.alerts} |`);
+for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.best).toLocaleString('en-US')} | ${(r.best / peer).toFixed(3)}x | ${r.alerts} |`);
+const e2e = rows.find((r) => r.name.startsWith('daemon, real /proc'))!.best;
+console.log('');
+console.log(`Goal ≥ 1,000,000 events/s end to end (daemon, real /proc): ${Math.round(e2e).toLocaleString('en-US')} (${e2e >= 1_000_000 ? 'met' : 'NOT met'}); load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)} at the end.`);
