@@ -22,6 +22,7 @@ import {
   ConditionError,
   LIST_OPS,
   NUM_OPS,
+  parseComp,
   parseCondition,
   parseStringItem,
   positionOf,
@@ -433,11 +434,11 @@ class Compiler {
     });
     if (!ex.fields.list) {
       if (ex.values.length === 0) return undefined;
-      const op = (ex.comps.list ? 'in' : ex.comps.item.trim()) as CheckOp;
+      const comp = ex.comps.list ? { op: 'in' as CheckOp } : parseComp(ex.comps.item)!;
       for (const v of ex.values) {
         if (v.list) throw new ConditionError('RULES_SCHEMA', `exception '${ex.name}': with a single field, values should be strings, got a list`, at);
       }
-      return { kind: 'check', left: fieldFromText(ex.fields.item), op, right: listNode(ex.values), at, opAt: at };
+      return { kind: 'check', left: fieldFromText(ex.fields.item), ...comp, right: listNode(ex.values), at, opAt: at };
     }
     const fields = ex.fields.items;
     const comps = ex.comps.list ? ex.comps.items : [];
@@ -448,13 +449,13 @@ class Compiler {
         throw new ConditionError('RULES_SCHEMA', `exception '${ex.name}': each values tuple should have ${fields.length} items (one per field), got ${values.length}`, at);
       }
       const checks: Expr[] = fields.map((f, k) => {
-        const op = (comps[k] && !comps[k].list ? comps[k].item.trim() : '=') as CheckOp;
+        const comp = comps[k] && !comps[k].list ? parseComp(comps[k].item)! : { op: '=' as CheckOp };
         const v = values[k]!;
         let right: Rhs;
         if (v.list) right = listNode(v.items);
-        else if (LIST_OPS.includes(op)) right = listNode([v]); // Falco wraps a bare value in (...)
+        else if (LIST_OPS.includes(comp.op) || comp.mod) right = listNode([v]); // Falco wraps a bare value in (...)
         else right = valueNode(v.item);
-        return { kind: 'check', left: fieldFromText(f.list ? '' : f.item), op, right, at, opAt: at };
+        return { kind: 'check', left: fieldFromText(f.list ? '' : f.item), ...comp, right, at, opAt: at };
       });
       alternatives.push(checks.length === 1 ? checks[0]! : { kind: 'and', children: checks, at });
     }
@@ -592,6 +593,7 @@ class Compiler {
     const values = this.rhsValues(node.right!);
     const elemType: FieldType = acc.type === 'list' ? 'string' : acc.type;
     checkOperatorFits(node.op, elemType, acc.text, node.opAt);
+    if (node.mod) return modifierCheck(node, acc, elemType, values);
     const test = scalarTest(node.op, elemType, values, acc.text, node.right!.at);
     return wrapTest(node.op, acc, elemType, values, test);
   }
@@ -1054,6 +1056,38 @@ function wrapTest(op: CheckOp, acc: Accessor, type: FieldType, values: string[],
     if (v === undefined) return false;
     if (!Array.isArray(v)) return test(v as Scalar);
     for (let i = start; i < v.length; i++) if (test(v[i] as string)) return true;
+    return false;
+  };
+}
+
+/**
+ * `field op oneof|anyof|allof (v1, v2, ...)` (libs sinsp_filtercheck.cpp
+ * compare_rhs_with_mod): exactly one, at least one, or every value passes
+ * `field op value`; an empty list never holds; absent is false. On a list
+ * field, some element must satisfy the whole check.
+ */
+function modifierCheck(node: CheckNode, acc: Accessor, type: FieldType, values: string[]): Compiled {
+  if (node.right?.kind === 'operand') fail('CONDITION_SYNTAX', `'${node.op} ${node.mod}' needs a list of values, not a field`, node.right.at);
+  if (values.length === 0) return false;
+  const tests = values.map((v) => scalarTest(node.op, type, [v], acc.text, node.right!.at));
+  const mod = node.mod!;
+  const one = (v: Scalar): boolean => {
+    let n = 0;
+    for (const t of tests) {
+      if (t(v)) {
+        if (mod === 'anyof') return true;
+        n++;
+      } else if (mod === 'allof') return false;
+    }
+    return mod === 'allof' ? true : mod === 'oneof' ? n === 1 : false;
+  };
+  const get = acc.get;
+  const start = acc.listStart;
+  return (e) => {
+    const v = get(e);
+    if (v === undefined) return false;
+    if (!Array.isArray(v)) return one(v as Scalar);
+    for (let i = start; i < v.length; i++) if (one(v[i] as string)) return true;
     return false;
   };
 }

@@ -99,10 +99,11 @@ export class RulesLoadError extends LabError<AuditErrorCode> {
   /** Falco's error code for the same input; undefined where the lab is stricter than Falco or it is not a rules error. */
   readonly falcoCode: string | undefined;
 
-  constructor(code: AuditErrorCode, what: string, location: RulesLocation, options?: { cause?: unknown }) {
-    const falco = FALCO_LOAD_ERRORS[code];
+  /** `options.falco` names Falco's code where it differs from the code's usual one (FALCO_LOAD_ERRORS). */
+  constructor(code: AuditErrorCode, what: string, location: RulesLocation, options?: { cause?: unknown; falco?: string }) {
+    const falco = options?.falco ?? FALCO_LOAD_ERRORS[code];
     const note = falco ? ` [Falco refuses this too: ${falco}]` : RULES_CODES.has(code) ? ' [stricter than Falco]' : '';
-    super(code, `${formatLocation(location)}: ${what}${note}`, options);
+    super(code, `${formatLocation(location)}: ${what}${note}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.location = location;
     this.falcoCode = falco;
   }

@@ -173,7 +173,7 @@ const CASES: Case[] = [
     name: 'a rule redefined with another source is refused',
     cite: 'falco test_rule_loader.cpp redefine_rule_different_source',
     files: [rule('R', 'evt.type = execve') + rule('R', 'ka.verb = create', '  source: k8s_audit\n')],
-    verdict: { error: 'RULES_SCHEMA', falco: 'LOAD_ERR_YAML_VALIDATE', message: /source 'k8s_audit'.*source 'syscall'/, line: 6 },
+    verdict: { error: 'RULES_SCHEMA', falco: 'LOAD_ERR_VALIDATE', message: /source 'k8s_audit'.*source 'syscall'/, line: 6 },
   },
   {
     name: 'appending to a macro before it is defined is refused',
@@ -204,7 +204,45 @@ const CASES: Case[] = [
     name: 'exception fields and comps of different lengths are refused',
     cite: 'falco rule_loader_collector.cpp validate_exception_info ("Fields and comps lists must have equal length")',
     files: [rule('R', 'evt.type = execve', '  exceptions:\n    - name: e\n      fields: [proc.name, proc.pname]\n      comps: [=]\n      values: [[a, b]]\n')],
-    verdict: { error: 'RULES_SCHEMA', falco: 'LOAD_ERR_YAML_VALIDATE', message: /same length/, line: 7 },
+    verdict: { error: 'RULES_SCHEMA', falco: 'LOAD_ERR_VALIDATE', message: /same length/, line: 7 },
+  },
+  // ---- string operator modifiers (Falco 0.44, libs 0.25): newer than the 0.42 target, added because they are cheap
+  {
+    name: 'an exception with startswith oneof excepts a value starting with exactly one prefix',
+    cite: 'falco test_rule_loader.cpp exceptions_modifier_op_startswith_oneof; libs sinsp_filtercheck.cpp compare_rhs_with_mod (Falco 0.44)',
+    files: [rule('R', 'evt.type = execve', '  exceptions:\n    - name: e\n      fields: [proc.name]\n      comps: [startswith oneof]\n      values:\n        - [[sshd, sudo, systemd]]\n')],
+    verdict: { load: true },
+    events: [
+      { event: { 'evt.type': 'execve', 'proc.name': 'sshd-session' }, fires: [] },
+      { event: { 'evt.type': 'execve', 'proc.name': 'bash' }, fires: ['R'] },
+    ],
+  },
+  {
+    name: 'contains allof needs every value; a scalar value is wrapped in a list',
+    cite: 'falco test_rule_loader.cpp exceptions_modifier_op_contains_allof, exceptions_modifier_op_scalar_value_parenthesised',
+    files: [rule('R', 'evt.type = execve', '  exceptions:\n    - name: e\n      fields: [proc.cmdline, proc.name]\n      comps: [contains allof, startswith oneof]\n      values:\n        - [[curl, bash], sh]\n')],
+    verdict: { load: true },
+    events: [
+      { event: { 'evt.type': 'execve', 'proc.cmdline': 'sh -c curl x | bash', 'proc.name': 'sh' }, fires: [] },
+      { event: { 'evt.type': 'execve', 'proc.cmdline': 'sh -c curl x', 'proc.name': 'sh' }, fires: ['R'] },
+    ],
+  },
+  {
+    name: 'a modifier on an unknown or non-string operator is refused',
+    cite: "falco test_rule_loader.cpp exceptions_modifier_op_invalid_base_operator, exceptions_modifier_op_list_op_with_modifier, exceptions_modifier_op_numeric_op_with_modifier ('in oneof', '>= oneof')",
+    files: [rule('R', 'evt.type = execve', '  exceptions:\n    - name: e\n      fields: [proc.name]\n      comps: [in oneof]\n      values:\n        - [[a]]\n')],
+    verdict: { error: 'BAD_OPERATOR', falco: 'LOAD_ERR_VALIDATE', message: /'in oneof' is not a supported comparison operator/, line: 7 },
+  },
+  {
+    name: 'a condition takes a modifier only before a list; otherwise oneof is a value',
+    cite: 'libs userspace/libsinsp/filter/parser.cpp parse_condition (lex_str_op_modifier, list_value_follows, bool_keyword_follows)',
+    files: [rule('R', 'evt.type = execve and (proc.name endswith anyof (sh, ash) or proc.pname = oneof)')],
+    verdict: { load: true },
+    events: [
+      { event: { 'evt.type': 'execve', 'proc.name': 'dash', 'proc.pname': 'x' }, fires: ['R'] },
+      { event: { 'evt.type': 'execve', 'proc.name': 'cat', 'proc.pname': 'oneof' }, fires: ['R'] },
+      { event: { 'evt.type': 'execve', 'proc.name': 'cat', 'proc.pname': 'x' }, fires: [] },
+    ],
   },
   // ---- evaluation
   {
