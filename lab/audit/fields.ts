@@ -95,9 +95,9 @@ export const LAB_FIELDS: Readonly<Record<string, FieldSpec>> = {
   'container.image.repository': { type: 'string', desc: 'Image repository, without tag or digest' },
   'container.image.tag': { type: 'string', desc: 'Image tag' },
   'container.privileged': { type: 'boolean', desc: 'Whether the container runs privileged' },
-  'container.host_network': { type: 'boolean', desc: 'Lab extension: the container shares the node\'s network namespace (CRI inventory)' },
-  'container.host_pid': { type: 'boolean', desc: 'Lab extension: the container shares the node\'s PID namespace (CRI inventory)' },
-  'container.host_ipc': { type: 'boolean', desc: 'Lab extension: the container shares the node\'s IPC namespace (CRI inventory)' },
+  'container.host_network': { type: 'boolean', desc: 'The container shares the node\'s network namespace (container plugin field; from the CRI inventory)' },
+  'container.host_pid': { type: 'boolean', desc: 'The container shares the node\'s PID namespace (container plugin field; from the CRI inventory)' },
+  'container.host_ipc': { type: 'boolean', desc: 'The container shares the node\'s IPC namespace (container plugin field; from the CRI inventory)' },
   'container.mounts': { type: 'string', desc: 'Mounts as source:dest:mode:rdrw:propagation, comma-separated' },
   'container.mount.source': {
     type: 'list',
