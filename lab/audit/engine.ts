@@ -91,7 +91,8 @@ export function compileRuleSet(sources: readonly RulesSource[], options: Pick<En
     rules: compiled.rules,
     files: collected.files,
     unknownFields: compiled.unknownFields,
-    warnings,
+    // A macro's warning comes once per rule that uses it; the same line once is enough.
+    warnings: [...new Set(warnings)],
     plugins: collected.plugins,
   };
   if (collected.requiredEngineVersion) set.requiredEngineVersion = collected.requiredEngineVersion;
