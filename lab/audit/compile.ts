@@ -140,6 +140,9 @@ class Compiler {
   private readonly macroStack: string[] = [];
   private readonly unknown = new Map<string, RulesLocation>();
   private readonly warnings: string[] = [];
+  /** Macros and lists some macro, rule or list refers to (Falco's `used`, for LOAD_UNUSED_*). */
+  private readonly usedMacros = new Set<string>();
+  private readonly usedLists = new Set<string>();
 
   constructor(private readonly c: CollectedRules) {}
 
@@ -151,6 +154,13 @@ class Compiler {
     for (const rule of this.c.rules.values()) {
       const compiled = this.compileRule(rule);
       if (compiled) rules.push(compiled);
+    }
+    // rule_loader_compiler: "Macro/List not referred to by any other rule/macro" (LOAD_UNUSED_MACRO, LOAD_UNUSED_LIST).
+    for (const m of this.c.macros.values()) {
+      if (!this.usedMacros.has(m.name)) this.warnings.push(`${formatLocation(m.loc)}: LOAD_UNUSED_MACRO: macro not referred to by any other rule/macro`);
+    }
+    for (const l of this.c.lists.values()) {
+      if (!this.usedLists.has(l.name)) this.warnings.push(`${formatLocation(l.loc)}: LOAD_UNUSED_LIST: list not referred to by any other rule/macro`);
     }
     return { rules, unknownFields: [...this.unknown.keys()].sort(), warnings: this.warnings };
   }
@@ -175,6 +185,7 @@ class Compiler {
         throw asLoadError(err, item.loc, `list '${list.name}' item '${item.value}'`);
       }
       const nested = parsed.quoted ? undefined : this.c.lists.get(parsed.value);
+      if (nested) this.usedLists.add(nested.name);
       if (nested) out.push(...this.listItems(nested));
       else out.push(parsed);
     }
@@ -188,6 +199,7 @@ class Compiler {
     const out: string[] = [];
     for (const item of items) {
       const list = item.quoted ? undefined : this.c.lists.get(item.value);
+      if (list) this.usedLists.add(list.name);
       if (list) for (const v of this.listItems(list)) out.push(v.value);
       else out.push(item.value);
     }
@@ -255,6 +267,7 @@ class Compiler {
       const chain = [...this.macroStack.slice(this.macroStack.indexOf(name)), name].join(' → ');
       throw new ConditionError('MACRO_CYCLE', `macro '${name}' refers to itself through ${chain}`, at);
     }
+    this.usedMacros.add(def.name);
     return def;
   }
 
@@ -606,6 +619,7 @@ class Compiler {
         return this.expandValues(rhs.items);
       case 'listref': {
         const list = this.c.lists.get(rhs.name);
+        if (list) this.usedLists.add(list.name);
         // An identifier that names no list is a single value, as libsinsp reads it.
         return list ? this.listItems(list).map((i) => i.value) : [rhs.name];
       }

@@ -163,6 +163,12 @@ const CASES: Case[] = [
     verdict: { load: true, warn: ['LOAD_UNSAFE_NA_CHECK'] },
   },
   {
+    name: 'an unused macro or list is a warning',
+    cite: 'falco rule_loader_compiler.cpp compile (LOAD_UNUSED_MACRO, LOAD_UNUSED_LIST); test_rule_loader.cpp list_value_with_escaping ("a warning for the unused list")',
+    files: ['- list: spare\n  items: [a]\n- list: used\n  items: [b]\n- macro: idle\n  condition: proc.name in (used)\n' + rule('R', 'evt.type = execve')],
+    verdict: { load: true, warn: ['list "spare": LOAD_UNUSED_LIST', 'macro "idle": LOAD_UNUSED_MACRO'], noWarn: ['list "used"'] },
+  },
+  {
     name: 'legacy append: true and enabled-only rules load with a deprecation warning',
     cite: 'falco test_rule_loader.cpp rule_append, rule_enabled_warning',
     files: [rule('R', 'evt.type = execve'), '- rule: R\n  condition: and proc.name = sh\n  append: true\n- rule: R\n  enabled: false\n'],
