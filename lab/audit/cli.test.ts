@@ -163,6 +163,13 @@ describe('integrity-lab audit', () => {
       assert.ok(c.out.includes('field fd.sport (in the condition): a Falco field the lab does not produce: checks on it are false, their negation true'), c.out.join('\n'));
       assert.equal(c.out.at(-1), "verdict: cannot fire with the lab's sources: the condition is constantly false: it needs fd.sport, which the lab does not produce");
     });
+    it('says so when the lab records none of the rule\'s event types', async () => {
+      const rules = join(dir, 'ptrace.yaml');
+      writeFileSync(rules, '- rule: Ptrace by a shell\n  desc: d\n  condition: evt.type = ptrace and proc.name = bash\n  output: o\n  priority: WARNING\n');
+      const c = capture();
+      assert.equal(await command.run(['check', '-q', '--explain', 'Ptrace by a shell', rules], c.io), 0, c.err.join('\n'));
+      assert.match(c.out.at(-1)!, /^verdict: cannot fire with the lab's sources: the lab records none of its event types \(it records container, execve, .*setns\)$/);
+    });
     it('exits 1 for a rule the files do not define', async () => {
       const c = capture();
       assert.equal(await command.run(['check', '-q', '--explain', 'Shell spawned', BUILTIN_RULES_PATH], c.io), 1);

@@ -15,7 +15,7 @@ import { explainRule } from './explain.ts';
 import { K8S_AUDIT_FIELDS, k8sAuditEvents } from './k8saudit.ts';
 import { LAB_FIELDS, type AuditEvent } from './fields.ts';
 import { parsePriority } from './loader.ts';
-import { parseRuleList } from './node/kernel-rules.ts';
+import { containerRules, labRules, parseRuleList } from './node/kernel-rules.ts';
 
 interface Subcommand {
   summary: string;
@@ -45,7 +45,7 @@ const check: Subcommand = {
         }
         for (const w of set.warnings.filter((w) => !w.startsWith('field '))) io.err(`warning: ${w}`);
       }
-      for (const name of values.explain ?? []) for (const line of explainRule(set, name).lines) io.out(line);
+      for (const name of values.explain ?? []) for (const line of explainRule(set, name, { producedEventTypes: labEventTypes() }).lines) io.out(line);
       return 0;
     } catch (err) {
       io.err(`error: ${describeError(err)}`);
@@ -172,6 +172,20 @@ const kernel: Subcommand = {
 };
 
 const SUBCOMMANDS: Record<string, Subcommand> = { check, events, eval: evaluate, fields, kernel };
+
+/**
+ * The syscall event types a lab node records: the `-S` lists of the kernel
+ * rules the node side sets (read from the functions that build them, so the
+ * two cannot drift), plus `container`, the CRI inventory's event.
+ */
+function labEventTypes(): ReadonlySet<string> {
+  const args = [...labRules('explain'), ...containerRules('explain', '0'.repeat(12), { hostPid: 2, rootfsInNode: '/rootfs' }).map((r) => r.args)];
+  const types = new Set<string>(['container']);
+  for (const a of args) {
+    for (let i = 0; i < a.length - 1; i++) if (a[i] === '-S') for (const t of a[i + 1]!.split(',')) types.add(t);
+  }
+  return types;
+}
 
 function usage(io: CliIo, sub: string, problem: string): number {
   io.err(`error: audit ${sub}: ${problem}`);

@@ -14,8 +14,17 @@ export interface Explanation {
   lines: string[];
 }
 
+export interface ExplainOptions {
+  /**
+   * The syscall event types the lab's sources record (the node's kernel
+   * audit rules plus `container` from the CRI inventory). When given, a
+   * syscall rule none of whose event types is among them cannot fire.
+   */
+  producedEventTypes?: ReadonlySet<string>;
+}
+
 /** Explains one rule of a loaded set. Throws LabError RULE_NOT_FOUND naming the closest names. */
-export function explainRule(set: RuleSet, name: string): Explanation {
+export function explainRule(set: RuleSet, name: string, options: ExplainOptions = {}): Explanation {
   const rule = set.rules.find((r) => r.name === name);
   if (!rule) {
     const lower = name.toLowerCase();
@@ -36,7 +45,7 @@ export function explainRule(set: RuleSet, name: string): Explanation {
     lines.push(`macro ${m.name} is constantly ${m.value} with the lab's fields`);
   }
   if (rule.explain.constant === false) {
-    const absent = rule.explain.fields.filter((f) => !f.produced && f.where === 'in the condition').map((f) => f.name);
+    const absent = rule.explain.fields.filter((f) => !f.produced && (f.where === 'in the condition' || f.where.startsWith('in macro'))).map((f) => f.name);
     const falseMacros = rule.explain.constantMacros.filter((m) => !m.value).map((m) => m.name);
     const why = [
       absent.length > 0 ? `it needs ${absent.join(', ')}, which the lab does not produce` : '',
@@ -45,6 +54,11 @@ export function explainRule(set: RuleSet, name: string): Explanation {
     reasons.push(`the condition is constantly false: ${why.join('; ') || 'its checks contradict each other (for example two different evt.type values under and)'}`);
   } else if (rule.evttypes.kind === 'only' && rule.evttypes.types.size === 0) {
     reasons.push('no event type can satisfy the condition');
+  } else if (rule.source === 'syscall' && options.producedEventTypes && rule.evttypes.kind === 'only') {
+    const produced = options.producedEventTypes;
+    if (![...rule.evttypes.types].some((t) => produced.has(t))) {
+      reasons.push(`the lab records none of its event types (it records ${[...produced].sort().join(', ')})`);
+    }
   }
   const canFire = reasons.length === 0;
   lines.push(canFire ? 'verdict: can fire on events the lab produces' : `verdict: cannot fire with the lab's sources: ${reasons.join('; ')}`);
