@@ -40,7 +40,7 @@ describe('integrity-lab audit', () => {
       assert.equal(code, 1);
       assert.deepEqual(c.out, []);
       assert.equal(c.err.length, 1);
-      assert.match(c.err[0]!, /^error: .*bad-operator.yaml:3:14: rule "Misspelt operator": condition at 1:33 \(offset 32\): expected an operator .* got 'equals' \[BAD_OPERATOR\]$/);
+      assert.match(c.err[0]!, /^error: .*bad-operator.yaml:3:14: rule "Misspelt operator": condition at 1:33 \(offset 32\): expected an operator .* got 'equals' \[Falco refuses this too: LOAD_ERR_COMPILE_CONDITION\] \[BAD_OPERATOR\]$/);
     });
 
     it('fails the whole set when a later file appends to nothing', async () => {
@@ -124,6 +124,56 @@ describe('integrity-lab audit', () => {
       const c = capture();
       assert.equal(await command.run(['eval', '--rules', BUILTIN_RULES_PATH, '--events', events], c.io), 0);
       assert.deepEqual(c.out.map((l) => parseAlertLine(l).rule), ['Shell spawned in a container']);
+    });
+
+    it('reads Kubernetes audit events (log backend lines, or an EventList)', async () => {
+      const event = {
+        kind: 'Event', apiVersion: 'audit.k8s.io/v1', auditID: 'a1', stage: 'ResponseComplete', verb: 'create',
+        requestURI: '/api/v1/namespaces/default/pods', user: { username: 'kubernetes-admin' },
+        objectRef: { resource: 'pods', namespace: 'default', apiVersion: 'v1' }, responseStatus: { code: 201 },
+        requestObject: { kind: 'Pod', spec: { hostPID: true, containers: [{ name: 'c', image: 'busybox:1.36' }] } },
+        stageTimestamp: '2026-12-05T12:00:00.5Z',
+      };
+      const rules = fixture('k8saudit/k8s_audit_rules.yaml');
+      const lines = join(dir, 'audit.log');
+      writeFileSync(lines, `${JSON.stringify(event)}\n${JSON.stringify({ ...event, auditID: 'a2', requestObject: { kind: 'Pod', spec: { containers: [] } } })}\n`);
+      const c = capture();
+      assert.equal(await command.run(['eval', '--rules', rules, '--k8s-audit', lines], c.io), 0, c.err.join('\n'));
+      assert.deepEqual(c.out.map((l) => parseAlertLine(l).rule), ['Create HostPid Pod']);
+      const list = join(dir, 'eventlist.json');
+      writeFileSync(list, JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [event] }, null, 2));
+      const d = capture();
+      assert.equal(await command.run(['eval', '--rules', rules, '--k8s-audit', list], d.io), 0, d.err.join('\n'));
+      assert.deepEqual(d.out.map((l) => parseAlertLine(l).rule), ['Create HostPid Pod']);
+    });
+  });
+
+  describe('when asked to explain a rule', () => {
+    it('says a rule on produced fields can fire', async () => {
+      const c = capture();
+      assert.equal(await command.run(['check', '-q', '--explain', 'Shell spawned in a container', BUILTIN_RULES_PATH], c.io), 0, c.err.join('\n'));
+      assert.ok(c.out.some((l) => l.startsWith('event types: evt.type in (execve, execveat)')), c.out.join('\n'));
+      assert.equal(c.out.at(-1), 'verdict: can fire on events the lab produces');
+    });
+    it('says why a rule on fields the lab does not produce cannot fire', async () => {
+      const rules = join(dir, 'net.yaml');
+      writeFileSync(rules, '- rule: Outbound to a bad port\n  desc: d\n  condition: evt.type = connect and fd.sport = 4444\n  output: o\n  priority: WARNING\n');
+      const c = capture();
+      assert.equal(await command.run(['check', '-q', '--explain', 'Outbound to a bad port', rules], c.io), 0, c.err.join('\n'));
+      assert.ok(c.out.includes('field fd.sport (in the condition): a Falco field the lab does not produce: checks on it are false, their negation true'), c.out.join('\n'));
+      assert.equal(c.out.at(-1), "verdict: cannot fire with the lab's sources: the condition is constantly false: it needs fd.sport, which the lab does not produce");
+    });
+    it('says so when the lab records none of the rule\'s event types', async () => {
+      const rules = join(dir, 'ptrace.yaml');
+      writeFileSync(rules, '- rule: Ptrace by a shell\n  desc: d\n  condition: evt.type = ptrace and proc.name = bash\n  output: o\n  priority: WARNING\n');
+      const c = capture();
+      assert.equal(await command.run(['check', '-q', '--explain', 'Ptrace by a shell', rules], c.io), 0, c.err.join('\n'));
+      assert.match(c.out.at(-1)!, /^verdict: cannot fire with the lab's sources: the lab records none of its event types \(it records container, execve, .*setns\)$/);
+    });
+    it('exits 1 for a rule the files do not define', async () => {
+      const c = capture();
+      assert.equal(await command.run(['check', '-q', '--explain', 'Shell spawned', BUILTIN_RULES_PATH], c.io), 1);
+      assert.match(c.err[0]!, /no rule named "Shell spawned".*did you mean "Shell spawned in a container"/);
     });
   });
 

@@ -11,9 +11,11 @@ import { describeError, LabError } from '../errors.ts';
 import { parseAlertsJsonl, priorityRank } from './alerts.ts';
 import { auditLogToEvents } from './auditd.ts';
 import { AuditEngine, compileRuleSet, LAB_ENGINE_VERSION, readRulesFiles } from './engine.ts';
+import { explainRule } from './explain.ts';
+import { K8S_AUDIT_FIELDS, k8sAuditEvents } from './k8saudit.ts';
 import { LAB_FIELDS, type AuditEvent } from './fields.ts';
 import { parsePriority } from './loader.ts';
-import { parseRuleList } from './node/kernel-rules.ts';
+import { containerRules, labRules, parseRuleList } from './node/kernel-rules.ts';
 
 interface Subcommand {
   summary: string;
@@ -25,12 +27,12 @@ const USAGE_ERROR = 2;
 
 const check: Subcommand = {
   summary: 'load rule files in order as one rule set; exit 0 only if every condition compiles',
-  usage: 'integrity-lab audit check [--engine-version X.Y.Z] [--quiet] FILE...',
+  usage: 'integrity-lab audit check [--engine-version X.Y.Z] [--quiet] [--explain RULE]... FILE...',
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { 'engine-version': { type: 'string' }, quiet: { type: 'boolean', short: 'q' } },
+      options: { 'engine-version': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, explain: { type: 'string', multiple: true } },
     });
     if (positionals.length === 0) return usage(io, 'check', 'no rule files given');
     try {
@@ -43,6 +45,7 @@ const check: Subcommand = {
         }
         for (const w of set.warnings.filter((w) => !w.startsWith('field '))) io.err(`warning: ${w}`);
       }
+      for (const name of values.explain ?? []) for (const line of explainRule(set, name, { producedEventTypes: labEventTypes() }).lines) io.out(line);
       return 0;
     } catch (err) {
       io.err(`error: ${describeError(err)}`);
@@ -86,8 +89,8 @@ const events: Subcommand = {
 };
 
 const evaluate: Subcommand = {
-  summary: 'evaluate events (JSON lines, or an auditd log) against rule files; print alerts as JSON lines',
-  usage: 'integrity-lab audit eval --rules FILE [--rules FILE...] (--events F | --audit-log F) [--hostname H]',
+  summary: 'evaluate events (JSON lines, an auditd log, or Kubernetes audit events) against rule files; print alerts as JSON lines',
+  usage: 'integrity-lab audit eval --rules FILE [--rules FILE...] (--events F | --audit-log F | --k8s-audit F) [--hostname H]',
   async run(argv, io) {
     const { values } = parseArgs({
       args: argv,
@@ -95,13 +98,14 @@ const evaluate: Subcommand = {
         rules: { type: 'string', multiple: true },
         events: { type: 'string' },
         'audit-log': { type: 'string' },
+        'k8s-audit': { type: 'string' },
         hostname: { type: 'string' },
       },
     });
     const rules = values.rules ?? [];
     if (rules.length === 0) return usage(io, 'eval', 'no --rules given');
-    if ((values.events === undefined) === (values['audit-log'] === undefined)) {
-      return usage(io, 'eval', 'give exactly one of --events and --audit-log');
+    if ([values.events, values['audit-log'], values['k8s-audit']].filter((v) => v !== undefined).length !== 1) {
+      return usage(io, 'eval', 'give exactly one of --events, --audit-log and --k8s-audit');
     }
     try {
       const engine = await AuditEngine.fromFiles(rules, values.hostname === undefined ? {} : { hostname: values.hostname });
@@ -112,6 +116,9 @@ const evaluate: Subcommand = {
           .map((line, i) => ({ line, i }))
           .filter(({ line }) => line.trim() !== '')
           .map(({ line, i }) => parseEventLine(line, i + 1));
+      } else if (values['k8s-audit'] !== undefined) {
+        // kube-apiserver's log backend (one Event per line) or a webhook backend's EventList.
+        list = k8sAuditEvents(await readInput(values['k8s-audit']));
       } else {
         list = auditLogToEvents(await readInput(values['audit-log']));
       }
@@ -125,7 +132,7 @@ const evaluate: Subcommand = {
 };
 
 const fields: Subcommand = {
-  summary: 'list the Falco fields the lab produces',
+  summary: 'list the Falco fields the lab produces (syscall, then k8s_audit)',
   usage: 'integrity-lab audit fields',
   async run(_argv, io) {
     for (const [name, spec] of Object.entries(LAB_FIELDS)) {
@@ -133,6 +140,10 @@ const fields: Subcommand = {
     }
     io.out(`evt.arg.*\tdynamic\tSyscall arguments by name, when the source knows them`);
     io.out(`evt.rawarg.*\tdynamic\tRaw syscall arguments by name`);
+    for (const [name, spec] of Object.entries(K8S_AUDIT_FIELDS)) {
+      const arg = spec.arg === 'index' ? '[N]' : spec.arg === 'key' ? '[KEY]' : '';
+      io.out(`${name}${arg}\t${spec.list ? 'list' : 'string'}\tk8s_audit: extracted from the audit.k8s.io/v1 Event as Falco's k8saudit/json plugins do`);
+    }
     return 0;
   },
 };
@@ -161,6 +172,20 @@ const kernel: Subcommand = {
 };
 
 const SUBCOMMANDS: Record<string, Subcommand> = { check, events, eval: evaluate, fields, kernel };
+
+/**
+ * The syscall event types a lab node records: the `-S` lists of the kernel
+ * rules the node side sets (read from the functions that build them, so the
+ * two cannot drift), plus `container`, the CRI inventory's event.
+ */
+function labEventTypes(): ReadonlySet<string> {
+  const args = [...labRules('explain'), ...containerRules('explain', '0'.repeat(12), { hostPid: 2, rootfsInNode: '/rootfs' }).map((r) => r.args)];
+  const types = new Set<string>(['container']);
+  for (const a of args) {
+    for (let i = 0; i < a.length - 1; i++) if (a[i] === '-S') for (const t of a[i + 1]!.split(',')) types.add(t);
+  }
+  return types;
+}
 
 function usage(io: CliIo, sub: string, problem: string): number {
   io.err(`error: audit ${sub}: ${problem}`);

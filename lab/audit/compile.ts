@@ -22,6 +22,7 @@ import {
   ConditionError,
   LIST_OPS,
   NUM_OPS,
+  parseComp,
   parseCondition,
   parseStringItem,
   positionOf,
@@ -34,9 +35,11 @@ import {
   type Rhs,
   type ValueNode,
 } from './condition.ts';
-import { RulesLoadError, type AuditErrorCode, type RulesLocation } from './errors.ts';
+import { formatLocation, RulesLoadError, type AuditErrorCode, type RulesLocation } from './errors.ts';
+import { falcoKnowsPluginField, falcoKnowsSyscallField } from './falco-fields.ts';
 import { labField, OUTPUT_ONLY_FIELDS, type AuditEvent, type FieldType, type FieldValue } from './fields.ts';
 import { globToRegExp, pathPrefixMatcher } from './glob.ts';
+import { K8S_AUDIT_FIELDS, k8sAuditExtractor, k8sAuditObject } from './k8saudit.ts';
 import type { ExceptionEntry, Priority } from './loader.ts';
 import type { CollectedRules, ConditionText, ExceptionDef, ListDef, MacroDef, RuleDef } from './ruleset.ts';
 
@@ -75,13 +78,26 @@ export interface CompiledRule {
   evttypes: TypeSet;
   output: OutputTemplate;
   loc: RulesLocation;
+  /** Why the rule can or cannot fire with the lab's sources (`audit check --explain`). */
+  explain: RuleExplanation;
+}
+
+export interface RuleExplanation {
+  /** Each field the rule reads (condition through macros, exceptions, output), once, and whether the lab produces it. */
+  fields: { name: string; produced: boolean; where: string }[];
+  /** Macros the condition uses that compiled to a constant (placeholders such as never_true, or only absent fields). */
+  constantMacros: { name: string; value: boolean }[];
+  /** The whole condition (with exceptions) as compiled: a constant, or undefined when it depends on the event. */
+  constant?: boolean;
 }
 
 export interface CompiledRules {
   /** Every rule, in definition order, enabled or not. */
   rules: CompiledRule[];
-  /** Fields named by conditions, exceptions or outputs that the lab does not produce, sorted. */
+  /** Fields named by conditions, exceptions or outputs that Falco knows but the lab does not produce, sorted. */
   unknownFields: string[];
+  /** Falco's load warnings for what was compiled (unknown fields under skip-if-unknown-filter, no evt.type, <NA>). */
+  warnings: string[];
 }
 
 interface Scope {
@@ -123,6 +139,10 @@ class Compiler {
   private readonly macroTypes = new Map<string, TypeSet>();
   private readonly macroStack: string[] = [];
   private readonly unknown = new Map<string, RulesLocation>();
+  private readonly warnings: string[] = [];
+  /** Macros and lists some macro, rule or list refers to (Falco's `used`, for LOAD_UNUSED_*). */
+  private readonly usedMacros = new Set<string>();
+  private readonly usedLists = new Set<string>();
 
   constructor(private readonly c: CollectedRules) {}
 
@@ -131,8 +151,18 @@ class Compiler {
     // Falco compiles every macro, used or not, so a broken unused macro is still an error.
     for (const macro of this.c.macros.values()) this.compileMacro(macro);
     const rules: CompiledRule[] = [];
-    for (const rule of this.c.rules.values()) rules.push(this.compileRule(rule));
-    return { rules, unknownFields: [...this.unknown.keys()].sort() };
+    for (const rule of this.c.rules.values()) {
+      const compiled = this.compileRule(rule);
+      if (compiled) rules.push(compiled);
+    }
+    // rule_loader_compiler: "Macro/List not referred to by any other rule/macro" (LOAD_UNUSED_MACRO, LOAD_UNUSED_LIST).
+    for (const m of this.c.macros.values()) {
+      if (!this.usedMacros.has(m.name)) this.warnings.push(`${formatLocation(m.loc)}: LOAD_UNUSED_MACRO: macro not referred to by any other rule/macro`);
+    }
+    for (const l of this.c.lists.values()) {
+      if (!this.usedLists.has(l.name)) this.warnings.push(`${formatLocation(l.loc)}: LOAD_UNUSED_LIST: list not referred to by any other rule/macro`);
+    }
+    return { rules, unknownFields: [...this.unknown.keys()].sort(), warnings: this.warnings };
   }
 
   // ---- lists
@@ -155,6 +185,7 @@ class Compiler {
         throw asLoadError(err, item.loc, `list '${list.name}' item '${item.value}'`);
       }
       const nested = parsed.quoted ? undefined : this.c.lists.get(parsed.value);
+      if (nested) this.usedLists.add(nested.name);
       if (nested) out.push(...this.listItems(nested));
       else out.push(parsed);
     }
@@ -168,6 +199,7 @@ class Compiler {
     const out: string[] = [];
     for (const item of items) {
       const list = item.quoted ? undefined : this.c.lists.get(item.value);
+      if (list) this.usedLists.add(list.name);
       if (list) for (const v of this.listItems(list)) out.push(v.value);
       else out.push(item.value);
     }
@@ -235,12 +267,31 @@ class Compiler {
       const chain = [...this.macroStack.slice(this.macroStack.indexOf(name)), name].join(' → ');
       throw new ConditionError('MACRO_CYCLE', `macro '${name}' refers to itself through ${chain}`, at);
     }
+    this.usedMacros.add(def.name);
     return def;
   }
 
-  private compileRule(def: RuleDef): CompiledRule {
+  /** The compiled rule, or undefined when Falco would skip it (skip-if-unknown-filter). */
+  private compileRule(def: RuleDef): CompiledRule | undefined {
     const scope = this.textScope(def.condition, Number.POSITIVE_INFINITY);
     const ast = this.parse(def.condition);
+    let unknown: ReturnType<Compiler['firstUnknownField']>;
+    try {
+      unknown = this.firstUnknownField(def, ast, scope);
+    } catch (err) {
+      if (err instanceof ConditionError) throw toLoadError(err, scope.locate(err.offset));
+      throw err;
+    }
+    if (unknown) {
+      const what = `field '${unknown.name}' does not exist for source '${def.source}' (Falco: "filter_check called with nonexistent field"${unknown.where})`;
+      if (def.skipIfUnknownFilter) {
+        // rule_loader_compiler: with skip-if-unknown-filter the error becomes LOAD_UNKNOWN_FILTER and the rule is skipped.
+        this.warnings.push(`${formatLocation(unknown.loc)}: LOAD_UNKNOWN_FILTER: ${what}; skip-if-unknown-filter is set, so the rule is skipped`);
+        return undefined;
+      }
+      throw new RulesLoadError('UNKNOWN_FIELD', `${what}; Falco refuses the rule (LOAD_ERR_COMPILE_CONDITION), set skip-if-unknown-filter: true to skip it instead`, unknown.loc);
+    }
+    this.warnUnsafeNa(ast, scope, new Set());
     let compiled: Compiled;
     let evttypes: TypeSet;
     try {
@@ -264,6 +315,10 @@ class Compiler {
     }
     const whole = and(parts);
     const output = this.outputTemplate(def.output.value, def.output.loc);
+    if (def.source === 'syscall' && def.warnEvttypes && evttypes.kind === 'except' && whole !== false) {
+      // rule_loader_compiler: more than 100 event types and warn_evttypes (default true) → LOAD_NO_EVTTYPE.
+      this.warnings.push(`${formatLocation(def.loc)}: LOAD_NO_EVTTYPE: rule matches too many evt.type values (no evt.type restriction in its condition)`);
+    }
     return {
       name: def.name,
       desc: def.desc,
@@ -275,7 +330,107 @@ class Compiler {
       evttypes: whole === false ? { kind: 'only', types: new Set() } : evttypes,
       output,
       loc: def.loc,
+      explain: this.explanation(def, ast, scope, whole),
     };
+  }
+
+  /**
+   * The first field of the rule (condition with its macros, exception
+   * fields, output) that Falco does not have for the rule's source. Rules of
+   * sources the lab does not know are not checked (Falco skips them).
+   */
+  private firstUnknownField(def: RuleDef, ast: Expr, scope: Scope): { name: string; loc: RulesLocation; where: string } | undefined {
+    const known = fieldCatalogue(def.source);
+    if (!known) return undefined;
+    const uses = this.ruleFieldUses(def, ast, scope).uses;
+    const dir = uses.find((u) => u.name === 'evt.dir');
+    if (dir) {
+      // Falco 0.42 deprecated the event direction (LOAD_DEPRECATED_ITEM), in conditions, macros and outputs.
+      this.warnings.push(`${formatLocation(dir.loc)}: LOAD_DEPRECATED_ITEM: usage of deprecated field 'evt.dir'${dir.where} (every event is an exit event)`);
+    }
+    return uses.find((u) => !known(u.name));
+  }
+
+  /** Every field the rule reads: condition (through its macros), exception fields, output. */
+  private ruleFieldUses(def: RuleDef, ast: Expr, scope: Scope): { uses: { name: string; loc: RulesLocation; where: string }[]; macros: Set<string> } {
+    const out: { name: string; loc: RulesLocation; where: string }[] = [];
+    const seen = new Set<string>();
+    const walk = (e: Expr, sc: Scope, where: string): void => {
+      switch (e.kind) {
+        case 'and': case 'or':
+          for (const c of e.children) walk(c, sc, where);
+          return;
+        case 'not':
+          return walk(e.child, sc, where);
+        case 'macro': {
+          const m = this.macroRef(e.name, e.at, sc);
+          if (seen.has(m.name)) return;
+          seen.add(m.name);
+          return walk(this.macroAstOf(m), this.textScope(m.condition, m.visibility), where || `, in macro '${m.name}'`);
+        }
+        case 'check': {
+          const operands: Operand[] = [e.left];
+          if (e.right?.kind === 'operand') operands.push(e.right.operand);
+          for (let o of operands) {
+            while (o.kind === 'transform') o = o.operand;
+            out.push({ name: o.name, loc: sc.locate(o.at), where });
+          }
+        }
+      }
+    };
+    walk(ast, scope, '');
+    for (const ex of def.exceptions) {
+      for (const f of ex.fields.list ? ex.fields.items : [ex.fields]) {
+        const name = f.list ? '' : fieldFromText(f.item).name;
+        out.push({ name, loc: ex.loc, where: `, in exception '${ex.name}' (rule_loader_collector: "is not a supported filter field")` });
+      }
+    }
+    for (const token of outputTokens(def.output.value)) {
+      if (!OUTPUT_ONLY_FIELDS.has(token)) out.push({ name: fieldFromText(token).name, loc: def.output.loc, where: ', in the output' });
+    }
+    return { uses: out, macros: seen };
+  }
+
+  private explanation(def: RuleDef, ast: Expr, scope: Scope, whole: Compiled): RuleExplanation {
+    const { uses, macros } = this.ruleFieldUses(def, ast, scope);
+    const fields = new Map<string, RuleExplanation['fields'][number]>();
+    for (const u of uses) {
+      if (fields.has(u.name)) continue;
+      const produced = (def.source === 'k8s_audit' && K8S_AUDIT_FIELDS[u.name] !== undefined) || labField(u.name) !== undefined;
+      fields.set(u.name, { name: u.name, produced, where: u.where.replace(/^, /, '') || 'in the condition' });
+    }
+    const constantMacros: RuleExplanation['constantMacros'] = [];
+    for (const name of macros) {
+      const c = this.macroCompiled.get(name);
+      if (typeof c === 'boolean') constantMacros.push({ name, value: c });
+    }
+    const out: RuleExplanation = { fields: [...fields.values()], constantMacros };
+    if (typeof whole === 'boolean') out.constant = whole;
+    return out;
+  }
+
+  /** filter_warning_resolver: comparing with "<NA>" is LOAD_UNSAFE_NA_CHECK. */
+  private warnUnsafeNa(e: Expr, scope: Scope, seen: Set<string>): void {
+    switch (e.kind) {
+      case 'and': case 'or':
+        for (const c of e.children) this.warnUnsafeNa(c, scope, seen);
+        return;
+      case 'not':
+        return this.warnUnsafeNa(e.child, scope, seen);
+      case 'macro': {
+        const m = this.macroRef(e.name, e.at, scope);
+        if (seen.has(m.name)) return;
+        seen.add(m.name);
+        return this.warnUnsafeNa(this.macroAstOf(m), this.textScope(m.condition, m.visibility), seen);
+      }
+      case 'check': {
+        const r = e.right;
+        const values = r?.kind === 'value' ? [r.value] : r?.kind === 'list' ? r.items.map((i) => i.value) : [];
+        if (values.includes('<NA>')) {
+          this.warnings.push(`${formatLocation(scope.locate(e.at))}: LOAD_UNSAFE_NA_CHECK: comparing a field with <NA> is unsafe (a field without a value matches nothing, <NA> included); use 'exists'`);
+        }
+      }
+    }
   }
 
   /** Falco's build_rule_exception_infos, as an AST instead of pasted text. */
@@ -292,11 +447,11 @@ class Compiler {
     });
     if (!ex.fields.list) {
       if (ex.values.length === 0) return undefined;
-      const op = (ex.comps.list ? 'in' : ex.comps.item.trim()) as CheckOp;
+      const comp = ex.comps.list ? { op: 'in' as CheckOp } : parseComp(ex.comps.item)!;
       for (const v of ex.values) {
         if (v.list) throw new ConditionError('RULES_SCHEMA', `exception '${ex.name}': with a single field, values should be strings, got a list`, at);
       }
-      return { kind: 'check', left: fieldFromText(ex.fields.item), op, right: listNode(ex.values), at, opAt: at };
+      return { kind: 'check', left: fieldFromText(ex.fields.item), ...comp, right: listNode(ex.values), at, opAt: at };
     }
     const fields = ex.fields.items;
     const comps = ex.comps.list ? ex.comps.items : [];
@@ -307,13 +462,13 @@ class Compiler {
         throw new ConditionError('RULES_SCHEMA', `exception '${ex.name}': each values tuple should have ${fields.length} items (one per field), got ${values.length}`, at);
       }
       const checks: Expr[] = fields.map((f, k) => {
-        const op = (comps[k] && !comps[k].list ? comps[k].item.trim() : '=') as CheckOp;
+        const comp = comps[k] && !comps[k].list ? parseComp(comps[k].item)! : { op: '=' as CheckOp };
         const v = values[k]!;
         let right: Rhs;
         if (v.list) right = listNode(v.items);
-        else if (LIST_OPS.includes(op)) right = listNode([v]); // Falco wraps a bare value in (...)
+        else if (LIST_OPS.includes(comp.op) || comp.mod) right = listNode([v]); // Falco wraps a bare value in (...)
         else right = valueNode(v.item);
-        return { kind: 'check', left: fieldFromText(f.list ? '' : f.item), op, right, at, opAt: at };
+        return { kind: 'check', left: fieldFromText(f.list ? '' : f.item), ...comp, right, at, opAt: at };
       });
       alternatives.push(checks.length === 1 ? checks[0]! : { kind: 'and', children: checks, at });
     }
@@ -353,8 +508,10 @@ class Compiler {
   }
 
   private fieldAccessor(f: FieldNode, scope: Scope): Accessor | undefined {
-    const spec = labField(f.name);
     const text = f.arg === undefined ? f.name : `${f.name}[${f.arg}]`;
+    const k8s = k8sAccessor(f, text);
+    if (k8s) return k8s;
+    const spec = labField(f.name);
     if (!spec) {
       this.noteUnknown(f.name, f.at, scope);
       return undefined;
@@ -405,8 +562,18 @@ class Compiler {
       return { type: 'string', text, listStart: 0, get: (e) => { const a = e[name]; return Array.isArray(a) ? (a[i] as string | undefined) : undefined; } };
     }
     if (spec.arg === 'index-or-key') {
-      // container.mount.source[/dest] is the source mounted at /dest, and the other way round.
+      // container.mount.source[KEY] is the source of the first mount whose destination matches KEY,
+      // and the other way round. The container plugin (plugins/container/src/container_info.cpp,
+      // mount_by_dest/mount_by_source) compiles KEY as a regular expression in multi-line mode and
+      // searches it in the path (reflex Matcher::find), so `/proc*` matches `/proc` and `/proc/1`
+      // (and, being a search, `/host/proc` too); the field doc calls this a glob.
       const other = name === 'container.mount.source' ? 'container.mount.dest' : 'container.mount.source';
+      let re: RegExp;
+      try {
+        re = new RegExp(arg, 'm');
+      } catch (err) {
+        throw new ConditionError('BAD_VALUE', `field '${name}' key '${arg}' is not a valid pattern: ${(err as Error).message}`, f.at);
+      }
       return {
         type: 'string',
         text,
@@ -415,7 +582,7 @@ class Compiler {
           const mine = e[name];
           const keys = e[other];
           if (!Array.isArray(mine) || !Array.isArray(keys)) return undefined;
-          const idx = (keys as readonly string[]).indexOf(arg);
+          const idx = (keys as readonly string[]).findIndex((k) => re.test(k));
           return idx < 0 ? undefined : (mine[idx] as string | undefined);
         },
       };
@@ -439,6 +606,7 @@ class Compiler {
     const values = this.rhsValues(node.right!);
     const elemType: FieldType = acc.type === 'list' ? 'string' : acc.type;
     checkOperatorFits(node.op, elemType, acc.text, node.opAt);
+    if (node.mod) return modifierCheck(node, acc, elemType, values);
     const test = scalarTest(node.op, elemType, values, acc.text, node.right!.at);
     return wrapTest(node.op, acc, elemType, values, test);
   }
@@ -451,6 +619,7 @@ class Compiler {
         return this.expandValues(rhs.items);
       case 'listref': {
         const list = this.c.lists.get(rhs.name);
+        if (list) this.usedLists.add(list.name);
         // An identifier that names no list is a single value, as libsinsp reads it.
         return list ? this.listItems(list).map((i) => i.value) : [rhs.name];
       }
@@ -572,7 +741,59 @@ class Compiler {
   }
 }
 
+// ---- helpers: k8s_audit fields
+
+/**
+ * The accessor of a k8s_audit field (k8saudit.ts): extracted from the
+ * event's audit.k8s.io/v1 Event object; for events given as flat field
+ * records (JSON lines, admission decisions), the field's own key.
+ */
+function k8sAccessor(f: FieldNode, text: string): Accessor | undefined {
+  const spec = K8S_AUDIT_FIELDS[f.name];
+  if (!spec) return undefined;
+  const arg = f.arg?.trim();
+  if (arg === undefined && spec.argRequired) throw new ConditionError('BAD_VALUE', `field '${f.name}' needs an argument, e.g. ${f.name}[...]`, f.at);
+  if (arg !== undefined && !spec.arg) throw new ConditionError('BAD_VALUE', `field '${f.name}' takes no argument, got '[${f.arg}]'`, f.at);
+  if (arg !== undefined && spec.arg === 'index' && !/^\d+$/.test(arg)) {
+    throw new ConditionError('BAD_VALUE', `field '${f.name}' takes a number as argument, got '[${f.arg}]'`, f.at);
+  }
+  const extract = k8sAuditExtractor(f.name, arg)!;
+  const name = f.name;
+  const index = arg !== undefined && spec.arg === 'index' ? Number(arg) : undefined;
+  return {
+    type: spec.list ? 'list' : 'string',
+    text,
+    listStart: 0,
+    get: (e) => {
+      const o = k8sAuditObject(e);
+      if (o) return extract(o);
+      const flat = e[name];
+      if (index !== undefined) return Array.isArray(flat) && index < flat.length ? [flat[index] as string] : undefined;
+      return arg === undefined || spec.arg === 'index' ? flat : undefined;
+    },
+  };
+}
+
 // ---- helpers: locations and errors
+
+/** Whether Falco has a field, per source; undefined for sources the lab does not know. */
+function fieldCatalogue(source: string): ((name: string) => boolean) | undefined {
+  if (source === 'syscall') return falcoKnowsSyscallField;
+  if (source === 'k8s_audit') return (name) => falcoKnowsPluginField(name, K8S_AUDIT_FIELDS);
+  return undefined;
+}
+
+/** The `%field` tokens of an output format (the same grammar as outputTemplate). */
+function outputTokens(raw: string): string[] {
+  const out: string[] = [];
+  const re = /%%|%(?:\(([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)+(?:\[[^\]]*\])?)\)|([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)+)(\[[^\]]*\])?)/g;
+  for (const m of raw.matchAll(re)) {
+    if (m[0] === '%%') continue;
+    const token = m[1] ?? `${m[2]}${m[3] ?? ''}`;
+    if (token !== 'container.info') out.push(token);
+  }
+  return out;
+}
 
 function locateIn(text: ConditionText, at: number): RulesLocation {
   let piece = text.pieces[0]!;
@@ -849,6 +1070,38 @@ function wrapTest(op: CheckOp, acc: Accessor, type: FieldType, values: string[],
     if (v === undefined) return false;
     if (!Array.isArray(v)) return test(v as Scalar);
     for (let i = start; i < v.length; i++) if (test(v[i] as string)) return true;
+    return false;
+  };
+}
+
+/**
+ * `field op oneof|anyof|allof (v1, v2, ...)` (libs sinsp_filtercheck.cpp
+ * compare_rhs_with_mod): exactly one, at least one, or every value passes
+ * `field op value`; an empty list never holds; absent is false. On a list
+ * field, some element must satisfy the whole check.
+ */
+function modifierCheck(node: CheckNode, acc: Accessor, type: FieldType, values: string[]): Compiled {
+  if (node.right?.kind === 'operand') fail('CONDITION_SYNTAX', `'${node.op} ${node.mod}' needs a list of values, not a field`, node.right.at);
+  if (values.length === 0) return false;
+  const tests = values.map((v) => scalarTest(node.op, type, [v], acc.text, node.right!.at));
+  const mod = node.mod!;
+  const one = (v: Scalar): boolean => {
+    let n = 0;
+    for (const t of tests) {
+      if (t(v)) {
+        if (mod === 'anyof') return true;
+        n++;
+      } else if (mod === 'allof') return false;
+    }
+    return mod === 'allof' ? true : mod === 'oneof' ? n === 1 : false;
+  };
+  const get = acc.get;
+  const start = acc.listStart;
+  return (e) => {
+    const v = get(e);
+    if (v === undefined) return false;
+    if (!Array.isArray(v)) return one(v as Scalar);
+    for (let i = start; i < v.length; i++) if (one(v[i] as string)) return true;
     return false;
   };
 }

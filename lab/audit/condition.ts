@@ -94,10 +94,20 @@ export interface RhsOperandNode {
 
 export type Rhs = ValueNode | ListNode | ListRefNode | RhsOperandNode;
 
+/**
+ * A string operator's list modifier (libs 0.25, Falco 0.44:
+ * `proc.name startswith oneof (sshd, sudo)`): the check holds when exactly
+ * one (oneof), at least one (anyof) or every (allof) value of the list passes.
+ */
+export type OpModifier = 'oneof' | 'anyof' | 'allof';
+export const OP_MODIFIERS: readonly OpModifier[] = ['oneof', 'anyof', 'allof'];
+
 export interface CheckNode {
   kind: 'check';
   left: Operand;
   op: CheckOp;
+  /** A list modifier after a string operator; the right side is then a list. */
+  mod?: OpModifier;
   /** Absent only for `exists`. */
   right?: Rhs;
   at: number;
@@ -127,6 +137,20 @@ export const STR_OPS: readonly CheckOp[] = [
   'regex',
 ];
 export const LIST_OPS: readonly CheckOp[] = ['intersects', 'in', 'pmatch'];
+
+/**
+ * An exception's comp: an operator, or a string operator with a list
+ * modifier (`startswith oneof`, Falco 0.44's rule_loader_cmpop.h: only
+ * string operators take one). Undefined when it is neither.
+ */
+export function parseComp(text: string): { op: CheckOp; mod?: OpModifier } | undefined {
+  const parts = text.trim().split(/\s+/);
+  const op = parts[0] as CheckOp;
+  if (parts.length === 1) return ALL_OPS.includes(op) ? { op } : undefined;
+  const mod = parts[1] as OpModifier;
+  if (parts.length === 2 && STR_OPS.includes(op) && OP_MODIFIERS.includes(mod)) return { op, mod };
+  return undefined;
+}
 export const ALL_OPS: readonly CheckOp[] = ['exists', ...NUM_OPS, ...STR_OPS, ...LIST_OPS];
 export const TRANSFORMERS: readonly Transformer[] = ['tolower', 'toupper', 'b64', 'basename', 'len'];
 
@@ -412,7 +436,10 @@ class Parser {
         result = { kind: 'check', left, op: num, right: this.parseNumValue(), at, opAt };
       } else {
         const strOp = this.strOp();
-        if (strOp !== undefined) {
+        const mod = strOp === undefined ? undefined : this.opModifier();
+        if (strOp !== undefined && mod !== undefined) {
+          result = { kind: 'check', left, op: strOp, mod, right: this.parseListValue(), at, opAt };
+        } else if (strOp !== undefined) {
           result = { kind: 'check', left, op: strOp, right: this.parseStrValue(false), at, opAt };
         } else {
           const listOp = LIST_OPS.find((op) => this.str(op));
@@ -429,6 +456,26 @@ class Parser {
     }
     this.leave();
     return result;
+  }
+
+  /**
+   * libsinsp's parse_condition: after a string operator and a blank, a
+   * modifier word and one blank, when a list or list name follows (not
+   * and/or/not). Otherwise nothing is consumed and `oneof` is a value.
+   */
+  private opModifier(): OpModifier | undefined {
+    let i = this.pos;
+    if (!this.isBlankAt(i)) return undefined;
+    while (this.isBlankAt(i)) i++;
+    const mod = OP_MODIFIERS.find((m) => this.src.startsWith(m, i) && this.isBlankAt(i + m.length));
+    if (mod === undefined) return undefined;
+    const next = i + mod.length + 1;
+    const rest = this.src.slice(next);
+    const listFollows = rest.startsWith('(') || (/^[a-zA-Z]/.test(rest) && !/^(and|or|not)(?![a-zA-Z0-9])/.test(rest));
+    if (!listFollows) return undefined;
+    this.pos = next;
+    this.lastToken = mod;
+    return mod;
   }
 
   private strOp(): CheckOp | undefined {

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AuditEngine, compileRuleSet } from './engine.ts';
-import type { AuditEvent } from './fields.ts';
+import { falcoKnowsSyscallField } from './falco-fields.ts';
+import { LAB_FIELDS, type AuditEvent } from './fields.ts';
+import { K8S_AUDIT_FIELDS } from './k8saudit.ts';
 import { parseRulesFile, type RulesSource } from './loader.ts';
 import { parseCondition, type Expr } from './condition.ts';
 
@@ -111,7 +113,18 @@ describe('the upstream Falco rules corpus', { skip }, () => {
       for (const f of ['fd.sip', 'proc.is_exe_upper_layer', 'thread.cap_effective']) assert.ok(unknown.includes(f), f);
       for (const f of ['proc.name', 'fd.name', 'proc.aname', 'container.id']) assert.ok(!unknown.includes(f), f);
       assert.equal(set.warnings.filter((w) => w.startsWith('field ')).length, unknown.length);
+      // The note lists only real Falco fields (a misspelt one is an error, not a note).
+      for (const f of unknown) assert.ok(falcoKnowsSyscallField(f) || Object.hasOwn(K8S_AUDIT_FIELDS, f), `${f} is not a Falco field`);
       t.diagnostic(`${set.rules.length} rules from ${ordered.length} files use ${unknown.length} fields the lab does not produce: ${unknown.join(' ')}`);
+    });
+  });
+
+  describe('when the lab\'s fields are checked against Falco\'s catalogue', () => {
+    it('produces only fields Falco has, under the same names (syscall: libsinsp and the container plugin)', () => {
+      const notFalco = Object.keys(LAB_FIELDS).filter((f) => !falcoKnowsSyscallField(f) && !Object.hasOwn(K8S_AUDIT_FIELDS, f));
+      assert.deepEqual(notFalco, []);
+      assert.ok(falcoKnowsSyscallField('evt.arg.flags') && falcoKnowsSyscallField('evt.rawarg.nstype'));
+      assert.ok(!falcoKnowsSyscallField('proc.nmae') && !falcoKnowsSyscallField('ka.verb'));
     });
   });
 

@@ -72,7 +72,7 @@ export function compileRuleSet(sources: readonly RulesSource[], options: Pick<En
   const parsed = sources.map((s) => parseRulesFile(s));
   const collected = collectRules(parsed, { engineVersion: options.engineVersion ?? LAB_ENGINE_VERSION });
   const compiled = compileRules(collected);
-  const warnings = [...collected.warnings];
+  const warnings = [...collected.warnings, ...compiled.warnings];
   for (const rule of compiled.rules) {
     if (rule.source !== 'syscall' && rule.source !== 'k8s_audit') {
       warnings.push(`rule "${rule.name}": unknown source '${rule.source}'; the rule is loaded but no lab event source feeds it`);
@@ -85,13 +85,14 @@ export function compileRuleSet(sources: readonly RulesSource[], options: Pick<En
     }
   }
   for (const field of compiled.unknownFields) {
-    warnings.push(`field '${field}' is not produced by the lab; checks on it evaluate as absent (false)`);
+    warnings.push(`field '${field}' is a Falco field the lab does not produce; checks on it evaluate as absent (false)`);
   }
   const set: RuleSet = {
     rules: compiled.rules,
     files: collected.files,
     unknownFields: compiled.unknownFields,
-    warnings,
+    // A macro's warning comes once per rule that uses it; the same line once is enough.
+    warnings: [...new Set(warnings)],
     plugins: collected.plugins,
   };
   if (collected.requiredEngineVersion) set.requiredEngineVersion = collected.requiredEngineVersion;

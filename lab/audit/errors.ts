@@ -19,6 +19,8 @@ export type AuditErrorCode =
   | 'BAD_VALUE'
   /** A condition names a macro that is not defined (or not yet visible). */
   | 'UNKNOWN_MACRO'
+  /** A condition, exception or output names a field Falco does not have for the rule's source. */
+  | 'UNKNOWN_FIELD'
   /** Macros refer to each other in a loop. */
   | 'MACRO_CYCLE'
   /** Lists refer to each other in a loop. */
@@ -35,6 +37,8 @@ export type AuditErrorCode =
   | 'ALERT_FORMAT'
   /** A line of an events file that is not a JSON object of fields. */
   | 'EVENT_FORMAT'
+  /** `audit check --explain` names a rule the files do not define. */
+  | 'RULE_NOT_FOUND'
   /** Node side: a bad lab id, container id, sensitive path or daemon configuration. */
   | 'AUDIT_CONFIG'
   /** Node side: the audit sidecar did not start, did not answer, or failed a command. */
@@ -67,13 +71,41 @@ export type ItemKind =
   | 'required_plugin_versions'
   | 'item';
 
-/** The one error type thrown by the rules loader: a LabError that also says where. */
+/**
+ * The Falco load error each code corresponds to (falco_load_result.cpp), so
+ * that every refusal says which Falco behaviour it follows. LIST_CYCLE has
+ * none: Falco expands a self-referencing list one level instead of refusing.
+ */
+export const FALCO_LOAD_ERRORS: Partial<Record<AuditErrorCode, string>> = {
+  RULES_READ: 'LOAD_ERR_FILE_READ',
+  YAML_SYNTAX: 'LOAD_ERR_YAML_PARSE',
+  RULES_SCHEMA: 'LOAD_ERR_YAML_VALIDATE',
+  CONDITION_SYNTAX: 'LOAD_ERR_COMPILE_CONDITION',
+  BAD_OPERATOR: 'LOAD_ERR_COMPILE_CONDITION',
+  BAD_VALUE: 'LOAD_ERR_COMPILE_CONDITION',
+  UNKNOWN_FIELD: 'LOAD_ERR_COMPILE_CONDITION',
+  UNKNOWN_MACRO: 'LOAD_ERR_COMPILE_CONDITION',
+  MACRO_CYCLE: 'LOAD_ERR_COMPILE_CONDITION',
+  NO_PREVIOUS: 'LOAD_ERR_VALIDATE',
+  OUTPUT_SYNTAX: 'LOAD_ERR_COMPILE_OUTPUT',
+  ENGINE_VERSION: 'LOAD_ERR_VALIDATE',
+};
+
+const RULES_CODES: ReadonlySet<AuditErrorCode> = new Set([...Object.keys(FALCO_LOAD_ERRORS), 'LIST_CYCLE'] as AuditErrorCode[]);
+
+/** The one error type thrown by the rules loader: a LabError that also says where, and what Falco does. */
 export class RulesLoadError extends LabError<AuditErrorCode> {
   readonly location: RulesLocation;
+  /** Falco's error code for the same input; undefined where the lab is stricter than Falco or it is not a rules error. */
+  readonly falcoCode: string | undefined;
 
-  constructor(code: AuditErrorCode, what: string, location: RulesLocation, options?: { cause?: unknown }) {
-    super(code, `${formatLocation(location)}: ${what}`, options);
+  /** `options.falco` names Falco's code where it differs from the code's usual one (FALCO_LOAD_ERRORS). */
+  constructor(code: AuditErrorCode, what: string, location: RulesLocation, options?: { cause?: unknown; falco?: string }) {
+    const falco = options?.falco ?? FALCO_LOAD_ERRORS[code];
+    const note = falco ? ` [Falco refuses this too: ${falco}]` : RULES_CODES.has(code) ? ' [stricter than Falco]' : '';
+    super(code, `${formatLocation(location)}: ${what}${note}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.location = location;
+    this.falcoCode = falco;
   }
 }
 

@@ -47,9 +47,11 @@ export interface FieldSpec {
 }
 
 /**
- * Fields the lab's event sources produce. Anything else in a rule is
- * accepted and evaluates as absent. `evt.arg.*` and `evt.rawarg.*` are
- * families: any name below them is produced when the event source knows it.
+ * Syscall-source fields the lab's event sources produce. Other Falco fields
+ * (falco-fields.ts) are accepted and evaluate as absent; k8s_audit fields
+ * are extracted from the audit Event (k8saudit.ts, K8S_AUDIT_FIELDS).
+ * `evt.arg.*` and `evt.rawarg.*` are families: any name below them is
+ * produced when the event source knows it.
  */
 export const LAB_FIELDS: Readonly<Record<string, FieldSpec>> = {
   'evt.type': { type: 'string', desc: 'Syscall or event name: execve, openat, connect, container, ...' },
@@ -95,9 +97,9 @@ export const LAB_FIELDS: Readonly<Record<string, FieldSpec>> = {
   'container.image.repository': { type: 'string', desc: 'Image repository, without tag or digest' },
   'container.image.tag': { type: 'string', desc: 'Image tag' },
   'container.privileged': { type: 'boolean', desc: 'Whether the container runs privileged' },
-  'container.host_network': { type: 'boolean', desc: 'Lab extension: the container shares the node\'s network namespace (CRI inventory)' },
-  'container.host_pid': { type: 'boolean', desc: 'Lab extension: the container shares the node\'s PID namespace (CRI inventory)' },
-  'container.host_ipc': { type: 'boolean', desc: 'Lab extension: the container shares the node\'s IPC namespace (CRI inventory)' },
+  'container.host_network': { type: 'boolean', desc: 'The container shares the node\'s network namespace (container plugin field; from the CRI inventory)' },
+  'container.host_pid': { type: 'boolean', desc: 'The container shares the node\'s PID namespace (container plugin field; from the CRI inventory)' },
+  'container.host_ipc': { type: 'boolean', desc: 'The container shares the node\'s IPC namespace (container plugin field; from the CRI inventory)' },
   'container.mounts': { type: 'string', desc: 'Mounts as source:dest:mode:rdrw:propagation, comma-separated' },
   'container.mount.source': {
     type: 'list',
@@ -111,21 +113,6 @@ export const LAB_FIELDS: Readonly<Record<string, FieldSpec>> = {
   },
   'k8s.ns.name': { type: 'string', desc: 'Pod namespace' },
   'k8s.pod.name': { type: 'string', desc: 'Pod name' },
-  'ka.verb': { type: 'string', desc: 'Kubernetes audit: request verb (create, delete, ...)' },
-  'ka.uri': { type: 'string', desc: 'Kubernetes audit: request URI' },
-  'ka.target.resource': { type: 'string', desc: 'Kubernetes audit: resource (pods, ...)' },
-  'ka.target.subresource': { type: 'string', desc: 'Kubernetes audit: subresource (exec, attach, ...)' },
-  'ka.target.namespace': { type: 'string', desc: 'Kubernetes audit: namespace' },
-  'ka.target.name': { type: 'string', desc: 'Kubernetes audit: object name' },
-  'ka.req.pod.containers.image': { type: 'list', arg: 'index', desc: 'Kubernetes audit: container images of the pod' },
-  'ka.req.pod.containers.privileged': {
-    type: 'list',
-    arg: 'index',
-    desc: 'Kubernetes audit: "true"/"false" per container',
-  },
-  'ka.req.pod.volumes.hostpath': { type: 'list', arg: 'index', desc: 'Kubernetes audit: hostPath volume paths' },
-  'ka.user.name': { type: 'string', desc: 'Kubernetes audit: requesting user' },
-  'ka.response.code': { type: 'string', desc: 'Kubernetes audit: HTTP response code' },
 };
 
 /** Field families: names below these prefixes are produced when the source knows the argument. */

@@ -6,12 +6,17 @@ export type { AuditErrorCode, ItemKind, RulesLocation } from './errors.ts';
 export type { AuditEvent, EventSource, FieldSpec, FieldType, FieldValue } from './fields.ts';
 export type { Priority, RulesSource } from './loader.ts';
 export type { FileSummary, PluginRequirement } from './ruleset.ts';
-export type { CompiledRule, TypeSet } from './compile.ts';
+export type { CompiledRule, RuleExplanation, TypeSet } from './compile.ts';
+export type { K8sAuditEventObject, K8sFieldSpec } from './k8saudit.ts';
+export type { Explanation } from './explain.ts';
 export type { Alert, EngineOptions, RuleSet, RulesEngine } from './engine.ts';
 export type { ContainerInfo, ContainerMount, Enricher, ProcessContext, ProcessInfo } from './context.ts';
 export type { AuditRecord, AuditRecordGroup } from './auditd.ts';
 
-export { RulesLoadError, formatLocation } from './errors.ts';
+export { FALCO_LOAD_ERRORS, RulesLoadError, formatLocation } from './errors.ts';
+export { SYSCALL_FIELD_CATALOGUE, falcoKnowsSyscallField } from './falco-fields.ts';
+export { K8S_AUDIT_FIELDS, k8sAuditEvent, k8sAuditEvents, k8sAuditField } from './k8saudit.ts';
+export { explainRule } from './explain.ts';
 export { EVENT_SOURCES, LAB_FIELDS, labField } from './fields.ts';
 export { PRIORITIES, parsePriority } from './loader.ts';
 export { parseCondition } from './condition.ts';
@@ -71,7 +76,7 @@ export {
 export { AUDIT_RECORD_TYPES, parseTapLine, recordTypeName } from './node/records.ts';
 export { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, readProcess, scopeFromCgroup } from './node/procfs.ts';
 export { inventoryEntry, inventoryEvent, nanosToRfc3339 } from './node/inventory.ts';
-export { decisionToK8sAuditEvent } from './node/k8s-audit.ts';
+export { decisionToAuditEventObject, decisionToK8sAuditEvent } from './node/k8s-audit.ts';
 export { AuditDaemon, removeLabRules } from './node/daemon.ts';
 export { LabEnricher } from './node/enricher.ts';
 export { readKernelAuditState, sidecarName, sidecarRunArgs } from './node/sidecar.ts';

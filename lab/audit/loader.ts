@@ -20,7 +20,7 @@ import {
   type Pair,
   type YAMLMap,
 } from 'yaml';
-import { RulesLoadError, type ItemKind, type RulesLocation } from './errors.ts';
+import { formatLocation, RulesLoadError, type ItemKind, type RulesLocation } from './errors.ts';
 
 /** One rules file's name (for messages) and text. */
 export interface RulesSource {
@@ -128,10 +128,16 @@ export type RulesItem = ListSpec | MacroSpec | RuleSpec | EngineVersionSpec | Pl
 export interface ParsedRulesFile {
   name: string;
   items: RulesItem[];
-  /** Deprecated forms Falco also warns about (`append: true`, enable-only rules). */
+  /**
+   * What Falco's reader warns about, one line each with file, position and
+   * Falco's warning code: deprecated forms, unknown items and keys (ignored),
+   * invalid macro and list names, duplicate exception names, appended
+   * exceptions with no values.
+   */
   warnings: string[];
 }
 
+/** The keys Falco's reader expects (rule_loader_reader.cpp); any other key is LOAD_UNKNOWN_KEY and ignored. */
 const RULE_KEYS = new Set([
   'rule',
   'desc',
@@ -148,11 +154,9 @@ const RULE_KEYS = new Set([
   'skip-if-unknown-filter',
   'capture',
   'capture_duration',
-  'capture_events',
-  'capture_filesize',
 ]);
-const MACRO_KEYS = new Set(['macro', 'condition', 'append', 'override', 'desc']);
-const LIST_KEYS = new Set(['list', 'items', 'append', 'override', 'desc']);
+const MACRO_KEYS = new Set(['macro', 'condition', 'append', 'override']);
+const LIST_KEYS = new Set(['list', 'items', 'append', 'override']);
 const RULE_APPENDABLE = new Set(['condition', 'output', 'desc', 'tags', 'exceptions']);
 const RULE_REPLACEABLE = new Set([
   'condition',
@@ -226,6 +230,11 @@ class FileReader {
     return new RulesLoadError('RULES_SCHEMA', `${expected}, got ${got}`, this.locOf(node, item, key));
   }
 
+  /** A warning as Falco's load result prints it: where, Falco's code, what. */
+  private warn(code: string, what: string, loc: RulesLocation): void {
+    this.warnings.push(`${formatLocation(loc)}: ${code}: ${what}`);
+  }
+
   private readItem(node: YamlNode): void {
     if (!isMap(node)) {
       throw this.schema(node, undefined, 'each item should be a mapping (- rule: ..., - macro: ..., - list: ...)', `a ${nodeKind(node)}`);
@@ -238,20 +247,30 @@ class FileReader {
     if (map.has('macro')) return this.readMacro(node, map);
     if (map.has('rule')) return this.readRule(node, map);
     const keys = [...map.keys()].join(', ');
-    throw this.schema(
-      node,
-      undefined,
-      'unknown top-level item: expected one with a key rule, macro, list, required_engine_version or required_plugin_versions',
-      `keys ${keys || '(none)'}`,
+    // rule_loader_reader: "Unknown top level item" is LOAD_UNKNOWN_ITEM, and the item is ignored.
+    this.warn(
+      'LOAD_UNKNOWN_ITEM',
+      `unknown top-level item with keys ${keys || '(none)'} is ignored (an item has a key rule, macro, list, required_engine_version or required_plugin_versions)`,
+      this.locOf(node),
     );
   }
 
-  private checkKeys(map: Map<string, Pair>, allowed: Set<string>, item: RulesLocation['item']): void {
+  /** Keys not in `allowed` are LOAD_UNKNOWN_KEY warnings (warn_unknown_keys) and are ignored; returns them. */
+  private checkKeys(map: Map<string, Pair>, allowed: Set<string>, item: RulesLocation['item']): string[] {
+    const ignored: string[] = [];
     for (const [key, pair] of map) {
       if (!allowed.has(key)) {
-        throw this.schema(pair.key as YamlNode, item, `unknown key '${key}': a ${item?.kind ?? 'item'} takes ${[...allowed].join(', ')}`, `'${key}'`, key);
+        this.warn('LOAD_UNKNOWN_KEY', `unknown key '${key}' is ignored (a ${item?.kind ?? 'item'} takes ${[...allowed].join(', ')})`, this.locOf(pair.key as YamlNode, item, key));
+        ignored.push(key);
       }
     }
+    return ignored;
+  }
+
+  /** Names the ignored keys in a missing-key error, so that a typo is easy to spot. */
+  private missing(key: string, ignored: string[], loc: RulesLocation): RulesLoadError {
+    const hint = ignored.length > 0 ? ` (unknown key${ignored.length > 1 ? 's' : ''} ${ignored.map((k) => `'${k}'`).join(', ')} ignored, as Falco does)` : '';
+    return new RulesLoadError('RULES_SCHEMA', `missing key '${key}'${hint}`, loc);
   }
 
   private value(map: Map<string, Pair>, key: string): YamlNode | undefined {
@@ -380,7 +399,7 @@ class FileReader {
       throw new RulesLoadError('RULES_SCHEMA', "'append' and 'override' cannot be used together", this.locOf(node, item));
     }
     if (legacy) {
-      this.warnings.push(`${formatShort(this.locOf(node, item))}: 'append: true' is deprecated; use 'override: {${key}: append}'`);
+      this.warn('LOAD_DEPRECATED_ITEM', `'append: true' is deprecated; use 'override: {${key}: append}'`, this.locOf(node, item));
       return 'append';
     }
     if (ov.append.has(key)) return 'append';
@@ -392,10 +411,12 @@ class FileReader {
     const tmp = { kind: 'list' as ItemKind, name: '?' };
     const name = this.str(map, 'list', tmp, true).value;
     const item = { kind: 'list' as ItemKind, name };
-    this.checkKeys(map, LIST_KEYS, item);
-    if (!LIST_NAME.test(name)) throw this.schema(node, item, `list name should match [^()"'\\s=,]+`, `'${name}'`, 'list');
+    const ignored = this.checkKeys(map, LIST_KEYS, item);
+    if (!LIST_NAME.test(name)) {
+      this.warn('LOAD_INVALID_LIST_NAME', `list name should match [^()"'\\s=,]+ (Falco loads it, but a condition cannot name it)`, this.locOf(node, item, 'list'));
+    }
     const items = this.strList(map, 'items', item);
-    if (items === undefined) throw new RulesLoadError('RULES_SCHEMA', "missing key 'items'", this.locOf(node, item));
+    if (items === undefined) throw this.missing('items', ignored, this.locOf(node, item));
     const mode = this.mode(map, item, 'items', node);
     this.items.push({ kind: 'list', name, items, mode, loc: this.locOf(node, item) });
   }
@@ -404,8 +425,11 @@ class FileReader {
     const tmp = { kind: 'macro' as ItemKind, name: '?' };
     const name = this.str(map, 'macro', tmp, true).value;
     const item = { kind: 'macro' as ItemKind, name };
-    this.checkKeys(map, MACRO_KEYS, item);
-    if (!MACRO_NAME.test(name)) throw this.schema(node, item, 'macro name should match [a-zA-Z]+[a-zA-Z0-9_]*', `'${name}'`, 'macro');
+    const ignored = this.checkKeys(map, MACRO_KEYS, item);
+    if (!MACRO_NAME.test(name)) {
+      this.warn('LOAD_INVALID_MACRO_NAME', 'macro name should match [a-zA-Z]+[a-zA-Z0-9_]* (Falco loads it, but a condition cannot name it)', this.locOf(node, item, 'macro'));
+    }
+    if (!map.has('condition')) throw this.missing('condition', ignored, this.locOf(node, item));
     const condition = this.str(map, 'condition', item, true);
     const mode = this.mode(map, item, 'condition', node);
     this.items.push({ kind: 'macro', name, condition, mode, loc: this.locOf(node, item) });
@@ -416,7 +440,8 @@ class FileReader {
     const name = this.str(map, 'rule', tmp, true).value;
     const item = { kind: 'rule' as ItemKind, name };
     const loc = this.locOf(node, item);
-    this.checkKeys(map, RULE_KEYS, item);
+    const ignored = this.checkKeys(map, RULE_KEYS, item);
+    for (const key of ignored) map.delete(key);
     const legacyAppend = this.bool(map, 'append', item) ?? false;
     const ov = this.overrides(map, item, RULE_APPENDABLE, RULE_REPLACEABLE);
     const hasOverrides = ov.append.size > 0 || ov.replace.size > 0;
@@ -446,7 +471,7 @@ class FileReader {
     }
 
     if (legacyAppend) {
-      this.warnings.push(`${formatShort(loc)}: 'append: true' is deprecated; use 'override'`);
+      this.warn('LOAD_DEPRECATED_ITEM', "'append: true' is deprecated; use 'override'", loc);
       const keys = new Set(['condition', 'exceptions'].filter((k) => map.has(k)));
       if (keys.size === 0) throw new RulesLoadError('RULES_SCHEMA', 'an appended rule must give a condition or exceptions', loc);
       const append = this.ruleFields(map, item, keys, true);
@@ -459,7 +484,7 @@ class FileReader {
       if (enabled === undefined) {
         throw new RulesLoadError('RULES_SCHEMA', 'a rule needs condition, output, desc and priority (or only enabled, to switch an existing rule)', loc);
       }
-      this.warnings.push(`${formatShort(loc)}: a rule with only 'enabled' is deprecated; use 'override: {enabled: replace}'`);
+      this.warn('LOAD_DEPRECATED_ITEM', "a rule with only 'enabled' is deprecated; use 'override: {enabled: replace}'", loc);
       this.items.push({ kind: 'rule', mode: 'enable', name, enabled, loc });
       return;
     }
@@ -467,7 +492,7 @@ class FileReader {
     const all = new Set([...RULE_REPLACEABLE, 'source']);
     const fields = this.ruleFields(map, item, all, false);
     for (const key of ['condition', 'output', 'desc', 'priority'] as const) {
-      if (fields[key] === undefined) throw new RulesLoadError('RULES_SCHEMA', `missing key '${key}'`, loc);
+      if (fields[key] === undefined) throw this.missing(key, ignored, loc);
     }
     this.items.push({
       kind: 'rule',
@@ -517,12 +542,12 @@ class FileReader {
     for (const ex of node.items) {
       if (!isMap(ex)) throw this.schema(ex as YamlNode, item, 'each exception should be a mapping with name, fields, comps, values', describeNode(ex as YamlNode), 'exceptions');
       const em = entries(ex, (n, msg) => this.schema(n, item, msg, 'a non-string key', 'exceptions'));
-      this.checkKeys(em, new Set(['name', 'fields', 'comps', 'values']), item);
       const name = this.str(em, 'name', item, true).value;
-      if (out.some((o) => o.name === name)) {
-        throw this.schema(ex, item, `exception names within a rule must be unique`, `a second '${name}'`, 'exceptions');
-      }
       const loc = this.locOf(ex, item, `exceptions.${name}`);
+      if (out.some((o) => o.name === name)) {
+        // Falco keeps both and warns (LOAD_EXCEPTION_NAME_NOT_UNIQUE); each adds its own 'and not (...)'.
+        this.warn('LOAD_EXCEPTION_NAME_NOT_UNIQUE', `multiple definitions of exception '${name}' in the same rule`, loc);
+      }
       const spec: ExceptionSpec = { name, values: [], loc };
       const fields = this.value(em, 'fields');
       if (fields !== undefined) spec.fields = this.entry(fields, item, `exceptions.${name}.fields`);
@@ -533,6 +558,8 @@ class FileReader {
       if (values !== undefined) {
         if (!isSeq(values)) throw this.schema(values, item, `exception '${name}' values should be a sequence`, describeNode(values), 'exceptions');
         spec.values = values.items.map((v) => this.entry(v as YamlNode, item, `exceptions.${name}.values`));
+      } else if (update) {
+        this.warn('LOAD_APPEND_NO_VALUES', `overriding/appending exception '${name}' with no values`, loc);
       }
       out.push(spec);
     }
@@ -559,11 +586,15 @@ function entries(node: YAMLMap, fail: (n: YamlNode, msg: string) => Error): Map<
   return out;
 }
 
-/** The text of a string or number scalar; undefined for anything else. */
+/**
+ * The text of a string, number or boolean scalar; undefined for anything
+ * else. yaml-cpp (Falco's reader) decodes any scalar as a string, so
+ * `condition: true` is the text "true" there too.
+ */
 function scalarText(node: YamlNode): string | undefined {
   if (!isScalar(node)) return undefined;
   if (typeof node.value === 'string') return node.value;
-  if (typeof node.value === 'number' || typeof node.value === 'bigint') return node.source ?? String(node.value);
+  if (typeof node.value === 'number' || typeof node.value === 'bigint' || typeof node.value === 'boolean') return node.source ?? String(node.value);
   return undefined;
 }
 
@@ -588,6 +619,3 @@ function firstLine(s: string): string {
   return (s.split('\n')[0] ?? s).replace(/:\s*$/, '');
 }
 
-function formatShort(loc: RulesLocation): string {
-  return `${loc.file}:${loc.line ?? '?'}${loc.item ? ` ${loc.item.kind} "${loc.item.name}"` : ''}`;
-}

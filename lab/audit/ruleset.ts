@@ -23,7 +23,10 @@ import type {
   Priority,
   RuleFields,
 } from './loader.ts';
-import { ALL_OPS, LIST_OPS, type CheckOp } from './condition.ts';
+import { ALL_OPS, LIST_OPS, parseComp } from './condition.ts';
+
+/** rule_loader_collector's THROW: these refusals are LOAD_ERR_VALIDATE in Falco. */
+const VALIDATE = { falco: 'LOAD_ERR_VALIDATE' };
 
 /** A condition built from one or more YAML scalars (appends add pieces). */
 export interface ConditionText {
@@ -76,6 +79,8 @@ export interface RuleDef {
   tags: string[];
   exceptions: ExceptionDef[];
   skipIfUnknownFilter: boolean;
+  /** Falco's warn_evttypes (default true): warn when the condition restricts no event type. */
+  warnEvttypes: boolean;
   index: number;
   loc: RulesLocation;
 }
@@ -193,7 +198,7 @@ export function collectRules(files: ParsedRulesFile[], options: CollectOptions):
             const f = item.fields;
             const source = f.source ?? 'syscall';
             if (prev && prev.source !== source) {
-              throw new RulesLoadError('RULES_SCHEMA', `rule redefined with source '${source}', but it was defined with source '${prev.source}'`, item.loc);
+              throw new RulesLoadError('RULES_SCHEMA', `rule redefined with source '${source}', but it was defined with source '${prev.source}'`, item.loc, VALIDATE);
             }
             const def: RuleDef = {
               name: item.name,
@@ -206,6 +211,7 @@ export function collectRules(files: ParsedRulesFile[], options: CollectOptions):
               tags: dedupe(f.tags ?? []),
               exceptions: (f.exceptions ?? []).map((ex) => validateNewException(ex)),
               skipIfUnknownFilter: f.skipIfUnknownFilter ?? false,
+              warnEvttypes: f.warnEvttypes ?? true,
               index: prev ? prev.index : index,
               loc: item.loc,
             };
@@ -264,6 +270,7 @@ function applyReplace(rule: RuleDef, r: RuleFields): void {
   if (r.priority) rule.priority = r.priority;
   if (r.enabled !== undefined) rule.enabled = r.enabled;
   if (r.skipIfUnknownFilter !== undefined) rule.skipIfUnknownFilter = r.skipIfUnknownFilter;
+  if (r.warnEvttypes !== undefined) rule.warnEvttypes = r.warnEvttypes;
   if (r.exceptions) rule.exceptions = r.exceptions.map((ex) => validateNewException(ex));
 }
 
@@ -288,7 +295,7 @@ function validateNewException(ex: ExceptionSpec): ExceptionDef {
     comps ??= { list: true, items: fields.items.map(() => ({ list: false as const, item: '=' })) };
     if (!comps.list || comps.items.length !== fields.items.length) {
       const n = comps.list ? comps.items.length : 1;
-      throw new RulesLoadError('RULES_SCHEMA', `exception '${ex.name}': fields and comps should have the same length, got ${fields.items.length} fields and ${n} comps`, ex.loc);
+      throw new RulesLoadError('RULES_SCHEMA', `exception '${ex.name}': fields and comps should have the same length, got ${fields.items.length} fields and ${n} comps`, ex.loc, VALIDATE);
     }
     for (const c of comps.items) checkOperator(c, ex, false);
   } else {
@@ -299,13 +306,18 @@ function validateNewException(ex: ExceptionSpec): ExceptionDef {
   return { name: ex.name, fields, comps, values: ex.values, loc: ex.loc };
 }
 
+/**
+ * Falco's validate_exception_info: a known operator, or (Falco 0.44) a
+ * string operator with a oneof/anyof/allof modifier; with a single field,
+ * in/pmatch/intersects or a modifier operator.
+ */
 function checkOperator(c: ExceptionEntry, ex: ExceptionSpec, single: boolean): void {
-  const op = c.list ? undefined : (c.item.trim() as CheckOp);
-  if (op === undefined || !ALL_OPS.includes(op) || op === 'exists') {
-    throw new RulesLoadError('BAD_OPERATOR', `exception '${ex.name}': comps should be operators (${ALL_OPS.filter((o) => o !== 'exists').join(', ')}), got ${describeEntry(c)}`, ex.loc);
+  const comp = c.list ? undefined : parseComp(c.item);
+  if (comp === undefined || comp.op === 'exists') {
+    throw new RulesLoadError('BAD_OPERATOR', `exception '${ex.name}': ${describeEntry(c)} is not a supported comparison operator (one of ${ALL_OPS.filter((o) => o !== 'exists').join(', ')}, or a string operator with oneof, anyof or allof)`, ex.loc, VALIDATE);
   }
-  if (single && !LIST_OPS.includes(op)) {
-    throw new RulesLoadError('BAD_OPERATOR', `exception '${ex.name}': with a single field, comps should be one of in, pmatch, intersects, got '${op}'`, ex.loc);
+  if (single && !LIST_OPS.includes(comp.op) && !comp.mod) {
+    throw new RulesLoadError('BAD_OPERATOR', `exception '${ex.name}': with a single field, comps must be one of in, pmatch, intersects or a modifier operator (e.g. startswith oneof), got '${comp.op}'`, ex.loc, VALIDATE);
   }
 }
 

@@ -1,77 +1,71 @@
 /**
- * The `k8s_audit` event source: an admission decision (lab/admission's
- * DecisionRecord, one per AdmissionReview the webhook answered) as the
- * event a Kubernetes audit log entry gives Falco's k8saudit plugin.
+ * The `k8s_audit` event source for admission decisions: lab/admission's
+ * DecisionRecord (one per AdmissionReview the webhook answered) as the
+ * `audit.k8s.io/v1` Event kube-apiserver's audit log would hold for the
+ * same request (RequestResponse level, stage ResponseComplete). The engine
+ * then extracts Falco's k8saudit fields from it (../k8saudit.ts), exactly
+ * as for events from a real API server's log or webhook backend.
  *
- * Field meanings follow the k8saudit plugin (falcosecurity/plugins,
- * plugins/k8saudit, "Supported Fields") over audit.k8s.io/v1 Event:
- * ka.verb is the lower-case request verb, ka.uri the request URI,
- * ka.target.* the object, ka.response.code the HTTP status of the
- * response (201 for a created object, 200 for an update, 403 for an
- * admission denial), ka.req.pod.* the pod spec in the request.
- *
- * The record names the object and its images but not its spec; pass the
- * AdmissionReview's object (Pod or workload) to fill the privileged flags
- * and hostPath volumes. The object is the requester's: it is read for
- * field values only.
+ * The response code is the API server's: 201 for a created object, 200
+ * for an update, 403 for an admission denial. The record carries no
+ * requesting user, so `user` is left out (ka.user.name is absent). The
+ * object is the requester's: it goes into requestObject as given and is
+ * only read by field extraction.
  */
 import type { DecisionRecord } from '../../admission/index.ts';
 import { formatTime, normalizeTime } from '../engine.ts';
-import type { AuditEvent, FieldValue } from '../fields.ts';
+import type { AuditEvent } from '../fields.ts';
+import { k8sAuditEvent } from '../k8saudit.ts';
 
-/** kind → (API group path, resource), for the kinds lab/admission decides on. */
-const RESOURCES: Record<string, { api: string; resource: string }> = {
-  Pod: { api: '/api/v1', resource: 'pods' },
-  Deployment: { api: '/apis/apps/v1', resource: 'deployments' },
-  ReplicaSet: { api: '/apis/apps/v1', resource: 'replicasets' },
-  StatefulSet: { api: '/apis/apps/v1', resource: 'statefulsets' },
-  DaemonSet: { api: '/apis/apps/v1', resource: 'daemonsets' },
+/** kind → (API group path, group, version, resource), for the kinds lab/admission decides on. */
+const RESOURCES: Record<string, { api: string; group: string; version: string; resource: string }> = {
+  Pod: { api: '/api/v1', group: '', version: 'v1', resource: 'pods' },
+  Deployment: { api: '/apis/apps/v1', group: 'apps', version: 'v1', resource: 'deployments' },
+  ReplicaSet: { api: '/apis/apps/v1', group: 'apps', version: 'v1', resource: 'replicasets' },
+  StatefulSet: { api: '/apis/apps/v1', group: 'apps', version: 'v1', resource: 'statefulsets' },
+  DaemonSet: { api: '/apis/apps/v1', group: 'apps', version: 'v1', resource: 'daemonsets' },
 };
 
-/** Turns one admission decision into a k8s_audit event. */
-export function decisionToK8sAuditEvent(record: DecisionRecord, object?: unknown): AuditEvent {
+/** The audit Event kube-apiserver would log for this admission decision. */
+export function decisionToAuditEventObject(record: DecisionRecord, object?: unknown): Record<string, unknown> {
   const known = RESOURCES[record.kind];
   const resource = known?.resource ?? `${record.kind.toLowerCase()}s`;
   const collection = `${known?.api ?? '/apis'}/namespaces/${record.namespace}/${resource}`;
   const verb = record.operation === 'CREATE' ? 'create' : 'update';
-  const event: Record<string, FieldValue> = {
-    'evt.time': normalizeTime(record.time) ?? isoToRfc3339(record.time),
-    'ka.verb': verb,
-    'ka.uri': verb === 'create' ? collection : `${collection}/${record.name}`,
-    'ka.target.resource': resource,
-    'ka.target.namespace': record.namespace,
-    'ka.target.name': record.name,
-    'ka.req.pod.containers.image': [...record.images],
-    'ka.response.code': record.outcome === 'denied' ? '403' : verb === 'create' ? '201' : '200',
+  const code = record.outcome === 'denied' ? 403 : verb === 'create' ? 201 : 200;
+  const time = normalizeTime(record.time) ?? isoToRfc3339(record.time);
+  const objectRef: Record<string, string> = { resource, namespace: record.namespace, name: record.name, apiVersion: known?.version ?? 'v1' };
+  if (known?.group) objectRef.apiGroup = known.group;
+  // Without the object, a Pod's images are still known from the record.
+  const requestObject = object ?? (record.kind === 'Pod'
+    ? { kind: 'Pod', apiVersion: 'v1', metadata: { name: record.name, namespace: record.namespace }, spec: { containers: record.images.map((image, i) => ({ name: `c${i}`, image })) } }
+    : undefined);
+  const event: Record<string, unknown> = {
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level: 'RequestResponse',
+    auditID: record.uid || `${record.time}/${record.namespace}/${record.name}`,
+    stage: 'ResponseComplete',
+    requestURI: verb === 'create' ? collection : `${collection}/${record.name}`,
+    verb,
+    objectRef,
+    responseStatus: code === 403 ? { metadata: {}, status: 'Failure', reason: 'Forbidden', code } : { metadata: {}, code },
+    requestReceivedTimestamp: time,
+    stageTimestamp: time,
+    annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': '' },
   };
-  const spec = podSpecIn(object);
-  if (spec) {
-    const containers = [...arrayOf(spec.initContainers), ...arrayOf(spec.containers)];
-    event['ka.req.pod.containers.privileged'] = containers.map((c) => String(field(field(c, 'securityContext'), 'privileged') === true));
-    event['ka.req.pod.volumes.hostpath'] = arrayOf(spec.volumes)
-      .map((v) => field(field(v, 'hostPath'), 'path'))
-      .filter((p): p is string => typeof p === 'string');
-  }
-  return { source: 'k8s_audit', ...event };
+  if (requestObject !== undefined) event.requestObject = requestObject;
+  if (code !== 403 && requestObject !== undefined) event.responseObject = requestObject;
+  return event;
+}
+
+/** Turns one admission decision into a k8s_audit event. */
+export function decisionToK8sAuditEvent(record: DecisionRecord, object?: unknown): AuditEvent {
+  return k8sAuditEvent(decisionToAuditEventObject(record, object));
 }
 
 /** `2026-11-22T12:53:23.670Z` (Date#toISOString) → 9 fraction digits; other text passes through. */
 function isoToRfc3339(time: string): string {
   const d = new Date(time);
   return Number.isNaN(d.getTime()) ? time : formatTime(d);
-}
-
-function podSpecIn(object: unknown): Record<string, unknown> | undefined {
-  const kind = field(object, 'kind');
-  const spec = field(object, 'spec');
-  const podSpec = kind === 'Pod' ? spec : field(field(spec, 'template'), 'spec');
-  return typeof podSpec === 'object' && podSpec !== null ? (podSpec as Record<string, unknown>) : undefined;
-}
-
-function field(o: unknown, key: string): unknown {
-  return typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
-}
-
-function arrayOf(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
 }
