@@ -338,7 +338,8 @@ const DeclaredBlock = Type.Object(
   },
   { additionalProperties: false, description: "Evidence that a defence blocked a declared attack: a step that failed with the defence's error, optionally confirmed by a proof command." },
 );
-export type DeclaredBlockSpec = Static<typeof DeclaredBlock>;
+// TypeBox cannot infer a union built from a mapped array: the component is named here.
+export type DeclaredBlockSpec = Omit<Static<typeof DeclaredBlock>, 'component'> & { component: ComponentName };
 
 export const AttackSchema = object(
   'Attack',
