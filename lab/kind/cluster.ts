@@ -114,12 +114,22 @@ async function readSysctls(names: readonly string[]): Promise<Record<string, str
  * recorded once, restored when the last one is deleted (clusters may run
  * side by side, each kubelet setting the same values).
  */
-const HOST_SYSCTLS = join(STATE_ROOT, '.kind-host-sysctls.json');
+const HOST_STATE = join(STATE_ROOT, '.kind-host-state.json');
+/** The Docker network kind puts its nodes on (created by kind when missing; kind never removes it). */
+const KIND_NETWORK = 'kind';
 
-async function recordHostSysctls(): Promise<void> {
-  if (existsSync(HOST_SYSCTLS) && (await labClusters()).length > 0) return;
+interface HostState {
+  sysctls: Record<string, string>;
+  /** Whether the `kind` network existed before the lab's first cluster: if not, the lab removes it after its last. */
+  networkExisted: boolean;
+}
+
+async function recordHostState(): Promise<void> {
+  if (existsSync(HOST_STATE) && (await labClusters()).length > 0) return;
   await mkdir(STATE_ROOT, { recursive: true, mode: 0o700 });
-  await writeFile(HOST_SYSCTLS, JSON.stringify(await readSysctls(KUBELET_SYSCTLS), null, 2));
+  const networkExisted = (await localExec.run(['docker', 'network', 'inspect', KIND_NETWORK])).exitCode === 0;
+  const state: HostState = { sysctls: await readSysctls(KUBELET_SYSCTLS), networkExisted };
+  await writeFile(HOST_STATE, JSON.stringify(state, null, 2));
 }
 
 /** Names of the lab's kind clusters that have node containers on this engine. */
@@ -194,7 +204,7 @@ export class KindCluster {
     const stateDir = join(STATE_ROOT, labId);
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const kubeconfig = join(stateDir, 'kubeconfig');
-    await recordHostSysctls();
+    await recordHostState();
     await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name, kind: tools.kind }, null, 2));
     const configFile = join(stateDir, 'kind.yaml');
     const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
@@ -216,7 +226,8 @@ export class KindCluster {
       await step(progress, 'START', 'nodes Ready', () => started.waitReady(180_000));
     } catch (err) {
       const diagnosis = await started.diagnose().catch(() => '');
-      if (!this.#keep) await started.stop().catch(() => {});
+      // A cluster that failed is removed unless the user asked to keep labs for inspection.
+      if (process.env.INTEGRITY_LAB_KEEP !== '1') await started.stop().catch(() => {});
       throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `kind cluster ${name} did not become ready: ${describeError(err)}${diagnosis ? `\n${diagnosis}` : ''}`, { cause: err });
     }
     progress({ phase: 'START', status: 'DONE', message: `kind cluster ${name} ready; kubeconfig ${kubeconfig}` });
@@ -379,10 +390,18 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   if (del.exitCode !== 0) problems.push(`kind delete cluster: ${del.stderr.trim()}`);
   const left = (await localExec.run(['docker', 'ps', '-aq', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().trim();
   if (left) problems.push(`containers left: ${left.replace(/\n/g, ' ')}`);
-  if ((await labClusters()).length === 0 && existsSync(HOST_SYSCTLS)) {
-    const failed = await restoreSysctls(JSON.parse(await readFile(HOST_SYSCTLS, 'utf8')) as Record<string, string>);
+  if ((await labClusters()).length === 0 && existsSync(HOST_STATE)) {
+    const host = JSON.parse(await readFile(HOST_STATE, 'utf8')) as HostState;
+    const failed = await restoreSysctls(host.sysctls);
     if (failed.length) problems.push(`host sysctls not restored: ${failed.join(', ')}`);
-    else await rm(HOST_SYSCTLS, { force: true });
+    if (!host.networkExisted) {
+      const attached = (await localExec.run(['docker', 'network', 'inspect', '--format', '{{len .Containers}}', KIND_NETWORK])).stdout.toString().trim();
+      if (attached === '0') {
+        const rmNet = await localExec.run(['docker', 'network', 'rm', KIND_NETWORK]);
+        if (rmNet.exitCode !== 0) problems.push(`docker network ${KIND_NETWORK} not removed: ${rmNet.stderr.trim()}`);
+      }
+    }
+    if (failed.length === 0) await rm(HOST_STATE, { force: true });
   }
   await rm(stateDir, { recursive: true, force: true });
   if (problems.length) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `teardown of kind cluster ${name} left something behind: ${problems.join('; ')}`);
