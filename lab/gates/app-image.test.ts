@@ -264,3 +264,22 @@ describe('readPullRecord', () => {
     assert.match(r.reason, /digest: expected sha256/);
   });
 });
+
+describe('recordPull', () => {
+  describe('when the record is unreadable', () => {
+    it('leaves it as it is, so that start checks keep refusing with APP_REFERENCE_UNREADABLE', async () => {
+      const f = join(work, 'corrupt.json');
+      await writeFile(f, '{"trunc');
+      assert.equal(recordPull('127.0.0.1:5000/lab/pause:1', `sha256:${'b'.repeat(64)}`, new Date(0), f), false);
+      assert.equal(await readFile(f, 'utf8'), '{"trunc');
+      assert.throws(() => knownDigest(IMAGE, readPullRecord(f)), (e: unknown) => isLabError(e, 'APP_REFERENCE_UNREADABLE'));
+    });
+  });
+  it('keeps the other images when it adds one', async () => {
+    const f = join(work, 'two.json');
+    recordPull('a', `sha256:${'1'.repeat(64)}`, new Date(0), f);
+    recordPull('b', `sha256:${'2'.repeat(64)}`, new Date(0), f);
+    const r = readPullRecord(f);
+    assert.deepEqual(r.ok && Object.keys(r.record), ['a', 'b']);
+  });
+});

@@ -70,7 +70,7 @@ export async function injectAppCheckFault(node: StartedLabNode, fault: AppCheckF
       return `${image} removed from ${PULL_RECORD_PATH}`;
     }
     case 'checker-crash':
-      await node.run(['sh', '-c', `printf "process.kill(process.pid, 'SIGSEGV');\\n" > ${APP_CHECKER_PATH}`]);
+      await node.run(['sh', '-c', `mkdir -p $(dirname ${APP_CHECKER_PATH}) && printf "process.kill(process.pid, 'SIGSEGV');\\n" > ${APP_CHECKER_PATH}`]);
       return `${APP_CHECKER_PATH} replaced by a program that dies by SIGSEGV`;
   }
 }

@@ -113,7 +113,9 @@ export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: 
     const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher);
     logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason, durationMs: Math.round(performance.now() - started) });
     // The digest the registry resolved: the application tier's reference for a tag (pull-record.ts).
-    if (judgement.allow) recordPull(args.name, args.digest, new Date());
+    if (judgement.allow && !recordPull(args.name, args.digest, new Date())) {
+      logDecision({ action: 'note', image: args.name, digest: args.digest, reason: 'the pull record is unreadable and was left as it is: application containers are refused until it is repaired' });
+    }
     out(judgement.reason);
     return judgement.allow ? 0 : 1;
   } catch (err) {

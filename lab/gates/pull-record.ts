@@ -41,14 +41,20 @@ export function readPullRecord(path = PULL_RECORD_PATH, read: (p: string) => str
   return { ok: true, record: data as PullRecord };
 }
 
-/** Records an admitted pull (write to a temporary file, then rename: a reader never sees half a record). */
-export function recordPull(name: string, digest: string, time: Date, path = PULL_RECORD_PATH): void {
+/**
+ * Records an admitted pull (write to a temporary file, then rename: a reader
+ * never sees half a record). An unreadable record is left as it is, and
+ * false returned: overwriting it would silently drop every other image's
+ * reference, while leaving it makes each start check report
+ * APP_REFERENCE_UNREADABLE and refuse until someone looks.
+ */
+export function recordPull(name: string, digest: string, time: Date, path = PULL_RECORD_PATH): boolean {
   const current = readPullRecord(path);
-  // An unreadable record is replaced rather than merged: the start check
-  // reports it as unreadable until then, and refuses.
-  const record = current.ok ? current.record : {};
+  if (!current.ok) return false;
+  const record = current.record;
   record[name] = { digest, time: time.toISOString() };
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(`${path}.tmp`, JSON.stringify(record, null, 1));
   renameSync(`${path}.tmp`, path);
+  return true;
 }
