@@ -73,13 +73,10 @@ Then('no integrity component reported anything', async function (this: LabWorld)
 
 Then('the watchdog re-verified every layer of {workload} against its reference', async function (this: LabWorld, workload: Workload) {
   const id = this.pod(workload.metadata.name).containers[0]!.id;
-  const isTrust = (a: wd.ActivityRecord) => a.kind === 'trust' && a.container === id;
-  const found = await wd.awaitWatchdogActivity(this.lab, { timeoutMs: 15_000, predicate: (all) => all.some(isTrust) });
-  const trust = found.records.find(isTrust);
+  const { record: trust, layers } = await wd.awaitTrustDecision(this.lab, id, 15_000);
   this.attachJson('watchdog-trust', trust ?? { missing: `no trust record for ${id} within 15000 ms` });
   assert.ok(trust, `the watchdog did not decide on the layers of ${workload.metadata.name} within 15000 ms`);
   assert.match(trust.message, /application tier/, `the watchdog did not use the application tier's references: ${trust.message}`);
-  const layers = ((trust.data ?? {}) as { layers?: { file: string }[] }).layers ?? [];
   assert.equal(layers.length, workload.spec.image.layers.length, `the watchdog re-verifies ${layers.length} layers of ${workload.metadata.name}: ${trust.message}`);
   // Not only scheduled: each layer file was hashed and matched at least once.
   const deadline = Date.now() + 30_000;

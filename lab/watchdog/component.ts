@@ -205,3 +205,11 @@ export async function awaitWatchdogActivity(
     await new Promise((res) => setTimeout(res, 100));
   }
 }
+
+/** The watchdog's decision on which root hash each layer of a container must have (its `trust` activity record), once made. */
+export async function awaitTrustDecision(node: StartedLabNode, container: string, timeoutMs: number): Promise<{ record?: ActivityRecord; layers: { file: string }[] }> {
+  const isTrust = (a: ActivityRecord) => a.kind === 'trust' && a.container === container;
+  const found = await awaitWatchdogActivity(node, { timeoutMs, predicate: (all) => all.some(isTrust) });
+  const record = found.records.find(isTrust);
+  return { record, layers: ((record?.data ?? {}) as { layers?: { file: string }[] }).layers ?? [] };
+}
