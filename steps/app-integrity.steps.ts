@@ -89,3 +89,14 @@ Then('the watchdog re-verified every layer of {workload} against its reference',
   this.attachJson('watchdog-reverify', status?.reverify);
   assert.ok(verified(), `within 30000 ms the watchdog did not re-verify every layer of ${workload.metadata.name} successfully: ${JSON.stringify(status?.reverify.layers)}`);
 });
+
+Then('the {string} reported it, naming the pod and the layer file of {workload}', function (this: LabWorld, component: string, workload: Workload) {
+  const run = this.lastAttack;
+  assert.ok(run, 'no attack was carried out in this scenario');
+  const pod = this.pod(workload.metadata.name);
+  const layerFile = String(run.evidence.layerFile ?? '');
+  const named = run.observation.detections.filter((d) => d.component === component && d.message.includes(`${pod.namespace}/${pod.name}`) && d.message.includes(layerFile));
+  this.attachJson('detections', run.observation.detections);
+  assert.ok(layerFile, 'the attack recorded no layer file in its evidence');
+  assert.ok(named.length > 0, `no detection from ${component} names ${pod.namespace}/${pod.name} and ${layerFile}; got: ${run.observation.detections.map((d) => `${d.component}: ${d.message}`).join(' | ') || 'none'}`);
+});

@@ -32,13 +32,14 @@ Feature: Application containers start only from a local image that matches its d
     And the workload "app" is running
     When the attacker carries out "host-layer-tamper"
     Then the attack has the outcome expected on this profile
+    And <reported>
     When a new container of "app" is started
     Then <after>
 
     Examples:
-      | profile   | after                                                                                   |
-      | vanilla   | that container runs                                                                     |
-      | integrity | its start was refused with "APP_LAYER_MISMATCH" |
+      | profile   | reported                                                                | after                                           |
+      | vanilla   | no integrity component reported anything                                | that container runs                             |
+      | integrity | the "watchdog" reported it, naming the pod and the layer file of "app" | its start was refused with "APP_LAYER_MISMATCH" |
 
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
