@@ -21,6 +21,12 @@ Feature: Application containers start only from a local image that matches its d
       | vanilla   | none        |
       | integrity | application |
 
+  Scenario: a namespace the profile exempts opts out of the application tier (integrity)
+    Given a lab node with the "integrity" profile
+    When the workload "scratch-app" is started
+    Then the workload "scratch-app" runs
+    And the workload "scratch-app" ran under the "none" tier
+
   Scenario: the watchdog re-verifies an application container's layers against the references (integrity)
     Given a lab node with the "integrity" profile
     And the workload "app" is running
