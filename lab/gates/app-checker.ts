@@ -11,7 +11,6 @@ import { describeError, isLabError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
 import { localExec } from '../exec.ts';
 import { readFileSync } from 'node:fs';
-import { CONTAINERD_SOCKET } from '../node/containerd-config.ts';
 import { checkApplicationImage, CONTENT_ROOT, ReferenceCache, type AppCheckCode, type AppCheckDeps, type AppImageVerdict } from './app-image.ts';
 import { RootHashCache } from './layer-check.ts';
 import { readPullRecord, PULL_RECORD_PATH } from './pull-record.ts';
@@ -32,7 +31,8 @@ export function nodeAppCheckDeps(exec: Exec = localExec): AppCheckDeps {
   const layers = new RootHashCache('/run/integrity-lab/root-hash-cache.json');
   return {
     exec,
-    containerd: { address: CONTAINERD_SOCKET, namespace: 'k8s.io' },
+    // ctr's own rule: CONTAINERD_ADDRESS (the lab node sets it), else containerd's default socket (a kind node).
+    containerd: { address: process.env.CONTAINERD_ADDRESS || '/run/containerd/containerd.sock', namespace: 'k8s.io' },
     contentRoot: CONTENT_ROOT,
     pullRecord: () => readPullRecord(PULL_RECORD_PATH),
     references: new ReferenceCache(REFERENCE_CACHE_PATH),
