@@ -51,13 +51,14 @@ Feature: Application containers start only from a local image that matches its d
     Given a lab node with the "<profile>" profile
     When the attacker carries out "<attack>"
     Then the attack has the outcome expected on this profile
+    And <reported>
 
     Examples:
-      | attack                 | profile   |
-      | app-layer-blob-tamper  | vanilla   |
-      | app-layer-blob-tamper  | integrity |
-      | app-config-blob-tamper | vanilla   |
-      | app-config-blob-tamper | integrity |
+      | attack                 | profile   | reported                                                      |
+      | app-layer-blob-tamper  | vanilla   | no integrity component reported anything                      |
+      | app-layer-blob-tamper  | integrity | the attack's observed reason contains "APP_DIGEST_MISMATCH"   |
+      | app-config-blob-tamper | vanilla   | no integrity component reported anything                      |
+      | app-config-blob-tamper | integrity | the attack's observed reason contains "APP_DIGEST_MISMATCH"   |
 
   Scenario Outline: the check fails closed on <fault> (integrity)
     Given a lab node with the "integrity" profile
