@@ -102,12 +102,9 @@ Then('the watchdog stopped the container of {workload}', async function (this: L
 
 Then('the watchdog re-verified every layer of {workload} against its signed root hash', async function (this: LabWorld, workload: Workload) {
   const id = this.pod(workload.metadata.name).containers[0]!.id;
-  const isTrust = (a: wd.ActivityRecord) => a.kind === 'trust' && a.container === id;
-  const found = await wd.awaitWatchdogActivity(this.lab, { timeoutMs: 15_000, predicate: (all) => all.some(isTrust) });
-  const trust = found.records.find(isTrust);
+  const { record: trust, layers } = await wd.awaitTrustDecision(this.lab, id, 15_000);
   this.attachJson('watchdog-trust', trust ?? { missing: `no trust record for ${id} within 15000 ms` });
   assert.ok(trust, `the watchdog did not decide on the layers of ${workload.metadata.name} within 15000 ms`);
-  const layers = ((trust?.data ?? {}) as { layers?: { file: string }[] }).layers ?? [];
   // The image's layers plus the standard layer on top.
   assert.equal(layers.length, workload.spec.image.layers.length + 1, `the watchdog re-verifies ${layers.length} layers of ${workload.metadata.name}: ${trust?.message}`);
 });

@@ -18,6 +18,7 @@ import { bundleForNode } from '../node/bundle.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import type { GateConfig, GateErrorCode } from './config.ts';
+import { APP_CHECKER_PATH } from './app-checker.ts';
 import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
 
 export interface GateOptions {
@@ -26,6 +27,8 @@ export interface GateOptions {
   protectedImages: string[];
   allowedFormats: GateConfig['allowedFormats'];
   standardLayerRootHash: string;
+  /** The application tier (tiers.ts); absent: no start-time check outside protectedNamespaces. */
+  applicationTier?: GateConfig['applicationTier'];
 }
 
 const RUNC_WRAPPER = `#!/bin/sh
@@ -90,12 +93,15 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         verityMode: 'auto',
         decisionLog: '/var/log/integrity-lab/gate-decisions.jsonl',
         runtime: '/usr/bin/runc',
+        ...(options.applicationTier ? { applicationTier: options.applicationTier } : {}),
       };
       files.push({ content: JSON.stringify(config, null, 2), target: '/etc/integrity-lab/gates.json', mode: 0o644 });
       files.push({ content: ctx.trustedRootsPem, target: '/etc/integrity-lab/trusted-roots.pem', mode: 0o644 });
       const plugins: string[] = [];
       // One resident daemon answers both gates through a small client.
       files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/gate-daemon.ts'), 'gate-daemon'), target: '/opt/integrity-lab/gate-daemon.mjs', mode: 0o644 });
+      // The application image checker: its own process, so that a crash is one refused start (app-checker.ts).
+      files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/app-check.ts'), 'app-check'), target: APP_CHECKER_PATH, mode: 0o644 });
       const client = await compileClient();
       if (client) files.push({ source: client, target: '/opt/integrity-lab/gate-client', mode: 0o755 });
       else {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { LabError } from '../errors.ts';
+import { applicationTierProblems, type ApplicationTierSettings } from './tiers.ts';
 
 export type GateErrorCode =
   | 'GATE_CONFIG_MISSING'
@@ -32,6 +33,8 @@ export interface GateConfig {
   decisionLog: string;
   /** The real OCI runtime the run-time gate hands over to. */
   runtime: string;
+  /** Namespaces outside protectedNamespaces whose images are checked against their digests (tiers.ts); absent: none. */
+  applicationTier?: ApplicationTierSettings;
 }
 
 function fail(code: GateErrorCode, message: string, cause?: unknown): never {
@@ -63,6 +66,7 @@ export function parseGateConfig(text: string, source = GATE_CONFIG_PATH): GateCo
   if (!['auto', 'kernel', 'userspace'].includes(data.verityMode as string)) problems.push('verityMode: expected auto, kernel or userspace');
   if (typeof data.decisionLog !== 'string') problems.push('decisionLog: expected a path');
   if (typeof data.runtime !== 'string') problems.push('runtime: expected a path');
+  problems.push(...applicationTierProblems(data.applicationTier));
   if (problems.length) fail('GATE_CONFIG_INVALID', `${source}: ${problems.join('; ')}`);
   return data as unknown as GateConfig;
 }

@@ -12,6 +12,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { LabError, describeError } from '../errors.ts';
 import { globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig, type GateErrorCode } from './config.ts';
 import { decideImageTrust } from './image-trust.ts';
+import { recordPull } from './pull-record.ts';
 
 export interface PullRequest {
   name: string;
@@ -111,6 +112,10 @@ export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: 
     const roots = loadTrustedRootsPem(config.trustedRootsFile);
     const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher);
     logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason, durationMs: Math.round(performance.now() - started) });
+    // The digest the registry resolved: the application tier's reference for a tag (pull-record.ts).
+    if (judgement.allow && !recordPull(args.name, args.digest, new Date())) {
+      logDecision({ action: 'note', image: args.name, digest: args.digest, reason: 'the pull record is unreadable and was left as it is: application containers are refused until it is repaired' });
+    }
     out(judgement.reason);
     return judgement.allow ? 0 : 1;
   } catch (err) {

@@ -22,9 +22,12 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
-import { globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
+import { loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
 import { decideImageTrust } from './image-trust.ts';
 import { kernelVerityAvailable, openKernelVerity, RootHashCache } from './layer-check.ts';
+import type { AppCheckCode } from './app-image.ts';
+import { gateApplication } from './app-gate.ts';
+import { tierOf, type Tier } from './tiers.ts';
 
 export const CRI_ANNOTATIONS = {
   containerType: 'io.kubernetes.cri.container-type',
@@ -84,6 +87,13 @@ export interface GateDecision {
   layers?: { digest: string; layerFile: string; signed: string; actual: string; cached: boolean }[];
   corrupted?: { removed: boolean; repull: string };
   verityMode?: 'kernel' | 'userspace';
+  /** The namespace's integrity tier (tiers.ts) and the rule that chose it. */
+  tier?: Tier;
+  tierRule?: string;
+  /** Application tier: which check refused (app-image.ts codes). */
+  check?: AppCheckCode;
+  /** Application tier: each layer file against the reference rebuilt from its verified blob. */
+  applicationLayers?: { digest: string; layerFile: string; reference: string; actual: string; cached: boolean }[];
   /** Time the decision took, in the gate process. */
   durationMs?: number;
 }
@@ -174,9 +184,12 @@ export async function gateCreate(bundle: string, config: GateConfig | Error, dep
   if (a[CRI_ANNOTATIONS.containerType] !== 'container') return { ...base, reason: 'not a CRI workload container (sandbox or other)' };
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
-  if (!config.protectedNamespaces.some((p) => globMatch(p, namespace))) {
-    return { ...base, reason: `namespace "${namespace}" is not protected` };
+  const tier = tierOf(config, namespace);
+  Object.assign(base, { tier: tier.tier, tierRule: tier.rule });
+  if (tier.tier === 'application') {
+    return gateApplication(base, isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs'), deps.exec);
   }
+  if (tier.tier !== 'system') return { ...base, reason: `namespace "${namespace}" is not protected (${tier.rule})` };
   const image = base.image ?? '';
   try {
     const roots = loadTrustedRootsPem(config.trustedRootsFile);

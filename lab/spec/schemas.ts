@@ -93,6 +93,25 @@ export const LabProfileSchema = object(
               description: 'Pinned dm-verity root hash of the standard read-only mount-points layer.',
               examples: ['0000000000000000000000000000000000000000000000000000000000000000'],
             }),
+            applicationTier: Type.Optional(
+              Type.Object(
+                {
+                  namespaces: Type.Array(Type.String({ minLength: 1 }), {
+                    description: 'Namespaces that opt in to the application tier (globs). protectedNamespaces stay in the system tier.',
+                    examples: [['*']],
+                  }),
+                  exempt: Type.Array(Type.String({ minLength: 1 }), {
+                    description: 'Namespaces that opt out although a glob in namespaces matches them (globs).',
+                    examples: [['lab-scratch']],
+                  }),
+                },
+                {
+                  additionalProperties: false,
+                  description:
+                    'The application tier: before a container starts, the local image (manifest, config, every layer blob and layer.erofs) is checked against the digest it is known by; the watchdog re-verifies its layers while it runs. Absent: no such check.',
+                },
+              ),
+            ),
           },
           { additionalProperties: false, description: 'Settings of the pull gate and the start gate.' },
         ),
@@ -264,6 +283,8 @@ export const TECHNIQUES = [
   'unsigned-pull',
   'side-load-import',
   'upperdir-write',
+  'content-store-layer-tamper',
+  'content-store-config-tamper',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

@@ -202,3 +202,11 @@ export async function awaitWatchdogActivity(
   const r = await poll(() => readActivity(node.exec, w.config, options.since), options.predicate, { timeoutMs: options.timeoutMs, intervalMs: 100 });
   return { ok: r.ok, records: r.value ?? [] };
 }
+
+/** The watchdog's decision on which root hash each layer of a container must have (its `trust` activity record), once made. */
+export async function awaitTrustDecision(node: StartedLabNode, container: string, timeoutMs: number): Promise<{ record?: ActivityRecord; layers: { file: string }[] }> {
+  const isTrust = (a: ActivityRecord) => a.kind === 'trust' && a.container === container;
+  const found = await awaitWatchdogActivity(node, { timeoutMs, predicate: (all) => all.some(isTrust) });
+  const record = found.records.find(isTrust);
+  return { record, layers: ((record?.data ?? {}) as { layers?: { file: string }[] }).layers ?? [] };
+}

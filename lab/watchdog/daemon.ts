@@ -21,7 +21,9 @@ import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
+import type { GateConfig } from '../gates/config.ts';
 import { STANDARD_LAYER_MOUNT } from '../gates/runtime-gate.ts';
+import { tierOf } from '../gates/tiers.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
 import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
@@ -58,12 +60,14 @@ export interface DaemonDeps {
   kill(pid: number, signal: NodeJS.Signals): void;
   hash(file: string, budget: ReadBudget): Promise<{ hex: string; bytes: number }>;
   fileIdentity(file: string): string | undefined;
+  /** The application tier's reference root hashes of an image (gates/app-image.ts); absent: application containers are not re-verified. */
+  applicationTrust?(image: string): Promise<ImageTrust>;
   /** Errors go here as well as to the activity log. */
   stderr(line: string): void;
   cpuUsage(): NodeJS.CpuUsage;
 }
 
-export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity'>): DaemonDeps => ({
+export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity' | 'applicationTrust'>): DaemonDeps => ({
   view,
   exec,
   now: () => Date.now(),
@@ -148,6 +152,8 @@ export class WatchdogDaemon {
   notifyDetail = '';
   #nodeMounts: MountinfoEntry[] = [];
   #standard?: { mountPoint: string; file: string; rootHash: string };
+  /** The gates' tier policy (gates/tiers.ts): application containers are re-verified against their references. */
+  #tiers?: Pick<GateConfig, 'protectedNamespaces' | 'applicationTier'>;
   #trustedRoots: string[] = [];
   #timers: NodeJS.Timeout[] = [];
   #reverifyTimer?: NodeJS.Timeout;
@@ -230,8 +236,9 @@ export class WatchdogDaemon {
     const gates = this.deps.view.readText(this.config.gatesConfigFile);
     if (gates) {
       try {
-        const g = JSON.parse(gates) as { standardLayer?: { path: string; rootHash: string } };
+        const g = JSON.parse(gates) as Partial<GateConfig>;
         if (g.standardLayer) this.#standard = { mountPoint: STANDARD_LAYER_MOUNT, file: g.standardLayer.path, rootHash: g.standardLayer.rootHash };
+        if (g.applicationTier) this.#tiers = { protectedNamespaces: g.protectedNamespaces ?? [], applicationTier: g.applicationTier };
       } catch (err) {
         this.error(undefined, `${this.config.gatesConfigFile} is not JSON: ${describeError(err)}`);
       }
@@ -608,15 +615,19 @@ export class WatchdogDaemon {
 
   async #loadTrust(w: Watched): Promise<void> {
     if (!w.image) return;
-    if (this.#trustedRoots.length === 0) {
+    const application = this.#tiers !== undefined && this.deps.applicationTrust !== undefined && tierOf(this.#tiers, w.namespace).tier === 'application';
+    if (!application && this.#trustedRoots.length === 0) {
       w.trust = { ok: false, reason: `no trusted roots in ${this.config.trustedRootsFile}` };
       return;
     }
-    let decision = this.#trustCache.get(w.image);
+    const key = `${application ? 'application' : 'signed'} ${w.image}`;
+    let decision = this.#trustCache.get(key);
     if (!decision) {
       // Decided once per image; pairing with the lowerdirs is per container.
-      decision = imageTrust(this.deps.exec, this.config.containerd, w.image, { allowedFormats: this.config.allowedFormats, trustedRoots: this.#trustedRoots });
-      this.#trustCache.set(w.image, decision);
+      decision = application
+        ? this.deps.applicationTrust!(w.image)
+        : imageTrust(this.deps.exec, this.config.containerd, w.image, { allowedFormats: this.config.allowedFormats, trustedRoots: this.#trustedRoots });
+      this.#trustCache.set(key, decision);
     }
     const paired = pairLayers(w.expectation.rootfs.layers, await decision, this.#standard?.rootHash);
     w.trust = paired;
@@ -682,7 +693,10 @@ export class WatchdogDaemon {
     rec.last = { at: started, ok: bad.length === 0, actual: result.hex, bytes: result.bytes, ms: this.deps.now() - started };
     if (bad.length === 0 || rec.reported.has(`hash:${result.hex}`)) return;
     rec.reported.add(`hash:${result.hex}`);
-    this.#layerAlert(rec, result, ['layer-modified'], `the layer file ${rec.file} has dm-verity root hash ${result.hex}, the signed manifest says ${bad[0]![1].signed}: it was modified in place while in use`);
+    const [firstId, first] = bad[0]!;
+    const trust = this.containers.get(firstId)?.trust;
+    const basis = trust?.ok && trust.format.startsWith('application') ? 'the reference rebuilt from its verified blob is' : 'the signed manifest says';
+    this.#layerAlert(rec, result, ['layer-modified'], `the layer file ${rec.file} (layer ${first.digest}) has dm-verity root hash ${result.hex}, ${basis} ${first.signed}: it was modified in place while in use`);
   }
 
   #layerAlert(rec: LayerRecord, result: { hex: string; bytes: number } | undefined, reasons: string[], reason: string): void {

@@ -35,6 +35,7 @@ export {
   watchdogStatus,
   awaitWatchdogAlerts,
   awaitWatchdogActivity,
+  awaitTrustDecision,
   restartWatchdog,
   watchdogGraceMs,
   readAlerts,

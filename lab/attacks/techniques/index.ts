@@ -10,6 +10,7 @@ import { layerFileSwap } from './layer-file-swap.ts';
 import { unsignedPull } from './unsigned-pull.ts';
 import { sideLoadImport } from './side-load-import.ts';
 import { upperdirWrite } from './upperdir-write.ts';
+import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
 // audit rules (lab/audit)
 import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
@@ -25,6 +26,8 @@ const implemented: Technique[] = [
   unsignedPull,
   sideLoadImport,
   upperdirWrite,
+  contentStoreLayerTamper,
+  contentStoreConfigTamper,
   privilegedContainer,
   hostpathEtc,
   overmountNsenter,

@@ -7,6 +7,8 @@ import { realDaemonDeps, WatchdogDaemon } from '../daemon.ts';
 import { startNotifier } from '../notify.ts';
 import { nodeView } from '../proc.ts';
 import { fileIdentity, rootHashOf } from '../reverify.ts';
+import { applicationTrust } from '../../gates/app-image.ts';
+import { nodeAppCheckDeps } from '../../gates/app-checker.ts';
 
 let config;
 try {
@@ -20,6 +22,8 @@ const daemon = new WatchdogDaemon(
   realDaemonDeps(nodeView, localExec, {
     startNotifier,
     hash: rootHashOf,
+    // The same references the start gate's application check derives (and caches by blob identity).
+    applicationTrust: (image) => applicationTrust(image, nodeAppCheckDeps(localExec)),
     fileIdentity: (f) => {
       try {
         return fileIdentity(f);

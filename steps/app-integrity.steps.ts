@@ -1,0 +1,102 @@
+/**
+ * The application tier: which tier a workload ran under, a second container
+ * started after an attack, and the faults the start check must fail closed on.
+ */
+import assert from 'node:assert/strict';
+import { AfterStep, Given, Then, When } from '@cucumber/cucumber';
+import * as allure from 'allure-js-commons';
+import { tryStart, type StartAttempt } from '../lab/attacks/techniques/start.ts';
+import { APP_CHECK_FAULTS, injectAppCheckFault, workloadTiers, type AppCheckFault } from '../lab/gates/app-lab.ts';
+import type { Workload } from '../lab/spec/schemas.ts';
+import * as wd from '../lab/watchdog/index.ts';
+import type { LabWorld } from './support/world.ts';
+
+const attempts = new WeakMap<LabWorld, { workload: string; attempt: StartAttempt }>();
+
+function lastAttempt(world: LabWorld) {
+  const a = attempts.get(world);
+  assert.ok(a, 'no container was started with `When a new container of "…" is started` in this scenario');
+  return a;
+}
+
+// The report shows the tier every started workload ran under.
+AfterStep(async function (this: LabWorld, { pickleStep }) {
+  if (!this.node || !/^the workload "[^"]+" (is running|is started|is started again)$|^a new container of /.test(pickleStep.text)) return;
+  const tiers = await workloadTiers(this.lab, this.pods);
+  this.attachJson('workload-tiers', tiers);
+  for (const t of tiers) await allure.parameter(`tier of ${t.workload}`, t.tier);
+});
+
+Then('the workload {workload} ran under the {string} tier', async function (this: LabWorld, workload: Workload, tier: string) {
+  const tiers = await workloadTiers(this.lab, this.pods);
+  const t = tiers.find((x) => x.workload === workload.metadata.name);
+  assert.ok(t, `workload "${workload.metadata.name}" did not run in this scenario`);
+  assert.equal(t.tier, tier, `workload "${workload.metadata.name}" ran under the "${t.tier}" tier (${t.rule}): ${t.reason ?? ''}`);
+});
+
+Given('the image of {workload} is on the node', async function (this: LabWorld, workload: Workload) {
+  await this.lab.pushImage(workload.spec.image);
+  await this.lab.cri.pullImage(this.lab.imageRef(workload.spec.image.repository, workload.spec.image.tag));
+});
+
+Given('the fault {string} hits the application check of {workload}', async function (this: LabWorld, fault: string, workload: Workload) {
+  assert.ok((APP_CHECK_FAULTS as readonly string[]).includes(fault), `unknown fault "${fault}"; known: ${APP_CHECK_FAULTS.join(', ')}`);
+  this.attachText('fault', await injectAppCheckFault(this.lab, fault as AppCheckFault, this.lab.imageRef(workload.spec.image.repository, workload.spec.image.tag)));
+});
+
+When('a new container of {workload} is started', async function (this: LabWorld, workload: Workload) {
+  // A second pod, so that the one already running (if any) stays as it is.
+  const pods = new Map(this.pods);
+  const attempt = await tryStart(this.lab, workload, pods);
+  attempts.set(this, { workload: workload.metadata.name, attempt });
+  this.attachJson('start-attempt', attempt.started ? { started: true, pod: attempt.pod } : attempt);
+});
+
+Then('that container runs', async function (this: LabWorld) {
+  const { workload, attempt } = lastAttempt(this);
+  assert.ok(attempt.started, `the new container of ${workload} was refused (${attempt.started ? '' : `${attempt.stage}: ${attempt.reason}`})`);
+  const { status } = await this.lab.cri.containerStatus(attempt.pod.containers[0]!.id);
+  assert.equal(status.state, 'CONTAINER_RUNNING', `the new container of ${workload} is ${status.state}: ${status.reason} ${status.message}`);
+});
+
+Then('its start was refused with {string}', function (this: LabWorld, text: string) {
+  const { workload, attempt } = lastAttempt(this);
+  assert.ok(!attempt.started, `the new container of ${workload} started; expected a refusal containing "${text}"`);
+  assert.ok(attempt.reason.includes(text), `the refusal of ${workload} does not contain "${text}": ${attempt.reason}`);
+});
+
+Then('no integrity component reported anything', async function (this: LabWorld) {
+  const detections = await this.lab.detections(new Date(0));
+  this.attachJson('detections', detections);
+  assert.deepEqual(detections.map((d) => `${d.component}: ${d.message}`), [], 'a component reported something during a benign scenario');
+});
+
+Then('the watchdog re-verified every layer of {workload} against its reference', async function (this: LabWorld, workload: Workload) {
+  const id = this.pod(workload.metadata.name).containers[0]!.id;
+  const { record: trust, layers } = await wd.awaitTrustDecision(this.lab, id, 15_000);
+  this.attachJson('watchdog-trust', trust ?? { missing: `no trust record for ${id} within 15000 ms` });
+  assert.ok(trust, `the watchdog did not decide on the layers of ${workload.metadata.name} within 15000 ms`);
+  assert.match(trust.message, /application tier/, `the watchdog did not use the application tier's references: ${trust.message}`);
+  assert.equal(layers.length, workload.spec.image.layers.length, `the watchdog re-verifies ${layers.length} layers of ${workload.metadata.name}: ${trust.message}`);
+  // Not only scheduled: each layer file was hashed and matched at least once.
+  const deadline = Date.now() + 30_000;
+  let status = await wd.watchdogStatus(this.lab);
+  const verified = () => layers.every((l) => status?.reverify.layers.some((s) => s.file === l.file && s.ok === true));
+  while (!verified() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    status = await wd.watchdogStatus(this.lab);
+  }
+  this.attachJson('watchdog-reverify', status?.reverify);
+  assert.ok(verified(), `within 30000 ms the watchdog did not re-verify every layer of ${workload.metadata.name} successfully: ${JSON.stringify(status?.reverify.layers)}`);
+});
+
+Then('the {string} reported it, naming the pod and the layer file of {workload}', function (this: LabWorld, component: string, workload: Workload) {
+  const run = this.lastAttack;
+  assert.ok(run, 'no attack was carried out in this scenario');
+  const pod = this.pod(workload.metadata.name);
+  const layerFile = String(run.evidence.layerFile ?? '');
+  const named = run.observation.detections.filter((d) => d.component === component && d.message.includes(`${pod.namespace}/${pod.name}`) && d.message.includes(layerFile));
+  this.attachJson('detections', run.observation.detections);
+  assert.ok(layerFile, 'the attack recorded no layer file in its evidence');
+  assert.ok(named.length > 0, `no detection from ${component} names ${pod.namespace}/${pod.name} and ${layerFile}; got: ${run.observation.detections.map((d) => `${d.component}: ${d.message}`).join(' | ') || 'none'}`);
+});
