@@ -124,7 +124,11 @@ class Compiler {
   private readonly macroStack: string[] = [];
   private readonly unknown = new Map<string, RulesLocation>();
 
-  constructor(private readonly c: CollectedRules) {}
+  private readonly c: CollectedRules;
+
+  constructor(c: CollectedRules) {
+    this.c = c;
+  }
 
   run(): CompiledRules {
     for (const list of this.c.lists.values()) this.listItems(list);

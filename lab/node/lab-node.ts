@@ -30,6 +30,8 @@ process.env.TESTCONTAINERS_HOST_OVERRIDE = 'localhost';
 
 export const LAB_LABEL = 'io.integrity-lab.lab';
 export const PROFILE_LABEL = 'io.integrity-lab.profile';
+/** Set on a lab's containers other than its node (the audit sidecar: `audit`). */
+export const ROLE_LABEL = 'io.integrity-lab.role';
 export const STATE_ROOT = process.env.INTEGRITY_LAB_STATE ?? '/var/tmp/integrity-lab';
 
 /** How the node container got its privileges. */
@@ -480,16 +482,16 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
   }
 }
 
-/** Labs that exist on this engine, by label. */
-export async function listLabs(exec: Exec = localExec): Promise<{ labId: string; name: string; profile: string; state: string }[]> {
-  const r = await exec.run(['docker', 'ps', '-a', '--filter', `label=${LAB_LABEL}`, '--format', `{{.Label "${LAB_LABEL}"}}\t{{.Names}}\t{{.Label "${PROFILE_LABEL}"}}\t{{.State}}`]);
+/** The containers of every lab on this engine, by label: its node (role `node`) and sidecars. */
+export async function listLabs(exec: Exec = localExec): Promise<{ labId: string; name: string; profile: string; state: string; role: string }[]> {
+  const r = await exec.run(['docker', 'ps', '-a', '--filter', `label=${LAB_LABEL}`, '--format', `{{.Label "${LAB_LABEL}"}}\t{{.Names}}\t{{.Label "${PROFILE_LABEL}"}}\t{{.State}}\t{{.Label "${ROLE_LABEL}"}}`]);
   return r.stdout
     .toString()
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const [labId = '', name = '', profile = '', state = ''] = line.split('\t');
-      return { labId, name, profile, state };
+      const [labId = '', name = '', profile = '', state = '', role = ''] = line.split('\t');
+      return { labId, name, profile, state, role: role || 'node' };
     });
 }
 
