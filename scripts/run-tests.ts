@@ -2,6 +2,7 @@
  * `npm test`: the project's own tests, ending with one line
  * `N passed, M failed`.
  *
+ *   0. host setup, visibly: Docker engine and lab node image (lab/cli/setup.ts)
  *   1. type check (tsc, strict)
  *   2. unit tests next to the code (node:test), counted per test
  *   3. feature lint: scenario YAML, schemas, undefined/ambiguous steps
@@ -11,6 +12,9 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { globSync } from 'node:fs';
+import { prepareHost } from '../lab/cli/setup.ts';
+import { toStderr } from '../lab/progress.ts';
+import { describeError } from '../lab/errors.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'node_modules/.bin');
@@ -37,6 +41,18 @@ function count(name: string, passed: number, failed: number): void {
 }
 
 await mkdir(reports, { recursive: true });
+
+// 0. Host setup before any test: on a fresh machine it installs docker.io,
+// starts dockerd and builds the node image (about a minute), which would
+// otherwise happen silently inside the first unit test that starts a node.
+process.stdout.write('== host setup\n');
+try {
+  await prepareHost(toStderr);
+} catch (err) {
+  process.stderr.write(`PREFLIGHT ERROR ${describeError(err)}\n`);
+  process.stdout.write('0 passed, 1 failed (host setup)\n');
+  process.exit(1);
+}
 
 // 1. Type check.
 count('type check', ...((await run(join(bin, 'tsc'), ['-p', 'tsconfig.json'])) === 0 ? [1, 0] : [0, 1]) as [number, number]);

@@ -38,7 +38,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('../audit/cli.ts')).command,
   },
   { name: 'watchdog', summary: 'alerts and status of the mount watchdog on a lab node', load: async () => (await import('../watchdog/cli.ts')).command },
-  { name: 'results', summary: 'verify a conformance run\'s results bundle (reports/runs/RUN/results.tar)', load: async () => (await import('./results-command.ts')).command },
+  { name: 'results', summary: "verify a conformance run's results bundle (reports/latest/results.tar)", load: async () => (await import('./results-command.ts')).command },
 ];
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {

@@ -419,12 +419,13 @@ export class StartedLabNode {
   /**
    * Removes everything the lab created: pods, immutable flags, the node
    * container, its volume and the state directory (with the lab's keys).
-   * With `keep`, leaves the node running unless `force` is given.
+   * With `keep` (the builder's, or this call's: `--keep-failed` keeps only
+   * the nodes of failed scenarios), leaves the node running unless `force`.
    */
-  async stop(options: { force?: boolean } = {}): Promise<void> {
+  async stop(options: { force?: boolean; keep?: boolean } = {}): Promise<void> {
     if (this.#stopped) return;
     activeNodes.delete(this);
-    if (this.#keep && !options.force) {
+    if ((options.keep ?? this.#keep) && !options.force) {
       this.#progress({ phase: 'CLEANUP', status: 'INFO', message: `keeping lab ${this.labId}: \`integrity-lab lab shell ${this.labId}\`, then \`integrity-lab lab down ${this.labId}\`` });
       this.cri.close();
       return;
