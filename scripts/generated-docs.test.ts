@@ -43,3 +43,16 @@ describe('describeUndefined', () => {
     assert.match(line, /no defined step is close: see docs\/steps\.md$/);
   });
 });
+
+describe('techniqueParameters and firstSentence', () => {
+  const src = "/**\n * Attack: root on the node edits a file. On vanilla it works.\n */\nimport x from 'y';\nconst p = requirePath(attack);\nconst t = attack.spec.payload ?? 'x';\n";
+  it('reads which Attack fields a technique requires or uses', async () => {
+    const { techniqueParameters } = await import('./gen-catalog-docs.ts');
+    assert.deepEqual(techniqueParameters(src), { path: 'required', payload: 'optional' });
+    assert.deepEqual(techniqueParameters('run() {}'), { path: 'unused', payload: 'unused' });
+  });
+  it("takes the header's first sentence without the Attack: prefix", async () => {
+    const { firstSentence } = await import('./gen-catalog-docs.ts');
+    assert.equal(firstSentence(src), 'root on the node edits a file.');
+  });
+});

@@ -17,6 +17,7 @@ import { loadLabState, runSuiteFile, type SuiteResult } from '../lab/admission/i
 import { describeAmbiguous, describeUndefined, loadStepCatalog } from './step-catalog.ts';
 import { writeStepDocs } from './gen-step-docs.ts';
 import { writeAdmissionMessages } from './gen-admission-docs.ts';
+import { writeCatalogDocs } from './gen-catalog-docs.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -35,8 +36,9 @@ export async function lintFeatures({ writeDocs = true, out = console.log, err = 
     ok = false;
   };
 
+  let catalog;
   try {
-    const catalog = await loadCatalog(join(root, 'scenarios'), root);
+    catalog = await loadCatalog(join(root, 'scenarios'), root);
     out(`scenarios: ${catalog.profiles.size} profiles, ${catalog.workloads.size} workloads, ${catalog.attacks.size} attacks: valid`);
   } catch (e) {
     fail(describeError(e));
@@ -47,6 +49,7 @@ export async function lintFeatures({ writeDocs = true, out = console.log, err = 
   const suites: { file: string; result: SuiteResult }[] = [];
   try {
     const state = await loadLabState(join(root, 'scenarios/policies'));
+    if (writeDocs && catalog && (await writeCatalogDocs(catalog, state))) out('docs/authoring.md catalog was stale: rewritten (commit it)');
     out(`admission policies: ${state.files.length} files, ${state.namespaces.size} namespaces, ${state.securityPolicies.length + state.operationPolicies.length} policies: valid`);
     for (const entry of await readdir(join(root, 'scenarios/admission-suites'), { withFileTypes: true })) {
       if (!entry.isFile() || !/\.ya?ml$/.test(entry.name)) continue;
