@@ -57,8 +57,8 @@ try {
   const got = rootOf(timed(il(join(dir, 'warm-il'))).stdout);
   if (!want || want !== got) throw new Error(`root hashes differ: veritysetup ${want}, integrity-lab ${got}`);
 
-  const t: Record<string, number[]> = { help: [], vsFormat: [], ilFormat: [], vsVerify: [], ilVerify: [] };
-  const cpu: Record<string, number[]> = { help: [], vsFormat: [], ilFormat: [], vsVerify: [], ilVerify: [] };
+  const t: Record<string, number[]> = { node: [], help: [], vsFormat: [], ilFormat: [], vsVerify: [], ilVerify: [] };
+  const cpu: Record<string, number[]> = { node: [], help: [], vsFormat: [], ilFormat: [], vsVerify: [], ilVerify: [] };
   const rec = (k: string, r: { ms: number; cpuMs: number }) => {
     t[k]!.push(r.ms);
     cpu[k]!.push(r.cpuMs);
@@ -66,6 +66,7 @@ try {
   const load = [loadavg()[0]!];
   for (let i = 0; i < RUNS; i++) {
     rec('help', timed([NODE, CLI, '--help']));
+    rec('node', timed([NODE, '-e', '0']));
     rec('vsFormat', timed(vs(join(dir, `vs-${i}`))));
     rec('ilFormat', timed(il(join(dir, `il-${i}`))));
     rec('vsVerify', timed(['veritysetup', 'verify', data, join(dir, `vs-${i}`), want]));
@@ -74,12 +75,13 @@ try {
     rmSync(join(dir, `il-${i}`));
   }
   load.push(loadavg()[0]!);
-  const vsv = timed(['veritysetup', '--version']).stdout.trim();
+  const vsv = spawnSync('veritysetup', ['--version'], { encoding: 'utf8' }).stdout.trim();
   console.log(`${MIB} MiB of random data in ${tmpdir()} (page cache warm), sha256, 4096/4096, format 1, 32-byte salt; whole processes, median of ${RUNS} interleaved runs; ${availableParallelism()} cores, load average ${load[0]!.toFixed(2)} → ${load[1]!.toFixed(2)}; node ${spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()}, ${vsv}.\n`);
   const mbps = (ms: number) => ((MIB * 1.048576) / (ms / 1000)).toFixed(0);
   console.log('| Process | Median wall ms | MB/s | Ratio vs veritysetup | Median CPU ms (user+sys) |\n| --- | ---: | ---: | ---: | ---: |');
   const row = (label: string, k: string, vsKey?: string) =>
-    console.log(`| ${label} | ${median(t[k]!).toFixed(0)} | ${k === 'help' ? '' : mbps(median(t[k]!))} | ${vsKey ? (median(t[vsKey]!) / median(t[k]!)).toFixed(2) : ''} | ${median(cpu[k]!).toFixed(0)} |`);
+    console.log(`| ${label} | ${median(t[k]!).toFixed(0)} | ${k === 'help' || k === 'node' ? '' : mbps(median(t[k]!))} | ${vsKey ? (median(t[vsKey]!) / median(t[k]!)).toFixed(2) : ''} | ${median(cpu[k]!).toFixed(0)} |`);
+  row('node -e 0 (Node start-up alone)', 'node');
   row('integrity-lab --help', 'help');
   row('veritysetup format', 'vsFormat');
   row('integrity-lab verity format', 'ilFormat', 'vsFormat');
