@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTar, readTar } from '../images/tar.ts';
@@ -48,6 +48,21 @@ describe('buildResultsBundle', () => {
     const inputs = JSON.parse(members.find((m) => m.path === 'inputs.json')!.content.toString());
     assert.deepEqual(Object.keys(inputs), ['features/a.feature', 'scenarios/attacks/x.yaml']);
     assert.ok(members.some((m) => m.path === 'junit.xml'));
+  });
+
+  describe('when the same scenario ran twice (--repeat)', () => {
+    it("gives each run's document that run's evidence only", async () => {
+      const { run, project } = await fakeRun();
+      const again = { attack: 'swap', profile: 'integrity', outcome: 'detected', expected: 'blocked', scenario: 'swap on integrity' };
+      await writeFile(join(run, 'outcomes.jsonl'), `${await readFile(join(run, 'outcomes.jsonl'), 'utf8')}${JSON.stringify(again)}\n`);
+      await writeFile(join(run, 'allure-results/1-result.json'), JSON.stringify({ name: 'swap on integrity', start: 1, attachments: [{ name: 'first', source: 'a1-attachment.txt' }] }));
+      await writeFile(join(run, 'allure-results/2-result.json'), JSON.stringify({ name: 'swap on integrity', start: 2, attachments: [{ name: 'second', source: 'a1-attachment.txt' }] }));
+      const members = readTar(await buildResultsBundle(run, project, versions));
+      const doc = (p: string) => JSON.parse(members.find((m) => m.path === p)!.content.toString());
+      assert.deepEqual(doc('outcomes/swap--integrity.json').evidence.map((e: { name: string }) => e.name), ['first']);
+      assert.deepEqual(doc('outcomes/swap--integrity.2.json').evidence.map((e: { name: string }) => e.name), ['second']);
+      assert.equal(doc('outcomes/swap--integrity.2.json').verdict, 'MISMATCH');
+    });
   });
 
   describe('when a member would hold a private key', () => {

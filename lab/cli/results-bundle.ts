@@ -69,25 +69,33 @@ export interface Manifest {
   members: Record<string, { sha256: string; size: number }>;
 }
 
-/** Evidence attachments of each scenario, from the Allure results (name → files). */
-async function evidenceByScenario(allureDir: string): Promise<Map<string, { name: string; sha256: string }[]>> {
-  const out = new Map<string, { name: string; sha256: string }[]>();
+/**
+ * Evidence attachments of each scenario run, from the Allure results: by
+ * scenario name, one list per run of it in the order the runs started (a
+ * scenario runs several times with --repeat, or as several outline rows of
+ * the same name).
+ */
+async function evidenceByScenario(allureDir: string): Promise<Map<string, { name: string; sha256: string }[][]>> {
+  type Node = { attachments?: { name: string; source: string }[]; steps?: Node[] };
+  const runs: { name: string; start: number; evidence: { name: string; sha256: string }[] }[] = [];
   const files = await readdir(allureDir).catch(() => [] as string[]);
   for (const f of files.filter((n) => n.endsWith('-result.json'))) {
-    const result = JSON.parse(await readFile(join(allureDir, f), 'utf8')) as { name?: string; attachments?: { name: string; source: string }[]; steps?: unknown[] };
+    const result = JSON.parse(await readFile(join(allureDir, f), 'utf8')) as Node & { name?: string; start?: number };
     const attachments: { name: string; source: string }[] = [];
-    const collect = (node: { attachments?: { name: string; source: string }[]; steps?: unknown[] }) => {
+    const collect = (node: Node) => {
       attachments.push(...(node.attachments ?? []));
-      for (const s of node.steps ?? []) collect(s as typeof node);
+      for (const s of node.steps ?? []) collect(s);
     };
     collect(result);
-    const list = out.get(result.name ?? '') ?? [];
+    const evidence: { name: string; sha256: string }[] = [];
     for (const a of attachments) {
       const content = await readFile(join(allureDir, a.source)).catch(() => undefined);
-      if (content) list.push({ name: a.name, sha256: sha256(content) });
+      if (content) evidence.push({ name: a.name, sha256: sha256(content) });
     }
-    out.set(result.name ?? '', list);
+    runs.push({ name: result.name ?? '', start: result.start ?? 0, evidence });
   }
+  const out = new Map<string, { name: string; sha256: string }[][]>();
+  for (const r of runs.sort((a, b) => a.start - b.start)) out.set(r.name, [...(out.get(r.name) ?? []), r.evidence]);
   return out;
 }
 
@@ -126,11 +134,15 @@ export async function buildResultsBundle(runDir: string, projectRoot: string, ve
     .filter(Boolean)
     .map((l) => JSON.parse(l) as OutcomeRecordLike);
   const evidence = await evidenceByScenario(join(runDir, 'allure-results'));
+  // Outcome records are appended as scenarios finish; runs of the same scenario take their evidence in start order.
+  const taken = new Map<string, number>();
   for (const r of records) {
+    const nth = taken.get(r.scenario) ?? 0;
+    taken.set(r.scenario, nth + 1);
     const base = `outcomes/${r.attack}--${r.profile}`.replace(/[^A-Za-z0-9_./-]+/g, '-');
     let name = `${base}.json`;
     for (let n = 2; files.has(name); n++) name = `${base}.${n}.json`;
-    files.set(name, Buffer.from(JSON.stringify(outcomeDocument(r, evidence.get(r.scenario) ?? []), null, 2) + '\n'));
+    files.set(name, Buffer.from(JSON.stringify(outcomeDocument(r, evidence.get(r.scenario)?.[nth] ?? []), null, 2) + '\n'));
   }
   files.set('versions.json', Buffer.from(JSON.stringify(versions, null, 2) + '\n'));
   files.set('inputs.json', Buffer.from(JSON.stringify(await hashTree(projectRoot, ['features', 'scenarios']), null, 2) + '\n'));
