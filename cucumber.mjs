@@ -1,15 +1,21 @@
 // cucumber-js configuration. TypeScript support comes from tsx, registered
 // through NODE_OPTIONS=--import tsx by the npm scripts (cucumber's own
 // `import` option is a file glob, not Node's flag).
+//
+// Results go to the run directory the conformance runner made
+// (reports/runs/<time>-<label>/, see lab/cli/run-dir.ts), or to reports/ when
+// cucumber-js is run by hand.
+const out = process.env.INTEGRITY_LAB_RUN_DIR ?? 'reports';
+
 const common = {
   import: ['steps/**/*.ts'],
   format: [
     'pretty',
-    ['allure-cucumberjs/reporter', 'reports/allure-results/.formatter-output'],
-    ['junit', 'reports/junit.xml'],
+    ['allure-cucumberjs/reporter', `${out}/allure-results/.formatter-output`],
+    ['junit', `${out}/junit.xml`],
   ],
   formatOptions: {
-    resultsDir: 'reports/allure-results',
+    resultsDir: `${out}/allure-results`,
     junit: { suiteName: 'integrity-lab conformance' },
     // Evidence goes to the Allure report, not the terminal.
     pretty: { includeAttachments: false },

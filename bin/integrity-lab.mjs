@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The integrity-lab CLI. The sources are TypeScript, run through tsx.
-import { register } from 'tsx/esm/api';
-
+// The integrity-lab CLI. The sources are TypeScript with erasable syntax only
+// (tsconfig's erasableSyntaxOnly), so Node 22.18+ and 24 run them directly by
+// stripping the types: no compile step at start. Older Node 22 releases, which
+// lack type stripping, fall back to tsx (about a second slower to start).
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 22) {
   process.stderr.write(
@@ -10,6 +11,13 @@ if (major < 22) {
   );
   process.exit(1);
 }
-register();
+// V8's code cache (and, on Node 24, the type-stripped sources) kept on disk
+// between starts: a warm start skips most of the parsing and stripping.
+const { enableCompileCache } = await import('node:module');
+enableCompileCache?.();
+if (!process.features.typescript) {
+  const { register } = await import('tsx/esm/api');
+  register();
+}
 const { main } = await import('../lab/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

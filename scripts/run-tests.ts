@@ -2,15 +2,20 @@
  * `npm test`: the project's own tests, ending with one line
  * `N passed, M failed`.
  *
+ *   0. host setup, visibly: Docker engine and lab node image (lab/cli/setup.ts)
  *   1. type check (tsc, strict)
  *   2. unit tests next to the code (node:test), counted per test
  *   3. feature lint: scenario YAML, schemas, undefined/ambiguous steps
  *   4. end-to-end: the @smoke scenarios on real lab nodes, counted per scenario
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { globSync } from 'node:fs';
+import { prepareHost } from '../lab/cli/setup.ts';
+import { RUN_DIR_ENV, createRunDir, pruneRuns } from '../lab/cli/run-dir.ts';
+import { toStderr } from '../lab/progress.ts';
+import { describeError } from '../lab/errors.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'node_modules/.bin');
@@ -38,6 +43,18 @@ function count(name: string, passed: number, failed: number): void {
 
 await mkdir(reports, { recursive: true });
 
+// 0. Host setup before any test: on a fresh machine it installs docker.io,
+// starts dockerd and builds the node image (about a minute), which would
+// otherwise happen silently inside the first unit test that starts a node.
+process.stdout.write('== host setup\n');
+try {
+  await prepareHost(toStderr);
+} catch (err) {
+  process.stderr.write(`PREFLIGHT ERROR ${describeError(err)}\n`);
+  process.stdout.write('0 passed, 1 failed (host setup)\n');
+  process.exit(1);
+}
+
 // 1. Type check.
 count('type check', ...((await run(join(bin, 'tsc'), ['-p', 'tsconfig.json'])) === 0 ? [1, 0] : [0, 1]) as [number, number]);
 
@@ -59,9 +76,13 @@ count('unit tests', pass, fail || (unitStatus !== 0 ? 1 : 0));
 count('feature lint', ...((await run(process.execPath, ['--import', 'tsx', 'scripts/lint-features.ts'])) === 0 ? [1, 0] : [0, 1]) as [number, number]);
 
 // 4. End-to-end smoke scenarios on real lab nodes.
-const junit = join(reports, 'junit-smoke.xml');
-await rm(junit, { force: true });
-const e2eStatus = await run(join(bin, 'cucumber-js'), ['--profile', 'smoke', '--format', `junit:${junit}`], { NODE_OPTIONS: '--import tsx' });
+// Its own run directory (reports/runs/<time>-test-smoke/), like every
+// conformance run; reports/latest stays on the last conformance run.
+const smokeDir = await createRunDir('test-smoke');
+const junit = join(smokeDir, 'junit.xml');
+const e2eStatus = await run(join(bin, 'cucumber-js'), ['--profile', 'smoke'], { NODE_OPTIONS: '--import tsx', [RUN_DIR_ENV]: smokeDir });
+process.stdout.write(`end-to-end results: ${relative(root, smokeDir)}\n`);
+await pruneRuns();
 const xml = await readFile(junit, 'utf8').catch(() => '');
 const suite = /<testsuite\b[^>]*>/.exec(xml)?.[0] ?? '';
 const attr = (n: string) => Number(new RegExp(`\\b${n}="(\\d+)"`).exec(suite)?.[1] ?? 0);

@@ -94,6 +94,7 @@ When('a host-network pod of {workload} declaring container port {int} is submitt
 
 // ------------------------------------------------------------------ outcomes
 
+// Checks: the webhook (if any) admitted the pod and CRI runs it: "created" means its first container is CONTAINER_RUNNING, not merely accepted.
 Then('the pod is created', async function (this: LabWorld) {
   const s = submitted(this);
   assert.ok(s.running, `the pod ${s.pod.namespace}/${s.pod.name} was refused by ${s.refused?.component}: ${s.refused?.answer.reason}`);
@@ -102,6 +103,7 @@ Then('the pod is created', async function (this: LabWorld) {
   assert.equal(status.state, 'CONTAINER_RUNNING', `container of ${s.pod.name} is ${status.state}: ${status.reason} ${status.message}`);
 });
 
+// Checks: the admission component refused the pod, its reason contains the text (substring, case-sensitive), and CRI holds no sandbox or container of it.
 Then('the pod is refused with {string}', async function (this: LabWorld, text: string) {
   const s = submitted(this);
   this.refusalPending = false;
@@ -113,6 +115,7 @@ Then('the pod is refused with {string}', async function (this: LabWorld, text: s
   assert.deepEqual(footprint, { sandboxes: [], containers: [] }, 'a refused pod left a sandbox or a container in CRI');
 });
 
+// Checks: `id -u` inside the pod's first container prints exactly 0.
 Then('the pod runs as root', async function (this: LabWorld) {
   const s = submitted(this);
   assert.ok(s.running, 'the pod is not running');
@@ -121,6 +124,7 @@ Then('the pod runs as root', async function (this: LabWorld) {
   assert.equal(r.stdout.toString().trim(), '0');
 });
 
+// Checks: the webhook was called and answered allowed=true.
 Then('the admission webhook admitted the pod', function (this: LabWorld) {
   const review = submitted(this).review;
   assert.ok(review, 'no admission answer: this node has no admission webhook');
@@ -128,18 +132,21 @@ Then('the admission webhook admitted the pod', function (this: LabWorld) {
   assert.equal(review.allowed, true, review.reason);
 });
 
+// Checks: the pod was admitted and one of its warnings contains the text (substring).
 Then('the pod was admitted with the warning {string}', function (this: LabWorld, text: string) {
   const review = submitted(this).review;
   assert.ok(review?.allowed, `not admitted: ${review?.reason}`);
   assert.ok(review.warnings.some((w) => w.includes(text)), `no warning contains "${text}": ${JSON.stringify(review.warnings)}`);
 });
 
+// Checks: the pod was admitted with an empty warning list.
 Then('the pod was admitted without a warning', function (this: LabWorld) {
   const review = submitted(this).review;
   assert.ok(review?.allowed, `not admitted: ${review?.reason}`);
   assert.deepEqual(review.warnings, []);
 });
 
+// Checks, polling up to 5 s: an admission detection record with exactly this action for this pod's namespace/name.
 Then('the admission webhook recorded a {string} decision for the pod', async function (this: LabWorld, action: string) {
   const { pod } = submitted(this);
   const mine = (d: Detection) => {
@@ -150,6 +157,7 @@ Then('the admission webhook recorded a {string} decision for the pod', async fun
   assert.ok(found.some(mine), `no ${action} record for ${pod.namespace}/${pod.name}; records: ${found.map((d) => d.message).join(' | ') || 'none'}`);
 });
 
+// Checks, polling up to 5 s: an admission detection whose message names this pod's namespace/name.
 Then('the admission component reported the refusal', async function (this: LabWorld) {
   const { pod } = submitted(this);
   const mine = (d: Detection) => d.message.includes(`${pod.namespace}/${pod.name}`);

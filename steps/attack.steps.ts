@@ -19,6 +19,7 @@ When('the attacker carries out {attack}', async function (this: LabWorld, attack
   if (typeof this.lastAttack.evidence.containerMountinfo === 'string') this.attachText('container-mountinfo', this.lastAttack.evidence.containerMountinfo);
 });
 
+// Checks: the observed outcome equals the attack's spec.expected for this profile exactly (succeeded, blocked or detected); records the row of the summary table. Every scenario that runs an attack must end with it (an After hook fails the scenario otherwise).
 Then('the attack has the outcome expected on this profile', async function (this: LabWorld) {
   const run = this.lastAttack;
   assert.ok(run, 'no attack was carried out in this scenario');

@@ -57,6 +57,7 @@ After(function (this: LabWorld, { result, pickle }) {
   }
 });
 
+// Checks: the running engine refused the reload; the error's file ends with the given path, the rule name is exact, the position is exactly line:column, and the message contains `file:line:col: rule "name"`.
 Then('the audit engine refuses them, naming {string}, the rule {string} and the position {string}', function (this: LabWorld, file: string, rule: string, position: string) {
   const r = this.auditReload;
   assert.ok(r, 'no audit rules were loaded into the running engine in this scenario');
@@ -70,12 +71,14 @@ Then('the audit engine refuses them, naming {string}, the rule {string} and the 
   assert.ok(r.error?.message.includes(`${file}:${position}: rule "${rule}"`), `message: ${r.error?.message}`);
 });
 
+// Checks: the engine's rule summary equals (deep equality) the one before the refused load.
 Then('the audit rules in force are the ones loaded before', async function (this: LabWorld) {
   const now = (await auditStatus(this.lab)).rules;
   this.attachJson('audit-rules-in-force', now);
   assert.deepEqual(now, this.auditRulesBefore, 'the rules in force changed after a refused load');
 });
 
+// Checks: at least one alert of exactly this rule name in the lab's alert log.
 Then('the audit rule {string} raised an alert', async function (this: LabWorld, rule: string) {
   assert.ok(hasAudit(this.lab), `profile "${this.lab.profile.metadata.name}" runs no audit engine: this step would assert nothing`);
   const alerts = await awaitAuditAlerts(this.lab, new Date(0), { rule });
@@ -89,6 +92,7 @@ Then('the audit rule {string} raised an alert', async function (this: LabWorld, 
   }
 });
 
+// Checks after waiting the given seconds: the daemon set rules for the container and saw events of this lab (quiet means watched and found nothing), and the alert list is empty.
 Then('the audit engine raised no alert while {workload} ran for {int} s', async function (this: LabWorld, workload: Workload, seconds: number) {
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const status = await auditStatus(this.lab);
@@ -110,6 +114,7 @@ When('the lab is torn down', async function (this: LabWorld) {
   this.node = undefined;
 });
 
+// Checks: `auditctl -l` after teardown lists no rule carrying the torn-down lab's key.
 Then('the kernel holds no audit rule of that lab', async function (this: LabWorld) {
   const torn = this.auditTornDown;
   assert.ok(torn, 'no lab was torn down in this scenario');

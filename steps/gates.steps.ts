@@ -4,16 +4,19 @@ import type { Workload } from '../lab/spec/schemas.ts';
 import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
 
+// Checks: the attack's observed reason contains the text (substring, case-sensitive).
 Then('the attack\'s observed reason contains {string}', function (this: LabWorld, text: string) {
   const reason = this.lastAttack?.observation.reason ?? '';
   assert.ok(reason.includes(text), `the observed reason does not contain "${text}": ${reason}`);
 });
 
+// Checks: the observed reason contains one of the two texts (substring, case-sensitive).
 Then('the attack\'s observed reason contains {string} or {string}', function (this: LabWorld, a: string, b: string) {
   const reason = this.lastAttack?.observation.reason ?? '';
   assert.ok(reason.includes(a) || reason.includes(b), `the observed reason contains neither "${a}" nor "${b}": ${reason}`);
 });
 
+// Checks: some detection of this attack came from the named component (exact component name, e.g. "gates", "watchdog", "audit").
 Then('the {string} reported it', function (this: LabWorld, component: string) {
   const run = this.lastAttack;
   this.attachJson('detections', run?.observation.detections ?? []);

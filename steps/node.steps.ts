@@ -25,6 +25,7 @@ Given('the workload {workload} is running', async function (this: LabWorld, work
   this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });
 
+// Checks: CRI reports the workload's first container as CONTAINER_RUNNING (the container status is attached).
 Then('the workload {workload} runs', async function (this: LabWorld, workload: Workload) {
   const pod = this.pod(workload.metadata.name);
   const { status } = await nodeOf(this, workload.metadata.name).cri.containerStatus(pod.containers[0]!.id);
@@ -32,6 +33,7 @@ Then('the workload {workload} runs', async function (this: LabWorld, workload: W
   assert.equal(status.state, 'CONTAINER_RUNNING', `container of ${workload.metadata.name} is ${status.state}: ${status.reason} ${status.message}`);
 });
 
+// Checks, from the container's mountinfo: the root is an overlay with one lowerdir per image layer, each lowerdir an erofs mount with option ro whose source is its layer.erofs, and that file exists on the node.
 Then('every layer of {workload} is a read-only erofs mount of a layer.erofs file', async function (this: LabWorld, workload: Workload) {
   const report = await inspectRootfs(nodeOf(this, workload.metadata.name), this.pod(workload.metadata.name));
   this.attachText('container-mountinfo', report.containerMountinfo);

@@ -32,12 +32,14 @@ function recordVerification(world: LabWorld, result: VerificationResult): void {
   world.attachJson('verification', result);
 }
 
+// Checks: the attached signature of the signed digest verifies against the lab root CA with no error finding.
 Then('the signature of {workload} verifies against the lab\'s trusted roots', async function (this: LabWorld, workload: Workload) {
   const signed = this.signedImage(workload.metadata.name);
   recordVerification(this, await trust.verifyImage(this.lab, workload.spec.image.repository, signed.digest));
   assert.ok(this.verification?.ok, `verification failed: ${JSON.stringify(this.verification?.findings)}`);
 });
 
+// Checks: one layer.erofs per manifest layer, and each file's dm-verity root hash equals (exact hex) the layer's signed root-hash annotation.
 Then('the root hash of every layer.erofs of {workload} on the node matches its signed annotation', async function (this: LabWorld, workload: Workload) {
   const signed = this.signedImage(workload.metadata.name);
   const report = await inspectRootfs(this.lab, this.pod(workload.metadata.name));
@@ -71,6 +73,7 @@ async function verifyTampered(world: LabWorld): Promise<VerificationResult> {
   return result;
 }
 
+// Checks: verification fails and the error findings include exactly this code.
 Then('verification of the tampered manifest fails with {string}', async function (this: LabWorld, code: string) {
   const result = await verifyTampered(this);
   assert.equal(result.ok, false, 'the tampered manifest verified');
@@ -78,11 +81,13 @@ Then('verification of the tampered manifest fails with {string}', async function
   assert.ok(codes.includes(code as never), `expected finding ${code}, got ${codes.join(', ') || 'none'}`);
 });
 
+// Checks: verification of the tampered manifest succeeds (the weakness of the payload being demonstrated).
 Then('verification of the tampered manifest still succeeds', async function (this: LabWorld) {
   const result = await verifyTampered(this);
   assert.equal(result.ok, true, `expected the delivery-kit payload to accept it, got ${JSON.stringify(result.findings)}`);
 });
 
+// Checks: verification fails with a finding of exactly this code.
 Then('verification of {workload} fails with {string}', async function (this: LabWorld, workload: Workload, code: string) {
   const result = await trust.verifyImage(this.lab, workload.spec.image.repository, this.signedImage(workload.metadata.name).digest);
   recordVerification(this, result);
@@ -90,6 +95,7 @@ Then('verification of {workload} fails with {string}', async function (this: Lab
   assert.ok(result.findings.some((f) => f.code === code), `expected finding ${code}, got ${result.findings.map((f) => f.code).join(', ')}`);
 });
 
+// Checks: with the clock moved forward, verification fails with a finding of exactly this code.
 Then('verification of {workload} {int} days from now fails with {string}', async function (this: LabWorld, workload: Workload, days: number, code: string) {
   const clock = () => new Date(Date.now() + days * DAY);
   const result = await trust.verifyImage(this.lab, workload.spec.image.repository, this.signedImage(workload.metadata.name).digest, { clock });
@@ -105,6 +111,7 @@ When('the lab signs the image of {workload} the cosign way', async function (thi
   this.cosignKey = await trust.labCosignSign(this.lab, workload.spec.image.repository, image.manifestDigest);
 });
 
+// Checks: `cosign verify --key` in the node exits 0.
 Then('the cosign binary on the node verifies {workload} with the lab\'s public key', async function (this: LabWorld, workload: Workload) {
   const image = await this.lab.pushImage(workload.spec.image);
   const r = await trust.nodeCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPath);
@@ -120,6 +127,7 @@ When('the cosign binary on the node signs the image of {workload} with a vendor 
   this.cosignKey = key;
 });
 
+// Checks: the lab's own cosign verifier accepts the signature under that key.
 Then('the lab verifies the cosign signature of {workload} with the vendor\'s public key', async function (this: LabWorld, workload: Workload) {
   const image = await this.lab.pushImage(workload.spec.image);
   const result = await trust.labCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPem);
@@ -127,6 +135,7 @@ Then('the lab verifies the cosign signature of {workload} with the vendor\'s pub
   assert.equal(result.ok, true, JSON.stringify(result.findings));
 });
 
+// Checks: the lab's cosign verifier refuses the signature under an unrelated key.
 Then('the lab refuses the cosign signature of {workload} under another key', async function (this: LabWorld, workload: Workload) {
   const image = await this.lab.pushImage(workload.spec.image);
   const other = await trust.nodeCosignKeyPair(this.lab, 'other');

@@ -46,6 +46,7 @@ When('the container of {workload} is stopped', async function (this: LabWorld, w
   await this.lab.cri.stopContainer(this.pod(workload.metadata.name).containers[0]!.id, 2);
 });
 
+// Checks: the watchdog watched every running container of the scenario (waiting up to 5 s) and its alert list is empty; on a node without a watchdog, no detection from any component.
 Then('the watchdog raised no alert', async function (this: LabWorld) {
   assert.ok(wd.watchdogOf(this.lab), `profile "${this.lab.profile.metadata.name}" runs no watchdog: this step would assert nothing`);
   // Not vacuous: the watchdog did watch (and so scan) the scenario's running pods.
@@ -83,6 +84,7 @@ Then('the watchdog reported it within {int} s, naming the container, its pod and
   assert.ok(latency <= seconds * 1000, `the watchdog reported ${latency} ms after the mount, expected within ${seconds * 1000} ms`);
 });
 
+// Checks: the first alert's notification source equals the given one exactly ("fanotify" means fanotify-mnt).
 Then('the watchdog noticed the mount through {string}', function (this: LabWorld, notify: string) {
   const a = ((this.lastAttack?.evidence.watchdogAlerts ?? []) as wd.WatchdogAlert[])[0];
   assert.ok(a, 'the watchdog reported nothing');
@@ -90,6 +92,7 @@ Then('the watchdog noticed the mount through {string}', function (this: LabWorld
   assert.equal(a.notify, expected, `the watchdog used ${a.notify} (trigger ${a.trigger}), expected ${expected}`);
 });
 
+// Checks: CRI reports the container CONTAINER_EXITED and the watchdog logged an enforcement for it.
 Then('the watchdog stopped the container of {workload}', async function (this: LabWorld, workload: Workload) {
   const id = this.pod(workload.metadata.name).containers[0]!.id;
   const { status } = await this.lab.cri.containerStatus(id);
@@ -100,6 +103,7 @@ Then('the watchdog stopped the container of {workload}', async function (this: L
   assert.equal(enforced.length, 1, `expected one enforcement record for ${id}, got ${enforced.length}`);
 });
 
+// Checks, waiting up to 15 s: the watchdog logged a trust decision for the container's layers.
 Then('the watchdog re-verified every layer of {workload} against its signed root hash', async function (this: LabWorld, workload: Workload) {
   const id = this.pod(workload.metadata.name).containers[0]!.id;
   const { record: trust, layers } = await wd.awaitTrustDecision(this.lab, id, 15_000);
@@ -119,6 +123,7 @@ When('the node deletes {string}', async function (this: LabWorld, path: string) 
   await this.lab.run(['rm', '-f', path]);
 });
 
+// Checks: df counts at least the file's size as used in the directory while du finds under 1 MiB there.
 Then('the node\'s df in {string} still counts the {int} MiB of the deleted file that du no longer finds', async function (this: LabWorld, dir: string, mib: number) {
   const u = await wd.nodeDiskUsage(this.lab, dir);
   this.watchdogDisk.push({ when: 'file deleted, container running', ...u });
@@ -127,6 +132,7 @@ Then('the node\'s df in {string} still counts the {int} MiB of the deleted file 
   assert.ok(u.duKiB < 1024, `du finds ${u.duKiB} KiB in ${dir}; the file should have no name any more`);
 });
 
+// Checks, polling every 200 ms up to the given seconds: df's used space drops below the file's size ("released") or does not ("still held").
 Then('within {int} s the {int} MiB of the deleted file in {string} are {string}', async function (this: LabWorld, seconds: number, mib: number, dir: string, expected: string) {
   assert.ok(expected === 'released' || expected === 'still held', `expected "released" or "still held", got "${expected}"`);
   const u = (await poll(() => wd.nodeDiskUsage(this.lab, dir), (usage) => usage.dfUsedKiB < mib * 1024, { timeoutMs: seconds * 1000, intervalMs: 200 })).value!;
@@ -145,6 +151,7 @@ When('the watchdog on the node restarts', async function (this: LabWorld) {
   this.attachJson('watchdog-restart', { stoppedPid, newPid: status.pid, startedAt: status.startedAt, notify: status.notify });
 });
 
+// Checks, waiting up to 5 s after the restart: a new alert for that path in that workload's container.
 Then('the restarted watchdog reports the overmount of {string} in {workload} again', async function (this: LabWorld, path: string, workload: Workload) {
   const since = this.watchdogSince;
   assert.ok(since, 'the watchdog was not restarted in this scenario');
@@ -168,6 +175,7 @@ When('{int} containers of {workload} start and exit while the watchdog scans', a
   await new Promise((r) => setTimeout(r, 3000));
 });
 
+// Checks: the watchdog's pid is the one it reports, its activity since the restart has no error record, its error counter is 0, and it saw some of the scenario's short-lived containers.
 Then('the watchdog logged no error and still runs', async function (this: LabWorld) {
   const w = wd.requireWatchdog(this.lab);
   const [status, activity, pid] = [await wd.watchdogStatus(this.lab), await wd.watchdogActivity(this.lab, this.watchdogSince), await wd.daemonPid(this.lab.exec, w.config)];

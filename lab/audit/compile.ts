@@ -144,7 +144,11 @@ class Compiler {
   private readonly usedMacros = new Set<string>();
   private readonly usedLists = new Set<string>();
 
-  constructor(private readonly c: CollectedRules) {}
+  private readonly c: CollectedRules;
+
+  constructor(c: CollectedRules) {
+    this.c = c;
+  }
 
   run(): CompiledRules {
     for (const list of this.c.lists.values()) this.listItems(list);

@@ -221,7 +221,11 @@ class Parser {
   private depth = 0;
   private lastToken = '';
 
-  constructor(private readonly src: string) {}
+  private readonly src: string;
+
+  constructor(src: string) {
+    this.src = src;
+  }
 
   atEnd(): boolean {
     return this.pos >= this.src.length;

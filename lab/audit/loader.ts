@@ -189,7 +189,11 @@ class FileReader {
   /** The item being read: where an error about a missing key points. */
   private current: YamlNode | undefined;
 
-  constructor(private readonly source: RulesSource) {}
+  private readonly source: RulesSource;
+
+  constructor(source: RulesSource) {
+    this.source = source;
+  }
 
   read(): ParsedRulesFile {
     const docs = parseAllDocuments(this.source.content, { lineCounter: this.lines, uniqueKeys: true });

@@ -3,6 +3,7 @@
  */
 import { componentsFor } from '../components.ts';
 import { spawnSync } from 'node:child_process';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LabNode, listLabs, teardownLab, detectVerityMode } from '../node/index.ts';
@@ -17,20 +18,55 @@ const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 const usage = `usage:
   integrity-lab lab up [--profile vanilla|integrity]   start a lab node and leave it running
   integrity-lab lab up --substrate kind [--workers N]  start a kind cluster (vanilla profile) and print its kubeconfig path
-  integrity-lab lab status [LAB_ID]                    list labs, or show one lab's node
-  integrity-lab lab shell [LAB_ID]                     open a shell in a lab node
+  integrity-lab lab status [LAB_ID]                    list labs with their containers, or show one lab's node
+  integrity-lab lab shell [LAB_ID] [-- CMD ARG…]       a shell in a lab node, or run CMD there and exit with its code
   integrity-lab lab down [LAB_ID | --all]              remove a lab (its container, volume, keys)`;
 
+type LabContainer = Awaited<ReturnType<typeof listLabs>>[number];
+
+/** A lab's containers, its node first; one entry per lab id. */
+export function groupLabs(containers: readonly LabContainer[]): { labId: string; node?: LabContainer; containers: LabContainer[] }[] {
+  const byId = new Map<string, LabContainer[]>();
+  for (const c of containers) byId.set(c.labId, [...(byId.get(c.labId) ?? []), c]);
+  return [...byId].map(([labId, list]) => ({
+    labId,
+    node: list.find((c) => c.role === 'node'),
+    containers: [...list].sort((a, b) => Number(b.role === 'node') - Number(a.role === 'node') || a.name.localeCompare(b.name)),
+  }));
+}
+
+/** `lab status` without an id: a header, then each lab with its containers indented under it. */
+export function renderLabList(containers: readonly LabContainer[]): string {
+  const labs = groupLabs(containers);
+  if (labs.length === 0) return 'no labs';
+  const rows: string[][] = [['LAB', 'PROFILE', 'STATE', 'CONTAINERS']];
+  for (const lab of labs) {
+    rows.push([lab.labId, lab.node?.profile || '(no node)', lab.node?.state ?? '-', String(lab.containers.length)]);
+    for (const c of lab.containers) rows.push([`  ${c.role}`, '', c.state, c.name]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
 async function resolveLab(id: string | undefined, io: Parameters<Command['run']>[1]): Promise<string | undefined> {
-  const labs = await listLabs();
+  const ids = groupLabs(await listLabs()).map((l) => l.labId);
   if (id) {
-    if (labs.some((l) => l.labId === id)) return id;
-    io.err(`no lab "${id}"; labs: ${labs.map((l) => l.labId).join(', ') || '(none)'}`);
+    if (ids.includes(id)) return id;
+    io.err(`no lab "${id}"; labs: ${ids.join(', ') || '(none)'}`);
     return undefined;
   }
-  if (labs.length === 1) return labs[0]!.labId;
-  io.err(labs.length === 0 ? 'no lab is running: `integrity-lab lab up`' : `several labs run; name one: ${labs.map((l) => l.labId).join(', ')}`);
+  if (ids.length === 1) return ids[0];
+  io.err(ids.length === 0 ? 'no lab is running: `integrity-lab lab up`' : `several labs run; name one: ${ids.join(', ')}`);
   return undefined;
+}
+
+/**
+ * `docker exec` arguments for `lab shell`. A TTY only when both ends are one:
+ * in a script or a pipe, `-t` would make docker refuse ("the input device is
+ * not a TTY") or mangle the output with carriage returns.
+ */
+export function shellArgs(container: string, command: readonly string[], tty: boolean): string[] {
+  return ['exec', '-i', ...(tty ? ['-t'] : []), container, ...(command.length ? command : ['bash'])];
 }
 
 export const command: Command = {
@@ -38,7 +74,11 @@ export const command: Command = {
   summary: 'start, inspect, enter and remove lab nodes by hand',
   usage,
   async run(argv, io) {
-    const [sub, ...rest] = argv;
+    const [sub, ...args] = argv;
+    // Everything after `--` is the command for `lab shell`, never our options.
+    const dash = args.indexOf('--');
+    const rest = dash < 0 ? args : args.slice(0, dash);
+    const inner = dash < 0 ? [] : args.slice(dash + 1);
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
@@ -71,26 +111,48 @@ export const command: Command = {
         return 0;
       }
       case 'status': {
-        const labs = await listLabs();
+        const containers = await listLabs();
         if (!positionals[0]) {
-          if (labs.length === 0) io.out('no labs');
-          for (const l of labs) io.out(`${l.labId}\t${l.profile}\t${l.state}\t${l.name}`);
+          io.out(renderLabList(containers));
           return 0;
         }
         const id = await resolveLab(positionals[0], io);
         if (!id) return 1;
-        const name = `integrity-lab-${id}`;
-        const exec = { run: (a: readonly string[]) => localExec.run(['docker', 'exec', name, ...a]) };
+        const lab = groupLabs(containers).find((l) => l.labId === id)!;
+        if (!lab.node) {
+          io.err(`lab ${id} has no node container (only ${lab.containers.map((c) => c.name).join(', ')}); \`integrity-lab lab down ${id}\` removes the rest`);
+          return 1;
+        }
+        const exec = { run: (a: readonly string[]) => localExec.run(['docker', 'exec', lab.node!.name, ...a]) };
         const version = (await exec.run(['containerd', '--version'])).stdout.toString().split(' ')[2];
-        const lab = labs.find((l) => l.labId === id)!;
-        io.out(JSON.stringify({ labId: id, container: name, profile: lab.profile, state: lab.state, containerdVersion: version, verity: await detectVerityMode(exec) }, null, 2));
+        io.out(
+          JSON.stringify(
+            {
+              labId: id,
+              container: lab.node.name,
+              profile: lab.node.profile,
+              state: lab.node.state,
+              containerdVersion: version,
+              verity: await detectVerityMode(exec),
+              containers: lab.containers.map((c) => ({ role: c.role, name: c.name, state: c.state })),
+            },
+            null,
+            2,
+          ),
+        );
         return 0;
       }
       case 'shell': {
         const id = await resolveLab(positionals[0], io);
         if (!id) return 1;
-        const r = spawnSync('docker', ['exec', '-it', `integrity-lab-${id}`, 'bash'], { stdio: 'inherit' });
-        return r.status ?? 1;
+        const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+        const r = spawnSync('docker', shellArgs(`integrity-lab-${id}`, inner, tty), { stdio: 'inherit' });
+        if (r.error) {
+          io.err(`cannot run docker: ${r.error.message}`);
+          return 127;
+        }
+        // A command killed by a signal exits like a shell reports it: 128 + signal number.
+        return r.status ?? 128 + (r.signal ? (constants.signals[r.signal] ?? 0) : 0);
       }
       case 'down': {
         const kindLab = positionals[0] && (await kindLabIds()).includes(positionals[0]);

@@ -1,44 +1,66 @@
 /**
  * `integrity-lab`: one binary, one subcommand per component.
+ *
+ * Each subcommand's module is imported only when that subcommand runs:
+ * `lab` pulls in testcontainers and gRPC (about a second of module loading),
+ * which `--help` or `verity format` must not pay for. The one-line summaries
+ * therefore live here, next to the loader.
  */
 import { describeError, isLabError } from '../errors.ts';
 import { processIo, type Command, type CliIo } from './command.ts';
-import { command as lab } from './lab-command.ts';
-import { command as sign } from './sign-command.ts';
 
-async function loadCommands(): Promise<Command[]> {
-  const commands: Command[] = [lab, sign];
-  // Component commands are optional at load time so that one broken
-  // component does not take the whole CLI down.
-  for (const path of ['../verity/cli.ts', '../admission/cli.ts', '../audit/cli.ts', '../watchdog/cli.ts']) {
-    try {
-      const mod = (await import(path)) as { command?: Command };
-      if (mod.command) commands.push(mod.command);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    }
-  }
-  return commands;
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load(): Promise<Command>;
 }
 
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'lab', summary: 'start, inspect, enter and remove lab nodes by hand', load: async () => (await import('./lab-command.ts')).command },
+  {
+    name: 'sign',
+    summary: 'Lab PKI, attached image signatures with dm-verity root hashes, and their verification',
+    load: async () => (await import('./sign-command.ts')).command,
+  },
+  {
+    name: 'verity',
+    summary: 'dm-verity hash trees compatible with veritysetup: format, verify, root-hash',
+    load: async () => (await import('../verity/cli.ts')).command,
+  },
+  {
+    name: 'admission',
+    summary: 'Validating admission webhook: serve it, or run policy suites offline',
+    load: async () => (await import('../admission/cli.ts')).command,
+  },
+  {
+    name: 'audit',
+    summary: 'Falco-format rules engine: check rules, evaluate events, read alerts',
+    load: async () => (await import('../audit/cli.ts')).command,
+  },
+  { name: 'watchdog', summary: 'alerts and status of the mount watchdog on a lab node', load: async () => (await import('../watchdog/cli.ts')).command },
+  { name: 'results', summary: "verify a conformance run's results bundle (reports/latest/results.tar)", load: async () => (await import('./results-command.ts')).command },
+];
+
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
-  const commands = await loadCommands();
   const [name, ...rest] = argv;
   const help = () => {
     io.err('usage: integrity-lab <command> [args]\n\ncommands:');
-    for (const c of commands) io.err(`  ${c.name.padEnd(10)} ${c.summary}`);
+    for (const c of COMMANDS) io.err(`  ${c.name.padEnd(10)} ${c.summary}`);
   };
   if (!name || name === '--help' || name === '-h') {
     help();
     return name ? 0 : 2;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     io.err(`unknown command "${name}"`);
     help();
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const command = await entry.load();
+  // Options after `--` belong to the command being run (`lab shell ID -- ls --help`).
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
     io.err(command.usage);
     return 0;
   }

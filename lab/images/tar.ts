@@ -86,3 +86,38 @@ export function buildTar(entries: readonly TarEntry[]): Buffer {
   chunks.push(Buffer.alloc(BLOCK * 2, 0)); // end-of-archive marker
   return Buffer.concat(chunks);
 }
+
+export interface TarMember {
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  content: Buffer;
+}
+
+/**
+ * Reads a ustar archive in memory, without extracting anything: the archive
+ * may come from anywhere, so paths are only reported, never written to.
+ * Checks each header's checksum.
+ */
+export function readTar(archive: Buffer): TarMember[] {
+  const members: TarMember[] = [];
+  let off = 0;
+  const text = (start: number, len: number) => archive.subarray(start, start + len).toString('utf8').replace(/\0.*$/s, '');
+  while (off + BLOCK <= archive.length) {
+    const h = archive.subarray(off, off + BLOCK);
+    if (h.every((b) => b === 0)) break;
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+    const stored = parseInt(text(off + 148, 8).trim(), 8);
+    if (stored !== sum) throw new LabError('TAR_BAD_HEADER', `tar header at byte ${off}: checksum ${stored}, computed ${sum}`);
+    const size = parseInt(text(off + 124, 12).trim() || '0', 8);
+    const prefix = text(off + 345, 155);
+    const name = text(off, 100);
+    const flag = String.fromCharCode(h[156]!);
+    const type = flag === '0' || flag === '\0' ? 'file' : flag === '5' ? 'dir' : flag === '2' ? 'symlink' : 'other';
+    const start = off + BLOCK;
+    if (start + size > archive.length) throw new LabError('TAR_TRUNCATED', `tar member ${prefix ? `${prefix}/` : ''}${name} needs ${size} bytes, the archive ends first`);
+    members.push({ path: (prefix ? `${prefix}/${name}` : name).replace(/\/$/, ''), type, content: archive.subarray(start, start + size) });
+    off = start + Math.ceil(size / BLOCK) * BLOCK;
+  }
+  return members;
+}

@@ -260,17 +260,24 @@ export class StartedKindCluster {
   readonly nodes: KindNode[];
   #stopped = false;
 
-  constructor(
-    readonly labId: string,
-    readonly name: string,
-    readonly kubeconfigPath: string,
-    readonly stateDir: string,
-    readonly tools: KindTools,
-    readonly env: Record<string, string>,
-    readonly profile: LabProfile,
-    workers: number,
-    readonly keep: boolean,
-  ) {
+  readonly labId: string;
+  readonly name: string;
+  readonly kubeconfigPath: string;
+  readonly stateDir: string;
+  readonly tools: KindTools;
+  readonly env: Record<string, string>;
+  readonly profile: LabProfile;
+  readonly keep: boolean;
+
+  constructor(labId: string, name: string, kubeconfigPath: string, stateDir: string, tools: KindTools, env: Record<string, string>, profile: LabProfile, workers: number, keep: boolean) {
+    this.labId = labId;
+    this.name = name;
+    this.kubeconfigPath = kubeconfigPath;
+    this.stateDir = stateDir;
+    this.tools = tools;
+    this.env = env;
+    this.profile = profile;
+    this.keep = keep;
     this.nodes = kindNodeNames(name, workers).map((container, i) => {
       const runDir = join(stateDir, 'run', container);
       const exec = nodeExec(container);

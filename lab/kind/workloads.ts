@@ -22,25 +22,31 @@ const FAILED_WAITING = new Set(['CreateContainerError', 'CreateContainerConfigEr
 
 /** The apiserver refused the pod (admission): the message is the apiserver's. */
 export class ApiServerDenied extends LabError<KindErrorCode> {
-  constructor(
-    readonly pod: string,
-    readonly status: number,
-    readonly apiMessage: string,
-    readonly body: unknown,
-  ) {
+  readonly pod: string;
+  readonly status: number;
+  readonly apiMessage: string;
+  readonly body: unknown;
+  constructor(pod: string, status: number, apiMessage: string, body: unknown) {
     super('KIND_CLUSTER_FAILED', `the apiserver refused pod ${pod} (HTTP ${status}): ${apiMessage}`);
+    this.pod = pod;
+    this.status = status;
+    this.apiMessage = apiMessage;
+    this.body = body;
   }
 }
 
 /** The pod was admitted but its container did not run: the kubelet's reason and the pod's events. */
 export class PodNotRunning extends LabError<KindErrorCode> {
-  constructor(
-    readonly pod: string,
-    readonly reason: string,
-    readonly kubeletMessage: string,
-    readonly events: CoreV1Event[],
-  ) {
+  readonly pod: string;
+  readonly reason: string;
+  readonly kubeletMessage: string;
+  readonly events: CoreV1Event[];
+  constructor(pod: string, reason: string, kubeletMessage: string, events: CoreV1Event[]) {
     super('KIND_CLUSTER_FAILED', `pod ${pod} did not run: ${reason}: ${kubeletMessage}`);
+    this.pod = pod;
+    this.reason = reason;
+    this.kubeletMessage = kubeletMessage;
+    this.events = events;
   }
 }
 
@@ -56,7 +62,10 @@ export class KindWorkloads {
   readonly #images = new Map<string, BuiltImage>();
   #busybox?: Buffer;
 
-  constructor(readonly cluster: StartedKindCluster) {
+  readonly cluster: StartedKindCluster;
+
+  constructor(cluster: StartedKindCluster) {
+    this.cluster = cluster;
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfigPath);
     this.core = kc.makeApiClient(CoreV1Api);

@@ -33,6 +33,8 @@ process.env.TESTCONTAINERS_HOST_OVERRIDE = 'localhost';
 
 export const LAB_LABEL = 'io.integrity-lab.lab';
 export const PROFILE_LABEL = 'io.integrity-lab.profile';
+/** Set on a lab's containers other than its node (the audit sidecar: `audit`). */
+export const ROLE_LABEL = 'io.integrity-lab.role';
 export const STATE_ROOT = process.env.INTEGRITY_LAB_STATE ?? '/var/tmp/integrity-lab';
 
 /** How the node container got its privileges. */
@@ -407,12 +409,13 @@ export class StartedLabNode {
   /**
    * Removes everything the lab created: pods, immutable flags, the node
    * container, its volume and the state directory (with the lab's keys).
-   * With `keep`, leaves the node running unless `force` is given.
+   * With `keep` (the builder's, or this call's: `--keep-failed` keeps only
+   * the nodes of failed scenarios), leaves the node running unless `force`.
    */
-  async stop(options: { force?: boolean } = {}): Promise<void> {
+  async stop(options: { force?: boolean; keep?: boolean } = {}): Promise<void> {
     if (this.#stopped) return;
     activeNodes.delete(this);
-    if (this.#keep && !options.force) {
+    if ((options.keep ?? this.#keep) && !options.force) {
       this.#progress({ phase: 'CLEANUP', status: 'INFO', message: `keeping lab ${this.labId}: \`integrity-lab lab shell ${this.labId}\`, then \`integrity-lab lab down ${this.labId}\`` });
       this.cri.close();
       return;
@@ -470,16 +473,16 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
   }
 }
 
-/** Labs that exist on this engine, by label. */
-export async function listLabs(exec: Exec = localExec): Promise<{ labId: string; name: string; profile: string; state: string }[]> {
-  const r = await exec.run(['docker', 'ps', '-a', '--filter', `label=${LAB_LABEL}`, '--format', `{{.Label "${LAB_LABEL}"}}\t{{.Names}}\t{{.Label "${PROFILE_LABEL}"}}\t{{.State}}`]);
+/** The containers of every lab on this engine, by label: its node (role `node`) and sidecars. */
+export async function listLabs(exec: Exec = localExec): Promise<{ labId: string; name: string; profile: string; state: string; role: string }[]> {
+  const r = await exec.run(['docker', 'ps', '-a', '--filter', `label=${LAB_LABEL}`, '--format', `{{.Label "${LAB_LABEL}"}}\t{{.Names}}\t{{.Label "${PROFILE_LABEL}"}}\t{{.State}}\t{{.Label "${ROLE_LABEL}"}}`]);
   return r.stdout
     .toString()
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const [labId = '', name = '', profile = '', state = ''] = line.split('\t');
-      return { labId, name, profile, state };
+      const [labId = '', name = '', profile = '', state = '', role = ''] = line.split('\t');
+      return { labId, name, profile, state, role: role || 'node' };
     });
 }
 

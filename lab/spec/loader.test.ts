@@ -61,8 +61,11 @@ describe('parseSpecText', () => {
     });
   });
   describe('when a field is not in the schema', () => {
-    it('names the unknown field', async () => {
-      await expectSpecError(async () => parseSpecText(await fixture('unknown-field.yaml'), 'u.yaml'), 'SPEC_SCHEMA', /spec\.containerd\.enableFsverity: is not a known field/);
+    it('names the unknown field at its own line and column', async () => {
+      await expectSpecError(async () => parseSpecText(await fixture('unknown-field.yaml'), 'u.yaml'), 'SPEC_SCHEMA', /^u\.yaml:10:5: spec\.containerd\.enableFsverity: is not a known field/);
+    });
+    it('suggests the closest known field', async () => {
+      await expectSpecError(async () => parseSpecText(await fixture('misspelt-field.yaml'), 'p.yaml'), 'SPEC_SCHEMA', /^p\.yaml:10:3: spec\.paylod: is not a known field; did you mean "payload"\?/);
     });
   });
   describe('when a value is not one of the allowed ones', () => {

@@ -12,11 +12,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, isNode, parseAllDocuments, type Document } from 'yaml';
+import { LineCounter, isMap, isNode, isScalar, parseAllDocuments, type Document } from 'yaml';
 import { LabError } from '../errors.ts';
 import { checkKubernetesObject, type KubernetesKind } from './kubernetes.ts';
 import { workloadPodProblems } from './pod.ts';
 import { ATTACKS_REQUIRING_IDS, ATTACK_TECHNIQUES } from './mitre.ts';
+import { closest } from '../suggest.ts';
 import { SCHEMAS, type Kind, type KindTypes, type Attack, type LabProfile, type Workload } from './schemas.ts';
 
 export type SpecErrorCode = 'SPEC_YAML_SYNTAX' | 'SPEC_SCHEMA' | 'SPEC_KUBERNETES' | 'SPEC_SEMANTIC' | 'SPEC_DUPLICATE' | 'SPEC_READ';
@@ -37,7 +38,8 @@ export class SpecError extends LabError<SpecErrorCode> {
   }
 }
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+// verbose: an error carries its schema, whose `properties` name the known fields.
+const ajv = new Ajv({ allErrors: false, strict: false, verbose: true });
 const validators = new Map<Kind, ValidateFunction>();
 function validatorFor(kind: Kind): ValidateFunction {
   let v = validators.get(kind);
@@ -63,8 +65,13 @@ function schemaMessage(err: ErrorObject, value: unknown, all: ErrorObject[]): st
   switch (err.keyword) {
     case 'required':
       return `${fieldPath(err.instancePath, String(err.params.missingProperty))}: is required`;
-    case 'additionalProperties':
-      return `${fieldPath(err.instancePath, String(err.params.additionalProperty))}: is not a known field`;
+    case 'additionalProperties': {
+      const field = String(err.params.additionalProperty);
+      const known = Object.keys((err.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const [near] = closest(field, known);
+      const hint = near ? `; did you mean "${near}"?` : '';
+      return `${fieldPath(err.instancePath, field)}: is not a known field${hint} (known here: ${known.join(', ') || 'none'})`;
+    }
     case 'const':
       return `${fieldPath(err.instancePath)}: should be ${JSON.stringify(err.params.allowedValue)}, got ${describeValue(value)}`;
     case 'anyOf': {
@@ -87,6 +94,20 @@ function valueAt(data: unknown, instancePath: string): unknown {
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
+}
+
+/** Where the key `field` of the mapping at `instancePath` is written: an unknown field is reported at itself, not at its parent. */
+function locateKey(doc: Document, counter: LineCounter, file: string, instancePath: string, field: string): SpecLocation {
+  const parts = instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const parent = parts.length === 0 ? doc.contents : doc.getIn(parts, true);
+  if (isMap(parent)) {
+    const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === field);
+    if (pair && isNode(pair.key) && pair.key.range) {
+      const pos = counter.linePos(pair.key.range[0]);
+      return { file, line: pos.line, col: pos.col };
+    }
+  }
+  return locate(doc, counter, file, instancePath);
 }
 
 function locate(doc: Document, counter: LineCounter, file: string, instancePath: string): SpecLocation {
@@ -141,7 +162,11 @@ export function parseSpecText(text: string, file: string, expectedKind?: Kind): 
     if (!validate(data)) {
       const errors = validate.errors ?? [];
       const err = errors.find((e) => e.keyword === 'anyOf') ?? errors[0]!;
-      throw new SpecError('SPEC_SCHEMA', locate(doc, counter, file, err.instancePath), schemaMessage(err, valueAt(data, err.instancePath), errors));
+      const where =
+        err.keyword === 'additionalProperties'
+          ? locateKey(doc, counter, file, err.instancePath, String(err.params.additionalProperty))
+          : locate(doc, counter, file, err.instancePath);
+      throw new SpecError('SPEC_SCHEMA', where, schemaMessage(err, valueAt(data, err.instancePath), errors));
     }
     docs.push({ kind, file, line: start, object: data as KindTypes[Kind], at: (pointer) => locate(doc, counter, file, pointer) });
   }

@@ -63,7 +63,10 @@ After(async function (this: LabWorld, { result, pickle }) {
       const logs = await node.exec.run(['sh', '-c', 'tail -n 60 /var/log/integrity-lab/containerd.log']).catch(() => undefined);
       if (logs) this.attachText('containerd-log', logs.stdout.toString());
     }
-    await node.stop();
+    // `npm run conformance -- --keep-failed` keeps the node of a failed scenario for `integrity-lab lab shell`.
+    const keepFailed = process.env.INTEGRITY_LAB_KEEP_FAILED === '1' && result?.status !== Status.PASSED;
+    await node.stop(keepFailed ? { keep: true } : {});
+    if (keepFailed) labState.noteKeptLab(node.labId, pickle.name);
     this.node = undefined;
   }
   if (this.outcomePending && result?.status === Status.PASSED) {

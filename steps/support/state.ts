@@ -10,7 +10,8 @@ import type { Verdict } from '../../lab/attacks/index.ts';
 import type { NodeStatus } from '../../lab/node/index.ts';
 
 export const PROJECT_ROOT = join(import.meta.dirname, '../..');
-export const REPORTS_DIR = join(PROJECT_ROOT, 'reports');
+/** This run's results directory (lab/cli/run-dir.ts), or reports/ when cucumber-js runs by hand. */
+export const REPORTS_DIR = process.env.INTEGRITY_LAB_RUN_DIR ?? join(PROJECT_ROOT, 'reports');
 export const OUTCOMES_FILE = join(REPORTS_DIR, 'outcomes.jsonl');
 
 export interface OutcomeRecord {
@@ -45,7 +46,12 @@ export const labState = {
   profilesSeen(): ReadonlySet<string> {
     return profiles;
   },
-  /** Appends to reports/outcomes.jsonl, which the conformance runner turns into the summary table. */
+  /** Lists a lab kept for a failed scenario in kept-labs.txt, which the conformance runner prints. */
+  noteKeptLab(labId: string, scenario: string): void {
+    mkdirSync(REPORTS_DIR, { recursive: true });
+    appendFileSync(join(REPORTS_DIR, 'kept-labs.txt'), `${labId}\t${scenario}\n`);
+  },
+  /** Appends to outcomes.jsonl in the run directory, which the conformance runner turns into the summary table. */
   recordOutcome(record: OutcomeRecord): void {
     mkdirSync(REPORTS_DIR, { recursive: true });
     appendFileSync(OUTCOMES_FILE, JSON.stringify(record) + '\n');

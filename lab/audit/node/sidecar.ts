@@ -23,7 +23,9 @@ import type { AuditErrorCode } from '../errors.ts';
 import { KEY_PREFIX, labKey, parseRuleList, rulesOfLab, staleLabs } from './kernel-rules.ts';
 import { AUDIT_FILES, HOST_FILES, SIDECAR_PATHS } from './layout.ts';
 
-export const SIDECAR_ROLE_LABEL = 'io.integrity-lab.role';
+import { ROLE_LABEL as SIDECAR_ROLE_LABEL } from '../../node/index.ts';
+
+export { SIDECAR_ROLE_LABEL };
 
 export function sidecarName(labId: string): string {
   return `integrity-lab-${labId}-audit`;
