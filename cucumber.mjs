@@ -25,8 +25,11 @@ const common = {
 
 export default common;
 
-/** `npm test`'s end-to-end part: scenarios tagged @smoke. */
-export const smoke = { ...common, tags: '@smoke' };
+/** `npm test`'s end-to-end part on lab nodes: scenarios tagged @smoke. */
+export const smoke = { ...common, tags: '@smoke and not @kind' };
+
+/** `npm test`'s end-to-end part on a kind cluster: @smoke scenarios of the kind substrate. */
+export const kindSmoke = { ...common, tags: '@smoke and @kind' };
 
 /** `npm run lint:features`: every step defined and unambiguous, nothing run. */
 export const lint = { ...common, dryRun: true, format: ['summary'], strict: true };

@@ -16,6 +16,7 @@ import { prepareHost } from '../lab/cli/setup.ts';
 import { RUN_DIR_ENV, createRunDir, pruneRuns } from '../lab/cli/run-dir.ts';
 import { toStderr } from '../lab/progress.ts';
 import { describeError } from '../lab/errors.ts';
+import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'node_modules/.bin');
@@ -89,6 +90,30 @@ const attr = (n: string) => Number(new RegExp(`\\b${n}="(\\d+)"`).exec(suite)?.[
 const scenarios = attr('tests');
 const bad = attr('failures') + attr('errors');
 count('end-to-end scenarios', scenarios - bad - attr('skipped'), bad || (e2eStatus !== 0 || scenarios === 0 ? Math.max(1, bad) : 0));
+
+// 5. End-to-end on a real Kubernetes cluster (kind, Kubernetes built from
+// source: tens of minutes on a cold machine, cached afterwards; setup is
+// visible and separate from the scenario).
+process.stdout.write('== kind setup\n');
+let kindReady = true;
+try {
+  await prepareHost(toStderr, { kindProfile: getProfile(await loadCatalog(join(root, 'scenarios'), root), 'vanilla') });
+} catch (err) {
+  process.stderr.write(`PREFLIGHT ERROR ${describeError(err)}\n`);
+  count('kind end-to-end', 0, 1);
+  kindReady = false;
+}
+if (kindReady) {
+  const kindDir = await createRunDir('test-kind');
+  const kindStatus = await run(join(bin, 'cucumber-js'), ['--profile', 'kindSmoke'], { NODE_OPTIONS: '--import tsx', [RUN_DIR_ENV]: kindDir });
+  process.stdout.write(`kind end-to-end results: ${relative(root, kindDir)}\n`);
+  const kxml = await readFile(join(kindDir, 'junit.xml'), 'utf8').catch(() => '');
+  const ksuite = /<testsuite\b[^>]*>/.exec(kxml)?.[0] ?? '';
+  const kattr = (n: string) => Number(new RegExp(`\\b${n}="(\\d+)"`).exec(ksuite)?.[1] ?? 0);
+  const kbad = kattr('failures') + kattr('errors');
+  count('kind end-to-end', kattr('tests') - kbad - kattr('skipped'), kbad || (kindStatus !== 0 || kattr('tests') === 0 ? Math.max(1, kbad) : 0));
+  await pruneRuns();
+}
 
 const passed = tallies.reduce((n, t) => n + t.passed, 0);
 const failed = tallies.reduce((n, t) => n + t.failed, 0);

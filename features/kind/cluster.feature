@@ -5,7 +5,7 @@ Feature: The lab on a real Kubernetes cluster
   kubelet. Workloads are created through kube-apiserver, as a user creates
   them, and reach containerd through the scheduler, the kubelet and CRI.
 
-  @story:apiserver-to-erofs
+  @story:apiserver-to-erofs @smoke
   Scenario: A workload created through kube-apiserver runs on read-only EROFS layers
     Given a kind cluster with the "vanilla" profile
     When the workload "app" is started

@@ -20,7 +20,8 @@ import { checkNodeRuntime } from '../node/preflight.ts';
 import { localExec } from '../exec.ts';
 import { LabError, describeError } from '../errors.ts';
 import { toStderr } from '../progress.ts';
-import { loadCatalog } from '../spec/loader.ts';
+import { getProfile, loadCatalog } from '../spec/loader.ts';
+import { ensureKindTools } from '../kind/tools.ts';
 import { readOutcomes, renderSummaryTable } from './summary.ts';
 import { prepareHost, type HostSetup } from './setup.ts';
 import { RUN_DIR_ENV, createRunDir, latestRun, pointLatest, pruneRuns } from './run-dir.ts';
@@ -38,9 +39,15 @@ runner options:
   --parallel N    run scenarios on N lab nodes at once (default: from the machine's cores and free memory)
   --keep-failed   keep the lab node of each failed scenario (integrity-lab lab shell ID; lab down ID)
   --repeat N      run the selected scenarios N times and print each one's timing distribution
+  --substrate S   node (default): every scenario not tagged @kind, on lab nodes;
+                  kind: the @kind scenarios, on kind clusters (docs/kind.md)
 everything else goes to cucumber-js: a feature path, --tags @smoke, --name …`;
 
+export type Substrate = 'node' | 'kind';
+
 export interface RunOptions {
+  /** Where scenarios run: `node` (default) runs every scenario not tagged @kind; `kind` runs the @kind scenarios (docs/kind.md). */
+  substrate: Substrate;
   parallel: number;
   keepFailed: boolean;
   repeat: number;
@@ -64,7 +71,7 @@ function positiveInt(flag: string, value: string | undefined): number {
 
 /** The runner's options, taken out of argv; everything else is cucumber-js's. */
 export function parseRunArgs(argv: readonly string[], parallelDefault = defaultParallel()): RunOptions {
-  const opts: RunOptions = { parallel: parallelDefault, keepFailed: false, repeat: 1, cucumberArgs: [] };
+  const opts: RunOptions = { substrate: 'node', parallel: parallelDefault, keepFailed: false, repeat: 1, cucumberArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -72,9 +79,25 @@ export function parseRunArgs(argv: readonly string[], parallelDefault = defaultP
     if (flag === '--parallel') opts.parallel = positiveInt('--parallel', value());
     else if (flag === '--repeat') opts.repeat = positiveInt('--repeat', value());
     else if (flag === '--keep-failed') opts.keepFailed = true;
+    else if (flag === '--substrate') {
+      const v = value();
+      if (v !== 'node' && v !== 'kind') throw new LabError('RUN_USAGE', `--substrate: should be node or kind, got ${JSON.stringify(v ?? '')}\n${RUN_USAGE}`);
+      opts.substrate = v;
+    }
     else opts.cucumberArgs.push(a);
   }
+  opts.cucumberArgs = withSubstrateTags(opts.cucumberArgs, opts.substrate);
   return opts;
+}
+
+/** The substrate chosen in one place: it narrows the scenarios by the @kind tag, combined with the user's --tags. */
+export function withSubstrateTags(cucumberArgs: readonly string[], substrate: Substrate): string[] {
+  const mine = substrate === 'kind' ? '@kind' : 'not @kind';
+  const args = [...cucumberArgs];
+  const i = args.indexOf('--tags');
+  if (i >= 0 && args[i + 1] !== undefined) args[i + 1] = `(${args[i + 1]}) and ${mine}`;
+  else args.push('--tags', mine);
+  return args;
 }
 
 /** A short name for the run directory: the feature files or tags asked for, else the whole suite. */
@@ -143,15 +166,15 @@ async function collectVersions(setup: HostSetup, runDir: string): Promise<Versio
   const env = await readFile(join(runDir, 'allure-results/environment.properties'), 'utf8').catch(() => '');
   const prop = (k: string) => new RegExp(`^${k.replace('.', '\\.')}=(.*)$`, 'm').exec(env)?.[1] || null;
   return {
-    substrate: 'node',
+    substrate: setup.kind ? 'kind' : 'node',
     containerd: prop('containerd'),
     runc: await firstLine(['docker', 'run', '--rm', '--entrypoint', 'runc', setup.image.tag, '--version']),
     kernel: release(),
     docker: setup.engine.serverVersion,
     node: process.version,
     nodeImage: setup.image.tag,
-    kind: null,
-    kubernetes: null,
+    kind: setup.kind ? await firstLine([(await ensureKindTools(setup.kind.tag)).kind, 'version']) : null,
+    kubernetes: setup.kind ? setup.kind.binaries.version : null,
     lab: {
       commit: await firstLine(['git', '-C', ROOT, 'rev-parse', 'HEAD']),
       dirty: Boolean(await firstLine(['git', '-C', ROOT, 'status', '--porcelain', '--untracked-files=no'])),
@@ -179,7 +202,7 @@ export async function conformance(argv: string[]): Promise<number> {
 
   let setup: HostSetup;
   try {
-    setup = await prepareHost(toStderr);
+    setup = await prepareHost(toStderr, opts.substrate === 'kind' ? { kindProfile: getProfile(await loadCatalog(join(ROOT, 'scenarios'), ROOT), 'vanilla') } : {});
   } catch (err) {
     process.stderr.write(`PREFLIGHT ERROR ${describeError(err)}\n`);
     return 1;
