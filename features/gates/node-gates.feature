@@ -29,6 +29,8 @@ Feature: Node integrity gates admit only what the signature covers
       | layer-tamper-before-start | system-agent | integrity |
       | layer-swap-with-sidecar   | system-agent | vanilla   |
       | layer-swap-with-sidecar   | system-agent | integrity |
+      | forged-mount-on-snapshot  | system-agent | vanilla   |
+      | forged-mount-on-snapshot  | system-agent | integrity |
 
   Scenario Outline: an unsigned pull of a protected image (<profile>)
     Given a lab node with the "<profile>" profile

@@ -244,6 +244,7 @@ export const TECHNIQUES = [
   'side-load-import',
   'rootfs-write',
   'upperdir-write',
+  'forged-layer-mount',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

@@ -7,7 +7,7 @@ import { CONFIRM_MS, parseTaskList, WatchdogDaemon, type DaemonDeps } from './da
 import type { OciSpec } from './expected.ts';
 import type { HelperLine, NotifyHandlers } from './notify.ts';
 import type { NodeView } from './proc.ts';
-import { TASK_DIR, sampleText } from './test-samples.ts';
+import { blockDevices, TASK_DIR, sampleText } from './test-samples.ts';
 
 const AGENT = sampleText('integrity', 'system-agent.id').trim();
 const SANDBOX = sampleText('integrity', 'system-agent-sandbox.id').trim();
@@ -73,8 +73,8 @@ class FakeNode implements NodeView {
   realpath(p: string) {
     return p;
   }
-  loopBackingFile(d: string) {
-    return d === '/dev/loop0' ? '/var/lib/integrity-lab/standard-layer.erofs' : undefined;
+  blockDevice(majmin: string) {
+    return blockDevices('integrity')(majmin);
   }
   readText(path: string) {
     if (path === '/etc/integrity-lab/gates.json') return sampleText('integrity', 'gates.json');

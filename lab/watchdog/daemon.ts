@@ -21,7 +21,6 @@ import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
-import { STANDARD_LAYER_MOUNT } from '../gates/runtime-gate.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
 import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
@@ -147,7 +146,7 @@ export class WatchdogDaemon {
   notify: NotifyMode = 'poll';
   notifyDetail = '';
   #nodeMounts: MountinfoEntry[] = [];
-  #standard?: { mountPoint: string; file: string; rootHash: string };
+  #standard?: { file: string; rootHash: string };
   #trustedRoots: string[] = [];
   #timers: NodeJS.Timeout[] = [];
   #reverifyTimer?: NodeJS.Timeout;
@@ -231,7 +230,7 @@ export class WatchdogDaemon {
     if (gates) {
       try {
         const g = JSON.parse(gates) as { standardLayer?: { path: string; rootHash: string } };
-        if (g.standardLayer) this.#standard = { mountPoint: STANDARD_LAYER_MOUNT, file: g.standardLayer.path, rootHash: g.standardLayer.rootHash };
+        if (g.standardLayer) this.#standard = { file: g.standardLayer.path, rootHash: g.standardLayer.rootHash };
       } catch (err) {
         this.error(undefined, `${this.config.gatesConfigFile} is not JSON: ${describeError(err)}`);
       }
@@ -410,12 +409,10 @@ export class WatchdogDaemon {
     const startTime = this.deps.view.startTime(pid);
     const nsLink = this.deps.view.mntNs(pid);
     if (startTime === undefined || nsLink === undefined) return; // exited already
-    const standard = this.#standard;
     const expectation = deriveExpectation(task.spec, {
       bundleDir: task.bundleDir,
       nodeMounts: this.#nodeMounts,
-      standardLayer: standard ? { mountPoint: standard.mountPoint, file: standard.file } : undefined,
-      loopBackingFile: (d) => this.deps.view.loopBackingFile(d),
+      blockDevice: (majmin) => this.deps.view.blockDevice(majmin),
       realpath: (p) => this.deps.view.realpath(p),
     });
     const sandbox = a[CRI.containerType] === 'sandbox';

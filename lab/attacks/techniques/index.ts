@@ -11,6 +11,7 @@ import { unsignedPull } from './unsigned-pull.ts';
 import { sideLoadImport } from './side-load-import.ts';
 import { rootfsWrite } from './rootfs-write.ts';
 import { upperdirWrite } from './upperdir-write.ts';
+import { forgedLayerMount } from './forged-layer-mount.ts';
 // audit rules (lab/audit)
 import { shellInContainer } from './shell-in-container.ts';
 import { privilegedContainer } from './privileged-container.ts';
@@ -29,6 +30,7 @@ const implemented: Technique[] = [
   sideLoadImport,
   rootfsWrite,
   upperdirWrite,
+  forgedLayerMount,
   shellInContainer,
   privilegedContainer,
   hostpathEtc,
