@@ -31,6 +31,8 @@ Feature: Node integrity gates admit only what the signature covers
       | layer-swap-with-sidecar   | system-agent | integrity |
       | forged-mount-on-snapshot  | system-agent | vanilla   |
       | forged-mount-on-snapshot  | system-agent | integrity |
+      | image-config-tamper       | system-agent | vanilla   |
+      | image-config-tamper       | system-agent | integrity |
 
   Scenario Outline: an unsigned pull of a protected image (<profile>)
     Given a lab node with the "<profile>" profile

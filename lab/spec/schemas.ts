@@ -245,6 +245,7 @@ export const TECHNIQUES = [
   'rootfs-write',
   'upperdir-write',
   'forged-layer-mount',
+  'image-config-tamper',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

@@ -12,6 +12,7 @@ import { sideLoadImport } from './side-load-import.ts';
 import { rootfsWrite } from './rootfs-write.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
+import { imageConfigTamper } from './image-config-tamper.ts';
 // audit rules (lab/audit)
 import { shellInContainer } from './shell-in-container.ts';
 import { privilegedContainer } from './privileged-container.ts';
@@ -31,6 +32,7 @@ const implemented: Technique[] = [
   rootfsWrite,
   upperdirWrite,
   forgedLayerMount,
+  imageConfigTamper,
   shellInContainer,
   privilegedContainer,
   hostpathEtc,
