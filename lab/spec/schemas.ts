@@ -246,6 +246,7 @@ export const TECHNIQUES = [
   'upperdir-write',
   'forged-layer-mount',
   'image-config-tamper',
+  'gate-config-unprotect',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

@@ -49,8 +49,10 @@ class FakeNode implements NodeView {
     const t = this.tasks.get(id);
     return t && { id, bundleDir: `${TASK_DIR}/${id}`, spec: t.spec, pid: t.pid };
   }
+  /** The node's own table; a test may rewrite it (an ungated container). */
+  nodeMountinfo = sampleText('integrity', 'node.mountinfo');
   mountinfo(pid: number | 'self') {
-    if (pid === 'self') return sampleText('integrity', 'node.mountinfo');
+    if (pid === 'self') return this.nodeMountinfo;
     const text = this.procs.get(pid)?.mountinfo;
     this.afterRead?.(pid);
     return text;
@@ -75,6 +77,11 @@ class FakeNode implements NodeView {
   }
   blockDevice(majmin: string) {
     return blockDevices('integrity')(majmin);
+  }
+  files = new Map<string, string>();
+  readBytes(path: string) {
+    const t = this.files.get(path) ?? this.readText(path);
+    return t === undefined ? undefined : Buffer.from(t);
   }
   readText(path: string) {
     if (path === '/etc/integrity-lab/gates.json') return sampleText('integrity', 'gates.json');
@@ -136,6 +143,64 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
 }
 
 describe('WatchdogDaemon', () => {
+  describe('when a protected container did not pass the start gate (its root has the shim\'s writable upperdir)', () => {
+    // As if gates.json had lost kube-system after the watchdog started: the
+    // node table shows the agent's root as containerd made it.
+    const ungated = (node: FakeNode) => {
+      node.nodeMountinfo = node.nodeMountinfo.replace(
+        new RegExp(`(/k8s\\.io/${AGENT}/rootfs .*?lowerdir=)[^,]+`),
+        '$1/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/2/fs:/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/1/fs,upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/9/fs,workdir=/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/9/work',
+      );
+    };
+    it('alerts naming the container, from the mount table, not from the gate configuration', async () => {
+      const h = harness();
+      ungated(h.node);
+      h.node.files.set('/etc/integrity-lab/gates.json', '{"protectedNamespaces":[]}');
+      await h.daemon.discover();
+      const gate = h.alerts().filter((a) => a.kind === 'gate');
+      assert.equal(gate.length, 1);
+      assert.equal(gate[0]!.container, AGENT);
+      assert.deepEqual(gate[0]!.reasons, ['ungated', 'writable-upperdir']);
+      assert.match(gate[0]!.reason, /did not pass the start gate: .*writable upperdir .*snapshots\/9\/fs/);
+      h.daemon.stop();
+    });
+    it('stops it in enforce mode', async () => {
+      const h = harness('enforce');
+      ungated(h.node);
+      await h.daemon.discover();
+      await new Promise((r) => setImmediate(r));
+      assert.ok(h.commands.some((c) => c.join(' ').includes(`tasks kill --signal SIGKILL ${AGENT}`)));
+      h.daemon.stop();
+    });
+    it('does not alert on a gated one', async () => {
+      const h = harness();
+      await h.daemon.discover();
+      assert.deepEqual(h.alerts().filter((a) => a.kind === 'gate'), []);
+      h.daemon.stop();
+    });
+  });
+
+  describe('when a file the node gates are made of changes after the watchdog started', () => {
+    it('alerts once per new content, naming the file and both hashes', async () => {
+      const h = harness();
+      h.node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A');
+      await h.daemon.start();
+      h.daemon.checkDefences();
+      assert.deepEqual(h.alerts().filter((a) => a.kind === 'defence'), []);
+      h.node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A + attacker CA');
+      h.daemon.checkDefences();
+      h.daemon.checkDefences();
+      const d = h.alerts().filter((a) => a.kind === 'defence');
+      assert.equal(d.length, 1);
+      assert.match(d[0]!.reason, /trusted signing roots \(\/etc\/integrity-lab\/trusted-roots.pem\) changed .*sha256 [0-9a-f]{64} → [0-9a-f]{64}/);
+      h.node.files.delete('/usr/bin/runc');
+      h.node.files.set('/etc/containerd/config.toml', 'no wrapper');
+      h.daemon.checkDefences();
+      assert.equal(h.alerts().filter((a) => a.kind === 'defence').length, 2);
+      h.daemon.stop();
+    });
+  });
+
   describe('when it discovers the containers of a node', () => {
     it('watches those in watched namespaces (container and sandbox) and ignores the rest', async () => {
       const h = harness();

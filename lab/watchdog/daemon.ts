@@ -24,7 +24,9 @@ import type { Exec } from '../exec.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
 import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
+import { changedDefences, fingerprint, ungatedReason, type Fingerprints } from './defences.ts';
 import { diffMounts, type MountFinding } from './diff.ts';
+import { globMatch } from '../gates/config.ts';
 import { deriveExpectation, type MountExpectation } from './expected.ts';
 import { findHolders, planRelease } from './leftovers.ts';
 import { parseMountinfo, type MountinfoEntry } from './mountinfo.ts';
@@ -147,6 +149,11 @@ export class WatchdogDaemon {
   notifyDetail = '';
   #nodeMounts: MountinfoEntry[] = [];
   #standard?: { file: string; rootHash: string };
+  /** The start gate's protected namespaces when the watchdog started (later edits of gates.json do not change them). */
+  #protectedNamespaces: string[] = [];
+  /** What the node gates were made of when the watchdog started. */
+  #defencePins: Fingerprints = new Map();
+  readonly #defenceReported = new Set<string>();
   #trustedRoots: string[] = [];
   #timers: NodeJS.Timeout[] = [];
   #reverifyTimer?: NodeJS.Timeout;
@@ -194,6 +201,8 @@ export class WatchdogDaemon {
       every(this.config.pollIntervalMs, () => this.scanAll('poll'));
     }
     every(2000, () => this.writeStatus());
+    this.#defencePins = fingerprint((p) => this.deps.view.readBytes(p));
+    every(this.config.pollIntervalMs * 5, () => this.checkDefences());
     this.#armReverify();
     this.writeStatus();
   }
@@ -229,8 +238,10 @@ export class WatchdogDaemon {
     const gates = this.deps.view.readText(this.config.gatesConfigFile);
     if (gates) {
       try {
-        const g = JSON.parse(gates) as { standardLayer?: { path: string; rootHash: string } };
+        const g = JSON.parse(gates) as { standardLayer?: { path: string; rootHash: string }; protectedNamespaces?: string[] };
         if (g.standardLayer) this.#standard = { file: g.standardLayer.path, rootHash: g.standardLayer.rootHash };
+        // Only a node with the start gate makes the promise the watchdog checks.
+        if (g.standardLayer && Array.isArray(g.protectedNamespaces)) this.#protectedNamespaces = g.protectedNamespaces.filter((n) => typeof n === 'string');
       } catch (err) {
         this.error(undefined, `${this.config.gatesConfigFile} is not JSON: ${describeError(err)}`);
       }
@@ -442,6 +453,7 @@ export class WatchdogDaemon {
       rootfs: { gated: expectation.rootfs.gated, layers: expectation.rootfs.layers.map((l) => ({ lowerdir: l.lowerdir, kind: l.kind, layerFile: l.layerFile, problem: l.problem })) },
       expectedMounts: expectation.mounts.length,
     });
+    this.#checkGated(w);
     this.scan(w, 'discovery');
     void this.#loadTrust(w).catch((err: unknown) => this.error(w, `layer trust: ${describeError(err)}`, err));
     void this.#loadNamespaceId(w).catch(() => {});
@@ -544,6 +556,50 @@ export class WatchdogDaemon {
       w.confirmTimer = undefined;
       if (this.containers.get(w.id) === w) this.#guard(() => this.scan(w, trigger, eventTime, true));
     }, CONFIRM_MS);
+  }
+
+  // ------------------------------------------------------------ the controls themselves
+
+  /** A protected workload container must run on the start gate's root: judged from the node's mount table. */
+  #checkGated(w: Watched): void {
+    if (w.sandbox || !this.#protectedNamespaces.some((p) => globMatch(p, w.namespace))) return;
+    const ungated = ungatedReason(w.expectation.rootfs);
+    if (!ungated) return;
+    w.reported.add('gate:ungated');
+    this.alert(w, { kind: 'gate', reasons: ungated.reasons, reason: ungated.reason, trigger: 'discovery' });
+    if (w.mode === 'enforce') void this.enforce(w, ungated.reason);
+  }
+
+  /** Reports each change of a file the node gates are made of, once per new content. */
+  checkDefences(): void {
+    if (this.#defencePins.size === 0) return;
+    for (const c of changedDefences(this.#defencePins, fingerprint((p) => this.deps.view.readBytes(p)))) {
+      const key = `${c.path}:${c.now}`;
+      if (this.#defenceReported.has(key)) continue;
+      this.#defenceReported.add(key);
+      this.nodeAlert(['defence-changed'], `${c.what} (${c.path}) changed since the watchdog started: sha256 ${c.pinned} → ${c.now}`);
+    }
+  }
+
+  /** An alert about the node rather than one container. */
+  nodeAlert(reasons: string[], reason: string): void {
+    const now = this.deps.now();
+    this.#counters.alerts++;
+    const alert: WatchdogAlert = {
+      time: new Date(now).toISOString(),
+      component: 'watchdog',
+      kind: 'defence',
+      container: 'node',
+      mode: 'detect',
+      action: 'alert',
+      reasons,
+      reason,
+      notify: this.notify,
+      trigger: 'poll',
+      detectedAt: now,
+      watchdog: { pid: this.#pid, startedAt: this.startedAt },
+    };
+    this.deps.appendLine(this.config.alertLog, JSON.stringify(alert));
   }
 
   // ------------------------------------------------------------ alerts and enforcement

@@ -41,6 +41,7 @@ export interface NodeView {
   /** The block device node with this major:minor, from /sys/dev/block/<maj:min>/uevent. */
   blockDevice(majmin: string): string | undefined;
   readText(path: string): string | undefined;
+  readBytes(path: string): Buffer | undefined;
 }
 
 const gone = (err: unknown) => ['ENOENT', 'ESRCH', 'ENOTDIR', 'EINVAL', 'EACCES', 'ENXIO'].includes((err as NodeJS.ErrnoException).code ?? '');
@@ -109,5 +110,8 @@ export const nodeView: NodeView = {
   },
   readText(path) {
     return tolerant(() => readFileSync(path, 'utf8'));
+  },
+  readBytes(path) {
+    return tolerant(() => readFileSync(path));
   },
 };

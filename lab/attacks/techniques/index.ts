@@ -13,6 +13,7 @@ import { rootfsWrite } from './rootfs-write.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
+import { gateConfigUnprotect } from './gate-config-unprotect.ts';
 // audit rules (lab/audit)
 import { shellInContainer } from './shell-in-container.ts';
 import { privilegedContainer } from './privileged-container.ts';
@@ -33,6 +34,7 @@ const implemented: Technique[] = [
   upperdirWrite,
   forgedLayerMount,
   imageConfigTamper,
+  gateConfigUnprotect,
   shellInContainer,
   privilegedContainer,
   hostpathEtc,
