@@ -86,6 +86,8 @@ Feature: Node integrity gates admit only what the signature covers
       | rootfs-write-from-inside | integrity |
       | upperdir-write-from-host | vanilla   |
       | upperdir-write-from-host | integrity |
+      | copied-shell-from-tmp    | vanilla   |
+      | copied-shell-from-tmp    | integrity |
 
   Scenario: a workload in an unprotected namespace runs unsigned: the gates are scoped
     Given a lab node with the "integrity" profile

@@ -447,7 +447,8 @@ describe('gateCreate', () => {
       assert.ok(!overlay[overlay.indexOf('-o') + 1]!.includes('upperdir'));
       const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
       assert.equal(spec.root.readonly, true);
-      assert.ok(spec.mounts.some((m: { destination: string; type: string }) => m.destination === '/tmp' && m.type === 'tmpfs'));
+      const tmp = spec.mounts.find((m: { destination: string; type: string }) => m.destination === '/tmp' && m.type === 'tmpfs');
+      assert.ok(tmp.options.includes('noexec'), 'nothing copied into the gate tmpfs can be run');
       assert.ok(f.calls.some((c) => c[0] === 'losetup' && c[1] === '--detach' && c.length === 5), 'loop devices detached (autoclear) once mounted');
     });
   });

@@ -212,8 +212,9 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     // with four or more lowerdirs on this kernel (measured on the lab node).
     await runChecked(deps.exec, ['busybox', 'mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')}`, rootfs]);
     spec.root = { ...spec.root, readonly: true };
+    // noexec: the only writable place the gate adds must not run code that is in no signed layer.
     if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
-      spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=64m'] }];
+      spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
     }
     deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     return {

@@ -247,6 +247,7 @@ export const TECHNIQUES = [
   'forged-layer-mount',
   'image-config-tamper',
   'gate-config-unprotect',
+  'copied-binary-exec',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

@@ -14,6 +14,7 @@ import { upperdirWrite } from './upperdir-write.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
 import { gateConfigUnprotect } from './gate-config-unprotect.ts';
+import { copiedBinaryExec } from './copied-binary-exec.ts';
 // audit rules (lab/audit)
 import { shellInContainer } from './shell-in-container.ts';
 import { privilegedContainer } from './privileged-container.ts';
@@ -35,6 +36,7 @@ const implemented: Technique[] = [
   forgedLayerMount,
   imageConfigTamper,
   gateConfigUnprotect,
+  copiedBinaryExec,
   shellInContainer,
   privilegedContainer,
   hostpathEtc,
