@@ -248,6 +248,7 @@ export const TECHNIQUES = [
   'image-config-tamper',
   'gate-config-unprotect',
   'copied-binary-exec',
+  'sandbox-file-rewrite',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

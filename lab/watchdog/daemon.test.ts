@@ -180,6 +180,29 @@ describe('WatchdogDaemon', () => {
     });
   });
 
+  describe("when root rewrites a pod's resolv.conf on the node", () => {
+    it('alerts once per new content, naming the file inside and on the node', async () => {
+      const h = harness();
+      const spec = h.node.tasks.get(AGENT)!.spec as { mounts: { destination: string; source: string }[] };
+      const source = spec.mounts.find((m) => m.destination === '/etc/resolv.conf')!.source;
+      h.node.files.set(source, 'nameserver 10.96.0.10\n');
+      await h.daemon.discover();
+      h.daemon.checkSandboxFiles();
+      assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('sandbox-file-changed')), []);
+      h.node.files.set(source, 'nameserver 203.0.113.53\n');
+      h.daemon.checkSandboxFiles();
+      h.daemon.scanAll('poll');
+      h.daemon.checkSandboxFiles();
+      // Once for each container of the pod that binds the file.
+      const all = h.alerts().filter((x) => x.reasons.includes('sandbox-file-changed'));
+      assert.ok(all.every((x) => x.container === AGENT || x.container === SANDBOX), 'only the pod that binds the file');
+      const a = all.filter((x) => x.container === AGENT);
+      assert.equal(a.length, 1);
+      assert.match(a[0]!.reason, new RegExp(`/etc/resolv.conf changed on the node .*${source.replace(/[.]/g, '\\.')}`));
+      h.daemon.stop();
+    });
+  });
+
   describe('when a file the node gates are made of changes after the watchdog started', () => {
     it('alerts once per new content, naming the file and both hashes', async () => {
       const h = harness();

@@ -17,6 +17,7 @@
  * every deviation still in place. Everything the node can take away at any
  * moment (a container, its process, its namespace) is an ordinary outcome.
  */
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
@@ -46,6 +47,11 @@ export const CRI = {
 
 /** How long a missing mount must stay missing before it is reported. */
 export const CONFIRM_MS = 100;
+
+/** The files the runtime writes for a pod and binds into each of its containers. */
+export const SANDBOX_FILES = ['/etc/resolv.conf', '/etc/hosts', '/etc/hostname'];
+
+const sha256 = (b: Buffer | undefined) => (b === undefined ? 'missing' : createHash('sha256').update(b).digest('hex'));
 
 export interface DaemonDeps {
   view: NodeView;
@@ -109,6 +115,8 @@ export interface Watched {
   nsId?: string;
   trust?: LayerTrust;
   addedAt: number;
+  /** sha256 of the node files bound on the sandbox files (resolv.conf, hosts, hostname) when first seen. */
+  sandboxFiles?: Map<string, { destination: string; sha: string }>;
 }
 
 export interface DaemonStatus {
@@ -203,6 +211,7 @@ export class WatchdogDaemon {
     every(2000, () => this.writeStatus());
     this.#defencePins = fingerprint((p) => this.deps.view.readBytes(p));
     every(this.config.pollIntervalMs * 5, () => this.checkDefences());
+    every(this.config.pollIntervalMs, () => this.checkSandboxFiles());
     this.#armReverify();
     this.writeStatus();
   }
@@ -454,6 +463,7 @@ export class WatchdogDaemon {
       expectedMounts: expectation.mounts.length,
     });
     this.#checkGated(w);
+    w.sandboxFiles = this.#sandboxFiles(task.spec);
     this.scan(w, 'discovery');
     void this.#loadTrust(w).catch((err: unknown) => this.error(w, `layer trust: ${describeError(err)}`, err));
     void this.#loadNamespaceId(w).catch(() => {});
@@ -515,7 +525,7 @@ export class WatchdogDaemon {
       kindOf: (p) => this.deps.view.pathKind(w.pid, p),
     });
     const keys = new Set(findings.map((f) => f.key));
-    for (const k of w.reported) if (!keys.has(k) && !k.startsWith('layer:')) w.reported.delete(k);
+    for (const k of w.reported) if (!keys.has(k) && !/^(layer|gate|sandbox-file):/.test(k)) w.reported.delete(k);
     const fresh = findings.filter((f) => !w.reported.has(f.key));
     const ms = performance.now() - started;
     this.#counters.lastMs = ms;
@@ -568,6 +578,36 @@ export class WatchdogDaemon {
     w.reported.add('gate:ungated');
     this.alert(w, { kind: 'gate', reasons: ungated.reasons, reason: ungated.reason, trigger: 'discovery' });
     if (w.mode === 'enforce') void this.enforce(w, ungated.reason);
+  }
+
+  #sandboxFiles(spec: { mounts?: { destination: string; source?: string; type?: string; options?: string[] }[] }): Map<string, { destination: string; sha: string }> {
+    const out = new Map<string, { destination: string; sha: string }>();
+    for (const m of spec.mounts ?? []) {
+      if (!SANDBOX_FILES.includes(m.destination) || !m.source) continue;
+      out.set(m.source, { destination: m.destination, sha: sha256(this.deps.view.readBytes(m.source)) });
+    }
+    return out;
+  }
+
+  /**
+   * The runtime writes a pod's resolv.conf, hosts and hostname once, when
+   * the sandbox is made; root rewriting them on the node (or through
+   * /proc/<pid>/root) changes name resolution in a running container with
+   * no mount change at all. Each change is reported once per new content.
+   */
+  checkSandboxFiles(): void {
+    for (const w of this.containers.values()) {
+      if (w.stopped || !w.sandboxFiles) continue;
+      for (const [source, pinned] of w.sandboxFiles) {
+        const now = sha256(this.deps.view.readBytes(source));
+        const key = `sandbox-file:${source}:${now}`;
+        if (now === pinned.sha || w.reported.has(key)) continue;
+        w.reported.add(key);
+        const reason = `${pinned.destination} changed on the node since the container was first seen (${source}): sha256 ${pinned.sha} → ${now}`;
+        this.alert(w, { kind: 'mount', reasons: ['sandbox-file-changed'], reason, trigger: 'poll' });
+        if (w.mode === 'enforce') void this.enforce(w, reason);
+      }
+    }
   }
 
   /** Reports each change of a file the node gates are made of, once per new content. */

@@ -15,6 +15,7 @@ import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
 import { gateConfigUnprotect } from './gate-config-unprotect.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
+import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 // audit rules (lab/audit)
 import { shellInContainer } from './shell-in-container.ts';
 import { privilegedContainer } from './privileged-container.ts';
@@ -37,6 +38,7 @@ const implemented: Technique[] = [
   imageConfigTamper,
   gateConfigUnprotect,
   copiedBinaryExec,
+  sandboxFileRewrite,
   shellInContainer,
   privilegedContainer,
   hostpathEtc,
