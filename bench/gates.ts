@@ -37,7 +37,24 @@ const workload: Workload = {
   },
 };
 
-async function once(profileName: string): Promise<{ ms: number; verify: string }> {
+interface Run {
+  ms: number;
+  verify: string;
+  /** Time inside the gates, from their own decision logs (integrity only). */
+  startGateMs?: number;
+  pullGateMs?: number;
+  /** Layers whose root hash the start gate found cached (hashed in the background after unpack). */
+  cachedLayers?: number;
+}
+
+/** The last allow decision about the bench image (the pause image is decided too, in no time). */
+const lastDecision = async (node: Awaited<ReturnType<LabNode['start']>>, log: string) => {
+  const r = await node.exec.run(['sh', '-c', `grep '"action":"allow"' ${log} 2>/dev/null | grep system/bench | tail -1`]);
+  const text = r.stdout.toString().trim();
+  return text ? (JSON.parse(text) as { durationMs?: number; layers?: { cached: boolean }[] }) : undefined;
+};
+
+async function once(profileName: string): Promise<Run> {
   const profile = getProfile(catalog, profileName);
   const node = await new LabNode(profile).withComponents(componentsFor(profile)).start();
   try {
@@ -48,7 +65,9 @@ async function once(profileName: string): Promise<{ ms: number; verify: string }
     const ms = performance.now() - t0;
     await removePod(node.cri, pod);
     const log = await node.exec.run(['sh', '-c', 'grep -c \'"action":"allow"\' /var/log/integrity-lab/gate-decisions.jsonl 2>/dev/null || true']);
-    return { ms, verify: log.stdout.toString().trim() };
+    const start = await lastDecision(node, '/var/log/integrity-lab/gate-decisions.jsonl');
+    const pull = await lastDecision(node, '/var/log/integrity-lab/pull-decisions.jsonl');
+    return { ms, verify: log.stdout.toString().trim(), startGateMs: start?.durationMs, pullGateMs: pull?.durationMs, cachedLayers: start?.layers?.filter((l) => l.cached).length };
   } finally {
     await node.stop();
   }
@@ -56,11 +75,13 @@ async function once(profileName: string): Promise<{ ms: number; verify: string }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const times: Record<string, number[]> = { vanilla: [], integrity: [] };
+const inside: Run[] = [];
 for (let i = 0; i < Number(values.runs); i++) {
   for (const p of i % 2 === 0 ? ['vanilla', 'integrity'] : ['integrity', 'vanilla']) {
     const r = await once(p);
     if (p === 'integrity' && r.verify !== '1') throw new Error(`the start gate did not verify the bench image (allow decisions: ${r.verify})`);
     times[p]!.push(r.ms);
+    if (p === 'integrity') inside.push(r);
   }
 }
 const v = median(times.vanilla!);
@@ -69,3 +90,4 @@ console.log(`Measured ${new Date().toISOString().slice(0, 10)}: pull + unpack + 
 console.log('| profile | median | runs (ms) |\n| --- | --- | --- |');
 for (const p of ['vanilla', 'integrity']) console.log(`| ${p} | ${median(times[p]!).toFixed(0)} ms | ${times[p]!.map((x) => x.toFixed(0)).join(', ')} |`);
 console.log(`\nOverhead of the integrity gates: ${(((g - v) / v) * 100).toFixed(1)}% (goal ≤ 15%; anchor: containerd's set_immutable +109% unpack).`);
+console.log(`\nInside the gates (integrity runs, from their decision logs): start gate ${inside.map((r) => r.startGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.startGateMs ?? 0))}), layers cached ${inside.map((r) => r.cachedLayers ?? '?').join(', ')} of 6; pull gate ${inside.map((r) => r.pullGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.pullGateMs ?? 0))}).`);

@@ -29,6 +29,10 @@ Feature: Node integrity gates admit only what the signature covers
       | layer-tamper-before-start | system-agent | integrity |
       | layer-swap-with-sidecar   | system-agent | vanilla   |
       | layer-swap-with-sidecar   | system-agent | integrity |
+      | forged-mount-on-snapshot  | system-agent | vanilla   |
+      | forged-mount-on-snapshot  | system-agent | integrity |
+      | image-config-tamper       | system-agent | vanilla   |
+      | image-config-tamper       | system-agent | integrity |
 
   Scenario Outline: an unsigned pull of a protected image (<profile>)
     Given a lab node with the "<profile>" profile
@@ -82,6 +86,8 @@ Feature: Node integrity gates admit only what the signature covers
       | rootfs-write-from-inside | integrity |
       | upperdir-write-from-host | vanilla   |
       | upperdir-write-from-host | integrity |
+      | copied-shell-from-tmp    | vanilla   |
+      | copied-shell-from-tmp    | integrity |
 
   Scenario: a workload in an unprotected namespace runs unsigned: the gates are scoped
     Given a lab node with the "integrity" profile

@@ -34,6 +34,8 @@ Feature: The mount watchdog catches overmounts in running protected containers
       | etc-tmpfs-resolver                 | system-agent | integrity |
       | etc-tmpfs-resolver-enforced        | d8-agent     | vanilla   |
       | etc-tmpfs-resolver-enforced        | d8-agent     | integrity |
+      | resolv-conf-rewrite-on-node        | system-agent | vanilla   |
+      | resolv-conf-rewrite-on-node        | system-agent | integrity |
 
   Scenario Outline: an nsenter overmount is reported within 2 s with what an operator needs (<notify>)
     Given a lab node with the "integrity" profile and the watchdog noticing mounts by "<notify>"

@@ -32,7 +32,8 @@ import type { Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { computeLayerRootHashes, parseManifestBytes, type OciDescriptor, type OciManifest } from '../signer/index.ts';
 import { hashesEqual } from '../watchdog/reverify.ts';
-import { manifestFromContentStore, type ContainerdTarget, type ImageTrust } from '../watchdog/trust.ts';
+import type { ContainerdTarget, ImageTrust } from '../watchdog/trust.ts';
+import { blobFiles, manifestOf } from './content-store.ts';
 import { RootHashCache } from './layer-check.ts';
 import type { PullRecordRead } from './pull-record.ts';
 
@@ -171,7 +172,8 @@ export class ReferenceCache {
 async function verifiedManifest(image: string, known: KnownDigest, deps: AppCheckDeps): Promise<{ manifest: OciManifest; digest: string }> {
   let local: { bytes: Buffer; digest: string };
   try {
-    local = await manifestFromContentStore(deps.exec, deps.containerd, image);
+    // The one content-store reader (content-store.ts): a blob whose bytes no longer hash to its digest is refused there.
+    local = await manifestOf(deps.exec, deps.containerd, image, blobFiles(deps.contentRoot));
   } catch (err) {
     return fail('APP_DIGEST_MISMATCH', `image ${image}: the node's copy cannot be read: ${describeError(err)}`, err);
   }

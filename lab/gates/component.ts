@@ -19,6 +19,7 @@ import type { StartedLabNode } from '../node/lab-node.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import type { GateConfig, GateErrorCode } from './config.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
+import { RELEASE_SCRIPT } from './layer-mount.ts';
 import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
 
 export interface GateOptions {
@@ -31,21 +32,34 @@ export interface GateOptions {
   applicationTier?: GateConfig['applicationTier'];
 }
 
+/** Unmounts a deleted container's gate-owned layers and closes its verity devices. */
+const RELEASE_LAYERS = '/opt/integrity-lab/release-layers.sh';
+
 const RUNC_WRAPPER = `#!/bin/sh
 # integrity-lab run-time gate: containerd's runc shim calls this as its OCI
 # runtime. Only \`create\` of a CRI workload container is gated (by the
 # resident gate daemon); sandboxes and every other runc command go straight
-# to runc.
+# to runc. On \`delete\`, what the gate mounted for the container goes too.
 bundle=
 prev=
 gate=
+del=
+last=
 for a in "$@"; do
   case "$prev" in --bundle|-b) bundle=$a ;; esac
   [ "$a" = create ] && gate=1
+  [ "$a" = delete ] && del=1
   prev=$a
+  last=$a
 done
 if [ -n "$gate" ] && [ -n "$bundle" ] && grep -q '"io.kubernetes.cri.container-type":"container"' "$bundle/config.json" 2>/dev/null; then
   /opt/integrity-lab/gate-client create "$@" >&2 || exit 1
+fi
+if [ -n "$del" ]; then
+  /usr/bin/runc "$@"
+  rc=$?
+  sh ${RELEASE_LAYERS} "$last" >/dev/null 2>&1
+  exit $rc
 fi
 exec /usr/bin/runc "$@"
 `;
@@ -117,6 +131,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
       if (start) {
         files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
+        files.push({ content: `${RELEASE_SCRIPT}\n`, target: RELEASE_LAYERS, mode: 0o644 });
       }
       return { files, containerdPlugins: plugins, ...(start ? { runcOptions: { BinaryName: '/usr/local/bin/integrity-runc' } } : {}) };
     },

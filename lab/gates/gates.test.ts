@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isLabError } from '../errors.ts';
@@ -11,9 +11,11 @@ import { pkiSigningIdentity, serializeManifest, signManifest, type OciManifest }
 import { clock, sampleManifest, tempPki, type TempPki } from '../signer/test-fixtures.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import { globMatch, parseGateConfig, type GateConfig } from './config.ts';
-import { RootHashCache, openKernelVerity } from './layer-check.ts';
+import { RootHashCache } from './layer-check.ts';
+import { blobFiles } from './content-store.ts';
+import { GATE_LAYER_ROOT, majminOf } from './layer-mount.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
-import { gateCreate, parseRuncArgs, STANDARD_LAYER_MOUNT, type RuntimeGateDeps } from './runtime-gate.ts';
+import { gateCreate, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout: Buffer.from(stdout), stderr: '' });
@@ -153,10 +155,30 @@ describe('gateCreate', () => {
     calls: string[][];
     config: GateConfig;
     layerFiles: string[];
+    /** Blob files of the fake content store, by path. */
+    blobs: Map<string, Buffer>;
+    configDigest: string;
+    /** Mounts a later mountinfo read shows. */
+    extraMounts: string[];
+  }
+  const ID = 'c0ffee';
+
+  interface FixtureOptions {
+    namespace?: string;
+    sign?: boolean;
+    tamperLayer?: boolean;
+    mountType?: string;
+    kernel?: boolean;
+    /** The loop device the node attaches reads another inode than the gate hashed. */
+    loopReadsOtherInode?: boolean;
+    /** losetup cannot attach a device. */
+    noLoopDevice?: boolean;
+    /** The kernel reports another device at the gate's mount point. */
+    forgedGateMount?: boolean;
   }
 
   /** A bundle with a rootfs overlay of two real layer files, and a signed manifest for them. */
-  async function fixture(opts: { namespace?: string; sign?: boolean; tamperLayer?: boolean; mountType?: string; kernel?: boolean } = {}): Promise<Fixture> {
+  async function fixture(opts: FixtureOptions = {}): Promise<Fixture> {
     const dir = await mkdtemp(join(work, 'case-'));
     const layerFiles: string[] = [];
     const hashes: string[] = [];
@@ -170,10 +192,16 @@ describe('gateCreate', () => {
     const std = join(dir, 'std.erofs');
     await writeFile(std, Buffer.alloc(4096, 7));
     const stdHash = (await computeRootHash(std, DELIVERY_KIT_PARAMS)).toString('hex');
+    const configBlob = Buffer.from(JSON.stringify({ config: { Entrypoint: ['/bin/agent'] } }));
     const m = sampleManifest();
+    m.config = { ...m.config, digest: sha(configBlob), size: configBlob.length };
     m.layers.forEach((l, i) => (l.annotations!['io.deckhouse.delivery-kit.dm-verity-root-hash'] = hashes[i]!));
     const s = opts.sign === false ? { bytes: serializeManifest(m), digest: sha(serializeManifest(m)) } : await signed(m);
     if (opts.tamperLayer) await writeFile(layerFiles[1]!, randomBytes(8192));
+    const blobs = new Map<string, Buffer>([
+      [`/cs/blobs/sha256/${s.digest.slice(7)}`, s.bytes],
+      [`/cs/blobs/sha256/${m.config.digest.slice(7)}`, configBlob],
+    ]);
     const bundle = join(dir, 'bundle');
     await mkdir(bundle);
     const image = '127.0.0.1:5000/system/agent:1.0';
@@ -190,17 +218,40 @@ describe('gateCreate', () => {
     }));
     const rootfs = join(bundle, 'rootfs');
     const lower = (i: number) => join(dir, `s${i}`, 'fs');
+    const extraMounts: string[] = [];
     const mountinfo = [
       `10 1 0:40 / ${rootfs} rw,relatime - ${opts.mountType ?? 'overlay'} overlay rw,lowerdir=${lower(2)}:${lower(1)},upperdir=${dir}/s3/fs,workdir=${dir}/s3/work`,
       `11 1 0:41 / ${lower(1)} ro,relatime - erofs ${layerFiles[0]} ro,user_xattr`,
       `12 1 0:42 / ${lower(2)} ro,relatime - erofs ${layerFiles[1]} ro,user_xattr`,
-    ].join('\n');
+    ];
     const calls: string[][] = [];
+    const attachedFiles: string[] = [];
     const exec: Exec = {
       async run(argv) {
         calls.push([...argv]);
         if (argv[0] === 'ctr' && argv.includes('ls')) return ok(`REF TYPE DIGEST\n${image} application/vnd.oci.image.manifest.v1+json ${s.digest} 1 KiB linux/amd64 -`);
-        if (argv[0] === 'ctr' && argv.includes('content')) return ok(s.bytes.toString());
+        if (argv[0] === 'sh' && argv[2]?.includes('losetup --find')) {
+          if (opts.noLoopDevice) return { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'losetup: cannot find an unused loop device' };
+          attachedFiles.push(...argv.slice(4));
+          return ok(argv.slice(4).map((_, i) => `/dev/loop${i}`).join('\n') + '\n');
+        }
+        if (argv[0] === 'losetup' && argv[1] === '--list') {
+          return ok(attachedFiles.map((f, i) => {
+            const st = statSync(f, { bigint: true });
+            const ino = opts.loopReadsOtherInode && i === 0 ? st.ino + 1n : st.ino;
+            return `/dev/loop${i} 7:${i} ${majminOf(st.dev)} ${ino}`;
+          }).join('\n'));
+        }
+        if (argv[0] === 'stat' && argv.includes('%t:%T')) return ok(`fd:${argv.at(-1)!.endsWith('standard') ? '9' : argv.at(-1)!.slice(-1)}\n`);
+        if (argv[0] === 'sh' && argv[2]?.includes('mount -t erofs')) {
+          const pairs = argv.slice(4);
+          for (let i = 0; i < pairs.length; i += 2) {
+            const dev = pairs[i]!;
+            const majmin = dev.startsWith('/dev/loop') ? `7:${dev.slice(9)}` : `253:${dev.endsWith('standard') ? '9' : dev.slice(-1)}`;
+            extraMounts.push(`${20 + i} 1 ${opts.forgedGateMount ? '0:99' : majmin} / ${pairs[i + 1]} ro,relatime - erofs ${dev} ro`);
+          }
+          return ok();
+        }
         return ok();
       },
     };
@@ -209,18 +260,28 @@ describe('gateCreate', () => {
       bundle,
       calls,
       layerFiles,
+      blobs,
+      configDigest: m.config.digest,
+      extraMounts,
       config: config({ standardLayer: { path: std, rootHash: stdHash }, verityMode: opts.kernel ? 'kernel' : 'userspace' }),
       deps: {
         exec,
         readFile: (p) => files.get(p) ?? readFileSync(p, 'utf8'),
         writeFile: (p, d) => void files.set(p, d),
-        mountinfo: () => mountinfo,
+        mountinfo: () => [...mountinfo, ...extraMounts].join('\n'),
         cache: new RootHashCache(join(dir, 'cache.json')),
         kernelVerity: () => Boolean(opts.kernel),
         clock,
+        content: blobFiles('/cs', (p) => {
+          const b = blobs.get(p);
+          if (!b) throw new Error(`ENOENT: ${p}`);
+          return b;
+        }),
       },
     };
   }
+  const gate = (f: Fixture, config: GateConfig | Error = f.config) => gateCreate(f.bundle, ID, config, f.deps);
+  const mountsOf = (f: Fixture) => f.calls.filter((c) => c[0] === 'sh' && c[2]?.includes('mount -t erofs'));
 
   describe('when the container is a sandbox', () => {
     it('passes it through', async () => {
@@ -228,13 +289,13 @@ describe('gateCreate', () => {
       const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
       spec.annotations['io.kubernetes.cri.container-type'] = 'sandbox';
       await writeFile(join(f.bundle, 'config.json'), JSON.stringify(spec));
-      assert.equal((await gateCreate(f.bundle, f.config, f.deps)).action, 'pass');
+      assert.equal((await gate(f)).action, 'pass');
     });
   });
   describe('when the namespace is not protected', () => {
     it('passes it through without looking at the image', async () => {
       const f = await fixture({ namespace: 'apps' });
-      const d = await gateCreate(f.bundle, f.config, f.deps);
+      const d = await gate(f);
       assert.equal(d.action, 'pass');
       assert.equal(f.calls.length, 0);
     });
@@ -242,7 +303,7 @@ describe('gateCreate', () => {
   describe('when the gate configuration is unusable', () => {
     it('refuses every workload container', async () => {
       const f = await fixture({ namespace: 'apps' });
-      const d = await gateCreate(f.bundle, new Error('gates.json: not JSON'), f.deps);
+      const d = await gate(f, new Error('gates.json: not JSON'));
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /configuration is unusable/);
     });
@@ -250,7 +311,7 @@ describe('gateCreate', () => {
   describe('when the trusted roots file is missing', () => {
     it('refuses the protected container', async () => {
       const f = await fixture();
-      const d = await gateCreate(f.bundle, { ...f.config, trustedRootsFile: join(work, 'nope.pem') }, f.deps);
+      const d = await gate(f, { ...f.config, trustedRootsFile: join(work, 'nope.pem') });
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /trusted roots .*cannot read/);
     });
@@ -258,72 +319,151 @@ describe('gateCreate', () => {
   describe('when the image is unsigned', () => {
     it('refuses, removes the image and starts a re-pull', async () => {
       const f = await fixture({ sign: false });
-      const d = await gateCreate(f.bundle, f.config, f.deps);
+      const d = await gate(f);
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /MISSING_SIGNATURE.*treated as corrupted/);
       assert.ok(f.calls.some((c) => c.join(' ').startsWith('ctr -n k8s.io images rm')));
       assert.ok(f.calls.some((c) => c.join(' ').includes('images pull')));
     });
   });
+  describe('when the signing certificate has expired', () => {
+    it('refuses but keeps the image: a re-pull would be refused the same way', async () => {
+      const f = await fixture();
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, clock: () => new Date('2999-01-01T00:00:00Z') });
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /CERT_EXPIRED.*the image is kept on the node/);
+      assert.ok(!f.calls.some((c) => c.includes('rm') || c.join(' ').includes('images pull')), 'nothing removed or pulled');
+    });
+  });
+  describe('when the manifest blob in the content store was edited', () => {
+    it('refuses: the bytes no longer hash to the digest that names them', async () => {
+      const f = await fixture();
+      const [path, bytes] = [...f.blobs][0]!;
+      f.blobs.set(path, Buffer.concat([bytes, Buffer.from(' ')]));
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /has been altered/);
+    });
+  });
+  describe('when the config blob in the content store was edited (another entrypoint)', () => {
+    it('refuses naming the signed config digest, and mounts nothing', async () => {
+      const f = await fixture();
+      f.blobs.set(`/cs/blobs/sha256/${f.configDigest.slice(7)}`, Buffer.from(JSON.stringify({ config: { Entrypoint: ['/bin/sh', '-c', 'evil'] } })));
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, new RegExp(`config .* is not the signed one: blob ${f.configDigest} .* has been altered`));
+      assert.equal(mountsOf(f).length, 0);
+    });
+  });
+  describe('when the config blob cannot be read', () => {
+    it('refuses', async () => {
+      const f = await fixture();
+      f.blobs.delete(`/cs/blobs/sha256/${f.configDigest.slice(7)}`);
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /cannot read blob/);
+    });
+  });
   describe('when a layer file no longer matches its signed root hash', () => {
-    it('refuses naming the layer and both hashes', async () => {
+    it('refuses naming the layer and both hashes, and mounts nothing', async () => {
       const f = await fixture({ tamperLayer: true });
-      const d = await gateCreate(f.bundle, f.config, f.deps);
+      const d = await gate(f);
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /layer 1 .* has dm-verity root hash [0-9a-f]{64}, the signed manifest says [0-9a-f]{64}/);
-      assert.ok(!f.calls.some((c) => c.includes('mount')), 'nothing mounted for a refused container');
+      assert.equal(mountsOf(f).length, 0);
     });
   });
   describe('when the rootfs is not an overlay of layers', () => {
     it('refuses', async () => {
       const f = await fixture({ mountType: 'tmpfs' });
-      assert.match((await gateCreate(f.bundle, f.config, f.deps)).reason, /expected an overlay of EROFS layers/);
+      assert.match((await gate(f)).reason, /expected an overlay of EROFS layers/);
     });
   });
   describe('when the standard layer does not match its pin', () => {
     it('refuses', async () => {
       const f = await fixture();
-      const d = await gateCreate(f.bundle, { ...f.config, standardLayer: { ...f.config.standardLayer, rootHash: 'f'.repeat(64) } }, f.deps);
+      const d = await gate(f, { ...f.config, standardLayer: { ...f.config.standardLayer, rootHash: 'f'.repeat(64) } });
       assert.equal(d.action, 'refuse');
-      assert.match(d.reason, /standard layer .* pins f{64}/);
+      assert.match(d.reason, /standard layer .* signed manifest says f{64}/);
+    });
+  });
+  describe("when a forged EROFS mount sits on a snapshot's mount point", () => {
+    it('never uses it: the overlay is built from the gate-owned mounts of the hashed files', async () => {
+      const f = await fixture();
+      const d = await gate(f);
+      assert.equal(d.action, 'allow', d.reason);
+      const overlay = f.calls.find((c) => c.includes('overlay'))!;
+      const options = overlay[overlay.indexOf('-o') + 1]!;
+      assert.equal(options, `ro,lowerdir=${GATE_LAYER_ROOT}/${ID}/standard:${GATE_LAYER_ROOT}/${ID}/1:${GATE_LAYER_ROOT}/${ID}/0`);
+      assert.ok(!options.includes('/s1/fs') && !options.includes('/s2/fs'), 'no lowerdir of the shim is reused');
+    });
+  });
+  describe('when the loop device reads another inode than the gate hashed (a swap between hash and attach)', () => {
+    it('refuses and detaches the devices', async () => {
+      const f = await fixture({ loopReadsOtherInode: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /loop device \/dev\/loop0 reads inode .*, but the gate verified/);
+      assert.ok(f.calls.some((c) => c[0] === 'losetup' && c[1] === '--detach'));
+      assert.equal(mountsOf(f).length, 0);
+    });
+  });
+  describe('when no loop device can be set up', () => {
+    it('refuses (fails closed)', async () => {
+      const f = await fixture({ noLoopDevice: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /cannot set up a loop device .*cannot find an unused loop device/);
+    });
+  });
+  describe("when the gate's mount point is already occupied", () => {
+    it('refuses (fails closed) and mounts nothing', async () => {
+      const f = await fixture();
+      f.extraMounts.push(`30 1 0:77 / ${GATE_LAYER_ROOT}/${ID}/0 ro - erofs /var/lib/containerd/x/layer.erofs ro`);
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /mount point .*\/0 is already occupied/);
+      assert.equal(mountsOf(f).length, 0);
+    });
+  });
+  describe("when the kernel reports another device at the gate's mount point", () => {
+    it('refuses and unmounts', async () => {
+      const f = await fixture({ forgedGateMount: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /is not the verified device \/dev\/loop0 \(7:0\)/);
+      assert.ok(f.calls.some((c) => c[0] === 'umount' && c[1] === `${GATE_LAYER_ROOT}/${ID}/0`));
     });
   });
   describe('when everything verifies', () => {
-    it('remounts the rootfs read-only from the standard layer and the verified layers, with no upperdir', async () => {
+    it('remounts the rootfs read-only from the standard layer and the verified layers, with no upperdir, bound by device', async () => {
       const f = await fixture();
-      const d = await gateCreate(f.bundle, f.config, f.deps);
+      const d = await gate(f);
       assert.equal(d.action, 'allow', d.reason);
-      const mount = f.calls.find((c) => c.includes('mount') && c.includes('overlay'))!;
-      const options = mount[mount.indexOf('-o') + 1]!;
-      assert.match(options, new RegExp(`^ro,lowerdir=${STANDARD_LAYER_MOUNT}:.*/s2/fs:.*/s1/fs$`));
-      assert.ok(!options.includes('upperdir'));
+      assert.equal(d.configDigest, f.configDigest);
+      assert.deepEqual(d.layers!.map((l) => l.majmin), ['7:0', '7:1', '7:2']);
+      assert.deepEqual(d.layers!.map((l) => l.backing), [...f.layerFiles, f.config.standardLayer.path].map((p) => { const st = statSync(p, { bigint: true }); return `${majminOf(st.dev)}:${st.ino}`; }));
+      const overlay = f.calls.find((c) => c.includes('overlay'))!;
+      assert.ok(!overlay[overlay.indexOf('-o') + 1]!.includes('upperdir'));
       const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
       assert.equal(spec.root.readonly, true);
-      assert.ok(spec.mounts.some((m: { destination: string; type: string }) => m.destination === '/tmp' && m.type === 'tmpfs'));
+      const tmp = spec.mounts.find((m: { destination: string; type: string }) => m.destination === '/tmp' && m.type === 'tmpfs');
+      assert.ok(tmp.options.includes('noexec'), 'nothing copied into the gate tmpfs can be run');
+      assert.ok(f.calls.some((c) => c[0] === 'losetup' && c[1] === '--detach' && c.length === 5), 'loop devices detached (autoclear) once mounted');
     });
   });
   describe('when the node has kernel dm-verity (not available on the lab host)', () => {
-    it('opens a verity device per layer with the signed root hash and mounts EROFS from it', async () => {
+    it('opens a verity device over each verified loop device with the signed root hash and mounts EROFS from it', async () => {
       const f = await fixture({ kernel: true });
-      const d = await gateCreate(f.bundle, f.config, f.deps);
+      const d = await gate(f);
       assert.equal(d.action, 'allow', d.reason);
       assert.equal(d.verityMode, 'kernel');
       const opens = f.calls.filter((c) => c[0] === 'veritysetup' && c[1] === 'open');
-      assert.equal(opens.length, 2);
+      assert.equal(opens.length, 3);
+      assert.deepEqual(opens.map((c) => c[2]), ['/dev/loop0', '/dev/loop1', '/dev/loop2']);
       assert.deepEqual(opens.map((c) => c[5]), d.layers!.map((l) => l.signed));
-      assert.ok(f.calls.some((c) => c[0] === 'mount' && c.includes('erofs') && c.some((a) => a.startsWith('/dev/mapper/integrity-'))));
-    });
-  });
-});
-
-describe('openKernelVerity', () => {
-  describe('when the layer does not match the signed root hash', () => {
-    it('fails before opening any device', async () => {
-      const f = join(work, 'k.erofs');
-      await writeFile(f, randomBytes(4096));
-      const calls: string[][] = [];
-      await assert.rejects(openKernelVerity({ run: async (a) => (calls.push([...a]), ok()) }, f, 'a'.repeat(64), join(work, 'kv'), 'x'), /does not match the signed/);
-      assert.equal(calls.length, 0);
+      assert.deepEqual(d.layers!.map((l) => l.device), [`/dev/mapper/integrity-${ID}-0`, `/dev/mapper/integrity-${ID}-1`, `/dev/mapper/integrity-${ID}-standard`]);
+      assert.deepEqual(d.layers!.map((l) => l.majmin), ['253:0', '253:1', '253:9']);
     });
   });
 });

@@ -7,9 +7,11 @@
  */
 import { ANNOTATIONS, parseManifestBytes, verifyManifestBytes, type VerificationFinding } from '../signer/index.ts';
 import type { GateConfig } from './config.ts';
+import type { ContentStore } from './content-store.ts';
+import { Refusal } from './refusal.ts';
 
 export type TrustDecision =
-  | { ok: true; rootHashes: string[]; layerDigests: string[]; format: string }
+  | { ok: true; rootHashes: string[]; layerDigests: string[]; format: string; configDigest: string }
   | { ok: false; reason: string; findings: VerificationFinding[] };
 
 export async function decideImageTrust(
@@ -38,5 +40,31 @@ export async function decideImageTrust(
   if (rootHashes.some((h) => !/^[0-9a-f]{64}$/.test(h))) {
     return { ok: false, reason: `LAYER_ROOT_HASH_MISSING: ${name} has a layer without a signed dm-verity root hash`, findings: result.findings };
   }
-  return { ok: true, rootHashes, layerDigests: manifest.layers.map((l) => l.digest), format: result.format ?? 'unknown' };
+  return { ok: true, rootHashes, layerDigests: manifest.layers.map((l) => l.digest), format: result.format ?? 'unknown', configDigest: manifest.config.digest };
+}
+
+/** Findings that say "not trusted now" rather than "not this image": the bytes are still the signed ones. */
+const TIME_ONLY: ReadonlySet<string> = new Set(['CERT_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+/**
+ * Whether a failed decision means the image on the node is corrupted (remove
+ * it and pull it again) or only that it cannot be trusted at this time (an
+ * expired certificate): then the image is refused but kept, since a re-pull
+ * would be refused the same way and every workload on it would be lost.
+ */
+export function quarantineWarranted(decision: Extract<TrustDecision, { ok: false }>): boolean {
+  const errors = decision.findings.filter((f) => f.severity === 'error');
+  return errors.length === 0 || errors.some((f) => !TIME_ONLY.has(f.code));
+}
+
+/**
+ * The image config is signed through the manifest's config digest: its
+ * bytes in the content store must still hash to it. Throws a Refusal.
+ */
+export function checkSignedConfig(image: string, configDigest: string, content: ContentStore): Buffer {
+  try {
+    return content.blob(configDigest);
+  } catch (err) {
+    throw new Refusal(`image ${image}: its config (entrypoint, command, env, user) is not the signed one: ${(err as Error).message}`);
+  }
 }

@@ -2,7 +2,7 @@
  * Checks layer files against signed dm-verity root hashes, in userspace or
  * (where the node has device-mapper) through kernel dm-verity devices.
  */
-import { statSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { dirname } from 'node:path';
 import { computeRootHash, DELIVERY_KIT_PARAMS, format as verityFormat } from '../verity/index.ts';
 import { runChecked, type Exec } from '../exec.ts';
@@ -27,21 +27,34 @@ export class RootHashCache {
   }
 
   static keyOf(file: string): string {
-    const s = statSync(file, { bigint: true });
+    return RootHashCache.#key(statSync(file, { bigint: true }));
+  }
+
+  static #key(s: BigIntStats): string {
     return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
   }
 
   async rootHash(file: string): Promise<{ hex: string; cached: boolean }> {
+    const fd = openSync(file, 'r');
+    try {
+      return await this.rootHashOfFd(fd, file);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Root hash of the inode `fd` has open (named `file` in messages), read through /proc/self/fd. */
+  async rootHashOfFd(fd: number, file: string): Promise<{ hex: string; cached: boolean }> {
     // dm-verity covers whole data blocks only (veritysetup rounds down):
     // bytes past the last 4096-byte block would be unverified.
-    const size = statSync(file).size;
-    if (size % DELIVERY_KIT_PARAMS.dataBlockSize !== 0) {
-      throw new Error(`${file}: ${size} bytes is not a whole number of ${DELIVERY_KIT_PARAMS.dataBlockSize}-byte blocks; the tail would not be covered by the root hash`);
+    const st = fstatSync(fd, { bigint: true });
+    if (st.size % BigInt(DELIVERY_KIT_PARAMS.dataBlockSize) !== 0n) {
+      throw new Error(`${file}: ${st.size} bytes is not a whole number of ${DELIVERY_KIT_PARAMS.dataBlockSize}-byte blocks; the tail would not be covered by the root hash`);
     }
-    const key = `${file}|${RootHashCache.keyOf(file)}`;
+    const key = `${file}|${RootHashCache.#key(st)}`;
     const hit = this.#entries[key];
     if (hit) return { hex: hit, cached: true };
-    const hex = (await computeRootHash(file, DELIVERY_KIT_PARAMS)).toString('hex');
+    const hex = (await computeRootHash(`/proc/self/fd/${fd}`, DELIVERY_KIT_PARAMS)).toString('hex');
     this.#entries[key] = hex;
     try {
       mkdirSync(dirname(this.#path), { recursive: true });

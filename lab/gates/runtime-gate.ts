@@ -18,13 +18,16 @@
  * runc commands, sandboxes, unprotected namespaces) passes through.
  */
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
-import { loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
-import { decideImageTrust } from './image-trust.ts';
-import { kernelVerityAvailable, openKernelVerity, RootHashCache } from './layer-check.ts';
+import { globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
+import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
+import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
+import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
+import { bindLayers, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
+import { Refusal } from './refusal.ts';
 import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
@@ -36,9 +39,6 @@ export const CRI_ANNOTATIONS = {
   containerName: 'io.kubernetes.cri.container-name',
   imageName: 'io.kubernetes.cri.image-name',
 } as const;
-
-/** Where the standard layer is mounted on the node. */
-export const STANDARD_LAYER_MOUNT = '/run/integrity-lab/standard-layer';
 
 export interface RuncInvocation {
   command: string | undefined;
@@ -84,7 +84,10 @@ export interface GateDecision {
   pod?: string;
   image?: string;
   reason: string;
-  layers?: { digest: string; layerFile: string; signed: string; actual: string; cached: boolean }[];
+  layers?: { digest: string; layerFile: string; signed: string; actual: string; cached: boolean; mountPoint: string; device: string; majmin: string; backing: string }[];
+  /** The signed manifest and config digests the container was bound to. */
+  manifestDigest?: string;
+  configDigest?: string;
   corrupted?: { removed: boolean; repull: string };
   verityMode?: 'kernel' | 'userspace';
   /** The namespace's integrity tier (tiers.ts) and the rule that chose it. */
@@ -106,6 +109,8 @@ export interface RuntimeGateDeps {
   cache: RootHashCache;
   kernelVerity(): boolean;
   clock(): Date;
+  /** containerd's content store, every blob checked against its digest. */
+  content: ContentStore;
 }
 
 export const nodeDeps = (): RuntimeGateDeps => ({
@@ -116,32 +121,8 @@ export const nodeDeps = (): RuntimeGateDeps => ({
   cache: new RootHashCache('/run/integrity-lab/root-hash-cache.json'),
   kernelVerity: () => kernelVerityAvailable(),
   clock: () => new Date(),
+  content: blobFiles(),
 });
-
-class Refusal extends Error {}
-
-/** containerd's image record: `ctr images ls` prints REF TYPE DIGEST …. */
-async function imageTarget(exec: Exec, image: string): Promise<{ digest: string; mediaType: string }> {
-  const r = await runChecked(exec, ['ctr', '-n', 'k8s.io', 'images', 'ls', `name==${image}`]);
-  const line = r.stdout.toString().split('\n').slice(1).find((l) => l.startsWith(`${image} `));
-  const fields = line?.trim().split(/\s+/) ?? [];
-  if (!fields[2]?.startsWith('sha256:')) throw new Refusal(`image ${image} is not in containerd's image store`);
-  return { digest: fields[2], mediaType: fields[1] ?? '' };
-}
-
-async function manifestFor(exec: Exec, image: string): Promise<{ bytes: Buffer; digest: string }> {
-  const target = await imageTarget(exec, image);
-  let digest = target.digest;
-  let bytes = (await runChecked(exec, ['ctr', '-n', 'k8s.io', 'content', 'get', digest])).stdout;
-  const parsed = JSON.parse(bytes.toString()) as { manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[] };
-  if (parsed.manifests) {
-    const entry = parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64');
-    if (!entry) throw new Refusal(`image ${image}: index has no linux/amd64 manifest`);
-    digest = entry.digest;
-    bytes = (await runChecked(exec, ['ctr', '-n', 'k8s.io', 'content', 'get', digest])).stdout;
-  }
-  return { bytes, digest };
-}
 
 /** An unsigned image on the node is corrupted: remove it and pull it again through the pull gate. */
 async function quarantine(exec: Exec, image: string): Promise<NonNullable<GateDecision['corrupted']>> {
@@ -163,7 +144,7 @@ function rootOverlay(mountinfo: string, rootfs: string): { lowerdirs: string[]; 
  * Decides, and on `allow` rewires the rootfs. Never throws: an internal
  * error refuses the protected container.
  */
-export async function gateCreate(bundle: string, config: GateConfig | Error, deps: RuntimeGateDeps): Promise<GateDecision> {
+export async function gateCreate(bundle: string, containerId: string, config: GateConfig | Error, deps: RuntimeGateDeps): Promise<GateDecision> {
   const time = deps.clock().toISOString();
   let spec: OciSpec;
   try {
@@ -193,9 +174,14 @@ export async function gateCreate(bundle: string, config: GateConfig | Error, dep
   const image = base.image ?? '';
   try {
     const roots = loadTrustedRootsPem(config.trustedRootsFile);
-    const { bytes, digest } = await manifestFor(deps.exec, image);
+    const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
     const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock);
     if (!trust.ok) {
+      // An expired certificate is the signer's clock, not a corrupted image:
+      // removing it would take every workload on it down with no way back.
+      if (!quarantineWarranted(trust)) {
+        return { ...base, action: 'refuse', reason: `image ${image}@${digest} cannot be trusted now (${trust.reason}); refused, the image is kept on the node` };
+      }
       const corrupted = await quarantine(deps.exec, image);
       return {
         ...base,
@@ -204,85 +190,64 @@ export async function gateCreate(bundle: string, config: GateConfig | Error, dep
         corrupted,
       };
     }
+    // The config (entrypoint, command, env, user, working directory) is signed
+    // through the manifest's config digest: its bytes must still hash to it.
+    checkSignedConfig(image, trust.configDigest, deps.content);
 
     const rootfs = isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs');
-    const mountinfo = deps.mountinfo();
-    const overlay = rootOverlay(mountinfo, rootfs);
+    const overlay = rootOverlay(deps.mountinfo(), rootfs);
     if (overlay.lowerdirs.length !== trust.rootHashes.length) {
       throw new Refusal(`rootfs has ${overlay.lowerdirs.length} layers, the signed manifest ${trust.rootHashes.length}`);
     }
-    const mounts = parseMountinfo(mountinfo);
     const useKernel = config.verityMode === 'kernel' || (config.verityMode === 'auto' && deps.kernelVerity());
-    const layers: NonNullable<GateDecision['layers']> = [];
-    const verifiedDirs: string[] = [];
+    // The shim's lower mounts are never trusted (their source string is free
+    // text): only which snapshot holds which layer file is taken from them.
     // Manifest layers are base first; overlay lowerdirs are top first.
-    for (const [i, signed] of trust.rootHashes.entries()) {
-      const lowerdir = overlay.lowerdirs[overlay.lowerdirs.length - 1 - i]!;
-      const layerFile = join(dirname(lowerdir), 'layer.erofs');
-      const m = mounts.filter((x) => x.mountPoint === lowerdir).pop();
-      if (!m || m.fstype !== 'erofs' || m.source !== layerFile || !m.options.includes('ro')) {
-        throw new Refusal(`layer ${i} (${trust.layerDigests[i]}): ${lowerdir} is not a read-only erofs mount of ${layerFile}: ${m?.line ?? 'not mounted'}`);
-      }
-      if (useKernel) {
-        const dev = await openKernelVerity(deps.exec, layerFile, signed, '/run/integrity-lab/verity', `${trust.layerDigests[i]!.slice(7, 19)}-${Date.now()}`);
-        layers.push({ digest: trust.layerDigests[i]!, layerFile, signed, actual: signed, cached: false });
-        verifiedDirs.push(dev.mountPoint);
-        continue;
-      }
-      const actual = await deps.cache.rootHash(layerFile);
-      layers.push({ digest: trust.layerDigests[i]!, layerFile, signed, actual: actual.hex, cached: actual.cached });
-      if (actual.hex !== signed) {
-        throw new Refusal(`layer ${i} (${trust.layerDigests[i]}): ${layerFile} has dm-verity root hash ${actual.hex}, the signed manifest says ${signed}`);
-      }
-      verifiedDirs.push(lowerdir);
-    }
+    const toBind: LayerToBind[] = trust.rootHashes.map((signed, i) => ({
+      file: join(dirname(overlay.lowerdirs[overlay.lowerdirs.length - 1 - i]!), 'layer.erofs'),
+      signed,
+      name: String(i),
+      label: `layer ${i} (${trust.layerDigests[i]})`,
+    }));
+    toBind.push({ file: config.standardLayer.path, signed: config.standardLayer.rootHash, name: 'standard', label: 'the standard layer (pinned root hash)' });
+    const bound = await bindLayers(containerId, toBind, {
+      exec: deps.exec,
+      mountinfo: deps.mountinfo,
+      hasher: deps.cache,
+      kernel: useKernel ? { workDir: '/run/integrity-lab/verity' } : undefined,
+    });
+    const std = bound.pop()!;
+    const layers = bound.map((b, i) => layerRecord(b, trust.layerDigests[i]!, trust.rootHashes[i]!));
 
-    const std = await mountStandardLayer(config, deps);
     // Read-only overlay of the standard layer over the verified layers: no upperdir.
     await runChecked(deps.exec, ['umount', rootfs]);
     // busybox mount uses mount(2): util-linux 2.41's fsconfig path fails
     // with four or more lowerdirs on this kernel (measured on the lab node).
-    await runChecked(deps.exec, ['busybox', 'mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[std, ...[...verifiedDirs].reverse()].join(':')}`, rootfs]);
+    await runChecked(deps.exec, ['busybox', 'mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')}`, rootfs]);
     spec.root = { ...spec.root, readonly: true };
+    // noexec: the only writable place the gate adds must not run code that is in no signed layer.
     if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
-      spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=64m'] }];
+      spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
     }
     deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     return {
       ...base,
       action: 'allow',
-      reason: `signature valid (${trust.format}); ${layers.length} layers match their signed root hashes; rootfs read-only with the standard layer, no upperdir${overlay.upperdir ? ` (the prepared upperdir ${overlay.upperdir} is not mounted)` : ''}`,
-      layers,
+      reason: `signature valid (${trust.format}); config ${trust.configDigest} intact; ${layers.length} layers match their signed root hashes and are mounted from the verified bytes; rootfs read-only with the standard layer, no upperdir${overlay.upperdir ? ` (the prepared upperdir ${overlay.upperdir} is not mounted)` : ''}`,
+      layers: [...layers, layerRecord(std, 'standard-layer', config.standardLayer.rootHash)],
+      manifestDigest: digest,
+      configDigest: trust.configDigest,
       verityMode: useKernel ? 'kernel' : 'userspace',
     };
   } catch (err) {
+    // Whatever was mounted for a refused container goes again now.
+    if (containerId) await deps.exec.run(['sh', '-c', RELEASE_SCRIPT, 'sh', containerId]).catch(() => undefined);
     return { ...base, action: 'refuse', reason: err instanceof Refusal ? err.message : `internal error, refusing: ${describeError(err)}` };
   }
 }
 
-/** Verifies the standard layer against its pinned root hash and mounts it (once). */
-async function mountStandardLayer(config: GateConfig, deps: RuntimeGateDeps): Promise<string> {
-  const { hex } = await deps.cache.rootHash(config.standardLayer.path);
-  if (hex !== config.standardLayer.rootHash) {
-    throw new Refusal(`the standard layer ${config.standardLayer.path} has root hash ${hex}, the node configuration pins ${config.standardLayer.rootHash}`);
-  }
-  // mount(8) attaches an image file through a loop device: the mount's
-  // source is then /dev/loopN, whose backing file sysfs names.
-  const backing = (source: string) => {
-    try {
-      return readFileSync(`/sys/block/${source.replace(/^\/dev\//, '')}/loop/backing_file`, 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
-  const mounted = parseMountinfo(deps.mountinfo()).some(
-    (m) => m.mountPoint === STANDARD_LAYER_MOUNT && (m.source === config.standardLayer.path || (m.source.startsWith('/dev/loop') && backing(m.source) === config.standardLayer.path)),
-  );
-  if (!mounted) {
-    await runChecked(deps.exec, ['mkdir', '-p', STANDARD_LAYER_MOUNT]);
-    await runChecked(deps.exec, ['mount', '-t', 'erofs', '-o', 'ro', config.standardLayer.path, STANDARD_LAYER_MOUNT]);
-  }
-  return STANDARD_LAYER_MOUNT;
+function layerRecord(b: BoundLayer, digest: string, signed: string): NonNullable<GateDecision['layers']>[number] {
+  return { digest, layerFile: b.file, signed, actual: b.actual, cached: b.cached, mountPoint: b.mountPoint, device: b.device, majmin: b.majmin, backing: b.backing };
 }
 
 /** Writes the refusal where containerd reads runc's errors, and to `out`. */
@@ -311,7 +276,7 @@ export async function runtimeGateMain(
     config = err as Error;
   }
   const started = performance.now();
-  const decision = await gateCreate(inv.bundle, config, deps);
+  const decision = await gateCreate(inv.bundle, inv.id ?? '', config, deps);
   decision.durationMs = Math.round(performance.now() - started);
   const logPath = config instanceof Error ? '/var/log/integrity-lab/gate-decisions.jsonl' : config.decisionLog;
   try {

@@ -285,6 +285,11 @@ export const TECHNIQUES = [
   'upperdir-write',
   'content-store-layer-tamper',
   'content-store-config-tamper',
+  'forged-layer-mount',
+  'image-config-tamper',
+  'gate-config-unprotect',
+  'copied-binary-exec',
+  'sandbox-file-rewrite',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

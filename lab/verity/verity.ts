@@ -132,7 +132,8 @@ async function openForReading(
     throw verityError(code, `${role} file ${path}: cannot open for reading (${errno}): ${(err as Error).message}`, err);
   }
   const stats = await file.stat();
-  if (!stats.isFile()) {
+  // veritysetup takes a block device as the data device too (a mounted layer's loop or dm device).
+  if (!stats.isFile() && !(role === 'data' && stats.isBlockDevice())) {
     await file.close();
     throw verityError(code, `${role} file ${path}: expected a regular file, got ${describeKind(stats)}`);
   }
@@ -212,7 +213,9 @@ export async function computeRootHash(dataPath: string, params: VerityParams, op
   throwIfAborted(options.signal, `data file ${dataPath}`);
   const data = await openForReading(dataPath, 'data');
   try {
-    const dataBlocks = resolveDataBlocks(dataPath, data.stats.size, params.dataBlockSize, options.dataBlocks);
+    // stat gives a block device no size: the caller passes its block count.
+    const size = data.stats.isBlockDevice() && options.dataBlocks !== undefined ? options.dataBlocks * params.dataBlockSize : data.stats.size;
+    const dataBlocks = resolveDataBlocks(dataPath, size, params.dataBlockSize, options.dataBlocks);
     const geometry = treeGeometry(params, dataBlocks);
     return (await computeTree(data, dataPath, params, geometry, options)).rootHash;
   } finally {

@@ -14,8 +14,13 @@ export interface WatchdogAlert {
   /** When the alert was written (ISO 8601). */
   time: string;
   component: 'watchdog';
-  /** `mount`: the namespace differs from its expected set; `layer`: a layer in use no longer matches its signed root hash. */
-  kind: 'mount' | 'layer';
+  /**
+   * `mount`: the namespace differs from its expected set; `layer`: a layer in
+   * use no longer matches its signed root hash; `gate`: a container in a
+   * protected namespace did not pass the start gate; `defence`: a file the
+   * node gates are made of changed (container `node`).
+   */
+  kind: 'mount' | 'layer' | 'gate' | 'defence';
   container: string;
   containerName?: string;
   pod?: string;

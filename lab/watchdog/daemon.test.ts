@@ -7,7 +7,7 @@ import { CONFIRM_MS, parseTaskList, WatchdogDaemon, type DaemonDeps } from './da
 import type { OciSpec } from './expected.ts';
 import type { HelperLine, NotifyHandlers } from './notify.ts';
 import type { NodeView } from './proc.ts';
-import { TASK_DIR, sampleText } from './test-samples.ts';
+import { blockDevices, TASK_DIR, sampleText } from './test-samples.ts';
 
 const AGENT = sampleText('integrity', 'system-agent.id').trim();
 const SANDBOX = sampleText('integrity', 'system-agent-sandbox.id').trim();
@@ -49,8 +49,10 @@ class FakeNode implements NodeView {
     const t = this.tasks.get(id);
     return t && { id, bundleDir: `${TASK_DIR}/${id}`, spec: t.spec, pid: t.pid };
   }
+  /** The node's own table; a test may rewrite it (an ungated container). */
+  nodeMountinfo = sampleText('integrity', 'node.mountinfo');
   mountinfo(pid: number | 'self') {
-    if (pid === 'self') return sampleText('integrity', 'node.mountinfo');
+    if (pid === 'self') return this.nodeMountinfo;
     const text = this.procs.get(pid)?.mountinfo;
     this.afterRead?.(pid);
     return text;
@@ -73,8 +75,13 @@ class FakeNode implements NodeView {
   realpath(p: string) {
     return p;
   }
-  loopBackingFile(d: string) {
-    return d === '/dev/loop0' ? '/var/lib/integrity-lab/standard-layer.erofs' : undefined;
+  blockDevice(majmin: string) {
+    return blockDevices('integrity')(majmin);
+  }
+  files = new Map<string, string>();
+  readBytes(path: string) {
+    const t = this.files.get(path) ?? this.readText(path);
+    return t === undefined ? undefined : Buffer.from(t);
   }
   readText(path: string) {
     if (path === '/etc/integrity-lab/gates.json') return sampleText('integrity', 'gates.json');
@@ -136,6 +143,87 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
 }
 
 describe('WatchdogDaemon', () => {
+  describe('when a protected container did not pass the start gate (its root has the shim\'s writable upperdir)', () => {
+    // As if gates.json had lost kube-system after the watchdog started: the
+    // node table shows the agent's root as containerd made it.
+    const ungated = (node: FakeNode) => {
+      node.nodeMountinfo = node.nodeMountinfo.replace(
+        new RegExp(`(/k8s\\.io/${AGENT}/rootfs .*?lowerdir=)[^,]+`),
+        '$1/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/2/fs:/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/1/fs,upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/9/fs,workdir=/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/9/work',
+      );
+    };
+    it('alerts naming the container, from the mount table, not from the gate configuration', async () => {
+      const h = harness();
+      ungated(h.node);
+      h.node.files.set('/etc/integrity-lab/gates.json', '{"protectedNamespaces":[]}');
+      await h.daemon.discover();
+      const gate = h.alerts().filter((a) => a.kind === 'gate');
+      assert.equal(gate.length, 1);
+      assert.equal(gate[0]!.container, AGENT);
+      assert.deepEqual(gate[0]!.reasons, ['ungated', 'writable-upperdir']);
+      assert.match(gate[0]!.reason, /did not pass the start gate: .*writable upperdir .*snapshots\/9\/fs/);
+      h.daemon.stop();
+    });
+    it('stops it in enforce mode', async () => {
+      const h = harness('enforce');
+      ungated(h.node);
+      await h.daemon.discover();
+      await new Promise((r) => setImmediate(r));
+      assert.ok(h.commands.some((c) => c.join(' ').includes(`tasks kill --signal SIGKILL ${AGENT}`)));
+      h.daemon.stop();
+    });
+    it('does not alert on a gated one', async () => {
+      const h = harness();
+      await h.daemon.discover();
+      assert.deepEqual(h.alerts().filter((a) => a.kind === 'gate'), []);
+      h.daemon.stop();
+    });
+  });
+
+  describe("when root rewrites a pod's resolv.conf on the node", () => {
+    it('alerts once per new content, naming the file inside and on the node', async () => {
+      const h = harness();
+      const spec = h.node.tasks.get(AGENT)!.spec as { mounts: { destination: string; source: string }[] };
+      const source = spec.mounts.find((m) => m.destination === '/etc/resolv.conf')!.source;
+      h.node.files.set(source, 'nameserver 10.96.0.10\n');
+      await h.daemon.discover();
+      h.daemon.checkSandboxFiles();
+      assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('sandbox-file-changed')), []);
+      h.node.files.set(source, 'nameserver 203.0.113.53\n');
+      h.daemon.checkSandboxFiles();
+      h.daemon.scanAll('poll');
+      h.daemon.checkSandboxFiles();
+      // Once for each container of the pod that binds the file.
+      const all = h.alerts().filter((x) => x.reasons.includes('sandbox-file-changed'));
+      assert.ok(all.every((x) => x.container === AGENT || x.container === SANDBOX), 'only the pod that binds the file');
+      const a = all.filter((x) => x.container === AGENT);
+      assert.equal(a.length, 1);
+      assert.match(a[0]!.reason, new RegExp(`/etc/resolv.conf changed on the node .*${source.replace(/[.]/g, '\\.')}`));
+      h.daemon.stop();
+    });
+  });
+
+  describe('when a file the node gates are made of changes after the watchdog started', () => {
+    it('alerts once per new content, naming the file and both hashes', async () => {
+      const h = harness();
+      h.node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A');
+      await h.daemon.start();
+      h.daemon.checkDefences();
+      assert.deepEqual(h.alerts().filter((a) => a.kind === 'defence'), []);
+      h.node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A + attacker CA');
+      h.daemon.checkDefences();
+      h.daemon.checkDefences();
+      const d = h.alerts().filter((a) => a.kind === 'defence');
+      assert.equal(d.length, 1);
+      assert.match(d[0]!.reason, /trusted signing roots \(\/etc\/integrity-lab\/trusted-roots.pem\) changed .*sha256 [0-9a-f]{64} → [0-9a-f]{64}/);
+      h.node.files.delete('/usr/bin/runc');
+      h.node.files.set('/etc/containerd/config.toml', 'no wrapper');
+      h.daemon.checkDefences();
+      assert.equal(h.alerts().filter((a) => a.kind === 'defence').length, 2);
+      h.daemon.stop();
+    });
+  });
+
   describe('when it discovers the containers of a node', () => {
     it('watches those in watched namespaces (container and sandbox) and ignores the rest', async () => {
       const h = harness();

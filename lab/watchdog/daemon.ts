@@ -17,17 +17,19 @@
  * every deviation still in place. Everything the node can take away at any
  * moment (a container, its process, its namespace) is an ordinary outcome.
  */
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
 import type { GateConfig } from '../gates/config.ts';
-import { STANDARD_LAYER_MOUNT } from '../gates/runtime-gate.ts';
 import { tierOf } from '../gates/tiers.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
 import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
+import { changedDefences, fingerprint, ungatedReason, type Fingerprints } from './defences.ts';
 import { diffMounts, type MountFinding } from './diff.ts';
+import { globMatch } from '../gates/config.ts';
 import { deriveExpectation, type MountExpectation } from './expected.ts';
 import { findHolders, planRelease } from './leftovers.ts';
 import { parseMountinfo, type MountinfoEntry } from './mountinfo.ts';
@@ -47,6 +49,11 @@ export const CRI = {
 
 /** How long a missing mount must stay missing before it is reported. */
 export const CONFIRM_MS = 100;
+
+/** The files the runtime writes for a pod and binds into each of its containers. */
+export const SANDBOX_FILES = ['/etc/resolv.conf', '/etc/hosts', '/etc/hostname'];
+
+const sha256 = (b: Buffer | undefined) => (b === undefined ? 'missing' : createHash('sha256').update(b).digest('hex'));
 
 export interface DaemonDeps {
   view: NodeView;
@@ -112,6 +119,8 @@ export interface Watched {
   nsId?: string;
   trust?: LayerTrust;
   addedAt: number;
+  /** sha256 of the node files bound on the sandbox files (resolv.conf, hosts, hostname) when first seen. */
+  sandboxFiles?: Map<string, { destination: string; sha: string }>;
 }
 
 export interface DaemonStatus {
@@ -151,9 +160,14 @@ export class WatchdogDaemon {
   notify: NotifyMode = 'poll';
   notifyDetail = '';
   #nodeMounts: MountinfoEntry[] = [];
-  #standard?: { mountPoint: string; file: string; rootHash: string };
+  #standard?: { file: string; rootHash: string };
   /** The gates' tier policy (gates/tiers.ts): application containers are re-verified against their references. */
   #tiers?: Pick<GateConfig, 'protectedNamespaces' | 'applicationTier'>;
+  /** The start gate's protected namespaces when the watchdog started (later edits of gates.json do not change them). */
+  #protectedNamespaces: string[] = [];
+  /** What the node gates were made of when the watchdog started. */
+  #defencePins: Fingerprints = new Map();
+  readonly #defenceReported = new Set<string>();
   #trustedRoots: string[] = [];
   #timers: NodeJS.Timeout[] = [];
   #reverifyTimer?: NodeJS.Timeout;
@@ -201,6 +215,9 @@ export class WatchdogDaemon {
       every(this.config.pollIntervalMs, () => this.scanAll('poll'));
     }
     every(2000, () => this.writeStatus());
+    this.#defencePins = fingerprint((p) => this.deps.view.readBytes(p));
+    every(this.config.pollIntervalMs * 5, () => this.checkDefences());
+    every(this.config.pollIntervalMs, () => this.checkSandboxFiles());
     this.#armReverify();
     this.writeStatus();
   }
@@ -237,8 +254,10 @@ export class WatchdogDaemon {
     if (gates) {
       try {
         const g = JSON.parse(gates) as Partial<GateConfig>;
-        if (g.standardLayer) this.#standard = { mountPoint: STANDARD_LAYER_MOUNT, file: g.standardLayer.path, rootHash: g.standardLayer.rootHash };
+        if (g.standardLayer) this.#standard = { file: g.standardLayer.path, rootHash: g.standardLayer.rootHash };
         if (g.applicationTier) this.#tiers = { protectedNamespaces: g.protectedNamespaces ?? [], applicationTier: g.applicationTier };
+        // Only a node with the start gate makes the promise the watchdog checks.
+        if (g.standardLayer && Array.isArray(g.protectedNamespaces)) this.#protectedNamespaces = g.protectedNamespaces.filter((n) => typeof n === 'string');
       } catch (err) {
         this.error(undefined, `${this.config.gatesConfigFile} is not JSON: ${describeError(err)}`);
       }
@@ -417,12 +436,10 @@ export class WatchdogDaemon {
     const startTime = this.deps.view.startTime(pid);
     const nsLink = this.deps.view.mntNs(pid);
     if (startTime === undefined || nsLink === undefined) return; // exited already
-    const standard = this.#standard;
     const expectation = deriveExpectation(task.spec, {
       bundleDir: task.bundleDir,
       nodeMounts: this.#nodeMounts,
-      standardLayer: standard ? { mountPoint: standard.mountPoint, file: standard.file } : undefined,
-      loopBackingFile: (d) => this.deps.view.loopBackingFile(d),
+      blockDevice: (majmin) => this.deps.view.blockDevice(majmin),
       realpath: (p) => this.deps.view.realpath(p),
     });
     const sandbox = a[CRI.containerType] === 'sandbox';
@@ -452,6 +469,8 @@ export class WatchdogDaemon {
       rootfs: { gated: expectation.rootfs.gated, layers: expectation.rootfs.layers.map((l) => ({ lowerdir: l.lowerdir, kind: l.kind, layerFile: l.layerFile, problem: l.problem })) },
       expectedMounts: expectation.mounts.length,
     });
+    this.#checkGated(w);
+    w.sandboxFiles = this.#sandboxFiles(task.spec);
     this.scan(w, 'discovery');
     void this.#loadTrust(w).catch((err: unknown) => this.error(w, `layer trust: ${describeError(err)}`, err));
     void this.#loadNamespaceId(w).catch(() => {});
@@ -513,7 +532,7 @@ export class WatchdogDaemon {
       kindOf: (p) => this.deps.view.pathKind(w.pid, p),
     });
     const keys = new Set(findings.map((f) => f.key));
-    for (const k of w.reported) if (!keys.has(k) && !k.startsWith('layer:')) w.reported.delete(k);
+    for (const k of w.reported) if (!keys.has(k) && !/^(layer|gate|sandbox-file):/.test(k)) w.reported.delete(k);
     const fresh = findings.filter((f) => !w.reported.has(f.key));
     const ms = performance.now() - started;
     this.#counters.lastMs = ms;
@@ -554,6 +573,80 @@ export class WatchdogDaemon {
       w.confirmTimer = undefined;
       if (this.containers.get(w.id) === w) this.#guard(() => this.scan(w, trigger, eventTime, true));
     }, CONFIRM_MS);
+  }
+
+  // ------------------------------------------------------------ the controls themselves
+
+  /** A protected workload container must run on the start gate's root: judged from the node's mount table. */
+  #checkGated(w: Watched): void {
+    if (w.sandbox || !this.#protectedNamespaces.some((p) => globMatch(p, w.namespace))) return;
+    const ungated = ungatedReason(w.expectation.rootfs);
+    if (!ungated) return;
+    w.reported.add('gate:ungated');
+    this.alert(w, { kind: 'gate', reasons: ungated.reasons, reason: ungated.reason, trigger: 'discovery' });
+    if (w.mode === 'enforce') void this.enforce(w, ungated.reason);
+  }
+
+  #sandboxFiles(spec: { mounts?: { destination: string; source?: string; type?: string; options?: string[] }[] }): Map<string, { destination: string; sha: string }> {
+    const out = new Map<string, { destination: string; sha: string }>();
+    for (const m of spec.mounts ?? []) {
+      if (!SANDBOX_FILES.includes(m.destination) || !m.source) continue;
+      out.set(m.source, { destination: m.destination, sha: sha256(this.deps.view.readBytes(m.source)) });
+    }
+    return out;
+  }
+
+  /**
+   * The runtime writes a pod's resolv.conf, hosts and hostname once, when
+   * the sandbox is made; root rewriting them on the node (or through
+   * /proc/<pid>/root) changes name resolution in a running container with
+   * no mount change at all. Each change is reported once per new content.
+   */
+  checkSandboxFiles(): void {
+    for (const w of this.containers.values()) {
+      if (w.stopped || !w.sandboxFiles) continue;
+      for (const [source, pinned] of w.sandboxFiles) {
+        const now = sha256(this.deps.view.readBytes(source));
+        const key = `sandbox-file:${source}:${now}`;
+        if (now === pinned.sha || w.reported.has(key)) continue;
+        w.reported.add(key);
+        const reason = `${pinned.destination} changed on the node since the container was first seen (${source}): sha256 ${pinned.sha} → ${now}`;
+        this.alert(w, { kind: 'mount', reasons: ['sandbox-file-changed'], reason, trigger: 'poll' });
+        if (w.mode === 'enforce') void this.enforce(w, reason);
+      }
+    }
+  }
+
+  /** Reports each change of a file the node gates are made of, once per new content. */
+  checkDefences(): void {
+    if (this.#defencePins.size === 0) return;
+    for (const c of changedDefences(this.#defencePins, fingerprint((p) => this.deps.view.readBytes(p)))) {
+      const key = `${c.path}:${c.now}`;
+      if (this.#defenceReported.has(key)) continue;
+      this.#defenceReported.add(key);
+      this.nodeAlert(['defence-changed'], `${c.what} (${c.path}) changed since the watchdog started: sha256 ${c.pinned} → ${c.now}`);
+    }
+  }
+
+  /** An alert about the node rather than one container. */
+  nodeAlert(reasons: string[], reason: string): void {
+    const now = this.deps.now();
+    this.#counters.alerts++;
+    const alert: WatchdogAlert = {
+      time: new Date(now).toISOString(),
+      component: 'watchdog',
+      kind: 'defence',
+      container: 'node',
+      mode: 'detect',
+      action: 'alert',
+      reasons,
+      reason,
+      notify: this.notify,
+      trigger: 'poll',
+      detectedAt: now,
+      watchdog: { pid: this.#pid, startedAt: this.startedAt },
+    };
+    this.deps.appendLine(this.config.alertLog, JSON.stringify(alert));
   }
 
   // ------------------------------------------------------------ alerts and enforcement

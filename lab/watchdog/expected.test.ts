@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classifyLowerdir, deriveExpectation, deriveMounts, deriveRootfs, type OciSpec } from './expected.ts';
 import { parseMountinfo } from './mountinfo.ts';
-import { STANDARD, TASK_DIR, sample, sampleText } from './test-samples.ts';
+import { blockDevices, TASK_DIR, sample, sampleText } from './test-samples.ts';
 
 describe('deriveRootfs', () => {
   describe('when the start gate rewired a protected container (integrity node)', () => {
@@ -15,12 +15,9 @@ describe('deriveRootfs', () => {
       assert.deepEqual(r.layers.map((l) => l.kind), ['standard', 'snapshot', 'snapshot']);
       assert.deepEqual(r.problems, []);
     });
-    it('names the layer.erofs file behind each lowerdir', () => {
-      assert.deepEqual(expectation.rootfs.layers.map((l) => l.layerFile), [
-        STANDARD.file,
-        '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/2/layer.erofs',
-        '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/1/layer.erofs',
-      ]);
+    it('names the device the gate mounted behind each lowerdir (what is mounted, not a path)', () => {
+      assert.deepEqual(expectation.rootfs.layers.map((l) => l.layerFile), ['/dev/loop2', '/dev/loop1', '/dev/loop0']);
+      assert.deepEqual(expectation.rootfs.layers.map((l) => l.mount?.majmin), ['7:2', '7:1', '7:0']);
     });
   });
 
@@ -48,13 +45,25 @@ describe('deriveRootfs', () => {
       assert.equal(l.kind, 'unknown');
       assert.match(l.problem!, /not a read-only EROFS mount/);
     });
-    it('flags a standard layer whose loop device is backed by another file', () => {
-      const l = classifyLowerdir(STANDARD.mountPoint, { bundleDir: '', nodeMounts: node, standardLayer: STANDARD, loopBackingFile: () => '/tmp/forged.erofs' });
-      assert.match(l.problem!, /standard layer/);
+  });
+
+  describe("when a lowerdir is one of the start gate's layer mounts", () => {
+    const s = sample('integrity', 'system-agent');
+    const ctx = { bundleDir: `${TASK_DIR}/${s.id}`, nodeMounts: s.node, blockDevice: blockDevices('integrity') };
+    const own = (name: string) => `/run/integrity-lab/layers/${s.id}/${name}`;
+    it('accepts a read-only EROFS mount of a loop device, whatever its source string says', () => {
+      const l = classifyLowerdir(own('standard'), ctx);
+      assert.deepEqual([l.kind, l.layerFile, l.problem], ['standard', '/dev/loop2', undefined]);
     });
-    it('accepts the standard layer whose loop device is backed by the pinned file', () => {
-      const l = classifyLowerdir(STANDARD.mountPoint, { bundleDir: '', nodeMounts: node, standardLayer: STANDARD, loopBackingFile: () => STANDARD.file });
-      assert.equal(l.problem, undefined);
+    it('flags a forged mount on the same mount point that is not a block device (a file-backed EROFS naming the genuine file)', () => {
+      const forged = parseMountinfo(`${sampleText('integrity', 'node.mountinfo')}\n999 1 0:250 / ${own('0')} ro,relatime - erofs /dev/loop0 ro`);
+      const l = classifyLowerdir(own('0'), { ...ctx, nodeMounts: forged });
+      assert.match(l.problem!, /on device 0:250, which is not a loop or dm-verity device/);
+      assert.equal(l.layerFile, undefined, 'nothing to re-verify on trust');
+    });
+    it("flags another container's gate mount", () => {
+      const l = classifyLowerdir(own('0'), { ...ctx, bundleDir: `${TASK_DIR}/other` });
+      assert.match(l.problem!, /start-gate layer of another container/);
     });
   });
 });
@@ -128,7 +137,7 @@ describe('deriveExpectation', () => {
   describe('when the spec comes from a captured bundle', () => {
     it('derives one expectation per spec mount plus runtime extras', () => {
       const s = sample('integrity', 'system-agent');
-      const e = deriveExpectation(s.spec, { bundleDir: `${TASK_DIR}/${s.id}`, nodeMounts: s.node, standardLayer: STANDARD, loopBackingFile: () => STANDARD.file });
+      const e = deriveExpectation(s.spec, { bundleDir: `${TASK_DIR}/${s.id}`, nodeMounts: s.node, blockDevice: blockDevices('integrity') });
       // 11 spec mounts, the cgroup one doubled (tmpfs + controllers below).
       assert.equal(e.mounts.length, (s.spec.mounts?.length ?? 0) + 1);
     });

@@ -15,11 +15,16 @@
  *   masked files get /dev/null bound over them and masked directories a
  *   read-only tmpfs; read-only paths are bound onto themselves, read-only;
  *   a terminal adds /dev/console.
- * - The start gate (lab/gates/runtime-gate.ts): a protected rootfs is a
- *   read-only overlay of the standard layer over the verified layers, with
- *   no upperdir.
+ * - The start gate (lab/gates/runtime-gate.ts, layer-mount.ts): a protected
+ *   rootfs is a read-only overlay of the standard layer over the verified
+ *   layers, each mounted by the gate from a loop (or dm-verity) device on
+ *   /run/integrity-lab/layers/<container id>/<n>, with no upperdir. Such a
+ *   layer is identified by the device the kernel reports for the mount
+ *   (major:minor), and re-verified by hashing that device: what is mounted,
+ *   not what a path or a mount's source string names.
  */
-import { dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { GATE_LAYER_ROOT } from '../gates/layer-mount.ts';
 import { bindIdentity, isReadOnly, isUnder, joinPath, relativeTo, superOption, type MountinfoEntry } from './mountinfo.ts';
 
 /** The parts of an OCI runtime config the watchdog reads. */
@@ -36,7 +41,11 @@ export interface LayerRef {
   lowerdir: string;
   /** `snapshot`: containerd's EROFS layer; `standard`: the start gate's standard layer. */
   kind: 'snapshot' | 'standard' | 'unknown';
-  /** The EROFS image file on the node the layer is read from. */
+  /**
+   * What re-verification hashes: the block device the gate mounted (a
+   * gate-owned layer), or the EROFS image file (a snapshot's own mount,
+   * which can only be named by path).
+   */
   layerFile?: string;
   /** The node's mount on the lowerdir. */
   mount?: MountinfoEntry;
@@ -87,10 +96,8 @@ export interface DeriveContext {
   bundleDir: string;
   /** The node's mount table (the watchdog runs in the node's mount namespace). */
   nodeMounts: readonly MountinfoEntry[];
-  /** The start gate's standard layer, when the node has the start gate. */
-  standardLayer?: { mountPoint: string; file: string };
-  /** Backing file of a loop device, from /sys/block/<loop>/loop/backing_file. */
-  loopBackingFile?: (device: string) => string | undefined;
+  /** The node's block device node with this major:minor (from /sys/dev/block), when there is one. */
+  blockDevice?: (majmin: string) => string | undefined;
   /** Canonical node path of a bind source (symlinks resolved). */
   realpath?: (path: string) => string;
 }
@@ -101,16 +108,23 @@ function isBind(m: { type?: string; options?: string[] }): boolean {
   return m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
 }
 
-/** Classifies one lowerdir: which node file backs it, and whether that is a layer. */
+/** Classifies one lowerdir: which device or file backs it, and whether that is a layer. */
 export function classifyLowerdir(lowerdir: string, ctx: DeriveContext): LayerRef {
   const mount = lastAt(ctx.nodeMounts, lowerdir);
-  const std = ctx.standardLayer;
-  if (std && lowerdir === std.mountPoint) {
-    const backing = mount?.source.startsWith('/dev/loop') ? ctx.loopBackingFile?.(mount.source) : mount?.source;
-    if (!mount || mount.fstype !== 'erofs' || !isReadOnly(mount) || backing !== std.file) {
-      return { lowerdir, kind: 'standard', layerFile: std.file, mount, problem: `the standard layer at ${lowerdir} is not a read-only EROFS mount of ${std.file}: ${mount?.line ?? 'not mounted'}` };
-    }
-    return { lowerdir, kind: 'standard', layerFile: std.file, mount };
+  if (isUnder(lowerdir, GATE_LAYER_ROOT)) {
+    // A gate-owned mount: this container's own, a block device, read-only EROFS.
+    const own = join(GATE_LAYER_ROOT, basename(ctx.bundleDir));
+    const kind = basename(lowerdir) === 'standard' ? 'standard' : 'snapshot';
+    const device = mount ? ctx.blockDevice?.(mount.majmin) : undefined;
+    const problem =
+      dirname(lowerdir) !== own
+        ? `lowerdir ${lowerdir} is a start-gate layer of another container (this one's are under ${own})`
+        : !mount || mount.fstype !== 'erofs' || !isReadOnly(mount)
+          ? `the gate's layer mount ${lowerdir} is not read-only EROFS: ${mount?.line ?? 'not mounted'}`
+          : !device || !/^\/dev\/(loop\d+|dm-\d+)$/.test(device)
+            ? `the gate's layer mount ${lowerdir} is on device ${mount.majmin}, which is not a loop or dm-verity device on this node: ${mount.line}`
+            : undefined;
+    return { lowerdir, kind, layerFile: problem ? undefined : device, mount, problem };
   }
   const layerFile = join(dirname(lowerdir), 'layer.erofs');
   if (!mount || mount.fstype !== 'erofs' || !isReadOnly(mount) || mount.source !== layerFile) {

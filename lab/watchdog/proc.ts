@@ -38,8 +38,10 @@ export interface NodeView {
   /** Namespace links of a process's open descriptors: fd path → `mnt:[…]`. */
   fdNamespaces(pid: number): Map<string, string>;
   realpath(path: string): string;
-  loopBackingFile(device: string): string | undefined;
+  /** The block device node with this major:minor, from /sys/dev/block/<maj:min>/uevent. */
+  blockDevice(majmin: string): string | undefined;
   readText(path: string): string | undefined;
+  readBytes(path: string): Buffer | undefined;
 }
 
 const gone = (err: unknown) => ['ENOENT', 'ESRCH', 'ENOTDIR', 'EINVAL', 'EACCES', 'ENXIO'].includes((err as NodeJS.ErrnoException).code ?? '');
@@ -101,11 +103,15 @@ export const nodeView: NodeView = {
   realpath(path) {
     return tolerant(() => realpathSync(path)) ?? path;
   },
-  loopBackingFile(device) {
-    const name = device.replace(/^\/dev\//, '');
-    return tolerant(() => readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').trim());
+  blockDevice(majmin) {
+    if (!/^\d+:\d+$/.test(majmin)) return undefined;
+    const name = tolerant(() => /^DEVNAME=(.+)$/m.exec(readFileSync(`/sys/dev/block/${majmin}/uevent`, 'utf8'))?.[1]);
+    return name ? `/dev/${name}` : undefined;
   },
   readText(path) {
     return tolerant(() => readFileSync(path, 'utf8'));
+  },
+  readBytes(path) {
+    return tolerant(() => readFileSync(path));
   },
 };

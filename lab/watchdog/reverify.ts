@@ -9,7 +9,8 @@
  * computeRootHash with the delivery-kit parameters, fed through the read
  * budget.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import type { ReadBudget } from './budget.ts';
@@ -96,10 +97,19 @@ export function hashesEqual(a: string, b: string): boolean {
  * dm-verity hashes whole 4096-byte blocks only, so a tail would be unverified.
  */
 export async function rootHashOf(file: string, budget: ReadBudget): Promise<{ hex: string; bytes: number }> {
-  const size = statSync(file).size;
+  const st = statSync(file);
+  // A block device (a layer the start gate mounted) has no size in stat: sysfs has it in 512-byte sectors.
+  const size = st.isBlockDevice() ? blockDeviceBytes(file) : st.size;
   if (size % DELIVERY_KIT_PARAMS.dataBlockSize !== 0) {
     throw new Error(`${file}: ${size} bytes is not a whole number of ${DELIVERY_KIT_PARAMS.dataBlockSize}-byte blocks; the tail would not be covered by the root hash`);
   }
-  const hex = (await computeRootHash(file, DELIVERY_KIT_PARAMS, { beforeRead: budget.beforeRead, concurrency: 1 })).toString('hex');
+  const dataBlocks = st.isBlockDevice() ? size / DELIVERY_KIT_PARAMS.dataBlockSize : undefined;
+  const hex = (await computeRootHash(file, DELIVERY_KIT_PARAMS, { beforeRead: budget.beforeRead, concurrency: 1, dataBlocks })).toString('hex');
   return { hex, bytes: size };
+}
+
+/** Size in bytes of a block device, from /sys/class/block/<name>/size (512-byte sectors). */
+export function blockDeviceBytes(device: string): number {
+  const name = basename(realpathSync(device));
+  return Number(readFileSync(`/sys/class/block/${name}/size`, 'utf8').trim()) * 512;
 }

@@ -11,7 +11,6 @@ import { parseMountinfo, type MountinfoEntry } from './mountinfo.ts';
 
 export const TESTDATA = join(import.meta.dirname, 'testdata');
 export const TASK_DIR = '/run/containerd/io.containerd.runtime.v2.task/k8s.io';
-export const STANDARD = { mountPoint: '/run/integrity-lab/standard-layer', file: '/var/lib/integrity-lab/standard-layer.erofs' };
 
 export type SampleSet = 'integrity' | 'integrity-volumes' | 'vanilla';
 
@@ -36,9 +35,7 @@ export function sample(set: SampleSet, container: string): Sample {
   const expectation = deriveExpectation(spec, {
     bundleDir: `${TASK_DIR}/${id}`,
     nodeMounts: node,
-    standardLayer: set === 'vanilla' ? undefined : STANDARD,
-    // The lab node attaches the standard layer through loop0 (captured with losetup).
-    loopBackingFile: (d) => (d === '/dev/loop0' ? STANDARD.file : undefined),
+    blockDevice: blockDevices(set),
   });
   return {
     node,
@@ -52,4 +49,16 @@ export function sample(set: SampleSet, container: string): Sample {
       kindOf: (p) => kinds[p],
     }),
   };
+}
+
+/** The node's block devices when the set was captured (major:minor → /dev name). */
+export function blockDevices(set: SampleSet): (majmin: string) => string | undefined {
+  let text = '';
+  try {
+    text = sampleText(set, 'block-devices');
+  } catch {
+    // vanilla sets have no gate-owned layers to resolve
+  }
+  const map = new Map(text.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+  return (majmin) => map.get(majmin);
 }

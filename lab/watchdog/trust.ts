@@ -4,34 +4,12 @@
  * gates make (lab/gates/image-trust.ts). Nothing in the manifest is believed
  * until its signature chains to the lab's trusted roots.
  */
-import { runChecked, type Exec } from '../exec.ts';
+import type { Exec } from '../exec.ts';
+import { blobFiles, manifestOf, type ContainerdTarget, type ContentStore } from '../gates/content-store.ts';
 import { decideImageTrust, type TrustDecision } from '../gates/image-trust.ts';
 import type { LayerRef } from './expected.ts';
 
-export interface ContainerdTarget {
-  address: string;
-  namespace: string;
-}
-
-const ctr = (c: ContainerdTarget, ...args: string[]) => ['ctr', '--address', c.address, '-n', c.namespace, ...args];
-
-/** The image's manifest as containerd holds it (the linux/amd64 one of an index). */
-export async function manifestFromContentStore(exec: Exec, c: ContainerdTarget, image: string): Promise<{ bytes: Buffer; digest: string }> {
-  const r = await runChecked(exec, ctr(c, 'images', 'ls', `name==${image}`));
-  const line = r.stdout.toString().split('\n').slice(1).find((l) => l.startsWith(`${image} `));
-  const fields = line?.trim().split(/\s+/) ?? [];
-  if (!fields[2]?.startsWith('sha256:')) throw new Error(`image ${image} is not in containerd's image store (namespace ${c.namespace})`);
-  let digest = fields[2];
-  let bytes = (await runChecked(exec, ctr(c, 'content', 'get', digest))).stdout;
-  const parsed = JSON.parse(bytes.toString()) as { manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[] };
-  if (parsed.manifests) {
-    const entry = parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64');
-    if (!entry) throw new Error(`image ${image}: its index has no linux/amd64 manifest`);
-    digest = entry.digest;
-    bytes = (await runChecked(exec, ctr(c, 'content', 'get', digest))).stdout;
-  }
-  return { bytes, digest };
-}
+export type { ContainerdTarget } from '../gates/content-store.ts';
 
 export interface SignedLayer {
   file: string;
@@ -52,11 +30,11 @@ export async function imageTrust(
   exec: Exec,
   c: ContainerdTarget,
   image: string,
-  options: { allowedFormats: ('v2' | 'delivery-kit')[]; trustedRoots: string[]; clock?: () => Date },
+  options: { allowedFormats: ('v2' | 'delivery-kit')[]; trustedRoots: string[]; clock?: () => Date; content?: ContentStore },
 ): Promise<ImageTrust> {
   let manifest: { bytes: Buffer; digest: string };
   try {
-    manifest = await manifestFromContentStore(exec, c, image);
+    manifest = await manifestOf(exec, c, image, options.content ?? blobFiles());
   } catch (err) {
     return { ok: false, reason: `cannot read the manifest of ${image}: ${(err as Error).message}` };
   }

@@ -1,5 +1,10 @@
 /** Small helpers shared by attack techniques. */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LabError } from '../../errors.ts';
+import { buildImage } from '../../images/index.ts';
+import { nodeMkfsErofsArgv } from '../../signer/index.ts';
+import { computeRootHash, DELIVERY_KIT_PARAMS } from '../../verity/index.ts';
 import type { RunningPod } from '../../cri/index.ts';
 import type { Attack } from '../../spec/schemas.ts';
 
@@ -87,4 +92,28 @@ export function samePayloadLength(attack: Attack, original: Buffer): Buffer {
 /** The workload's image with the file at `path` given other content (an attacker's rebuild). */
 export function withContent(image: Workload['spec']['image'], path: string, content: string): Workload['spec']['image'] {
   return { ...image, layers: image.layers.map((l) => ({ ...l, files: l.files?.map((f) => (f.path === path ? { ...f, content } : f)) })) };
+}
+
+/**
+ * Rebuilds, on the node, the layer of the workload's image that holds
+ * `path`, with the attacker's content, as containerd's EROFS differ would
+ * (same mkfs.erofs flags and UUID). Returns the node path of the file and
+ * its dm-verity root hash.
+ */
+export async function buildForgedLayerFile(
+  node: StartedLabNode,
+  workload: Workload,
+  path: string,
+  payload: string,
+  genuineLayers: readonly { digest: string }[],
+): Promise<{ outPath: string; rootHash: string }> {
+  const busybox = async () => node.readFile('/bin/busybox');
+  const forged = await buildImage(withContent(workload.spec.image, path, payload), { busybox });
+  const index = workload.spec.image.layers.findIndex((l) => l.files?.some((f) => f.path === path));
+  const tarPath = join(node.shareDir, 'forged-layer.tar');
+  const outPath = join(node.shareDir, 'forged-layer.erofs');
+  await writeFile(tarPath, forged.layerTars[index]!);
+  await node.run(['rm', '-f', outPath]);
+  await node.run(nodeMkfsErofsArgv({ digest: genuineLayers[index]!.digest, diffId: '' }, outPath, tarPath));
+  return { outPath, rootHash: (await computeRootHash(outPath, DELIVERY_KIT_PARAMS)).toString('hex') };
 }

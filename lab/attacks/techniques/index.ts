@@ -11,6 +11,11 @@ import { unsignedPull } from './unsigned-pull.ts';
 import { sideLoadImport } from './side-load-import.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
+import { forgedLayerMount } from './forged-layer-mount.ts';
+import { imageConfigTamper } from './image-config-tamper.ts';
+import { gateConfigUnprotect } from './gate-config-unprotect.ts';
+import { copiedBinaryExec } from './copied-binary-exec.ts';
+import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 // audit rules (lab/audit)
 import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
@@ -28,6 +33,11 @@ const implemented: Technique[] = [
   upperdirWrite,
   contentStoreLayerTamper,
   contentStoreConfigTamper,
+  forgedLayerMount,
+  imageConfigTamper,
+  gateConfigUnprotect,
+  copiedBinaryExec,
+  sandboxFileRewrite,
   privilegedContainer,
   hostpathEtc,
   overmountNsenter,

@@ -5,13 +5,8 @@
  * unsigned `layer.erofs.dmverity` sidecar. Only a root hash bound to the
  * image signature can tell: the start gate must refuse.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { buildImage } from '../../images/index.ts';
-import { nodeMkfsErofsArgv } from '../../signer/index.ts';
-import { computeRootHash, DELIVERY_KIT_PARAMS } from '../../verity/index.ts';
 import type { Technique } from '../technique.ts';
-import { declaredContent, findLayerFileContaining, requirePath, requirePayload, withContent } from './common.ts';
+import { buildForgedLayerFile, declaredContent, findLayerFileContaining, requirePath, requirePayload } from './common.ts';
 import { readInContainer, tryStart } from './start.ts';
 
 
@@ -26,16 +21,7 @@ export const layerFileSwap: Technique = {
     const target = await findLayerFileContaining(node, declaredContent(workload, path));
 
     // Rebuild the layer that holds the file, with the attacker's content.
-    const busybox = async () => node.readFile('/bin/busybox');
-    const forged = await buildImage(withContent(workload.spec.image, path, payload), { busybox });
-    const index = workload.spec.image.layers.findIndex((l) => l.files?.some((f) => f.path === path));
-    const tarPath = join(node.shareDir, 'forged-layer.tar');
-    const outPath = join(node.shareDir, 'forged-layer.erofs');
-    await writeFile(tarPath, forged.layerTars[index]!);
-    await node.run(['rm', '-f', outPath]);
-    const genuineLayer = genuine.manifest.layers[index]!;
-    await node.run(nodeMkfsErofsArgv({ digest: genuineLayer.digest, diffId: '' }, outPath, tarPath));
-    const forgedRoot = (await computeRootHash(outPath, DELIVERY_KIT_PARAMS)).toString('hex');
+    const { outPath, rootHash: forgedRoot } = await buildForgedLayerFile(node, workload, path, payload, genuine.manifest.layers);
 
     // Swap the file (new inode) and the sidecar together, as root would.
     const immutable = /^\S*i\S*\s/.test((await node.exec.run(['lsattr', target.layerFile])).stdout.toString());

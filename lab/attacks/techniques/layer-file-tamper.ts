@@ -14,7 +14,7 @@ import type { RunningPod } from '../../cri/index.ts';
 import type { StartedLabNode } from '../../node/index.ts';
 import type { Attack } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload, requirePod } from './common.ts';
+import { findLayerFileContaining, requirePath, requirePayload, requirePod } from './common.ts';
 import { containerMountinfo, readContainerFile } from './start.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 
@@ -103,6 +103,12 @@ export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, att
       before = bytes;
       break;
     }
+  }
+  if (!layerFile) {
+    // The start gate mounts layers from loop devices on its own mount
+    // points: root then finds the layer file by its content, as root can.
+    const found = await findLayerFileContaining(node, original).catch(() => undefined);
+    if (found) ({ layerFile, offset, content: before } = found);
   }
   if (!layerFile || !before) {
     throw new LabError<AttackErrorCode>(

@@ -1,0 +1,211 @@
+/**
+ * Binds a signed root hash to what is mounted, not to a path.
+ *
+ * mountinfo's source field is the text given to mount(2): root can place a
+ * forged EROFS filesystem on a snapshot's mount point (or on any shared
+ * mount point) whose source string names the genuine, untouched
+ * `layer.erofs`. So the start gate never trusts an existing mount. For each
+ * layer it:
+ *
+ * 1. opens the file and keeps the descriptor (the inode it hashes cannot be
+ *    swapped under it), and hashes the bytes of that descriptor;
+ * 2. attaches a read-only loop device and checks, from the kernel's loop
+ *    status (`losetup -O BACK-MAJ:MIN,BACK-INO`), that it is backed by the
+ *    very inode it hashed;
+ * 3. mounts that device on a mount point it owns, per container
+ *    (`/run/integrity-lab/layers/<id>/<n>`), refusing one that is occupied,
+ *    and checks that the mount there is the device (major:minor, from the
+ *    kernel), not a source string;
+ * 4. detaches the loop device at once: the kernel then frees it (autoclear)
+ *    when the last mount goes, that is when the container goes.
+ *
+ * In kernel dm-verity mode the verity device is opened over the loop device
+ * with the signed root hash, and mounted instead; it is closed (deferred)
+ * when the container is deleted (releaseContainerLayers).
+ */
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { posix } from 'node:path';
+import { runChecked, type Exec } from '../exec.ts';
+import { computeRootHash, DELIVERY_KIT_PARAMS, format as verityFormat } from '../verity/index.ts';
+import { parseMountinfo } from '../watchdog/mountinfo.ts';
+import { hashesEqual } from '../watchdog/reverify.ts';
+import { Refusal } from './refusal.ts';
+
+/** Where the start gate mounts each container's verified layers. */
+export const GATE_LAYER_ROOT = '/run/integrity-lab/layers';
+
+/** The gate-owned directory of one container's layers. */
+export function containerLayerDir(containerId: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(containerId)) throw new Refusal(`container id ${JSON.stringify(containerId)} cannot name a directory`);
+  return posix.join(GATE_LAYER_ROOT, containerId);
+}
+
+/** Major:minor of a stat dev number (Linux new_encode_dev). */
+export function majminOf(dev: bigint): string {
+  const major = (dev & 0xfff00n) >> 8n;
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xfff00n);
+  return `${major}:${minor}`;
+}
+
+export interface LayerToBind {
+  /** The image file to mount (a snapshot's layer.erofs, or the standard layer). */
+  file: string;
+  /** The root hash it must have (signed, or pinned). */
+  signed: string;
+  /** Name of its mount point in the container's directory. */
+  name: string;
+  /** For messages: `layer 2 (sha256:…)`, `the standard layer`. */
+  label: string;
+}
+
+export interface BoundLayer {
+  file: string;
+  name: string;
+  mountPoint: string;
+  /** The block device mounted there (a loop device, or a dm-verity device). */
+  device: string;
+  /** Its major:minor as the kernel reports the mount. */
+  majmin: string;
+  /** dev:ino of the file the hash was computed from and the loop device reads. */
+  backing: string;
+  actual: string;
+  cached: boolean;
+}
+
+export interface RootHasher {
+  /** Root hash of the open file `fd` (named `file`), cached by its identity. */
+  rootHashOfFd(fd: number, file: string): Promise<{ hex: string; cached: boolean }>;
+}
+
+export interface BindDeps {
+  exec: Exec;
+  mountinfo(): string;
+  hasher: RootHasher;
+  /** Kernel dm-verity: the work directory for hash trees. Absent: userspace. */
+  kernel?: { workDir: string };
+}
+
+const LOSETUP_LIST = ['losetup', '--list', '--noheadings', '--raw', '-O', 'NAME,MAJ:MIN,BACK-MAJ:MIN,BACK-INO'];
+
+/** Parses `losetup --list --raw -O NAME,MAJ:MIN,BACK-MAJ:MIN,BACK-INO`. */
+export function parseLoopList(text: string): Map<string, { majmin: string; backing: string }> {
+  const out = new Map<string, { majmin: string; backing: string }>();
+  for (const line of text.split('\n')) {
+    const [name, majmin, backDev, backIno] = line.trim().split(/\s+/);
+    if (name && majmin && backDev && backIno) out.set(name, { majmin, backing: `${backDev}:${backIno}` });
+  }
+  return out;
+}
+
+/** Verity device name for a container's layer: dm names are at most 127 bytes. */
+export function verityName(containerId: string, name: string): string {
+  return `integrity-${containerId.slice(0, 32)}-${name}`;
+}
+
+/**
+ * Verifies and mounts each layer from the bytes it hashed; fails closed. On
+ * failure everything this call mounted is released again before it throws.
+ */
+export async function bindLayers(containerId: string, layers: readonly LayerToBind[], deps: BindDeps): Promise<BoundLayer[]> {
+  const dir = containerLayerDir(containerId);
+  const fds: number[] = [];
+  const attached: string[] = [];
+  const mounted: string[] = [];
+  try {
+    // The mount points must be new: an occupied one is somebody else's mount.
+    const before = parseMountinfo(deps.mountinfo());
+    for (const l of layers) {
+      const mp = posix.join(dir, l.name);
+      const there = before.find((m) => m.mountPoint === mp || m.mountPoint.startsWith(`${mp}/`));
+      if (there) throw new Refusal(`${l.label}: the gate's mount point ${mp} is already occupied: ${there.line}`);
+    }
+
+    // 1. Open and hash. The descriptor pins the inode whatever the path names later.
+    const opened: { fd: number; backing: string; hex: string; cached: boolean }[] = [];
+    for (const l of layers) {
+      let fd: number;
+      try {
+        fd = openSync(l.file, 'r');
+      } catch (err) {
+        throw new Refusal(`${l.label}: cannot open ${l.file}: ${(err as Error).message}`);
+      }
+      fds.push(fd);
+      const st = fstatSync(fd, { bigint: true });
+      if (!st.isFile()) throw new Refusal(`${l.label}: ${l.file} is not a regular file`);
+      const { hex, cached } = await deps.hasher.rootHashOfFd(fd, l.file);
+      if (!hashesEqual(hex, l.signed)) throw new Refusal(`${l.label}: ${l.file} has dm-verity root hash ${hex}, the signed manifest says ${l.signed}`);
+      opened.push({ fd, backing: `${majminOf(st.dev)}:${st.ino}`, hex, cached });
+    }
+
+    // 2. Loop devices, and the kernel's word on which inode each one reads.
+    const setup = await deps.exec.run(['sh', '-c', 'for f; do losetup --find --show --read-only "$f" || exit 1; done', 'sh', ...layers.map((l) => l.file)]);
+    const devices = setup.stdout.toString().split('\n').filter((d) => d.startsWith('/dev/'));
+    attached.push(...devices);
+    if (setup.exitCode !== 0 || devices.length !== layers.length) {
+      throw new Refusal(`cannot set up a loop device for ${layers[devices.length]?.file ?? 'a layer'} (exit ${setup.exitCode}): ${setup.stderr.toString().trim() || 'no device reported'}`);
+    }
+    const loops = parseLoopList((await runChecked(deps.exec, LOSETUP_LIST)).stdout.toString());
+    const bound: BoundLayer[] = [];
+    for (const [i, l] of layers.entries()) {
+      const loop = loops.get(devices[i]!);
+      if (!loop || loop.backing !== opened[i]!.backing) {
+        throw new Refusal(`${l.label}: loop device ${devices[i]} reads inode ${loop?.backing ?? 'unknown'}, but the gate verified ${l.file} as inode ${opened[i]!.backing}`);
+      }
+      bound.push({ file: l.file, name: l.name, mountPoint: posix.join(dir, l.name), device: devices[i]!, majmin: loop.majmin, backing: loop.backing, actual: opened[i]!.hex, cached: opened[i]!.cached });
+    }
+
+    // Kernel dm-verity: a verity device over each loop device, opened with the signed root hash.
+    if (deps.kernel) {
+      for (const [i, b] of bound.entries()) {
+        const name = verityName(containerId, b.name);
+        const hashFile = posix.join(deps.kernel.workDir, `${name}.verity`);
+        await runChecked(deps.exec, ['mkdir', '-p', deps.kernel.workDir]);
+        const built = await verityFormat(`/proc/self/fd/${opened[i]!.fd}`, hashFile, { params: DELIVERY_KIT_PARAMS });
+        if (!hashesEqual(built.rootHash.toString('hex'), layers[i]!.signed)) throw new Refusal(`${layers[i]!.label}: hash tree root ${built.rootHash.toString('hex')} does not match the signed ${layers[i]!.signed}`);
+        await runChecked(deps.exec, ['veritysetup', 'open', b.device, name, hashFile, layers[i]!.signed]);
+        const rdev = (await runChecked(deps.exec, ['stat', '-L', '-c', '%t:%T', `/dev/mapper/${name}`])).stdout.toString().trim();
+        const [maj, min] = rdev.split(':').map((h) => parseInt(h, 16));
+        b.device = `/dev/mapper/${name}`;
+        b.majmin = `${maj}:${min}`;
+      }
+    }
+
+    // 3. Mount each device on the gate's own mount point, then drop the loop
+    //    devices: busy ones are freed by the kernel when the mount goes.
+    const script = 'set -e; while [ $# -gt 0 ]; do mkdir -p "$2"; mount -t erofs -o ro "$1" "$2"; shift 2; done';
+    const m = await deps.exec.run(['sh', '-c', script, 'sh', ...bound.flatMap((b) => [b.device, b.mountPoint])]);
+    const after = parseMountinfo(deps.mountinfo());
+    for (const b of bound) if (after.some((x) => x.mountPoint === b.mountPoint)) mounted.push(b.mountPoint);
+    if (m.exitCode !== 0) throw new Refusal(`cannot mount the verified layers under ${dir} (exit ${m.exitCode}): ${m.stderr.toString().trim()}`);
+    for (const b of bound) {
+      const at = after.filter((x) => x.mountPoint === b.mountPoint).pop();
+      if (!at || at.majmin !== b.majmin || at.fstype !== 'erofs' || !at.mountOptions.includes('ro')) {
+        throw new Refusal(`${b.file}: the mount at ${b.mountPoint} is not the verified device ${b.device} (${b.majmin}) read-only: ${at?.line ?? 'not mounted'}`);
+      }
+    }
+    return bound;
+  } catch (err) {
+    for (const mp of mounted.reverse()) await deps.exec.run(['umount', mp]);
+    if (deps.kernel) for (const l of layers) await deps.exec.run(['veritysetup', 'close', '--deferred', verityName(containerId, l.name)]);
+    throw err;
+  } finally {
+    if (attached.length) await deps.exec.run(['losetup', '--detach', ...attached]);
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+/**
+ * Shell for the runc wrapper on `delete`: unmounts what the gate mounted for
+ * the container and closes its verity devices (deferred: the overlay may
+ * still hold them until the shim unmounts the rootfs). $1 is the container id.
+ */
+export const RELEASE_SCRIPT = `d=${GATE_LAYER_ROOT}/$1
+[ -d "$d" ] || exit 0
+awk -v d="$d/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do umount "$m"; done
+for v in /dev/mapper/integrity-$(printf %.32s "$1")-*; do [ -e "$v" ] && veritysetup close --deferred "\${v##*/}"; done
+rm -rf "$d"`;
+
+/** Root hash of an open file, read through /proc/self/fd (the same inode, whatever its path names now). */
+export async function rootHashOfOpenFile(fd: number): Promise<string> {
+  return (await computeRootHash(`/proc/self/fd/${fd}`, DELIVERY_KIT_PARAMS)).toString('hex');
+}
