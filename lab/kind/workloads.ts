@@ -9,7 +9,7 @@
 import { ApiException, CoreV1Api, KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 import { LabError } from '../errors.ts';
 import { localExec } from '../exec.ts';
-import { podObjectOf } from '../admission/node-pod.ts';
+import { podOfWorkload } from '../spec/pod.ts';
 import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
 import type { RunningPod } from '../cri/index.ts';
 import { REGISTRY_HOST } from '../node/containerd-config.ts';
@@ -100,25 +100,15 @@ export class KindWorkloads {
     }
   }
 
-  /** The Pod object for a workload: the same object the node substrate's admission sees. */
+  /**
+   * The Pod object for a workload (lab/spec/pod.ts: shorthand fields or an
+   * embedded Kubernetes pod, merged with the image the lab builds): the same
+   * object the node substrate's admission sees.
+   */
   podObject(workload: Workload, nodeName?: string): V1Pod {
     const image = workload.spec.image;
-    const pod = podObjectOf({
-      name: workload.metadata.name,
-      namespace: workload.spec.namespace,
-      containers: [
-        {
-          name: workload.metadata.name,
-          image: `${REGISTRY_HOST}/${image.repository}:${image.tag}`,
-          readOnlyRootFilesystem: workload.spec.readOnlyRootFilesystem,
-          ...(workload.spec.privileged === undefined ? {} : { privileged: workload.spec.privileged }),
-          ...(workload.spec.hostPathMounts === undefined
-            ? {}
-            : { mounts: workload.spec.hostPathMounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, readonly: m.readOnly ?? false })) }),
-        },
-      ],
-    }) as V1Pod;
-    pod.spec!.containers[0]!.imagePullPolicy = 'IfNotPresent';
+    const pod = podOfWorkload(workload, `${REGISTRY_HOST}/${image.repository}:${image.tag}`);
+    for (const c of pod.spec!.containers) c.imagePullPolicy ??= 'IfNotPresent';
     if (nodeName) pod.spec!.nodeName = nodeName;
     return pod;
   }
