@@ -8,6 +8,7 @@ import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
 import { KindCluster } from '../lab/kind/cluster.ts';
 import { KindWorkloads } from '../lab/kind/workloads.ts';
+import { alertsFor, evaluateApiServerAudit } from '../lab/kind/apiserver-audit.ts';
 import { describeError } from '../lab/errors.ts';
 import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
@@ -79,3 +80,30 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void Promise.allSettled([...activeClusters].map((c) => c.stop()));
   });
 }
+
+// Checks: within 15 s, kube-apiserver's own audit log (log backend) holds an event on which Falco's upstream k8s_audit rule of exactly this name fires, naming the workload's namespace and pod.
+Then('the Falco k8s_audit rule {string} fired on kube-apiserver\'s audit events for {workload}', async function (this: LabWorld, rule: string, workload: Workload) {
+  const kind = kindOf(this);
+  assert.ok(kind, 'this step needs a kind cluster');
+  let verdict = await evaluateApiServerAudit(await kind.cluster.apiServerAuditLog());
+  const deadline = Date.now() + 15_000;
+  while (alertsFor(verdict.alerts, rule, workload.spec.namespace, workload.metadata.name).length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    verdict = await evaluateApiServerAudit(await kind.cluster.apiServerAuditLog());
+  }
+  const mine = alertsFor(verdict.alerts, rule, workload.spec.namespace, workload.metadata.name);
+  this.attachJson('k8s-audit-alerts', { events: verdict.events, alerts: mine });
+  assert.ok(mine.length > 0, `rule "${rule}" did not fire for ${workload.spec.namespace}/${workload.metadata.name} on ${verdict.events} apiserver audit events; rules that fired: ${[...new Set(verdict.alerts.map((a) => a.rule))].join(', ') || 'none'}`);
+});
+
+// Checks: the apiserver's audit log has events for the workload's pod (so the rule had something to read), and none makes the rule fire for it.
+Then('the Falco k8s_audit rule {string} did not fire on kube-apiserver\'s audit events for {workload}', async function (this: LabWorld, rule: string, workload: Workload) {
+  const kind = kindOf(this);
+  assert.ok(kind, 'this step needs a kind cluster');
+  const log = await kind.cluster.apiServerAuditLog();
+  const verdict = await evaluateApiServerAudit(log);
+  const seen = log.split('\n').filter((l) => l.includes(`"name":"${workload.metadata.name}"`) && l.includes(`"namespace":"${workload.spec.namespace}"`)).length;
+  this.attachJson('k8s-audit-alerts', { events: verdict.events, eventsNamingThePod: seen, alerts: alertsFor(verdict.alerts, rule, workload.spec.namespace, workload.metadata.name) });
+  assert.ok(seen > 0, `the apiserver's audit log has no event for ${workload.spec.namespace}/${workload.metadata.name}: the rule had nothing to read`);
+  assert.equal(alertsFor(verdict.alerts, rule, workload.spec.namespace, workload.metadata.name).length, 0, `rule "${rule}" fired for ${workload.metadata.name}`);
+});

@@ -19,3 +19,11 @@ Feature: The lab on a real Kubernetes cluster
     When the workload "app" is started on the worker node
     Then the apiserver reports the workload "app" Running on a worker node
     And every layer of "app" is a read-only erofs mount of a layer.erofs file
+
+  @story:apiserver-audit
+  Scenario: An upstream Falco k8s_audit rule fires on kube-apiserver's own audit events
+    Given a kind cluster with the "vanilla" profile
+    When the workload "app" is started
+    And the workload "privileged-tool" is started
+    Then the Falco k8s_audit rule "Create Privileged Pod" fired on kube-apiserver's audit events for "privileged-tool"
+    And the Falco k8s_audit rule "Create Privileged Pod" did not fire on kube-apiserver's audit events for "app"

@@ -69,6 +69,8 @@ export interface KindMount {
 export interface KindClusterConfig {
   name: string;
   image: string;
+  /** Host path of the apiserver's audit policy, mounted on the control plane (enables the log backend). */
+  auditPolicy?: string;
   /** One entry per node, the control plane first. */
   nodes: { role: 'control-plane' | 'worker'; extraMounts: KindMount[] }[];
   /** Extra kubeadm patches, e.g. the apiserver's audit flags. */
@@ -87,17 +89,64 @@ export function renderKindConfig(c: KindClusterConfig): string {
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     name: c.name,
     networking: { disableDefaultCNI: true, kubeProxyMode: 'none' },
-    nodes: c.nodes.map((n) => ({ role: n.role, image: c.image, ...(n.extraMounts.length ? { extraMounts: n.extraMounts } : {}) })),
+    nodes: c.nodes.map((n) => {
+      const mounts = [...n.extraMounts, ...(c.auditPolicy && n.role === 'control-plane' ? [{ hostPath: c.auditPolicy, containerPath: AUDIT_POLICY_PATH, readOnly: true }] : [])];
+      return { role: n.role, image: c.image, ...(mounts.length ? { extraMounts: mounts } : {}) };
+    }),
     kubeadmConfigPatches: [
       // No image is built for CoreDNS or kube-proxy: kubeadm must not deploy them.
       stringify({ kind: 'InitConfiguration', skipPhases: ['preflight', 'addon/kube-proxy', 'addon/coredns'] }),
       // Kubernetes 1.36 kubelets refuse cgroup v1 unless told (this host is v1).
       stringify({ kind: 'KubeletConfiguration', failCgroupV1: false }),
-      stringify({ kind: 'ClusterConfiguration', apiServer: { extraArgs: [{ name: 'enable-aggregator-routing', value: 'true' }] } }),
+      // One ClusterConfiguration patch: kind merges patches, and a second one would replace these lists.
+      stringify({
+        kind: 'ClusterConfiguration',
+        apiServer: {
+          extraArgs: [
+            { name: 'enable-aggregator-routing', value: 'true' },
+            ...(c.auditPolicy
+              ? [
+                  { name: 'audit-policy-file', value: AUDIT_POLICY_PATH },
+                  { name: 'audit-log-path', value: `${AUDIT_LOG_DIR}/audit.log` },
+                  { name: 'audit-log-maxsize', value: '100' },
+                ]
+              : []),
+          ],
+          ...(c.auditPolicy
+            ? {
+                extraVolumes: [
+                  { name: 'audit-policy', hostPath: AUDIT_POLICY_PATH, mountPath: AUDIT_POLICY_PATH, readOnly: true, pathType: 'File' },
+                  { name: 'audit-log', hostPath: AUDIT_LOG_DIR, mountPath: AUDIT_LOG_DIR, pathType: 'DirectoryOrCreate' },
+                ],
+              }
+            : {}),
+        },
+      }),
       ...(c.kubeadmConfigPatches ?? []),
     ],
   });
 }
+
+/** Where the control plane keeps the apiserver's audit policy and log (the log backend writes audit.k8s.io/v1 Events, one JSON line each). */
+export const AUDIT_POLICY_PATH = '/etc/kubernetes/audit-policy.yaml';
+export const AUDIT_LOG_DIR = '/var/log/kubernetes/audit';
+
+/**
+ * The apiserver's audit policy: pods and their exec/attach at
+ * RequestResponse (Falco's k8s_audit rules read the request object), secrets
+ * and configmaps at Metadata only (their data must not reach a log), the
+ * rest at Metadata.
+ */
+export const AUDIT_POLICY = stringify({
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [
+    { level: 'Metadata', resources: [{ group: '', resources: ['secrets', 'configmaps'] }] },
+    { level: 'RequestResponse', resources: [{ group: '', resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward', 'namespaces', 'serviceaccounts'] }, { group: 'rbac.authorization.k8s.io' }, { group: 'apps' }] },
+    { level: 'Metadata' },
+  ],
+});
 
 /** Reads the current values of `names` from /proc/sys. */
 async function readSysctls(names: readonly string[]): Promise<Record<string, string>> {
@@ -212,7 +261,9 @@ export class KindCluster {
       extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }],
     }));
     for (const n of nodes) await mkdir(n.extraMounts[0]!.hostPath, { recursive: true, mode: 0o700 });
-    await writeFile(configFile, renderKindConfig({ name, image: image.tag, nodes }));
+    const auditPolicy = join(stateDir, 'audit-policy.yaml');
+    await writeFile(auditPolicy, AUDIT_POLICY);
+    await writeFile(configFile, renderKindConfig({ name, image: image.tag, nodes, auditPolicy }));
     const env = await kindEnvironment(tools);
     const started = new StartedKindCluster(labId, name, kubeconfig, stateDir, tools, env, this.#profile, this.#workers, this.#keep);
     try {
@@ -360,6 +411,13 @@ export class StartedKindCluster {
     const conditions = existsSync(this.kubeconfigPath) ? await this.kubectl(['get', 'nodes,pods', '-A', '-o', 'wide'], { timeoutMs: 20_000 }).catch(() => undefined) : undefined;
     if (conditions?.exitCode === 0) parts.unshift(`--- kubectl get nodes,pods -A\n${conditions.stdout.toString().trimEnd()}`);
     return parts.join('\n');
+  }
+
+  /** kube-apiserver's own audit events so far (its log backend), as audit.k8s.io/v1 Event objects. */
+  async apiServerAuditLog(): Promise<string> {
+    const r = await this.controlPlane.exec.run(['sh', '-c', `cat ${AUDIT_LOG_DIR}/audit.log`], { timeoutMs: 30_000 });
+    if (r.exitCode !== 0) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `cannot read the apiserver's audit log on ${this.controlPlane.name}: ${r.stderr.trim()}`);
+    return r.stdout.toString();
   }
 
   /** Deletes the cluster, restores the sysctls the kubelet changed, removes the state directory. */
