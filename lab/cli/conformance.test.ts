@@ -6,10 +6,23 @@ import { defaultParallel, parseRunArgs, runLabel } from './conformance.ts';
 describe('parseRunArgs', () => {
   it("takes the runner's options out and leaves cucumber-js's in order", () => {
     assert.deepEqual(parseRunArgs(['--parallel', '3', 'features/a.feature', '--keep-failed', '--tags', '@smoke', '--repeat=5'], 2), {
+      substrate: 'node',
       parallel: 3,
       keepFailed: true,
       repeat: 5,
-      cucumberArgs: ['features/a.feature', '--tags', '@smoke'],
+      cucumberArgs: ['features/a.feature', '--tags', '(@smoke) and not @kind'],
+    });
+  });
+  describe('--substrate', () => {
+    it('kind selects the @kind scenarios, combined with the user\'s tags', () => {
+      assert.deepEqual(parseRunArgs(['--substrate', 'kind', '--tags', '@smoke'], 1).cucumberArgs, ['--tags', '(@smoke) and @kind']);
+      assert.deepEqual(parseRunArgs(['--substrate=kind'], 1).cucumberArgs, ['--tags', '@kind']);
+    });
+    it('node, the default, leaves the @kind scenarios out', () => {
+      assert.deepEqual(parseRunArgs([], 1).cucumberArgs, ['--tags', 'not @kind']);
+    });
+    it('refuses anything else with RUN_USAGE', () => {
+      assert.throws(() => parseRunArgs(['--substrate', 'k3s'], 1), (e) => isLabError(e, 'RUN_USAGE') && /--substrate: should be node or kind, got "k3s"/.test(e.message));
     });
   });
   it('uses the default parallelism when none is asked for', () => {
