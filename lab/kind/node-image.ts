@@ -12,12 +12,13 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LabError } from '../errors.ts';
 import { localExec } from '../exec.ts';
 import { ociArchive } from '../images/oci-archive.ts';
 import { findDebianMirror } from '../node/mirror.ts';
+import { imageExists, listFiles } from '../node/image.ts';
 import { renderContainerdConfig } from '../node/containerd-config.ts';
 import { type ProgressListener, silent, step } from '../progress.ts';
 import type { LabProfile } from '../spec/schemas.ts';
@@ -43,16 +44,6 @@ const REGISTRY_CONFIG = join(import.meta.dirname, '../node/recipe/rootfs/etc/doc
  */
 export function kindContainerdConfig(profile: LabProfile, extras: Parameters<typeof renderContainerdConfig>[1] = {}): string {
   return renderContainerdConfig(profile, extras, { address: KIND_CONTAINERD_SOCKET, sandboxImage: SANDBOX_IMAGE, systemdCgroup: true });
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await listFiles(path)));
-    else out.push(path);
-  }
-  return out;
 }
 
 async function hashFiles(hash: ReturnType<typeof createHash>, paths: string[]): Promise<void> {
@@ -88,14 +79,11 @@ export interface KindNodeImage {
   binaries: KubernetesBinaries;
 }
 
-async function imageExists(ref: string): Promise<boolean> {
-  return (await localExec.run(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 30_000 })).exitCode === 0;
-}
 
 /** Stage 1: Debian trixie + sid packages, bootstrapped from the host's mirror and imported. */
 export async function ensureKindBaseImage(progress: ProgressListener = silent): Promise<string> {
   const tag = `${KIND_BASE_REPO}:${(await kindBaseImageHash()).slice(0, 16)}`;
-  if (await imageExists(tag)) return tag;
+  if (await imageExists(localExec, tag)) return tag;
   await step(progress, 'BUILD', `kind node base ${tag} (Debian trixie, containerd/runc/EROFS from sid)`, async () => {
     const work = await mkdtemp('/var/tmp/integrity-lab-kind-rootfs-');
     const rootfs = join(work, 'rootfs');
@@ -127,7 +115,7 @@ export async function ensureKindNodeImage(profile: LabProfile, progress: Progres
   const binaries = await ensureKubernetesBinaries(progress);
   const containerdConfig = kindContainerdConfig(profile);
   const tag = `${KIND_NODE_REPO}:${(await kindNodeImageHash(binaries, containerdConfig)).slice(0, 16)}`;
-  if (await imageExists(tag)) {
+  if (await imageExists(localExec, tag)) {
     progress({ phase: 'BUILD', status: 'INFO', message: `kind node image ${tag} is cached` });
     return { tag, built: false, binaries };
   }

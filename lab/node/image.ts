@@ -24,7 +24,8 @@ export const NODE_IMAGE_REPO = 'integrity-lab/node';
 const BASE_IMAGE = 'debian:sid';
 const ENTRYPOINT = '/usr/local/sbin/lab-node-init';
 
-async function listFiles(dir: string): Promise<string[]> {
+/** Every file below `dir`, recursively (for recipe hashes). */
+export async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
@@ -50,7 +51,8 @@ export async function nodeImageTag(dir = RECIPE_DIR): Promise<string> {
   return `${NODE_IMAGE_REPO}:${(await recipeHash(dir)).slice(0, 16)}`;
 }
 
-async function imageExists(exec: Exec, ref: string): Promise<boolean> {
+/** Whether the engine has the image `ref` locally (nothing is pulled). */
+export async function imageExists(exec: Exec, ref: string): Promise<boolean> {
   const r = await exec.run(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 30_000 });
   return r.exitCode === 0;
 }
