@@ -12,6 +12,8 @@
 import { LabError } from '../../errors.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePod, type AttackErrorCode } from './common.ts';
+import { parseMountinfo } from '../../node/rootfs.ts';
+import { containerMountinfo } from './start.ts';
 
 export const copiedBinaryExec: Technique = {
   name: 'copied-binary-exec',
@@ -27,9 +29,21 @@ export const copiedBinaryExec: Technique = {
     await node.cri.execSync(container.id, ['chmod', '755', target]);
     // busybox picks its applet from argv[0]: the target's name (`sh`) is the applet run.
     const r = await node.cri.execSync(container.id, ['sh', '-c', 'exec "$0" -c "$1"', target, command]);
-    const mount = (await node.cri.execSync(container.id, ['cat', '/proc/self/mountinfo'])).stdout.toString().split('\n').filter((l) => l.includes(' /tmp ') || l.split(' ')[4] === '/');
+    // Read from the node (/proc/<pid>/mountinfo), not by running another process in the target.
+    const mountinfo = parseMountinfo(await containerMountinfo(node, container.id));
+    const mount = mountinfo.filter((m) => m.mountPoint === '/tmp' || m.mountPoint === '/').map((m) => m.line);
     const effect = r.exitCode === 0;
+    // The start gate's own mechanism: the kernel refused exec (EACCES) on a noexec tmpfs at /tmp
+    // that the gate mounted, on a root with no upperdir (the gate's rootfs).
+    const tmp = mountinfo.find((m) => m.mountPoint === '/tmp');
+    const root = mountinfo.find((m) => m.mountPoint === '/');
+    const gated = tmp?.fstype === 'tmpfs' && tmp.options.includes('noexec') && root?.fstype === 'overlay' && !root.options.some((o) => o.startsWith('upperdir='));
+    const blockedBy =
+      !effect && gated && /Permission denied/.test(r.stderr.toString()) && target.startsWith('/tmp/')
+        ? [{ component: 'start-gate' as const, evidence: `exec of ${target} got EACCES on the gate's noexec tmpfs: ${tmp.line}` }]
+        : undefined;
     return {
+      ...(blockedBy ? { blockedBy } : {}),
       effect,
       reason: effect
         ? `a shell copied out of the image to ${target} ran in ${pod.namespace}/${pod.name}: exit 0`

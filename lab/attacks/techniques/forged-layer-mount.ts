@@ -16,7 +16,10 @@
 import { dirname, join } from 'node:path';
 import type { Technique } from '../technique.ts';
 import { buildForgedLayerFile, declaredContent, findLayerFileContaining, requirePath, requirePayload } from './common.ts';
-import { readInContainer, tryStart } from './start.ts';
+import { containerMountinfo, readInContainer, tryStart } from './start.ts';
+import { parseMountinfo } from '../../node/rootfs.ts';
+// The defence's documented mount layout (docs/architecture.md), not its logic.
+import { GATE_LAYER_ROOT } from '../../gates/layer-mount.ts';
 
 /** mount(2) with the given source string, read-only EROFS (MS_RDONLY = 1). */
 const MOUNT_SYSCALL = 'my ($s, $t, $f) = ($ARGV[0], $ARGV[1], q(erofs)); syscall(165, $s, $t, $f, 1, 0) == 0 or die qq(mount(2) of $s on $t: $!\\n)';
@@ -56,8 +59,19 @@ export const forgedLayerMount: Technique = {
     if (!start.started) return { effect: false, reason: `the container did not start (${start.stage}): ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
     const seen = await readInContainer(node, start.pod, path);
     evidence.contentSeen = seen.content.toString();
-    return seen.content.toString() === payload
-      ? { effect: true, reason: `the container started from the forged mount on ${mountPoint} and reads the attacker's ${path}`, evidence }
-      : { effect: false, reason: `the container started but reads the signed ${path}: the forged mount on ${mountPoint} was not used`, evidence };
+    if (seen.content.toString() === payload) return { effect: true, reason: `the container started from the forged mount on ${mountPoint} and reads the attacker's ${path}`, evidence };
+    // The start gate's own mechanism, read from the node: the container's root is an overlay of
+    // per-container mounts the gate made from verified loop devices (GATE_LAYER_ROOT), none of
+    // them the snapshot mount point the attacker forged.
+    const root = parseMountinfo(await containerMountinfo(node, start.pod.containers[0]!.id)).find((m) => m.mountPoint === '/');
+    const lowerdirs = root?.options.find((o) => o.startsWith('lowerdir='))?.slice('lowerdir='.length).split(':') ?? [];
+    evidence.containerLowerdirs = lowerdirs;
+    const gated = lowerdirs.length > 0 && lowerdirs.every((d) => d.startsWith(`${GATE_LAYER_ROOT}/`)) && !lowerdirs.includes(mountPoint);
+    return {
+      effect: false,
+      reason: `the container started but reads the signed ${path}: the forged mount on ${mountPoint} was not used`,
+      evidence,
+      ...(gated ? { blockedBy: [{ component: 'start-gate' as const, evidence: `the container's layers are the gate's own mounts (${lowerdirs.join(':')}), not the forged ${mountPoint}` }] } : {}),
+    };
   },
 };
