@@ -11,10 +11,12 @@ export const ATTACK_ID_PATTERN = '^T[0-9]{4}(\\.[0-9]{3})?$';
 
 export const ATTACK_TECHNIQUES: Readonly<Record<string, string>> = {
   'T1003.008': 'OS Credential Dumping: /etc/passwd and /etc/shadow',
+  T1036: 'Masquerading',
   'T1036.005': 'Masquerading: Match Legitimate Resource Name or Location',
   'T1059.004': 'Command and Scripting Interpreter: Unix Shell',
   'T1204.003': 'User Execution: Malicious Image',
   T1525: 'Implant Internal Image',
+  'T1562.001': 'Impair Defenses: Disable or Modify Tools',
   'T1565.001': 'Data Manipulation: Stored Data Manipulation',
   'T1574.006': 'Hijack Execution Flow: Dynamic Linker Hijacking',
   T1609: 'Container Administration Command',
@@ -33,6 +35,13 @@ export function attackTechniqueUrl(id: string): string {
  * the field becomes required in the schema and this list goes.
  */
 export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
+  'app-config-blob-tamper',
+  'app-layer-blob-tamper',
+  'copied-shell-from-tmp',
+  'forged-mount-on-snapshot',
+  'image-config-tamper',
+  'resolv-conf-rewrite-on-node',
+  'start-gate-disabled-by-config',
   'etc-tmpfs-resolver',
   'etc-tmpfs-resolver-enforced',
   'host-layer-tamper',
