@@ -20,6 +20,7 @@
  * its root hash would not match what vanilla containerd 2.1 builds, which is
  * what the lab's node actually mounts.
  */
+import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -154,7 +155,9 @@ export async function computeLayerRootHashes(manifest: OciManifest, options: Lay
         }
         const tar = uncompressLayer(layer, blob);
         const identity: LayerIdentity = { digest: layer.digest, diffId: sha256Digest(tar) };
-        const stem = join(options.workDir, `layer-${index}-${layer.digest.replace(/^sha256:/, '').slice(0, 16)}`);
+        // Unique per call: two rebuilds of the same layer may run at once (the start gate's
+        // application check and the watchdog's reference derivation share the work directory).
+        const stem = join(options.workDir, `layer-${index}-${layer.digest.replace(/^sha256:/, '').slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
         const tarPath = `${stem}.tar`;
         const erofsPath = `${stem}.erofs`;
         const argv = argvOf(identity, erofsPath, tarPath);
