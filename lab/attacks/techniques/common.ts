@@ -52,6 +52,21 @@ export function declaredContent(workload: Workload, path: string): Buffer {
 }
 
 /** Like an attacker with root on the node: scan every layer file for the bytes. */
+/**
+ * The prelude of the techniques that forge a layer of a pulled image: the
+ * attack's path and payload, the workload's image pushed and pulled (not
+ * started), and the node's layer.erofs that holds the file the attack targets.
+ */
+export async function pulledLayerOf(node: StartedLabNode, attack: Attack, workload: Workload) {
+  const path = requirePath(attack);
+  const payload = requirePayload(attack);
+  const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
+  const genuine = await node.pushImage(workload.spec.image);
+  await node.cri.pullImage(ref);
+  const target = await findLayerFileContaining(node, declaredContent(workload, path));
+  return { path, payload, ref, genuine, target };
+}
+
 export async function findLayerFileContaining(node: StartedLabNode, bytes: Buffer): Promise<{ layerFile: string; offset: number; content: Buffer }> {
   const list = await node.exec.run(['sh', '-c', `ls ${EROFS_SNAPSHOTS}/*/layer.erofs 2>/dev/null`]);
   for (const layerFile of list.stdout.toString().split('\n').filter(Boolean)) {

@@ -15,7 +15,7 @@
  */
 import { dirname, join } from 'node:path';
 import type { Technique } from '../technique.ts';
-import { buildForgedLayerFile, declaredContent, findLayerFileContaining, requirePath, requirePayload } from './common.ts';
+import { buildForgedLayerFile, pulledLayerOf } from './common.ts';
 import { containerMountinfo, readInContainer, tryStart } from './start.ts';
 import { parseMountinfo } from '../../node/rootfs.ts';
 // The defence's documented mount layout (docs/architecture.md), not its logic.
@@ -27,12 +27,7 @@ const MOUNT_SYSCALL = 'my ($s, $t, $f) = ($ARGV[0], $ARGV[1], q(erofs)); syscall
 export const forgedLayerMount: Technique = {
   name: 'forged-layer-mount',
   async run({ node, attack, workload, pods }) {
-    const path = requirePath(attack);
-    const payload = requirePayload(attack);
-    const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
-    const genuine = await node.pushImage(workload.spec.image);
-    await node.cri.pullImage(ref);
-    const target = await findLayerFileContaining(node, declaredContent(workload, path));
+    const { path, payload, ref, genuine, target } = await pulledLayerOf(node, attack, workload);
     const built = await buildForgedLayerFile(node, workload, path, payload, genuine.manifest.layers);
     // EROFS mounts a regular file of a disk filesystem, not of the node's own overlay root.
     const forged = join(dirname(dirname(target.layerFile)), '.forged-layer.erofs');

@@ -6,19 +6,14 @@
  * image signature can tell: the start gate must refuse.
  */
 import type { Technique } from '../technique.ts';
-import { buildForgedLayerFile, declaredContent, findLayerFileContaining, requirePath, requirePayload } from './common.ts';
+import { buildForgedLayerFile, pulledLayerOf } from './common.ts';
 import { readInContainer, tryStart } from './start.ts';
 
 
 export const layerFileSwap: Technique = {
   name: 'layer-file-swap',
   async run({ node, attack, workload, pods }) {
-    const path = requirePath(attack);
-    const payload = requirePayload(attack);
-    const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
-    const genuine = await node.pushImage(workload.spec.image);
-    await node.cri.pullImage(ref);
-    const target = await findLayerFileContaining(node, declaredContent(workload, path));
+    const { path, payload, ref, genuine, target } = await pulledLayerOf(node, attack, workload);
 
     // Rebuild the layer that holds the file, with the attacker's content.
     const { outPath, rootHash: forgedRoot } = await buildForgedLayerFile(node, workload, path, payload, genuine.manifest.layers);
