@@ -35,7 +35,7 @@ import { poll } from '../wait.ts';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PodSpec } from '../cri/index.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile, NodePreparation, PrepareContext } from '../node/component.ts';
-import type { StartedLabNode } from '../node/lab-node.ts';
+import type { LabNodeHandle } from '../node/handle.ts';
 import type { AdmissionErrorCode } from './errors.ts';
 import { AdmissionDispatcher, CA_BUNDLE_PLACEHOLDER, exemptedProtectedNamespaces, parseWebhookConfiguration, type DispatchResult, type LoadedWebhookConfiguration, type WebhookExchange } from './dispatcher.ts';
 import { listYamlFiles, loadLabStateFromTexts, type LabState, type SourceText } from './loader.ts';
@@ -167,12 +167,12 @@ export class AdmissionNodeComponent implements NodeComponent {
     return { files, containerdPlugins: [] };
   }
 
-  async afterStart(node: StartedLabNode): Promise<void> {
+  async afterStart(node: LabNodeHandle): Promise<void> {
     await this.startWebhook(node);
   }
 
   /** Starts the webhook process in the node and waits until /healthz answers over TLS. */
-  async startWebhook(node: StartedLabNode): Promise<{ pid: number }> {
+  async startWebhook(node: LabNodeHandle): Promise<{ pid: number }> {
     const lab = this.#lab(node);
     if (lab.pid !== undefined) return { pid: lab.pid };
     const argv = [
@@ -199,7 +199,7 @@ export class AdmissionNodeComponent implements NodeComponent {
    * Stops the webhook process (SIGTERM, then SIGKILL after 5 s), by PID.
    * Returns the PID it stopped, or undefined when none was running.
    */
-  async stopWebhook(node: StartedLabNode): Promise<number | undefined> {
+  async stopWebhook(node: LabNodeHandle): Promise<number | undefined> {
     const lab = this.#lab(node);
     const pid = lab.pid;
     if (pid === undefined) return undefined;
@@ -211,11 +211,11 @@ export class AdmissionNodeComponent implements NodeComponent {
   }
 
   /** The PID of the running webhook process in the node, if any. */
-  webhookPid(node: StartedLabNode): number | undefined {
+  webhookPid(node: LabNodeHandle): number | undefined {
     return this.#lab(node).pid;
   }
 
-  async beforeStop(node: StartedLabNode): Promise<void> {
+  async beforeStop(node: LabNodeHandle): Promise<void> {
     if (this.#labs.has(node.stateDir)) await this.stopWebhook(node);
     this.#labs.delete(node.stateDir);
   }
@@ -226,7 +226,7 @@ export class AdmissionNodeComponent implements NodeComponent {
    * node's policies directory, and the webhook is restarted to load them.
    * Namespaces declared in them become known to the dispatcher.
    */
-  async applyPolicies(node: StartedLabNode, docs: readonly SourceText[]): Promise<void> {
+  async applyPolicies(node: LabNodeHandle, docs: readonly SourceText[]): Promise<void> {
     const lab = this.#lab(node);
     const byName = new Map(lab.texts.map((t) => [t.file, t]));
     for (const d of docs) {
@@ -244,7 +244,7 @@ export class AdmissionNodeComponent implements NodeComponent {
     await this.startWebhook(node);
   }
 
-  async admitPod(node: StartedLabNode, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer> {
+  async admitPod(node: LabNodeHandle, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer> {
     return this.review(node, object ? (object as unknown as Record<string, unknown>) : podObjectOf(pod), pod.namespace);
   }
 
@@ -253,7 +253,7 @@ export class AdmissionNodeComponent implements NodeComponent {
    * shipped configuration, and reports the answer the API server would give.
    * Use it directly for Kubernetes fields a CRI pod spec cannot carry.
    */
-  async review(node: StartedLabNode, written: Record<string, unknown>, namespace: string): Promise<AdmissionReviewOutcome> {
+  async review(node: LabNodeHandle, written: Record<string, unknown>, namespace: string): Promise<AdmissionReviewOutcome> {
     // The API server defaults the object before any validating webhook sees it.
     const object = withApiDefaults(written);
     const lab = this.#lab(node);
@@ -288,7 +288,7 @@ export class AdmissionNodeComponent implements NodeComponent {
   }
 
   /** The answers this component gave on the node, oldest first (the last 200). */
-  reviews(node: StartedLabNode): readonly AdmissionReviewOutcome[] {
+  reviews(node: LabNodeHandle): readonly AdmissionReviewOutcome[] {
     return this.#labs.get(node.stateDir)?.reviews ?? [];
   }
 
@@ -297,7 +297,7 @@ export class AdmissionNodeComponent implements NodeComponent {
    * the node), and denials the dispatcher made because the webhook could not
    * be called (failurePolicy Fail).
    */
-  async detections(node: StartedLabNode, since: Date): Promise<Detection[]> {
+  async detections(node: LabNodeHandle, since: Date): Promise<Detection[]> {
     const lab = this.#labs.get(node.stateDir);
     const out: Detection[] = [];
     const r = await node.exec.run(['cat', NODE_PATHS.decisions]);
@@ -317,22 +317,22 @@ export class AdmissionNodeComponent implements NodeComponent {
   }
 
   /** The lab state (namespaces, policies) the dispatcher and the webhook use on this node. */
-  labState(node: StartedLabNode): LabState {
+  labState(node: LabNodeHandle): LabState {
     return this.#lab(node).state;
   }
 
   /** The rendered ValidatingWebhookConfiguration, caBundle filled. */
-  manifest(node: StartedLabNode): string {
+  manifest(node: LabNodeHandle): string {
     return this.#lab(node).manifestText;
   }
 
-  #lab(node: StartedLabNode): LabAdmission {
+  #lab(node: LabNodeHandle): LabAdmission {
     const lab = this.#labs.get(node.stateDir);
     if (lab === undefined) throw fail('ADMISSION_COMPONENT_FAILED', `the admission component was not prepared for lab ${node.labId} (state ${node.stateDir})`);
     return lab;
   }
 
-  async #waitReady(node: StartedLabNode, lab: LabAdmission, pid: number): Promise<void> {
+  async #waitReady(node: LabNodeHandle, lab: LabAdmission, pid: number): Promise<void> {
     const address = nodeAddress(node);
     const servername = serviceDnsNames(lab.config)[0] ?? address;
     const url = `https://${address}:${this.#options.port}/healthz`;
@@ -362,7 +362,7 @@ export class AdmissionNodeComponent implements NodeComponent {
 }
 
 /** The admission component of a started node, if its profile has one. */
-export function admissionOf(node: StartedLabNode): AdmissionNodeComponent | undefined {
+export function admissionOf(node: LabNodeHandle): AdmissionNodeComponent | undefined {
   return node.components.find((c): c is AdmissionNodeComponent => c instanceof AdmissionNodeComponent);
 }
 
@@ -409,7 +409,7 @@ async function issueServingCertificate(pkiDir: string, dnsNames: string[]): Prom
   return { certChainPem: leaf + pki.chainPem, keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
 }
 
-function nodeAddress(node: StartedLabNode): string {
+function nodeAddress(node: LabNodeHandle): string {
   return new URL(node.registryUrl).hostname;
 }
 

@@ -8,6 +8,7 @@
 import { isLabError } from '../errors.ts';
 import type { PodSpec, RunningPod } from '../cri/index.ts';
 import type { AdmissionAnswer } from '../node/component.ts';
+import type { LabNodeHandle } from '../node/handle.ts';
 import type { StartedLabNode } from '../node/lab-node.ts';
 import type { Workload } from '../spec/schemas.ts';
 import { admissionOf, type AdmissionReviewOutcome } from './component.ts';
@@ -53,7 +54,7 @@ export async function submitWorkload(node: StartedLabNode, workload: Workload): 
  * runAsNonRoot…): admission sees `object`; if it admits (or the node has no
  * admission), CRI runs `pod`. The admission answer is then the assertion.
  */
-export async function submitPodObject(node: StartedLabNode, pod: PodSpec, object: Record<string, unknown>): Promise<PodSubmission> {
+export async function submitPodObject(node: LabNodeHandle, pod: PodSpec, object: Record<string, unknown>): Promise<PodSubmission> {
   const out: PodSubmission = { pod, object };
   const admission = admissionOf(node);
   if (admission !== undefined) {
@@ -69,7 +70,7 @@ export async function submitPodObject(node: StartedLabNode, pod: PodSpec, object
 }
 
 /** What CRI holds for a pod name in a namespace: its sandboxes and containers. */
-export async function criFootprint(node: StartedLabNode, pod: Pick<PodSpec, 'name' | 'namespace'>): Promise<{ sandboxes: string[]; containers: string[] }> {
+export async function criFootprint(node: LabNodeHandle, pod: Pick<PodSpec, 'name' | 'namespace'>): Promise<{ sandboxes: string[]; containers: string[] }> {
   const { KUBELET_LABELS } = await import('../cri/index.ts');
   const sandboxes = (await node.cri.listPodSandboxes()).filter((s) => s.metadata.name === pod.name && s.metadata.namespace === pod.namespace).map((s) => s.id);
   const containers = (await node.cri.listContainers())

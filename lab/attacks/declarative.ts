@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { awaitAuditAlerts, awaitAuditWatching } from '../audit/index.ts';
 import { LabError, describeError } from '../errors.ts';
-import type { StartedLabNode } from '../node/index.ts';
+import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, DeclaredBlockSpec, StepCheckSpec, StepCommandSpec, StepPlace } from '../spec/schemas.ts';
 import type { BlockEvidence } from './outcome.ts';
 import type { Technique, TechniqueResult } from './technique.ts';
@@ -61,7 +61,7 @@ export function shellArgv(script: string, variables: StepVariables): string[] {
 }
 
 /** A StepShell over a started lab node and its target container. */
-export function nodeStepShell(node: StartedLabNode): StepShell {
+export function nodeStepShell(node: LabNodeHandle): StepShell {
   return {
     async run(place, script, variables) {
       const argv = shellArgv(script, variables);

@@ -4,7 +4,7 @@
  */
 import { LabError } from '../errors.ts';
 import type { RunningPod } from '../cri/index.ts';
-import type { StartedLabNode } from '../node/index.ts';
+import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, ComponentName, Outcome, Workload } from '../spec/schemas.ts';
 import { judgeAttack, type AttackJudgement, type AttackObservation, type AttackTarget, type Verdict } from './outcome.ts';
 import { TECHNIQUE_REGISTRY } from './techniques/index.ts';
@@ -26,7 +26,7 @@ export interface AttackRun {
 }
 
 /** What the attack aims at: the target workload's pod, its containers, its image, and what the technique names. */
-export function attackTarget(node: Pick<StartedLabNode, 'imageRef'>, workload: Workload, pods: ReadonlyMap<string, RunningPod>, subjects: readonly string[] = []): AttackTarget {
+export function attackTarget(node: Pick<LabNodeHandle, 'imageRef'>, workload: Workload, pods: ReadonlyMap<string, RunningPod>, subjects: readonly string[] = []): AttackTarget {
   const pod = pods.get(workload.metadata.name);
   return {
     pods: [`${workload.spec.namespace}/${workload.metadata.name}`],
@@ -35,7 +35,7 @@ export function attackTarget(node: Pick<StartedLabNode, 'imageRef'>, workload: W
   };
 }
 
-export async function runAttack(node: StartedLabNode, attack: Attack, workload: Workload, pods: Map<string, RunningPod>): Promise<AttackRun> {
+export async function runAttack(node: LabNodeHandle, attack: Attack, workload: Workload, pods: Map<string, RunningPod>): Promise<AttackRun> {
   const technique = attack.spec.steps ? declarativeTechnique : attack.spec.technique && TECHNIQUE_REGISTRY.get(attack.spec.technique);
   if (!technique) {
     throw new LabError<AttackErrorCode>(

@@ -4,7 +4,7 @@
  * start (an attack declared in YAML with `steps` runs them instead:
  * declarative.ts), and reports what it observed: whether the attacker's change took
  * effect, why, and the evidence. Whether a component noticed is asked of
- * the node afterwards (StartedLabNode.detections).
+ * the node afterwards (LabNodeHandle.detections).
  *
  * A step that cannot be carried out throws (a LabError with code
  * ATTACK_*): it is an error, never a `blocked` verdict. Evidence is read
@@ -13,12 +13,13 @@
  * trigger a detection.
  */
 import type { RunningPod } from '../cri/index.ts';
-import type { StartedLabNode } from '../node/index.ts';
+import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, TechniqueName, Workload } from '../spec/schemas.ts';
 import type { BlockEvidence } from './outcome.ts';
 
 export interface TechniqueContext {
-  node: StartedLabNode;
+  /** The node the attack runs on, as root there (any substrate). */
+  node: LabNodeHandle;
   attack: Attack;
   /** Pods running in the scenario, by workload name; a technique may add to it. */
   pods: Map<string, RunningPod>;

@@ -4,7 +4,7 @@
  * fail closed on. Used by steps/app-integrity.steps.ts and bench/.
  */
 import type { RunningPod } from '../cri/index.ts';
-import type { StartedLabNode } from '../node/index.ts';
+import type { LabNodeHandle } from '../node/index.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
 import type { GateDecision } from './runtime-gate.ts';
 import { PULL_RECORD_PATH } from './pull-record.ts';
@@ -25,7 +25,7 @@ export interface WorkloadTier {
 }
 
 /** The start gate's decisions, oldest first (empty on a node without one). */
-export async function startGateDecisions(node: StartedLabNode): Promise<(GateDecision & { id?: string })[]> {
+export async function startGateDecisions(node: LabNodeHandle): Promise<(GateDecision & { id?: string })[]> {
   const r = await node.exec.run(['cat', DECISION_LOG]);
   if (r.exitCode !== 0) return [];
   return r.stdout
@@ -36,7 +36,7 @@ export async function startGateDecisions(node: StartedLabNode): Promise<(GateDec
 }
 
 /** The tier each pod's first container ran under, for the report. */
-export async function workloadTiers(node: StartedLabNode, pods: ReadonlyMap<string, RunningPod>): Promise<WorkloadTier[]> {
+export async function workloadTiers(node: LabNodeHandle, pods: ReadonlyMap<string, RunningPod>): Promise<WorkloadTier[]> {
   const gated = (node.profile.spec.components as readonly string[]).includes('start-gate');
   const decisions = gated ? await startGateDecisions(node) : [];
   return [...pods].map(([workload, pod]) => {
@@ -59,7 +59,7 @@ export const APP_CHECK_FAULTS: readonly AppCheckFault[] = ['reference-unreadable
  * - `no-digest`: the record forgets `image` (as if it had been imported);
  * - `checker-crash`: the checker process dies by SIGSEGV before a verdict.
  */
-export async function injectAppCheckFault(node: StartedLabNode, fault: AppCheckFault, image: string): Promise<string> {
+export async function injectAppCheckFault(node: LabNodeHandle, fault: AppCheckFault, image: string): Promise<string> {
   switch (fault) {
     case 'reference-unreadable':
       await node.run(['sh', '-c', `mkdir -p $(dirname ${PULL_RECORD_PATH}) && printf '{"truncated' > ${PULL_RECORD_PATH}`]);

@@ -15,7 +15,7 @@ import { poll } from '../wait.ts';
 import { buildTar } from '../images/index.ts';
 import type { NodeComponent, NodePreparation } from '../node/component.ts';
 import { bundleForNode } from '../node/bundle.ts';
-import type { StartedLabNode } from '../node/lab-node.ts';
+import type { LabNodeHandle } from '../node/handle.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import type { GateConfig, GateErrorCode } from './config.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
@@ -135,11 +135,11 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
       return { files, containerdPlugins: plugins, ...(start ? { runcOptions: { BinaryName: '/usr/local/bin/integrity-runc' } } : {}) };
     },
-    async beforeStop(node: StartedLabNode): Promise<void> {
+    async beforeStop(node: LabNodeHandle): Promise<void> {
       await node.exec.run(['sh', '-c', `test -f ${DAEMON_PID} && kill "$(cat ${DAEMON_PID})"; rm -f ${DAEMON_PID}`]);
     },
     /** Refusals logged by the gates since `since`. */
-    async detections(node: StartedLabNode, since: Date) {
+    async detections(node: LabNodeHandle, since: Date) {
       const out = [];
       for (const [component, log] of [['start-gate', '/var/log/integrity-lab/gate-decisions.jsonl'], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
         const r = await node.exec.run(['cat', log]);
@@ -150,7 +150,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
       return out;
     },
-    async afterStart(node: StartedLabNode): Promise<void> {
+    async afterStart(node: LabNodeHandle): Promise<void> {
       await node.run(['sh', '-c', `mkdir -p /var/log/integrity-lab && (setsid node /opt/integrity-lab/gate-daemon.mjs >>/var/log/integrity-lab/gate-daemon.log 2>&1 & echo $! > ${DAEMON_PID})`]);
       const listening = await poll(() => node.exec.run(['test', '-S', '/run/integrity-lab/gate.sock']), (r) => r.exitCode === 0, { timeoutMs: 15_000, intervalMs: 100 });
       if (!listening.ok) {
@@ -170,7 +170,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
 }
 
 /** Builds the standard layer on the node with the node's mkfs.erofs; returns its root hash. */
-export async function buildStandardLayer(node: StartedLabNode): Promise<string> {
+export async function buildStandardLayer(node: LabNodeHandle): Promise<string> {
   const tarPath = join(node.shareDir, 'standard-layer.tar');
   await writeFile(tarPath, buildTar(STANDARD_LAYER_ENTRIES));
   await node.run(['mkdir', '-p', '/var/lib/integrity-lab']);

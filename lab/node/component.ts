@@ -3,7 +3,7 @@
  * node starts, containerd configuration it needs, and work after start.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import type { StartedLabNode } from './lab-node.ts';
+import type { LabNodeHandle } from './handle.ts';
 import type { PodSpec } from '../cri/index.ts';
 
 /** A report from an integrity component: an alert, or a refusal it made. */
@@ -58,17 +58,17 @@ export interface AdmissionAnswer {
 export interface NodeComponent {
   name: string;
   prepare(ctx: PrepareContext): Promise<NodePreparation>;
-  afterStart?(node: StartedLabNode): Promise<void>;
+  afterStart?(node: LabNodeHandle): Promise<void>;
   /** What the component reported since `since` (alerts, refusals). */
-  detections?(node: StartedLabNode, since: Date): Promise<Detection[]>;
+  detections?(node: LabNodeHandle, since: Date): Promise<Detection[]>;
   /**
    * Admission: called for every pod the harness creates through the
-   * API-server path (StartedLabNode.startWorkload), before anything reaches
+   * API-server path (LabNodeHandle.startWorkload), before anything reaches
    * CRI. Node-level attackers bypass it by calling CRI directly. `object`
    * is the core/v1 Pod the apiserver would hold (with the fields CRI cannot
    * carry, such as host ports and probes).
    */
-  admitPod?(node: StartedLabNode, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer>;
+  admitPod?(node: LabNodeHandle, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer>;
   /** Stop what afterStart started (sidecars, daemons) before the node is removed. */
-  beforeStop?(node: StartedLabNode): Promise<void>;
+  beforeStop?(node: LabNodeHandle): Promise<void>;
 }

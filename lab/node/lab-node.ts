@@ -23,6 +23,7 @@ import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConf
 import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile } from './component.ts';
+import type { LabNodeHandle } from './handle.ts';
 import { generateLabPki } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
@@ -276,7 +277,7 @@ export interface NodeStatus {
   verity: { mode: 'kernel' | 'userspace'; reason: string };
 }
 
-export class StartedLabNode {
+export class StartedLabNode implements LabNodeHandle {
   readonly labId: string;
   readonly name: string;
   readonly profile: LabProfile;

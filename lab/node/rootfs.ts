@@ -5,10 +5,10 @@
 import { dirname } from 'node:path';
 import { rootLowerdirs } from '../attacks/techniques/layer-file-tamper.ts';
 import type { RunningPod } from '../cri/index.ts';
-import type { StartedLabNode } from './lab-node.ts';
+import type { LabNodeHandle } from './handle.ts';
 
 /** What node-level inspection needs of a node, on either substrate: a lab node or one node of a kind cluster. */
-export type NodeAccess = Pick<StartedLabNode, 'cri' | 'exec' | 'readFile'>;
+export type NodeAccess = Pick<LabNodeHandle, 'cri' | 'exec' | 'readFile'>;
 
 export interface MountEntry {
   mountPoint: string;

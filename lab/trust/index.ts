@@ -32,29 +32,29 @@ import {
   type SignedImage,
   type VerificationResult,
 } from '../signer/index.ts';
-import { REGISTRY_HOST, type StartedLabNode } from '../node/index.ts';
+import { REGISTRY_HOST, type LabNodeHandle } from '../node/index.ts';
 import type { ExecResult } from '../exec.ts';
 
 const systemClock: Clock = () => new Date();
 
-export function registryClient(node: StartedLabNode): RegistryClient {
+export function registryClient(node: LabNodeHandle): RegistryClient {
   return new RegistryClient(node.registryUrl);
 }
 
 /** The lab's PKI: root → intermediate → signing certificate, made on first use. */
-export async function labPki(node: StartedLabNode, clock: Clock = systemClock): Promise<LabPki> {
+export async function labPki(node: LabNodeHandle, clock: Clock = systemClock): Promise<LabPki> {
   const dir = join(node.stateDir, 'pki');
   return existsSync(dir) ? loadLabPki(dir) : generateLabPki(dir, { clock });
 }
 
 /** A second, unrelated PKI (an attacker's or another vendor's), in the lab's state directory. */
-export async function foreignPki(node: StartedLabNode, name: string, options: { clock?: Clock; validityDays?: { signing?: number } } = {}): Promise<LabPki> {
+export async function foreignPki(node: LabNodeHandle, name: string, options: { clock?: Clock; validityDays?: { signing?: number } } = {}): Promise<LabPki> {
   return generateLabPki(join(node.stateDir, `pki-${name}`), { clock: options.clock ?? systemClock, subject: name, validityDays: options.validityDays });
 }
 
 /** Computes the layers' root hashes the way the node will, annotates, signs and pushes back under the tag. */
 export async function signImage(
-  node: StartedLabNode,
+  node: LabNodeHandle,
   repository: string,
   tag: string,
   options: { format?: PayloadFormat; pki?: LabPki; clock?: Clock } = {},
@@ -74,7 +74,7 @@ export async function signImage(
 
 /** Verifies an image in the node registry against the lab's trusted roots. */
 export async function verifyImage(
-  node: StartedLabNode,
+  node: LabNodeHandle,
   repository: string,
   reference: string,
   options: { clock?: Clock; recompute?: boolean } = {},
@@ -105,7 +105,7 @@ const COSIGN_FLAGS = {
 };
 
 /** Signs an image the cosign way with a key made by the lab, and pushes the `.sig` tag. */
-export async function labCosignSign(node: StartedLabNode, repository: string, digest: string): Promise<CosignKey> {
+export async function labCosignSign(node: LabNodeHandle, repository: string, digest: string): Promise<CosignKey> {
   const key = await generateKey();
   const payload = cosignPayload(`${REGISTRY_HOST}/${repository}`, digest);
   await pushCosignSignature(registryClient(node), repository, digest, { payload, signatureB64: await cosignSignPayload(payload, key) });
@@ -116,7 +116,7 @@ export async function labCosignSign(node: StartedLabNode, repository: string, di
 }
 
 /** The real cosign binary in the node: makes a key pair (empty password) in the shared directory. */
-export async function nodeCosignKeyPair(node: StartedLabNode, name: string): Promise<CosignKey & { privateKeyPath: string }> {
+export async function nodeCosignKeyPair(node: LabNodeHandle, name: string): Promise<CosignKey & { privateKeyPath: string }> {
   const prefix = join(node.shareDir, `cosign-${name}`);
   // The private key stays in the lab's shared directory, removed with the lab.
   await node.run(['env', 'COSIGN_PASSWORD=', 'cosign', 'generate-key-pair', `--output-key-prefix=${prefix}`]);
@@ -124,16 +124,16 @@ export async function nodeCosignKeyPair(node: StartedLabNode, name: string): Pro
   return { publicKeyPath, publicKeyPem: (await node.readFile(publicKeyPath)).toString(), privateKeyPath: `${prefix}.key` };
 }
 
-export async function nodeCosignSign(node: StartedLabNode, repository: string, digest: string, privateKeyPath: string): Promise<ExecResult> {
+export async function nodeCosignSign(node: LabNodeHandle, repository: string, digest: string, privateKeyPath: string): Promise<ExecResult> {
   return node.run(['env', 'COSIGN_PASSWORD=', 'cosign', 'sign', '--key', privateKeyPath, ...COSIGN_FLAGS.sign, `${REGISTRY_HOST}/${repository}@${digest}`]);
 }
 
 /** `cosign verify --key` in the node; resolves with the result whatever the exit code. */
-export async function nodeCosignVerify(node: StartedLabNode, repository: string, digest: string, publicKeyPath: string): Promise<ExecResult> {
+export async function nodeCosignVerify(node: LabNodeHandle, repository: string, digest: string, publicKeyPath: string): Promise<ExecResult> {
   return node.exec.run(['cosign', 'verify', '--key', publicKeyPath, ...COSIGN_FLAGS.verify, `${REGISTRY_HOST}/${repository}@${digest}`]);
 }
 
-export async function labCosignVerify(node: StartedLabNode, repository: string, digest: string, publicKeyPem: string): Promise<CosignVerification> {
+export async function labCosignVerify(node: LabNodeHandle, repository: string, digest: string, publicKeyPem: string): Promise<CosignVerification> {
   return verifyCosignImage(registryClient(node), repository, digest, publicKeyPem);
 }
 
@@ -145,7 +145,7 @@ export async function labCosignVerify(node: StartedLabNode, repository: string, 
  * For a layer swap the attacker first uploads a layer of its own.
  */
 export async function pushTamperedManifest(
-  node: StartedLabNode,
+  node: LabNodeHandle,
   repository: string,
   tag: string,
   tamper: (signed: OciManifest, attackerLayer: string) => { manifest: OciManifest; change: string },

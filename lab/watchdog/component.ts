@@ -11,7 +11,7 @@ import type { Exec } from '../exec.ts';
 import { poll } from '../wait.ts';
 import type { Detection, NodeComponent, NodePreparation } from '../node/component.ts';
 import { bundleForNode } from '../node/bundle.ts';
-import type { StartedLabNode } from '../node/lab-node.ts';
+import type { LabNodeHandle } from '../node/handle.ts';
 import { alertsSince, parseJsonLines, type ActivityRecord, type WatchdogAlert } from './alerts.ts';
 import { DAEMON_PATH, modeFor, resolveConfig, WATCHDOG_CONFIG_PATH, type WatchdogConfig, type WatchdogSettings } from './config.ts';
 import type { DaemonStatus } from './daemon.ts';
@@ -61,11 +61,11 @@ export function watchdogComponent(settings: WatchdogSettings): WatchdogComponent
 }
 
 /** The watchdog installed on a node, if its profile has one. */
-export function watchdogOf(node: Pick<StartedLabNode, 'components'>): WatchdogComponent | undefined {
+export function watchdogOf(node: Pick<LabNodeHandle, 'components'>): WatchdogComponent | undefined {
   return node.components.find((c): c is WatchdogComponent => c.name === COMPONENT_NAME && 'config' in c);
 }
 
-export function requireWatchdog(node: Pick<StartedLabNode, 'components' | 'labId'>): WatchdogComponent {
+export function requireWatchdog(node: Pick<LabNodeHandle, 'components' | 'labId'>): WatchdogComponent {
   const w = watchdogOf(node);
   if (!w) throw watchdogError('WATCHDOG_NOT_INSTALLED', `lab ${node.labId} has no watchdog: its profile does not list "watchdog" in spec.components`);
   return w;
@@ -139,7 +139,7 @@ export async function stopDaemon(exec: Exec, config: Pick<WatchdogConfig, 'pidFi
 }
 
 /** Stops and starts the daemon; its state is rebuilt from the node. */
-export async function restartWatchdog(node: StartedLabNode): Promise<{ stoppedPid?: number; status: DaemonStatus }> {
+export async function restartWatchdog(node: LabNodeHandle): Promise<{ stoppedPid?: number; status: DaemonStatus }> {
   const w = requireWatchdog(node);
   const stoppedPid = await stopDaemon(node.exec, w.config);
   try {
@@ -149,15 +149,15 @@ export async function restartWatchdog(node: StartedLabNode): Promise<{ stoppedPi
   }
 }
 
-export async function watchdogAlerts(node: StartedLabNode, since?: Date): Promise<WatchdogAlert[]> {
+export async function watchdogAlerts(node: LabNodeHandle, since?: Date): Promise<WatchdogAlert[]> {
   return readAlerts(node.exec, requireWatchdog(node).config, since);
 }
 
-export async function watchdogActivity(node: StartedLabNode, since?: Date): Promise<ActivityRecord[]> {
+export async function watchdogActivity(node: LabNodeHandle, since?: Date): Promise<ActivityRecord[]> {
   return readActivity(node.exec, requireWatchdog(node).config, since);
 }
 
-export async function watchdogStatus(node: StartedLabNode): Promise<DaemonStatus | undefined> {
+export async function watchdogStatus(node: LabNodeHandle): Promise<DaemonStatus | undefined> {
   return readStatus(node.exec, requireWatchdog(node).config);
 }
 
@@ -167,7 +167,7 @@ export async function watchdogStatus(node: StartedLabNode): Promise<DaemonStatus
  * on the node it returns at once with nothing.
  */
 export async function awaitWatchdogAlerts(
-  node: StartedLabNode,
+  node: LabNodeHandle,
   options: { since: Date; timeoutMs: number; predicate?: (a: WatchdogAlert) => boolean },
 ): Promise<WatchdogAlert[]> {
   const w = watchdogOf(node);
@@ -186,7 +186,7 @@ export async function awaitWatchdogAlerts(
  * interval; a layer edit within one re-verification period. Nothing to wait
  * for without a watchdog, or when it does not watch the namespace.
  */
-export function watchdogGraceMs(node: Pick<StartedLabNode, 'components'>, what: 'mount' | 'layer', namespace?: string): number {
+export function watchdogGraceMs(node: Pick<LabNodeHandle, 'components'>, what: 'mount' | 'layer', namespace?: string): number {
   const w = watchdogOf(node);
   if (!w || (namespace !== undefined && !modeFor(w.config, namespace))) return 0;
   const c = w.config;
@@ -195,7 +195,7 @@ export function watchdogGraceMs(node: Pick<StartedLabNode, 'components'>, what: 
 
 /** Waits until the activity log satisfies `predicate` (bounded); returns the records and whether it did. */
 export async function awaitWatchdogActivity(
-  node: StartedLabNode,
+  node: LabNodeHandle,
   options: { timeoutMs: number; since?: Date; predicate: (records: ActivityRecord[]) => boolean },
 ): Promise<{ ok: boolean; records: ActivityRecord[] }> {
   const w = requireWatchdog(node);
@@ -204,7 +204,7 @@ export async function awaitWatchdogActivity(
 }
 
 /** The watchdog's decision on which root hash each layer of a container must have (its `trust` activity record), once made. */
-export async function awaitTrustDecision(node: StartedLabNode, container: string, timeoutMs: number): Promise<{ record?: ActivityRecord; layers: { file: string }[] }> {
+export async function awaitTrustDecision(node: LabNodeHandle, container: string, timeoutMs: number): Promise<{ record?: ActivityRecord; layers: { file: string }[] }> {
   const isTrust = (a: ActivityRecord) => a.kind === 'trust' && a.container === container;
   const found = await awaitWatchdogActivity(node, { timeoutMs, predicate: (all) => all.some(isTrust) });
   const record = found.records.find(isTrust);

@@ -6,17 +6,17 @@
  */
 import type { RunningPod } from '../cri/index.ts';
 import { KUBELET_LABELS } from '../cri/pods.ts';
-import type { StartedLabNode } from '../node/index.ts';
+import type { LabNodeHandle } from '../node/index.ts';
 import { watchdogError } from './errors.ts';
 
 /** Mounts a tmpfs of `sizeMiB` on a node directory, as a kubelet does for an emptyDir of medium Memory. */
-export async function mountNodeTmpfs(node: StartedLabNode, dir: string, sizeMiB: number): Promise<void> {
+export async function mountNodeTmpfs(node: LabNodeHandle, dir: string, sizeMiB: number): Promise<void> {
   await node.run(['mkdir', '-p', dir]);
   await node.run(['mount', '-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0755`, 'tmpfs', dir]);
 }
 
 /** Writes a file of `sizeMiB` MiB of random bytes on the node. */
-export async function writeNodeFile(node: StartedLabNode, path: string, sizeMiB: number): Promise<void> {
+export async function writeNodeFile(node: LabNodeHandle, path: string, sizeMiB: number): Promise<void> {
   await node.run(['sh', '-c', `mkdir -p "$(dirname '${path}')" && dd if=/dev/urandom of='${path}' bs=1M count=${sizeMiB} status=none`]);
 }
 
@@ -28,13 +28,13 @@ export interface DiskUsage {
 }
 
 /** df and du in the node: space a deleted-but-held file takes shows in df only. */
-export async function nodeDiskUsage(node: StartedLabNode, dir: string): Promise<DiskUsage> {
+export async function nodeDiskUsage(node: LabNodeHandle, dir: string): Promise<DiskUsage> {
   const df = (await node.run(['df', '-k', '--output=used', dir])).stdout.toString().trim().split('\n');
   const du = (await node.run(['du', '-sk', dir])).stdout.toString().trim().split(/\s+/);
   return { dfUsedKiB: Number(df[1]), duKiB: Number(du[0]) };
 }
 
-export async function containerPid(node: StartedLabNode, containerId: string): Promise<number> {
+export async function containerPid(node: LabNodeHandle, containerId: string): Promise<number> {
   const { status, info } = await node.cri.containerStatus(containerId);
   const pid = (info.info as { pid?: number } | undefined)?.pid;
   if (!pid || status.state !== 'CONTAINER_RUNNING') {
@@ -48,7 +48,7 @@ export async function containerPid(node: StartedLabNode, containerId: string): P
  * debug session that was never closed: `nsenter -t <pid> -m sleep`).
  * Returns its pid on the node.
  */
-export async function holdNamespace(node: StartedLabNode, containerId: string): Promise<number> {
+export async function holdNamespace(node: LabNodeHandle, containerId: string): Promise<number> {
   const pid = await containerPid(node, containerId);
   const r = await node.run(['sh', '-c', `setsid nsenter -t ${pid} -m sleep 3600 >/dev/null 2>&1 </dev/null & echo $!`]);
   const holder = Number(r.stdout.toString().trim());
@@ -67,7 +67,7 @@ export async function holdNamespace(node: StartedLabNode, containerId: string): 
  * stops and a new one (attempt + 1) starts in the same sandbox, with the
  * same image, labels and mounts.
  */
-export async function restartContainer(node: StartedLabNode, pod: RunningPod): Promise<RunningPod> {
+export async function restartContainer(node: LabNodeHandle, pod: RunningPod): Promise<RunningPod> {
   const old = pod.containers[0];
   if (!old) throw watchdogError('WATCHDOG_LAB_NOT_FOUND', `pod ${pod.namespace}/${pod.name} has no container to restart`);
   const { status } = await node.cri.containerStatus(old.id);

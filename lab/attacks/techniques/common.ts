@@ -34,7 +34,7 @@ export function requirePod(pods: ReadonlyMap<string, RunningPod>, attack: Attack
   return pod;
 }
 
-import type { StartedLabNode } from '../../node/index.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
 import type { Workload } from '../../spec/schemas.ts';
 
 export const EROFS_SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
@@ -57,7 +57,7 @@ export function declaredContent(workload: Workload, path: string): Buffer {
  * attack's path and payload, the workload's image pushed and pulled (not
  * started), and the node's layer.erofs that holds the file the attack targets.
  */
-export async function pulledLayerOf(node: StartedLabNode, attack: Attack, workload: Workload) {
+export async function pulledLayerOf(node: LabNodeHandle, attack: Attack, workload: Workload) {
   const path = requirePath(attack);
   const payload = requirePayload(attack);
   const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
@@ -67,7 +67,7 @@ export async function pulledLayerOf(node: StartedLabNode, attack: Attack, worklo
   return { path, payload, ref, genuine, target };
 }
 
-export async function findLayerFileContaining(node: StartedLabNode, bytes: Buffer): Promise<{ layerFile: string; offset: number; content: Buffer }> {
+export async function findLayerFileContaining(node: LabNodeHandle, bytes: Buffer): Promise<{ layerFile: string; offset: number; content: Buffer }> {
   const list = await node.exec.run(['sh', '-c', `ls ${EROFS_SNAPSHOTS}/*/layer.erofs 2>/dev/null`]);
   for (const layerFile of list.stdout.toString().split('\n').filter(Boolean)) {
     const content = await node.readFile(layerFile);
@@ -78,7 +78,7 @@ export async function findLayerFileContaining(node: StartedLabNode, bytes: Buffe
 }
 
 /** Writes bytes into a file on the node at an offset, clearing and restoring the immutable flag as a root attacker would. */
-export async function writeAsRoot(node: StartedLabNode, file: string, offset: number, bytes: Buffer): Promise<{ immutableFlagCleared: boolean }> {
+export async function writeAsRoot(node: LabNodeHandle, file: string, offset: number, bytes: Buffer): Promise<{ immutableFlagCleared: boolean }> {
   const immutable = /^\S*i\S*\s/.test((await node.exec.run(['lsattr', file])).stdout.toString());
   if (immutable) await node.run(['chattr', '-i', file]);
   try {
@@ -116,7 +116,7 @@ export function withContent(image: Workload['spec']['image'], path: string, cont
  * its dm-verity root hash.
  */
 export async function buildForgedLayerFile(
-  node: StartedLabNode,
+  node: LabNodeHandle,
   workload: Workload,
   path: string,
   payload: string,

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { buildImage } from '../../images/index.ts';
 import { CONTENT_ROOT } from '../../gates/app-image.ts';
 import { nodeMkfsErofsArgv } from '../../signer/index.ts';
-import type { StartedLabNode } from '../../node/index.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
 import type { Workload } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
 import { declaredContent, findLayerFileContaining, requirePath, samePayloadLength, withContent } from './common.ts';
@@ -28,12 +28,12 @@ import { readInContainer, tryStart } from './start.ts';
 const blobFile = (digest: string) => join(CONTENT_ROOT, 'blobs', 'sha256', digest.slice(7));
 
 /** Overwrites a file on the node as root would, clearing the immutable flag if set. */
-async function overwrite(node: StartedLabNode, file: string, source: string): Promise<void> {
+async function overwrite(node: LabNodeHandle, file: string, source: string): Promise<void> {
   await node.exec.run(['chattr', '-i', file]);
   await node.run(['cp', source, file]);
 }
 
-async function pulled(node: StartedLabNode, workload: Workload) {
+async function pulled(node: LabNodeHandle, workload: Workload) {
   const built = await node.pushImage(workload.spec.image);
   const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
   await node.cri.pullImage(ref);

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { LabError } from '../../errors.ts';
 import type { RunningPod } from '../../cri/index.ts';
-import type { StartedLabNode } from '../../node/index.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
 import type { Attack } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
 import { findLayerFileContaining, requirePath, requirePayload, requirePod } from './common.ts';
@@ -57,7 +57,7 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export async function tamperLayerFile(node: StartedLabNode, pod: RunningPod, attack: Attack): Promise<TamperResult> {
+export async function tamperLayerFile(node: LabNodeHandle, pod: RunningPod, attack: Attack): Promise<TamperResult> {
   const container = pod.containers[0];
   if (!container) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `pod ${pod.namespace}/${pod.name} has no container`);
   const path = requirePath(attack);

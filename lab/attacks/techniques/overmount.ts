@@ -12,7 +12,7 @@
 import { LabError } from '../../errors.ts';
 import { poll } from '../../wait.ts';
 import type { RunningPod } from '../../cri/index.ts';
-import type { StartedLabNode } from '../../node/index.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs, type WatchdogAlert } from '../../watchdog/index.ts';
 import type { TechniqueContext, TechniqueResult } from '../technique.ts';
 import { requirePod, type AttackErrorCode } from './common.ts';
@@ -37,12 +37,12 @@ export async function targetOf(ctx: TechniqueContext): Promise<Target> {
 }
 
 /** A file as the workload reads it (through CRI exec, as the container's own processes do). */
-export async function readAsWorkload(node: StartedLabNode, containerId: string, path: string): Promise<Buffer | undefined> {
+export async function readAsWorkload(node: LabNodeHandle, containerId: string, path: string): Promise<Buffer | undefined> {
   const r = await node.cri.execSync(containerId, ['cat', path]).catch(() => undefined);
   return r && r.exitCode === 0 ? r.stdout : undefined;
 }
 
-export async function mountinfoOf(node: StartedLabNode, pid: number): Promise<string> {
+export async function mountinfoOf(node: LabNodeHandle, pid: number): Promise<string> {
   return (await node.exec.run(['cat', `/proc/${pid}/mountinfo`])).stdout.toString();
 }
 
@@ -108,7 +108,7 @@ export async function judgeOvermount(ctx: TechniqueContext, done: OvermountDone)
 }
 
 /** Runs a command in the node; a failure is the attack failing, with the command and its stderr. */
-export async function attackerRuns(node: StartedLabNode, argv: string[], input?: Buffer): Promise<void> {
+export async function attackerRuns(node: LabNodeHandle, argv: string[], input?: Buffer): Promise<void> {
   const r = await node.exec.run(argv, { input });
   if (r.exitCode !== 0) {
     throw new LabError<AttackErrorCode>('ATTACK_FAILED', `the attacker's command failed with exit code ${r.exitCode}: ${argv.join(' ')}\n${r.stderr.trim()}`);

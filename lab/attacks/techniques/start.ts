@@ -4,12 +4,12 @@
  * an outcome, not an error.
  */
 import { PodStartError, runPod, type RunningPod } from '../../cri/index.ts';
-import type { StartedLabNode } from '../../node/index.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
 import type { Workload } from '../../spec/schemas.ts';
 
 export type StartAttempt = { started: true; pod: RunningPod } | { started: false; stage: string; reason: string };
 
-export async function tryStart(node: StartedLabNode, workload: Workload, pods: Map<string, RunningPod>): Promise<StartAttempt> {
+export async function tryStart(node: LabNodeHandle, workload: Workload, pods: Map<string, RunningPod>): Promise<StartAttempt> {
   try {
     const pod = await runPod(node.cri, node.podSpecOf(workload));
     pods.set(workload.metadata.name, pod);
@@ -26,20 +26,20 @@ export async function tryStart(node: StartedLabNode, workload: Workload, pods: M
  * collecting this evidence cannot trigger a detection there. The path must
  * not cross an absolute symlink (it would resolve on the node).
  */
-export async function readInContainer(node: StartedLabNode, pod: RunningPod, path: string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
+export async function readInContainer(node: LabNodeHandle, pod: RunningPod, path: string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
   return readContainerFile(node, pod.containers[0]!.id, path);
 }
 
-export async function readContainerFile(node: StartedLabNode, containerId: string, path: string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
+export async function readContainerFile(node: LabNodeHandle, containerId: string, path: string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
   return readOfInit(node, containerId, (pid) => `/proc/${pid}/root${path}`);
 }
 
 /** The container's mountinfo, read on the node from /proc/<pid>/mountinfo of its init process. */
-export async function containerMountinfo(node: StartedLabNode, containerId: string): Promise<string> {
+export async function containerMountinfo(node: LabNodeHandle, containerId: string): Promise<string> {
   return (await readOfInit(node, containerId, (pid) => `/proc/${pid}/mountinfo`)).content.toString();
 }
 
-async function readOfInit(node: StartedLabNode, containerId: string, file: (pid: number) => string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
+async function readOfInit(node: LabNodeHandle, containerId: string, file: (pid: number) => string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
   const { status, info } = await node.cri.containerStatus(containerId);
   const pid = (info.info as { pid?: number } | undefined)?.pid;
   if (status.state !== 'CONTAINER_RUNNING' || !pid) return { ok: false, content: Buffer.alloc(0), stderr: `container ${containerId.slice(0, 12)} is ${status.state}` };

@@ -18,7 +18,7 @@ import { LabError } from '../../errors.ts';
 import { localExec } from '../../exec.ts';
 import { poll } from '../../wait.ts';
 import type { Detection, NodeComponent, NodePreparation } from '../../node/component.ts';
-import { LAB_LABEL, STATE_ROOT, listLabs, type StartedLabNode } from '../../node/index.ts';
+import { LAB_LABEL, STATE_ROOT, listLabs, StartedLabNode, type LabNodeHandle } from '../../node/index.ts';
 import { bundleForNode } from '../../node/bundle.ts';
 import { NODE_PATHS as ADMISSION_NODE_PATHS, type DecisionRecord } from '../../admission/index.ts';
 import { parseAlertsJsonl } from '../alerts.ts';
@@ -67,9 +67,9 @@ interface NodeState {
   /** Labs whose left-over kernel rules were removed when this lab started. */
   reaped: string[];
 }
-const states = new WeakMap<StartedLabNode, NodeState>();
+const states = new WeakMap<LabNodeHandle, NodeState>();
 
-function stateOf(node: StartedLabNode): NodeState {
+function stateOf(node: LabNodeHandle): NodeState {
   let s = states.get(node);
   if (!s) {
     s = { loaded: [`${AUDIT_FILES.rules}/${BUILTIN_NAME}`], generation: 0, reaped: [] };
@@ -78,11 +78,11 @@ function stateOf(node: StartedLabNode): NodeState {
   return s;
 }
 
-export function hasAudit(node: StartedLabNode): boolean {
+export function hasAudit(node: LabNodeHandle): boolean {
   return node.components.some((c) => c.name === AUDIT_COMPONENT);
 }
 
-function requireAudit(node: StartedLabNode): void {
+function requireAudit(node: LabNodeHandle): void {
   if (!hasAudit(node)) {
     throw new LabError<AuditErrorCode>('AUDIT_CONFIG', `lab ${node.labId} (profile ${node.profile.metadata.name}) has no audit component; add "audit" to its profile's spec.components`);
   }
@@ -139,11 +139,11 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
       state.reaped = await reapStaleRules(node.labId);
     },
 
-    async detections(node: StartedLabNode, since: Date): Promise<Detection[]> {
+    async detections(node: LabNodeHandle, since: Date): Promise<Detection[]> {
       return (await auditAlerts(node, since)).map((alert) => ({ component: AUDIT_COMPONENT, message: alert.output, time: alert.time, data: alert }));
     },
 
-    async beforeStop(node: StartedLabNode): Promise<void> {
+    async beforeStop(node: LabNodeHandle): Promise<void> {
       const report = await cleanupRules(node.labId, sidecarSpecOf(node));
       await stopSidecar(node.labId);
       if (report.remaining.length > 0) {
@@ -167,7 +167,7 @@ async function daemonLogTail(labId: string): Promise<string> {
   return [text.trim().split('\n').slice(-10).join('\n'), docker?.stderr.trim() ?? ''].filter(Boolean).join('\n');
 }
 
-async function waitReady(node: StartedLabNode, timeoutMs: number): Promise<void> {
+async function waitReady(node: LabNodeHandle, timeoutMs: number): Promise<void> {
   const r = await poll(() => readStatus(node.labId), (s) => Boolean(s?.error || s?.stopped || s?.tapReady), { timeoutMs, intervalMs: 100 });
   const status = r.value;
   if (status?.error || status?.stopped) {
@@ -193,7 +193,11 @@ async function reapStaleRules(labId: string): Promise<string[]> {
   return stale;
 }
 
-function sidecarSpecOf(node: StartedLabNode): SidecarSpec {
+function sidecarSpecOf(node: LabNodeHandle): SidecarSpec {
+  // The sidecar runs the lab node image beside the node container it watches.
+  if (!(node instanceof StartedLabNode)) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `the audit sidecar runs beside a single lab node; ${node.name} is a node of another substrate, where audit is not installed (docs/kind.md)`);
+  }
   return {
     labId: node.labId,
     label: { key: LAB_LABEL, value: node.labId },
@@ -224,14 +228,14 @@ async function cleanupRules(labId: string, spec: SidecarSpec): Promise<CleanupRe
 // ---------------------------------------------------------------- runtime API
 
 /** Alerts the lab's audit daemon raised, optionally since a time. */
-export async function auditAlerts(node: StartedLabNode, since?: Date): Promise<Alert[]> {
+export async function auditAlerts(node: LabNodeHandle, since?: Date): Promise<Alert[]> {
   const text = await readFile(alertLogPath(node.labId), 'utf8').catch(() => '');
   const alerts = parseAlertsJsonl(text);
   return since ? alerts.filter((a) => new Date(a.time) >= since) : alerts;
 }
 
 /** The daemon's status: counters, containers watched and their kernel rules, rules in force. */
-export async function auditStatus(node: StartedLabNode): Promise<DaemonStatus & { reaped: string[] }> {
+export async function auditStatus(node: LabNodeHandle): Promise<DaemonStatus & { reaped: string[] }> {
   requireAudit(node);
   const status = await readStatus(node.labId);
   if (!status) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} has written no status`);
@@ -243,7 +247,7 @@ export async function auditStatus(node: StartedLabNode): Promise<DaemonStatus & 
  * one does not load, the result says where (file, item, position) and the
  * rules in force stay as they were.
  */
-export async function loadAuditRules(node: StartedLabNode, sources: readonly RulesSource[], timeoutMs = 15_000): Promise<ReloadResult> {
+export async function loadAuditRules(node: LabNodeHandle, sources: readonly RulesSource[], timeoutMs = 15_000): Promise<ReloadResult> {
   requireAudit(node);
   const state = stateOf(node);
   const dir = auditDir(node.labId);
@@ -290,7 +294,7 @@ function renameFiles(result: ReloadResult, added: string[], sources: readonly Ru
 }
 
 /** Feeds an admission decision to the lab's k8s_audit source. */
-export async function recordAdmissionDecision(node: StartedLabNode, record: DecisionRecord, object?: unknown): Promise<void> {
+export async function recordAdmissionDecision(node: LabNodeHandle, record: DecisionRecord, object?: unknown): Promise<void> {
   requireAudit(node);
   await appendFile(join(auditDir(node.labId), AUDIT_FILES.k8sAudit), JSON.stringify(object === undefined ? { record } : { record, object }) + '\n');
 }
@@ -309,7 +313,7 @@ export interface AwaitAlertsOptions {
  * ends; resolves with the alerts seen. Without an audit component, at once
  * with none: there is nothing to wait for.
  */
-export async function awaitAuditAlerts(node: StartedLabNode, since: Date, options: AwaitAlertsOptions = {}): Promise<Alert[]> {
+export async function awaitAuditAlerts(node: LabNodeHandle, since: Date, options: AwaitAlertsOptions = {}): Promise<Alert[]> {
   if (!hasAudit(node)) return [];
   const r = await poll(
     async () => (await auditAlerts(node, since)).filter((a) => options.rule === undefined || a.rule === options.rule),
@@ -326,7 +330,7 @@ export async function awaitAuditAlerts(node: StartedLabNode, since: Date, option
  * who arrives later, as modelled here, always finds it watched. Without an
  * audit component, resolves at once.
  */
-export async function awaitAuditWatching(node: StartedLabNode, containerId: string, timeoutMs = 10_000): Promise<void> {
+export async function awaitAuditWatching(node: LabNodeHandle, containerId: string, timeoutMs = 10_000): Promise<void> {
   if (!hasAudit(node)) return;
   const watched = await poll(
     async () => (await readStatus(node.labId))?.containers.find((c) => c.id === containerId),

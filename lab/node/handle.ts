@@ -1,0 +1,48 @@
+/**
+ * A node of a lab, on either substrate: the single lab node
+ * (StartedLabNode, lab/node/lab-node.ts) or one node of a kind cluster
+ * (KindLabNode, lab/kind/cluster.ts). Integrity components, attack
+ * techniques and evidence readers take this interface, so that they work on
+ * a node without caring which substrate started it.
+ *
+ * Everything here is what root on that node has: a shell (exec), the node's
+ * CRI socket, its files, and its registry. Creating workloads the way a user
+ * does (through admission and, on kind, the apiserver) is the substrate's
+ * job, not the node's.
+ */
+import type { CriClient, PodSpec } from '../cri/index.ts';
+import type { Exec, ExecOptions, ExecResult } from '../exec.ts';
+import type { BuiltImage } from '../images/index.ts';
+import type { LabProfile, Workload } from '../spec/schemas.ts';
+import type { Detection, NodeComponent } from './component.ts';
+
+export interface LabNodeHandle {
+  /** The lab (single node or cluster) this node belongs to. */
+  readonly labId: string;
+  /** The node's container name (and, on kind, its Kubernetes node name). */
+  readonly name: string;
+  readonly profile: LabProfile;
+  /** The lab's state directory on the host (private keys live under it: never in the node). */
+  readonly stateDir: string;
+  /** A host directory mounted at the same path in the node, for handing files to node tools. */
+  readonly shareDir: string;
+  /** Runs a command in the node as root. */
+  readonly exec: Exec;
+  /** The node's containerd, over CRI. */
+  readonly cri: CriClient;
+  /** The integrity components installed on this node. */
+  readonly components: readonly NodeComponent[];
+  /** The node's registry as the harness reaches it. */
+  readonly registryUrl: string;
+  /** Runs a command in the node; a non-zero exit throws, naming the command. */
+  run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  readFile(path: string): Promise<Buffer>;
+  /** An image reference as containerd on this node pulls it. */
+  imageRef(repository: string, tag: string): string;
+  /** Builds an image from local content and pushes it to this node's registry. */
+  pushImage(image: Workload['spec']['image']): Promise<BuiltImage>;
+  /** The CRI pod a workload runs as on this node (its Pod object, converted as the kubelet would). */
+  podSpecOf(workload: Workload): PodSpec;
+  /** Everything this node's components reported since `since`. */
+  detections(since: Date): Promise<Detection[]>;
+}
