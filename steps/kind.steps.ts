@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
 import { KindCluster } from '../lab/kind/cluster.ts';
+import { componentsFor } from '../lab/components.ts';
 import { KindWorkloads } from '../lab/kind/workloads.ts';
 import { alertsFor, evaluateApiServerAudit } from '../lab/kind/apiserver-audit.ts';
 import { describeError } from '../lab/errors.ts';
@@ -19,14 +20,11 @@ import { activeClusters, kindOf, setKind, startWorkload } from './support/substr
 const CLUSTER_TIMEOUT = 75 * 60_000;
 
 async function startCluster(world: LabWorld, profile: LabProfile, workers: number): Promise<void> {
-  const unsupported = profile.spec.components.filter((c) => c !== 'registry');
-  if (unsupported.length > 0) {
-    throw new Error(`profile "${profile.metadata.name}" installs ${unsupported.join(', ')}, which the kind substrate does not install on its nodes yet (docs/kind.md lists what runs on kind)`);
-  }
-  const cluster = await new KindCluster(profile).withWorkers(workers).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
+  const cluster = await new KindCluster(profile).withComponents(componentsFor(profile)).withWorkers(workers).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
   setKind(world, { cluster, workloads: new KindWorkloads(cluster), pods: new Map() });
   await allure.parameter('profile', profile.metadata.name);
   await allure.parameter('substrate', 'kind');
+  if (cluster.notInstalled.length > 0) world.attachJson('components-not-installed-on-kind', cluster.notInstalled);
   const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'wide']);
   world.attachText('kubectl-get-nodes', nodes.stdout.toString());
 }

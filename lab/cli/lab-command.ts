@@ -93,7 +93,8 @@ export const command: Command = {
       case 'up': {
         if (values.substrate === 'kind') {
           const catalog = await loadCatalog(SCENARIOS);
-          const cluster = await new KindCluster(getProfile(catalog, values.profile!)).withWorkers(Number(values.workers)).withProgress(toStderr).withKeep(true).start();
+          const profile = getProfile(catalog, values.profile!);
+          const cluster = await new KindCluster(profile).withComponents(componentsFor(profile)).withWorkers(Number(values.workers)).withProgress(toStderr).withKeep(true).start();
           io.out(cluster.kubeconfigPath);
           io.err(`kind cluster ${cluster.name} (lab ${cluster.labId}) is running: \`kubectl --kubeconfig ${cluster.kubeconfigPath} get nodes\`, then \`integrity-lab lab down ${cluster.labId}\``);
           for (const n of cluster.nodes) n.cri.close();

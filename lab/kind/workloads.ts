@@ -8,14 +8,13 @@
  */
 import { ApiException, CoreV1Api, KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 import { LabError } from '../errors.ts';
-import { localExec } from '../exec.ts';
 import { podOfWorkload } from '../spec/pod.ts';
-import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
+import type { BuiltImage } from '../images/index.ts';
 import type { RunningPod } from '../cri/index.ts';
 import { REGISTRY_HOST } from '../node/containerd-config.ts';
 import type { Workload } from '../spec/schemas.ts';
 import type { KindErrorCode } from './errors.ts';
-import type { KindNode, StartedKindCluster } from './cluster.ts';
+import type { KindLabNode, StartedKindCluster } from './cluster.ts';
 
 /** Container waiting reasons after which the kubelet will not start the container by itself. */
 const FAILED_WAITING = new Set(['CreateContainerError', 'CreateContainerConfigError', 'RunContainerError', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CrashLoopBackOff', 'ErrImageNeverPull']);
@@ -52,15 +51,13 @@ export class PodNotRunning extends LabError<KindErrorCode> {
 
 export interface KindRunningPod extends RunningPod {
   /** The node the scheduler placed it on. */
-  node: KindNode;
+  node: KindLabNode;
   /** The Pod object as the apiserver last reported it. */
   object: V1Pod;
 }
 
 export class KindWorkloads {
   readonly core: CoreV1Api;
-  readonly #images = new Map<string, BuiltImage>();
-  #busybox?: Buffer;
 
   readonly cluster: StartedKindCluster;
 
@@ -71,24 +68,11 @@ export class KindWorkloads {
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
-  /** A node's registry as the harness reaches it: its address on the kind network. */
-  async registryUrl(node: KindNode): Promise<string> {
-    const r = await localExec.run(['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', node.name]);
-    const ip = r.stdout.toString().trim().split(/\s+/)[0];
-    if (r.exitCode !== 0 || !ip) throw new LabError<KindErrorCode>('KIND_CLUSTER_GONE', `node ${node.name} has no address: ${r.stderr.trim()}`);
-    return `http://${ip}:5000`;
-  }
-
   /** Builds the workload's image and pushes it to every node's registry (the scheduler picks the node). */
   async pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
-    const key = `${image.repository}:${image.tag}`;
-    const cached = this.#images.get(key);
-    if (cached) return cached;
-    const busybox = async () => (this.#busybox ??= (await this.cluster.controlPlane.exec.run(['cat', '/usr/bin/busybox'])).stdout);
-    const built = await buildImage(image, { busybox });
-    for (const node of this.cluster.nodes) await pushImage(await this.registryUrl(node), built);
-    this.#images.set(key, built);
-    return built;
+    let built: BuiltImage | undefined;
+    for (const node of this.cluster.nodes) built = await node.pushImage(image);
+    return built!;
   }
 
   async ensureNamespace(name: string): Promise<void> {
