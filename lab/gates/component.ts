@@ -78,6 +78,8 @@ exec node /opt/integrity-lab/gate-client.mjs "$@"
 
 const DAEMON_PID = '/run/integrity-lab-gate-daemon.pid';
 const DAEMON_LOG = '/var/log/integrity-lab/gate-daemon.log';
+/** The start gate's decisions, one JSON line each. */
+export const GATE_DECISION_LOG = '/var/log/integrity-lab/gate-decisions.jsonl';
 const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 /** Where a kind node finds the standard layer's tar at boot (written by prepare). */
 const STANDARD_LAYER_TAR = '/var/lib/integrity-lab/standard-layer.tar';
@@ -123,7 +125,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         allowedFormats: options.allowedFormats,
         standardLayer: { path: STANDARD_LAYER_PATH, rootHash: options.standardLayerRootHash },
         verityMode: 'auto',
-        decisionLog: '/var/log/integrity-lab/gate-decisions.jsonl',
+        decisionLog: GATE_DECISION_LOG,
         runtime: '/usr/bin/runc',
         ...(options.applicationTier ? { applicationTier: options.applicationTier } : {}),
       };
@@ -166,7 +168,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     /** Refusals logged by the gates since `since`. */
     async detections(node: LabNodeHandle, since: Date) {
       const out = [];
-      for (const [component, log] of [['start-gate', '/var/log/integrity-lab/gate-decisions.jsonl'], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
+      for (const [component, log] of [['start-gate', GATE_DECISION_LOG], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
         const r = await node.exec.run(['cat', log]);
         for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
           const d = JSON.parse(line) as { time: string; action: string; reason: string };

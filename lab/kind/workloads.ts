@@ -40,9 +40,12 @@ export class PodNotRunning extends LabError<KindErrorCode> {
   readonly reason: string;
   readonly kubeletMessage: string;
   readonly events: CoreV1Event[];
-  constructor(pod: string, reason: string, kubeletMessage: string, events: CoreV1Event[]) {
+  /** The node the scheduler placed it on, if any. */
+  readonly nodeName?: string;
+  constructor(pod: string, reason: string, kubeletMessage: string, events: CoreV1Event[], nodeName?: string) {
     super('KIND_CLUSTER_FAILED', `pod ${pod} did not run: ${reason}: ${kubeletMessage}`);
     this.pod = pod;
+    this.nodeName = nodeName;
     this.reason = reason;
     this.kubeletMessage = kubeletMessage;
     this.events = events;
@@ -133,11 +136,11 @@ export class KindWorkloads {
       if (cs?.state?.running && cs.containerID) return this.runningPod(pod, cs.containerID.replace(/^[a-z]+:\/\//, ''));
       const waiting = cs?.state?.waiting;
       if (waiting?.reason && FAILED_WAITING.has(waiting.reason)) {
-        throw new PodNotRunning(`${namespace}/${name}`, waiting.reason, waiting.message ?? '', await this.events(namespace, name));
+        throw new PodNotRunning(`${namespace}/${name}`, waiting.reason, waiting.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
       }
       if (Date.now() > deadline) {
         const phase = pod.status?.phase ?? 'unknown';
-        throw new PodNotRunning(`${namespace}/${name}`, `not running after ${timeoutMs} ms (phase ${phase}${waiting?.reason ? `, ${waiting.reason}` : ''})`, waiting?.message ?? '', await this.events(namespace, name));
+        throw new PodNotRunning(`${namespace}/${name}`, `not running after ${timeoutMs} ms (phase ${phase}${waiting?.reason ? `, ${waiting.reason}` : ''})`, waiting?.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
       }
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -9,7 +9,7 @@
 import type { RunningPod } from '../../lab/cri/index.ts';
 import type { StartedKindCluster } from '../../lab/kind/cluster.ts';
 import type { KindRunningPod, KindWorkloads } from '../../lab/kind/workloads.ts';
-import type { NodeAccess } from '../../lab/node/index.ts';
+import type { LabNodeHandle, NodeAccess } from '../../lab/node/index.ts';
 import type { Workload } from '../../lab/spec/schemas.ts';
 import type { LabWorld } from './world.ts';
 
@@ -18,6 +18,8 @@ export interface KindScenario {
   workloads: KindWorkloads;
   /** Pods started through the apiserver, by workload name. */
   pods: Map<string, KindRunningPod>;
+  /** Workloads Kubernetes refused (the apiserver or the kubelet), by name. */
+  refusals: Map<string, Error>;
 }
 
 const kindScenarios = new WeakMap<LabWorld, KindScenario>();
@@ -47,6 +49,24 @@ export async function startWorkload(world: LabWorld, workload: Workload, options
   kind.pods.set(workload.metadata.name, pod);
   world.attachJson(`pod-${workload.metadata.name}`, { node: pod.node.name, status: pod.object.status });
   return pod;
+}
+
+/** Every node of the scenario's lab: the lab node, or each node of the kind cluster. */
+export function labNodes(world: LabWorld): LabNodeHandle[] {
+  const kind = kindOf(world);
+  return kind ? kind.cluster.nodes : [world.lab];
+}
+
+/**
+ * Where an attack on a workload runs, as root: the lab node, or on kind the
+ * node the workload's pod runs on (the attack has to be carried out where
+ * the target is; an attack that starts its target itself runs on the control
+ * plane).
+ */
+export function attackNode(world: LabWorld, workload: string): LabNodeHandle {
+  const kind = kindOf(world);
+  if (!kind) return world.lab;
+  return kind.pods.get(workload)?.node ?? kind.cluster.controlPlane;
 }
 
 /** The node a workload runs on: the lab node, or the kind node the scheduler chose. */
