@@ -8,6 +8,7 @@ import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
 import { KindCluster, type KindLabNode } from '../lab/kind/cluster.ts';
 import { GATE_DECISION_LOG } from '../lab/gates/component.ts';
+import { PULL_DECISION_LOG } from '../lab/gates/pull-gate.ts';
 import { inspectRootfs, parseMountinfo } from '../lab/node/index.ts';
 import { poll } from '../lab/wait.ts';
 import { componentsFor } from '../lab/components.ts';
@@ -180,17 +181,20 @@ When('the workload {workload} is submitted through kube-apiserver', { timeout: 1
   }
 });
 
-// Checks: the pod was admitted but its container did not run, and the kubelet's waiting message (or a pod event) carries the reason of a start-gate refusal for this pod found in the node's gate decision log (substring match of the gate's reason).
-Then('the kubelet reports that {workload} did not run, with the start gate\'s refusal', async function (this: LabWorld, workload: Workload) {
+// Checks: the pod was admitted but its container did not run, and the kubelet's waiting message (or a pod event) carries the reason of a refusal that the named gate ("pull gate" or "start gate") logged on the pod's node for this pod (start gate) or its image (pull gate); substring match of the gate's reason.
+Then('the kubelet reports that {workload} did not run, with the {gate}\'s refusal', async function (this: LabWorld, workload: Workload, gate: 'pull gate' | 'start gate') {
   const kind = kindOf(this);
   assert.ok(kind, 'this step needs a kind cluster');
   const refusal = kind.refusals.get(workload.metadata.name);
   assert.ok(refusal instanceof PodNotRunning, refusal ? `the apiserver refused it instead: ${refusal.message}` : `${workload.metadata.name} ran`);
   const node = kind.cluster.nodes.find((n) => n.name === refusal.nodeName) ?? kind.cluster.controlPlane;
-  const log = (await node.readFile(GATE_DECISION_LOG)).toString();
-  const refusals = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; pod: string; namespace: string; reason: string }).filter((d) => d.action === 'refuse' && d.pod === workload.metadata.name && d.namespace === workload.spec.namespace);
-  this.attachJson('gate-refusals', refusals);
-  assert.ok(refusals.length > 0, `the start gate on ${node.name} logged no refusal for ${workload.spec.namespace}/${workload.metadata.name}; the kubelet said ${refusal.reason}: ${refusal.kubeletMessage}`);
+  const { repository, tag } = workload.spec.image;
+  const log = (await node.exec.run(['cat', gate === 'pull gate' ? PULL_DECISION_LOG : GATE_DECISION_LOG])).stdout.toString();
+  type Decision = { action: string; pod?: string; namespace?: string; image?: string; reason: string };
+  const mine = (d: Decision) => (gate === 'pull gate' ? d.image === node.imageRef(repository, tag) : d.pod === workload.metadata.name && d.namespace === workload.spec.namespace);
+  const refusals = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decision).filter((d) => d.action === 'refuse' && mine(d));
+  this.attachJson(`${gate.replace(' ', '-')}-refusals`, refusals);
+  assert.ok(refusals.length > 0, `the ${gate} on ${node.name} logged no refusal for ${workload.spec.namespace}/${workload.metadata.name}; the kubelet said ${refusal.reason}: ${refusal.kubeletMessage}`);
   const said = [refusal.kubeletMessage, ...refusal.events.map((e) => e.message ?? '')].join('\n');
-  assert.ok(refusals.some((d) => said.includes(d.reason.slice(0, 60))), `Kubernetes did not carry the gate's reason: the kubelet said "${refusal.reason}: ${refusal.kubeletMessage}", the gate said "${refusals[0]!.reason}"`);
+  assert.ok(refusals.some((d) => said.includes(d.reason.slice(0, 60))), `Kubernetes did not carry the ${gate}'s reason: the kubelet said "${refusal.reason}: ${refusal.kubeletMessage}", the gate said "${refusals[0]!.reason}"`);
 });

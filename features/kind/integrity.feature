@@ -8,7 +8,7 @@ Feature: The integrity profile on a real Kubernetes cluster
   kube-apiserver; a refusal reaches the scenario as the kubelet reports it.
   (The audit engine is not installed on kind nodes: docs/kind.md.)
 
-  @story:signed-control-plane
+  @story:signed-control-plane @smoke
   Scenario: The control plane runs under the start gate from images signed by the lab CA
     Given a kind cluster with the "integrity" profile
     Then the start gate admitted every control-plane container from its lab-CA signature
@@ -22,10 +22,10 @@ Feature: The integrity profile on a real Kubernetes cluster
     And "system-agent" runs with the kubelet's mounts on a root file system with no upperdir
 
   @story:gate-refusal
-  Scenario: An unsigned image in kube-system does not run, and the kubelet says the start gate refused it
+  Scenario: An unsigned image in kube-system is not pulled, and the kubelet says the pull gate refused it
     Given a kind cluster with the "integrity" profile
     When the workload "system-agent" is submitted through kube-apiserver
-    Then the kubelet reports that "system-agent" did not run, with the start gate's refusal
+    Then the kubelet reports that "system-agent" did not run, with the pull gate's refusal
 
   @story:gate-refusal
   Scenario: The same unsigned image runs in kube-system on vanilla (the control)
