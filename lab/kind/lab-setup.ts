@@ -17,6 +17,11 @@
  * The same directory serves every node of the cluster: the components are
  * the same on each (the admission webhook is started on the control plane
  * only, after boot).
+ *
+ * Trust boundary: the directory lives in the lab's state directory (mode
+ * 0700, removed with the lab), beside the lab PKI's own keys; a component's
+ * key for its node (the webhook's serving key) passes through it, mode 0600,
+ * and is never attached to a report or put in a results bundle.
  */
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -101,9 +106,11 @@ export async function writeLabDir(input: LabDirInput, progress: ProgressListener
   for (const [i, f] of files.entries()) {
     if (/\s/.test(f.target)) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `node file target ${JSON.stringify(f.target)} contains white space`);
     const name = String(i);
-    if (f.content !== undefined) await writeFile(join(dir, 'files', name), f.content);
+    // Readable by root only on the host too: a component may hand its node a key (the webhook's serving key).
+    if (f.content !== undefined) await writeFile(join(dir, 'files', name), f.content, { mode: 0o600 });
     else if (f.source !== undefined) await copyFile(f.source, join(dir, 'files', name));
     else throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `node file ${f.target}: neither content nor source`);
+    await chmod(join(dir, 'files', name), 0o600);
     list.push(`${(f.mode ?? 0o644).toString(8)} ${f.target} ${name}`);
   }
   await writeFile(join(dir, 'files.list'), `${list.join('\n')}\n`);
