@@ -17,12 +17,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KindCluster } from '../lab/kind/cluster.ts';
 import { ensureKubernetesBinaries } from '../lab/kind/k8s-build.ts';
 import { ensureKindNodeImage } from '../lab/kind/node-image.ts';
-import { LabNode } from '../lab/node/index.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
-import { componentsFor } from '../lab/components.ts';
+import { startKindCluster, startLabNode } from '../lab/start.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const catalog = await loadCatalog(join(import.meta.dirname, '../scenarios'));
@@ -42,11 +40,11 @@ for (const name of ['vanilla', 'integrity']) {
   const r = (ready[name] = { kind: [] as number[], node: [] as number[] });
   for (let i = 0; i < Number(values.runs); i++) {
     let t = performance.now();
-    const cluster = await new KindCluster(profile).withComponents(componentsFor(profile)).start();
+    const cluster = await startKindCluster(profile, { keep: false });
     r.kind.push(performance.now() - t);
     await cluster.stop();
     t = performance.now();
-    const node = await new LabNode(profile).withComponents(componentsFor(profile)).start();
+    const node = await startLabNode(profile, { keep: false });
     r.node.push(performance.now() - t);
     await node.stop();
   }

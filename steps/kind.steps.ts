@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
-import { KindCluster, type KindLabNode } from '../lab/kind/cluster.ts';
+import type { KindLabNode } from '../lab/kind/cluster.ts';
+import { startKindCluster } from '../lab/start.ts';
 import { GATE_DECISION_LOG } from '../lab/gates/component.ts';
 import { PULL_DECISION_LOG } from '../lab/gates/pull-gate.ts';
 import { inspectRootfs, parseMountinfo } from '../lab/node/index.ts';
 import { poll } from '../lab/wait.ts';
-import { componentsFor } from '../lab/components.ts';
 import { ApiServerDenied, KindWorkloads, PodNotRunning } from '../lab/kind/workloads.ts';
 import { alertsFor, evaluateApiServerAudit } from '../lab/kind/apiserver-audit.ts';
 import { describeError } from '../lab/errors.ts';
@@ -24,7 +24,7 @@ import { activeClusters, attackNode, kindOf, nodeOf, setKind, startWorkload } fr
 const CLUSTER_TIMEOUT = 75 * 60_000;
 
 async function startCluster(world: LabWorld, profile: LabProfile, workers: number): Promise<void> {
-  const cluster = await new KindCluster(profile).withComponents(componentsFor(profile)).withWorkers(workers).withProgress(toStderr).withKeep(process.env.INTEGRITY_LAB_KEEP === '1').start();
+  const cluster = await startKindCluster(profile, { workers, progress: toStderr });
   setKind(world, { cluster, workloads: new KindWorkloads(cluster), pods: new Map(), refusals: new Map() });
   await allure.parameter('profile', profile.metadata.name);
   await allure.parameter('substrate', 'kind');
