@@ -7,38 +7,25 @@ import assert from 'node:assert/strict';
 import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
 import type { KindLabNode } from '../lab/kind/cluster.ts';
-import { startKindCluster } from '../lab/start.ts';
 import { GATE_DECISION_LOG } from '../lab/gates/component.ts';
 import { PULL_DECISION_LOG } from '../lab/gates/pull-gate.ts';
 import { inspectRootfs, parseMountinfo } from '../lab/node/index.ts';
 import { poll } from '../lab/wait.ts';
-import { ApiServerDenied, KindWorkloads, PodNotRunning } from '../lab/kind/workloads.ts';
+import { ApiServerDenied, PodNotRunning } from '../lab/kind/workloads.ts';
 import { alertsFor, evaluateApiServerAudit } from '../lab/kind/apiserver-audit.ts';
 import { describeError } from '../lab/errors.ts';
 import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
-import { activeClusters, attackNode, kindOf, nodeOf, setKind, startWorkload } from './support/substrate.ts';
+import { activeClusters, attackNode, KIND_START_TIMEOUT, kindOf, nodeOf, setKind, startKind, startWorkload } from './support/substrate.ts';
 
-/** The first run builds Kubernetes and the node image: tens of minutes on 2 cores. */
-const CLUSTER_TIMEOUT = 75 * 60_000;
 
-async function startCluster(world: LabWorld, profile: LabProfile, workers: number): Promise<void> {
-  const cluster = await startKindCluster(profile, { workers, progress: toStderr });
-  setKind(world, { cluster, workloads: new KindWorkloads(cluster), pods: new Map(), refusals: new Map() });
-  await allure.parameter('profile', profile.metadata.name);
-  await allure.parameter('substrate', 'kind');
-  if (cluster.notInstalled.length > 0) world.attachJson('components-not-installed-on-kind', cluster.notInstalled);
-  const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'wide']);
-  world.attachText('kubectl-get-nodes', nodes.stdout.toString());
-}
-
-Given('a kind cluster with the {profile} profile', { timeout: CLUSTER_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
-  await startCluster(this, profile, 0);
+Given('a kind cluster with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
+  await startKind(this, profile, 0);
 });
 
-Given('a kind cluster of a control plane and a worker with the {profile} profile', { timeout: CLUSTER_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
-  await startCluster(this, profile, 1);
+Given('a kind cluster of a control plane and a worker with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
+  await startKind(this, profile, 1);
 });
 
 When('the workload {workload} is started on the worker node', async function (this: LabWorld, workload: Workload) {
@@ -58,7 +45,7 @@ Then('the apiserver reports the workload {workload} Running on a {word} node', a
   assert.equal(node?.role, role, `pod ${workload.metadata.name} runs on ${pod.spec?.nodeName} (${node?.role ?? 'unknown role'}), expected a ${role} node`);
 });
 
-After({ tags: '@kind' }, async function (this: LabWorld, { result }) {
+After(async function (this: LabWorld, { result }) {
   const kind = kindOf(this);
   if (!kind) return;
   if (result?.status !== 'PASSED') {

@@ -7,9 +7,10 @@ import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
 import { labState } from './support/state.ts';
-import { nodeOf, startWorkload } from './support/substrate.ts';
+import { KIND_START_TIMEOUT, nodeOf, runSubstrate, startKind, startWorkload } from './support/substrate.ts';
 
-Given('a lab node with the {profile} profile', async function (this: LabWorld, profile: LabProfile) {
+Given('a lab node with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
+  if (runSubstrate() === 'kind') return startKind(this, profile, 0);
   this.node = await startLabNode(profile, { progress: toStderr });
   await allure.parameter('profile', profile.metadata.name);
   const status = await this.node.status();
