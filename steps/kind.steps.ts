@@ -185,3 +185,25 @@ Then('the kubelet reports that {workload} did not run, with the {gate}\'s refusa
   const said = [refusal.kubeletMessage, ...refusal.events.map((e) => e.message ?? '')].join('\n');
   assert.ok(refusals.some((d) => said.includes(d.reason.slice(0, 60))), `Kubernetes did not carry the ${gate}'s reason: the kubelet said "${refusal.reason}: ${refusal.kubeletMessage}", the gate said "${refusals[0]!.reason}"`);
 });
+
+// Checks: within 120 s the start gate on the pod's node logs a refusal for this pod (whose first start it allowed), and the pod's container is not running, its waiting reason one of the kubelet's failure reasons; the restart count and the kubelet's message are attached (and put in the report as a parameter).
+Then('the kubelet\'s restart of {workload} is refused by the start gate, and the report shows the restart count', { timeout: 180_000 }, async function (this: LabWorld, workload: Workload) {
+  const kind = kindOf(this);
+  assert.ok(kind && this.lastAttack, 'this step needs a kind cluster and an attack');
+  const node = attackNode(this, workload.metadata.name);
+  // The pod's first start was allowed (it was running for the attack): any refusal for it came after.
+  type Decision = { time: string; action: string; pod?: string; namespace?: string; reason: string };
+  const refusalsSince = async () =>
+    (await node.exec.run(['cat', GATE_DECISION_LOG])).stdout.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decision)
+      .filter((d) => d.action === 'refuse' && d.pod === workload.metadata.name && d.namespace === workload.spec.namespace);
+  const r = await poll(
+    async () => ({ refusals: await refusalsSince(), pod: await kind.workloads.core.readNamespacedPod({ name: workload.metadata.name, namespace: workload.spec.namespace }) }),
+    (v) => v.refusals.length > 0 && !v.pod.status?.containerStatuses?.[0]?.state?.running,
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
+  const cs = r.value?.pod.status?.containerStatuses?.[0];
+  this.attachJson('restart-refused', { restartCount: cs?.restartCount ?? 0, state: cs?.state, lastState: cs?.lastState, gateRefusals: r.value?.refusals ?? [] });
+  await allure.parameter('restart count', String(cs?.restartCount ?? 0));
+  assert.ok(r.value?.refusals.length, `the start gate on ${node.name} logged no refusal for ${workload.spec.namespace}/${workload.metadata.name} after the attack`);
+  assert.ok(!cs?.state?.running, `${workload.metadata.name} runs again (restart count ${cs?.restartCount}): the tampered restart was not refused`);
+});

@@ -55,6 +55,15 @@ Feature: The integrity profile on a real Kubernetes cluster
     Then the attack has the outcome expected on this profile
     And the kubelet restarted "d8-agent" after the watchdog stopped it
 
+  @story:enforce-restart
+  Scenario: A layer tampered under a running container in enforce mode: stopped, and the kubelet's restart refused
+    Given a kind cluster with the "integrity" profile
+    And the lab signs the image of "d8-agent" in the "v2" format
+    And the workload "d8-agent" is running
+    When the attacker carries out "running-layer-tamper-enforced"
+    Then the attack has the outcome expected on this profile
+    And the kubelet's restart of "d8-agent" is refused by the start gate, and the report shows the restart count
+
   @story:two-nodes
   Scenario Outline: An attack on the worker of a two-node cluster is caught there (<profile>)
     Given a kind cluster of a control plane and a worker with the "<profile>" profile

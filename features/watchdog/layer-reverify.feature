@@ -19,6 +19,18 @@ Feature: Layers in use are re-verified against their signed root hashes
       | vanilla   |
       | integrity |
 
+  Scenario Outline: a layer edited in place where the watchdog enforces (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "d8-agent" in the "v2" format
+    And the workload "d8-agent" is running
+    When the attacker carries out "running-layer-tamper-enforced"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
   Scenario: the watchdog re-verifies every layer of a protected container, the standard layer included
     Given a lab node with the "integrity" profile
     And the lab signs the image of "system-agent" in the "v2" format

@@ -35,6 +35,7 @@ export function attackTechniqueUrl(id: string): string {
  * the field becomes required in the schema and this list goes.
  */
 export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
+  'running-layer-tamper-enforced',
   'app-config-blob-tamper',
   'app-layer-blob-tamper',
   'copied-shell-from-tmp',
