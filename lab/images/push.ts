@@ -4,7 +4,8 @@
  * The registry is always the lab node's, reached on the node's address.
  */
 import { LabError } from '../errors.ts';
-import type { BuiltImage } from './build.ts';
+import { buildImage, type BuiltImage } from './build.ts';
+import type { Workload } from '../spec/schemas.ts';
 
 export type PushErrorCode = 'REGISTRY_UNREACHABLE' | 'REGISTRY_REJECTED';
 
@@ -51,4 +52,31 @@ export async function pushManifest(baseUrl: string, repository: string, referenc
 export async function pushImage(baseUrl: string, image: BuiltImage): Promise<void> {
   for (const [digest, data] of image.blobs) await pushBlob(baseUrl, image.repository, digest, data);
   await pushManifest(baseUrl, image.repository, image.tag, image.manifest.mediaType, image.manifestBytes);
+}
+
+/**
+ * One node's registry as a lab pushes to it: each workload image is built
+ * from its recipe and pushed once; later asks return the same image. The
+ * node's static busybox is read once, when an image first needs it.
+ */
+export class NodeRegistry {
+  readonly #url: () => string;
+  readonly #readBusybox: () => Promise<Buffer>;
+  readonly #images = new Map<string, BuiltImage>();
+  #busybox?: Buffer;
+
+  constructor(url: () => string, readBusybox: () => Promise<Buffer>) {
+    this.#url = url;
+    this.#readBusybox = readBusybox;
+  }
+
+  async push(recipe: Workload['spec']['image']): Promise<BuiltImage> {
+    const key = `${recipe.repository}:${recipe.tag}`;
+    const cached = this.#images.get(key);
+    if (cached) return cached;
+    const built = await buildImage(recipe, { busybox: async () => (this.#busybox ??= await this.#readBusybox()) });
+    await pushImage(this.#url(), built);
+    this.#images.set(key, built);
+    return built;
+  }
 }

@@ -30,7 +30,7 @@ import type { KindErrorCode } from './errors.ts';
 import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR, readBusybox, type KindNodeImage } from './node-image.ts';
 import { CriClient, criPodOf, type PodSpec } from '../cri/index.ts';
 import { ensureKindTools, type KindTools } from './tools.ts';
-import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
+import { NodeRegistry, type BuiltImage } from '../images/index.ts';
 import type { Detection, NodeComponent } from '../node/component.ts';
 import type { LabNodeHandle } from '../node/handle.ts';
 import { REGISTRY_HOST } from '../node/containerd-config.ts';
@@ -229,8 +229,7 @@ export class KindLabNode implements LabNodeHandle {
   readonly cri: CriClient;
   components: readonly NodeComponent[] = [];
   #address?: string;
-  readonly #images = new Map<string, BuiltImage>();
-  #busybox?: Buffer;
+  readonly #registry = new NodeRegistry(() => this.registryUrl, () => this.readFile('/usr/bin/busybox'));
 
   constructor(init: { name: string; role: 'control-plane' | 'worker'; labId: string; profile: LabProfile; stateDir: string }) {
     this.name = init.name;
@@ -278,14 +277,8 @@ export class KindLabNode implements LabNodeHandle {
   }
 
   /** Builds an image and pushes it to this node's registry (once per node). */
-  async pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
-    const key = `${image.repository}:${image.tag}`;
-    const cached = this.#images.get(key);
-    if (cached) return cached;
-    const built = await buildImage(image, { busybox: async () => (this.#busybox ??= await this.readFile('/usr/bin/busybox')) });
-    await pushImage(this.registryUrl, built);
-    this.#images.set(key, built);
-    return built;
+  pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
+    return this.#registry.push(image);
   }
 
   podSpecOf(workload: Workload): PodSpec {

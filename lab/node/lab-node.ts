@@ -16,7 +16,7 @@ import { poll } from '../wait.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod } from '../cri/index.ts';
-import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
+import { NodeRegistry, type BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
 import { podOfWorkload } from '../spec/pod.ts';
 import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig } from './containerd-config.ts';
@@ -293,10 +293,9 @@ export class StartedLabNode implements LabNodeHandle {
   readonly #container: StartedTestContainer;
   readonly #keep: boolean;
   readonly #progress: ProgressListener;
-  readonly #images = new Map<string, BuiltImage>();
+  readonly #registry = new NodeRegistry(() => this.registryUrl, () => this.readFile('/bin/busybox'));
   /** The integrity components installed on this node. */
   readonly components: readonly NodeComponent[];
-  #busybox?: Buffer;
   #stopped = false;
 
   constructor(init: StartedLabNodeInit) {
@@ -344,14 +343,8 @@ export class StartedLabNode implements LabNodeHandle {
   }
 
   /** Builds an image from local content and pushes it to the node registry (once per lab). */
-  async pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
-    const key = `${image.repository}:${image.tag}`;
-    const cached = this.#images.get(key);
-    if (cached) return cached;
-    const built = await buildImage(image, { busybox: async () => (this.#busybox ??= await this.readFile('/bin/busybox')) });
-    await pushImage(this.registryUrl, built);
-    this.#images.set(key, built);
-    return built;
+  pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
+    return this.#registry.push(image);
   }
 
   /** The core/v1 Pod a workload runs as, with the image as this node pulls it: what the apiserver would hold. */
