@@ -102,8 +102,7 @@ describe('renderRegistration', () => {
 });
 
 describe('classifyProbeAnswer', () => {
-  // The first four as kube-apiserver v1.36.3 said them on the lab's kind clusters; the Service and
-  // endpoints texts as k8s.io/apiserver pkg/util/proxy (ResolveEndpoint) words them.
+  // Messages as kube-apiserver v1.36.3 said them on the lab's kind clusters.
   const cases: [string, string | undefined, ReturnType<typeof classifyProbeAnswer>][] = [
     ['the pod was admitted', undefined, { answered: true }],
     ['the webhook denied', 'admission webhook "pods.integrity-lab.deckhouse.io" denied the request: [verify-image-signatures] Image signature verification failed: x', { answered: true }],
@@ -117,8 +116,16 @@ describe('classifyProbeAnswer', () => {
       'Internal error occurred: failed calling webhook "pods.integrity-lab.deckhouse.io": failed to call webhook: Post "https://integrity-webhook.integrity-admission.svc:443/validate?timeout=10s": tls: failed to verify certificate: x509: certificate signed by unknown authority',
       { answered: false, stuck: 'tls' },
     ],
-    ['the Service is missing', 'Internal error occurred: failed calling webhook "w": failed to call webhook: service "integrity-webhook" not found', { answered: false, stuck: 'service' }],
-    ['the slice is missing', 'Internal error occurred: failed calling webhook "w": failed to call webhook: no endpoints available for service "integrity-webhook"', { answered: false, stuck: 'endpoints' }],
+    [
+      'the Service is missing',
+      'Internal error occurred: failed calling webhook "nosvc.integrity-lab.deckhouse.io": failed to call webhook: Post "https://nosuch.integrity-admission.svc:443/validate?timeout=10s": service "nosuch" not found',
+      { answered: false, stuck: 'service' },
+    ],
+    [
+      'the Service has no ready endpoint',
+      'Internal error occurred: failed calling webhook "nosvc.integrity-lab.deckhouse.io": failed to call webhook: Post "https://nosuch.integrity-admission.svc:443/validate?timeout=10s": no endpoints available for service "nosuch"',
+      { answered: false, stuck: 'endpoints' },
+    ],
     ['something else', 'etcdserver: request timed out', { answered: false, stuck: 'unknown' }],
   ];
   for (const [when, message, expected] of cases) {
