@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
 import { isLabError } from '../errors.ts';
 import { renderWebhookManifest } from '../admission/component.ts';
 import { CA_BUNDLE_PLACEHOLDER } from '../admission/dispatcher.ts';
-import { classifyProbeAnswer, decisionFor, renderRegistration, WEBHOOK_PORT_NAME, type RegistrationInput } from './admission.ts';
+import { classifyProbeAnswer, decisionFor, registerAdmissionWebhook, renderRegistration, WebhookRegistrationError, WEBHOOK_PORT_NAME, type RegistrationInput, type WebhookNode } from './admission.ts';
 import type { DecisionRecord } from '../admission/types.ts';
 
 const MANIFEST_FILE = join(import.meta.dirname, '../admission/manifests/validating-webhook.yaml');
@@ -144,6 +148,130 @@ describe('decisionFor', () => {
       const records = [record('a', 'admitted', '1'), record('b', 'denied', '2'), record('a', 'denied', '3'), record('c', 'admitted', '4')];
       assert.equal(decisionFor(records, 'kube-system', 'a')?.time, '3');
       assert.equal(decisionFor(records, 'apps', 'a'), undefined);
+    });
+  });
+});
+
+/**
+ * A stand-in for kube-apiserver's HTTP API, just enough for the registration:
+ * discovery, server-side apply, the node, the dry-run probe (answered from a
+ * script), and reading the Service and EndpointSlices back.
+ */
+async function fakeApiServer(probeAnswers: (string | undefined)[]) {
+  const applied: { path: string; contentType: string; fieldManager: string | null; force: string | null; body: Record<string, unknown> }[] = [];
+  const probes: string[] = [];
+  const resources: Record<string, { name: string; kind: string; namespaced: boolean }[]> = {
+    '/api/v1': [{ name: 'namespaces', kind: 'Namespace', namespaced: false }, { name: 'services', kind: 'Service', namespaced: true }],
+    '/apis/discovery.k8s.io/v1': [{ name: 'endpointslices', kind: 'EndpointSlice', namespaced: true }],
+    '/apis/admissionregistration.k8s.io/v1': [{ name: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false }],
+  };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const send = (code: number, body: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const found = resources[url.pathname];
+      if (req.method === 'GET' && found) return send(200, { kind: 'APIResourceList', groupVersion: url.pathname.replace(/^\/apis?\//, ''), resources: found.map((r) => ({ ...r, singularName: '', verbs: [] })) });
+      if (req.method === 'PATCH') {
+        const body = parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        applied.push({ path: url.pathname, contentType: req.headers['content-type'] ?? '', fieldManager: url.searchParams.get('fieldManager'), force: url.searchParams.get('force'), body });
+        return send(200, body);
+      }
+      if (req.method === 'GET' && url.pathname === '/api/v1/nodes/il-x-control-plane') {
+        return send(200, { kind: 'Node', metadata: { name: 'il-x-control-plane' }, status: { addresses: [{ type: 'InternalIP', address: '172.18.0.7' }, { type: 'Hostname', address: 'il-x-control-plane' }] } });
+      }
+      if (req.method === 'POST' && url.pathname === '/api/v1/namespaces/kube-system/pods') {
+        probes.push(url.searchParams.get('dryRun') ?? '');
+        const answer = probeAnswers.length > 1 ? probeAnswers.shift() : probeAnswers[0];
+        if (answer === undefined) return send(201, JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        return send(answer.includes('denied the request') ? 403 : 500, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: answer, code: answer.includes('denied the request') ? 403 : 500 });
+      }
+      const applyOf = (kind: string) => applied.filter((a) => a.body['kind'] === kind).map((a) => a.body);
+      if (req.method === 'GET' && url.pathname === '/api/v1/namespaces/integrity-admission/services/integrity-webhook') return send(200, applyOf('Service')[0]);
+      if (req.method === 'GET' && url.pathname === '/apis/discovery.k8s.io/v1/namespaces/integrity-admission/endpointslices') {
+        return send(200, { kind: 'EndpointSliceList', apiVersion: 'discovery.k8s.io/v1', metadata: {}, items: applyOf('EndpointSlice') });
+      }
+      send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `${req.method} ${url.pathname} not served by the fake`, code: 404 });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const dir = await mkdtemp(join(tmpdir(), 'kind-admission-'));
+  const kubeconfigPath = join(dir, 'kubeconfig');
+  await writeFile(kubeconfigPath, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
+    // client-node refuses plain HTTP unless TLS verification is off.
+    clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'fake', user: {} }],
+    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+  }));
+  const node: WebhookNode = {
+    name: 'il-x-control-plane',
+    exec: { run: async (argv) => ({ exitCode: 0, stdout: Buffer.from(argv[0] === 'tail' ? 'admission serve: listening on https://0.0.0.0:8443/validate\n' : ''), stderr: '' }) },
+  };
+  return {
+    cluster: { kubeconfigPath, controlPlane: node },
+    applied,
+    probes,
+    close: async () => {
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const DENIED = 'admission webhook "pods.integrity-lab.deckhouse.io" denied the request: [verify-image-signatures] Image signature verification failed: 127.0.0.1:5000/integrity-lab/admission-probe:none: manifest not found';
+const REFUSED = 'Internal error occurred: failed calling webhook "pods.integrity-lab.deckhouse.io": failed to call webhook: Post "https://integrity-webhook.integrity-admission.svc:443/validate?timeout=10s": dial tcp 172.18.0.7:8443: connect: connection refused';
+const UNKNOWN_CA = 'Internal error occurred: failed calling webhook "pods.integrity-lab.deckhouse.io": failed to call webhook: Post "https://integrity-webhook.integrity-admission.svc:443/validate?timeout=10s": tls: failed to verify certificate: x509: certificate signed by unknown authority';
+
+describe('registerAdmissionWebhook', () => {
+  describe('when the apiserver gets the webhook\'s answer after a refused connection', () => {
+    it('applies namespace, Service, EndpointSlice, then the configuration (server-side, forced), and returns once the probe is answered', async () => {
+      const api = await fakeApiServer([REFUSED, DENIED]);
+      try {
+        const r = await registerAdmissionWebhook(api.cluster, { manifest: renderWebhookManifest(SHIPPED, CA), manifestFile: MANIFEST_FILE, timeoutMs: 5_000 });
+        assert.deepEqual(api.applied.map((a) => a.path), [
+          '/api/v1/namespaces/integrity-admission',
+          '/api/v1/namespaces/integrity-admission/services/integrity-webhook',
+          '/apis/discovery.k8s.io/v1/namespaces/integrity-admission/endpointslices/integrity-webhook-lab',
+          '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/integrity-lab-admission',
+        ]);
+        assert.ok(api.applied.every((a) => a.contentType.startsWith('application/apply-patch+yaml') && a.fieldManager === 'integrity-lab' && a.force === 'true'));
+        assert.deepEqual((api.applied[2]!.body as { endpoints: unknown }).endpoints, [{ addresses: ['172.18.0.7'], conditions: { ready: true } }], 'the slice points at the node\'s InternalIP');
+        assert.deepEqual(api.probes, ['All', 'All'], 'the probe is a dry run, twice');
+        assert.equal(r.probeAnswer, DENIED);
+      } finally {
+        await api.close();
+      }
+    });
+  });
+
+  describe('when TLS never verifies', () => {
+    it('fails with KIND_WEBHOOK_NOT_EFFECTIVE, stuck on tls, with the apiserver\'s words, the objects as it holds them and the webhook log', async () => {
+      const api = await fakeApiServer([UNKNOWN_CA]);
+      try {
+        await assert.rejects(
+          registerAdmissionWebhook(api.cluster, { manifest: renderWebhookManifest(SHIPPED, CA), manifestFile: MANIFEST_FILE, timeoutMs: 1_200 }),
+          (err: unknown) => {
+            assert.ok(err instanceof WebhookRegistrationError && isLabError(err, 'KIND_WEBHOOK_NOT_EFFECTIVE'));
+            assert.equal(err.stuck, 'tls');
+            assert.equal(err.apiMessage, UNKNOWN_CA);
+            assert.match(err.message, /^webhook "integrity-lab-admission" not effective after 1200 ms: TLS: /);
+            assert.match(err.message, /x509: certificate signed by unknown authority/);
+            assert.match(err.message, /Service integrity-admission\/integrity-webhook: ports \[\{"name":"https","port":443,"protocol":"TCP","targetPort":8443\}\]/);
+            assert.match(err.message, /EndpointSlice integrity-admission\/integrity-webhook-lab: 172\.18\.0\.7 \(ready true\)/);
+            assert.match(err.message, /TLS name the apiserver verifies: integrity-webhook\.integrity-admission\.svc/);
+            assert.match(err.message, /webhook log on il-x-control-plane \(last 20 lines\):\nadmission serve: listening/);
+            return true;
+          },
+        );
+      } finally {
+        await api.close();
+      }
     });
   });
 });
