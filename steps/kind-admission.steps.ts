@@ -100,14 +100,15 @@ Then('kube-apiserver admitted the pod and it runs', async function (this: LabWor
   assert.ok(pod.status?.containerStatuses?.[0]?.state?.running, `pod ${s.namespace}/${s.name} is not running: ${JSON.stringify(pod.status?.containerStatuses?.[0]?.state)}`);
 });
 
-// Checks, polling up to 5 s: the webhook's decision log on the control-plane node has a "denied" record for this pod's namespace/name (the refusal is the webhook's, not the apiserver's own).
-Then("the webhook's decision log on the control-plane node records the refusal", async function (this: LabWorld) {
+// Checks, polling up to 5 s: the webhook's decision log on the control-plane node has a record for this pod's namespace/name whose outcome is exactly the text ("denied" or "admitted"): the decision is the webhook's, not the apiserver's own.
+Then('the webhook on the control-plane node recorded the pod as {string}', async function (this: LabWorld, outcome: string) {
+  assert.ok(outcome === 'denied' || outcome === 'admitted', `the outcome should be "denied" or "admitted", got "${outcome}"`);
   const s = submitted(this);
   const node = controlPlane(kind(this));
   const polled = await poll(async () => decisionFor(await readWebhookDecisions(node), s.namespace, s.name), (d) => d !== undefined, { timeoutMs: 5_000, intervalMs: 200 });
   this.attachJson('admission-decision', polled.value ?? null);
   assert.ok(polled.value, `the webhook's decision log on ${node.name} has no record for ${s.namespace}/${s.name}`);
-  assert.equal(polled.value.outcome, 'denied', `the webhook's record for ${s.namespace}/${s.name} says ${polled.value.outcome}`);
+  assert.equal(polled.value.outcome, outcome, `the webhook's record for ${s.namespace}/${s.name} says ${polled.value.outcome}`);
 });
 
 // ------------------------------------------------------------------ faults

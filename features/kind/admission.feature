@@ -25,7 +25,13 @@ Feature: kube-apiserver calls the lab's admission webhook
     Given a kind cluster with the "integrity" profile
     When the workload "system-agent" is created through kube-apiserver
     Then kube-apiserver refuses the pod with "MISSING_SIGNATURE"
-    And the webhook's decision log on the control-plane node records the refusal
+    And the webhook on the control-plane node recorded the pod as "denied"
+
+  Scenario: an unsigned image outside the protected namespaces is admitted by the webhook and runs: the check is scoped
+    Given a kind cluster with the "integrity" profile
+    When the workload "app" is created through kube-apiserver
+    Then kube-apiserver admitted the pod and it runs
+    And the webhook on the control-plane node recorded the pod as "admitted"
 
   @severity:critical
   Scenario: the webhook process is killed: kube-apiserver fails closed wherever the webhook applies
