@@ -10,10 +10,9 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { componentsFor } from '../lab/components.ts';
 import { runPod, removePod } from '../lab/cri/index.ts';
 import { startGateDecisions } from '../lab/gates/app-lab.ts';
-import { LabNode } from '../lab/node/index.ts';
+import { startLabNode } from '../lab/start.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 
@@ -40,7 +39,7 @@ const workload: Workload = {
 
 async function once(profileName: string): Promise<{ ms: number; checkMs?: number }> {
   const profile = getProfile(catalog, profileName);
-  const node = await new LabNode(profile).withComponents(componentsFor(profile)).start();
+  const node = await startLabNode(profile);
   try {
     await node.pushImage(workload.spec.image);
     const t0 = performance.now();

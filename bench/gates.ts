@@ -9,9 +9,9 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { componentsFor } from '../lab/components.ts';
 import { runPod, removePod } from '../lab/cri/index.ts';
-import { LabNode } from '../lab/node/index.ts';
+import type { StartedLabNode } from '../lab/node/index.ts';
+import { startLabNode } from '../lab/start.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import { signImage } from '../lab/trust/index.ts';
@@ -48,7 +48,7 @@ interface Run {
 }
 
 /** The last allow decision about the bench image (the pause image is decided too, in no time). */
-const lastDecision = async (node: Awaited<ReturnType<LabNode['start']>>, log: string) => {
+const lastDecision = async (node: StartedLabNode, log: string) => {
   const r = await node.exec.run(['sh', '-c', `grep '"action":"allow"' ${log} 2>/dev/null | grep system/bench | tail -1`]);
   const text = r.stdout.toString().trim();
   return text ? (JSON.parse(text) as { durationMs?: number; layers?: { cached: boolean }[] }) : undefined;
@@ -56,7 +56,7 @@ const lastDecision = async (node: Awaited<ReturnType<LabNode['start']>>, log: st
 
 async function once(profileName: string): Promise<Run> {
   const profile = getProfile(catalog, profileName);
-  const node = await new LabNode(profile).withComponents(componentsFor(profile)).start();
+  const node = await startLabNode(profile);
   try {
     await node.pushImage(workload.spec.image);
     await signImage(node, workload.spec.image.repository, workload.spec.image.tag, { format: 'v2' });

@@ -4,8 +4,10 @@
  * - cold build of the Kubernetes binaries (from their cache's build.json,
  *   recorded when they were built) and of the kind node image (rebuilt here
  *   only with --cold-image);
- * - warm cluster ready time (kind create → nodes Ready), median of N, against
- *   a warm lab node start;
+ * - warm cluster ready time (kind create → nodes Ready, and for the integrity
+ *   profile also the per-lab signing of the control-plane images and the
+ *   components' start), median of N, against a warm lab node start of the
+ *   same profile, interleaved;
  * - the kind feature (features/kind) against the same workload checks on the
  *   node substrate, wall time.
  * Goal: warm cluster ready in at most 30 s on 2 cores (kind create takes
@@ -15,11 +17,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KindCluster } from '../lab/kind/cluster.ts';
 import { ensureKubernetesBinaries } from '../lab/kind/k8s-build.ts';
 import { ensureKindNodeImage } from '../lab/kind/node-image.ts';
-import { LabNode } from '../lab/node/index.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
+import { startKindCluster, startLabNode } from '../lab/start.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const catalog = await loadCatalog(join(import.meta.dirname, '../scenarios'));
@@ -32,25 +33,28 @@ const image = await ensureKindNodeImage(vanilla);
 const imageMs = performance.now() - t0;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const kindReady: number[] = [];
-const nodeReady: number[] = [];
-for (let i = 0; i < Number(values.runs); i++) {
-  let t = performance.now();
-  const cluster = await new KindCluster(vanilla).start();
-  kindReady.push(performance.now() - t);
-  await cluster.stop();
-  t = performance.now();
-  const node = await new LabNode(vanilla).start();
-  nodeReady.push(performance.now() - t);
-  await node.stop();
+const seconds = (xs: number[]) => ({ median: +(median(xs) / 1000).toFixed(1), runs: xs.map((m) => +(m / 1000).toFixed(1)) });
+const ready: Record<string, { kind: number[]; node: number[] }> = {};
+for (const name of ['vanilla', 'integrity']) {
+  const profile = getProfile(catalog, name);
+  const r = (ready[name] = { kind: [] as number[], node: [] as number[] });
+  for (let i = 0; i < Number(values.runs); i++) {
+    let t = performance.now();
+    const cluster = await startKindCluster(profile, { keep: false });
+    r.kind.push(performance.now() - t);
+    await cluster.stop();
+    t = performance.now();
+    const node = await startLabNode(profile, { keep: false });
+    r.node.push(performance.now() - t);
+    await node.stop();
+  }
 }
-
+const loadAverage = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 console.log(JSON.stringify({
   kubernetes: { version: binaries.version, coldBuildSeconds: build.seconds, toolchain: build.toolchain, builtAt: build.builtAt },
   nodeImage: { tag: image.tag, built: image.built, seconds: Math.round(imageMs / 1000) },
-  warmReadySeconds: {
-    kind: { median: +(median(kindReady) / 1000).toFixed(1), runs: kindReady.map((m) => +(m / 1000).toFixed(1)) },
-    node: { median: +(median(nodeReady) / 1000).toFixed(1), runs: nodeReady.map((m) => +(m / 1000).toFixed(1)) },
-    ratio: +(median(kindReady) / median(nodeReady)).toFixed(1),
-  },
+  loadAverageAtEnd: loadAverage,
+  warmReadySeconds: Object.fromEntries(
+    Object.entries(ready).map(([name, r]) => [name, { kind: seconds(r.kind), node: seconds(r.node), ratio: +(median(r.kind) / median(r.node)).toFixed(1) }]),
+  ),
 }, null, 2));

@@ -6,14 +6,13 @@
  *   suite = wall time of `cucumber-js` over all features
  *
  * Anchor: `kind create cluster` takes roughly 12–17 s; goal: warm < 5 s.
- * usage: node --import { componentsFor } from '../lab/components.ts';
-import tsx bench/lab.ts [--warm-runs N] [--skip-cold] [--skip-suite]
+ * usage: node --import tsx bench/lab.ts [--warm-runs N] [--skip-cold] [--skip-suite]
  */
 import { spawnSync } from 'node:child_process';
-import { componentsFor } from '../lab/components.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LabNode, ensureNodeImage, nodeImageTag } from '../lab/node/index.ts';
+import { ensureNodeImage, nodeImageTag } from '../lab/node/index.ts';
+import { startLabNode } from '../lab/start.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
 
 const { values } = parseArgs({
@@ -25,7 +24,7 @@ const profile = getProfile(catalog, 'vanilla');
 
 async function timeStart(): Promise<number> {
   const t0 = performance.now();
-  const node = await new LabNode(profile).withComponents(componentsFor(profile)).start();
+  const node = await startLabNode(profile);
   const ms = performance.now() - t0;
   await node.stop();
   return ms;

@@ -25,11 +25,10 @@
  * reads at most its budget.
  */
 import { parseArgs } from 'node:util';
-import { componentsFor } from '../lab/components.ts';
-import { LabNode, type StartedLabNode } from '../lab/node/index.ts';
+import type { StartedLabNode } from '../lab/node/index.ts';
+import { startLabNode } from '../lab/start.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
-import { silent } from '../lab/progress.ts';
 import * as trust from '../lab/trust/index.ts';
 import { containerPid, readAlerts, requireWatchdog, resolveConfig, startDaemon, stopDaemon, watchdogStatus, WATCHDOG_DEFAULTS, type WatchdogSettings } from '../lab/watchdog/index.ts';
 import { join } from 'node:path';
@@ -80,7 +79,7 @@ async function node(base: LabProfile, settings: Omit<WatchdogSettings, 'namespac
     metadata: { name: 'vanilla', description: 'bench: vanilla with the watchdog only' },
     spec: { ...base.spec, components: ['watchdog'] as unknown as LabProfile['spec']['components'], watchdog: { namespaces: [{ match: 'bench', mode: 'detect' }], ...settings } },
   };
-  return new LabNode(profile).withComponents(componentsFor(profile)).withProgress(silent).start();
+  return startLabNode(profile);
 }
 
 /** utime + stime (clock ticks) of the daemon and its helper, and the daemon's rchar. */

@@ -7,13 +7,14 @@ import { getWorkload } from '../lab/spec/loader.ts';
 import { ATTACK_TECHNIQUES, attackTechniqueUrl } from '../lab/spec/mitre.ts';
 import type { LabWorld } from './support/world.ts';
 import { labState } from './support/state.ts';
+import { attackNode } from './support/substrate.ts';
 
 When('the attacker carries out {attack}', async function (this: LabWorld, attack: Attack) {
   await allure.story(attack.metadata.name);
   await allure.severity(attack.spec.severity);
   await attackTechniqueLabels(attack);
   const workload = getWorkload(this.catalog, attack.spec.target.workload);
-  this.lastAttack = await runAttack(this.lab, attack, workload, this.pods);
+  this.lastAttack = await runAttack(attackNode(this, workload.metadata.name), attack, workload, this.pods);
   this.outcomePending = true;
   this.attachJson('attack-evidence', { ...this.lastAttack.evidence, containerMountinfo: undefined });
   if (typeof this.lastAttack.evidence.containerMountinfo === 'string') this.attachText('container-mountinfo', this.lastAttack.evidence.containerMountinfo);

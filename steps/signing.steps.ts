@@ -8,13 +8,15 @@ import * as trust from '../lab/trust/index.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../lab/verity/index.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
+import { labNodes } from './support/substrate.ts';
 
 const DAY = 24 * 3600 * 1000;
 
 async function signWorkload(world: LabWorld, workload: Workload, format: PayloadFormat, pki?: Awaited<ReturnType<typeof trust.labPki>>) {
   const { repository, tag } = workload.spec.image;
-  await world.lab.pushImage(workload.spec.image);
-  const signed = await trust.signImage(world.lab, repository, tag, { format, pki });
+  const nodes = labNodes(world);
+  for (const node of nodes) await node.pushImage(workload.spec.image);
+  const signed = await trust.signImageOnNodes(nodes, repository, tag, { format, pki });
   world.signed.set(workload.metadata.name, signed);
   world.attachJson('signed-manifest', signed.manifest);
 }

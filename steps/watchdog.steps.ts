@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
-import { componentsFor } from '../lab/components.ts';
-import { LabNode } from '../lab/node/index.ts';
+import { startLabNode } from '../lab/start.ts';
 import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import * as wd from '../lab/watchdog/index.ts';
@@ -14,7 +13,7 @@ Given('a lab node with the {profile} profile and the watchdog noticing mounts by
   assert.ok(profile.spec.watchdog, `profile "${profile.metadata.name}" has no spec.watchdog`);
   assert.ok(notify === 'fanotify' || notify === 'poll', `notify: expected "fanotify" or "poll", got "${notify}"`);
   const tuned: LabProfile = { ...profile, spec: { ...profile.spec, watchdog: { ...profile.spec.watchdog, notify } } };
-  this.node = await new LabNode(tuned).withComponents(componentsFor(tuned)).withProgress(toStderr).start();
+  this.node = await startLabNode(tuned, { progress: toStderr });
   this.attachJson('watchdog-status', await wd.watchdogStatus(this.node));
 });
 

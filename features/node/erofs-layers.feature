@@ -1,4 +1,4 @@
-@epic:node @severity:critical
+@epic:node @severity:critical @any-substrate
 Feature: Workloads run from read-only EROFS layer files
   containerd v2 with the EROFS snapshotter stores every image layer as an
   EROFS image file and mounts it read-only. This is the ground the integrity

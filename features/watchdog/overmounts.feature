@@ -9,6 +9,7 @@ Feature: The mount watchdog catches overmounts in running protected containers
   implies: in kube-system it alerts (detected), in d8-* it also stops the
   container, so the overmount has no lasting effect (blocked).
 
+  @any-substrate
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
     And the lab signs the image of "<workload>" in the "v2" format

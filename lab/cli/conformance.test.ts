@@ -14,9 +14,9 @@ describe('parseRunArgs', () => {
     });
   });
   describe('--substrate', () => {
-    it('kind selects the @kind scenarios, combined with the user\'s tags', () => {
-      assert.deepEqual(parseRunArgs(['--substrate', 'kind', '--tags', '@smoke'], 1).cucumberArgs, ['--tags', '(@smoke) and @kind']);
-      assert.deepEqual(parseRunArgs(['--substrate=kind'], 1).cucumberArgs, ['--tags', '@kind']);
+    it('kind selects the @kind and @any-substrate scenarios, combined with the user\'s tags', () => {
+      assert.deepEqual(parseRunArgs(['--substrate', 'kind', '--tags', '@smoke'], 1).cucumberArgs, ['--tags', '(@smoke) and (@kind or @any-substrate)']);
+      assert.deepEqual(parseRunArgs(['--substrate=kind'], 1).cucumberArgs, ['--tags', '(@kind or @any-substrate)']);
     });
     it('node, the default, leaves the @kind scenarios out', () => {
       assert.deepEqual(parseRunArgs([], 1).cucumberArgs, ['--tags', 'not @kind']);

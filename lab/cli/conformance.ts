@@ -40,7 +40,8 @@ runner options:
   --keep-failed   keep the lab node of each failed scenario (integrity-lab lab shell ID; lab down ID)
   --repeat N      run the selected scenarios N times and print each one's timing distribution
   --substrate S   node (default): every scenario not tagged @kind, on lab nodes;
-                  kind: the @kind scenarios, on kind clusters (docs/kind.md)
+                  kind: the @kind scenarios and those tagged @any-substrate, on kind
+                  clusters (\`Given a lab node …\` starts a one-node cluster; docs/kind.md)
 everything else goes to cucumber-js: a feature path, --tags @smoke, --name …`;
 
 export type Substrate = 'node' | 'kind';
@@ -90,9 +91,13 @@ export function parseRunArgs(argv: readonly string[], parallelDefault = defaultP
   return opts;
 }
 
-/** The substrate chosen in one place: it narrows the scenarios by the @kind tag, combined with the user's --tags. */
+/**
+ * The substrate chosen in one place: it narrows the scenarios by tag,
+ * combined with the user's --tags (@kind: kind only; @any-substrate: shown
+ * to run on both), and the scenarios learn it from INTEGRITY_LAB_SUBSTRATE.
+ */
 export function withSubstrateTags(cucumberArgs: readonly string[], substrate: Substrate): string[] {
-  const mine = substrate === 'kind' ? '@kind' : 'not @kind';
+  const mine = substrate === 'kind' ? '(@kind or @any-substrate)' : 'not @kind';
   const args = [...cucumberArgs];
   const i = args.indexOf('--tags');
   if (i >= 0 && args[i + 1] !== undefined) args[i + 1] = `(${args[i + 1]}) and ${mine}`;
@@ -211,7 +216,7 @@ export async function conformance(argv: string[]): Promise<number> {
   const runDir = await createRunDir(runLabel(opts.cucumberArgs));
   const rel = relative(ROOT, runDir);
   process.stderr.write(`REPORT    INFO  results of this run: ${rel} (${opts.parallel} parallel lab node${opts.parallel > 1 ? 's' : ''}${opts.repeat > 1 ? `, ${opts.repeat} repetitions` : ''})\n`);
-  const env = { NODE_OPTIONS: '--import tsx', [RUN_DIR_ENV]: runDir, ...(opts.keepFailed ? { INTEGRITY_LAB_KEEP_FAILED: '1' } : {}) };
+  const env = { NODE_OPTIONS: '--import tsx', [RUN_DIR_ENV]: runDir, INTEGRITY_LAB_SUBSTRATE: opts.substrate, ...(opts.keepFailed ? { INTEGRITY_LAB_KEEP_FAILED: '1' } : {}) };
   const cucumberArgs = [...opts.cucumberArgs, ...(opts.parallel > 1 ? ['--parallel', String(opts.parallel)] : [])];
 
   let status = 0;

@@ -1,17 +1,17 @@
 /**
  * `integrity-lab lab up|down|status|shell`: drive a lab node by hand.
  */
-import { componentsFor } from '../components.ts';
 import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LabNode, listLabs, teardownLab, detectVerityMode } from '../node/index.ts';
+import { listLabs, teardownLab, detectVerityMode } from '../node/index.ts';
 import { localExec } from '../exec.ts';
 import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
 import type { Command } from './command.ts';
-import { KindCluster, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
+import { startKindCluster, startLabNode } from '../start.ts';
+import { deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
@@ -93,7 +93,8 @@ export const command: Command = {
       case 'up': {
         if (values.substrate === 'kind') {
           const catalog = await loadCatalog(SCENARIOS);
-          const cluster = await new KindCluster(getProfile(catalog, values.profile!)).withWorkers(Number(values.workers)).withProgress(toStderr).withKeep(true).start();
+          const profile = getProfile(catalog, values.profile!);
+          const cluster = await startKindCluster(profile, { workers: Number(values.workers), progress: toStderr, keep: true });
           io.out(cluster.kubeconfigPath);
           io.err(`kind cluster ${cluster.name} (lab ${cluster.labId}) is running: \`kubectl --kubeconfig ${cluster.kubeconfigPath} get nodes\`, then \`integrity-lab lab down ${cluster.labId}\``);
           for (const n of cluster.nodes) n.cri.close();
@@ -104,7 +105,7 @@ export const command: Command = {
           return 2;
         }
         const catalog = await loadCatalog(SCENARIOS);
-        const node = await new LabNode(getProfile(catalog, values.profile!)).withComponents(componentsFor(getProfile(catalog, values.profile!))).withProgress(toStderr).withKeep().start();
+        const node = await startLabNode(getProfile(catalog, values.profile!), { progress: toStderr, keep: true });
         io.out(JSON.stringify(await node.status(), null, 2));
         io.err(`lab ${node.labId} is running: \`integrity-lab lab shell ${node.labId}\`, \`integrity-lab lab down ${node.labId}\``);
         node.cri.close();

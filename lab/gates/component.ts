@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { LabError } from '../errors.ts';
 import { poll } from '../wait.ts';
 import { buildTar } from '../images/index.ts';
-import type { NodeComponent, NodePreparation } from '../node/component.ts';
+import type { NodeBoot, NodeComponent, NodePreparation } from '../node/component.ts';
 import { bundleForNode } from '../node/bundle.ts';
 import type { LabNodeHandle } from '../node/handle.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
@@ -77,6 +77,26 @@ exec node /opt/integrity-lab/gate-client.mjs "$@"
 `;
 
 const DAEMON_PID = '/run/integrity-lab-gate-daemon.pid';
+const DAEMON_LOG = '/var/log/integrity-lab/gate-daemon.log';
+/** The start gate's decisions, one JSON line each. */
+export const GATE_DECISION_LOG = '/var/log/integrity-lab/gate-decisions.jsonl';
+const GATE_SOCKET = '/run/integrity-lab/gate.sock';
+/** Where a kind node finds the standard layer's tar at boot (written by prepare). */
+const STANDARD_LAYER_TAR = '/var/lib/integrity-lab/standard-layer.tar';
+
+/** The gate daemon as a systemd unit (kind nodes): up before containerd, so the kubelet's first container is gated. */
+const DAEMON_UNIT = `[Unit]
+Description=integrity-lab node gates (pull and start gate daemon)
+Before=containerd.service kubelet.service
+
+[Service]
+ExecStartPre=/bin/mkdir -p /var/log/integrity-lab
+ExecStart=/bin/sh -c 'echo $$$$ > ${DAEMON_PID}; exec node /opt/integrity-lab/gate-daemon.mjs >>${DAEMON_LOG} 2>&1'
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+`;
 
 /** Compiles the C client on this host (cached by source hash); undefined when no compiler is available. */
 async function compileClient(): Promise<string | undefined> {
@@ -105,7 +125,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         allowedFormats: options.allowedFormats,
         standardLayer: { path: STANDARD_LAYER_PATH, rootHash: options.standardLayerRootHash },
         verityMode: 'auto',
-        decisionLog: '/var/log/integrity-lab/gate-decisions.jsonl',
+        decisionLog: GATE_DECISION_LOG,
         runtime: '/usr/bin/runc',
         ...(options.applicationTier ? { applicationTier: options.applicationTier } : {}),
       };
@@ -133,7 +153,14 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
         files.push({ content: `${RELEASE_SCRIPT}\n`, target: RELEASE_LAYERS, mode: 0o644 });
       }
-      return { files, containerdPlugins: plugins, ...(start ? { runcOptions: { BinaryName: '/usr/local/bin/integrity-runc' } } : {}) };
+      const boot: NodeBoot = { units: [{ name: 'integrity-lab-gates.service', content: DAEMON_UNIT }], commands: [] };
+      if (start) {
+        const tar = join(ctx.stateDir, 'standard-layer.tar');
+        await writeFile(tar, buildTar(STANDARD_LAYER_ENTRIES));
+        files.push({ source: tar, target: STANDARD_LAYER_TAR, mode: 0o644 });
+        boot.commands.push(standardLayerMkfsArgv(STANDARD_LAYER_TAR));
+      }
+      return { files, containerdPlugins: plugins, boot, ...(start ? { runcOptions: { BinaryName: '/usr/local/bin/integrity-runc' } } : {}) };
     },
     async beforeStop(node: LabNodeHandle): Promise<void> {
       await node.exec.run(['sh', '-c', `test -f ${DAEMON_PID} && kill "$(cat ${DAEMON_PID})"; rm -f ${DAEMON_PID}`]);
@@ -141,7 +168,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     /** Refusals logged by the gates since `since`. */
     async detections(node: LabNodeHandle, since: Date) {
       const out = [];
-      for (const [component, log] of [['start-gate', '/var/log/integrity-lab/gate-decisions.jsonl'], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
+      for (const [component, log] of [['start-gate', GATE_DECISION_LOG], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
         const r = await node.exec.run(['cat', log]);
         for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
           const d = JSON.parse(line) as { time: string; action: string; reason: string };
@@ -150,15 +177,19 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
       return out;
     },
+    /** Starts the daemon and builds the standard layer, unless the node did at boot (kind: `boot` above); then checks both. */
     async afterStart(node: LabNodeHandle): Promise<void> {
-      await node.run(['sh', '-c', `mkdir -p /var/log/integrity-lab && (setsid node /opt/integrity-lab/gate-daemon.mjs >>/var/log/integrity-lab/gate-daemon.log 2>&1 & echo $! > ${DAEMON_PID})`]);
-      const listening = await poll(() => node.exec.run(['test', '-S', '/run/integrity-lab/gate.sock']), (r) => r.exitCode === 0, { timeoutMs: 15_000, intervalMs: 100 });
+      if ((await node.exec.run(['test', '-S', GATE_SOCKET])).exitCode !== 0) {
+        await node.run(['sh', '-c', `mkdir -p /var/log/integrity-lab && (setsid node /opt/integrity-lab/gate-daemon.mjs >>${DAEMON_LOG} 2>&1 & echo $! > ${DAEMON_PID})`]);
+      }
+      const listening = await poll(() => node.exec.run(['test', '-S', GATE_SOCKET]), (r) => r.exitCode === 0, { timeoutMs: 15_000, intervalMs: 100 });
       if (!listening.ok) {
-        const log = await node.exec.run(['tail', '-n', '20', '/var/log/integrity-lab/gate-daemon.log']);
-        throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon did not listen on /run/integrity-lab/gate.sock within 15000 ms:\n${log.stdout.toString()}`);
+        const log = await node.exec.run(['tail', '-n', '20', DAEMON_LOG]);
+        throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon on ${node.name} did not listen on ${GATE_SOCKET} within 15000 ms:\n${log.stdout.toString()}`);
       }
       if (!start) return;
-      const hash = await buildStandardLayer(node);
+      const built = (await node.exec.run(['test', '-s', STANDARD_LAYER_PATH])).exitCode === 0;
+      const hash = built ? await standardLayerRootHash(node) : await buildStandardLayer(node);
       if (hash !== options.standardLayerRootHash) {
         throw new LabError<GateErrorCode>(
           'GATE_CONFIG_INVALID',
@@ -175,7 +206,12 @@ export async function buildStandardLayer(node: LabNodeHandle): Promise<string> {
   await writeFile(tarPath, buildTar(STANDARD_LAYER_ENTRIES));
   await node.run(['mkdir', '-p', '/var/lib/integrity-lab']);
   await node.run(standardLayerMkfsArgv(tarPath));
-  const copy = join(node.shareDir, 'standard-layer.erofs');
+  return standardLayerRootHash(node);
+}
+
+/** The root hash of the standard layer on the node, hashed on the host from a copy. */
+async function standardLayerRootHash(node: LabNodeHandle): Promise<string> {
+  const copy = join(node.shareDir, `standard-layer-${node.name}.erofs`);
   await node.run(['cp', STANDARD_LAYER_PATH, copy]);
   const hex = (await computeRootHash(copy, DELIVERY_KIT_PARAMS)).toString('hex');
   return hex;

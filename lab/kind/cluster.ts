@@ -27,9 +27,18 @@ import { type ProgressListener, silent, step } from '../progress.ts';
 import type { LabProfile } from '../spec/schemas.ts';
 import { runStreamed } from '../streamed-exec.ts';
 import type { KindErrorCode } from './errors.ts';
-import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR } from './node-image.ts';
-import { CriClient } from '../cri/index.ts';
+import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR, readBusybox, type KindNodeImage } from './node-image.ts';
+import { CriClient, criPodOf, type PodSpec } from '../cri/index.ts';
 import { ensureKindTools, type KindTools } from './tools.ts';
+import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
+import type { Detection, NodeComponent } from '../node/component.ts';
+import type { LabNodeHandle } from '../node/handle.ts';
+import { REGISTRY_HOST } from '../node/containerd-config.ts';
+import { generateLabPki } from '../signer/index.ts';
+import type { Workload } from '../spec/schemas.ts';
+import { podOfWorkload } from '../spec/pod.ts';
+import { KIND_LAB_DIR, KIND_UNSUPPORTED, writeLabDir, writeSignedSystemImages } from './lab-setup.ts';
+import { buildSystemImages, SYSTEM_REGISTRY } from './system-images.ts';
 
 /** Global sysctls the kubelet sets at start (pkg/kubelet/cm/container_manager_linux.go). */
 export const KUBELET_SYSCTLS = [
@@ -101,6 +110,8 @@ export function renderKindConfig(c: KindClusterConfig): string {
       // One ClusterConfiguration patch: kind merges patches, and a second one would replace these lists.
       stringify({
         kind: 'ClusterConfiguration',
+        // The control-plane images are the lab's own, named under the node registry's system prefix (system-images.ts).
+        imageRepository: SYSTEM_REGISTRY,
         apiServer: {
           extraArgs: [
             { name: 'enable-aggregator-routing', value: 'true' },
@@ -199,23 +210,99 @@ export async function restoreSysctls(recorded: Record<string, string>): Promise<
   return failed;
 }
 
-export interface KindNode {
+/**
+ * One node of a kind cluster, as root on it: a node container made by kind,
+ * with containerd's socket on a host directory (runDir) and the lab's shared
+ * directory at the same path as on the host.
+ */
+export class KindLabNode implements LabNodeHandle {
   /** Container and Kubernetes node name. */
-  name: string;
-  role: 'control-plane' | 'worker';
-  /** Runs a command in the node container. */
-  exec: Exec;
-  /** CRI of the node's containerd, over the bind-mounted socket. */
-  cri: CriClient;
+  readonly name: string;
+  readonly role: 'control-plane' | 'worker';
+  readonly labId: string;
+  readonly profile: LabProfile;
+  readonly stateDir: string;
+  readonly shareDir: string;
   /** Host directory bind-mounted at /run/integrity-lab in the node. */
-  runDir: string;
-  readFile(path: string): Promise<Buffer>;
+  readonly runDir: string;
+  readonly exec: Exec;
+  readonly cri: CriClient;
+  components: readonly NodeComponent[] = [];
+  #address?: string;
+  readonly #images = new Map<string, BuiltImage>();
+  #busybox?: Buffer;
+
+  constructor(init: { name: string; role: 'control-plane' | 'worker'; labId: string; profile: LabProfile; stateDir: string }) {
+    this.name = init.name;
+    this.role = init.role;
+    this.labId = init.labId;
+    this.profile = init.profile;
+    this.stateDir = init.stateDir;
+    this.shareDir = join(init.stateDir, 'shared');
+    this.runDir = join(init.stateDir, 'run', init.name);
+    const container = init.name;
+    this.exec = {
+      run: (argv, options) => localExec.run(['docker', 'exec', ...(options?.input !== undefined ? ['-i'] : []), container, ...argv], options),
+    };
+    this.cri = new CriClient(join(this.runDir, 'containerd.sock'));
+  }
+
+  /** Looks up the node's address on the kind network (after the node exists). */
+  async resolveAddress(): Promise<string> {
+    const r = await localExec.run(['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', this.name]);
+    const ip = r.stdout.toString().trim().split(/\s+/)[0];
+    if (r.exitCode !== 0 || !ip) throw new LabError<KindErrorCode>('KIND_CLUSTER_GONE', `node ${this.name} has no address: ${r.stderr.trim() || 'not on a network'}`);
+    this.#address = ip;
+    return ip;
+  }
+
+  get address(): string {
+    if (!this.#address) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `the address of node ${this.name} is not known yet`);
+    return this.#address;
+  }
+
+  get registryUrl(): string {
+    return `http://${this.address}:5000`;
+  }
+
+  run(argv: readonly string[], options?: Parameters<Exec['run']>[1]): Promise<ExecResult> {
+    return runChecked(this.exec, argv, options);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    return (await this.run(['cat', path])).stdout;
+  }
+
+  imageRef(repository: string, tag: string): string {
+    return `${REGISTRY_HOST}/${repository}:${tag}`;
+  }
+
+  /** Builds an image and pushes it to this node's registry (once per node). */
+  async pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
+    const key = `${image.repository}:${image.tag}`;
+    const cached = this.#images.get(key);
+    if (cached) return cached;
+    const built = await buildImage(image, { busybox: async () => (this.#busybox ??= await this.readFile('/usr/bin/busybox')) });
+    await pushImage(this.registryUrl, built);
+    this.#images.set(key, built);
+    return built;
+  }
+
+  podSpecOf(workload: Workload): PodSpec {
+    const image = workload.spec.image;
+    return criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec;
+  }
+
+  async detections(since: Date): Promise<Detection[]> {
+    const out: Detection[] = [];
+    for (const c of this.components) if (c.detections) out.push(...(await c.detections(this, since)));
+    return out;
+  }
 }
 
-function nodeExec(container: string): Exec {
-  return {
-    run: (argv, options) => localExec.run(['docker', 'exec', ...(options?.input !== undefined ? ['-i'] : []), container, ...argv], options),
-  };
+/** A component that runs once per cluster, on the control plane (the admission webhook), rather than on every node. */
+function controlPlaneOnly(component: NodeComponent): boolean {
+  return component.name === 'admission';
 }
 
 export class KindCluster {
@@ -223,9 +310,24 @@ export class KindCluster {
   #workers = 0;
   #progress: ProgressListener = silent;
   #keep = false;
+  #components: NodeComponent[] = [];
+  #notInstalled: { component: string; reason: string }[] = [];
 
   constructor(profile: LabProfile) {
     this.#profile = profile;
+  }
+
+  /**
+   * The integrity components to install on every node (the admission webhook
+   * on the control plane only). Those the kind substrate cannot install yet
+   * (KIND_UNSUPPORTED) are left out by name and reason: announced when the
+   * cluster starts and listed in `StartedKindCluster.notInstalled`, so a
+   * scenario that needs one fails visibly rather than passing without it.
+   */
+  withComponents(components: NodeComponent[]): this {
+    this.#components = components.filter((c) => !KIND_UNSUPPORTED[c.name]);
+    this.#notInstalled = components.filter((c) => KIND_UNSUPPORTED[c.name]).map((c) => ({ component: c.name, reason: KIND_UNSUPPORTED[c.name]! }));
+    return this;
   }
 
   withWorkers(n: number): this {
@@ -256,9 +358,12 @@ export class KindCluster {
     await recordHostState();
     await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name, kind: tools.kind }, null, 2));
     const configFile = join(stateDir, 'kind.yaml');
+    const shareDir = join(stateDir, 'shared');
+    await mkdir(shareDir, { recursive: true, mode: 0o700 });
+    const labMounts = this.#components.length > 0 ? [{ hostPath: await prepareLabDir(this.#profile, this.#components, stateDir, image, progress), containerPath: KIND_LAB_DIR, readOnly: true }] : [];
     const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
       role: i === 0 ? ('control-plane' as const) : ('worker' as const),
-      extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }],
+      extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }, { hostPath: shareDir, containerPath: shareDir }, ...labMounts],
     }));
     for (const n of nodes) await mkdir(n.extraMounts[0]!.hostPath, { recursive: true, mode: 0o700 });
     const auditPolicy = join(stateDir, 'audit-policy.yaml');
@@ -266,6 +371,9 @@ export class KindCluster {
     await writeFile(configFile, renderKindConfig({ name, image: image.tag, nodes, auditPolicy }));
     const env = await kindEnvironment(tools);
     const started = new StartedKindCluster(labId, name, kubeconfig, stateDir, tools, env, this.#profile, this.#workers, this.#keep);
+    for (const node of started.nodes) node.components = this.#components;
+    started.notInstalled = this.#notInstalled;
+    for (const n of this.#notInstalled) progress({ phase: 'START', status: 'WARN', message: `profile ${this.#profile.metadata.name}: ${n.component} is not installed on kind nodes: ${n.reason}` });
     try {
       await step(progress, 'START', `kind cluster ${name} (${1 + this.#workers} node${this.#workers ? 's' : ''}, Kubernetes ${image.binaries.version}${env.INTEGRITY_LAB_REAL_DOCKER ? ', near-privileged nodes' : ''})`, () =>
         runStreamed<KindErrorCode>(
@@ -275,6 +383,12 @@ export class KindCluster {
       );
       await step(progress, 'START', 'pod network (bridge CNI per node)', () => started.configurePodNetwork());
       await step(progress, 'START', 'nodes Ready', () => started.waitReady(180_000));
+      for (const node of started.nodes) await node.resolveAddress();
+      for (const component of this.#components) {
+        for (const node of controlPlaneOnly(component) ? [started.controlPlane] : started.nodes) {
+          if (component.afterStart) await step(progress, 'START', `${component.name} on ${node.name}`, () => component.afterStart!(node));
+        }
+      }
     } catch (err) {
       const diagnosis = await started.diagnose().catch(() => '');
       // A cluster that failed is removed unless the user asked to keep labs for inspection.
@@ -284,6 +398,30 @@ export class KindCluster {
     progress({ phase: 'START', status: 'DONE', message: `kind cluster ${name} ready; kubeconfig ${kubeconfig}` });
     return started;
   }
+}
+
+/**
+ * The lab's PKI, the components' node files and units, and (with the node
+ * gates) the system images signed by the lab CA, in <stateDir>/lab for the
+ * nodes' /kind/lab (lab-setup.ts).
+ */
+async function prepareLabDir(profile: LabProfile, components: readonly NodeComponent[], stateDir: string, image: KindNodeImage, progress: ProgressListener): Promise<string> {
+  const pki = await generateLabPki(join(stateDir, 'pki'), { clock: () => new Date() });
+  const dir = await writeLabDir({ profile, components, stateDir, pki }, progress);
+  if (components.some((c) => c.name.includes('gate'))) {
+    const busybox = await readBusybox(image.tag);
+    const workDir = join(stateDir, 'shared');
+    await writeSignedSystemImages(dir, await buildSystemImages(image.binaries, busybox), pki, { exec: toolExec(image.tag, workDir), workDir }, progress);
+  }
+  return dir;
+}
+
+/** Runs a tool of the kind node image in a throwaway container, with `workDir` at the same path. */
+function toolExec(imageTag: string, workDir: string): Exec {
+  return {
+    run: ([tool, ...args], options) =>
+      localExec.run(['docker', 'run', '--rm', '--network', 'none', '-v', `${workDir}:${workDir}`, '--entrypoint', tool!, imageTag, ...args], { timeoutMs: 120_000, ...options }),
+  };
 }
 
 let privilegedRefused: boolean | undefined;
@@ -308,7 +446,9 @@ async function kindEnvironment(tools: KindTools): Promise<Record<string, string>
 
 export class StartedKindCluster {
   readonly substrate = 'kind';
-  readonly nodes: KindNode[];
+  readonly nodes: KindLabNode[];
+  /** Components of the profile that the kind substrate did not install, with the reason. */
+  notInstalled: { component: string; reason: string }[] = [];
   #stopped = false;
 
   readonly labId: string;
@@ -329,15 +469,12 @@ export class StartedKindCluster {
     this.env = env;
     this.profile = profile;
     this.keep = keep;
-    this.nodes = kindNodeNames(name, workers).map((container, i) => {
-      const runDir = join(stateDir, 'run', container);
-      const exec = nodeExec(container);
-      const readFile = async (path: string) => (await runChecked(exec, ['cat', path])).stdout;
-      return { name: container, role: i === 0 ? 'control-plane' : 'worker', exec, runDir, readFile, cri: new CriClient(join(runDir, 'containerd.sock')) };
-    });
+    this.nodes = kindNodeNames(name, workers).map(
+      (container, i) => new KindLabNode({ name: container, role: i === 0 ? 'control-plane' : 'worker', labId, profile, stateDir }),
+    );
   }
 
-  get controlPlane(): KindNode {
+  get controlPlane(): KindLabNode {
     return this.nodes[0]!;
   }
 

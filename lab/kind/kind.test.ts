@@ -40,6 +40,10 @@ describe('renderKindConfig', () => {
     const args = (cluster[0]!.apiServer as { extraArgs: { name: string }[] }).extraArgs.map((a) => a.name);
     assert.deepEqual(args, ['enable-aggregator-routing', 'audit-policy-file', 'audit-log-path', 'audit-log-maxsize']);
   });
+  it('names the control-plane images under the node registry\'s protected system prefix, never a public registry', () => {
+    const cluster = patches.find((p) => p.kind === 'ClusterConfiguration')!;
+    assert.equal(cluster.imageRepository, '127.0.0.1:5000/system');
+  });
 });
 
 describe('kindNodeNames', () => {

@@ -152,7 +152,7 @@ export async function ensureKindNodeImage(profile: LabProfile, progress: Progres
 }
 
 /** The static busybox of the base image, for the pause image. */
-async function readBusybox(base: string): Promise<Buffer> {
+export async function readBusybox(base: string): Promise<Buffer> {
   const r = await localExec.run(['docker', 'run', '--rm', '--network', 'none', '--entrypoint', 'cat', base, '/usr/bin/busybox'], { timeoutMs: 60_000 });
   if (r.exitCode !== 0) throw new LabError<KindErrorCode>('KIND_IMAGE_FAILED', `cannot read /usr/bin/busybox from ${base}: ${r.stderr.trim()}`);
   return r.stdout;

@@ -12,9 +12,28 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assembleImage, BUSYBOX_APPLETS, type BuiltImage, type TarEntry } from '../images/index.ts';
+import { REGISTRY_HOST } from '../node/containerd-config.ts';
 import { ETCD_VERSION, KUBERNETES_VERSION, PAUSE_VERSION, type KubernetesBinaries } from './k8s-build.ts';
 
-export const SYSTEM_REGISTRY = 'registry.k8s.io';
+/**
+ * Where the system images live, as the lab node's system images do: the
+ * node's own registry, under the repository prefix the integrity profile
+ * protects (`protectedImages`). kubeadm is told so (`imageRepository`).
+ */
+export const SYSTEM_REGISTRY = `${REGISTRY_HOST}/system`;
+
+/**
+ * Mount points of the volumes kubeadm gives the control-plane static pods
+ * (hostPath directories and files). A protected container's root file
+ * system is read-only with no upperdir, so runc cannot create a missing
+ * mount point: the image carries them, as a hardened image must.
+ */
+const MOUNT_POINT_DIRS = ['/etc/kubernetes/pki/etcd', '/etc/ssl/certs', '/etc/ca-certificates', '/usr/share/ca-certificates', '/usr/local/share/ca-certificates', '/usr/libexec/kubernetes/kubelet-plugins/volume/exec', '/var/lib/etcd', '/var/log/kubernetes/audit'];
+const CONTROL_PLANE_MOUNT_POINTS: TarEntry[] = [
+  // Each directory with its parents, parents first.
+  ...[...new Set(MOUNT_POINT_DIRS.flatMap((d) => d.split('/').slice(1).map((_, i, parts) => `/${parts.slice(0, i + 1).join('/')}`)))].sort().map((path): TarEntry => ({ type: 'dir', path })),
+  ...['/etc/kubernetes/controller-manager.conf', '/etc/kubernetes/scheduler.conf', '/etc/kubernetes/audit-policy.yaml'].map((path): TarEntry => ({ type: 'file', path, content: Buffer.alloc(0), mode: 0o644 })),
+];
 
 export interface SystemImage {
   /** Full name, as kubeadm and containerd name it. */
@@ -29,6 +48,7 @@ function binaryLayer(name: string, content: Buffer): TarEntry[] {
     { type: 'file', path: `/usr/local/bin/${name}`, content, mode: 0o755 },
     { type: 'dir', path: '/tmp', mode: 0o1777 },
     { type: 'dir', path: '/var/run' },
+    ...CONTROL_PLANE_MOUNT_POINTS,
   ];
 }
 

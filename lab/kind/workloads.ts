@@ -8,14 +8,13 @@
  */
 import { ApiException, CoreV1Api, KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 import { LabError } from '../errors.ts';
-import { localExec } from '../exec.ts';
 import { podOfWorkload } from '../spec/pod.ts';
-import { buildImage, pushImage, type BuiltImage } from '../images/index.ts';
+import type { BuiltImage } from '../images/index.ts';
 import type { RunningPod } from '../cri/index.ts';
 import { REGISTRY_HOST } from '../node/containerd-config.ts';
 import type { Workload } from '../spec/schemas.ts';
 import type { KindErrorCode } from './errors.ts';
-import type { KindNode, StartedKindCluster } from './cluster.ts';
+import type { KindLabNode, StartedKindCluster } from './cluster.ts';
 
 /** Container waiting reasons after which the kubelet will not start the container by itself. */
 const FAILED_WAITING = new Set(['CreateContainerError', 'CreateContainerConfigError', 'RunContainerError', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CrashLoopBackOff', 'ErrImageNeverPull']);
@@ -41,9 +40,12 @@ export class PodNotRunning extends LabError<KindErrorCode> {
   readonly reason: string;
   readonly kubeletMessage: string;
   readonly events: CoreV1Event[];
-  constructor(pod: string, reason: string, kubeletMessage: string, events: CoreV1Event[]) {
+  /** The node the scheduler placed it on, if any. */
+  readonly nodeName?: string;
+  constructor(pod: string, reason: string, kubeletMessage: string, events: CoreV1Event[], nodeName?: string) {
     super('KIND_CLUSTER_FAILED', `pod ${pod} did not run: ${reason}: ${kubeletMessage}`);
     this.pod = pod;
+    this.nodeName = nodeName;
     this.reason = reason;
     this.kubeletMessage = kubeletMessage;
     this.events = events;
@@ -52,15 +54,13 @@ export class PodNotRunning extends LabError<KindErrorCode> {
 
 export interface KindRunningPod extends RunningPod {
   /** The node the scheduler placed it on. */
-  node: KindNode;
+  node: KindLabNode;
   /** The Pod object as the apiserver last reported it. */
   object: V1Pod;
 }
 
 export class KindWorkloads {
   readonly core: CoreV1Api;
-  readonly #images = new Map<string, BuiltImage>();
-  #busybox?: Buffer;
 
   readonly cluster: StartedKindCluster;
 
@@ -71,24 +71,11 @@ export class KindWorkloads {
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
-  /** A node's registry as the harness reaches it: its address on the kind network. */
-  async registryUrl(node: KindNode): Promise<string> {
-    const r = await localExec.run(['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', node.name]);
-    const ip = r.stdout.toString().trim().split(/\s+/)[0];
-    if (r.exitCode !== 0 || !ip) throw new LabError<KindErrorCode>('KIND_CLUSTER_GONE', `node ${node.name} has no address: ${r.stderr.trim()}`);
-    return `http://${ip}:5000`;
-  }
-
   /** Builds the workload's image and pushes it to every node's registry (the scheduler picks the node). */
   async pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
-    const key = `${image.repository}:${image.tag}`;
-    const cached = this.#images.get(key);
-    if (cached) return cached;
-    const busybox = async () => (this.#busybox ??= (await this.cluster.controlPlane.exec.run(['cat', '/usr/bin/busybox'])).stdout);
-    const built = await buildImage(image, { busybox });
-    for (const node of this.cluster.nodes) await pushImage(await this.registryUrl(node), built);
-    this.#images.set(key, built);
-    return built;
+    let built: BuiltImage | undefined;
+    for (const node of this.cluster.nodes) built = await node.pushImage(image);
+    return built!;
   }
 
   async ensureNamespace(name: string): Promise<void> {
@@ -149,11 +136,11 @@ export class KindWorkloads {
       if (cs?.state?.running && cs.containerID) return this.runningPod(pod, cs.containerID.replace(/^[a-z]+:\/\//, ''));
       const waiting = cs?.state?.waiting;
       if (waiting?.reason && FAILED_WAITING.has(waiting.reason)) {
-        throw new PodNotRunning(`${namespace}/${name}`, waiting.reason, waiting.message ?? '', await this.events(namespace, name));
+        throw new PodNotRunning(`${namespace}/${name}`, waiting.reason, waiting.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
       }
       if (Date.now() > deadline) {
         const phase = pod.status?.phase ?? 'unknown';
-        throw new PodNotRunning(`${namespace}/${name}`, `not running after ${timeoutMs} ms (phase ${phase}${waiting?.reason ? `, ${waiting.reason}` : ''})`, waiting?.message ?? '', await this.events(namespace, name));
+        throw new PodNotRunning(`${namespace}/${name}`, `not running after ${timeoutMs} ms (phase ${phase}${waiting?.reason ? `, ${waiting.reason}` : ''})`, waiting?.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
       }
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -37,6 +37,21 @@ export interface NodePreparation {
   containerdPlugins: string[];
   /** Options of containerd's runc runtime (one TOML table, shared by all components and the substrate). */
   runcOptions?: Record<string, string | boolean>;
+  /**
+   * What must be in place before any container starts where the harness
+   * does not create the containers itself (the kubelet on a kind node starts
+   * the control plane at boot): systemd units started before the kubelet,
+   * and commands run once before systemd starts. The lab node does the same
+   * in afterStart, which must therefore accept finding it done.
+   */
+  boot?: NodeBoot;
+}
+
+export interface NodeBoot {
+  /** systemd units, enabled for multi-user.target. */
+  units: { name: string; content: string }[];
+  /** Commands run in order, as root, before systemd starts. */
+  commands: string[][];
 }
 
 export interface PrepareContext {

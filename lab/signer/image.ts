@@ -55,17 +55,35 @@ export interface SignedImage {
 export async function signImageInRegistry(options: SignImageOptions): Promise<SignedImage> {
   const { client, repository, tag } = options;
   const fetched = await client.getManifest(repository, tag);
-  const manifest = parseManifestBytes(fetched.bytes, `${repository}:${tag}`);
-  const rootHashes = await computeLayerRootHashes(manifest, {
-    fetchBlob: (layer) => client.getBlob(repository, layer.digest),
-    ...recipe(options),
-  });
+  const signed = await signManifestBytes(fetched.bytes, `${repository}:${tag}`, (digest) => client.getBlob(repository, digest), options);
+  const mediaType = signed.manifest.mediaType ?? (fetched.mediaType || MEDIA_TYPES.ociManifest);
+  const digest = await client.putManifest(repository, tag, signed.bytes, mediaType);
+  return { previousDigest: fetched.digest, digest, manifest: signed.manifest, rootHashes: signed.rootHashes };
+}
+
+export interface LocalSignOptions extends RootHashRecipe {
+  identity: SigningIdentity;
+  format?: PayloadFormat;
+  clock: Clock;
+}
+
+/**
+ * Signs an image that is not in a registry yet (its manifest and blobs in
+ * memory), e.g. the control-plane images a kind node preloads: the same
+ * root-hash recipe and signature as signImageInRegistry. Returns the signed
+ * manifest's bytes; the blobs are unchanged.
+ */
+export async function signManifestBytes(
+  bytes: Buffer,
+  name: string,
+  blob: (digest: string) => Promise<Buffer>,
+  options: LocalSignOptions,
+): Promise<{ bytes: Buffer; manifest: OciManifest; rootHashes: LayerRootHash[] }> {
+  const manifest = parseManifestBytes(bytes, name);
+  const rootHashes = await computeLayerRootHashes(manifest, { fetchBlob: (layer) => blob(layer.digest), ...recipe(options) });
   const annotated = annotateLayerRootHashes(manifest, rootHashes);
   const signed = await signManifest(annotated, { identity: options.identity, format: options.format ?? 'delivery-kit', clock: options.clock });
-  const bytes = serializeManifest(signed.manifest);
-  const mediaType = signed.manifest.mediaType ?? (fetched.mediaType || MEDIA_TYPES.ociManifest);
-  const digest = await client.putManifest(repository, tag, bytes, mediaType);
-  return { previousDigest: fetched.digest, digest, manifest: signed.manifest, rootHashes };
+  return { bytes: serializeManifest(signed.manifest), manifest: signed.manifest, rootHashes };
 }
 
 export interface VerifyImageOptions extends Omit<VerifyOptions, 'layerRootHashes' | 'name'> {

@@ -58,5 +58,5 @@ export {
   verifyCosignImage,
 } from './cosign.ts';
 export { MANIFEST_ACCEPT, RegistryClient, parseRepositoryReference } from './registry.ts';
-export { signImageInRegistry, verifyImageInRegistry } from './image.ts';
+export { signImageInRegistry, signManifestBytes, verifyImageInRegistry } from './image.ts';
 export { command, createSignCommand } from './cli.ts';

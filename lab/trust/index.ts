@@ -72,6 +72,25 @@ export async function signImage(
   });
 }
 
+/**
+ * Signs an image once and gives every node the same signed manifest (a kind
+ * cluster's nodes each have their own registry; the scheduler picks the
+ * node). The image must be pushed to each node already.
+ */
+export async function signImageOnNodes(
+  nodes: readonly LabNodeHandle[],
+  repository: string,
+  tag: string,
+  options: { format?: PayloadFormat; pki?: LabPki; clock?: Clock } = {},
+): Promise<SignedImage> {
+  const [first, ...rest] = nodes;
+  if (!first) throw new Error('signImageOnNodes: no node to sign on');
+  const signed = await signImage(first, repository, tag, options);
+  const fetched = await registryClient(first).getManifest(repository, signed.digest);
+  for (const node of rest) await registryClient(node).putManifest(repository, tag, fetched.bytes, fetched.mediaType);
+  return signed;
+}
+
 /** Verifies an image in the node registry against the lab's trusted roots. */
 export async function verifyImage(
   node: LabNodeHandle,

@@ -30,3 +30,10 @@ defineParameterType({
   regexp: new RegExp(OUTCOMES.join('|')),
   transformer: (name: string) => name as Outcome,
 });
+
+/** A node gate by the name the docs use: `pull gate` or `start gate`. */
+defineParameterType({
+  name: 'gate',
+  regexp: /pull gate|start gate/,
+  transformer: (name: string) => name as 'pull gate' | 'start gate',
+});

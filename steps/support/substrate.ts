@@ -8,9 +8,12 @@
  */
 import type { RunningPod } from '../../lab/cri/index.ts';
 import type { StartedKindCluster } from '../../lab/kind/cluster.ts';
-import type { KindRunningPod, KindWorkloads } from '../../lab/kind/workloads.ts';
-import type { NodeAccess } from '../../lab/node/index.ts';
-import type { Workload } from '../../lab/spec/schemas.ts';
+import * as allure from 'allure-js-commons';
+import { KindWorkloads, type KindRunningPod } from '../../lab/kind/workloads.ts';
+import { startKindCluster } from '../../lab/start.ts';
+import { toStderr } from '../../lab/progress.ts';
+import type { LabNodeHandle, NodeAccess } from '../../lab/node/index.ts';
+import type { LabProfile, Workload } from '../../lab/spec/schemas.ts';
 import type { LabWorld } from './world.ts';
 
 export interface KindScenario {
@@ -18,6 +21,8 @@ export interface KindScenario {
   workloads: KindWorkloads;
   /** Pods started through the apiserver, by workload name. */
   pods: Map<string, KindRunningPod>;
+  /** Workloads Kubernetes refused (the apiserver or the kubelet), by name. */
+  refusals: Map<string, Error>;
 }
 
 const kindScenarios = new WeakMap<LabWorld, KindScenario>();
@@ -49,6 +54,24 @@ export async function startWorkload(world: LabWorld, workload: Workload, options
   return pod;
 }
 
+/** Every node of the scenario's lab: the lab node, or each node of the kind cluster. */
+export function labNodes(world: LabWorld): LabNodeHandle[] {
+  const kind = kindOf(world);
+  return kind ? kind.cluster.nodes : [world.lab];
+}
+
+/**
+ * Where an attack on a workload runs, as root: the lab node, or on kind the
+ * node the workload's pod runs on (the attack has to be carried out where
+ * the target is; an attack that starts its target itself runs on the control
+ * plane).
+ */
+export function attackNode(world: LabWorld, workload: string): LabNodeHandle {
+  const kind = kindOf(world);
+  if (!kind) return world.lab;
+  return kind.pods.get(workload)?.node ?? kind.cluster.controlPlane;
+}
+
 /** The node a workload runs on: the lab node, or the kind node the scheduler chose. */
 export function nodeOf(world: LabWorld, workload: string): NodeAccess {
   const kind = kindOf(world);
@@ -56,4 +79,28 @@ export function nodeOf(world: LabWorld, workload: string): NodeAccess {
   const pod = kind.pods.get(workload);
   if (!pod) throw new Error(`workload "${workload}" was not started on the kind cluster in this scenario`);
   return pod.node;
+}
+
+/** The first kind start builds Kubernetes and the node image: tens of minutes on 2 cores. */
+export const KIND_START_TIMEOUT = 75 * 60_000;
+
+/**
+ * The substrate of this run (`npm run conformance -- --substrate kind|node`
+ * sets it for the scenarios it runs): on `kind`, the Gherkin
+ * `Given a lab node with the … profile` starts a one-node kind cluster, so a
+ * feature tagged @any-substrate runs unchanged on both.
+ */
+export function runSubstrate(): 'node' | 'kind' {
+  return process.env.INTEGRITY_LAB_SUBSTRATE === 'kind' ? 'kind' : 'node';
+}
+
+/** Starts a kind cluster of one control plane and `workers` workers for this scenario. */
+export async function startKind(world: LabWorld, profile: LabProfile, workers: number): Promise<void> {
+  const cluster = await startKindCluster(profile, { workers, progress: toStderr });
+  setKind(world, { cluster, workloads: new KindWorkloads(cluster), pods: new Map(), refusals: new Map() });
+  await allure.parameter('profile', profile.metadata.name);
+  await allure.parameter('substrate', 'kind');
+  if (cluster.notInstalled.length > 0) world.attachJson('components-not-installed-on-kind', cluster.notInstalled);
+  const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'wide']);
+  world.attachText('kubectl-get-nodes', nodes.stdout.toString());
 }

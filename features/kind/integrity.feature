@@ -1,0 +1,70 @@
+@kind @epic:kind
+Feature: The integrity profile on a real Kubernetes cluster
+  The node gates and the mount watchdog are installed on every kind node
+  before the kubelet starts, and the control-plane images are signed per lab
+  by the lab CA, so kube-system stays a protected namespace: the start gate
+  admits kube-apiserver, etcd and the rest only from their signatures, with
+  read-only roots and no upperdir. Workloads are created through
+  kube-apiserver; a refusal reaches the scenario as the kubelet reports it.
+  (The audit engine is not installed on kind nodes: docs/kind.md.)
+
+  @story:signed-control-plane @smoke
+  Scenario: The control plane runs under the start gate from images signed by the lab CA
+    Given a kind cluster with the "integrity" profile
+    Then the start gate admitted every control-plane container from its lab-CA signature
+
+  @story:kubelet-mounts
+  Scenario: A protected container with no upperdir gets the kubelet's own mounts and runs
+    Given a kind cluster with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    When the workload "system-agent" is started
+    Then the workload "system-agent" runs
+    And "system-agent" runs with the kubelet's mounts on a root file system with no upperdir
+
+  @story:gate-refusal
+  Scenario: An unsigned image in kube-system is not pulled, and the kubelet says the pull gate refused it
+    Given a kind cluster with the "integrity" profile
+    When the workload "system-agent" is submitted through kube-apiserver
+    Then the kubelet reports that "system-agent" did not run, with the pull gate's refusal
+
+  @story:gate-refusal
+  Scenario: The same unsigned image runs in kube-system on vanilla (the control)
+    Given a kind cluster with the "vanilla" profile
+    When the workload "system-agent" is submitted through kube-apiserver
+    Then the workload "system-agent" runs
+
+  @story:attacks-on-kind
+  Scenario Outline: <attack> on a kind node (<profile>)
+    Given a kind cluster with the "<profile>" profile
+    And the lab signs the image of "<workload>" in the "v2" format
+    And the workload "<workload>" is running
+    When the attacker carries out "<attack>"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | attack           | workload     | profile   |
+      | overmount-binary | system-agent | vanilla   |
+      | overmount-binary | system-agent | integrity |
+
+  @story:enforce-restart
+  Scenario: Enforce mode stops an overmounted container, and the kubelet restarts it clean
+    Given a kind cluster with the "integrity" profile
+    And the lab signs the image of "d8-agent" in the "v2" format
+    And the workload "d8-agent" is running
+    When the attacker carries out "overmount-binary-enforced"
+    Then the attack has the outcome expected on this profile
+    And the kubelet restarted "d8-agent" after the watchdog stopped it
+
+  @story:two-nodes
+  Scenario Outline: An attack on the worker of a two-node cluster is caught there (<profile>)
+    Given a kind cluster of a control plane and a worker with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is started on the worker node
+    When the attacker carries out "overmount-binary"
+    Then the attack has the outcome expected on this profile
+    And the attack was carried out on the worker node
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
