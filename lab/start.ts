@@ -5,6 +5,7 @@
  * Steps, the CLI and the benchmarks call these instead of chaining builders.
  */
 import { componentsFor } from './components.ts';
+import { registerAdmissionOf } from './kind/admission.ts';
 import { KindCluster, type StartedKindCluster } from './kind/cluster.ts';
 import { LabNode, type StartedLabNode } from './node/index.ts';
 import { silent, type ProgressListener } from './progress.ts';
@@ -27,12 +28,25 @@ export function startLabNode(profile: LabProfile, options: StartOptions = {}): P
     .start();
 }
 
-/** A kind cluster (one control plane, `workers` workers) with the profile's components on its nodes. */
-export function startKindCluster(profile: LabProfile, options: StartOptions & { workers?: number } = {}): Promise<StartedKindCluster> {
-  return new KindCluster(profile)
+/**
+ * A kind cluster (one control plane, `workers` workers) with the profile's
+ * components on its nodes, and the admission webhook (if the profile has
+ * one) registered with its kube-apiserver (lab/kind/admission.ts).
+ */
+export async function startKindCluster(profile: LabProfile, options: StartOptions & { workers?: number } = {}): Promise<StartedKindCluster> {
+  const keep = options.keep ?? keepByDefault();
+  const cluster = await new KindCluster(profile)
     .withComponents(componentsFor(profile))
     .withWorkers(options.workers ?? 0)
     .withProgress(options.progress ?? silent)
-    .withKeep(options.keep ?? keepByDefault())
+    .withKeep(keep)
     .start();
+  try {
+    await registerAdmissionOf(cluster, options.progress ?? silent);
+  } catch (err) {
+    // As for a cluster that never became Ready: removed unless kept for inspection.
+    if (!keep) await cluster.stop().catch(() => {});
+    throw err;
+  }
+  return cluster;
 }

@@ -22,9 +22,12 @@ Feature: The integrity profile on a real Kubernetes cluster
     And "system-agent" runs with the kubelet's mounts on a root file system with no upperdir
 
   @story:gate-refusal
-  Scenario: An unsigned image in kube-system is not pulled, and the kubelet says the pull gate refused it
+  Scenario: An unsigned system image where admission does not look is not pulled, and the kubelet says the pull gate refused it
+    In kube-system kube-apiserver's admission webhook refuses the pod first
+    (features/kind/admission.feature). Its own namespace is the one the
+    webhook leaves out; the pull gate judges the image, not the namespace.
     Given a kind cluster with the "integrity" profile
-    When the workload "system-agent" is submitted through kube-apiserver
+    When the workload "system-agent" is submitted through kube-apiserver in the namespace "integrity-admission"
     Then the kubelet reports that "system-agent" did not run, with the pull gate's refusal
 
   @story:gate-refusal

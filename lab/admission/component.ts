@@ -326,6 +326,11 @@ export class AdmissionNodeComponent implements NodeComponent {
     return this.#lab(node).manifestText;
   }
 
+  /** What a real kube-apiserver needs to call this webhook (lab/kind/admission.ts): the rendered configuration, its file, the port in the node. */
+  registration(node: LabNodeHandle): { manifest: string; manifestFile: string; port: number } {
+    return { manifest: this.#lab(node).manifestText, manifestFile: this.#options.manifest, port: this.#options.port };
+  }
+
   #lab(node: LabNodeHandle): LabAdmission {
     const lab = this.#labs.get(node.stateDir);
     if (lab === undefined) throw fail('ADMISSION_COMPONENT_FAILED', `the admission component was not prepared for lab ${node.labId} (state ${node.stateDir})`);

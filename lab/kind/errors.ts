@@ -11,4 +11,8 @@ export type KindErrorCode =
   /** `kind create cluster` failed, or the cluster never became Ready. */
   | 'KIND_CLUSTER_FAILED'
   /** A kubeconfig names a cluster that no longer exists. */
-  | 'KIND_CLUSTER_GONE';
+  | 'KIND_CLUSTER_GONE'
+  /** The admission webhook's registration objects cannot be made from the manifest (lab/kind/admission.ts). */
+  | 'KIND_WEBHOOK_CONFIG_INVALID'
+  /** kube-apiserver never got the admission webhook's answer: the stuck part (Service, endpoints, TLS, process) is named. */
+  | 'KIND_WEBHOOK_NOT_EFFECTIVE';
