@@ -585,19 +585,25 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   if (del.exitCode !== 0) problems.push(`kind delete cluster: ${del.stderr.trim()}`);
   const left = (await localExec.run(['docker', 'ps', '-aq', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().trim();
   if (left) problems.push(`containers left: ${left.replace(/\n/g, ' ')}`);
-  if ((await labClusters()).length === 0 && existsSync(HOST_STATE)) {
-    const host = JSON.parse(await readFile(HOST_STATE, 'utf8')) as HostState;
+  await rm(stateDir, { recursive: true, force: true });
+  // The last of the lab's clusters restores the host. A cluster that is still being
+  // created has its state directory but maybe no container yet: it counts too, or
+  // removing the network would pull it from under that `kind create`. Our own state
+  // directory is gone first, so that of two clusters deleted at once, one restores.
+  const host = (await labClusters()).length === 0 && (await kindLabIds()).length === 0
+    ? ((await readFile(HOST_STATE, 'utf8').then((t) => JSON.parse(t) as HostState).catch(() => undefined)))
+    : undefined;
+  if (host) {
     const failed = await restoreSysctls(host.sysctls);
     if (failed.length) problems.push(`host sysctls not restored: ${failed.join(', ')}`);
     if (!host.networkExisted) {
       const attached = (await localExec.run(['docker', 'network', 'inspect', '--format', '{{len .Containers}}', KIND_NETWORK])).stdout.toString().trim();
       if (attached === '0') {
         const rmNet = await localExec.run(['docker', 'network', 'rm', KIND_NETWORK]);
-        if (rmNet.exitCode !== 0) problems.push(`docker network ${KIND_NETWORK} not removed: ${rmNet.stderr.trim()}`);
+        if (rmNet.exitCode !== 0 && !/not found|no such network/i.test(rmNet.stderr)) problems.push(`docker network ${KIND_NETWORK} not removed: ${rmNet.stderr.trim()}`);
       }
     }
     if (failed.length === 0) await rm(HOST_STATE, { force: true });
   }
-  await rm(stateDir, { recursive: true, force: true });
   if (problems.length) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `teardown of kind cluster ${name} left something behind: ${problems.join('; ')}`);
 }
