@@ -16,7 +16,7 @@
  * Trust boundary: the pins live on the node. Root who edits a pinned file,
  * then the pin file, then restarts the gate daemon gets the edited file
  * believed; that takes three steps instead of one, and the watchdog pins
- * these files too (lab/watchdog/pins.ts). Only a check from outside the
+ * these files too (lab/watchdog/defences.ts). Only a check from outside the
  * node (attestation) closes it; the lab has none.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
