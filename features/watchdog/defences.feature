@@ -2,12 +2,15 @@
 Feature: The controls defend themselves
   Root can switch the node gates off without touching a container: edit the
   gate configuration, add a CA to the trusted roots, take the runtime
-  wrapper out of containerd's configuration. The watchdog pins what the
-  gates are made of when it starts and reports every change, and it checks
-  each container in a protected namespace from the node's mount table: one
-  whose root is not the start gate's read-only root (a writable upperdir)
-  never passed the gate. Every attack runs on the vanilla control too, where
-  it must succeed.
+  wrapper out of containerd's configuration or replace it, and restart the
+  watchdog so that it forgets what it knew. The gate daemon reads its
+  configuration and trusted roots against the digests the host pinned at
+  lab start and refuses on other bytes. The watchdog compares what the gates
+  are made of with the pins taken at lab start (a restart does not re-pin),
+  and checks each container in a protected namespace from the node's mount
+  table: one whose root is not the start gate's read-only root (a writable
+  upperdir) never passed the gate. Every attack runs on the vanilla control
+  too, where it must succeed.
 
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
@@ -16,6 +19,22 @@ Feature: The controls defend themselves
     Then the attack has the outcome expected on this profile
 
     Examples:
-      | attack                        | profile   |
-      | start-gate-disabled-by-config | vanilla   |
-      | start-gate-disabled-by-config | integrity |
+      | attack                              | profile   |
+      | start-gate-disabled-by-config       | vanilla   |
+      | start-gate-disabled-by-config       | integrity |
+      | start-gate-unhooked-from-containerd | vanilla   |
+      | start-gate-unhooked-from-containerd | integrity |
+      | start-gate-wrapper-replaced         | vanilla   |
+      | start-gate-wrapper-replaced         | integrity |
+      | watchdog-restart-after-tampering    | vanilla   |
+      | watchdog-restart-after-tampering    | integrity |
+
+  Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
+    Given a lab node with the "<profile>" profile
+    When the attacker carries out "rogue-ca-in-trusted-roots"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |

@@ -13,6 +13,7 @@
  * (lab/gates/pins.ts); the watchdog reports the edit too.
  */
 import type { Technique } from '../technique.ts';
+import { requirePath, requirePayload } from './common.ts';
 import { pullBeforeTampering, startUngatedAndWrite, unprotectNamespace } from './defence-tamper.ts';
 
 export const gateConfigUnprotect: Technique = {
@@ -20,6 +21,9 @@ export const gateConfigUnprotect: Technique = {
   async run(ctx) {
     const { node, workload } = ctx;
     const namespace = workload.spec.namespace;
+    // The write that proves the effect needs both: checked before the node is touched.
+    requirePath(ctx.attack);
+    requirePayload(ctx.attack);
     const pulled = await pullBeforeTampering(node, workload);
     const evidence = { pulledBefore: pulled, ...(await unprotectNamespace(node, namespace)) };
     return startUngatedAndWrite(ctx, evidence, `${namespace} unprotected in the gate configuration`);

@@ -14,6 +14,10 @@ import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-sto
 import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
 import { gateConfigUnprotect } from './gate-config-unprotect.ts';
+import { runtimeWrapperReplace } from './runtime-wrapper-replace.ts';
+import { runtimeWrapperUnhook } from './runtime-wrapper-unhook.ts';
+import { trustedRootsAddCa } from './trusted-roots-add-ca.ts';
+import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 // audit rules (lab/audit)
@@ -36,6 +40,10 @@ const implemented: Technique[] = [
   forgedLayerMount,
   imageConfigTamper,
   gateConfigUnprotect,
+  runtimeWrapperUnhook,
+  runtimeWrapperReplace,
+  trustedRootsAddCa,
+  watchdogRestartLaunder,
   copiedBinaryExec,
   sandboxFileRewrite,
   privilegedContainer,
