@@ -11,7 +11,7 @@
  * recognises an ungated container from the node's mount table.
  */
 import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
-import type { StartedLabNode } from '../../node/index.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
 import { PAUSE_IMAGE } from '../../node/containerd-config.ts';
 import type { Workload } from '../../spec/schemas.ts';
 import type { TechniqueContext, TechniqueResult } from '../technique.ts';
@@ -32,19 +32,19 @@ export const PASS_THROUGH_WRAPPER = '#!/bin/sh\nexec /usr/bin/runc "$@"\n';
  * gates are intact, as they are on a node where the workload ran before:
  * the tampering that follows then meets the start path, not a pull.
  */
-export async function pullBeforeTampering(node: StartedLabNode, workload: Workload): Promise<string[]> {
+export async function pullBeforeTampering(node: LabNodeHandle, workload: Workload): Promise<string[]> {
   const refs = [node.imageRef(PAUSE_IMAGE.repository, PAUSE_IMAGE.tag), node.imageRef(workload.spec.image.repository, workload.spec.image.tag)];
   for (const ref of refs) await node.cri.pullImage(ref);
   return refs;
 }
 
 /** Writes a node file as root (its mode is kept). */
-export async function writeNodeText(node: StartedLabNode, path: string, text: string): Promise<void> {
+export async function writeNodeText(node: LabNodeHandle, path: string, text: string): Promise<void> {
   await node.run(['sh', '-c', 'cat > "$1"', 'sh', path], { input: Buffer.from(text) });
 }
 
 /** The node file's text, or undefined when it does not exist (a node without that defence). */
-export async function readNodeText(node: StartedLabNode, path: string): Promise<string | undefined> {
+export async function readNodeText(node: LabNodeHandle, path: string): Promise<string | undefined> {
   const r = await node.exec.run(['cat', path]);
   return r.exitCode === 0 ? r.stdout.toString() : undefined;
 }
@@ -54,7 +54,7 @@ export async function readNodeText(node: StartedLabNode, path: string): Promise<
  * start gate's protected namespaces; evidence of what was changed, or that
  * the node has no gate configuration.
  */
-export async function unprotectNamespace(node: StartedLabNode, namespace: string): Promise<Record<string, unknown>> {
+export async function unprotectNamespace(node: LabNodeHandle, namespace: string): Promise<Record<string, unknown>> {
   const text = await readNodeText(node, GATES_JSON);
   if (text === undefined) return { gateConfig: 'none on this node' };
   const config = JSON.parse(text) as { protectedNamespaces: string[] };
@@ -64,7 +64,7 @@ export async function unprotectNamespace(node: StartedLabNode, namespace: string
 }
 
 /** Replaces the start gate's runtime wrapper by one that execs runc directly; evidence, or that there is no wrapper. */
-export async function replaceRuntimeWrapper(node: StartedLabNode): Promise<Record<string, unknown>> {
+export async function replaceRuntimeWrapper(node: LabNodeHandle): Promise<Record<string, unknown>> {
   const before = await readNodeText(node, RUNTIME_WRAPPER);
   if (before === undefined) return { runtimeWrapper: `none on this node (${RUNTIME_WRAPPER})` };
   await writeNodeText(node, RUNTIME_WRAPPER, PASS_THROUGH_WRAPPER);
