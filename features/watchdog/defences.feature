@@ -2,7 +2,8 @@
 Feature: The controls defend themselves
   Root can switch the node gates off without touching a container: edit the
   gate configuration, add a CA to the trusted roots, take the runtime
-  wrapper out of containerd's configuration or replace it, and restart the
+  wrapper out of containerd's configuration or replace it, put its own
+  listener on the gate daemon's socket, and restart the
   watchdog so that it forgets what it knew. The gate daemon reads its
   configuration and trusted roots against the digests the host pinned at
   lab start and refuses on other bytes. The watchdog compares what the gates
@@ -28,6 +29,8 @@ Feature: The controls defend themselves
       | start-gate-wrapper-replaced         | integrity |
       | watchdog-restart-after-tampering    | vanilla   |
       | watchdog-restart-after-tampering    | integrity |
+      | start-gate-socket-hijacked          | vanilla   |
+      | start-gate-socket-hijacked          | integrity |
 
   Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
     Given a lab node with the "<profile>" profile

@@ -49,6 +49,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'start-gate-wrapper-replaced',
   'rogue-ca-in-trusted-roots',
   'watchdog-restart-after-tampering',
+  'start-gate-socket-hijacked',
   'etc-tmpfs-resolver',
   'etc-tmpfs-resolver-enforced',
   'host-layer-tamper',

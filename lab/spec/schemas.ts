@@ -292,6 +292,7 @@ export const TECHNIQUES = [
   'runtime-wrapper-replace',
   'trusted-roots-add-ca',
   'watchdog-restart-launder',
+  'gate-socket-hijack',
   'copied-binary-exec',
   'sandbox-file-rewrite',
   // mount watchdog

@@ -18,6 +18,7 @@ import { runtimeWrapperReplace } from './runtime-wrapper-replace.ts';
 import { runtimeWrapperUnhook } from './runtime-wrapper-unhook.ts';
 import { trustedRootsAddCa } from './trusted-roots-add-ca.ts';
 import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
+import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 // audit rules (lab/audit)
@@ -44,6 +45,7 @@ const implemented: Technique[] = [
   runtimeWrapperReplace,
   trustedRootsAddCa,
   watchdogRestartLaunder,
+  gateSocketHijack,
   copiedBinaryExec,
   sandboxFileRewrite,
   privilegedContainer,
