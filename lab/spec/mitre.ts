@@ -47,6 +47,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'start-gate-disabled-by-config',
   'start-gate-unhooked-from-containerd',
   'start-gate-wrapper-replaced',
+  'start-gate-wrapper-replaced-enforced',
   'rogue-ca-in-trusted-roots',
   'watchdog-restart-after-tampering',
   'start-gate-socket-hijacked',

@@ -74,17 +74,33 @@ export async function replaceRuntimeWrapper(node: LabNodeHandle): Promise<Record
 /**
  * The rest of the attack once a defence is off: start the workload, write
  * into its upperdir from the node, and give the watchdog its grace period.
+ * Judged on what lasts, as the overmount attacks are: in an enforce
+ * namespace the watchdog stops the ungated container (possibly before the
+ * write), so the attacker's content no longer runs.
  */
 export async function startUngatedAndWrite(ctx: TechniqueContext, evidence: Record<string, unknown>, what: string): Promise<TechniqueResult> {
   const { node, workload, pods } = ctx;
   const since = new Date(Date.now() - 1000);
   const start = await tryStart(node, workload, pods);
   if (!start.started) return { effect: false, reason: `${what}; the container did not start (${start.stage}): ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
-  const write = await upperdirWrite.run(ctx);
-  const containerId = start.pod.containers[0]?.id;
-  if (write.effect && containerId) {
+  const containerId = start.pod.containers[0]!.id;
+  const state = async () => (await node.cri.containerStatus(containerId)).status.state;
+  let write: TechniqueResult;
+  try {
+    write = await upperdirWrite.run(ctx);
+  } catch (err) {
+    // The write's evidence cannot be read from a container that is gone: that is an outcome, not a failed step.
+    const now = await state();
+    if (now === 'CONTAINER_RUNNING') throw err;
+    return { effect: false, reason: `${what}; the container was stopped (${now}) before the attacker's write could reach it`, evidence: { ...evidence, containerState: now } };
+  }
+  if (write.effect) {
     const alerts = await awaitWatchdogAlerts(node, { since, timeoutMs: watchdogGraceMs(node, 'mount', workload.spec.namespace), predicate: (a) => a.container === containerId });
     evidence.watchdogAlertsWithinGrace = alerts.length;
+    const now = await state();
+    if (now !== 'CONTAINER_RUNNING') {
+      return { effect: false, reason: `${what}; ${write.reason}, but the container was stopped (${now}) within the watchdog's grace period`, evidence: { ...evidence, ...write.evidence, containerState: now } };
+    }
   }
   return { ...write, reason: `${what}; ${write.reason}`, evidence: { ...evidence, ...write.evidence } };
 }
