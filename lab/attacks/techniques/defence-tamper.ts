@@ -14,7 +14,9 @@ import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import { PAUSE_IMAGE } from '../../node/containerd-config.ts';
 import type { Workload } from '../../spec/schemas.ts';
-import type { TechniqueContext, TechniqueResult } from '../technique.ts';
+import type { TechniqueName } from '../../spec/schemas.ts';
+import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
+import { requirePath, requirePayload } from './common.ts';
 import { tryStart } from './start.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 
@@ -32,7 +34,7 @@ export const PASS_THROUGH_WRAPPER = '#!/bin/sh\nexec /usr/bin/runc "$@"\n';
  * gates are intact, as they are on a node where the workload ran before:
  * the tampering that follows then meets the start path, not a pull.
  */
-export async function pullBeforeTampering(node: LabNodeHandle, workload: Workload): Promise<string[]> {
+async function pullBeforeTampering(node: LabNodeHandle, workload: Workload): Promise<string[]> {
   const refs = [node.imageRef(PAUSE_IMAGE.repository, PAUSE_IMAGE.tag), node.imageRef(workload.spec.image.repository, workload.spec.image.tag)];
   for (const ref of refs) await node.cri.pullImage(ref);
   return refs;
@@ -78,7 +80,7 @@ export async function replaceRuntimeWrapper(node: LabNodeHandle): Promise<Record
  * namespace the watchdog stops the ungated container (possibly before the
  * write), so the attacker's content no longer runs.
  */
-export async function startUngatedAndWrite(ctx: TechniqueContext, evidence: Record<string, unknown>, what: string): Promise<TechniqueResult> {
+async function startUngatedAndWrite(ctx: TechniqueContext, evidence: Record<string, unknown>, what: string): Promise<TechniqueResult> {
   const { node, workload, pods } = ctx;
   const since = new Date(Date.now() - 1000);
   const start = await tryStart(node, workload, pods);
@@ -103,4 +105,29 @@ export async function startUngatedAndWrite(ctx: TechniqueContext, evidence: Reco
     }
   }
   return { ...write, reason: `${what}; ${write.reason}`, evidence: { ...evidence, ...write.evidence } };
+}
+
+/** What switching a defence off did: evidence, and one clause for the outcome's reason. */
+export interface Tampering {
+  evidence: Record<string, unknown>;
+  what: string;
+}
+
+/**
+ * A technique that switches a defence off with `tamper`, then starts the
+ * target workload and writes into its upperdir: the path and payload the
+ * write needs are checked before the node is touched, and the pod's images
+ * are pulled while the gates are intact.
+ */
+export function ungatedWriteAfter(name: TechniqueName, tamper: (ctx: TechniqueContext) => Promise<Tampering>): Technique {
+  return {
+    name,
+    async run(ctx) {
+      requirePath(ctx.attack);
+      requirePayload(ctx.attack);
+      const pulledBefore = await pullBeforeTampering(ctx.node, ctx.workload);
+      const { evidence, what } = await tamper(ctx);
+      return startUngatedAndWrite(ctx, { pulledBefore, ...evidence }, what);
+    },
+  };
 }

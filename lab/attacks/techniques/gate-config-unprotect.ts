@@ -12,20 +12,9 @@
  * host pinned at lab start and refuses every decision on other bytes
  * (lab/gates/pins.ts); the watchdog reports the edit too.
  */
-import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload } from './common.ts';
-import { pullBeforeTampering, startUngatedAndWrite, unprotectNamespace } from './defence-tamper.ts';
+import { unprotectNamespace, ungatedWriteAfter } from './defence-tamper.ts';
 
-export const gateConfigUnprotect: Technique = {
-  name: 'gate-config-unprotect',
-  async run(ctx) {
-    const { node, workload } = ctx;
-    const namespace = workload.spec.namespace;
-    // The write that proves the effect needs both: checked before the node is touched.
-    requirePath(ctx.attack);
-    requirePayload(ctx.attack);
-    const pulled = await pullBeforeTampering(node, workload);
-    const evidence = { pulledBefore: pulled, ...(await unprotectNamespace(node, namespace)) };
-    return startUngatedAndWrite(ctx, evidence, `${namespace} unprotected in the gate configuration`);
-  },
-};
+export const gateConfigUnprotect = ungatedWriteAfter('gate-config-unprotect', async ({ node, workload }) => ({
+  evidence: await unprotectNamespace(node, workload.spec.namespace),
+  what: `${workload.spec.namespace} unprotected in the gate configuration`,
+}));

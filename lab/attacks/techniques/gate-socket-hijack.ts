@@ -10,33 +10,22 @@
  * What must catch it: the watchdog, from the node's mount table: a
  * protected container whose root is not the start gate's.
  */
-import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload } from './common.ts';
-import { pullBeforeTampering, startUngatedAndWrite } from './defence-tamper.ts';
+import { ungatedWriteAfter } from './defence-tamper.ts';
 
 const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 
 /** Answers every gate request with exit code 0 (the gate client's wire format: one byte, then text). */
 const ADMIT_ALL = `require('node:net').createServer({ allowHalfOpen: true }, (s) => { s.on('data', () => {}); s.on('error', () => {}); s.on('end', () => s.end(Buffer.from([0]))); }).listen(process.argv[1]);`;
 
-export const gateSocketHijack: Technique = {
-  name: 'gate-socket-hijack',
-  async run(ctx) {
-    const { node, workload } = ctx;
-    // The write that proves the effect needs both: checked before the node is touched.
-    requirePath(ctx.attack);
-    requirePayload(ctx.attack);
-    const pulledBefore = await pullBeforeTampering(node, workload);
-    const present = (await node.exec.run(['test', '-S', GATE_SOCKET])).exitCode === 0;
-    const evidence: Record<string, unknown> = { pulledBefore, gateSocket: present ? GATE_SOCKET : `none on this node (${GATE_SOCKET})` };
-    if (present) {
-      await node.run(['sh', '-c', [
-        `rm -f ${GATE_SOCKET}`,
-        `setsid node -e "$1" ${GATE_SOCKET} >/dev/null 2>&1 </dev/null &`,
-        `for i in $(seq 100); do [ -S ${GATE_SOCKET} ] && exit 0; sleep 0.1; done; echo "no listener on ${GATE_SOCKET} after 10 s" >&2; exit 1`,
-      ].join('\n'), 'sh', ADMIT_ALL]);
-      evidence.listener = 'an admit-everything listener (node -e) on the gate socket; the real daemon still runs on the unlinked one';
-    }
-    return startUngatedAndWrite(ctx, evidence, present ? 'the gate socket now leads to a listener that admits everything' : 'the node has no gate socket');
-  },
-};
+export const gateSocketHijack = ungatedWriteAfter('gate-socket-hijack', async ({ node }) => {
+  if ((await node.exec.run(['test', '-S', GATE_SOCKET])).exitCode !== 0) return { evidence: { gateSocket: `none on this node (${GATE_SOCKET})` }, what: 'the node has no gate socket' };
+  await node.run(['sh', '-c', [
+    `rm -f ${GATE_SOCKET}`,
+    `setsid node -e "$1" ${GATE_SOCKET} >/dev/null 2>&1 </dev/null &`,
+    `for i in $(seq 100); do [ -S ${GATE_SOCKET} ] && exit 0; sleep 0.1; done; echo "no listener on ${GATE_SOCKET} after 10 s" >&2; exit 1`,
+  ].join('\n'), 'sh', ADMIT_ALL]);
+  return {
+    evidence: { gateSocket: GATE_SOCKET, listener: 'an admit-everything listener (node -e) on the gate socket; the real daemon still runs on the unlinked one' },
+    what: 'the gate socket now leads to a listener that admits everything',
+  };
+});

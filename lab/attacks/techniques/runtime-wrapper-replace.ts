@@ -10,17 +10,9 @@
  * container whose root is not the start gate's) and from the wrapper's
  * lab-start pin.
  */
-import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload } from './common.ts';
-import { replaceRuntimeWrapper, startUngatedAndWrite } from './defence-tamper.ts';
+import { replaceRuntimeWrapper, ungatedWriteAfter } from './defence-tamper.ts';
 
-export const runtimeWrapperReplace: Technique = {
-  name: 'runtime-wrapper-replace',
-  async run(ctx) {
-    // The write that proves the effect needs both: checked before the node is touched.
-    requirePath(ctx.attack);
-    requirePayload(ctx.attack);
-    const evidence = await replaceRuntimeWrapper(ctx.node);
-    return startUngatedAndWrite(ctx, evidence, evidence.replacedBy ? 'the runtime wrapper was replaced by one that execs runc' : 'containerd runs no runtime wrapper');
-  },
-};
+export const runtimeWrapperReplace = ungatedWriteAfter('runtime-wrapper-replace', async ({ node }) => {
+  const evidence = await replaceRuntimeWrapper(node);
+  return { evidence, what: evidence.replacedBy ? 'the runtime wrapper was replaced by one that execs runc' : 'containerd runs no runtime wrapper' };
+});

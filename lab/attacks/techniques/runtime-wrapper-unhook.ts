@@ -11,28 +11,17 @@
  * root is not the start gate's in the node's mount table, and the change of
  * containerd's configuration against its lab-start pin.
  */
-import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload } from './common.ts';
-import { CONTAINERD_CONFIG, readNodeText, startUngatedAndWrite, writeNodeText } from './defence-tamper.ts';
+import { CONTAINERD_CONFIG, readNodeText, ungatedWriteAfter, writeNodeText } from './defence-tamper.ts';
 import { restartContainerd } from './image-config-tamper.ts';
 
 const BINARY_NAME = /^\s*BinaryName\s*=.*$/m;
 
-export const runtimeWrapperUnhook: Technique = {
-  name: 'runtime-wrapper-unhook',
-  async run(ctx) {
-    const { node } = ctx;
-    // The write that proves the effect needs both: checked before the node is touched.
-    requirePath(ctx.attack);
-    requirePayload(ctx.attack);
-    const config = await readNodeText(node, CONTAINERD_CONFIG);
-    const line = config?.match(BINARY_NAME)?.[0];
-    const evidence: Record<string, unknown> = { containerdConfig: CONTAINERD_CONFIG, runtimeLine: line?.trim() ?? 'none: the shim runs runc directly' };
-    if (config !== undefined && line !== undefined) {
-      await writeNodeText(node, CONTAINERD_CONFIG, config.replace(BINARY_NAME, ''));
-      await restartContainerd(node);
-      evidence.containerdRestarted = true;
-    }
-    return startUngatedAndWrite(ctx, evidence, line ? `the runtime wrapper (${line.trim()}) was taken out of ${CONTAINERD_CONFIG} and containerd restarted` : 'containerd runs no runtime wrapper');
-  },
-};
+export const runtimeWrapperUnhook = ungatedWriteAfter('runtime-wrapper-unhook', async ({ node }) => {
+  const config = await readNodeText(node, CONTAINERD_CONFIG);
+  const line = config?.match(BINARY_NAME)?.[0];
+  const evidence: Record<string, unknown> = { containerdConfig: CONTAINERD_CONFIG, runtimeLine: line?.trim() ?? 'none: the shim runs runc directly' };
+  if (config === undefined || line === undefined) return { evidence, what: 'containerd runs no runtime wrapper' };
+  await writeNodeText(node, CONTAINERD_CONFIG, config.replace(BINARY_NAME, ''));
+  await restartContainerd(node);
+  return { evidence: { ...evidence, containerdRestarted: true }, what: `the runtime wrapper (${line.trim()}) was taken out of ${CONTAINERD_CONFIG} and containerd restarted` };
+});

@@ -14,9 +14,7 @@
  */
 import { poll } from '../../wait.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
-import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload } from './common.ts';
-import { pullBeforeTampering, replaceRuntimeWrapper, startUngatedAndWrite, unprotectNamespace } from './defence-tamper.ts';
+import { replaceRuntimeWrapper, unprotectNamespace, ungatedWriteAfter } from './defence-tamper.ts';
 
 /** Where the watchdog keeps its pid (lab/watchdog/config.ts): what root on the node finds with `ls /run`. */
 const WATCHDOG_PID_FILE = '/run/integrity-lab/watchdog/watchdog.pid';
@@ -42,18 +40,10 @@ async function startWatchdog(node: LabNodeHandle, argv: string[], previous: numb
   return r.ok ? r.value : undefined;
 }
 
-export const watchdogRestartLaunder: Technique = {
-  name: 'watchdog-restart-launder',
-  async run(ctx) {
-    const { node, workload } = ctx;
-    // The write that proves the effect needs both: checked before the node is touched.
-    requirePath(ctx.attack);
-    requirePayload(ctx.attack);
-    const pulledBefore = await pullBeforeTampering(node, workload);
-    const stopped = await stopWatchdog(node);
-    const evidence: Record<string, unknown> = { pulledBefore, watchdog: stopped ? { stoppedPid: stopped.pid, commandLine: stopped.argv } : 'none on this node' };
-    Object.assign(evidence, await unprotectNamespace(node, workload.spec.namespace), await replaceRuntimeWrapper(node));
-    if (stopped) evidence.restartedPid = (await startWatchdog(node, stopped.argv, stopped.pid)) ?? 'did not write its pid file within 15 s';
-    return startUngatedAndWrite(ctx, evidence, stopped ? 'the watchdog was stopped, the gates switched off and the watchdog started again' : 'the gates (if any) were switched off');
-  },
-};
+export const watchdogRestartLaunder = ungatedWriteAfter('watchdog-restart-launder', async ({ node, workload }) => {
+  const stopped = await stopWatchdog(node);
+  const evidence: Record<string, unknown> = { watchdog: stopped ? { stoppedPid: stopped.pid, commandLine: stopped.argv } : 'none on this node' };
+  Object.assign(evidence, await unprotectNamespace(node, workload.spec.namespace), await replaceRuntimeWrapper(node));
+  if (stopped) evidence.restartedPid = (await startWatchdog(node, stopped.argv, stopped.pid)) ?? 'did not write its pid file within 15 s';
+  return { evidence, what: stopped ? 'the watchdog was stopped, the gates switched off and the watchdog started again' : 'the gates (if any) were switched off' };
+});
