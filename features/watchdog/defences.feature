@@ -2,20 +2,45 @@
 Feature: The controls defend themselves
   Root can switch the node gates off without touching a container: edit the
   gate configuration, add a CA to the trusted roots, take the runtime
-  wrapper out of containerd's configuration. The watchdog pins what the
-  gates are made of when it starts and reports every change, and it checks
-  each container in a protected namespace from the node's mount table: one
-  whose root is not the start gate's read-only root (a writable upperdir)
-  never passed the gate. Every attack runs on the vanilla control too, where
-  it must succeed.
+  wrapper out of containerd's configuration or replace it, put its own
+  listener on the gate daemon's socket, and restart the
+  watchdog so that it forgets what it knew. The gate daemon reads its
+  configuration and trusted roots against the digests the host pinned at
+  lab start and refuses on other bytes. The watchdog compares what the gates
+  are made of with the pins taken at lab start (a restart does not re-pin),
+  and checks each container in a protected namespace from the node's mount
+  table: one whose root is not the start gate's read-only root (a writable
+  upperdir) never passed the gate; where the watchdog enforces (d8-*), it
+  stops that container. Every attack runs on the vanilla control
+  too, where it must succeed.
 
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
-    And the lab signs the image of "system-agent" in the "v2" format
+    And the lab signs the image of "<workload>" in the "v2" format
     When the attacker carries out "<attack>"
     Then the attack has the outcome expected on this profile
 
     Examples:
-      | attack                        | profile   |
-      | start-gate-disabled-by-config | vanilla   |
-      | start-gate-disabled-by-config | integrity |
+      | attack                               | workload     | profile   |
+      | start-gate-disabled-by-config        | system-agent | vanilla   |
+      | start-gate-disabled-by-config        | system-agent | integrity |
+      | start-gate-unhooked-from-containerd  | system-agent | vanilla   |
+      | start-gate-unhooked-from-containerd  | system-agent | integrity |
+      | start-gate-wrapper-replaced          | system-agent | vanilla   |
+      | start-gate-wrapper-replaced          | system-agent | integrity |
+      | watchdog-restart-after-tampering     | system-agent | vanilla   |
+      | watchdog-restart-after-tampering     | system-agent | integrity |
+      | start-gate-socket-hijacked           | system-agent | vanilla   |
+      | start-gate-socket-hijacked           | system-agent | integrity |
+      | start-gate-wrapper-replaced-enforced | d8-agent     | vanilla   |
+      | start-gate-wrapper-replaced-enforced | d8-agent     | integrity |
+
+  Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
+    Given a lab node with the "<profile>" profile
+    When the attacker carries out "rogue-ca-in-trusted-roots"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |

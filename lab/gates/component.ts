@@ -17,7 +17,8 @@ import type { NodeBoot, NodeComponent, NodePreparation } from '../node/component
 import { bundleForNode } from '../node/bundle.ts';
 import type { LabNodeHandle } from '../node/handle.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
-import type { GateConfig, GateErrorCode } from './config.ts';
+import { GATE_CONFIG_PATH, type GateConfig, type GateErrorCode } from './config.ts';
+import { GATE_PINS_PATH, pinFiles } from './pins.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
 import { RELEASE_SCRIPT } from './layer-mount.ts';
 import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
@@ -129,8 +130,12 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         runtime: '/usr/bin/runc',
         ...(options.applicationTier ? { applicationTier: options.applicationTier } : {}),
       };
-      files.push({ content: JSON.stringify(config, null, 2), target: '/etc/integrity-lab/gates.json', mode: 0o644 });
-      files.push({ content: ctx.trustedRootsPem, target: '/etc/integrity-lab/trusted-roots.pem', mode: 0o644 });
+      const configText = JSON.stringify(config, null, 2);
+      files.push({ content: configText, target: GATE_CONFIG_PATH, mode: 0o644 });
+      files.push({ content: ctx.trustedRootsPem, target: config.trustedRootsFile, mode: 0o644 });
+      // The host pins what it wrote; the daemon refuses decisions on other bytes (pins.ts).
+      const pins = pinFiles([{ path: GATE_CONFIG_PATH, content: configText }, { path: config.trustedRootsFile, content: ctx.trustedRootsPem }], new Date());
+      files.push({ content: JSON.stringify(pins, null, 2), target: GATE_PINS_PATH, mode: 0o600 });
       const plugins: string[] = [];
       // One resident daemon answers both gates through a small client.
       files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/gate-daemon.ts'), 'gate-daemon'), target: '/opt/integrity-lab/gate-daemon.mjs', mode: 0o644 });

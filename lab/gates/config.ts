@@ -12,7 +12,9 @@ export type GateErrorCode =
   | 'GATE_CONFIG_INVALID'
   | 'GATE_TRUST_MISSING'
   | 'GATE_REFUSED'
-  | 'GATE_INTERNAL';
+  | 'GATE_INTERNAL'
+  | 'GATE_DEFENCE_CHANGED'
+  | 'GATE_PINS_MISSING';
 
 export const GATE_CONFIG_PATH = '/etc/integrity-lab/gates.json';
 
@@ -71,22 +73,25 @@ export function parseGateConfig(text: string, source = GATE_CONFIG_PATH): GateCo
   return data as unknown as GateConfig;
 }
 
-export function loadGateConfig(path = GATE_CONFIG_PATH): GateConfig {
+/** `read` may refuse bytes that differ from their pin (pins.ts): that refusal is passed on as it is. */
+export function loadGateConfig(path = GATE_CONFIG_PATH, read: (path: string) => Buffer = (p) => readFileSync(p)): GateConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = read(path).toString('utf8');
   } catch (err) {
+    if (err instanceof LabError) throw err;
     fail('GATE_CONFIG_MISSING', `${path}: cannot read the gate configuration: ${(err as Error).message}`, err);
   }
   return parseGateConfig(text, path);
 }
 
 /** Reads the trusted roots; an empty or unreadable file is an error. */
-export function loadTrustedRootsPem(path: string): string[] {
+export function loadTrustedRootsPem(path: string, read: (path: string) => Buffer = (p) => readFileSync(p)): string[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = read(path).toString('utf8');
   } catch (err) {
+    if (err instanceof LabError) throw err;
     fail('GATE_TRUST_MISSING', `trusted roots ${path}: cannot read: ${(err as Error).message}`, err);
   }
   const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];

@@ -17,6 +17,7 @@ import { describeError } from '../errors.ts';
 import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { RootHashCache } from './layer-check.ts';
+import { loadGatePins, pinnedReader, type DefenceReader } from './pins.ts';
 
 export const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 const SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
@@ -34,14 +35,15 @@ export function parseRequest(data: Buffer): { args: string[]; stdin: Buffer } {
   return { args, stdin: Buffer.alloc(0) };
 }
 
-export async function answer(args: string[], stdin: Buffer, cache: RootHashCache): Promise<{ code: number; text: string }> {
+/** `readDefence` reads the configuration and trusted roots against the pins the daemon loaded at its start. */
+export async function answer(args: string[], stdin: Buffer, cache: RootHashCache, readDefence: DefenceReader): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
   try {
-    if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l)), text: lines.join('\n') };
+    if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence), text: lines.join('\n') };
     if (mode === 'create') {
       const errors: string[] = [];
-      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     return { code: 2, text: `unknown gate request "${mode}"` };
@@ -81,6 +83,10 @@ function prewarm(cache: RootHashCache): void {
 
 export function startDaemon(socketPath = GATE_SOCKET): void {
   const cache = new RootHashCache('/run/integrity-lab/root-hash-cache.json');
+  // Loaded once: editing the pin file later changes nothing until a restart.
+  const pins = loadGatePins();
+  const readDefence = pinnedReader(pins);
+  process.stdout.write(pins instanceof Error ? `integrity gate daemon: ${pins.message}; every decision is refused\n` : `integrity gate daemon: ${Object.keys(pins.files).length} files pinned at ${pins.pinnedAt}: ${Object.keys(pins.files).join(', ')}\n`);
   rmSync(socketPath, { force: true });
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
     const chunks: Buffer[] = [];
@@ -88,7 +94,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache).then(({ code, text }) => {
+      void answer(args, stdin, cache, readDefence).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

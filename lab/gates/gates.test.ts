@@ -15,6 +15,7 @@ import { RootHashCache } from './layer-check.ts';
 import { blobFiles } from './content-store.ts';
 import { GATE_LAYER_ROOT, majminOf } from './layer-mount.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
+import { pinFiles, pinnedReader } from './pins.ts';
 import { gateCreate, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -385,6 +386,31 @@ describe('gateCreate', () => {
       const d = await gate(f, { ...f.config, standardLayer: { ...f.config.standardLayer, rootHash: 'f'.repeat(64) } });
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /standard layer .* signed manifest says f{64}/);
+    });
+  });
+  describe('when the trusted roots are read against pins (the gate daemon)', () => {
+    const pinned = (f: Fixture) => pinFiles([{ path: f.config.trustedRootsFile, content: readFileSync(f.config.trustedRootsFile) }], clock());
+    it('allows the signed image while the roots are the pinned bytes', async () => {
+      const f = await fixture();
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, readDefence: pinnedReader(pinned(f)) });
+      assert.equal(d.action, 'allow', d.reason);
+    });
+    it('refuses, naming the file and both digests, once a CA is appended to the roots, and mounts nothing', async () => {
+      const f = await fixture();
+      const pins = pinned(f);
+      const added = Buffer.concat([readFileSync(f.config.trustedRootsFile), Buffer.from('\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')]);
+      const read = pinnedReader(pins, (p) => (p === f.config.trustedRootsFile ? added : readFileSync(p)));
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, readDefence: read });
+      assert.equal(d.action, 'refuse');
+      assert.ok(d.reason.startsWith(`${f.config.trustedRootsFile} changed since the lab pinned it`), d.reason);
+      assert.match(d.reason, new RegExp(`${pins.files[f.config.trustedRootsFile]} → [0-9a-f]{64}`));
+      assert.equal(mountsOf(f).length, 0);
+    });
+    it('without pins (the reader of the gate before pinning) the same edit is believed and the image allowed', async () => {
+      const f = await fixture();
+      const added = Buffer.concat([readFileSync(f.config.trustedRootsFile), Buffer.from('\n')]);
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, readDefence: (p) => (p === f.config.trustedRootsFile ? added : readFileSync(p)) });
+      assert.equal(d.action, 'allow', d.reason);
     });
   });
   describe("when a forged EROFS mount sits on a snapshot's mount point", () => {

@@ -10,7 +10,8 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { LabError, describeError } from '../errors.ts';
-import { globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig, type GateErrorCode } from './config.ts';
+import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig, type GateErrorCode } from './config.ts';
+import type { DefenceReader } from './pins.ts';
 import { decideImageTrust } from './image-trust.ts';
 import { recordPull } from './pull-record.ts';
 
@@ -101,15 +102,16 @@ function logDecision(entry: Record<string, unknown>): void {
 }
 
 /** The executable's body. Any error refuses: the gate never fails open. */
-export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void): Promise<number> {
+/** `read` reads the configuration and trusted roots (the daemon's refuses bytes that differ from their pins: pins.ts). */
+export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void, read?: DefenceReader): Promise<number> {
   let name: string | undefined;
   const started = performance.now();
   try {
     const args = parsePullArgs(argv);
     name = args.name;
     const descriptor = stdin.length ? (JSON.parse(stdin.toString()) as PullRequest['descriptor']) : {};
-    const config = loadGateConfig();
-    const roots = loadTrustedRootsPem(config.trustedRootsFile);
+    const config = loadGateConfig(GATE_CONFIG_PATH, read);
+    const roots = loadTrustedRootsPem(config.trustedRootsFile, read);
     const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher);
     logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason, durationMs: Math.round(performance.now() - started) });
     // The digest the registry resolved: the application tier's reference for a tag (pull-record.ts).

@@ -22,7 +22,8 @@ import { isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
-import { globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
+import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
+import { isPinRefusal, type DefenceReader } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
@@ -111,6 +112,8 @@ export interface RuntimeGateDeps {
   clock(): Date;
   /** containerd's content store, every blob checked against its digest. */
   content: ContentStore;
+  /** Reads the configuration and trusted roots; the daemon's refuses bytes that differ from their pins (pins.ts). */
+  readDefence?: DefenceReader;
 }
 
 export const nodeDeps = (): RuntimeGateDeps => ({
@@ -173,7 +176,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   if (tier.tier !== 'system') return { ...base, reason: `namespace "${namespace}" is not protected (${tier.rule})` };
   const image = base.image ?? '';
   try {
-    const roots = loadTrustedRootsPem(config.trustedRootsFile);
+    const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
     const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock);
     if (!trust.ok) {
@@ -242,7 +245,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   } catch (err) {
     // Whatever was mounted for a refused container goes again now.
     if (containerId) await deps.exec.run(['sh', '-c', RELEASE_SCRIPT, 'sh', containerId]).catch(() => undefined);
-    return { ...base, action: 'refuse', reason: err instanceof Refusal ? err.message : `internal error, refusing: ${describeError(err)}` };
+    return { ...base, action: 'refuse', reason: err instanceof Refusal || isPinRefusal(err) ? err.message : `internal error, refusing: ${describeError(err)}` };
   }
 }
 
@@ -271,7 +274,7 @@ export async function runtimeGateMain(
   if (inv.command !== 'create' || !inv.bundle) return 0;
   let config: GateConfig | Error;
   try {
-    config = loadGateConfig();
+    config = loadGateConfig(GATE_CONFIG_PATH, deps.readDefence);
   } catch (err) {
     config = err as Error;
   }

@@ -288,6 +288,11 @@ export const TECHNIQUES = [
   'forged-layer-mount',
   'image-config-tamper',
   'gate-config-unprotect',
+  'runtime-wrapper-unhook',
+  'runtime-wrapper-replace',
+  'trusted-roots-add-ca',
+  'watchdog-restart-launder',
+  'gate-socket-hijack',
   'copied-binary-exec',
   'sandbox-file-rewrite',
   // mount watchdog

@@ -34,6 +34,8 @@ export interface WatchdogAlert {
   reason: string;
   mount?: { line: string; mountPoint: string; fstype: string; source: string; root: string; majmin: string; hostPath?: string };
   layer?: { file: string; digest?: string; signed: string; actual?: string; bytes?: number };
+  /** `kind: "defence"`: the file, and its pinned and current sha256 (or `missing`). */
+  defence?: { file: string; pinned?: string; now?: string };
   /** How mount changes reach the watchdog. */
   notify: NotifyMode;
   trigger: ScanTrigger;
@@ -57,6 +59,7 @@ export type ActivityKind =
   | 'leftovers-released'
   | 'reverified'
   | 'trust'
+  | 'pins'
   | 'error';
 
 export interface ActivityRecord {

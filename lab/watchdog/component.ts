@@ -49,6 +49,8 @@ export function watchdogComponent(settings: WatchdogSettings): WatchdogComponent
       };
     },
     async afterStart(node) {
+      // The pins are taken now, while the lab alone controls the node; a restarted daemon compares with them.
+      await node.run(['node', DAEMON_PATH, '--pin', WATCHDOG_CONFIG_PATH]);
       await startDaemon(node.exec, config);
     },
     async detections(node, since): Promise<Detection[]> {

@@ -53,6 +53,8 @@ export interface WatchdogConfig {
   activityLog: string;
   statusFile: string;
   pidFile: string;
+  /** What the node gates were made of at lab start (defences.ts), taken once by `watchdog.mjs --pin`. */
+  pinsFile: string;
   notifyHelper: string;
   releaseHelper: string;
   containerd: { address: string; namespace: string };
@@ -64,6 +66,8 @@ export const ACTIVITY_LOG = '/var/log/integrity-lab/watchdog-activity.jsonl';
 export const STATUS_FILE = '/run/integrity-lab/watchdog/status.json';
 export const PID_FILE = '/run/integrity-lab/watchdog/watchdog.pid';
 export const DAEMON_PATH = '/opt/integrity-lab/watchdog.mjs';
+/** Root-only: a restarted watchdog compares the node gates with these, not with what it finds at its own start. */
+export const PINS_FILE = '/etc/integrity-lab/watchdog/pins.json';
 
 export const DEFAULTS = {
   notify: 'auto',
@@ -96,6 +100,7 @@ export function resolveConfig(settings: WatchdogSettings): WatchdogConfig {
     activityLog: ACTIVITY_LOG,
     statusFile: STATUS_FILE,
     pidFile: PID_FILE,
+    pinsFile: PINS_FILE,
     notifyHelper: '/opt/integrity-lab/watchdog-mntnotify',
     releaseHelper: '/opt/integrity-lab/watchdog-release-mounts',
     containerd: { address: '/run/integrity-lab/containerd.sock', namespace: 'k8s.io' },
@@ -140,7 +145,7 @@ export function parseWatchdogConfig(text: string, source = WATCHDOG_CONFIG_PATH)
   if (!Array.isArray(formats) || formats.length === 0 || formats.some((f) => f !== 'v2' && f !== 'delivery-kit')) {
     problems.push(`allowedFormats: expected a non-empty list of "v2" and/or "delivery-kit", got ${JSON.stringify(formats)}`);
   }
-  for (const key of ['trustedRootsFile', 'taskDir', 'gatesConfigFile', 'alertLog', 'activityLog', 'statusFile', 'pidFile', 'notifyHelper', 'releaseHelper'] as const) {
+  for (const key of ['trustedRootsFile', 'taskDir', 'gatesConfigFile', 'alertLog', 'activityLog', 'statusFile', 'pidFile', 'pinsFile', 'notifyHelper', 'releaseHelper'] as const) {
     if (!isPath(data[key])) problems.push(`${key}: expected an absolute path, got ${JSON.stringify(data[key])}`);
   }
   const c = data.containerd as Record<string, unknown> | undefined;

@@ -4,6 +4,7 @@ import type { Exec } from '../exec.ts';
 import type { ActivityRecord, WatchdogAlert } from './alerts.ts';
 import { resolveConfig } from './config.ts';
 import { CONFIRM_MS, parseTaskList, WatchdogDaemon, type DaemonDeps } from './daemon.ts';
+import { takePins } from './defences.ts';
 import type { OciSpec } from './expected.ts';
 import type { HelperLine, NotifyHandlers } from './notify.ts';
 import type { NodeView } from './proc.ts';
@@ -84,6 +85,7 @@ class FakeNode implements NodeView {
     return t === undefined ? undefined : Buffer.from(t);
   }
   readText(path: string) {
+    if (this.files.has(path)) return this.files.get(path);
     if (path === '/etc/integrity-lab/gates.json') return sampleText('integrity', 'gates.json');
     if (path.endsWith('trusted-roots.pem')) return '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
     return undefined;
@@ -209,18 +211,63 @@ describe('WatchdogDaemon', () => {
       h.node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A');
       await h.daemon.start();
       h.daemon.checkDefences();
-      assert.deepEqual(h.alerts().filter((a) => a.kind === 'defence'), []);
+      const changed = () => h.alerts().filter((a) => a.reasons.includes('defence-changed'));
+      assert.deepEqual(changed(), []);
       h.node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A + attacker CA');
       h.daemon.checkDefences();
       h.daemon.checkDefences();
-      const d = h.alerts().filter((a) => a.kind === 'defence');
+      const d = changed();
       assert.equal(d.length, 1);
-      assert.match(d[0]!.reason, /trusted signing roots \(\/etc\/integrity-lab\/trusted-roots.pem\) changed .*sha256 [0-9a-f]{64} → [0-9a-f]{64}/);
+      assert.match(d[0]!.reason, /trusted signing roots \(\/etc\/integrity-lab\/trusted-roots.pem\) changed since the watchdog started: sha256 [0-9a-f]{64} → [0-9a-f]{64}/);
       h.node.files.delete('/usr/bin/runc');
       h.node.files.set('/etc/containerd/config.toml', 'no wrapper');
       h.daemon.checkDefences();
-      assert.equal(h.alerts().filter((a) => a.kind === 'defence').length, 2);
+      assert.equal(changed().length, 2);
       h.daemon.stop();
+    });
+  });
+
+  describe('when root tampers with the gates while the watchdog is down, then starts it again', () => {
+    // The agent's root as containerd makes it when the start gate is bypassed.
+    const tamper = (node: FakeNode) => {
+      node.nodeMountinfo = node.nodeMountinfo.replace(
+        new RegExp(`(/k8s\\.io/${AGENT}/rootfs .*?lowerdir=)[^,]+`),
+        '$1/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/2/fs,upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/9/fs,workdir=/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/9/work',
+      );
+      const gates = JSON.parse(node.readText('/etc/integrity-lab/gates.json')!) as { protectedNamespaces: string[] };
+      node.files.set('/etc/integrity-lab/gates.json', JSON.stringify({ ...gates, protectedNamespaces: gates.protectedNamespaces.filter((n) => n !== 'kube-system') }));
+      node.files.set('/usr/local/bin/integrity-runc', '#!/bin/sh\nexec /usr/bin/runc "$@"\n');
+    };
+    const PINS = resolveConfig({ namespaces: [{ match: 'kube-system', mode: 'detect' }] }).pinsFile;
+
+    describe('with the pins taken at lab start', () => {
+      it('reports each changed file against the pins, and the ungated container from the pinned namespaces', async () => {
+        const node = new FakeNode();
+        node.files.set('/usr/local/bin/integrity-runc', 'the gate wrapper');
+        node.files.set(PINS, JSON.stringify(takePins((p) => node.readBytes(p), '/etc/integrity-lab/gates.json', new Date('2026-11-22T12:00:00Z'))));
+        tamper(node);
+        const h = harness('detect', node);
+        await h.daemon.start();
+        const changed = h.alerts().filter((a) => a.reasons.includes('defence-changed'));
+        assert.deepEqual(changed.map((a) => a.defence?.file).sort(), ['/etc/integrity-lab/gates.json', '/usr/local/bin/integrity-runc']);
+        assert.ok(changed.every((a) => a.reason.includes('changed since the lab pinned it at 2026-11-22T12:00:00.000Z')), changed.map((a) => a.reason).join('\n'));
+        const gate = h.alerts().filter((a) => a.kind === 'gate');
+        assert.deepEqual(gate.map((a) => [a.container, a.reasons]), [[AGENT, ['ungated', 'writable-upperdir']]]);
+        h.daemon.stop();
+      });
+    });
+    describe('without them (the pin file deleted)', () => {
+      it('says so in an alert, and the laundered state goes unseen: no change, no ungated container', async () => {
+        const node = new FakeNode();
+        tamper(node);
+        const h = harness('detect', node);
+        await h.daemon.start();
+        const missing = h.alerts().filter((a) => a.reasons.includes('pins-missing'));
+        assert.equal(missing.length, 1);
+        assert.equal(missing[0]!.defence?.file, PINS);
+        assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('defence-changed') || a.kind === 'gate'), []);
+        h.daemon.stop();
+      });
     });
   });
 
@@ -407,7 +454,8 @@ describe('WatchdogDaemon', () => {
         h.node.procs.get(274)!.mountinfo = sampleText('integrity', 'system-agent.attacked.mountinfo');
         emit({ type: 'mount', event: 'attach', mntId: '2147502891', key: AGENT, time: 1234.5 });
         await new Promise((r) => setTimeout(r, 30));
-        const alerts = h.alerts();
+        // (this node has no lab-start pins: that is one more alert, kind defence)
+        const alerts = h.alerts().filter((a) => a.kind === 'mount');
         assert.equal(alerts.length, 5);
         assert.ok(alerts.every((a) => a.trigger === 'fanotify' && a.eventTime === 1234.5 && a.notify === 'fanotify-mnt'));
       } finally {

@@ -27,7 +27,7 @@ import { tierOf } from '../gates/tiers.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
 import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
-import { changedDefences, fingerprint, ungatedReason, type Fingerprints } from './defences.ts';
+import { changedDefences, fingerprint, parsePins, ungatedReason, type Fingerprints } from './defences.ts';
 import { diffMounts, type MountFinding } from './diff.ts';
 import { globMatch } from '../gates/config.ts';
 import { deriveExpectation, type MountExpectation } from './expected.ts';
@@ -163,10 +163,12 @@ export class WatchdogDaemon {
   #standard?: { file: string; rootHash: string };
   /** The gates' tier policy (gates/tiers.ts): application containers are re-verified against their references. */
   #tiers?: Pick<GateConfig, 'protectedNamespaces' | 'applicationTier'>;
-  /** The start gate's protected namespaces when the watchdog started (later edits of gates.json do not change them). */
+  /** The start gate's protected namespaces at lab start (the pins), or when the watchdog started without pins; later edits of gates.json do not change them. */
   #protectedNamespaces: string[] = [];
-  /** What the node gates were made of when the watchdog started. */
+  /** What the node gates were made of at lab start (the pins), or when the watchdog started without pins. */
   #defencePins: Fingerprints = new Map();
+  /** Where #defencePins come from, for alerts: `the lab pinned it at …` or `the watchdog started`. */
+  #pinnedBy = '';
   readonly #defenceReported = new Set<string>();
   #trustedRoots: string[] = [];
   #timers: NodeJS.Timeout[] = [];
@@ -203,6 +205,10 @@ export class WatchdogDaemon {
       namespaces: this.config.namespaces,
       reverify: this.config.reverify,
     });
+    // Before the first discovery: the protected namespaces come from the pins.
+    this.#loadPins();
+    // What changed while no watchdog ran (a restart after tampering) is reported now.
+    this.checkDefences();
     await this.discover('discovery');
     const every = (ms: number, fn: () => void) => this.#timers.push(setInterval(() => this.#guard(fn), ms));
     every(this.config.discoveryIntervalMs, () => void this.#discoverGuarded());
@@ -215,7 +221,6 @@ export class WatchdogDaemon {
       every(this.config.pollIntervalMs, () => this.scanAll('poll'));
     }
     every(2000, () => this.writeStatus());
-    this.#defencePins = fingerprint((p) => this.deps.view.readBytes(p));
     every(this.config.pollIntervalMs * 5, () => this.checkDefences());
     every(this.config.pollIntervalMs, () => this.checkSandboxFiles());
     this.#armReverify();
@@ -262,6 +267,35 @@ export class WatchdogDaemon {
         this.error(undefined, `${this.config.gatesConfigFile} is not JSON: ${describeError(err)}`);
       }
     }
+  }
+
+  /**
+   * The lab-start pins (defences.ts). Without them (deleted, unreadable) the
+   * watchdog says so in an alert and falls back to pinning what the node has
+   * now: a change made before this start is then invisible to it.
+   */
+  #loadPins(): void {
+    const path = this.config.pinsFile;
+    const text = this.deps.view.readText(path);
+    let problem = text === undefined ? `${path} is missing` : '';
+    if (text !== undefined) {
+      try {
+        const pins = parsePins(text, path);
+        this.#defencePins = new Map(Object.entries(pins.files));
+        this.#pinnedBy = `the lab pinned it at ${pins.pinnedAt}`;
+        if (pins.gate) {
+          this.#protectedNamespaces = pins.gate.protectedNamespaces;
+          if (pins.gate.standardLayer) this.#standard = { file: pins.gate.standardLayer.path, rootHash: pins.gate.standardLayer.rootHash };
+        }
+        this.activity('pins', `comparing the node gates with the lab's pins of ${pins.pinnedAt} (${this.#defencePins.size} files; protected namespaces ${JSON.stringify(this.#protectedNamespaces)})`, { pinsFile: path, pinnedAt: pins.pinnedAt, protectedNamespaces: this.#protectedNamespaces });
+        return;
+      } catch (err) {
+        problem = describeError(err);
+      }
+    }
+    this.#defencePins = fingerprint((p) => this.deps.view.readBytes(p));
+    this.#pinnedBy = 'the watchdog started';
+    this.nodeAlert(['pins-missing'], `the lab's pins of the node gates are unusable (${problem}): this watchdog pins what the node has now and cannot see a change made before it started`, { file: path });
   }
 
   async #startNotify(): Promise<void> {
@@ -624,12 +658,12 @@ export class WatchdogDaemon {
       const key = `${c.path}:${c.now}`;
       if (this.#defenceReported.has(key)) continue;
       this.#defenceReported.add(key);
-      this.nodeAlert(['defence-changed'], `${c.what} (${c.path}) changed since the watchdog started: sha256 ${c.pinned} → ${c.now}`);
+      this.nodeAlert(['defence-changed'], `${c.what} (${c.path}) changed since ${this.#pinnedBy}: sha256 ${c.pinned} → ${c.now}`, { file: c.path, pinned: c.pinned, now: c.now });
     }
   }
 
   /** An alert about the node rather than one container. */
-  nodeAlert(reasons: string[], reason: string): void {
+  nodeAlert(reasons: string[], reason: string, defence?: WatchdogAlert['defence']): void {
     const now = this.deps.now();
     this.#counters.alerts++;
     const alert: WatchdogAlert = {
@@ -641,6 +675,7 @@ export class WatchdogDaemon {
       action: 'alert',
       reasons,
       reason,
+      defence,
       notify: this.notify,
       trigger: 'poll',
       detectedAt: now,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { changedDefences, fingerprint, ungatedReason } from './defences.ts';
+import { changedDefences, fingerprint, parsePins, takePins, ungatedReason } from './defences.ts';
 import { sample } from './test-samples.ts';
 
 describe('ungatedReason', () => {
@@ -34,6 +34,29 @@ describe('changedDefences', () => {
       const pinned = fingerprint(() => Buffer.from('x'), files);
       const now = fingerprint((p) => (p === '/b' ? Buffer.from('x') : undefined), files);
       assert.deepEqual(changedDefences(pinned, now, files).map((x) => [x.path, x.now]), [['/a', 'missing']]);
+    });
+  });
+});
+
+describe('takePins / parsePins', () => {
+  const files = [{ path: '/etc/integrity-lab/gates.json', what: 'G' }, { path: '/x', what: 'X' }];
+  const gates = JSON.stringify({ protectedNamespaces: ['kube-system', 'd8-*'], standardLayer: { path: '/std.erofs', rootHash: 'a'.repeat(64) } });
+  describe('when the node has the start gate', () => {
+    it('pins every file (missing ones as missing) and the gate\'s promise, and reads back the same', () => {
+      const pins = takePins((p) => (p === '/etc/integrity-lab/gates.json' ? Buffer.from(gates) : undefined), '/etc/integrity-lab/gates.json', new Date('2026-12-05T12:00:00Z'), files);
+      assert.equal(pins.files['/x'], 'missing');
+      assert.deepEqual(pins.gate?.protectedNamespaces, ['kube-system', 'd8-*']);
+      assert.deepEqual(parsePins(JSON.stringify(pins), 'pins.json'), pins);
+    });
+  });
+  describe('when the node has no start gate (vanilla)', () => {
+    it('makes no promise for it', () => {
+      assert.equal(takePins(() => undefined, '/etc/integrity-lab/gates.json', new Date(), files).gate, undefined);
+    });
+  });
+  describe('when a digest in the pin file is not one', () => {
+    it('names the file, the entry and the value', () => {
+      assert.throws(() => parsePins(JSON.stringify({ pinnedAt: '2026-12-05T12:00:00Z', files: { '/x': 'nope' } }), 'pins.json'), /pins.json: files\["\/x"\]: expected 64 hex digits or "missing", got "nope"/);
     });
   });
 });

@@ -5,18 +5,30 @@
  * containerd's configuration, replace the wrapper, runc or the gate client.
  * The watchdog therefore:
  *
- * - pins, when it starts, what the node gates are made of (each file's
- *   sha256) and reports any later change, whatever the change says;
- * - pins the protected namespaces the start gate had when the watchdog
- *   started, and checks every container there from its own evidence, the
+ * - compares what the node gates are made of (each file's sha256) with
+ *   the pins taken at lab start, and reports any change, whatever the
+ *   change says;
+ * - takes the protected namespaces from the same pins (what the start gate
+ *   promised at lab start), and checks every container there from its own
+ *   evidence, the
  *   node's mount table: a protected workload container must have the
  *   gate's read-only root (standard layer on top, gate-owned layer mounts,
  *   no upperdir). One that does not never passed the start gate.
+ *
+ * The pins are taken once, at lab start (`watchdog.mjs --pin`, run by the
+ * component before the daemon starts), into a root-only file. A watchdog
+ * that root kills and starts again after tampering therefore still compares
+ * with the lab's pins, not with the tampered node. Trust boundary: the pin
+ * file is on the node, so root who also rewrites it (or deletes it and pins
+ * again) before the restart is not caught; a deleted or unreadable pin file
+ * is itself an alert (`pins-missing`). Only a copy held off the node closes
+ * that, which the lab does not have.
  *
  * Pure over its inputs; the daemon does the I/O.
  */
 import { createHash } from 'node:crypto';
 import type { RootfsExpectation } from './expected.ts';
+import { watchdogError } from './errors.ts';
 
 /** Files that make up the node gates, and why each matters. */
 export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
@@ -28,6 +40,10 @@ export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
   { path: '/opt/integrity-lab/gate-client', what: 'the gate client' },
   { path: '/opt/integrity-lab/gate-daemon.mjs', what: 'the gate daemon' },
   { path: '/opt/containerd/image-verifier/bin/integrity-pull-gate', what: 'the pull gate' },
+  { path: '/etc/integrity-lab/gate-pins.json', what: "the gate daemon's pins of its configuration and trusted roots" },
+  { path: '/etc/integrity-lab/watchdog.json', what: "the watchdog's configuration (namespaces watched, modes)" },
+  { path: '/etc/integrity-lab/watchdog/trusted-roots.pem', what: "the watchdog's trusted signing roots" },
+  { path: '/opt/integrity-lab/watchdog.mjs', what: 'the watchdog daemon' },
 ];
 
 /** sha256 of each file's bytes, or `missing`. */
@@ -76,4 +92,54 @@ export function ungatedReason(rootfs: RootfsExpectation): { reasons: string[]; r
     why.push('its root is not read-only');
   }
   return reasons.length ? { reasons, reason: `a container in a protected namespace did not pass the start gate: ${why.join('; ')}` } : undefined;
+}
+
+/** What the start gate promised when the pins were taken: the namespaces it protects and its standard layer. */
+export interface GatePromise {
+  protectedNamespaces: string[];
+  standardLayer?: { path: string; rootHash: string };
+}
+
+/** The lab-start pins: each defence file's sha256 (or `missing`), and the start gate's promise on a node that has one. */
+export interface DefencePins {
+  pinnedAt: string;
+  files: Record<string, string>;
+  gate?: GatePromise;
+}
+
+/** The start gate's promise in a gates.json; undefined on a node without the start gate (no standard layer) or for text that is not one. */
+export function gatePromise(gatesJson: string | undefined): GatePromise | undefined {
+  if (gatesJson === undefined) return undefined;
+  try {
+    const g = JSON.parse(gatesJson) as { protectedNamespaces?: unknown; standardLayer?: { path?: unknown; rootHash?: unknown } };
+    if (!g.standardLayer || typeof g.standardLayer.path !== 'string' || typeof g.standardLayer.rootHash !== 'string' || !Array.isArray(g.protectedNamespaces)) return undefined;
+    return { protectedNamespaces: g.protectedNamespaces.filter((n): n is string => typeof n === 'string'), standardLayer: { path: g.standardLayer.path, rootHash: g.standardLayer.rootHash } };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Takes the pins of a node (at lab start, while the lab alone controls it). */
+export function takePins(read: (path: string) => Buffer | undefined, gatesConfigFile: string, now: Date, files = DEFENCE_FILES): DefencePins {
+  const gate = gatePromise(read(gatesConfigFile)?.toString('utf8'));
+  return { pinnedAt: now.toISOString(), files: Object.fromEntries(fingerprint(read, files)), ...(gate ? { gate } : {}) };
+}
+
+/** Parses a pin file; every problem is named. */
+export function parsePins(text: string, source: string): DefencePins {
+  let data: Partial<DefencePins>;
+  try {
+    data = JSON.parse(text) as Partial<DefencePins>;
+  } catch (err) {
+    throw watchdogError('WATCHDOG_PINS_INVALID', `${source}: not JSON: ${(err as Error).message}`, err);
+  }
+  const problems: string[] = [];
+  if (typeof data?.pinnedAt !== 'string' || Number.isNaN(Date.parse(data.pinnedAt))) problems.push(`pinnedAt: expected an ISO time, got ${JSON.stringify(data?.pinnedAt)}`);
+  const files = data?.files;
+  if (!files || typeof files !== 'object' || Array.isArray(files) || Object.keys(files).length === 0) problems.push(`files: expected { "<path>": "<sha256>|missing" }, got ${JSON.stringify(files)}`);
+  else for (const [path, digest] of Object.entries(files)) if (typeof digest !== 'string' || !/^([0-9a-f]{64}|missing)$/.test(digest)) problems.push(`files["${path}"]: expected 64 hex digits or "missing", got ${JSON.stringify(digest)}`);
+  const gate = data?.gate;
+  if (gate !== undefined && (!Array.isArray(gate.protectedNamespaces) || gate.protectedNamespaces.some((n) => typeof n !== 'string'))) problems.push(`gate.protectedNamespaces: expected a list of namespaces, got ${JSON.stringify(gate.protectedNamespaces)}`);
+  if (problems.length) throw watchdogError('WATCHDOG_PINS_INVALID', `${source}: ${problems.join('; ')}`);
+  return data as DefencePins;
 }

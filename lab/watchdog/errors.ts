@@ -8,7 +8,8 @@ export type WatchdogErrorCode =
   | 'WATCHDOG_NATIVE_BUILD_FAILED'
   | 'WATCHDOG_ALERT_LOG_INVALID'
   | 'WATCHDOG_BUDGET_INVALID'
-  | 'WATCHDOG_LAB_NOT_FOUND';
+  | 'WATCHDOG_LAB_NOT_FOUND'
+  | 'WATCHDOG_PINS_INVALID';
 
 export function watchdogError(code: WatchdogErrorCode, message: string, cause?: unknown): LabError<WatchdogErrorCode> {
   return new LabError<WatchdogErrorCode>(code, message, { cause });

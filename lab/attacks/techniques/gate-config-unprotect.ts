@@ -6,33 +6,15 @@
  * upperdir from the node. On a node without the gate there is nothing to
  * edit and the write lands the same way.
  *
- * What must catch it is not the edited configuration: the watchdog pinned
- * the protected namespaces when it started and sees, in the node's mount
- * table, a protected container whose root is not the gate's.
+ * The pod's images are on the node before the edit (as for any workload that
+ * ran there), so the start gate is the defence asked. What must catch it is not
+ * the edited configuration: the gate daemon reads it against the digest the
+ * host pinned at lab start and refuses every decision on other bytes
+ * (lab/gates/pins.ts); the watchdog reports the edit too.
  */
-import type { Technique } from '../technique.ts';
-import { tryStart } from './start.ts';
-import { upperdirWrite } from './upperdir-write.ts';
+import { unprotectNamespace, ungatedWriteAfter } from './defence-tamper.ts';
 
-export const GATES_JSON = '/etc/integrity-lab/gates.json';
-
-export const gateConfigUnprotect: Technique = {
-  name: 'gate-config-unprotect',
-  async run(ctx) {
-    const { node, workload, pods } = ctx;
-    const namespace = workload.spec.namespace;
-    const present = await node.exec.run(['cat', GATES_JSON]);
-    const evidence: Record<string, unknown> = { gateConfig: present.exitCode === 0 ? GATES_JSON : 'none on this node' };
-    if (present.exitCode === 0) {
-      const config = JSON.parse(present.stdout.toString()) as { protectedNamespaces: string[] };
-      // A glob such as d8-* covering the namespace goes too.
-      const kept = config.protectedNamespaces.filter((p) => p !== namespace && !new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(namespace));
-      evidence.protectedNamespaces = { before: config.protectedNamespaces, after: kept };
-      await node.run(['sh', '-c', 'cat > "$1"', 'sh', GATES_JSON], { input: Buffer.from(JSON.stringify({ ...config, protectedNamespaces: kept }, null, 2)) });
-    }
-    const start = await tryStart(node, workload, pods);
-    if (!start.started) return { effect: false, reason: `the container did not start (${start.stage}): ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
-    const write = await upperdirWrite.run(ctx);
-    return { effect: write.effect, reason: `${namespace} unprotected in the gate configuration; ${write.reason}`, evidence: { ...evidence, ...write.evidence } };
-  },
-};
+export const gateConfigUnprotect = ungatedWriteAfter('gate-config-unprotect', async ({ node, workload }) => ({
+  evidence: await unprotectNamespace(node, workload.spec.namespace),
+  what: `${workload.spec.namespace} unprotected in the gate configuration`,
+}));

@@ -45,7 +45,7 @@ export const imageConfigTamper: Technique = {
 };
 
 /** Restarts the node's containerd (lab-node-init started it and keeps its pid) and waits for it to answer. */
-async function restartContainerd(node: Parameters<Technique['run']>[0]['node']): Promise<void> {
+export async function restartContainerd(node: Parameters<Technique['run']>[0]['node']): Promise<void> {
   await node.run(['sh', '-c', [
     'pid=$(cat /run/lab-containerd.pid); kill "$pid"',
     'for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done',

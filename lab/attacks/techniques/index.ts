@@ -14,6 +14,11 @@ import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-sto
 import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
 import { gateConfigUnprotect } from './gate-config-unprotect.ts';
+import { runtimeWrapperReplace } from './runtime-wrapper-replace.ts';
+import { runtimeWrapperUnhook } from './runtime-wrapper-unhook.ts';
+import { trustedRootsAddCa } from './trusted-roots-add-ca.ts';
+import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
+import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 // audit rules (lab/audit)
@@ -36,6 +41,11 @@ const implemented: Technique[] = [
   forgedLayerMount,
   imageConfigTamper,
   gateConfigUnprotect,
+  runtimeWrapperUnhook,
+  runtimeWrapperReplace,
+  trustedRootsAddCa,
+  watchdogRestartLaunder,
+  gateSocketHijack,
   copiedBinaryExec,
   sandboxFileRewrite,
   privilegedContainer,

@@ -1,8 +1,11 @@
 // Entry point of the mount watchdog daemon, bundled into the node and
 // started by the watchdog component (lab/watchdog/component.ts).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { localExec } from '../../exec.ts';
 import { describeError } from '../../errors.ts';
 import { loadWatchdogConfig } from '../config.ts';
+import { takePins } from '../defences.ts';
 import { realDaemonDeps, WatchdogDaemon } from '../daemon.ts';
 import { startNotifier } from '../notify.ts';
 import { nodeView } from '../proc.ts';
@@ -10,12 +13,26 @@ import { fileIdentity, rootHashOf } from '../reverify.ts';
 import { applicationTrust } from '../../gates/app-image.ts';
 import { nodeAppCheckDeps } from '../../gates/app-checker.ts';
 
+// `--pin CONFIG`: take the lab-start pins (defences.ts), once; an existing pin file is never replaced.
+const pinOnly = process.argv[2] === '--pin';
 let config;
 try {
-  config = loadWatchdogConfig(process.argv[2]);
+  config = loadWatchdogConfig(process.argv[pinOnly ? 3 : 2]);
 } catch (err) {
   process.stderr.write(`watchdog: ${describeError(err)}\n`);
   process.exit(2);
+}
+if (pinOnly) {
+  const pins = takePins((p) => nodeView.readBytes(p), config.gatesConfigFile, new Date());
+  try {
+    mkdirSync(dirname(config.pinsFile), { recursive: true, mode: 0o700 });
+    writeFileSync(config.pinsFile, JSON.stringify(pins, null, 2), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    process.stderr.write(`watchdog: cannot write the pins to ${config.pinsFile}: ${describeError(err)}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`watchdog: pinned ${Object.keys(pins.files).length} files in ${config.pinsFile}\n`);
+  process.exit(0);
 }
 const daemon = new WatchdogDaemon(
   config,

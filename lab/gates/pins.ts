@@ -1,0 +1,114 @@
+/**
+ * Gate-side pinning (issue 11 §4, T1562.001 Impair Defenses). The gates
+ * read their configuration and trusted roots on every decision; root on the
+ * node who edits gates.json (a protected namespace removed) or appends a CA
+ * to trusted-roots.pem would otherwise switch them off, or make them admit
+ * an image the attacker signed, with no trace.
+ *
+ * The host, which wrote those files into the node, also writes their sha256
+ * (gate-pins.json, root-only). The gate daemon loads the pins once, when it
+ * starts, and every read of a pinned file goes through `pinnedReader`: the
+ * bytes the gate then parses are the bytes it hashed, and bytes that differ
+ * from the pin are refused, naming the file and both digests. The gate
+ * fails closed: no decision is made on a changed file, and without pins
+ * every decision is refused.
+ *
+ * Trust boundary: the pins live on the node. Root who edits a pinned file,
+ * then the pin file, then restarts the gate daemon gets the edited file
+ * believed; that takes three steps instead of one, and the watchdog pins
+ * these files too (lab/watchdog/defences.ts). Only a check from outside the
+ * node (attestation) closes it; the lab has none.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { LabError } from '../errors.ts';
+import type { GateErrorCode } from './config.ts';
+
+export const GATE_PINS_PATH = '/etc/integrity-lab/gate-pins.json';
+
+export interface GatePins {
+  /** When the host took the pins (lab start). */
+  pinnedAt: string;
+  /** Absolute path → sha256 (hex) of the bytes the host wrote. */
+  files: Record<string, string>;
+}
+
+/** Reads a file the gate depends on; throws when it cannot be trusted. */
+export type DefenceReader = (path: string) => Buffer;
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** The pins of the files the host is about to write. */
+export function pinFiles(files: readonly { path: string; content: string | Uint8Array }[], now: Date): GatePins {
+  return { pinnedAt: now.toISOString(), files: Object.fromEntries(files.map((f) => [f.path, sha256(typeof f.content === 'string' ? Buffer.from(f.content) : f.content)])) };
+}
+
+export function parseGatePins(text: string, source = GATE_PINS_PATH): GatePins {
+  let data: Partial<GatePins>;
+  try {
+    data = JSON.parse(text) as Partial<GatePins>;
+  } catch (err) {
+    throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `${source}: not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const files = data?.files;
+  const problems: string[] = [];
+  if (typeof data?.pinnedAt !== 'string') problems.push(`pinnedAt: expected an ISO time, got ${JSON.stringify(data?.pinnedAt)}`);
+  if (!files || typeof files !== 'object' || Array.isArray(files) || Object.keys(files).length === 0) problems.push(`files: expected { "<absolute path>": "<sha256>" } with at least one file, got ${JSON.stringify(files)}`);
+  else {
+    for (const [path, digest] of Object.entries(files)) {
+      if (!path.startsWith('/')) problems.push(`files: "${path}" is not an absolute path`);
+      if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) problems.push(`files["${path}"]: expected 64 hex digits, got ${JSON.stringify(digest)}`);
+    }
+  }
+  if (problems.length) throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `${source}: ${problems.join('; ')}`);
+  return data as GatePins;
+}
+
+/** The pins, or why there are none (every decision is then refused). */
+export function loadGatePins(path = GATE_PINS_PATH, read: (p: string) => string = (p) => readFileSync(p, 'utf8')): GatePins | LabError<GateErrorCode> {
+  let text: string;
+  try {
+    text = read(path);
+  } catch (err) {
+    return new LabError<GateErrorCode>('GATE_PINS_MISSING', `${path}: cannot read the gate's pins: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return parseGatePins(text, path);
+  } catch (err) {
+    return err as LabError<GateErrorCode>;
+  }
+}
+
+function sameDigest(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * A reader that returns a pinned file's bytes only when they hash to the
+ * pin. Files that are not pinned are read as they are.
+ */
+export function pinnedReader(pins: GatePins | Error, read: (path: string) => Buffer = (p) => readFileSync(p)): DefenceReader {
+  return (path) => {
+    if (pins instanceof Error) {
+      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pins for its configuration and trusted roots (${pins.message}), so it refuses every decision`, { cause: pins });
+    }
+    const bytes = read(path);
+    const pinned = pins.files[path];
+    if (pinned === undefined) return bytes;
+    const actual = sha256(bytes);
+    if (!sameDigest(actual, pinned)) {
+      throw new LabError<GateErrorCode>(
+        'GATE_DEFENCE_CHANGED',
+        `${path} changed since the lab pinned it at ${pins.pinnedAt}: sha256 ${pinned} → ${actual}; the gate refuses every decision until it is restored`,
+      );
+    }
+    return bytes;
+  };
+}
+
+/** Whether an error is a pin refusal (its message is the whole reason). */
+export function isPinRefusal(err: unknown): err is LabError<GateErrorCode> {
+  return err instanceof LabError && (err.code === 'GATE_DEFENCE_CHANGED' || err.code === 'GATE_PINS_MISSING');
+}
