@@ -17,9 +17,9 @@
  * 27 ms when the buffer starts 16 bytes later).
  *
  * Worker threads run these functions from their source text (see
- * worker-source.ts), so each one must stand alone: no imports, no module
- * constants, no nested functions (tsx wraps those in a helper the worker
- * does not have). What they need comes in as arguments.
+ * worker-source.ts), so each one must stand alone: no imports, no
+ * module-level names, no nested functions (tsx wraps those in a helper the
+ * worker does not have). What they need comes in as arguments.
  */
 import type { hash as cryptoHash } from 'node:crypto';
 import type { readvSync } from 'node:fs';

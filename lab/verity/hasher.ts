@@ -172,7 +172,7 @@ export async function hashDataLevel(
 
   throwIfAborted(options.signal, what);
   const workers = acquireWorkers(workerCount);
-  const runs = workers.map((worker, i) => worker.run({ ...job, chunks, out: shared, control: controlBuffer, worker: i }));
+  const runs = workers.map((worker, i) => worker.run({ ...job, chunks, slots: CONTROL, out: shared, control: controlBuffer, worker: i }));
   for (const run of runs) run.catch(() => undefined); // awaited below, when the worker took part
   let hashedHere = 0;
   let failure: unknown;

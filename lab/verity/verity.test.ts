@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { isLabError } from '../errors.ts';
+import { bundleForNode } from '../node/bundle.ts';
 import { releaseHashWorkers, type ReadOptions } from './hasher.ts';
 import { DELIVERY_KIT_PARAMS, type VerityParams } from './params.ts';
 import { treeStartOffset } from './superblock.ts';
@@ -468,6 +469,38 @@ describe('hashing threads', () => {
       ].join('\n');
       const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' } });
       assert.equal(stdout.trim(), alone.toString('hex'));
+    });
+  });
+
+  describe('when bundled by esbuild next to code with the same top-level names (as the node components are)', () => {
+    it('runs the worker although the bundler renamed its functions', async () => {
+      const alone = await computeRootHash(join(dir, 'data'), params(), { concurrency: 1 });
+      // A module bundled before lab/verity that takes the worker's names: esbuild keeps
+      // the first module's names and renames lab/verity's.
+      await writeFile(join(dir, 'first.ts'), [
+        "export const CONTROL = 'taken';",
+        "export function hashChunk(): string { return 'taken'; }",
+        "export function chunkBuffers(): string { return 'taken'; }",
+        'console.error(CONTROL, hashChunk(), chunkBuffers());',
+      ].join('\n'));
+      const entry = join(dir, 'entry.ts');
+      await writeFile(entry, [
+        "import './first.ts';",
+        `import { computeRootHash, releaseHashWorkers } from ${JSON.stringify(join(import.meta.dirname, 'index.ts'))};`,
+        `const params = { hashAlgorithm: 'sha256', dataBlockSize: 4096, hashBlockSize: 4096, salt: Buffer.from('5a17', 'hex'), hashType: 1 } as const;`,
+        `const root = await computeRootHash(${JSON.stringify(join(dir, 'data'))}, params, { concurrency: 2, chunkBytes: 65536, offload: true });`,
+        `console.log(root.toString('hex'));`,
+        `await releaseHashWorkers();`,
+      ].join('\n'));
+      const bundle = await bundleForNode(entry, 'verity-worker-test');
+      try {
+        const code = await readFile(bundle, 'utf8');
+        assert.ok(/function hashChunk2\(/.test(code) && /CONTROL2 = \{/.test(code), 'precondition: esbuild renamed lab/verity\'s names');
+        const { stdout } = await execFileAsync(process.execPath, [bundle]);
+        assert.equal(stdout.trim(), alone.toString('hex'));
+      } finally {
+        await rm(bundle, { force: true }); // the bundle cache keys on content, and this entry differs per run
+      }
     });
   });
 });

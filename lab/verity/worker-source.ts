@@ -9,8 +9,13 @@
  * cross-check against veritysetup through both the worker threads and the
  * calling thread alone.
  *
+ * Each function goes into the text as an expression, and reaches the others
+ * only through its arguments, never by a module-level name: a bundler may
+ * rename module-level names (esbuild does on a collision), and the text
+ * would then call a name the worker does not have.
+ *
  * Scheduling needs no messages per chunk: the threads of one call share an
- * Int32Array (`control`) and claim chunks with Atomics.add on CONTROL.NEXT,
+ * Int32Array (`control`) and claim chunks with Atomics.add on slot NEXT,
  * so a thread that hashes faster simply takes more. Per call a worker gets
  * one message (the job) and sends one back ({ done } or { error }).
  */
@@ -29,6 +34,8 @@ export const CONTROL = { NEXT: 0, ALLOWED: 1, STOP: 2, STARTED: 3 } as const;
 
 export interface WorkerJob extends ChunkJob {
   chunks: number;
+  /** The CONTROL slot numbers, passed along rather than named in the worker's text. */
+  slots: typeof CONTROL;
   /** The lowest tree level, written in place by every thread. */
   out: SharedArrayBuffer;
   control: SharedArrayBuffer;
@@ -38,25 +45,32 @@ export interface WorkerJob extends ChunkJob {
 
 export type WorkerReply = { done: number } | { error: { message: string; verityCode?: string } };
 
+/** chunk.ts's functions as the worker loop reaches them. */
+export interface ChunkFunctions {
+  chunkBuffers: typeof chunkBuffers;
+  hashChunk: typeof hashChunk;
+}
+
 /** Claims and hashes chunks until none is left or the call stops; returns how many chunks this thread hashed. */
-export function runWorkerJob(job: WorkerJob, io: ChunkIo): number {
+export function runWorkerJob(job: WorkerJob, io: ChunkIo, fns: ChunkFunctions): number {
   const control = new Int32Array(job.control);
+  const { NEXT, ALLOWED, STOP, STARTED } = job.slots;
   const out = Buffer.from(job.out);
-  Atomics.store(control, CONTROL.STARTED + job.worker, 1);
+  Atomics.store(control, STARTED + job.worker, 1);
   let buffers: ChunkBuffers | undefined;
   let done = 0;
   for (;;) {
-    if (Atomics.load(control, CONTROL.STOP) !== 0) break;
-    const chunk = Atomics.add(control, CONTROL.NEXT, 1);
+    if (Atomics.load(control, STOP) !== 0) break;
+    const chunk = Atomics.add(control, NEXT, 1);
     if (chunk >= job.chunks) break;
-    let allowed = Atomics.load(control, CONTROL.ALLOWED);
-    while (allowed <= chunk && Atomics.load(control, CONTROL.STOP) === 0) {
-      Atomics.wait(control, CONTROL.ALLOWED, allowed, 100);
-      allowed = Atomics.load(control, CONTROL.ALLOWED);
+    let allowed = Atomics.load(control, ALLOWED);
+    while (allowed <= chunk && Atomics.load(control, STOP) === 0) {
+      Atomics.wait(control, ALLOWED, allowed, 100);
+      allowed = Atomics.load(control, ALLOWED);
     }
     if (allowed <= chunk) break; // the call stopped before this chunk was allowed
-    buffers ??= chunkBuffers(job.salt, job.saltFirst, job.blockSize, job.blocksPerChunk);
-    hashChunk(job, buffers, chunk, out, io);
+    buffers ??= fns.chunkBuffers(job.salt, job.saltFirst, job.blockSize, job.blocksPerChunk);
+    fns.hashChunk(job, buffers, chunk, out, io);
     done++;
   }
   return done;
@@ -67,17 +81,16 @@ export const HASH_WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { hash } = require('node:crypto');
 const { readvSync } = require('node:fs');
-const CONTROL = ${JSON.stringify(CONTROL)};
-${chunkBuffers.toString()}
-${hashChunk.toString()}
-${runWorkerJob.toString()}
+const chunkFunctions = { chunkBuffers: (${chunkBuffers.toString()}), hashChunk: (${hashChunk.toString()}) };
+const runWorkerJob = (${runWorkerJob.toString()});
 parentPort.on('message', (job) => {
   let reply;
   try {
-    reply = { done: runWorkerJob(job, { readv: readvSync, hash }) };
+    reply = { done: runWorkerJob(job, { readv: readvSync, hash }, chunkFunctions) };
   } catch (err) {
-    Atomics.store(new Int32Array(job.control), CONTROL.STOP, 1);
-    Atomics.notify(new Int32Array(job.control), CONTROL.ALLOWED);
+    const control = new Int32Array(job.control);
+    Atomics.store(control, job.slots.STOP, 1);
+    Atomics.notify(control, job.slots.ALLOWED);
     reply = { error: { message: err instanceof Error ? err.message : String(err), verityCode: err && err.verityCode } };
   }
   parentPort.postMessage(reply);
