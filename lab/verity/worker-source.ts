@@ -27,7 +27,8 @@ import { chunkBuffers, hashChunk, type ChunkBuffers, type ChunkIo, type ChunkJob
  * - ALLOWED: chunks below this may be read. All of them from the start,
  *   unless the caller budgets reads: then the calling thread raises it after
  *   each beforeRead() and notifies the waiting workers.
- * - STOP: 1 once the call ends or fails; no thread claims a chunk after it.
+ * - STOP: 1 once the calling thread is through with its share, or on a
+ *   failure or abort (offloaded calls: only then); no thread claims a chunk after it.
  * - STARTED + i: 1 once worker i has begun the job, before it claims anything.
  */
 export const CONTROL = { NEXT: 0, ALLOWED: 1, STOP: 2, STARTED: 3 } as const;
