@@ -1,39 +1,60 @@
 /**
- * Streams the data blocks of a file and produces the lowest tree level (the
- * digest of every data block). This is the only place that reads data in
- * bulk; memory stays at a few chunks plus the level itself (digest size /
- * data block size of the data, 0.8 % for sha256 over 4 KiB blocks).
+ * Hashes the data blocks of a file into the lowest tree level (the digest of
+ * every data block). This is the only place that reads data in bulk; memory
+ * stays at one chunk per thread plus the level itself (digest size / data
+ * block size of the data, 0.8 % for sha256 over 4 KiB blocks).
  *
- * Reading always stays on the calling thread (so `beforeRead` and `signal`
- * behave the same at any concurrency); worker threads, when used, hash
- * chunks and write digests straight into a SharedArrayBuffer level.
+ * The calling thread and, for larger files, worker threads claim chunks
+ * from a shared counter; each thread reads its chunks itself (positional
+ * readv on the same descriptor) and hashes them in place (chunk.ts), writing
+ * digests straight into the shared level. The read budget (`beforeRead`) and
+ * the abort signal stay with the calling thread: with a budget it allows
+ * chunks one at a time, and the workers wait for that.
  */
 import type { FileHandle } from 'node:fs/promises';
+import { hash } from 'node:crypto';
+import { readvSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import { chunkBuffers, hashChunk, type ChunkIo, type ChunkJob } from './chunk.ts';
 import { verityError } from './errors.ts';
 import type { VerityParams } from './params.ts';
-import { BlockHasher, layoutOf, levelBytes, type EntryLayout, type TreeGeometry } from './tree.ts';
-import { HASH_WORKER_SOURCE } from './worker-source.ts';
+import { layoutOf, levelBytes, type TreeGeometry } from './tree.ts';
+import { CONTROL, HASH_WORKER_SOURCE, type WorkerJob, type WorkerReply } from './worker-source.ts';
 
 export interface ReadOptions {
   signal?: AbortSignal;
   /** called before each chunk is read, so a caller can impose a MB/s budget */
   beforeRead?: (bytes: number) => Promise<void>;
   /**
-   * Threads that hash data blocks, the calling thread included (1: no
-   * worker threads). Default: one per core, at most 4, from 8 MiB of data
-   * up; else 1.
+   * Threads that hash data blocks, the calling thread included unless
+   * `offload` is set (1 without offload: no worker threads). Default: one
+   * per core, at most 4, from 8 MiB of data up; else 1.
    */
   concurrency?: number;
-  /** Bytes read at a time, rounded down to whole data blocks. Default 2 MiB. */
+  /**
+   * Hash on worker threads only (`concurrency` of them), and keep the
+   * calling thread's event loop free, as a server wants. Waits for the
+   * workers to start (40-60 ms here for a fresh one; pooled ones are kept).
+   * Default false: the calling thread hashes too, and starts at once.
+   */
+  offload?: boolean;
+  /**
+   * Bytes read at a time, rounded down to whole data blocks (at least one,
+   * at most 1024: one readv call). Default 256 KiB, which stays in a core's
+   * L2 cache between the read and the hashing.
+   */
   chunkBytes?: number;
 }
 
-export const DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_CHUNK_BYTES = 256 * 1024;
 /** Below this much data, starting threads costs more than it saves. */
 export const PARALLEL_THRESHOLD_BYTES = 8 * 1024 * 1024;
-const SLOTS_PER_WORKER = 2;
+/** IOV_MAX on Linux: one readv call per chunk. */
+const MAX_BLOCKS_PER_CHUNK = 1024;
+/** The calling thread gives its event loop a turn at least this often (ms) while it hashes. */
+const YIELD_EVERY_MS = 5;
 
 export function throwIfAborted(signal: AbortSignal | undefined, where: string): void {
   if (signal?.aborted) {
@@ -77,25 +98,25 @@ function resolveConcurrency(requested: number | undefined, dataBytes: number): n
   return dataBytes >= PARALLEL_THRESHOLD_BYTES ? Math.min(availableParallelism(), 4) : 1;
 }
 
-/** Where one chunk is read to: a worker's buffer, or one of the calling thread's two. */
-type Target = { worker: HashWorker; slot: number } | { local: Buffer };
+const NODE_IO: ChunkIo = { readv: readvSync, hash };
 
-interface PendingChunk {
-  first: number;
-  count: number;
-  target: Target;
-  read: Promise<void>;
+/** A chunk error from chunk.ts (plain Error with verityCode) as a typed error. */
+function chunkError(err: unknown): unknown {
+  if (err instanceof Error && (err as { verityCode?: unknown }).verityCode === 'READ_FAILED') {
+    return verityError('READ_FAILED', err.message, err.cause);
+  }
+  return err;
 }
 
 /**
  * Digests of data blocks 0 … geometry.dataBlocks-1, laid out as level 0
  * (entries padded per hash type, hash blocks zero-filled at the tail).
  *
- * Scheduling: each chunk goes to a worker with a free buffer, or, when all
- * are busy (or still starting up, which takes 20-40 ms), is hashed right here
- * on the calling thread. The read of the next chunk is started before the
- * current one is hashed, so reading overlaps hashing, and no thread waits
- * for another until the end.
+ * Unless the work is offloaded, the calling thread starts on the first chunk
+ * at once; workers join as they come up (a fresh worker thread takes 40-60
+ * ms to start here) and stop when no chunk is left, so a small file never
+ * waits for a worker. Every chunk is hashed exactly once, by whichever
+ * thread claimed it; the result is checked to account for all of them.
  */
 export async function hashDataLevel(
   file: FileHandle,
@@ -107,63 +128,123 @@ export async function hashDataLevel(
   const layout = layoutOf(geometry);
   const blockSize = params.dataBlockSize;
   const total = geometry.dataBlocks;
-  const blocksPerChunk = Math.min(total, Math.max(1, Math.floor((options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / blockSize)));
-  const chunkBytes = blocksPerChunk * blockSize;
-  const workerCount = resolveConcurrency(options.concurrency, total * blockSize) - 1;
-  const outBytes = levelBytes(layout, total);
-  const shared = workerCount > 0 ? new SharedArrayBuffer(outBytes) : undefined;
-  const out = shared === undefined ? Buffer.alloc(outBytes) : Buffer.from(shared);
-  const hasher = new BlockHasher(params, blockSize);
-  const locals = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)] as const;
-  const workers: HashWorker[] = [];
-
-  /** Picks a destination and starts reading chunk `first` into it; `busy` is the local buffer still being hashed. */
-  const startRead = async (first: number, busy: Buffer | undefined): Promise<PendingChunk> => {
-    const count = Math.min(blocksPerChunk, total - first);
-    throwIfAborted(options.signal, what);
-    for (const worker of workers) worker.throwIfFailed();
-    await options.beforeRead?.(count * blockSize);
-    const worker = workers.find((w) => w.hasFreeSlot());
-    const target: Target = worker === undefined ? { local: locals[0] === busy ? locals[1] : locals[0] } : { worker, slot: worker.takeSlot() };
-    const into = 'local' in target ? target.local : target.worker.slot(target.slot);
-    const read = readFully(file, into, count * blockSize, first * blockSize, what);
-    read.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
-    return { first, count, target, read };
+  const requestedBlocks = Math.floor((options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / blockSize);
+  const blocksPerChunk = Math.min(total, MAX_BLOCKS_PER_CHUNK, Math.max(1, requestedBlocks));
+  const chunks = Math.ceil(total / blocksPerChunk);
+  const threads = resolveConcurrency(options.concurrency, total * blockSize);
+  const offload = options.offload === true;
+  // The calling thread is one of the hashing threads unless the work is offloaded.
+  const workerCount = offload ? Math.min(threads, chunks) : Math.min(threads - 1, chunks - 1);
+  if (chunks + workerCount + 1 > 2 ** 31 - 1) {
+    throw verityError('TREE_TOO_LARGE', `${what}: ${chunks} chunks of ${blocksPerChunk} blocks exceed the 2^31 a shared counter holds; raise chunkBytes`);
+  }
+  const shared = new SharedArrayBuffer(levelBytes(layout, total));
+  const out = Buffer.from(shared);
+  const controlBuffer = new SharedArrayBuffer(4 * (CONTROL.STARTED + workerCount));
+  const control = new Int32Array(controlBuffer);
+  const budget = options.beforeRead;
+  let allowed = budget === undefined ? chunks : 0;
+  Atomics.store(control, CONTROL.ALLOWED, allowed);
+  const job: ChunkJob = {
+    fd: file.fd,
+    what,
+    algorithm: params.hashAlgorithm,
+    salt: new Uint8Array(params.salt),
+    saltFirst: params.hashType === 1,
+    blockSize,
+    dataBlocks: total,
+    blocksPerChunk,
+    entrySize: layout.entrySize,
+    hashesPerBlock: layout.hashesPerBlock,
+    hashBlockSize: layout.hashBlockSize,
+  };
+  const chunkBytesOf = (chunk: number): number => Math.min(blocksPerChunk, total - chunk * blocksPerChunk) * blockSize;
+  /** With a budget: calls beforeRead for each chunk up to `upTo` (exclusive), in order, and lets waiting workers read them. */
+  const allowUpTo = async (upTo: number): Promise<void> => {
+    while (budget !== undefined && allowed < Math.min(upTo, chunks)) {
+      await budget(chunkBytesOf(allowed));
+      throwIfAborted(options.signal, what);
+      allowed++;
+      Atomics.store(control, CONTROL.ALLOWED, allowed);
+      Atomics.notify(control, CONTROL.ALLOWED);
+    }
   };
 
-  let next: PendingChunk | undefined;
-  let drained = false;
+  throwIfAborted(options.signal, what);
+  const workers = acquireWorkers(workerCount);
+  const runs = workers.map((worker, i) => worker.run({ ...job, chunks, slots: CONTROL, out: shared, control: controlBuffer, worker: i }));
+  for (const run of runs) run.catch(() => undefined); // awaited below, when the worker took part
+  let hashedHere = 0;
+  let failure: unknown;
   try {
-    workers.push(...acquireWorkers(workerCount));
-    for (const worker of workers) worker.bind(params, layout, shared!, chunkBytes);
-    next = await startRead(0, undefined);
-    while (next !== undefined) {
-      const current: PendingChunk = next;
-      next = undefined;
-      await current.read;
-      const busy = 'local' in current.target ? current.target.local : undefined;
-      const following = current.first + current.count;
-      if (following < total) next = await startRead(following, busy);
-      if ('local' in current.target) {
-        hasher.digestInto(current.target.local, current.count, out, current.first, layout);
-      } else {
-        current.target.worker.submit(current.target.slot, current.first, current.count);
+    if (!offload) {
+      const buffers = chunkBuffers(job.salt, job.saltFirst, blockSize, blocksPerChunk);
+      let lastYield = performance.now();
+      for (;;) {
+        throwIfAborted(options.signal, what);
+        for (const worker of workers) worker.throwIfFailed();
+        const chunk = Atomics.add(control, CONTROL.NEXT, 1);
+        if (chunk >= chunks) break;
+        // Keep a few chunks allowed ahead of the workers, so they rarely wait on the budget.
+        if (budget !== undefined) await allowUpTo(chunk + 1 + 2 * workerCount);
+        try {
+          hashChunk(job, buffers, chunk, out, NODE_IO);
+        } catch (err) {
+          throw chunkError(err);
+        }
+        hashedHere++;
+        if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
       }
     }
-    await Promise.all(workers.map((w) => w.drain()));
-    drained = true;
-  } finally {
-    await next?.read.catch(() => undefined);
-    await releaseWorkers(workers, drained);
+    // Workers may hold claims past what was allowed so far (offloaded: all of them).
+    await allowUpTo(chunks);
+  } catch (err) {
+    failure = err;
+  }
+
+  const stop = (): void => {
+    Atomics.store(control, CONTROL.STOP, 1);
+    Atomics.notify(control, CONTROL.ALLOWED);
+  };
+  let waitFor: HashWorker[];
+  if (offload && failure === undefined) {
+    // Only the workers hash: wait for all of them; an abort stops them between chunks.
+    options.signal?.addEventListener('abort', stop, { once: true });
+    waitFor = workers;
+  } else {
+    // A worker that had not begun by now never claims a chunk (STOP is set,
+    // and without a failure every chunk is taken): wait only for those that
+    // took part, so a small file does not wait for a worker to start up.
+    stop();
+    waitFor = workers.filter((_, i) => Atomics.load(control, CONTROL.STARTED + i) === 1);
+  }
+  for (const worker of waitFor) worker.hold();
+  const settled = await Promise.allSettled(runs.filter((_, i) => waitFor.includes(workers[i]!)));
+  options.signal?.removeEventListener('abort', stop);
+  workers.forEach((worker, i) => {
+    const release = (): void => releaseWorker(worker);
+    runs[i]!.then(release, release);
+  });
+  if (failure !== undefined) throw failure;
+  throwIfAborted(options.signal, what);
+  let hashed = hashedHere;
+  for (const result of settled) {
+    if (result.status === 'rejected') throw result.reason;
+    hashed += result.value;
+  }
+  if (hashed !== chunks) {
+    throw verityError('WORKER_FAILED', `${what}: ${hashed} of ${chunks} chunks were hashed; refusing an incomplete tree`);
   }
   return out;
 }
 
 /**
- * Worker threads are kept between calls: starting one costs 20-40 ms of CPU,
- * and a fresh one runs its hashing loop unoptimised for its first chunks.
- * Idle workers are unref'd (they never keep the process alive) and are
- * terminated after IDLE_MS without work.
+ * Worker threads are kept between calls: starting one costs 40-60 ms of
+ * CPU here. Idle workers are unref'd (they never keep the process alive)
+ * and are terminated after IDLE_MS without work.
  */
 const IDLE_MS = 10_000;
 const MAX_IDLE_WORKERS = 4;
@@ -182,20 +263,15 @@ function acquireWorkers(count: number): HashWorker[] {
   return workers;
 }
 
-/** Returns healthy, drained workers to the pool; anything else is terminated. */
-async function releaseWorkers(workers: HashWorker[], drained: boolean): Promise<void> {
-  const keep = drained ? workers.filter((w) => w.reusable()) : [];
-  const drop = workers.filter((w) => !keep.includes(w));
-  for (const worker of keep) {
-    worker.unbind();
-    if (idleWorkers.length < MAX_IDLE_WORKERS) idleWorkers.push(worker);
-    else drop.push(worker);
-  }
-  if (idleWorkers.length > 0) {
+/** Returns a worker whose job has settled to the pool, or terminates it. */
+function releaseWorker(worker: HashWorker): void {
+  if (worker.reusable() && idleWorkers.length < MAX_IDLE_WORKERS) {
+    idleWorkers.push(worker);
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => void releaseHashWorkers(), IDLE_MS).unref();
+  } else {
+    void worker.terminate();
   }
-  await Promise.all(drop.map((w) => w.terminate()));
 }
 
 /** Terminates the idle hashing threads now (they also go after 10 s idle on their own). */
@@ -205,109 +281,74 @@ export async function releaseHashWorkers(): Promise<void> {
   await Promise.all(idleWorkers.splice(0).map((w) => w.terminate()));
 }
 
-/** One worker thread with its own pair of chunk buffers (double buffering: read one while the other hashes). */
+/**
+ * One worker thread, running one job at a time. It is unref'd, so a worker
+ * still starting up never holds the process open; while a caller waits for
+ * its reply it is ref'd.
+ */
 class HashWorker {
   readonly #worker: Worker;
-  #slots: SharedArrayBuffer[] = [];
-  #views: Uint8Array[] = [];
-  #free: number[] = [];
-  #busy = 0;
+  #pending: { resolve: (done: number) => void; reject: (err: Error) => void } | undefined;
   #failure: Error | undefined;
-  #wake: (() => void) | undefined;
   #terminated = false;
 
   constructor() {
     this.#worker = new Worker(HASH_WORKER_SOURCE, { eval: true, execArgv: [] });
     this.#worker.unref();
-    this.#worker.on('message', (slot: number) => {
-      this.#free.push(slot);
-      this.#busy--;
-      this.#notify();
+    this.#worker.on('message', (reply: WorkerReply) => {
+      if ('done' in reply) {
+        this.#settle(undefined, reply.done);
+      } else {
+        const code = reply.error.verityCode === 'READ_FAILED' ? 'READ_FAILED' : 'WORKER_FAILED';
+        this.#settle(verityError(code, code === 'READ_FAILED' ? reply.error.message : `hash worker failed: ${reply.error.message}`));
+      }
     });
     this.#worker.on('error', (err) => {
       this.#failure ??= verityError('WORKER_FAILED', `hash worker failed: ${err.message}`, err);
-      this.#notify();
+      this.#settle(this.#failure);
     });
     this.#worker.on('exit', (code) => {
       if (!this.#terminated) {
         this.#failure ??= verityError('WORKER_FAILED', `hash worker exited early with code ${code}`);
-        this.#notify();
+        this.#settle(this.#failure);
       }
     });
   }
 
-  /** Prepares the worker for one call: parameters, the shared output level, two chunk buffers. */
-  bind(params: VerityParams, layout: EntryLayout, out: SharedArrayBuffer, chunkBytes: number): void {
-    if (this.#slots[0]?.byteLength !== chunkBytes) {
-      this.#slots = Array.from({ length: SLOTS_PER_WORKER }, () => new SharedArrayBuffer(chunkBytes));
-      this.#views = this.#slots.map((s) => new Uint8Array(s));
+  #settle(err: Error | undefined, done = 0): void {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    this.#worker.unref();
+    if (err === undefined) pending?.resolve(done);
+    else {
+      this.#failure ??= err;
+      pending?.reject(err);
     }
-    this.#free = this.#slots.map((_, i) => i);
-    this.#busy = 0;
-    this.#worker.ref(); // while a call waits on it, the worker must keep the event loop alive
-    this.#worker.postMessage({
-      kind: 'bind',
-      algorithm: params.hashAlgorithm,
-      salt: new Uint8Array(params.salt),
-      saltFirst: params.hashType === 1,
-      blockSize: params.dataBlockSize,
-      entrySize: layout.entrySize,
-      hashesPerBlock: layout.hashesPerBlock,
-      hashBlockSize: layout.hashBlockSize,
-      out,
-      slots: this.#slots,
+  }
+
+  /** Sends one job; resolves with the number of chunks this worker hashed. */
+  run(job: WorkerJob): Promise<number> {
+    if (this.#pending !== undefined) throw new Error('HashWorker.run: a job is already running on this worker');
+    return new Promise<number>((resolve, reject) => {
+      if (this.#failure) {
+        reject(this.#failure);
+        return;
+      }
+      this.#pending = { resolve, reject };
+      this.#worker.postMessage(job);
     });
   }
 
-  unbind(): void {
-    this.#worker.postMessage({ kind: 'unbind' });
-    this.#worker.unref();
+  /** Keeps the process alive until this worker's job replies. */
+  hold(): void {
+    if (this.#pending !== undefined) this.#worker.ref();
   }
 
   reusable(): boolean {
-    return this.#failure === undefined && !this.#terminated && this.#busy === 0;
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  #wait(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.#wake = resolve;
-    });
-  }
-
-  slot(index: number): Uint8Array {
-    return this.#views[index]!;
-  }
-
-  hasFreeSlot(): boolean {
-    return this.#failure === undefined && this.#free.length > 0;
-  }
-
-  takeSlot(): number {
-    const slot = this.#free.pop();
-    if (slot === undefined) throw new Error('HashWorker.takeSlot: no free slot (check hasFreeSlot first)');
-    return slot;
+    return this.#failure === undefined && !this.#terminated && this.#pending === undefined;
   }
 
   throwIfFailed(): void {
-    if (this.#failure) throw this.#failure;
-  }
-
-  submit(slot: number, firstBlock: number, count: number): void {
-    this.#busy++;
-    this.#worker.postMessage({ kind: 'job', slot, firstBlock, count });
-  }
-
-  async drain(): Promise<void> {
-    while (this.#busy > 0) {
-      if (this.#failure) throw this.#failure;
-      await this.#wait();
-    }
     if (this.#failure) throw this.#failure;
   }
 

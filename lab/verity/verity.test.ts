@@ -6,12 +6,15 @@
  * single-thread path and the worker-thread path.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { isLabError } from '../errors.ts';
+import { bundleForNode } from '../node/bundle.ts';
 import { releaseHashWorkers, type ReadOptions } from './hasher.ts';
 import { DELIVERY_KIT_PARAMS, type VerityParams } from './params.ts';
 import { treeStartOffset } from './superblock.ts';
@@ -19,6 +22,7 @@ import { entryOffset, layoutOf, treeGeometry } from './tree.ts';
 import { computeRootHash, format, verify, verifyAgainstRootHash, type FormatOptions } from './verity.ts';
 import { describeRun, rootHashFromOutput, runVeritysetup, veritysetupAvailable, type PeerRun } from './veritysetup.ts';
 
+const execFileAsync = promisify(execFile);
 const UUID = '0c8a3c9e-5b0e-4b7a-9d57-3f1e2a6c4d21';
 const skip = !veritysetupAvailable() && 'veritysetup is not installed at /usr/sbin/veritysetup';
 
@@ -35,10 +39,15 @@ function params(overrides: Partial<VerityParams> = {}): VerityParams {
   return { hashAlgorithm: 'sha256', dataBlockSize: 4096, hashBlockSize: 4096, salt: Buffer.from('5a17', 'hex'), hashType: 1, ...overrides };
 }
 
-/** The two hashing paths: in-thread, and worker threads fed two blocks at a time. */
+/**
+ * The two hashing paths: the calling thread alone, and worker threads alone
+ * (offloaded, so that they hash every chunk; with the calling thread
+ * hashing too, it would finish a small file before a worker is up), one
+ * block per chunk, three threads racing for chunks.
+ */
 const PATHS = [
   { name: 'single thread', read: { concurrency: 1 } },
-  { name: 'worker threads', read: { concurrency: 3, chunkBytes: 1 } },
+  { name: 'worker threads', read: { concurrency: 3, chunkBytes: 1, offload: true } },
 ] as const;
 
 interface FormatCase {
@@ -414,22 +423,104 @@ describe('computeRootHash', { skip }, () => {
   });
 });
 
+describe('hashing threads', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'verity-threads-'));
+    await writeFile(join(dir, 'data'), bytes(8 * 1024 * 1024 + 4096, 'threads'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe('when the calling thread and warm pooled workers share the chunks (the CLI default)', () => {
+    it('gets the root the calling thread gets alone', async () => {
+      const alone = await computeRootHash(join(dir, 'data'), params(), { concurrency: 1 });
+      await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, offload: true }); // warms the pool
+      for (const chunkBytes of [4096, 64 * 1024]) {
+        assert.deepEqual(await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, chunkBytes }), alone, `chunkBytes ${chunkBytes}`);
+      }
+    });
+  });
+
+  describe('when the file shrinks while it is being read', () => {
+    it('fails with READ_FAILED naming the offset and the shortfall, on either path', async () => {
+      for (const path of PATHS) {
+        const data = join(dir, 'shrinks');
+        await writeFile(data, bytes(64 * 4096, 'shrinks'));
+        await assert.rejects(
+          computeRootHash(data, params(), { ...path.read, chunkBytes: 8 * 4096, beforeRead: () => truncate(data, 4096 + 100) }),
+          (err) => isLabError(err, 'READ_FAILED') && /: expected 32768 bytes at offset 0, the file ended after 4196 \(did it change while being read\?\)$/.test(err.message),
+          path.name,
+        );
+      }
+    });
+  });
+
+  describe('when run by plain node, which strips the types (as bin/integrity-lab.mjs runs)', () => {
+    it('runs the worker source assembled from the TypeScript functions', async () => {
+      const alone = await computeRootHash(join(dir, 'data'), params({ hashType: 0 }), { concurrency: 1 });
+      const script = [
+        `import { computeRootHash, releaseHashWorkers } from ${JSON.stringify(join(import.meta.dirname, 'index.ts'))};`,
+        `const params = { hashAlgorithm: 'sha256', dataBlockSize: 4096, hashBlockSize: 4096, salt: Buffer.from('5a17', 'hex'), hashType: 0 };`,
+        `const root = await computeRootHash(${JSON.stringify(join(dir, 'data'))}, params, { concurrency: 2, chunkBytes: 65536, offload: true });`,
+        `console.log(root.toString('hex'));`,
+        `await releaseHashWorkers();`,
+      ].join('\n');
+      const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' } });
+      assert.equal(stdout.trim(), alone.toString('hex'));
+    });
+  });
+
+  describe('when bundled by esbuild next to code with the same top-level names (as the node components are)', () => {
+    it('runs the worker although the bundler renamed its functions', async () => {
+      const alone = await computeRootHash(join(dir, 'data'), params(), { concurrency: 1 });
+      // A module bundled before lab/verity that takes the worker's names: esbuild keeps
+      // the first module's names and renames lab/verity's.
+      await writeFile(join(dir, 'first.ts'), [
+        "export const CONTROL = 'taken';",
+        "export function hashChunk(): string { return 'taken'; }",
+        "export function chunkBuffers(): string { return 'taken'; }",
+        'console.error(CONTROL, hashChunk(), chunkBuffers());',
+      ].join('\n'));
+      const entry = join(dir, 'entry.ts');
+      await writeFile(entry, [
+        "import './first.ts';",
+        `import { computeRootHash, releaseHashWorkers } from ${JSON.stringify(join(import.meta.dirname, 'index.ts'))};`,
+        `const params = { hashAlgorithm: 'sha256', dataBlockSize: 4096, hashBlockSize: 4096, salt: Buffer.from('5a17', 'hex'), hashType: 1 } as const;`,
+        `const root = await computeRootHash(${JSON.stringify(join(dir, 'data'))}, params, { concurrency: 2, chunkBytes: 65536, offload: true });`,
+        `console.log(root.toString('hex'));`,
+        `await releaseHashWorkers();`,
+      ].join('\n'));
+      const bundle = await bundleForNode(entry, 'verity-worker-test');
+      try {
+        const code = await readFile(bundle, 'utf8');
+        assert.ok(/function hashChunk2\(/.test(code) && /CONTROL2 = \{/.test(code), 'precondition: esbuild renamed lab/verity\'s names');
+        const { stdout } = await execFileAsync(process.execPath, [bundle]);
+        assert.equal(stdout.trim(), alone.toString('hex'));
+      } finally {
+        await rm(bundle, { force: true }); // the bundle cache keys on content, and this entry differs per run
+      }
+    });
+  });
+});
+
 describe('releaseHashWorkers', () => {
   describe('when the pooled hashing threads are released between calls', () => {
     it('starts fresh ones on the next call and gets the same root', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'verity-pool-'));
       try {
         await writeFile(join(dir, 'data'), bytes(64 * 4096, 'pool'));
-        const first = await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, chunkBytes: 4096 });
+        const first = await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, chunkBytes: 4096, offload: true });
         await releaseHashWorkers();
-        const second = await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, chunkBytes: 4096 });
+        const second = await computeRootHash(join(dir, 'data'), params(), { concurrency: 3, chunkBytes: 4096, offload: true });
         const inThread = await computeRootHash(join(dir, 'data'), params(), { concurrency: 1 });
         assert.deepEqual(second, first);
         assert.deepEqual(inThread, first);
 
         // Concurrent calls with different parameters each get their own workers.
         const variants = [params(), params({ hashType: 0 }), params({ hashAlgorithm: 'sha512', salt: Buffer.alloc(0) })];
-        const parallel = await Promise.all(variants.map((v) => computeRootHash(join(dir, 'data'), v, { concurrency: 3, chunkBytes: 8192 })));
+        const parallel = await Promise.all(variants.map((v) => computeRootHash(join(dir, 'data'), v, { concurrency: 3, chunkBytes: 8192, offload: true })));
         const serial = await Promise.all(variants.map((v) => computeRootHash(join(dir, 'data'), v, { concurrency: 1 })));
         assert.deepEqual(parallel, serial);
       } finally {

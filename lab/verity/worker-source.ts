@@ -1,51 +1,99 @@
 /**
- * Source of the hashing worker thread, kept as plain CommonJS text and
- * started with `new Worker(src, { eval: true })`, so it runs the same under
- * tsx, plain node and a bundled CLI (no file path or TypeScript loader).
+ * The hashing worker thread: its loop, and its source text, started with
+ * `new Worker(src, { eval: true })` so it runs the same under tsx, plain
+ * node (type stripping) and a bundled CLI, with no file path or loader.
  *
- * It is a copy of BlockHasher.digest + entryOffset from tree.ts, kept
- * tiny on purpose; verity.test.ts runs every cross-check against
- * veritysetup through both this worker and the in-thread path.
+ * The source is assembled from the functions themselves (chunk.ts and
+ * runWorkerJob below), so the worker runs the very code the calling thread
+ * runs; nothing is kept as a second copy. verity.test.ts runs every
+ * cross-check against veritysetup through both the worker threads and the
+ * calling thread alone.
  *
- * Protocol (workers are pooled across calls, so parameters come per call):
- * - { kind: 'bind', algorithm, salt, saltFirst, blockSize, entrySize,
- *   hashesPerBlock, hashBlockSize, out: SharedArrayBuffer, slots: SharedArrayBuffer[] }
- * - { kind: 'job', slot, firstBlock, count }: hash `count` blocks in
- *   slots[slot], write their digests into `out` at entries firstBlock…,
- *   then post back `slot`.
- * - { kind: 'unbind' }: drop the call's buffers.
+ * Each function goes into the text as an expression, and reaches the others
+ * only through its arguments, never by a module-level name: a bundler may
+ * rename module-level names (esbuild does on a collision), and the text
+ * would then call a name the worker does not have.
+ *
+ * Scheduling needs no messages per chunk: the threads of one call share an
+ * Int32Array (`control`) and claim chunks with Atomics.add on slot NEXT,
+ * so a thread that hashes faster simply takes more. Per call a worker gets
+ * one message (the job) and sends one back ({ done } or { error }).
  */
+import { chunkBuffers, hashChunk, type ChunkBuffers, type ChunkIo, type ChunkJob } from './chunk.ts';
+
+/**
+ * Slots of the shared control array.
+ * - NEXT: the next chunk to claim (Atomics.add; values past the last chunk mean none left).
+ * - ALLOWED: chunks below this may be read. All of them from the start,
+ *   unless the caller budgets reads: then the calling thread raises it after
+ *   each beforeRead() and notifies the waiting workers.
+ * - STOP: 1 once the calling thread is through with its share, or on a
+ *   failure or abort (offloaded calls: only then); no thread claims a chunk after it.
+ * - STARTED + i: 1 once worker i has begun the job, before it claims anything.
+ */
+export const CONTROL = { NEXT: 0, ALLOWED: 1, STOP: 2, STARTED: 3 } as const;
+
+export interface WorkerJob extends ChunkJob {
+  chunks: number;
+  /** The CONTROL slot numbers, passed along rather than named in the worker's text. */
+  slots: typeof CONTROL;
+  /** The lowest tree level, written in place by every thread. */
+  out: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  /** This worker's index, for its CONTROL.STARTED slot. */
+  worker: number;
+}
+
+export type WorkerReply = { done: number } | { error: { message: string; verityCode?: string } };
+
+/** chunk.ts's functions as the worker loop reaches them. */
+export interface ChunkFunctions {
+  chunkBuffers: typeof chunkBuffers;
+  hashChunk: typeof hashChunk;
+}
+
+/** Claims and hashes chunks until none is left or the call stops; returns how many chunks this thread hashed. */
+export function runWorkerJob(job: WorkerJob, io: ChunkIo, fns: ChunkFunctions): number {
+  const control = new Int32Array(job.control);
+  const { NEXT, ALLOWED, STOP, STARTED } = job.slots;
+  const out = Buffer.from(job.out);
+  Atomics.store(control, STARTED + job.worker, 1);
+  let buffers: ChunkBuffers | undefined;
+  let done = 0;
+  for (;;) {
+    if (Atomics.load(control, STOP) !== 0) break;
+    const chunk = Atomics.add(control, NEXT, 1);
+    if (chunk >= job.chunks) break;
+    let allowed = Atomics.load(control, ALLOWED);
+    while (allowed <= chunk && Atomics.load(control, STOP) === 0) {
+      Atomics.wait(control, ALLOWED, allowed, 100);
+      allowed = Atomics.load(control, ALLOWED);
+    }
+    if (allowed <= chunk) break; // the call stopped before this chunk was allowed
+    buffers ??= fns.chunkBuffers(job.salt, job.saltFirst, job.blockSize, job.blocksPerChunk);
+    fns.hashChunk(job, buffers, chunk, out, io);
+    done++;
+  }
+  return done;
+}
+
 export const HASH_WORKER_SOURCE = `
 'use strict';
 const { parentPort } = require('node:worker_threads');
 const { hash } = require('node:crypto');
-let w = null;
-parentPort.on('message', (m) => {
-  if (m.kind === 'bind') {
-    const salt = Buffer.from(m.salt);
-    const scratch = Buffer.alloc(salt.length + m.blockSize);
-    salt.copy(scratch, m.saltFirst ? 0 : m.blockSize);
-    w = { ...m, salt, scratch, blockAt: m.saltFirst ? salt.length : 0, out: Buffer.from(m.out), slots: m.slots.map((s) => Buffer.from(s)) };
-    return;
+const { readvSync } = require('node:fs');
+const chunkFunctions = { chunkBuffers: (${chunkBuffers.toString()}), hashChunk: (${hashChunk.toString()}) };
+const runWorkerJob = (${runWorkerJob.toString()});
+parentPort.on('message', (job) => {
+  let reply;
+  try {
+    reply = { done: runWorkerJob(job, { readv: readvSync, hash }, chunkFunctions) };
+  } catch (err) {
+    const control = new Int32Array(job.control);
+    Atomics.store(control, job.slots.STOP, 1);
+    Atomics.notify(control, job.slots.ALLOWED);
+    reply = { error: { message: err instanceof Error ? err.message : String(err), verityCode: err && err.verityCode } };
   }
-  if (m.kind === 'unbind') {
-    w = null;
-    return;
-  }
-  const data = w.slots[m.slot];
-  for (let i = 0; i < m.count; i++) {
-    let digest;
-    if (w.salt.length === 0) {
-      digest = hash(w.algorithm, data.subarray(i * w.blockSize, (i + 1) * w.blockSize), 'binary');
-    } else {
-      // Buffer#copy, not TypedArray#set: set is several times slower until V8 warms up.
-      data.copy(w.scratch, w.blockAt, i * w.blockSize, (i + 1) * w.blockSize);
-      digest = hash(w.algorithm, w.scratch, 'binary');
-    }
-    // latin1 strings, not 'buffer' results: see BlockHasher.digestInto.
-    const index = m.firstBlock + i;
-    w.out.write(digest, Math.floor(index / w.hashesPerBlock) * w.hashBlockSize + (index % w.hashesPerBlock) * w.entrySize, 'latin1');
-  }
-  parentPort.postMessage(m.slot);
+  parentPort.postMessage(reply);
 });
 `;
