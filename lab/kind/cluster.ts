@@ -185,7 +185,9 @@ interface HostState {
 }
 
 async function recordHostState(): Promise<void> {
-  if (existsSync(HOST_STATE) && (await labClusters()).length > 0) return;
+  // Another lab cluster, running or still being created, means the record is
+  // already there and the host may already carry the kubelet's values.
+  if (existsSync(HOST_STATE) && ((await labClusters()).length > 0 || (await kindLabIds()).length > 0)) return;
   await mkdir(STATE_ROOT, { recursive: true, mode: 0o700 });
   const networkExisted = (await localExec.run(['docker', 'network', 'inspect', KIND_NETWORK])).exitCode === 0;
   const state: HostState = { sysctls: await readSysctls(KUBELET_SYSCTLS), networkExisted };
