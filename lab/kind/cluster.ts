@@ -23,6 +23,7 @@ import { localExec, runChecked, type Exec, type ExecResult } from '../exec.ts';
 import { hostCapabilities } from '../node/capabilities.ts';
 import { STATE_ROOT } from '../node/lab-node.ts';
 import { ensureDockerEngine } from '../node/preflight.ts';
+import { releaseLeakedLoopDevices } from '../node/loop-devices.ts';
 import { type ProgressListener, silent, step } from '../progress.ts';
 import type { LabProfile } from '../spec/schemas.ts';
 import { runStreamed } from '../streamed-exec.ts';
@@ -587,6 +588,8 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   if (del.exitCode !== 0) problems.push(`kind delete cluster: ${del.stderr.trim()}`);
   const left = (await localExec.run(['docker', 'ps', '-aq', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().trim();
   if (left) problems.push(`containers left: ${left.replace(/\n/g, ' ')}`);
+  const leaked = await releaseLeakedLoopDevices();
+  if (leaked.failed.length) problems.push(`loop devices not released: ${leaked.failed.join(', ')}`);
   await rm(stateDir, { recursive: true, force: true });
   // The last of the lab's clusters restores the host. A cluster that is still being
   // created has its state directory but maybe no container yet: it counts too, or

@@ -118,3 +118,26 @@ describe('evaluateApiServerAudit', () => {
   });
 });
 
+
+describe('releaseLeakedLoopDevices', () => {
+  it('detaches only non-autoclear devices whose lab layer file is gone', async () => {
+    const { releaseLeakedLoopDevices } = await import('../node/loop-devices.ts');
+    const detached: string[] = [];
+    const listing = [
+      '/dev/loop8 0 /lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/5/layer.erofs\\x20(deleted)',
+      '/dev/loop9 1 /lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/15/layer.erofs\\x20(deleted)',
+      '/dev/loop10 0 /lib/integrity-lab/standard-layer.erofs\\x20(deleted)',
+      '/dev/loop11 0 /var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots/7/layer.erofs',
+      '/dev/loop12 0 /home/user/disk.img\\x20(deleted)',
+    ].join('\n');
+    const exec = {
+      run: async (argv: readonly string[]) => {
+        if (argv[1] === '--detach') detached.push(argv[2]!);
+        return { exitCode: 0, stdout: Buffer.from(argv[1] === '--list' ? listing : ''), stderr: '' };
+      },
+    };
+    const r = await releaseLeakedLoopDevices(exec as never);
+    assert.deepEqual(detached, ['/dev/loop8', '/dev/loop10']);
+    assert.deepEqual(r, { released: ['/dev/loop8', '/dev/loop10'], failed: [] });
+  });
+});

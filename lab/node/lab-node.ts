@@ -26,6 +26,7 @@ import type { AdmissionAnswer, Detection, NodeComponent, NodeFile } from './comp
 import type { LabNodeHandle } from './handle.ts';
 import { generateLabPki } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
+import { releaseLeakedLoopDevices } from './loop-devices.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
 
 // testcontainers must not pull its reaper or helper images (no registry).
@@ -461,6 +462,8 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
     }
   }
   if (rmVolume.exitCode !== 0) problems.push(rmVolume.stderr.trim());
+  const leaked = await releaseLeakedLoopDevices(exec);
+  if (leaked.failed.length) problems.push(`loop devices not released: ${leaked.failed.join(', ')}`);
   await rm(join(STATE_ROOT, labId), { recursive: true, force: true });
   if (problems.length) {
     throw new LabError<NodeErrorCode>('NODE_EXEC_FAILED', `teardown of lab ${labId} left something behind: ${problems.join('; ')}`);
