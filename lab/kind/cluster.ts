@@ -580,9 +580,11 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   const state = JSON.parse(await readFile(join(stateDir, 'substrate.json'), 'utf8').catch(() => '{}')) as { cluster?: string };
   const name = state.cluster ?? `${CLUSTER_PREFIX}${labId}`;
   const problems: string[] = [];
-  // Clear immutable flags first: kind's node volumes cannot be removed while layer files carry them.
+  // Stop the kubelet first, so that no container start (and no start-gate decision,
+  // which attaches loop devices on the host's kernel) is cut short by the delete;
+  // then clear immutable flags: kind's node volumes cannot be removed while layer files carry them.
   for (const container of (await localExec.run(['docker', 'ps', '-q', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().split('\n').filter(Boolean)) {
-    await localExec.run(['docker', 'exec', container, 'sh', '-c', 'find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
+    await localExec.run(['docker', 'exec', container, 'sh', '-c', 'systemctl stop kubelet 2>/dev/null; sleep 1; find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
   }
   const del = await localExec.run([kind, 'delete', 'cluster', '--name', name], { env, timeoutMs: 180_000 });
   if (del.exitCode !== 0) problems.push(`kind delete cluster: ${del.stderr.trim()}`);
