@@ -16,7 +16,7 @@ import { ApiServerDenied, PodNotRunning } from '../lab/kind/workloads.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
-import { kindOf, startWorkload, type KindScenario } from './support/substrate.ts';
+import { kindOf, submitToApiServer, type KindScenario } from './support/substrate.ts';
 
 const registrationErrors = new WeakMap<LabWorld, WebhookRegistrationError>();
 
@@ -47,15 +47,7 @@ function submittedAs(world: LabWorld, workload: Workload): { namespace: string; 
 
 // Like `the workload … is submitted through kube-apiserver`, in another namespace: records whether it ran or how Kubernetes refused it; a later step must assert which.
 When('the workload {workload} is submitted through kube-apiserver in the namespace {string}', { timeout: 180_000 }, async function (this: LabWorld, workload: Workload, namespace: string) {
-  const k = kind(this);
-  k.refusals.delete(workload.metadata.name);
-  try {
-    this.pods.set(workload.metadata.name, await startWorkload(this, inNamespace(workload, namespace)));
-  } catch (err) {
-    if (!(err instanceof PodNotRunning || err instanceof ApiServerDenied)) throw err;
-    k.refusals.set(workload.metadata.name, err);
-    this.attachJson(`refusal-${workload.metadata.name}`, err instanceof PodNotRunning ? { reason: err.reason, message: err.kubeletMessage } : { status: err.status, message: err.apiMessage });
-  }
+  await submitToApiServer(this, workload, inNamespace(workload, namespace));
 });
 
 // Checks: the apiserver refused the create (an HTTP error, not a pod that failed later), its message contains the text (substring, case-sensitive), and the apiserver holds no such pod; the webhook's decision record for the pod, if it made one, is attached.

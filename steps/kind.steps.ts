@@ -11,13 +11,13 @@ import { GATE_DECISION_LOG } from '../lab/gates/component.ts';
 import { PULL_DECISION_LOG } from '../lab/gates/pull-gate.ts';
 import { inspectRootfs, parseMountinfo } from '../lab/node/index.ts';
 import { poll } from '../lab/wait.ts';
-import { ApiServerDenied, PodNotRunning } from '../lab/kind/workloads.ts';
+import { PodNotRunning } from '../lab/kind/workloads.ts';
 import { alertsFor, evaluateApiServerAudit } from '../lab/kind/apiserver-audit.ts';
 import { describeError } from '../lab/errors.ts';
 import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
-import { activeClusters, attackNode, KIND_START_TIMEOUT, kindOf, nodeOf, setKind, startKind, startWorkload } from './support/substrate.ts';
+import { activeClusters, attackNode, KIND_START_TIMEOUT, kindOf, nodeOf, setKind, startKind, startWorkload, submitToApiServer } from './support/substrate.ts';
 
 
 Given('a kind cluster with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
@@ -157,15 +157,7 @@ Then('the attack was carried out on the {word} node', function (this: LabWorld, 
 
 // Starts the workload through kube-apiserver and records whether it ran or how Kubernetes refused it (the apiserver's denial or the kubelet's waiting reason); a later step must assert which.
 When('the workload {workload} is submitted through kube-apiserver', { timeout: 180_000 }, async function (this: LabWorld, workload: Workload) {
-  const kind = kindOf(this);
-  assert.ok(kind, 'this step needs a kind cluster');
-  try {
-    this.pods.set(workload.metadata.name, await startWorkload(this, workload));
-  } catch (err) {
-    if (!(err instanceof PodNotRunning || err instanceof ApiServerDenied)) throw err;
-    kind.refusals.set(workload.metadata.name, err);
-    this.attachJson(`refusal-${workload.metadata.name}`, err instanceof PodNotRunning ? { reason: err.reason, message: err.kubeletMessage, events: err.events.map((e) => `${e.reason}: ${e.message}`) } : { status: err.status, message: err.apiMessage });
-  }
+  await submitToApiServer(this, workload);
 });
 
 // Checks: the pod was admitted but its container did not run, and the kubelet's waiting message (or a pod event) carries the reason of a refusal that the named gate ("pull gate" or "start gate") logged on the pod's node for this pod (start gate) or its image (pull gate); substring match of the gate's reason.

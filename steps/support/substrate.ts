@@ -9,7 +9,7 @@
 import type { RunningPod } from '../../lab/cri/index.ts';
 import type { StartedKindCluster } from '../../lab/kind/cluster.ts';
 import * as allure from 'allure-js-commons';
-import { KindWorkloads, type KindRunningPod } from '../../lab/kind/workloads.ts';
+import { ApiServerDenied, KindWorkloads, PodNotRunning, type KindRunningPod } from '../../lab/kind/workloads.ts';
 import { startKindCluster } from '../../lab/start.ts';
 import { toStderr } from '../../lab/progress.ts';
 import type { LabNodeHandle, NodeAccess } from '../../lab/node/index.ts';
@@ -103,4 +103,23 @@ export async function startKind(world: LabWorld, profile: LabProfile, workers: n
   if (cluster.notInstalled.length > 0) world.attachJson('components-not-installed-on-kind', cluster.notInstalled);
   const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'wide']);
   world.attachText('kubectl-get-nodes', nodes.stdout.toString());
+}
+
+/**
+ * Creates a workload through kube-apiserver and records whether it ran (in
+ * world.pods) or how Kubernetes refused it (the apiserver's denial or the
+ * kubelet's waiting reason, in the scenario's refusals, attached); a later
+ * step must assert which.
+ */
+export async function submitToApiServer(world: LabWorld, workload: Workload, as: Workload = workload): Promise<void> {
+  const kind = kindOf(world);
+  if (!kind) throw new Error('this step needs a kind cluster: use `Given a kind cluster with the … profile`');
+  kind.refusals.delete(workload.metadata.name);
+  try {
+    world.pods.set(workload.metadata.name, await startWorkload(world, as));
+  } catch (err) {
+    if (!(err instanceof PodNotRunning || err instanceof ApiServerDenied)) throw err;
+    kind.refusals.set(workload.metadata.name, err);
+    world.attachJson(`refusal-${workload.metadata.name}`, err instanceof PodNotRunning ? { reason: err.reason, message: err.kubeletMessage, events: err.events.map((e) => `${e.reason}: ${e.message}`) } : { status: err.status, message: err.apiMessage });
+  }
 }
