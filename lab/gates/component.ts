@@ -193,8 +193,9 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon on ${node.name} did not listen on ${GATE_SOCKET} within 15000 ms:\n${log.stdout.toString()}`);
       }
       if (!start) return;
-      const built = (await node.exec.run(['test', '-s', STANDARD_LAYER_PATH])).exitCode === 0;
-      const hash = built ? await standardLayerRootHash(node) : await buildStandardLayer(node);
+      // Built at boot on a kind node; on the lab node, from the tar prepare() installed, with the same command.
+      if ((await node.exec.run(['test', '-s', STANDARD_LAYER_PATH])).exitCode !== 0) await node.run(standardLayerMkfsArgv(STANDARD_LAYER_TAR));
+      const hash = await standardLayerRootHash(node);
       if (hash !== options.standardLayerRootHash) {
         throw new LabError<GateErrorCode>(
           'GATE_CONFIG_INVALID',
@@ -203,15 +204,6 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
     },
   };
-}
-
-/** Builds the standard layer on the node with the node's mkfs.erofs; returns its root hash. */
-export async function buildStandardLayer(node: LabNodeHandle): Promise<string> {
-  const tarPath = join(node.shareDir, 'standard-layer.tar');
-  await writeFile(tarPath, buildTar(STANDARD_LAYER_ENTRIES));
-  await node.run(['mkdir', '-p', '/var/lib/integrity-lab']);
-  await node.run(standardLayerMkfsArgv(tarPath));
-  return standardLayerRootHash(node);
 }
 
 /** The root hash of the standard layer on the node, hashed on the host from a copy. */
