@@ -1,7 +1,8 @@
 /**
  * Bundles a component's entry point into one ES module that the node's own
  * Node.js runs, so components are installed as files, with no npm inside the
- * node. Cached under .lab/bundles by the bundle's content hash.
+ * node. Cached under .lab/bundles by the bundle's content hash, and per
+ * process by entry point (the sources do not change during a run).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,7 +13,22 @@ import { build } from 'esbuild';
 const ROOT = join(import.meta.dirname, '../..');
 const BUNDLE_CACHE = join(ROOT, '.lab', 'bundles');
 
-export async function bundleForNode(entry: string, name: string): Promise<string> {
+/** Bundles made by this process, by entry and name: every lab a run starts reuses them. */
+const made = new Map<string, Promise<string>>();
+
+export function bundleForNode(entry: string, name: string): Promise<string> {
+  const key = `${entry}\0${name}`;
+  let bundle = made.get(key);
+  if (!bundle) {
+    bundle = buildBundle(entry, name);
+    made.set(key, bundle);
+    // A failed build is not remembered: the next lab tries again and reports its own error.
+    bundle.catch(() => made.delete(key));
+  }
+  return bundle;
+}
+
+async function buildBundle(entry: string, name: string): Promise<string> {
   const result = await build({
     entryPoints: [entry],
     bundle: true,

@@ -74,6 +74,11 @@ export interface NodeComponent {
   name: string;
   prepare(ctx: PrepareContext): Promise<NodePreparation>;
   afterStart?(node: LabNodeHandle): Promise<void>;
+  /**
+   * When afterStart runs relative to the other components' (runAfterStart):
+   * lower first; components of the same order start concurrently. Default 0.
+   */
+  startOrder?: number;
   /** What the component reported since `since` (alerts, refusals). */
   detections?(node: LabNodeHandle, since: Date): Promise<Detection[]>;
   /**
@@ -86,4 +91,20 @@ export interface NodeComponent {
   admitPod?(node: LabNodeHandle, pod: PodSpec, object?: V1Pod): Promise<AdmissionAnswer>;
   /** Stop what afterStart started (sidecars, daemons) before the node is removed. */
   beforeStop?(node: LabNodeHandle): Promise<void>;
+}
+
+/**
+ * Runs each component's afterStart on a node: in ascending startOrder,
+ * concurrently within one order (the daemons mostly wait on the node, so
+ * starting them side by side saves wall time). Every afterStart of an order
+ * is settled before the next order starts or an error is thrown, so a
+ * failure never leaves one still running while the caller removes the node.
+ */
+export async function runAfterStart(components: readonly NodeComponent[], start: (component: NodeComponent) => Promise<void>): Promise<void> {
+  const orders = [...new Set(components.map((c) => c.startOrder ?? 0))].sort((a, b) => a - b);
+  for (const order of orders) {
+    const results = await Promise.allSettled(components.filter((c) => (c.startOrder ?? 0) === order && c.afterStart).map(start));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
 }

@@ -22,7 +22,7 @@ import { podOfWorkload } from '../spec/pod.ts';
 import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConfig } from './containerd-config.ts';
 import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
-import type { AdmissionAnswer, Detection, NodeComponent, NodeFile } from './component.ts';
+import { runAfterStart, type AdmissionAnswer, type Detection, type NodeComponent, type NodeFile } from './component.ts';
 import type { LabNodeHandle } from './handle.ts';
 import { generateLabPki } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
@@ -124,10 +124,13 @@ export class LabNode {
       // The lab's own PKI, made per lab; its private keys never leave stateDir.
       if (this.#components.length > 0) {
         const pki = await generateLabPki(join(stateDir, 'pki'), { clock: () => new Date() });
-        for (const component of this.#components) {
-          const prepared = await step(progress, 'APPLY', `component ${component.name}`, () =>
-            component.prepare({ stateDir, trustedRootsPem: pki.root.certificatePem }),
-          );
+        // Each component prepares its own files; side by side, merged in profile order.
+        const preparations = await Promise.all(
+          this.#components.map((component) =>
+            step(progress, 'APPLY', `component ${component.name}`, () => component.prepare({ stateDir, trustedRootsPem: pki.root.certificatePem })),
+          ),
+        );
+        for (const prepared of preparations) {
           files.push(...prepared.files);
           plugins.push(...prepared.containerdPlugins);
           Object.assign(runcOptions, prepared.runcOptions);
@@ -225,8 +228,11 @@ export class LabNode {
     try {
       await step(progress, 'START', 'CRI ready and pause image in the node registry', async () => {
         await node.waitForCri();
-        for (const component of this.#components) await component.afterStart?.(node);
-        await node.pushImage({ repository: PAUSE_IMAGE.repository, tag: PAUSE_IMAGE.tag, layers: [{ busybox: true }], entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'] });
+        // The pause image goes to the node's registry while the components start (neither needs the other).
+        const pause = node.pushImage({ repository: PAUSE_IMAGE.repository, tag: PAUSE_IMAGE.tag, layers: [{ busybox: true }], entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'] });
+        const started = await Promise.allSettled([runAfterStart(this.#components, (component) => component.afterStart!(node)), pause]);
+        const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
       });
     } catch (err) {
       await node.stop({ force: true });
@@ -417,11 +423,12 @@ export class StartedLabNode implements LabNodeHandle {
     }
     this.#stopped = true;
     await step(this.#progress, 'CLEANUP', `lab ${this.labId}`, async () => {
-      for (const c of this.components) {
-        await c.beforeStop?.(this).catch((err) =>
-          this.#progress({ phase: 'CLEANUP', status: 'WARN', message: `component ${c.name}: ${describeError(err)}` }),
-        );
-      }
+      // Each component stops what it started; they do not depend on each other, so side by side.
+      await Promise.all(
+        this.components.map((c) =>
+          c.beforeStop?.(this).catch((err) => this.#progress({ phase: 'CLEANUP', status: 'WARN', message: `component ${c.name}: ${describeError(err)}` })),
+        ),
+      );
       this.cri.close();
       await teardownLab(this.labId);
     });

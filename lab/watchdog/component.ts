@@ -29,6 +29,8 @@ export function watchdogComponent(settings: WatchdogSettings): WatchdogComponent
   const config = resolveConfig(settings);
   return {
     name: COMPONENT_NAME,
+    // After the node gates: the pins taken in afterStart include the standard layer they build.
+    startOrder: 1,
     settings,
     config,
     async prepare(ctx): Promise<NodePreparation> {
