@@ -51,6 +51,17 @@ describe('techniqueParameters and firstSentence', () => {
     assert.deepEqual(techniqueParameters(src), { path: 'required', payload: 'optional' });
     assert.deepEqual(techniqueParameters('run() {}'), { path: 'unused', payload: 'unused' });
   });
+  it('counts what a shared helper the technique calls requires, and what that helper calls in turn', async () => {
+    const { techniqueParameters, exportedFunctions, withHelperBodies } = await import('./gen-catalog-docs.ts');
+    const helpers = exportedFunctions([
+      "export function requirePath(a) { return a.spec.target.path; }\nexport function outer(ctx) {\n  return inner(ctx);\n}\n",
+      "export async function inner(ctx) {\n  const payload = requirePayload(ctx.attack);\n  return requirePath(ctx.attack) + payload;\n}\n",
+    ]);
+    const technique = "export const t = { name: 't', run: (ctx) => outer(ctx) };\n";
+    assert.deepEqual(techniqueParameters(technique), { path: 'unused', payload: 'unused' });
+    assert.deepEqual(techniqueParameters(withHelperBodies(technique, helpers)), { path: 'required', payload: 'required' });
+    assert.deepEqual(techniqueParameters(withHelperBodies("export const u = { run: () => 1 };\n", helpers)), { path: 'unused', payload: 'unused' });
+  });
   it("takes the header's first sentence without the Attack: prefix", async () => {
     const { firstSentence } = await import('./gen-catalog-docs.ts');
     assert.equal(firstSentence(src), 'root on the node edits a file.');
