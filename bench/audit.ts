@@ -38,7 +38,7 @@ const CONTAINERS: Record<string, string>[] = [
   { 'container.id': 'host', 'container.name': 'host' },
   { 'container.id': '3ad7b26ded6d', 'container.name': 'cart', 'container.image.repository': 'registry.local/shop/cart', 'k8s.ns.name': 'shop', 'k8s.pod.name': 'cart-7f9c' },
   { 'container.id': '91c0ffee1234', 'container.name': 'api', 'container.image.repository': 'registry.local/shop/api', 'k8s.ns.name': 'shop', 'k8s.pod.name': 'api-5d8b' },
-  { 'container.id': 'b00c2d3e4f50', 'container.name': 'coredns', 'container.image.repository': 'registry.k8s.io/coredns/coredns', 'k8s.ns.name': 'kube-system', 'k8s.pod.name': 'coredns-1' },
+  { 'container.id': 'b00c2d3e4f50', 'container.name': 'coredns', 'container.image.repository': '127.0.0.1:5000/system/coredns', 'k8s.ns.name': 'kube-system', 'k8s.pod.name': 'coredns-1' },
 ];
 const READ_PATHS = ['/etc/ld.so.cache', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/proc/self/status', '/etc/hosts', '/etc/resolv.conf', '/usr/share/zoneinfo/UTC', '/app/config.yaml', '/etc/nsswitch.conf', '/etc/passwd', '/sys/fs/cgroup/cpu.max'];
 const WRITE_PATHS = ['/var/log/app.log', '/tmp/cache.bin', '/app/data/db.sqlite', '/var/lib/app/state.json', '/dev/null'];

@@ -27,7 +27,7 @@ import type { KindErrorCode } from './errors.ts';
 
 /** The pinned release. 1.36 because Debian's kubectl is 1.36 (skew policy: kubectl within one minor). */
 export const KUBERNETES_VERSION = 'v1.36.3';
-/** The etcd kubeadm v1.36.3 asks for (`registry.k8s.io/etcd:3.6.8-0`). */
+/** The etcd kubeadm v1.36.3 asks for (`kubeadm config images list`: etcd 3.6.8-0). */
 export const ETCD_VERSION = 'v3.6.8';
 /** The pause image tag kubeadm v1.36.3 asks for. */
 export const PAUSE_VERSION = '3.10.2';
