@@ -15,7 +15,7 @@ import { RootHashCache } from './layer-check.ts';
 import { blobFiles } from './content-store.ts';
 import { GATE_LAYER_ROOT, majminOf } from './layer-mount.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
-import { pinFiles, pinnedReader } from './pins.ts';
+import { pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
 import { gateCreate, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -411,6 +411,30 @@ describe('gateCreate', () => {
       const added = Buffer.concat([readFileSync(f.config.trustedRootsFile), Buffer.from('\n')]);
       const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, readDefence: (p) => (p === f.config.trustedRootsFile ? added : readFileSync(p)) });
       assert.equal(d.action, 'allow', d.reason);
+    });
+  });
+  describe('when the OCI runtime the gate hands over to is checked against its pin (the gate daemon)', () => {
+    const RUNC = '/usr/bin/runc';
+    const runcOf = (content: string) => ({ read: () => Buffer.from(content), identity: () => `ino:${content}` });
+    it('allows the signed image while runc is the pinned binary', async () => {
+      const f = await fixture();
+      const runtime = runtimeChecker(pinRuntime(RUNC, clock(), runcOf('genuine').read), runcOf('genuine'));
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtime });
+      assert.equal(d.action, 'allow', d.reason);
+    });
+    it('refuses a signed, intact image once runc was replaced, naming the runtime, and mounts nothing', async () => {
+      const f = await fixture();
+      const runtime = runtimeChecker(pinRuntime(RUNC, clock(), runcOf('genuine').read), runcOf('#!/bin/sh attacker'));
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtime });
+      assert.equal(d.action, 'refuse');
+      assert.ok(d.reason.startsWith(`the OCI runtime ${RUNC} changed since the gate pinned it`), d.reason);
+      assert.equal(mountsOf(f).length, 0);
+    });
+    it('does not check it for an unprotected namespace (the gate decides nothing there)', async () => {
+      const f = await fixture({ namespace: 'default' });
+      const runtime = runtimeChecker(pinRuntime(RUNC, clock(), runcOf('genuine').read), runcOf('#!/bin/sh attacker'));
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtime });
+      assert.equal(d.action, 'pass', d.reason);
     });
   });
   describe("when a forged EROFS mount sits on a snapshot's mount point", () => {

@@ -23,7 +23,7 @@ import { describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
-import { isPinRefusal, type DefenceReader } from './pins.ts';
+import { isPinRefusal, type DefenceReader, type RuntimeCheck } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
@@ -114,6 +114,8 @@ export interface RuntimeGateDeps {
   content: ContentStore;
   /** Reads the configuration and trusted roots; the daemon's refuses bytes that differ from their pins (pins.ts). */
   readDefence?: DefenceReader;
+  /** Checks the OCI runtime a protected container is handed over to against the daemon's pin (pins.ts runtimeChecker). */
+  runtime?: RuntimeCheck;
 }
 
 export const nodeDeps = (): RuntimeGateDeps => ({
@@ -176,6 +178,8 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   if (tier.tier !== 'system') return { ...base, reason: `namespace "${namespace}" is not protected (${tier.rule})` };
   const image = base.image ?? '';
   try {
+    // What runs after an allow is runc: a replaced runc could undo everything below.
+    deps.runtime?.(config.runtime);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
     const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock);

@@ -295,6 +295,9 @@ export const TECHNIQUES = [
   'gate-socket-hijack',
   'copied-binary-exec',
   'sandbox-file-rewrite',
+  'runc-replace',
+  'pull-verifier-empty',
+  'watchdog-config-unwatch',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',
