@@ -33,6 +33,8 @@ Feature: Node integrity gates admit only what the signature covers
       | forged-mount-on-snapshot  | system-agent | integrity |
       | image-config-tamper       | system-agent | vanilla   |
       | image-config-tamper       | system-agent | integrity |
+      | side-loaded-pause-image   | system-agent | vanilla   |
+      | side-loaded-pause-image   | system-agent | integrity |
 
   Scenario Outline: an unsigned pull of a protected image (<profile>)
     Given a lab node with the "<profile>" profile

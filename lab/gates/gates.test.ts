@@ -176,6 +176,8 @@ describe('gateCreate', () => {
     noLoopDevice?: boolean;
     /** The kernel reports another device at the gate's mount point. */
     forgedGateMount?: boolean;
+    /** The bundle is a pod sandbox run from the image (the pause image), not a workload container. */
+    sandbox?: boolean;
   }
 
   /** A bundle with a rootfs overlay of two real layer files, and a signed manifest for them. */
@@ -208,13 +210,21 @@ describe('gateCreate', () => {
     const image = '127.0.0.1:5000/system/agent:1.0';
     await writeFile(join(bundle, 'config.json'), JSON.stringify({
       root: { path: 'rootfs' },
-      annotations: {
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.sandbox-namespace': opts.namespace ?? 'kube-system',
-        'io.kubernetes.cri.sandbox-name': 'agent',
-        'io.kubernetes.cri.container-name': 'agent',
-        'io.kubernetes.cri.image-name': image,
-      },
+      annotations: opts.sandbox
+        ? {
+            // As containerd's CRI annotates a sandbox: no container name, the pause image under its own key.
+            'io.kubernetes.cri.container-type': 'sandbox',
+            'io.kubernetes.cri.sandbox-namespace': opts.namespace ?? 'kube-system',
+            'io.kubernetes.cri.sandbox-name': 'agent',
+            'io.kubernetes.cri.podsandbox.image-name': image,
+          }
+        : {
+            'io.kubernetes.cri.container-type': 'container',
+            'io.kubernetes.cri.sandbox-namespace': opts.namespace ?? 'kube-system',
+            'io.kubernetes.cri.sandbox-name': 'agent',
+            'io.kubernetes.cri.container-name': 'agent',
+            'io.kubernetes.cri.image-name': image,
+          },
       mounts: [],
     }));
     const rootfs = join(bundle, 'rootfs');
@@ -284,11 +294,52 @@ describe('gateCreate', () => {
   const gate = (f: Fixture, config: GateConfig | Error = f.config) => gateCreate(f.bundle, ID, config, f.deps);
   const mountsOf = (f: Fixture) => f.calls.filter((c) => c[0] === 'sh' && c[2]?.includes('mount -t erofs'));
 
-  describe('when the container is a sandbox', () => {
+  describe('when the bundle is the sandbox of a pod in a protected namespace', () => {
+    it('verifies its pause image like any protected image and mounts it read-only from the verified layers', async () => {
+      const f = await fixture({ sandbox: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'allow', d.reason);
+      assert.equal(d.sandbox, true);
+      assert.equal(d.image, '127.0.0.1:5000/system/agent:1.0');
+      assert.equal(d.layers?.length, 3);
+      assert.ok(f.calls.some((c) => c[0] === 'busybox' && c.includes('overlay') && c.some((a) => a.startsWith('ro,lowerdir='))), 'the root is remounted read-only');
+      assert.equal(JSON.parse(f.deps.readFile(join(f.bundle, 'config.json'))).root.readonly, true);
+    });
+    it('refuses an unsigned pause image, treats it as corrupted, and mounts nothing', async () => {
+      const f = await fixture({ sandbox: true, sign: false });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /is not validly signed/);
+      assert.ok(f.calls.some((c) => c.join(' ') === 'ctr -n k8s.io images rm 127.0.0.1:5000/system/agent:1.0'));
+      assert.equal(mountsOf(f).length, 0);
+    });
+    it('refuses a pause image whose layer file no longer matches its signed root hash', async () => {
+      const f = await fixture({ sandbox: true, tamperLayer: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /layer 1 .*signed manifest says/);
+    });
+    it('refuses a sandbox that names no pause image', async () => {
+      const f = await fixture({ sandbox: true });
+      const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
+      delete spec.annotations['io.kubernetes.cri.podsandbox.image-name'];
+      await writeFile(join(f.bundle, 'config.json'), JSON.stringify(spec));
+      assert.equal((await gate(f)).action, 'refuse');
+    });
+  });
+  describe('when the bundle is the sandbox of a pod outside the system tier', () => {
+    it('passes it through without looking at the image', async () => {
+      const f = await fixture({ sandbox: true, namespace: 'apps', sign: false });
+      const d = await gate(f);
+      assert.equal(d.action, 'pass', d.reason);
+      assert.equal(f.calls.length, 0);
+    });
+  });
+  describe('when the bundle is neither a workload container nor a sandbox', () => {
     it('passes it through', async () => {
       const f = await fixture();
       const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
-      spec.annotations['io.kubernetes.cri.container-type'] = 'sandbox';
+      delete spec.annotations['io.kubernetes.cri.container-type'];
       await writeFile(join(f.bundle, 'config.json'), JSON.stringify(spec));
       assert.equal((await gate(f)).action, 'pass');
     });

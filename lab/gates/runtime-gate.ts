@@ -13,9 +13,15 @@
  * 3. the rootfs is remounted read-only from the verified layers plus the
  *    standard mount-points layer (pinned root hash), with no upperdir.
  *
+ * A pod's sandbox (its pause container) in a protected namespace is
+ * verified the same way, from the pause image: it shares its namespaces
+ * with every container of the pod, so a forged pause image is code running
+ * inside the protected pod.
+ *
  * A refusal is written to runc's JSON log, so containerd reports it to the
- * CRI caller as the reason StartContainer failed. Everything else (other
- * runc commands, sandboxes, unprotected namespaces) passes through.
+ * CRI caller as the reason StartContainer (or RunPodSandbox) failed.
+ * Everything else (other runc commands, unprotected namespaces, sandboxes
+ * outside the system tier) passes through.
  */
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, dirname } from 'node:path';
@@ -39,6 +45,8 @@ export const CRI_ANNOTATIONS = {
   podName: 'io.kubernetes.cri.sandbox-name',
   containerName: 'io.kubernetes.cri.container-name',
   imageName: 'io.kubernetes.cri.image-name',
+  /** On a sandbox: the pause image containerd runs it from. */
+  sandboxImageName: 'io.kubernetes.cri.podsandbox.image-name',
 } as const;
 
 export interface RuncInvocation {
@@ -81,6 +89,8 @@ export interface GateDecision {
   time: string;
   action: 'pass' | 'allow' | 'refuse';
   container?: string;
+  /** The decision is about a pod's sandbox (pause container), not a workload container. */
+  sandbox?: boolean;
   namespace?: string;
   pod?: string;
   image?: string;
@@ -167,11 +177,16 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     image: a[CRI_ANNOTATIONS.imageName],
     reason: '',
   };
-  if (a[CRI_ANNOTATIONS.containerType] !== 'container') return { ...base, reason: 'not a CRI workload container (sandbox or other)' };
+  const type = a[CRI_ANNOTATIONS.containerType];
+  if (type !== 'container' && type !== 'sandbox') return { ...base, reason: 'not a CRI workload container or pod sandbox' };
+  const sandbox = type === 'sandbox';
+  if (sandbox) Object.assign(base, { sandbox: true, image: a[CRI_ANNOTATIONS.sandboxImageName] });
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
   const tier = tierOf(config, namespace);
   Object.assign(base, { tier: tier.tier, tierRule: tier.rule });
+  // The application tier checks workload images against their digests; the pause image is the node's own, verified in the system tier only.
+  if (sandbox && tier.tier !== 'system') return { ...base, reason: `pod sandbox in namespace "${namespace}": the pause image is verified in the system tier only (${tier.rule})` };
   if (tier.tier === 'application') {
     return gateApplication(base, isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs'), deps.exec);
   }

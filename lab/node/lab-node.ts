@@ -24,7 +24,7 @@ import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile } from './component.ts';
 import type { LabNodeHandle } from './handle.ts';
-import { generateLabPki } from '../signer/index.ts';
+import { generateLabPki, loadLabPki, pkiSigningIdentity, RegistryClient, signImageInRegistry } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
 import { releaseLeakedLoopDevices } from './loop-devices.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
@@ -227,6 +227,20 @@ export class LabNode {
         await node.waitForCri();
         for (const component of this.#components) await component.afterStart?.(node);
         await node.pushImage({ repository: PAUSE_IMAGE.repository, tag: PAUSE_IMAGE.tag, layers: [{ busybox: true }], entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'] });
+        // The start gate verifies a protected pod's sandbox from the pause image like any protected image:
+        // with the node gates, the lab signs it (v2), as a kind lab signs its system images (lab/kind/lab-setup.ts).
+        if (this.#components.some((c) => c.name.includes('gate'))) {
+          await signImageInRegistry({
+            client: new RegistryClient(node.registryUrl),
+            repository: PAUSE_IMAGE.repository,
+            tag: PAUSE_IMAGE.tag,
+            identity: pkiSigningIdentity(await loadLabPki(join(stateDir, 'pki'))),
+            format: 'v2',
+            clock: () => new Date(),
+            exec: node.exec,
+            workDir: node.shareDir,
+          });
+        }
       });
     } catch (err) {
       await node.stop({ force: true });

@@ -54,6 +54,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'start-gate-runc-replaced',
   'unsigned-image-past-emptied-verifier',
   'watchdog-restart-after-config-edit',
+  'side-loaded-pause-image',
   'etc-tmpfs-resolver',
   'etc-tmpfs-resolver-enforced',
   'host-layer-tamper',

@@ -298,6 +298,7 @@ export const TECHNIQUES = [
   'runc-replace',
   'pull-verifier-empty',
   'watchdog-config-unwatch',
+  'pause-image-side-load',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

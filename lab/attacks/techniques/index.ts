@@ -24,6 +24,7 @@ import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 import { runcReplace } from './runc-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
+import { pauseImageSideLoad } from './pause-image-side-load.ts';
 // audit rules (lab/audit)
 import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
@@ -54,6 +55,7 @@ const implemented: Technique[] = [
   runcReplace,
   pullVerifierEmpty,
   watchdogConfigUnwatch,
+  pauseImageSideLoad,
   privilegedContainer,
   hostpathEtc,
   overmountNsenter,
