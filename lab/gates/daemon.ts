@@ -19,6 +19,7 @@ import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type RuntimeCheck } from './pins.ts';
 import { GATE_CONFIG_PATH, loadGateConfig } from './config.ts';
+import { versionRecord, type VersionRecord } from './versions.ts';
 
 export const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 const SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
@@ -37,14 +38,14 @@ export function parseRequest(data: Buffer): { args: string[]; stdin: Buffer } {
 }
 
 /** `readDefence` reads the configuration and trusted roots against the pins the daemon loaded at its start. */
-export async function answer(args: string[], stdin: Buffer, cache: RootHashCache, readDefence: DefenceReader, runtime: RuntimeCheck): Promise<{ code: number; text: string }> {
+export async function answer(args: string[], stdin: Buffer, cache: RootHashCache, readDefence: DefenceReader, runtime: RuntimeCheck, versions: VersionRecord = versionRecord()): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
   try {
-    if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence), text: lines.join('\n') };
+    if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence, versions), text: lines.join('\n') };
     if (mode === 'create') {
       const errors: string[] = [];
-      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence, runtime }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence, runtime, versions }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     return { code: 2, text: `unknown gate request "${mode}"` };

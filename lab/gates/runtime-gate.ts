@@ -35,6 +35,7 @@ import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './imag
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
 import { bindLayers, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
 import { Refusal } from './refusal.ts';
+import type { VersionRecord } from './versions.ts';
 import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
@@ -126,6 +127,8 @@ export interface RuntimeGateDeps {
   readDefence?: DefenceReader;
   /** Checks the OCI runtime a protected container is handed over to against the daemon's pin (pins.ts runtimeChecker). */
   runtime?: RuntimeCheck;
+  /** The node's newest signed release per repository (versions.ts): an older v2 release is refused. */
+  versions?: VersionRecord;
 }
 
 export const nodeDeps = (): RuntimeGateDeps => ({
@@ -197,7 +200,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     deps.runtime?.(config.runtime);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
-    const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock);
+    const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock, deps.versions);
     if (!trust.ok) {
       // An expired certificate is the signer's clock, not a corrupted image:
       // removing it would take every workload on it down with no way back.
@@ -252,6 +255,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
     }
     deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    if (trust.binding) deps.versions?.note(image, digest, trust.binding);
     return {
       ...base,
       action: 'allow',

@@ -299,6 +299,8 @@ export const TECHNIQUES = [
   'pull-verifier-empty',
   'watchdog-config-unwatch',
   'pause-image-side-load',
+  'registry-serve-other-signed',
+  'registry-rollback',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

@@ -25,6 +25,7 @@ import { runcReplace } from './runc-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
+import { registryRollback, registryServeOtherSigned } from './registry-serve.ts';
 // audit rules (lab/audit)
 import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
@@ -56,6 +57,8 @@ const implemented: Technique[] = [
   pullVerifierEmpty,
   watchdogConfigUnwatch,
   pauseImageSideLoad,
+  registryServeOtherSigned,
+  registryRollback,
   privilegedContainer,
   hostpathEtc,
   overmountNsenter,
