@@ -42,14 +42,16 @@ interface Run {
   verify: string;
   /** Time inside the gates, from their own decision logs (integrity only). */
   startGateMs?: number;
+  /** The start gate's decision on the pod's sandbox (its pause image, verified since issue 11 §3). */
+  sandboxGateMs?: number;
   pullGateMs?: number;
   /** Layers whose root hash the start gate found cached (hashed in the background after unpack). */
   cachedLayers?: number;
 }
 
-/** The last allow decision about the bench image (the pause image is decided too, in no time). */
-const lastDecision = async (node: StartedLabNode, log: string) => {
-  const r = await node.exec.run(['sh', '-c', `grep '"action":"allow"' ${log} 2>/dev/null | grep system/bench | tail -1`]);
+/** The last allow decision about the bench image, or (`match`) another one: the pod's sandbox is decided too. */
+const lastDecision = async (node: StartedLabNode, log: string, match = 'system/bench') => {
+  const r = await node.exec.run(['sh', '-c', `grep '"action":"allow"' ${log} 2>/dev/null | grep -F '${match}' | tail -1`]);
   const text = r.stdout.toString().trim();
   return text ? (JSON.parse(text) as { durationMs?: number; layers?: { cached: boolean }[] }) : undefined;
 };
@@ -64,10 +66,11 @@ async function once(profileName: string): Promise<Run> {
     const pod = await runPod(node.cri, { ...node.podSpecOf(workload), imagePullPolicy: 'Always' });
     const ms = performance.now() - t0;
     await removePod(node.cri, pod);
-    const log = await node.exec.run(['sh', '-c', 'grep -c \'"action":"allow"\' /var/log/integrity-lab/gate-decisions.jsonl 2>/dev/null || true']);
+    const log = await node.exec.run(['sh', '-c', 'grep \'"action":"allow"\' /var/log/integrity-lab/gate-decisions.jsonl 2>/dev/null | grep -c system/bench || true']);
     const start = await lastDecision(node, '/var/log/integrity-lab/gate-decisions.jsonl');
+    const sandbox = await lastDecision(node, '/var/log/integrity-lab/gate-decisions.jsonl', '"sandbox":true');
     const pull = await lastDecision(node, '/var/log/integrity-lab/pull-decisions.jsonl');
-    return { ms, verify: log.stdout.toString().trim(), startGateMs: start?.durationMs, pullGateMs: pull?.durationMs, cachedLayers: start?.layers?.filter((l) => l.cached).length };
+    return { ms, verify: log.stdout.toString().trim(), startGateMs: start?.durationMs, sandboxGateMs: sandbox?.durationMs, pullGateMs: pull?.durationMs, cachedLayers: start?.layers?.filter((l) => l.cached).length };
   } finally {
     await node.stop();
   }
@@ -90,4 +93,4 @@ console.log(`Measured ${new Date().toISOString().slice(0, 10)}: pull + unpack + 
 console.log('| profile | median | runs (ms) |\n| --- | --- | --- |');
 for (const p of ['vanilla', 'integrity']) console.log(`| ${p} | ${median(times[p]!).toFixed(0)} ms | ${times[p]!.map((x) => x.toFixed(0)).join(', ')} |`);
 console.log(`\nOverhead of the integrity gates: ${(((g - v) / v) * 100).toFixed(1)}% (goal ≤ 15%; anchor: containerd's set_immutable +109% unpack).`);
-console.log(`\nInside the gates (integrity runs, from their decision logs): start gate ${inside.map((r) => r.startGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.startGateMs ?? 0))}), layers cached ${inside.map((r) => r.cachedLayers ?? '?').join(', ')} of 6; pull gate ${inside.map((r) => r.pullGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.pullGateMs ?? 0))}).`);
+console.log(`\nInside the gates (integrity runs, from their decision logs): start gate ${inside.map((r) => r.startGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.startGateMs ?? 0))}), layers cached ${inside.map((r) => r.cachedLayers ?? '?').join(', ')} of 6; sandbox (pause image) ${inside.map((r) => r.sandboxGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.sandboxGateMs ?? 0))}); pull gate ${inside.map((r) => r.pullGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.pullGateMs ?? 0))}).`);

@@ -24,15 +24,21 @@ Feature: Node integrity gates admit only what the signature covers
     Then the attack has the outcome expected on this profile
 
     Examples:
-      | attack                    | signed | profile   |
-      | layer-tamper-before-start | system-agent | vanilla   |
-      | layer-tamper-before-start | system-agent | integrity |
-      | layer-swap-with-sidecar   | system-agent | vanilla   |
-      | layer-swap-with-sidecar   | system-agent | integrity |
-      | forged-mount-on-snapshot  | system-agent | vanilla   |
-      | forged-mount-on-snapshot  | system-agent | integrity |
-      | image-config-tamper       | system-agent | vanilla   |
-      | image-config-tamper       | system-agent | integrity |
+      | attack                                    | signed       | profile   |
+      | layer-tamper-before-start                 | system-agent | vanilla   |
+      | layer-tamper-before-start                 | system-agent | integrity |
+      | layer-swap-with-sidecar                   | system-agent | vanilla   |
+      | layer-swap-with-sidecar                   | system-agent | integrity |
+      | forged-mount-on-snapshot                  | system-agent | vanilla   |
+      | forged-mount-on-snapshot                  | system-agent | integrity |
+      | image-config-tamper                       | system-agent | vanilla   |
+      | image-config-tamper                       | system-agent | integrity |
+      | side-loaded-pause-image                   | system-agent | vanilla   |
+      | side-loaded-pause-image                   | system-agent | integrity |
+      | another-signed-image-under-protected-name | system-agent | vanilla   |
+      | another-signed-image-under-protected-name | system-agent | integrity |
+      | rollback-to-older-signed-release          | system-agent | vanilla   |
+      | rollback-to-older-signed-release          | system-agent | integrity |
 
   Scenario Outline: an unsigned pull of a protected image (<profile>)
     Given a lab node with the "<profile>" profile

@@ -34,6 +34,12 @@ Feature: The controls defend themselves
       | start-gate-socket-hijacked           | system-agent | integrity |
       | start-gate-wrapper-replaced-enforced | d8-agent     | vanilla   |
       | start-gate-wrapper-replaced-enforced | d8-agent     | integrity |
+      | start-gate-runc-replaced             | system-agent | vanilla   |
+      | start-gate-runc-replaced             | system-agent | integrity |
+      | unsigned-image-past-emptied-verifier | system-agent | vanilla   |
+      | unsigned-image-past-emptied-verifier | system-agent | integrity |
+      | watchdog-restart-after-config-edit   | system-agent | vanilla   |
+      | watchdog-restart-after-config-edit   | system-agent | integrity |
 
   Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
     Given a lab node with the "<profile>" profile

@@ -38,9 +38,9 @@ const RELEASE_LAYERS = '/opt/integrity-lab/release-layers.sh';
 
 const RUNC_WRAPPER = `#!/bin/sh
 # integrity-lab run-time gate: containerd's runc shim calls this as its OCI
-# runtime. Only \`create\` of a CRI workload container is gated (by the
-# resident gate daemon); sandboxes and every other runc command go straight
-# to runc. On \`delete\`, what the gate mounted for the container goes too.
+# runtime. Only \`create\` of a CRI workload container or pod sandbox is
+# gated (by the resident gate daemon); every other runc command goes
+# straight to runc. On \`delete\`, what the gate mounted for the container goes too.
 bundle=
 prev=
 gate=
@@ -53,7 +53,7 @@ for a in "$@"; do
   prev=$a
   last=$a
 done
-if [ -n "$gate" ] && [ -n "$bundle" ] && grep -q '"io.kubernetes.cri.container-type":"container"' "$bundle/config.json" 2>/dev/null; then
+if [ -n "$gate" ] && [ -n "$bundle" ] && grep -qE '"io.kubernetes.cri.container-type":"(container|sandbox)"' "$bundle/config.json" 2>/dev/null; then
   /opt/integrity-lab/gate-client create "$@" >&2 || exit 1
 fi
 if [ -n "$del" ]; then

@@ -17,7 +17,9 @@ import { describeError } from '../errors.ts';
 import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { RootHashCache } from './layer-check.ts';
-import { loadGatePins, pinnedReader, type DefenceReader } from './pins.ts';
+import { loadGatePins, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type RuntimeCheck } from './pins.ts';
+import { GATE_CONFIG_PATH, loadGateConfig } from './config.ts';
+import { versionRecord, type VersionRecord } from './versions.ts';
 
 export const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 const SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
@@ -36,14 +38,14 @@ export function parseRequest(data: Buffer): { args: string[]; stdin: Buffer } {
 }
 
 /** `readDefence` reads the configuration and trusted roots against the pins the daemon loaded at its start. */
-export async function answer(args: string[], stdin: Buffer, cache: RootHashCache, readDefence: DefenceReader): Promise<{ code: number; text: string }> {
+export async function answer(args: string[], stdin: Buffer, cache: RootHashCache, readDefence: DefenceReader, runtime: RuntimeCheck, versions: VersionRecord = versionRecord()): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
   try {
-    if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence), text: lines.join('\n') };
+    if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence, versions), text: lines.join('\n') };
     if (mode === 'create') {
       const errors: string[] = [];
-      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence, runtime, versions }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     return { code: 2, text: `unknown gate request "${mode}"` };
@@ -86,6 +88,15 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   // Loaded once: editing the pin file later changes nothing until a restart.
   const pins = loadGatePins();
   const readDefence = pinnedReader(pins);
+  // The runtime named by the (pinned) configuration, hashed once, now.
+  let runtimePin;
+  try {
+    runtimePin = pinRuntime(loadGateConfig(GATE_CONFIG_PATH, readDefence).runtime, new Date());
+  } catch (err) {
+    runtimePin = err as Error;
+  }
+  const runtime = runtimeChecker(runtimePin);
+  process.stdout.write(runtimePin instanceof Error ? `integrity gate daemon: ${runtimePin.message}; every protected container is refused\n` : `integrity gate daemon: OCI runtime ${runtimePin.path} pinned (sha256 ${runtimePin.sha256})\n`);
   process.stdout.write(pins instanceof Error ? `integrity gate daemon: ${pins.message}; every decision is refused\n` : `integrity gate daemon: ${Object.keys(pins.files).length} files pinned at ${pins.pinnedAt}: ${Object.keys(pins.files).join(', ')}\n`);
   rmSync(socketPath, { force: true });
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
@@ -94,7 +105,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache, readDefence).then(({ code, text }) => {
+      void answer(args, stdin, cache, readDefence, runtime).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isLabError } from '../errors.ts';
 import type { Exec, ExecResult } from '../exec.ts';
-import { pkiSigningIdentity, serializeManifest, signManifest, type OciManifest } from '../signer/index.ts';
+import { pkiSigningIdentity, serializeManifest, signManifest, type ImageBinding, type OciManifest } from '../signer/index.ts';
 import { clock, sampleManifest, tempPki, type TempPki } from '../signer/test-fixtures.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import { globMatch, parseGateConfig, type GateConfig } from './config.ts';
@@ -15,7 +15,8 @@ import { RootHashCache } from './layer-check.ts';
 import { blobFiles } from './content-store.ts';
 import { GATE_LAYER_ROOT, majminOf } from './layer-mount.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
-import { pinFiles, pinnedReader } from './pins.ts';
+import { versionRecord, type VersionRecord } from './versions.ts';
+import { pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
 import { gateCreate, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -46,8 +47,9 @@ function config(overrides: Partial<GateConfig> = {}): GateConfig {
   };
 }
 
-async function signed(m: OciManifest, format: 'v2' | 'delivery-kit' = 'v2'): Promise<{ bytes: Buffer; digest: string }> {
-  const s = await signManifest(m, { identity: pkiSigningIdentity(pki.pki), format, clock });
+/** Signs as the lab does: v2 binds the repository (default the fixtures' system/agent) and a release version. */
+async function signed(m: OciManifest, format: 'v2' | 'delivery-kit' = 'v2', binding: ImageBinding | null = { repository: 'system/agent', version: clock().getTime() }): Promise<{ bytes: Buffer; digest: string }> {
+  const s = await signManifest(m, { identity: pkiSigningIdentity(pki.pki), format, clock, ...(format === 'v2' && binding ? { binding } : {}) });
   const bytes = serializeManifest(s.manifest);
   return { bytes, digest: sha(bytes) };
 }
@@ -120,22 +122,71 @@ describe('judgePull', () => {
   describe('when a protected image is unsigned', () => {
     it('refuses with MISSING_SIGNATURE in the reason', async () => {
       const bytes = serializeManifest(sampleManifest());
-      const j = await judgePull({ name: '127.0.0.1:5000/system/a:1', digest: sha(bytes), mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes, mediaType: 'application/vnd.oci.image.manifest.v1+json' }));
+      const j = await judgePull({ name: '127.0.0.1:5000/system/agent:1', digest: sha(bytes), mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes, mediaType: 'application/vnd.oci.image.manifest.v1+json' }));
       assert.equal(j.allow, false);
       assert.match(j.reason, /integrity pull gate refused .*MISSING_SIGNATURE/);
+    });
+  });
+  describe('what a v2 signature binds (repository, release version)', () => {
+    const NAME = '127.0.0.1:5000/system/agent:1';
+    const pull = (s: { bytes: Buffer; digest: string }, versions?: VersionRecord, name = NAME) =>
+      judgePull({ name, digest: s.digest, mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes: s.bytes, mediaType: '' }), versions);
+    /** An in-memory record of signed releases. */
+    const memoryRecord = () => {
+      const files = new Map<string, string>();
+      return { files, record: versionRecord('/record.json', { read: (p) => files.get(p), write: (p, t) => void files.set(p, t) }) };
+    };
+    it('refuses another signed image served under this name (signed for another repository)', async () => {
+      const s = await signed(sampleManifest(), 'v2', { repository: 'system/other-agent', version: 1 });
+      const j = await pull(s);
+      assert.equal(j.allow, false);
+      assert.match(j.reason, /IMAGE_REPOSITORY_MISMATCH: 127.0.0.1:5000\/system\/agent:1 is signed for repository system\/other-agent, not system\/agent/);
+    });
+    it('refuses a v2 signature that binds no repository or version', async () => {
+      const j = await pull(await signed(sampleManifest(), 'v2', null));
+      assert.equal(j.allow, false);
+      assert.match(j.reason, /IMAGE_BINDING_MISSING/);
+    });
+    it('does not look for a binding in a delivery-kit signature (it binds none) when that format is allowed', async () => {
+      const s = await signed(sampleManifest(), 'delivery-kit');
+      const j = await judgePull({ name: NAME, digest: s.digest, mediaType: '', descriptor: {} }, config({ allowedFormats: ['delivery-kit', 'v2'] }), roots(), async () => ({ bytes: s.bytes, mediaType: '' }));
+      assert.equal(j.allow, true, j.reason);
+    });
+    it('admits a newer release and notes it; then refuses the older signed release (rollback), naming both', async () => {
+      const { files, record } = memoryRecord();
+      const older = await signed(sampleManifest(), 'v2', { repository: 'system/agent', version: 1_000 });
+      const newer = await signed(sampleManifest(), 'v2', { repository: 'system/agent', version: 2_000 });
+      assert.equal((await pull(older, record)).allow, true);
+      assert.equal((await pull(newer, record)).allow, true);
+      assert.equal(JSON.parse(files.get('/record.json')!)['system/agent'].version, 2_000);
+      const j = await pull(older, record);
+      assert.equal(j.allow, false);
+      assert.match(j.reason, new RegExp(`IMAGE_ROLLBACK: .*@${older.digest} is release 1000 .*older than release 2000 .*${newer.digest}`));
+      // The same release again is no rollback.
+      assert.equal((await pull(newer, record)).allow, true);
+    });
+    it('without the record (the gate before this check) the older release is admitted', async () => {
+      const older = await signed(sampleManifest(), 'v2', { repository: 'system/agent', version: 1_000 });
+      assert.equal((await pull(older)).allow, true);
+    });
+    it('refuses when the record is corrupt: a rollback could not be seen', async () => {
+      const record = versionRecord('/record.json', { read: () => '{"system/agent": "yesterday"}', write: () => undefined });
+      const j = await pull(await signed(sampleManifest()), record);
+      assert.equal(j.allow, false);
+      assert.match(j.reason, /record of signed releases \/record.json is corrupt/);
     });
   });
   describe('when a protected image is validly signed in v2', () => {
     it('admits it', async () => {
       const s = await signed(sampleManifest());
-      const j = await judgePull({ name: '127.0.0.1:5000/system/a:1', digest: s.digest, mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes: s.bytes, mediaType: '' }));
+      const j = await judgePull({ name: '127.0.0.1:5000/system/agent:1', digest: s.digest, mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes: s.bytes, mediaType: '' }));
       assert.equal(j.allow, true, j.reason);
     });
   });
   describe('when the registry serves other bytes than the digest names', () => {
     it('refuses', async () => {
       const s = await signed(sampleManifest());
-      const j = await judgePull({ name: '127.0.0.1:5000/system/a:1', digest: `sha256:${'0'.repeat(64)}`, mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes: s.bytes, mediaType: '' }));
+      const j = await judgePull({ name: '127.0.0.1:5000/system/agent:1', digest: `sha256:${'0'.repeat(64)}`, mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes: s.bytes, mediaType: '' }));
       assert.equal(j.allow, false);
       assert.match(j.reason, /MANIFEST_DIGEST_MISMATCH/);
     });
@@ -143,7 +194,7 @@ describe('judgePull', () => {
   describe('when the signature is delivery-kit but only v2 is allowed', () => {
     it('refuses: delivery-kit does not sign the root hashes', async () => {
       const s = await signed(sampleManifest(), 'delivery-kit');
-      const j = await judgePull({ name: '127.0.0.1:5000/system/a:1', digest: s.digest, mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes: s.bytes, mediaType: '' }));
+      const j = await judgePull({ name: '127.0.0.1:5000/system/agent:1', digest: s.digest, mediaType: '', descriptor: {} }, config(), roots(), async () => ({ bytes: s.bytes, mediaType: '' }));
       assert.equal(j.allow, false);
     });
   });
@@ -176,6 +227,10 @@ describe('gateCreate', () => {
     noLoopDevice?: boolean;
     /** The kernel reports another device at the gate's mount point. */
     forgedGateMount?: boolean;
+    /** The bundle is a pod sandbox run from the image (the pause image), not a workload container. */
+    sandbox?: boolean;
+    /** What the v2 signature binds (default: system/agent, now). */
+    binding?: ImageBinding;
   }
 
   /** A bundle with a rootfs overlay of two real layer files, and a signed manifest for them. */
@@ -197,7 +252,7 @@ describe('gateCreate', () => {
     const m = sampleManifest();
     m.config = { ...m.config, digest: sha(configBlob), size: configBlob.length };
     m.layers.forEach((l, i) => (l.annotations!['io.deckhouse.delivery-kit.dm-verity-root-hash'] = hashes[i]!));
-    const s = opts.sign === false ? { bytes: serializeManifest(m), digest: sha(serializeManifest(m)) } : await signed(m);
+    const s = opts.sign === false ? { bytes: serializeManifest(m), digest: sha(serializeManifest(m)) } : await signed(m, 'v2', opts.binding);
     if (opts.tamperLayer) await writeFile(layerFiles[1]!, randomBytes(8192));
     const blobs = new Map<string, Buffer>([
       [`/cs/blobs/sha256/${s.digest.slice(7)}`, s.bytes],
@@ -208,13 +263,21 @@ describe('gateCreate', () => {
     const image = '127.0.0.1:5000/system/agent:1.0';
     await writeFile(join(bundle, 'config.json'), JSON.stringify({
       root: { path: 'rootfs' },
-      annotations: {
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.sandbox-namespace': opts.namespace ?? 'kube-system',
-        'io.kubernetes.cri.sandbox-name': 'agent',
-        'io.kubernetes.cri.container-name': 'agent',
-        'io.kubernetes.cri.image-name': image,
-      },
+      annotations: opts.sandbox
+        ? {
+            // As containerd's CRI annotates a sandbox: no container name, the pause image under its own key.
+            'io.kubernetes.cri.container-type': 'sandbox',
+            'io.kubernetes.cri.sandbox-namespace': opts.namespace ?? 'kube-system',
+            'io.kubernetes.cri.sandbox-name': 'agent',
+            'io.kubernetes.cri.podsandbox.image-name': image,
+          }
+        : {
+            'io.kubernetes.cri.container-type': 'container',
+            'io.kubernetes.cri.sandbox-namespace': opts.namespace ?? 'kube-system',
+            'io.kubernetes.cri.sandbox-name': 'agent',
+            'io.kubernetes.cri.container-name': 'agent',
+            'io.kubernetes.cri.image-name': image,
+          },
       mounts: [],
     }));
     const rootfs = join(bundle, 'rootfs');
@@ -284,11 +347,52 @@ describe('gateCreate', () => {
   const gate = (f: Fixture, config: GateConfig | Error = f.config) => gateCreate(f.bundle, ID, config, f.deps);
   const mountsOf = (f: Fixture) => f.calls.filter((c) => c[0] === 'sh' && c[2]?.includes('mount -t erofs'));
 
-  describe('when the container is a sandbox', () => {
+  describe('when the bundle is the sandbox of a pod in a protected namespace', () => {
+    it('verifies its pause image like any protected image and mounts it read-only from the verified layers', async () => {
+      const f = await fixture({ sandbox: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'allow', d.reason);
+      assert.equal(d.sandbox, true);
+      assert.equal(d.image, '127.0.0.1:5000/system/agent:1.0');
+      assert.equal(d.layers?.length, 3);
+      assert.ok(f.calls.some((c) => c[0] === 'busybox' && c.includes('overlay') && c.some((a) => a.startsWith('ro,lowerdir='))), 'the root is remounted read-only');
+      assert.equal(JSON.parse(f.deps.readFile(join(f.bundle, 'config.json'))).root.readonly, true);
+    });
+    it('refuses an unsigned pause image, treats it as corrupted, and mounts nothing', async () => {
+      const f = await fixture({ sandbox: true, sign: false });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /is not validly signed/);
+      assert.ok(f.calls.some((c) => c.join(' ') === 'ctr -n k8s.io images rm 127.0.0.1:5000/system/agent:1.0'));
+      assert.equal(mountsOf(f).length, 0);
+    });
+    it('refuses a pause image whose layer file no longer matches its signed root hash', async () => {
+      const f = await fixture({ sandbox: true, tamperLayer: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /layer 1 .*signed manifest says/);
+    });
+    it('refuses a sandbox that names no pause image', async () => {
+      const f = await fixture({ sandbox: true });
+      const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
+      delete spec.annotations['io.kubernetes.cri.podsandbox.image-name'];
+      await writeFile(join(f.bundle, 'config.json'), JSON.stringify(spec));
+      assert.equal((await gate(f)).action, 'refuse');
+    });
+  });
+  describe('when the bundle is the sandbox of a pod outside the system tier', () => {
+    it('passes it through without looking at the image', async () => {
+      const f = await fixture({ sandbox: true, namespace: 'apps', sign: false });
+      const d = await gate(f);
+      assert.equal(d.action, 'pass', d.reason);
+      assert.equal(f.calls.length, 0);
+    });
+  });
+  describe('when the bundle is neither a workload container nor a sandbox', () => {
     it('passes it through', async () => {
       const f = await fixture();
       const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
-      spec.annotations['io.kubernetes.cri.container-type'] = 'sandbox';
+      delete spec.annotations['io.kubernetes.cri.container-type'];
       await writeFile(join(f.bundle, 'config.json'), JSON.stringify(spec));
       assert.equal((await gate(f)).action, 'pass');
     });
@@ -411,6 +515,50 @@ describe('gateCreate', () => {
       const added = Buffer.concat([readFileSync(f.config.trustedRootsFile), Buffer.from('\n')]);
       const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, readDefence: (p) => (p === f.config.trustedRootsFile ? added : readFileSync(p)) });
       assert.equal(d.action, 'allow', d.reason);
+    });
+  });
+  describe('when the image is another signed image, or an older signed release, under this name', () => {
+    it('refuses an image signed for another repository, and mounts nothing', async () => {
+      const f = await fixture({ binding: { repository: 'system/other-agent', version: 1 } });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /IMAGE_REPOSITORY_MISMATCH/);
+      assert.equal(mountsOf(f).length, 0);
+    });
+    it('refuses an older release than the node admitted, and notes an allowed newer one', async () => {
+      const files = new Map<string, string>([['/record.json', JSON.stringify({ 'system/agent': { version: 5_000, digest: 'sha256:newer', name: 'x' } })]]);
+      const versions = versionRecord('/record.json', { read: (p) => files.get(p), write: (p, t) => void files.set(p, t) });
+      const older = await fixture({ binding: { repository: 'system/agent', version: 4_000 } });
+      const d = await gateCreate(older.bundle, ID, older.config, { ...older.deps, versions });
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /IMAGE_ROLLBACK: .*release 4000 .*older than release 5000/);
+      const newer = await fixture({ binding: { repository: 'system/agent', version: 6_000 } });
+      assert.equal((await gateCreate(newer.bundle, ID, newer.config, { ...newer.deps, versions })).action, 'allow');
+      assert.equal(JSON.parse(files.get('/record.json')!)['system/agent'].version, 6_000);
+    });
+  });
+  describe('when the OCI runtime the gate hands over to is checked against its pin (the gate daemon)', () => {
+    const RUNC = '/usr/bin/runc';
+    const runcOf = (content: string) => ({ read: () => Buffer.from(content), identity: () => `ino:${content}` });
+    it('allows the signed image while runc is the pinned binary', async () => {
+      const f = await fixture();
+      const runtime = runtimeChecker(pinRuntime(RUNC, clock(), runcOf('genuine').read), runcOf('genuine'));
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtime });
+      assert.equal(d.action, 'allow', d.reason);
+    });
+    it('refuses a signed, intact image once runc was replaced, naming the runtime, and mounts nothing', async () => {
+      const f = await fixture();
+      const runtime = runtimeChecker(pinRuntime(RUNC, clock(), runcOf('genuine').read), runcOf('#!/bin/sh attacker'));
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtime });
+      assert.equal(d.action, 'refuse');
+      assert.ok(d.reason.startsWith(`the OCI runtime ${RUNC} changed since the gate pinned it`), d.reason);
+      assert.equal(mountsOf(f).length, 0);
+    });
+    it('does not check it for an unprotected namespace (the gate decides nothing there)', async () => {
+      const f = await fixture({ namespace: 'default' });
+      const runtime = runtimeChecker(pinRuntime(RUNC, clock(), runcOf('genuine').read), runcOf('#!/bin/sh attacker'));
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtime });
+      assert.equal(d.action, 'pass', d.reason);
     });
   });
   describe("when a forged EROFS mount sits on a snapshot's mount point", () => {

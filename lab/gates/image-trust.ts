@@ -5,13 +5,14 @@
  * The manifest bytes are attacker-controlled until verifyManifestBytes says
  * ok; only then are its layer annotations believed.
  */
-import { ANNOTATIONS, parseManifestBytes, verifyManifestBytes, type VerificationFinding } from '../signer/index.ts';
+import { ANNOTATIONS, bindingOf, parseManifestBytes, repositoryPath, verifyManifestBytes, type ImageBinding, type VerificationFinding } from '../signer/index.ts';
 import type { GateConfig } from './config.ts';
 import type { ContentStore } from './content-store.ts';
 import { Refusal } from './refusal.ts';
+import type { VersionRecord } from './versions.ts';
 
 export type TrustDecision =
-  | { ok: true; rootHashes: string[]; layerDigests: string[]; format: string; configDigest: string }
+  | { ok: true; rootHashes: string[]; layerDigests: string[]; format: string; configDigest: string; binding?: ImageBinding }
   | { ok: false; reason: string; findings: VerificationFinding[] };
 
 export async function decideImageTrust(
@@ -21,6 +22,7 @@ export async function decideImageTrust(
   config: Pick<GateConfig, 'allowedFormats'>,
   trustedRoots: string[],
   clock: () => Date = () => new Date(),
+  versions?: VersionRecord,
 ): Promise<TrustDecision> {
   const result = await verifyManifestBytes(manifestBytes, {
     trustedRoots,
@@ -40,7 +42,25 @@ export async function decideImageTrust(
   if (rootHashes.some((h) => !/^[0-9a-f]{64}$/.test(h))) {
     return { ok: false, reason: `LAYER_ROOT_HASH_MISSING: ${name} has a layer without a signed dm-verity root hash`, findings: result.findings };
   }
-  return { ok: true, rootHashes, layerDigests: manifest.layers.map((l) => l.digest), format: result.format ?? 'unknown', configDigest: manifest.config.digest };
+  const decided = { ok: true as const, rootHashes, layerDigests: manifest.layers.map((l) => l.digest), format: result.format ?? 'unknown', configDigest: manifest.config.digest };
+  if (result.format !== 'v2') return decided;
+  // v2 binds the repository and a release version (lab/signer/binding.ts); delivery-kit binds neither.
+  const binding = bindingOf(manifest);
+  if (binding === undefined) return { ok: false, reason: `IMAGE_BINDING_MISSING: ${name} is signed v2 without the repository and version the v2 signature must bind`, findings: result.findings };
+  if (typeof binding === 'string') return { ok: false, reason: `IMAGE_BINDING_INVALID: ${name}: ${binding}`, findings: result.findings };
+  const wanted = repositoryPath(name);
+  if (binding.repository !== wanted) {
+    return { ok: false, reason: `IMAGE_REPOSITORY_MISMATCH: ${name} is signed for repository ${binding.repository}, not ${wanted ?? '(not a reference)'}: another signed image served under this name`, findings: result.findings };
+  }
+  if (versions) {
+    try {
+      versions.check(name, digest, binding);
+    } catch (err) {
+      if (err instanceof Refusal) return { ok: false, reason: err.message, findings: result.findings };
+      throw err;
+    }
+  }
+  return { ...decided, binding };
 }
 
 /** Findings that say "not trusted now" rather than "not this image": the bytes are still the signed ones. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isLabError } from '../errors.ts';
 import { loadGateConfig } from './config.ts';
-import { loadGatePins, parseGatePins, pinFiles, pinnedReader } from './pins.ts';
+import { loadGatePins, parseGatePins, pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
 
 const CONFIG = '/etc/integrity-lab/gates.json';
 const ROOTS = '/etc/integrity-lab/trusted-roots.pem';
@@ -72,6 +72,83 @@ describe('parseGatePins', () => {
   describe('when no file is pinned', () => {
     it('is an error: empty pins would pin nothing', () => {
       assert.throws(() => parseGatePins(JSON.stringify({ pinnedAt: at.toISOString(), files: {} })), /files: expected/);
+    });
+  });
+});
+
+describe('runtimeChecker', () => {
+  const RUNC = '/usr/bin/runc';
+  /** A node whose runc can be replaced; counts reads. */
+  function runcNode(content: string) {
+    const state = { content, inode: 1, mtime: 1, reads: 0 };
+    return {
+      state,
+      io: {
+        read: (p: string) => {
+          if (p !== RUNC) throw new Error(`ENOENT: ${p}`);
+          state.reads++;
+          return Buffer.from(state.content);
+        },
+        identity: (p: string) => {
+          if (p !== RUNC) throw new Error(`ENOENT: ${p}`);
+          return `dev:${state.inode}:${state.content.length}:${state.mtime}`;
+        },
+      },
+    };
+  }
+
+  describe('when runc is the binary the daemon pinned', () => {
+    it('passes, and hashes it again only when its identity changes', () => {
+      const n = runcNode('ELF genuine runc');
+      const check = runtimeChecker(pinRuntime(RUNC, at, n.io.read), n.io);
+      check(RUNC);
+      check(RUNC);
+      assert.equal(n.state.reads, 2, 'one read to pin, one for the first check, none for the second');
+    });
+  });
+  describe("when root replaced runc with its own (a new inode)", () => {
+    it('refuses with GATE_DEFENCE_CHANGED naming the runtime, the pin time and both digests', () => {
+      const n = runcNode('ELF genuine runc');
+      const pin = pinRuntime(RUNC, at, n.io.read);
+      assert.ok(!(pin instanceof Error));
+      const check = runtimeChecker(pin, n.io);
+      check(RUNC);
+      Object.assign(n.state, { content: '#!/bin/sh\nexec /usr/lib/runc.genuine "$@"\n', inode: 2 });
+      assert.throws(
+        () => check(RUNC),
+        (err) => isLabError(err, 'GATE_DEFENCE_CHANGED') && err.message.startsWith(`the OCI runtime ${RUNC} changed since the gate pinned it at 2026-12-05T12:00:00.000Z: sha256 ${pin.sha256} → `),
+      );
+      // And keeps refusing: a failed check is not remembered as a match.
+      assert.throws(() => check(RUNC), (err) => isLabError(err, 'GATE_DEFENCE_CHANGED'));
+    });
+  });
+  describe('when runc was edited in place to the same length and its identity changed', () => {
+    it('refuses', () => {
+      const n = runcNode('ELF genuine runc');
+      const check = runtimeChecker(pinRuntime(RUNC, at, n.io.read), n.io);
+      check(RUNC);
+      Object.assign(n.state, { content: 'ELF patched runc', mtime: 2 });
+      assert.throws(() => check(RUNC), (err) => isLabError(err, 'GATE_DEFENCE_CHANGED'));
+    });
+  });
+  describe('when runc is gone', () => {
+    it('refuses, saying it cannot be read', () => {
+      const n = runcNode('ELF genuine runc');
+      const check = runtimeChecker(pinRuntime(RUNC, at, n.io.read), { read: () => { throw new Error('ENOENT'); }, identity: () => { throw new Error('ENOENT'); } });
+      assert.throws(() => check(RUNC), (err) => isLabError(err, 'GATE_DEFENCE_CHANGED') && /cannot be read \(ENOENT\)/.test(err.message));
+    });
+  });
+  describe('when the gate is asked about another runtime path than the one it pinned', () => {
+    it('refuses', () => {
+      const n = runcNode('ELF genuine runc');
+      assert.throws(() => runtimeChecker(pinRuntime(RUNC, at, n.io.read), n.io)('/tmp/runc'), (err) => isLabError(err, 'GATE_DEFENCE_CHANGED') && /pinned \/usr\/bin\/runc/.test(err.message));
+    });
+  });
+  describe('when the runtime could not be pinned at daemon start', () => {
+    it('refuses every check with GATE_PINS_MISSING', () => {
+      const pin = pinRuntime('/nowhere/runc', at, () => { throw new Error('ENOENT'); });
+      assert.ok(pin instanceof Error);
+      assert.throws(() => runtimeChecker(pin)(RUNC), (err) => isLabError(err, 'GATE_PINS_MISSING') && /\/nowhere\/runc/.test(err.message));
     });
   });
 });

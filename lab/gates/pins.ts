@@ -20,7 +20,7 @@
  * node (attestation) closes it; the lab has none.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { LabError } from '../errors.ts';
 import type { GateErrorCode } from './config.ts';
 
@@ -111,4 +111,80 @@ export function pinnedReader(pins: GatePins | Error, read: (path: string) => Buf
 /** Whether an error is a pin refusal (its message is the whole reason). */
 export function isPinRefusal(err: unknown): err is LabError<GateErrorCode> {
   return err instanceof LabError && (err.code === 'GATE_DEFENCE_CHANGED' || err.code === 'GATE_PINS_MISSING');
+}
+
+/**
+ * The OCI runtime the start gate hands a container over to (the wrapper
+ * execs `/usr/bin/runc` once the gate allowed). The gate's decision is only
+ * worth what runs after it: root who replaces runc (T1554) gets every
+ * protected container handed to its own code, which can undo the read-only
+ * root the gate just mounted. The daemon therefore hashes the runtime when
+ * it starts, and every protected decision checks the runtime against that
+ * pin first.
+ *
+ * Trust boundary: the pin is taken by the daemon from the node it starts
+ * on, and the wrapper execs runc by path after the check (a swap in that
+ * window is not seen). Root who replaces runc and restarts the daemon is
+ * believed by the gate; the watchdog's lab-start pins still report runc
+ * (lab/watchdog/defences.ts).
+ */
+export interface RuntimePin {
+  path: string;
+  sha256: string;
+  pinnedAt: string;
+}
+
+/** Hashes the runtime now; the error says why it could not be pinned (every protected decision is then refused). */
+export function pinRuntime(path: string, now: Date, read: (path: string) => Buffer = (p) => readFileSync(p)): RuntimePin | LabError<GateErrorCode> {
+  try {
+    return { path, sha256: sha256(read(path)), pinnedAt: now.toISOString() };
+  } catch (err) {
+    return new LabError<GateErrorCode>('GATE_PINS_MISSING', `cannot pin the OCI runtime ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Checks that `path` is the pinned runtime, with the pinned bytes; throws a pin refusal otherwise. */
+export type RuntimeCheck = (path: string) => void;
+
+/**
+ * A RuntimeCheck that re-hashes the runtime only when its identity (device,
+ * inode, size, mtime, ctime) differs from the last one that matched: a
+ * replaced or edited file always changes one of them.
+ */
+export function runtimeChecker(
+  pin: RuntimePin | Error,
+  io: { read?: (path: string) => Buffer; identity?: (path: string) => string } = {},
+): RuntimeCheck {
+  const read = io.read ?? ((p: string) => readFileSync(p));
+  const identity = io.identity ?? ((p: string) => {
+    const s = statSync(p, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  });
+  let matched: string | undefined;
+  return (path) => {
+    if (pin instanceof Error) {
+      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of the OCI runtime it hands containers over to (${pin.message}), so it refuses every protected container`, { cause: pin });
+    }
+    if (path !== pin.path) {
+      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `the OCI runtime is ${path}, but the gate pinned ${pin.path} at ${pin.pinnedAt}; the gate refuses protected containers`);
+    }
+    let id: string;
+    let bytes: Buffer;
+    try {
+      id = identity(path);
+      if (id === matched) return;
+      bytes = read(path);
+    } catch (err) {
+      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `the OCI runtime ${path} cannot be read (${(err as Error).message}); the gate refuses protected containers`, { cause: err });
+    }
+    const actual = sha256(bytes);
+    if (!sameDigest(actual, pin.sha256)) {
+      matched = undefined;
+      throw new LabError<GateErrorCode>(
+        'GATE_DEFENCE_CHANGED',
+        `the OCI runtime ${path} changed since the gate pinned it at ${pin.pinnedAt}: sha256 ${pin.sha256} → ${actual}; the gate refuses to hand protected containers over to it`,
+      );
+    }
+    matched = id;
+  };
 }

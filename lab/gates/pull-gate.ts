@@ -8,6 +8,7 @@
  * An image in the protected set is admitted only with a valid attached
  * signature chaining to the node's trusted roots.
  */
+import type { VersionRecord } from './versions.ts';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { LabError, describeError } from '../errors.ts';
 import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig, type GateErrorCode } from './config.ts';
@@ -71,6 +72,8 @@ export async function judgePull(
   config: GateConfig,
   trustedRoots: string[],
   fetchManifest: ManifestFetcher,
+  /** The node's newest signed release per repository (versions.ts): an older v2 release is refused, an admitted one noted. */
+  versions?: VersionRecord,
 ): Promise<PullJudgement> {
   if (!config.protectedImages.some((p) => globMatch(p, request.name))) {
     return { allow: true, reason: `${request.name}: not in the protected set; admitted without signature check` };
@@ -84,9 +87,10 @@ export async function judgePull(
     digest = entry.digest;
     ({ bytes, mediaType } = await fetchManifest(request.name, digest));
   }
-  const decision = await decideImageTrust(request.name, bytes, digest, config, trustedRoots);
+  const decision = await decideImageTrust(request.name, bytes, digest, config, trustedRoots, undefined, versions);
+  if (decision.ok && decision.binding) versions?.note(request.name, digest, decision.binding);
   return decision.ok
-    ? { allow: true, reason: `${request.name}@${digest}: signature valid (${decision.format}), ${decision.rootHashes.length} signed layer root hashes` }
+    ? { allow: true, reason: `${request.name}@${digest}: signature valid (${decision.format}), ${decision.rootHashes.length} signed layer root hashes${decision.binding ? `, signed for ${decision.binding.repository} release ${decision.binding.version}` : ''}` }
     : { allow: false, reason: `integrity pull gate refused ${request.name}@${digest}: ${decision.reason}` };
 }
 
@@ -103,7 +107,7 @@ function logDecision(entry: Record<string, unknown>): void {
 
 /** The executable's body. Any error refuses: the gate never fails open. */
 /** `read` reads the configuration and trusted roots (the daemon's refuses bytes that differ from their pins: pins.ts). */
-export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void, read?: DefenceReader): Promise<number> {
+export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void, read?: DefenceReader, versions?: VersionRecord): Promise<number> {
   let name: string | undefined;
   const started = performance.now();
   try {
@@ -112,7 +116,7 @@ export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: 
     const descriptor = stdin.length ? (JSON.parse(stdin.toString()) as PullRequest['descriptor']) : {};
     const config = loadGateConfig(GATE_CONFIG_PATH, read);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, read);
-    const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher);
+    const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher, versions);
     logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason, durationMs: Math.round(performance.now() - started) });
     // The digest the registry resolved: the application tier's reference for a tag (pull-record.ts).
     if (judgement.allow && !recordPull(args.name, args.digest, new Date())) {

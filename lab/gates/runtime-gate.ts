@@ -13,9 +13,15 @@
  * 3. the rootfs is remounted read-only from the verified layers plus the
  *    standard mount-points layer (pinned root hash), with no upperdir.
  *
+ * A pod's sandbox (its pause container) in a protected namespace is
+ * verified the same way, from the pause image: it shares its namespaces
+ * with every container of the pod, so a forged pause image is code running
+ * inside the protected pod.
+ *
  * A refusal is written to runc's JSON log, so containerd reports it to the
- * CRI caller as the reason StartContainer failed. Everything else (other
- * runc commands, sandboxes, unprotected namespaces) passes through.
+ * CRI caller as the reason StartContainer (or RunPodSandbox) failed.
+ * Everything else (other runc commands, unprotected namespaces, sandboxes
+ * outside the system tier) passes through.
  */
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, dirname } from 'node:path';
@@ -23,12 +29,13 @@ import { describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
-import { isPinRefusal, type DefenceReader } from './pins.ts';
+import { isPinRefusal, type DefenceReader, type RuntimeCheck } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
 import { bindLayers, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
 import { Refusal } from './refusal.ts';
+import type { VersionRecord } from './versions.ts';
 import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
@@ -39,6 +46,8 @@ export const CRI_ANNOTATIONS = {
   podName: 'io.kubernetes.cri.sandbox-name',
   containerName: 'io.kubernetes.cri.container-name',
   imageName: 'io.kubernetes.cri.image-name',
+  /** On a sandbox: the pause image containerd runs it from. */
+  sandboxImageName: 'io.kubernetes.cri.podsandbox.image-name',
 } as const;
 
 export interface RuncInvocation {
@@ -81,6 +90,8 @@ export interface GateDecision {
   time: string;
   action: 'pass' | 'allow' | 'refuse';
   container?: string;
+  /** The decision is about a pod's sandbox (pause container), not a workload container. */
+  sandbox?: boolean;
   namespace?: string;
   pod?: string;
   image?: string;
@@ -114,6 +125,10 @@ export interface RuntimeGateDeps {
   content: ContentStore;
   /** Reads the configuration and trusted roots; the daemon's refuses bytes that differ from their pins (pins.ts). */
   readDefence?: DefenceReader;
+  /** Checks the OCI runtime a protected container is handed over to against the daemon's pin (pins.ts runtimeChecker). */
+  runtime?: RuntimeCheck;
+  /** The node's newest signed release per repository (versions.ts): an older v2 release is refused. */
+  versions?: VersionRecord;
 }
 
 export const nodeDeps = (): RuntimeGateDeps => ({
@@ -165,20 +180,27 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     image: a[CRI_ANNOTATIONS.imageName],
     reason: '',
   };
-  if (a[CRI_ANNOTATIONS.containerType] !== 'container') return { ...base, reason: 'not a CRI workload container (sandbox or other)' };
+  const type = a[CRI_ANNOTATIONS.containerType];
+  if (type !== 'container' && type !== 'sandbox') return { ...base, reason: 'not a CRI workload container or pod sandbox' };
+  const sandbox = type === 'sandbox';
+  if (sandbox) Object.assign(base, { sandbox: true, image: a[CRI_ANNOTATIONS.sandboxImageName] });
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
   const tier = tierOf(config, namespace);
   Object.assign(base, { tier: tier.tier, tierRule: tier.rule });
+  // The application tier checks workload images against their digests; the pause image is the node's own, verified in the system tier only.
+  if (sandbox && tier.tier !== 'system') return { ...base, reason: `pod sandbox in namespace "${namespace}": the pause image is verified in the system tier only (${tier.rule})` };
   if (tier.tier === 'application') {
     return gateApplication(base, isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs'), deps.exec);
   }
   if (tier.tier !== 'system') return { ...base, reason: `namespace "${namespace}" is not protected (${tier.rule})` };
   const image = base.image ?? '';
   try {
+    // What runs after an allow is runc: a replaced runc could undo everything below.
+    deps.runtime?.(config.runtime);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
-    const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock);
+    const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock, deps.versions);
     if (!trust.ok) {
       // An expired certificate is the signer's clock, not a corrupted image:
       // removing it would take every workload on it down with no way back.
@@ -233,6 +255,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
     }
     deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    if (trust.binding) deps.versions?.note(image, digest, trust.binding);
     return {
       ...base,
       action: 'allow',

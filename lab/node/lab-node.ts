@@ -24,7 +24,7 @@ import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
 import { runAfterStart, type AdmissionAnswer, type Detection, type NodeComponent, type NodeFile } from './component.ts';
 import type { LabNodeHandle } from './handle.ts';
-import { generateLabPki } from '../signer/index.ts';
+import { generateLabPki, loadLabPki, pkiSigningIdentity, RegistryClient, signImageInRegistry } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
 import { releaseLeakedLoopDevices } from './loop-devices.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
@@ -229,9 +229,25 @@ export class LabNode {
       await step(progress, 'START', 'CRI ready and pause image in the node registry', async () => {
         await node.waitForCri();
         // The pause image goes to the node's registry while the components start (neither needs the other).
-        const pause = node.pushImage({ repository: PAUSE_IMAGE.repository, tag: PAUSE_IMAGE.tag, layers: [{ busybox: true }], entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'] });
-        const started = await Promise.allSettled([runAfterStart(this.#components, (component) => component.afterStart!(node)), pause]);
-        const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        // The start gate verifies a protected pod's sandbox from the pause image like any protected image:
+        // with the node gates, the lab signs it (v2), as a kind lab signs its system images (lab/kind/lab-setup.ts).
+        const pause = node
+          .pushImage({ repository: PAUSE_IMAGE.repository, tag: PAUSE_IMAGE.tag, layers: [{ busybox: true }], entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'] })
+          .then(async () => {
+            if (!this.#components.some((c) => c.name.includes('gate'))) return;
+            await signImageInRegistry({
+              client: new RegistryClient(node.registryUrl),
+              repository: PAUSE_IMAGE.repository,
+              tag: PAUSE_IMAGE.tag,
+              identity: pkiSigningIdentity(await loadLabPki(join(stateDir, 'pki'))),
+              format: 'v2',
+              clock: () => new Date(),
+              exec: node.exec,
+              workDir: node.shareDir,
+            });
+          });
+        const settled = await Promise.allSettled([runAfterStart(this.#components, (component) => component.afterStart!(node)), pause]);
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
       });
     } catch (err) {

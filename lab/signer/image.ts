@@ -3,7 +3,9 @@
  * I/O shell over layers.ts, sign.ts and verify.ts that the CLI and the
  * lead's scenarios call.
  */
+import { LabError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
+import type { SignerErrorCode } from './errors.ts';
 import type { ProgressListener } from '../progress.ts';
 import { isSha256Digest } from './encoding.ts';
 import { annotateLayerRootHashes, computeLayerRootHashes } from './layers.ts';
@@ -13,6 +15,7 @@ import type { OciManifest } from './manifest.ts';
 import type { PayloadFormat } from './payload.ts';
 import type { Clock } from './pki.ts';
 import type { RegistryClient } from './registry.ts';
+import { repositoryPath } from './binding.ts';
 import { signManifest } from './sign.ts';
 import type { SigningIdentity } from './sign.ts';
 import { verifyManifestBytes } from './verify.ts';
@@ -68,6 +71,18 @@ export interface LocalSignOptions extends RootHashRecipe {
 }
 
 /**
+ * v2 signatures made here bind the repository they are signed for and the
+ * signing time in ms as the release version (binding.ts); delivery-kit
+ * signatures bind neither.
+ */
+function bindingFor(format: PayloadFormat, reference: string, clock: Clock) {
+  if (format !== 'v2') return undefined;
+  const repository = repositoryPath(reference);
+  if (repository === undefined) throw new LabError<SignerErrorCode>('REGISTRY_BAD_REFERENCE', `cannot bind a v2 signature to ${JSON.stringify(reference)}: not an image reference`);
+  return { repository, version: clock().getTime() };
+}
+
+/**
  * Signs an image that is not in a registry yet (its manifest and blobs in
  * memory), e.g. the control-plane images a kind node preloads: the same
  * root-hash recipe and signature as signImageInRegistry. Returns the signed
@@ -82,7 +97,8 @@ export async function signManifestBytes(
   const manifest = parseManifestBytes(bytes, name);
   const rootHashes = await computeLayerRootHashes(manifest, { fetchBlob: (layer) => blob(layer.digest), ...recipe(options) });
   const annotated = annotateLayerRootHashes(manifest, rootHashes);
-  const signed = await signManifest(annotated, { identity: options.identity, format: options.format ?? 'delivery-kit', clock: options.clock });
+  const format = options.format ?? 'delivery-kit';
+  const signed = await signManifest(annotated, { identity: options.identity, format, clock: options.clock, binding: bindingFor(format, name, options.clock) });
   return { bytes: serializeManifest(signed.manifest), manifest: signed.manifest, rootHashes };
 }
 

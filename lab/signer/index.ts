@@ -59,4 +59,6 @@ export {
 } from './cosign.ts';
 export { MANIFEST_ACCEPT, RegistryClient, parseRepositoryReference } from './registry.ts';
 export { signImageInRegistry, signManifestBytes, verifyImageInRegistry } from './image.ts';
+export { bindingOf, repositoryPath } from './binding.ts';
+export type { ImageBinding } from './binding.ts';
 export { command, createSignCommand } from './cli.ts';

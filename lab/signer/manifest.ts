@@ -41,6 +41,10 @@ export const ANNOTATIONS = {
   buildTimestamp: 'io.deckhouse.delivery-kit.build-timestamp',
   /** Manifest: which payload format the signature covers; absent means delivery-kit. */
   signatureFormat: 'io.integrity-lab.signature-format',
+  /** Manifest, v2 only: the repository path the image was signed for (binding.ts). */
+  repository: 'io.integrity-lab.image.repository',
+  /** Manifest, v2 only: the release version, the signing time in ms (binding.ts). */
+  version: 'io.integrity-lab.image.version',
 } as const;
 
 /** The annotations that carry the signature itself, and so are never signed. */

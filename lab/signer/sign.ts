@@ -12,6 +12,7 @@ import { encodeBase64 } from './encoding.ts';
 import type { SignerErrorCode } from './errors.ts';
 import { ANNOTATIONS, SIGNATURE_ANNOTATION_KEYS, cloneManifest } from './manifest.ts';
 import type { OciManifest } from './manifest.ts';
+import { bindingAnnotations, type ImageBinding } from './binding.ts';
 import { signingPayload } from './payload.ts';
 import type { PayloadFormat, SigningPayload } from './payload.ts';
 import type { Clock, LabPki } from './pki.ts';
@@ -42,6 +43,8 @@ export interface SignOptions {
   format?: PayloadFormat;
   /** Signing refuses a certificate that is not valid at clock() (SIGNER_CERT_NOT_VALID). */
   clock: Clock;
+  /** v2 only: the repository and release version the signature binds (binding.ts). */
+  binding?: ImageBinding;
 }
 
 export interface SignResult {
@@ -65,8 +68,17 @@ export async function signManifest(manifest: OciManifest, options: SignOptions):
   const out = cloneManifest(manifest);
   const annotations: Record<string, string> = { ...(out.annotations ?? {}) };
   for (const key of SIGNATURE_ANNOTATION_KEYS) delete annotations[key];
+  // A binding left from an earlier signature would be signed again as if it were meant.
+  delete annotations[ANNOTATIONS.repository];
+  delete annotations[ANNOTATIONS.version];
   if (format === 'v2') annotations[ANNOTATIONS.signatureFormat] = 'v2';
   else delete annotations[ANNOTATIONS.signatureFormat];
+  if (options.binding !== undefined) {
+    if (format !== 'v2') {
+      throw new LabError<SignerErrorCode>('UNSUPPORTED_FORMAT', `signManifest: an image binding (repository, version) is signed by the v2 format only, not ${format}`);
+    }
+    Object.assign(annotations, bindingAnnotations(options.binding));
+  }
   out.annotations = annotations;
 
   const payload = signingPayload(out, format);

@@ -295,6 +295,12 @@ export const TECHNIQUES = [
   'gate-socket-hijack',
   'copied-binary-exec',
   'sandbox-file-rewrite',
+  'runc-replace',
+  'pull-verifier-empty',
+  'watchdog-config-unwatch',
+  'pause-image-side-load',
+  'registry-serve-other-signed',
+  'registry-rollback',
   // mount watchdog
   'overmount-nsenter',
   'overmount-move-mount',

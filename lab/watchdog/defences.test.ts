@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { changedDefences, fingerprint, parsePins, takePins, ungatedReason } from './defences.ts';
+import { changedDefences, configToRun, fingerprint, parsePins, takePins, ungatedReason } from './defences.ts';
+import { modeFor, parseWatchdogConfig, resolveConfig } from './config.ts';
 import { sample } from './test-samples.ts';
 
 describe('ungatedReason', () => {
@@ -57,6 +58,40 @@ describe('takePins / parsePins', () => {
   describe('when a digest in the pin file is not one', () => {
     it('names the file, the entry and the value', () => {
       assert.throws(() => parsePins(JSON.stringify({ pinnedAt: '2026-12-05T12:00:00Z', files: { '/x': 'nope' } }), 'pins.json'), /pins.json: files\["\/x"\]: expected 64 hex digits or "missing", got "nope"/);
+    });
+  });
+});
+
+describe('configToRun', () => {
+  const WATCHDOG_JSON = '/etc/integrity-lab/watchdog.json';
+  const lab = JSON.stringify(resolveConfig({ namespaces: [{ match: 'kube-system', mode: 'detect' }, { match: 'd8-*', mode: 'enforce' }, { match: '*', mode: 'detect' }] }));
+  const pins = takePins((p) => (p === WATCHDOG_JSON ? Buffer.from(lab) : undefined), '/etc/integrity-lab/gates.json', new Date('2026-12-05T12:00:00Z'), [{ path: WATCHDOG_JSON, what: 'W' }], WATCHDOG_JSON);
+  describe('when watchdog.json is the file the lab pinned', () => {
+    it('runs with the file', () => {
+      assert.deepEqual(configToRun(lab, parsePins(JSON.stringify(pins), 'pins.json')), { text: lab, source: 'file' });
+    });
+  });
+  describe('when root took kube-system out of watchdog.json (and the catch-all), then restarts the watchdog', () => {
+    const edited = JSON.stringify({ ...JSON.parse(lab), namespaces: [{ match: 'd8-*', mode: 'enforce' }] });
+    it('runs with the pinned configuration, which still watches kube-system, and says so', () => {
+      const chosen = configToRun(edited, pins);
+      assert.equal(chosen.source, 'pins');
+      assert.match(chosen.note!, /differs from the one the lab pinned at 2026-12-05T12:00:00.000Z/);
+      assert.equal(modeFor(parseWatchdogConfig(chosen.text!), 'kube-system'), 'detect');
+    });
+    it('without the pinned configuration the edit is believed: kube-system is not watched', () => {
+      assert.equal(modeFor(parseWatchdogConfig(configToRun(edited, undefined).text!), 'kube-system'), undefined);
+    });
+  });
+  describe('when root turned enforce off for d8-*', () => {
+    it('runs with the pinned enforce mode', () => {
+      const edited = JSON.stringify({ ...JSON.parse(lab), namespaces: [{ match: '*', mode: 'detect' }] });
+      assert.equal(modeFor(parseWatchdogConfig(configToRun(edited, pins).text!), 'd8-system'), 'enforce');
+    });
+  });
+  describe('when the pin file carries something other than text as the configuration', () => {
+    it('is an invalid pin file, naming the field', () => {
+      assert.throws(() => parsePins(JSON.stringify({ ...pins, watchdogConfig: { namespaces: [] } }), 'pins.json'), /pins.json: watchdogConfig: expected the text of watchdog.json/);
     });
   });
 });

@@ -105,6 +105,12 @@ export interface DefencePins {
   pinnedAt: string;
   files: Record<string, string>;
   gate?: GatePromise;
+  /**
+   * The watchdog's own configuration (watchdog.json) as the lab wrote it:
+   * a watchdog restarted after root edited that file (a namespace no longer
+   * watched, enforce turned to detect) runs with this instead.
+   */
+  watchdogConfig?: string;
 }
 
 /** The start gate's promise in a gates.json; undefined on a node without the start gate (no standard layer) or for text that is not one. */
@@ -120,9 +126,21 @@ export function gatePromise(gatesJson: string | undefined): GatePromise | undefi
 }
 
 /** Takes the pins of a node (at lab start, while the lab alone controls it). */
-export function takePins(read: (path: string) => Buffer | undefined, gatesConfigFile: string, now: Date, files = DEFENCE_FILES): DefencePins {
+export function takePins(read: (path: string) => Buffer | undefined, gatesConfigFile: string, now: Date, files = DEFENCE_FILES, watchdogConfigFile?: string): DefencePins {
   const gate = gatePromise(read(gatesConfigFile)?.toString('utf8'));
-  return { pinnedAt: now.toISOString(), files: Object.fromEntries(fingerprint(read, files)), ...(gate ? { gate } : {}) };
+  const watchdogConfig = watchdogConfigFile === undefined ? undefined : read(watchdogConfigFile)?.toString('utf8');
+  return { pinnedAt: now.toISOString(), files: Object.fromEntries(fingerprint(read, files)), ...(gate ? { gate } : {}), ...(watchdogConfig !== undefined ? { watchdogConfig } : {}) };
+}
+
+/**
+ * The configuration text a (re)starting watchdog runs with: the one the lab
+ * pinned when the file no longer has those bytes, so that editing
+ * watchdog.json and restarting the watchdog does not stop it watching a
+ * namespace (the edit itself is reported as `defence-changed`).
+ */
+export function configToRun(fileText: string | undefined, pins: Pick<DefencePins, 'watchdogConfig' | 'pinnedAt'> | undefined): { text: string | undefined; source: 'file' | 'pins'; note?: string } {
+  if (pins?.watchdogConfig === undefined || pins.watchdogConfig === fileText) return { text: fileText, source: 'file' };
+  return { text: pins.watchdogConfig, source: 'pins', note: `the watchdog configuration differs from the one the lab pinned at ${pins.pinnedAt}; running with the pinned one` };
 }
 
 /** Parses a pin file; every problem is named. */
@@ -139,6 +157,7 @@ export function parsePins(text: string, source: string): DefencePins {
   if (!files || typeof files !== 'object' || Array.isArray(files) || Object.keys(files).length === 0) problems.push(`files: expected { "<path>": "<sha256>|missing" }, got ${JSON.stringify(files)}`);
   else for (const [path, digest] of Object.entries(files)) if (typeof digest !== 'string' || !/^([0-9a-f]{64}|missing)$/.test(digest)) problems.push(`files["${path}"]: expected 64 hex digits or "missing", got ${JSON.stringify(digest)}`);
   const gate = data?.gate;
+  if (data?.watchdogConfig !== undefined && typeof data.watchdogConfig !== 'string') problems.push(`watchdogConfig: expected the text of watchdog.json, got ${JSON.stringify(data.watchdogConfig).slice(0, 80)}`);
   if (gate !== undefined && (!Array.isArray(gate.protectedNamespaces) || gate.protectedNamespaces.some((n) => typeof n !== 'string'))) problems.push(`gate.protectedNamespaces: expected a list of namespaces, got ${JSON.stringify(gate.protectedNamespaces)}`);
   if (problems.length) throw watchdogError('WATCHDOG_PINS_INVALID', `${source}: ${problems.join('; ')}`);
   return data as DefencePins;

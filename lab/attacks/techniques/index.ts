@@ -21,6 +21,11 @@ import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
 import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
+import { runcReplace } from './runc-replace.ts';
+import { pullVerifierEmpty } from './pull-verifier-empty.ts';
+import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
+import { pauseImageSideLoad } from './pause-image-side-load.ts';
+import { registryRollback, registryServeOtherSigned } from './registry-serve.ts';
 // audit rules (lab/audit)
 import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
@@ -48,6 +53,12 @@ const implemented: Technique[] = [
   gateSocketHijack,
   copiedBinaryExec,
   sandboxFileRewrite,
+  runcReplace,
+  pullVerifierEmpty,
+  watchdogConfigUnwatch,
+  pauseImageSideLoad,
+  registryServeOtherSigned,
+  registryRollback,
   privilegedContainer,
   hostpathEtc,
   overmountNsenter,

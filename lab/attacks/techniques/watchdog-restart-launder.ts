@@ -20,7 +20,7 @@ import { replaceRuntimeWrapper, unprotectNamespace, ungatedWriteAfter } from './
 const WATCHDOG_PID_FILE = '/run/integrity-lab/watchdog/watchdog.pid';
 
 /** Stops the watchdog by its pid file; its command line, or undefined when none runs. */
-async function stopWatchdog(node: LabNodeHandle): Promise<{ pid: number; argv: string[] } | undefined> {
+export async function stopWatchdog(node: LabNodeHandle): Promise<{ pid: number; argv: string[] } | undefined> {
   const r = await node.exec.run(['sh', '-c', `pid=$(cat ${WATCHDOG_PID_FILE} 2>/dev/null) && [ -r /proc/$pid/cmdline ] && echo "$pid" && tr '\\0' '\\n' < /proc/$pid/cmdline`]);
   const [pid, ...argv] = r.stdout.toString().split('\n').filter(Boolean);
   if (r.exitCode !== 0 || !pid || !argv.some((a) => a.endsWith('watchdog.mjs'))) return undefined;
@@ -29,7 +29,7 @@ async function stopWatchdog(node: LabNodeHandle): Promise<{ pid: number; argv: s
 }
 
 /** Starts it again with the same command line; its new pid once it wrote its pid file. */
-async function startWatchdog(node: LabNodeHandle, argv: string[], previous: number): Promise<number | undefined> {
+export async function startWatchdog(node: LabNodeHandle, argv: string[], previous: number): Promise<number | undefined> {
   const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   await node.run(['sh', '-c', `setsid ${quoted} >>/var/log/integrity-lab/watchdog.log 2>&1 </dev/null &`]);
   const r = await poll(

@@ -1,11 +1,11 @@
 // Entry point of the mount watchdog daemon, bundled into the node and
 // started by the watchdog component (lab/watchdog/component.ts).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { localExec } from '../../exec.ts';
 import { describeError } from '../../errors.ts';
-import { loadWatchdogConfig } from '../config.ts';
-import { takePins } from '../defences.ts';
+import { loadWatchdogConfig, parseWatchdogConfig, PINS_FILE, WATCHDOG_CONFIG_PATH } from '../config.ts';
+import { configToRun, parsePins, takePins } from '../defences.ts';
 import { realDaemonDeps, WatchdogDaemon } from '../daemon.ts';
 import { startNotifier } from '../notify.ts';
 import { nodeView } from '../proc.ts';
@@ -17,13 +17,34 @@ import { nodeAppCheckDeps } from '../../gates/app-checker.ts';
 const pinOnly = process.argv[2] === '--pin';
 let config;
 try {
-  config = loadWatchdogConfig(process.argv[pinOnly ? 3 : 2]);
+  const path = process.argv[pinOnly ? 3 : 2] ?? WATCHDOG_CONFIG_PATH;
+  if (pinOnly) config = loadWatchdogConfig(path);
+  else {
+    // The lab-start pins (at their fixed place: an edited config could name another) carry the configuration the lab wrote.
+    const read = (p: string) => {
+      try {
+        return readFileSync(p, 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    const pinsText = read(PINS_FILE);
+    let pins;
+    try {
+      pins = pinsText === undefined ? undefined : parsePins(pinsText, PINS_FILE);
+    } catch {
+      pins = undefined; // the daemon reports unusable pins itself (pins-missing)
+    }
+    const chosen = configToRun(read(path), pins);
+    if (chosen.note) process.stderr.write(`watchdog: ${chosen.note}\n`);
+    config = chosen.source === 'pins' ? parseWatchdogConfig(chosen.text!, `${PINS_FILE} (watchdogConfig)`) : loadWatchdogConfig(path);
+  }
 } catch (err) {
   process.stderr.write(`watchdog: ${describeError(err)}\n`);
   process.exit(2);
 }
 if (pinOnly) {
-  const pins = takePins((p) => nodeView.readBytes(p), config.gatesConfigFile, new Date());
+  const pins = takePins((p) => nodeView.readBytes(p), config.gatesConfigFile, new Date(), undefined, process.argv[3] ?? WATCHDOG_CONFIG_PATH);
   try {
     mkdirSync(dirname(config.pinsFile), { recursive: true, mode: 0o700 });
     writeFileSync(config.pinsFile, JSON.stringify(pins, null, 2), { mode: 0o600, flag: 'wx' });
