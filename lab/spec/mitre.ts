@@ -41,6 +41,8 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'app-config-blob-tamper',
   'app-layer-blob-tamper',
   'copied-shell-from-tmp',
+  'copied-shell-from-shm',
+  'copied-shell-from-volume',
   'forged-mount-on-snapshot',
   'image-config-tamper',
   'resolv-conf-rewrite-on-node',
