@@ -54,3 +54,18 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     When the attacker carries out "shadow-read"
     Then the attack has the outcome expected on this profile
     And the audit rule "Read of a sensitive file" raised an alert
+
+  Scenario: a shell run from an anonymous memory file in a protected container on the vanilla profile
+    Given a lab node with the "vanilla" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "fileless-shell-in-agent"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: a shell run from an anonymous memory file in a protected container on the integrity profile
+    Given a lab node with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "fileless-shell-in-agent"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Fileless execution in a container" raised an alert

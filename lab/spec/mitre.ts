@@ -24,6 +24,7 @@ export const ATTACK_TECHNIQUES: Readonly<Record<string, string>> = {
   T1609: 'Container Administration Command',
   T1610: 'Deploy Container',
   T1611: 'Escape to Host',
+  T1620: 'Reflective Code Loading',
 };
 
 /** The technique's page on the ATT&CK site (sub-techniques live under their parent). */
@@ -43,6 +44,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'copied-shell-from-tmp',
   'copied-shell-from-shm',
   'copied-shell-from-volume',
+  'fileless-shell-in-agent',
   'forged-mount-on-snapshot',
   'image-config-tamper',
   'resolv-conf-rewrite-on-node',

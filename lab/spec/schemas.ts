@@ -294,6 +294,7 @@ export const TECHNIQUES = [
   'watchdog-restart-launder',
   'gate-socket-hijack',
   'copied-binary-exec',
+  'memfd-exec',
   'sandbox-file-rewrite',
   // mount watchdog
   'overmount-nsenter',

@@ -20,6 +20,7 @@ import { trustedRootsAddCa } from './trusted-roots-add-ca.ts';
 import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
 import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
+import { memfdExec } from './memfd-exec.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 // audit rules (lab/audit)
 import { privilegedContainer } from './privileged-container.ts';
@@ -47,6 +48,7 @@ const implemented: Technique[] = [
   watchdogRestartLaunder,
   gateSocketHijack,
   copiedBinaryExec,
+  memfdExec,
   sandboxFileRewrite,
   privilegedContainer,
   hostpathEtc,

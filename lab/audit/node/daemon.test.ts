@@ -116,8 +116,11 @@ describe('AuditDaemon', () => {
     it('loads the configured rules and sets the lab rule', async () => {
       const h = harness();
       await h.daemon.start();
-      assert.deepEqual(h.auditctl, [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`]]);
-      assert.equal(h.daemon.rulesSummary().count, 4);
+      assert.deepEqual(h.auditctl, [
+        ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`],
+        ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', `il:${LAB}:`],
+      ]);
+      assert.equal(h.daemon.rulesSummary().count, 5);
     });
   });
 
@@ -253,7 +256,7 @@ describe('AuditDaemon', () => {
     it('takes a good file afterwards, and its rule fires', async () => {
       const accepted = await h.daemon.reload(2, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-apps-shell.yaml']);
       assert.equal(accepted.ok, true);
-      assert.equal(accepted.rules.count, 5);
+      assert.equal(accepted.rules.count, 6);
       h.alerts.length = 0;
       feedSample(h);
       assert.ok(h.alerts.some((a) => a.rule === 'Shell in the apps namespace' && a.priority === 'Critical'));

@@ -98,8 +98,14 @@ describe('DEFAULT_SENSITIVE_PATHS', () => {
 });
 
 describe('labRules', () => {
-  it('is one rule for namespace joins and mounts, keyed by the lab', () => {
-    assert.deepEqual(labRules('lab1'), [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', 'il:lab1:']]);
+  it('records namespace joins, mounts, and memory-file execution, keyed by the lab', () => {
+    assert.deepEqual(labRules('lab1'), [
+      ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', 'il:lab1:'],
+      ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', 'il:lab1:'],
+    ]);
+  });
+  it('never records execve lab-wide: it is the frequent exec call, scoped per container', () => {
+    assert.ok(labRules('lab1').every((r) => !r[r.indexOf('-S') + 1]!.split(',').includes('execve')));
   });
 });
 

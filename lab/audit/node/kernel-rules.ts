@@ -21,9 +21,10 @@
  *   - `-S open,openat,openat2 -F path=/proc/<pid>/root<file> -F perm=r`:
  *     a watch on each sensitive file's inode in that container (a watch,
  *     unlike a tree, may be set through /proc/<pid>/root).
- * - Per lab: `-S setns,mount,move_mount`. setns names no path, so no tree
- *   can scope it; these syscalls are rare (measured ≈12/s on a VM running
- *   several labs, mostly runc). This is the one rule that must be removed
+ * - Per lab: `-S setns,mount,move_mount` and `-S memfd_create,execveat`.
+ *   setns names no path and a memfd is in no file system, so no tree can
+ *   scope them; these syscalls are rare (measured ≈12/s on a VM running
+ *   several labs, mostly runc). These are the rules that must be removed
  *   explicitly; the sidecar does it on stop and on node exit, and the next
  *   audit lab reaps rules of labs that no longer exist.
  *
@@ -97,9 +98,20 @@ export function parseKey(key: string | undefined): { labId: string; containerId?
   return /^[0-9a-f]{12}$/.test(tail) ? { labId, containerId: tail } : undefined;
 }
 
-/** The lab-wide rule: namespace joins and mounts anywhere, filtered to the lab in user space. */
+/**
+ * The lab-wide rules, filtered to the lab in user space: namespace joins and
+ * mounts anywhere; and memfd_create and execveat, the two halves of running
+ * code from an anonymous memory file (fexecve is execveat(fd, "", …,
+ * AT_EMPTY_PATH)), which no tree rule can scope since a memfd is in no
+ * container's file system. Both are rare: execve is the frequent exec call
+ * and stays per container. The AT_EMPTY_PATH flag is execveat's fifth
+ * argument, which audit filters cannot see (a0–a3 only).
+ */
 export function labRules(labId: string): string[][] {
-  return [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)]];
+  return [
+    ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)],
+    ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', labKey(labId)],
+  ];
 }
 
 /** One auditctl invocation; `inNodeMountNamespace` runs it through nsenter into the node's mount namespace. */
