@@ -69,3 +69,14 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     When the attacker carries out "fileless-shell-in-agent"
     Then the attack has the outcome expected on this profile
     And the audit rule "Fileless execution in a container" raised an alert
+
+  Scenario: a shell that is a container's entrypoint and exits at once on the vanilla profile
+    Given a lab node with the "vanilla" profile
+    When the attacker carries out "shell-at-container-start"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: a shell that is a container's entrypoint and exits at once on the integrity profile
+    Given a lab node with the "integrity" profile
+    When the attacker carries out "shell-at-container-start"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Shell spawned in a container" raised an alert

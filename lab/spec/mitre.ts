@@ -45,6 +45,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'copied-shell-from-shm',
   'copied-shell-from-volume',
   'fileless-shell-in-agent',
+  'shell-at-container-start',
   'forged-mount-on-snapshot',
   'image-config-tamper',
   'resolv-conf-rewrite-on-node',

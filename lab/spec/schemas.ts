@@ -295,6 +295,7 @@ export const TECHNIQUES = [
   'gate-socket-hijack',
   'copied-binary-exec',
   'memfd-exec',
+  'startup-shell',
   'sandbox-file-rewrite',
   // mount watchdog
   'overmount-nsenter',

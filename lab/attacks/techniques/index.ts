@@ -21,6 +21,7 @@ import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
 import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { memfdExec } from './memfd-exec.ts';
+import { startupShell } from './startup-shell.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 // audit rules (lab/audit)
 import { privilegedContainer } from './privileged-container.ts';
@@ -49,6 +50,7 @@ const implemented: Technique[] = [
   gateSocketHijack,
   copiedBinaryExec,
   memfdExec,
+  startupShell,
   sandboxFileRewrite,
   privilegedContainer,
   hostpathEtc,

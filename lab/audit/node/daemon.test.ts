@@ -47,11 +47,13 @@ function cgroupOf(containerId: string): string {
  * /proc where their inits (and the node's containerd) are alive but the
  * short-lived processes of the captured records are already gone.
  */
-function harness(): Harness {
+function harness(options: { created?: readonly string[] } = {}): Harness {
   const h = { alerts: [], auditctl: [], inNode: [], records: [] } as unknown as Harness;
-  const cri: Record<string, unknown> = {};
+  const cri: Record<string, { status: { id: string; state: string } }> = {};
   for (const name of ['app', 'legacy-app', 'privileged-tool', 'host-etc-reader']) {
-    const c = JSON.parse(fixture(`cri-${name}.json`)) as { status: { id: string } };
+    const c = JSON.parse(fixture(`cri-${name}.json`)) as { status: { id: string; state: string } };
+    // Created, not started: StartContainer is under way and runc start is held (start-hold.ts).
+    if (options.created?.includes(c.status.id)) c.status.state = 'CONTAINER_CREATED';
     cri[c.status.id] = c;
   }
   const files: Record<string, string> = {
@@ -79,8 +81,11 @@ function harness(): Harness {
   const io: DaemonIo = {
     now: () => new Date('2026-11-22T13:36:44Z'),
     proc: fakeProc(files),
-    listContainers: async () => Object.keys(cri).map((id) => ({ id, state: 'CONTAINER_RUNNING' })),
-    containerStatus: async (id) => cri[id] as never,
+    listContainers: async () => Object.values(cri).map((c) => ({ id: c.status.id, state: c.status.state })),
+    containerStatus: async (id) => {
+      if (!cri[id]) throw new Error(`rpc error: code = NotFound desc = an error occurred when try to find container "${id}"`);
+      return cri[id] as never;
+    },
     auditctl: async (args) => {
       h.auditctl.push([...args]);
       // The sensitive trees do not exist in these busybox images.
@@ -148,6 +153,42 @@ describe('AuditDaemon', () => {
       const gone = h.daemon.status().containers.find((c) => c.name === 'host-etc-reader')!;
       assert.equal(gone.rules.length, 0);
       assert.match(gone.skipped[0]!, /no process of the container/);
+    });
+  });
+
+  describe('when runc start of a container is held until its rules are set (start-hold.ts)', () => {
+    const execTree = (h: Harness, id: string) => h.inNode.filter((r) => r.includes('execve,execveat') && r.some((a) => a.includes(`/${id}/rootfs`)));
+    it('the inventory poll alone does not watch a container that is only created: its first instant would go unaudited', async () => {
+      const h = harness({ created: [APP] });
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      assert.equal(h.daemon.status().containers.find((c) => c.id === APP), undefined);
+      assert.deepEqual(execTree(h, APP), []);
+    });
+    it('sets the exec tree and the file watches of the created container before it starts', async () => {
+      const h = harness({ created: [APP] });
+      await h.daemon.start();
+      const { watch, reason } = await h.daemon.watchBeforeStart(APP);
+      assert.equal(reason, undefined);
+      assert.equal(watch?.hostPid, 24159);
+      assert.equal(watch?.rules.length, 2);
+      assert.equal(execTree(h, APP).length, 1);
+      assert.ok(h.auditctl.some((r) => r.includes('path=/proc/24159/root/etc/shadow')));
+    });
+    it('sets them once when the poll finds the container at the same moment', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await Promise.all([h.daemon.syncInventory(), h.daemon.watchBeforeStart(APP), h.daemon.watchBeforeStart(APP)]);
+      assert.equal(execTree(h, APP).length, 1);
+      assert.equal(h.daemon.status().containers.filter((c) => c.id === APP).length, 1);
+    });
+    it('answers at once, with the reason, for an id that is not a CRI container (a sandbox)', async () => {
+      const h = harness();
+      await h.daemon.start();
+      const { watch, reason } = await h.daemon.watchBeforeStart('f'.repeat(64));
+      assert.equal(watch, undefined);
+      assert.match(reason!, /not a CRI container .*NotFound/);
+      assert.equal(h.inNode.length, 0);
     });
   });
 

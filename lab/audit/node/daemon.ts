@@ -136,6 +136,8 @@ export class AuditDaemon {
   readonly #assembler = new AuditAssembler();
   readonly #enricher: LabEnricher;
   readonly #containers = new Map<string, Known>();
+  /** Discoveries in progress: the inventory poll and a start hold may ask for the same container at once. */
+  readonly #discovering = new Map<string, Promise<void>>();
   readonly #counters: DaemonCounters = { records: 0, malformed: 0, lost: 0, events: 0, inLab: 0, outside: 0, unplaced: 0, alerts: 0, k8sAudit: 0, containerEvents: 0 };
   #tapReady = false;
   #line = 0;
@@ -299,9 +301,9 @@ export class AuditDaemon {
       const list = await this.#io.listContainers();
       const present = new Set(list.map((c) => c.id));
       for (const c of list) {
-        if (this.#containers.has(c.id)) continue;
+        if (this.#containers.has(c.id) || this.#discovering.has(c.id)) continue;
         if (c.state !== 'CONTAINER_RUNNING' && c.state !== 'CONTAINER_EXITED') continue;
-        await this.#discover(c.id);
+        await this.#discoverOnce(c.id, false);
         discovered++;
       }
       for (const [id, known] of this.#containers) {
@@ -314,7 +316,34 @@ export class AuditDaemon {
     return discovered;
   }
 
-  async #discover(id: string): Promise<void> {
+  /**
+   * A start hold (start-hold.ts): `runc start` of this id waits until its
+   * rules are set. The container is created (runc init waits on exec.fifo
+   * in its cgroup and namespaces; CRI still says CONTAINER_CREATED), so its
+   * rules can be set now and its first process is audited. Resolves with
+   * its watch; an id CRI does not know as a container (a sandbox) needs
+   * none and gets a reason instead.
+   */
+  async watchBeforeStart(id: string): Promise<{ watch?: ContainerWatch; reason?: string }> {
+    try {
+      await this.#discoverOnce(id, true);
+    } catch (err) {
+      return { reason: `not a CRI container of the node (${describeError(err)}): nothing to hold` };
+    }
+    const known = this.#containers.get(id);
+    return known ? { watch: known.watch } : { reason: 'not found after discovery' };
+  }
+
+  async #discoverOnce(id: string, starting: boolean): Promise<void> {
+    if (this.#containers.has(id)) return;
+    const running = this.#discovering.get(id);
+    if (running) return running;
+    const p = this.#discover(id, starting).finally(() => this.#discovering.delete(id));
+    this.#discovering.set(id, p);
+    return p;
+  }
+
+  async #discover(id: string, starting: boolean): Promise<void> {
     const { status, info } = await this.#io.containerStatus(id);
     const entry = inventoryEntry(status, info);
     const watch: ContainerWatch = { id, rules: [], skipped: [], removedByKernel: false };
@@ -324,7 +353,7 @@ export class AuditDaemon {
     this.#containers.set(id, { entry, watch });
     this.#counters.containerEvents++;
     this.#evaluate(inventoryEvent(entry, formatTime(this.#io.now())));
-    if (status.state !== 'CONTAINER_RUNNING') return;
+    if (status.state !== 'CONTAINER_RUNNING' && !(starting && status.state === 'CONTAINER_CREATED')) return;
     const hostPid = pidsOfContainer(this.#io.proc, this.#config.nodeContainerId, id)[0];
     if (hostPid === undefined) {
       watch.skipped.push('no process of the container found in /proc: it exited before its rules could be set');

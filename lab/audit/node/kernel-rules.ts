@@ -7,7 +7,8 @@
  * unfiltered execve rule logs every process on the VM, so rules are tied
  * to the lab's containers wherever the kernel allows:
  *
- * - Per container, set when the inventory sees it start:
+ * - Per container, set before its first process runs (start-hold.ts), or
+ *   when the inventory sees it running:
  *   - `-S execve,execveat -F dir=<rootfs>`: a tree rule on the container's
  *     root file system, issued from the node's mount namespace (nsenter -m)
  *     where containerd mounted it, because the kernel tags only mounts of
