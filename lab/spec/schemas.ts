@@ -301,6 +301,7 @@ export const TECHNIQUES = [
   'overmount-nsenter',
   'overmount-move-mount',
   'overmount-directory',
+  'overmount-private-namespace',
   'tmpfs-over-etc',
   // audit rules
   'privileged-container',

@@ -28,6 +28,7 @@ import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
 import { overmountNsenter } from './overmount-nsenter.ts';
 import { overmountMoveMount } from './overmount-move-mount.ts';
+import { overmountPrivateNamespace } from './overmount-private-namespace.ts';
 import { overmountDirectory } from './overmount-directory.ts';
 import { tmpfsOverEtc } from './tmpfs-over-etc.ts';
 
@@ -56,6 +57,7 @@ const implemented: Technique[] = [
   hostpathEtc,
   overmountNsenter,
   overmountMoveMount,
+  overmountPrivateNamespace,
   overmountDirectory,
   tmpfsOverEtc,
 ];
