@@ -80,3 +80,18 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     When the attacker carries out "shell-at-container-start"
     Then the attack has the outcome expected on this profile
     And the audit rule "Shell spawned in a container" raised an alert
+
+  Scenario: a transient overmount of a protected container, gone before a mount table is read, on the vanilla profile
+    Given a lab node with the "vanilla" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "transient-overmount-of-agent"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: a transient overmount of a protected container, gone before a mount table is read, on the integrity profile
+    Given a lab node with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "transient-overmount-of-agent"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Mount on a container's root file system" raised an alert

@@ -48,6 +48,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'fileless-shell-in-agent',
   'shell-at-container-start',
   'overmount-in-private-namespace',
+  'transient-overmount-of-agent',
   'forged-mount-on-snapshot',
   'image-config-tamper',
   'resolv-conf-rewrite-on-node',

@@ -302,6 +302,7 @@ export const TECHNIQUES = [
   'overmount-move-mount',
   'overmount-directory',
   'overmount-private-namespace',
+  'transient-overmount',
   'tmpfs-over-etc',
   // audit rules
   'privileged-container',

@@ -29,6 +29,7 @@ import { hostpathEtc } from './hostpath-etc.ts';
 import { overmountNsenter } from './overmount-nsenter.ts';
 import { overmountMoveMount } from './overmount-move-mount.ts';
 import { overmountPrivateNamespace } from './overmount-private-namespace.ts';
+import { transientOvermount } from './transient-overmount.ts';
 import { overmountDirectory } from './overmount-directory.ts';
 import { tmpfsOverEtc } from './tmpfs-over-etc.ts';
 
@@ -58,6 +59,7 @@ const implemented: Technique[] = [
   overmountNsenter,
   overmountMoveMount,
   overmountPrivateNamespace,
+  transientOvermount,
   overmountDirectory,
   tmpfsOverEtc,
 ];

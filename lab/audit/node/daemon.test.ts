@@ -125,7 +125,7 @@ describe('AuditDaemon', () => {
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`],
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', `il:${LAB}:`],
       ]);
-      assert.equal(h.daemon.rulesSummary().count, 5);
+      assert.equal(h.daemon.rulesSummary().count, 6);
     });
   });
 
@@ -189,6 +189,35 @@ describe('AuditDaemon', () => {
       assert.equal(watch, undefined);
       assert.match(reason!, /not a CRI container .*NotFound/);
       assert.equal(h.inNode.length, 0);
+    });
+  });
+
+  describe('when something is mounted onto a container from the node and unmounted at once (a transient overmount)', () => {
+    // nsenter -m from the node: mount(8) is the node's by cgroup and gone
+    // before its record is read; its target's device is the container's rootfs (0:62 = 00:3e).
+    const mountRecord = (dev: string, serial: number) => [
+      `type=SYSCALL msg=audit(1795354700.000:${serial}): arch=c000003e syscall=165 success=yes exit=0 a0=55d0 a1=55e0 a2=55f0 a3=0 items=1 ppid=99998 pid=99999 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="mount" exe="/bin/busybox" key="il:${LAB}:"`,
+      `type=PATH msg=audit(1795354700.000:${serial}): item=0 name="/opt/agent" inode=1234 dev=${dev} mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0`,
+      `type=EOE msg=audit(1795354700.000:${serial}):`,
+    ];
+    it('places the mount in the container whose root file system its target is on, and alerts', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      h.alerts.length = 0;
+      for (const line of mountRecord('00:3e', 90001)) h.daemon.handleAuditLine(line);
+      const alert = h.alerts.find((a) => a.rule === "Mount on a container's root file system");
+      assert.equal(alert?.output_fields['container.id'], APP.slice(0, 12));
+      assert.equal(h.daemon.status().recentPlacements.at(-1)?.by, 'mount-target');
+    });
+    it('does not place a mount whose target is on no container of the lab (and the gone process cannot be placed)', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      h.alerts.length = 0;
+      for (const line of mountRecord('00:99', 90002)) h.daemon.handleAuditLine(line);
+      assert.deepEqual(h.alerts, []);
+      assert.equal(h.daemon.counters.unplaced, 1);
     });
   });
 
@@ -297,7 +326,7 @@ describe('AuditDaemon', () => {
     it('takes a good file afterwards, and its rule fires', async () => {
       const accepted = await h.daemon.reload(2, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-apps-shell.yaml']);
       assert.equal(accepted.ok, true);
-      assert.equal(accepted.rules.count, 6);
+      assert.equal(accepted.rules.count, 7);
       h.alerts.length = 0;
       feedSample(h);
       assert.ok(h.alerts.some((a) => a.rule === 'Shell in the apps namespace' && a.priority === 'Critical'));

@@ -167,6 +167,25 @@ export function rootfsMountPoint(mountinfo: string, containerId: string): string
   return undefined;
 }
 
+/**
+ * The device of a container's rootfs mount in the node's mountinfo (field 3,
+ * major:minor), as audit PATH records print it (`dev=%02x:%02x`,
+ * kernel/audit.c audit_log_name): the identity of the container's root file
+ * system, whatever path or namespace reaches it.
+ */
+export function rootfsAuditDev(mountinfo: string, containerId: string): string | undefined {
+  const suffix = `/${containerId}/rootfs`;
+  let dev: string | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (!fields[4]?.endsWith(suffix)) continue;
+    const m = /^(\d+):(\d+)$/.exec(fields[2] ?? '');
+    // The last entry wins: a remounted rootfs (the start gate's) stacks on the shim's.
+    if (m) dev = `${Number(m[1]).toString(16).padStart(2, '0')}:${Number(m[2]).toString(16).padStart(2, '0')}`;
+  }
+  return dev;
+}
+
 export interface ListedRule {
   /** The line as auditctl -l printed it. */
   text: string;
