@@ -613,17 +613,7 @@ export class WatchdogDaemon {
       .map((f) => ({ ...f, key: `mntns:${mnt}:${f.key}`, reasons: [...f.reasons, 'second-mount-namespace' as const], reason: `${f.reason}; in a second mount namespace (${mnt}) of the container's process ${pid}, which the container's init does not see` }))
       .filter((f) => !w.reported.has(f.key));
     if (fresh.length === 0 || !this.alive(w)) return [];
-    for (const f of fresh) {
-      w.reported.add(f.key);
-      this.alert(w, {
-        kind: 'mount',
-        reasons: f.reasons,
-        reason: f.reason,
-        mount: f.entry ? { line: f.entry.line, mountPoint: f.entry.mountPoint, fstype: f.entry.fstype, source: f.entry.source, root: f.entry.root, majmin: f.entry.majmin, hostPath: f.hostPath } : undefined,
-        trigger,
-      });
-    }
-    if (w.mode === 'enforce') void this.enforce(w, fresh[0]!.reason);
+    this.#report(w, fresh, trigger);
     return fresh;
   }
 
@@ -662,7 +652,13 @@ export class WatchdogDaemon {
     // if it is still missing, with the container still alive, a moment later.
     const now = confirming ? fresh : fresh.filter((f) => !f.reasons.includes('missing-mount'));
     if (now.length < fresh.length) this.#confirmSoon(w, trigger, eventTime);
-    for (const f of now) {
+    this.#report(w, now, trigger, eventTime);
+    return now;
+  }
+
+  /** Alerts each finding once (remembered in `w.reported`) and, in enforce mode, stops the container. */
+  #report(w: Watched, findings: readonly MountFinding[], trigger: ScanTrigger, eventTime?: number): void {
+    for (const f of findings) {
       w.reported.add(f.key);
       this.alert(w, {
         kind: 'mount',
@@ -677,8 +673,7 @@ export class WatchdogDaemon {
         eventTime,
       });
     }
-    if (w.mode === 'enforce' && now.length > 0) void this.enforce(w, now[0]!.reason);
-    return now;
+    if (w.mode === 'enforce' && findings.length > 0) void this.enforce(w, findings[0]!.reason);
   }
 
   #confirmSoon(w: Watched, trigger: ScanTrigger, eventTime?: number): void {
