@@ -54,3 +54,44 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     When the attacker carries out "shadow-read"
     Then the attack has the outcome expected on this profile
     And the audit rule "Read of a sensitive file" raised an alert
+
+  Scenario: a shell run from an anonymous memory file in a protected container on the vanilla profile
+    Given a lab node with the "vanilla" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "fileless-shell-in-agent"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: a shell run from an anonymous memory file in a protected container on the integrity profile
+    Given a lab node with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "fileless-shell-in-agent"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Fileless execution in a container" raised an alert
+
+  Scenario: a shell that is a container's entrypoint and exits at once on the vanilla profile
+    Given a lab node with the "vanilla" profile
+    When the attacker carries out "shell-at-container-start"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: a shell that is a container's entrypoint and exits at once on the integrity profile
+    Given a lab node with the "integrity" profile
+    When the attacker carries out "shell-at-container-start"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Shell spawned in a container" raised an alert
+
+  Scenario: a transient overmount of a protected container, gone before a mount table is read, on the vanilla profile
+    Given a lab node with the "vanilla" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "transient-overmount-of-agent"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: a transient overmount of a protected container, gone before a mount table is read, on the integrity profile
+    Given a lab node with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "transient-overmount-of-agent"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Mount on a container's root file system" raised an alert

@@ -94,6 +94,23 @@ Feature: Node integrity gates admit only what the signature covers
       | upperdir-write-from-host | integrity |
       | copied-shell-from-tmp    | vanilla   |
       | copied-shell-from-tmp    | integrity |
+      | copied-shell-from-shm    | vanilla   |
+      | copied-shell-from-shm    | integrity |
+
+  Scenario Outline: a shell copied to a writable volume and run (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the node directory "/srv/integrity-lab" is a 64 MiB tmpfs
+    And the node file "/srv/integrity-lab/blob" holds 1 MiB
+    And the node directory "/srv/integrity-lab/scratch" exists
+    And the lab signs the image of "volume-agent" in the "v2" format
+    And the workload "volume-agent" is running
+    When the attacker carries out "copied-shell-from-volume"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
 
   Scenario: a workload in an unprotected namespace runs unsigned: the gates are scoped
     Given a lab node with the "integrity" profile

@@ -38,6 +38,18 @@ Feature: The mount watchdog catches overmounts in running protected containers
       | resolv-conf-rewrite-on-node        | system-agent | vanilla   |
       | resolv-conf-rewrite-on-node        | system-agent | integrity |
 
+  Scenario Outline: an overmount in a second mount namespace of the container, invisible to its init (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "overmount-in-private-namespace"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
   Scenario Outline: an nsenter overmount is reported within 2 s with what an operator needs (<notify>)
     Given a lab node with the "integrity" profile and the watchdog noticing mounts by "<notify>"
     And the lab signs the image of "system-agent" in the "v2" format

@@ -118,6 +118,7 @@ describe('auditGroupToEvent', () => {
           'user.loginuid': 1000,
           'proc.name': 'cat',
           'proc.exepath': '/usr/bin/cat',
+          'proc.is_exe_from_memfd': false,
           'proc.tty': 34816,
           'proc.cwd': '/root',
           'proc.exe': 'cat',
@@ -139,6 +140,19 @@ describe('auditGroupToEvent', () => {
       assert.equal(e['proc.tty'], 0);
       assert.equal(e['user.loginuid'], -1);
       assert.equal(e['evt.arg.key'], undefined);
+    });
+
+    it('says when the executable is an anonymous memory file (fexecve of a memfd)', () => {
+      const lines = [
+        'type=SYSCALL msg=audit(1700000000.000:900): arch=c000003e syscall=322 success=yes exit=0 a0=3 a1=4a1f2b a2=7ffd1 a3=7ffd2 items=0 ppid=4120 pid=4190 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="sh" exe="/memfd:payload (deleted)" key="il:lab:"',
+        'type=EXECVE msg=audit(1700000000.000:900): argc=3 a0="sh" a1="-c" a2="id"',
+        'type=EOE msg=audit(1700000000.000:900):',
+      ];
+      const [e] = auditLogToEvents(lines.join('\n'));
+      assert.equal(e!['evt.type'], 'execveat');
+      assert.equal(e!['proc.exepath'], '/memfd:payload (deleted)');
+      assert.equal(e!['proc.is_exe_from_memfd'], true);
+      assert.equal(bySerialTime('2023-11-14T22:13:21.000000000Z')['proc.is_exe_from_memfd'], false, 'an exe on a file system is not');
     });
 
     it('joins chunked long arguments (execveat)', () => {

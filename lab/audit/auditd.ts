@@ -292,7 +292,12 @@ export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher):
   const comm = f.get('comm');
   if (comm !== undefined && comm !== '(null)') event['proc.name'] = comm;
   const exe = f.get('exe');
-  if (exe !== undefined && exe !== '(null)') event['proc.exepath'] = exe;
+  if (exe !== undefined && exe !== '(null)') {
+    event['proc.exepath'] = exe;
+    // A memfd's path is "/memfd:<name> (deleted)" (mm/memfd.c names it
+    // "memfd:<name>", d_path adds the root and the unlinked mark).
+    event['proc.is_exe_from_memfd'] = exe.startsWith('/memfd:');
+  }
   const tty = ttyToDevice(f.get('tty'));
   if (tty !== undefined) event['proc.tty'] = tty;
   const userName = syscall.interpreted.get('UID');

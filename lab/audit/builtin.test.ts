@@ -44,6 +44,8 @@ describe('the built-in integrity-lab rules', () => {
       const set = compileRuleSet([builtin]);
       assert.deepEqual(set.rules.map((r) => r.name), [
         'Shell spawned in a container',
+        'Fileless execution in a container',
+        "Mount on a container's root file system",
         'Privileged container started',
         'Sensitive host path mounted into a container',
         'Read of a sensitive file',
@@ -61,7 +63,7 @@ describe('the built-in integrity-lab rules', () => {
     it('load after the upstream rules without changing them', { skip: existsSync(upstream()) ? false : 'Falco corpus not present' }, () => {
       const base = compileRuleSet([{ name: 'falco_rules.yaml', content: readFileSync(upstream(), 'utf8') }]);
       const both = compileRuleSet([{ name: 'falco_rules.yaml', content: readFileSync(upstream(), 'utf8') }, builtin]);
-      assert.equal(both.rules.length, base.rules.length + 4);
+      assert.equal(both.rules.length, base.rules.length + 6);
     });
   });
 
@@ -80,6 +82,43 @@ describe('the built-in integrity-lab rules', () => {
       assert.deepEqual(rules(e, { ...shell, 'container.id': undefined }), []);
       assert.deepEqual(rules(e, { ...shell, 'proc.name': 'nginx' }), []);
       assert.deepEqual(rules(e, { ...shell, 'evt.type': 'openat' }), []);
+    });
+  });
+
+  describe('when a process runs from a memory file', () => {
+    // fexecve: execveat(fd, "", …, AT_EMPTY_PATH); measured on the lab node: comm is the memfd's name, not the shell's.
+    const fileless = { 'evt.type': 'execveat', 'proc.name': 'memfd:payload', 'proc.exepath': '/memfd:payload (deleted)', 'proc.is_exe_from_memfd': true, 'proc.cmdline': 'memfd:payload -c id', 'proc.pname': 'memfd-exec', ...pod };
+
+    it('alerts inside a container, with the pod in the output, although the shell rule misses it by name', () => {
+      const [alert, ...more] = e.evaluate(fileless);
+      assert.equal(alert?.rule, 'Fileless execution in a container');
+      assert.equal(alert?.priority, 'Critical');
+      assert.match(alert!.output, /exe=\/memfd:payload \(deleted\) cmdline=memfd:payload -c id .*container_id=3ad7b26ded6d .*k8s_ns=shop k8s_pod=cart-7f9c$/);
+      assert.deepEqual(more, []);
+    });
+
+    it('stays quiet on the host, for runc cloning itself, and for executables on a file system', () => {
+      assert.deepEqual(rules(e, { ...fileless, 'container.id': 'host' }), []);
+      assert.deepEqual(rules(e, { ...fileless, 'proc.exepath': '/memfd:runc_cloned:/proc/self/exe (deleted)' }), []);
+      assert.deepEqual(rules(e, { ...fileless, 'proc.exepath': '/opt/agent/run', 'proc.is_exe_from_memfd': false }), []);
+      assert.deepEqual(rules(e, { ...fileless, 'evt.type': 'memfd_create' }), []);
+    });
+  });
+
+  describe('when something is mounted onto a container', () => {
+    const mount = { 'evt.type': 'mount', 'evt.arg.dir': '/opt/agent', 'evt.arg.dev': 'tmpfs', 'evt.rawarg.flags': 0, 'proc.name': 'mount', 'proc.cmdline': 'mount -t tmpfs tmpfs /opt/agent', ...pod };
+    it('alerts, with the target and the pod in the output', () => {
+      const [alert, ...more] = e.evaluate(mount);
+      assert.equal(alert?.rule, "Mount on a container's root file system");
+      assert.equal(alert?.priority, 'Critical');
+      assert.match(alert!.output, /target=\/opt\/agent .*process=mount .*container_id=3ad7b26ded6d .*k8s_pod=cart-7f9c$/);
+      assert.deepEqual(more, []);
+      assert.deepEqual(rules(e, { ...mount, 'evt.type': 'move_mount' }), ["Mount on a container's root file system"]);
+    });
+    it('stays quiet for the node, for runc setting the container up, and for other calls', () => {
+      assert.deepEqual(rules(e, { ...mount, 'container.id': 'host' }), []);
+      assert.deepEqual(rules(e, { ...mount, 'proc.name': 'runc:[2:INIT]' }), []);
+      assert.deepEqual(rules(e, { ...mount, 'evt.type': 'setns' }), []);
     });
   });
 

@@ -69,6 +69,7 @@ export const LAB_FIELDS: Readonly<Record<string, FieldSpec>> = {
   'fd.num': { type: 'number', desc: 'File descriptor number; -1 when the open failed' },
   'proc.name': { type: 'string', desc: 'Process name (comm), at most 15 characters' },
   'proc.exepath': { type: 'string', desc: 'Full path of the executable (audit exe=)' },
+  'proc.is_exe_from_memfd': { type: 'boolean', desc: 'The executable is an anonymous memory file (audit exe= starts with /memfd:)' },
   'proc.exe': { type: 'string', desc: 'argv[0] as given to execve' },
   'proc.cmdline': { type: 'string', desc: 'proc.name followed by the arguments, space-separated (Falco style)' },
   'proc.args': { type: 'string', desc: 'Arguments after argv[0], space-separated' },

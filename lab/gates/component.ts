@@ -21,6 +21,7 @@ import { GATE_CONFIG_PATH, type GateConfig, type GateErrorCode } from './config.
 import { GATE_PINS_PATH, pinFiles } from './pins.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
 import { RELEASE_SCRIPT } from './layer-mount.ts';
+import { HOLD_SCRIPT_PATH } from '../audit/node/start-hold.ts';
 import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
 
 export interface GateOptions {
@@ -45,14 +46,21 @@ bundle=
 prev=
 gate=
 del=
+start=
 last=
 for a in "$@"; do
   case "$prev" in --bundle|-b) bundle=$a ;; esac
   [ "$a" = create ] && gate=1
   [ "$a" = delete ] && del=1
+  [ "$a" = start ] && start=1
   prev=$a
   last=$a
 done
+# The audit daemon's start hold (lab/audit/node/start-hold.ts), when it runs:
+# the container's first process waits until its audit rules are set.
+if [ -n "$start" ] && [ -x ${HOLD_SCRIPT_PATH} ]; then
+  ${HOLD_SCRIPT_PATH} "$last" || exit 1
+fi
 if [ -n "$gate" ] && [ -n "$bundle" ] && grep -qE '"io.kubernetes.cri.container-type":"(container|sandbox)"' "$bundle/config.json" 2>/dev/null; then
   /opt/integrity-lab/gate-client create "$@" >&2 || exit 1
 fi

@@ -17,7 +17,7 @@ import { GATE_LAYER_ROOT, majminOf } from './layer-mount.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
-import { gateCreate, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
+import { gateCreate, noexecWritableMounts, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout: Buffer.from(stdout), stderr: '' });
@@ -200,6 +200,35 @@ describe('judgePull', () => {
   });
 });
 
+/** The mounts containerd's CRI puts in a pod container's OCI spec (shape of internal/cri/opts/spec_linux.go). */
+const CRI_MOUNTS = [
+  { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+  { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+  { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+  { destination: '/dev/shm', type: 'bind', source: '/run/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/shm', options: ['rbind', 'rprivate', 'rw'] },
+  { destination: '/etc/hosts', type: 'bind', source: '/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/hosts', options: ['rbind', 'rprivate', 'rw'] },
+  { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rprivate', 'ro'] },
+  { destination: '/scratch', type: 'bind', source: '/srv/scratch', options: ['rbind', 'rprivate', 'rw', 'exec'] },
+];
+
+describe('noexecWritableMounts', () => {
+  describe('when a mount is writable', () => {
+    it('adds noexec and drops an exec option that would undo it', () => {
+      const out = noexecWritableMounts(CRI_MOUNTS);
+      assert.deepEqual(out.find((m) => m.destination === '/scratch')!.options, ['rbind', 'rprivate', 'rw', 'noexec']);
+      assert.deepEqual(out.find((m) => m.destination === '/dev')!.options, ['nosuid', 'strictatime', 'mode=755', 'size=65536k', 'noexec']);
+      assert.equal(out.find((m) => m.destination === '/proc')!.options.filter((o) => o === 'noexec').length, 1, 'noexec once');
+    });
+  });
+  describe('when a mount is read-only', () => {
+    it('keeps it as it is', () => {
+      const out = noexecWritableMounts(CRI_MOUNTS);
+      assert.equal(out.find((m) => m.destination === '/data'), CRI_MOUNTS.find((m) => m.destination === '/data'));
+      assert.equal(out.find((m) => m.destination === '/sys'), CRI_MOUNTS.find((m) => m.destination === '/sys'));
+    });
+  });
+});
+
 describe('gateCreate', () => {
   interface Fixture {
     bundle: string;
@@ -278,7 +307,7 @@ describe('gateCreate', () => {
             'io.kubernetes.cri.container-name': 'agent',
             'io.kubernetes.cri.image-name': image,
           },
-      mounts: [],
+      mounts: CRI_MOUNTS,
     }));
     const rootfs = join(bundle, 'rootfs');
     const lower = (i: number) => join(dir, `s${i}`, 'fs');
@@ -403,6 +432,8 @@ describe('gateCreate', () => {
       const d = await gate(f);
       assert.equal(d.action, 'pass');
       assert.equal(f.calls.length, 0);
+      const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
+      assert.deepEqual(spec.mounts, CRI_MOUNTS, 'an unprotected container keeps its mounts (exec on its volumes stays possible)');
     });
   });
   describe('when the gate configuration is unusable', () => {
@@ -623,6 +654,10 @@ describe('gateCreate', () => {
       assert.equal(spec.root.readonly, true);
       const tmp = spec.mounts.find((m: { destination: string; type: string }) => m.destination === '/tmp' && m.type === 'tmpfs');
       assert.ok(tmp.options.includes('noexec'), 'nothing copied into the gate tmpfs can be run');
+      const options = (dest: string) => spec.mounts.find((m: { destination: string }) => m.destination === dest).options as string[];
+      for (const writable of ['/dev', '/dev/shm', '/scratch', '/etc/hosts']) assert.ok(options(writable).includes('noexec'), `${writable} is writable: noexec`);
+      assert.ok(!options('/scratch').includes('exec'), 'an exec option would undo noexec');
+      assert.deepEqual(options('/data'), ['rbind', 'rprivate', 'ro'], 'a read-only volume keeps its options');
       assert.ok(f.calls.some((c) => c[0] === 'losetup' && c[1] === '--detach' && c.length === 5), 'loop devices detached (autoclear) once mounted');
     });
   });

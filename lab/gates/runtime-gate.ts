@@ -250,16 +250,16 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     // with four or more lowerdirs on this kernel (measured on the lab node).
     await runChecked(deps.exec, ['busybox', 'mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')}`, rootfs]);
     spec.root = { ...spec.root, readonly: true };
-    // noexec: the only writable place the gate adds must not run code that is in no signed layer.
     if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
       spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
     }
+    spec.mounts = noexecWritableMounts(spec.mounts ?? []);
     deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     if (trust.binding) deps.versions?.note(image, digest, trust.binding);
     return {
       ...base,
       action: 'allow',
-      reason: `signature valid (${trust.format}); config ${trust.configDigest} intact; ${layers.length} layers match their signed root hashes and are mounted from the verified bytes; rootfs read-only with the standard layer, no upperdir${overlay.upperdir ? ` (the prepared upperdir ${overlay.upperdir} is not mounted)` : ''}`,
+      reason: `signature valid (${trust.format}); config ${trust.configDigest} intact; ${layers.length} layers match their signed root hashes and are mounted from the verified bytes; rootfs read-only with the standard layer, no upperdir, writable mounts noexec${overlay.upperdir ? ` (the prepared upperdir ${overlay.upperdir} is not mounted)` : ''}`,
       layers: [...layers, layerRecord(std, 'standard-layer', config.standardLayer.rootHash)],
       manifestDigest: digest,
       configDigest: trust.configDigest,
@@ -270,6 +270,24 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     if (containerId) await deps.exec.run(['sh', '-c', RELEASE_SCRIPT, 'sh', containerId]).catch(() => undefined);
     return { ...base, action: 'refuse', reason: err instanceof Refusal || isPinRefusal(err) ? err.message : `internal error, refusing: ${describeError(err)}` };
   }
+}
+
+/**
+ * Every writable mount of a protected container gets `noexec`: the root is
+ * read-only and verified, so a writable mount (the gate's /tmp, /dev and
+ * /dev/shm, hostPath and emptyDir volumes, the sandbox's /etc/hosts) is the
+ * only place code from no signed layer could be put, and the kernel refuses
+ * to exec from it (EACCES, fs/namei.c may_open / path_noexec). runc applies
+ * the flag to binds with a remount (MS_REMOUNT|MS_BIND|MS_NOEXEC). A
+ * read-only mount keeps its flags: nothing can be written there from the
+ * container. An `exec` option would undo `noexec` and is dropped.
+ */
+export function noexecWritableMounts<M extends { options?: string[] }>(mounts: readonly M[]): M[] {
+  return mounts.map((m) => {
+    const options = m.options ?? [];
+    if (options.includes('ro')) return m;
+    return { ...m, options: [...options.filter((o) => o !== 'exec' && o !== 'noexec'), 'noexec'] };
+  });
 }
 
 function layerRecord(b: BoundLayer, digest: string, signed: string): NonNullable<GateDecision['layers']>[number] {

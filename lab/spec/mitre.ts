@@ -19,12 +19,14 @@ export const ATTACK_TECHNIQUES: Readonly<Record<string, string>> = {
   T1525: 'Implant Internal Image',
   'T1553.004': 'Subvert Trust Controls: Install Root Certificate',
   T1554: 'Compromise Host Software Binary',
+  T1564: 'Hide Artifacts',
   'T1562.001': 'Impair Defenses: Disable or Modify Tools',
   'T1565.001': 'Data Manipulation: Stored Data Manipulation',
   'T1574.006': 'Hijack Execution Flow: Dynamic Linker Hijacking',
   T1609: 'Container Administration Command',
   T1610: 'Deploy Container',
   T1611: 'Escape to Host',
+  T1620: 'Reflective Code Loading',
 };
 
 /** The technique's page on the ATT&CK site (sub-techniques live under their parent). */
@@ -42,6 +44,12 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'app-config-blob-tamper',
   'app-layer-blob-tamper',
   'copied-shell-from-tmp',
+  'copied-shell-from-shm',
+  'copied-shell-from-volume',
+  'fileless-shell-in-agent',
+  'shell-at-container-start',
+  'overmount-in-private-namespace',
+  'transient-overmount-of-agent',
   'forged-mount-on-snapshot',
   'image-config-tamper',
   'resolv-conf-rewrite-on-node',

@@ -294,6 +294,8 @@ export const TECHNIQUES = [
   'watchdog-restart-launder',
   'gate-socket-hijack',
   'copied-binary-exec',
+  'memfd-exec',
+  'startup-shell',
   'sandbox-file-rewrite',
   'runc-replace',
   'pull-verifier-empty',
@@ -305,6 +307,8 @@ export const TECHNIQUES = [
   'overmount-nsenter',
   'overmount-move-mount',
   'overmount-directory',
+  'overmount-private-namespace',
+  'transient-overmount',
   'tmpfs-over-etc',
   // audit rules
   'privileged-container',

@@ -19,7 +19,11 @@ interface Proc {
   startTime: string;
   ns: string;
   mountinfo?: string;
+  /** Its PID namespace; by default one of its own (each lab container has one). */
+  pidNs?: string;
 }
+
+const NODE_PID_NS = 'pid:[4026531836]';
 
 /** The integrity node the samples were captured on, as a NodeView whose processes the test controls. */
 class FakeNode implements NodeView {
@@ -60,6 +64,11 @@ class FakeNode implements NodeView {
   }
   mntNs(pid: number) {
     return this.procs.get(pid)?.ns;
+  }
+  pidNs(pid: number) {
+    if (pid === 1) return NODE_PID_NS;
+    const p = this.procs.get(pid);
+    return p && (p.pidNs ?? `pid:[9${pid}]`);
   }
   startTime(pid: number) {
     return this.procs.get(pid)?.startTime;
@@ -312,6 +321,52 @@ describe('WatchdogDaemon', () => {
       w.lastText = undefined;
       h.daemon.scan(w, 'full-scan');
       assert.equal(h.alerts().length, 5);
+    });
+  });
+
+  describe('when a process of the container mounts in a mount namespace of its own', () => {
+    // unshare -m in the container (or nsenter from the node, then unshare -m): the init's table is untouched.
+    const second = (h: ReturnType<typeof harness>, pid = 901, ns = 'mnt:[4026539999]') =>
+      h.node.procs.set(pid, { pid, startTime: '2000', ns, pidNs: 'pid:[9274]', mountinfo: sampleText('integrity', 'system-agent.attacked.mountinfo') });
+    it("is invisible in the init's mountinfo", async () => {
+      const h = harness();
+      await h.daemon.discover();
+      second(h);
+      h.daemon.scan(h.daemon.containers.get(AGENT)!, 'full-scan');
+      assert.equal(h.alerts().length, 0);
+    });
+    it('is found by the full scan, naming the process and its namespace', async () => {
+      const h = harness();
+      await h.daemon.discover();
+      second(h);
+      h.daemon.scanAll('full-scan');
+      const a = h.alerts().find((x) => x.mount?.mountPoint === '/opt/agent/run.sh')!;
+      assert.equal(a.container, AGENT);
+      assert.deepEqual(a.reasons, ['overmount-file', 'unverified-source', 'second-mount-namespace']);
+      assert.match(a.reason, /second mount namespace \(mnt:\[4026539999\]\) of the container's process 901/);
+      assert.ok(h.alerts().every((x) => x.reasons.includes('second-mount-namespace') && !x.reasons.includes('missing-mount')));
+    });
+    it('does not repeat while it stays, and reports it again when a new namespace does it', async () => {
+      const h = harness();
+      await h.daemon.discover();
+      second(h);
+      h.daemon.scanAll('full-scan');
+      const first = h.alerts().length;
+      h.daemon.scanAll('full-scan');
+      assert.equal(h.alerts().length, first);
+      h.node.procs.delete(901);
+      h.daemon.scanAll('full-scan');
+      second(h, 902);
+      h.daemon.scanAll('full-scan');
+      assert.equal(h.alerts().length, 2 * first);
+    });
+    it("ignores processes of other PID namespaces, and the init's own namespace", async () => {
+      const h = harness();
+      await h.daemon.discover();
+      h.node.procs.set(903, { pid: 903, startTime: '2000', ns: 'mnt:[4026539998]', pidNs: 'pid:[4026539000]', mountinfo: sampleText('integrity', 'system-agent.attacked.mountinfo') });
+      h.node.procs.set(904, { pid: 904, startTime: '2000', ns: 'mnt:[4026532329]', pidNs: 'pid:[9274]', mountinfo: sampleText('integrity', 'system-agent.mountinfo') });
+      h.daemon.scanAll('full-scan');
+      assert.equal(h.alerts().length, 0);
     });
   });
 

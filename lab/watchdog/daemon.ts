@@ -545,6 +545,76 @@ export class WatchdogDaemon {
 
   scanAll(trigger: ScanTrigger): void {
     for (const w of [...this.containers.values()]) this.scan(w, trigger);
+    this.scanSecondNamespaces(trigger);
+  }
+
+  /**
+   * A process of a container may leave the container's mount namespace
+   * (unshare(CLONE_NEWNS), or nsenter from the node followed by unshare -m)
+   * and mount there: its overmount is invisible in the init's mountinfo,
+   * yet that process and its children run what it mounted. So every
+   * process in a watched container's PID namespace whose mount namespace is
+   * not the init's has its mountinfo diffed against the same spec; extra
+   * and changed mounts are reported (a mount missing there hides nothing
+   * from the container), with `second-mount-namespace`. fanotify marks
+   * only the init's namespace, so these are seen by the full scan.
+   * Containers in the node's PID namespace (hostPID) are skipped: every node
+   * process would count.
+   */
+  scanSecondNamespaces(trigger: ScanTrigger): MountFinding[] {
+    const view = this.deps.view;
+    const nodePidNs = view.pidNs(1);
+    const byPidNs = new Map<string, Watched[]>();
+    for (const w of this.containers.values()) {
+      if (w.stopped) continue;
+      const ns = view.pidNs(w.pid);
+      if (ns === undefined || ns === nodePidNs) continue;
+      byPidNs.set(ns, [...(byPidNs.get(ns) ?? []), w]);
+    }
+    const out: MountFinding[] = [];
+    if (byPidNs.size === 0) return out;
+    const seen = new Map<Watched, Set<string>>();
+    for (const pid of view.pids()) {
+      const pns = view.pidNs(pid);
+      const watched = pns === undefined ? undefined : byPidNs.get(pns);
+      if (!watched) continue;
+      const mnt = view.mntNs(pid);
+      if (mnt === undefined) continue;
+      for (const w of watched) {
+        if (mnt === w.nsLink) continue;
+        const done = seen.get(w) ?? new Set<string>();
+        seen.set(w, done);
+        if (done.has(mnt)) continue;
+        done.add(mnt);
+        out.push(...this.#scanSecond(w, pid, mnt, trigger));
+      }
+    }
+    // A namespace that is gone may come back with new mounts: report them again then.
+    for (const w of byPidNs.values()) {
+      for (const x of w) {
+        const live = seen.get(x) ?? new Set<string>();
+        for (const k of x.reported) if (k.startsWith('mntns:') && !live.has(k.slice(6, k.indexOf(']') + 1))) x.reported.delete(k);
+      }
+    }
+    return out;
+  }
+
+  #scanSecond(w: Watched, pid: number, mnt: string, trigger: ScanTrigger): MountFinding[] {
+    const text = this.deps.view.mountinfo(pid);
+    if (!text || this.deps.view.mntNs(pid) !== mnt) return [];
+    this.#counters.total++;
+    this.#counters.diffed++;
+    const findings = diffMounts(w.expectation, parseMountinfo(text), {
+      nodeMounts: this.#nodeMounts,
+      layerMajmins: w.layerMajmins,
+      kindOf: (p) => this.deps.view.pathKind(pid, p),
+    }).filter((f) => !f.reasons.includes('missing-mount'));
+    const fresh = findings
+      .map((f) => ({ ...f, key: `mntns:${mnt}:${f.key}`, reasons: [...f.reasons, 'second-mount-namespace' as const], reason: `${f.reason}; in a second mount namespace (${mnt}) of the container's process ${pid}, which the container's init does not see` }))
+      .filter((f) => !w.reported.has(f.key));
+    if (fresh.length === 0 || !this.alive(w)) return [];
+    this.#report(w, fresh, trigger);
+    return fresh;
   }
 
   /** Reads one namespace and reports what is new. A container that is gone is not an error. */
@@ -566,7 +636,7 @@ export class WatchdogDaemon {
       kindOf: (p) => this.deps.view.pathKind(w.pid, p),
     });
     const keys = new Set(findings.map((f) => f.key));
-    for (const k of w.reported) if (!keys.has(k) && !/^(layer|gate|sandbox-file):/.test(k)) w.reported.delete(k);
+    for (const k of w.reported) if (!keys.has(k) && !/^(layer|gate|sandbox-file|mntns):/.test(k)) w.reported.delete(k);
     const fresh = findings.filter((f) => !w.reported.has(f.key));
     const ms = performance.now() - started;
     this.#counters.lastMs = ms;
@@ -582,7 +652,13 @@ export class WatchdogDaemon {
     // if it is still missing, with the container still alive, a moment later.
     const now = confirming ? fresh : fresh.filter((f) => !f.reasons.includes('missing-mount'));
     if (now.length < fresh.length) this.#confirmSoon(w, trigger, eventTime);
-    for (const f of now) {
+    this.#report(w, now, trigger, eventTime);
+    return now;
+  }
+
+  /** Alerts each finding once (remembered in `w.reported`) and, in enforce mode, stops the container. */
+  #report(w: Watched, findings: readonly MountFinding[], trigger: ScanTrigger, eventTime?: number): void {
+    for (const f of findings) {
       w.reported.add(f.key);
       this.alert(w, {
         kind: 'mount',
@@ -597,8 +673,7 @@ export class WatchdogDaemon {
         eventTime,
       });
     }
-    if (w.mode === 'enforce' && now.length > 0) void this.enforce(w, now[0]!.reason);
-    return now;
+    if (w.mode === 'enforce' && findings.length > 0) void this.enforce(w, findings[0]!.reason);
   }
 
   #confirmSoon(w: Watched, trigger: ScanTrigger, eventTime?: number): void {

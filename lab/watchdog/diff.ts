@@ -20,6 +20,7 @@ export const FINDING_REASONS = [
   'changed-mount',
   'missing-mount',
   'rootfs-replaced',
+  'second-mount-namespace',
 ] as const;
 export type FindingReason = (typeof FINDING_REASONS)[number];
 

@@ -30,6 +30,8 @@ export interface NodeView {
   mountinfo(pid: number | 'self'): string | undefined;
   /** `mnt:[4026532329]`: the mount namespace a process is in. */
   mntNs(pid: number): string | undefined;
+  /** `pid:[4026532331]`: the PID namespace a process is in (a container's processes share its init's). */
+  pidNs(pid: number): string | undefined;
   /** Start time in clock ticks since boot (/proc/<pid>/stat field 22): tells a reused pid apart. */
   startTime(pid: number): string | undefined;
   /** What a path is inside a container, through /proc/<pid>/root. */
@@ -78,6 +80,9 @@ export const nodeView: NodeView = {
   },
   mntNs(pid) {
     return tolerant(() => readlinkSync(`/proc/${pid}/ns/mnt`));
+  },
+  pidNs(pid) {
+    return tolerant(() => readlinkSync(`/proc/${pid}/ns/pid`));
   },
   startTime(pid) {
     const stat = tolerant(() => readFileSync(`/proc/${pid}/stat`, 'utf8'));

@@ -1,19 +1,30 @@
 /**
  * Attack (T1059.004 Unix Shell, T1036.005 Masquerading): a process in the
  * container copies a shell out of the image into a writable place, here the
- * path the attack targets (named `sh`, so busybox runs its shell applet; in
- * `/tmp`: the start gate's tmpfs on integrity, the writable root on
- * vanilla), and runs it. Code that is in no
- * signed layer then runs in a protected container.
+ * path the attack targets (named `sh`, so busybox runs its shell applet): the
+ * start gate's tmpfs `/tmp`, `/dev/shm`, or a writable volume, and runs it.
+ * Code that is in no signed layer then runs in a protected container.
  *
  * The attack's payload is what the copied shell runs (default `id`). The
- * kernel's answer (EACCES from a noexec mount) is the blocking evidence.
+ * kernel's answer (EACCES from the noexec mount holding the copy, which the
+ * start gate sets on every writable mount) is the blocking evidence.
  */
 import { LabError } from '../../errors.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePod, type AttackErrorCode } from './common.ts';
-import { parseMountinfo } from '../../node/rootfs.ts';
+import { parseMountinfo, type MountEntry } from '../../node/rootfs.ts';
 import { containerMountinfo } from './start.ts';
+
+/** The mount a path lies on: the longest mount point that is the path or one of its parent directories (the last such entry: mounts stack). */
+export function mountHolding(mounts: readonly MountEntry[], path: string): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const m of mounts) {
+    const p = m.mountPoint;
+    const under = p === '/' || path === p || path.startsWith(`${p}/`);
+    if (under && (best === undefined || p.length >= best.mountPoint.length)) best = m;
+  }
+  return best;
+}
 
 export const copiedBinaryExec: Technique = {
   name: 'copied-binary-exec',
@@ -31,16 +42,17 @@ export const copiedBinaryExec: Technique = {
     const r = await node.cri.execSync(container.id, ['sh', '-c', 'exec "$0" -c "$1"', target, command]);
     // Read from the node (/proc/<pid>/mountinfo), not by running another process in the target.
     const mountinfo = parseMountinfo(await containerMountinfo(node, container.id));
-    const mount = mountinfo.filter((m) => m.mountPoint === '/tmp' || m.mountPoint === '/').map((m) => m.line);
-    const effect = r.exitCode === 0;
-    // The start gate's own mechanism: the kernel refused exec (EACCES) on a noexec tmpfs at /tmp
-    // that the gate mounted, on a root with no upperdir (the gate's rootfs).
-    const tmp = mountinfo.find((m) => m.mountPoint === '/tmp');
+    const holder = mountHolding(mountinfo, target);
     const root = mountinfo.find((m) => m.mountPoint === '/');
-    const gated = tmp?.fstype === 'tmpfs' && tmp.options.includes('noexec') && root?.fstype === 'overlay' && !root.options.some((o) => o.startsWith('upperdir='));
+    const mount = [...new Set([holder, root])].filter((m) => m !== undefined).map((m) => m.line);
+    const effect = r.exitCode === 0;
+    // The start gate's own mechanism: the kernel refused exec (EACCES) because the
+    // writable mount holding the copy is noexec, in a container whose root has no
+    // upperdir (the gate's rootfs), so no writable place can run code.
+    const gated = holder !== undefined && holder.mountPoint !== '/' && holder.options.includes('noexec') && root?.fstype === 'overlay' && !root.options.some((o) => o.startsWith('upperdir='));
     const blockedBy =
-      !effect && gated && /Permission denied/.test(r.stderr.toString()) && target.startsWith('/tmp/')
-        ? [{ component: 'start-gate' as const, evidence: `exec of ${target} got EACCES on the gate's noexec tmpfs: ${tmp.line}` }]
+      !effect && gated && /Permission denied/.test(r.stderr.toString())
+        ? [{ component: 'start-gate' as const, evidence: `exec of ${target} got EACCES on the noexec mount ${holder.mountPoint} of the gated container: ${holder.line}` }]
         : undefined;
     return {
       ...(blockedBy ? { blockedBy } : {}),

@@ -20,6 +20,8 @@ import { trustedRootsAddCa } from './trusted-roots-add-ca.ts';
 import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
 import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
+import { memfdExec } from './memfd-exec.ts';
+import { startupShell } from './startup-shell.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 import { runcReplace } from './runc-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
@@ -31,6 +33,8 @@ import { privilegedContainer } from './privileged-container.ts';
 import { hostpathEtc } from './hostpath-etc.ts';
 import { overmountNsenter } from './overmount-nsenter.ts';
 import { overmountMoveMount } from './overmount-move-mount.ts';
+import { overmountPrivateNamespace } from './overmount-private-namespace.ts';
+import { transientOvermount } from './transient-overmount.ts';
 import { overmountDirectory } from './overmount-directory.ts';
 import { tmpfsOverEtc } from './tmpfs-over-etc.ts';
 
@@ -52,6 +56,8 @@ const implemented: Technique[] = [
   watchdogRestartLaunder,
   gateSocketHijack,
   copiedBinaryExec,
+  memfdExec,
+  startupShell,
   sandboxFileRewrite,
   runcReplace,
   pullVerifierEmpty,
@@ -63,6 +69,8 @@ const implemented: Technique[] = [
   hostpathEtc,
   overmountNsenter,
   overmountMoveMount,
+  overmountPrivateNamespace,
+  transientOvermount,
   overmountDirectory,
   tmpfsOverEtc,
 ];

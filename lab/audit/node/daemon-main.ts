@@ -20,6 +20,7 @@ import { AuditDaemon, removeLabRules, type CommandResult, type DaemonConfig, typ
 import { KEY_PREFIX, parseRuleList } from './kernel-rules.ts';
 import { AUDIT_FILES, HOST_FILES, SIDECAR_CRI_SOCKET, SIDECAR_PATHS } from './layout.ts';
 import type { ProcReader } from './procfs.ts';
+import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, pendingHolds, START_HOLD_DIR, type HoldAnswer } from './start-hold.ts';
 
 const root = SIDECAR_PATHS.root;
 const at = (file: string) => join(root, file);
@@ -181,6 +182,9 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   };
   // An alert makes the status due at once, so that status and alerts agree when read together.
   let statusDue = false;
+  // The start hold's directory in the node, through the node's root (start-hold.ts).
+  const holdDir = `/proc/${config.nodePid}/root${START_HOLD_DIR}`;
+  const holdScript = `/proc/${config.nodePid}/root${HOLD_SCRIPT_PATH}`;
   const daemon = new AuditDaemon(config, io, new AuditEngine({ hostname: config.hostname }));
   let tap: ChildProcess | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -193,6 +197,8 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     stopping = true;
     log(`stopping: ${why}`);
     for (const t of timers) clearInterval(t);
+    // No daemon answers holds any more: starts must not wait for one.
+    rmSync(holdScript, { force: true });
     tap?.kill('SIGTERM');
     cri.close();
     try {
@@ -227,6 +233,15 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   });
   tap.stderr!.on('data', (d: Buffer) => log(`audit-tap: ${d.toString().trim()}`));
   tap.on('exit', (code) => void shutdown(`audit-tap exited with ${code}`, 1));
+  // The hold is offered once the tap listens: a container held and then started is audited from its first exec.
+  await waitForTap(() => daemon.status().tapReady, 5_000);
+  try {
+    mkdirSync(holdDir, { recursive: true });
+    writeFileSync(`${holdScript}.tmp`, HOLD_SCRIPT, { mode: 0o755 });
+    renameSync(`${holdScript}.tmp`, holdScript);
+  } catch (err) {
+    log(`start hold not offered (containers start before their rules are set): ${describeError(err)}`);
+  }
 
   let generation = -1;
   let k8sOffset = 0;
@@ -241,6 +256,29 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     if ((await daemon.syncInventory()) > 0) writeStatus();
   });
   every(300, () => daemon.tick());
+  const answering = new Set<string>();
+  every(50, () => {
+    let entries: string[];
+    try {
+      entries = readdirSync(holdDir);
+    } catch {
+      return;
+    }
+    for (const id of pendingHolds(entries)) {
+      if (answering.has(id)) continue;
+      answering.add(id);
+      void daemon
+        .watchBeforeStart(id)
+        .then(({ watch, reason }) => {
+          const answer: HoldAnswer = { id, rules: watch?.rules.length ?? 0, skipped: watch ? watch.skipped : [reason ?? ''], time: new Date().toISOString() };
+          writeFileSync(`${holdDir}/${id}.ack`, JSON.stringify(answer) + '\n');
+          if (watch) log(`start hold ${id.slice(0, 12)}: ${answer.rules} rules set before start${answer.skipped.length ? `, skipped: ${answer.skipped.join('; ')}` : ''}`);
+          writeStatus();
+        })
+        .catch((err) => log(`start hold ${id.slice(0, 12)} failed: ${describeError(err)}`))
+        .finally(() => answering.delete(id));
+    }
+  });
   every(250, async () => {
     const request = realProc.readText(at(AUDIT_FILES.request));
     if (request === undefined) return;
@@ -279,6 +317,12 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   });
   writeStatus();
   log(`started for lab ${config.labId}, node pid ${config.nodePid}`);
+}
+
+/** Waits (bounded) until audit-tap has joined the multicast group; goes on regardless after the timeout. */
+async function waitForTap(ready: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 type DecisionRecord = Parameters<AuditDaemon['handleAdmission']>[0];

@@ -47,11 +47,13 @@ function cgroupOf(containerId: string): string {
  * /proc where their inits (and the node's containerd) are alive but the
  * short-lived processes of the captured records are already gone.
  */
-function harness(): Harness {
+function harness(options: { created?: readonly string[] } = {}): Harness {
   const h = { alerts: [], auditctl: [], inNode: [], records: [] } as unknown as Harness;
-  const cri: Record<string, unknown> = {};
+  const cri: Record<string, { status: { id: string; state: string } }> = {};
   for (const name of ['app', 'legacy-app', 'privileged-tool', 'host-etc-reader']) {
-    const c = JSON.parse(fixture(`cri-${name}.json`)) as { status: { id: string } };
+    const c = JSON.parse(fixture(`cri-${name}.json`)) as { status: { id: string; state: string } };
+    // Created, not started: StartContainer is under way and runc start is held (start-hold.ts).
+    if (options.created?.includes(c.status.id)) c.status.state = 'CONTAINER_CREATED';
     cri[c.status.id] = c;
   }
   const files: Record<string, string> = {
@@ -79,8 +81,11 @@ function harness(): Harness {
   const io: DaemonIo = {
     now: () => new Date('2026-11-22T13:36:44Z'),
     proc: fakeProc(files),
-    listContainers: async () => Object.keys(cri).map((id) => ({ id, state: 'CONTAINER_RUNNING' })),
-    containerStatus: async (id) => cri[id] as never,
+    listContainers: async () => Object.values(cri).map((c) => ({ id: c.status.id, state: c.status.state })),
+    containerStatus: async (id) => {
+      if (!cri[id]) throw new Error(`rpc error: code = NotFound desc = an error occurred when try to find container "${id}"`);
+      return cri[id] as never;
+    },
     auditctl: async (args) => {
       h.auditctl.push([...args]);
       // The sensitive trees do not exist in these busybox images.
@@ -116,8 +121,11 @@ describe('AuditDaemon', () => {
     it('loads the configured rules and sets the lab rule', async () => {
       const h = harness();
       await h.daemon.start();
-      assert.deepEqual(h.auditctl, [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`]]);
-      assert.equal(h.daemon.rulesSummary().count, 4);
+      assert.deepEqual(h.auditctl, [
+        ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`],
+        ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', `il:${LAB}:`],
+      ]);
+      assert.equal(h.daemon.rulesSummary().count, 6);
     });
   });
 
@@ -145,6 +153,71 @@ describe('AuditDaemon', () => {
       const gone = h.daemon.status().containers.find((c) => c.name === 'host-etc-reader')!;
       assert.equal(gone.rules.length, 0);
       assert.match(gone.skipped[0]!, /no process of the container/);
+    });
+  });
+
+  describe('when runc start of a container is held until its rules are set (start-hold.ts)', () => {
+    const execTree = (h: Harness, id: string) => h.inNode.filter((r) => r.includes('execve,execveat') && r.some((a) => a.includes(`/${id}/rootfs`)));
+    it('the inventory poll alone does not watch a container that is only created: its first instant would go unaudited', async () => {
+      const h = harness({ created: [APP] });
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      assert.equal(h.daemon.status().containers.find((c) => c.id === APP), undefined);
+      assert.deepEqual(execTree(h, APP), []);
+    });
+    it('sets the exec tree and the file watches of the created container before it starts', async () => {
+      const h = harness({ created: [APP] });
+      await h.daemon.start();
+      const { watch, reason } = await h.daemon.watchBeforeStart(APP);
+      assert.equal(reason, undefined);
+      assert.equal(watch?.hostPid, 24159);
+      assert.equal(watch?.rules.length, 2);
+      assert.equal(execTree(h, APP).length, 1);
+      assert.ok(h.auditctl.some((r) => r.includes('path=/proc/24159/root/etc/shadow')));
+    });
+    it('sets them once when the poll finds the container at the same moment', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await Promise.all([h.daemon.syncInventory(), h.daemon.watchBeforeStart(APP), h.daemon.watchBeforeStart(APP)]);
+      assert.equal(execTree(h, APP).length, 1);
+      assert.equal(h.daemon.status().containers.filter((c) => c.id === APP).length, 1);
+    });
+    it('answers at once, with the reason, for an id that is not a CRI container (a sandbox)', async () => {
+      const h = harness();
+      await h.daemon.start();
+      const { watch, reason } = await h.daemon.watchBeforeStart('f'.repeat(64));
+      assert.equal(watch, undefined);
+      assert.match(reason!, /not a CRI container .*NotFound/);
+      assert.equal(h.inNode.length, 0);
+    });
+  });
+
+  describe('when something is mounted onto a container from the node and unmounted at once (a transient overmount)', () => {
+    // nsenter -m from the node: mount(8) is the node's by cgroup and gone
+    // before its record is read; its target's device is the container's rootfs (0:62 = 00:3e).
+    const mountRecord = (dev: string, serial: number) => [
+      `type=SYSCALL msg=audit(1795354700.000:${serial}): arch=c000003e syscall=165 success=yes exit=0 a0=55d0 a1=55e0 a2=55f0 a3=0 items=1 ppid=99998 pid=99999 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="mount" exe="/bin/busybox" key="il:${LAB}:"`,
+      `type=PATH msg=audit(1795354700.000:${serial}): item=0 name="/opt/agent" inode=1234 dev=${dev} mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0`,
+      `type=EOE msg=audit(1795354700.000:${serial}):`,
+    ];
+    it('places the mount in the container whose root file system its target is on, and alerts', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      h.alerts.length = 0;
+      for (const line of mountRecord('00:3e', 90001)) h.daemon.handleAuditLine(line);
+      const alert = h.alerts.find((a) => a.rule === "Mount on a container's root file system");
+      assert.equal(alert?.output_fields['container.id'], APP.slice(0, 12));
+      assert.equal(h.daemon.status().recentPlacements.at(-1)?.by, 'mount-target');
+    });
+    it('does not place a mount whose target is on no container of the lab (and the gone process cannot be placed)', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      h.alerts.length = 0;
+      for (const line of mountRecord('00:99', 90002)) h.daemon.handleAuditLine(line);
+      assert.deepEqual(h.alerts, []);
+      assert.equal(h.daemon.counters.unplaced, 1);
     });
   });
 
@@ -253,7 +326,7 @@ describe('AuditDaemon', () => {
     it('takes a good file afterwards, and its rule fires', async () => {
       const accepted = await h.daemon.reload(2, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-apps-shell.yaml']);
       assert.equal(accepted.ok, true);
-      assert.equal(accepted.rules.count, 5);
+      assert.equal(accepted.rules.count, 7);
       h.alerts.length = 0;
       feedSample(h);
       assert.ok(h.alerts.some((a) => a.rule === 'Shell in the apps namespace' && a.priority === 'Critical'));

@@ -22,7 +22,7 @@ import type { AuditEvent, FieldValue } from '../fields.ts';
 import type { RulesSource } from '../loader.ts';
 import type { DecisionRecord } from '../../admission/index.ts';
 import { describeError } from '../../errors.ts';
-import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsMountPoint, rulesOfLab, type SensitivePath } from './kernel-rules.ts';
+import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsAuditDev, rootfsMountPoint, rulesOfLab, type SensitivePath } from './kernel-rules.ts';
 import { inventoryEntry, inventoryEvent, type CriContainerStatus, type InventoryEntry } from './inventory.ts';
 import { decisionToK8sAuditEvent } from './k8s-audit.ts';
 import { LabEnricher, type Placement } from './enricher.ts';
@@ -136,6 +136,10 @@ export class AuditDaemon {
   readonly #assembler = new AuditAssembler();
   readonly #enricher: LabEnricher;
   readonly #containers = new Map<string, Known>();
+  /** Root file system device (audit's `dev=` form) → container id, for mounts made onto a container from outside it. */
+  readonly #rootfsDevs = new Map<string, string>();
+  /** Discoveries in progress: the inventory poll and a start hold may ask for the same container at once. */
+  readonly #discovering = new Map<string, Promise<void>>();
   readonly #counters: DaemonCounters = { records: 0, malformed: 0, lost: 0, events: 0, inLab: 0, outside: 0, unplaced: 0, alerts: 0, k8sAudit: 0, containerEvents: 0 };
   #tapReady = false;
   #line = 0;
@@ -240,7 +244,11 @@ export class AuditDaemon {
     }
     const ppid = typeof event['proc.ppid'] === 'number' ? event['proc.ppid'] : undefined;
     const key = typeof event['evt.arg.key'] === 'string' ? event['evt.arg.key'] : undefined;
-    const placed = this.#enricher.place(pid, ppid, key);
+    // A mount onto a container's root file system belongs to that container,
+    // whoever made it: root on the node entering its mount namespace stays
+    // the node's by cgroup, and its mount(8) is gone before the record is read.
+    const target = event['evt.type'] === 'mount' || event['evt.type'] === 'move_mount' ? this.#mountedContainer(group) : undefined;
+    const placed = target ? { scope: { scope: 'container' as const, containerId: target }, by: 'mount-target' as const } : this.#enricher.place(pid, ppid, key);
     if (!placed) {
       this.#counters.unplaced++;
       return;
@@ -277,6 +285,16 @@ export class AuditDaemon {
     }
   }
 
+  /** The lab container whose root file system a PATH record of the event is on (by device, never by path). */
+  #mountedContainer(group: AuditRecordGroup): string | undefined {
+    for (const r of group.records) {
+      if (r.type !== 'PATH') continue;
+      const id = this.#rootfsDevs.get(r.fields.get('dev') ?? '');
+      if (id !== undefined && this.#containers.has(id)) return id;
+    }
+    return undefined;
+  }
+
   #onRuleRemoved(key: string | undefined): void {
     const parsed = parseKey(key);
     if (parsed?.labId !== this.#config.labId || !parsed.containerId) return;
@@ -299,14 +317,17 @@ export class AuditDaemon {
       const list = await this.#io.listContainers();
       const present = new Set(list.map((c) => c.id));
       for (const c of list) {
-        if (this.#containers.has(c.id)) continue;
+        if (this.#containers.has(c.id) || this.#discovering.has(c.id)) continue;
         if (c.state !== 'CONTAINER_RUNNING' && c.state !== 'CONTAINER_EXITED') continue;
-        await this.#discover(c.id);
+        await this.#discoverOnce(c.id, false);
         discovered++;
       }
       for (const [id, known] of this.#containers) {
         // Keep exited containers' data a while: their last records may still come.
-        if (!present.has(id) && known.watch.removedByKernel) this.#containers.delete(id);
+        if (!present.has(id) && known.watch.removedByKernel) {
+          this.#containers.delete(id);
+          for (const [dev, owner] of this.#rootfsDevs) if (owner === id) this.#rootfsDevs.delete(dev);
+        }
       }
     } finally {
       this.#syncing = false;
@@ -314,7 +335,34 @@ export class AuditDaemon {
     return discovered;
   }
 
-  async #discover(id: string): Promise<void> {
+  /**
+   * A start hold (start-hold.ts): `runc start` of this id waits until its
+   * rules are set. The container is created (runc init waits on exec.fifo
+   * in its cgroup and namespaces; CRI still says CONTAINER_CREATED), so its
+   * rules can be set now and its first process is audited. Resolves with
+   * its watch; an id CRI does not know as a container (a sandbox) needs
+   * none and gets a reason instead.
+   */
+  async watchBeforeStart(id: string): Promise<{ watch?: ContainerWatch; reason?: string }> {
+    try {
+      await this.#discoverOnce(id, true);
+    } catch (err) {
+      return { reason: `not a CRI container of the node (${describeError(err)}): nothing to hold` };
+    }
+    const known = this.#containers.get(id);
+    return known ? { watch: known.watch } : { reason: 'not found after discovery' };
+  }
+
+  async #discoverOnce(id: string, starting: boolean): Promise<void> {
+    if (this.#containers.has(id)) return;
+    const running = this.#discovering.get(id);
+    if (running) return running;
+    const p = this.#discover(id, starting).finally(() => this.#discovering.delete(id));
+    this.#discovering.set(id, p);
+    return p;
+  }
+
+  async #discover(id: string, starting: boolean): Promise<void> {
     const { status, info } = await this.#io.containerStatus(id);
     const entry = inventoryEntry(status, info);
     const watch: ContainerWatch = { id, rules: [], skipped: [], removedByKernel: false };
@@ -324,14 +372,17 @@ export class AuditDaemon {
     this.#containers.set(id, { entry, watch });
     this.#counters.containerEvents++;
     this.#evaluate(inventoryEvent(entry, formatTime(this.#io.now())));
-    if (status.state !== 'CONTAINER_RUNNING') return;
+    if (status.state !== 'CONTAINER_RUNNING' && !(starting && status.state === 'CONTAINER_CREATED')) return;
     const hostPid = pidsOfContainer(this.#io.proc, this.#config.nodeContainerId, id)[0];
     if (hostPid === undefined) {
       watch.skipped.push('no process of the container found in /proc: it exited before its rules could be set');
       return;
     }
     watch.hostPid = hostPid;
-    const rootfsInNode = rootfsMountPoint(this.#io.proc.readText(`/proc/${this.#config.nodePid}/mountinfo`) ?? '', id);
+    const nodeMountinfo = this.#io.proc.readText(`/proc/${this.#config.nodePid}/mountinfo`) ?? '';
+    const rootfsInNode = rootfsMountPoint(nodeMountinfo, id);
+    const dev = rootfsAuditDev(nodeMountinfo, id);
+    if (dev !== undefined) this.#rootfsDevs.set(dev, id);
     if (rootfsInNode === undefined) {
       watch.skipped.push(`no rootfs mount of the container in the node's mountinfo (pid ${this.#config.nodePid}): exec events of this container are not audited`);
       return;

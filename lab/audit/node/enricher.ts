@@ -23,7 +23,8 @@ const MAX_ANCESTORS = 5;
 export interface Placement {
   pid: number;
   key: string | null;
-  by: 'cgroup' | 'rule-key' | 'exec-event' | 'parent';
+  /** `mount-target`: a mount whose target is on a container's root file system is that container's (daemon.ts). */
+  by: 'cgroup' | 'rule-key' | 'exec-event' | 'parent' | 'mount-target';
   scope: ProcessScope;
 }
 

@@ -13,6 +13,7 @@ import {
   labRules,
   parseKey,
   parseRuleList,
+  rootfsAuditDev,
   rootfsMountPoint,
   rulesOfLab,
   staleLabs,
@@ -98,8 +99,30 @@ describe('DEFAULT_SENSITIVE_PATHS', () => {
 });
 
 describe('labRules', () => {
-  it('is one rule for namespace joins and mounts, keyed by the lab', () => {
-    assert.deepEqual(labRules('lab1'), [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', 'il:lab1:']]);
+  it('records namespace joins, mounts, and memory-file execution, keyed by the lab', () => {
+    assert.deepEqual(labRules('lab1'), [
+      ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', 'il:lab1:'],
+      ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', 'il:lab1:'],
+    ]);
+  });
+  it('never records execve lab-wide: it is the frequent exec call, scoped per container', () => {
+    assert.ok(labRules('lab1').every((r) => !r[r.indexOf('-S') + 1]!.split(',').includes('execve')));
+  });
+});
+
+describe('rootfsAuditDev', () => {
+  describe('when the node mounts the container\'s rootfs', () => {
+    it('gives its device as audit PATH records print it, the last mount winning', () => {
+      const info = fixture('node-mountinfo.txt');
+      assert.equal(rootfsAuditDev(info, CID), '00:3e');
+      const regated = `${info}\n900 131 0:412 / /run/containerd/io.containerd.runtime.v2.task/k8s.io/${CID}/rootfs ro,relatime - overlay overlay ro,lowerdir=/a:/b`;
+      assert.equal(rootfsAuditDev(regated, CID), '00:19c');
+    });
+  });
+  describe('when it does not', () => {
+    it('gives nothing', () => {
+      assert.equal(rootfsAuditDev(fixture('node-mountinfo.txt'), 'f'.repeat(64)), undefined);
+    });
   });
 });
 

