@@ -201,6 +201,15 @@ export async function labClusters(): Promise<string[]> {
   return [...new Set(r.stdout.toString().split('\n').filter((n) => n.startsWith(CLUSTER_PREFIX)))];
 }
 
+/** Every kind node container on this engine, with its cluster's name (kind's label). */
+export async function kindNodeContainers(): Promise<{ cluster: string; name: string }[]> {
+  const r = await localExec.run(['docker', 'ps', '-a', '--filter', `label=${KIND_CLUSTER_LABEL}`, '--format', `{{.Label "${KIND_CLUSTER_LABEL}"}}\t{{.Names}}`]);
+  return r.stdout.toString().split('\n').filter(Boolean).map((line) => {
+    const [cluster = '', name = ''] = line.split('\t');
+    return { cluster, name };
+  });
+}
+
 /** Writes back recorded sysctls; returns those that could not be restored. */
 export async function restoreSysctls(recorded: Record<string, string>): Promise<string[]> {
   const failed: string[] = [];
@@ -580,6 +589,11 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   const state = JSON.parse(await readFile(join(stateDir, 'substrate.json'), 'utf8').catch(() => '{}')) as { cluster?: string };
   const name = state.cluster ?? `${CLUSTER_PREFIX}${labId}`;
   const problems: string[] = [];
+  // The audit sidecars beside the nodes go first, with their kernel rules
+  // (checked gone), while the nodes they watch still exist. Imported here,
+  // not at the top: the audit component reads this module's cluster names.
+  const { stopKindAudit } = await import('../audit/node/component.ts');
+  await stopKindAudit(labId, name).catch((err: unknown) => problems.push(describeError(err)));
   // Stop the kubelet first, so that no container start (and no start-gate decision,
   // which attaches loop devices on the host's kernel) is cut short by the delete;
   // then clear immutable flags: kind's node volumes cannot be removed while layer files carry them.
