@@ -54,6 +54,8 @@ export const KUBELET_SYSCTLS = [
 const SHIM_DIR = join(import.meta.dirname, 'docker-shim');
 /** kind labels its node containers with the cluster name. */
 export const KIND_CLUSTER_LABEL = 'io.x-k8s.kind.cluster';
+/** The systemd slice of the kind kubelet's best-effort pods: the cgroup parent of pods the lab starts over CRI on a kind node. */
+export const KIND_POD_CGROUP_PARENT = 'kubelet-kubepods-besteffort.slice';
 /** The lab's kind clusters are named `il-<labId>`. */
 export const CLUSTER_PREFIX = 'il-';
 
@@ -295,7 +297,9 @@ export class KindLabNode implements LabNodeHandle {
 
   podSpecOf(workload: Workload): PodSpec {
     const image = workload.spec.image;
-    return criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec;
+    // The kind kubelet's runc uses systemd cgroups: a pod started over CRI needs a slice,
+    // as the kubelet gives its own best-effort pods (cgroupRoot /kubelet).
+    return { ...criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec, cgroupParent: KIND_POD_CGROUP_PARENT };
   }
 
   async detections(since: Date): Promise<Detection[]> {
