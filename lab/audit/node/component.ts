@@ -11,6 +11,10 @@
  * - detections: the alerts in <stateDir>/audit/alerts.jsonl since a time;
  * - beforeStop: remove the lab's kernel rules and check `auditctl -l` has
  *   none left, then stop the sidecar.
+ *
+ * On a kind cluster each node has its own sidecar, audit id and directory
+ * (auditTargetOf, audit-id.ts), and the cluster's teardown stops them all
+ * (stopKindAudit) instead of beforeStop.
  */
 import { appendFile, chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -182,7 +186,7 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
       };
       // The k8s_audit source: the admission webhook's decisions, when the node runs it
       // (on kind, the control plane), and on kind kube-apiserver's own audit log.
-      const controlPlane = !kind || (node as KindLabNode).role === 'control-plane';
+      const controlPlane = !isKindNode(node) || node.role === 'control-plane';
       if (controlPlane && node.components.some((c) => c.name === 'admission')) config.admissionDecisionLog = ADMISSION_NODE_PATHS.decisions;
       if (kind && controlPlane) config.apiServerAuditLog = `${AUDIT_LOG_DIR}/audit.log`;
       labKey(auditId); // rejects a lab id that cannot be an audit key prefix before anything starts
@@ -300,8 +304,7 @@ export async function stopKindAudit(labId: string, cluster: string): Promise<voi
   const sidecars = r.stdout.toString().split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]);
   const nodes = (await kindNodeContainers()).filter((n) => n.cluster === cluster);
   const stateDir = join(STATE_ROOT, labId);
-  const hadAudit = sidecars.length > 0;
-  if (!hadAudit) return;
+  if (sidecars.length === 0) return; // the lab ran no audit
   const image = sidecars[0]![1];
   const ids = [...new Set([...sidecars.map(([id]) => id), ...nodes.map((n) => kindNodeAuditId(labId, cluster, n.name))])];
   const problems: string[] = [];
