@@ -71,7 +71,7 @@ const events: Subcommand = {
         const { alertLogPath } = await import('./node/component.ts');
         file = alertLogPath(values.lab);
         if (!existsSync(file)) {
-          throw new LabError('AUDIT_CONFIG', `lab ${values.lab} has no audit alert log at ${file}: the lab does not exist here, or its profile has no audit component`);
+          throw new LabError('AUDIT_CONFIG', `lab ${values.lab} has no audit alert log at ${file}: the lab does not exist here, or its profile has no audit component (on a kind cluster each node has its own: --lab ${values.lab}.control-plane)`);
         }
       }
       const text = await readInput(file);

@@ -16,6 +16,7 @@
  * (auditTargetOf, audit-id.ts), and the cluster's teardown stops them all
  * (stopKindAudit) instead of beforeStop.
  */
+import { existsSync } from 'node:fs';
 import { appendFile, chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LabError } from '../../errors.ts';
@@ -58,9 +59,17 @@ export function auditDir(labId: string, stateRoot = process.env.INTEGRITY_LAB_ST
   return join(stateRoot, labId, 'audit');
 }
 
-/** Where a lab's alerts are, for `integrity-lab audit events --lab`. */
+/**
+ * Where a lab's alerts are, for `integrity-lab audit events --lab`: a
+ * single lab node's by lab id, a kind node's by its audit id
+ * `<lab>.<node>` (audit-id.ts), in <state>/<lab>/audit/nodes/<node>.
+ */
 export function alertLogPath(labId: string, stateRoot?: string): string {
-  return join(auditDir(labId, stateRoot), AUDIT_FILES.alerts);
+  const single = join(auditDir(labId, stateRoot), AUDIT_FILES.alerts);
+  const dot = labId.indexOf('.');
+  if (dot <= 0 || existsSync(single)) return single;
+  const kind = join(auditDir(labId.slice(0, dot), stateRoot), 'nodes', labId.slice(dot + 1), AUDIT_FILES.alerts);
+  return existsSync(kind) ? kind : single;
 }
 
 /** Host-wide audit state (who turned kernel auditing on), shared by every lab. */
