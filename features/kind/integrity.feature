@@ -82,6 +82,15 @@ Feature: The integrity profile on a real Kubernetes cluster
       | vanilla   |
       | integrity |
 
+  @story:audit-on-kind @attack
+  Scenario: A shell in a container on the worker of a two-node cluster is reported by the worker's own audit daemon
+    Given a kind cluster of a control plane and a worker with the "integrity" profile
+    And the workload "app" is started on the worker node
+    When the attacker carries out "shell-in-app"
+    Then the attack has the outcome expected on this profile
+    And the attack was carried out on the worker node
+    And the audit rule "Shell spawned in a container" raised an alert on the worker node
+
   @story:audit-on-kind
   Scenario: A pod refused by kube-apiserver reaches the lab's audit daemon as the apiserver's own audit event, where Falco's upstream rule fires
     Given a kind cluster with the "integrity" profile
