@@ -1,13 +1,16 @@
 /**
- * The audit detection layer on a lab node: scenario rules loaded into the
- * running engine, alerts asserted by rule and attached as Falco JSON lines,
- * and what the lab leaves in the kernel after teardown.
+ * The audit detection layer on a lab's nodes (the lab node, or every node
+ * of a kind cluster, each with its own daemon): scenario rules loaded into
+ * the running engines, alerts asserted by rule and attached as Falco JSON
+ * lines, and what the lab leaves in the kernel after teardown.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { After, Given, Status, Then, When } from '@cucumber/cucumber';
 import {
   auditAlerts,
+  auditIdsOf,
+  auditImageOf,
   auditStatus,
   awaitAuditAlerts,
   hasAudit,
@@ -16,12 +19,15 @@ import {
   loadScenarioRules,
   parseRuleList,
   readKernelAuditState,
-  rulesOfLab,
+  rulesOfAuditIds,
   type Alert,
+  type ReloadResult,
 } from '../lab/audit/index.ts';
+import type { LabNodeHandle } from '../lab/node/index.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
 import { PROJECT_ROOT } from './support/state.ts';
+import { labNodes, nodeOf, stopLab } from './support/substrate.ts';
 
 const SCENARIOS = join(PROJECT_ROOT, 'scenarios');
 
@@ -29,19 +35,31 @@ function attachAlerts(world: LabWorld, alerts: readonly Alert[]): void {
   world.attach(alerts.map((a) => JSON.stringify(a)).join('\n') + '\n', { mediaType: 'application/x-ndjson', fileName: 'audit-alerts.jsonl' });
 }
 
+/** Every node's alerts (since a time), in time order. */
+async function alertsOf(nodes: readonly LabNodeHandle[], since?: Date): Promise<Alert[]> {
+  return (await Promise.all(nodes.map((n) => auditAlerts(n, since)))).flat().sort((a, b) => a.time.localeCompare(b.time));
+}
+
+/** Loads the rules into every node's engine; the first node's answer stands for all (they load the same files), and any node that disagrees fails. */
 async function reload(world: LabWorld, name: string) {
   const sources = await loadScenarioRules(SCENARIOS, [name], PROJECT_ROOT);
-  world.auditRulesBefore = (await auditStatus(world.lab)).rules;
-  world.auditReload = await loadAuditRules(world.lab, sources);
-  world.attachJson('audit-rules-reload', world.auditReload);
+  const nodes = labNodes(world);
+  world.auditRulesBefore = (await auditStatus(nodes[0]!)).rules;
+  const results: ReloadResult[] = [];
+  for (const node of nodes) results.push(await loadAuditRules(node, sources));
+  world.auditReload = results[0]!;
+  world.attachJson('audit-rules-reload', results.length === 1 ? world.auditReload : Object.fromEntries(nodes.map((n, i) => [n.name, results[i]])));
+  const split = results.filter((r) => r.ok !== world.auditReload!.ok);
+  assert.equal(split.length, 0, `the nodes' audit engines disagree on rules "${name}": ${results.map((r, i) => `${nodes[i]!.name} ${r.ok ? 'loaded' : 'refused'}`).join(', ')}`);
   return world.auditReload;
 }
 
 Given('the audit rules {string} are loaded', async function (this: LabWorld, name: string) {
-  if (!hasAudit(this.lab)) {
+  const node = labNodes(this)[0]!;
+  if (!hasAudit(node)) {
     // The scenario's rules are declared on every profile; only a profile with audit runs an engine.
     await loadScenarioRules(SCENARIOS, [name], PROJECT_ROOT);
-    return this.attachText('audit-rules', `profile "${this.lab.profile.metadata.name}" runs no audit engine: rules "${name}" not loaded`);
+    return this.attachText('audit-rules', `profile "${node.profile.metadata.name}" runs no audit engine: rules "${name}" not loaded`);
   }
   const result = await reload(this, name);
   assert.ok(result.ok, `audit rules "${name}" did not load: ${result.error?.message}`);
@@ -71,20 +89,23 @@ Then('the audit engine refuses them, naming {string}, the rule {string} and the 
   assert.ok(r.error?.message.includes(`${file}:${position}: rule "${rule}"`), `message: ${r.error?.message}`);
 });
 
-// Checks: the engine's rule summary equals (deep equality) the one before the refused load.
+// Checks: on every node, the engine's rule summary equals (deep equality) the one before the refused load.
 Then('the audit rules in force are the ones loaded before', async function (this: LabWorld) {
-  const now = (await auditStatus(this.lab)).rules;
-  this.attachJson('audit-rules-in-force', now);
-  assert.deepEqual(now, this.auditRulesBefore, 'the rules in force changed after a refused load');
+  for (const node of labNodes(this)) {
+    const now = (await auditStatus(node)).rules;
+    this.attachJson(`audit-rules-in-force-${node.name}`, now);
+    assert.deepEqual(now, this.auditRulesBefore, `the rules in force on ${node.name} changed after a refused load`);
+  }
 });
 
-// Checks: at least one alert of exactly this rule name in the lab's alert log.
+// Checks: at least one alert of exactly this rule name in the alert log of a node of the lab.
 Then('the audit rule {string} raised an alert', async function (this: LabWorld, rule: string) {
-  assert.ok(hasAudit(this.lab), `profile "${this.lab.profile.metadata.name}" runs no audit engine: this step would assert nothing`);
-  const alerts = await awaitAuditAlerts(this.lab, new Date(0), { rule });
-  attachAlerts(this, await auditAlerts(this.lab));
-  this.attachJson('audit-status', await auditStatus(this.lab));
-  assert.ok(alerts.length > 0, `no alert of rule "${rule}"; the daemon raised: ${(await auditAlerts(this.lab)).map((a) => a.rule).join(', ') || 'none'}`);
+  const nodes = labNodes(this);
+  assert.ok(hasAudit(nodes[0]!), `profile "${nodes[0]!.profile.metadata.name}" runs no audit engine: this step would assert nothing`);
+  const alerts = await awaitAuditAlerts(nodes, new Date(0), { rule });
+  attachAlerts(this, await alertsOf(nodes));
+  this.attachJson('audit-status', Object.fromEntries(await Promise.all(nodes.map(async (n) => [n.name, await auditStatus(n)]))));
+  assert.ok(alerts.length > 0, `no alert of rule "${rule}"; the daemons raised: ${(await alertsOf(nodes)).map((a) => a.rule).join(', ') || 'none'}`);
   const f = alerts[0]!.output_fields;
   if (f['container.id'] !== undefined) {
     // Syscall and inventory alerts name the container and its pod.
@@ -92,14 +113,18 @@ Then('the audit rule {string} raised an alert', async function (this: LabWorld, 
   }
 });
 
-// Checks after waiting the given seconds: the daemon set rules for the container and saw events of this lab (quiet means watched and found nothing), and the alert list is empty.
+// Checks after waiting the given seconds: the daemon of the workload's node set rules for its container and saw events of this lab (quiet means watched and found nothing), and no node raised an alert since the container was created (on kind, alerts about containers that ran before it, such as the control plane's, are attached apart).
 Then('the audit engine raised no alert while {workload} ran for {int} s', async function (this: LabWorld, workload: Workload, seconds: number) {
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const status = await auditStatus(this.lab);
-  const alerts = await auditAlerts(this.lab);
+  const node = nodeOf(this, workload.metadata.name);
+  const id = this.pod(workload.metadata.name).containers[0]!.id;
+  const created = new Date(Number(BigInt((await node.cri.containerStatus(id)).status.createdAt) / 1_000_000n));
+  const status = await auditStatus(node);
+  const all = await alertsOf(labNodes(this));
+  const alerts = await alertsOf(labNodes(this), created);
   this.attachJson('audit-status', status);
   attachAlerts(this, alerts);
-  const id = this.pod(workload.metadata.name).containers[0]!.id;
+  if (all.length > alerts.length) this.attachText('audit-alerts-before-the-workload', all.filter((a) => new Date(a.time) < created).map((a) => a.output).join('\n'));
   const watch = status.containers.find((c) => c.id === id);
   // Quiet must mean "saw it and found nothing", not "saw nothing".
   assert.ok(watch && watch.rules.length > 0, `the audit daemon set no rules for ${workload.metadata.name}: ${JSON.stringify(watch)}`);
@@ -108,18 +133,17 @@ Then('the audit engine raised no alert while {workload} ran for {int} s', async 
 });
 
 When('the lab is torn down', async function (this: LabWorld) {
-  const node = this.lab;
-  this.auditTornDown = { labId: node.labId, image: node.imageTag };
-  await node.stop({ force: true });
-  this.node = undefined;
+  const nodes = labNodes(this);
+  this.auditTornDown = { labId: nodes[0]!.labId, image: await auditImageOf(nodes[0]!), auditIds: auditIdsOf(nodes) };
+  await stopLab(this);
 });
 
-// Checks: `auditctl -l` after teardown lists no rule carrying the torn-down lab's key.
+// Checks: `auditctl -l` after teardown lists no rule carrying the key of any node of the torn-down lab.
 Then('the kernel holds no audit rule of that lab', async function (this: LabWorld) {
   const torn = this.auditTornDown;
   assert.ok(torn, 'no lab was torn down in this scenario');
   const state = await readKernelAuditState(torn.image, `${torn.labId}-check`);
   this.attachText('auditctl-l-after-teardown', `${state.rulesText}\nenabled ${state.enabled}`);
-  const left = rulesOfLab(parseRuleList(state.rulesText), torn.labId);
-  assert.deepEqual(left.map((r) => r.text), [], `rules with key ${labKey(torn.labId)} outlived the lab`);
+  const left = rulesOfAuditIds(parseRuleList(state.rulesText), torn.auditIds);
+  assert.deepEqual(left.map((r) => r.text), [], `rules with key ${torn.auditIds.map(labKey).join(' or ')} outlived the lab`);
 });

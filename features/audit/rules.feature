@@ -5,7 +5,7 @@ Feature: Audit rules a scenario declares
   is refused with its file, rule and position, and the engine keeps the
   rules it had.
 
-  @attack
+  @attack @any-substrate
   Scenario: a user rule catches a shell in the apps namespace
     # The vanilla control of shell-in-app is in runtime-attacks.feature.
     Given a lab node with the "integrity" profile
@@ -15,6 +15,7 @@ Feature: Audit rules a scenario declares
     Then the attack has the outcome expected on this profile
     And the audit rule "Shell in the apps namespace" raised an alert
 
+  @any-substrate
   Scenario: a rules file with a syntax error is refused and the running rules stay in force
     Given a lab node with the "integrity" profile
     And the audit rules "apps-shell" are loaded

@@ -6,7 +6,8 @@ Feature: The integrity profile on a real Kubernetes cluster
   admits kube-apiserver, etcd and the rest only from their signatures, with
   read-only roots and no upperdir. Workloads are created through
   kube-apiserver; a refusal reaches the scenario as the kubelet reports it.
-  (The audit engine is not installed on kind nodes: docs/kind.md.)
+  The audit engine runs one daemon beside each node, and the control
+  plane's also reads kube-apiserver's own audit log.
 
   @story:signed-control-plane @smoke
   Scenario: The control plane runs under the start gate from images signed by the lab CA
@@ -80,3 +81,22 @@ Feature: The integrity profile on a real Kubernetes cluster
       | profile   |
       | vanilla   |
       | integrity |
+
+  @story:audit-on-kind @attack
+  Scenario: A shell in a container on the worker of a two-node cluster is reported by the worker's own audit daemon
+    Given a kind cluster of a control plane and a worker with the "integrity" profile
+    And the workload "app" is started on the worker node
+    When the attacker carries out "shell-in-app"
+    Then the attack has the outcome expected on this profile
+    And the attack was carried out on the worker node
+    And the audit rule "Shell spawned in a container" raised an alert on the worker node
+
+  @story:audit-on-kind
+  Scenario: A pod refused by kube-apiserver reaches the lab's audit daemon as the apiserver's own audit event, where Falco's upstream rule fires
+    Given a kind cluster with the "integrity" profile
+    And the audit rules "k8s-denied-pods" are loaded
+    And Falco's upstream k8s_audit rules are loaded into the audit engine
+    When the workload "privileged-tool" is submitted through kube-apiserver in the namespace "baseline-ns"
+    Then kube-apiserver refused "privileged-tool" with "privileged"
+    And the audit rule "Pod creation denied by admission" raised an alert
+    And the audit rule "Create Privileged Pod" raised an alert on kube-apiserver's own audit event for "privileged-tool" in the namespace "baseline-ns"

@@ -106,6 +106,25 @@ describe('integrity-lab audit', () => {
         delete process.env.INTEGRITY_LAB_STATE;
       }
     });
+    it('reads a kind node\'s log by its audit id <lab>.<node>, and only that node\'s', async () => {
+      const state = join(dir, 'state-kind');
+      const alert = (hostname: string) => ({ output: 'x', priority: 'Notice', rule: 'Shell spawned in a container', time: '2024-01-01T00:00:00.000000000Z', output_fields: {}, source: 'syscall', tags: [], hostname });
+      for (const node of ['control-plane', 'worker']) {
+        mkdirSync(join(state, 'k-1', 'audit', 'nodes', node), { recursive: true });
+        writeFileSync(join(state, 'k-1', 'audit', 'nodes', node, 'alerts.jsonl'), `${JSON.stringify(alert(node))}\n`);
+      }
+      process.env.INTEGRITY_LAB_STATE = state;
+      try {
+        const c = capture();
+        assert.equal(await command.run(['events', '--lab', 'k-1.worker'], c.io), 0, c.err.join('\n'));
+        assert.deepEqual(c.out.map((l) => parseAlertLine(l)), [alert('worker')]);
+        const d = capture();
+        assert.equal(await command.run(['events', '--lab', 'k-1'], d.io), 1);
+        assert.match(d.err[0]!, /--lab k-1\.control-plane/);
+      } finally {
+        delete process.env.INTEGRITY_LAB_STATE;
+      }
+    });
   });
 
   describe('when evaluating events', () => {

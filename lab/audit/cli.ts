@@ -71,7 +71,7 @@ const events: Subcommand = {
         const { alertLogPath } = await import('./node/component.ts');
         file = alertLogPath(values.lab);
         if (!existsSync(file)) {
-          throw new LabError('AUDIT_CONFIG', `lab ${values.lab} has no audit alert log at ${file}: the lab does not exist here, or its profile has no audit component`);
+          throw new LabError('AUDIT_CONFIG', `lab ${values.lab} has no audit alert log at ${file}: the lab does not exist here, or its profile has no audit component (on a kind cluster each node has its own: --lab ${values.lab}.control-plane)`);
         }
       }
       const text = await readInput(file);
@@ -156,10 +156,11 @@ const kernel: Subcommand = {
     try {
       const node = await import('../node/index.ts');
       const sidecar = await import('./node/sidecar.ts');
-      const { HOST_AUDIT_STATE } = await import('./node/component.ts');
+      const { HOST_AUDIT_STATE, liveAuditIdsNow } = await import('./node/component.ts');
       const image = values.image ?? (await node.nodeImageTag());
       const state = await sidecar.readKernelAuditState(image, 'audit-kernel');
-      const live = (await node.listLabs()).map((l) => l.labId);
+      // Labs with a container, and each node of the lab's kind clusters (their rules are keyed per node).
+      const live = await liveAuditIdsNow();
       const report = await sidecar.reapKernelRules(image, live, { dryRun: !values.reap, hostStateDir: HOST_AUDIT_STATE });
       io.out(JSON.stringify({ enabled: state.enabled, rules: parseRuleList(state.rulesText).map((r) => r.text), staleLabs: report.stale, removed: values.reap ? report.removed : [], auditingTurnedOff: report.disabled }));
       if (report.stale.length > 0 && !values.reap) io.err(`note: rules of ${report.stale.length} lab(s) that are gone (${report.stale.join(', ')}); remove them with --reap`);

@@ -58,7 +58,7 @@ export type {
 } from './node/daemon.ts';
 export type { CleanupReport } from './node/daemon-main.ts';
 export type { ContainerDirectory, LabEnricherOptions, Placement } from './node/enricher.ts';
-export type { AuditComponentOptions, AwaitAlertsOptions } from './node/component.ts';
+export type { AuditComponentOptions, AuditTarget, AwaitAlertsOptions } from './node/component.ts';
 export type { TapLine } from './node/records.ts';
 
 export {
@@ -80,10 +80,14 @@ export { decisionToAuditEventObject, decisionToK8sAuditEvent } from './node/k8s-
 export { AuditDaemon, removeLabRules } from './node/daemon.ts';
 export { LabEnricher } from './node/enricher.ts';
 export { readKernelAuditState, sidecarName, sidecarRunArgs } from './node/sidecar.ts';
+export { kindNodeAuditId, liveAuditIds, rulesOfAuditIds } from './node/audit-id.ts';
 export {
   AUDIT_COMPONENT,
   alertLogPath,
   auditAlerts,
+  auditIdsOf,
+  auditImageOf,
+  auditTargetOf,
   auditComponent,
   auditStatus,
   awaitAuditAlerts,

@@ -46,6 +46,12 @@ export interface PodSpec {
   /** Host ports of the pod's containers, as the kubelet collects them for the sandbox. */
   portMappings?: PortMapping[];
   sysctls?: Record<string, string>;
+  /**
+   * The sandbox's cgroup parent, as the kubelet sets it. Left out, containerd
+   * uses `/k8s.io` (cgroupfs layout); a node whose runc uses systemd cgroups
+   * (a kind node) needs a `.slice` (containerd's getCgroupsPath).
+   */
+  cgroupParent?: string;
   /** As the kubelet: `IfNotPresent` (default for tagged images) pulls only a missing image. */
   imagePullPolicy?: 'Always' | 'IfNotPresent';
 }
@@ -96,6 +102,7 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
     ...(spec.annotations ? { annotations: spec.annotations } : {}),
     ...(spec.portMappings?.length ? { portMappings: spec.portMappings } : {}),
     linux: {
+      ...(spec.cgroupParent ? { cgroupParent: spec.cgroupParent } : {}),
       ...(spec.sysctls ? { sysctls: spec.sysctls } : {}),
       securityContext: {
         namespaceOptions,

@@ -54,6 +54,8 @@ export const KUBELET_SYSCTLS = [
 const SHIM_DIR = join(import.meta.dirname, 'docker-shim');
 /** kind labels its node containers with the cluster name. */
 export const KIND_CLUSTER_LABEL = 'io.x-k8s.kind.cluster';
+/** The systemd slice of the kind kubelet's best-effort pods: the cgroup parent of pods the lab starts over CRI on a kind node. */
+export const KIND_POD_CGROUP_PARENT = 'kubelet-kubepods-besteffort.slice';
 /** The lab's kind clusters are named `il-<labId>`. */
 export const CLUSTER_PREFIX = 'il-';
 
@@ -201,6 +203,15 @@ export async function labClusters(): Promise<string[]> {
   return [...new Set(r.stdout.toString().split('\n').filter((n) => n.startsWith(CLUSTER_PREFIX)))];
 }
 
+/** Every kind node container on this engine, with its cluster's name (kind's label). */
+export async function kindNodeContainers(): Promise<{ cluster: string; name: string }[]> {
+  const r = await localExec.run(['docker', 'ps', '-a', '--filter', `label=${KIND_CLUSTER_LABEL}`, '--format', `{{.Label "${KIND_CLUSTER_LABEL}"}}\t{{.Names}}`]);
+  return r.stdout.toString().split('\n').filter(Boolean).map((line) => {
+    const [cluster = '', name = ''] = line.split('\t');
+    return { cluster, name };
+  });
+}
+
 /** Writes back recorded sysctls; returns those that could not be restored. */
 export async function restoreSysctls(recorded: Record<string, string>): Promise<string[]> {
   const failed: string[] = [];
@@ -286,7 +297,9 @@ export class KindLabNode implements LabNodeHandle {
 
   podSpecOf(workload: Workload): PodSpec {
     const image = workload.spec.image;
-    return criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec;
+    // The kind kubelet's runc uses systemd cgroups: a pod started over CRI needs a slice,
+    // as the kubelet gives its own best-effort pods (cgroupRoot /kubelet).
+    return { ...criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec, cgroupParent: KIND_POD_CGROUP_PARENT };
   }
 
   async detections(since: Date): Promise<Detection[]> {
@@ -580,6 +593,11 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   const state = JSON.parse(await readFile(join(stateDir, 'substrate.json'), 'utf8').catch(() => '{}')) as { cluster?: string };
   const name = state.cluster ?? `${CLUSTER_PREFIX}${labId}`;
   const problems: string[] = [];
+  // The audit sidecars beside the nodes go first, with their kernel rules
+  // (checked gone), while the nodes they watch still exist. Imported here,
+  // not at the top: the audit component reads this module's cluster names.
+  const { stopKindAudit } = await import('../audit/node/component.ts');
+  await stopKindAudit(labId, name).catch((err: unknown) => problems.push(describeError(err)));
   // Stop the kubelet first, so that no container start (and no start-gate decision,
   // which attaches loop devices on the host's kernel) is cut short by the delete;
   // then clear immutable flags: kind's node volumes cannot be removed while layer files carry them.

@@ -43,10 +43,12 @@ import type { SystemImage } from './system-images.ts';
 /** Where the entry point looks for the lab's directory. */
 export const KIND_LAB_DIR = '/kind/lab';
 
-/** Components of a profile the kind substrate installs on its nodes, and those it does not (with the reason). */
-export const KIND_UNSUPPORTED: Readonly<Record<string, string>> = {
-  audit: 'the audit engine runs in a sidecar beside a single lab node container (lab/audit/node/sidecar.ts); it is not installed beside kind nodes yet',
-};
+/**
+ * Components of a profile the kind substrate does not install on its
+ * nodes, with the reason (announced, never a silent skip). None today: the
+ * audit engine runs one sidecar beside each kind node (lab/audit/node/component.ts).
+ */
+export const KIND_UNSUPPORTED: Readonly<Record<string, string>> = {};
 
 /** Shell-quotes one word for the setup script. */
 function sh(word: string): string {

@@ -12,7 +12,7 @@ import * as allure from 'allure-js-commons';
 import { ApiServerDenied, KindWorkloads, PodNotRunning, type KindRunningPod } from '../../lab/kind/workloads.ts';
 import { startKindCluster } from '../../lab/start.ts';
 import { toStderr } from '../../lab/progress.ts';
-import type { LabNodeHandle, NodeAccess } from '../../lab/node/index.ts';
+import type { LabNodeHandle } from '../../lab/node/index.ts';
 import type { LabProfile, Workload } from '../../lab/spec/schemas.ts';
 import type { LabWorld } from './world.ts';
 
@@ -73,12 +73,24 @@ export function attackNode(world: LabWorld, workload: string): LabNodeHandle {
 }
 
 /** The node a workload runs on: the lab node, or the kind node the scheduler chose. */
-export function nodeOf(world: LabWorld, workload: string): NodeAccess {
+export function nodeOf(world: LabWorld, workload: string): LabNodeHandle {
   const kind = kindOf(world);
   if (!kind) return world.lab;
   const pod = kind.pods.get(workload);
   if (!pod) throw new Error(`workload "${workload}" was not started on the kind cluster in this scenario`);
   return pod.node;
+}
+
+/** Tears the scenario's lab down now: the lab node, or the whole kind cluster. */
+export async function stopLab(world: LabWorld): Promise<void> {
+  const kind = kindOf(world);
+  if (kind) {
+    setKind(world, undefined);
+    await kind.cluster.stop();
+    return;
+  }
+  await world.lab.stop({ force: true });
+  world.node = undefined;
 }
 
 /** The first kind start builds Kubernetes and the node image: tens of minutes on 2 cores. */

@@ -82,8 +82,8 @@ export class LabWorld extends World {
   auditReload?: import('../../lab/audit/index.ts').ReloadResult;
   /** The audit rules in force before that reload. */
   auditRulesBefore?: import('../../lab/audit/index.ts').RulesSummary;
-  /** Lab id and node image of a lab this scenario tore down, to check what it left behind. */
-  auditTornDown?: { labId: string; image: string };
+  /** Lab id, node image and audit ids (one per node) of a lab this scenario tore down, to check what it left behind. */
+  auditTornDown?: { labId: string; image: string; auditIds: string[] };
   /** A rules load was refused and no step has asserted the refusal yet (an After hook checks). */
   auditRefusalPending = false;
 }

@@ -11,8 +11,13 @@
  * - detections: the alerts in <stateDir>/audit/alerts.jsonl since a time;
  * - beforeStop: remove the lab's kernel rules and check `auditctl -l` has
  *   none left, then stop the sidecar.
+ *
+ * On a kind cluster each node has its own sidecar, audit id and directory
+ * (auditTargetOf, audit-id.ts), and the cluster's teardown stops them all
+ * (stopKindAudit) instead of beforeStop.
  */
-import { appendFile, chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { appendFile, chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LabError } from '../../errors.ts';
 import { localExec } from '../../exec.ts';
@@ -20,6 +25,7 @@ import { poll } from '../../wait.ts';
 import type { Detection, NodeComponent, NodePreparation } from '../../node/component.ts';
 import { LAB_LABEL, STATE_ROOT, listLabs, StartedLabNode, type LabNodeHandle } from '../../node/index.ts';
 import { bundleForNode } from '../../node/bundle.ts';
+import { AUDIT_LOG_DIR, CLUSTER_PREFIX, kindNodeContainers, type KindLabNode } from '../../kind/cluster.ts';
 import { NODE_PATHS as ADMISSION_NODE_PATHS, type DecisionRecord } from '../../admission/index.ts';
 import { parseAlertsJsonl } from '../alerts.ts';
 import { BUILTIN_RULES_PATH } from '../builtin.ts';
@@ -29,8 +35,9 @@ import type { RulesSource } from '../loader.ts';
 import type { DaemonConfig, DaemonStatus, ReloadResult } from './daemon.ts';
 import type { CleanupReport } from './daemon-main.ts';
 import { DEFAULT_SENSITIVE_PATHS, labKey, parseRuleList, staleLabs, type ListedRule, type SensitivePath } from './kernel-rules.ts';
+import { kindNodeAuditId, liveAuditIds, rulesOfAuditIds } from './audit-id.ts';
 import { AUDIT_FILES, SIDECAR_PATHS } from './layout.ts';
-import { buildAuditTap, inspectNode, sidecarExec, sidecarName, sidecarRunArgs, startSidecar, stopSidecar, type SidecarSpec } from './sidecar.ts';
+import { buildAuditTap, inspectNode, readKernelAuditState, sidecarExec, sidecarName, sidecarRunArgs, startSidecar, stopSidecar, type SidecarSpec } from './sidecar.ts';
 
 export const AUDIT_COMPONENT = 'audit';
 
@@ -52,13 +59,64 @@ export function auditDir(labId: string, stateRoot = process.env.INTEGRITY_LAB_ST
   return join(stateRoot, labId, 'audit');
 }
 
-/** Where a lab's alerts are, for `integrity-lab audit events --lab`. */
+/**
+ * Where a lab's alerts are, for `integrity-lab audit events --lab`: a
+ * single lab node's by lab id, a kind node's by its audit id
+ * `<lab>.<node>` (audit-id.ts), in <state>/<lab>/audit/nodes/<node>.
+ */
 export function alertLogPath(labId: string, stateRoot?: string): string {
-  return join(auditDir(labId, stateRoot), AUDIT_FILES.alerts);
+  const single = join(auditDir(labId, stateRoot), AUDIT_FILES.alerts);
+  const dot = labId.indexOf('.');
+  if (dot <= 0 || existsSync(single)) return single;
+  const kind = join(auditDir(labId.slice(0, dot), stateRoot), 'nodes', labId.slice(dot + 1), AUDIT_FILES.alerts);
+  return existsSync(kind) ? kind : single;
 }
 
 /** Host-wide audit state (who turned kernel auditing on), shared by every lab. */
 export const HOST_AUDIT_STATE = join(STATE_ROOT, '.audit-host');
+
+/** Labels a kind node's sidecar carries: its lab (not LAB_LABEL, which marks single-node labs for `lab status` and `lab down`) and its audit id. */
+export const KIND_LAB_LABEL = 'io.integrity-lab.kind-lab';
+export const AUDIT_ID_LABEL = 'io.integrity-lab.audit-id';
+
+/**
+ * Where a node's audit daemon lives (audit-id.ts). A single lab node keeps
+ * the lab's ids and paths: audit id = lab id, directory <state>/<lab>/audit.
+ * A kind node gets `<lab>.<node>` and <state>/<lab>/audit/nodes/<node>, with
+ * a copy of the daemon and rules prepare() wrote into the lab's directory.
+ */
+export interface AuditTarget {
+  auditId: string;
+  dir: string;
+  /** The node is a kind node (one daemon per node of the cluster). */
+  kind: boolean;
+}
+
+function isKindNode(node: LabNodeHandle): node is KindLabNode {
+  return !(node instanceof StartedLabNode) && 'role' in node && 'runDir' in node;
+}
+
+export function auditTargetOf(node: LabNodeHandle): AuditTarget {
+  if (!isKindNode(node)) return { auditId: node.labId, dir: auditDir(node.labId), kind: false };
+  const auditId = kindNodeAuditId(node.labId, `${CLUSTER_PREFIX}${node.labId}`, node.name);
+  return { auditId, dir: kindAuditDir(node.stateDir, auditId.slice(node.labId.length + 1)), kind: true };
+}
+
+/** A kind node's audit directory, below the lab's (prepare()'s) audit directory. */
+function kindAuditDir(stateDir: string, node: string): string {
+  return join(stateDir, 'audit', 'nodes', node);
+}
+
+/** The audit ids of these nodes (for checking the kernel after their lab is gone). */
+export function auditIdsOf(nodes: readonly LabNodeHandle[]): string[] {
+  return nodes.map((n) => auditTargetOf(n).auditId);
+}
+
+/** An image that has auditctl and is present in the engine, for reading the kernel's rules after a lab is gone: the node's own. */
+export async function auditImageOf(node: LabNodeHandle): Promise<string> {
+  if (node instanceof StartedLabNode) return node.imageTag;
+  return (await inspectNode(node.name)).image;
+}
 
 interface NodeState {
   /** Rules files in force, relative to the audit directory, in load order. */
@@ -116,27 +174,36 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
     },
 
     async afterStart(node): Promise<void> {
-      const dir = auditDir(node.labId);
-      const { rules, sensitivePaths: paths } = JSON.parse(await readFile(join(dir, 'rules.json'), 'utf8')) as { rules: string[]; sensitivePaths: SensitivePath[] };
+      const { auditId, dir, kind } = auditTargetOf(node);
+      const base = kind ? join(node.stateDir, 'audit') : auditDir(node.labId);
+      const { rules, sensitivePaths: paths } = JSON.parse(await readFile(join(base, 'rules.json'), 'utf8')) as { rules: string[]; sensitivePaths: SensitivePath[] };
+      if (kind) {
+        // One daemon per kind node, each with its own directory: the lab's daemon and rules, copied.
+        for (const sub of ['bin', AUDIT_FILES.rules]) await cp(join(base, sub), join(dir, sub), { recursive: true });
+        await mkdir(join(dir, 'control'), { recursive: true });
+      }
       const state = stateOf(node);
       state.loaded = rules.map((r) => `${AUDIT_FILES.rules}/${r}`);
       const target = await inspectNode(node.name);
       const config: DaemonConfig = {
-        labId: node.labId,
+        labId: auditId,
         nodeContainerId: target.id,
         nodePid: target.pid,
         hostname: target.hostname,
         sensitivePaths: paths,
         rulesFiles: state.loaded.map((r) => join(SIDECAR_PATHS.root, r)),
       };
-      // The k8s_audit source: the admission webhook's decisions, when the node runs it.
-      if (node.components.some((c) => c.name === 'admission')) config.admissionDecisionLog = ADMISSION_NODE_PATHS.decisions;
-      labKey(node.labId); // rejects a lab id that cannot be an audit key prefix before anything starts
+      // The k8s_audit source: the admission webhook's decisions, when the node runs it
+      // (on kind, the control plane), and on kind kube-apiserver's own audit log.
+      const controlPlane = !isKindNode(node) || node.role === 'control-plane';
+      if (controlPlane && node.components.some((c) => c.name === 'admission')) config.admissionDecisionLog = ADMISSION_NODE_PATHS.decisions;
+      if (kind && controlPlane) config.apiServerAuditLog = `${AUDIT_LOG_DIR}/audit.log`;
+      labKey(auditId); // rejects a lab id that cannot be an audit key prefix before anything starts
       await writeFile(join(dir, AUDIT_FILES.config), JSON.stringify(config, null, 2));
       await mkdir(HOST_AUDIT_STATE, { recursive: true, mode: 0o700 });
-      await startSidecar(sidecarSpecOf(node));
+      await startSidecar(sidecarSpecOf(node, target.image));
       await waitReady(node, options.readyTimeoutMs ?? 30_000);
-      state.reaped = await reapStaleRules(node.labId);
+      state.reaped = await reapStaleRules(auditId);
     },
 
     async detections(node: LabNodeHandle, since: Date): Promise<Detection[]> {
@@ -144,7 +211,9 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
     },
 
     async beforeStop(node: LabNodeHandle): Promise<void> {
-      const report = await cleanupRules(node.labId, sidecarSpecOf(node));
+      // A kind cluster is not stopped node by node: deleteKindCluster calls stopKindAudit for all its nodes.
+      if (isKindNode(node)) return;
+      const report = await cleanupRules(node.labId, sidecarSpecOf(node, ''));
       await stopSidecar(node.labId);
       if (report.remaining.length > 0) {
         throw new LabError<AuditErrorCode>('AUDIT_RULES_LEFT', `lab ${node.labId}: ${report.remaining.length} kernel audit rules still set after cleanup: ${report.remaining.join('; ')}`);
@@ -153,59 +222,116 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
   };
 }
 
-async function readStatus(labId: string): Promise<(DaemonStatus & { error?: string; stopped?: string }) | undefined> {
+async function readStatus(node: LabNodeHandle): Promise<(DaemonStatus & { error?: string; stopped?: string }) | undefined> {
   try {
-    return JSON.parse(await readFile(join(auditDir(labId), AUDIT_FILES.status), 'utf8'));
+    return JSON.parse(await readFile(join(auditTargetOf(node).dir, AUDIT_FILES.status), 'utf8'));
   } catch {
     return undefined;
   }
 }
 
-async function daemonLogTail(labId: string): Promise<string> {
-  const text = await readFile(join(auditDir(labId), AUDIT_FILES.log), 'utf8').catch(() => '');
-  const docker = await localExec.run(['docker', 'logs', '--tail', '20', sidecarName(labId)]).catch(() => undefined);
+async function daemonLogTail(node: LabNodeHandle): Promise<string> {
+  const { auditId, dir } = auditTargetOf(node);
+  const text = await readFile(join(dir, AUDIT_FILES.log), 'utf8').catch(() => '');
+  const docker = await localExec.run(['docker', 'logs', '--tail', '20', sidecarName(auditId)]).catch(() => undefined);
   return [text.trim().split('\n').slice(-10).join('\n'), docker?.stderr.trim() ?? ''].filter(Boolean).join('\n');
 }
 
 async function waitReady(node: LabNodeHandle, timeoutMs: number): Promise<void> {
-  const r = await poll(() => readStatus(node.labId), (s) => Boolean(s?.error || s?.stopped || s?.tapReady), { timeoutMs, intervalMs: 100 });
+  const r = await poll(() => readStatus(node), (s) => Boolean(s?.error || s?.stopped || s?.tapReady), { timeoutMs, intervalMs: 100 });
   const status = r.value;
+  const who = auditTargetOf(node).auditId;
   if (status?.error || status?.stopped) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} stopped: ${status.error ?? status.stopped}\n${await daemonLogTail(node.labId)}`);
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${who} stopped: ${status.error ?? status.stopped}\n${await daemonLogTail(node)}`);
   }
   if (!r.ok) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} not listening after ${timeoutMs} ms (status: ${status ? 'written, tap not ready' : 'none'})\n${await daemonLogTail(node.labId)}`);
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${who} not listening after ${timeoutMs} ms (status: ${status ? 'written, tap not ready' : 'none'})\n${await daemonLogTail(node)}`);
   }
 }
 
-/** Kernel audit rules as `auditctl -l` lists them, read through the lab's sidecar. */
+/** Kernel audit rules as `auditctl -l` lists them, read through the sidecar of this audit id (a lab id, or a kind node's: audit-id.ts). */
 export async function listKernelRules(labId: string): Promise<ListedRule[]> {
   const r = await sidecarExec(labId, ['auditctl', '-l']);
   if (r.exitCode !== 0) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `auditctl -l in the audit sidecar of lab ${labId} exited ${r.exitCode}: ${r.stderr.trim()}`);
   return parseRuleList(r.stdout.toString());
 }
 
-/** Removes rules whose key names a lab that no longer exists (a lab killed before its cleanup). */
-async function reapStaleRules(labId: string): Promise<string[]> {
-  const live = (await listLabs()).map((l) => l.labId);
-  const stale = staleLabs(await listKernelRules(labId), [...live, labId]);
-  for (const id of stale) await sidecarExec(labId, ['auditctl', '-D', '-k', labKey(id)]);
+/**
+ * Audit ids whose rules are live: every lab with a container, and every
+ * node of the lab's kind clusters that still has one (audit-id.ts).
+ */
+export async function liveAuditIdsNow(): Promise<string[]> {
+  return liveAuditIds((await listLabs()).map((l) => l.labId), await kindNodeContainers(), CLUSTER_PREFIX);
+}
+
+/** Removes rules whose key names a lab (or kind node) that no longer exists (killed before its cleanup). */
+async function reapStaleRules(auditId: string): Promise<string[]> {
+  const stale = staleLabs(await listKernelRules(auditId), [...(await liveAuditIdsNow()), auditId]);
+  for (const id of stale) await sidecarExec(auditId, ['auditctl', '-D', '-k', labKey(id)]);
   return stale;
 }
 
-function sidecarSpecOf(node: LabNodeHandle): SidecarSpec {
-  // The sidecar runs the lab node image beside the node container it watches.
-  if (!(node instanceof StartedLabNode)) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `the audit sidecar runs beside a single lab node; ${node.name} is a node of another substrate, where audit is not installed (docs/kind.md)`);
+/**
+ * The sidecar runs the node's own image beside the node container it
+ * watches (the lab node image, or the kind node image: both have node,
+ * auditctl and nsenter, and are never pulled).
+ */
+function sidecarSpecOf(node: LabNodeHandle, kindImage: string): SidecarSpec {
+  const { auditId, dir, kind } = auditTargetOf(node);
+  if (node instanceof StartedLabNode) {
+    return {
+      labId: node.labId,
+      label: { key: LAB_LABEL, value: node.labId },
+      image: node.imageTag,
+      auditDir: dir,
+      hostStateDir: HOST_AUDIT_STATE,
+      criDir: join(node.stateDir, 'run'),
+    };
   }
-  return {
-    labId: node.labId,
-    label: { key: LAB_LABEL, value: node.labId },
-    image: node.imageTag,
-    auditDir: auditDir(node.labId),
-    hostStateDir: HOST_AUDIT_STATE,
-    criDir: join(node.stateDir, 'run'),
-  };
+  if (!kind || !isKindNode(node)) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `the audit sidecar runs beside a lab node or a kind node; ${node.name} is neither`);
+  }
+  return kindSidecarSpec(node.labId, auditId, dir, kindImage, node.runDir);
+}
+
+function kindSidecarSpec(labId: string, auditId: string, dir: string, image: string, criDir: string): SidecarSpec {
+  return { labId: auditId, label: { key: KIND_LAB_LABEL, value: labId }, labels: { [AUDIT_ID_LABEL]: auditId }, image, auditDir: dir, hostStateDir: HOST_AUDIT_STATE, criDir };
+}
+
+/**
+ * Stops the audit of every node of a kind lab, before its cluster is
+ * deleted (deleteKindCluster: success, failure, Ctrl-C and `lab down`):
+ * each sidecar removes its node's kernel rules, and the last audit lab
+ * turns kernel auditing back off if a lab turned it on (daemon-main.ts);
+ * then the sidecars are removed, and `auditctl -l` is read once more: a
+ * rule of any node of the lab still listed is an error (AUDIT_RULES_LEFT).
+ * A sidecar that is gone is replaced by a one-off container for its
+ * cleanup. Does nothing for a lab without audit.
+ */
+export async function stopKindAudit(labId: string, cluster: string): Promise<void> {
+  const r = await localExec.run(['docker', 'ps', '-a', '--filter', `label=${KIND_LAB_LABEL}=${labId}`, '--format', `{{.Label "${AUDIT_ID_LABEL}"}}\t{{.Image}}`]);
+  const sidecars = r.stdout.toString().split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]);
+  const nodes = (await kindNodeContainers()).filter((n) => n.cluster === cluster);
+  const stateDir = join(STATE_ROOT, labId);
+  if (sidecars.length === 0) return; // the lab ran no audit
+  const image = sidecars[0]![1];
+  const ids = [...new Set([...sidecars.map(([id]) => id), ...nodes.map((n) => kindNodeAuditId(labId, cluster, n.name))])];
+  const problems: string[] = [];
+  for (const id of ids) {
+    const node = id.slice(labId.length + 1);
+    const spec = kindSidecarSpec(labId, id, kindAuditDir(stateDir, node), image, join(stateDir, 'run', `${cluster}-${node}`));
+    try {
+      const report = await cleanupRules(id, spec);
+      if (report.remaining.length > 0) problems.push(`${id}: ${report.remaining.join('; ')}`);
+    } catch (err) {
+      problems.push(`${id}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await stopSidecar(id).catch((err: unknown) => problems.push(`${id}: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  const left = rulesOfAuditIds(parseRuleList((await readKernelAuditState(image, `${labId}-audit-check`)).rulesText), ids);
+  if (left.length > 0 || problems.length > 0) {
+    throw new LabError<AuditErrorCode>('AUDIT_RULES_LEFT', `kind lab ${labId}: ${left.length} kernel audit rules of its nodes still set after cleanup${left.length ? `: ${left.map((l) => l.text).join('; ')}` : ''}${problems.length ? `; ${problems.join('; ')}` : ''}`);
+  }
 }
 
 /**
@@ -229,7 +355,7 @@ async function cleanupRules(labId: string, spec: SidecarSpec): Promise<CleanupRe
 
 /** Alerts the lab's audit daemon raised, optionally since a time. */
 export async function auditAlerts(node: LabNodeHandle, since?: Date): Promise<Alert[]> {
-  const text = await readFile(alertLogPath(node.labId), 'utf8').catch(() => '');
+  const text = await readFile(join(auditTargetOf(node).dir, AUDIT_FILES.alerts), 'utf8').catch(() => '');
   const alerts = parseAlertsJsonl(text);
   return since ? alerts.filter((a) => new Date(a.time) >= since) : alerts;
 }
@@ -237,8 +363,8 @@ export async function auditAlerts(node: LabNodeHandle, since?: Date): Promise<Al
 /** The daemon's status: counters, containers watched and their kernel rules, rules in force. */
 export async function auditStatus(node: LabNodeHandle): Promise<DaemonStatus & { reaped: string[] }> {
   requireAudit(node);
-  const status = await readStatus(node.labId);
-  if (!status) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} has written no status`);
+  const status = await readStatus(node);
+  if (!status) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${auditTargetOf(node).auditId} has written no status`);
   return { ...status, reaped: stateOf(node).reaped };
 }
 
@@ -250,7 +376,7 @@ export async function auditStatus(node: LabNodeHandle): Promise<DaemonStatus & {
 export async function loadAuditRules(node: LabNodeHandle, sources: readonly RulesSource[], timeoutMs = 15_000): Promise<ReloadResult> {
   requireAudit(node);
   const state = stateOf(node);
-  const dir = auditDir(node.labId);
+  const { dir } = auditTargetOf(node);
   const added: string[] = [];
   for (const source of sources) {
     const name = `50-${String(state.loaded.length + added.length).padStart(2, '0')}-${basename(source.name).replace(/[^A-Za-z0-9_.-]/g, '_')}`;
@@ -269,7 +395,7 @@ export async function loadAuditRules(node: LabNodeHandle, sources: readonly Rule
     { timeoutMs, intervalMs: 100 },
   );
   if (!answered.ok || !answered.value) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} did not answer rules reload ${generation} in ${timeoutMs} ms\n${await daemonLogTail(node.labId)}`);
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${auditTargetOf(node).auditId} did not answer rules reload ${generation} in ${timeoutMs} ms\n${await daemonLogTail(node)}`);
   }
   const result = answered.value;
   if (result.ok) state.loaded = files;
@@ -296,7 +422,7 @@ function renameFiles(result: ReloadResult, added: string[], sources: readonly Ru
 /** Feeds an admission decision to the lab's k8s_audit source. */
 export async function recordAdmissionDecision(node: LabNodeHandle, record: DecisionRecord, object?: unknown): Promise<void> {
   requireAudit(node);
-  await appendFile(join(auditDir(node.labId), AUDIT_FILES.k8sAudit), JSON.stringify(object === undefined ? { record } : { record, object }) + '\n');
+  await appendFile(join(auditTargetOf(node).dir, AUDIT_FILES.k8sAudit), JSON.stringify(object === undefined ? { record } : { record, object }) + '\n');
 }
 
 
@@ -313,10 +439,12 @@ export interface AwaitAlertsOptions {
  * ends; resolves with the alerts seen. Without an audit component, at once
  * with none: there is nothing to wait for.
  */
-export async function awaitAuditAlerts(node: LabNodeHandle, since: Date, options: AwaitAlertsOptions = {}): Promise<Alert[]> {
-  if (!hasAudit(node)) return [];
+export async function awaitAuditAlerts(node: LabNodeHandle | readonly LabNodeHandle[], since: Date, options: AwaitAlertsOptions = {}): Promise<Alert[]> {
+  // Several nodes (a kind cluster: one daemon each): an alert of any of them.
+  const nodes = (Array.isArray(node) ? node : [node]).filter(hasAudit) as LabNodeHandle[];
+  if (nodes.length === 0) return [];
   const r = await poll(
-    async () => (await auditAlerts(node, since)).filter((a) => options.rule === undefined || a.rule === options.rule),
+    async () => (await Promise.all(nodes.map((n) => auditAlerts(n, since)))).flat().filter((a) => options.rule === undefined || a.rule === options.rule),
     (alerts) => alerts.length > 0,
     { timeoutMs: options.graceMs ?? 5_000, intervalMs: 100 },
   );
@@ -333,11 +461,11 @@ export async function awaitAuditAlerts(node: LabNodeHandle, since: Date, options
 export async function awaitAuditWatching(node: LabNodeHandle, containerId: string, timeoutMs = 10_000): Promise<void> {
   if (!hasAudit(node)) return;
   const watched = await poll(
-    async () => (await readStatus(node.labId))?.containers.find((c) => c.id === containerId),
+    async () => (await readStatus(node))?.containers.find((c) => c.id === containerId),
     (watch) => watch !== undefined && (watch.rules.length > 0 || watch.skipped.length > 0),
     { timeoutMs, intervalMs: 100 },
   );
   if (!watched.ok) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${node.labId} set no rules for container ${containerId.slice(0, 12)} within ${timeoutMs} ms\n${await daemonLogTail(node.labId)}`);
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `audit daemon of lab ${auditTargetOf(node).auditId} set no rules for container ${containerId.slice(0, 12)} within ${timeoutMs} ms\n${await daemonLogTail(node)}`);
   }
 }

@@ -306,6 +306,16 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
       });
     });
   }
+  // On a kind control plane, kube-apiserver's own audit log (log backend),
+  // read through the node's root from where it ends now: events from
+  // before the daemon started (the cluster's bootstrap) are not evaluated.
+  const apiServerLog = config.apiServerAuditLog === undefined ? undefined : `/proc/${config.nodePid}/root${config.apiServerAuditLog}`;
+  if (apiServerLog !== undefined) {
+    let apiServerOffset = statSync(apiServerLog, { throwIfNoEntry: false })?.size ?? 0;
+    every(250, () => {
+      apiServerOffset = tailJsonl(apiServerLog, apiServerOffset, (event) => daemon.handleApiServerEvent(event));
+    });
+  }
   every(250, () => {
     if (!nodeAlive(config)) void shutdown(`lab node (pid ${config.nodePid}) is gone`, 0);
   });
@@ -343,6 +353,8 @@ function tailJsonl(file: string, offset: number, onEntry: (value: unknown) => vo
   }
   try {
     const size = statSync(file).size;
+    // Rotated or truncated (the apiserver's log at --audit-log-maxsize): start over.
+    if (size < offset) offset = 0;
     if (size <= offset) return offset;
     const buf = Buffer.alloc(size - offset);
     readSync(fd, buf, 0, buf.length, offset);

@@ -350,6 +350,40 @@ describe('AuditDaemon', () => {
     });
   });
 
+  describe('when kube-apiserver\'s own audit Event arrives (a kind control plane\'s log)', () => {
+    // The shape kube-apiserver's log backend writes for a pod create the admission webhook denied.
+    const denied = {
+      kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'RequestResponse', auditID: '0f6b7c1e-8d3a-4c55-9f7e-2b1d6a4e9c10', stage: 'ResponseComplete',
+      requestURI: '/api/v1/namespaces/baseline-ns/pods', verb: 'create', user: { username: 'kubernetes-admin', groups: ['kubeadm:cluster-admins', 'system:authenticated'] },
+      objectRef: { resource: 'pods', namespace: 'baseline-ns', name: 'privileged-tool', apiVersion: 'v1' },
+      responseStatus: { metadata: {}, status: 'Failure', message: 'admission webhook "pods.integrity-lab.deckhouse.io" denied the request: privileged', reason: 'Forbidden', code: 403 },
+      requestObject: { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'privileged-tool', namespace: 'baseline-ns' }, spec: { containers: [{ name: 'privileged-tool', image: '127.0.0.1:5000/lab/tool:1.0', securityContext: { privileged: true } }] } },
+      requestReceivedTimestamp: '2026-12-05T17:40:00.100000Z', stageTimestamp: '2026-12-05T17:40:00.180000Z',
+    };
+    it('evaluates k8s_audit rules on it, and the requesting user is there', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.reload(1, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-k8s.yaml']);
+      h.daemon.handleApiServerEvent(denied);
+      assert.deepEqual(h.alerts.map((a) => [a.rule, a.source, a.output_fields['ka.target.name']]), [['Pod creation denied by admission', 'k8s_audit', 'privileged-tool']]);
+      assert.equal(h.daemon.counters.k8sAudit, 1);
+    });
+    it('gives a create the apiserver allowed no denial alert', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.reload(1, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-k8s.yaml']);
+      h.daemon.handleApiServerEvent({ ...denied, responseStatus: { metadata: {}, code: 201 }, responseObject: denied.requestObject });
+      assert.deepEqual(h.alerts, []);
+      assert.equal(h.daemon.counters.k8sAudit, 1);
+    });
+    it('refuses a line that is not an audit Event with EVENT_FORMAT, and does not count it', async () => {
+      const h = harness();
+      await h.daemon.start();
+      assert.throws(() => h.daemon.handleApiServerEvent({ kind: 'Status', apiVersion: 'v1' }), { code: 'EVENT_FORMAT' });
+      assert.equal(h.daemon.counters.k8sAudit, 0);
+    });
+  });
+
   describe('when the kernel removes a container\'s rules because the container died', () => {
     it('marks that container\'s watch removed', async () => {
       const h = harness();

@@ -25,6 +25,7 @@ import { describeError } from '../../errors.ts';
 import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsAuditDev, rootfsMountPoint, rulesOfLab, type SensitivePath } from './kernel-rules.ts';
 import { inventoryEntry, inventoryEvent, type CriContainerStatus, type InventoryEntry } from './inventory.ts';
 import { decisionToK8sAuditEvent } from './k8s-audit.ts';
+import { k8sAuditEvent } from '../k8saudit.ts';
 import { LabEnricher, type Placement } from './enricher.ts';
 import { pidsOfContainer, type ProcessRecord, type ProcReader } from './procfs.ts';
 import { parseTapLine } from './records.ts';
@@ -47,6 +48,12 @@ export interface DaemonConfig {
    * one (lab/admission NODE_PATHS.decisions): the k8s_audit source.
    */
   admissionDecisionLog?: string;
+  /**
+   * kube-apiserver's audit log inside the node, when the node is a kind
+   * control plane (one audit.k8s.io/v1 Event per line): the k8s_audit
+   * source with the real apiserver's events.
+   */
+  apiServerAuditLog?: string;
 }
 
 export interface CommandResult {
@@ -430,6 +437,13 @@ export class AuditDaemon {
   handleAdmission(record: DecisionRecord, object?: unknown): void {
     this.#counters.k8sAudit++;
     this.#evaluate(decisionToK8sAuditEvent(record, object));
+  }
+
+  /** One audit.k8s.io/v1 Event from kube-apiserver's own audit log; anything else throws EVENT_FORMAT. */
+  handleApiServerEvent(event: unknown): void {
+    const parsed = k8sAuditEvent(event);
+    this.#counters.k8sAudit++;
+    this.#evaluate(parsed);
   }
 
   // ---------------------------------------------------------------- status

@@ -33,6 +33,13 @@ describe('sidecarRunArgs', () => {
       assert.deepEqual(once.slice(-3), ['/lab-audit/bin/audit-daemon.mjs', 'cleanup', 'lab1']);
       assert.ok(once.includes('io.integrity-lab.lab=lab1'));
     });
+    it('carries the extra labels it is given (a kind node\'s audit id)', () => {
+      const kind = sidecarRunArgs({ labId: 'lab1.worker', label: { key: 'io.integrity-lab.kind-lab', value: 'lab1' }, labels: { 'io.integrity-lab.audit-id': 'lab1.worker' }, image: 'i', auditDir: '/a', hostStateDir: '/h', criDir: '/c' });
+      const labels = kind.flatMap((a, i) => (a === '--label' ? [kind[i + 1]] : []));
+      assert.ok(labels.includes('io.integrity-lab.kind-lab=lab1') && labels.includes('io.integrity-lab.audit-id=lab1.worker'));
+      assert.ok(!labels.some((l) => l?.startsWith('io.integrity-lab.lab=')), 'a kind sidecar is not a single-node lab');
+      assert.equal(kind[kind.indexOf('--name') + 1], 'integrity-lab-lab1.worker-audit');
+    });
     it('uses the node image it is given (never pulled) and runs the bundled daemon', () => {
       assert.ok(args.includes('integrity-lab/node:abc'));
       assert.deepEqual(args.slice(-3), ['/lab-audit/bin/audit-daemon.mjs', 'run', '/lab-audit/config.json']);

@@ -35,6 +35,8 @@ export interface SidecarSpec {
   labId: string;
   /** Label key and value every lab container carries. */
   label: { key: string; value: string };
+  /** More labels (a kind node's sidecar: its audit id). */
+  labels?: Record<string, string>;
   /** integrity-lab/node:<tag>, already present in the engine. */
   image: string;
   /** Host directories mounted into the sidecar. */
@@ -53,6 +55,7 @@ export function sidecarRunArgs(spec: SidecarSpec, command?: string[]): string[] 
     'docker', 'run', ...(command ? ['--rm'] : ['-d', '--name', sidecarName(spec.labId)]),
     '--label', `${spec.label.key}=${spec.label.value}`,
     '--label', `${SIDECAR_ROLE_LABEL}=audit`,
+    ...Object.entries(spec.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     '--pid', 'host',
     '--network', 'host',
     '--cap-drop', 'ALL',
@@ -104,14 +107,14 @@ export async function stopSidecar(labId: string, exec: Exec = localExec): Promis
   }
 }
 
-/** The node container's full id and its init's pid on the host. */
-export async function inspectNode(name: string, exec: Exec = localExec): Promise<{ id: string; pid: number; hostname: string }> {
-  const out = (await docker(exec, ['inspect', '--format', '{{.Id}} {{.State.Pid}} {{.Config.Hostname}}', name], `inspecting lab node ${name}`)).trim();
-  const [id = '', pid = '', hostname = ''] = out.split(' ');
+/** The node container's full id, its init's pid on the host, its hostname and its image. */
+export async function inspectNode(name: string, exec: Exec = localExec): Promise<{ id: string; pid: number; hostname: string; image: string }> {
+  const out = (await docker(exec, ['inspect', '--format', '{{.Id}} {{.State.Pid}} {{.Config.Hostname}} {{.Config.Image}}', name], `inspecting lab node ${name}`)).trim();
+  const [id = '', pid = '', hostname = '', image = ''] = out.split(' ');
   if (!/^[0-9a-f]{64}$/.test(id) || !(Number(pid) > 1)) {
     throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `lab node ${name}: expected a 64-hex id and a running pid, got "${out}"`);
   }
-  return { id, pid: Number(pid), hostname };
+  return { id, pid: Number(pid), hostname, image };
 }
 
 // ------------------------------------------------------------ audit-tap build
