@@ -48,6 +48,8 @@ export interface PodSpec {
   sysctls?: Record<string, string>;
   /** As the kubelet: `IfNotPresent` (default for tagged images) pulls only a missing image. */
   imagePullPolicy?: 'Always' | 'IfNotPresent';
+  /** The sandbox's cgroup parent; a node whose runc uses systemd cgroups needs a slice (`….slice`). */
+  cgroupParent?: string;
 }
 
 export interface RunningPod {
@@ -96,6 +98,7 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
     ...(spec.annotations ? { annotations: spec.annotations } : {}),
     ...(spec.portMappings?.length ? { portMappings: spec.portMappings } : {}),
     linux: {
+      ...(spec.cgroupParent ? { cgroupParent: spec.cgroupParent } : {}),
       ...(spec.sysctls ? { sysctls: spec.sysctls } : {}),
       securityContext: {
         namespaceOptions,

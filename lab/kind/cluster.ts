@@ -28,7 +28,7 @@ import { type ProgressListener, silent, step } from '../progress.ts';
 import type { LabProfile } from '../spec/schemas.ts';
 import { runStreamed } from '../streamed-exec.ts';
 import type { KindErrorCode } from './errors.ts';
-import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR, readBusybox, type KindNodeImage } from './node-image.ts';
+import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR, readBusybox, SANDBOX_IMAGE, type KindNodeImage } from './node-image.ts';
 import { CriClient, criPodOf, type PodSpec } from '../cri/index.ts';
 import { ensureKindTools, type KindTools } from './tools.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
@@ -218,6 +218,9 @@ export async function restoreSysctls(recorded: Record<string, string>): Promise<
  * with containerd's socket on a host directory (runDir) and the lab's shared
  * directory at the same path as on the host.
  */
+/** The systemd slice of pods started over CRI on a kind node by the harness or an attack, apart from the kubelet's kubepods.slice. */
+export const CRI_POD_SLICE = 'integrity-lab.slice';
+
 export class KindLabNode implements LabNodeHandle {
   /** Container and Kubernetes node name. */
   readonly name: string;
@@ -279,14 +282,24 @@ export class KindLabNode implements LabNodeHandle {
     return `${REGISTRY_HOST}/${repository}:${tag}`;
   }
 
+  /** The control-plane pause image the node image preloads (pinned in containerd, never pulled). */
+  get sandboxImage(): string {
+    return SANDBOX_IMAGE;
+  }
+
   /** Builds an image and pushes it to this node's registry (once per node). */
   pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
     return this.#registry.push(image);
   }
 
+  /**
+   * The CRI pod a workload runs as when root on this node starts it over CRI
+   * (not through the kubelet): in a systemd slice of its own, since the
+   * node's runc uses systemd cgroups and refuses a cgroupfs path.
+   */
   podSpecOf(workload: Workload): PodSpec {
     const image = workload.spec.image;
-    return criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec;
+    return { ...criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec, cgroupParent: CRI_POD_SLICE };
   }
 
   async detections(since: Date): Promise<Detection[]> {
