@@ -51,7 +51,7 @@ Then('the watchdog raised no alert', async function (this: LabWorld) {
   // Not vacuous: the watchdog did watch (and so scan) the scenario's running pods.
   const running: string[] = [];
   for (const pod of this.pods.values()) {
-    if ((await node.cri.containerStatus(pod.containers[0]!.id)).status.state === 'CONTAINER_RUNNING') running.push(pod.containers[0]!.id);
+    if ((await node.cri.containerState(pod.containers[0]!.id)) === 'CONTAINER_RUNNING') running.push(pod.containers[0]!.id);
   }
   const watched = await wd.awaitWatchdogActivity(node, { timeoutMs: 5000, predicate: (all) => running.every((id) => all.some((a) => a.kind === 'container-added' && a.container === id)) });
   const [alerts, status] = [await wd.watchdogAlerts(node), await wd.watchdogStatus(node)];
