@@ -44,7 +44,7 @@ Feature: Node integrity gates admit only what the signature covers
       | vanilla   |
       | integrity |
 
-  @severity:critical @smoke
+  @severity:critical @smoke @any-substrate
   Scenario: the refusals reach the CRI caller with their reasons (integrity)
     Given a lab node with the "integrity" profile
     When the attacker carries out "unsigned-pull"
