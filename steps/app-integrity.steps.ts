@@ -10,6 +10,7 @@ import { APP_CHECK_FAULTS, injectAppCheckFault, workloadTiers, type AppCheckFaul
 import type { Workload } from '../lab/spec/schemas.ts';
 import * as wd from '../lab/watchdog/index.ts';
 import type { LabWorld } from './support/world.ts';
+import { labStarted, nodeOf, theNode } from './support/substrate.ts';
 
 const attempts = new WeakMap<LabWorld, { workload: string; attempt: StartAttempt }>();
 
@@ -21,33 +22,35 @@ function lastAttempt(world: LabWorld) {
 
 // The report shows the tier every started workload ran under.
 AfterStep(async function (this: LabWorld, { pickleStep }) {
-  if (!this.node || !/^the workload "[^"]+" (is running|is started|is started again)$|^a new container of /.test(pickleStep.text)) return;
-  const tiers = await workloadTiers(this.lab, this.pods);
+  if (!labStarted(this) || !/^the workload "[^"]+" (is running|is started|is started again)$|^a new container of /.test(pickleStep.text)) return;
+  const tiers = await workloadTiers(theNode(this), this.pods);
   this.attachJson('workload-tiers', tiers);
   for (const t of tiers) await allure.parameter(`tier of ${t.workload}`, t.tier);
 });
 
 Then('the workload {workload} ran under the {string} tier', async function (this: LabWorld, workload: Workload, tier: string) {
-  const tiers = await workloadTiers(this.lab, this.pods);
+  const tiers = await workloadTiers(theNode(this), this.pods);
   const t = tiers.find((x) => x.workload === workload.metadata.name);
   assert.ok(t, `workload "${workload.metadata.name}" did not run in this scenario`);
   assert.equal(t.tier, tier, `workload "${workload.metadata.name}" ran under the "${t.tier}" tier (${t.rule}): ${t.reason ?? ''}`);
 });
 
 Given('the image of {workload} is on the node', async function (this: LabWorld, workload: Workload) {
-  await this.lab.pushImage(workload.spec.image);
-  await this.lab.cri.pullImage(this.lab.imageRef(workload.spec.image.repository, workload.spec.image.tag));
+  const node = theNode(this);
+  await node.pushImage(workload.spec.image);
+  await node.cri.pullImage(node.imageRef(workload.spec.image.repository, workload.spec.image.tag));
 });
 
 Given('the fault {string} hits the application check of {workload}', async function (this: LabWorld, fault: string, workload: Workload) {
   assert.ok((APP_CHECK_FAULTS as readonly string[]).includes(fault), `unknown fault "${fault}"; known: ${APP_CHECK_FAULTS.join(', ')}`);
-  this.attachText('fault', await injectAppCheckFault(this.lab, fault as AppCheckFault, this.lab.imageRef(workload.spec.image.repository, workload.spec.image.tag)));
+  const node = theNode(this);
+  this.attachText('fault', await injectAppCheckFault(node, fault as AppCheckFault, node.imageRef(workload.spec.image.repository, workload.spec.image.tag)));
 });
 
 When('a new container of {workload} is started', async function (this: LabWorld, workload: Workload) {
   // A second pod, so that the one already running (if any) stays as it is.
   const pods = new Map(this.pods);
-  const attempt = await tryStart(this.lab, workload, pods);
+  const attempt = await tryStart(theNode(this), workload, pods);
   attempts.set(this, { workload: workload.metadata.name, attempt });
   this.attachJson('start-attempt', attempt.started ? { started: true, pod: attempt.pod } : attempt);
 });
@@ -55,7 +58,7 @@ When('a new container of {workload} is started', async function (this: LabWorld,
 Then('that container runs', async function (this: LabWorld) {
   const { workload, attempt } = lastAttempt(this);
   assert.ok(attempt.started, `the new container of ${workload} was refused (${attempt.started ? '' : `${attempt.stage}: ${attempt.reason}`})`);
-  const { status } = await this.lab.cri.containerStatus(attempt.pod.containers[0]!.id);
+  const { status } = await theNode(this).cri.containerStatus(attempt.pod.containers[0]!.id);
   assert.equal(status.state, 'CONTAINER_RUNNING', `the new container of ${workload} is ${status.state}: ${status.reason} ${status.message}`);
 });
 
@@ -66,25 +69,26 @@ Then('its start was refused with {string}', function (this: LabWorld, text: stri
 });
 
 Then('no integrity component reported anything', async function (this: LabWorld) {
-  const detections = await this.lab.detections(new Date(0));
+  const detections = await theNode(this).detections(new Date(0));
   this.attachJson('detections', detections);
   assert.deepEqual(detections.map((d) => `${d.component}: ${d.message}`), [], 'a component reported something during a benign scenario');
 });
 
 Then('the watchdog re-verified every layer of {workload} against its reference', async function (this: LabWorld, workload: Workload) {
   const id = this.pod(workload.metadata.name).containers[0]!.id;
-  const { record: trust, layers } = await wd.awaitTrustDecision(this.lab, id, 15_000);
+  const node = nodeOf(this, workload.metadata.name);
+  const { record: trust, layers } = await wd.awaitTrustDecision(node, id, 15_000);
   this.attachJson('watchdog-trust', trust ?? { missing: `no trust record for ${id} within 15000 ms` });
   assert.ok(trust, `the watchdog did not decide on the layers of ${workload.metadata.name} within 15000 ms`);
   assert.match(trust.message, /application tier/, `the watchdog did not use the application tier's references: ${trust.message}`);
   assert.equal(layers.length, workload.spec.image.layers.length, `the watchdog re-verifies ${layers.length} layers of ${workload.metadata.name}: ${trust.message}`);
   // Not only scheduled: each layer file was hashed and matched at least once.
   const deadline = Date.now() + 30_000;
-  let status = await wd.watchdogStatus(this.lab);
+  let status = await wd.watchdogStatus(node);
   const verified = () => layers.every((l) => status?.reverify.layers.some((s) => s.file === l.file && s.ok === true));
   while (!verified() && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1000));
-    status = await wd.watchdogStatus(this.lab);
+    status = await wd.watchdogStatus(node);
   }
   this.attachJson('watchdog-reverify', status?.reverify);
   assert.ok(verified(), `within 30000 ms the watchdog did not re-verify every layer of ${workload.metadata.name} successfully: ${JSON.stringify(status?.reverify.layers)}`);

@@ -3,6 +3,7 @@ import { Then, When } from '@cucumber/cucumber';
 import type { Workload } from '../lab/spec/schemas.ts';
 import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
+import { startWorkload, theNode } from './support/substrate.ts';
 
 // Checks: the attack's observed reason contains the text (substring, case-sensitive).
 Then('the attack\'s observed reason contains {string}', function (this: LabWorld, text: string) {
@@ -25,9 +26,10 @@ Then('the {string} reported it', function (this: LabWorld, component: string) {
 
 Then('the node holds the signed image of {workload} again', async function (this: LabWorld, workload: Workload) {
   const signed = this.signedImage(workload.metadata.name).digest;
-  const ref = this.lab.imageRef(workload.spec.image.repository, workload.spec.image.tag);
+  const node = theNode(this);
+  const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
   const listed = await poll(
-    async () => (await this.lab.exec.run(['ctr', '-n', 'k8s.io', 'images', 'ls', `name==${ref}`])).stdout.toString().split('\n')[1]?.trim().split(/\s+/)[2] ?? '',
+    async () => (await node.exec.run(['ctr', '-n', 'k8s.io', 'images', 'ls', `name==${ref}`])).stdout.toString().split('\n')[1]?.trim().split(/\s+/)[2] ?? '',
     (digest) => digest === signed,
     { timeoutMs: 30_000, intervalMs: 500 },
   );
@@ -37,5 +39,5 @@ Then('the node holds the signed image of {workload} again', async function (this
 });
 
 When('the workload {workload} is started again', async function (this: LabWorld, workload: Workload) {
-  this.pods.set(workload.metadata.name, await this.lab.startWorkload(workload, { pushImage: false }));
+  this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });

@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
-import * as allure from 'allure-js-commons';
 import { inspectRootfs } from '../lab/node/index.ts';
-import { startLabNode } from '../lab/start.ts';
-import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
-import { labState } from './support/state.ts';
-import { KIND_START_TIMEOUT, nodeOf, runSubstrate, startKind, startWorkload } from './support/substrate.ts';
+import { KIND_START_TIMEOUT, nodeOf, startLab, startWorkload } from './support/substrate.ts';
 
 Given('a lab node with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
-  if (runSubstrate() === 'kind') return startKind(this, profile, 0);
-  this.node = await startLabNode(profile, { progress: toStderr });
-  await allure.parameter('profile', profile.metadata.name);
-  const status = await this.node.status();
-  labState.noteStatus({ ...status, image: this.node.imageTag });
-  this.attachJson('node-status', status);
+  await startLab(this, profile);
 });
 
 When('the workload {workload} is started', async function (this: LabWorld, workload: Workload) {

@@ -8,7 +8,7 @@ import * as trust from '../lab/trust/index.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../lab/verity/index.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
-import { labNodes } from './support/substrate.ts';
+import { labNodes, nodeOf, theNode } from './support/substrate.ts';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -26,7 +26,7 @@ Given('the lab signs the image of {workload} in the {format} format', async func
 });
 
 Given('the image of {workload} is signed in the {format} format by a CA the lab does not trust', async function (this: LabWorld, workload: Workload, format: PayloadFormat) {
-  await signWorkload(this, workload, format, await trust.foreignPki(this.lab, 'untrusted-vendor'));
+  await signWorkload(this, workload, format, await trust.foreignPki(theNode(this), 'untrusted-vendor'));
 });
 
 function recordVerification(world: LabWorld, result: VerificationResult): void {
@@ -37,21 +37,22 @@ function recordVerification(world: LabWorld, result: VerificationResult): void {
 // Checks: the attached signature of the signed digest verifies against the lab root CA with no error finding.
 Then('the signature of {workload} verifies against the lab\'s trusted roots', async function (this: LabWorld, workload: Workload) {
   const signed = this.signedImage(workload.metadata.name);
-  recordVerification(this, await trust.verifyImage(this.lab, workload.spec.image.repository, signed.digest));
+  recordVerification(this, await trust.verifyImage(theNode(this), workload.spec.image.repository, signed.digest));
   assert.ok(this.verification?.ok, `verification failed: ${JSON.stringify(this.verification?.findings)}`);
 });
 
 // Checks: one layer.erofs per manifest layer, and each file's dm-verity root hash equals (exact hex) the layer's signed root-hash annotation.
 Then('the root hash of every layer.erofs of {workload} on the node matches its signed annotation', async function (this: LabWorld, workload: Workload) {
   const signed = this.signedImage(workload.metadata.name);
-  const report = await inspectRootfs(this.lab, this.pod(workload.metadata.name));
+  const node = nodeOf(this, workload.metadata.name);
+  const report = await inspectRootfs(node, this.pod(workload.metadata.name));
   // Lowerdirs are listed top layer first; manifest layers base first.
   const lowerdirs = [...report.layers].reverse();
   assert.equal(lowerdirs.length, signed.manifest.layers.length, 'one layer.erofs per manifest layer');
   const rows = [];
   for (const [i, layer] of signed.manifest.layers.entries()) {
-    const copy = join(this.lab.shareDir, `verify-layer-${i}.erofs`);
-    await this.lab.run(['cp', lowerdirs[i]!.layerFile, copy]);
+    const copy = join(node.shareDir, `verify-layer-${i}.erofs`);
+    await node.run(['cp', lowerdirs[i]!.layerFile, copy]);
     const onNode = (await computeRootHash(copy, DELIVERY_KIT_PARAMS)).toString('hex');
     const annotated = layer.annotations?.[ANNOTATIONS.rootHash];
     rows.push({ layer: layer.digest, layerFile: lowerdirs[i]!.layerFile, annotated, onNode });
@@ -62,7 +63,7 @@ Then('the root hash of every layer.erofs of {workload} on the node matches its s
 
 When('the attacker changes the signed manifest of {workload} by {tampering}', async function (this: LabWorld, workload: Workload, how: ManifestTampering) {
   const { repository, tag } = workload.spec.image;
-  const pushed = await trust.pushTamperedManifest(this.lab, repository, tag, (m, attackerLayer) => tamperManifest(m, how, attackerLayer));
+  const pushed = await trust.pushTamperedManifest(theNode(this), repository, tag, (m, attackerLayer) => tamperManifest(m, how, attackerLayer));
   this.tampered = { workload: workload.metadata.name, digest: pushed.digest };
   this.attachJson('tampered-manifest', { change: pushed.change, digest: pushed.digest, manifest: pushed.manifest });
 });
@@ -70,7 +71,7 @@ When('the attacker changes the signed manifest of {workload} by {tampering}', as
 async function verifyTampered(world: LabWorld): Promise<VerificationResult> {
   assert.ok(world.tampered, 'no manifest was tampered with in this scenario');
   const workload = world.catalog.workloads.get(world.tampered.workload)!.object as Workload;
-  const result = await trust.verifyImage(world.lab, workload.spec.image.repository, world.tampered.digest);
+  const result = await trust.verifyImage(theNode(world), workload.spec.image.repository, world.tampered.digest);
   recordVerification(world, result);
   return result;
 }
@@ -91,7 +92,7 @@ Then('verification of the tampered manifest still succeeds', async function (thi
 
 // Checks: verification fails with a finding of exactly this code.
 Then('verification of {workload} fails with {string}', async function (this: LabWorld, workload: Workload, code: string) {
-  const result = await trust.verifyImage(this.lab, workload.spec.image.repository, this.signedImage(workload.metadata.name).digest);
+  const result = await trust.verifyImage(theNode(this), workload.spec.image.repository, this.signedImage(workload.metadata.name).digest);
   recordVerification(this, result);
   assert.equal(result.ok, false, 'the image verified');
   assert.ok(result.findings.some((f) => f.code === code), `expected finding ${code}, got ${result.findings.map((f) => f.code).join(', ')}`);
@@ -100,7 +101,7 @@ Then('verification of {workload} fails with {string}', async function (this: Lab
 // Checks: with the clock moved forward, verification fails with a finding of exactly this code.
 Then('verification of {workload} {int} days from now fails with {string}', async function (this: LabWorld, workload: Workload, days: number, code: string) {
   const clock = () => new Date(Date.now() + days * DAY);
-  const result = await trust.verifyImage(this.lab, workload.spec.image.repository, this.signedImage(workload.metadata.name).digest, { clock });
+  const result = await trust.verifyImage(theNode(this), workload.spec.image.repository, this.signedImage(workload.metadata.name).digest, { clock });
   recordVerification(this, result);
   assert.equal(result.ok, false, 'the image verified');
   assert.ok(result.findings.some((f) => f.code === code), `expected finding ${code}, got ${result.findings.map((f) => f.code).join(', ')}`);
@@ -109,39 +110,44 @@ Then('verification of {workload} {int} days from now fails with {string}', async
 // ------------------------------------------------------------- cosign
 
 When('the lab signs the image of {workload} the cosign way', async function (this: LabWorld, workload: Workload) {
-  const image = await this.lab.pushImage(workload.spec.image);
-  this.cosignKey = await trust.labCosignSign(this.lab, workload.spec.image.repository, image.manifestDigest);
+  const node = theNode(this);
+  const image = await node.pushImage(workload.spec.image);
+  this.cosignKey = await trust.labCosignSign(node, workload.spec.image.repository, image.manifestDigest);
 });
 
 // Checks: `cosign verify --key` in the node exits 0.
 Then('the cosign binary on the node verifies {workload} with the lab\'s public key', async function (this: LabWorld, workload: Workload) {
-  const image = await this.lab.pushImage(workload.spec.image);
-  const r = await trust.nodeCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPath);
+  const node = theNode(this);
+  const image = await node.pushImage(workload.spec.image);
+  const r = await trust.nodeCosignVerify(node, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPath);
   this.attachText('cosign-verify', `exit ${r.exitCode}\n${r.stderr}\n${r.stdout.toString()}`);
   assert.equal(r.exitCode, 0, `cosign verify exited ${r.exitCode}: ${r.stderr}`);
 });
 
 When('the cosign binary on the node signs the image of {workload} with a vendor key', async function (this: LabWorld, workload: Workload) {
-  const image = await this.lab.pushImage(workload.spec.image);
-  const key = await trust.nodeCosignKeyPair(this.lab, 'vendor');
-  const r = await trust.nodeCosignSign(this.lab, workload.spec.image.repository, image.manifestDigest, key.privateKeyPath);
+  const node = theNode(this);
+  const image = await node.pushImage(workload.spec.image);
+  const key = await trust.nodeCosignKeyPair(node, 'vendor');
+  const r = await trust.nodeCosignSign(node, workload.spec.image.repository, image.manifestDigest, key.privateKeyPath);
   this.attachText('cosign-sign', r.stderr);
   this.cosignKey = key;
 });
 
 // Checks: the lab's own cosign verifier accepts the signature under that key.
 Then('the lab verifies the cosign signature of {workload} with the vendor\'s public key', async function (this: LabWorld, workload: Workload) {
-  const image = await this.lab.pushImage(workload.spec.image);
-  const result = await trust.labCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPem);
+  const node = theNode(this);
+  const image = await node.pushImage(workload.spec.image);
+  const result = await trust.labCosignVerify(node, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPem);
   this.attachJson('cosign-verification', result);
   assert.equal(result.ok, true, JSON.stringify(result.findings));
 });
 
 // Checks: the lab's cosign verifier refuses the signature under an unrelated key.
 Then('the lab refuses the cosign signature of {workload} under another key', async function (this: LabWorld, workload: Workload) {
-  const image = await this.lab.pushImage(workload.spec.image);
-  const other = await trust.nodeCosignKeyPair(this.lab, 'other');
-  const result = await trust.labCosignVerify(this.lab, workload.spec.image.repository, image.manifestDigest, other.publicKeyPem);
+  const node = theNode(this);
+  const image = await node.pushImage(workload.spec.image);
+  const other = await trust.nodeCosignKeyPair(node, 'other');
+  const result = await trust.labCosignVerify(node, workload.spec.image.repository, image.manifestDigest, other.publicKeyPem);
   this.attachJson('cosign-verification-other-key', result);
   assert.equal(result.ok, false, 'a signature verified under an unrelated key');
 });

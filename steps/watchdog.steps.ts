@@ -1,60 +1,60 @@
 import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
-import { startLabNode } from '../lab/start.ts';
-import { toStderr } from '../lab/progress.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import * as wd from '../lab/watchdog/index.ts';
 import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
+import { KIND_START_TIMEOUT, nodeOf, restartContainer, startExitingWorkload, startLab, theNode } from './support/substrate.ts';
 
 // ------------------------------------------------------------- the node
 
-Given('a lab node with the {profile} profile and the watchdog noticing mounts by {string}', async function (this: LabWorld, profile: LabProfile, notify: string) {
+Given('a lab node with the {profile} profile and the watchdog noticing mounts by {string}', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile, notify: string) {
   assert.ok(profile.spec.watchdog, `profile "${profile.metadata.name}" has no spec.watchdog`);
   assert.ok(notify === 'fanotify' || notify === 'poll', `notify: expected "fanotify" or "poll", got "${notify}"`);
   const tuned: LabProfile = { ...profile, spec: { ...profile.spec, watchdog: { ...profile.spec.watchdog, notify } } };
-  this.node = await startLabNode(tuned, { progress: toStderr });
-  this.attachJson('watchdog-status', await wd.watchdogStatus(this.node));
+  await startLab(this, tuned);
+  this.attachJson('watchdog-status', await wd.watchdogStatus(theNode(this)));
 });
 
 Given('the node directory {string} is a {int} MiB tmpfs', async function (this: LabWorld, dir: string, mib: number) {
-  await wd.mountNodeTmpfs(this.lab, dir, mib);
+  await wd.mountNodeTmpfs(theNode(this), dir, mib);
 });
 
 Given('the node file {string} holds {int} MiB', async function (this: LabWorld, path: string, mib: number) {
-  await wd.writeNodeFile(this.lab, path, mib);
+  await wd.writeNodeFile(theNode(this), path, mib);
 });
 
 Given('the node directory {string} exists', async function (this: LabWorld, dir: string) {
-  await this.lab.run(['mkdir', '-p', dir]);
+  await theNode(this).run(['mkdir', '-p', dir]);
 });
 
 // ------------------------------------------------------------- benign work
 
 When('the workload {workload} runs {string} through exec', async function (this: LabWorld, workload: Workload, command: string) {
-  const r = await this.lab.cri.execSync(this.pod(workload.metadata.name).containers[0]!.id, ['sh', '-c', command]);
+  const r = await nodeOf(this, workload.metadata.name).cri.execSync(this.pod(workload.metadata.name).containers[0]!.id, ['sh', '-c', command]);
   this.attachText(`exec-${workload.metadata.name}`, `$ ${command}\nexit ${r.exitCode}\n${r.stdout.toString()}${r.stderr.toString()}`);
   assert.equal(r.exitCode, 0, `exec "${command}" in ${workload.metadata.name} exited ${r.exitCode}: ${r.stderr.toString()}`);
 });
 
 When('the container of {workload} restarts', async function (this: LabWorld, workload: Workload) {
-  this.pods.set(workload.metadata.name, await wd.restartContainer(this.lab, this.pod(workload.metadata.name)));
+  this.pods.set(workload.metadata.name, await restartContainer(this, workload.metadata.name));
 });
 
 When('the container of {workload} is stopped', async function (this: LabWorld, workload: Workload) {
-  await this.lab.cri.stopContainer(this.pod(workload.metadata.name).containers[0]!.id, 2);
+  await nodeOf(this, workload.metadata.name).cri.stopContainer(this.pod(workload.metadata.name).containers[0]!.id, 2);
 });
 
 // Checks: the watchdog watched every running container of the scenario (waiting up to 5 s) and its alert list is empty; on a node without a watchdog, no detection from any component.
 Then('the watchdog raised no alert', async function (this: LabWorld) {
-  assert.ok(wd.watchdogOf(this.lab), `profile "${this.lab.profile.metadata.name}" runs no watchdog: this step would assert nothing`);
+  const node = theNode(this);
+  assert.ok(wd.watchdogOf(node), `profile "${node.profile.metadata.name}" runs no watchdog: this step would assert nothing`);
   // Not vacuous: the watchdog did watch (and so scan) the scenario's running pods.
   const running: string[] = [];
   for (const pod of this.pods.values()) {
-    if ((await this.lab.cri.containerStatus(pod.containers[0]!.id)).status.state === 'CONTAINER_RUNNING') running.push(pod.containers[0]!.id);
+    if ((await node.cri.containerState(pod.containers[0]!.id)) === 'CONTAINER_RUNNING') running.push(pod.containers[0]!.id);
   }
-  const watched = await wd.awaitWatchdogActivity(this.lab, { timeoutMs: 5000, predicate: (all) => running.every((id) => all.some((a) => a.kind === 'container-added' && a.container === id)) });
-  const [alerts, status] = [await wd.watchdogAlerts(this.lab), await wd.watchdogStatus(this.lab)];
+  const watched = await wd.awaitWatchdogActivity(node, { timeoutMs: 5000, predicate: (all) => running.every((id) => all.some((a) => a.kind === 'container-added' && a.container === id)) });
+  const [alerts, status] = [await wd.watchdogAlerts(node), await wd.watchdogStatus(node)];
   this.attachJson('watchdog-alerts', alerts);
   this.attachJson('watchdog-activity', watched.records);
   this.attachJson('watchdog-status', status);
@@ -94,8 +94,9 @@ Then('the watchdog noticed the mount through {string}', function (this: LabWorld
 // Checks: CRI reports the container CONTAINER_EXITED and the watchdog logged an enforcement for it.
 Then('the watchdog stopped the container of {workload}', async function (this: LabWorld, workload: Workload) {
   const id = this.pod(workload.metadata.name).containers[0]!.id;
-  const { status } = await this.lab.cri.containerStatus(id);
-  const enforced = (await wd.watchdogActivity(this.lab)).filter((a) => a.kind === 'enforced' && a.container === id);
+  const node = nodeOf(this, workload.metadata.name);
+  const { status } = await node.cri.containerStatus(id);
+  const enforced = (await wd.watchdogActivity(node)).filter((a) => a.kind === 'enforced' && a.container === id);
   this.attachJson('container-status', status);
   this.attachJson('watchdog-enforcement', enforced);
   assert.equal(status.state, 'CONTAINER_EXITED', `the container of ${workload.metadata.name} is ${status.state}`);
@@ -105,7 +106,7 @@ Then('the watchdog stopped the container of {workload}', async function (this: L
 // Checks, waiting up to 15 s: the watchdog logged a trust decision for the container's layers.
 Then('the watchdog re-verified every layer of {workload} against its signed root hash', async function (this: LabWorld, workload: Workload) {
   const id = this.pod(workload.metadata.name).containers[0]!.id;
-  const { record: trust, layers } = await wd.awaitTrustDecision(this.lab, id, 15_000);
+  const { record: trust, layers } = await wd.awaitTrustDecision(nodeOf(this, workload.metadata.name), id, 15_000);
   this.attachJson('watchdog-trust', trust ?? { missing: `no trust record for ${id} within 15000 ms` });
   assert.ok(trust, `the watchdog did not decide on the layers of ${workload.metadata.name} within 15000 ms`);
   // The image's layers plus the standard layer on top.
@@ -115,16 +116,16 @@ Then('the watchdog re-verified every layer of {workload} against its signed root
 // ------------------------------------------------------------- leftovers
 
 Given('a process on the node holds the mount namespace of {workload}', async function (this: LabWorld, workload: Workload) {
-  this.namespaceHolder = await wd.holdNamespace(this.lab, this.pod(workload.metadata.name).containers[0]!.id);
+  this.namespaceHolder = await wd.holdNamespace(nodeOf(this, workload.metadata.name), this.pod(workload.metadata.name).containers[0]!.id);
 });
 
 When('the node deletes {string}', async function (this: LabWorld, path: string) {
-  await this.lab.run(['rm', '-f', path]);
+  await theNode(this).run(['rm', '-f', path]);
 });
 
 // Checks: df counts at least the file's size as used in the directory while du finds under 1 MiB there.
 Then('the node\'s df in {string} still counts the {int} MiB of the deleted file that du no longer finds', async function (this: LabWorld, dir: string, mib: number) {
-  const u = await wd.nodeDiskUsage(this.lab, dir);
+  const u = await wd.nodeDiskUsage(theNode(this), dir);
   this.watchdogDisk.push({ when: 'file deleted, container running', ...u });
   this.attachJson('disk-usage', this.watchdogDisk);
   assert.ok(u.dfUsedKiB >= mib * 1024, `df counts ${u.dfUsedKiB} KiB used in ${dir}, expected at least ${mib * 1024} (the deleted file is still mounted)`);
@@ -134,10 +135,11 @@ Then('the node\'s df in {string} still counts the {int} MiB of the deleted file 
 // Checks, polling every 200 ms up to the given seconds: df's used space drops below the file's size ("released") or does not ("still held").
 Then('within {int} s the {int} MiB of the deleted file in {string} are {string}', async function (this: LabWorld, seconds: number, mib: number, dir: string, expected: string) {
   assert.ok(expected === 'released' || expected === 'still held', `expected "released" or "still held", got "${expected}"`);
-  const u = (await poll(() => wd.nodeDiskUsage(this.lab, dir), (usage) => usage.dfUsedKiB < mib * 1024, { timeoutMs: seconds * 1000, intervalMs: 200 })).value!;
+  const node = theNode(this);
+  const u = (await poll(() => wd.nodeDiskUsage(node, dir), (usage) => usage.dfUsedKiB < mib * 1024, { timeoutMs: seconds * 1000, intervalMs: 200 })).value!;
   this.watchdogDisk.push({ when: `container stopped, ${seconds} s later at most`, ...u });
   this.attachJson('disk-usage', this.watchdogDisk);
-  if (wd.watchdogOf(this.lab)) this.attachJson('watchdog-activity', (await wd.watchdogActivity(this.lab)).filter((a) => a.kind === 'leftovers-released' || a.kind === 'namespace-freed' || a.kind === 'container-removed'));
+  if (wd.watchdogOf(node)) this.attachJson('watchdog-activity', (await wd.watchdogActivity(node)).filter((a) => a.kind === 'leftovers-released' || a.kind === 'namespace-freed' || a.kind === 'container-removed'));
   const released = u.dfUsedKiB < mib * 1024 * 0.1;
   assert.equal(released ? 'released' : 'still held', expected, `df counts ${u.dfUsedKiB} KiB used in ${dir} ${seconds} s after the stop`);
 });
@@ -145,7 +147,7 @@ Then('within {int} s the {int} MiB of the deleted file in {string} are {string}'
 // ------------------------------------------------------------- faults
 
 When('the watchdog on the node restarts', async function (this: LabWorld) {
-  const { stoppedPid, status } = await wd.restartWatchdog(this.lab);
+  const { stoppedPid, status } = await wd.restartWatchdog(theNode(this));
   this.watchdogSince = new Date(status.startedAt);
   this.attachJson('watchdog-restart', { stoppedPid, newPid: status.pid, startedAt: status.startedAt, notify: status.notify });
 });
@@ -154,8 +156,9 @@ When('the watchdog on the node restarts', async function (this: LabWorld) {
 Then('the restarted watchdog reports the overmount of {string} in {workload} again', async function (this: LabWorld, path: string, workload: Workload) {
   const since = this.watchdogSince;
   assert.ok(since, 'the watchdog was not restarted in this scenario');
-  const status = await wd.watchdogStatus(this.lab);
-  const alerts = await wd.awaitWatchdogAlerts(this.lab, {
+  const node = nodeOf(this, workload.metadata.name);
+  const status = await wd.watchdogStatus(node);
+  const alerts = await wd.awaitWatchdogAlerts(node, {
     since,
     timeoutMs: 5000,
     predicate: (a) => a.mount?.mountPoint === path && a.pod === workload.metadata.name && a.watchdog.pid === status?.pid,
@@ -167,7 +170,7 @@ Then('the restarted watchdog reports the overmount of {string} in {workload} aga
 When('{int} containers of {workload} start and exit while the watchdog scans', async function (this: LabWorld, count: number, workload: Workload) {
   this.watchdogSince = new Date();
   for (let i = 0; i < count; i++) {
-    const pod = await this.lab.startWorkload({ ...workload, metadata: { ...workload.metadata, name: `${workload.metadata.name}-${i}` } }, { pushImage: i === 0 });
+    const pod = await startExitingWorkload(this, { ...workload, metadata: { ...workload.metadata, name: `${workload.metadata.name}-${i}` } });
     this.pods.set(`${workload.metadata.name}-${i}`, pod);
   }
   // Let the last ones exit and discovery run over them.
@@ -176,8 +179,9 @@ When('{int} containers of {workload} start and exit while the watchdog scans', a
 
 // Checks: the watchdog's pid is the one it reports, its activity since the restart has no error record, its error counter is 0, and it saw some of the scenario's short-lived containers.
 Then('the watchdog logged no error and still runs', async function (this: LabWorld) {
-  const w = wd.requireWatchdog(this.lab);
-  const [status, activity, pid] = [await wd.watchdogStatus(this.lab), await wd.watchdogActivity(this.lab, this.watchdogSince), await wd.daemonPid(this.lab.exec, w.config)];
+  const node = theNode(this);
+  const w = wd.requireWatchdog(node);
+  const [status, activity, pid] = [await wd.watchdogStatus(node), await wd.watchdogActivity(node, this.watchdogSince), await wd.daemonPid(node.exec, w.config)];
   this.attachJson('watchdog-status', status);
   this.attachJson('watchdog-activity', activity);
   assert.equal(pid, status?.pid, `the watchdog (pid ${status?.pid}) is not running`);

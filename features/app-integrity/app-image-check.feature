@@ -60,6 +60,7 @@ Feature: Application containers start only from a local image that matches its d
       | app-config-blob-tamper | vanilla   | no integrity component reported anything                      |
       | app-config-blob-tamper | integrity | the attack's observed reason contains "APP_DIGEST_MISMATCH"   |
 
+  @any-substrate
   Scenario Outline: the check fails closed on <fault> (integrity)
     Given a lab node with the "integrity" profile
     And the image of "app" is on the node

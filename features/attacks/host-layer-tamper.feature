@@ -1,4 +1,4 @@
-@epic:node @attack
+@epic:node @attack @any-substrate
 Feature: Host-side tampering with a layer file
   Root on the node can write to the layer files containerd keeps under
   /var/lib/containerd. The attack edits the file that backs /app/message in

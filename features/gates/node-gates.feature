@@ -50,7 +50,7 @@ Feature: Node integrity gates admit only what the signature covers
       | vanilla   |
       | integrity |
 
-  @severity:critical @smoke
+  @severity:critical @smoke @any-substrate
   Scenario: the refusals reach the CRI caller with their reasons (integrity)
     Given a lab node with the "integrity" profile
     When the attacker carries out "unsigned-pull"
@@ -69,6 +69,7 @@ Feature: Node integrity gates admit only what the signature covers
     When the attacker carries out "side-loaded-unsigned-image"
     Then the attack has the outcome expected on this profile
 
+  @any-substrate
   Scenario: an unsigned image side-loaded with ctr images import is refused, removed and pulled again (integrity)
     Given a lab node with the "integrity" profile
     And the lab signs the image of "system-agent" in the "v2" format

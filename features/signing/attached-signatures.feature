@@ -1,4 +1,4 @@
-@epic:signer @severity:critical
+@epic:signer @severity:critical @any-substrate
 Feature: Signed images carry per-layer dm-verity root hashes
   The lab signs images the way the delivery kit does: for every layer it
   builds the EROFS image the node will build, computes its dm-verity root

@@ -1,4 +1,4 @@
-@epic:signer @severity:normal
+@epic:signer @severity:normal @any-substrate
 Feature: cosign signatures interoperate with the real cosign binary
   User workloads are signed the cosign way (a simple-signing payload under
   the sha256-<digest>.sig tag). The lab's signatures must verify with the

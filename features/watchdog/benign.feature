@@ -1,4 +1,4 @@
-@epic:watchdog
+@epic:watchdog @any-substrate
 Feature: What a workload does by design raises no watchdog alert
   Declared volumes (a read-only file and a scratch directory, both from a
   node tmpfs), exec sessions, writes into a tmpfs volume, and

@@ -23,7 +23,6 @@ Feature: The controls defend themselves
     Examples:
       | attack                               | workload     | profile   |
       | start-gate-disabled-by-config        | system-agent | vanilla   |
-      | start-gate-disabled-by-config        | system-agent | integrity |
       | start-gate-unhooked-from-containerd  | system-agent | vanilla   |
       | start-gate-unhooked-from-containerd  | system-agent | integrity |
       | start-gate-wrapper-replaced          | system-agent | vanilla   |
@@ -40,6 +39,11 @@ Feature: The controls defend themselves
       | unsigned-image-past-emptied-verifier | system-agent | integrity |
       | watchdog-restart-after-config-edit   | system-agent | vanilla   |
       | watchdog-restart-after-config-edit   | system-agent | integrity |
+
+    @any-substrate
+    Examples: shown on kind too
+      | attack                               | workload     | profile   |
+      | start-gate-disabled-by-config        | system-agent | integrity |
 
   Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
     Given a lab node with the "<profile>" profile

@@ -1,4 +1,4 @@
-@epic:watchdog
+@epic:watchdog @any-substrate
 Feature: A stopped container's namespace gives back the disk space it held
   A mount namespace lives as long as anything refers to it: here a debug
   session left running inside the container's namespace. When the

@@ -50,6 +50,7 @@ Feature: The mount watchdog catches overmounts in running protected containers
       | vanilla   |
       | integrity |
 
+  @any-substrate
   Scenario Outline: an nsenter overmount is reported within 2 s with what an operator needs (<notify>)
     Given a lab node with the "integrity" profile and the watchdog noticing mounts by "<notify>"
     And the lab signs the image of "system-agent" in the "v2" format
@@ -64,6 +65,7 @@ Feature: The mount watchdog catches overmounts in running protected containers
       | fanotify |
       | poll     |
 
+  @any-substrate
   Scenario: in enforce mode the watchdog stops the overmounted container
     Given a lab node with the "integrity" profile
     And the lab signs the image of "d8-agent" in the "v2" format

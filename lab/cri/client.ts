@@ -8,6 +8,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { LabError } from '../errors.ts';
 import type {
   ContainerConfig,
+  ContainerState,
   ContainerStatus,
   ContainerSummary,
   CriImage,
@@ -175,6 +176,20 @@ export class CriClient {
       }
     }
     return { status: res.status, info };
+  }
+
+  /**
+   * The container's state, or `CONTAINER_REMOVED` when containerd no longer
+   * has it (on a kind node the kubelet removes exited containers of pods it
+   * does not manage).
+   */
+  async containerState(containerId: string): Promise<ContainerState | 'CONTAINER_REMOVED'> {
+    try {
+      return (await this.containerStatus(containerId)).status.state;
+    } catch (err) {
+      if (err instanceof CriCallError && err.grpcCode === grpc.status.NOT_FOUND) return 'CONTAINER_REMOVED';
+      throw err;
+    }
   }
 
   async execSync(containerId: string, cmd: string[], timeoutSeconds = 30): Promise<ExecSyncResult> {

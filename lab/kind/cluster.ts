@@ -28,7 +28,7 @@ import { type ProgressListener, silent, step } from '../progress.ts';
 import type { LabProfile } from '../spec/schemas.ts';
 import { runStreamed } from '../streamed-exec.ts';
 import type { KindErrorCode } from './errors.ts';
-import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR, readBusybox, type KindNodeImage } from './node-image.ts';
+import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR, readBusybox, SANDBOX_IMAGE, type KindNodeImage } from './node-image.ts';
 import { CriClient, criPodOf, type PodSpec } from '../cri/index.ts';
 import { ensureKindTools, type KindTools } from './tools.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
@@ -54,8 +54,6 @@ export const KUBELET_SYSCTLS = [
 const SHIM_DIR = join(import.meta.dirname, 'docker-shim');
 /** kind labels its node containers with the cluster name. */
 export const KIND_CLUSTER_LABEL = 'io.x-k8s.kind.cluster';
-/** The systemd slice of the kind kubelet's best-effort pods: the cgroup parent of pods the lab starts over CRI on a kind node. */
-export const KIND_POD_CGROUP_PARENT = 'kubelet-kubepods-besteffort.slice';
 /** The lab's kind clusters are named `il-<labId>`. */
 export const CLUSTER_PREFIX = 'il-';
 
@@ -229,6 +227,9 @@ export async function restoreSysctls(recorded: Record<string, string>): Promise<
  * with containerd's socket on a host directory (runDir) and the lab's shared
  * directory at the same path as on the host.
  */
+/** The systemd slice of pods started over CRI on a kind node by the harness or an attack, apart from the kubelet's kubepods.slice. */
+export const CRI_POD_SLICE = 'integrity-lab.slice';
+
 export class KindLabNode implements LabNodeHandle {
   /** Container and Kubernetes node name. */
   readonly name: string;
@@ -290,16 +291,26 @@ export class KindLabNode implements LabNodeHandle {
     return `${REGISTRY_HOST}/${repository}:${tag}`;
   }
 
+  /** The control-plane pause image the node image preloads (pinned in containerd, never pulled). */
+  get sandboxImage(): string {
+    return SANDBOX_IMAGE;
+  }
+
   /** Builds an image and pushes it to this node's registry (once per node). */
   pushImage(image: Workload['spec']['image']): Promise<BuiltImage> {
     return this.#registry.push(image);
   }
 
+  /**
+   * The CRI pod a workload runs as when root on this node starts it over CRI
+   * (not through the kubelet): in a systemd slice of its own, since the
+   * node's runc uses systemd cgroups and refuses a cgroupfs path.
+   */
   podSpecOf(workload: Workload): PodSpec {
     const image = workload.spec.image;
-    // The kind kubelet's runc uses systemd cgroups: a pod started over CRI needs a slice,
-    // as the kubelet gives its own best-effort pods (cgroupRoot /kubelet).
-    return { ...criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec, cgroupParent: KIND_POD_CGROUP_PARENT };
+    // The kind kubelet's runc uses systemd cgroups: a pod started over CRI needs a slice (containerd's
+    // default /k8s.io parent makes runc refuse the sandbox), one of the lab's own, apart from the kubelet's.
+    return { ...criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec, cgroupParent: CRI_POD_SLICE };
   }
 
   async detections(since: Date): Promise<Detection[]> {

@@ -5,7 +5,9 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { AUDIT_POLICY, AUDIT_POLICY_PATH, kindNodeNames, nearPrivilegedFlags, renderKindConfig } from './cluster.ts';
+import { AUDIT_POLICY, AUDIT_POLICY_PATH, KindLabNode, kindNodeNames, nearPrivilegedFlags, renderKindConfig } from './cluster.ts';
+import { kindContainerdConfig } from './node-image.ts';
+import { getProfile, getWorkload, loadCatalog } from '../spec/loader.ts';
 import { versionLdflags } from './k8s-build.ts';
 import { alertsFor, evaluateApiServerAudit } from './apiserver-audit.ts';
 
@@ -139,5 +141,31 @@ describe('releaseLeakedLoopDevices', () => {
     const r = await releaseLeakedLoopDevices(exec as never);
     assert.deepEqual(detached, ['/dev/loop8', '/dev/loop10']);
     assert.deepEqual(r, { released: ['/dev/loop8', '/dev/loop10'], failed: [] });
+  });
+});
+
+describe('KindLabNode', () => {
+  const load = async () => {
+    const catalog = await loadCatalog(join(import.meta.dirname, '../../scenarios'));
+    const profile = getProfile(catalog, 'integrity');
+    const node = new KindLabNode({ name: 'il-t-control-plane', role: 'control-plane', labId: 't', profile, stateDir: mkdtempSync(join(tmpdir(), 'il-kind-')) });
+    return { node, profile, workload: getWorkload(catalog, 'system-agent') };
+  };
+
+  describe('podSpecOf', () => {
+    it('puts a pod started over CRI in a systemd slice, since the node\'s runc refuses a cgroupfs path', async () => {
+      const { node, workload } = await load();
+      const spec = node.podSpecOf(workload);
+      assert.match(spec.cgroupParent ?? '', /^[a-z][a-z-]*\.slice$/);
+      assert.notEqual(spec.cgroupParent, 'kubepods.slice', 'the kubelet\'s own slice is left to the kubelet');
+      assert.equal(spec.namespace, workload.spec.namespace);
+    });
+  });
+
+  describe('sandboxImage', () => {
+    it('is the pause image the node\'s containerd configuration starts sandboxes from', async () => {
+      const { node, profile } = await load();
+      assert.ok(kindContainerdConfig(profile).includes(`sandbox = '${node.sandboxImage}'`), `the kind containerd configuration does not name ${node.sandboxImage} as its sandbox image`);
+    });
   });
 });

@@ -146,6 +146,29 @@ export class KindWorkloads {
     }
   }
 
+  /**
+   * Stops the pod's container on its node and waits for the kubelet to start
+   * a new one (restartCount up, a new container id, running): a restart as
+   * the kubelet does it, which the harness only triggers.
+   */
+  async restart(pod: KindRunningPod, timeoutMs = 90_000): Promise<KindRunningPod> {
+    const old = pod.containers[0];
+    if (!old) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `pod ${pod.namespace}/${pod.name} has no container to restart`);
+    const before = (await this.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace })).status?.containerStatuses?.[0]?.restartCount ?? 0;
+    await pod.node.cri.stopContainer(old.id, 2);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await this.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace });
+      const cs = now.status?.containerStatuses?.[0];
+      const id = cs?.containerID?.replace(/^[a-z]+:\/\//, '');
+      if ((cs?.restartCount ?? 0) > before && cs?.state?.running && id && id !== old.id) return this.runningPod(now, id);
+      if (Date.now() > deadline) {
+        throw new PodNotRunning(`${pod.namespace}/${pod.name}`, `the kubelet did not restart container ${old.id.slice(0, 12)} within ${timeoutMs} ms (restartCount ${cs?.restartCount ?? 0}, was ${before})`, cs?.state?.waiting?.message ?? '', await this.events(pod.namespace, pod.name), now.spec?.nodeName);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
   /** The CRI view of a running pod, from the node it runs on. */
   async runningPod(pod: V1Pod, containerId: string): Promise<KindRunningPod> {
     const node = this.cluster.nodes.find((n) => n.name === pod.spec?.nodeName);

@@ -39,6 +39,8 @@ export interface LabNodeHandle {
   readFile(path: string): Promise<Buffer>;
   /** An image reference as containerd on this node pulls it. */
   imageRef(repository: string, tag: string): string;
+  /** The pause image containerd on this node starts pod sandboxes from (its CRI `sandbox` setting). */
+  readonly sandboxImage: string;
   /** Builds an image from local content and pushes it to this node's registry. */
   pushImage(image: Workload['spec']['image']): Promise<BuiltImage>;
   /** The CRI pod a workload runs as on this node (its Pod object, converted as the kubelet would). */

@@ -352,6 +352,11 @@ export class StartedLabNode implements LabNodeHandle {
     return `${REGISTRY_HOST}/${repository}:${tag}`;
   }
 
+  /** The pause image the lab node pushes to its registry at start (containerd's `sandbox` setting). */
+  get sandboxImage(): string {
+    return this.imageRef(PAUSE_IMAGE.repository, PAUSE_IMAGE.tag);
+  }
+
   async run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
     return runChecked(this.exec, argv, options);
   }

@@ -6,13 +6,15 @@
  * Kind state is kept per World in a WeakMap, so the World class stays the
  * same for both substrates.
  */
-import type { RunningPod } from '../../lab/cri/index.ts';
+import { runPod, type RunningPod } from '../../lab/cri/index.ts';
 import type { StartedKindCluster } from '../../lab/kind/cluster.ts';
 import * as allure from 'allure-js-commons';
 import { ApiServerDenied, KindWorkloads, PodNotRunning, type KindRunningPod } from '../../lab/kind/workloads.ts';
-import { startKindCluster } from '../../lab/start.ts';
+import { startKindCluster, startLabNode } from '../../lab/start.ts';
+import { labState } from './state.ts';
 import { toStderr } from '../../lab/progress.ts';
 import type { LabNodeHandle } from '../../lab/node/index.ts';
+import { restartContainer as restartLabNodeContainer } from '../../lab/watchdog/index.ts';
 import type { LabProfile, Workload } from '../../lab/spec/schemas.ts';
 import type { LabWorld } from './world.ts';
 
@@ -93,6 +95,39 @@ export async function stopLab(world: LabWorld): Promise<void> {
   world.node = undefined;
 }
 
+/**
+ * "The node" of a scenario that started one (`Given a lab node with …`): the
+ * lab node, or the only node of the one-node kind cluster that Given starts
+ * on kind. Steps about a workload's node use nodeOf.
+ */
+export function theNode(world: LabWorld): LabNodeHandle {
+  const kind = kindOf(world);
+  if (!kind) return world.lab;
+  const [only, ...more] = kind.cluster.nodes;
+  if (!only || more.length > 0) throw new Error(`"the node" is ambiguous on a kind cluster of ${kind.cluster.nodes.length} nodes (${kind.cluster.nodes.map((n) => n.name).join(', ')}): name the workload whose node is meant`);
+  return only;
+}
+
+/** Whether this scenario started a lab, on either substrate. */
+export function labStarted(world: LabWorld): boolean {
+  return world.node !== undefined || kindOf(world) !== undefined;
+}
+
+/**
+ * Restarts a workload's container the way the kubelet does (a new container,
+ * attempt + 1, in the same sandbox). On the lab node the harness plays the
+ * kubelet; on kind the container is stopped and the real kubelet restarts it.
+ */
+export async function restartContainer(world: LabWorld, workload: string): Promise<RunningPod> {
+  const kind = kindOf(world);
+  const pod = world.pod(workload);
+  if (!kind) return restartLabNodeContainer(world.lab, pod);
+  const restarted = await kind.workloads.restart(kind.pods.get(workload) ?? (pod as KindRunningPod));
+  kind.pods.set(workload, restarted);
+  world.attachJson(`pod-${workload}-restarted`, { node: restarted.node.name, status: restarted.object.status });
+  return restarted;
+}
+
 /** The first kind start builds Kubernetes and the node image: tens of minutes on 2 cores. */
 export const KIND_START_TIMEOUT = 75 * 60_000;
 
@@ -104,6 +139,32 @@ export const KIND_START_TIMEOUT = 75 * 60_000;
  */
 export function runSubstrate(): 'node' | 'kind' {
   return process.env.INTEGRITY_LAB_SUBSTRATE === 'kind' ? 'kind' : 'node';
+}
+
+/**
+ * Starts the scenario's lab on this run's substrate: a lab node, or on kind a
+ * one-node cluster (`Given a lab node with the … profile`).
+ */
+export async function startLab(world: LabWorld, profile: LabProfile): Promise<void> {
+  if (runSubstrate() === 'kind') return startKind(world, profile, 0);
+  world.node = await startLabNode(profile, { progress: toStderr });
+  await allure.parameter('profile', profile.metadata.name);
+  const status = await world.node.status();
+  labState.noteStatus({ ...status, image: world.node.imageTag });
+  world.attachJson('node-status', status);
+}
+
+/**
+ * Starts containers that exit a moment after they start. On the lab node
+ * the harness starts them as any workload; on kind they are started over
+ * CRI on the node, without the apiserver, because the kubelet would restart
+ * each exited container of a Pod (CrashLoopBackOff) rather than let it go.
+ */
+export async function startExitingWorkload(world: LabWorld, workload: Workload): Promise<RunningPod> {
+  if (!kindOf(world)) return world.lab.startWorkload(workload);
+  const node = theNode(world);
+  await node.pushImage(workload.spec.image);
+  return runPod(node.cri, node.podSpecOf(workload));
 }
 
 /** Starts a kind cluster of one control plane and `workers` workers for this scenario. */

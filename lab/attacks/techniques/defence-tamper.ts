@@ -12,7 +12,6 @@
  */
 import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
-import { PAUSE_IMAGE } from '../../node/containerd-config.ts';
 import type { Workload } from '../../spec/schemas.ts';
 import type { TechniqueName } from '../../spec/schemas.ts';
 import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
@@ -32,11 +31,13 @@ export const PASS_THROUGH_WRAPPER = '#!/bin/sh\nexec /usr/bin/runc "$@"\n';
 /**
  * Pulls the pod's images (the sandbox image and the workload's) while the
  * gates are intact, as they are on a node where the workload ran before:
- * the tampering that follows then meets the start path, not a pull.
+ * the tampering that follows then meets the start path, not a pull. A
+ * sandbox image the node already holds is not pulled again (a kind node's
+ * pause image is preloaded and pinned, and no registry serves it).
  */
 async function pullBeforeTampering(node: LabNodeHandle, workload: Workload): Promise<string[]> {
-  const refs = [node.imageRef(PAUSE_IMAGE.repository, PAUSE_IMAGE.tag), node.imageRef(workload.spec.image.repository, workload.spec.image.tag)];
-  for (const ref of refs) await node.cri.pullImage(ref);
+  const refs = [node.sandboxImage, node.imageRef(workload.spec.image.repository, workload.spec.image.tag)];
+  for (const ref of refs) if (ref !== node.sandboxImage || !(await node.cri.imageStatus(ref))) await node.cri.pullImage(ref);
   return refs;
 }
 
