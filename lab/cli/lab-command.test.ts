@@ -47,3 +47,11 @@ describe('shellArgs', () => {
     });
   });
 });
+
+describe('LAB_ID_SHAPE (lab down of an interrupted start)', () => {
+  it("accepts the ids LabNode makes and refuses anything that could name a path outside the lab's state root", async () => {
+    const { LAB_ID_SHAPE } = await import('./lab-command.ts');
+    assert.ok(LAB_ID_SHAPE.test('mxap266g-5ec686'));
+    for (const id of ['..', '../etc', '.audit-host', 'a/b', 'mxap266g', '']) assert.ok(!LAB_ID_SHAPE.test(id), id);
+  });
+});

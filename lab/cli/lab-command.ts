@@ -2,10 +2,11 @@
  * `integrity-lab lab up|down|status|shell`: drive a lab node by hand.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { listLabs, teardownLab, detectVerityMode } from '../node/index.ts';
+import { listLabs, teardownLab, detectVerityMode, STATE_ROOT } from '../node/index.ts';
 import { localExec } from '../exec.ts';
 import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
@@ -58,6 +59,21 @@ async function resolveLab(id: string | undefined, io: Parameters<Command['run']>
   if (ids.length === 1) return ids[0];
   io.err(ids.length === 0 ? 'no lab is running: `integrity-lab lab up`' : `several labs run; name one: ${ids.join(', ')}`);
   return undefined;
+}
+
+/** A lab id as LabNode makes them (base-36 time, '-', random hex): never a path that could leave STATE_ROOT. */
+export const LAB_ID_SHAPE = /^[a-z0-9]+-[a-z0-9]+$/;
+
+/**
+ * Whether a lab with no container left its state directory or containerd
+ * volume behind (a start interrupted between creating them and starting the
+ * node container).
+ */
+async function leftoversOfInterruptedStart(id: string): Promise<boolean> {
+  if (!LAB_ID_SHAPE.test(id)) return false;
+  if ((await listLabs()).some((l) => l.labId === id)) return false;
+  if (existsSync(join(STATE_ROOT, id))) return true;
+  return (await localExec.run(['docker', 'volume', 'inspect', `integrity-lab-${id}-containerd`])).exitCode === 0;
 }
 
 /**
@@ -160,6 +176,12 @@ export const command: Command = {
         if (kindLab) {
           await deleteKindCluster(positionals[0]!, (await kindToolsOf(positionals[0]!)) ?? 'kind');
           io.err(`removed kind cluster of lab ${positionals[0]}`);
+          return 0;
+        }
+        if (positionals[0] && !values.all && (await leftoversOfInterruptedStart(positionals[0]))) {
+          // No container, but a state directory (which may hold the lab's keys) or a volume: a start cut short.
+          await teardownLab(positionals[0]);
+          io.err(`removed what the interrupted start of lab ${positionals[0]} left (state directory, containerd volume)`);
           return 0;
         }
         const ids = values.all ? (await listLabs()).map((l) => l.labId) : [await resolveLab(positionals[0], io)];
