@@ -55,3 +55,32 @@ describe('LAB_ID_SHAPE (lab down of an interrupted start)', () => {
     for (const id of ['..', '../etc', '.audit-host', 'a/b', 'mxap266g', '']) assert.ok(!LAB_ID_SHAPE.test(id), id);
   });
 });
+
+describe('interrupted starts (lab down of what a start cut short left)', () => {
+  it('finds state directories of the lab id shape that have no container, and nothing else; `lab down ID` removes one', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } = await import('node:fs');
+    const { spawnSync } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const root = mkdtempSync(join(tmpdir(), 'lab-state-'));
+    try {
+      for (const dir of ['mxaaaaaa-0a1b2c', '.audit-host', 'il-mxbbbbbb-3d4e5f', 'notalab']) mkdirSync(join(root, dir));
+      writeFileSync(join(root, 'mxaaaaaa-0a1b2c', 'ca.key'), 'a key the interrupted start wrote');
+      const env = { ...process.env, INTEGRITY_LAB_STATE: root };
+      const here = import.meta.dirname;
+      const found = spawnSync(process.execPath, ['--import', 'tsx', '-e', `import('${join(here, 'lab-command.ts')}').then(async (m) => console.log(JSON.stringify(await m.interruptedStarts())))`], { env, encoding: 'utf8' });
+      assert.equal(found.status, 0, found.stderr);
+      // Other labs may be starting on this machine (their volume exists before their container): only our names are checked.
+      const ids: string[] = JSON.parse(found.stdout.trim().split('\n').at(-1)!);
+      assert.ok(ids.includes('mxaaaaaa-0a1b2c'), ids.join(', '));
+      for (const other of ['.audit-host', 'il-mxbbbbbb-3d4e5f', 'notalab']) assert.ok(!ids.includes(other), other);
+      const down = spawnSync(process.execPath, [join(here, '../../bin/integrity-lab.mjs'), 'lab', 'down', 'mxaaaaaa-0a1b2c'], { env, encoding: 'utf8' });
+      assert.equal(down.status, 0, down.stderr);
+      assert.match(down.stderr, /removed what the interrupted start of lab mxaaaaaa-0a1b2c left/);
+      assert.equal(existsSync(join(root, 'mxaaaaaa-0a1b2c')), false, 'the state directory with its key is gone');
+      for (const kept of ['.audit-host', 'il-mxbbbbbb-3d4e5f', 'notalab']) assert.ok(existsSync(join(root, kept)), `${kept} kept`);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

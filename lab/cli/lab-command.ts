@@ -3,6 +3,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -65,15 +66,19 @@ async function resolveLab(id: string | undefined, io: Parameters<Command['run']>
 export const LAB_ID_SHAPE = /^[a-z0-9]+-[a-z0-9]+$/;
 
 /**
- * Whether a lab with no container left its state directory or containerd
- * volume behind (a start interrupted between creating them and starting the
- * node container).
+ * Labs with no container that left their state directory or containerd
+ * volume behind: a start interrupted between creating them and starting the
+ * node container. Ids of another shape (kind labs, `.audit-host`) are never
+ * taken for one.
  */
-async function leftoversOfInterruptedStart(id: string): Promise<boolean> {
-  if (!LAB_ID_SHAPE.test(id)) return false;
-  if ((await listLabs()).some((l) => l.labId === id)) return false;
-  if (existsSync(join(STATE_ROOT, id))) return true;
-  return (await localExec.run(['docker', 'volume', 'inspect', `integrity-lab-${id}-containerd`])).exitCode === 0;
+export async function interruptedStarts(): Promise<string[]> {
+  const live = new Set((await listLabs()).map((l) => l.labId));
+  const dirs = existsSync(STATE_ROOT) ? await readdir(STATE_ROOT) : [];
+  const volumes = (await localExec.run(['docker', 'volume', 'ls', '-q', '--filter', 'name=integrity-lab-'])).stdout.toString()
+    .split('\n')
+    .map((v) => /^integrity-lab-(.+)-containerd$/.exec(v.trim())?.[1])
+    .filter((id): id is string => id !== undefined);
+  return [...new Set([...dirs, ...volumes])].filter((id) => LAB_ID_SHAPE.test(id) && !live.has(id)).sort();
 }
 
 /**
@@ -178,12 +183,14 @@ export const command: Command = {
           io.err(`removed kind cluster of lab ${positionals[0]}`);
           return 0;
         }
-        if (positionals[0] && !values.all && (await leftoversOfInterruptedStart(positionals[0]))) {
-          // No container, but a state directory (which may hold the lab's keys) or a volume: a start cut short.
-          await teardownLab(positionals[0]);
-          io.err(`removed what the interrupted start of lab ${positionals[0]} left (state directory, containerd volume)`);
-          return 0;
+        // No container, but a state directory (which may hold the lab's keys) or a volume: a start cut short.
+        const interrupted = await interruptedStarts();
+        const cutShort = values.all ? interrupted : interrupted.filter((id) => id === positionals[0]);
+        for (const id of cutShort) {
+          await teardownLab(id);
+          io.err(`removed what the interrupted start of lab ${id} left (state directory, containerd volume)`);
         }
+        if (cutShort.length > 0 && !values.all) return 0;
         const ids = values.all ? (await listLabs()).map((l) => l.labId) : [await resolveLab(positionals[0], io)];
         if (ids.some((id) => id === undefined)) return 1;
         for (const id of ids as string[]) {
