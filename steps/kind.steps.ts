@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
 import type { KindLabNode } from '../lab/kind/cluster.ts';
+import { clustersStarting } from '../lab/kind/cluster.ts';
 import { GATE_DECISION_LOG } from '../lab/gates/component.ts';
 import { PULL_DECISION_LOG } from '../lab/gates/pull-gate.ts';
 import { inspectRootfs, parseMountinfo } from '../lab/node/index.ts';
@@ -64,9 +65,10 @@ AfterAll({ timeout: 300_000 }, async function () {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    if (activeClusters.size === 0) return;
-    toStderr({ phase: 'CLEANUP', status: 'RUN', message: `${signal}: deleting ${activeClusters.size} kind cluster(s)` });
-    void Promise.allSettled([...activeClusters].map((c) => c.stop()));
+    const clusters = new Set([...activeClusters, ...clustersStarting]);
+    if (clusters.size === 0) return;
+    toStderr({ phase: 'CLEANUP', status: 'RUN', message: `${signal}: deleting ${clusters.size} kind cluster(s)` });
+    void Promise.allSettled([...clusters].map((c) => c.stop()));
   });
 }
 

@@ -394,13 +394,27 @@ export class KindCluster {
     for (const node of started.nodes) node.components = this.#components;
     started.notInstalled = this.#notInstalled;
     for (const n of this.#notInstalled) progress({ phase: 'START', status: 'WARN', message: `profile ${this.#profile.metadata.name}: ${n.component} is not installed on kind nodes: ${n.reason}` });
-    try {
-      await step(progress, 'START', `kind cluster ${name} (${1 + this.#workers} node${this.#workers ? 's' : ''}, Kubernetes ${image.binaries.version}${env.INTEGRITY_LAB_REAL_DOCKER ? ', near-privileged nodes' : ''})`, () =>
-        runStreamed<KindErrorCode>(
-          [tools.kind, 'create', 'cluster', '--name', name, '--image', image.tag, '--config', configFile, '--kubeconfig', kubeconfig, '--retain', '--wait', '0s'],
-          { progress, phase: 'START', label: 'kind create cluster', errorCode: 'KIND_CLUSTER_FAILED', env: { ...process.env, ...env }, everyMs: 3_000, tailLines: 30 },
-        ),
+    // Known before `kind create` runs, so that Ctrl-C in the middle of it deletes what it made.
+    clustersStarting.add(started);
+    const create = () =>
+      runStreamed<KindErrorCode>(
+        [tools.kind, 'create', 'cluster', '--name', name, '--image', image.tag, '--config', configFile, '--kubeconfig', kubeconfig, '--retain', '--wait', '0s'],
+        { progress, phase: 'START', label: 'kind create cluster', errorCode: 'KIND_CLUSTER_FAILED', env: { ...process.env, ...env }, everyMs: 3_000, tailLines: 30 },
       );
+    try {
+      await step(progress, 'START', `kind cluster ${name} (${1 + this.#workers} node${this.#workers ? 's' : ''}, Kubernetes ${image.binaries.version}${env.INTEGRITY_LAB_REAL_DOCKER ? ', near-privileged nodes' : ''})`, async () => {
+        try {
+          await create();
+        } catch (err) {
+          if (!isBootWaitTimeout(err)) throw err;
+          // kind gives each node a fixed time to log systemd's boot target; on a loaded host a node
+          // can miss it although nothing is wrong with it. Once, the half-made cluster goes and kind
+          // starts again; a second miss is an error like any other.
+          progress({ phase: 'START', status: 'WARN', message: `kind create cluster: a node did not log its boot in kind's wait (loaded host?); deleting cluster ${name} and creating it once more` });
+          await runStreamed<KindErrorCode>([tools.kind, 'delete', 'cluster', '--name', name], { progress, phase: 'START', label: 'kind delete cluster', errorCode: 'KIND_CLUSTER_FAILED', env: { ...process.env, ...env } });
+          await create();
+        }
+      });
       await step(progress, 'START', 'pod network (bridge CNI per node)', () => started.configurePodNetwork());
       await step(progress, 'START', 'nodes Ready', () => started.waitReady(180_000));
       for (const node of started.nodes) await node.resolveAddress();
@@ -414,6 +428,8 @@ export class KindCluster {
       // A cluster that failed is removed unless the user asked to keep labs for inspection.
       if (process.env.INTEGRITY_LAB_KEEP !== '1') await started.stop().catch(() => {});
       throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `kind cluster ${name} did not become ready: ${describeError(err)}${diagnosis ? `\n${diagnosis}` : ''}`, { cause: err });
+    } finally {
+      clustersStarting.delete(started);
     }
     progress({ phase: 'START', status: 'DONE', message: `kind cluster ${name} ready; kubeconfig ${kubeconfig}` });
     return started;
@@ -442,6 +458,18 @@ function toolExec(imageTag: string, workDir: string): Exec {
     run: ([tool, ...args], options) =>
       localExec.run(['docker', 'run', '--rm', '--network', 'none', '-v', `${workDir}:${workDir}`, '--entrypoint', tool!, imageTag, ...args], { timeoutMs: 120_000, ...options }),
   };
+}
+
+/**
+ * Clusters whose start is under way (from just before `kind create` until
+ * start() returns), for a signal handler: the caller learns of a cluster
+ * only when start() returns it.
+ */
+export const clustersStarting = new Set<StartedKindCluster>();
+
+/** kind's own wait for a node's systemd to log its boot target ran out ("could not find a log line that matches …"). */
+export function isBootWaitTimeout(err: unknown): boolean {
+  return /could not find a log line that matches/.test(describeError(err));
 }
 
 let privilegedRefused: boolean | undefined;

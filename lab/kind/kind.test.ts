@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { AUDIT_POLICY, AUDIT_POLICY_PATH, KindLabNode, kindNodeNames, nearPrivilegedFlags, renderKindConfig } from './cluster.ts';
+import { AUDIT_POLICY, AUDIT_POLICY_PATH, KindLabNode, isBootWaitTimeout, kindNodeNames, nearPrivilegedFlags, renderKindConfig } from './cluster.ts';
 import { kindContainerdConfig } from './node-image.ts';
 import { getProfile, getWorkload, loadCatalog } from '../spec/loader.ts';
 import { versionLdflags } from './k8s-build.ts';
@@ -45,6 +45,18 @@ describe('renderKindConfig', () => {
   it('names the control-plane images under the node registry\'s protected system prefix, never a public registry', () => {
     const cluster = patches.find((p) => p.kind === 'ClusterConfiguration')!;
     assert.equal(cluster.imageRepository, '127.0.0.1:5000/system');
+  });
+});
+
+describe('isBootWaitTimeout (kind create retried once)', () => {
+  it("is kind's own wait for a node's boot log, as runStreamed reports a failed kind create", () => {
+    const tail = 'ERROR: failed to create cluster: could not find a log line that matches "Reached target .*Multi-User System.*|detected cgroup v1"';
+    assert.equal(isBootWaitTimeout(new Error(`kind create cluster failed: \`kind create cluster --name il-x\` exited with code 1. Last output:\n${tail}`)), true);
+  });
+  it('is not any other kind failure, which is not retried', () => {
+    for (const message of ['ERROR: failed to create cluster: node(s) already exist for a cluster with the name "il-x"', 'failed to init node with kubeadm: exit status 1', 'cannot run kind: ENOENT']) {
+      assert.equal(isBootWaitTimeout(new Error(message)), false, message);
+    }
   });
 });
 
