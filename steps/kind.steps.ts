@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { After, AfterAll, Given, Then, When } from '@cucumber/cucumber';
 import * as allure from 'allure-js-commons';
 import type { KindLabNode } from '../lab/kind/cluster.ts';
-import { clustersStarting } from '../lab/kind/cluster.ts';
 import { GATE_DECISION_LOG } from '../lab/gates/component.ts';
 import { PULL_DECISION_LOG } from '../lab/gates/pull-gate.ts';
 import { inspectRootfs, parseMountinfo } from '../lab/node/index.ts';
@@ -63,14 +62,7 @@ AfterAll({ timeout: 300_000 }, async function () {
   }
 });
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    const clusters = new Set([...activeClusters, ...clustersStarting]);
-    if (clusters.size === 0) return;
-    toStderr({ phase: 'CLEANUP', status: 'RUN', message: `${signal}: deleting ${clusters.size} kind cluster(s)` });
-    void Promise.allSettled([...clusters].map((c) => c.stop()));
-  });
-}
+// Ctrl-C is handled with the lab nodes' in support/hooks.ts.
 
 // Checks: within 15 s, kube-apiserver's own audit log (log backend) holds an event on which Falco's upstream k8s_audit rule of exactly this name fires, naming the workload's namespace and pod.
 Then('the Falco k8s_audit rule {string} fired on kube-apiserver\'s audit events for {workload}', async function (this: LabWorld, rule: string, workload: Workload) {
