@@ -7,13 +7,14 @@ import { readdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { listLabs, teardownLab, detectVerityMode, STATE_ROOT } from '../node/index.ts';
+import { activeNodes, listLabs, teardownLab, detectVerityMode, STATE_ROOT } from '../node/index.ts';
 import { localExec } from '../exec.ts';
 import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
-import type { Command } from './command.ts';
+import type { CliIo, Command } from './command.ts';
+import { describeError } from '../errors.ts';
 import { startKindCluster, startLabNode } from '../start.ts';
-import { deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
+import { clustersStarting, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
@@ -81,6 +82,29 @@ export async function interruptedStarts(): Promise<string[]> {
   return [...new Set([...dirs, ...volumes])].filter((id) => LAB_ID_SHAPE.test(id) && !live.has(id)).sort();
 }
 
+/** `lab up`: starts a lab node or a kind cluster and leaves it running. */
+async function labUp(values: { substrate?: string; profile?: string; workers?: string }, io: CliIo): Promise<number> {
+  if (values.substrate === 'kind') {
+    const catalog = await loadCatalog(SCENARIOS);
+    const profile = getProfile(catalog, values.profile!);
+    const cluster = await startKindCluster(profile, { workers: Number(values.workers), progress: toStderr, keep: true });
+    io.out(cluster.kubeconfigPath);
+    io.err(`kind cluster ${cluster.name} (lab ${cluster.labId}) is running: \`kubectl --kubeconfig ${cluster.kubeconfigPath} get nodes\`, then \`integrity-lab lab down ${cluster.labId}\``);
+    for (const n of cluster.nodes) n.cri.close();
+    return 0;
+  }
+  if (values.substrate !== 'node') {
+    io.err(`unknown substrate "${values.substrate}": node or kind`);
+    return 2;
+  }
+  const catalog = await loadCatalog(SCENARIOS);
+  const node = await startLabNode(getProfile(catalog, values.profile!), { progress: toStderr, keep: true });
+  io.out(JSON.stringify(await node.status(), null, 2));
+  io.err(`lab ${node.labId} is running: \`integrity-lab lab shell ${node.labId}\`, \`integrity-lab lab down ${node.labId}\``);
+  node.cri.close();
+  return 0;
+}
+
 /**
  * `docker exec` arguments for `lab shell`. A TTY only when both ends are one:
  * in a script or a pipe, `-t` would make docker refuse ("the input device is
@@ -112,25 +136,27 @@ export const command: Command = {
     });
     switch (sub) {
       case 'up': {
-        if (values.substrate === 'kind') {
-          const catalog = await loadCatalog(SCENARIOS);
-          const profile = getProfile(catalog, values.profile!);
-          const cluster = await startKindCluster(profile, { workers: Number(values.workers), progress: toStderr, keep: true });
-          io.out(cluster.kubeconfigPath);
-          io.err(`kind cluster ${cluster.name} (lab ${cluster.labId}) is running: \`kubectl --kubeconfig ${cluster.kubeconfigPath} get nodes\`, then \`integrity-lab lab down ${cluster.labId}\``);
-          for (const n of cluster.nodes) n.cri.close();
-          return 0;
+        // Ctrl-C during the start removes what it made so far; once started, the lab is kept.
+        // `on`, not `once`: with our listener gone, signal-exit (a dependency's) re-raises the
+        // signal as soon as it is delivered, and the process dies in the middle of the cleanup.
+        let interrupted = false;
+        const interrupt = (signal: NodeJS.Signals) => {
+          if (interrupted) return;
+          interrupted = true;
+          io.err(`${signal}: removing the lab being started`);
+          const stops = [...[...activeNodes].map((n) => n.stop({ force: true })), ...[...clustersStarting].map((c) => c.stop())];
+          void Promise.allSettled(stops).then((settled) => {
+            for (const r of settled) if (r.status === 'rejected') io.err(`cleanup: ${describeError(r.reason)}`);
+            process.exit(130);
+          });
+        };
+        process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
+        try {
+          return await labUp(values, io);
+        } finally {
+          // Interrupted, the listeners stay until the cleanup exits the process.
+          if (!interrupted) process.off('SIGINT', interrupt).off('SIGTERM', interrupt);
         }
-        if (values.substrate !== 'node') {
-          io.err(`unknown substrate "${values.substrate}": node or kind`);
-          return 2;
-        }
-        const catalog = await loadCatalog(SCENARIOS);
-        const node = await startLabNode(getProfile(catalog, values.profile!), { progress: toStderr, keep: true });
-        io.out(JSON.stringify(await node.status(), null, 2));
-        io.err(`lab ${node.labId} is running: \`integrity-lab lab shell ${node.labId}\`, \`integrity-lab lab down ${node.labId}\``);
-        node.cri.close();
-        return 0;
       }
       case 'status': {
         const containers = await listLabs();

@@ -319,7 +319,8 @@ export class StartedLabNode implements LabNodeHandle {
   readonly #registry = new NodeRegistry(() => this.registryUrl, () => this.readFile('/bin/busybox'));
   /** The integrity components installed on this node. */
   readonly components: readonly NodeComponent[];
-  #stopped = false;
+  /** The teardown once begun: a second caller (Ctrl-C while a failed start tears down) waits for the same one. */
+  #stopping: Promise<void> | undefined;
 
   constructor(init: StartedLabNodeInit) {
     this.labId = init.labId;
@@ -435,15 +436,14 @@ export class StartedLabNode implements LabNodeHandle {
    * the nodes of failed scenarios), leaves the node running unless `force`.
    */
   async stop(options: { force?: boolean; keep?: boolean } = {}): Promise<void> {
-    if (this.#stopped) return;
+    if (this.#stopping) return this.#stopping;
     activeNodes.delete(this);
     if ((options.keep ?? this.#keep) && !options.force) {
       this.#progress({ phase: 'CLEANUP', status: 'INFO', message: `keeping lab ${this.labId}: \`integrity-lab lab shell ${this.labId}\`, then \`integrity-lab lab down ${this.labId}\`` });
       this.cri.close();
       return;
     }
-    this.#stopped = true;
-    await step(this.#progress, 'CLEANUP', `lab ${this.labId}`, async () => {
+    this.#stopping = step(this.#progress, 'CLEANUP', `lab ${this.labId}`, async () => {
       // Each component stops what it started; they do not depend on each other, so side by side.
       await Promise.all(
         this.components.map((c) =>
@@ -453,6 +453,7 @@ export class StartedLabNode implements LabNodeHandle {
       this.cri.close();
       await teardownLab(this.labId);
     });
+    return this.#stopping;
   }
 }
 
