@@ -45,3 +45,40 @@ describe('runChecked', () => {
     it('returns the result', async () => assert.equal((await runChecked(localExec, ['true'])).exitCode, 0));
   });
 });
+
+describe('containerExec (Docker Engine API) gives what `docker exec` gives', () => {
+  it('exit codes, exact stdout bytes, stderr, stdin, env and cwd, a missing command, a missing container, a timeout', async (t) => {
+    const { containerExec } = await import('./exec.ts');
+    const { ensureNodeImage } = await import('./node/index.ts');
+    const image = await ensureNodeImage(() => {});
+    const started = await localExec.run(['docker', 'run', '-d', '--rm', '--network', 'none', '--entrypoint', '/bin/sleep', image.tag, '300']);
+    assert.equal(started.exitCode, 0, started.stderr);
+    const id = started.stdout.toString().trim();
+    t.after(() => localExec.run(['docker', 'rm', '-f', id]));
+    const api = containerExec(id);
+    const cli = { run: (argv: readonly string[], o?: { input?: string }) => localExec.run(['docker', 'exec', ...(o?.input !== undefined ? ['-i'] : []), id, ...argv], o) };
+
+    for (const [argv, input] of [
+      [['sh', '-c', 'printf "a\\000\\377b"; echo oops >&2; exit 3'], undefined],
+      [['cat'], 'from stdin\n'],
+      [['cat'], undefined],
+      [['sh', '-c', 'exit 0'], undefined],
+    ] as const) {
+      const [a, c] = [await api.run(argv, input === undefined ? {} : { input }), await cli.run(argv, input === undefined ? {} : { input })];
+      assert.deepEqual({ ...a, stdout: [...a.stdout] }, { ...c, stdout: [...c.stdout] }, argv.join(' '));
+    }
+    const missing = await api.run(['no-such-binary']);
+    assert.ok(missing.exitCode === 126 || missing.exitCode === 127, String(missing.exitCode));
+    assert.match(missing.stderr, /no-such-binary/);
+    assert.equal(missing.stdout.length, 0);
+
+    const envCwd = await api.run(['sh', '-c', 'echo "$GREETING $(pwd)"'], { env: { GREETING: 'hello' }, cwd: '/tmp' });
+    assert.equal(envCwd.stdout.toString(), 'hello /tmp\n');
+
+    const gone = await containerExec('integrity-lab-no-such-container').run(['true']);
+    assert.equal(gone.exitCode, 1);
+    assert.match(gone.stderr, /No such container/i);
+
+    await assert.rejects(api.run(['sleep', '5'], { timeoutMs: 300 }), (err: Error & { code?: string }) => err.code === 'EXEC_TIMEOUT');
+  });
+});

@@ -3,6 +3,8 @@
  * shell out (mkfs.erofs, cosign, veritysetup, ctr) take an `Exec` so that the
  * same code runs locally in tests and inside the node in the lab.
  */
+import { PassThrough, type Duplex } from 'node:stream';
+import type Docker from 'dockerode';
 import { execa } from 'execa';
 import { LabError } from './errors.ts';
 
@@ -74,3 +76,93 @@ export const localExec: Exec = {
     };
   },
 };
+
+let dockerClient: Promise<Docker> | undefined;
+/**
+ * The Docker Engine API client (DOCKER_HOST, or the local socket, as the
+ * docker CLI finds it), loaded on first use: commands that never run one
+ * (`integrity-lab --help`, `verity`) do not pay for loading it.
+ */
+function docker(): Promise<Docker> {
+  return (dockerClient ??= import('dockerode').then(({ default: Dockerode }) => new Dockerode()));
+}
+
+/**
+ * Runs commands inside a running container, as `docker exec` does, through
+ * the Docker Engine API: no docker CLI process per command. A lab scenario
+ * runs dozens of commands in its node; each `docker exec` cost a fork of the
+ * harness's large process and a docker CLI start, together about as much CPU
+ * as the rest of the scenario's harness work (docs/benchmarks.md, "Commands
+ * in the node").
+ *
+ * Results are what the docker CLI gives: the command's exit code, stdout
+ * bytes exactly, stderr; a container that does not exist or does not run is
+ * exit code 1 with the daemon's message on stderr; a command that cannot be
+ * started is 126 or 127 with the runtime's message on stderr. `env` and `cwd`
+ * apply inside the container. On timeout the result is EXEC_TIMEOUT; as with
+ * the CLI, the command itself is not killed (the Engine API cannot).
+ */
+export function containerExec(container: string): Exec {
+  return { run: (argv, options = {}) => runInContainer(container, argv, options) };
+}
+
+async function runInContainer(container: string, argv: readonly string[], options: ExecOptions): Promise<ExecResult> {
+  if (argv.length === 0) throw new LabError<ExecErrorCode>('EXEC_FAILED', 'empty command');
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const withInput = options.input !== undefined;
+  const client = await docker();
+  let exec: Docker.Exec;
+  let stream: Duplex;
+  try {
+    exec = await client.getContainer(container).exec({
+      Cmd: [...argv],
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: withInput,
+      Env: options.env && Object.entries(options.env).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: options.cwd,
+    });
+    stream = (await exec.start({ hijack: true, stdin: withInput })) as Duplex;
+  } catch (err) {
+    const e = err as { statusCode?: number; json?: { message?: string }; message: string; code?: string };
+    if (e.statusCode === undefined) {
+      throw new LabError<ExecErrorCode>('EXEC_FAILED', `cannot reach the Docker engine to run \`${argv.join(' ')}\` in ${container}: ${e.message}`, { cause: err });
+    }
+    return { exitCode: 1, stdout: Buffer.alloc(0), stderr: `Error response from daemon: ${e.json?.message ?? e.message}\n` };
+  }
+  const out: Buffer[] = [];
+  const errOut: Buffer[] = [];
+  const stdout = new PassThrough().on('data', (b: Buffer) => out.push(b));
+  const stderr = new PassThrough().on('data', (b: Buffer) => errOut.push(b));
+  client.modem.demuxStream(stream, stdout, stderr);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      new Promise<void>((resolve, reject) => {
+        stream.once('end', resolve).once('close', resolve).once('error', reject);
+        if (withInput) stream.end(options.input);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new LabError<ExecErrorCode>('EXEC_TIMEOUT', `command timed out after ${timeoutMs} ms: ${argv.join(' ')}`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    stream.destroy();
+  }
+  // The exit code is recorded as the stream closes; wait the moment it may take.
+  let info = await exec.inspect();
+  for (let i = 0; info.Running && i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    info = await exec.inspect();
+  }
+  let stdoutBytes = Buffer.concat(out);
+  let stderrText = Buffer.concat(errOut).toString('utf8');
+  const exitCode = info.ExitCode ?? 128;
+  if ((exitCode === 126 || exitCode === 127) && stderrText === '' && stdoutBytes.toString('utf8').startsWith('OCI runtime exec failed')) {
+    // The runtime's own refusal arrives on the output stream; the CLI shows it on stderr.
+    stderrText = stdoutBytes.toString('utf8');
+    stdoutBytes = Buffer.alloc(0);
+  }
+  return { exitCode, stdout: stdoutBytes, stderr: stderrText };
+}

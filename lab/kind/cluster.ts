@@ -19,7 +19,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { describeError, LabError } from '../errors.ts';
-import { localExec, runChecked, type Exec, type ExecResult } from '../exec.ts';
+import { containerExec, localExec, runChecked, type Exec, type ExecResult } from '../exec.ts';
 import { hostCapabilities } from '../node/capabilities.ts';
 import { STATE_ROOT } from '../node/lab-node.ts';
 import { ensureDockerEngine } from '../node/preflight.ts';
@@ -255,9 +255,7 @@ export class KindLabNode implements LabNodeHandle {
     this.shareDir = join(init.stateDir, 'shared');
     this.runDir = join(init.stateDir, 'run', init.name);
     const container = init.name;
-    this.exec = {
-      run: (argv, options) => localExec.run(['docker', 'exec', ...(options?.input !== undefined ? ['-i'] : []), container, ...argv], options),
-    };
+    this.exec = containerExec(container);
     this.cri = new CriClient(join(this.runDir, 'containerd.sock'));
   }
 
@@ -641,7 +639,7 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   // which attaches loop devices on the host's kernel) is cut short by the delete;
   // then clear immutable flags: kind's node volumes cannot be removed while layer files carry them.
   for (const container of (await localExec.run(['docker', 'ps', '-q', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().split('\n').filter(Boolean)) {
-    await localExec.run(['docker', 'exec', container, 'sh', '-c', 'systemctl stop kubelet 2>/dev/null; sleep 1; find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
+    await containerExec(container).run(['sh', '-c', 'systemctl stop kubelet 2>/dev/null; sleep 1; find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
   }
   const del = await localExec.run([kind, 'delete', 'cluster', '--name', name], { env, timeoutMs: 180_000 });
   if (del.exitCode !== 0) problems.push(`kind delete cluster: ${del.stderr.trim()}`);

@@ -11,7 +11,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { LabError, describeError } from '../errors.ts';
-import { localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
+import { containerExec, localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
 import { poll } from '../wait.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -336,11 +336,7 @@ export class StartedLabNode implements LabNodeHandle {
     this.#progress = init.progress;
     this.components = init.components;
     this.cri = new CriClient(join(init.stateDir, 'run', 'containerd.sock'));
-    const id = init.container.getId();
-    this.exec = {
-      run: (argv: readonly string[], options?: ExecOptions): Promise<ExecResult> =>
-        localExec.run(['docker', 'exec', '-i', id, ...argv], options),
-    };
+    this.exec = containerExec(init.container.getId());
   }
 
   /** The node's registry as the harness reaches it (the node's bridge address). */
@@ -469,7 +465,7 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
   if (running) {
     // Stop pods first so no mount keeps a layer busy, then clear immutable
     // flags: a volume holding immutable files cannot be removed.
-    await exec.run(['docker', 'exec', name, 'sh', '-c',
+    await containerExec(name).run(['sh', '-c',
       'ctr -n k8s.io tasks ls -q 2>/dev/null | xargs -r -n1 ctr -n k8s.io tasks kill -s KILL 2>/dev/null; ' +
       'find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
     await exec.run(['docker', 'stop', '-t', '5', name], { timeoutMs: 60_000 });

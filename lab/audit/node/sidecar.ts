@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError, describeError } from '../../errors.ts';
-import { localExec, type Exec } from '../../exec.ts';
+import { containerExec, localExec, type Exec } from '../../exec.ts';
 import type { AuditErrorCode } from '../errors.ts';
 import { KEY_PREFIX, labKey, parseRuleList, rulesOfLab, staleLabs } from './kernel-rules.ts';
 import { AUDIT_FILES, HOST_FILES, SIDECAR_PATHS } from './layout.ts';
@@ -94,8 +94,8 @@ export async function startSidecar(spec: SidecarSpec, exec: Exec = localExec): P
 }
 
 /** Runs a command in the sidecar; resolves whatever the exit code. */
-export function sidecarExec(labId: string, argv: string[], exec: Exec = localExec, timeoutMs = 30_000) {
-  return exec.run(['docker', 'exec', sidecarName(labId), ...argv], { timeoutMs });
+export function sidecarExec(labId: string, argv: string[], timeoutMs = 30_000) {
+  return containerExec(sidecarName(labId)).run(argv, { timeoutMs });
 }
 
 export async function stopSidecar(labId: string, exec: Exec = localExec): Promise<void> {
