@@ -1,6 +1,7 @@
-// cucumber-js configuration. TypeScript support comes from tsx, registered
-// through NODE_OPTIONS=--import tsx by the npm scripts (cucumber's own
-// `import` option is a file glob, not Node's flag).
+// cucumber-js configuration. The TypeScript steps load with Node 24's own
+// type stripping; where Node cannot strip types, the runners register tsx
+// through NODE_OPTIONS=--import tsx (lab/cli/run-dir.ts CUCUMBER_TS_ENV;
+// cucumber's own `import` option is a file glob, not Node's flag).
 //
 // Results go to the run directory the conformance runner made
 // (reports/runs/<time>-<label>/, see lab/cli/run-dir.ts), or to reports/ when

@@ -13,7 +13,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { globSync } from 'node:fs';
 import { prepareHost } from '../lab/cli/setup.ts';
-import { RUN_DIR_ENV, createRunDir, pruneRuns } from '../lab/cli/run-dir.ts';
+import { CUCUMBER_JS, CUCUMBER_TS_ENV, RUN_DIR_ENV, createRunDir, pruneRuns } from '../lab/cli/run-dir.ts';
 import { toStderr } from '../lab/progress.ts';
 import { describeError } from '../lab/errors.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
@@ -81,7 +81,7 @@ count('feature lint', ...((await run(process.execPath, ['--import', 'tsx', 'scri
 // conformance run; reports/latest stays on the last conformance run.
 const smokeDir = await createRunDir('test-smoke');
 const junit = join(smokeDir, 'junit.xml');
-const e2eStatus = await run(join(bin, 'cucumber-js'), ['--profile', 'smoke'], { NODE_OPTIONS: '--import tsx', [RUN_DIR_ENV]: smokeDir });
+const e2eStatus = await run(CUCUMBER_JS[0], [CUCUMBER_JS[1], '--profile', 'smoke'], { ...CUCUMBER_TS_ENV, [RUN_DIR_ENV]: smokeDir });
 process.stdout.write(`end-to-end results: ${relative(root, smokeDir)}\n`);
 await pruneRuns();
 const xml = await readFile(junit, 'utf8').catch(() => '');
@@ -105,7 +105,7 @@ try {
 }
 if (kindReady) {
   const kindDir = await createRunDir('test-kind');
-  const kindStatus = await run(join(bin, 'cucumber-js'), ['--profile', 'kindSmoke'], { NODE_OPTIONS: '--import tsx', [RUN_DIR_ENV]: kindDir });
+  const kindStatus = await run(CUCUMBER_JS[0], [CUCUMBER_JS[1], '--profile', 'kindSmoke'], { ...CUCUMBER_TS_ENV, [RUN_DIR_ENV]: kindDir });
   process.stdout.write(`kind end-to-end results: ${relative(root, kindDir)}\n`);
   const kxml = await readFile(join(kindDir, 'junit.xml'), 'utf8').catch(() => '');
   const ksuite = /<testsuite\b[^>]*>/.exec(kxml)?.[0] ?? '';

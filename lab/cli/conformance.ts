@@ -24,14 +24,12 @@ import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { ensureKindTools } from '../kind/tools.ts';
 import { readOutcomes, renderSummaryTable } from './summary.ts';
 import { prepareHost, type HostSetup } from './setup.ts';
-import { RUN_DIR_ENV, createRunDir, latestRun, pointLatest, pruneRuns } from './run-dir.ts';
+import { CUCUMBER_JS, CUCUMBER_TS_ENV, RUN_DIR_ENV, createRunDir, latestRun, pointLatest, pruneRuns } from './run-dir.ts';
 import { buildResultsBundle, type Versions } from './results-bundle.ts';
 import { parseJunitCases, renderTimings, type CaseRun } from './timings.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'node_modules/.bin');
-/** cucumber-js runs on this Node (the bundled 24), whatever `node` is first on PATH. */
-const CUCUMBER = [process.execPath, join(ROOT, 'node_modules/@cucumber/cucumber/bin/cucumber.js')] as const;
 
 export const RUN_USAGE = `usage: npm run conformance -- [runner options] [cucumber-js arguments]
 
@@ -216,14 +214,14 @@ export async function conformance(argv: string[]): Promise<number> {
   const runDir = await createRunDir(runLabel(opts.cucumberArgs));
   const rel = relative(ROOT, runDir);
   process.stderr.write(`REPORT    INFO  results of this run: ${rel} (${opts.parallel} parallel lab node${opts.parallel > 1 ? 's' : ''}${opts.repeat > 1 ? `, ${opts.repeat} repetitions` : ''})\n`);
-  const env = { NODE_OPTIONS: '--import tsx', [RUN_DIR_ENV]: runDir, INTEGRITY_LAB_SUBSTRATE: opts.substrate, ...(opts.keepFailed ? { INTEGRITY_LAB_KEEP_FAILED: '1' } : {}) };
+  const env = { ...CUCUMBER_TS_ENV, [RUN_DIR_ENV]: runDir, INTEGRITY_LAB_SUBSTRATE: opts.substrate, ...(opts.keepFailed ? { INTEGRITY_LAB_KEEP_FAILED: '1' } : {}) };
   const cucumberArgs = [...opts.cucumberArgs, ...(opts.parallel > 1 ? ['--parallel', String(opts.parallel)] : [])];
 
   let status = 0;
   const repetitions: CaseRun[][] = [];
   for (let i = 1; i <= opts.repeat; i++) {
     const started = performance.now();
-    const s = await run(CUCUMBER[0], [CUCUMBER[1], ...cucumberArgs], env);
+    const s = await run(CUCUMBER_JS[0], [CUCUMBER_JS[1], ...cucumberArgs], env);
     status ||= s;
     const junit = join(runDir, 'junit.xml');
     repetitions.push(parseJunitCases(await readFile(junit, 'utf8').catch(() => '')));
