@@ -6,6 +6,7 @@ Feature: Node integrity gates admit only what the signature covers
   every d8- namespace. Every
   attack runs on the vanilla control too, where it must succeed.
 
+  @any-substrate
   Scenario Outline: a signed system image runs (positive control, <profile>)
     Given a lab node with the "<profile>" profile
     And the lab signs the image of "system-agent" in the "v2" format
@@ -17,6 +18,7 @@ Feature: Node integrity gates admit only what the signature covers
       | vanilla   |
       | integrity |
 
+  @any-substrate
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
     And the lab signs the image of "<signed>" in the "v2" format
@@ -40,6 +42,7 @@ Feature: Node integrity gates admit only what the signature covers
       | rollback-to-older-signed-release          | system-agent | vanilla   |
       | rollback-to-older-signed-release          | system-agent | integrity |
 
+  @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)
     Given a lab node with the "<profile>" profile
     When the attacker carries out "unsigned-pull"
@@ -63,6 +66,7 @@ Feature: Node integrity gates admit only what the signature covers
     And the attack's observed reason contains "does not match the signed" or "the signed manifest says"
     And the "start-gate" reported it
 
+  @any-substrate
   Scenario: an unsigned image side-loaded with ctr images import runs (vanilla)
     Given a lab node with the "vanilla" profile
     And the lab signs the image of "system-agent" in the "v2" format
@@ -80,6 +84,7 @@ Feature: Node integrity gates admit only what the signature covers
     When the workload "system-agent" is started again
     Then the workload "system-agent" runs
 
+  @any-substrate
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
     And the lab signs the image of "system-agent" in the "v2" format
@@ -98,6 +103,7 @@ Feature: Node integrity gates admit only what the signature covers
       | copied-shell-from-shm    | vanilla   |
       | copied-shell-from-shm    | integrity |
 
+  @any-substrate
   Scenario Outline: a shell copied to a writable volume and run (<profile>)
     Given a lab node with the "<profile>" profile
     And the node directory "/srv/integrity-lab" is a 64 MiB tmpfs
@@ -113,6 +119,7 @@ Feature: Node integrity gates admit only what the signature covers
       | vanilla   |
       | integrity |
 
+  @any-substrate
   Scenario: a workload in an unprotected namespace runs unsigned: the gates are scoped
     Given a lab node with the "integrity" profile
     When the workload "app" is started

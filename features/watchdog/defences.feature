@@ -22,11 +22,6 @@ Feature: The controls defend themselves
 
     Examples:
       | attack                               | workload     | profile   |
-      | start-gate-disabled-by-config        | system-agent | vanilla   |
-      | start-gate-unhooked-from-containerd  | system-agent | vanilla   |
-      | start-gate-unhooked-from-containerd  | system-agent | integrity |
-      | start-gate-wrapper-replaced          | system-agent | vanilla   |
-      | start-gate-wrapper-replaced          | system-agent | integrity |
       | watchdog-restart-after-tampering     | system-agent | vanilla   |
       | watchdog-restart-after-tampering     | system-agent | integrity |
       | start-gate-socket-hijacked           | system-agent | vanilla   |
@@ -44,6 +39,11 @@ Feature: The controls defend themselves
     Examples: shown on kind too
       | attack                               | workload     | profile   |
       | start-gate-disabled-by-config        | system-agent | integrity |
+      | start-gate-disabled-by-config        | system-agent | vanilla   |
+      | start-gate-unhooked-from-containerd  | system-agent | vanilla   |
+      | start-gate-unhooked-from-containerd  | system-agent | integrity |
+      | start-gate-wrapper-replaced          | system-agent | vanilla   |
+      | start-gate-wrapper-replaced          | system-agent | integrity |
 
   Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
     Given a lab node with the "<profile>" profile

@@ -33,7 +33,7 @@ import { CriClient, criPodOf, type PodSpec } from '../cri/index.ts';
 import { ensureKindTools, type KindTools } from './tools.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
 import type { Detection, NodeComponent } from '../node/component.ts';
-import type { LabNodeHandle } from '../node/handle.ts';
+import { CTR_ANSWERS_WITHIN_30S, type LabNodeHandle } from '../node/handle.ts';
 import { REGISTRY_HOST } from '../node/containerd-config.ts';
 import { generateLabPki } from '../signer/index.ts';
 import type { Workload } from '../spec/schemas.ts';
@@ -292,6 +292,11 @@ export class KindLabNode implements LabNodeHandle {
   /** The control-plane pause image the node image preloads (pinned in containerd, never pulled). */
   get sandboxImage(): string {
     return SANDBOX_IMAGE;
+  }
+
+  /** systemd runs containerd on a kind node: root restarts its unit (the shims, and so the pods, keep running). */
+  async restartContainerd(): Promise<void> {
+    await this.run(['sh', '-c', `systemctl restart containerd || exit 1\n${CTR_ANSWERS_WITHIN_30S}`]);
   }
 
   /** Builds an image and pushes it to this node's registry (once per node). */

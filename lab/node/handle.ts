@@ -16,6 +16,9 @@ import type { BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
 import type { Detection, NodeComponent } from './component.ts';
 
+/** A shell line that waits until containerd answers `ctr` after a restart (30 s), then fails saying so. */
+export const CTR_ANSWERS_WITHIN_30S = 'for i in $(seq 300); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo "containerd did not come back in 30 s" >&2; exit 1';
+
 export interface LabNodeHandle {
   /** The lab (single node or cluster) this node belongs to. */
   readonly labId: string;
@@ -45,6 +48,8 @@ export interface LabNodeHandle {
   pushImage(image: Workload['spec']['image']): Promise<BuiltImage>;
   /** The CRI pod a workload runs as on this node (its Pod object, converted as the kubelet would). */
   podSpecOf(workload: Workload): PodSpec;
+  /** Restarts the node's containerd as root would (its pid, or its systemd unit) and waits until `ctr` answers again. */
+  restartContainerd(): Promise<void>;
   /** Everything this node's components reported since `since`. */
   detections(since: Date): Promise<Detection[]>;
 }

@@ -31,7 +31,7 @@ export const imageConfigTamper: Technique = {
     const config = JSON.parse((await node.readFile(configPath)).toString()) as { config?: { Env?: string[] } };
     config.config = { ...config.config, Env: [...(config.config?.Env ?? []), `${INJECTED_VARIABLE}=${payload}`] };
     await node.run(['sh', '-c', 'cat > "$1"', 'sh', configPath], { input: Buffer.from(JSON.stringify(config)) });
-    await restartContainerd(node);
+    await node.restartContainerd();
 
     const evidence: Record<string, unknown> = { ref, manifestDigest, configDigest: manifest.config.digest, configBlob: configPath, injected: `${INJECTED_VARIABLE}=${payload}` };
     const start = await tryStart(node, workload, pods);
@@ -43,13 +43,3 @@ export const imageConfigTamper: Technique = {
       : { effect: false, reason: 'the container started with the signed config', evidence };
   },
 };
-
-/** Restarts the node's containerd (lab-node-init started it and keeps its pid) and waits for it to answer. */
-export async function restartContainerd(node: Parameters<Technique['run']>[0]['node']): Promise<void> {
-  await node.run(['sh', '-c', [
-    'pid=$(cat /run/lab-containerd.pid); kill "$pid"',
-    'for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done',
-    'setsid containerd >>/var/log/integrity-lab/containerd.log 2>&1 < /dev/null & echo $! >/run/lab-containerd.pid',
-    'for i in $(seq 300); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo "containerd did not come back in 30 s" >&2; exit 1',
-  ].join('\n')]);
-}

@@ -15,7 +15,7 @@ import type { LabNodeHandle } from '../../node/index.ts';
 import type { Attack } from '../../spec/schemas.ts';
 import type { Technique } from '../technique.ts';
 import { findLayerFileContaining, requirePath, requirePayload, requirePod } from './common.ts';
-import { containerMountinfo, readContainerFile } from './start.ts';
+import { containerInitPid, containerMountinfo, readContainerFile } from './start.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 
 import type { AttackErrorCode } from './common.ts';
@@ -52,6 +52,24 @@ export function rootLowerdirs(mountinfo: string): string[] {
   }
   return [];
 }
+
+/**
+ * $1 the container's root as the node sees it (/proc/<pid>/root), $2 the
+ * layer file, $3 the offset, $4 the path in the container, $5 "1" when the
+ * layer file is immutable (cleared for the edit and set again, as root can).
+ * The replacement bytes come on stdin; the file as the container's root
+ * serves it after the edit goes to stdout (exit UNREADABLE if it cannot be read).
+ */
+/** The edit was made but the file could not be read back through the container's root. */
+const UNREADABLE = 93;
+const EDIT_AND_READ_BACK = `cd "$1" || exit 90
+[ "$5" = 1 ] && { chattr -i "$2" || exit 91; }
+dd of="$2" bs=1 seek="$3" conv=notrunc status=none; rc=$?
+[ "$5" = 1 ] && { chattr +i "$2" || exit 94; }
+[ $rc -eq 0 ] || exit $rc
+sync && echo 3 > /proc/sys/vm/drop_caches || exit 92
+cat -- ".$4" || exit ${UNREADABLE}
+`;
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -119,17 +137,19 @@ export async function tamperLayerFile(node: LabNodeHandle, pod: RunningPod, atta
 
   const lsattr = (await node.exec.run(['lsattr', layerFile])).stdout.toString();
   const immutable = /^\S*i\S*\s/.test(lsattr);
-  if (immutable) await node.run(['chattr', '-i', layerFile]);
-  try {
-    await node.run(['dd', `of=${layerFile}`, 'bs=1', `seek=${offset}`, 'conv=notrunc', 'status=none'], { input: replacement });
-  } finally {
-    if (immutable) await node.run(['chattr', '+i', layerFile]);
+  const { pid, state } = await containerInitPid(node, container.id);
+  if (!pid) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `${pod.namespace}/${pod.name}: container ${container.id.slice(0, 12)} is ${state}`);
+  // One shell does the edit and reads it back. It holds the container's root
+  // as its working directory from before the edit, so the read after the
+  // page cache is dropped (EROFS serves reads from it) is what the
+  // container's root serves, even if a defence stops the container as soon
+  // as it sees the edit: the root mount lives as long as the shell holds it.
+  const r = await node.exec.run(['sh', '-c', EDIT_AND_READ_BACK, 'edit', `/proc/${pid}/root`, layerFile, String(offset), path, immutable ? '1' : ''], { input: replacement });
+  if (r.exitCode !== 0 && r.exitCode !== UNREADABLE) {
+    throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `editing ${layerFile} at ${offset} behind ${path} of ${pod.namespace}/${pod.name} failed (exit ${r.exitCode}): ${r.stderr.toString().trim()}`);
   }
-  // EROFS serves reads from the page cache; the edit shows once it is dropped.
-  await node.run(['sh', '-c', 'sync && echo 3 > /proc/sys/vm/drop_caches']);
-
+  const seen = r.exitCode === 0 ? r.stdout : Buffer.from(`(unreadable: ${r.stderr.toString().trim()})`);
   const after = await node.readFile(layerFile);
-  const seen = await read().catch((e: Error) => Buffer.from(`(unreadable: ${e.message})`));
   return {
     effect: seen.equals(replacement),
     evidence: {

@@ -10,11 +10,12 @@
  * What must catch it: the start gate, which verifies the sandbox of a pod in
  * a protected namespace from its pause image like any protected image
  * (signature, signed layer root hashes, read-only root with no upperdir).
- * On the node substrate: a kind node's sandbox image is another reference.
+ * The reference is the node's own sandbox image (containerd's `sandbox`
+ * setting): the lab's pause on a lab node, the preloaded control-plane pause
+ * on a kind node.
  */
 import { buildImage } from '../../images/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
-import { PAUSE_IMAGE } from '../../node/containerd-config.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePayload } from './common.ts';
 import { sideLoad } from './side-load-import.ts';
@@ -33,17 +34,18 @@ export const pauseImageSideLoad: Technique = {
   async run({ node, attack, workload, pods }) {
     const path = requirePath(attack);
     const payload = requirePayload(attack);
-    const ref = node.imageRef(PAUSE_IMAGE.repository, PAUSE_IMAGE.tag);
+    const ref = node.sandboxImage;
+    const tag = ref.slice(ref.lastIndexOf(':') + 1);
     const forged = await buildImage(
       {
-        repository: PAUSE_IMAGE.repository,
-        tag: PAUSE_IMAGE.tag,
+        repository: ref.slice(ref.indexOf('/') + 1, ref.lastIndexOf(':')),
+        tag,
         layers: [{ busybox: true }, { files: [{ path, content: payload, mode: 0o644 }] }],
         entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'],
       },
       { busybox: async () => node.readFile('/bin/busybox') },
     );
-    const evidence = await sideLoad(node, forged, ref, PAUSE_IMAGE.tag);
+    const evidence = await sideLoad(node, forged, ref, tag);
 
     const start = await tryStart(node, workload, pods);
     if (!start.started) {

@@ -12,7 +12,6 @@
  * containerd's configuration against its lab-start pin.
  */
 import { CONTAINERD_CONFIG, readNodeText, ungatedWriteAfter, writeNodeText } from './defence-tamper.ts';
-import { restartContainerd } from './image-config-tamper.ts';
 
 const BINARY_NAME = /^\s*BinaryName\s*=.*$/m;
 
@@ -22,6 +21,6 @@ export const runtimeWrapperUnhook = ungatedWriteAfter('runtime-wrapper-unhook', 
   const evidence: Record<string, unknown> = { containerdConfig: CONTAINERD_CONFIG, runtimeLine: line?.trim() ?? 'none: the shim runs runc directly' };
   if (config === undefined || line === undefined) return { evidence, what: 'containerd runs no runtime wrapper' };
   await writeNodeText(node, CONTAINERD_CONFIG, config.replace(BINARY_NAME, ''));
-  await restartContainerd(node);
+  await node.restartContainerd();
   return { evidence: { ...evidence, containerdRestarted: true }, what: `the runtime wrapper (${line.trim()}) was taken out of ${CONTAINERD_CONFIG} and containerd restarted` };
 });

@@ -39,10 +39,16 @@ export async function containerMountinfo(node: LabNodeHandle, containerId: strin
   return (await readOfInit(node, containerId, (pid) => `/proc/${pid}/mountinfo`)).content.toString();
 }
 
-async function readOfInit(node: LabNodeHandle, containerId: string, file: (pid: number) => string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
+/** The pid of the container's init process as the node sees it; none unless the container runs. */
+export async function containerInitPid(node: LabNodeHandle, containerId: string): Promise<{ pid?: number; state: string }> {
   const { status, info } = await node.cri.containerStatus(containerId);
   const pid = (info.info as { pid?: number } | undefined)?.pid;
-  if (status.state !== 'CONTAINER_RUNNING' || !pid) return { ok: false, content: Buffer.alloc(0), stderr: `container ${containerId.slice(0, 12)} is ${status.state}` };
+  return status.state === 'CONTAINER_RUNNING' && pid ? { pid, state: status.state } : { state: status.state };
+}
+
+async function readOfInit(node: LabNodeHandle, containerId: string, file: (pid: number) => string): Promise<{ ok: boolean; content: Buffer; stderr: string }> {
+  const { pid, state } = await containerInitPid(node, containerId);
+  if (!pid) return { ok: false, content: Buffer.alloc(0), stderr: `container ${containerId.slice(0, 12)} is ${state}` };
   const r = await node.exec.run(['cat', file(pid)]);
   return { ok: r.exitCode === 0, content: r.exitCode === 0 ? r.stdout : Buffer.alloc(0), stderr: r.stderr.toString() };
 }
