@@ -10,7 +10,7 @@
  * on before any lab is never turned off.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { watch, appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CriClient } from '../../cri/client.ts';
@@ -265,7 +265,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   });
   every(300, () => daemon.tick());
   const answering = new Set<string>();
-  every(50, () => {
+  const answerHolds = () => {
     let entries: string[];
     try {
       entries = readdirSync(holdDir);
@@ -286,7 +286,16 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
         .catch((err) => log(`start hold ${id.slice(0, 12)} failed: ${describeError(err)}`))
         .finally(() => answering.delete(id));
     }
-  });
+  };
+  // A request is answered as soon as inotify reports it; the poll is the
+  // fallback for a watch that cannot be set or misses an event.
+  try {
+    const watcher = watch(holdDir, () => answerHolds());
+    watcher.on('error', (err) => log(`start hold watch failed, polling only: ${describeError(err)}`));
+  } catch (err) {
+    log(`start hold watch not set, polling only: ${describeError(err)}`);
+  }
+  every(250, answerHolds);
   every(250, async () => {
     const request = realProc.readText(at(AUDIT_FILES.request));
     if (request === undefined) return;
