@@ -5,18 +5,27 @@
  *
  * Goal: at most 15% overhead. Anchor: containerd measured +109% unpack
  * time for its set_immutable option.
- * usage: node --import tsx bench/gates.ts [--runs N]
+ * Where the difference goes: each CRI call's time (the client's own
+ * records: PullImage, RunPodSandbox, CreateContainer, StartContainer) on
+ * both profiles, and inside them the gates' own decision times (pull gate,
+ * the sandbox's pause-image decision, the container's decision, the audit
+ * start hold on `runc start`). `--gates-only` adds a third profile, the
+ * integrity profile with only the pull and start gates (no watchdog, audit
+ * or admission), to tell the gates' cost from the other components'.
+ * usage: node --import tsx bench/gates.ts [--runs N] [--gates-only]
  */
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runPod, removePod } from '../lab/cri/index.ts';
 import type { StartedLabNode } from '../lab/node/index.ts';
 import { startLabNode } from '../lab/start.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
-import type { Workload } from '../lab/spec/schemas.ts';
+import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import { signImage } from '../lab/trust/index.ts';
+import { START_DECISION_LOG } from '../lab/gates/start-hold-gate.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'gates-only': { type: 'boolean', default: false } } });
 const catalog = await loadCatalog(join(import.meta.dirname, '../scenarios'));
 
 const workload: Workload = {
@@ -37,6 +46,12 @@ const workload: Workload = {
   },
 };
 
+/** The integrity profile with only the node gates: what they cost without the watchdog, audit and admission. */
+function gatesOnly(): LabProfile {
+  const integrity = getProfile(catalog, 'integrity');
+  return { ...integrity, metadata: { ...integrity.metadata, name: 'gates-only' }, spec: { ...integrity.spec, components: ['pull-gate', 'start-gate'] as unknown as LabProfile['spec']['components'] } };
+}
+
 interface Run {
   ms: number;
   verify: string;
@@ -47,50 +62,95 @@ interface Run {
   pullGateMs?: number;
   /** Layers whose root hash the start gate found cached (hashed in the background after unpack). */
   cachedLayers?: number;
+  /** The start gate's `runc start` decision: its whole time, and the audit start hold's part of it. */
+  startHoldMs?: number;
+  startDecisionMs?: number;
+  /** The container's and the sandbox's decisions, per stage (runtime-gate.ts stagesMs). */
+  containerStages?: Record<string, number>;
+  sandboxStages?: Record<string, number>;
+  /** Milliseconds per CRI call of the pod's start, as the client timed them. */
+  cri: Record<string, number>;
 }
+
+const CRI_PHASES = ['pullImage', 'runPodSandbox', 'createContainer', 'startContainer'] as const;
 
 /** The last allow decision about the bench image, or (`match`) another one: the pod's sandbox is decided too. */
 const lastDecision = async (node: StartedLabNode, log: string, match = 'system/bench') => {
   const r = await node.exec.run(['sh', '-c', `grep '"action":"allow"' ${log} 2>/dev/null | grep -F '${match}' | tail -1`]);
   const text = r.stdout.toString().trim();
-  return text ? (JSON.parse(text) as { durationMs?: number; layers?: { cached: boolean }[] }) : undefined;
+  return text ? (JSON.parse(text) as { durationMs?: number; holdMs?: number; layers?: { cached: boolean }[]; stagesMs?: Record<string, number> }) : undefined;
 };
 
 async function once(profileName: string): Promise<Run> {
-  const profile = getProfile(catalog, profileName);
+  const profile = profileName === 'gates-only' ? gatesOnly() : getProfile(catalog, profileName);
   const node = await startLabNode(profile);
   try {
     await node.pushImage(workload.spec.image);
     await signImage(node, workload.spec.image.repository, workload.spec.image.tag, { format: 'v2' });
+    const before = node.cri.calls.length;
     const t0 = performance.now();
     const pod = await runPod(node.cri, { ...node.podSpecOf(workload), imagePullPolicy: 'Always' });
     const ms = performance.now() - t0;
+    const cri: Record<string, number> = {};
+    for (const c of node.cri.calls.slice(before)) if ((CRI_PHASES as readonly string[]).includes(c.method)) cri[c.method] = (cri[c.method] ?? 0) + c.durationMs;
     await removePod(node.cri, pod);
     const log = await node.exec.run(['sh', '-c', 'grep \'"action":"allow"\' /var/log/integrity-lab/gate-decisions.jsonl 2>/dev/null | grep -c system/bench || true']);
     const start = await lastDecision(node, '/var/log/integrity-lab/gate-decisions.jsonl');
     const sandbox = await lastDecision(node, '/var/log/integrity-lab/gate-decisions.jsonl', '"sandbox":true');
     const pull = await lastDecision(node, '/var/log/integrity-lab/pull-decisions.jsonl');
-    return { ms, verify: log.stdout.toString().trim(), startGateMs: start?.durationMs, sandboxGateMs: sandbox?.durationMs, pullGateMs: pull?.durationMs, cachedLayers: start?.layers?.filter((l) => l.cached).length };
+    const hold = await lastDecision(node, START_DECISION_LOG, '"start":true');
+    return {
+      ms,
+      cri,
+      verify: log.stdout.toString().trim(),
+      startGateMs: start?.durationMs,
+      sandboxGateMs: sandbox?.durationMs,
+      pullGateMs: pull?.durationMs,
+      cachedLayers: start?.layers?.filter((l) => l.cached).length,
+      startHoldMs: hold?.holdMs,
+      startDecisionMs: hold?.durationMs,
+      ...(start?.stagesMs ? { containerStages: start.stagesMs } : {}),
+      ...(sandbox?.stagesMs ? { sandboxStages: sandbox.stagesMs } : {}),
+    };
   } finally {
     await node.stop();
   }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const times: Record<string, number[]> = { vanilla: [], integrity: [] };
-const inside: Run[] = [];
+const profiles = ['vanilla', 'integrity', ...(values['gates-only'] ? ['gates-only'] : [])];
+const runs: Record<string, Run[]> = Object.fromEntries(profiles.map((p) => [p, []]));
+const loadBefore = loadavg();
 for (let i = 0; i < Number(values.runs); i++) {
-  for (const p of i % 2 === 0 ? ['vanilla', 'integrity'] : ['integrity', 'vanilla']) {
+  // Alternating order, so that a drift in the machine's load falls on every profile.
+  for (const p of i % 2 === 0 ? profiles : [...profiles].reverse()) {
     const r = await once(p);
-    if (p === 'integrity' && r.verify !== '1') throw new Error(`the start gate did not verify the bench image (allow decisions: ${r.verify})`);
-    times[p]!.push(r.ms);
-    if (p === 'integrity') inside.push(r);
+    if (p !== 'vanilla' && r.verify !== '1') throw new Error(`the start gate did not verify the bench image on ${p} (allow decisions: ${r.verify})`);
+    runs[p]!.push(r);
   }
 }
-const v = median(times.vanilla!);
-const g = median(times.integrity!);
-console.log(`Measured ${new Date().toISOString().slice(0, 10)}: pull + unpack + start, 100 MiB in 5 layers, signed (v2), kube-system; ${values.runs} alternating runs each, fresh node per run.\n`);
-console.log('| profile | median | runs (ms) |\n| --- | --- | --- |');
-for (const p of ['vanilla', 'integrity']) console.log(`| ${p} | ${median(times[p]!).toFixed(0)} ms | ${times[p]!.map((x) => x.toFixed(0)).join(', ')} |`);
-console.log(`\nOverhead of the integrity gates: ${(((g - v) / v) * 100).toFixed(1)}% (goal ≤ 15%; anchor: containerd's set_immutable +109% unpack).`);
-console.log(`\nInside the gates (integrity runs, from their decision logs): start gate ${inside.map((r) => r.startGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.startGateMs ?? 0))}), layers cached ${inside.map((r) => r.cachedLayers ?? '?').join(', ')} of 6; sandbox (pause image) ${inside.map((r) => r.sandboxGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.sandboxGateMs ?? 0))}); pull gate ${inside.map((r) => r.pullGateMs ?? '?').join(', ')} ms (median ${median(inside.map((r) => r.pullGateMs ?? 0))}).`);
+const loadAfter = loadavg();
+const fmt = (xs: (number | undefined)[]) => xs.map((x) => (x === undefined ? '?' : x.toFixed(0))).join(', ');
+const med = (xs: (number | undefined)[]) => median(xs.map((x) => x ?? 0));
+const v = med(runs.vanilla!.map((r) => r.ms));
+console.log(`Measured ${new Date().toISOString().slice(0, 16)}Z: pull + unpack + start, 100 MiB in 5 layers, signed (v2), kube-system; ${values.runs} alternating runs each, fresh node per run; load average ${loadBefore.map((x) => x.toFixed(1)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(1)).join(' ')} after.\n`);
+console.log('| profile | median | runs (ms) | overhead |\n| --- | ---: | --- | ---: |');
+for (const p of profiles) {
+  const m = med(runs[p]!.map((r) => r.ms));
+  console.log(`| ${p} | ${m.toFixed(0)} ms | ${fmt(runs[p]!.map((r) => r.ms))} | ${p === 'vanilla' ? '' : `${(((m - v) / v) * 100).toFixed(1)} %`} |`);
+}
+console.log('\nPer CRI call (medians, ms):\n');
+console.log(`| call | ${profiles.join(' | ')} |\n| --- |${profiles.map(() => ' ---: |').join('')}`);
+for (const c of CRI_PHASES) console.log(`| ${c} | ${profiles.map((p) => med(runs[p]!.map((r) => r.cri[c])).toFixed(0)).join(' | ')} |`);
+for (const p of profiles.filter((x) => x !== 'vanilla')) {
+  const rs = runs[p]!;
+  console.log(
+    `\nInside the gates on ${p} (their own records, per run; medians in brackets): pull gate ${fmt(rs.map((r) => r.pullGateMs))} [${med(rs.map((r) => r.pullGateMs))}]; ` +
+      `sandbox decision ${fmt(rs.map((r) => r.sandboxGateMs))} [${med(rs.map((r) => r.sandboxGateMs))}]; container decision ${fmt(rs.map((r) => r.startGateMs))} [${med(rs.map((r) => r.startGateMs))}], layers cached ${fmt(rs.map((r) => r.cachedLayers))} of 6; ` +
+      `runc start decision ${fmt(rs.map((r) => r.startDecisionMs))} [${med(rs.map((r) => r.startDecisionMs))}], of which the audit start hold ${fmt(rs.map((r) => r.startHoldMs))} [${med(rs.map((r) => r.startHoldMs))}].`,
+  );
+  for (const which of ['sandbox', 'container'] as const) {
+    const names = [...new Set(rs.flatMap((r) => Object.keys(r[`${which}Stages`] ?? {})))];
+    if (names.length) console.log(`  ${which} decision by stage (medians, ms): ${names.map((n) => `${n} ${med(rs.map((r) => r[`${which}Stages`]?.[n]))}`).join(', ')}`);
+  }
+}

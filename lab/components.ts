@@ -20,7 +20,7 @@ export function componentsFor(profile: LabProfile): NodeComponent[] {
     if (!g) {
       throw new LabError('SPEC_SEMANTIC', `lab profile "${profile.metadata.name}": spec.gates is required when spec.components lists ${gates.join(', ')}`);
     }
-    out.push(gatesComponent({ components: gates, ...g }));
+    out.push(gatesComponent({ components: gates, ...g, auditStartHold: (wanted as readonly string[]).includes('audit') }));
   }
   // admission: the webhook in the node, policies from scenarios/policies (lab/admission/component.ts).
   if ((wanted as readonly string[]).includes('admission')) out.push(admissionComponent());

@@ -45,6 +45,11 @@ Feature: The controls defend themselves
       | start-gate-wrapper-replaced          | system-agent | vanilla   |
       | start-gate-wrapper-replaced          | system-agent | integrity |
 
+    Examples: the audit start hold defends itself
+      | attack                   | workload     | profile   |
+      | audit-start-hold-removed | system-agent | vanilla   |
+      | audit-start-hold-removed | system-agent | integrity |
+
   Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
     Given a lab node with the "<profile>" profile
     When the attacker carries out "rogue-ca-in-trusted-roots"

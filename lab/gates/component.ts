@@ -21,7 +21,8 @@ import { GATE_CONFIG_PATH, type GateConfig, type GateErrorCode } from './config.
 import { GATE_PINS_PATH, pinFiles } from './pins.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
 import { RELEASE_SCRIPT } from './layer-mount.ts';
-import { HOLD_SCRIPT_PATH } from '../audit/node/start-hold.ts';
+import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, STOPPED_NOTE } from '../audit/node/start-hold.ts';
+import { START_DECISION_LOG } from './start-hold-gate.ts';
 import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
 
 export interface GateOptions {
@@ -32,6 +33,8 @@ export interface GateOptions {
   standardLayerRootHash: string;
   /** The application tier (tiers.ts); absent: no start-time check outside protectedNamespaces. */
   applicationTier?: GateConfig['applicationTier'];
+  /** The profile runs the audit component: protected starts wait for its start hold, which the gate pins (start-hold-gate.ts). */
+  auditStartHold?: boolean;
 }
 
 /** Unmounts a deleted container's gate-owned layers and closes its verity devices. */
@@ -56,10 +59,11 @@ for a in "$@"; do
   prev=$a
   last=$a
 done
-# The audit daemon's start hold (lab/audit/node/start-hold.ts), when it runs:
-# the container's first process waits until its audit rules are set.
-if [ -n "$start" ] && [ -x ${HOLD_SCRIPT_PATH} ]; then
-  ${HOLD_SCRIPT_PATH} "$last" || exit 1
+# The audit daemon's start hold (lab/audit/node/start-hold.ts): the gate
+# runs it from the pinned bytes and refuses a protected container's start
+# when it is missing, altered or fails (lab/gates/start-hold-gate.ts).
+if [ -n "$start" ]; then
+  /opt/integrity-lab/gate-client start "$@" >&2 || exit 1
 fi
 if [ -n "$gate" ] && [ -n "$bundle" ] && grep -qE '"io.kubernetes.cri.container-type":"(container|sandbox)"' "$bundle/config.json" 2>/dev/null; then
   /opt/integrity-lab/gate-client create "$@" >&2 || exit 1
@@ -137,12 +141,16 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         decisionLog: GATE_DECISION_LOG,
         runtime: '/usr/bin/runc',
         ...(options.applicationTier ? { applicationTier: options.applicationTier } : {}),
+        ...(start && options.auditStartHold ? { startHold: { script: HOLD_SCRIPT_PATH, stoppedNote: STOPPED_NOTE } } : {}),
       };
       const configText = JSON.stringify(config, null, 2);
       files.push({ content: configText, target: GATE_CONFIG_PATH, mode: 0o644 });
       files.push({ content: ctx.trustedRootsPem, target: config.trustedRootsFile, mode: 0o644 });
       // The host pins what it wrote; the daemon refuses decisions on other bytes (pins.ts).
-      const pins = pinFiles([{ path: GATE_CONFIG_PATH, content: configText }, { path: config.trustedRootsFile, content: ctx.trustedRootsPem }], new Date());
+      // The audit daemon writes the hold script; the host pins the bytes it will write.
+      const pinned = [{ path: GATE_CONFIG_PATH, content: configText }, { path: config.trustedRootsFile, content: ctx.trustedRootsPem }];
+      if (config.startHold) pinned.push({ path: config.startHold.script, content: HOLD_SCRIPT });
+      const pins = pinFiles(pinned, new Date());
       files.push({ content: JSON.stringify(pins, null, 2), target: GATE_PINS_PATH, mode: 0o600 });
       const plugins: string[] = [];
       // One resident daemon answers both gates through a small client.
@@ -181,7 +189,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     /** Refusals logged by the gates since `since`. */
     async detections(node: LabNodeHandle, since: Date) {
       const out = [];
-      for (const [component, log] of [['start-gate', GATE_DECISION_LOG], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
+      for (const [component, log] of [['start-gate', GATE_DECISION_LOG], ['start-gate', START_DECISION_LOG], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
         const r = await node.exec.run(['cat', log]);
         for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
           const d = JSON.parse(line) as { time: string; action: string; reason: string };

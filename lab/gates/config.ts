@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { LabError } from '../errors.ts';
 import { applicationTierProblems, type ApplicationTierSettings } from './tiers.ts';
+import type { StartHoldSettings } from './start-hold-gate.ts';
 
 export type GateErrorCode =
   | 'GATE_CONFIG_MISSING'
@@ -37,6 +38,8 @@ export interface GateConfig {
   runtime: string;
   /** Namespaces outside protectedNamespaces whose images are checked against their digests (tiers.ts); absent: none. */
   applicationTier?: ApplicationTierSettings;
+  /** The profile runs the audit component: `runc start` runs its start hold (start-hold-gate.ts); absent: no hold. */
+  startHold?: StartHoldSettings;
 }
 
 function fail(code: GateErrorCode, message: string, cause?: unknown): never {
@@ -69,6 +72,10 @@ export function parseGateConfig(text: string, source = GATE_CONFIG_PATH): GateCo
   if (typeof data.decisionLog !== 'string') problems.push('decisionLog: expected a path');
   if (typeof data.runtime !== 'string') problems.push('runtime: expected a path');
   problems.push(...applicationTierProblems(data.applicationTier));
+  const hold = data.startHold as Partial<StartHoldSettings> | undefined;
+  if (hold !== undefined && (hold === null || typeof hold !== 'object' || typeof hold.script !== 'string' || !hold.script.startsWith('/') || typeof hold.stoppedNote !== 'string' || !hold.stoppedNote.startsWith('/'))) {
+    problems.push('startHold: expected { script: absolute path, stoppedNote: absolute path }');
+  }
   if (problems.length) fail('GATE_CONFIG_INVALID', `${source}: ${problems.join('; ')}`);
   return data as unknown as GateConfig;
 }

@@ -11,7 +11,7 @@
  * answer is one byte (the exit code) and the reason text.
  */
 import { createServer, type Socket } from 'node:net';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { pullGateMain } from './pull-gate.ts';
@@ -20,6 +20,7 @@ import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type RuntimeCheck } from './pins.ts';
 import { GATE_CONFIG_PATH, loadGateConfig } from './config.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
+import { gateStart, nodeStartHoldDeps, observeHold, START_DECISION_LOG, type StartHoldDeps } from './start-hold-gate.ts';
 
 export const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 const SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
@@ -38,7 +39,15 @@ export function parseRequest(data: Buffer): { args: string[]; stdin: Buffer } {
 }
 
 /** `readDefence` reads the configuration and trusted roots against the pins the daemon loaded at its start. */
-export async function answer(args: string[], stdin: Buffer, cache: RootHashCache, readDefence: DefenceReader, runtime: RuntimeCheck, versions: VersionRecord = versionRecord()): Promise<{ code: number; text: string }> {
+export async function answer(
+  args: string[],
+  stdin: Buffer,
+  cache: RootHashCache,
+  readDefence: DefenceReader,
+  runtime: RuntimeCheck,
+  versions: VersionRecord = versionRecord(),
+  hold: StartHoldDeps = nodeStartHoldDeps(readDefence),
+): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
   try {
@@ -48,10 +57,33 @@ export async function answer(args: string[], stdin: Buffer, cache: RootHashCache
       const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence, runtime, versions }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
+    if (mode === 'start') return await answerStart(rest, readDefence, hold);
     return { code: 2, text: `unknown gate request "${mode}"` };
   } catch (err) {
     return { code: 1, text: `integrity gate refused: internal error: ${describeError(err)}` };
   }
+}
+
+/** `runc start`: the audit start hold (start-hold-gate.ts); refusals and held starts go to START_DECISION_LOG. */
+async function answerStart(argv: string[], readDefence: DefenceReader, hold: StartHoldDeps): Promise<{ code: number; text: string }> {
+  let config;
+  try {
+    config = loadGateConfig(GATE_CONFIG_PATH, readDefence);
+  } catch (err) {
+    config = err as Error;
+  }
+  const started = performance.now();
+  const decision = await gateStart(argv, config, hold);
+  if (!decision) return { code: 0, text: '' };
+  decision.durationMs = Math.round(performance.now() - started);
+  try {
+    appendFileSync(START_DECISION_LOG, JSON.stringify(decision) + '\n');
+  } catch {
+    // the refusal still reaches containerd through stderr
+  }
+  if (decision.action !== 'refuse') return { code: 0, text: '' };
+  const who = [decision.namespace, decision.pod, decision.container].filter(Boolean).join('/');
+  return { code: 1, text: `integrity start gate refused to start ${who || decision.id}: ${decision.reason}` };
 }
 
 /** Hashes new layer files in the background so that start-time checks hit the cache. */
@@ -96,6 +128,15 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     runtimePin = err as Error;
   }
   const runtime = runtimeChecker(runtimePin);
+  const hold = nodeStartHoldDeps(readDefence);
+  // Latch as soon as the audit daemon offers its hold, not at the first start.
+  setInterval(() => {
+    try {
+      observeHold(loadGateConfig(GATE_CONFIG_PATH, readDefence).startHold, hold);
+    } catch {
+      // an unusable configuration refuses every start anyway
+    }
+  }, 250).unref();
   process.stdout.write(runtimePin instanceof Error ? `integrity gate daemon: ${runtimePin.message}; every protected container is refused\n` : `integrity gate daemon: OCI runtime ${runtimePin.path} pinned (sha256 ${runtimePin.sha256})\n`);
   process.stdout.write(pins instanceof Error ? `integrity gate daemon: ${pins.message}; every decision is refused\n` : `integrity gate daemon: ${Object.keys(pins.files).length} files pinned at ${pins.pinnedAt}: ${Object.keys(pins.files).join(', ')}\n`);
   rmSync(socketPath, { force: true });
@@ -105,7 +146,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache, readDefence, runtime).then(({ code, text }) => {
+      void answer(args, stdin, cache, readDefence, runtime, undefined, hold).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

@@ -111,6 +111,8 @@ export interface GateDecision {
   applicationLayers?: { digest: string; layerFile: string; reference: string; actual: string; cached: boolean }[];
   /** Time the decision took, in the gate process. */
   durationMs?: number;
+  /** Where a protected decision's time went, in ms per stage (the bench's breakdown). */
+  stagesMs?: Record<string, number>;
 }
 
 export interface RuntimeGateDeps {
@@ -195,12 +197,22 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   }
   if (tier.tier !== 'system') return { ...base, reason: `namespace "${namespace}" is not protected (${tier.rule})` };
   const image = base.image ?? '';
+  const stages: Record<string, number> = {};
+  let last = performance.now();
+  const stage = (name: string) => {
+    const now = performance.now();
+    stages[name] = Math.round(now - last);
+    last = now;
+  };
   try {
     // What runs after an allow is runc: a replaced runc could undo everything below.
     deps.runtime?.(config.runtime);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
+    stage('pins');
     const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
+    stage('manifest');
     const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock, deps.versions);
+    stage('signature');
     if (!trust.ok) {
       // An expired certificate is the signer's clock, not a corrupted image:
       // removing it would take every workload on it down with no way back.
@@ -218,6 +230,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     // The config (entrypoint, command, env, user, working directory) is signed
     // through the manifest's config digest: its bytes must still hash to it.
     checkSignedConfig(image, trust.configDigest, deps.content);
+    stage('config');
 
     const rootfs = isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs');
     const overlay = rootOverlay(deps.mountinfo(), rootfs);
@@ -241,6 +254,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       hasher: deps.cache,
       kernel: useKernel ? { workDir: '/run/integrity-lab/verity' } : undefined,
     });
+    stage('bindLayers');
     const std = bound.pop()!;
     const layers = bound.map((b, i) => layerRecord(b, trust.layerDigests[i]!, trust.rootHashes[i]!));
 
@@ -255,6 +269,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     }
     spec.mounts = noexecWritableMounts(spec.mounts ?? []);
     deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    stage('rootfs');
     if (trust.binding) deps.versions?.note(image, digest, trust.binding);
     return {
       ...base,
@@ -264,6 +279,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       manifestDigest: digest,
       configDigest: trust.configDigest,
       verityMode: useKernel ? 'kernel' : 'userspace',
+      stagesMs: stages,
     };
   } catch (err) {
     // Whatever was mounted for a refused container goes again now.

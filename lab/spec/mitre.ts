@@ -48,6 +48,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'copied-shell-from-volume',
   'fileless-shell-in-agent',
   'shell-at-container-start',
+  'audit-start-hold-removed',
   'overmount-in-private-namespace',
   'transient-overmount-of-agent',
   'forged-mount-on-snapshot',

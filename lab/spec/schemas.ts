@@ -296,6 +296,7 @@ export const TECHNIQUES = [
   'copied-binary-exec',
   'memfd-exec',
   'startup-shell',
+  'start-hold-remove',
   'sandbox-file-rewrite',
   'runc-replace',
   'pull-verifier-empty',

@@ -35,7 +35,7 @@ export const PASS_THROUGH_WRAPPER = '#!/bin/sh\nexec /usr/bin/runc "$@"\n';
  * sandbox image the node already holds is not pulled again (a kind node's
  * pause image is preloaded and pinned, and no registry serves it).
  */
-async function pullBeforeTampering(node: LabNodeHandle, workload: Workload): Promise<string[]> {
+export async function pullBeforeTampering(node: LabNodeHandle, workload: Workload): Promise<string[]> {
   const refs = [node.sandboxImage, node.imageRef(workload.spec.image.repository, workload.spec.image.tag)];
   for (const ref of refs) if (ref !== node.sandboxImage || !(await node.cri.imageStatus(ref))) await node.cri.pullImage(ref);
   return refs;

@@ -22,6 +22,7 @@ import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { memfdExec } from './memfd-exec.ts';
 import { startupShell } from './startup-shell.ts';
+import { startHoldRemove } from './start-hold-remove.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 import { runcReplace } from './runc-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
@@ -58,6 +59,7 @@ const implemented: Technique[] = [
   copiedBinaryExec,
   memfdExec,
   startupShell,
+  startHoldRemove,
   sandboxFileRewrite,
   runcReplace,
   pullVerifierEmpty,

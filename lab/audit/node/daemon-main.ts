@@ -10,7 +10,7 @@
  * on before any lab is never turned off.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { watch, appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CriClient } from '../../cri/client.ts';
@@ -20,7 +20,7 @@ import { AuditDaemon, removeLabRules, type CommandResult, type DaemonConfig, typ
 import { KEY_PREFIX, parseRuleList } from './kernel-rules.ts';
 import { AUDIT_FILES, HOST_FILES, SIDECAR_CRI_SOCKET, SIDECAR_PATHS } from './layout.ts';
 import type { ProcReader } from './procfs.ts';
-import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, pendingHolds, START_HOLD_DIR, type HoldAnswer } from './start-hold.ts';
+import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, pendingHolds, START_HOLD_DIR, STOPPED_NOTE, type HoldAnswer } from './start-hold.ts';
 
 const root = SIDECAR_PATHS.root;
 const at = (file: string) => join(root, file);
@@ -185,6 +185,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   // The start hold's directory in the node, through the node's root (start-hold.ts).
   const holdDir = `/proc/${config.nodePid}/root${START_HOLD_DIR}`;
   const holdScript = `/proc/${config.nodePid}/root${HOLD_SCRIPT_PATH}`;
+  const stoppedNote = `/proc/${config.nodePid}/root${STOPPED_NOTE}`;
   const daemon = new AuditDaemon(config, io, new AuditEngine({ hostname: config.hostname }));
   let tap: ChildProcess | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -197,7 +198,13 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     stopping = true;
     log(`stopping: ${why}`);
     for (const t of timers) clearInterval(t);
-    // No daemon answers holds any more: starts must not wait for one.
+    // No daemon answers holds any more: starts must not wait 15 s for one.
+    // The start gate then refuses protected starts at once and quotes the note.
+    try {
+      writeFileSync(stoppedNote, `the audit daemon of lab ${config.labId} stopped at ${new Date().toISOString()}: ${why}\n`);
+    } catch {
+      // no hold directory: the hold was never offered
+    }
     rmSync(holdScript, { force: true });
     tap?.kill('SIGTERM');
     cri.close();
@@ -239,6 +246,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     mkdirSync(holdDir, { recursive: true });
     writeFileSync(`${holdScript}.tmp`, HOLD_SCRIPT, { mode: 0o755 });
     renameSync(`${holdScript}.tmp`, holdScript);
+    rmSync(stoppedNote, { force: true });
   } catch (err) {
     log(`start hold not offered (containers start before their rules are set): ${describeError(err)}`);
   }
@@ -257,7 +265,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   });
   every(300, () => daemon.tick());
   const answering = new Set<string>();
-  every(50, () => {
+  const answerHolds = () => {
     let entries: string[];
     try {
       entries = readdirSync(holdDir);
@@ -278,7 +286,16 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
         .catch((err) => log(`start hold ${id.slice(0, 12)} failed: ${describeError(err)}`))
         .finally(() => answering.delete(id));
     }
-  });
+  };
+  // A request is answered as soon as inotify reports it; the poll is the
+  // fallback for a watch that cannot be set or misses an event.
+  try {
+    const watcher = watch(holdDir, () => answerHolds());
+    watcher.on('error', (err) => log(`start hold watch failed, polling only: ${describeError(err)}`));
+  } catch (err) {
+    log(`start hold watch not set, polling only: ${describeError(err)}`);
+  }
+  every(250, answerHolds);
   every(250, async () => {
     const request = realProc.readText(at(AUDIT_FILES.request));
     if (request === undefined) return;

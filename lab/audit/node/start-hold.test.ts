@@ -48,11 +48,24 @@ describe('holdScript', () => {
     });
   });
   describe('when the argument is not a container id', () => {
-    it('asks nothing and does not hold', async () => {
+    it('asks nothing and refuses the start', async () => {
       const r = await runHold('../../etc/x', 1);
-      assert.equal(r.code, 0);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /not a container id: \.\.\/\.\.\/etc\/x; start refused/);
       assert.ok(r.ms < 1000);
       assert.deepEqual(readdirSync(r.dir), ['hold']);
+    });
+  });
+  describe('when the request cannot be posted (the directory is gone)', () => {
+    it('refuses the start at once instead of letting it run unaudited', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hold-'));
+      const started = Date.now();
+      const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+        execFile('sh', ['-c', holdScript(join(dir, 'gone'), 5), 'hold', ID], (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr: String(stderr) })),
+      );
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /cannot post the start hold's request .*gone\/a{64}\.req; start of container a{64} refused/);
+      assert.ok(Date.now() - started < 5000, 'did not wait for the timeout');
     });
   });
 });

@@ -17,20 +17,30 @@
  * daemon has installed it: the script drops `<id>.req` in START_HOLD_DIR
  * and waits for `<id>.ack`, which the daemon writes once the container's
  * rules are set (or it has said why not). The daemon reads the directory
- * through /proc/<node pid>/root.
+ * through /proc/<node pid>/root, sees a request from an inotify watch on it
+ * (a 250 ms poll is the fallback), and the script looks for the answer
+ * every 10 ms: a start waits for the rules, not for two 50 ms polls.
  *
- * The hold fails closed: no answer within HOLD_TIMEOUT_S refuses the start
- * (runc start exits 1), because a container that starts unaudited is what
- * the hold exists to prevent. The daemon removes the script when it stops,
- * so a node whose audit daemon is gone starts containers again (unaudited,
- * as before). A node without the runtime wrapper (a profile with audit but
- * no start gate) has no hold: there the 200 ms window stays.
+ * The hold fails closed: no answer within HOLD_TIMEOUT_S, or a request
+ * that cannot be posted, refuses the start (runc start exits 1), because a
+ * container that starts unaudited is what the hold exists to prevent. The
+ * start gate (lab/gates/start-hold-gate.ts) runs the script for the
+ * wrapper, from bytes it checked against the pin the host took at lab
+ * start, and refuses a protected container's start when the script is
+ * missing or altered: root who removes or empties it does not reopen the
+ * window. The daemon removes the script when it stops cleanly and leaves
+ * STOPPED_NOTE saying so; protected starts are then refused until it runs
+ * again, other containers start unaudited. A node without the runtime
+ * wrapper (a profile with audit but no start gate) has no hold: there the
+ * 200 ms window stays.
  */
 
 /** In the node. */
 export const START_HOLD_DIR = '/run/integrity-lab/audit-hold';
 export const HOLD_SCRIPT_PATH = `${START_HOLD_DIR}/hold`;
 export const HOLD_TIMEOUT_S = 15;
+/** Written by the daemon's clean stop (its time and why), removed when it offers the hold again: the reason a refused start gives. */
+export const STOPPED_NOTE = `${START_HOLD_DIR}/stopped`;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -42,17 +52,21 @@ export function holdScript(dir = START_HOLD_DIR, timeoutS = HOLD_TIMEOUT_S): str
 # answer, so that the container's first process is audited.
 d=${dir}
 id=$1
-case "$id" in *[!0-9a-f]*|'') exit 0 ;; esac
-: > "$d/$id.req" || exit 0
+case "$id" in *[!0-9a-f]*|'') echo "integrity-lab audit: not a container id: $id; start refused" >&2; exit 1 ;; esac
+# true, not the special built-in ":": a failed redirection of a special built-in ends the shell before it can say why
+if ! true > "$d/$id.req"; then
+  echo "integrity-lab audit: cannot post the start hold's request $d/$id.req; start of container $id refused so that it does not run unaudited" >&2
+  exit 1
+fi
 i=0
 while [ ! -e "$d/$id.ack" ]; do
   i=$((i + 1))
-  if [ "$i" -gt ${timeoutS * 20} ]; then
+  if [ "$i" -gt ${timeoutS * 100} ]; then
     rm -f "$d/$id.req"
     echo "integrity-lab audit: the audit daemon did not set the rules of container $id within ${timeoutS} s; start refused so that it does not run unaudited" >&2
     exit 1
   fi
-  sleep 0.05
+  sleep 0.01
 done
 rm -f "$d/$id.req" "$d/$id.ack"
 exit 0

@@ -1,0 +1,214 @@
+/**
+ * The start gate's side of the audit start hold (issue 11 §4 and §5,
+ * T1562.001 Impair Defenses). The audit daemon offers the hold by writing
+ * its script into the node (lab/audit/node/start-hold.ts); a container's
+ * first process must wait until its audit rules are set. Root on the node
+ * who deletes or empties that script, or makes its directory unwritable,
+ * would otherwise reopen the unaudited window at container start with no
+ * trace: the wrapper used to run the script only when it was there, and the
+ * script gave up when it could not post its request.
+ *
+ * So `runc start` goes through the gate daemon, which decides from what the
+ * host pinned at lab start, not from the file the attacker edits:
+ *
+ * - the gate configuration (pinned, pins.ts) says that this node's profile
+ *   runs the audit component (`startHold`), and the pins hold the sha256 of
+ *   the script the audit daemon writes;
+ * - the gate runs the hold from the bytes it read and checked against that
+ *   pin (never the path again), so an altered script is refused, not run;
+ * - for a protected container (a workload container in the system or the
+ *   application tier), a missing or altered script, or a hold that fails
+ *   (its request cannot be posted, no answer in time) refuses the start,
+ *   with a decision record naming the container and the reason
+ *   (START_DECISION_LOG).
+ *
+ * A hold is expected only once the audit daemon has offered it: on a kind
+ * node the kubelet starts kube-system's static pods before the lab's audit
+ * sidecar runs. The gate latches the first time it finds the pinned script
+ * in place (in memory, and in ARMED_PATH for its own restarts); from then
+ * on a missing script refuses protected starts.
+ *
+ * The audit daemon's clean stop removes the script and leaves a note
+ * (STOPPED_NOTE): protected containers then do not start until it runs
+ * again, and their refusal quotes the note; unprotected containers start
+ * unaudited, as on a node without the audit component.
+ *
+ * Trust boundary: root who removes the script, removes ARMED_PATH and
+ * restarts the gate daemon gets protected containers started before the
+ * hold is offered again; three steps instead of one, as for the pins. Pod
+ * sandboxes (pause containers) are never held: the audit daemon has no
+ * rules to set for them.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { describeError } from '../errors.ts';
+import type { GateConfig } from './config.ts';
+import { isPinRefusal, type DefenceReader } from './pins.ts';
+import { CRI_ANNOTATIONS, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
+import { tierOf } from './tiers.ts';
+
+/**
+ * The start gate's `runc start` decisions, one JSON line each: apart from
+ * the `create` decisions (GATE_DECISION_LOG), which say how a container was
+ * admitted, so that readers of those see one decision per container.
+ */
+export const START_DECISION_LOG = '/var/log/integrity-lab/start-decisions.jsonl';
+/** The gate's latch: the hold has been offered on this node (its own restarts keep it). */
+export const ARMED_PATH = '/run/integrity-lab/start-hold-armed';
+/** Where containerd's runc shim keeps a task's bundle: `<root>/<namespace>/<id>/config.json`. */
+export const TASK_BUNDLES = '/run/containerd/io.containerd.runtime.v2.task';
+
+/** `gates.json` `startHold`: the profile runs the audit component, whose hold the gate runs before `runc start`. */
+export interface StartHoldSettings {
+  /** The hold script the audit daemon writes into the node; its sha256 is in the gate pins. */
+  script: string;
+  /** The note the audit daemon's clean stop leaves beside it. */
+  stoppedNote: string;
+}
+
+export interface StartHoldDeps {
+  /** Reads against the pins (pins.ts pinnedReader). */
+  readDefence: DefenceReader;
+  /** A file's text, or undefined when it cannot be read. */
+  readText(path: string): string | undefined;
+  /** Runs the hold script's bytes (`sh -c <script> hold <id>`). */
+  run(script: Buffer, id: string): Promise<{ code: number; stderr: string }>;
+  armed: { get(): boolean; set(): void };
+  clock(): Date;
+}
+
+export type StartDecision = GateDecision & { id: string; start: true; holdMs?: number };
+
+/** The hold script's bytes, checked against its pin; throws a pin refusal or the read error. */
+function pinnedScript(settings: StartHoldSettings, deps: StartHoldDeps): Buffer {
+  const bytes = deps.readDefence(settings.script);
+  if (bytes.length === 0) throw new Error(`${settings.script} is empty`);
+  return bytes;
+}
+
+/** Latches when the pinned script is in place; true once latched. */
+export function observeHold(settings: StartHoldSettings | undefined, deps: StartHoldDeps): boolean {
+  if (!settings) return false;
+  if (deps.armed.get()) return true;
+  try {
+    pinnedScript(settings, deps);
+  } catch {
+    return false;
+  }
+  deps.armed.set();
+  return true;
+}
+
+/** The `--root` runc was given (containerd: `/run/containerd/runc/<namespace>`). */
+function runcRoot(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--root') return argv[i + 1];
+    if (argv[i]!.startsWith('--root=')) return argv[i]!.slice('--root='.length);
+  }
+  return undefined;
+}
+
+/**
+ * Decides a `runc start`: undefined when there is nothing to decide (another
+ * command, a node without the audit hold, a sandbox); otherwise the decision,
+ * after running the hold when one is due. Never throws.
+ */
+export async function gateStart(argv: readonly string[], config: GateConfig | Error, deps: StartHoldDeps): Promise<StartDecision | undefined> {
+  const inv = parseRuncArgs(argv);
+  if (inv.command !== 'start' || !inv.id) return undefined;
+  const id = inv.id;
+  const time = deps.clock().toISOString();
+  if (config instanceof Error) return { time, id, start: true, action: 'refuse', reason: `the gate configuration is unusable, so every start is refused: ${describeError(config)}` };
+  const settings = config.startHold;
+  if (!settings) return undefined;
+  // The shim passes `--log <bundle>/log.json`; otherwise the bundle is found from `--root`.
+  const namespace = (runcRoot(argv) ?? '/k8s.io').split('/').filter(Boolean).pop()!;
+  const bundle = inv.logFile?.endsWith('/log.json') ? dirname(inv.logFile) : `${TASK_BUNDLES}/${namespace}/${id}`;
+  const bundleConfig = deps.readText(`${bundle}/config.json`);
+  let annotations: Record<string, string> = {};
+  try {
+    annotations = (JSON.parse(bundleConfig ?? '{}') as { annotations?: Record<string, string> }).annotations ?? {};
+  } catch {
+    // judged below as a container whose bundle cannot be read
+  }
+  const type = annotations[CRI_ANNOTATIONS.containerType];
+  if (type === 'sandbox') return undefined;
+  const base: StartDecision = {
+    time,
+    id,
+    start: true,
+    action: 'allow',
+    container: annotations[CRI_ANNOTATIONS.containerName],
+    namespace: annotations[CRI_ANNOTATIONS.namespace],
+    pod: annotations[CRI_ANNOTATIONS.podName],
+    reason: '',
+  };
+  // Not a CRI workload container: the audit daemon has nothing to hold for it.
+  if (bundleConfig !== undefined && type !== 'container') return undefined;
+  const tier = bundleConfig === undefined ? undefined : tierOf(config, base.namespace ?? '');
+  // A bundle that cannot be read cannot be shown to be unprotected.
+  const isProtected = tier === undefined || tier.tier !== 'none';
+  if (tier) Object.assign(base, { tier: tier.tier, tierRule: tier.rule });
+  let script: Buffer;
+  try {
+    script = pinnedScript(settings, deps);
+  } catch (err) {
+    if (!isProtected) return undefined;
+    if (!deps.armed.get() && !isPinRefusal(err)) {
+      return { ...base, reason: `the audit start hold has not been offered on this node yet (${describeError(err)}): started before the audit daemon runs` };
+    }
+    const note = deps.readText(settings.stoppedNote)?.trim();
+    const why = isPinRefusal(err) ? err.message : `the audit start hold ${settings.script} cannot be read (${describeError(err)})${note ? `; the audit daemon left: ${note}` : ''}`;
+    return { ...base, action: 'refuse', reason: `${why}; a protected container does not start before its audit rules are set` };
+  }
+  deps.armed.set();
+  const started = performance.now();
+  const r = await deps.run(script, id);
+  const holdMs = Math.round(performance.now() - started);
+  if (r.code !== 0) return { ...base, action: 'refuse', holdMs, reason: `the audit start hold refused (exit ${r.code}): ${r.stderr.trim() || 'no reason given'}` };
+  return { ...base, holdMs, reason: `audit rules set before the first process (hold ${holdMs} ms)` };
+}
+
+export const nodeStartHoldDeps = (readDefence: DefenceReader): StartHoldDeps => {
+  let armed = false;
+  return {
+    readDefence,
+    readText: (p) => {
+      try {
+        return readFileSync(p, 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    run: (script, id) =>
+      new Promise((resolve) => {
+        execFile('sh', ['-c', script.toString('utf8'), 'hold', id], (err, _stdout, stderr) => {
+          resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stderr: String(stderr) });
+        });
+      }),
+    armed: {
+      get: () => {
+        if (!armed) {
+          try {
+            readFileSync(ARMED_PATH);
+            armed = true;
+          } catch {
+            // not latched yet
+          }
+        }
+        return armed;
+      },
+      set: () => {
+        if (armed) return;
+        armed = true;
+        try {
+          writeFileSync(ARMED_PATH, `${new Date().toISOString()}\n`, { mode: 0o600 });
+        } catch {
+          // the latch still holds in memory
+        }
+      },
+    },
+    clock: () => new Date(),
+  };
+};
