@@ -14,7 +14,7 @@ import { toStderr } from '../progress.ts';
 import type { CliIo, Command } from './command.ts';
 import { describeError } from '../errors.ts';
 import { startKindCluster, startLabNode } from '../start.ts';
-import { clustersStarting, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
+import { CLUSTER_PREFIX, clustersStarting, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
@@ -203,10 +203,12 @@ export const command: Command = {
         return r.status ?? 128 + (r.signal ? (constants.signals[r.signal] ?? 0) : 0);
       }
       case 'down': {
-        const kindLab = positionals[0] && (await kindLabIds()).includes(positionals[0]);
+        // A kind lab is named by its lab id or by its cluster's name (`il-<lab id>`, as `kind get clusters` shows it).
+        const kindIds = await kindLabIds();
+        const kindLab = [positionals[0], positionals[0]?.replace(new RegExp(`^${CLUSTER_PREFIX}`), '')].find((id) => id !== undefined && kindIds.includes(id));
         if (kindLab) {
-          await deleteKindCluster(positionals[0]!, (await kindToolsOf(positionals[0]!)) ?? 'kind');
-          io.err(`removed kind cluster of lab ${positionals[0]}`);
+          await deleteKindCluster(kindLab, (await kindToolsOf(kindLab)) ?? 'kind');
+          io.err(`removed kind cluster of lab ${kindLab}`);
           return 0;
         }
         // No container, but a state directory (which may hold the lab's keys) or a volume: a start cut short.
