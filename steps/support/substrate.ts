@@ -152,6 +152,7 @@ export async function startLab(world: LabWorld, profile: LabProfile): Promise<vo
   const status = await world.node.status();
   labState.noteStatus({ ...status, image: world.node.imageTag });
   world.attachJson('node-status', status);
+  world.labReadyAt = new Date();
 }
 
 /**
@@ -176,6 +177,7 @@ export async function startKind(world: LabWorld, profile: LabProfile, workers: n
   if (cluster.notInstalled.length > 0) world.attachJson('components-not-installed-on-kind', cluster.notInstalled);
   const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'wide']);
   world.attachText('kubectl-get-nodes', nodes.stdout.toString());
+  world.labReadyAt = new Date();
 }
 
 /**

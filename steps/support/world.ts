@@ -68,6 +68,12 @@ export class LabWorld extends World {
   readonly cosignKeys = new Map<string, CosignKey & { privateKeyPath: string }>();
   /** When the lab node of this scenario was ready: detections are read from here. */
   admissionSince?: Date;
+  /**
+   * When the scenario's lab (node or cluster) was ready. What components
+   * reported before is the lab's own bring-up (on kind: the control plane's
+   * static pods, the webhook's readiness probe), not the scenario's doing.
+   */
+  labReadyAt?: Date;
 
   // ---- watchdog (steps/watchdog.steps.ts) --------------------------------
   /** Benign controls and fault scenarios count watchdog alerts from here. */
