@@ -35,6 +35,8 @@ Feature: Node integrity gates admit only what the signature covers
       | forged-mount-on-snapshot                  | system-agent | integrity |
       | image-config-tamper                       | system-agent | vanilla   |
       | image-config-tamper                       | system-agent | integrity |
+      | image-retag-before-start                  | system-agent | vanilla   |
+      | image-retag-before-start                  | system-agent | integrity |
       | side-loaded-pause-image                   | system-agent | vanilla   |
       | side-loaded-pause-image                   | system-agent | integrity |
       | another-signed-image-under-protected-name | system-agent | vanilla   |

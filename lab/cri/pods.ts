@@ -84,7 +84,13 @@ export const KUBELET_LABELS = {
   containerName: 'io.kubernetes.container.name',
 } as const;
 
-export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod> {
+/** Between the steps of runPod: what an attacker with the CRI socket can do between CreateContainer and StartContainer. */
+export interface RunPodHooks {
+  /** Runs after CreateContainer of each container, before its StartContainer. */
+  beforeStart?: (containerId: string) => Promise<void>;
+}
+
+export async function runPod(cri: CriClient, spec: PodSpec, hooks: RunPodHooks = {}): Promise<RunningPod> {
   const uid = spec.uid ?? randomUUID();
   const podLabels = {
     [KUBELET_LABELS.podName]: spec.name,
@@ -164,6 +170,7 @@ export async function runPod(cri: CriClient, spec: PodSpec): Promise<RunningPod>
         throw new PodStartError(spec, 'create', err);
       }
       containers.push({ name: c.name, id, image: c.image, imageRef: imageRefs[i] ?? '' });
+      await hooks.beforeStart?.(id);
       try {
         await cri.startContainer(id);
       } catch (err) {

@@ -57,6 +57,31 @@ export async function imageTargetDigest(exec: Exec, c: ContainerdTarget, image: 
   return digest;
 }
 
+/**
+ * The image a CRI container was created from, as containerd's CRI recorded
+ * it at CreateContainer: its image ID, which is the digest of the image's
+ * config (the container record's `io.cri-containerd.container.metadata`
+ * extension, `ImageRef`). The OCI spec's process (entrypoint, command, env,
+ * user, working directory) was built then from that config, so this, not
+ * the image's name looked up again at start, says what the container runs.
+ */
+export async function criImageIdOf(exec: Exec, c: ContainerdTarget, containerId: string): Promise<string> {
+  const r = await exec.run(ctr(c, 'containers', 'info', containerId));
+  if (r.exitCode !== 0) throw new Refusal(`container ${containerId} has no containerd record to say which image CRI created it from: ${r.stderr.trim()}`);
+  let imageRef: unknown;
+  try {
+    const info = JSON.parse(r.stdout.toString()) as { Extensions?: Record<string, { value?: string }> };
+    const meta = info.Extensions?.['io.cri-containerd.container.metadata']?.value;
+    imageRef = meta === undefined ? undefined : (JSON.parse(Buffer.from(meta, 'base64').toString('utf8')) as { Metadata?: { ImageRef?: unknown } }).Metadata?.ImageRef;
+  } catch (err) {
+    throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
+  }
+  if (typeof imageRef !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(imageRef)) {
+    throw new Refusal(`container ${containerId} was not created through CRI (its containerd record names no image ID): a protected container must be`);
+  }
+  return imageRef;
+}
+
 /** The image's manifest (the linux/amd64 one of an index), its bytes checked against the digest that names them. */
 export async function manifestOf(exec: Exec, c: ContainerdTarget, image: string, store: ContentStore): Promise<{ bytes: Buffer; digest: string }> {
   let digest = await imageTargetDigest(exec, c, image);

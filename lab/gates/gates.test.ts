@@ -260,6 +260,8 @@ describe('gateCreate', () => {
     sandbox?: boolean;
     /** What the v2 signature binds (default: system/agent, now). */
     binding?: ImageBinding;
+    /** The image ID (config digest) containerd's CRI recorded at CreateContainer (default: the signed config's). */
+    createdFromConfig?: string;
   }
 
   /** A bundle with a rootfs overlay of two real layer files, and a signed manifest for them. */
@@ -323,6 +325,11 @@ describe('gateCreate', () => {
       async run(argv) {
         calls.push([...argv]);
         if (argv[0] === 'ctr' && argv.includes('ls')) return ok(`REF TYPE DIGEST\n${image} application/vnd.oci.image.manifest.v1+json ${s.digest} 1 KiB linux/amd64 -`);
+        if (argv[0] === 'ctr' && argv.includes('containers') && argv.includes('info')) {
+          // As containerd records a CRI container: the image ID (config digest) CRI created it from.
+          const meta = { Version: 'v1', Metadata: { ID: argv.at(-1), ImageRef: opts.createdFromConfig ?? m.config.digest } };
+          return ok(JSON.stringify({ ID: argv.at(-1), Extensions: { 'io.cri-containerd.container.metadata': { type_url: 'github.com/containerd/cri/pkg/store/container/Metadata', value: Buffer.from(JSON.stringify(meta)).toString('base64') } } }));
+        }
         if (argv[0] === 'sh' && argv[2]?.includes('losetup --find')) {
           if (opts.noLoopDevice) return { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'losetup: cannot find an unused loop device' };
           attachedFiles.push(...argv.slice(4));
@@ -491,6 +498,23 @@ describe('gateCreate', () => {
       assert.equal(mountsOf(f).length, 0);
     });
   });
+  describe('when the name was re-pointed between CreateContainer and the start (another config over the same layers)', () => {
+    it('refuses: the container runs what CRI created it from, not what the name points to at start', async () => {
+      const other = `sha256:${'e'.repeat(64)}`;
+      const f = await fixture({ createdFromConfig: other });
+      const d = await gateCreate(f.bundle, 'c1', f.config, f.deps);
+      assert.equal(d.action, 'refuse', d.reason);
+      assert.match(d.reason, new RegExp(`created from image ${other}, not from the verified`));
+      assert.ok(!f.calls.some((c) => c[0] === 'busybox' && c.includes('mount')), 'nothing was mounted for it');
+    });
+    it('allows the same container when CRI created it from the verified config', async () => {
+      const f = await fixture();
+      const d = await gateCreate(f.bundle, 'c1', f.config, f.deps);
+      assert.equal(d.action, 'allow', d.reason);
+      assert.ok(f.calls.some((c) => c.join(' ') === 'ctr -n k8s.io containers info c1'), 'the gate asked containerd which image CRI used');
+    });
+  });
+
   describe('when the config blob cannot be read', () => {
     it('refuses', async () => {
       const f = await fixture();

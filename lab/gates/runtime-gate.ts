@@ -30,7 +30,7 @@ import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
 import { isPinRefusal, type DefenceReader, type RuntimeCheck } from './pins.ts';
-import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
+import { blobFiles, criImageIdOf, manifestOf, type ContentStore } from './content-store.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
 import { bindLayers, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
@@ -209,6 +209,9 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     deps.runtime?.(config.runtime);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     stage('pins');
+    // The image CRI created a workload container from, asked beside the manifest lookup (both are ctr calls).
+    const createdFrom = sandbox ? undefined : criImageIdOf(deps.exec, { namespace: 'k8s.io' }, containerId);
+    createdFrom?.catch(() => undefined); // awaited below, after the signature
     const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
     stage('manifest');
     const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock, deps.versions);
@@ -230,6 +233,15 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     // The config (entrypoint, command, env, user, working directory) is signed
     // through the manifest's config digest: its bytes must still hash to it.
     checkSignedConfig(image, trust.configDigest, deps.content);
+    // The name is looked up again now, at start; the container's process was
+    // built at CreateContainer from whatever the name pointed to then. A name
+    // re-pointed in between (an unsigned config over the same layers) would
+    // start the attacker's command from verified layers: bind to the image
+    // CRI actually used.
+    const created = await createdFrom;
+    if (created !== undefined && created !== trust.configDigest) {
+      throw new Refusal(`the container was created from image ${created}, not from the verified ${image}@${digest} (config ${trust.configDigest}): the name was pointed at another image between CreateContainer and the start`);
+    }
     stage('config');
 
     const rootfs = isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs');

@@ -53,6 +53,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'transient-overmount-of-agent',
   'forged-mount-on-snapshot',
   'image-config-tamper',
+  'image-retag-before-start',
   'resolv-conf-rewrite-on-node',
   'start-gate-disabled-by-config',
   'start-gate-unhooked-from-containerd',

@@ -287,6 +287,7 @@ export const TECHNIQUES = [
   'content-store-config-tamper',
   'forged-layer-mount',
   'image-config-tamper',
+  'image-retag-before-start',
   'gate-config-unprotect',
   'runtime-wrapper-unhook',
   'runtime-wrapper-replace',

@@ -13,6 +13,7 @@ import { upperdirWrite } from './upperdir-write.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
+import { imageRetagBeforeStart } from './image-retag-before-start.ts';
 import { gateConfigUnprotect } from './gate-config-unprotect.ts';
 import { runtimeWrapperReplace } from './runtime-wrapper-replace.ts';
 import { runtimeWrapperUnhook } from './runtime-wrapper-unhook.ts';
@@ -50,6 +51,7 @@ const implemented: Technique[] = [
   contentStoreConfigTamper,
   forgedLayerMount,
   imageConfigTamper,
+  imageRetagBeforeStart,
   gateConfigUnprotect,
   runtimeWrapperUnhook,
   runtimeWrapperReplace,

@@ -3,15 +3,15 @@
  * (CRI directly, IfNotPresent), and reading a file in it. A refused start is
  * an outcome, not an error.
  */
-import { PodStartError, runPod, type RunningPod } from '../../cri/index.ts';
+import { PodStartError, runPod, type RunningPod, type RunPodHooks } from '../../cri/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import type { Workload } from '../../spec/schemas.ts';
 
 export type StartAttempt = { started: true; pod: RunningPod } | { started: false; stage: string; reason: string };
 
-export async function tryStart(node: LabNodeHandle, workload: Workload, pods: Map<string, RunningPod>): Promise<StartAttempt> {
+export async function tryStart(node: LabNodeHandle, workload: Workload, pods: Map<string, RunningPod>, hooks: RunPodHooks = {}): Promise<StartAttempt> {
   try {
-    const pod = await runPod(node.cri, node.podSpecOf(workload));
+    const pod = await runPod(node.cri, node.podSpecOf(workload), hooks);
     pods.set(workload.metadata.name, pod);
     return { started: true, pod };
   } catch (err) {
