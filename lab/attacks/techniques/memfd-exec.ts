@@ -30,11 +30,14 @@ const SOURCE = join(import.meta.dirname, 'native', 'memfd-exec.c');
 
 /**
  * The shell the attacker runs on the node: join every cgroup directory of
- * the container (cgroup v1 has one per hierarchy), then exec the tool.
+ * the container (cgroup v1 has one per hierarchy), then exec the tool. With
+ * runc's cgroupfs driver (the lab node) a container's directory is named by
+ * its id; with the systemd driver (a kind node) it is the scope
+ * `cri-containerd-<id>.scope`.
  */
 export function joinCgroupsThenRun(containerId: string, tool: readonly string[]): string[] {
   if (!/^[0-9a-f]{64}$/.test(containerId)) throw new Error(`container id should be 64 hex digits, got ${JSON.stringify(containerId)}`);
-  const script = 'n=0; for d in $(find /sys/fs/cgroup -type d -name "$1"); do echo $$ > "$d/cgroup.procs" && n=$((n+1)); done; [ "$n" -gt 0 ] || { echo "no cgroup of $1 joined" >&2; exit 97; }; shift; exec "$@"';
+  const script = 'n=0; for d in $(find /sys/fs/cgroup -type d \\( -name "$1" -o -name "cri-containerd-$1.scope" \\)); do echo $$ > "$d/cgroup.procs" && n=$((n+1)); done; [ "$n" -gt 0 ] || { echo "no cgroup of $1 joined" >&2; exit 97; }; shift; exec "$@"';
   return ['sh', '-c', script, 'sh', containerId, ...tool];
 }
 
