@@ -1,4 +1,4 @@
-@epic:app-integrity
+@epic:app-integrity @any-substrate
 Feature: Application containers start only from a local image that matches its digests
   Outside the system namespaces, the integrity profile puts every namespace
   (but the exempted lab-scratch) in the application tier. Before a container
@@ -60,7 +60,6 @@ Feature: Application containers start only from a local image that matches its d
       | app-config-blob-tamper | vanilla   | no integrity component reported anything                      |
       | app-config-blob-tamper | integrity | the attack's observed reason contains "APP_DIGEST_MISMATCH"   |
 
-  @any-substrate
   Scenario Outline: the check fails closed on <fault> (integrity)
     Given a lab node with the "integrity" profile
     And the image of "app" is on the node

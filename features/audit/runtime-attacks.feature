@@ -1,4 +1,4 @@
-@epic:audit @attack
+@epic:audit @attack @any-substrate
 Feature: Runtime attacks a Falco-style audit layer must notice
   Containerd runs whatever it is asked to and says nothing about what
   happens inside a container. The audit component listens to the kernel's
@@ -7,14 +7,12 @@ Feature: Runtime attacks a Falco-style audit layer must notice
   Every attack here succeeds on both profiles; on the vanilla control it
   goes unnoticed, with audit it is reported.
 
-  @any-substrate
   Scenario: a shell opened in a running container on the vanilla profile
     Given a lab node with the "vanilla" profile
     And the workload "app" is running
     When the attacker carries out "shell-in-app"
     Then the attack has the outcome expected on this profile
 
-  @any-substrate
   Scenario: a shell opened in a running container on the integrity profile
     Given a lab node with the "integrity" profile
     And the workload "app" is running
@@ -22,40 +20,34 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     Then the attack has the outcome expected on this profile
     And the audit rule "Shell spawned in a container" raised an alert
 
-  @any-substrate
   Scenario: a privileged container started through the CRI socket on the vanilla profile
     Given a lab node with the "vanilla" profile
     When the attacker carries out "privileged-pod-via-cri"
     Then the attack has the outcome expected on this profile
 
-  @any-substrate
   Scenario: a privileged container started through the CRI socket on the integrity profile
     Given a lab node with the "integrity" profile
     When the attacker carries out "privileged-pod-via-cri"
     Then the attack has the outcome expected on this profile
     And the audit rule "Privileged container started" raised an alert
 
-  @any-substrate
   Scenario: the node's /etc mounted into a container on the vanilla profile
     Given a lab node with the "vanilla" profile
     When the attacker carries out "hostpath-etc-via-cri"
     Then the attack has the outcome expected on this profile
 
-  @any-substrate
   Scenario: the node's /etc mounted into a container on the integrity profile
     Given a lab node with the "integrity" profile
     When the attacker carries out "hostpath-etc-via-cri"
     Then the attack has the outcome expected on this profile
     And the audit rule "Sensitive host path mounted into a container" raised an alert
 
-  @any-substrate
   Scenario: /etc/shadow read inside a container on the vanilla profile
     Given a lab node with the "vanilla" profile
     And the workload "legacy-app" is running
     When the attacker carries out "shadow-read"
     Then the attack has the outcome expected on this profile
 
-  @any-substrate
   Scenario: /etc/shadow read inside a container on the integrity profile
     Given a lab node with the "integrity" profile
     And the workload "legacy-app" is running

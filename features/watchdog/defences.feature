@@ -1,4 +1,4 @@
-@epic:watchdog
+@epic:watchdog @any-substrate
 Feature: The controls defend themselves
   Root can switch the node gates off without touching a container: edit the
   gate configuration, add a CA to the trusted roots, take the runtime
@@ -35,8 +35,7 @@ Feature: The controls defend themselves
       | watchdog-restart-after-config-edit   | system-agent | vanilla   |
       | watchdog-restart-after-config-edit   | system-agent | integrity |
 
-    @any-substrate
-    Examples: shown on kind too
+    Examples:
       | attack                               | workload     | profile   |
       | start-gate-disabled-by-config        | system-agent | integrity |
       | start-gate-disabled-by-config        | system-agent | vanilla   |

@@ -1,4 +1,4 @@
-@epic:watchdog
+@epic:watchdog @any-substrate
 Feature: The mount watchdog catches overmounts in running protected containers
   Root on a node can change what a running container reads without
   touching its image: it enters the container's mount namespace, or attaches
@@ -9,7 +9,6 @@ Feature: The mount watchdog catches overmounts in running protected containers
   implies: in kube-system it alerts (detected), in d8-* it also stops the
   container, so the overmount has no lasting effect (blocked).
 
-  @any-substrate
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
     And the lab signs the image of "<workload>" in the "v2" format
@@ -50,7 +49,6 @@ Feature: The mount watchdog catches overmounts in running protected containers
       | vanilla   |
       | integrity |
 
-  @any-substrate
   Scenario Outline: an nsenter overmount is reported within 2 s with what an operator needs (<notify>)
     Given a lab node with the "integrity" profile and the watchdog noticing mounts by "<notify>"
     And the lab signs the image of "system-agent" in the "v2" format
@@ -65,7 +63,6 @@ Feature: The mount watchdog catches overmounts in running protected containers
       | fanotify |
       | poll     |
 
-  @any-substrate
   Scenario: in enforce mode the watchdog stops the overmounted container
     Given a lab node with the "integrity" profile
     And the lab signs the image of "d8-agent" in the "v2" format

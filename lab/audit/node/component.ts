@@ -320,13 +320,17 @@ export async function stopKindAudit(labId: string, cluster: string): Promise<voi
   for (const id of ids) {
     const node = id.slice(labId.length + 1);
     const spec = kindSidecarSpec(labId, id, kindAuditDir(stateDir, node), image, join(stateDir, 'run', `${cluster}-${node}`));
+    // The daemon goes first: the kubelet keeps restarting containers (an
+    // enforced stop is followed by a restart), and a running daemon sets the
+    // rules of each restart, also after a cleanup. Its rules are then removed
+    // by a one-off container of the same image (cleanupRules).
+    await stopSidecar(id).catch((err: unknown) => problems.push(`${id}: ${err instanceof Error ? err.message : String(err)}`));
     try {
       const report = await cleanupRules(id, spec);
       if (report.remaining.length > 0) problems.push(`${id}: ${report.remaining.join('; ')}`);
     } catch (err) {
       problems.push(`${id}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    await stopSidecar(id).catch((err: unknown) => problems.push(`${id}: ${err instanceof Error ? err.message : String(err)}`));
   }
   const left = rulesOfAuditIds(parseRuleList((await readKernelAuditState(image, `${labId}-audit-check`)).rulesText), ids);
   if (left.length > 0 || problems.length > 0) {
