@@ -79,7 +79,8 @@ export function chunkBuffers(salt: Uint8Array, saltFirst: boolean, blockSize: nu
  * the lowest tree level (tree.ts entryOffset). Returns the number of blocks.
  *
  * A failed or short read throws an Error whose `verityCode` is
- * 'READ_FAILED', with a message naming the file, offset and shortfall.
+ * 'READ_FAILED' and `chunk` the chunk's number, with a message naming the
+ * file, offset and shortfall.
  */
 export function hashChunk(job: ChunkJob, buffers: ChunkBuffers, chunk: number, out: Buffer, io: ChunkIo): number {
   const first = chunk * job.blocksPerChunk;
@@ -94,13 +95,13 @@ export function hashChunk(job: ChunkJob, buffers: ChunkBuffers, chunk: number, o
       n = io.readv(job.fd, iov, position + done);
     } catch (err) {
       const failure = new Error(`${job.what}: read of ${length} bytes at offset ${position} failed: ${(err as Error).message}`, { cause: err });
-      throw Object.assign(failure, { verityCode: 'READ_FAILED' });
+      throw Object.assign(failure, { verityCode: 'READ_FAILED', chunk });
     }
     if (n === 0) {
       const failure = new Error(
         `${job.what}: expected ${length} bytes at offset ${position}, the file ended after ${done} (did it change while being read?)`,
       );
-      throw Object.assign(failure, { verityCode: 'READ_FAILED' });
+      throw Object.assign(failure, { verityCode: 'READ_FAILED', chunk });
     }
     done += n;
     if (done < length) {

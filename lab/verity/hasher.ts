@@ -100,12 +100,33 @@ function resolveConcurrency(requested: number | undefined, dataBytes: number): n
 
 const NODE_IO: ChunkIo = { readv: readvSync, hash };
 
-/** A chunk error from chunk.ts (plain Error with verityCode) as a typed error. */
+/** The chunk whose read failed, for each READ_FAILED error a hashing thread raised. */
+const failedChunk = new WeakMap<Error, number>();
+
+function readFailed(message: string, chunk: unknown, cause?: unknown): Error {
+  const err = verityError('READ_FAILED', message, cause);
+  if (typeof chunk === 'number') failedChunk.set(err, chunk);
+  return err;
+}
+
+/** A chunk error from chunk.ts (plain Error with verityCode and chunk) as a typed error. */
 function chunkError(err: unknown): unknown {
   if (err instanceof Error && (err as { verityCode?: unknown }).verityCode === 'READ_FAILED') {
-    return verityError('READ_FAILED', err.message, err.cause);
+    return readFailed(err.message, (err as { chunk?: unknown }).chunk, err.cause);
   }
   return err;
+}
+
+/**
+ * Of the failures of several threads, the one to report: a failure that is
+ * not a read of one chunk (an abort, a worker that died) first, else the
+ * read at the earliest chunk. Threads fail in whatever order they run, and
+ * a file cut short fails every chunk past its new end; the earliest names
+ * the first byte that went missing, the same on every run.
+ */
+function firstFailure(failures: unknown[]): unknown {
+  const chunkOf = (err: unknown): number => (err instanceof Error ? (failedChunk.get(err) ?? -1) : -1);
+  return failures.reduce((first, err) => (chunkOf(err) < chunkOf(first) ? err : first));
 }
 
 /**
@@ -228,13 +249,12 @@ export async function hashDataLevel(
     const release = (): void => releaseWorker(worker);
     runs[i]!.then(release, release);
   });
-  if (failure !== undefined) throw failure;
+  const failures = settled.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  if (failure !== undefined) failures.unshift(failure);
+  if (failures.length > 0) throw firstFailure(failures);
   throwIfAborted(options.signal, what);
   let hashed = hashedHere;
-  for (const result of settled) {
-    if (result.status === 'rejected') throw result.reason;
-    hashed += result.value;
-  }
+  for (const result of settled) if (result.status === 'fulfilled') hashed += result.value;
   if (hashed !== chunks) {
     throw verityError('WORKER_FAILED', `${what}: ${hashed} of ${chunks} chunks were hashed; refusing an incomplete tree`);
   }
@@ -299,8 +319,8 @@ class HashWorker {
       if ('done' in reply) {
         this.#settle(undefined, reply.done);
       } else {
-        const code = reply.error.verityCode === 'READ_FAILED' ? 'READ_FAILED' : 'WORKER_FAILED';
-        this.#settle(verityError(code, code === 'READ_FAILED' ? reply.error.message : `hash worker failed: ${reply.error.message}`));
+        const { message, verityCode, chunk } = reply.error;
+        this.#settle(verityCode === 'READ_FAILED' ? readFailed(message, chunk) : verityError('WORKER_FAILED', `hash worker failed: ${message}`));
       }
     });
     this.#worker.on('error', (err) => {

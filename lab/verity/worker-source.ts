@@ -44,7 +44,7 @@ export interface WorkerJob extends ChunkJob {
   worker: number;
 }
 
-export type WorkerReply = { done: number } | { error: { message: string; verityCode?: string } };
+export type WorkerReply = { done: number } | { error: { message: string; verityCode?: string; chunk?: number } };
 
 /** chunk.ts's functions as the worker loop reaches them. */
 export interface ChunkFunctions {
@@ -92,7 +92,7 @@ parentPort.on('message', (job) => {
     const control = new Int32Array(job.control);
     Atomics.store(control, job.slots.STOP, 1);
     Atomics.notify(control, job.slots.ALLOWED);
-    reply = { error: { message: err instanceof Error ? err.message : String(err), verityCode: err && err.verityCode } };
+    reply = { error: { message: err instanceof Error ? err.message : String(err), verityCode: err && err.verityCode, chunk: err && err.chunk } };
   }
   parentPort.postMessage(reply);
 });
