@@ -29,6 +29,8 @@ export interface FeatureStep {
 export interface StepCatalog {
   definitions: StepDefinitionInfo[];
   steps: FeatureStep[];
+  /** Scenarios (outline example rows each) the arguments select. */
+  testCases: number;
 }
 
 function gherkinSteps(doc: GherkinDocument): Map<string, { line: number; keyword: string }> {
@@ -52,6 +54,7 @@ export async function loadStepCatalog(cwd: string, profile = 'lint', provided: s
   const pickleSteps = new Map<string, { uri: string; text: string; astNodeId: string }>();
   const definitions: StepDefinitionInfo[] = [];
   const steps: FeatureStep[] = [];
+  let testCases = 0;
   // The summary formatter needs a real stream; what it would print is reported by the caller instead.
   const silentStdout = new Writable({ write: (_chunk, _enc, done) => done() });
   await runCucumber(runConfiguration, { cwd, stdout: silentStdout, stderr: process.stderr }, (e: Envelope) => {
@@ -62,6 +65,7 @@ export async function loadStepCatalog(cwd: string, profile = 'lint', provided: s
       definitions.push({ id: d.id, pattern: d.pattern.source, uri: d.sourceReference.uri ?? '', line: d.sourceReference.location?.line ?? 0 });
     }
     if (e.testCase) {
+      testCases++;
       for (const ts of e.testCase.testSteps) {
         if (!ts.pickleStepId) continue;
         const p = pickleSteps.get(ts.pickleStepId);
@@ -71,7 +75,7 @@ export async function loadStepCatalog(cwd: string, profile = 'lint', provided: s
       }
     }
   });
-  return { definitions, steps };
+  return { definitions, steps, testCases };
 }
 
 /** Quoted arguments and `{type}` parameters both become one placeholder, so a step is compared with a pattern by its words. */

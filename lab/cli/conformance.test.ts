@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { isLabError } from '../errors.ts';
-import { defaultParallel, parseRunArgs, runLabel } from './conformance.ts';
+import { defaultParallel, lintGate, parseRunArgs, runLabel } from './conformance.ts';
 
 describe('parseRunArgs', () => {
   it("takes the runner's options out and leaves cucumber-js's in order", () => {
@@ -50,5 +54,28 @@ describe('runLabel', () => {
     assert.equal(runLabel([]), 'suite');
     assert.equal(runLabel(['features/attacks/host-layer-tamper.feature:12']), 'host-layer-tamper');
     assert.equal(runLabel(['--tags', '@smoke']), 'smoke');
+  });
+});
+
+describe('lintGate', () => {
+  describe('when the selection matches no scenario', () => {
+    it('stops the run naming the selection and the likely cause', async () => {
+      const problems = await lintGate(parseRunArgs(['features/gates/node-gates.feature:2'], 1).cucumberArgs);
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0]!, /^no scenario matches features\/gates\/node-gates\.feature:2 --tags "not @kind"; a line number selects the scenario, outline or example row that starts on it/);
+    });
+  });
+  describe('when the selection matches a scenario whose steps are all defined', () => {
+    // cucumber-js loads the step definitions once per process: a second
+    // dry run in this one would find none, so this one runs in its own.
+    it('finds nothing', async () => {
+      const line = (await readFile('features/gates/node-gates.feature', 'utf8')).split('\n').findIndex((l) => /^\s*Scenario/.test(l)) + 1;
+      const script = [
+        `import { lintGate, parseRunArgs } from ${JSON.stringify(join(import.meta.dirname, 'conformance.ts'))};`,
+        `console.log(JSON.stringify(await lintGate(parseRunArgs(['features/gates/node-gates.feature:${line}'], 1).cucumberArgs)));`,
+      ].join('\n');
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+      assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), []);
+    });
   });
 });

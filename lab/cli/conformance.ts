@@ -139,7 +139,7 @@ async function ensureJava(): Promise<boolean> {
  * BeforeAll would otherwise fail only after setup, and --strict would fail
  * an undefined step only when its scenario comes up.
  */
-async function lintGate(cucumberArgs: readonly string[]): Promise<string[]> {
+export async function lintGate(cucumberArgs: readonly string[]): Promise<string[]> {
   const problems: string[] = [];
   try {
     await loadCatalog(join(ROOT, 'scenarios'), ROOT);
@@ -149,6 +149,7 @@ async function lintGate(cucumberArgs: readonly string[]): Promise<string[]> {
   try {
     const { loadStepCatalog, describeUndefined, describeAmbiguous } = await import('../../scripts/step-catalog.ts');
     const steps = await loadStepCatalog(ROOT, 'default', [...cucumberArgs]);
+    if (steps.testCases === 0) problems.push(noScenarioSelected(cucumberArgs));
     for (const s of steps.steps) {
       if (s.definitionIds.length === 0) problems.push(describeUndefined(s, steps.definitions));
       if (s.definitionIds.length > 1) problems.push(describeAmbiguous(s, steps.definitions));
@@ -157,6 +158,16 @@ async function lintGate(cucumberArgs: readonly string[]): Promise<string[]> {
     problems.push(`cucumber dry run: ${describeError(err)}`);
   }
   return [...new Set(problems)];
+}
+
+/** What a selection that matches nothing was, and what usually causes it. */
+function noScenarioSelected(cucumberArgs: readonly string[]): string {
+  const lines = cucumberArgs.filter((a) => /\.feature(:\d+)+$/.test(a));
+  const hints = [
+    lines.length > 0 ? `a line number selects the scenario, outline or example row that starts on it (${lines.join(', ')})` : '',
+    'the substrate narrows the scenarios by tag (--substrate kind runs only @kind and @any-substrate ones)',
+  ].filter(Boolean);
+  return `no scenario matches ${cucumberArgs.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}; ${hints.join('; ')}`;
 }
 
 async function firstLine(argv: string[]): Promise<string | null> {
