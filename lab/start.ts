@@ -6,8 +6,9 @@
  */
 import { componentsFor } from './components.ts';
 import { registerAdmissionOf } from './kind/admission.ts';
-import { KindCluster, type StartedKindCluster } from './kind/cluster.ts';
-import { LabNode, type StartedLabNode } from './node/index.ts';
+import { describeError } from './errors.ts';
+import { KindCluster, clustersStarting, type StartedKindCluster } from './kind/cluster.ts';
+import { LabNode, activeNodes, type StartedLabNode } from './node/index.ts';
 import { silent, type ProgressListener } from './progress.ts';
 import type { LabProfile } from './spec/schemas.ts';
 
@@ -49,4 +50,40 @@ export async function startKindCluster(profile: LabProfile, options: StartOption
     throw err;
   }
   return cluster;
+}
+
+/** Something this process started and must remove on Ctrl-C. */
+export interface Stoppable {
+  stop(): Promise<unknown>;
+}
+
+/**
+ * Ctrl-C (or SIGTERM): removes every lab node this process runs, every kind
+ * cluster whose `kind create` is still going, and whatever `others` gives
+ * at that moment, then exits with 130. `say` reports what is removed and
+ * each failure (`failed`). Returns the function that takes the handler off again;
+ * once interrupted, the handler stays until its cleanup exits the process.
+ *
+ * One handler per process: a second would race this one's exit. It stays
+ * on the signals with `on`, not `once`: with no listener left, signal-exit
+ * (a dependency's) re-raises the signal as soon as it arrives, and the
+ * process would die in the middle of the cleanup.
+ */
+export function removeLabsOnInterrupt(say: (message: string, failed?: boolean) => void, others: () => Iterable<Stoppable> = () => []): () => void {
+  let interrupted = false;
+  const interrupt = (signal: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    const clusters = new Set<Stoppable>([...others(), ...clustersStarting]);
+    say(`${signal}: removing ${activeNodes.size} lab node(s) and ${clusters.size} kind cluster(s)`);
+    const stops = [...[...activeNodes].map((n) => n.stop({ force: true })), ...[...clusters].map((c) => c.stop())];
+    void Promise.allSettled(stops).then((settled) => {
+      for (const r of settled) if (r.status === 'rejected') say(`cleanup failed: ${describeError(r.reason)}`, true);
+      process.exit(130);
+    });
+  };
+  process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
+  return () => {
+    if (!interrupted) process.off('SIGINT', interrupt).off('SIGTERM', interrupt);
+  };
 }

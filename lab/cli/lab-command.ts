@@ -7,14 +7,13 @@ import { readdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { activeNodes, listLabs, teardownLab, detectVerityMode, STATE_ROOT } from '../node/index.ts';
+import { listLabs, teardownLab, detectVerityMode, STATE_ROOT } from '../node/index.ts';
 import { localExec } from '../exec.ts';
 import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
 import type { CliIo, Command } from './command.ts';
-import { describeError } from '../errors.ts';
-import { startKindCluster, startLabNode } from '../start.ts';
-import { CLUSTER_PREFIX, clustersStarting, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
+import { removeLabsOnInterrupt, startKindCluster, startLabNode } from '../start.ts';
+import { CLUSTER_PREFIX, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
@@ -137,25 +136,11 @@ export const command: Command = {
     switch (sub) {
       case 'up': {
         // Ctrl-C during the start removes what it made so far; once started, the lab is kept.
-        // `on`, not `once`: with our listener gone, signal-exit (a dependency's) re-raises the
-        // signal as soon as it is delivered, and the process dies in the middle of the cleanup.
-        let interrupted = false;
-        const interrupt = (signal: NodeJS.Signals) => {
-          if (interrupted) return;
-          interrupted = true;
-          io.err(`${signal}: removing the lab being started`);
-          const stops = [...[...activeNodes].map((n) => n.stop({ force: true })), ...[...clustersStarting].map((c) => c.stop())];
-          void Promise.allSettled(stops).then((settled) => {
-            for (const r of settled) if (r.status === 'rejected') io.err(`cleanup: ${describeError(r.reason)}`);
-            process.exit(130);
-          });
-        };
-        process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
+        const keepFromNowOn = removeLabsOnInterrupt((message) => io.err(message));
         try {
           return await labUp(values, io);
         } finally {
-          // Interrupted, the listeners stay until the cleanup exits the process.
-          if (!interrupted) process.off('SIGINT', interrupt).off('SIGTERM', interrupt);
+          keepFromNowOn();
         }
       }
       case 'status': {

@@ -8,7 +8,7 @@ import * as allure from 'allure-js-commons';
 import { After, AfterAll, Before, BeforeAll, Status, setDefaultTimeout } from '@cucumber/cucumber';
 import { join } from 'node:path';
 import { activeNodes, checkNodeRuntime, ensureDockerEngine, ensureNodeImage } from '../../lab/node/index.ts';
-import { clustersStarting } from '../../lab/kind/cluster.ts';
+import { removeLabsOnInterrupt } from '../../lab/start.ts';
 import { activeClusters } from './substrate.ts';
 import { loadCatalog } from '../../lab/spec/loader.ts';
 import { toStderr } from '../../lab/progress.ts';
@@ -84,20 +84,6 @@ AfterAll({ timeout: 120_000 }, async function () {
   for (const node of [...activeNodes]) await node.stop({ force: true }).catch((e) => toStderr({ phase: 'CLEANUP', status: 'ERROR', message: describeError(e) }));
 });
 
-// Ctrl-C: remove every lab this process started (lab nodes, kind clusters, a
-// cluster whose `kind create` is still running), then exit. One handler for
-// both substrates: a second one would race this one's exit.
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    const clusters = new Set([...activeClusters, ...clustersStarting]);
-    toStderr({ phase: 'CLEANUP', status: 'RUN', message: `${signal}: removing ${activeNodes.size} lab node(s) and ${clusters.size} kind cluster(s)` });
-    const stops = [...[...activeNodes].map((n) => n.stop({ force: true })), ...[...clusters].map((c) => c.stop())];
-    void Promise.allSettled(stops).then((settled) => {
-      for (const r of settled) if (r.status === 'rejected') toStderr({ phase: 'CLEANUP', status: 'ERROR', message: describeError(r.reason) });
-      process.exit(130);
-    });
-  });
-}
+// Ctrl-C: remove every lab this process started (lab nodes, kind clusters,
+// a cluster whose `kind create` is still running), then exit.
+removeLabsOnInterrupt((message, failed) => toStderr({ phase: 'CLEANUP', status: failed ? 'ERROR' : 'RUN', message }), () => activeClusters);
