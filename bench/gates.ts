@@ -12,7 +12,9 @@
  * start hold on `runc start`). `--gates-only` adds a third profile, the
  * integrity profile with only the pull and start gates (no watchdog, audit
  * or admission), to tell the gates' cost from the other components'.
- * usage: node --import tsx bench/gates.ts [--runs N] [--gates-only]
+ * `--mutable` adds the integrity profile without containerd's set_immutable
+ * (chattr +i on each layer file at unpack), to tell its share of the pull.
+ * usage: node --import tsx bench/gates.ts [--runs N] [--gates-only] [--mutable]
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +27,9 @@ import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import { signImage } from '../lab/trust/index.ts';
 import { START_DECISION_LOG } from '../lab/gates/start-hold-gate.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'gates-only': { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, 'gates-only': { type: 'boolean', default: false }, mutable: { type: 'boolean', default: false } },
+});
 const catalog = await loadCatalog(join(import.meta.dirname, '../scenarios'));
 
 const workload: Workload = {
@@ -50,6 +54,13 @@ const workload: Workload = {
 function gatesOnly(): LabProfile {
   const integrity = getProfile(catalog, 'integrity');
   return { ...integrity, metadata: { ...integrity.metadata, name: 'gates-only' }, spec: { ...integrity.spec, components: ['pull-gate', 'start-gate'] as unknown as LabProfile['spec']['components'] } };
+}
+
+/** The integrity profile without set_immutable: the pull's cost of chattr +i on each layer file. */
+function mutable(): LabProfile {
+  const integrity = getProfile(catalog, 'integrity');
+  const containerd = { ...integrity.spec.containerd, setImmutable: false };
+  return { ...integrity, metadata: { ...integrity.metadata, name: 'integrity-mutable' }, spec: { ...integrity.spec, containerd } };
 }
 
 interface Run {
@@ -82,7 +93,7 @@ const lastDecision = async (node: StartedLabNode, log: string, match = 'system/b
 };
 
 async function once(profileName: string): Promise<Run> {
-  const profile = profileName === 'gates-only' ? gatesOnly() : getProfile(catalog, profileName);
+  const profile = profileName === 'gates-only' ? gatesOnly() : profileName === 'integrity-mutable' ? mutable() : getProfile(catalog, profileName);
   const node = await startLabNode(profile);
   try {
     await node.pushImage(workload.spec.image);
@@ -118,7 +129,7 @@ async function once(profileName: string): Promise<Run> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const profiles = ['vanilla', 'integrity', ...(values['gates-only'] ? ['gates-only'] : [])];
+const profiles = ['vanilla', 'integrity', ...(values['gates-only'] ? ['gates-only'] : []), ...(values.mutable ? ['integrity-mutable'] : [])];
 const runs: Record<string, Run[]> = Object.fromEntries(profiles.map((p) => [p, []]));
 const loadBefore = loadavg();
 for (let i = 0; i < Number(values.runs); i++) {
