@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { buildImage, buildTar, deterministicBytes } from './index.ts';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { assembleImage, buildImage, buildTar, deterministicBytes, GzipMemo, sha256Digest } from './index.ts';
 
 const fakeBusybox = { busybox: async () => Buffer.from('#!busybox\n') };
 const spec = {
@@ -60,6 +60,64 @@ describe('buildImage', () => {
     it('changes the digest', async () => {
       const other = { ...spec, layers: [spec.layers[0]!, { files: [{ path: '/app/message', content: 'hellO\n' }] }] };
       assert.notEqual((await buildImage(spec, fakeBusybox)).manifestDigest, (await buildImage(other, fakeBusybox)).manifestDigest);
+    });
+  });
+});
+
+describe('GzipMemo', () => {
+  const tarOf = (seed: string, size: number) => buildTar([{ type: 'file', path: '/data', content: deterministicBytes(seed, size) }]);
+
+  it('gives the bytes a fresh gzip gives, and the same image digests with or without it', () => {
+    const memo = new GzipMemo(1024 * 1024);
+    const tar = tarOf('a', 4096);
+    const first = memo.gzip(tar, sha256Digest(tar));
+    const again = memo.gzip(tar, sha256Digest(tar));
+    assert.deepEqual(first, gzipSync(tar, { level: 6 }));
+    assert.deepEqual(again, first);
+    assert.deepEqual(memo.size, { layers: 1, bytes: first.length });
+    const recipe = { repository: 'lab/app', tag: '1', layers: [[{ type: 'file' as const, path: '/x', content: Buffer.from('x') }]] };
+    assert.equal(assembleImage(recipe, memo).manifestDigest, assembleImage(recipe, new GzipMemo(0)).manifestDigest);
+  });
+
+  describe('when a caller edits the blob it was given', () => {
+    it('does not change what the next build gets', () => {
+      const memo = new GzipMemo(1024 * 1024);
+      const tar = tarOf('b', 4096);
+      const mine = memo.gzip(tar, sha256Digest(tar));
+      mine.fill(0);
+      memo.gzip(tar, sha256Digest(tar)).fill(1);
+      assert.deepEqual(memo.gzip(tar, sha256Digest(tar)), gzipSync(tar, { level: 6 }));
+    });
+  });
+
+  describe('when the layers exceed its bound', () => {
+    it('drops the least recently used and never keeps more bytes than the bound', () => {
+      const seeds = ['c', 'd', 'e', 'f', 'g'];
+      const tars = new Map(seeds.map((seed) => [seed, tarOf(seed, 8192)]));
+      const one = gzipSync(tars.get('c')!, { level: 6 }).length;
+      const memo = new GzipMemo(Math.floor(one * 4.5));
+      for (const seed of ['c', 'd', 'e', 'f']) memo.gzip(tars.get(seed)!, seed);
+      assert.equal(memo.size.layers, 4);
+      memo.gzip(tars.get('c')!, 'c'); // a hit: c is now the newest, d the oldest
+      assert.equal(memo.size.layers, 4);
+      memo.gzip(tars.get('g')!, 'g'); // over the bound: d goes
+      assert.deepEqual(seeds.filter((seed) => memo.has(seed)), ['c', 'e', 'f', 'g']);
+      assert.ok(memo.size.bytes <= memo.maxBytes, `${memo.size.bytes} > ${memo.maxBytes}`);
+      const kept = memo.size.bytes;
+      memo.gzip(tars.get('c')!, 'c'); // still kept: nothing changes
+      assert.equal(memo.size.bytes, kept);
+      memo.gzip(tars.get('d')!, 'd'); // d was dropped: compressed again, and e (now the oldest) goes
+      assert.deepEqual(seeds.filter((seed) => memo.has(seed)), ['c', 'd', 'f', 'g']);
+      assert.ok(memo.size.bytes <= memo.maxBytes);
+    });
+  });
+
+  describe('when one layer is over a quarter of the bound', () => {
+    it('compresses it without keeping it', () => {
+      const memo = new GzipMemo(1000);
+      const tar = tarOf('f', 8192);
+      assert.deepEqual(memo.gzip(tar, 'f'), gzipSync(tar, { level: 6 }));
+      assert.deepEqual(memo.size, { layers: 0, bytes: 0 });
     });
   });
 });

@@ -96,21 +96,69 @@ export interface ImageRecipe {
   annotations?: Record<string, string>;
 }
 
+/**
+ * Compressed layers by the digest of their tar (the diff ID). gzip is the
+ * one costly step of a build, and every lab of a run builds the same pause
+ * and workload images again; the compression of a given tar never changes
+ * (level 6, no file name, mtime 0), so it is done once per process.
+ * Bounded by bytes, oldest out first; layers over a quarter of the bound
+ * are not kept. Callers get their own copy: an attack that edits a blob it
+ * was given cannot change the next lab's image.
+ */
+export class GzipMemo {
+  readonly #byDiffId = new Map<string, Buffer>();
+  #bytes = 0;
+  readonly maxBytes: number;
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  gzip(tar: Buffer, diffId: string): Buffer {
+    const hit = this.#byDiffId.get(diffId);
+    if (hit) {
+      // Most recently used last.
+      this.#byDiffId.delete(diffId);
+      this.#byDiffId.set(diffId, hit);
+      return Buffer.from(hit);
+    }
+    const gz = gzipSync(tar, { level: 6 });
+    if (gz.length > this.maxBytes / 4) return gz;
+    this.#byDiffId.set(diffId, Buffer.from(gz));
+    this.#bytes += gz.length;
+    for (const [oldest, old] of this.#byDiffId) {
+      if (this.#bytes <= this.maxBytes) break;
+      this.#byDiffId.delete(oldest);
+      this.#bytes -= old.length;
+    }
+    return gz;
+  }
+
+  has(diffId: string): boolean {
+    return this.#byDiffId.has(diffId);
+  }
+
+  get size(): { layers: number; bytes: number } {
+    return { layers: this.#byDiffId.size, bytes: this.#bytes };
+  }
+}
+
+const gzipMemo = new GzipMemo(128 * 1024 * 1024);
+
 /** Assembles an OCI image from layer entries: deterministic tars, gzip layers, config and manifest. */
-export function assembleImage(recipe: ImageRecipe): BuiltImage {
+export function assembleImage(recipe: ImageRecipe, memo: GzipMemo = gzipMemo): BuiltImage {
   const blobs = new Map<string, Buffer>();
   const layerTars: Buffer[] = [];
   const layers: Descriptor[] = [];
   const diffIds: string[] = [];
   for (const entries of recipe.layers) {
     const tar = buildTar(entries);
-    // level 6, no file name and mtime 0 in the gzip header: deterministic.
-    const gz = gzipSync(tar, { level: 6 });
+    const diffId = sha256Digest(tar);
+    const gz = memo.gzip(tar, diffId);
     const digest = sha256Digest(gz);
     blobs.set(digest, gz);
     layerTars.push(tar);
     layers.push({ mediaType: MEDIA_TYPES.layerGzip, digest, size: gz.length });
-    diffIds.push(sha256Digest(tar));
+    diffIds.push(diffId);
   }
   const config = Buffer.from(
     JSON.stringify({
