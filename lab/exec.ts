@@ -6,6 +6,7 @@
 import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { execa } from 'execa';
+import { dockerEngine } from './engine.ts';
 import { LabError } from './errors.ts';
 
 export type ExecErrorCode = 'EXEC_FAILED' | 'EXEC_TIMEOUT' | 'EXEC_NOT_FOUND';
@@ -77,16 +78,6 @@ export const localExec: Exec = {
   },
 };
 
-let dockerClient: Promise<Docker> | undefined;
-/**
- * The Docker Engine API client (DOCKER_HOST, or the local socket, as the
- * docker CLI finds it), loaded on first use: commands that never run one
- * (`integrity-lab --help`, `verity`) do not pay for loading it.
- */
-function docker(): Promise<Docker> {
-  return (dockerClient ??= import('dockerode').then(({ default: Dockerode }) => new Dockerode()));
-}
-
 /**
  * Runs commands inside a running container, as `docker exec` does, through
  * the Docker Engine API: no docker CLI process per command. A lab scenario
@@ -110,7 +101,7 @@ async function runInContainer(container: string, argv: readonly string[], option
   if (argv.length === 0) throw new LabError<ExecErrorCode>('EXEC_FAILED', 'empty command');
   const timeoutMs = options.timeoutMs ?? 120_000;
   const withInput = options.input !== undefined;
-  const client = await docker();
+  const client = await dockerEngine();
   let exec: Docker.Exec;
   let stream: Duplex;
   try {

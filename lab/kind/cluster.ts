@@ -19,6 +19,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { describeError, LabError } from '../errors.ts';
+import { containersLabelled } from '../engine.ts';
 import { containerExec, localExec, runChecked, type Exec, type ExecResult } from '../exec.ts';
 import { hostCapabilities } from '../node/capabilities.ts';
 import { STATE_ROOT } from '../node/lab-node.ts';
@@ -197,17 +198,12 @@ async function recordHostState(): Promise<void> {
 
 /** Names of the lab's kind clusters that have node containers on this engine. */
 export async function labClusters(): Promise<string[]> {
-  const r = await localExec.run(['docker', 'ps', '-a', '--filter', `label=${KIND_CLUSTER_LABEL}`, '--format', `{{.Label "${KIND_CLUSTER_LABEL}"}}`]);
-  return [...new Set(r.stdout.toString().split('\n').filter((n) => n.startsWith(CLUSTER_PREFIX)))];
+  return [...new Set((await kindNodeContainers()).map((c) => c.cluster).filter((n) => n.startsWith(CLUSTER_PREFIX)))];
 }
 
 /** Every kind node container on this engine, with its cluster's name (kind's label). */
 export async function kindNodeContainers(): Promise<{ cluster: string; name: string }[]> {
-  const r = await localExec.run(['docker', 'ps', '-a', '--filter', `label=${KIND_CLUSTER_LABEL}`, '--format', `{{.Label "${KIND_CLUSTER_LABEL}"}}\t{{.Names}}`]);
-  return r.stdout.toString().split('\n').filter(Boolean).map((line) => {
-    const [cluster = '', name = ''] = line.split('\t');
-    return { cluster, name };
-  });
+  return (await containersLabelled(KIND_CLUSTER_LABEL)).map((c) => ({ cluster: c.labels[KIND_CLUSTER_LABEL] ?? '', name: c.name }));
 }
 
 /** Writes back recorded sysctls; returns those that could not be restored. */

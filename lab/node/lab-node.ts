@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { LabError, describeError } from '../errors.ts';
 import { containerExec, localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
+import { containersLabelled, createVolume, inspectContainer, removeContainer, removeVolume, stopContainer } from '../engine.ts';
 import { poll } from '../wait.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -110,8 +111,8 @@ export class LabNode {
     // Whatever fails from here on, nothing of the lab stays behind: the
     // state directory holds the lab's private keys.
     const cleanupPartial = async () => {
-      await localExec.run(['docker', 'rm', '-f', '-v', name]);
-      await localExec.run(['docker', 'volume', 'rm', '-f', volume]);
+      await removeContainer(name);
+      await removeVolume(volume);
       await rm(stateDir, { recursive: true, force: true });
     };
     const files: NodeFile[] = [];
@@ -138,7 +139,7 @@ export class LabNode {
       }
       config = renderContainerdConfig(this.#profile, { plugins, runcOptions });
       await writeFile(join(stateDir, 'containerd.toml'), config);
-      await runChecked(localExec, ['docker', 'volume', 'create', '--label', `${LAB_LABEL}=${labId}`, volume]);
+      await createVolume(volume, { [LAB_LABEL]: labId });
     } catch (err) {
       await cleanupPartial();
       throw err;
@@ -192,7 +193,7 @@ export class LabNode {
           if (!/unable to apply caps|operation not permitted/i.test(describeError(err))) throw err;
           // The engine refused --privileged because the host lacks a
           // capability; a container in state Created is left behind.
-          await localExec.run(['docker', 'rm', '-f', '-v', name]);
+          await removeContainer(name);
           privilege = 'all-host-capabilities';
           if (!privilegeFallbackAnnounced) {
             privilegeFallbackAnnounced = true;
@@ -471,32 +472,31 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
   const name = `integrity-lab-${labId}`;
   const volume = `integrity-lab-${labId}-containerd`;
   const problems: string[] = [];
-  const running = (await exec.run(['docker', 'inspect', '--format', '{{.State.Running}}', name])).stdout.toString().trim() === 'true';
-  if (running) {
+  if ((await inspectContainer(name))?.running) {
     // Stop pods first so no mount keeps a layer busy, then clear immutable
     // flags: a volume holding immutable files cannot be removed.
     await containerExec(name).run(['sh', '-c',
       'ctr -n k8s.io tasks ls -q 2>/dev/null | xargs -r -n1 ctr -n k8s.io tasks kill -s KILL 2>/dev/null; ' +
       'find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
-    await exec.run(['docker', 'stop', '-t', '5', name], { timeoutMs: 60_000 });
+    await stopContainer(name, 5).catch((err: unknown) => problems.push(describeError(err)));
   }
   // The node and any sidecar a component started carry the lab's label.
-  const labelled = (await exec.run(['docker', 'ps', '-aq', '--filter', `label=${LAB_LABEL}=${labId}`])).stdout.toString().split('\n').filter(Boolean);
+  const labelled = (await containersLabelled(`${LAB_LABEL}=${labId}`)).map((c) => c.id);
   for (const id of new Set([name, ...labelled])) {
-    const rmContainer = await exec.run(['docker', 'rm', '-f', '-v', id]);
-    if (rmContainer.exitCode !== 0 && !/No such container/i.test(rmContainer.stderr)) problems.push(rmContainer.stderr.trim());
+    const refused = await removeContainer(id);
+    if (refused) problems.push(refused);
   }
-  let rmVolume = await exec.run(['docker', 'volume', 'rm', '-f', volume]);
-  if (rmVolume.exitCode !== 0 && /operation not permitted|immutable|permission/i.test(rmVolume.stderr)) {
+  let volumeRefused = await removeVolume(volume);
+  if (volumeRefused && /operation not permitted|immutable|permission/i.test(volumeRefused)) {
     // The node died before its flags were cleared: clear them with the node
     // image itself (no pull), then retry.
     const image = (await exec.run(['docker', 'image', 'ls', '-q', '--filter', 'reference=integrity-lab/node'])).stdout.toString().split('\n')[0];
     if (image) {
       await exec.run(['docker', 'run', '--rm', '--cap-add', 'LINUX_IMMUTABLE', '-v', `${volume}:/v`, '--entrypoint', 'chattr', image, '-R', '-i', '/v'], { timeoutMs: 120_000 });
-      rmVolume = await exec.run(['docker', 'volume', 'rm', '-f', volume]);
+      volumeRefused = await removeVolume(volume);
     }
   }
-  if (rmVolume.exitCode !== 0) problems.push(rmVolume.stderr.trim());
+  if (volumeRefused) problems.push(volumeRefused);
   const leaked = await releaseLeakedLoopDevices(exec);
   if (leaked.failed.length) problems.push(`loop devices not released: ${leaked.failed.join(', ')}`);
   await rm(join(STATE_ROOT, labId), { recursive: true, force: true });
@@ -506,16 +506,14 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
 }
 
 /** The containers of every lab on this engine, by label: its node (role `node`) and sidecars. */
-export async function listLabs(exec: Exec = localExec): Promise<{ labId: string; name: string; profile: string; state: string; role: string }[]> {
-  const r = await exec.run(['docker', 'ps', '-a', '--filter', `label=${LAB_LABEL}`, '--format', `{{.Label "${LAB_LABEL}"}}\t{{.Names}}\t{{.Label "${PROFILE_LABEL}"}}\t{{.State}}\t{{.Label "${ROLE_LABEL}"}}`]);
-  return r.stdout
-    .toString()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [labId = '', name = '', profile = '', state = '', role = ''] = line.split('\t');
-      return { labId, name, profile, state, role: role || 'node' };
-    });
+export async function listLabs(): Promise<{ labId: string; name: string; profile: string; state: string; role: string }[]> {
+  return (await containersLabelled(LAB_LABEL)).map((c) => ({
+    labId: c.labels[LAB_LABEL] ?? '',
+    name: c.name,
+    profile: c.labels[PROFILE_LABEL] ?? '',
+    state: c.state,
+    role: c.labels[ROLE_LABEL] || 'node',
+  }));
 }
 
 /**

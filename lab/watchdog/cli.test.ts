@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Exec, ExecResult } from '../exec.ts';
 import type { ActivityRecord, WatchdogAlert } from './alerts.ts';
-import { createWatchdogCommand, parseSince } from './cli.ts';
+import { createWatchdogCommand, parseSince, type WatchdogCommandDeps } from './cli.ts';
 import { ACTIVITY_LOG, ALERT_LOG, STATUS_FILE } from './config.ts';
 
 const NOW = new Date('2026-11-22T13:00:00Z');
@@ -27,22 +27,24 @@ function alert(at: string, mountPoint: string): WatchdogAlert {
   };
 }
 
-/** A docker CLI that knows one lab and serves files from its node. */
-function fakeDocker(labs: string[], files: Record<string, string>): { exec: Exec; calls: string[][] } {
+/** An engine that knows these labs (each as its node and its audit sidecar) and serves files from their nodes. */
+function fakeDocker(labs: string[], files: Record<string, string>): Omit<WatchdogCommandDeps, 'now'> & { calls: string[][] } {
   const calls: string[][] = [];
   const ok = (stdout: string): ExecResult => ({ exitCode: 0, stdout: Buffer.from(stdout), stderr: '' });
-  const exec: Exec = {
-    async run(argv) {
-      calls.push([...argv]);
-      if (argv[0] === 'docker' && argv[1] === 'ps') return ok(labs.map((l) => `${l}\tintegrity-lab-${l}\tintegrity\trunning\n`).join(''));
-      if (argv[0] === 'docker' && argv[1] === 'exec' && argv[4] === 'cat') {
-        const f = files[argv[5]!];
-        return f === undefined ? { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'No such file' } : ok(f);
-      }
-      return { exitCode: 127, stdout: Buffer.alloc(0), stderr: `unexpected ${argv.join(' ')}` };
-    },
+  return {
+    calls,
+    labs: async () => labs.flatMap((l) => [l, l]),
+    nodeExec: (labId): Exec => ({
+      async run(argv) {
+        calls.push([labId, ...argv]);
+        if (argv[0] === 'cat') {
+          const f = files[argv[1]!];
+          return f === undefined ? { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'No such file' } : ok(f);
+        }
+        return { exitCode: 127, stdout: Buffer.alloc(0), stderr: `unexpected ${argv.join(' ')}` };
+      },
+    }),
   };
-  return { exec, calls };
 }
 
 function capture() {
@@ -59,18 +61,18 @@ const files = { [ALERT_LOG]: `${JSON.stringify(a1)}\n${JSON.stringify(a2)}\n`, [
 describe('watchdog command', () => {
   describe('when one lab runs and no LAB_ID is given', () => {
     it('prints every alert of its node as a JSON line, exactly as logged', async () => {
-      const { exec, calls } = fakeDocker(['lab1'], files);
+      const fake = fakeDocker(['lab1'], files);
       const c = capture();
-      assert.equal(await createWatchdogCommand({ exec, now: () => NOW }).run(['events'], c.io), 0);
+      assert.equal(await createWatchdogCommand({ ...fake, now: () => NOW }).run(['events'], c.io), 0);
       assert.deepEqual(c.out.map((l) => JSON.parse(l)), [a1, a2]);
-      assert.ok(calls.some((a) => a.join(' ') === `docker exec -i integrity-lab-lab1 cat ${ALERT_LOG}`));
+      assert.ok(fake.calls.some((a) => a.join(' ') === `lab1 cat ${ALERT_LOG}`));
     });
   });
 
   describe('when --since is a duration', () => {
     it('prints only the alerts detected since then', async () => {
       const c = capture();
-      assert.equal(await createWatchdogCommand({ exec: fakeDocker(['lab1'], files).exec, now: () => NOW }).run(['events', 'lab1', '--since', '5m'], c.io), 0);
+      assert.equal(await createWatchdogCommand({ ...fakeDocker(['lab1'], files), now: () => NOW }).run(['events', 'lab1', '--since', '5m'], c.io), 0);
       assert.deepEqual(c.out.map((l) => JSON.parse(l).reason), ['an overmount of /etc']);
     });
   });
@@ -78,7 +80,7 @@ describe('watchdog command', () => {
   describe('when --activity is given', () => {
     it('merges activity records in time order, each line marked', async () => {
       const c = capture();
-      await createWatchdogCommand({ exec: fakeDocker(['lab1'], files).exec, now: () => NOW }).run(['events', '--activity'], c.io);
+      await createWatchdogCommand({ ...fakeDocker(['lab1'], files), now: () => NOW }).run(['events', '--activity'], c.io);
       assert.deepEqual(c.out.map((l) => JSON.parse(l).record), ['alert', 'activity', 'alert']);
     });
   });
@@ -86,7 +88,7 @@ describe('watchdog command', () => {
   describe('when the node has no alert log yet', () => {
     it('prints nothing and succeeds', async () => {
       const c = capture();
-      assert.equal(await createWatchdogCommand({ exec: fakeDocker(['lab1'], {}).exec, now: () => NOW }).run(['events'], c.io), 0);
+      assert.equal(await createWatchdogCommand({ ...fakeDocker(['lab1'], {}), now: () => NOW }).run(['events'], c.io), 0);
       assert.deepEqual(c.out, []);
     });
   });
@@ -94,22 +96,22 @@ describe('watchdog command', () => {
   describe('when asked for the status', () => {
     it('prints the status file as one JSON line', async () => {
       const c = capture();
-      assert.equal(await createWatchdogCommand({ exec: fakeDocker(['lab1'], files).exec, now: () => NOW }).run(['status'], c.io), 0);
+      assert.equal(await createWatchdogCommand({ ...fakeDocker(['lab1'], files), now: () => NOW }).run(['status'], c.io), 0);
       assert.equal(JSON.parse(c.out[0]!).notify, 'fanotify-mnt');
     });
     it('fails with exit 1 on a lab without a watchdog', async () => {
       const c = capture();
-      assert.equal(await createWatchdogCommand({ exec: fakeDocker(['lab1'], {}).exec, now: () => NOW }).run(['status'], c.io), 1);
+      assert.equal(await createWatchdogCommand({ ...fakeDocker(['lab1'], {}), now: () => NOW }).run(['status'], c.io), 1);
       assert.match(c.err[0]!, /has no watchdog status/);
     });
   });
 
   describe('when the lab cannot be chosen', () => {
     it('names the labs when several run', async () => {
-      await assert.rejects(createWatchdogCommand({ exec: fakeDocker(['a', 'b'], files).exec, now: () => NOW }).run(['events'], capture().io), { code: 'WATCHDOG_LAB_NOT_FOUND', message: /several labs run; name one: a, b/ });
+      await assert.rejects(createWatchdogCommand({ ...fakeDocker(['a', 'b'], files), now: () => NOW }).run(['events'], capture().io), { code: 'WATCHDOG_LAB_NOT_FOUND', message: /several labs run; name one: a, b/ });
     });
     it('names the labs when the given one does not exist', async () => {
-      await assert.rejects(createWatchdogCommand({ exec: fakeDocker(['a'], files).exec, now: () => NOW }).run(['events', 'zz'], capture().io), { code: 'WATCHDOG_LAB_NOT_FOUND', message: /no lab "zz"; labs: a/ });
+      await assert.rejects(createWatchdogCommand({ ...fakeDocker(['a'], files), now: () => NOW }).run(['events', 'zz'], capture().io), { code: 'WATCHDOG_LAB_NOT_FOUND', message: /no lab "zz"; labs: a/ });
     });
   });
 
@@ -117,7 +119,7 @@ describe('watchdog command', () => {
     it('prints the usage and exits 2', async () => {
       for (const argv of [[], ['follow'], ['events', 'a', 'b'], ['events', '--bogus']]) {
         const c = capture();
-        assert.equal(await createWatchdogCommand({ exec: fakeDocker(['a'], files).exec, now: () => NOW }).run(argv, c.io), 2, argv.join(' '));
+        assert.equal(await createWatchdogCommand({ ...fakeDocker(['a'], files), now: () => NOW }).run(argv, c.io), 2, argv.join(' '));
         assert.match(c.err.join('\n'), /integrity-lab watchdog events/);
       }
     });

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Command, CliIo } from '../cli/command.ts';
-import { localExec, type Exec } from '../exec.ts';
+import { containerExec, type Exec } from '../exec.ts';
 import { listLabs } from '../node/lab-node.ts';
 import { ACTIVITY_LOG, ALERT_LOG, STATUS_FILE } from './config.ts';
 import { readActivity, readAlerts, readStatus } from './component.ts';
@@ -23,7 +23,10 @@ const usage = `usage:
 LAB_ID may be left out when exactly one lab runs (\`integrity-lab lab status\` lists them).`;
 
 export interface WatchdogCommandDeps {
-  exec: Exec;
+  /** The ids of the labs on this engine (each once, whatever containers it has). */
+  labs(): Promise<string[]>;
+  /** Runs commands in a lab's node. */
+  nodeExec(labId: string): Exec;
   now(): Date;
 }
 
@@ -36,14 +39,14 @@ export function parseSince(text: string, now: Date): Date {
   return new Date(t);
 }
 
-async function resolveLab(exec: Exec, id: string | undefined): Promise<string> {
-  const labs = await listLabs(exec);
+async function resolveLab(deps: WatchdogCommandDeps, id: string | undefined): Promise<string> {
+  const labs = [...new Set(await deps.labs())];
   if (id) {
-    if (labs.some((l) => l.labId === id)) return id;
-    throw watchdogError('WATCHDOG_LAB_NOT_FOUND', `no lab "${id}"; labs: ${labs.map((l) => l.labId).join(', ') || '(none)'}`);
+    if (labs.includes(id)) return id;
+    throw watchdogError('WATCHDOG_LAB_NOT_FOUND', `no lab "${id}"; labs: ${labs.join(', ') || '(none)'}`);
   }
-  if (labs.length === 1) return labs[0]!.labId;
-  throw watchdogError('WATCHDOG_LAB_NOT_FOUND', labs.length === 0 ? 'no lab is running: `integrity-lab lab up --profile integrity`' : `several labs run; name one: ${labs.map((l) => l.labId).join(', ')}`);
+  if (labs.length === 1) return labs[0]!;
+  throw watchdogError('WATCHDOG_LAB_NOT_FOUND', labs.length === 0 ? 'no lab is running: `integrity-lab lab up --profile integrity`' : `several labs run; name one: ${labs.join(', ')}`);
 }
 
 export function createWatchdogCommand(deps: WatchdogCommandDeps): Command {
@@ -65,8 +68,8 @@ export function createWatchdogCommand(deps: WatchdogCommandDeps): Command {
         io.err(usage);
         return 2;
       }
-      const labId = await resolveLab(deps.exec, positionals[0]);
-      const node: Exec = { run: (a, o) => deps.exec.run(['docker', 'exec', '-i', `integrity-lab-${labId}`, ...a], o) };
+      const labId = await resolveLab(deps, positionals[0]);
+      const node = deps.nodeExec(labId);
       if (sub === 'status') {
         const status = await readStatus(node, { statusFile: STATUS_FILE });
         if (!status) {
@@ -90,4 +93,8 @@ export function createWatchdogCommand(deps: WatchdogCommandDeps): Command {
   };
 }
 
-export const command: Command = createWatchdogCommand({ exec: localExec, now: () => new Date() });
+export const command: Command = createWatchdogCommand({
+  labs: async () => (await listLabs()).map((l) => l.labId),
+  nodeExec: (labId) => containerExec(`integrity-lab-${labId}`),
+  now: () => new Date(),
+});

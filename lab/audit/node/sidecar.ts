@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError, describeError } from '../../errors.ts';
+import { removeContainer, inspectContainer, stopContainer } from '../../engine.ts';
 import { containerExec, localExec, type Exec } from '../../exec.ts';
 import type { AuditErrorCode } from '../errors.ts';
 import { KEY_PREFIX, labKey, parseRuleList, rulesOfLab, staleLabs } from './kernel-rules.ts';
@@ -88,7 +89,8 @@ async function docker(exec: Exec, args: string[], what: string, timeoutMs = 60_0
 
 export async function startSidecar(spec: SidecarSpec, exec: Exec = localExec): Promise<string> {
   // A sidecar of the same name left by a killed run of this lab id.
-  await exec.run(['docker', 'rm', '-f', sidecarName(spec.labId)]);
+  const refused = await removeContainer(sidecarName(spec.labId));
+  if (refused) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `starting the audit sidecar of lab ${spec.labId}: an old one is in the way: ${refused}`);
   const args = sidecarRunArgs(spec);
   return (await docker(exec, args.slice(1), `starting the audit sidecar of lab ${spec.labId}`)).trim();
 }
@@ -98,23 +100,21 @@ export function sidecarExec(labId: string, argv: string[], timeoutMs = 30_000) {
   return containerExec(sidecarName(labId)).run(argv, { timeoutMs });
 }
 
-export async function stopSidecar(labId: string, exec: Exec = localExec): Promise<void> {
+export async function stopSidecar(labId: string): Promise<void> {
   // SIGTERM: the daemon removes its rules again (idempotent) before exiting.
-  await exec.run(['docker', 'stop', '-t', '10', sidecarName(labId)], { timeoutMs: 30_000 });
-  const r = await exec.run(['docker', 'rm', '-f', sidecarName(labId)]);
-  if (r.exitCode !== 0 && !/No such container/i.test(r.stderr)) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `removing the audit sidecar of lab ${labId}: ${r.stderr.trim()}`);
-  }
+  await stopContainer(sidecarName(labId), 10).catch(() => undefined);
+  const refused = await removeContainer(sidecarName(labId));
+  if (refused) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `removing the audit sidecar of lab ${labId}: ${refused}`);
 }
 
 /** The node container's full id, its init's pid on the host, its hostname and its image. */
-export async function inspectNode(name: string, exec: Exec = localExec): Promise<{ id: string; pid: number; hostname: string; image: string }> {
-  const out = (await docker(exec, ['inspect', '--format', '{{.Id}} {{.State.Pid}} {{.Config.Hostname}} {{.Config.Image}}', name], `inspecting lab node ${name}`)).trim();
-  const [id = '', pid = '', hostname = '', image = ''] = out.split(' ');
-  if (!/^[0-9a-f]{64}$/.test(id) || !(Number(pid) > 1)) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `lab node ${name}: expected a 64-hex id and a running pid, got "${out}"`);
+export async function inspectNode(name: string): Promise<{ id: string; pid: number; hostname: string; image: string }> {
+  const node = await inspectContainer(name);
+  if (!node) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `lab node ${name}: there is no such container`);
+  if (!/^[0-9a-f]{64}$/.test(node.id) || !node.running || !(node.pid > 1)) {
+    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `lab node ${name}: expected a running container with a 64-hex id and an init pid, got id ${node.id}, running ${node.running}, pid ${node.pid}`);
   }
-  return { id, pid: Number(pid), hostname, image };
+  return { id: node.id, pid: node.pid, hostname: node.hostname, image: node.image };
 }
 
 // ------------------------------------------------------------ audit-tap build
