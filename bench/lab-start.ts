@@ -1,7 +1,8 @@
 /**
  * Where a lab node's start and teardown time goes, per component: each
  * component's prepare, afterStart and beforeStop, timed around the real
- * ones, and the lab ready and teardown times, median of N runs.
+ * ones, the lab ready and teardown times, and the machine's busy CPU time
+ * for each start and teardown, median of N runs.
  *
  *   node --import tsx bench/lab-start.ts [--profile integrity] [--runs 5]
  *
@@ -15,6 +16,7 @@ import { componentsFor } from '../lab/components.ts';
 import type { NodeComponent } from '../lab/node/component.ts';
 import { LabNode } from '../lab/node/index.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
+import { machineBusySeconds } from './machine-cpu.ts';
 
 const { values } = parseArgs({ options: { profile: { type: 'string', default: 'integrity' }, runs: { type: 'string', default: '5' } } });
 const catalog = await loadCatalog(join(import.meta.dirname, '../scenarios'));
@@ -41,18 +43,24 @@ function timed(c: NodeComponent): NodeComponent {
   return Object.assign(Object.create(c) as NodeComponent, { prepare: wrap('prepare', c.prepare)!, afterStart: wrap('afterStart', c.afterStart), beforeStop: wrap('beforeStop', c.beforeStop) });
 }
 
+// What one start and teardown costs the whole machine (harness, dockerd,
+// containerd, the node and its sidecar): meaningful on a quiet machine only.
+const machineCpuMs: number[] = [];
 for (let i = 0; i < Number(values.runs); i++) {
+  const busy = machineBusySeconds();
   let t = performance.now();
   const node = await new LabNode(profile).withComponents(componentsFor(profile).map(timed)).start();
   record('lab ready', performance.now() - t);
   t = performance.now();
   await node.stop({ force: true });
   record('teardown', performance.now() - t);
+  machineCpuMs.push(Math.round((machineBusySeconds() - busy) * 1000));
 }
 console.log(JSON.stringify({
   profile: profile.metadata.name,
   runs: Number(values.runs),
   loadAverageAtEnd: loadavg()[0],
+  machineCpuMsPerLab: { median: median(machineCpuMs), all: machineCpuMs },
   medianMs: Object.fromEntries([...timings].map(([k, v]) => [k, Math.round(median(v))])),
   allMs: Object.fromEntries([...timings].map(([k, v]) => [k, v.map(Math.round)])),
 }, null, 2));
