@@ -34,6 +34,7 @@ import { computeLayerRootHashes, parseManifestBytes, type OciDescriptor, type Oc
 import { hashesEqual } from '../watchdog/reverify.ts';
 import type { ContainerdTarget, ImageTrust } from '../watchdog/trust.ts';
 import { blobFiles, manifestOf } from './content-store.ts';
+import { ctrRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
 import type { PullRecordRead } from './pull-record.ts';
 
@@ -173,7 +174,7 @@ async function verifiedManifest(image: string, known: KnownDigest, deps: AppChec
   let local: { bytes: Buffer; digest: string };
   try {
     // The one content-store reader (content-store.ts): a blob whose bytes no longer hash to its digest is refused there.
-    local = await manifestOf(deps.exec, deps.containerd, image, blobFiles(deps.contentRoot));
+    local = await manifestOf(ctrRecords(deps.exec, deps.containerd), image, blobFiles(deps.contentRoot));
   } catch (err) {
     return fail('APP_DIGEST_MISMATCH', `image ${image}: the node's copy cannot be read: ${describeError(err)}`, err);
   }

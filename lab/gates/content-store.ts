@@ -5,21 +5,16 @@
  * not re-check what it reads back) is an error, never data.
  *
  * The image record (name → manifest or index digest) comes from containerd
- * (`ctr images ls`); the bytes come from the blob files, which is also much
- * cheaper than one `ctr content get` per blob.
+ * (containerd-records.ts); the bytes come from the blob files, which is
+ * also much cheaper than one `ctr content get` per blob.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { runChecked, type Exec } from '../exec.ts';
+import type { ContainerdRecords } from './containerd-records.ts';
 import { Refusal } from './refusal.ts';
 
 export const CONTENT_ROOT = '/var/lib/containerd/io.containerd.content.v1.content';
-
-export interface ContainerdTarget {
-  address?: string;
-  namespace: string;
-}
 
 export interface ContentStore {
   /** The blob's bytes, checked against its digest; throws a Refusal when they differ or cannot be read. */
@@ -46,45 +41,9 @@ export function blobFiles(root = CONTENT_ROOT, read: (path: string) => Buffer = 
   };
 }
 
-const ctr = (c: ContainerdTarget, ...args: string[]) => ['ctr', ...(c.address ? ['--address', c.address] : []), '-n', c.namespace, ...args];
-
-/** containerd's image record for `image`: its target digest. */
-export async function imageTargetDigest(exec: Exec, c: ContainerdTarget, image: string): Promise<string> {
-  const r = await runChecked(exec, ctr(c, 'images', 'ls', `name==${image}`));
-  const line = r.stdout.toString().split('\n').slice(1).find((l) => l.startsWith(`${image} `));
-  const digest = line?.trim().split(/\s+/)[2];
-  if (!digest?.startsWith('sha256:')) throw new Refusal(`image ${image} is not in containerd's image store (namespace ${c.namespace})`);
-  return digest;
-}
-
-/**
- * The image a CRI container was created from, as containerd's CRI recorded
- * it at CreateContainer: its image ID, which is the digest of the image's
- * config (the container record's `io.cri-containerd.container.metadata`
- * extension, `ImageRef`). The OCI spec's process (entrypoint, command, env,
- * user, working directory) was built then from that config, so this, not
- * the image's name looked up again at start, says what the container runs.
- */
-export async function criImageIdOf(exec: Exec, c: ContainerdTarget, containerId: string): Promise<string> {
-  const r = await exec.run(ctr(c, 'containers', 'info', containerId));
-  if (r.exitCode !== 0) throw new Refusal(`container ${containerId} has no containerd record to say which image CRI created it from: ${r.stderr.trim()}`);
-  let imageRef: unknown;
-  try {
-    const info = JSON.parse(r.stdout.toString()) as { Extensions?: Record<string, { value?: string }> };
-    const meta = info.Extensions?.['io.cri-containerd.container.metadata']?.value;
-    imageRef = meta === undefined ? undefined : (JSON.parse(Buffer.from(meta, 'base64').toString('utf8')) as { Metadata?: { ImageRef?: unknown } }).Metadata?.ImageRef;
-  } catch (err) {
-    throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
-  }
-  if (typeof imageRef !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(imageRef)) {
-    throw new Refusal(`container ${containerId} was not created through CRI (its containerd record names no image ID): a protected container must be`);
-  }
-  return imageRef;
-}
-
 /** The image's manifest (the linux/amd64 one of an index), its bytes checked against the digest that names them. */
-export async function manifestOf(exec: Exec, c: ContainerdTarget, image: string, store: ContentStore): Promise<{ bytes: Buffer; digest: string }> {
-  let digest = await imageTargetDigest(exec, c, image);
+export async function manifestOf(records: ContainerdRecords, image: string, store: ContentStore): Promise<{ bytes: Buffer; digest: string }> {
+  let digest = await records.imageTarget(image);
   let bytes = store.blob(digest);
   let parsed: { manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[] };
   try {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
+import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type RuntimeCheck } from './pins.ts';
 import { GATE_CONFIG_PATH, loadGateConfig } from './config.ts';
@@ -47,6 +48,7 @@ export async function answer(
   runtime: RuntimeCheck,
   versions: VersionRecord = versionRecord(),
   hold: StartHoldDeps = nodeStartHoldDeps(readDefence),
+  records: ContainerdRecords = nodeDeps().records,
 ): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
@@ -54,7 +56,7 @@ export async function answer(
     if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence, versions), text: lines.join('\n') };
     if (mode === 'create') {
       const errors: string[] = [];
-      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence, runtime, versions }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence, runtime, versions, records }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);
@@ -117,6 +119,8 @@ function prewarm(cache: RootHashCache): void {
 
 export function startDaemon(socketPath = GATE_SOCKET): void {
   const cache = new RootHashCache('/run/integrity-lab/root-hash-cache.json');
+  // containerd's records over one connection for the daemon's life, not a `ctr` process per decision.
+  const records = apiRecords({ address: process.env.CONTAINERD_ADDRESS || undefined, namespace: 'k8s.io' });
   // Loaded once: editing the pin file later changes nothing until a restart.
   const pins = loadGatePins();
   const readDefence = pinnedReader(pins);
@@ -146,7 +150,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache, readDefence, runtime, undefined, hold).then(({ code, text }) => {
+      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

@@ -18,6 +18,7 @@ import { judgePull, parsePullArgs } from './pull-gate.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
 import { gateCreate, noexecWritableMounts, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
+import { ctrRecords } from './containerd-records.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout: Buffer.from(stdout), stderr: '' });
@@ -366,6 +367,7 @@ describe('gateCreate', () => {
       config: config({ standardLayer: { path: std, rootHash: stdHash }, verityMode: opts.kernel ? 'kernel' : 'userspace' }),
       deps: {
         exec,
+        records: ctrRecords(exec, { namespace: 'k8s.io' }),
         readFile: (p) => files.get(p) ?? readFileSync(p, 'utf8'),
         writeFile: (p, d) => void files.set(p, d),
         mountinfo: () => [...mountinfo, ...extraMounts].join('\n'),

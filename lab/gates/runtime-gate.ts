@@ -30,7 +30,8 @@ import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
 import { isPinRefusal, type DefenceReader, type RuntimeCheck } from './pins.ts';
-import { blobFiles, criImageIdOf, manifestOf, type ContentStore } from './content-store.ts';
+import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
+import { ctrRecords, type ContainerdRecords } from './containerd-records.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
 import { bindLayers, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
@@ -125,6 +126,8 @@ export interface RuntimeGateDeps {
   clock(): Date;
   /** containerd's content store, every blob checked against its digest. */
   content: ContentStore;
+  /** containerd's image and container records (namespace k8s.io): the daemon asks over one kept-open API connection. */
+  records: ContainerdRecords;
   /** Reads the configuration and trusted roots; the daemon's refuses bytes that differ from their pins (pins.ts). */
   readDefence?: DefenceReader;
   /** Checks the OCI runtime a protected container is handed over to against the daemon's pin (pins.ts runtimeChecker). */
@@ -142,6 +145,7 @@ export const nodeDeps = (): RuntimeGateDeps => ({
   kernelVerity: () => kernelVerityAvailable(),
   clock: () => new Date(),
   content: blobFiles(),
+  records: ctrRecords(localExec, { namespace: 'k8s.io' }),
 });
 
 /** An unsigned image on the node is corrupted: remove it and pull it again through the pull gate. */
@@ -209,10 +213,10 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     deps.runtime?.(config.runtime);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     stage('pins');
-    // The image CRI created a workload container from, asked beside the manifest lookup (both are ctr calls).
-    const createdFrom = sandbox ? undefined : criImageIdOf(deps.exec, { namespace: 'k8s.io' }, containerId);
+    // The image CRI created a workload container from, asked beside the manifest lookup (both are containerd records).
+    const createdFrom = sandbox ? undefined : deps.records.criImageId(containerId);
     createdFrom?.catch(() => undefined); // awaited below, after the signature
-    const { bytes, digest } = await manifestOf(deps.exec, { namespace: 'k8s.io' }, image, deps.content);
+    const { bytes, digest } = await manifestOf(deps.records, image, deps.content);
     stage('manifest');
     const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock, deps.versions);
     stage('signature');

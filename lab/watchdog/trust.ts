@@ -5,11 +5,12 @@
  * until its signature chains to the lab's trusted roots.
  */
 import type { Exec } from '../exec.ts';
-import { blobFiles, manifestOf, type ContainerdTarget, type ContentStore } from '../gates/content-store.ts';
+import { blobFiles, manifestOf, type ContentStore } from '../gates/content-store.ts';
+import { ctrRecords, type ContainerdTarget } from '../gates/containerd-records.ts';
 import { decideImageTrust, type TrustDecision } from '../gates/image-trust.ts';
 import type { LayerRef } from './expected.ts';
 
-export type { ContainerdTarget } from '../gates/content-store.ts';
+export type { ContainerdTarget } from '../gates/containerd-records.ts';
 
 export interface SignedLayer {
   file: string;
@@ -34,7 +35,7 @@ export async function imageTrust(
 ): Promise<ImageTrust> {
   let manifest: { bytes: Buffer; digest: string };
   try {
-    manifest = await manifestOf(exec, c, image, options.content ?? blobFiles());
+    manifest = await manifestOf(ctrRecords(exec, c), image, options.content ?? blobFiles());
   } catch (err) {
     return { ok: false, reason: `cannot read the manifest of ${image}: ${(err as Error).message}` };
   }

@@ -1,0 +1,192 @@
+/**
+ * containerd's own records that the gates and the watchdog read: which
+ * digest an image name points to, and which image CRI created a container
+ * from. Two ways to ask, with the same answers and the same refusals:
+ *
+ * - `ctrRecords`: the `ctr` CLI, through an Exec (a node, or a fake in
+ *   tests); one Go process per question.
+ * - `apiRecords`: containerd's gRPC API (Images.Get, Containers.Get) over
+ *   one connection kept open, for the resident gate daemon. A `ctr` process
+ *   was the largest stage of a start decision (about 46 ms of each
+ *   sandbox's and container's decision, docs/benchmarks.md).
+ *
+ * The API is described here by the few fields read, with containerd's
+ * field numbers (api/services/images/v1/images.proto,
+ * api/services/containers/v1/containers.proto, api/types/descriptor.proto);
+ * protobuf decoding skips the fields not listed. The namespace goes in the
+ * `containerd-namespace` metadata header, as every containerd client sends it.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { fromJSON } from '@grpc/proto-loader';
+import { runChecked, type Exec } from '../exec.ts';
+import { Refusal } from './refusal.ts';
+
+export interface ContainerdTarget {
+  address?: string;
+  namespace: string;
+}
+
+export interface ContainerdRecords {
+  /** containerd's image record for `image`: its target digest (a manifest or an index). */
+  imageTarget(image: string): Promise<string>;
+  /**
+   * The image a CRI container was created from, as containerd's CRI
+   * recorded it at CreateContainer: its image ID, the digest of the image's
+   * config (the container record's `io.cri-containerd.container.metadata`
+   * extension, `ImageRef`). The OCI spec's process (entrypoint, command,
+   * env, user, working directory) was built then from that config, so
+   * this, not the image's name looked up again at start, says what the
+   * container runs.
+   */
+  criImageId(containerId: string): Promise<string>;
+}
+
+const CRI_METADATA_EXTENSION = 'io.cri-containerd.container.metadata';
+
+const notInStore = (image: string, namespace: string) => new Refusal(`image ${image} is not in containerd's image store (namespace ${namespace})`);
+const noRecord = (containerId: string, why: string) => new Refusal(`container ${containerId} has no containerd record to say which image CRI created it from: ${why}`);
+
+/** The image ID in CRI's metadata extension (JSON bytes); refuses anything else. */
+export function imageIdFromCriMetadata(containerId: string, extension: Buffer | undefined): string {
+  let imageRef: unknown;
+  try {
+    imageRef = extension === undefined ? undefined : (JSON.parse(extension.toString('utf8')) as { Metadata?: { ImageRef?: unknown } }).Metadata?.ImageRef;
+  } catch (err) {
+    throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
+  }
+  if (typeof imageRef !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(imageRef)) {
+    throw new Refusal(`container ${containerId} was not created through CRI (its containerd record names no image ID): a protected container must be`);
+  }
+  return imageRef;
+}
+
+const ctr = (c: ContainerdTarget, ...args: string[]) => ['ctr', ...(c.address ? ['--address', c.address] : []), '-n', c.namespace, ...args];
+
+/** The records as `ctr` prints them. */
+export function ctrRecords(exec: Exec, c: ContainerdTarget): ContainerdRecords {
+  return {
+    async imageTarget(image) {
+      const r = await runChecked(exec, ctr(c, 'images', 'ls', `name==${image}`));
+      const line = r.stdout.toString().split('\n').slice(1).find((l) => l.startsWith(`${image} `));
+      const digest = line?.trim().split(/\s+/)[2];
+      if (!digest?.startsWith('sha256:')) throw notInStore(image, c.namespace);
+      return digest;
+    },
+    async criImageId(containerId) {
+      const r = await exec.run(ctr(c, 'containers', 'info', containerId));
+      if (r.exitCode !== 0) throw noRecord(containerId, r.stderr.trim());
+      let extension: Buffer | undefined;
+      try {
+        const info = JSON.parse(r.stdout.toString()) as { Extensions?: Record<string, { value?: string }> };
+        const value = info.Extensions?.[CRI_METADATA_EXTENSION]?.value;
+        extension = value === undefined ? undefined : Buffer.from(value, 'base64');
+      } catch (err) {
+        throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
+      }
+      return imageIdFromCriMetadata(containerId, extension);
+    },
+  };
+}
+
+/** The part of containerd's API read here (protobufjs JSON form). */
+const API_DESCRIPTION = {
+  nested: {
+    containerd: {
+      nested: {
+        types: { nested: { Descriptor: { fields: { mediaType: { type: 'string', id: 1 }, digest: { type: 'string', id: 2 } } } } },
+        services: {
+          nested: {
+            images: {
+              nested: {
+                v1: {
+                  nested: {
+                    Images: { methods: { Get: { requestType: 'GetImageRequest', responseType: 'GetImageResponse' } } },
+                    GetImageRequest: { fields: { name: { type: 'string', id: 1 } } },
+                    GetImageResponse: { fields: { image: { type: 'Image', id: 1 } } },
+                    Image: { fields: { name: { type: 'string', id: 1 }, target: { type: 'containerd.types.Descriptor', id: 3 } } },
+                  },
+                },
+              },
+            },
+            containers: {
+              nested: {
+                v1: {
+                  nested: {
+                    Containers: { methods: { Get: { requestType: 'GetContainerRequest', responseType: 'GetContainerResponse' } } },
+                    GetContainerRequest: { fields: { id: { type: 'string', id: 1 } } },
+                    GetContainerResponse: { fields: { container: { type: 'Container', id: 1 } } },
+                    // google.protobuf.Any on the wire: type_url = 1, value = 2.
+                    Any: { fields: { typeUrl: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } },
+                    Container: { fields: { id: { type: 'string', id: 1 }, extensions: { keyType: 'string', type: 'Any', id: 10 } } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+/** Loaded once; also what a test's stand-in containerd serves. */
+export const CONTAINERD_API = fromJSON(API_DESCRIPTION as unknown as Parameters<typeof fromJSON>[0], { keepCase: false, defaults: false });
+
+type Get<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
+interface ImagesClient extends grpc.Client {
+  Get: Get<{ name: string }, { image?: { target?: { digest?: string } } }>;
+}
+interface ContainersClient extends grpc.Client {
+  Get: Get<{ id: string }, { container?: { extensions?: Record<string, { value?: Buffer }> } }>;
+}
+
+/** containerd's default socket, as `ctr` uses it when CONTAINERD_ADDRESS is not set. */
+export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+
+/**
+ * The records over containerd's gRPC API. The connection is made on the
+ * first question and kept; `close()` ends it. Each question has `timeoutMs`;
+ * an unreachable containerd is a refusal naming the socket, never an allow.
+ */
+export function apiRecords(c: ContainerdTarget, timeoutMs = 10_000): ContainerdRecords & { close(): void } {
+  const socket = c.address ?? DEFAULT_CONTAINERD_SOCKET;
+  const loaded = grpc.loadPackageDefinition(CONTAINERD_API) as unknown as {
+    containerd: { services: { images: { v1: { Images: grpc.ServiceClientConstructor } }; containers: { v1: { Containers: grpc.ServiceClientConstructor } } } };
+  };
+  const target = `unix://${socket}`;
+  const credentials = grpc.credentials.createInsecure();
+  // containerd restarts (an attack may restart it; on kind the daemon starts
+  // first): reconnect within a second, not after gRPC's default backoff of
+  // up to two minutes, during which every decision would be refused.
+  const options = { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 };
+  const images = new loaded.containerd.services.images.v1.Images(target, credentials, options) as unknown as ImagesClient;
+  const containers = new loaded.containerd.services.containers.v1.Containers(target, credentials, options) as unknown as ContainersClient;
+  const call = <Req, Res>(client: { Get: Get<Req, Res> }, req: Req): Promise<{ res?: Res; err?: grpc.ServiceError }> =>
+    new Promise((resolve) => {
+      // Wait for a connection (containerd coming back) until the deadline, rather than failing at once.
+      const metadata = new grpc.Metadata({ waitForReady: true });
+      metadata.set('containerd-namespace', c.namespace);
+      client.Get(req, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => resolve(err ? { err } : { res }));
+    });
+  const unreachable = (what: string, err: grpc.ServiceError) => new Refusal(`cannot ask containerd at ${socket} ${what}: ${grpc.status[err.code] ?? err.code}: ${err.details}`);
+  return {
+    async imageTarget(image) {
+      const { res, err } = await call(images, { name: image });
+      if (err?.code === grpc.status.NOT_FOUND) throw notInStore(image, c.namespace);
+      if (err) throw unreachable(`for image ${image}`, err);
+      const digest = res?.image?.target?.digest;
+      if (!digest?.startsWith('sha256:')) throw notInStore(image, c.namespace);
+      return digest;
+    },
+    async criImageId(containerId) {
+      const { res, err } = await call(containers, { id: containerId });
+      if (err?.code === grpc.status.NOT_FOUND) throw noRecord(containerId, err.details);
+      if (err) throw unreachable(`for container ${containerId}`, err);
+      return imageIdFromCriMetadata(containerId, res?.container?.extensions?.[CRI_METADATA_EXTENSION]?.value);
+    },
+    close() {
+      images.close();
+      containers.close();
+    },
+  };
+}
