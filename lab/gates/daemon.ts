@@ -18,7 +18,7 @@ import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
-import { loadGatePins, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type RuntimeCheck } from './pins.ts';
+import { loadGatePins, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { GATE_CONFIG_PATH, loadGateConfig } from './config.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { gateStart, nodeStartHoldDeps, observeHold, START_DECISION_LOG, type StartHoldDeps } from './start-hold-gate.ts';
@@ -117,6 +117,25 @@ function prewarm(cache: RootHashCache): void {
   }, 250).unref();
 }
 
+/**
+ * First-use costs paid at the daemon's start, not inside the first
+ * container's decision: the runtime check's first hash (later checks are a
+ * stat while the runtime's identity is unchanged) and the connection to
+ * containerd with its code paths (a lookup of a name no image has). Neither
+ * changes a decision: a failed warm-up is ignored, and each decision checks
+ * again.
+ */
+function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, records: ContainerdRecords): void {
+  if (!(pin instanceof Error)) {
+    try {
+      runtime(pin.path);
+    } catch {
+      // the first decision refuses and says why
+    }
+  }
+  void records.imageTarget('integrity-lab.invalid/gate-daemon-warm-up:0').catch(() => undefined);
+}
+
 export function startDaemon(socketPath = GATE_SOCKET): void {
   const cache = new RootHashCache('/run/integrity-lab/root-hash-cache.json');
   // containerd's records over one connection for the daemon's life, not a `ctr` process per decision.
@@ -132,6 +151,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     runtimePin = err as Error;
   }
   const runtime = runtimeChecker(runtimePin);
+  warmUp(runtime, runtimePin, records);
   const hold = nodeStartHoldDeps(readDefence);
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {
