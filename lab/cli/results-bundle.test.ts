@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildTar, readTar } from '../images/tar.ts';
 import { isLabError } from '../errors.ts';
 import { buildResultsBundle, verifyResultsBundle, type Versions } from './results-bundle.ts';
+import { scratchDir } from '../testing/scratch-dir.ts';
 
 const versions: Versions = {
   substrate: 'node', containerd: '2.1.9', runc: '1.3.6', kernel: '6.18.0', docker: '20.10.24', node: 'v24.9.0',
@@ -14,7 +14,7 @@ const versions: Versions = {
 
 /** A run directory with one attack on two profiles and one evidence attachment. */
 async function fakeRun(extra: Record<string, string> = {}): Promise<{ run: string; project: string }> {
-  const project = await mkdtemp(join(tmpdir(), 'il-bundle-'));
+  const project = scratchDir('il-bundle');
   const run = join(project, 'reports/runs/r1');
   await mkdir(join(run, 'allure-results'), { recursive: true });
   await mkdir(join(project, 'features'), { recursive: true });

@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, writeFile, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRunDir, latestRun, pointLatest, pruneRuns, runDirName } from './run-dir.ts';
+import { scratchDir } from '../testing/scratch-dir.ts';
 
 describe('runDirName', () => {
   it('starts with the UTC time, so names sort by time', () => {
@@ -15,7 +15,7 @@ describe('runDirName', () => {
 describe('createRunDir and pointLatest', () => {
   describe('when a second run starts', () => {
     it("keeps the first run's files and moves latest to the second", async () => {
-      const reports = await mkdtemp(join(tmpdir(), 'il-runs-'));
+      const reports = scratchDir('il-runs');
       const t = new Date('2026-12-05T12:00:00Z');
       const first = await createRunDir('full', reports, t);
       await writeFile(join(first, 'junit.xml'), '<first/>');
@@ -32,7 +32,7 @@ describe('createRunDir and pointLatest', () => {
 
 describe('pruneRuns', () => {
   it('removes the oldest runs beyond the limit but never the latest', async () => {
-    const reports = await mkdtemp(join(tmpdir(), 'il-runs-'));
+    const reports = scratchDir('il-runs');
     const dirs: string[] = [];
     for (let i = 0; i < 4; i++) dirs.push(await createRunDir('r', reports, new Date(Date.UTC(2026, 0, 1, 0, 0, i))));
     await pointLatest(dirs[0]!, reports);

@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { holdScript } from '../audit/node/start-hold.ts';
 import type { GateConfig } from './config.ts';
 import { pinFiles, pinnedReader } from './pins.ts';
 import { gateStart, nodeStartHoldDeps, observeHold, type StartHoldDeps } from './start-hold-gate.ts';
+import { scratchDir } from '../testing/scratch-dir.ts';
 
 const ID = 'c'.repeat(64);
 
@@ -16,7 +16,7 @@ const ID = 'c'.repeat(64);
  * and the real `sh` running the script's bytes.
  */
 function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDir?: string } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'start-hold-gate-'));
+  const root = scratchDir('start-hold-gate');
   const dir = join(root, 'audit-hold');
   mkdirSync(dir);
   const script = join(dir, 'hold');

@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { AUDIT_POLICY, AUDIT_POLICY_PATH, KindLabNode, isBootWaitTimeout, kindNodeNames, nearPrivilegedFlags, renderKindConfig } from './cluster.ts';
@@ -10,6 +9,7 @@ import { kindContainerdConfig } from './node-image.ts';
 import { getProfile, getWorkload, loadCatalog } from '../spec/loader.ts';
 import { versionLdflags } from './k8s-build.ts';
 import { alertsFor, evaluateApiServerAudit } from './apiserver-audit.ts';
+import { scratchDir } from '../testing/scratch-dir.ts';
 
 describe('renderKindConfig', () => {
   const config = parse(renderKindConfig({
@@ -87,7 +87,7 @@ describe('versionLdflags', () => {
 
 describe('the docker shim', () => {
   const shim = join(import.meta.dirname, 'docker-shim/docker');
-  const dir = mkdtempSync(join(tmpdir(), 'il-shim-'));
+  const dir = scratchDir('il-shim');
   const fake = join(dir, 'docker');
   writeFileSync(fake, '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n');
   chmodSync(fake, 0o755);
@@ -160,7 +160,7 @@ describe('KindLabNode', () => {
   const load = async () => {
     const catalog = await loadCatalog(join(import.meta.dirname, '../../scenarios'));
     const profile = getProfile(catalog, 'integrity');
-    const node = new KindLabNode({ name: 'il-t-control-plane', role: 'control-plane', labId: 't', profile, stateDir: mkdtempSync(join(tmpdir(), 'il-kind-')) });
+    const node = new KindLabNode({ name: 'il-t-control-plane', role: 'control-plane', labId: 't', profile, stateDir: scratchDir('il-kind') });
     return { node, profile, workload: getWorkload(catalog, 'system-agent') };
   };
 

@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeComponent } from '../node/component.ts';
 import { silent } from '../progress.ts';
@@ -10,6 +9,7 @@ import { generateLabPki } from '../signer/index.ts';
 import type { LabProfile } from '../spec/schemas.ts';
 import { KIND_UNSUPPORTED, renderSetupScript, writeLabDir } from './lab-setup.ts';
 import { buildSystemImages } from './system-images.ts';
+import { scratchDir } from '../testing/scratch-dir.ts';
 
 const profile = {
   apiVersion: 'integrity-lab.io/v1alpha1',
@@ -20,7 +20,7 @@ const profile = {
 
 describe('the kind lab directory', () => {
   it('installs files, containerd config and units, and runs boot commands, in that order', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'kind-lab-'));
+    const state = scratchDir('kind-lab');
     const source = join(state, 'bin');
     writeFileSync(source, 'binary');
     const component: NodeComponent = {
@@ -51,7 +51,7 @@ describe('the kind lab directory', () => {
   });
 
   it('installs what it lists when the script runs (in a scratch root)', () => {
-    const root = mkdtempSync(join(tmpdir(), 'kind-lab-root-'));
+    const root = scratchDir('kind-lab-root');
     mkdirSync(join(root, 'lab/files'), { recursive: true });
     mkdirSync(join(root, 'lab/units'));
     mkdirSync(join(root, 'etc/containerd'), { recursive: true });
@@ -78,7 +78,7 @@ describe('the kind lab directory', () => {
 describe('the kind system images', () => {
   it('carry the mount points of kubeadm\'s hostPath volumes, since a protected root has no upperdir', async () => {
     const bin = Buffer.from('#!/bin/sh\n');
-    const dir = mkdtempSync(join(tmpdir(), 'k8s-bin-'));
+    const dir = scratchDir('k8s-bin');
     for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'etcd']) writeFileSync(join(dir, b), bin);
     const images = await buildSystemImages({ dir, version: 'v0', hash: 'x' } as never, Buffer.from('busybox'));
     const apiserver = images.find((i) => i.name.includes('/kube-apiserver:'))!;

@@ -1,16 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { holdScript, pendingHolds } from './start-hold.ts';
+import { scratchDir } from '../../testing/scratch-dir.ts';
 
 const ID = 'a'.repeat(64);
 
 /** Runs the hold script with the system's sh in a fresh directory; `answer` plays the daemon. */
 function runHold(id: string, timeoutS: number, answer?: (dir: string) => void): Promise<{ code: number; stderr: string; ms: number; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'hold-'));
+  const dir = scratchDir('hold');
   const script = join(dir, 'hold');
   writeFileSync(script, holdScript(dir, timeoutS), { mode: 0o755 });
   const started = Date.now();
@@ -58,7 +58,7 @@ describe('holdScript', () => {
   });
   describe('when the request cannot be posted (the directory is gone)', () => {
     it('refuses the start at once instead of letting it run unaudited', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'hold-'));
+      const dir = scratchDir('hold');
       const started = Date.now();
       const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
         execFile('sh', ['-c', holdScript(join(dir, 'gone'), 5), 'hold', ID], (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr: String(stderr) })),
