@@ -3,7 +3,7 @@
  * housekeeping (inspect, stop, remove, list by label) without a docker CLI
  * process per call. Each lab used to run about a dozen `docker` CLI commands
  * to start and tear down, each a fork of the harness's large process and a
- * Go program's start (docs/benchmarks.md, "Lab start and teardown CPU").
+ * Go program's start (docs/benchmarks.md, "Lab start and teardown").
  *
  * "Already gone" is not an error anywhere here, as with `docker rm -f` and
  * `docker volume rm -f`: teardown is idempotent. Anything else the engine
