@@ -29,14 +29,12 @@ if (positionals.length === 0) {
   console.error('usage: node --import tsx bench/cpu-budget.ts [--interval-ms N] -- COMMAND [ARGS…]');
   process.exit(2);
 }
-const TICK = CLOCK_TICKS;
-const machineBusy = machineBusySeconds;
 
 /** CPU seconds of a process so far, with its waited-for children. */
 function processCpu(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   // After the command name: state is field 3, utime..cstime are fields 14..17 (1-based).
-  return fields.slice(11, 15).map(Number).reduce((a, b) => a + b, 0) / TICK;
+  return fields.slice(11, 15).map(Number).reduce((a, b) => a + b, 0) / CLOCK_TICKS;
 }
 
 function pidsNamed(comm: string): number[] {
@@ -107,7 +105,7 @@ const daemonsBefore = daemonCpu();
 // Containers already running count from here, not from their creation.
 const containersBefore = containerCpu();
 const ownBefore = process.resourceUsage();
-const busyBefore = machineBusy();
+const busyBefore = machineBusySeconds();
 const started = performance.now();
 
 const peak = new Map<string, number>();
@@ -126,11 +124,11 @@ clearInterval(roleRefresh);
 await learnRoles().catch(() => undefined);
 
 const wall = (performance.now() - started) / 1000;
-const busy = machineBusy() - busyBefore;
+const busy = machineBusySeconds() - busyBefore;
 // The command's tree: its exited, waited-for children are this process's children.
 const tree = (() => {
   const ru = readFileSync(`/proc/${process.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(ru[13]) + Number(ru[14])) / TICK; // cutime + cstime
+  return (Number(ru[13]) + Number(ru[14])) / CLOCK_TICKS; // cutime + cstime
 })();
 const byRole = new Map<Role, { seconds: number; containers: number }>();
 for (const [id, total] of peak) {
