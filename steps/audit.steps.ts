@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { After, Given, Status, Then, When } from '@cucumber/cucumber';
+import { aboutTheAttack } from '../lab/attacks/index.ts';
 import {
+  alertDetection,
   auditAlerts,
   auditIdsOf,
   auditImageOf,
@@ -98,7 +100,9 @@ Then('the audit rules in force are the ones loaded before', async function (this
   }
 });
 
-// Checks: at least one alert of exactly this rule name in the alert log of a node of the lab.
+// Checks: at least one alert of exactly this rule name in the alert log of a node of the lab. After an attack, one that
+// names the attacked container or pod (its output has %container.id, or %k8s.ns.name and %k8s.pod.name) and is not about
+// the harness's own commands (lab/attacks/outcome.ts aboutTheAttack).
 Then('the audit rule {string} raised an alert', async function (this: LabWorld, rule: string) {
   const nodes = labNodes(this);
   assert.ok(hasAudit(nodes[0]!), `profile "${nodes[0]!.profile.metadata.name}" runs no audit engine: this step would assert nothing`);
@@ -106,10 +110,16 @@ Then('the audit rule {string} raised an alert', async function (this: LabWorld, 
   attachAlerts(this, await alertsOf(nodes));
   this.attachJson('audit-status', Object.fromEntries(await Promise.all(nodes.map(async (n) => [n.name, await auditStatus(n)]))));
   assert.ok(alerts.length > 0, `no alert of rule "${rule}"; the daemons raised: ${(await alertsOf(nodes)).map((a) => a.rule).join(', ') || 'none'}`);
-  const f = alerts[0]!.output_fields;
+  const attack = this.lastAttack?.observation;
+  const ofAttack = attack ? alerts.filter((a) => aboutTheAttack(alertDetection(a), attack)) : alerts;
+  assert.ok(
+    ofAttack.length > 0,
+    `no alert of rule "${rule}" is about the attack on ${attack?.target.pods.join(', ')} (a rule's output must name %container.id, or %k8s.ns.name and %k8s.pod.name, to be tied to it); those raised: ${alerts.map((a) => a.output).join(' | ')}`,
+  );
+  const f = ofAttack[0]!.output_fields;
   if (f['container.id'] !== undefined) {
     // Syscall and inventory alerts name the container and its pod.
-    for (const field of ['container.id', 'k8s.ns.name', 'k8s.pod.name']) assert.ok(f[field] !== null && f[field] !== undefined, `alert of "${rule}" lacks ${field}: ${alerts[0]!.output}`);
+    for (const field of ['container.id', 'k8s.ns.name', 'k8s.pod.name']) assert.ok(f[field] !== null && f[field] !== undefined, `alert of "${rule}" lacks ${field}: ${ofAttack[0]!.output}`);
   }
 });
 

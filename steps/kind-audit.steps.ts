@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { Given, Then } from '@cucumber/cucumber';
 import { readFile } from 'node:fs/promises';
-import { auditAlerts, awaitAuditAlerts, loadAuditRules, type Alert } from '../lab/audit/index.ts';
+import { aboutTheAttack } from '../lab/attacks/index.ts';
+import { alertDetection, auditAlerts, awaitAuditAlerts, loadAuditRules, type Alert } from '../lab/audit/index.ts';
 import { UPSTREAM_K8S_AUDIT_RULES } from '../lab/kind/apiserver-audit.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
@@ -31,7 +32,7 @@ Given('Falco\'s upstream k8s_audit rules are loaded into the audit engine', asyn
   }
 });
 
-// Checks: the audit daemon of the node of that role (its own alert log, hostname = the node's name) raised an alert of exactly this rule; the daemons of the other nodes raised none.
+// Checks: the audit daemon of the node of that role (its own alert log, hostname = the node's name) raised an alert of exactly this rule (after an attack, one about the attacked container, not the harness's own commands); the daemons of the other nodes raised none.
 Then('the audit rule {string} raised an alert on the {word} node', async function (this: LabWorld, rule: string, role: string) {
   const nodes = cluster(this).nodes;
   const there = nodes.filter((n) => n.role === role);
@@ -40,6 +41,8 @@ Then('the audit rule {string} raised an alert on the {word} node', async functio
   attachAlerts(this, `audit-alerts-${role}`, alerts);
   assert.ok(alerts.length > 0, `no alert of rule "${rule}" from the audit daemon of ${there.map((n) => n.name).join(', ')}`);
   for (const a of alerts) assert.ok(there.some((n) => n.name === a.hostname), `alert of "${rule}" names host ${a.hostname}, not a ${role} node`);
+  const attack = this.lastAttack?.observation;
+  if (attack) assert.ok(alerts.some((a) => aboutTheAttack(alertDetection(a), attack)), `no alert of rule "${rule}" is about the attack on ${attack.target.pods.join(', ')}: ${alerts.map((a) => a.output).join(' | ')}`);
   const elsewhere = (await Promise.all(nodes.filter((n) => n.role !== role).map((n) => auditAlerts(n)))).flat().filter((a) => a.rule === rule);
   assert.deepEqual(elsewhere.map((a) => `${a.hostname}: ${a.output}`), [], 'the rule fired on a node the container does not run on');
 });

@@ -1,17 +1,24 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { runDeclaredSteps, shellArgv, type DeclaredAttack, type StepOutput, type StepShell, type StepVariables } from './declarative.ts';
+import { commandArgv, runDeclaredSteps, shellArgv, type DeclaredAttack, type StepOutput, type StepShell, type StepVariables } from './declarative.ts';
 import type { StepPlace } from '../spec/schemas.ts';
 
 const VARS: StepVariables = { TARGET_PATH: '/app/message', PAYLOAD: `it's "owned"; $(reboot)`, POD: 'app', NAMESPACE: 'apps', CONTAINER_ID: 'c0ffee', CONTAINER_PID: '42' };
+
+/** A script as shellArgv wraps it, or an argv joined by spaces: what the fake shell answers by. */
+function label(argv: readonly string[]): string {
+  if (argv[0] === 'sh' && argv[1] === '-c' && argv[3] === 'sh') return argv[2]!.slice(argv[2]!.indexOf('\n') + 1);
+  return argv.join(' ');
+}
 
 /** A shell that answers from a script of results and records what it ran, and where. */
 function fakeShell(answers: Record<string, StepOutput | Error>): StepShell & { ran: { place: StepPlace; script: string }[] } {
   const ran: { place: StepPlace; script: string }[] = [];
   return {
     ran,
-    async run(place, script) {
+    async run(place, argv) {
+      const script = label(argv);
       ran.push({ place, script });
       const a = answers[script];
       if (a instanceof Error) throw a;
@@ -23,7 +30,7 @@ const out = (exitCode: number, stdout = '', stderr = ''): StepOutput => ({ exitC
 
 const write: DeclaredAttack = {
   name: 'write',
-  steps: [{ name: 'write', in: 'container', script: 'write' }],
+  steps: [{ name: 'write', in: 'container', run: ['write'] }],
   check: { in: 'node', script: 'read', expect: { exitCode: 0, stdout: '$PAYLOAD' } },
   cleanup: [{ name: 'undo', in: 'container-namespaces', script: 'undo' }],
 };
@@ -40,7 +47,34 @@ describe('shellArgv', () => {
   });
 });
 
+describe('commandArgv', () => {
+  it('executes a run as it is, each variable substituted within its element: a payload with spaces and quotes stays one argument', () => {
+    assert.deepEqual(commandArgv({ run: ['printf', '%s|%s', '$PAYLOAD', '${TARGET_PATH}.bak'] }, VARS), ['printf', '%s|%s', VARS.PAYLOAD, '/app/message.bak']);
+  });
+  it('runs a script under sh -c, with the variables as data', () => {
+    assert.deepEqual(commandArgv({ script: 'cat "$TARGET_PATH"' }, VARS), shellArgv('cat "$TARGET_PATH"', VARS));
+  });
+  it('refuses a command with neither', () => {
+    assert.throws(() => commandArgv({}, VARS), /needs run \(an argv\) or script/);
+  });
+});
+
 describe('runDeclaredSteps', () => {
+  describe('the harness commands it reports', () => {
+    it('are the check, the proofs and the cleanup, with what each executed and when; never a step', async () => {
+      const attack: DeclaredAttack = {
+        ...write,
+        blockedBy: [{ component: 'start-gate', step: 'write', stderr: 'Read-only', proof: { in: 'container', run: ['proof', '$POD'], expect: { exitCode: 0 } } }],
+      };
+      const before = Date.now();
+      const r = await runDeclaredSteps(fakeShell({ write: out(1, '', 'Read-only'), read: out(0, 'genuine') }), attack, VARS);
+      const commands = r.harnessCommands ?? [];
+      assert.deepEqual(commands.map((c) => [c.name, c.in, label(c.argv)]), [['check', 'node', 'read'], ['proof of start-gate', 'container', 'proof app'], ['undo', 'container-namespaces', 'undo']]);
+      for (const c of commands) {
+        assert.ok(Date.parse(c.from) >= before - 1 && Date.parse(c.to) >= Date.parse(c.from) && Date.parse(c.to) <= Date.now(), `${c.name}: ${c.from}..${c.to}`);
+      }
+    });
+  });
   describe('when the steps run and the check shows the payload', () => {
     it('reports an effect, and runs steps, check and cleanup where declared', async () => {
       const shell = fakeShell({ read: out(0, VARS.PAYLOAD) });
@@ -85,7 +119,7 @@ describe('runDeclaredSteps', () => {
   });
   describe('when a step expects output and asks for a digest as evidence', () => {
     it('judges on the output but records only its size and hash', async () => {
-      const attack: DeclaredAttack = { name: 'shadow', steps: [{ name: 'read', in: 'container', script: 'cat', expect: { stdoutNotEmpty: true }, evidence: 'digest' }] };
+      const attack: DeclaredAttack = { name: 'shadow', steps: [{ name: 'read', in: 'container', run: ['cat'], expect: { stdoutNotEmpty: true }, evidence: 'digest' }] };
       const r = await runDeclaredSteps(fakeShell({ cat: out(0, 'root:$6$secret') }), attack, VARS);
       assert.equal(r.effect, true);
       const [step] = r.evidence['steps'] as Record<string, unknown>[];
@@ -95,7 +129,7 @@ describe('runDeclaredSteps', () => {
       assert.ok(!JSON.stringify(r.evidence).includes('secret'));
     });
     it('reports no effect when the read printed nothing', async () => {
-      const attack: DeclaredAttack = { name: 'shadow', steps: [{ name: 'read', in: 'container', script: 'cat', expect: { exitCode: 0, stdoutNotEmpty: true } }] };
+      const attack: DeclaredAttack = { name: 'shadow', steps: [{ name: 'read', in: 'container', run: ['cat'], expect: { exitCode: 0, stdoutNotEmpty: true } }] };
       const r = await runDeclaredSteps(fakeShell({ cat: out(1, '', 'Permission denied') }), attack, VARS);
       assert.equal(r.effect, false);
       assert.match(r.reason, /exit code 1, expected 0; step "read": no output, expected some/);

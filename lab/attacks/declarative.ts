@@ -10,15 +10,24 @@
  *           effect: every `expect` of the steps and the check holds
  *   finally cleanup, every command, even when a step or the check threw
  *
- * The commands get the attack's parameters as environment variables (never
- * spliced into the script, so a payload with quotes stays a payload).
+ * A command is an argv (`run`), executed as it is, or a POSIX sh `script`
+ * (on the node and in the container's namespaces only). Inside the
+ * container only argvs run, so every process audit sees there is one the
+ * attack named: the harness adds no shell of its own. A script gets the
+ * attack's parameters as environment variables, an argv gets them
+ * substituted into its elements; never spliced into script text, so a
+ * payload with quotes stays a payload.
+ *
+ * The check, the proofs and the cleanup are the harness's own commands: each
+ * is recorded with its argv and when it ran (HarnessCommand), and the judge
+ * does not count an alert about a process of one of them (outcome.ts).
  */
 import { createHash } from 'node:crypto';
 import { awaitAuditAlerts, awaitAuditWatching } from '../audit/index.ts';
 import { LabError, describeError } from '../errors.ts';
 import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, DeclaredBlockSpec, StepCheckSpec, StepCommandSpec, StepPlace } from '../spec/schemas.ts';
-import type { BlockEvidence } from './outcome.ts';
+import type { BlockEvidence, HarnessCommand } from './outcome.ts';
 import type { Technique, TechniqueResult } from './technique.ts';
 import { requirePod, type AttackErrorCode } from './techniques/common.ts';
 
@@ -32,14 +41,19 @@ export interface StepOutput {
   stderr: string;
 }
 
-/** Runs one script in one place: the narrow handle a declared attack gets. */
+/** Runs one argv in one place: the narrow handle a declared attack gets. */
 export interface StepShell {
-  run(place: StepPlace, script: string, variables: StepVariables): Promise<StepOutput>;
+  run(place: StepPlace, argv: readonly string[]): Promise<StepOutput>;
 }
 
 export interface StepRecord {
   name: string;
   in: StepPlace;
+  /** What was executed (a script as the `sh -c` that runs it). */
+  argv: string[];
+  /** When it was started and when its answer came, ISO 8601. */
+  from: string;
+  to: string;
   exitCode?: number;
   stdout?: string;
   /** With `evidence: digest`: the output's size and hash instead of the output. */
@@ -60,20 +74,27 @@ export function shellArgv(script: string, variables: StepVariables): string[] {
   return ['sh', '-c', prelude + script, 'sh', ...STEP_VARIABLES.map((name) => variables[name])];
 }
 
+/** What a declared command executes: its `run` with the variables substituted, or its `script` under `sh -c`. */
+export function commandArgv(command: Pick<StepCommandSpec, 'run' | 'script'>, variables: StepVariables): string[] {
+  if (command.run) return command.run.map((arg) => expand(arg, variables));
+  if (command.script !== undefined) return shellArgv(command.script, variables);
+  // The loader refuses such a command; this guards a DeclaredAttack built in code.
+  throw new LabError<AttackErrorCode>('ATTACK_SPEC_INCOMPLETE', 'a declared command needs run (an argv) or script (POSIX sh)');
+}
+
 /** A StepShell over a started lab node and its target container. */
-export function nodeStepShell(node: LabNodeHandle): StepShell {
+export function nodeStepShell(node: LabNodeHandle, target: { containerId: string; containerPid: string }): StepShell {
   return {
-    async run(place, script, variables) {
-      const argv = shellArgv(script, variables);
+    async run(place, argv) {
       if (place === 'container') {
-        const r = await node.cri.execSync(variables.CONTAINER_ID, argv);
+        const r = await node.cri.execSync(target.containerId, [...argv]);
         return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr.toString() };
       }
       if (place === 'container-namespaces') {
-        if (!variables.CONTAINER_PID) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', 'the target container has no running process to enter');
-        return node.exec.run(['nsenter', '-t', variables.CONTAINER_PID, '-m', '-u', '-i', '-n', '-p', '--', ...argv]);
+        if (!target.containerPid) throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', 'the target container has no running process to enter');
+        return node.exec.run(['nsenter', '-t', target.containerPid, '-m', '-u', '-i', '-n', '-p', '--', ...argv]);
       }
-      return node.exec.run(argv);
+      return node.exec.run([...argv]);
     },
   };
 }
@@ -96,23 +117,26 @@ export function unmetExpectations(expect: StepExpectSpec, output: StepOutput, va
   return unmet;
 }
 
-type Command = Pick<StepCommandSpec, 'name' | 'in' | 'script' | 'expect' | 'evidence'>;
+type Command = Pick<StepCommandSpec, 'name' | 'in' | 'script' | 'run' | 'expect' | 'evidence'>;
 
 async function runCommand(shell: StepShell, command: Command, variables: StepVariables, options: { throwOnError?: boolean } = {}): Promise<{ record: StepRecord; output?: StepOutput }> {
-  const base = { name: command.name, in: command.in };
+  const argv = commandArgv(command, variables);
+  const from = new Date().toISOString();
+  const base = { name: command.name, in: command.in, argv };
   let output: StepOutput;
   try {
-    output = await shell.run(command.in, command.script, variables);
+    output = await shell.run(command.in, argv);
   } catch (err) {
     // A step the attacker could not even start (the container was stopped) is a failed step.
     if (options.throwOnError) throw err;
-    return { record: { ...base, error: describeError(err) } };
+    return { record: { ...base, from, to: new Date().toISOString(), error: describeError(err) } };
   }
+  const to = new Date().toISOString();
   const shown: Partial<StepRecord> =
     command.evidence === 'digest'
       ? { stdoutBytes: output.stdout.length, stdoutSha256: createHash('sha256').update(output.stdout).digest('hex') }
       : { stdout: output.stdout.toString() };
-  return { record: { ...base, exitCode: output.exitCode, ...shown, stderr: output.stderr }, output };
+  return { record: { ...base, from, to, exitCode: output.exitCode, ...shown, stderr: output.stderr }, output };
 }
 
 export interface DeclaredAttack {
@@ -129,9 +153,12 @@ export interface DeclaredAttack {
  */
 export async function runDeclaredSteps(shell: StepShell, attack: DeclaredAttack, variables: StepVariables): Promise<TechniqueResult> {
   const steps: StepRecord[] = [];
+  const proofs: StepRecord[] = [];
   const cleanup: StepRecord[] = [];
-  const unmet: string[] = [];
+  let check: StepRecord | undefined;
+  let judged: Pick<TechniqueResult, 'effect' | 'reason' | 'blockedBy'>;
   try {
+    const unmet: string[] = [];
     let failed: StepRecord | undefined;
     for (const step of attack.steps) {
       if (failed) {
@@ -143,32 +170,36 @@ export async function runDeclaredSteps(shell: StepShell, attack: DeclaredAttack,
       if (step.expect) unmet.push(...(output ? unmetExpectations(step.expect, output, variables) : [record.error!]).map((u) => `step "${step.name}": ${u}`));
       if (!output || output.exitCode !== 0) failed = record;
     }
-    let check: StepRecord | undefined;
     if (attack.check) {
       // A check that cannot run proves nothing either way: its error ends the attack (after the cleanup).
       const ran = await runCommand(shell, { name: 'check', ...attack.check }, variables, { throwOnError: true });
       check = ran.record;
       unmet.push(...unmetExpectations(attack.check.expect, ran.output!, variables).map((u) => `check: ${u}`));
     }
-    const blockedBy = await blockEvidence(shell, attack.blockedBy ?? [], steps, variables);
+    const blockedBy = await blockEvidence(shell, attack.blockedBy ?? [], steps, variables, proofs);
     const why = failed ? `step "${failed.name}" failed (${failed.error ?? `exit ${failed.exitCode}: ${failed.stderr?.trim() ?? ''}`})` : 'every step ran';
-    return {
+    judged = {
       effect: unmet.length === 0,
       reason: unmet.length === 0 ? `attack "${attack.name}": ${why}, and took effect as declared` : `attack "${attack.name}": ${why}; no effect: ${unmet.join('; ')}`,
-      evidence: { steps, ...(check ? { check } : {}), cleanup },
       ...(blockedBy.length ? { blockedBy } : {}),
     };
   } finally {
     // Whatever happened above, every cleanup command runs; a failing one is recorded, not thrown.
     for (const command of attack.cleanup ?? []) cleanup.push((await runCommand(shell, command, variables)).record);
   }
+  const harness = [...(check ? [check] : []), ...proofs, ...cleanup];
+  return {
+    ...judged,
+    evidence: { steps, ...(check ? { check } : {}), ...(proofs.length ? { proofs } : {}), cleanup },
+    harnessCommands: harness.map((r) => ({ name: r.name, in: r.in, argv: r.argv, from: r.from, to: r.to })),
+  };
 }
 
 /**
  * A declared block counts when its step failed with the defence's error and
  * its proof (if any) shows the defence's mechanism in place.
  */
-async function blockEvidence(shell: StepShell, blocks: readonly DeclaredBlockSpec[], steps: readonly StepRecord[], variables: StepVariables): Promise<BlockEvidence[]> {
+async function blockEvidence(shell: StepShell, blocks: readonly DeclaredBlockSpec[], steps: readonly StepRecord[], variables: StepVariables, proofs: StepRecord[]): Promise<BlockEvidence[]> {
   const out: BlockEvidence[] = [];
   for (const block of blocks) {
     const step = steps.find((s) => s.name === block.step);
@@ -176,6 +207,7 @@ async function blockEvidence(shell: StepShell, blocks: readonly DeclaredBlockSpe
     let proof = '';
     if (block.proof) {
       const ran = await runCommand(shell, { name: `proof of ${block.component}`, ...block.proof }, variables);
+      proofs.push(ran.record);
       if (!ran.output || unmetExpectations(block.proof.expect, ran.output, variables).length > 0) continue;
       proof = `; ${ran.output.stdout.toString().trim().slice(0, 300)}`;
     }
@@ -214,7 +246,7 @@ export const declarativeTechnique: Pick<Technique, 'run'> = {
     };
     await awaitAuditWatching(node, container.id);
     const since = new Date();
-    const result = await runDeclaredSteps(nodeStepShell(node), spec, variables);
+    const result = await runDeclaredSteps(nodeStepShell(node, { containerId: container.id, containerPid: variables.CONTAINER_PID }), spec, variables);
     return { ...result, evidence: { ...result.evidence, auditAlerts: await awaitAuditAlerts(node, since) } };
   },
 };

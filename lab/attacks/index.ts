@@ -1,9 +1,9 @@
-export { judgeAttack, namesTarget, actionOf } from './outcome.ts';
+export { aboutTheAttack, judgeAttack, harnessCommandOf, namesTarget, actionOf } from './outcome.ts';
 export { tamperLayerFile, rootLowerdirs } from './techniques/layer-file-tamper.ts';
 export { runAttack, attackTarget } from './run.ts';
 export { TECHNIQUE_REGISTRY } from './techniques/index.ts';
 export { tamperManifest, MANIFEST_TAMPERINGS } from './manifest-tamper.ts';
-export type { Detection, AttackObservation, AttackJudgement, AttackTarget, BlockEvidence, JudgeContext, Verdict } from './outcome.ts';
+export type { Detection, AttackObservation, AttackJudgement, AttackTarget, BlockEvidence, HarnessCommand, JudgeContext, Verdict } from './outcome.ts';
 export type { TamperEvidence, TamperResult } from './techniques/layer-file-tamper.ts';
 export type { AttackErrorCode } from './techniques/common.ts';
 export type { AttackRun } from './run.ts';

@@ -35,6 +35,37 @@ describe('judgeAttack', () => {
     });
   });
 
+  describe("with the harness's own commands", () => {
+    const audited = { caughtBy: ['audit'] as const, installed: ['audit'] };
+    // The check ran `cat /etc/shadow` inside the target from .100 to .200.
+    const check = { name: 'check', in: 'container', argv: ['cat', '/etc/shadow'], from: '2026-01-01T00:00:00.100Z', to: '2026-01-01T00:00:00.200Z' };
+    const read = (time: string, cmdline?: string) => ({
+      component: 'audit',
+      message: 'Read of a sensitive file',
+      time,
+      data: { rule: 'Read of a sensitive file', output_fields: { 'container.id': APP_ID.slice(0, 12), ...(cmdline ? { 'proc.cmdline': cmdline } : {}) } },
+    });
+    it('does not count an alert about the check\'s process: raised while it ran, with its arguments', () => {
+      const j = judgeAttack(observe(true, [read('2026-01-01T00:00:00.150000000Z', 'cat /etc/shadow')], { harnessCommands: [check] }), audited);
+      assert.equal(j.verdict, 'succeeded');
+      assert.match(j.ignored[0]!.why, /harness's own check command \(cat \/etc\/shadow\)/);
+      assert.deepEqual(j.counted, []);
+    });
+    it('counts the same command run by the attack step before the check', () => {
+      const j = judgeAttack(observe(true, [read('2026-01-01T00:00:00.020Z', 'cat /etc/shadow')], { harnessCommands: [check] }), audited);
+      assert.equal(j.verdict, 'detected');
+      assert.equal(j.counted.length, 1);
+    });
+    it('counts another process raised while the check ran', () => {
+      const j = judgeAttack(observe(true, [read('2026-01-01T00:00:00.150Z', 'cat /etc/passwd /etc/shadow')], { harnessCommands: [check] }), audited);
+      assert.equal(j.verdict, 'detected');
+    });
+    it('counts a report that names no process (a watchdog or gate record) whenever it came', () => {
+      const j = judgeAttack(observe(true, [read('2026-01-01T00:00:00.150Z')], { harnessCommands: [check] }), audited);
+      assert.equal(j.verdict, 'detected');
+    });
+  });
+
   describe('when the change took no effect', () => {
     it('is blocked with the refusal record of a caughtBy component naming the pod', () => {
       const refusal = { component: 'start-gate', message: 'layer hash mismatch', time: at, data: { action: 'refuse', namespace: 'apps', pod: 'app' } };

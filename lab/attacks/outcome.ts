@@ -15,7 +15,8 @@
  *   harness cannot say the attack was blocked.
  *
  * Anything else a component reported (another container, another component,
- * the harness's own evidence reads) is kept as `ignored`, for the report.
+ * a process of the harness's own evidence commands) is kept as `ignored`,
+ * for the report.
  */
 import type { ComponentName, Outcome } from '../spec/schemas.ts';
 
@@ -46,6 +47,17 @@ export interface BlockEvidence {
   evidence: string;
 }
 
+/** A command the harness ran in the lab for its own sake: a check of the effect, a proof, a cleanup. */
+export interface HarnessCommand {
+  name: string;
+  /** Where it ran: `node`, `container-namespaces` or `container`. */
+  in: string;
+  argv: string[];
+  /** When it was started and when its answer came, ISO 8601. */
+  from: string;
+  to: string;
+}
+
 export interface AttackObservation {
   /** The attacker's change was visible to the workload (or the pod ran). */
   effect: boolean;
@@ -56,6 +68,8 @@ export interface AttackObservation {
   target: AttackTarget;
   /** Evidence the technique observed of a defence stopping it. */
   blockedBy?: BlockEvidence[];
+  /** The harness's own commands; reports about their processes do not count. */
+  harnessCommands?: HarnessCommand[];
 }
 
 export interface AttackJudgement {
@@ -66,6 +80,8 @@ export interface AttackJudgement {
   evidence?: string;
   /** One sentence for reports and assertion messages. */
   reason: string;
+  /** Reports that count: from a `caughtBy` component, naming the target, not about the harness's own commands. */
+  counted: Detection[];
   /** Reports that did not count, each with why. */
   ignored: { detection: Detection; why: string }[];
 }
@@ -117,24 +133,52 @@ export function namesTarget(detection: Detection, target: AttackTarget): boolean
   return false;
 }
 
+/** Slack around a harness command's start and end: audit times are the kernel's, to the millisecond. */
+const HARNESS_SLACK_MS = 50;
+
+/**
+ * The harness command a report is about, if any: an audit alert raised
+ * while that command ran, about a process with that command's arguments
+ * (proc.cmdline is the process name and its arguments, argv[0] left out).
+ * Reports without a process (the watchdog's, the gates') are never one.
+ */
+export function harnessCommandOf(detection: Detection, commands: readonly HarnessCommand[]): HarnessCommand | undefined {
+  const fields = ((detection.data ?? {}) as { output_fields?: Record<string, unknown> }).output_fields;
+  const cmdline = fields?.['proc.cmdline'];
+  if (typeof cmdline !== 'string') return undefined;
+  const time = Date.parse(detection.time);
+  const space = cmdline.indexOf(' ');
+  const args = space < 0 ? '' : cmdline.slice(space + 1);
+  return commands.find(
+    (c) => time >= Date.parse(c.from) - HARNESS_SLACK_MS && time <= Date.parse(c.to) + HARNESS_SLACK_MS && args === c.argv.slice(1).join(' '),
+  );
+}
+
+/** A report about the attack itself: it names the target and is not about one of the harness's own commands. */
+export function aboutTheAttack(detection: Detection, observation: Pick<AttackObservation, 'target' | 'harnessCommands'>): boolean {
+  return namesTarget(detection, observation.target) && !harnessCommandOf(detection, observation.harnessCommands ?? []);
+}
+
 /** Judges an observation against the attack's `caughtBy`. Pure: every input is given. */
 export function judgeAttack(observation: AttackObservation, ctx: JudgeContext): AttackJudgement {
   const ignored: AttackJudgement['ignored'] = [];
   const counted: Detection[] = [];
   for (const d of observation.detections) {
-    if (!(ctx.caughtBy as readonly string[]).includes(d.component)) ignored.push({ detection: d, why: `${d.component} is not in caughtBy [${ctx.caughtBy.join(', ')}]` });
+    const harness = harnessCommandOf(d, observation.harnessCommands ?? []);
+    if (harness) ignored.push({ detection: d, why: `it is about the harness's own ${harness.name} command (${harness.argv.join(' ').slice(0, 120)}), not the attack` });
+    else if (!(ctx.caughtBy as readonly string[]).includes(d.component)) ignored.push({ detection: d, why: `${d.component} is not in caughtBy [${ctx.caughtBy.join(', ')}]` });
     else if (!namesTarget(d, observation.target)) ignored.push({ detection: d, why: 'it does not name the attacked container, pod, image or layer' });
     else counted.push(d);
   }
   if (observation.effect) {
     const first = counted[0];
-    if (first) return { verdict: 'detected', earnedBy: first.component as ComponentName, evidence: first.message, reason: observation.reason, ignored };
-    return { verdict: 'succeeded', reason: observation.reason, ignored };
+    if (first) return { verdict: 'detected', earnedBy: first.component as ComponentName, evidence: first.message, reason: observation.reason, counted, ignored };
+    return { verdict: 'succeeded', reason: observation.reason, counted, ignored };
   }
   const refusal = counted.find((d) => actionOf(d) !== 'alert');
-  if (refusal) return { verdict: 'blocked', earnedBy: refusal.component as ComponentName, evidence: refusal.message, reason: observation.reason, ignored };
+  if (refusal) return { verdict: 'blocked', earnedBy: refusal.component as ComponentName, evidence: refusal.message, reason: observation.reason, counted, ignored };
   const own = (observation.blockedBy ?? []).find((b) => ctx.caughtBy.includes(b.component) && ctx.installed.includes(b.component));
-  if (own) return { verdict: 'blocked', earnedBy: own.component, evidence: own.evidence, reason: observation.reason, ignored };
+  if (own) return { verdict: 'blocked', earnedBy: own.component, evidence: own.evidence, reason: observation.reason, counted, ignored };
   const claimed = (observation.blockedBy ?? []).map((b) => `${b.component} (${ctx.installed.includes(b.component) ? 'not in caughtBy' : 'not installed'})`);
   return {
     verdict: 'error',
@@ -143,6 +187,7 @@ export function judgeAttack(observation: AttackObservation, ctx: JudgeContext): 
       (counted.length ? `; ${counted.length} alert(s) named the target without refusing or stopping it` : '') +
       (claimed.length ? `; block evidence from ${claimed.join(', ')} does not count` : '') +
       ': the attack step failed, or the wrong defence stopped it',
+    counted,
     ignored,
   };
 }

@@ -54,6 +54,7 @@ export async function runAttack(node: LabNodeHandle, attack: Attack, workload: W
     target: attackTarget(node, workload, pods, result.subjects),
   };
   if (result.blockedBy) observation.blockedBy = result.blockedBy;
+  if (result.harnessCommands) observation.harnessCommands = result.harnessCommands;
   const judgement = judgeAttack(observation, { caughtBy: attack.spec.caughtBy, installed: node.profile.spec.components });
   const run: AttackRun = {
     attack,

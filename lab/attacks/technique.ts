@@ -15,7 +15,7 @@
 import type { RunningPod } from '../cri/index.ts';
 import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, TechniqueName, Workload } from '../spec/schemas.ts';
-import type { BlockEvidence } from './outcome.ts';
+import type { BlockEvidence, HarnessCommand } from './outcome.ts';
 
 export interface TechniqueContext {
   /** The node the attack runs on, as root there (any substrate). */
@@ -42,6 +42,8 @@ export interface TechniqueResult {
   blockedBy?: BlockEvidence[];
   /** Identifiers of what was attacked besides the workload's pod, containers and image (a layer file, a digest). */
   subjects?: string[];
+  /** Commands the harness ran to collect evidence or undo the attack (a declared attack's check, proofs, cleanup). */
+  harnessCommands?: HarnessCommand[];
 }
 
 export interface Technique {

@@ -83,6 +83,7 @@ export { readKernelAuditState, sidecarName, sidecarRunArgs } from './node/sideca
 export { kindNodeAuditId, liveAuditIds, rulesOfAuditIds } from './node/audit-id.ts';
 export {
   AUDIT_COMPONENT,
+  alertDetection,
   alertLogPath,
   auditAlerts,
   auditIdsOf,

@@ -265,6 +265,7 @@ export function checkCatalog(catalog: Catalog): void {
     if ((a.spec.technique === undefined) === (a.spec.steps === undefined)) {
       throw new SpecError('SPEC_SEMANTIC', doc.at(a.spec.steps ? '/spec/steps' : '/spec'), `spec: attack "${a.metadata.name}" needs either spec.technique (TypeScript) or spec.steps (declared), not ${a.spec.steps ? 'both' : 'neither'}`);
     }
+    for (const [path, command] of declaredCommands(a)) checkCommand(doc, a.metadata.name, path, command);
     if (a.spec.steps && !a.spec.check && !a.spec.steps.some((s) => s.expect)) {
       throw new SpecError('SPEC_SEMANTIC', doc.at('/spec/steps'), `spec.steps: attack "${a.metadata.name}" declares no expect (on a step or in spec.check), so nothing would judge its effect`);
     }
@@ -288,6 +289,36 @@ export function checkCatalog(catalog: Catalog): void {
         `spec.expected.vanilla: should be "succeeded" — on the vanilla control the attack must work, or the scenario proves nothing; got ${describeValue(vanilla)}`,
       );
     }
+  }
+}
+
+type DeclaredCommand = { in: string; script?: string; run?: string[] };
+
+/** Every command of a declared attack, with its JSON pointer. */
+function declaredCommands(a: Attack): [string, DeclaredCommand][] {
+  const out: [string, DeclaredCommand][] = [];
+  for (const [i, step] of (a.spec.steps ?? []).entries()) out.push([`/spec/steps/${i}`, step]);
+  if (a.spec.check) out.push(['/spec/check', a.spec.check]);
+  for (const [i, step] of (a.spec.cleanup ?? []).entries()) out.push([`/spec/cleanup/${i}`, step]);
+  for (const [i, block] of (a.spec.blockedBy ?? []).entries()) if (block.proof) out.push([`/spec/blockedBy/${i}/proof`, block.proof]);
+  return out;
+}
+
+/**
+ * A command gives `run` or `script`, not both; inside the container only
+ * `run`, because a script runs under the harness's own sh, and audit would
+ * report that shell as the attack's (lab/attacks/declarative.ts).
+ */
+function checkCommand(doc: LoadedDoc, attack: string, path: string, command: DeclaredCommand): void {
+  if ((command.script === undefined) === (command.run === undefined)) {
+    throw new SpecError('SPEC_SEMANTIC', doc.at(path), `${fieldPath(path)}: attack "${attack}" gives ${command.script === undefined ? 'neither' : 'both'} run (an argv) ${command.script === undefined ? 'nor' : 'and'} script (POSIX sh); give one`);
+  }
+  if (command.in === 'container' && command.script !== undefined) {
+    throw new SpecError(
+      'SPEC_SEMANTIC',
+      doc.at(`${path}/script`),
+      `${fieldPath(`${path}/script`)}: attack "${attack}" runs a script inside the container; give run (an argv) there instead, e.g. run: [cat, $TARGET_PATH]. A script runs under the harness's own sh, which audit would report as the attack's shell; when the attack is a shell, say so: run: [sh, -c, "…"]`,
+    );
   }
 }
 

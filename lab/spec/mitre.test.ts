@@ -56,12 +56,17 @@ describe('ATT&CK ids of attacks', () => {
 });
 
 describe('declared attacks in the catalog', () => {
-  const step = '  steps:\n    - { name: write, in: container, script: "true"';
+  const step = '  steps:\n    - { name: write, in: container, run: ["true"]';
   for (const [name, body, pattern] of [
     ['both technique and steps are given', `  technique: layer-file-tamper\n${step}, expect: { exitCode: 0 } }\n`, /needs either spec\.technique \(TypeScript\) or spec\.steps \(declared\), not both/],
     ['neither is given', '  payload: x\n', /needs either spec\.technique .* not neither/],
     ['a check comes without steps', '  technique: layer-file-tamper\n  check: { in: node, script: "true", expect: { exitCode: 0 } }\n', /spec\.check: only with spec\.steps/],
     ['nothing judges the effect', `${step} }\n`, /declares no expect \(on a step or in spec\.check\), so nothing would judge its effect/],
+    // Inside the container the harness's own sh would be audited as the attack's shell.
+    ['a step runs a script inside the container', '  steps:\n    - { name: read, in: container, script: cat /etc/shadow, expect: { exitCode: 0 } }\n', /zz-extra\.yaml:11:44: spec\.steps\.0\.script: attack "extra" runs a script inside the container; give run \(an argv\) there instead/],
+    ['a proof runs a script inside the container', `${step}, expect: { exitCode: 0 } }\n  blockedBy:\n    - { component: start-gate, step: write, stderr: x, proof: { in: container, script: "true", expect: { exitCode: 0 } } }\n`, /spec\.blockedBy\.0\.proof\.script: attack "extra" runs a script inside the container/],
+    ['a command gives both run and script', '  steps:\n    - { name: w, in: node, run: ["true"], script: "true", expect: { exitCode: 0 } }\n', /spec\.steps\.0: attack "extra" gives both run \(an argv\) and script \(POSIX sh\); give one/],
+    ['a cleanup gives neither', `${step}, expect: { exitCode: 0 } }\n  cleanup:\n    - { name: undo, in: node }\n`, /spec\.cleanup\.0: attack "extra" gives neither run \(an argv\) nor script \(POSIX sh\); give one/],
   ] as const) {
     describe(`when ${name}`, () => {
       it('fails with SPEC_SEMANTIC', async () => {

@@ -340,8 +340,15 @@ const StepPlaceSchema = Type.Union([Type.Literal(STEP_PLACES[0]), Type.Literal(S
 const StepScript = Type.String({
   minLength: 1,
   description:
-    "A POSIX sh script. It sees TARGET_PATH, PAYLOAD (the attack's target.path and payload, empty when unset), POD, NAMESPACE, CONTAINER_ID and CONTAINER_PID (the target container's init process, on the node) as environment variables.",
+    "A POSIX sh script, run by the harness's own sh; on the node and in the container's namespaces only (inside the container, give `run`). It sees TARGET_PATH, PAYLOAD (the attack's target.path and payload, empty when unset), POD, NAMESPACE, CONTAINER_ID and CONTAINER_PID (the target container's init process, on the node) as environment variables.",
   examples: ['printf %s "$PAYLOAD" > "$TARGET_PATH"'],
+});
+
+const StepRun = Type.Array(Type.String(), {
+  minItems: 1,
+  description:
+    'A command as an argv, executed as it is, with no shell around it: the only process it starts is the one named. $TARGET_PATH, $PAYLOAD, $POD, $NAMESPACE, $CONTAINER_ID and $CONTAINER_PID in an element are replaced by their values (the element stays one argument). Required inside the container, so that audit sees only what the attack runs.',
+  examples: [['cat', '$TARGET_PATH'], ['sh', '-c', '$PAYLOAD']],
 });
 
 const StepEvidence = Type.Union([Type.Literal('output'), Type.Literal('digest')], {
@@ -353,16 +360,17 @@ const StepCommand = Type.Object(
   {
     name: Type.String({ minLength: 1, description: 'What the command does, in a few words (for the evidence).', examples: ['overwrite the file from inside the container'] }),
     in: StepPlaceSchema,
-    script: StepScript,
+    script: Type.Optional(StepScript),
+    run: Type.Optional(StepRun),
     expect: Type.Optional(StepExpect),
     evidence: Type.Optional(StepEvidence),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'One command: give either `run` (an argv) or `script` (POSIX sh, not inside the container).' },
 );
 export type StepCommandSpec = Static<typeof StepCommand>;
 
 const StepCheck = Type.Object(
-  { in: StepPlaceSchema, script: StepScript, expect: StepExpect, evidence: Type.Optional(StepEvidence) },
+  { in: StepPlaceSchema, script: Type.Optional(StepScript), run: Type.Optional(StepRun), expect: StepExpect, evidence: Type.Optional(StepEvidence) },
   { additionalProperties: false, description: "A command run after the steps, whether or not they all ran, whose result says whether the attacker's change took effect." },
 );
 export type StepCheckSpec = Static<typeof StepCheck>;
@@ -374,7 +382,7 @@ const DeclaredBlock = Type.Object(
     stderr: Type.String({ minLength: 1, description: 'Text the failed step\'s standard error must contain: the error the defence caused, e.g. the kernel\'s.', examples: ['Read-only file system'] }),
     proof: Type.Optional(
       Type.Object(
-        { in: StepPlaceSchema, script: StepScript, expect: StepExpect },
+        { in: StepPlaceSchema, script: Type.Optional(StepScript), run: Type.Optional(StepRun), expect: StepExpect },
         { additionalProperties: false, description: "A command showing the defence's mechanism in place (e.g. a root overlay with no upperdir), so the failure is not an accident of the workload." },
       ),
     ),

@@ -136,6 +136,11 @@ function stateOf(node: LabNodeHandle): NodeState {
   return s;
 }
 
+/** An alert as the verdict model sees a component's report (lab/attacks/outcome.ts). */
+export function alertDetection(alert: Alert): Detection {
+  return { component: AUDIT_COMPONENT, message: alert.output, time: alert.time, data: alert };
+}
+
 export function hasAudit(node: LabNodeHandle): boolean {
   return node.components.some((c) => c.name === AUDIT_COMPONENT);
 }
@@ -207,7 +212,7 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
     },
 
     async detections(node: LabNodeHandle, since: Date): Promise<Detection[]> {
-      return (await auditAlerts(node, since)).map((alert) => ({ component: AUDIT_COMPONENT, message: alert.output, time: alert.time, data: alert }));
+      return (await auditAlerts(node, since)).map(alertDetection);
     },
 
     async beforeStop(node: LabNodeHandle): Promise<void> {
