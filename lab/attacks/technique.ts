@@ -8,9 +8,10 @@
  *
  * A step that cannot be carried out throws (a LabError with code
  * ATTACK_*): it is an error, never a `blocked` verdict. Evidence is read
- * without running anything in the target container (readInContainer reads
- * through /proc/<pid>/root on the node), so that collecting it cannot
- * trigger a detection.
+ * from the node where it can be (/proc/<pid>/root, /proc/<pid>/mountinfo);
+ * a command the harness runs in the target container for its own sake goes
+ * through harnessExec (techniques/common.ts) and is returned in
+ * `harnessCommands`, so that an alert about it cannot earn a verdict.
  */
 import type { RunningPod } from '../cri/index.ts';
 import type { LabNodeHandle } from '../node/index.ts';

@@ -5,7 +5,8 @@ import { LabError } from '../../errors.ts';
 import { buildImage } from '../../images/index.ts';
 import { nodeMkfsErofsArgv } from '../../signer/index.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../../verity/index.ts';
-import type { RunningPod } from '../../cri/index.ts';
+import type { ExecSyncResult, RunningPod } from '../../cri/index.ts';
+import type { HarnessCommand } from '../outcome.ts';
 import type { Attack } from '../../spec/schemas.ts';
 
 export type AttackErrorCode = 'ATTACK_TARGET_NOT_FOUND' | 'ATTACK_PAYLOAD_TOO_LONG' | 'ATTACK_FAILED' | 'ATTACK_SPEC_INCOMPLETE';
@@ -20,6 +21,21 @@ export function requirePayload(attack: Attack): string {
   const payload = attack.spec.payload;
   if (!payload) throw new LabError<AttackErrorCode>('ATTACK_SPEC_INCOMPLETE', `attack "${attack.metadata.name}": technique ${attack.spec.technique} needs spec.payload`);
   return payload;
+}
+
+/**
+ * Runs one of the harness's own commands in a container (a read of what the
+ * workload sees, a listing before the attack) and records it in `record`,
+ * which the technique returns as its `harnessCommands`: the judge then does
+ * not count an alert about that process (outcome.ts, harnessCommandOf).
+ */
+export async function harnessExec(node: Pick<LabNodeHandle, 'cri'>, containerId: string, name: string, argv: string[], record: HarnessCommand[]): Promise<ExecSyncResult> {
+  const from = new Date().toISOString();
+  try {
+    return await node.cri.execSync(containerId, argv);
+  } finally {
+    record.push({ name, in: 'container', argv, from, to: new Date().toISOString() });
+  }
 }
 
 /** The running pod of the attack's target workload. */

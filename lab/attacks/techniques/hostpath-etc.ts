@@ -13,7 +13,8 @@ import { LabError } from '../../errors.ts';
 import { runPod } from '../../cri/index.ts';
 import { awaitAuditAlerts } from '../../audit/index.ts';
 import type { Technique } from '../technique.ts';
-import { requirePath, type AttackErrorCode } from './common.ts';
+import type { HarnessCommand } from '../outcome.ts';
+import { harnessExec, requirePath, type AttackErrorCode } from './common.ts';
 
 export const hostpathEtc: Technique = {
   name: 'hostpath-etc',
@@ -32,11 +33,13 @@ export const hostpathEtc: Technique = {
     const pod = await runPod(node.cri, node.podSpecOf(workload));
     pods.set(workload.metadata.name, pod);
     const container = pod.containers[0]!;
-    const seen = await node.cri.execSync(container.id, ['cat', path]);
+    const harnessCommands: HarnessCommand[] = [];
+    const seen = await harnessExec(node, container.id, 'read the mounted file as the container', ['cat', path], harnessCommands);
     const onNode = await node.readFile(hostPath);
     const alerts = await awaitAuditAlerts(node, since);
     const effect = seen.exitCode === 0 && seen.stdout.equals(onNode);
     return {
+      harnessCommands,
       effect,
       reason: effect
         ? `the container in ${pod.namespace}/${pod.name} reads the node's ${hostPath} at ${path}`

@@ -9,7 +9,8 @@
  * the config bytes against that digest at start catches it.
  */
 import type { Technique } from '../technique.ts';
-import { requirePayload } from './common.ts';
+import type { HarnessCommand } from '../outcome.ts';
+import { harnessExec, requirePayload } from './common.ts';
 import { tryStart } from './start.ts';
 
 const CONTENT = '/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256';
@@ -36,10 +37,11 @@ export const imageConfigTamper: Technique = {
     const evidence: Record<string, unknown> = { ref, manifestDigest, configDigest: manifest.config.digest, configBlob: configPath, injected: `${INJECTED_VARIABLE}=${payload}` };
     const start = await tryStart(node, workload, pods);
     if (!start.started) return { effect: false, reason: `the container did not start (${start.stage}): ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
-    const environ = (await node.cri.execSync(start.pod.containers[0]!.id, ['cat', '/proc/1/environ'])).stdout.toString().split('\0');
+    const harnessCommands: HarnessCommand[] = [];
+    const environ = (await harnessExec(node, start.pod.containers[0]!.id, 'read the environment of the container\'s process', ['cat', '/proc/1/environ'], harnessCommands)).stdout.toString().split('\0');
     evidence.environment = environ;
     return environ.includes(`${INJECTED_VARIABLE}=${payload}`)
-      ? { effect: true, reason: `the container started with the attacker's config: its process has ${INJECTED_VARIABLE}=${payload}`, evidence }
-      : { effect: false, reason: 'the container started with the signed config', evidence };
+      ? { effect: true, reason: `the container started with the attacker's config: its process has ${INJECTED_VARIABLE}=${payload}`, evidence, harnessCommands }
+      : { effect: false, reason: 'the container started with the signed config', evidence, harnessCommands };
   },
 };

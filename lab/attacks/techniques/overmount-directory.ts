@@ -6,7 +6,8 @@
  */
 import { LabError } from '../../errors.ts';
 import type { Technique } from '../technique.ts';
-import { requirePath, requirePayload, type AttackErrorCode } from './common.ts';
+import type { HarnessCommand } from '../outcome.ts';
+import { harnessExec, requirePath, requirePayload, type AttackErrorCode } from './common.ts';
 import { attackerRuns, judgeOvermount, mountinfoOf, targetOf } from './overmount.ts';
 
 const STAGING = '/dev/shm/.integrity-lab-overmount-dir';
@@ -18,7 +19,8 @@ export const overmountDirectory: Technique = {
     const dir = requirePath(attack);
     const payload = Buffer.from(requirePayload(attack), 'utf8');
     const target = await targetOf(ctx);
-    const listing = await node.cri.execSync(target.containerId, ['ls', '-1', dir]);
+    const harnessCommands: HarnessCommand[] = [];
+    const listing = await harnessExec(node, target.containerId, `list ${dir} as the workload`, ['ls', '-1', dir], harnessCommands);
     const names = listing.stdout.toString().split('\n').filter(Boolean);
     if (listing.exitCode !== 0 || names.length === 0) {
       throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `${dir} is not a non-empty directory in ${target.pod.namespace}/${target.pod.name}: ${listing.stderr.toString().trim()}`);
@@ -32,6 +34,6 @@ export const overmountDirectory: Technique = {
     const startedAt = Date.now();
     await attackerRuns(node, command);
     const doneAt = Date.now();
-    return judgeOvermount(ctx, { target, path: `${dir}/${names[0]}`, payload, command, mountinfoBefore, startedAt, doneAt });
+    return judgeOvermount(ctx, { target, path: `${dir}/${names[0]}`, payload, command, mountinfoBefore, startedAt, doneAt, harnessCommands });
   },
 };

@@ -15,7 +15,8 @@ import type { RunningPod } from '../../cri/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs, type WatchdogAlert } from '../../watchdog/index.ts';
 import type { TechniqueContext, TechniqueResult } from '../technique.ts';
-import { requirePod, type AttackErrorCode } from './common.ts';
+import type { HarnessCommand } from '../outcome.ts';
+import { harnessExec, requirePod, type AttackErrorCode } from './common.ts';
 
 export interface Target {
   pod: RunningPod;
@@ -36,9 +37,9 @@ export async function targetOf(ctx: TechniqueContext): Promise<Target> {
   return { pod, containerId, pid };
 }
 
-/** A file as the workload reads it (through CRI exec, as the container's own processes do). */
-export async function readAsWorkload(node: LabNodeHandle, containerId: string, path: string): Promise<Buffer | undefined> {
-  const r = await node.cri.execSync(containerId, ['cat', path]).catch(() => undefined);
+/** A file as the workload reads it (through CRI exec, as the container's own processes do); the read is recorded as the harness's. */
+export async function readAsWorkload(node: LabNodeHandle, containerId: string, path: string, record: HarnessCommand[]): Promise<Buffer | undefined> {
+  const r = await harnessExec(node, containerId, `read ${path} as the workload`, ['cat', path], record).catch(() => undefined);
   return r && r.exitCode === 0 ? r.stdout : undefined;
 }
 
@@ -57,6 +58,8 @@ export interface OvermountDone {
   /** Wall-clock ms around the attacker's command. */
   startedAt: number;
   doneAt: number;
+  /** The harness's own commands in the container before the attack (a listing). */
+  harnessCommands?: HarnessCommand[];
 }
 
 /**
@@ -66,7 +69,8 @@ export interface OvermountDone {
 export async function judgeOvermount(ctx: TechniqueContext, done: OvermountDone): Promise<TechniqueResult> {
   const { node, workload } = ctx;
   const { target, path, payload } = done;
-  const seenRightAfter = await readAsWorkload(node, target.containerId, path);
+  const harnessCommands: HarnessCommand[] = [...(done.harnessCommands ?? [])];
+  const seenRightAfter = await readAsWorkload(node, target.containerId, path, harnessCommands);
   const mountinfoAfter = await mountinfoOf(node, target.pid);
   const alerts: WatchdogAlert[] = await awaitWatchdogAlerts(node, {
     since: new Date(done.startedAt - 1000),
@@ -78,7 +82,7 @@ export async function judgeOvermount(ctx: TechniqueContext, done: OvermountDone)
   const stopped = await poll(async () => (await node.cri.containerStatus(target.containerId)).status, (s) => !stopping || s.state !== 'CONTAINER_RUNNING', { timeoutMs: 5_000, intervalMs: 100 });
   const state = stopped.value!;
   const running = state.state === 'CONTAINER_RUNNING';
-  const seenAfterGrace = running ? await readAsWorkload(node, target.containerId, path) : undefined;
+  const seenAfterGrace = running ? await readAsWorkload(node, target.containerId, path, harnessCommands) : undefined;
   const tookEffect = seenRightAfter?.equals(payload) ?? false;
   const lasted = tookEffect && running && (seenAfterGrace?.equals(payload) ?? false);
   const finishedMs = state.finishedAt && Number(state.finishedAt) > 0 ? Number(state.finishedAt) / 1e6 : undefined;
@@ -89,6 +93,7 @@ export async function judgeOvermount(ctx: TechniqueContext, done: OvermountDone)
       ? `the workload reads the attacker's content at ${path} through the overmount`
       : `the workload does not read the attacker's content at ${path} after the overmount`;
   return {
+    harnessCommands,
     effect: lasted,
     reason,
     evidence: {

@@ -15,7 +15,8 @@ import { LabError } from '../../errors.ts';
 import { runPod } from '../../cri/index.ts';
 import { awaitAuditAlerts } from '../../audit/index.ts';
 import type { Technique } from '../technique.ts';
-import type { AttackErrorCode } from './common.ts';
+import type { HarnessCommand } from '../outcome.ts';
+import { harnessExec, type AttackErrorCode } from './common.ts';
 
 const CAP_SYS_ADMIN = 21n;
 
@@ -36,11 +37,13 @@ export const privilegedContainer: Technique = {
     const pod = await runPod(node.cri, node.podSpecOf(workload));
     pods.set(workload.metadata.name, pod);
     const container = pod.containers[0]!;
-    const r = await node.cri.execSync(container.id, ['cat', '/proc/self/status']);
+    const harnessCommands: HarnessCommand[] = [];
+    const r = await harnessExec(node, container.id, 'read the container\'s capabilities', ['cat', '/proc/self/status'], harnessCommands);
     const caps = effectiveCapabilities(r.stdout.toString());
     const alerts = await awaitAuditAlerts(node, since);
     const effect = caps !== undefined && ((caps >> CAP_SYS_ADMIN) & 1n) === 1n;
     return {
+      harnessCommands,
       effect,
       reason: effect
         ? `a privileged container runs in ${pod.namespace}/${pod.name} with CAP_SYS_ADMIN (CapEff ${caps!.toString(16)})`
