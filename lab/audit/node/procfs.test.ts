@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fakeProc } from './fake-proc.ts';
-import { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, readProcess, scopeFromCgroup } from './procfs.ts';
+import { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, readProcess, scopeFromCgroup, type ProcReader } from './procfs.ts';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/node', name), 'utf8');
 const NODE = '89549c42c44bff87024121790431499fa3d564236b70a3305eceeb9757b34ee8';
@@ -42,6 +42,15 @@ describe('parseStat', () => {
     assert.deepEqual(parseStat('42 (a) 1 (b) S 7 42 42 0 -1'), { comm: 'a) 1 (b', state: 'S', ppid: 7 });
     assert.equal(parseStat('garbage'), undefined);
   });
+  it('reads the flags (field 9) and the start time (field 22) of a whole line', () => {
+    const line = '27573 (cat) R 27570 27570 31402 0 -1 4194308 98 0 0 0 0 0 0 0 20 0 1 0 5987648 3133440 360 18446744073709551615';
+    assert.deepEqual(parseStat(line), { comm: 'cat', state: 'R', ppid: 27570, flags: 4194308, startTime: '5987648' });
+  });
+  it('reads this process\'s own line: alive, not exiting', () => {
+    const stat = parseStat(readFileSync('/proc/self/stat', 'utf8'))!;
+    assert.equal(stat.flags! & 0x4, 0);
+    assert.match(stat.startTime!, /^\d+$/);
+  });
 });
 
 describe('parseCmdline', () => {
@@ -68,7 +77,40 @@ describe('readProcess', () => {
       assert.equal(readProcess(proc, 7, NODE), undefined);
     });
   });
+  // The flaky placement: a CRI-exec'd `cat` read while exiting, before it was a zombie.
+  const statLine = (state: string, flags: number, start = '5987648') => `7 (cat) ${state} 3 7 7 0 -1 ${flags} 98 0 0 0 0 0 0 0 20 0 1 0 ${start} 3133440 360`;
+  describe('when it is exiting but still running (PF_EXITING, state R)', () => {
+    it('counts it as gone: its v1 cgroups already read as the root, so it would look like the node\'s', () => {
+      const proc = fakeProc({ '/proc/7/cgroup': `8:pids:/\n0::/docker/${NODE}\n`, '/proc/7/stat': statLine('R', 0x400104) });
+      assert.equal(readProcess(proc, 7, NODE), undefined);
+    });
+  });
+  describe('when it starts to exit while its cgroup is read', () => {
+    it('counts it as gone: the stat read after the cgroup shows the flag', () => {
+      const proc = statSequence([statLine('R', 0x400100), statLine('R', 0x400104)], `8:pids:/\n0::/docker/${NODE}\n`);
+      assert.equal(readProcess(proc, 7, NODE), undefined);
+    });
+  });
+  describe('when the pid is another process by the second read (it exited and the pid was reused)', () => {
+    it('counts it as gone: the start times differ', () => {
+      const proc = statSequence([statLine('S', 0x400100, '100'), statLine('S', 0x400100, '200')], fixture('cgroup-cri-exec.txt'));
+      assert.equal(readProcess(proc, 7, NODE), undefined);
+    });
+  });
+  describe('when the stat lines before and after agree', () => {
+    it('reads the process', () => {
+      const proc = statSequence([statLine('S', 0x400100), statLine('S', 0x400100)], fixture('cgroup-cri-exec.txt'));
+      assert.deepEqual(readProcess(proc, 7, NODE)?.scope, { scope: 'container', containerId: CID });
+    });
+  });
 });
+
+/** A /proc whose /proc/7/stat answers the given lines in turn (the last one after that). */
+function statSequence(lines: string[], cgroup: string): ProcReader {
+  let read = 0;
+  const base = fakeProc({ '/proc/7/cgroup': cgroup });
+  return { ...base, readText: (p) => (p === '/proc/7/stat' ? lines[Math.min(read++, lines.length - 1)] : base.readText(p)) };
+}
 
 describe('pidsOfContainer', () => {
   it('finds the container\'s processes, lowest pid first', () => {

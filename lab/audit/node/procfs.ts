@@ -68,18 +68,46 @@ function containerIdOf(segment: string): string | undefined {
   return m?.[1];
 }
 
+/** The task is exiting (include/linux/sched.h): set in do_exit, before its cgroups are left, never cleared. */
+const PF_EXITING = 0x4;
+
+export interface ProcStat {
+  comm: string;
+  state: string;
+  ppid: number;
+  /** Field 9, when the line has it. */
+  flags?: number;
+  /** Field 22, clock ticks since boot, when the line has it: with the pid, it names one process. */
+  startTime?: string;
+}
+
 /**
- * /proc/<pid>/stat: comm is between the first '(' and the last ')', since
- * comm may hold both; then the state letter and the parent's pid.
+ * /proc/<pid>/stat (proc(5)): comm is between the first '(' and the last
+ * ')', since comm may hold both; then the state letter (field 3), the
+ * parent's pid (4), the flags (9) and the start time (22).
  */
-export function parseStat(text: string): { comm: string; state: string; ppid: number } | undefined {
+export function parseStat(text: string): ProcStat | undefined {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
   const rest = text.slice(close + 2).split(' ');
   const ppid = Number(rest[1]);
   if (!Number.isInteger(ppid)) return undefined;
-  return { comm: text.slice(open + 1, close), state: rest[0] ?? '', ppid };
+  const stat: ProcStat = { comm: text.slice(open + 1, close), state: rest[0] ?? '', ppid };
+  const flags = Number(rest[6]);
+  if (rest[6] !== undefined && Number.isInteger(flags)) stat.flags = flags;
+  if (rest[19] !== undefined && /^\d+$/.test(rest[19])) stat.startTime = rest[19];
+  return stat;
+}
+
+function parseStatOf(proc: ProcReader, pid: number): ProcStat | undefined {
+  const text = proc.readText(`/proc/${pid}/stat`);
+  return text === undefined ? undefined : parseStat(text);
+}
+
+/** Whether a process in this state still says where it runs: not a zombie, not dead, not exiting. */
+function placeable(stat: ProcStat | undefined): stat is ProcStat {
+  return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X' && ((stat.flags ?? 0) & PF_EXITING) === 0;
 }
 
 /** /proc/<pid>/cmdline: NUL-separated argv, usually NUL-terminated. */
@@ -126,24 +154,30 @@ export class ProcessTable {
 
 /**
  * Reads what /proc says about a live process; undefined once it is gone.
- * A zombie counts as gone: an exiting task leaves its cgroups
- * (kernel/cgroup/cgroup.c cgroup_exit), so its cgroup file no longer says
- * where it ran (measured: a `cat` started by CRI exec read as the node's
- * once it had exited and before runc reaped it).
+ * An exiting process counts as gone, from the moment it starts to exit
+ * (PF_EXITING), not only once it is a zombie: on cgroup v1, /proc/<pid>/cgroup
+ * shows an exiting task in the root of every v1 hierarchy while the unified
+ * line still names the node's cgroup (kernel/cgroup/cgroup.c,
+ * proc_cgroup_show), so a process of a container would read as the node's.
+ * Measured: a `cat /etc/shadow` started by CRI exec, 200 times, read as the
+ * node's 18 times. The stat is read again after the cgroup: the flag is
+ * never cleared, so a process not exiting then was not exiting when its
+ * cgroup was read, and the same start time says it is the same process.
  */
 export function readProcess(proc: ProcReader, pid: number, nodeContainerId: string): ProcessRecord | undefined {
-  const stat = proc.readText(`/proc/${pid}/stat`);
-  const parsed = stat === undefined ? undefined : parseStat(stat);
-  if (!parsed || parsed.state === 'Z' || parsed.state === 'X') return undefined;
+  const before = parseStatOf(proc, pid);
+  if (!placeable(before)) return undefined;
   const cgroup = proc.readText(`/proc/${pid}/cgroup`);
   if (cgroup === undefined) return undefined;
+  const after = parseStatOf(proc, pid);
+  if (!placeable(after) || after.startTime !== before.startTime) return undefined;
   const argv = parseCmdline(proc.readText(`/proc/${pid}/cmdline`) ?? '');
-  const record: ProcessRecord = { pid, ppid: parsed.ppid, name: parsed.comm, scope: scopeFromCgroup(cgroup, nodeContainerId) };
+  const record: ProcessRecord = { pid, ppid: before.ppid, name: before.comm, scope: scopeFromCgroup(cgroup, nodeContainerId) };
   const exepath = proc.readLink(`/proc/${pid}/exe`);
   if (exepath !== undefined) record.exepath = exepath.replace(/ \(deleted\)$/, '');
   if (argv.length > 0) {
     record.exe = argv[0]!;
-    record.cmdline = [parsed.comm, ...argv.slice(1)].join(' ');
+    record.cmdline = [before.comm, ...argv.slice(1)].join(' ');
   }
   return record;
 }
