@@ -305,19 +305,21 @@ function declaredCommands(a: Attack): [string, DeclaredCommand][] {
 }
 
 /**
- * A command gives `run` or `script`, not both; inside the container only
- * `run`, because a script runs under the harness's own sh, and audit would
- * report that shell as the attack's (lab/attacks/declarative.ts).
+ * A command gives `run` or `script`, not both; a script only on the node,
+ * because it runs under the harness's own sh, and in the container (or in
+ * its namespaces, once that sh has exited) audit would report that shell as
+ * a process of the container, the attack's (lab/attacks/declarative.ts).
  */
 function checkCommand(doc: LoadedDoc, attack: string, path: string, command: DeclaredCommand): void {
   if ((command.script === undefined) === (command.run === undefined)) {
     throw new SpecError('SPEC_SEMANTIC', doc.at(path), `${fieldPath(path)}: attack "${attack}" gives ${command.script === undefined ? 'neither' : 'both'} run (an argv) ${command.script === undefined ? 'nor' : 'and'} script (POSIX sh); give one`);
   }
-  if (command.in === 'container' && command.script !== undefined) {
+  if (command.in !== 'node' && command.script !== undefined) {
+    const where = command.in === 'container' ? 'inside the container' : "in the container's namespaces";
     throw new SpecError(
       'SPEC_SEMANTIC',
       doc.at(`${path}/script`),
-      `${fieldPath(`${path}/script`)}: attack "${attack}" runs a script inside the container; give run (an argv) there instead, e.g. run: [cat, $TARGET_PATH]. A script runs under the harness's own sh, which audit would report as the attack's shell; when the attack is a shell, say so: run: [sh, -c, "…"]`,
+      `${fieldPath(`${path}/script`)}: attack "${attack}" runs a script ${where}; give run (an argv) there instead, e.g. run: [cat, $TARGET_PATH]. A script runs under the harness's own sh, which audit would report as a shell of the container, the attack's; when the attack is a shell, say so: run: [sh, -c, "…"]`,
     );
   }
 }

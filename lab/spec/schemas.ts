@@ -340,14 +340,14 @@ const StepPlaceSchema = Type.Union([Type.Literal(STEP_PLACES[0]), Type.Literal(S
 const StepScript = Type.String({
   minLength: 1,
   description:
-    "A POSIX sh script, run by the harness's own sh; on the node and in the container's namespaces only (inside the container, give `run`). It sees TARGET_PATH, PAYLOAD (the attack's target.path and payload, empty when unset), POD, NAMESPACE, CONTAINER_ID and CONTAINER_PID (the target container's init process, on the node) as environment variables.",
+    "A POSIX sh script, run by the harness's own sh; on the node only (in the container or its namespaces, give `run`). It sees TARGET_PATH, PAYLOAD (the attack's target.path and payload, empty when unset), POD, NAMESPACE, CONTAINER_ID and CONTAINER_PID (the target container's init process, on the node) as environment variables.",
   examples: ['printf %s "$PAYLOAD" > "$TARGET_PATH"'],
 });
 
 const StepRun = Type.Array(Type.String(), {
   minItems: 1,
   description:
-    'A command as an argv, executed as it is, with no shell around it: the only process it starts is the one named. $TARGET_PATH, $PAYLOAD, $POD, $NAMESPACE, $CONTAINER_ID and $CONTAINER_PID in an element are replaced by their values (the element stays one argument). Required inside the container, so that audit sees only what the attack runs.',
+    'A command as an argv, executed as it is, with no shell around it: the only process it starts is the one named. $TARGET_PATH, $PAYLOAD, $POD, $NAMESPACE, $CONTAINER_ID and $CONTAINER_PID in an element are replaced by their values (the element stays one argument). Required in the container and in its namespaces, so that audit sees there only what the attack runs.',
   examples: [['cat', '$TARGET_PATH'], ['sh', '-c', '$PAYLOAD']],
 });
 
@@ -365,7 +365,7 @@ const StepCommand = Type.Object(
     expect: Type.Optional(StepExpect),
     evidence: Type.Optional(StepEvidence),
   },
-  { additionalProperties: false, description: 'One command: give either `run` (an argv) or `script` (POSIX sh, not inside the container).' },
+  { additionalProperties: false, description: 'One command: give either `run` (an argv) or `script` (POSIX sh, on the node only).' },
 );
 export type StepCommandSpec = Static<typeof StepCommand>;
 
