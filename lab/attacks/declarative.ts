@@ -11,9 +11,9 @@
  *   finally cleanup, every command, even when a step or the check threw
  *
  * A command is an argv (`run`), executed as it is, or a POSIX sh `script`
- * (on the node and in the container's namespaces only). Inside the
- * container only argvs run, so every process audit sees there is one the
- * attack named: the harness adds no shell of its own. A script gets the
+ * (on the node only; the loader refuses one elsewhere). In the container
+ * and in its namespaces only argvs run, so every process audit sees there
+ * is one the attack named: the harness adds no shell of its own. A script gets the
  * attack's parameters as environment variables, an argv gets them
  * substituted into its elements; never spliced into script text, so a
  * payload with quotes stays a payload.
@@ -191,7 +191,7 @@ export async function runDeclaredSteps(shell: StepShell, attack: DeclaredAttack,
   return {
     ...judged,
     evidence: { steps, ...(check ? { check } : {}), ...(proofs.length ? { proofs } : {}), cleanup },
-    harnessCommands: harness.map((r) => ({ name: r.name, in: r.in, argv: r.argv, from: r.from, to: r.to })),
+    harnessCommands: harness.map((r): HarnessCommand => ({ name: r.name, in: r.in, argv: r.argv, from: r.from, to: r.to })),
   };
 }
 
