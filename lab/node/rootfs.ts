@@ -6,36 +6,20 @@ import { dirname } from 'node:path';
 import { rootLowerdirs } from '../attacks/techniques/layer-file-tamper.ts';
 import type { RunningPod } from '../cri/index.ts';
 import type { LabNodeHandle } from './handle.ts';
+import { parseMountinfo as parseEntries, type MountinfoEntry } from '../watchdog/mountinfo.ts';
 
 /** What node-level inspection needs of a node, on either substrate: a lab node or one node of a kind cluster. */
 export type NodeAccess = Pick<LabNodeHandle, 'cri' | 'exec' | 'readFile'>;
 
-export interface MountEntry {
-  mountPoint: string;
-  fstype: string;
-  source: string;
+/** A mountinfo line as the watchdog's parser reads it, with per-mount and superblock options joined. */
+export type MountEntry = MountinfoEntry & {
   /** Per-mount options (field 6) and superblock options, joined. */
   options: string[];
-  line: string;
-}
+};
 
-/** Parses /proc/<pid>/mountinfo (Documentation/filesystems/proc.rst, 3.5). */
+/** Parses /proc/<pid>/mountinfo with the one parser (lab/watchdog/mountinfo.ts), options joined. */
 export function parseMountinfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!pre || !post) continue;
-    const fields = pre.split(' ');
-    const [fstype = '', source = '', superOptions = ''] = post.split(' ');
-    out.push({
-      mountPoint: fields[4] ?? '',
-      fstype,
-      source,
-      options: [...(fields[5] ?? '').split(','), ...superOptions.split(',')],
-      line,
-    });
-  }
-  return out;
+  return parseEntries(text).map((e) => ({ ...e, options: [...e.mountOptions, ...e.superOptions] }));
 }
 
 export interface LayerMount {
