@@ -14,13 +14,16 @@
  * or admission), to tell the gates' cost from the other components'.
  * `--mutable` adds the integrity profile without containerd's set_immutable
  * (chattr +i on each layer file at unpack), to tell its share of the pull.
- * usage: node --import tsx bench/gates.ts [--runs N] [--gates-only] [--mutable]
+ * `--store memory` keeps every node's containerd volume in tmpfs: the disk's
+ * write-back (which set_immutable and overlay unmounts wait for) then costs
+ * nothing, so what remains is the defences' own time.
+ * usage: node --import tsx bench/gates.ts [--runs N] [--gates-only] [--mutable] [--store disk|memory]
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runPod, removePod } from '../lab/cri/index.ts';
-import type { StartedLabNode } from '../lab/node/index.ts';
+import type { ContainerdStore, StartedLabNode } from '../lab/node/index.ts';
 import { startLabNode } from '../lab/start.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
@@ -28,8 +31,15 @@ import { signImage } from '../lab/trust/index.ts';
 import { START_DECISION_LOG } from '../lab/gates/start-hold-gate.ts';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, 'gates-only': { type: 'boolean', default: false }, mutable: { type: 'boolean', default: false } },
+  options: {
+    runs: { type: 'string', default: '5' },
+    'gates-only': { type: 'boolean', default: false },
+    mutable: { type: 'boolean', default: false },
+    store: { type: 'string', default: 'disk' },
+  },
 });
+if (values.store !== 'disk' && values.store !== 'memory') throw new Error(`--store: expected disk or memory, got ${values.store}`);
+const store: ContainerdStore = values.store;
 const catalog = await loadCatalog(join(import.meta.dirname, '../scenarios'));
 
 const workload: Workload = {
@@ -94,7 +104,7 @@ const lastDecision = async (node: StartedLabNode, log: string, match = 'system/b
 
 async function once(profileName: string): Promise<Run> {
   const profile = profileName === 'gates-only' ? gatesOnly() : profileName === 'integrity-mutable' ? mutable() : getProfile(catalog, profileName);
-  const node = await startLabNode(profile);
+  const node = await startLabNode(profile, { containerdStore: store });
   try {
     await node.pushImage(workload.spec.image);
     await signImage(node, workload.spec.image.repository, workload.spec.image.tag, { format: 'v2' });
@@ -144,7 +154,7 @@ const loadAfter = loadavg();
 const fmt = (xs: (number | undefined)[]) => xs.map((x) => (x === undefined ? '?' : x.toFixed(0))).join(', ');
 const med = (xs: (number | undefined)[]) => median(xs.map((x) => x ?? 0));
 const v = med(runs.vanilla!.map((r) => r.ms));
-console.log(`Measured ${new Date().toISOString().slice(0, 16)}Z: pull + unpack + start, 100 MiB in 5 layers, signed (v2), kube-system; ${values.runs} alternating runs each, fresh node per run; load average ${loadBefore.map((x) => x.toFixed(1)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(1)).join(' ')} after.\n`);
+console.log(`Measured ${new Date().toISOString().slice(0, 16)}Z: pull + unpack + start, 100 MiB in 5 layers, signed (v2), kube-system; containerd store on ${store === 'disk' ? 'disk (a Docker volume)' : 'tmpfs'}; ${values.runs} alternating runs each, fresh node per run; load average ${loadBefore.map((x) => x.toFixed(1)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(1)).join(' ')} after.\n`);
 console.log('| profile | median | runs (ms) | overhead |\n| --- | ---: | --- | ---: |');
 for (const p of profiles) {
   const m = med(runs[p]!.map((r) => r.ms));

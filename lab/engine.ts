@@ -107,11 +107,15 @@ export async function containersLabelled(label: string): Promise<LabelledContain
   return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), state: c.State, labels: c.Labels ?? {} }));
 }
 
-/** Creates a named volume with labels; an existing volume of that name is reused, as with `docker volume create`. */
-export async function createVolume(name: string, labels: Record<string, string>): Promise<void> {
+/**
+ * Creates a named volume with labels; an existing volume of that name is
+ * reused, as with `docker volume create`. `driverOpts` go to the local
+ * driver (`type: tmpfs` keeps the volume in memory).
+ */
+export async function createVolume(name: string, labels: Record<string, string>, driverOpts?: Record<string, string>): Promise<void> {
   const engine = await dockerEngine();
   try {
-    await engine.createVolume({ Name: name, Labels: labels });
+    await engine.createVolume({ Name: name, Labels: labels, ...(driverOpts ? { DriverOpts: driverOpts } : {}) });
   } catch (err) {
     throw new Error(`creating volume ${name}: ${refusal(err, `create volume ${name}`).message}`);
   }

@@ -8,7 +8,7 @@ import { componentsFor } from './components.ts';
 import { registerAdmissionOf } from './kind/admission.ts';
 import { describeError } from './errors.ts';
 import { KindCluster, clustersStarting, type StartedKindCluster } from './kind/cluster.ts';
-import { LabNode, activeNodes, type StartedLabNode } from './node/index.ts';
+import { LabNode, activeNodes, type ContainerdStore, type StartedLabNode } from './node/index.ts';
 import { silent, type ProgressListener } from './progress.ts';
 import type { LabProfile } from './spec/schemas.ts';
 
@@ -16,6 +16,8 @@ export interface StartOptions {
   progress?: ProgressListener;
   /** Keep the lab after the run; default: INTEGRITY_LAB_KEEP=1. */
   keep?: boolean;
+  /** Where a lab node's containerd keeps layers and blobs (LabNode.withContainerdStore); default `disk`. */
+  containerdStore?: ContainerdStore;
 }
 
 const keepByDefault = () => process.env.INTEGRITY_LAB_KEEP === '1';
@@ -26,6 +28,7 @@ export function startLabNode(profile: LabProfile, options: StartOptions = {}): P
     .withComponents(componentsFor(profile))
     .withProgress(options.progress ?? silent)
     .withKeep(options.keep ?? keepByDefault())
+    .withContainerdStore(options.containerdStore ?? 'disk')
     .start();
 }
 

@@ -3,7 +3,7 @@ export { ensureNodeImage, nodeImageTag, recipeHash } from './image.ts';
 export { ensureDockerEngine, checkNodeRuntime } from './preflight.ts';
 export { renderContainerdConfig, REGISTRY_HOST, CONTAINERD_SOCKET } from './containerd-config.ts';
 export { findDebianMirror } from './mirror.ts';
-export type { NodeStatus, PrivilegeMode } from './lab-node.ts';
+export type { ContainerdStore, NodeStatus, PrivilegeMode } from './lab-node.ts';
 export type { LabNodeHandle } from './handle.ts';
 export type { NodeComponent, NodeFile, NodePreparation, PrepareContext, Detection, AdmissionAnswer } from './component.ts';
 export type { NodeImage } from './image.ts';

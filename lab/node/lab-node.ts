@@ -60,12 +60,23 @@ class NodeContainer extends GenericContainer {
 
 let privilegeFallbackAnnounced = false;
 
+/**
+ * Where the node's containerd keeps layers and blobs: `disk`, a Docker
+ * volume on the host's disk, as on a real node; `memory`, a tmpfs volume.
+ * With `set_immutable`, ext4 writes each layer file back to the disk before
+ * chattr +i returns (the pull waits for it), and unmounting an overlay syncs
+ * its upper file system; in memory neither waits, so a benchmark can tell
+ * the defences' own time from the disk's (docs/benchmarks.md, node gates).
+ */
+export type ContainerdStore = 'disk' | 'memory';
+
 export class LabNode {
   #profile: LabProfile;
   #progress: ProgressListener = silent;
   #keep = false;
   #labId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   #components: NodeComponent[] = [];
+  #store: ContainerdStore = 'disk';
 
   constructor(profile: LabProfile) {
     this.#profile = profile;
@@ -84,6 +95,12 @@ export class LabNode {
 
   withLabId(labId: string): this {
     this.#labId = labId;
+    return this;
+  }
+
+  /** Where containerd keeps layers and blobs (default `disk`). */
+  withContainerdStore(store: ContainerdStore): this {
+    this.#store = store;
     return this;
   }
 
@@ -139,7 +156,7 @@ export class LabNode {
       }
       config = renderContainerdConfig(this.#profile, { plugins, runcOptions });
       await writeFile(join(stateDir, 'containerd.toml'), config);
-      await createVolume(volume, { [LAB_LABEL]: labId });
+      await createVolume(volume, { [LAB_LABEL]: labId }, this.#store === 'memory' ? { type: 'tmpfs', device: 'tmpfs' } : undefined);
     } catch (err) {
       await cleanupPartial();
       throw err;
