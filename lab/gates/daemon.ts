@@ -106,7 +106,7 @@ function prewarm(cache: RootHashCache): void {
           }
           // Still being written: leave it for the next round.
           if (Date.now() - s.mtimeMs < 200) continue;
-          await cache.rootHash(file, { background: true }).catch(() => undefined);
+          await cache.rootHash(file).catch(() => undefined);
         }
       } catch {
         // no snapshots yet

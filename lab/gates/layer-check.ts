@@ -16,15 +16,9 @@ import { runChecked, type Exec } from '../exec.ts';
 export class RootHashCache {
   readonly #path: string;
   #entries: Record<string, string>;
-  /** Hashes under way, by the same key as the entries. */
-  readonly #running = new Map<string, Promise<string>>();
 
-  readonly #compute: typeof computeRootHash;
-
-  /** `compute` is the hasher (tests count its calls). */
-  constructor(path: string, compute: typeof computeRootHash = computeRootHash) {
+  constructor(path: string) {
     this.#path = path;
-    this.#compute = compute;
     try {
       this.#entries = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
     } catch {
@@ -40,28 +34,17 @@ export class RootHashCache {
     return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
   }
 
-  /**
-   * Root hash of `file`. `background` (the daemon's hashing of new layer
-   * files, ahead of their first start) hashes on one worker thread: the
-   * daemon's event loop stays free for decisions, and the second core for
-   * the pod being started (docs/benchmarks.md, node gates).
-   */
-  async rootHash(file: string, options: { background?: boolean } = {}): Promise<{ hex: string; cached: boolean }> {
+  async rootHash(file: string): Promise<{ hex: string; cached: boolean }> {
     const fd = openSync(file, 'r');
     try {
-      return await this.rootHashOfFd(fd, file, options);
+      return await this.rootHashOfFd(fd, file);
     } finally {
       closeSync(fd);
     }
   }
 
-  /**
-   * Root hash of the inode `fd` has open (named `file` in messages), read
-   * through /proc/self/fd. A hash of the same identity already under way
-   * (the background hashing of a new layer, when its first start comes
-   * first) is waited for, not computed a second time.
-   */
-  async rootHashOfFd(fd: number, file: string, options: { background?: boolean } = {}): Promise<{ hex: string; cached: boolean }> {
+  /** Root hash of the inode `fd` has open (named `file` in messages), read through /proc/self/fd. */
+  async rootHashOfFd(fd: number, file: string): Promise<{ hex: string; cached: boolean }> {
     // dm-verity covers whole data blocks only (veritysetup rounds down):
     // bytes past the last 4096-byte block would be unverified.
     const st = fstatSync(fd, { bigint: true });
@@ -71,16 +54,7 @@ export class RootHashCache {
     const key = `${file}|${RootHashCache.#key(st)}`;
     const hit = this.#entries[key];
     if (hit) return { hex: hit, cached: true };
-    const running = this.#running.get(key);
-    if (running) return { hex: await running, cached: false };
-    const hashing = this.#compute(`/proc/self/fd/${fd}`, DELIVERY_KIT_PARAMS, options.background ? { offload: true, concurrency: 1 } : {}).then((h) => h.toString('hex'));
-    this.#running.set(key, hashing);
-    let hex: string;
-    try {
-      hex = await hashing;
-    } finally {
-      this.#running.delete(key);
-    }
+    const hex = (await computeRootHash(`/proc/self/fd/${fd}`, DELIVERY_KIT_PARAMS)).toString('hex');
     this.#entries[key] = hex;
     try {
       mkdirSync(dirname(this.#path), { recursive: true });
