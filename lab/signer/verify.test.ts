@@ -157,6 +157,19 @@ describe('verifyManifest', () => {
     });
   }
 
+  // Parsed certificates are kept between verifications (the gates verify one
+  // signature at the pull, the sandbox and the container): what depends on
+  // trust and time must still be decided at every call.
+  describe('when the same manifest is verified again with another clock or other trusted roots', () => {
+    it('decides each time from that call\'s clock and roots', async () => {
+      const m = await signed('v2');
+      assert.deepEqual(codes(await verifyManifest(m, options())), []);
+      assert.deepEqual(codes(await verifyManifest(m, options({ clock: at('2027-06-01T00:00:00Z') }))), ['CERT_EXPIRED']);
+      assert.deepEqual(codes(await verifyManifest(m, options({ trustedRoots: [other.pki.root.certificatePem] }))), ['CHAIN_UNTRUSTED']);
+      assert.deepEqual(codes(await verifyManifest(m, options())), []);
+    });
+  });
+
   describe('when the clock is before the certificates were issued', () => {
     it('fails with CERT_NOT_YET_VALID for every certificate on the path', async () => {
       const result = await verifyManifest(await signed('v2'), options({ clock: at('2026-02-01T00:00:00Z') }));

@@ -242,15 +242,41 @@ function parseTrustedRoots(pems: readonly string[]): x509.X509Certificate[] {
     if (ders === undefined || ders.length === 0) {
       throw new LabError<SignerErrorCode>('PKI_BAD_PEM', `verify: trustedRoots[${i}]: expected PEM certificates, got ${ders === undefined ? 'other text' : 'none'}`);
     }
-    for (const der of ders) roots.push(new x509.X509Certificate(new Uint8Array(der)));
+    for (const der of ders) roots.push(certificateOf(der));
   });
   if (roots.length === 0) throw new LabError<SignerErrorCode>('PKI_BAD_PEM', 'verify: trustedRoots: expected at least one root certificate, got none');
   return roots;
 }
 
+/**
+ * Parsed certificates by their DER, the most recent PARSED_LIMIT. Parsing
+ * (asn1js, with the extensions read lazily) costs a few milliseconds a
+ * certificate, and the node gates verify the same signature and trusted
+ * roots at the pull, the pod sandbox and the container. A parse is a pure
+ * function of the bytes and the objects are only read, so they are kept;
+ * everything that depends on trust or time (each signature on the path,
+ * validity at clock(), the usages) is still checked at every verification.
+ */
+const PARSED_LIMIT = 64;
+const parsedCertificates = new Map<string, x509.X509Certificate>();
+
+function certificateOf(der: Uint8Array): x509.X509Certificate {
+  const key = Buffer.from(der).toString('base64');
+  const kept = parsedCertificates.get(key);
+  if (kept !== undefined) {
+    parsedCertificates.delete(key);
+    parsedCertificates.set(key, kept);
+    return kept;
+  }
+  const cert = new x509.X509Certificate(new Uint8Array(der));
+  parsedCertificates.set(key, cert);
+  if (parsedCertificates.size > PARSED_LIMIT) parsedCertificates.delete(parsedCertificates.keys().next().value!);
+  return cert;
+}
+
 function parseCertificate(der: Buffer, where: string, findings: VerificationFinding[]): x509.X509Certificate | undefined {
   try {
-    return new x509.X509Certificate(new Uint8Array(der));
+    return certificateOf(der);
   } catch {
     findings.push(error('BAD_CERTIFICATE', `${where}: expected an X.509 certificate, ${der.length} bytes of DER do not parse`));
     return undefined;
