@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -721,6 +721,37 @@ describe('RootHashCache', () => {
       await writeFile(f, randomBytes(4096));
       const b = await cache.rootHash(f);
       assert.equal(b.cached, false);
+      assert.notEqual(a.hex, b.hex);
+    });
+  });
+  describe('when a start needs a layer the daemon is still hashing', () => {
+    it('waits for that hash instead of computing it a second time', async () => {
+      const f = join(work, 'bg.erofs');
+      await writeFile(f, randomBytes(3 * 4096));
+      let calls = 0;
+      const cache = new RootHashCache(join(work, 'c3.json'), (path, params, options) => {
+        calls++;
+        return computeRootHash(path, params, options);
+      });
+      const [background, start] = await Promise.all([cache.rootHash(f), cache.rootHash(f)]);
+      assert.equal(calls, 1);
+      assert.equal(start.hex, background.hex);
+      assert.equal(start.hex, (await computeRootHash(f, DELIVERY_KIT_PARAMS)).toString('hex'));
+      assert.equal((await cache.rootHash(f)).cached, true);
+    });
+    it('hashes a replaced file again even while the old one is being hashed', async () => {
+      const f = join(work, 'bg2.erofs');
+      await writeFile(f, randomBytes(4096));
+      let calls = 0;
+      const cache = new RootHashCache(join(work, 'c4.json'), (path, params, options) => {
+        calls++;
+        return computeRootHash(path, params, options);
+      });
+      const first = cache.rootHash(f);
+      await writeFile(join(work, 'bg2.tmp'), randomBytes(4096));
+      await rename(join(work, 'bg2.tmp'), f);
+      const [a, b] = await Promise.all([first, cache.rootHash(f)]);
+      assert.equal(calls, 2);
       assert.notEqual(a.hex, b.hex);
     });
   });

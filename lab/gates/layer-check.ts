@@ -16,9 +16,14 @@ import { runChecked, type Exec } from '../exec.ts';
 export class RootHashCache {
   readonly #path: string;
   #entries: Record<string, string>;
+  /** Hashes under way, by the same key as the entries. */
+  readonly #running = new Map<string, Promise<string>>();
+  readonly #compute: typeof computeRootHash;
 
-  constructor(path: string) {
+  /** `compute` is the hasher (tests count its calls). */
+  constructor(path: string, compute: typeof computeRootHash = computeRootHash) {
     this.#path = path;
+    this.#compute = compute;
     try {
       this.#entries = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
     } catch {
@@ -43,7 +48,12 @@ export class RootHashCache {
     }
   }
 
-  /** Root hash of the inode `fd` has open (named `file` in messages), read through /proc/self/fd. */
+  /**
+   * Root hash of the inode `fd` has open (named `file` in messages), read
+   * through /proc/self/fd. A hash of the same identity already under way
+   * (the daemon hashing a new layer file when the container's start comes
+   * first) is waited for, not computed a second time on the same cores.
+   */
   async rootHashOfFd(fd: number, file: string): Promise<{ hex: string; cached: boolean }> {
     // dm-verity covers whole data blocks only (veritysetup rounds down):
     // bytes past the last 4096-byte block would be unverified.
@@ -54,7 +64,16 @@ export class RootHashCache {
     const key = `${file}|${RootHashCache.#key(st)}`;
     const hit = this.#entries[key];
     if (hit) return { hex: hit, cached: true };
-    const hex = (await computeRootHash(`/proc/self/fd/${fd}`, DELIVERY_KIT_PARAMS)).toString('hex');
+    const running = this.#running.get(key);
+    if (running) return { hex: await running, cached: false };
+    const hashing = this.#compute(`/proc/self/fd/${fd}`, DELIVERY_KIT_PARAMS).then((h) => h.toString('hex'));
+    this.#running.set(key, hashing);
+    let hex: string;
+    try {
+      hex = await hashing;
+    } finally {
+      this.#running.delete(key);
+    }
     this.#entries[key] = hex;
     try {
       mkdirSync(dirname(this.#path), { recursive: true });
