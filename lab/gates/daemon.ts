@@ -56,7 +56,7 @@ export async function answer(
     if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence, versions), text: lines.join('\n') };
     if (mode === 'create') {
       const errors: string[] = [];
-      const code = await runtimeGateMain(rest, { ...nodeDeps(), cache, readDefence, runtime, versions, records }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);

@@ -136,12 +136,13 @@ export interface RuntimeGateDeps {
   versions?: VersionRecord;
 }
 
-export const nodeDeps = (): RuntimeGateDeps => ({
+/** `cache`: the daemon passes its own, kept for its life; a new one reads the cache file. */
+export const nodeDeps = (cache: RootHashCache = new RootHashCache('/run/integrity-lab/root-hash-cache.json')): RuntimeGateDeps => ({
   exec: localExec,
   readFile: (p) => readFileSync(p, 'utf8'),
   writeFile: (p, d) => writeFileSync(p, d),
   mountinfo: () => readFileSync('/proc/self/mountinfo', 'utf8'),
-  cache: new RootHashCache('/run/integrity-lab/root-hash-cache.json'),
+  cache,
   kernelVerity: () => kernelVerityAvailable(),
   clock: () => new Date(),
   content: blobFiles(),
