@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { AuditEngine, compileRuleSet } from './engine.ts';
+import { AuditEngine } from './engine.ts';
 import { k8sAuditEvent, k8sAuditEvents } from './k8saudit.ts';
 import type { RulesSource } from './loader.ts';
 

@@ -28,7 +28,7 @@ import { isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
-import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
+import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
 import { isPinRefusal, type DefenceReader, type RuntimeCheck } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { ctrRecords, type ContainerdRecords } from './containerd-records.ts';

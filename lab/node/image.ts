@@ -9,7 +9,7 @@
  *   `docker import`. This is the path on a runner with no registry access.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, mkdtemp, rm } from 'node:fs/promises';
+import { readdir, readFile, stat, mkdtemp } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join, relative } from 'node:path';
 import { LabError } from '../errors.ts';
