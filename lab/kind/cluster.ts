@@ -30,7 +30,7 @@ import type { LabProfile } from '../spec/schemas.ts';
 import { runStreamed } from '../streamed-exec.ts';
 import type { KindErrorCode } from './errors.ts';
 import { ensureKindNodeImage, KIND_CONTAINERD_SOCKET_DIR, readBusybox, SANDBOX_IMAGE, type KindNodeImage } from './node-image.ts';
-import { CriClient, criPodOf, type PodSpec } from '../cri/index.ts';
+import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod, type RunPodHooks } from '../cri/index.ts';
 import { ensureKindTools, type KindTools } from './tools.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
 import type { Detection, NodeComponent } from '../node/component.ts';
@@ -240,6 +240,7 @@ export class KindLabNode implements LabNodeHandle {
   readonly cri: CriClient;
   components: readonly NodeComponent[] = [];
   #address?: string;
+  #kubeletStopped = false;
   readonly #registry = new NodeRegistry(() => this.registryUrl, () => this.readFile('/usr/bin/busybox'));
 
   constructor(init: { name: string; role: 'control-plane' | 'worker'; labId: string; profile: LabProfile; stateDir: string }) {
@@ -310,6 +311,31 @@ export class KindLabNode implements LabNodeHandle {
     // The kind kubelet's runc uses systemd cgroups: a pod started over CRI needs a slice (containerd's
     // default /k8s.io parent makes runc refuse the sandbox), one of the lab's own, apart from the kubelet's.
     return { ...criPodOf(podOfWorkload(workload, this.imageRef(image.repository, image.tag))).spec, cgroupParent: CRI_POD_SLICE };
+  }
+
+  /**
+   * A pod root starts over this node's CRI socket. The kubelet kills every
+   * pod in the runtime that it did not start, within its 2 s housekeeping
+   * (pkg/kubelet/kubelet_pods.go HandlePodCleanups: "Clean up containers for
+   * orphaned pod we had not seen before", grace period 1 s), so such a pod
+   * used to live only until then, and a scenario that looked later failed as
+   * an error (its sandbox or container gone). Root who wants the pod to stay
+   * stops the kubelet first, and so does this, once per node: running pods
+   * keep running, and the defences under test (the gates in containerd, the
+   * audit daemon, the watchdog) do not go through the kubelet. The node goes
+   * NotReady after about 40 s; a scenario's cluster is deleted with it.
+   */
+  async runCriPod(spec: PodSpec, hooks?: RunPodHooks): Promise<RunningPod> {
+    if (!this.#kubeletStopped) {
+      await this.run(['systemctl', 'stop', 'kubelet']);
+      this.#kubeletStopped = true;
+    }
+    return runPod(this.cri, spec, hooks);
+  }
+
+  /** Whether runCriPod stopped this node's kubelet. */
+  get kubeletStopped(): boolean {
+    return this.#kubeletStopped;
   }
 
   async detections(since: Date): Promise<Detection[]> {

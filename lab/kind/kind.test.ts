@@ -174,6 +174,20 @@ describe('KindLabNode', () => {
     });
   });
 
+  describe('runCriPod', () => {
+    it('stops the kubelet once before the first pod, which it would otherwise kill as an orphan within 2 s', async () => {
+      const { node, workload } = await load();
+      const calls: string[][] = [];
+      Object.defineProperty(node, 'exec', { value: { run: async (argv: readonly string[]) => (calls.push([...argv]), { exitCode: 0, stdout: Buffer.alloc(0), stderr: '' }) } });
+      assert.equal(node.kubeletStopped, false);
+      // No containerd behind the node's socket here: the CRI call fails, after the kubelet was stopped.
+      await assert.rejects(node.runCriPod(node.podSpecOf(workload)));
+      await assert.rejects(node.runCriPod(node.podSpecOf(workload)));
+      assert.deepEqual(calls, [['systemctl', 'stop', 'kubelet']]);
+      assert.equal(node.kubeletStopped, true);
+    });
+  });
+
   describe('sandboxImage', () => {
     it('is the pause image the node\'s containerd configuration starts sandboxes from', async () => {
       const { node, profile } = await load();

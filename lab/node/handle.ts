@@ -10,7 +10,7 @@
  * does (through admission and, on kind, the apiserver) is the substrate's
  * job, not the node's.
  */
-import type { CriClient, PodSpec } from '../cri/index.ts';
+import type { CriClient, PodSpec, RunningPod, RunPodHooks } from '../cri/index.ts';
 import type { Exec, ExecOptions, ExecResult } from '../exec.ts';
 import type { BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
@@ -48,6 +48,12 @@ export interface LabNodeHandle {
   pushImage(image: Workload['spec']['image']): Promise<BuiltImage>;
   /** The CRI pod a workload runs as on this node (its Pod object, converted as the kubelet would). */
   podSpecOf(workload: Workload): PodSpec;
+  /**
+   * Runs a pod straight over the node's CRI socket, as root on the node can
+   * (a static pod, a compromised kubelet, anyone with the socket): no
+   * admission, no apiserver, and on kind no kubelet keeping or killing it.
+   */
+  runCriPod(spec: PodSpec, hooks?: RunPodHooks): Promise<RunningPod>;
   /** Restarts the node's containerd as root would (its pid, or its systemd unit) and waits until `ctr` answers again. */
   restartContainerd(): Promise<void>;
   /** Everything this node's components reported since `since`. */

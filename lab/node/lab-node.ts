@@ -16,7 +16,7 @@ import { containersLabelled, createVolume, inspectContainer, removeContainer, re
 import { poll } from '../wait.ts';
 import { silent, step, type ProgressListener } from '../progress.ts';
 import type { V1Pod } from '@kubernetes/client-node';
-import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod } from '../cri/index.ts';
+import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod, type RunPodHooks } from '../cri/index.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
 import type { LabProfile, Workload } from '../spec/schemas.ts';
 import { podOfWorkload } from '../spec/pod.ts';
@@ -409,6 +409,11 @@ export class StartedLabNode implements LabNodeHandle {
   /** The CRI pod a workload runs as (its Pod object converted as the kubelet would; lab/cri/pod-object.ts). */
   podSpecOf(workload: Workload): PodSpec {
     return criPodOf(this.podObjectOf(workload)).spec;
+  }
+
+  /** A pod over CRI, as root on the node starts one; a lab node has no kubelet. */
+  runCriPod(spec: PodSpec, hooks?: RunPodHooks): Promise<RunningPod> {
+    return runPod(this.cri, spec, hooks);
   }
 
   /**

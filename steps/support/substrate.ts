@@ -6,7 +6,7 @@
  * Kind state is kept per World in a WeakMap, so the World class stays the
  * same for both substrates.
  */
-import { runPod, type RunningPod } from '../../lab/cri/index.ts';
+import { type RunningPod } from '../../lab/cri/index.ts';
 import type { StartedKindCluster } from '../../lab/kind/cluster.ts';
 import * as allure from 'allure-js-commons';
 import { ApiServerDenied, KindWorkloads, PodNotRunning, type KindRunningPod } from '../../lab/kind/workloads.ts';
@@ -165,7 +165,7 @@ export async function startExitingWorkload(world: LabWorld, workload: Workload):
   if (!kindOf(world)) return world.lab.startWorkload(workload);
   const node = theNode(world);
   await node.pushImage(workload.spec.image);
-  return runPod(node.cri, node.podSpecOf(workload));
+  return node.runCriPod(node.podSpecOf(workload));
 }
 
 /** Starts a kind cluster of one control plane and `workers` workers for this scenario. */

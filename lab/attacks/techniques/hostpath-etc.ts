@@ -10,7 +10,6 @@
  * node has at the corresponding host path.
  */
 import { LabError } from '../../errors.ts';
-import { runPod } from '../../cri/index.ts';
 import { awaitAuditAlerts } from '../../audit/index.ts';
 import type { Technique } from '../technique.ts';
 import type { HarnessCommand } from '../outcome.ts';
@@ -30,7 +29,7 @@ export const hostpathEtc: Technique = {
     const hostPath = mount.hostPath + path.slice(mount.containerPath.length);
     const since = new Date();
     await node.pushImage(workload.spec.image);
-    const pod = await runPod(node.cri, node.podSpecOf(workload));
+    const pod = await node.runCriPod(node.podSpecOf(workload));
     pods.set(workload.metadata.name, pod);
     const container = pod.containers[0]!;
     const harnessCommands: HarnessCommand[] = [];

@@ -12,7 +12,6 @@
  * (include/uapi/linux/capability.h: bit 21).
  */
 import { LabError } from '../../errors.ts';
-import { runPod } from '../../cri/index.ts';
 import { awaitAuditAlerts } from '../../audit/index.ts';
 import type { Technique } from '../technique.ts';
 import type { HarnessCommand } from '../outcome.ts';
@@ -34,7 +33,7 @@ export const privilegedContainer: Technique = {
     }
     const since = new Date();
     await node.pushImage(workload.spec.image);
-    const pod = await runPod(node.cri, node.podSpecOf(workload));
+    const pod = await node.runCriPod(node.podSpecOf(workload));
     pods.set(workload.metadata.name, pod);
     const container = pod.containers[0]!;
     const harnessCommands: HarnessCommand[] = [];

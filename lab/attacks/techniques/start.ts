@@ -3,7 +3,7 @@
  * (CRI directly, IfNotPresent), and reading a file in it. A refused start is
  * an outcome, not an error.
  */
-import { PodStartError, runPod, type RunningPod, type RunPodHooks } from '../../cri/index.ts';
+import { PodStartError, type RunningPod, type RunPodHooks } from '../../cri/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import type { Workload } from '../../spec/schemas.ts';
 
@@ -11,7 +11,7 @@ export type StartAttempt = { started: true; pod: RunningPod } | { started: false
 
 export async function tryStart(node: LabNodeHandle, workload: Workload, pods: Map<string, RunningPod>, hooks: RunPodHooks = {}): Promise<StartAttempt> {
   try {
-    const pod = await runPod(node.cri, node.podSpecOf(workload), hooks);
+    const pod = await node.runCriPod(node.podSpecOf(workload), hooks);
     pods.set(workload.metadata.name, pod);
     return { started: true, pod };
   } catch (err) {

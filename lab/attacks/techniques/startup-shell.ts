@@ -11,7 +11,7 @@
  * `/bin/sh -c <payload>`. Effect: the container exits 0.
  */
 import { LabError } from '../../errors.ts';
-import { PodStartError, runPod, type RunningPod } from '../../cri/index.ts';
+import { PodStartError, type RunningPod } from '../../cri/index.ts';
 import { awaitAuditAlerts } from '../../audit/index.ts';
 import { poll } from '../../wait.ts';
 import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
@@ -39,7 +39,7 @@ export async function runShellAsEntrypoint({ node, attack, pods, workload }: Tec
   const prefix = what ? `${what}; ` : '';
   let pod: RunningPod;
   try {
-    pod = await runPod(node.cri, { ...spec, containers: [{ ...first, command: ['/bin/sh', '-c', payload], args: [] }, ...rest] });
+    pod = await node.runCriPod({ ...spec, containers: [{ ...first, command: ['/bin/sh', '-c', payload], args: [] }, ...rest] });
   } catch (err) {
     if (!(err instanceof PodStartError)) throw err;
     const refusal = err.criError?.details ?? err.message;
