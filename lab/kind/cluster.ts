@@ -333,9 +333,22 @@ export class KindLabNode implements LabNodeHandle {
     return runPod(this.cri, spec, hooks);
   }
 
-  /** Whether runCriPod stopped this node's kubelet. */
+  /** Whether runCriPod stopped this node's kubelet (and nothing started it again). */
   get kubeletStopped(): boolean {
     return this.#kubeletStopped;
+  }
+
+  /**
+   * Starts the kubelet again if runCriPod stopped it: a pod created through
+   * the apiserver needs it (KindWorkloads.start). Within its next
+   * housekeeping it kills the pods started over CRI, as it would have from
+   * the start: a scenario that needs both starts its apiserver pods first,
+   * or is done with its CRI pods (docs/kind.md).
+   */
+  async ensureKubelet(): Promise<void> {
+    if (!this.#kubeletStopped) return;
+    await this.run(['systemctl', 'start', 'kubelet']);
+    this.#kubeletStopped = false;
   }
 
   async detections(since: Date): Promise<Detection[]> {

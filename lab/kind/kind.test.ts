@@ -185,6 +185,11 @@ describe('KindLabNode', () => {
       await assert.rejects(node.runCriPod(node.podSpecOf(workload)));
       assert.deepEqual(calls, [['systemctl', 'stop', 'kubelet']]);
       assert.equal(node.kubeletStopped, true);
+      // A pod through the apiserver needs the kubelet again: started once.
+      await node.ensureKubelet();
+      await node.ensureKubelet();
+      assert.deepEqual(calls, [['systemctl', 'stop', 'kubelet'], ['systemctl', 'start', 'kubelet']]);
+      assert.equal(node.kubeletStopped, false);
     });
   });
 

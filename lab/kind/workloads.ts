@@ -109,6 +109,8 @@ export class KindWorkloads {
     await this.pushImage(workload.spec.image);
     const namespace = workload.spec.namespace;
     const name = workload.metadata.name;
+    // An attack that started a pod over CRI stopped the kubelet (KindLabNode.runCriPod).
+    for (const node of this.cluster.nodes) await node.ensureKubelet();
     await this.ensureNamespace(namespace);
     try {
       await this.core.createNamespacedPod({ namespace, body: this.podObject(workload, options.nodeName) });
