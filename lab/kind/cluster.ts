@@ -320,7 +320,7 @@ export class KindLabNode implements LabNodeHandle {
    * orphaned pod we had not seen before", grace period 1 s), so such a pod
    * used to live only until then, and a scenario that looked later failed as
    * an error (its sandbox or container gone). Root who wants the pod to stay
-   * stops the kubelet first, and so does this, once per node: running pods
+   * stops the kubelet first, and so does this whenever it runs: running pods
    * keep running, and the defences under test (the gates in containerd, the
    * audit daemon, the watchdog) do not go through the kubelet. The node goes
    * NotReady after about 40 s; a scenario's cluster is deleted with it.
