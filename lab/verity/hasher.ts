@@ -16,12 +16,12 @@ import { hash } from 'node:crypto';
 import { readvSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { chunkBuffers, hashChunk, type ChunkIo, type ChunkJob } from './chunk.ts';
 import { verityError } from './errors.ts';
 import type { VerityParams } from './params.ts';
 import { layoutOf, levelBytes, type TreeGeometry } from './tree.ts';
-import { CONTROL, HASH_WORKER_SOURCE, type WorkerJob, type WorkerReply } from './worker-source.ts';
+import { CONTROL, startHashThread, takeEarlyHashThread, type WorkerJob, type WorkerReply } from './worker-source.ts';
 
 export interface ReadOptions {
   signal?: AbortSignal;
@@ -313,7 +313,7 @@ class HashWorker {
   #terminated = false;
 
   constructor() {
-    this.#worker = new Worker(HASH_WORKER_SOURCE, { eval: true, execArgv: [] });
+    this.#worker = takeEarlyHashThread() ?? startHashThread();
     this.#worker.unref();
     this.#worker.on('message', (reply: WorkerReply) => {
       if ('done' in reply) {

@@ -9,13 +9,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { isLabError } from '../errors.ts';
 import { bundleForNode } from '../node/bundle.ts';
 import { releaseHashWorkers, type ReadOptions } from './hasher.ts';
+import { startEarlyHashThread, startHashThread, takeEarlyHashThread } from './worker-source.ts';
 import { DELIVERY_KIT_PARAMS, type VerityParams } from './params.ts';
 import { treeStartOffset } from './superblock.ts';
 import { entryOffset, layoutOf, treeGeometry } from './tree.ts';
@@ -503,6 +506,43 @@ describe('hashing threads', () => {
       } finally {
         await rm(bundle, { force: true }); // the bundle cache keys on content, and this entry differs per run
       }
+    });
+  });
+});
+
+describe('startEarlyHashThread', () => {
+  const twoCores = availableParallelism() >= 2;
+
+  describe('when the CLI started a hashing thread before its modules loaded', () => {
+    it('the first call that wants a worker hashes with it, and gets the root the calling thread gets alone', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'verity-early-'));
+      try {
+        await writeFile(join(dir, 'data'), bytes(64 * 4096, 'early'));
+        const alone = await computeRootHash(join(dir, 'data'), params(), { concurrency: 1 });
+        await releaseHashWorkers();
+        let started = 0;
+        startEarlyHashThread(() => {
+          started++;
+          return startHashThread();
+        });
+        assert.equal(started, twoCores ? 1 : 0, 'one thread on two or more cores, none on one');
+        const offloaded = await computeRootHash(join(dir, 'data'), params(), { concurrency: 1, chunkBytes: 4096, offload: true });
+        assert.deepEqual(offloaded, alone);
+        assert.equal(takeEarlyHashThread(), undefined, 'the early thread was handed out once, to that call');
+      } finally {
+        await releaseHashWorkers();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('when the early thread died before a call took it', () => {
+    it('is not handed out (the call starts its own), and its failure is not an uncaught error', { skip: !twoCores && 'needs two cores' }, async () => {
+      let thread: Worker | undefined;
+      startEarlyHashThread(() => (thread = new Worker('process.exit(3)', { eval: true })));
+      const [code] = (await once(thread!, 'exit')) as [number];
+      assert.equal(code, 3);
+      assert.equal(takeEarlyHashThread(), undefined);
     });
   });
 });

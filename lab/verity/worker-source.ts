@@ -19,6 +19,8 @@
  * so a thread that hashes faster simply takes more. Per call a worker gets
  * one message (the job) and sends one back ({ done } or { error }).
  */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { chunkBuffers, hashChunk, type ChunkBuffers, type ChunkIo, type ChunkJob } from './chunk.ts';
 
 /**
@@ -97,3 +99,46 @@ parentPort.on('message', (job) => {
   parentPort.postMessage(reply);
 });
 `;
+
+/** A new hashing thread running HASH_WORKER_SOURCE, waiting for its first job. */
+export function startHashThread(): Worker {
+  return new Worker(HASH_WORKER_SOURCE, { eval: true, execArgv: [] });
+}
+
+/**
+ * One hashing thread started before the CLI's modules load.
+ *
+ * A Node worker thread takes about 27 ms to start here, and the CLI takes
+ * about 15 ms from its first line to its first hashed chunk; a thread
+ * started by the first hashing call joins it late, and the calling thread
+ * hashes alone meanwhile. bin/integrity-lab.mjs starts this one first thing
+ * for `verity format|verify|root-hash`, and the first call that wants a
+ * worker takes it (hasher.ts acquireWorkers). It is unref'd: unused (a small
+ * file, a usage error) it never keeps the process alive.
+ */
+let early: { thread: Worker; dead: boolean } | undefined;
+
+export function startEarlyHashThread(start: () => Worker = startHashThread): void {
+  if (early !== undefined || availableParallelism() < 2) return;
+  const started = { thread: start(), dead: false };
+  started.thread.unref();
+  // Until it is taken, a failure only marks it unusable (and is not an uncaught 'error');
+  // after, its taker's own listeners report it.
+  const markDead = (): void => {
+    started.dead = true;
+  };
+  started.thread.once('error', markDead).once('exit', markDead);
+  early = started;
+}
+
+/** The early thread, once, if it was started and has not died; else undefined. */
+export function takeEarlyHashThread(): Worker | undefined {
+  const taken = early;
+  early = undefined;
+  if (taken === undefined) return undefined;
+  if (taken.dead) {
+    void taken.thread.terminate();
+    return undefined;
+  }
+  return taken.thread;
+}
