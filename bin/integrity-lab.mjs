@@ -19,10 +19,10 @@ if (!process.features.typescript) {
   const { register } = await import('tsx/esm/api');
   register();
 }
-// These hash on two threads, and a worker thread takes longer to start than
-// the CLI's modules take to load: start one now (lab/verity/worker-source.ts).
+// These hash a large file on two threads, and a worker thread takes longer to
+// start than the CLI's modules take to load: start one now (lab/verity/worker-source.ts).
 if (process.argv[2] === 'verity' && ['format', 'verify', 'root-hash'].includes(process.argv[3])) {
-  (await import('../lab/verity/worker-source.ts')).startEarlyHashThread();
+  (await import('../lab/verity/worker-source.ts')).startEarlyHashThreadForLargeFile(process.argv.slice(4));
 }
 const { main } = await import('../lab/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

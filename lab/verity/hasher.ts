@@ -21,7 +21,9 @@ import { chunkBuffers, hashChunk, type ChunkIo, type ChunkJob } from './chunk.ts
 import { verityError } from './errors.ts';
 import type { VerityParams } from './params.ts';
 import { layoutOf, levelBytes, type TreeGeometry } from './tree.ts';
-import { CONTROL, startHashThread, takeEarlyHashThread, type WorkerJob, type WorkerReply } from './worker-source.ts';
+import { CONTROL, PARALLEL_THRESHOLD_BYTES, startHashThread, takeEarlyHashThread, type WorkerJob, type WorkerReply } from './worker-source.ts';
+
+export { PARALLEL_THRESHOLD_BYTES };
 
 export interface ReadOptions {
   signal?: AbortSignal;
@@ -49,8 +51,6 @@ export interface ReadOptions {
 }
 
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;
-/** Below this much data, starting threads costs more than it saves. */
-export const PARALLEL_THRESHOLD_BYTES = 8 * 1024 * 1024;
 /** IOV_MAX on Linux: one readv call per chunk. */
 const MAX_BLOCKS_PER_CHUNK = 1024;
 /** The calling thread gives its event loop a turn at least this often (ms) while it hashes. */

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { isLabError } from '../errors.ts';
 import { bundleForNode } from '../node/bundle.ts';
 import { releaseHashWorkers, type ReadOptions } from './hasher.ts';
-import { startEarlyHashThread, startHashThread, takeEarlyHashThread } from './worker-source.ts';
+import { PARALLEL_THRESHOLD_BYTES, startEarlyHashThread, startEarlyHashThreadForLargeFile, startHashThread, takeEarlyHashThread } from './worker-source.ts';
 import { DELIVERY_KIT_PARAMS, type VerityParams } from './params.ts';
 import { treeStartOffset } from './superblock.ts';
 import { entryOffset, layoutOf, treeGeometry } from './tree.ts';
@@ -531,6 +531,24 @@ describe('startEarlyHashThread', () => {
         assert.equal(takeEarlyHashThread(), undefined, 'the early thread was handed out once, to that call');
       } finally {
         await releaseHashWorkers();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('when the CLI decides from its arguments', () => {
+    it('starts it only for a regular file that will be hashed on several threads', { skip: !twoCores && 'needs two cores' }, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'verity-early-args-'));
+      try {
+        await writeFile(join(dir, 'small'), bytes(PARALLEL_THRESHOLD_BYTES - 4096, 'small'));
+        await writeFile(join(dir, 'large'), bytes(PARALLEL_THRESHOLD_BYTES, 'large'));
+        startEarlyHashThreadForLargeFile([join(dir, 'small'), join(dir, 'hash'), '--salt', 'ab', dir]);
+        assert.equal(takeEarlyHashThread(), undefined, 'no file of 8 MiB among the arguments');
+        startEarlyHashThreadForLargeFile(['--salt', 'ab', join(dir, 'large'), join(dir, 'hash')]);
+        const thread = takeEarlyHashThread();
+        assert.ok(thread instanceof Worker, 'a thread for the 8 MiB file');
+        await thread.terminate();
+      } finally {
         await rm(dir, { recursive: true, force: true });
       }
     });

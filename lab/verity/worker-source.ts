@@ -19,6 +19,7 @@
  * so a thread that hashes faster simply takes more. Per call a worker gets
  * one message (the job) and sends one back ({ done } or { error }).
  */
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkBuffers, hashChunk, type ChunkBuffers, type ChunkIo, type ChunkJob } from './chunk.ts';
@@ -34,6 +35,9 @@ import { chunkBuffers, hashChunk, type ChunkBuffers, type ChunkIo, type ChunkJob
  * - STARTED + i: 1 once worker i has begun the job, before it claims anything.
  */
 export const CONTROL = { NEXT: 0, ALLOWED: 1, STOP: 2, STARTED: 3 } as const;
+
+/** Below this much data, starting threads costs more than it saves (hasher.ts hashes on one thread). */
+export const PARALLEL_THRESHOLD_BYTES = 8 * 1024 * 1024;
 
 export interface WorkerJob extends ChunkJob {
   chunks: number;
@@ -112,9 +116,12 @@ export function startHashThread(): Worker {
  * about 15 ms from its first line to its first hashed chunk; a thread
  * started by the first hashing call joins it late, and the calling thread
  * hashes alone meanwhile. bin/integrity-lab.mjs starts this one first thing
- * for `verity format|verify|root-hash`, and the first call that wants a
- * worker takes it (hasher.ts acquireWorkers). It is unref'd: unused (a small
- * file, a usage error) it never keeps the process alive.
+ * for `verity format|verify|root-hash` when one of its arguments names a
+ * file that will be hashed on several threads, and the first call that
+ * wants a worker takes it (hasher.ts acquireWorkers). It is unref'd: unused
+ * (a usage error) it never keeps the process alive, but the process does
+ * wait at exit for a thread that is still starting (about 15 ms), which is
+ * why a small file gets none.
  */
 let early: { thread: Worker; dead: boolean } | undefined;
 
@@ -129,6 +136,15 @@ export function startEarlyHashThread(start: () => Worker = startHashThread): voi
   };
   started.thread.once('error', markDead).once('exit', markDead);
   early = started;
+}
+
+/** For the CLI: starts the early thread if one of `args` is a regular file of PARALLEL_THRESHOLD_BYTES or more. */
+export function startEarlyHashThreadForLargeFile(args: readonly string[]): void {
+  const large = (arg: string): boolean => {
+    const stats = statSync(arg, { throwIfNoEntry: false });
+    return stats !== undefined && stats.isFile() && stats.size >= PARALLEL_THRESHOLD_BYTES;
+  };
+  if (args.some(large)) startEarlyHashThread();
 }
 
 /** The early thread, once, if it was started and has not died; else undefined. */
