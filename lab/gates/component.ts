@@ -4,11 +4,7 @@
  * the lab's trusted roots, points containerd at them, and builds the
  * standard layer.
  */
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { localExec } from '../exec.ts';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../errors.ts';
 import { poll } from '../wait.ts';
@@ -20,7 +16,8 @@ import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import { GATE_CONFIG_PATH, type GateConfig, type GateErrorCode } from './config.ts';
 import { GATE_PINS_PATH, pinFiles } from './pins.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
-import { RELEASE_SCRIPT } from './layer-mount.ts';
+import { LAYER_BIND, LAYER_BIND_SOURCE, RELEASE_SCRIPT } from './layer-mount.ts';
+import { compileStatic } from '../node/native.ts';
 import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, STOPPED_NOTE } from '../audit/node/start-hold.ts';
 import { START_DECISION_LOG } from './start-hold-gate.ts';
 import { STANDARD_LAYER_ENTRIES, STANDARD_LAYER_PATH, standardLayerMkfsArgv } from './standard-layer.ts';
@@ -113,15 +110,7 @@ WantedBy=multi-user.target
 
 /** Compiles the C client on this host (cached by source hash); undefined when no compiler is available. */
 async function compileClient(): Promise<string | undefined> {
-  const source = join(import.meta.dirname, 'native/gate-client.c');
-  const code = await readFile(source);
-  const out = join(import.meta.dirname, '../../.lab/native', `gate-client-${createHash('sha256').update(code).digest('hex').slice(0, 16)}`);
-  if (existsSync(out)) return out;
-  await mkdir(dirname(out), { recursive: true });
-  const r = await localExec.run(['gcc', '-static', '-O2', '-Wall', '-o', `${out}.tmp`, source]).catch(() => undefined);
-  if (!r || r.exitCode !== 0) return undefined;
-  await rename(`${out}.tmp`, out);
-  return out;
+  return compileStatic(join(import.meta.dirname, 'native/gate-client.c'), 'gate-client').catch(() => undefined);
 }
 
 export function gatesComponent(options: GateOptions): NodeComponent {
@@ -172,6 +161,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
       if (start) {
         files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
+        files.push({ source: await compileStatic(LAYER_BIND_SOURCE, 'layer-bind'), target: LAYER_BIND, mode: 0o755 });
         files.push({ content: `${RELEASE_SCRIPT}\n`, target: RELEASE_LAYERS, mode: 0o644 });
       }
       const boot: NodeBoot = { units: [{ name: 'integrity-lab-gates.service', content: DAEMON_UNIT }], commands: [] };

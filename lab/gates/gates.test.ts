@@ -13,7 +13,7 @@ import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import { globMatch, parseGateConfig, type GateConfig } from './config.ts';
 import { RootHashCache } from './layer-check.ts';
 import { blobFiles } from './content-store.ts';
-import { GATE_LAYER_ROOT, majminOf } from './layer-mount.ts';
+import { GATE_LAYER_ROOT, LAYER_BIND, majminOf } from './layer-mount.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
@@ -253,7 +253,7 @@ describe('gateCreate', () => {
     kernel?: boolean;
     /** The loop device the node attaches reads another inode than the gate hashed. */
     loopReadsOtherInode?: boolean;
-    /** losetup cannot attach a device. */
+    /** No loop device can be attached. */
     noLoopDevice?: boolean;
     /** The kernel reports another device at the gate's mount point. */
     forgedGateMount?: boolean;
@@ -331,21 +331,21 @@ describe('gateCreate', () => {
           const meta = { Version: 'v1', Metadata: { ID: argv.at(-1), ImageRef: opts.createdFromConfig ?? m.config.digest } };
           return ok(JSON.stringify({ ID: argv.at(-1), Extensions: { 'io.cri-containerd.container.metadata': { type_url: 'github.com/containerd/cri/pkg/store/container/Metadata', value: Buffer.from(JSON.stringify(meta)).toString('base64') } } }));
         }
-        if (argv[0] === 'sh' && argv[2]?.includes('losetup --find')) {
-          if (opts.noLoopDevice) return { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'losetup: cannot find an unused loop device' };
-          attachedFiles.push(...argv.slice(4));
-          return ok(argv.slice(4).map((_, i) => `/dev/loop${i}`).join('\n') + '\n');
-        }
-        if (argv[0] === 'losetup' && argv[1] === '--list') {
-          return ok(attachedFiles.map((f, i) => {
+        if (argv[0] === LAYER_BIND && argv[1] === 'attach') {
+          if (opts.noLoopDevice) return { exitCode: 1, stdout: Buffer.alloc(0), stderr: `layer-bind: no free loop device for ${argv[2]}: No such device` };
+          const first = attachedFiles.length;
+          attachedFiles.push(...argv.slice(2));
+          // As the kernel reports each device: its number, and the inode it reads.
+          return ok(argv.slice(2).map((f, j) => {
+            const i = first + j;
             const st = statSync(f, { bigint: true });
             const ino = opts.loopReadsOtherInode && i === 0 ? st.ino + 1n : st.ino;
-            return `/dev/loop${i} 7:${i} ${majminOf(st.dev)} ${ino}`;
-          }).join('\n'));
+            return `/dev/loop${i} 7:${i} ${majminOf(st.dev)} ${ino}\n`;
+          }).join(''));
         }
         if (argv[0] === 'stat' && argv.includes('%t:%T')) return ok(`fd:${argv.at(-1)!.endsWith('standard') ? '9' : argv.at(-1)!.slice(-1)}\n`);
-        if (argv[0] === 'sh' && argv[2]?.includes('mount -t erofs')) {
-          const pairs = argv.slice(4);
+        if (argv[0] === LAYER_BIND && argv[1] === 'mount') {
+          const pairs = argv.slice(2);
           for (let i = 0; i < pairs.length; i += 2) {
             const dev = pairs[i]!;
             const majmin = dev.startsWith('/dev/loop') ? `7:${dev.slice(9)}` : `253:${dev.endsWith('standard') ? '9' : dev.slice(-1)}`;
@@ -373,6 +373,7 @@ describe('gateCreate', () => {
         mountinfo: () => [...mountinfo, ...extraMounts].join('\n'),
         cache: new RootHashCache(join(dir, 'cache.json')),
         kernelVerity: () => Boolean(opts.kernel),
+        verityWorkDir: join(dir, 'verity'),
         clock,
         content: blobFiles('/cs', (p) => {
           const b = blobs.get(p);
@@ -383,7 +384,7 @@ describe('gateCreate', () => {
     };
   }
   const gate = (f: Fixture, config: GateConfig | Error = f.config) => gateCreate(f.bundle, ID, config, f.deps);
-  const mountsOf = (f: Fixture) => f.calls.filter((c) => c[0] === 'sh' && c[2]?.includes('mount -t erofs'));
+  const mountsOf = (f: Fixture) => f.calls.filter((c) => c[0] === LAYER_BIND && c[1] === 'mount');
 
   describe('when the bundle is the sandbox of a pod in a protected namespace', () => {
     it('verifies its pause image like any protected image and mounts it read-only from the verified layers', async () => {
@@ -635,7 +636,7 @@ describe('gateCreate', () => {
       const d = await gate(f);
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /loop device \/dev\/loop0 reads inode .*, but the gate verified/);
-      assert.ok(f.calls.some((c) => c[0] === 'losetup' && c[1] === '--detach'));
+      assert.ok(f.calls.some((c) => c[0] === LAYER_BIND && c[1] === 'detach'));
       assert.equal(mountsOf(f).length, 0);
     });
   });
@@ -644,7 +645,7 @@ describe('gateCreate', () => {
       const f = await fixture({ noLoopDevice: true });
       const d = await gate(f);
       assert.equal(d.action, 'refuse');
-      assert.match(d.reason, /cannot set up a loop device .*cannot find an unused loop device/);
+      assert.match(d.reason, /cannot set up a loop device for .*s1\/layer\.erofs \(exit 1\): layer-bind: no free loop device for /);
     });
   });
   describe("when the gate's mount point is already occupied", () => {
@@ -684,7 +685,7 @@ describe('gateCreate', () => {
       for (const writable of ['/dev', '/dev/shm', '/scratch', '/etc/hosts']) assert.ok(options(writable).includes('noexec'), `${writable} is writable: noexec`);
       assert.ok(!options('/scratch').includes('exec'), 'an exec option would undo noexec');
       assert.deepEqual(options('/data'), ['rbind', 'rprivate', 'ro'], 'a read-only volume keeps its options');
-      assert.ok(f.calls.some((c) => c[0] === 'losetup' && c[1] === '--detach' && c.length === 5), 'loop devices detached (autoclear) once mounted');
+      assert.ok(f.calls.some((c) => c[0] === LAYER_BIND && c[1] === 'detach' && c.length === 5), 'loop devices detached (autoclear) once mounted');
     });
   });
   describe('when the node has kernel dm-verity (not available on the lab host)', () => {

@@ -123,6 +123,8 @@ export interface RuntimeGateDeps {
   mountinfo(): string;
   cache: RootHashCache;
   kernelVerity(): boolean;
+  /** Kernel dm-verity mode: where hash trees are written (default /run/integrity-lab/verity). */
+  verityWorkDir?: string;
   clock(): Date;
   /** containerd's content store, every blob checked against its digest. */
   content: ContentStore;
@@ -269,7 +271,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       exec: deps.exec,
       mountinfo: deps.mountinfo,
       hasher: deps.cache,
-      kernel: useKernel ? { workDir: '/run/integrity-lab/verity' } : undefined,
+      kernel: useKernel ? { workDir: deps.verityWorkDir ?? '/run/integrity-lab/verity' } : undefined,
     });
     stage('bindLayers');
     const std = bound.pop()!;

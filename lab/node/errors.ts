@@ -8,4 +8,5 @@ export type NodeErrorCode =
   | 'NODE_NOT_READY'
   | 'NODE_EXEC_FAILED'
   | 'LAB_NOT_FOUND'
-  | 'POD_ADMISSION_DENIED';
+  | 'POD_ADMISSION_DENIED'
+  | 'NATIVE_BUILD_FAILED';

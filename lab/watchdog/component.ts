@@ -16,7 +16,8 @@ import { alertsSince, parseJsonLines, type ActivityRecord, type WatchdogAlert } 
 import { DAEMON_PATH, modeFor, resolveConfig, WATCHDOG_CONFIG_PATH, type WatchdogConfig, type WatchdogSettings } from './config.ts';
 import type { DaemonStatus } from './daemon.ts';
 import { watchdogError } from './errors.ts';
-import { compileStatic, NATIVE_SOURCES } from './native.ts';
+import { compileStatic } from '../node/native.ts';
+import { NATIVE_SOURCES } from './native.ts';
 
 export const COMPONENT_NAME = 'watchdog';
 

@@ -45,6 +45,5 @@ export {
   startDaemon,
   stopDaemon,
 } from './component.ts';
-export { compileStatic } from './native.ts';
 export { mountNodeTmpfs, writeNodeFile, nodeDiskUsage, holdNamespace, restartContainer, containerPid } from './fixtures.ts';
 export type { DiskUsage } from './fixtures.ts';

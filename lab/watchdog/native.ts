@@ -1,39 +1,7 @@
-/**
- * Small static C helpers for syscalls Node.js cannot make (fanotify,
- * setns, umount2, open_tree/move_mount). Compiled on the host with
- * `gcc -static -O2` at prepare time, cached under .lab/native by the source's
- * hash, and copied into the node as plain files.
- */
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+/** The watchdog's static C helpers (built by lab/node/native.ts compileStatic). */
 import { join } from 'node:path';
-import { localExec, type Exec } from '../exec.ts';
-import { watchdogError } from './errors.ts';
-
-const ROOT = join(import.meta.dirname, '../..');
-const NATIVE_CACHE = join(ROOT, '.lab', 'native');
 
 export const NATIVE_SOURCES = {
   mntnotify: join(import.meta.dirname, 'native', 'mntnotify.c'),
   releaseMounts: join(import.meta.dirname, 'native', 'release-mounts.c'),
 } as const;
-
-/** Compiles `source` into a static executable (once per source content); returns its path. */
-export async function compileStatic(source: string, name: string, exec: Exec = localExec): Promise<string> {
-  const text = await readFile(source);
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  const out = join(NATIVE_CACHE, `${name}-${hash}`);
-  if (existsSync(out)) return out;
-  await mkdir(NATIVE_CACHE, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  const r = await exec.run(['gcc', '-static', '-O2', '-Wall', '-o', tmp, source], { timeoutMs: 120_000 }).catch((err: unknown) => {
-    throw watchdogError('WATCHDOG_NATIVE_BUILD_FAILED', `cannot run gcc to build ${name} from ${source}: ${(err as Error).message}`, err);
-  });
-  if (r.exitCode !== 0) {
-    throw watchdogError('WATCHDOG_NATIVE_BUILD_FAILED', `gcc -static -O2 ${source} failed with exit code ${r.exitCode}:\n${r.stderr.trim()}`);
-  }
-  // Several workers may build at once: the rename makes the result appear whole.
-  await rename(tmp, out);
-  return out;
-}

@@ -21,7 +21,7 @@
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { awaitAuditAlerts, awaitAuditWatching } from '../../audit/index.ts';
-import { compileStatic } from '../../watchdog/index.ts';
+import { compileStatic } from '../../node/native.ts';
 import type { Technique } from '../technique.ts';
 import { requirePayload } from './common.ts';
 import { targetOf } from './overmount.ts';

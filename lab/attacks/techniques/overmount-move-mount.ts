@@ -8,7 +8,7 @@
  */
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compileStatic } from '../../watchdog/index.ts';
+import { compileStatic } from '../../node/native.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePayload } from './common.ts';
 import { attackerRuns, judgeOvermount, mountinfoOf, targetOf } from './overmount.ts';
