@@ -54,6 +54,12 @@ export interface LabNodeHandle {
    * admission, no apiserver, and on kind no kubelet keeping or killing it.
    */
   runCriPod(spec: PodSpec, hooks?: RunPodHooks): Promise<RunningPod>;
+  /**
+   * Set on a node with a kubelet (kind) while runCriPod has it stopped: the
+   * kubelet kills pods it did not start, so root stops it first. Attack
+   * evidence says so (lab/attacks/run.ts).
+   */
+  readonly kubeletStopped?: boolean;
   /** Restarts the node's containerd as root would (its pid, or its systemd unit) and waits until `ctr` answers again. */
   restartContainerd(): Promise<void>;
   /** Everything this node's components reported since `since`. */
