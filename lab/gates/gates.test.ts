@@ -394,7 +394,7 @@ describe('gateCreate', () => {
       assert.equal(d.sandbox, true);
       assert.equal(d.image, '127.0.0.1:5000/system/agent:1.0');
       assert.equal(d.layers?.length, 3);
-      assert.ok(f.calls.some((c) => c[0] === 'busybox' && c.includes('overlay') && c.some((a) => a.startsWith('ro,lowerdir='))), 'the root is remounted read-only');
+      assert.ok(f.calls.some((c) => c[0] === LAYER_BIND && c[1] === 'rootfs'), 'the root is remounted read-only');
       assert.equal(JSON.parse(f.deps.readFile(join(f.bundle, 'config.json'))).root.readonly, true);
     });
     it('refuses an unsigned pause image, treats it as corrupted, and mounts nothing', async () => {
@@ -624,9 +624,9 @@ describe('gateCreate', () => {
       const f = await fixture();
       const d = await gate(f);
       assert.equal(d.action, 'allow', d.reason);
-      const overlay = f.calls.find((c) => c.includes('overlay'))!;
-      const options = overlay[overlay.indexOf('-o') + 1]!;
-      assert.equal(options, `ro,lowerdir=${GATE_LAYER_ROOT}/${ID}/standard:${GATE_LAYER_ROOT}/${ID}/1:${GATE_LAYER_ROOT}/${ID}/0`);
+      const overlay = f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'rootfs')!;
+      const options = overlay[3]!;
+      assert.equal(options, `${GATE_LAYER_ROOT}/${ID}/standard:${GATE_LAYER_ROOT}/${ID}/1:${GATE_LAYER_ROOT}/${ID}/0`);
       assert.ok(!options.includes('/s1/fs') && !options.includes('/s2/fs'), 'no lowerdir of the shim is reused');
     });
   });
@@ -675,8 +675,9 @@ describe('gateCreate', () => {
       assert.equal(d.configDigest, f.configDigest);
       assert.deepEqual(d.layers!.map((l) => l.majmin), ['7:0', '7:1', '7:2']);
       assert.deepEqual(d.layers!.map((l) => l.backing), [...f.layerFiles, f.config.standardLayer.path].map((p) => { const st = statSync(p, { bigint: true }); return `${majminOf(st.dev)}:${st.ino}`; }));
-      const overlay = f.calls.find((c) => c.includes('overlay'))!;
-      assert.ok(!overlay[overlay.indexOf('-o') + 1]!.includes('upperdir'));
+      const overlay = f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'rootfs')!;
+      assert.equal(overlay.length, 4, 'a rootfs and its lowerdirs: the helper mounts no upperdir');
+      assert.ok(!overlay[3]!.includes('upperdir'));
       const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
       assert.equal(spec.root.readonly, true);
       const tmp = spec.mounts.find((m: { destination: string; type: string }) => m.destination === '/tmp' && m.type === 'tmpfs');

@@ -25,7 +25,8 @@
  *
  * The loop devices and mounts are made by a small static helper
  * (native/layer-bind.c, installed as LAYER_BIND): three processes per
- * container instead of losetup and busybox once per layer.
+ * container instead of losetup and busybox once per layer (and a fourth
+ * for the read-only overlay, runtime-gate.ts).
  */
 import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { join, posix } from 'node:path';

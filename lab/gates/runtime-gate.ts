@@ -34,7 +34,7 @@ import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { ctrRecords, type ContainerdRecords } from './containerd-records.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
-import { bindLayers, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
+import { bindLayers, LAYER_BIND, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
 import { Refusal } from './refusal.ts';
 import type { VersionRecord } from './versions.ts';
 import type { AppCheckCode } from './app-image.ts';
@@ -278,10 +278,8 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     const layers = bound.map((b, i) => layerRecord(b, trust.layerDigests[i]!, trust.rootHashes[i]!));
 
     // Read-only overlay of the standard layer over the verified layers: no upperdir.
-    await runChecked(deps.exec, ['umount', rootfs]);
-    // busybox mount uses mount(2): util-linux 2.41's fsconfig path fails
-    // with four or more lowerdirs on this kernel (measured on the lab node).
-    await runChecked(deps.exec, ['busybox', 'mount', '-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')}`, rootfs]);
+    // (layer-bind rootfs: umount2, then mount(2) of the overlay; see native/layer-bind.c.)
+    await runChecked(deps.exec, [LAYER_BIND, 'rootfs', rootfs, [std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')]);
     spec.root = { ...spec.root, readonly: true };
     if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
       spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
