@@ -674,6 +674,8 @@ describe('gateCreate', () => {
       assert.equal(d.action, 'allow', d.reason);
       assert.equal(d.configDigest, f.configDigest);
       assert.deepEqual(d.layers!.map((l) => l.majmin), ['7:0', '7:1', '7:2']);
+      const attach = f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'attach')!;
+      assert.ok(attach.slice(2).every((a) => new RegExp(`^/proc/${process.pid}/fd/\\d+$`).test(a)), `loop devices are bound to the gate's hashed descriptors, not to paths: ${attach.join(' ')}`);
       assert.deepEqual(d.layers!.map((l) => l.backing), [...f.layerFiles, f.config.standardLayer.path].map((p) => { const st = statSync(p, { bigint: true }); return `${majminOf(st.dev)}:${st.ino}`; }));
       const overlay = f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'rootfs')!;
       assert.equal(overlay.length, 4, 'a rootfs and its lowerdirs: the helper mounts no upperdir');

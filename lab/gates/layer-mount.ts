@@ -9,9 +9,10 @@
  *
  * 1. opens the file and keeps the descriptor (the inode it hashes cannot be
  *    swapped under it), and hashes the bytes of that descriptor;
- * 2. attaches a read-only loop device and checks, from the kernel's loop
- *    status (LOOP_GET_STATUS64's device and inode), that it is backed by the
- *    very inode it hashed;
+ * 2. attaches a read-only loop device to that descriptor (reopened through
+ *    /proc/<pid>/fd) and checks, from the kernel's loop status
+ *    (LOOP_GET_STATUS64's device and inode), that it is backed by the very
+ *    inode it hashed;
  * 3. mounts that device on a mount point it owns, per container
  *    (`/run/integrity-lab/layers/<id>/<n>`), refusing one that is occupied,
  *    and checks that the mount there is the device (major:minor, from the
@@ -149,7 +150,10 @@ export async function bindLayers(containerId: string, layers: readonly LayerToBi
     }
 
     // 2. Loop devices, and the kernel's word on which inode each one reads.
-    const setup = await deps.exec.run([LAYER_BIND, 'attach', ...layers.map((l) => l.file)]);
+    //    The helper opens the gate's own descriptors (/proc/<pid>/fd/<n>), not
+    //    the paths: the devices read the inodes hashed above, whatever the
+    //    paths name now. The backing check below still says so from the kernel.
+    const setup = await deps.exec.run([LAYER_BIND, 'attach', ...opened.map((o) => `/proc/${process.pid}/fd/${o.fd}`)]);
     const loops = parseLoopList(setup.stdout.toString());
     const devices = [...loops.keys()];
     attached.push(...devices);
