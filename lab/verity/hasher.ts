@@ -23,8 +23,6 @@ import type { VerityParams } from './params.ts';
 import { layoutOf, levelBytes, type TreeGeometry } from './tree.ts';
 import { CONTROL, PARALLEL_THRESHOLD_BYTES, startHashThread, takeEarlyHashThread, type WorkerJob, type WorkerReply } from './worker-source.ts';
 
-export { PARALLEL_THRESHOLD_BYTES };
-
 export interface ReadOptions {
   signal?: AbortSignal;
   /** called before each chunk is read, so a caller can impose a MB/s budget */
