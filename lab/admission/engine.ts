@@ -99,7 +99,7 @@ export class AdmissionEngine {
       } else {
         internalError = true;
         const why = s.status === 'rejected' ? (s.reason instanceof Error ? s.reason.message : String(s.reason)) : 'returned no violation list';
-        violations.push({ policy: name, mode: 'deny', message: `[${name}] internal error while evaluating the policy, refusing: ${why}` });
+        violations.push({ policy: name, mode: 'deny', message: `[${name}] internal error while evaluating the policy, refusing: ${why}`, internalError: true });
       }
     });
     const denials = violations.filter((v) => v.mode === 'deny');

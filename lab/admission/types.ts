@@ -17,6 +17,8 @@ export interface Violation {
   message: string;
   /** What the violation does. */
   mode: EnforcementMode;
+  /** The policy failed to evaluate (refused, fail-closed): no finding about the object. */
+  internalError?: true;
 }
 
 /** A namespace as the engine sees it: the API server namespace cache, in the lab the YAML state. */

@@ -89,6 +89,20 @@ describe('judgeAttack', () => {
       const alert = { component: 'watchdog', message: 'x', time: at, data: { action: 'alert', container: APP_ID } };
       assert.match(judgeAttack(observe(false, [alert]), integrity).reason, /1 alert\(s\) named the target without refusing/);
     });
+    it("is an error, never blocked, when the only refusal is the gate's own internal error (a broken attack tool inside it)", () => {
+      const failure = { component: 'start-gate', message: 'internal error, refusing: command failed with exit code 32: /opt/integrity-lab/layer-bind rootfs …', time: at, data: { action: 'refuse', namespace: 'apps', pod: 'app', internalError: true } };
+      const j = judgeAttack(observe(false, [failure]), integrity);
+      assert.equal(j.verdict, 'error');
+      assert.match(j.ignored[0]!.why, /start-gate refused because of its own internal error/);
+    });
+    it('is an error when every deny of an admission record is a policy that could not be evaluated', () => {
+      const admission = { caughtBy: ['admission'] as const, installed: ['admission'] };
+      const violations = [{ policy: 'p', mode: 'deny', message: '[p] internal error while evaluating the policy, refusing: x', internalError: true }];
+      const denied = { component: 'admission', message: 'denied apps/app', time: at, data: { outcome: 'denied', namespace: 'apps', name: 'app', violations } };
+      assert.equal(judgeAttack(observe(false, [denied]), admission).verdict, 'error');
+      const withFinding = { ...denied, data: { ...denied.data, violations: [...violations, { policy: 'q', mode: 'deny', message: '[q] privileged' }] } };
+      assert.equal(judgeAttack(observe(false, [withFinding]), admission).verdict, 'blocked');
+    });
     it('is an error when the refusal is another pod\'s', () => {
       const refusal = { component: 'start-gate', message: 'x', time: at, data: { action: 'refuse', namespace: 'apps', pod: 'app-2' } };
       assert.equal(judgeAttack(observe(false, [refusal]), integrity).verdict, 'error');

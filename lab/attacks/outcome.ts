@@ -159,6 +159,22 @@ export function aboutTheAttack(detection: Detection, observation: Pick<AttackObs
   return namesTarget(detection, observation.target) && !harnessCommandOf(detection, observation.harnessCommands ?? []);
 }
 
+/**
+ * Why a refusal is the defence's own failure rather than a finding, if it
+ * is: a gate decision marked `internalError`, or an admission denial whose
+ * every deny is a policy that could not be evaluated. Such a refusal is
+ * fail-closed and right to make, but it earns no verdict: a broken attack
+ * tool (a helper that errors inside the gate) would otherwise read as
+ * `blocked`.
+ */
+export function internalFailureOf(detection: Detection): string | undefined {
+  const data = (detection.data ?? {}) as { internalError?: unknown; violations?: { mode?: unknown; internalError?: unknown }[] };
+  if (data.internalError === true) return `${detection.component} refused because of its own internal error, not a finding about the attack`;
+  const denies = (data.violations ?? []).filter((v) => v.mode === 'deny');
+  if (denies.length && denies.every((v) => v.internalError === true)) return `${detection.component} denied because a policy could not be evaluated, not because of a finding about the attack`;
+  return undefined;
+}
+
 /** Judges an observation against the attack's `caughtBy`. Pure: every input is given. */
 export function judgeAttack(observation: AttackObservation, ctx: JudgeContext): AttackJudgement {
   const ignored: AttackJudgement['ignored'] = [];
@@ -168,6 +184,7 @@ export function judgeAttack(observation: AttackObservation, ctx: JudgeContext): 
     if (harness) ignored.push({ detection: d, why: `it is about the harness's own ${harness.name} command (${harness.argv.join(' ').slice(0, 120)}), not the attack` });
     else if (!(ctx.caughtBy as readonly string[]).includes(d.component)) ignored.push({ detection: d, why: `${d.component} is not in caughtBy [${ctx.caughtBy.join(', ')}]` });
     else if (!namesTarget(d, observation.target)) ignored.push({ detection: d, why: 'it does not name the attacked container, pod, image or layer' });
+    else if (internalFailureOf(d)) ignored.push({ detection: d, why: internalFailureOf(d)! });
     else counted.push(d);
   }
   if (observation.effect) {

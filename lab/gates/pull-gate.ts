@@ -12,7 +12,7 @@ import type { VersionRecord } from './versions.ts';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { LabError, describeError } from '../errors.ts';
 import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type GateConfig, type GateErrorCode } from './config.ts';
-import type { DefenceReader } from './pins.ts';
+import { isPinRefusal, type DefenceReader } from './pins.ts';
 import { decideImageTrust } from './image-trust.ts';
 import { recordPull } from './pull-record.ts';
 
@@ -126,7 +126,8 @@ export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: 
     return judgement.allow ? 0 : 1;
   } catch (err) {
     const reason = `integrity pull gate refused the image: ${describeError(err)}`;
-    logDecision({ action: 'refuse', image: name, reason });
+    // A changed pinned file is a finding; anything else is the gate's own failure (still refused).
+    logDecision({ action: 'refuse', image: name, reason, ...(isPinRefusal(err) ? {} : { internalError: true }) });
     out(reason);
     return 1;
   }

@@ -97,6 +97,12 @@ export interface GateDecision {
   pod?: string;
   image?: string;
   reason: string;
+  /**
+   * The refusal came from the gate's own failure (an unexpected error), not
+   * from a check that found something: fail-closed, but no verdict is earned
+   * by it (lab/attacks/outcome.ts).
+   */
+  internalError?: true;
   layers?: { digest: string; layerFile: string; signed: string; actual: string; cached: boolean; mountPoint: string; device: string; majmin: string; backing: string }[];
   /** The signed manifest and config digests the container was bound to. */
   manifestDigest?: string;
@@ -301,7 +307,8 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   } catch (err) {
     // Whatever was mounted for a refused container goes again now.
     if (containerId) await deps.exec.run(['sh', '-c', RELEASE_SCRIPT, 'sh', containerId]).catch(() => undefined);
-    return { ...base, action: 'refuse', reason: err instanceof Refusal || isPinRefusal(err) ? err.message : `internal error, refusing: ${describeError(err)}` };
+    if (err instanceof Refusal || isPinRefusal(err)) return { ...base, action: 'refuse', reason: err.message };
+    return { ...base, action: 'refuse', reason: `internal error, refusing: ${describeError(err)}`, internalError: true };
   }
 }
 
