@@ -35,6 +35,10 @@ if [ -n "$create" ] && [ -f "$bundle/config.json" ] && grep -q '"io.kubernetes.c
   # Beside containerd's snapshots: an overlayfs upperdir cannot be on the node's own overlay root.
   w=/var/lib/containerd/attacker-runc/$(basename "$bundle")
   mkdir -p "$w/upper" "$w/work"
+  # The image's directories, made in the upperdir beforehand: a directory the
+  # container pins (/etc, under its bind-mounted hosts file) would otherwise
+  # never show a file written into the upperdir later.
+  (cd "$bundle/rootfs" && find . -maxdepth 3 -type d) | (cd "$w/upper" && xargs mkdir -p)
   mount -t overlay overlay -o "lowerdir=$bundle/rootfs,upperdir=$w/upper,workdir=$w/work" "$bundle/rootfs" 2>>/var/lib/containerd/attacker-runc/log && sed -i 's/"readonly":true/"readonly":false/' "$bundle/config.json"
 fi
 exec ${GENUINE} "$@"
