@@ -4,7 +4,7 @@
  * the lab's trusted roots, points containerd at them, and builds the
  * standard layer.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../errors.ts';
 import { poll } from '../wait.ts';
@@ -137,8 +137,11 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       files.push({ content: ctx.trustedRootsPem, target: config.trustedRootsFile, mode: 0o644 });
       // The host pins what it wrote; the daemon refuses decisions on other bytes (pins.ts).
       // The audit daemon writes the hold script; the host pins the bytes it will write.
-      const pinned = [{ path: GATE_CONFIG_PATH, content: configText }, { path: config.trustedRootsFile, content: ctx.trustedRootsPem }];
+      const pinned: { path: string; content: string | Uint8Array }[] = [{ path: GATE_CONFIG_PATH, content: configText }, { path: config.trustedRootsFile, content: ctx.trustedRootsPem }];
       if (config.startHold) pinned.push({ path: config.startHold.script, content: HOLD_SCRIPT });
+      // The start gate believes what layer-bind says about loop devices: pinned like the configuration.
+      const layerBind = start ? await compileStatic(LAYER_BIND_SOURCE, 'layer-bind') : undefined;
+      if (layerBind) pinned.push({ path: LAYER_BIND, content: await readFile(layerBind) });
       const pins = pinFiles(pinned, new Date());
       files.push({ content: JSON.stringify(pins, null, 2), target: GATE_PINS_PATH, mode: 0o600 });
       const plugins: string[] = [];
@@ -159,9 +162,9 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     max_verifiers = 10
     per_verifier_timeout = '10s'`);
       }
+      if (layerBind) files.push({ source: layerBind, target: LAYER_BIND, mode: 0o755 });
       if (start) {
         files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
-        files.push({ source: await compileStatic(LAYER_BIND_SOURCE, 'layer-bind'), target: LAYER_BIND, mode: 0o755 });
         files.push({ content: `${RELEASE_SCRIPT}\n`, target: RELEASE_LAYERS, mode: 0o644 });
       }
       const boot: NodeBoot = { units: [{ name: 'integrity-lab-gates.service', content: DAEMON_UNIT }], commands: [] };

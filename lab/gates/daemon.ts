@@ -18,7 +18,8 @@ import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
-import { loadGatePins, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type RuntimeCheck, type RuntimePin } from './pins.ts';
+import { loadGatePins, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
+import { LAYER_BIND } from './layer-mount.ts';
 import { GATE_CONFIG_PATH, loadGateConfig } from './config.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { gateStart, nodeStartHoldDeps, observeHold, START_DECISION_LOG, type StartHoldDeps } from './start-hold-gate.ts';
@@ -49,6 +50,7 @@ export async function answer(
   versions: VersionRecord = versionRecord(),
   hold: StartHoldDeps = nodeStartHoldDeps(readDefence),
   records: ContainerdRecords = nodeDeps().records,
+  layerBind?: PinnedProgram,
 ): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
@@ -56,7 +58,7 @@ export async function answer(
     if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence, versions), text: lines.join('\n') };
     if (mode === 'create') {
       const errors: string[] = [];
-      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, layerBind }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);
@@ -119,19 +121,18 @@ function prewarm(cache: RootHashCache): void {
 
 /**
  * First-use costs paid at the daemon's start, not inside the first
- * container's decision: the runtime check's first hash (later checks are a
- * stat while the runtime's identity is unchanged) and the connection to
+ * container's decision: the first hash of the runtime and of the layer-bind
+ * helper (later checks are a stat while their identity is unchanged) and the connection to
  * containerd with its code paths (a lookup of a name no image has). Neither
  * changes a decision: a failed warm-up is ignored, and each decision checks
  * again.
  */
-function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, records: ContainerdRecords): void {
-  if (!(pin instanceof Error)) {
-    try {
-      runtime(pin.path);
-    } catch {
-      // the first decision refuses and says why
-    }
+function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, layerBind: PinnedProgram, records: ContainerdRecords): void {
+  try {
+    if (!(pin instanceof Error)) runtime(pin.path);
+    layerBind();
+  } catch {
+    // the first decision refuses and says why
   }
   void records.imageTarget('integrity-lab.invalid/gate-daemon-warm-up:0').catch(() => undefined);
 }
@@ -151,7 +152,9 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     runtimePin = err as Error;
   }
   const runtime = runtimeChecker(runtimePin);
-  warmUp(runtime, runtimePin, records);
+  // The helper whose loop status the layer binding believes, against the host's pin.
+  const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
+  warmUp(runtime, runtimePin, layerBind, records);
   const hold = nodeStartHoldDeps(readDefence);
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {
@@ -170,7 +173,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records).then(({ code, text }) => {
+      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records, layerBind).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

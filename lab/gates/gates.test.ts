@@ -16,7 +16,7 @@ import { blobFiles } from './content-store.ts';
 import { GATE_LAYER_ROOT, LAYER_BIND, majminOf } from './layer-mount.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
-import { pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
+import { pinFiles, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
 import { gateCreate, noexecWritableMounts, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
 import { ctrRecords } from './containerd-records.ts';
 
@@ -617,6 +617,39 @@ describe('gateCreate', () => {
       const runtime = runtimeChecker(pinRuntime(RUNC, clock(), runcOf('genuine').read), runcOf('#!/bin/sh attacker'));
       const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtime });
       assert.equal(d.action, 'pass', d.reason);
+    });
+  });
+  describe("when the layer-bind helper is checked against the host's pin (the gate daemon)", () => {
+    const PROGRAM = '/proc/4242/fd/17';
+    it('runs every helper step from the program the check returned, never the path', async () => {
+      const f = await fixture();
+      const used: string[] = [];
+      // The fixture answers the helper by its path: hand it PROGRAM's calls under that name.
+      const exec: Exec = { run: (argv, o) => (argv[0] === PROGRAM ? (used.push(argv[1]!), f.deps.exec.run([LAYER_BIND, ...argv.slice(1)], o)) : f.deps.exec.run(argv, o)) };
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, exec, layerBind: () => PROGRAM });
+      assert.equal(d.action, 'allow', d.reason);
+      assert.deepEqual(used, ['attach', 'mount', 'detach', 'rootfs']);
+    });
+    it("marks a refusal the helper's unexpected failure caused as the gate's internal error, not a finding", async () => {
+      const f = await fixture();
+      const exec: Exec = { run: (argv, o) => (argv[0] === LAYER_BIND && argv[1] === 'rootfs' ? Promise.resolve({ exitCode: 32, stdout: Buffer.alloc(0), stderr: 'mount: wrong fs type' }) : f.deps.exec.run(argv, o)) };
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, exec });
+      assert.equal(d.action, 'refuse');
+      assert.equal(d.internalError, true);
+      assert.match(d.reason, /^internal error, refusing: .*exit code 32/);
+      const hashMismatch = await gate(await fixture({ tamperLayer: true }));
+      assert.equal(hashMismatch.action, 'refuse');
+      assert.equal(hashMismatch.internalError, undefined, 'a check that found something is not an internal error');
+    });
+    it('refuses a signed, intact image once the helper was replaced, naming it, and runs no helper step', async () => {
+      const f = await fixture();
+      const helper = join(work, 'layer-bind-replaced');
+      await writeFile(helper, '#!/bin/sh\n# the attacker\'s layer-bind\n', { mode: 0o755 });
+      const layerBind = pinnedProgram(helper, pinFiles([{ path: helper, content: 'ELF genuine layer-bind' }], clock()), "the start gate's layer-bind helper");
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, layerBind });
+      assert.equal(d.action, 'refuse');
+      assert.ok(d.reason.startsWith(`the start gate's layer-bind helper ${helper} changed since the gate pinned it`), d.reason);
+      assert.equal(f.calls.filter((c) => c[0] === LAYER_BIND).length, 0);
     });
   });
   describe("when a forged EROFS mount sits on a snapshot's mount point", () => {

@@ -93,6 +93,8 @@ export interface BindDeps {
   hasher: RootHasher;
   /** Kernel dm-verity: the work directory for hash trees. Absent: userspace. */
   kernel?: { workDir: string };
+  /** The layer-bind program to run: the daemon passes its pinned descriptor (pins.ts pinnedProgram). Default LAYER_BIND. */
+  helper?: string;
 }
 
 /**
@@ -120,6 +122,7 @@ export function verityName(containerId: string, name: string): string {
  */
 export async function bindLayers(containerId: string, layers: readonly LayerToBind[], deps: BindDeps): Promise<BoundLayer[]> {
   const dir = containerLayerDir(containerId);
+  const helper = deps.helper ?? LAYER_BIND;
   const fds: number[] = [];
   const attached: string[] = [];
   const mounted: string[] = [];
@@ -153,7 +156,7 @@ export async function bindLayers(containerId: string, layers: readonly LayerToBi
     //    The helper opens the gate's own descriptors (/proc/<pid>/fd/<n>), not
     //    the paths: the devices read the inodes hashed above, whatever the
     //    paths name now. The backing check below still says so from the kernel.
-    const setup = await deps.exec.run([LAYER_BIND, 'attach', ...opened.map((o) => `/proc/${process.pid}/fd/${o.fd}`)]);
+    const setup = await deps.exec.run([helper, 'attach', ...opened.map((o) => `/proc/${process.pid}/fd/${o.fd}`)]);
     const loops = parseLoopList(setup.stdout.toString());
     const devices = [...loops.keys()];
     attached.push(...devices);
@@ -187,7 +190,7 @@ export async function bindLayers(containerId: string, layers: readonly LayerToBi
 
     // 3. Mount each device on the gate's own mount point, then drop the loop
     //    devices: busy ones are freed by the kernel when the mount goes.
-    const m = await deps.exec.run([LAYER_BIND, 'mount', ...bound.flatMap((b) => [b.device, b.mountPoint])]);
+    const m = await deps.exec.run([helper, 'mount', ...bound.flatMap((b) => [b.device, b.mountPoint])]);
     const after = parseMountinfo(deps.mountinfo());
     for (const b of bound) if (after.some((x) => x.mountPoint === b.mountPoint)) mounted.push(b.mountPoint);
     if (m.exitCode !== 0) throw new Refusal(`cannot mount the verified layers under ${dir} (exit ${m.exitCode}): ${m.stderr.toString().trim()}`);
@@ -203,7 +206,7 @@ export async function bindLayers(containerId: string, layers: readonly LayerToBi
     if (deps.kernel) for (const l of layers) await deps.exec.run(['veritysetup', 'close', '--deferred', verityName(containerId, l.name)]);
     throw err;
   } finally {
-    if (attached.length) await deps.exec.run([LAYER_BIND, 'detach', ...attached]);
+    if (attached.length) await deps.exec.run([helper, 'detach', ...attached]);
     for (const fd of fds) closeSync(fd);
   }
 }

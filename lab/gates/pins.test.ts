@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isLabError } from '../errors.ts';
 import { loadGateConfig } from './config.ts';
-import { loadGatePins, parseGatePins, pinFiles, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadGatePins, parseGatePins, pinFiles, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
 
 const CONFIG = '/etc/integrity-lab/gates.json';
 const ROOTS = '/etc/integrity-lab/trusted-roots.pem';
@@ -149,6 +153,86 @@ describe('runtimeChecker', () => {
       const pin = pinRuntime('/nowhere/runc', at, () => { throw new Error('ENOENT'); });
       assert.ok(pin instanceof Error);
       assert.throws(() => runtimeChecker(pin)(RUNC), (err) => isLabError(err, 'GATE_PINS_MISSING') && /\/nowhere\/runc/.test(err.message));
+    });
+  });
+});
+
+describe('pinnedProgram', () => {
+  const GENUINE = '#!/bin/sh\necho genuine "$@"\n';
+  const FORGED = '#!/bin/sh\necho forged "$@"\n';
+  const WHAT = "the start gate's layer-bind helper";
+  /** A helper on disk, pinned by "the host" with its genuine bytes. */
+  function helperDir() {
+    const dir = mkdtempSync(join(tmpdir(), 'pinned-program-'));
+    const path = join(dir, 'layer-bind');
+    writeFileSync(path, GENUINE, { mode: 0o755 });
+    const pins = pinFiles([{ path, content: GENUINE }], at);
+    /** Puts other bytes at the path as a new file renamed over it (a replacement). */
+    const replace = (text: string) => {
+      writeFileSync(`${path}.new`, text, { mode: 0o755 });
+      renameSync(`${path}.new`, path);
+    };
+    return { dir, path, pins, replace, [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const run = (program: string) => execFileSync(program, ['attach'], { encoding: 'utf8' }).trim();
+
+  describe('when the helper is the file the host pinned', () => {
+    it("runs it from the daemon's own descriptor, the same one while the file is unchanged", () => {
+      using h = helperDir();
+      const program = pinnedProgram(h.path, h.pins, WHAT);
+      const first = program();
+      assert.match(first, new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
+      assert.equal(program(), first);
+      assert.equal(run(first), 'genuine attach');
+    });
+  });
+  describe('when root renames another helper over it', () => {
+    it('refuses with GATE_DEFENCE_CHANGED naming the helper, the pin time and both digests, and keeps refusing', () => {
+      using h = helperDir();
+      const program = pinnedProgram(h.path, h.pins, WHAT);
+      program();
+      h.replace(FORGED);
+      assert.throws(
+        () => program(),
+        (err) => isLabError(err, 'GATE_DEFENCE_CHANGED') && err.message.startsWith(`${WHAT} ${h.path} changed since the gate pinned it at 2026-12-05T12:00:00.000Z: sha256 ${h.pins.files[h.path]} → `),
+      );
+      assert.throws(() => program(), (err) => isLabError(err, 'GATE_DEFENCE_CHANGED'));
+    });
+  });
+  describe('when root edits the helper in place', () => {
+    it('refuses', () => {
+      using h = helperDir();
+      const program = pinnedProgram(h.path, h.pins, WHAT);
+      program();
+      writeFileSync(h.path, FORGED.replace('forged', 'forge!'));
+      assert.throws(() => program(), (err) => isLabError(err, 'GATE_DEFENCE_CHANGED'));
+    });
+  });
+  describe('when root swaps the file after the check, before the gate runs it', () => {
+    it('the program run is still the checked file', () => {
+      using h = helperDir();
+      const program = pinnedProgram(h.path, h.pins, WHAT)();
+      h.replace(FORGED);
+      assert.equal(run(program), 'genuine attach');
+    });
+  });
+  describe('when the path names a new copy of the genuine bytes (a reinstall)', () => {
+    it('passes, and runs the new file', () => {
+      using h = helperDir();
+      const program = pinnedProgram(h.path, h.pins, WHAT);
+      program();
+      h.replace(GENUINE);
+      assert.equal(run(program()), 'genuine attach');
+    });
+  });
+  describe('when the helper is not among the pins, or there are no pins', () => {
+    it('refuses every use with GATE_PINS_MISSING', () => {
+      using h = helperDir();
+      const other = pinFiles([{ path: CONFIG, content: '{}' }], at);
+      assert.throws(() => pinnedProgram(h.path, other, WHAT)(), (err) => isLabError(err, 'GATE_PINS_MISSING') && err.message.includes(`${h.path} is not among the pins`));
+      const missing = loadGatePins(join(h.dir, 'no-pins.json'));
+      assert.ok(missing instanceof Error);
+      assert.throws(() => pinnedProgram(h.path, missing, WHAT)(), (err) => isLabError(err, 'GATE_PINS_MISSING') && err.message.includes(WHAT));
     });
   });
 });

@@ -20,7 +20,7 @@
  * node (attestation) closes it; the lab has none.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { LabError } from '../errors.ts';
 import type { GateErrorCode } from './config.ts';
 
@@ -113,6 +113,13 @@ export function isPinRefusal(err: unknown): err is LabError<GateErrorCode> {
   return err instanceof LabError && (err.code === 'GATE_DEFENCE_CHANGED' || err.code === 'GATE_PINS_MISSING');
 }
 
+/** A file's digest as pinned: by the daemon when it starts (the runtime), or by the host (gate-pins.json). */
+export interface FilePin {
+  path: string;
+  sha256: string;
+  pinnedAt: string;
+}
+
 /**
  * The OCI runtime the start gate hands a container over to (the wrapper
  * execs `/usr/bin/runc` once the gate allowed). The gate's decision is only
@@ -128,11 +135,7 @@ export function isPinRefusal(err: unknown): err is LabError<GateErrorCode> {
  * believed by the gate; the watchdog's lab-start pins still report runc
  * (lab/watchdog/defences.ts).
  */
-export interface RuntimePin {
-  path: string;
-  sha256: string;
-  pinnedAt: string;
-}
+export type RuntimePin = FilePin;
 
 /** Hashes the runtime now; the error says why it could not be pinned (every protected decision is then refused). */
 export function pinRuntime(path: string, now: Date, read: (path: string) => Buffer = (p) => readFileSync(p)): RuntimePin | LabError<GateErrorCode> {
@@ -146,45 +149,105 @@ export function pinRuntime(path: string, now: Date, read: (path: string) => Buff
 /** Checks that `path` is the pinned runtime, with the pinned bytes; throws a pin refusal otherwise. */
 export type RuntimeCheck = (path: string) => void;
 
+/** How a pin check reads a file and tells whether it may have changed. */
+export interface PinIo {
+  read?: (path: string) => Buffer;
+  /** Device, inode, size, mtime and ctime: a replaced or edited file always changes one of them. */
+  identity?: (path: string) => string;
+}
+
+function statIdentity(s: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+}
+
 /**
- * A RuntimeCheck that re-hashes the runtime only when its identity (device,
- * inode, size, mtime, ctime) differs from the last one that matched: a
- * replaced or edited file always changes one of them.
+ * Checks a file against its pin and returns the identity it had when its
+ * bytes matched. It hashes the file again only when that identity differs
+ * from the last one that matched. `what` names the file in refusals ("the
+ * OCI runtime").
  */
-export function runtimeChecker(
-  pin: RuntimePin | Error,
-  io: { read?: (path: string) => Buffer; identity?: (path: string) => string } = {},
-): RuntimeCheck {
+function pinVerifier(pin: FilePin | Error, what: string, io: PinIo = {}): (path: string) => string {
   const read = io.read ?? ((p: string) => readFileSync(p));
-  const identity = io.identity ?? ((p: string) => {
-    const s = statSync(p, { bigint: true });
-    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-  });
+  const identity = io.identity ?? ((p: string) => statIdentity(statSync(p, { bigint: true })));
   let matched: string | undefined;
   return (path) => {
     if (pin instanceof Error) {
-      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of the OCI runtime it hands containers over to (${pin.message}), so it refuses every protected container`, { cause: pin });
+      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of ${what} (${pin.message}), so it refuses every protected container`, { cause: pin });
     }
     if (path !== pin.path) {
-      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `the OCI runtime is ${path}, but the gate pinned ${pin.path} at ${pin.pinnedAt}; the gate refuses protected containers`);
+      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `${what} is ${path}, but the gate pinned ${pin.path} at ${pin.pinnedAt}; the gate refuses protected containers`);
     }
     let id: string;
     let bytes: Buffer;
     try {
       id = identity(path);
-      if (id === matched) return;
+      if (id === matched) return id;
       bytes = read(path);
     } catch (err) {
-      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `the OCI runtime ${path} cannot be read (${(err as Error).message}); the gate refuses protected containers`, { cause: err });
+      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `${what} ${path} cannot be read (${(err as Error).message}); the gate refuses protected containers`, { cause: err });
     }
     const actual = sha256(bytes);
     if (!sameDigest(actual, pin.sha256)) {
       matched = undefined;
       throw new LabError<GateErrorCode>(
         'GATE_DEFENCE_CHANGED',
-        `the OCI runtime ${path} changed since the gate pinned it at ${pin.pinnedAt}: sha256 ${pin.sha256} → ${actual}; the gate refuses to hand protected containers over to it`,
+        `${what} ${path} changed since the gate pinned it at ${pin.pinnedAt}: sha256 ${pin.sha256} → ${actual}; the gate refuses protected containers until it is restored`,
       );
     }
     matched = id;
+    return id;
+  };
+}
+
+/** A RuntimeCheck against the daemon's pin of the runtime. */
+export function runtimeChecker(pin: RuntimePin | Error, io: PinIo = {}): RuntimeCheck {
+  const verify = pinVerifier(pin, 'the OCI runtime', io);
+  return (path) => {
+    verify(path);
+  };
+}
+
+/**
+ * The program to run for a helper the gate runs itself; throws a pin
+ * refusal when the helper is not the pinned bytes.
+ */
+export type PinnedProgram = () => string;
+
+/**
+ * A helper the gate runs itself and believes (the start gate's layer-bind,
+ * whose loop status says which inode a device reads), pinned by the host in
+ * gate-pins.json. Root who replaced it could make the gate mount forged
+ * bytes while the helper reports the verified inode, or stack a writable
+ * overlay on the root it was asked to make read-only (T1554).
+ *
+ * Before each use the path is checked against the pin (hashed again when its
+ * identity changed), and the program run is the daemon's own descriptor of
+ * the file that matched (`/proc/<pid>/fd/<n>`), opened when it matched: a
+ * file renamed over the path after the check is not what runs. Not closed:
+ * a write into the very inode between the check and the kernel's exec (the
+ * identity check sees it at the next use). Without pins, or with the helper
+ * not among them, every use is refused.
+ */
+export function pinnedProgram(path: string, pins: GatePins | Error, what: string): PinnedProgram {
+  const pinned = pins instanceof Error ? undefined : pins.files[path];
+  const pin: FilePin | Error =
+    pins instanceof Error ? pins : pinned === undefined ? new LabError<GateErrorCode>('GATE_PINS_MISSING', `${path} is not among the pins the host wrote at ${pins.pinnedAt}`) : { path, sha256: pinned, pinnedAt: pins.pinnedAt };
+  const verify = pinVerifier(pin, what);
+  let held: { fd: number; identity: string } | undefined;
+  return () => {
+    const identity = verify(path);
+    if (held?.identity === identity) return `/proc/${process.pid}/fd/${held.fd}`;
+    // The path now names other (pinned) bytes, or nothing is held yet: hold
+    // what it names, and make sure that is the file that just matched.
+    if (held) closeSync(held.fd);
+    held = undefined;
+    const fd = openSync(path, 'r');
+    const opened = statIdentity(fstatSync(fd, { bigint: true }));
+    if (opened !== identity) {
+      closeSync(fd);
+      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `${what} ${path} changed while the gate opened it; the gate refuses protected containers`);
+    }
+    held = { fd, identity };
+    return `/proc/${process.pid}/fd/${fd}`;
   };
 }

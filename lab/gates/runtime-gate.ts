@@ -29,7 +29,7 @@ import { describeError } from '../errors.ts';
 import { localExec, runChecked, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
-import { isPinRefusal, type DefenceReader, type RuntimeCheck } from './pins.ts';
+import { isPinRefusal, type DefenceReader, type PinnedProgram, type RuntimeCheck } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { ctrRecords, type ContainerdRecords } from './containerd-records.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
@@ -140,6 +140,8 @@ export interface RuntimeGateDeps {
   readDefence?: DefenceReader;
   /** Checks the OCI runtime a protected container is handed over to against the daemon's pin (pins.ts runtimeChecker). */
   runtime?: RuntimeCheck;
+  /** The layer-bind helper checked against the host's pin, as the program to run (pins.ts pinnedProgram). Default: LAYER_BIND by path, unchecked. */
+  layerBind?: PinnedProgram;
   /** The node's newest signed release per repository (versions.ts): an older v2 release is refused. */
   versions?: VersionRecord;
 }
@@ -220,6 +222,8 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   try {
     // What runs after an allow is runc: a replaced runc could undo everything below.
     deps.runtime?.(config.runtime);
+    // So is the helper whose word on loop devices the layer binding takes.
+    const layerBind = deps.layerBind?.() ?? LAYER_BIND;
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     stage('pins');
     // The image CRI created a workload container from, asked beside the manifest lookup (both are containerd records).
@@ -278,6 +282,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       mountinfo: deps.mountinfo,
       hasher: deps.cache,
       kernel: useKernel ? { workDir: deps.verityWorkDir ?? '/run/integrity-lab/verity' } : undefined,
+      helper: layerBind,
     });
     stage('bindLayers');
     const std = bound.pop()!;
@@ -285,7 +290,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
 
     // Read-only overlay of the standard layer over the verified layers: no upperdir.
     // (layer-bind rootfs: umount2, then mount(2) of the overlay; see native/layer-bind.c.)
-    await runChecked(deps.exec, [LAYER_BIND, 'rootfs', rootfs, [std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')]);
+    await runChecked(deps.exec, [layerBind, 'rootfs', rootfs, [std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')]);
     spec.root = { ...spec.root, readonly: true };
     if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
       spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];

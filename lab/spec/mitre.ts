@@ -63,6 +63,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'watchdog-restart-after-tampering',
   'start-gate-socket-hijacked',
   'start-gate-runc-replaced',
+  'start-gate-layer-bind-replaced',
   'unsigned-image-past-emptied-verifier',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',

@@ -300,6 +300,7 @@ export const TECHNIQUES = [
   'start-hold-remove',
   'sandbox-file-rewrite',
   'runc-replace',
+  'layer-bind-replace',
   'pull-verifier-empty',
   'watchdog-config-unwatch',
   'pause-image-side-load',

@@ -26,6 +26,7 @@ import { startupShell } from './startup-shell.ts';
 import { startHoldRemove } from './start-hold-remove.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 import { runcReplace } from './runc-replace.ts';
+import { layerBindReplace } from './layer-bind-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
@@ -64,6 +65,7 @@ const implemented: Technique[] = [
   startHoldRemove,
   sandboxFileRewrite,
   runcReplace,
+  layerBindReplace,
   pullVerifierEmpty,
   watchdogConfigUnwatch,
   pauseImageSideLoad,
