@@ -53,6 +53,22 @@ export async function readNodeText(node: LabNodeHandle, path: string): Promise<s
 }
 
 /**
+ * Replaces a node binary as a package upgrade would: the genuine file is kept
+ * at `keepAt` (for the attacker's own use), and a new file with `text` is
+ * renamed over `path`. Returns the genuine file's sha256; throws when the
+ * path does not read `text` afterwards.
+ */
+export async function replaceNodeBinary(node: LabNodeHandle, path: string, text: string, keepAt: string): Promise<string> {
+  const before = (await node.run(['sha256sum', path])).stdout.toString().split(' ')[0]!;
+  await node.run(['cp', '-p', path, keepAt]);
+  await writeNodeText(node, `${path}.new`, text);
+  await node.run(['sh', '-c', 'chmod 755 "$1.new" && mv "$1.new" "$1"', 'sh', path]);
+  const after = await readNodeText(node, path);
+  if (after !== text) throw new Error(`${path} on ${node.name} was not replaced: it reads ${JSON.stringify(after?.slice(0, 80))}`);
+  return before;
+}
+
+/**
  * Removes the namespace (and any glob covering it, such as `d8-*`) from the
  * start gate's protected namespaces; evidence of what was changed, or that
  * the node has no gate configuration.

@@ -18,7 +18,7 @@
  */
 import type { LabNodeHandle } from '../../node/index.ts';
 import { LAYER_BIND } from '../../gates/layer-mount.ts';
-import { readNodeText, ungatedWriteAfter, writeNodeText } from './defence-tamper.ts';
+import { replaceNodeBinary, ungatedWriteAfter } from './defence-tamper.ts';
 
 /** Where the attacker keeps the genuine helper. */
 const GENUINE = '/usr/lib/layer-bind.genuine';
@@ -43,13 +43,8 @@ exec ${GENUINE} "$@"
 /** Moves the genuine helper aside and renames the attacker's over it; evidence of both, or that the node has no helper. */
 export async function replaceLayerBind(node: LabNodeHandle): Promise<Record<string, unknown>> {
   if ((await node.exec.run(['test', '-e', LAYER_BIND])).exitCode !== 0) return { layerBind: `none on this node (${LAYER_BIND})` };
-  const before = (await node.run(['sha256sum', LAYER_BIND])).stdout.toString().split(' ')[0];
-  await node.run(['cp', '-p', LAYER_BIND, GENUINE]);
-  await writeNodeText(node, `${LAYER_BIND}.new`, ATTACKER_LAYER_BIND);
-  await node.run(['sh', '-c', 'chmod 755 "$1.new" && mv "$1.new" "$1"', 'sh', LAYER_BIND]);
-  const after = await readNodeText(node, LAYER_BIND);
-  if (after !== ATTACKER_LAYER_BIND) throw new Error(`${LAYER_BIND} on ${node.name} was not replaced: it reads ${JSON.stringify(after?.slice(0, 80))}`);
-  return { layerBind: LAYER_BIND, genuineSha256: before, genuineMovedTo: GENUINE, replacedBy: 'a helper that mounts the verified layers with a writable upperdir instead of the read-only root' };
+  const genuineSha256 = await replaceNodeBinary(node, LAYER_BIND, ATTACKER_LAYER_BIND, GENUINE);
+  return { layerBind: LAYER_BIND, genuineSha256, genuineMovedTo: GENUINE, replacedBy: 'a helper that mounts the verified layers with a writable upperdir instead of the read-only root' };
 }
 
 export const layerBindReplace = ungatedWriteAfter('layer-bind-replace', async ({ node }) => {

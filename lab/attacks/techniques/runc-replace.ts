@@ -15,7 +15,7 @@
  * runtime is other bytes (lab/gates/pins.ts, runtimePin).
  */
 import type { LabNodeHandle } from '../../node/index.ts';
-import { readNodeText, ungatedWriteAfter, writeNodeText } from './defence-tamper.ts';
+import { replaceNodeBinary, ungatedWriteAfter } from './defence-tamper.ts';
 
 export const RUNC = '/usr/bin/runc';
 /** Where the attacker keeps the genuine runc. */
@@ -44,16 +44,10 @@ fi
 exec ${GENUINE} "$@"
 `;
 
-/** Moves the genuine runc aside and puts the attacker's in its place; evidence of both. */
+/** Moves the genuine runc aside and renames the attacker's over it (what a package upgrade does too); evidence of both. */
 export async function replaceRunc(node: LabNodeHandle): Promise<Record<string, unknown>> {
-  const before = (await node.run(['sha256sum', RUNC])).stdout.toString().split(' ')[0];
-  await node.run(['cp', '-p', RUNC, GENUINE]);
-  // A new file, renamed over runc: what a package upgrade does too.
-  await writeNodeText(node, `${RUNC}.new`, ATTACKER_RUNC);
-  await node.run(['sh', '-c', 'chmod 755 "$1.new" && mv "$1.new" "$1"', 'sh', RUNC]);
-  const after = await readNodeText(node, RUNC);
-  if (after !== ATTACKER_RUNC) throw new Error(`${RUNC} on ${node.name} was not replaced: it reads ${JSON.stringify(after?.slice(0, 80))}`);
-  return { runc: RUNC, genuineSha256: before, genuineMovedTo: GENUINE, replacedBy: 'a runc that stacks a writable overlay on a read-only root, then execs the genuine runc' };
+  const genuineSha256 = await replaceNodeBinary(node, RUNC, ATTACKER_RUNC, GENUINE);
+  return { runc: RUNC, genuineSha256, genuineMovedTo: GENUINE, replacedBy: 'a runc that stacks a writable overlay on a read-only root, then execs the genuine runc' };
 }
 
 export const runcReplace = ungatedWriteAfter('runc-replace', async ({ node }) => ({
