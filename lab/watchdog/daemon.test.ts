@@ -535,6 +535,11 @@ describe('WatchdogDaemon', () => {
         exit('killed (SIGKILL)');
         assert.equal(h.daemon.status().notify, 'poll');
         assert.match(h.activity().find((a) => a.kind === 'notify')!.message, /the fanotify helper stopped \(killed \(SIGKILL\)\)/);
+        // And alerts: root who kills the helper opens a window for transient mounts.
+        const stopped = h.alerts().filter((a) => a.reasons.includes('notifier-stopped'));
+        assert.equal(stopped.length, 1);
+        assert.equal(stopped[0]!.container, 'node');
+        assert.match(stopped[0]!.reason, /mount-event helper stopped \(killed \(SIGKILL\)\).*one that comes and goes between two polls is missed/);
       } finally {
         h.daemon.stop();
       }

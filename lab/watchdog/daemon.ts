@@ -328,6 +328,8 @@ export class WatchdogDaemon {
     this.notify = 'poll';
     this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms: the fanotify helper stopped (${reason})`;
     this.activity('notify', this.notifyDetail);
+    // Root who kills the helper gets a window: a mount made and removed between two polls is never seen.
+    this.nodeAlert(['notifier-stopped'], `the watchdog's fanotify mount-event helper stopped (${reason}): mounts are now seen by polling every ${this.config.pollIntervalMs} ms, and one that comes and goes between two polls is missed`);
     this.#timers.push(setInterval(() => this.#guard(() => this.scanAll('poll')), this.config.pollIntervalMs));
   }
 

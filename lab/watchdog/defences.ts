@@ -45,6 +45,8 @@ export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
   { path: '/etc/integrity-lab/watchdog.json', what: "the watchdog's configuration (namespaces watched, modes)" },
   { path: '/etc/integrity-lab/watchdog/trusted-roots.pem', what: "the watchdog's trusted signing roots" },
   { path: '/opt/integrity-lab/watchdog.mjs', what: 'the watchdog daemon' },
+  { path: '/opt/integrity-lab/watchdog-mntnotify', what: "the watchdog's fanotify mount-event helper" },
+  { path: '/opt/integrity-lab/watchdog-release-mounts', what: "the watchdog's helper that releases a stopped container's mounts" },
 ];
 
 /** sha256 of each file's bytes, or `missing`. */
