@@ -23,7 +23,7 @@
  * does not count an alert about a process of one of them (outcome.ts).
  */
 import { createHash } from 'node:crypto';
-import { awaitAuditAlerts, awaitAuditWatching } from '../audit/index.ts';
+import { auditStatus, awaitAuditAlerts, awaitAuditWatching, hasAudit } from '../audit/index.ts';
 import { LabError, describeError } from '../errors.ts';
 import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, DeclaredBlockSpec, StepCheckSpec, StepCommandSpec, StepPlace } from '../spec/schemas.ts';
@@ -247,6 +247,19 @@ export const declarativeTechnique: Pick<Technique, 'run'> = {
     await awaitAuditWatching(node, container.id);
     const since = new Date();
     const result = await runDeclaredSteps(nodeStepShell(node, { containerId: container.id, containerPid: variables.CONTAINER_PID }), spec, variables);
-    return { ...result, evidence: { ...result.evidence, auditAlerts: await awaitAuditAlerts(node, since) } };
+    const auditAlerts = await awaitAuditAlerts(node, since);
+    // No alert within the grace period: what the audit daemon saw, for whoever reads why.
+    const auditSaw = auditAlerts.length === 0 && hasAudit(node) ? await auditDiagnostics(node, container.id) : undefined;
+    return { ...result, evidence: { ...result.evidence, auditAlerts, ...(auditSaw ? { auditSaw } : {}) } };
   },
 };
+
+/** The audit daemon's counters, its watch of the container and the last events it placed; why it could not be read, otherwise. */
+async function auditDiagnostics(node: LabNodeHandle, containerId: string): Promise<Record<string, unknown>> {
+  try {
+    const status = await auditStatus(node);
+    return { counters: status.counters, watch: status.containers.find((c) => c.id === containerId) ?? null, recentPlacements: status.recentPlacements.slice(-15) };
+  } catch (err) {
+    return { unreadable: describeError(err) };
+  }
+}
