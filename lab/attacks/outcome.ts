@@ -184,8 +184,11 @@ export function judgeAttack(observation: AttackObservation, ctx: JudgeContext): 
     if (harness) ignored.push({ detection: d, why: `it is about the harness's own ${harness.name} command (${harness.argv.join(' ').slice(0, 120)}), not the attack` });
     else if (!(ctx.caughtBy as readonly string[]).includes(d.component)) ignored.push({ detection: d, why: `${d.component} is not in caughtBy [${ctx.caughtBy.join(', ')}]` });
     else if (!namesTarget(d, observation.target)) ignored.push({ detection: d, why: 'it does not name the attacked container, pod, image or layer' });
-    else if (internalFailureOf(d)) ignored.push({ detection: d, why: internalFailureOf(d)! });
-    else counted.push(d);
+    else {
+      const internal = internalFailureOf(d);
+      if (internal) ignored.push({ detection: d, why: internal });
+      else counted.push(d);
+    }
   }
   if (observation.effect) {
     const first = counted[0];
