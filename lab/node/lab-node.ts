@@ -494,6 +494,11 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
   const name = `integrity-lab-${labId}`;
   const volume = `integrity-lab-${labId}-containerd`;
   const problems: string[] = [];
+  // A component's sidecar gets SIGTERM and time to undo what it set on the
+  // host before it is removed: the audit daemon removes its kernel rules and
+  // puts back the kernel's audit state. Removed at once, it leaves them.
+  const sidecars = (await containersLabelled(`${LAB_LABEL}=${labId}`)).filter((c) => c.name !== name && c.state === 'running');
+  await Promise.all(sidecars.map((c) => stopContainer(c.id, 10).catch(() => undefined)));
   if ((await inspectContainer(name))?.running) {
     // Stop pods first so no mount keeps a layer busy, then clear immutable
     // flags: a volume holding immutable files cannot be removed.
