@@ -23,7 +23,7 @@
  * does not count an alert about a process of one of them (outcome.ts).
  */
 import { createHash } from 'node:crypto';
-import { auditStatus, awaitAuditAlerts, awaitAuditWatching, hasAudit } from '../audit/index.ts';
+import { RECORDS_LOST_RULE, auditStatus, awaitAuditAlerts, awaitAuditWatching, hasAudit } from '../audit/index.ts';
 import { LabError, describeError } from '../errors.ts';
 import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, DeclaredBlockSpec, StepCheckSpec, StepCommandSpec, StepPlace } from '../spec/schemas.ts';
@@ -249,7 +249,7 @@ export const declarativeTechnique: Pick<Technique, 'run'> = {
     const result = await runDeclaredSteps(nodeStepShell(node, { containerId: container.id, containerPid: variables.CONTAINER_PID }), spec, variables);
     const auditAlerts = await awaitAuditAlerts(node, since);
     // No alert within the grace period: what the audit daemon saw, for whoever reads why.
-    const auditSaw = auditAlerts.length === 0 && hasAudit(node) ? await auditDiagnostics(node, container.id) : undefined;
+    const auditSaw = !auditAlerts.some((a) => a.rule !== RECORDS_LOST_RULE) && hasAudit(node) ? await auditDiagnostics(node, container.id) : undefined;
     return { ...result, evidence: { ...result.evidence, auditAlerts, ...(auditSaw ? { auditSaw } : {}) } };
   },
 };

@@ -275,7 +275,8 @@ export function normalizeTime(v: FieldValue): string | undefined {
   return `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}Z`;
 }
 
-function timeOfDay(time: string): string {
+/** `HH:MM:SS.nnnnnnnnn` of an RFC 3339 time: how an alert's output line starts. */
+export function timeOfDay(time: string): string {
   const m = /T(\d\d:\d\d:\d\d(?:\.\d+)?)/.exec(time);
   return m ? m[1]! : time;
 }

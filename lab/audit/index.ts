@@ -43,7 +43,7 @@ export { parseAlertLine, parseAlertsJsonl } from './alerts.ts';
 export { BUILTIN_RULES_PATH } from './builtin.ts';
 
 // -- node side: event sources, the daemon, the sidecar and the node component --
-export type { ContainerRuleTarget, KernelRule, ListedRule, SensitivePath } from './node/kernel-rules.ts';
+export type { ContainerRuleTarget, KernelAuditStatus, KernelRule, ListedRule, SensitivePath } from './node/kernel-rules.ts';
 export type { ProcessScope, ProcessRecord, ProcReader } from './node/procfs.ts';
 export type { CriContainerStatus, InventoryEntry } from './node/inventory.ts';
 export type {
@@ -67,6 +67,7 @@ export {
   containerRules,
   labKey,
   labRules,
+  parseAuditStatus,
   parseKey,
   parseRuleList,
   rootfsMountPoint,
@@ -77,7 +78,7 @@ export { AUDIT_RECORD_TYPES, parseTapLine, recordTypeName } from './node/records
 export { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, readProcess, scopeFromCgroup } from './node/procfs.ts';
 export { inventoryEntry, inventoryEvent, nanosToRfc3339 } from './node/inventory.ts';
 export { decisionToAuditEventObject, decisionToK8sAuditEvent } from './node/k8s-audit.ts';
-export { AuditDaemon, removeLabRules } from './node/daemon.ts';
+export { AuditDaemon, RECORDS_LOST_RULE, removeLabRules } from './node/daemon.ts';
 export { LabEnricher } from './node/enricher.ts';
 export { readKernelAuditState, sidecarName, sidecarRunArgs } from './node/sidecar.ts';
 export { kindNodeAuditId, liveAuditIds, rulesOfAuditIds } from './node/audit-id.ts';

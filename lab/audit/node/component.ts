@@ -32,7 +32,7 @@ import { BUILTIN_RULES_PATH } from '../builtin.ts';
 import type { Alert } from '../engine.ts';
 import type { AuditErrorCode } from '../errors.ts';
 import type { RulesSource } from '../loader.ts';
-import type { DaemonConfig, DaemonStatus, ReloadResult } from './daemon.ts';
+import { RECORDS_LOST_RULE, type DaemonConfig, type DaemonStatus, type ReloadResult } from './daemon.ts';
 import type { CleanupReport } from './daemon-main.ts';
 import { DEFAULT_SENSITIVE_PATHS, labKey, parseRuleList, staleLabs, type ListedRule, type SensitivePath } from './kernel-rules.ts';
 import { kindNodeAuditId, liveAuditIds, rulesOfAuditIds } from './audit-id.ts';
@@ -445,7 +445,8 @@ export interface AwaitAlertsOptions {
 /**
  * Waits until the audit daemon raised an alert since `since` (the daemon
  * works asynchronously: records, then evaluation), or the grace period
- * ends; resolves with the alerts seen. Without an audit component, at once
+ * ends; resolves with the alerts seen (a records-lost alert among them,
+ * which alone does not end the wait). Without an audit component, at once
  * with none: there is nothing to wait for.
  */
 export async function awaitAuditAlerts(node: LabNodeHandle | readonly LabNodeHandle[], since: Date, options: AwaitAlertsOptions = {}): Promise<Alert[]> {
@@ -454,7 +455,8 @@ export async function awaitAuditAlerts(node: LabNodeHandle | readonly LabNodeHan
   if (nodes.length === 0) return [];
   const r = await poll(
     async () => (await Promise.all(nodes.map((n) => auditAlerts(n, since)))).flat().filter((a) => options.rule === undefined || a.rule === options.rule),
-    (alerts) => alerts.length > 0,
+    // A records-lost alert is kept but does not end the wait: the alert looked for may still come.
+    (alerts) => alerts.some((a) => a.rule !== RECORDS_LOST_RULE),
     { timeoutMs: options.graceMs ?? 5_000, intervalMs: 100 },
   );
   return r.value ?? [];

@@ -7,7 +7,8 @@
  * Turning kernel auditing on is host-wide: the first lab that finds it off
  * leaves a marker, and the last lab to remove its rules turns it off again
  * (under a lock, since labs start and stop concurrently). Auditing that was
- * on before any lab is never turned off.
+ * on before any lab is never turned off. The kernel's backlog limit is
+ * raised (kernel-rules.ts LAB_BACKLOG_LIMIT) and put back the same way.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { watch, appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
@@ -17,7 +18,8 @@ import { CriClient } from '../../cri/client.ts';
 import { describeError } from '../../errors.ts';
 import { AuditEngine, readRulesFiles } from '../engine.ts';
 import { AuditDaemon, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
-import { KEY_PREFIX, parseRuleList } from './kernel-rules.ts';
+import { KEY_PREFIX, LAB_BACKLOG_LIMIT, parseAuditStatus, parseRuleList } from './kernel-rules.ts';
+import { restoreHostAudit } from './host-state.ts';
 import { AUDIT_FILES, HOST_FILES, SIDECAR_CRI_SOCKET, SIDECAR_PATHS } from './layout.ts';
 import type { ProcReader } from './procfs.ts';
 import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, pendingHolds, START_HOLD_DIR, STOPPED_NOTE, type HoldAnswer } from './start-hold.ts';
@@ -93,20 +95,25 @@ async function withHostLock<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** `auditctl -s` → the `enabled` value (0 off, 1 on, 2 locked). */
-export function parseEnabled(statusText: string): number | undefined {
-  const m = /^enabled (\d)/m.exec(statusText);
-  return m ? Number(m[1]) : undefined;
-}
-
 export async function enableAuditing(): Promise<void> {
   await withHostLock(async () => {
-    const enabled = parseEnabled((await auditctl(['-s'])).stdout);
-    if (enabled === 2) throw new Error('kernel auditing is locked (enabled 2): rules cannot be added until reboot');
-    if (enabled === 0) {
-      writeJson(join(SIDECAR_PATHS.host, HOST_FILES.enabledMarker), { enabledBefore: 0, by: process.env.HOSTNAME ?? '', at: new Date().toISOString() });
+    const status = parseAuditStatus((await auditctl(['-s'])).stdout);
+    if (status.enabled === 2) throw new Error('kernel auditing is locked (enabled 2): rules cannot be added until reboot');
+    const by = { by: process.env.HOSTNAME ?? '', at: new Date().toISOString() };
+    if (status.enabled === 0) {
+      writeJson(join(SIDECAR_PATHS.host, HOST_FILES.enabledMarker), { enabledBefore: 0, ...by });
       const r = await auditctl(['-e', '1']);
       if (r.exitCode !== 0) throw new Error(`auditctl -e 1 exited ${r.exitCode}: ${r.stderr.trim()}`);
+    }
+    const backlogMarker = join(SIDECAR_PATHS.host, HOST_FILES.backlogMarker);
+    if (status.backlogLimit !== undefined && status.backlogLimit < LAB_BACKLOG_LIMIT && !existsSync(backlogMarker)) {
+      writeJson(backlogMarker, { backlogBefore: status.backlogLimit, ...by });
+      const r = await auditctl(['-b', String(LAB_BACKLOG_LIMIT)]);
+      // Not fatal: the lab still audits, and a record the kernel drops raises the records-lost alert.
+      if (r.exitCode !== 0) {
+        rmSync(backlogMarker, { force: true });
+        log(`backlog limit left at ${status.backlogLimit}: auditctl -b ${LAB_BACKLOG_LIMIT} exited ${r.exitCode}: ${r.stderr.trim()}`);
+      }
     }
   });
 }
@@ -118,24 +125,18 @@ export interface CleanupReport {
   otherLabRules: number;
   /** Auditing turned back off (this was the last lab and a lab had turned it on). */
   disabled: boolean;
+  /** The kernel's backlog limit put back to what it was before a lab raised it (this was the last lab). */
+  backlogRestored?: number;
 }
 
-/** Removes the lab's rules; turns auditing off when no lab rule is left and a lab turned it on. */
+/** Removes the lab's rules; when no lab rule is left, puts back the host-wide state labs changed. */
 export async function cleanupLab(labId: string): Promise<CleanupReport> {
   return withHostLock(async () => {
     const remaining = await removeLabRules(auditctl, labId);
     const all = parseRuleList((await auditctl(['-l'])).stdout);
     const otherLabRules = all.filter((r) => r.keys.some((k) => k.startsWith(KEY_PREFIX))).length - remaining.length;
-    const marker = join(SIDECAR_PATHS.host, HOST_FILES.enabledMarker);
-    let disabled = false;
-    if (otherLabRules === 0 && remaining.length === 0 && existsSync(marker)) {
-      const r = await auditctl(['-e', '0']);
-      if (r.exitCode === 0) {
-        rmSync(marker, { force: true });
-        disabled = true;
-      }
-    }
-    return { remaining, otherLabRules, disabled };
+    const restored = otherLabRules === 0 && remaining.length === 0 ? await restoreHostAudit(SIDECAR_PATHS.host, auditctl) : { disabled: false };
+    return { remaining, otherLabRules, ...restored };
   });
 }
 
@@ -264,6 +265,10 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     if ((await daemon.syncInventory()) > 0) writeStatus();
   });
   every(300, () => daemon.tick());
+  // Records the kernel drops (its backlog full) raise the records-lost alert.
+  const readKernelStatus = async () => daemon.noteKernelStatus(parseAuditStatus((await auditctl(['-s'])).stdout));
+  await readKernelStatus();
+  every(2000, readKernelStatus);
   const answering = new Set<string>();
   const answerHolds = () => {
     let entries: string[];

@@ -6,7 +6,7 @@ import { BUILTIN_RULES_PATH } from '../builtin.ts';
 import { AuditEngine, type Alert } from '../engine.ts';
 import type { RulesSource } from '../loader.ts';
 import type { DecisionRecord } from '../../admission/index.ts';
-import { AuditDaemon, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
+import { AuditDaemon, RECORDS_LOST_RULE, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
 import { fakeProc } from './fake-proc.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -301,7 +301,42 @@ describe('AuditDaemon', () => {
       assert.equal(h.daemon.counters.lost, 1);
       assert.ok(h.daemon.counters.outside >= 1);
       assert.equal(h.daemon.counters.inLab, 0);
-      assert.deepEqual(h.alerts, []);
+      // The sample's one overflow of the tap is the only alert: nothing of the lab was seen.
+      assert.deepEqual(h.alerts.map((a) => a.rule), [RECORDS_LOST_RULE]);
+    });
+  });
+
+  describe('when audit records are lost', () => {
+    it('raises one records-lost alert per tick for the tap overflows, naming no container', async () => {
+      const h = harness();
+      await h.daemon.start();
+      h.daemon.handleTapLine('# lost');
+      h.daemon.handleTapLine('# lost');
+      h.daemon.tick();
+      h.daemon.tick();
+      assert.equal(h.alerts.length, 1);
+      const alert = h.alerts[0]!;
+      assert.equal(alert.rule, RECORDS_LOST_RULE);
+      assert.equal(alert.priority, 'Critical');
+      // Only these fields: no container, pod or image, so it is never a detection of an attack.
+      assert.deepEqual(alert.output_fields, { 'kernel.lost': 0, 'tap.lost': 2 });
+      assert.match(alert.output, /^13:36:44\.000000000: Critical audit records were lost/);
+    });
+
+    it('counts the kernel\'s lost records from its first reading on, not those from before', async () => {
+      const h = harness();
+      await h.daemon.start();
+      h.daemon.noteKernelStatus({ enabled: 1, backlogLimit: 8192, lost: 5 });
+      h.daemon.noteKernelStatus({ enabled: 1, backlogLimit: 8192, lost: 5 });
+      assert.equal(h.alerts.length, 0, 'records lost before the lab started are not this lab\'s concern');
+      h.daemon.noteKernelStatus({ enabled: 1, backlogLimit: 8192, lost: 8 });
+      assert.equal(h.daemon.counters.kernelLost, 3);
+      assert.deepEqual(h.alerts.map((a) => [a.rule, a.output_fields['kernel.lost']]), [[RECORDS_LOST_RULE, 3]]);
+      h.daemon.tick();
+      assert.equal(h.alerts.length, 1, 'no second alert without a new loss');
+      // auditctl -s printed no lost line: nothing is concluded.
+      h.daemon.noteKernelStatus({ enabled: 1 });
+      assert.equal(h.alerts.length, 1);
     });
   });
 

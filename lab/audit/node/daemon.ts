@@ -16,13 +16,13 @@
 import { applyContext } from '../context.ts';
 import { AuditAssembler, AuditRecordError, auditGroupToEvent, parseAuditLine, type AuditRecordGroup } from '../auditd.ts';
 import type { Alert, AuditEngine, RuleSet } from '../engine.ts';
-import { formatTime } from '../engine.ts';
+import { formatTime, timeOfDay } from '../engine.ts';
 import { RulesLoadError, type RulesLocation } from '../errors.ts';
 import type { AuditEvent, FieldValue } from '../fields.ts';
 import type { RulesSource } from '../loader.ts';
 import type { DecisionRecord } from '../../admission/index.ts';
 import { describeError } from '../../errors.ts';
-import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsAuditDev, rootfsMountPoint, rulesOfLab, type SensitivePath } from './kernel-rules.ts';
+import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsAuditDev, rootfsMountPoint, rulesOfLab, type KernelAuditStatus, type SensitivePath } from './kernel-rules.ts';
 import { inventoryEntry, inventoryEvent, type CriContainerStatus, type InventoryEntry } from './inventory.ts';
 import { decisionToK8sAuditEvent } from './k8s-audit.ts';
 import { k8sAuditEvent } from '../k8saudit.ts';
@@ -31,6 +31,9 @@ import { pidsOfContainer, type ProcessRecord, type ProcReader } from './procfs.t
 import { parseTapLine } from './records.ts';
 
 export type { Placement };
+
+/** The rule name of the alert raised when audit records were lost (kernel or tap). */
+export const RECORDS_LOST_RULE = 'Audit records lost';
 
 export interface DaemonConfig {
   labId: string;
@@ -110,7 +113,10 @@ export interface ContainerWatch {
 export interface DaemonCounters {
   records: number;
   malformed: number;
+  /** Overflows of this lab's audit-tap socket (ENOBUFS): the kernel dropped records for this reader. */
   lost: number;
+  /** Records the kernel dropped since this daemon started (`lost` of `auditctl -s`, host-wide). */
+  kernelLost: number;
   events: number;
   inLab: number;
   outside: number;
@@ -147,10 +153,12 @@ export class AuditDaemon {
   readonly #rootfsDevs = new Map<string, string>();
   /** Discoveries in progress: the inventory poll and a start hold may ask for the same container at once. */
   readonly #discovering = new Map<string, Promise<void>>();
-  readonly #counters: DaemonCounters = { records: 0, malformed: 0, lost: 0, events: 0, inLab: 0, outside: 0, unplaced: 0, alerts: 0, k8sAudit: 0, containerEvents: 0 };
+  readonly #counters: DaemonCounters = { records: 0, malformed: 0, lost: 0, kernelLost: 0, events: 0, inLab: 0, outside: 0, unplaced: 0, alerts: 0, k8sAudit: 0, containerEvents: 0 };
   #tapReady = false;
   #line = 0;
   #quiet = true;
+  #kernelLostSeen: number | undefined;
+  #pendingLoss = { kernel: 0, tap: 0 };
   #syncing = false;
   #lastReload?: ReloadResult;
   readonly #placements: Placement[] = [];
@@ -197,7 +205,10 @@ export class AuditDaemon {
   handleTapLine(text: string): void {
     const parsed = parseTapLine(text);
     if (parsed.kind === 'ready') this.#tapReady = true;
-    else if (parsed.kind === 'lost') this.#counters.lost++;
+    else if (parsed.kind === 'lost') {
+      this.#counters.lost++;
+      this.#pendingLoss.tap++;
+    }
     else if (parsed.kind === 'record') this.handleAuditLine(parsed.line);
   }
 
@@ -233,6 +244,51 @@ export class AuditDaemon {
   tick(): void {
     if (this.#quiet) for (const group of this.#assembler.flush()) this.#onGroup(group);
     this.#quiet = true;
+    this.#reportLoss();
+  }
+
+  /**
+   * The kernel's audit status, read periodically (`auditctl -s`): records it
+   * lost since the first reading are reported like the tap's overflows. The
+   * counter is host-wide, so a loss may have been another lab's record or
+   * this lab's: either way this lab cannot say it saw everything.
+   */
+  noteKernelStatus(status: KernelAuditStatus): void {
+    if (status.lost === undefined) return;
+    if (this.#kernelLostSeen === undefined || status.lost < this.#kernelLostSeen) {
+      this.#kernelLostSeen = status.lost;
+      return;
+    }
+    const delta = status.lost - this.#kernelLostSeen;
+    this.#kernelLostSeen = status.lost;
+    this.#counters.kernelLost += delta;
+    this.#pendingLoss.kernel += delta;
+    this.#reportLoss();
+  }
+
+  /**
+   * Lost records raise one alert per tick that saw any, as Falco raises
+   * "Falco internal: syscall event drop": an attack in that window may have
+   * gone unseen, and a run that claims "no alert" must not pass over it.
+   * It names no container, so it is never counted as a detection.
+   */
+  #reportLoss(): void {
+    const { kernel, tap } = this.#pendingLoss;
+    if (kernel === 0 && tap === 0) return;
+    this.#pendingLoss = { kernel: 0, tap: 0 };
+    const time = formatTime(this.#io.now());
+    const message = `audit records were lost, events in this window may be missing (kernel lost=${kernel}, tap overflows=${tap}, since lab start: kernel ${this.#counters.kernelLost}, tap ${this.#counters.lost})`;
+    this.#counters.alerts++;
+    this.#io.emit({
+      output: `${timeOfDay(time)}: Critical ${message}`,
+      priority: 'Critical',
+      rule: RECORDS_LOST_RULE,
+      time,
+      output_fields: { 'kernel.lost': kernel, 'tap.lost': tap },
+      source: 'internal',
+      tags: ['integrity-lab', 'internal'],
+      hostname: this.#config.hostname,
+    });
   }
 
   #onGroup(group: AuditRecordGroup): void {

@@ -7,6 +7,7 @@ import { BUILTIN_RULES_PATH } from '../builtin.ts';
 import { AuditEngine } from '../engine.ts';
 import {
   DEFAULT_SENSITIVE_PATHS,
+  parseAuditStatus,
   containerKey,
   containerRules,
   labKey,
@@ -163,5 +164,17 @@ describe('parseRuleList', () => {
       assert.deepEqual(r.map((x) => x.keys), [['a'], ['b', 'c']]);
       assert.deepEqual(parseRuleList('No rules\n'), []);
     });
+  });
+});
+
+describe('parseAuditStatus', () => {
+  it('reads enabled, backlog_limit and lost from auditctl -s as printed on these machines', () => {
+    const text = 'enabled 0\nfailure 1\npid 0\nrate_limit 0\nbacklog_limit 64\nlost 5\nbacklog 0\nbacklog_wait_time 15000\nbacklog_wait_time_actual 2321\nloginuid_immutable 0 unlocked\n';
+    assert.deepEqual(parseAuditStatus(text), { enabled: 0, backlogLimit: 64, lost: 5 });
+  });
+
+  it('leaves out what is not printed, and does not read backlog_limit from backlog or lost from a longer name', () => {
+    assert.deepEqual(parseAuditStatus('enabled 2\nbacklog 3\nlost_records 9\n'), { enabled: 2 });
+    assert.deepEqual(parseAuditStatus(''), {});
   });
 });

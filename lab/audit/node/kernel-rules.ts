@@ -186,6 +186,42 @@ export function rootfsAuditDev(mountinfo: string, containerId: string): string |
   return dev;
 }
 
+/**
+ * The kernel's audit queue must hold a burst of records while kauditd sends
+ * them on: the default backlog_limit is 64, and two labs starting at once
+ * overflow it (measured: tasks then sleep in audit_log_start, the
+ * `backlog_wait_time_actual` of `auditctl -s` grows, and records are lost
+ * when the wait times out). auditd's own default rules set 8192; a lab
+ * raises a lower limit to this while it runs and the last lab puts the old
+ * one back.
+ */
+export const LAB_BACKLOG_LIMIT = 8192;
+
+/** The fields of `auditctl -s` the lab reads. */
+export interface KernelAuditStatus {
+  /** 0 off, 1 on, 2 locked until reboot. */
+  enabled?: number;
+  backlogLimit?: number;
+  /** Records the kernel dropped since boot (backlog full, rate limit, no memory). */
+  lost?: number;
+}
+
+/** Parses `auditctl -s` ("enabled 1", "backlog_limit 64", "lost 0", one per line); a field not printed stays undefined. */
+export function parseAuditStatus(text: string): KernelAuditStatus {
+  const field = (name: string) => {
+    const m = new RegExp(`^${name} (\\d+)\\b`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const status: KernelAuditStatus = {};
+  const enabled = field('enabled');
+  const backlogLimit = field('backlog_limit');
+  const lost = field('lost');
+  if (enabled !== undefined) status.enabled = enabled;
+  if (backlogLimit !== undefined) status.backlogLimit = backlogLimit;
+  if (lost !== undefined) status.lost = lost;
+  return status;
+}
+
 export interface ListedRule {
   /** The line as auditctl -l printed it. */
   text: string;

@@ -44,5 +44,7 @@ export const SIDECAR_CRI_SOCKET = `${SIDECAR_PATHS.cri}/containerd.sock`;
 export const HOST_FILES = {
   /** Present while auditing is on because a lab turned it on; holds the state before. */
   enabledMarker: 'enabled-by-integrity-lab.json',
+  /** Present while the kernel's backlog limit is the lab's because a lab raised it; holds the limit before. */
+  backlogMarker: 'backlog-raised-by-integrity-lab.json',
   lock: 'lock',
 } as const;

@@ -15,14 +15,15 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError, describeError } from '../../errors.ts';
 import { removeContainer, inspectContainer, stopContainer } from '../../engine.ts';
 import { containerExec, localExec, type Exec } from '../../exec.ts';
 import type { AuditErrorCode } from '../errors.ts';
-import { KEY_PREFIX, labKey, parseRuleList, rulesOfLab, staleLabs } from './kernel-rules.ts';
-import { AUDIT_FILES, HOST_FILES, SIDECAR_PATHS } from './layout.ts';
+import { restoreHostAudit } from './host-state.ts';
+import { KEY_PREFIX, labKey, parseAuditStatus, parseRuleList, rulesOfLab, staleLabs, type KernelAuditStatus } from './kernel-rules.ts';
+import { AUDIT_FILES, SIDECAR_PATHS } from './layout.ts';
 
 import { ROLE_LABEL as SIDECAR_ROLE_LABEL } from '../../node/index.ts';
 
@@ -152,7 +153,7 @@ export async function buildAuditTap(exec: Exec = localExec): Promise<string> {
  * nothing behind. Labelled with `labelValue` so that a crash leaves a
  * container teardown finds.
  */
-export async function readKernelAuditState(image: string, labelValue: string, exec: Exec = localExec): Promise<{ rulesText: string; enabled: number | undefined }> {
+export async function readKernelAuditState(image: string, labelValue: string, exec: Exec = localExec): Promise<{ rulesText: string } & KernelAuditStatus> {
   const out = await docker(
     exec,
     ['run', '--rm', '--label', `io.integrity-lab.lab=${labelValue}`, '--pid', 'host', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'AUDIT_CONTROL',
@@ -160,8 +161,7 @@ export async function readKernelAuditState(image: string, labelValue: string, ex
     'reading the kernel audit rules',
   );
   const [rulesText = '', statusText = ''] = out.split('---\n');
-  const m = /^enabled (\d)/m.exec(statusText);
-  return { rulesText, enabled: m ? Number(m[1]) : undefined };
+  return { rulesText, ...parseAuditStatus(statusText) };
 }
 
 export interface ReapReport {
@@ -171,6 +171,8 @@ export interface ReapReport {
   removed: string[];
   /** Kernel auditing turned back off (a lab had turned it on and no lab rule is left). */
   disabled: boolean;
+  /** The kernel's backlog limit put back to this (a lab had raised it and no lab rule is left). */
+  backlogRestored?: number;
 }
 
 /**
@@ -186,15 +188,17 @@ export async function reapKernelRules(image: string, liveLabIds: readonly string
   const stale = staleLabs(rules, liveLabIds);
   const removed = stale.flatMap((id) => rulesOfLab(rules, id).map((r) => r.text));
   let disabled = false;
+  let backlogRestored: number | undefined;
   if (!options.dryRun && stale.length > 0) {
     const script = [...stale.map((id) => `auditctl -D -k '${labKey(id)}' >/dev/null`), 'auditctl -l'].join(' && ');
     const left = parseRuleList(await docker(exec, ['run', '--rm', '--label', 'io.integrity-lab.lab=audit-reap', '--pid', 'host', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'AUDIT_CONTROL', '--entrypoint', 'sh', image, '-c', script], 'removing stale kernel audit rules'));
-    const marker = join(options.hostStateDir, HOST_FILES.enabledMarker);
-    if (!left.some((r) => r.keys.some((k) => k.startsWith(KEY_PREFIX))) && existsSync(marker)) {
-      await docker(exec, ['run', '--rm', '--label', 'io.integrity-lab.lab=audit-reap', '--pid', 'host', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'AUDIT_CONTROL', '--entrypoint', 'auditctl', image, '-e', '0'], 'turning kernel auditing off');
-      await rm(marker, { force: true });
-      disabled = true;
+    if (!left.some((r) => r.keys.some((k) => k.startsWith(KEY_PREFIX)))) {
+      const auditctl = async (args: readonly string[]) => {
+        await docker(exec, ['run', '--rm', '--label', 'io.integrity-lab.lab=audit-reap', '--pid', 'host', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'AUDIT_CONTROL', '--entrypoint', 'auditctl', image, ...args], `auditctl ${args.join(' ')}`);
+        return { exitCode: 0, stdout: '', stderr: '' };
+      };
+      ({ disabled, backlogRestored } = await restoreHostAudit(options.hostStateDir, auditctl));
     }
   }
-  return { stale, removed, disabled };
+  return { stale, removed, disabled, ...(backlogRestored !== undefined ? { backlogRestored } : {}) };
 }
