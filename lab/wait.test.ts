@@ -1,6 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { poll } from './wait.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { localExec, type Exec } from './exec.ts';
+import { poll, waitInShell } from './wait.ts';
 
 describe('poll', () => {
   describe('when the probe gets there in time', () => {
@@ -35,6 +39,39 @@ describe('poll', () => {
       const failed = await poll(async () => { throw new Error('ECONNREFUSED'); }, () => true, { timeoutMs: 50, intervalMs: 10, retryOnError: true });
       assert.equal(failed.ok, false);
       assert.match(String((failed as { error?: unknown }).error), /ECONNREFUSED/);
+    });
+  });
+});
+
+describe('waitInShell', () => {
+  describe('when the condition comes to hold while it waits', () => {
+    it('returns ok, after one command however many tests it took', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'il-wait-'));
+      try {
+        const commands: string[][] = [];
+        const exec: Exec = { run: (argv, options) => (commands.push([...argv]), localExec.run(argv, options)) };
+        setTimeout(() => writeFileSync(join(dir, 'ready'), ''), 300);
+        const r = await waitInShell(exec, `test -e ${join(dir, 'ready')}`, { timeoutMs: 5_000 });
+        assert.equal(r.ok, true);
+        assert.ok(r.elapsedMs >= 250, `returned after ${r.elapsedMs} ms, before the file existed`);
+        assert.equal(commands.length, 1);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('when it never holds', () => {
+    it('gives up with ok false', async () => {
+      const r = await waitInShell(localExec, 'false', { timeoutMs: 300, intervalMs: 100 });
+      assert.equal(r.ok, false);
+    });
+  });
+
+  describe('when the condition writes to stdout or stderr', () => {
+    it('keeps it out of the answer, and still tells holds from fails', async () => {
+      assert.equal((await waitInShell(localExec, 'echo noise; echo more >&2; true', { timeoutMs: 300 })).ok, true);
+      assert.equal((await waitInShell(localExec, 'echo noise; ! true', { timeoutMs: 200 })).ok, false);
     });
   });
 });

@@ -5,6 +5,7 @@
  * last value or error `poll` hands back; grace periods (wait for alerts, at
  * most so long) use the last value as their answer.
  */
+import type { Exec } from './exec.ts';
 
 export interface PollOptions {
   /** Give up once this many milliseconds have passed since the first probe. */
@@ -45,4 +46,21 @@ export async function poll<T>(probe: () => Promise<T>, done: (value: T) => boole
     if (elapsedMs >= options.timeoutMs) return { ...last, elapsedMs };
     await sleep(interval);
   }
+}
+
+/**
+ * The same kind of wait, run where the condition is: one shell (in a lab
+ * node, through its Exec) tests `condition` every `intervalMs` until it
+ * holds or about `timeoutMs` passed. One command through `docker exec`
+ * costs about 35 ms of the machine's CPU (docs/benchmarks.md), so probing
+ * a node from the host every 100 ms keeps a third of a core busy; this
+ * costs one. `condition` is shell, written by the caller, never from input.
+ */
+export async function waitInShell(exec: Exec, condition: string, options: { timeoutMs: number; intervalMs?: number }): Promise<{ ok: boolean; elapsedMs: number }> {
+  const interval = options.intervalMs ?? 50;
+  const tries = Math.max(1, Math.ceil(options.timeoutMs / interval));
+  const script = `n=0; while ! { ${condition} ; } >/dev/null 2>&1; do n=$((n+1)); [ "$n" -ge ${tries} ] && exit 124; sleep ${(interval / 1000).toFixed(3)}; done`;
+  const started = Date.now();
+  const r = await exec.run(['sh', '-c', script], { timeoutMs: options.timeoutMs + 10_000 });
+  return { ok: r.exitCode === 0, elapsedMs: Date.now() - started };
 }

@@ -31,7 +31,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LabError, describeError } from '../errors.ts';
-import { poll } from '../wait.ts';
+import { poll, waitInShell } from '../wait.ts';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PodSpec } from '../cri/index.ts';
 import type { AdmissionAnswer, Detection, NodeComponent, NodeFile, NodePreparation, PrepareContext } from '../node/component.ts';
@@ -205,7 +205,7 @@ export class AdmissionNodeComponent implements NodeComponent {
     if (pid === undefined) return undefined;
     lab.pid = undefined;
     await node.exec.run(['kill', '-TERM', String(pid)]);
-    if ((await poll(() => node.exec.run(['kill', '-0', String(pid)]), (r) => r.exitCode !== 0, { timeoutMs: 5_000, intervalMs: 100 })).ok) return pid;
+    if ((await waitInShell(node.exec, `! kill -0 ${pid}`, { timeoutMs: 5_000 })).ok) return pid;
     await node.exec.run(['kill', '-KILL', String(pid)]);
     return pid;
   }
@@ -342,7 +342,10 @@ export class AdmissionNodeComponent implements NodeComponent {
     const servername = serviceDnsNames(lab.config)[0] ?? address;
     const url = `https://${address}:${this.#options.port}/healthz`;
     let last = 'no attempt yet';
+    let probes = 0;
     // Done when healthz says ok, or when the process died (then there is nothing to wait for).
+    // healthz is asked from here every 100 ms; whether the process lives, in the node, every
+    // fifth time (a command in the node costs far more than a request).
     const ready = await poll(
       async () => {
         try {
@@ -351,6 +354,7 @@ export class AdmissionNodeComponent implements NodeComponent {
         } catch (err) {
           last = describeError(err);
         }
+        if (++probes % 5 !== 0) return 'starting';
         return (await node.exec.run(['kill', '-0', String(pid)])).exitCode !== 0 ? 'exited' : 'starting';
       },
       (state) => state !== 'starting',

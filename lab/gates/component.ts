@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../errors.ts';
-import { poll } from '../wait.ts';
+import { waitInShell } from '../wait.ts';
 import { buildTar } from '../images/index.ts';
 import type { NodeBoot, NodeComponent, NodePreparation } from '../node/component.ts';
 import { bundleForNode } from '../node/bundle.ts';
@@ -182,28 +182,38 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     /** Refusals logged by the gates since `since`. */
     async detections(node: LabNodeHandle, since: Date) {
       const out = [];
-      for (const [component, log] of [['start-gate', GATE_DECISION_LOG], ['start-gate', START_DECISION_LOG], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const) {
-        const r = await node.exec.run(['cat', log]);
-        for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+      const logs = [['start-gate', GATE_DECISION_LOG], ['start-gate', START_DECISION_LOG], ['pull-gate', '/var/log/integrity-lab/pull-decisions.jsonl']] as const;
+      // One command for the three logs, each followed by an ASCII record separator (JSON escapes it, so no line holds it).
+      const r = await node.exec.run(['sh', '-c', 'for f; do cat "$f" 2>/dev/null; printf "\\036"; done', 'sh', ...logs.map(([, log]) => log)]);
+      const texts = r.stdout.toString().split('\x1e');
+      for (const [i, [component]] of logs.entries()) {
+        for (const line of (texts[i] ?? '').split('\n').filter(Boolean)) {
           const d = JSON.parse(line) as { time: string; action: string; reason: string };
           if (d.action === 'refuse' && new Date(d.time) >= since) out.push({ component, message: d.reason, time: d.time, data: d });
         }
       }
       return out;
     },
-    /** Starts the daemon and builds the standard layer, unless the node did at boot (kind: `boot` above); then checks both. */
+    /**
+     * Starts the daemon and builds the standard layer, unless the node did
+     * at boot (kind: `boot` above), side by side (the daemon does not read
+     * the standard layer); then checks both. One command in the node, which
+     * also waits there for the daemon's socket.
+     */
     async afterStart(node: LabNodeHandle): Promise<void> {
-      if ((await node.exec.run(['test', '-S', GATE_SOCKET])).exitCode !== 0) {
-        await node.run(['sh', '-c', `mkdir -p /var/log/integrity-lab && (setsid node /opt/integrity-lab/gate-daemon.mjs >>${DAEMON_LOG} 2>&1 & echo $! > ${DAEMON_PID})`]);
-      }
-      const listening = await poll(() => node.exec.run(['test', '-S', GATE_SOCKET]), (r) => r.exitCode === 0, { timeoutMs: 15_000, intervalMs: 100 });
-      if (!listening.ok) {
+      // Built at boot on a kind node; on the lab node, from the tar prepare() installed, with the same command.
+      const mkfs = standardLayerMkfsArgv(STANDARD_LAYER_TAR);
+      if (!mkfs.every((w) => /^[\w@%+=:,./-]+$/.test(w))) throw new LabError<GateErrorCode>('GATE_INTERNAL', `standard layer command is not shell-safe: ${mkfs.join(' ')}`);
+      await node.run(['sh', '-c', [
+        `mkdir -p /var/log/integrity-lab`,
+        `if ! test -S ${GATE_SOCKET}; then (setsid node /opt/integrity-lab/gate-daemon.mjs >>${DAEMON_LOG} 2>&1 & echo $! > ${DAEMON_PID}); fi`,
+        ...(start ? [`{ test -s ${STANDARD_LAYER_PATH} || ${mkfs.join(' ')}; }`] : []),
+      ].join(' && ')]);
+      if (!(await waitInShell(node.exec, `test -S ${GATE_SOCKET}`, { timeoutMs: 15_000 })).ok) {
         const log = await node.exec.run(['tail', '-n', '20', DAEMON_LOG]);
         throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon on ${node.name} did not listen on ${GATE_SOCKET} within 15000 ms:\n${log.stdout.toString()}`);
       }
       if (!start) return;
-      // Built at boot on a kind node; on the lab node, from the tar prepare() installed, with the same command.
-      if ((await node.exec.run(['test', '-s', STANDARD_LAYER_PATH])).exitCode !== 0) await node.run(standardLayerMkfsArgv(STANDARD_LAYER_TAR));
       const hash = await standardLayerRootHash(node);
       if (hash !== options.standardLayerRootHash) {
         throw new LabError<GateErrorCode>(

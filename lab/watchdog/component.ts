@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
-import { poll } from '../wait.ts';
+import { poll, waitInShell } from '../wait.ts';
 import type { Detection, NodeComponent, NodePreparation } from '../node/component.ts';
 import { bundleForNode } from '../node/bundle.ts';
 import type { LabNodeHandle } from '../node/handle.ts';
@@ -118,7 +118,9 @@ export async function startDaemon(exec: Exec, config: WatchdogConfig, timeoutMs 
     `mkdir -p /var/log/integrity-lab && setsid node ${DAEMON_PATH} ${WATCHDOG_CONFIG_PATH} >>/var/log/integrity-lab/watchdog.log 2>&1 </dev/null & echo $!`,
   ]);
   const pid = Number(r.stdout.toString().trim());
-  // Done when the new daemon reports, or when it died (then there is nothing to wait for).
+  // Waited for in the node (one command, not one per probe): the status names the new pid, or the process died.
+  await waitInShell(exec, `grep -q '^  "pid": ${pid},' ${config.statusFile} || ! test -d /proc/${pid}`, { timeoutMs });
+  // Then checked here: done when the new daemon reports, or when it died (then there is nothing to wait for).
   const started = await poll(
     async () => {
       const status = await readStatus(exec, config);
@@ -126,7 +128,7 @@ export async function startDaemon(exec: Exec, config: WatchdogConfig, timeoutMs 
       return { status: undefined, alive: (await exec.run(['test', '-d', `/proc/${pid}`])).exitCode === 0 };
     },
     (v) => v.status !== undefined || !v.alive,
-    { timeoutMs, intervalMs: 100 },
+    { timeoutMs: 2_000, intervalMs: 100 },
   );
   if (started.value?.status) return started.value.status;
   const log = await exec.run(['tail', '-n', '20', '/var/log/integrity-lab/watchdog.log']);
@@ -138,7 +140,7 @@ export async function stopDaemon(exec: Exec, config: Pick<WatchdogConfig, 'pidFi
   const pid = await daemonPid(exec, config);
   if (pid === undefined) return undefined;
   await exec.run(['kill', '-TERM', String(pid)]);
-  if ((await poll(() => exec.run(['test', '-d', `/proc/${pid}`]), (r) => r.exitCode !== 0, { timeoutMs: 3_000, intervalMs: 100 })).ok) return pid;
+  if ((await waitInShell(exec, `! test -d /proc/${pid}`, { timeoutMs: 3_000 })).ok) return pid;
   await exec.run(['kill', '-KILL', String(pid)]);
   return pid;
 }
