@@ -140,6 +140,7 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
     fileIdentity: () => '1:1',
     stderr: (l) => errors.push(l),
     cpuUsage: () => ({ user: 0, system: 0 }),
+    notifierRestartMs: 20,
   };
   const config = resolveConfig({ namespaces: [{ match: 'kube-system', mode }], notify: notifier ? 'auto' : 'poll' });
   const daemon = new WatchdogDaemon(config, deps);
@@ -485,11 +486,14 @@ describe('WatchdogDaemon', () => {
     function withHelper() {
       let handlers: NotifyHandlers | undefined;
       const watched: string[] = [];
+      const starts = { count: 0, refuse: false };
       const h = harness('detect', new FakeNode(), async (_helper, hs) => {
+        starts.count++;
+        if (starts.refuse) return { ok: false, reason: 'fanotify_init: Operation not permitted' };
         handlers = hs;
-        return { ok: true, notifier: { pid: 4242, watch: (key) => watched.push(key), unwatch: () => {}, close: () => {} } };
+        return { ok: true, notifier: { pid: 4242 + starts.count - 1, watch: (key) => watched.push(key), unwatch: () => {}, close: () => {} } };
       });
-      return { h, watched, emit: (line: HelperLine) => handlers!.onLine(line), exit: (why: string) => handlers!.onExit(why) };
+      return { h, watched, starts, emit: (line: HelperLine) => handlers!.onLine(line), exit: (why: string) => handlers!.onExit(why) };
     }
     it('marks the node namespace and every watched container, and reports fanotify in the status', async () => {
       const { h, watched } = withHelper();
@@ -540,6 +544,53 @@ describe('WatchdogDaemon', () => {
         assert.equal(stopped.length, 1);
         assert.equal(stopped[0]!.container, 'node');
         assert.match(stopped[0]!.reason, /mount-event helper stopped \(killed \(SIGKILL\)\).*one that comes and goes between two polls is missed/);
+      } finally {
+        h.daemon.stop();
+      }
+    });
+    it('starts the helper again, marks every namespace anew, and alerts again at each death', async () => {
+      const { h, watched, starts, exit } = withHelper();
+      await h.daemon.start();
+      try {
+        watched.length = 0;
+        exit('killed (SIGKILL)');
+        await new Promise((r) => setTimeout(r, 80));
+        assert.equal(starts.count, 2);
+        assert.equal(h.daemon.status().notify, 'fanotify-mnt');
+        assert.equal(h.daemon.status().helperPid, 4243);
+        assert.deepEqual(watched, ['node', ...h.daemon.containers.keys()]);
+        assert.match(h.activity().filter((a) => a.kind === 'notify').at(-1)!.message, /started again after it stopped/);
+        exit('killed (SIGKILL)');
+        assert.equal(h.alerts().filter((a) => a.reasons.includes('notifier-stopped')).length, 2);
+      } finally {
+        h.daemon.stop();
+      }
+    });
+    it('keeps polling, and tries again later, when the helper cannot be started again', async () => {
+      const { h, starts, exit } = withHelper();
+      await h.daemon.start();
+      try {
+        starts.refuse = true;
+        exit('exited with code 1');
+        await new Promise((r) => setTimeout(r, 100));
+        // 20 ms, then 40 ms: two tries in 100 ms, both refused.
+        assert.ok(starts.count >= 3, `started ${starts.count} times`);
+        assert.equal(h.daemon.status().notify, 'poll');
+        assert.match(h.activity().filter((a) => a.kind === 'notify').at(-1)!.message, /could not be started again \(try \d: fanotify_init: Operation not permitted\); polling goes on/);
+      } finally {
+        h.daemon.stop();
+      }
+    });
+    it('does not start a helper that is not the one pinned', async () => {
+      const { h, starts, exit } = withHelper();
+      await h.daemon.start();
+      try {
+        h.node.files.set('/opt/integrity-lab/watchdog-mntnotify', '#!/bin/sh\nsleep infinity\n');
+        exit('killed (SIGKILL)');
+        await new Promise((r) => setTimeout(r, 80));
+        assert.equal(starts.count, 1);
+        assert.equal(h.daemon.status().notify, 'poll');
+        assert.match(h.activity().filter((a) => a.kind === 'notify').at(-1)!.message, /is not the one the watchdog started: not started again/);
       } finally {
         h.daemon.stop();
       }

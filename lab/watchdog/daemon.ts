@@ -72,6 +72,8 @@ export interface DaemonDeps {
   /** Errors go here as well as to the activity log. */
   stderr(line: string): void;
   cpuUsage(): NodeJS.CpuUsage;
+  /** How long after the fanotify helper died it is started again (doubling per failed try, at most 30 s). Default 1000 ms. */
+  notifierRestartMs?: number;
 }
 
 export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity' | 'applicationTrust'>): DaemonDeps => ({
@@ -179,6 +181,9 @@ export class WatchdogDaemon {
   #scanAllTimer?: NodeJS.Timeout;
   #discoverTimer?: NodeJS.Timeout;
   #retryTimer?: NodeJS.Timeout;
+  /** Polling while the fanotify helper is dead, and the timer that starts it again. */
+  #fallbackPoll?: NodeJS.Timeout;
+  #notifierRestart?: NodeJS.Timeout;
   #ctrFailed = false;
   #stopped = false;
   readonly startedAt: string;
@@ -235,6 +240,8 @@ export class WatchdogDaemon {
     clearTimeout(this.#scanAllTimer);
     clearTimeout(this.#discoverTimer);
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#fallbackPoll);
+    clearTimeout(this.#notifierRestart);
     for (const p of this.#pendingScans.values()) clearTimeout(p.timer);
     for (const w of this.containers.values()) clearTimeout(w.confirmTimer);
     this.#notifier?.close();
@@ -329,8 +336,58 @@ export class WatchdogDaemon {
     this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms: the fanotify helper stopped (${reason})`;
     this.activity('notify', this.notifyDetail);
     // Root who kills the helper gets a window: a mount made and removed between two polls is never seen.
-    this.nodeAlert(['notifier-stopped'], `the watchdog's fanotify mount-event helper stopped (${reason}): mounts are now seen by polling every ${this.config.pollIntervalMs} ms, and one that comes and goes between two polls is missed`);
-    this.#timers.push(setInterval(() => this.#guard(() => this.scanAll('poll')), this.config.pollIntervalMs));
+    this.nodeAlert(['notifier-stopped'], `the watchdog's fanotify mount-event helper stopped (${reason}): mounts are now seen by polling every ${this.config.pollIntervalMs} ms, and one that comes and goes between two polls is missed, until the helper runs again`);
+    clearInterval(this.#fallbackPoll);
+    this.#fallbackPoll = setInterval(() => this.#guard(() => this.scanAll('poll')), this.config.pollIntervalMs);
+    this.#scheduleNotifierRestart(1);
+  }
+
+  /**
+   * Starts the helper again after its death, so that killing it buys root
+   * about a second of polling, each time with its own alert. Only the
+   * helper the lab pinned is started: a replaced one is not run (its
+   * change raises `defence-changed`), and polling goes on.
+   */
+  #scheduleNotifierRestart(attempt: number): void {
+    const delay = Math.min((this.deps.notifierRestartMs ?? 1000) * 2 ** (attempt - 1), 30_000);
+    clearTimeout(this.#notifierRestart);
+    this.#notifierRestart = setTimeout(() => void this.#restartNotifier(attempt).catch((err: unknown) => this.error(undefined, `restarting the fanotify helper: ${describeError(err)}`, err)), delay);
+  }
+
+  async #restartNotifier(attempt: number): Promise<void> {
+    if (this.#stopped || this.#notifier) return;
+    const helper = this.config.notifyHelper;
+    const pinned = this.#defencePins.get(helper);
+    if (pinned !== undefined && sha256(this.deps.view.readBytes(helper)) !== pinned) {
+      this.activity('notify', `the fanotify helper ${helper} is not the one ${this.#pinnedBy}: not started again, polling goes on`);
+      return;
+    }
+    const started = await this.deps.startNotifier(helper, {
+      onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
+      onExit: (why) => this.#guard(() => this.#fallBackToPolling(why)),
+    });
+    if (this.#stopped) {
+      if (started.ok) started.notifier.close();
+      return;
+    }
+    if (!started.ok) {
+      this.activity('notify', `the fanotify helper could not be started again (try ${attempt}: ${started.reason}); polling goes on`);
+      this.#scheduleNotifierRestart(attempt + 1);
+      return;
+    }
+    this.#notifier = started.notifier;
+    clearInterval(this.#fallbackPoll);
+    this.#fallbackPoll = undefined;
+    this.notify = 'fanotify-mnt';
+    this.notifyDetail = `fanotify mount events (FAN_REPORT_MNT, FAN_MARK_MNTNS), helper pid ${started.notifier.pid}, started again after it stopped; full scan every ${this.config.fullScanIntervalMs} ms`;
+    started.notifier.watch('node', '/proc/self/ns/mnt');
+    for (const w of this.containers.values()) {
+      w.polled = false;
+      started.notifier.watch(w.id, `/proc/${w.pid}/ns/mnt`);
+    }
+    this.activity('notify', this.notifyDetail);
+    // What happened while only polling ran: one look at everything now.
+    this.scanAll('poll');
   }
 
   #onHelperLine(line: HelperLine): void {
