@@ -31,7 +31,7 @@ import { LabError, describeError, isLabError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { computeLayerRootHashes, parseManifestBytes, type OciDescriptor, type OciManifest } from '../signer/index.ts';
-import { hashesEqual } from '../watchdog/reverify.ts';
+import { equalHex } from '../constant-time.ts';
 import type { ContainerdTarget, ImageTrust } from '../watchdog/trust.ts';
 import { blobFiles, manifestOf } from './content-store.ts';
 import { ctrRecords } from './containerd-records.ts';
@@ -273,7 +273,7 @@ export async function checkApplicationImage(image: string, rootfs: string, mount
       return fail('APP_LAYER_MISMATCH', `layer ${i} (${ref.digest}): ${layerFile} cannot be hashed: ${(err as Error).message}`, err);
     }
     layers.push({ ...ref, layerFile, actual: actual.hex, actualCached: actual.cached });
-    if (!hashesEqual(actual.hex, ref.reference)) {
+    if (!equalHex(actual.hex, ref.reference)) {
       fail('APP_LAYER_MISMATCH', `layer ${i} (${ref.digest}): ${layerFile} has dm-verity root hash ${actual.hex}, the reference rebuilt from the blob whose digest matched is ${ref.reference}`);
     }
   }

@@ -34,7 +34,7 @@ import { join, posix } from 'node:path';
 import { runChecked, type Exec } from '../exec.ts';
 import { computeRootHash, DELIVERY_KIT_PARAMS, format as verityFormat } from '../verity/index.ts';
 import { parseMountinfo } from '../watchdog/mountinfo.ts';
-import { hashesEqual } from '../watchdog/reverify.ts';
+import { equalHex } from '../constant-time.ts';
 import { Refusal } from './refusal.ts';
 
 /** The helper that attaches, mounts and detaches (native/layer-bind.c), on the node. */
@@ -148,7 +148,7 @@ export async function bindLayers(containerId: string, layers: readonly LayerToBi
       const st = fstatSync(fd, { bigint: true });
       if (!st.isFile()) throw new Refusal(`${l.label}: ${l.file} is not a regular file`);
       const { hex, cached } = await deps.hasher.rootHashOfFd(fd, l.file);
-      if (!hashesEqual(hex, l.signed)) throw new Refusal(`${l.label}: ${l.file} has dm-verity root hash ${hex}, the signed manifest says ${l.signed}`);
+      if (!equalHex(hex, l.signed)) throw new Refusal(`${l.label}: ${l.file} has dm-verity root hash ${hex}, the signed manifest says ${l.signed}`);
       opened.push({ fd, backing: `${majminOf(st.dev)}:${st.ino}`, hex, cached });
     }
 
@@ -179,7 +179,7 @@ export async function bindLayers(containerId: string, layers: readonly LayerToBi
         const hashFile = posix.join(deps.kernel.workDir, `${name}.verity`);
         mkdirSync(deps.kernel.workDir, { recursive: true });
         const built = await verityFormat(`/proc/self/fd/${opened[i]!.fd}`, hashFile, { params: DELIVERY_KIT_PARAMS });
-        if (!hashesEqual(built.rootHash.toString('hex'), layers[i]!.signed)) throw new Refusal(`${layers[i]!.label}: hash tree root ${built.rootHash.toString('hex')} does not match the signed ${layers[i]!.signed}`);
+        if (!equalHex(built.rootHash.toString('hex'), layers[i]!.signed)) throw new Refusal(`${layers[i]!.label}: hash tree root ${built.rootHash.toString('hex')} does not match the signed ${layers[i]!.signed}`);
         await runChecked(deps.exec, ['veritysetup', 'open', b.device, name, hashFile, layers[i]!.signed]);
         const rdev = (await runChecked(deps.exec, ['stat', '-L', '-c', '%t:%T', `/dev/mapper/${name}`])).stdout.toString().trim();
         const [maj, min] = rdev.split(':').map((h) => parseInt(h, 16));

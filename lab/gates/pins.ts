@@ -19,8 +19,10 @@
  * these files too (lab/watchdog/defences.ts). Only a check from outside the
  * node (attestation) closes it; the lab has none.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { equalHex } from '../constant-time.ts';
+import { fileIdentity, pinnedProgramHolder } from '../pinned-program.ts';
 import { LabError } from '../errors.ts';
 import type { GateErrorCode } from './config.ts';
 
@@ -79,12 +81,6 @@ export function loadGatePins(path = GATE_PINS_PATH, read: (p: string) => string 
   }
 }
 
-function sameDigest(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'hex');
-  const y = Buffer.from(b, 'hex');
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /**
  * A reader that returns a pinned file's bytes only when they hash to the
  * pin. Files that are not pinned are read as they are.
@@ -98,7 +94,7 @@ export function pinnedReader(pins: GatePins | Error, read: (path: string) => Buf
     const pinned = pins.files[path];
     if (pinned === undefined) return bytes;
     const actual = sha256(bytes);
-    if (!sameDigest(actual, pinned)) {
+    if (!equalHex(actual, pinned)) {
       throw new LabError<GateErrorCode>(
         'GATE_DEFENCE_CHANGED',
         `${path} changed since the lab pinned it at ${pins.pinnedAt}: sha256 ${pinned} → ${actual}; the gate refuses every decision until it is restored`,
@@ -156,10 +152,6 @@ export interface PinIo {
   identity?: (path: string) => string;
 }
 
-function statIdentity(s: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-}
-
 /**
  * Checks a file against its pin and returns the identity it had when its
  * bytes matched. It hashes the file again only when that identity differs
@@ -168,7 +160,7 @@ function statIdentity(s: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigi
  */
 function pinVerifier(pin: FilePin | Error, what: string, io: PinIo = {}): (path: string) => string {
   const read = io.read ?? ((p: string) => readFileSync(p));
-  const identity = io.identity ?? ((p: string) => statIdentity(statSync(p, { bigint: true })));
+  const identity = io.identity ?? ((p: string) => fileIdentity(statSync(p, { bigint: true })));
   let matched: string | undefined;
   return (path) => {
     if (pin instanceof Error) {
@@ -187,7 +179,7 @@ function pinVerifier(pin: FilePin | Error, what: string, io: PinIo = {}): (path:
       throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `${what} ${path} cannot be read (${(err as Error).message}); the gate refuses protected containers`, { cause: err });
     }
     const actual = sha256(bytes);
-    if (!sameDigest(actual, pin.sha256)) {
+    if (!equalHex(actual, pin.sha256)) {
       matched = undefined;
       throw new LabError<GateErrorCode>(
         'GATE_DEFENCE_CHANGED',
@@ -220,34 +212,32 @@ export type PinnedProgram = () => string;
  * bytes while the helper reports the verified inode, or stack a writable
  * overlay on the root it was asked to make read-only (T1554).
  *
- * Before each use the path is checked against the pin (hashed again when its
- * identity changed), and the program run is the daemon's own descriptor of
- * the file that matched (`/proc/<pid>/fd/<n>`), opened when it matched: a
- * file renamed over the path after the check is not what runs. Not closed:
- * a write into the very inode between the check and the kernel's exec (the
- * identity check sees it at the next use). Without pins, or with the helper
- * not among them, every use is refused.
+ * The program run is the daemon's own descriptor of the file whose bytes,
+ * read through that descriptor, matched the pin (lab/pinned-program.ts);
+ * it is hashed again whenever the path names a file with another identity.
+ * Without pins, or with the helper not among them, every use is refused.
  */
 export function pinnedProgram(path: string, pins: GatePins | Error, what: string): PinnedProgram {
-  const pinned = pins instanceof Error ? undefined : pins.files[path];
-  const pin: FilePin | Error =
-    pins instanceof Error ? pins : pinned === undefined ? new LabError<GateErrorCode>('GATE_PINS_MISSING', `${path} is not among the pins the host wrote at ${pins.pinnedAt}`) : { path, sha256: pinned, pinnedAt: pins.pinnedAt };
-  const verify = pinVerifier(pin, what);
-  let held: { fd: number; identity: string } | undefined;
+  if (pins instanceof Error) {
+    return () => {
+      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of ${what} (${pins.message}), so it refuses every protected container`, { cause: pins });
+    };
+  }
+  const pinned = pins.files[path];
+  if (pinned === undefined) {
+    return () => {
+      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of ${what}: ${path} is not among the pins the host wrote at ${pins.pinnedAt}, so it refuses every protected container`);
+    };
+  }
+  const hold = pinnedProgramHolder(path, pinned);
   return () => {
-    const identity = verify(path);
-    if (held?.identity === identity) return `/proc/${process.pid}/fd/${held.fd}`;
-    // The path now names other (pinned) bytes, or nothing is held yet: hold
-    // what it names, and make sure that is the file that just matched.
-    if (held) closeSync(held.fd);
-    held = undefined;
-    const fd = openSync(path, 'r');
-    const opened = statIdentity(fstatSync(fd, { bigint: true }));
-    if (opened !== identity) {
-      closeSync(fd);
-      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `${what} ${path} changed while the gate opened it; the gate refuses protected containers`);
-    }
-    held = { fd, identity };
-    return `/proc/${process.pid}/fd/${fd}`;
+    const held = hold();
+    if (held.ok) return held.program.execPath;
+    throw new LabError<GateErrorCode>(
+      'GATE_DEFENCE_CHANGED',
+      held.actual === undefined
+        ? `${what} ${path} ${held.reason}; the gate refuses protected containers`
+        : `${what} ${path} changed since the gate pinned it at ${pins.pinnedAt}: sha256 ${pinned} → ${held.actual}; the gate refuses protected containers until it is restored`,
+    );
   };
 }

@@ -21,7 +21,8 @@
  * admits the path; the leaf needs CA:false, keyUsage digitalSignature, EKU
  * codeSigning and an EC P-256 key.
  */
-import { createPublicKey, timingSafeEqual, verify as nodeVerify, webcrypto } from 'node:crypto';
+import { createPublicKey, verify as nodeVerify, webcrypto } from 'node:crypto';
+import { equalBytes, equalText } from '../constant-time.ts';
 import { LabError } from '../errors.ts';
 import { decodeBase64Strict, parsePemCertificates, quote, sha256Digest } from './encoding.ts';
 import type { SignerErrorCode } from './errors.ts';
@@ -122,7 +123,7 @@ export async function verifyManifestBytes(bytes: Uint8Array, options: VerifyByte
   const name = options.name ?? 'manifest';
   const digest = sha256Digest(bytes);
   const findings: VerificationFinding[] = [];
-  if (options.expectedDigest !== undefined && !sameText(options.expectedDigest, digest)) {
+  if (options.expectedDigest !== undefined && !equalText(options.expectedDigest, digest)) {
     findings.push(error('MANIFEST_DIGEST_MISMATCH', `${name}: expected digest ${quote(options.expectedDigest)}, the ${bytes.length} bytes hash to ${digest}`));
   }
   let manifest: OciManifest;
@@ -403,7 +404,7 @@ async function checkLayerRootHashes(
     const actual = await options.layerRootHashes(layer, i);
     if (actual === undefined) {
       findings.push(warning('LAYER_ROOT_HASH_UNCHECKED', `${where}: no computed root hash to compare with the annotated ${value}`, i));
-    } else if (actual.length !== 32 || !timingSafeEqual(actual, Buffer.from(value, 'hex'))) {
+    } else if (actual.length !== 32 || !equalBytes(actual, Buffer.from(value, 'hex'))) {
       findings.push(error('LAYER_ROOT_HASH_MISMATCH', `${where}: annotation says root hash ${value}, the layer's EROFS image has ${actual.toString('hex')}`, i));
     }
   }
@@ -418,11 +419,6 @@ async function findAsync<T>(items: readonly T[], predicate: (item: T) => Promise
   return undefined;
 }
 
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 function signerInfo(cert: x509.X509Certificate): SignerInfo {
   return {

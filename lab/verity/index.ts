@@ -52,7 +52,6 @@ export {
 export {
   BlockHasher,
   buildTree,
-  digestsEqual,
   locateFailure,
   serializeTree,
   treeGeometry,

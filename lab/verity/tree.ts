@@ -14,7 +14,8 @@
  *   levels are stored top level first; the root hash is the digest of the
  *   single top block, or of the only data block when there is one block.
  */
-import { hash, timingSafeEqual } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { equalBytes } from '../constant-time.ts';
 import { chunkBuffers } from './chunk.ts';
 import { verityError } from './errors.ts';
 import { digestSize, type VerityParams } from './params.ts';
@@ -217,11 +218,6 @@ export function serializeTree(geometry: TreeGeometry, levels: readonly Buffer[])
   return out;
 }
 
-/** Constant-time equality for digests and trees; unequal lengths are simply unequal. */
-export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** Which part of the stored state verification blames. */
 export type VerifyFailure =
   | {
@@ -273,8 +269,8 @@ export function locateFailure(
   treeStart = 0,
 ): VerifyFailure | undefined {
   const computedTree = serializeTree(geometry, computed.levels);
-  const rootOk = digestsEqual(computed.rootHash, expectedRoot);
-  const treeOk = digestsEqual(stored, computedTree);
+  const rootOk = equalBytes(computed.rootHash, expectedRoot);
+  const treeOk = equalBytes(stored, computedTree);
   if (rootOk && treeOk) return undefined;
 
   const { hashBlockSize, digestSize: size } = geometry;
@@ -309,7 +305,7 @@ export function locateFailure(
         expected = stored.subarray(parent.startBlock * hashBlockSize + at, parent.startBlock * hashBlockSize + at + size);
       }
       if (expected === undefined) continue; // parent already blamed
-      const ok = digestsEqual(hasher.digest(blockOf(level, j)), expected);
+      const ok = equalBytes(hasher.digest(blockOf(level, j)), expected);
       authentic[i]![j] = ok;
       if (!ok && firstBadHash === undefined) {
         const [firstDataBlock, lastDataBlock] = span(i, j);
@@ -333,7 +329,7 @@ export function locateFailure(
     const at = level0.startBlock * hashBlockSize + entryOffset(layout, d);
     const storedDigest = stored.subarray(at, at + size);
     const computedDigest = computed.levels[0]!.subarray(entryOffset(layout, d), entryOffset(layout, d) + size);
-    if (!digestsEqual(storedDigest, computedDigest)) {
+    if (!equalBytes(storedDigest, computedDigest)) {
       if (firstBadData < 0) firstBadData = d;
       badData++;
     }

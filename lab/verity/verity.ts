@@ -30,7 +30,6 @@ import {
 } from './superblock.ts';
 import {
   buildTree,
-  digestsEqual,
   locateFailure,
   serializeTree,
   treeGeometry,
@@ -38,6 +37,7 @@ import {
   type TreeGeometry,
   type VerifyFailure,
 } from './tree.ts';
+import { equalBytes } from '../constant-time.ts';
 
 export interface ComputeOptions extends ReadOptions {
   /**
@@ -233,7 +233,7 @@ export async function verifyAgainstRootHash(
   validateParams(params);
   const expected = parseRootHash(expectedRoot, params.hashAlgorithm, 'expected root hash');
   const actual = await computeRootHash(dataPath, params, options);
-  if (digestsEqual(actual, expected)) return { ok: true };
+  if (equalBytes(actual, expected)) return { ok: true };
   return {
     ok: false,
     reason: `root hash mismatch for ${dataPath} (${describeParams(params)}): computed ${actual.toString('hex')}, expected ${expected.toString('hex')}`,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { Exec } from '../exec.ts';
 import type { ActivityRecord, WatchdogAlert } from './alerts.ts';
@@ -88,7 +89,11 @@ class FakeNode implements NodeView {
   blockDevice(majmin: string) {
     return blockDevices('integrity')(majmin);
   }
-  files = new Map<string, string>();
+  /** Files by path; the watchdog's own helpers are there, as the component installs them. */
+  files = new Map<string, string>([
+    ['/opt/integrity-lab/watchdog-mntnotify', 'the fanotify helper'],
+    ['/opt/integrity-lab/watchdog-release-mounts', 'the release-mounts helper'],
+  ]);
   readBytes(path: string) {
     const t = this.files.get(path) ?? this.readText(path);
     return t === undefined ? undefined : Buffer.from(t);
@@ -127,6 +132,9 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
       return { exitCode: 1, stdout: Buffer.alloc(0), stderr: 'not in this test' };
     },
   };
+  const config = resolveConfig({ namespaces: [{ match: 'kube-system', mode }], notify: notifier ? 'auto' : 'poll' });
+  // The lab's pins of what the node has now, as the component takes them before the daemon starts.
+  if (!node.files.has(config.pinsFile)) node.files.set(config.pinsFile, JSON.stringify(takePins((p) => node.readBytes(p), '/etc/integrity-lab/gates.json', new Date('2026-11-22T12:00:00Z'))));
   let now = Date.parse('2026-11-22T13:00:00Z');
   const deps: DaemonDeps = {
     view: node,
@@ -141,8 +149,14 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
     stderr: (l) => errors.push(l),
     cpuUsage: () => ({ user: 0, system: 0 }),
     notifierRestartMs: 20,
+    // As pinned-program.ts does on a real node, over the fake node's files; the program is the path itself.
+    programHolder: (path, pinned) => () => {
+      const bytes = node.readBytes(path);
+      if (bytes === undefined) return { ok: false, reason: 'cannot be opened (ENOENT)' };
+      const actual = createHash('sha256').update(bytes).digest('hex');
+      return actual === pinned ? { ok: true, program: { execPath: path, identity: actual, close: () => {} } } : { ok: false, reason: `has sha256 ${actual}, pinned ${pinned}`, actual };
+    },
   };
-  const config = resolveConfig({ namespaces: [{ match: 'kube-system', mode }], notify: notifier ? 'auto' : 'poll' });
   const daemon = new WatchdogDaemon(config, deps);
   return {
     node,
@@ -217,8 +231,9 @@ describe('WatchdogDaemon', () => {
 
   describe('when a file the node gates are made of changes after the watchdog started', () => {
     it('alerts once per new content, naming the file and both hashes', async () => {
-      const h = harness();
-      h.node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A');
+      const node = new FakeNode();
+      node.files.set('/etc/integrity-lab/trusted-roots.pem', 'root A');
+      const h = harness('detect', node);
       await h.daemon.start();
       h.daemon.checkDefences();
       const changed = () => h.alerts().filter((a) => a.reasons.includes('defence-changed'));
@@ -228,7 +243,7 @@ describe('WatchdogDaemon', () => {
       h.daemon.checkDefences();
       const d = changed();
       assert.equal(d.length, 1);
-      assert.match(d[0]!.reason, /trusted signing roots \(\/etc\/integrity-lab\/trusted-roots.pem\) changed since the watchdog started: sha256 [0-9a-f]{64} → [0-9a-f]{64}/);
+      assert.match(d[0]!.reason, /trusted signing roots \(\/etc\/integrity-lab\/trusted-roots.pem\) changed since the lab pinned it at 2026-11-22T12:00:00\.000Z: sha256 [0-9a-f]{64} → [0-9a-f]{64}/);
       h.node.files.delete('/usr/bin/runc');
       h.node.files.set('/etc/containerd/config.toml', 'no wrapper');
       h.daemon.checkDefences();
@@ -271,6 +286,7 @@ describe('WatchdogDaemon', () => {
         const node = new FakeNode();
         tamper(node);
         const h = harness('detect', node);
+        h.node.files.delete(PINS);
         await h.daemon.start();
         const missing = h.alerts().filter((a) => a.reasons.includes('pins-missing'));
         assert.equal(missing.length, 1);
@@ -590,10 +606,53 @@ describe('WatchdogDaemon', () => {
         await new Promise((r) => setTimeout(r, 80));
         assert.equal(starts.count, 1);
         assert.equal(h.daemon.status().notify, 'poll');
-        assert.match(h.activity().filter((a) => a.kind === 'notify').at(-1)!.message, /is not the one the watchdog started: not started again/);
+        assert.match(
+          h.activity().filter((a) => a.kind === 'notify').at(-1)!.message,
+          /^the helper \/opt\/integrity-lab\/watchdog-mntnotify changed since the lab pinned it at 2026-11-22T12:00:00\.000Z \(it has sha256 [0-9a-f]{64}, pinned [0-9a-f]{64}\): not started again, polling goes on$/,
+        );
       } finally {
         h.daemon.stop();
       }
+    });
+  });
+
+  describe("when root replaced one of the watchdog's own helpers before it started", () => {
+    const tampered = () => {
+      const node = new FakeNode();
+      const h = harness('detect', node, async () => {
+        starts++;
+        return { ok: true, notifier: { pid: 4242, watch: () => {}, unwatch: () => {}, close: () => {} } };
+      });
+      let starts = 0;
+      return { h, starts: () => starts };
+    };
+    it('does not run a replaced fanotify helper, polls, and says why', async () => {
+      const { h, starts } = tampered();
+      h.node.files.set('/opt/integrity-lab/watchdog-mntnotify', '#!/bin/sh\necho \'{"type":"ready"}\'; sleep infinity\n');
+      await h.daemon.start();
+      try {
+        assert.equal(starts(), 0);
+        assert.equal(h.daemon.status().notify, 'poll');
+        assert.match(h.daemon.status().notifyDetail, /fanotify mount events unavailable \(the helper \/opt\/integrity-lab\/watchdog-mntnotify changed since the lab pinned it at 2026-11-22T12:00:00\.000Z \(it has sha256 [0-9a-f]{64}, pinned [0-9a-f]{64}\)\)/);
+        // The change itself is the watchdog's defence alert.
+        assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('defence-changed')).map((a) => a.defence?.file), ['/opt/integrity-lab/watchdog-mntnotify']);
+      } finally {
+        h.daemon.stop();
+      }
+    });
+    it('does not ask a replaced release helper about a stopped container\'s namespace, nor let it release anything', async () => {
+      const h = harness();
+      h.node.files.set('/opt/integrity-lab/watchdog-release-mounts', '#!/bin/sh\necho 307\n');
+      await h.daemon.discover();
+      await new Promise((r) => setTimeout(r, 10));
+      h.node.procs.delete(274);
+      h.node.procs.set(777, { pid: 777, startTime: '3000', ns: 'mnt:[4026532329]' });
+      await h.daemon.discover();
+      await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(h.commands.filter((c) => c[0]!.endsWith('release-mounts')), []);
+      assert.equal(h.activity().filter((a) => a.kind === 'leftovers-released').length, 0);
+      assert.match(h.activity().find((a) => a.kind === 'namespace-held')!.message, /not released: the helper \/opt\/integrity-lab\/watchdog-release-mounts changed since the lab pinned it at .* \(it has sha256 /);
+      h.daemon.stop();
     });
   });
 

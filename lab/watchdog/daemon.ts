@@ -35,7 +35,9 @@ import { findHolders, planRelease } from './leftovers.ts';
 import { parseMountinfo, type MountinfoEntry } from './mountinfo.ts';
 import type { HelperLine, MountNotifier, startNotifier } from './notify.ts';
 import type { NodeView, TaskInfo } from './proc.ts';
-import { hashesEqual, ReverifySchedule, type LayerRecord } from './reverify.ts';
+import { equalHex } from '../constant-time.ts';
+import { pinnedProgramHolder, type HoldResult } from '../pinned-program.ts';
+import { ReverifySchedule, type LayerRecord } from './reverify.ts';
 import { imageTrust, pairLayers, type ImageTrust, type LayerTrust } from './trust.ts';
 
 export const CRI = {
@@ -74,6 +76,8 @@ export interface DaemonDeps {
   cpuUsage(): NodeJS.CpuUsage;
   /** How long after the fanotify helper died it is started again (doubling per failed try, at most 30 s). Default 1000 ms. */
   notifierRestartMs?: number;
+  /** Holds one of the watchdog's own helpers when its bytes are the pinned ones (lab/pinned-program.ts). */
+  programHolder(path: string, pinnedSha256: string): () => HoldResult;
 }
 
 export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity' | 'applicationTrust'>): DaemonDeps => ({
@@ -93,6 +97,7 @@ export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDep
   kill: (pid, signal) => process.kill(pid, signal),
   stderr: (line) => process.stderr.write(line + '\n'),
   cpuUsage: () => process.cpuUsage(),
+  programHolder: pinnedProgramHolder,
   ...extra,
 });
 
@@ -171,6 +176,7 @@ export class WatchdogDaemon {
   #defencePins: Fingerprints = new Map();
   /** Where #defencePins come from, for alerts: `the lab pinned it at …` or `the watchdog started`. */
   #pinnedBy = '';
+  #pinsLoaded = false;
   readonly #defenceReported = new Set<string>();
   #trustedRoots: string[] = [];
   #timers: NodeJS.Timeout[] = [];
@@ -184,6 +190,8 @@ export class WatchdogDaemon {
   /** Polling while the fanotify helper is dead, and the timer that starts it again. */
   #fallbackPoll?: NodeJS.Timeout;
   #notifierRestart?: NodeJS.Timeout;
+  /** The watchdog's own helpers, each held from the descriptor whose bytes matched its pin. */
+  #helpers = new Map<string, () => HoldResult>();
   #ctrFailed = false;
   #stopped = false;
   readonly startedAt: string;
@@ -204,14 +212,15 @@ export class WatchdogDaemon {
 
   async start(): Promise<void> {
     this.deps.writeFile(this.config.pidFile, `${this.#pid}\n`);
+    // Before the first discovery (the protected namespaces come from the
+    // pins) and before the fanotify helper starts (it is run only as pinned).
+    this.#loadPins();
     await this.#startNotify();
     this.activity('started', `watchdog started (pid ${this.#pid}); mount changes by ${this.notify}: ${this.notifyDetail}`, {
       notify: this.notify,
       namespaces: this.config.namespaces,
       reverify: this.config.reverify,
     });
-    // Before the first discovery: the protected namespaces come from the pins.
-    this.#loadPins();
     // What changed while no watchdog ran (a restart after tampering) is reported now.
     this.checkDefences();
     await this.discover('discovery');
@@ -282,6 +291,8 @@ export class WatchdogDaemon {
    * now: a change made before this start is then invisible to it.
    */
   #loadPins(): void {
+    if (this.#pinsLoaded) return;
+    this.#pinsLoaded = true;
     const path = this.config.pinsFile;
     const text = this.deps.view.readText(path);
     let problem = text === undefined ? `${path} is missing` : '';
@@ -311,10 +322,17 @@ export class WatchdogDaemon {
       this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms (configured)`;
       return;
     }
-    const started = await this.deps.startNotifier(this.config.notifyHelper, {
-      onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
-      onExit: (reason) => this.#guard(() => this.#fallBackToPolling(reason)),
-    });
+    const helper = this.#helperProgram(this.config.notifyHelper);
+    const started = helper.ok
+      ? await this.deps.startNotifier(
+          helper.execPath,
+          {
+            onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
+            onExit: (reason) => this.#guard(() => this.#fallBackToPolling(reason)),
+          },
+          this.config.notifyHelper,
+        )
+      : helper;
     if (!started.ok) {
       this.notify = 'poll';
       this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms: fanotify mount events unavailable (${started.reason})`;
@@ -356,16 +374,19 @@ export class WatchdogDaemon {
 
   async #restartNotifier(attempt: number): Promise<void> {
     if (this.#stopped || this.#notifier) return;
-    const helper = this.config.notifyHelper;
-    const pinned = this.#defencePins.get(helper);
-    if (pinned !== undefined && sha256(this.deps.view.readBytes(helper)) !== pinned) {
-      this.activity('notify', `the fanotify helper ${helper} is not the one ${this.#pinnedBy}: not started again, polling goes on`);
+    const helper = this.#helperProgram(this.config.notifyHelper);
+    if (!helper.ok) {
+      this.activity('notify', `${helper.reason}: not started again, polling goes on`);
       return;
     }
-    const started = await this.deps.startNotifier(helper, {
-      onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
-      onExit: (why) => this.#guard(() => this.#fallBackToPolling(why)),
-    });
+    const started = await this.deps.startNotifier(
+      helper.execPath,
+      {
+        onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
+        onExit: (why) => this.#guard(() => this.#fallBackToPolling(why)),
+      },
+      this.config.notifyHelper,
+    );
     if (this.#stopped) {
       if (started.ok) started.notifier.close();
       return;
@@ -388,6 +409,25 @@ export class WatchdogDaemon {
     this.activity('notify', this.notifyDetail);
     // What happened while only polling ran: one look at everything now.
     this.scanAll('poll');
+  }
+
+  /**
+   * What to run for one of the watchdog's own helpers (the fanotify and
+   * release-mounts helpers): its descriptor of the file whose bytes matched
+   * the pin (lab/pinned-program.ts). A helper that is not the pinned bytes
+   * is never run: it would report mounts, namespaces and releases as root
+   * wants them. Its change itself raises `defence-changed`.
+   */
+  #helperProgram(path: string): { ok: true; execPath: string } | { ok: false; reason: string } {
+    this.#loadPins(); // loaded by start(); a daemon driven by discover() alone loads them here
+    let hold = this.#helpers.get(path);
+    if (!hold) {
+      hold = this.deps.programHolder(path, this.#defencePins.get(path) ?? 'missing');
+      this.#helpers.set(path, hold);
+    }
+    const held = hold();
+    if (held.ok) return { ok: true, execPath: held.program.execPath };
+    return { ok: false, reason: `the helper ${path} changed since ${this.#pinnedBy} (it ${held.reason})` };
   }
 
   #onHelperLine(line: HelperLine): void {
@@ -951,7 +991,7 @@ export class WatchdogDaemon {
     }
     this.#counters.verifications++;
     this.#counters.bytesRead += result.bytes;
-    const bad = [...rec.signedBy.entries()].filter(([, s]) => !hashesEqual(result.hex, s.signed));
+    const bad = [...rec.signedBy.entries()].filter(([, s]) => !equalHex(result.hex, s.signed));
     rec.last = { at: started, ok: bad.length === 0, actual: result.hex, bytes: result.bytes, ms: this.deps.now() - started };
     if (bad.length === 0 || rec.reported.has(`hash:${result.hex}`)) return;
     rec.reported.add(`hash:${result.hex}`);
@@ -964,7 +1004,7 @@ export class WatchdogDaemon {
   #layerAlert(rec: LayerRecord, result: { hex: string; bytes: number } | undefined, reasons: string[], reason: string): void {
     for (const [id, s] of rec.signedBy) {
       const w = this.containers.get(id);
-      if (!w || (result && hashesEqual(result.hex, s.signed))) continue;
+      if (!w || (result && equalHex(result.hex, s.signed))) continue;
       this.alert(w, { kind: 'layer', reasons, reason, layer: { file: rec.file, digest: s.digest, signed: s.signed, actual: result?.hex, bytes: result?.bytes }, trigger: 'reverify' });
       if (w.mode === 'enforce') void this.enforce(w, reason);
     }
@@ -989,11 +1029,16 @@ export class WatchdogDaemon {
       this.activity('namespace-freed', `${describeContainer(w)}: nothing holds ${w.nsLink}; the kernel released its mounts`, w.id);
       return;
     }
+    const program = this.#helperProgram(this.config.releaseHelper);
+    if (!program.ok) {
+      this.activity('namespace-held', `${describeContainer(w)}: ${holders.length} holder(s) of ${w.nsLink} found, not released: ${program.reason}`, w.id, { holders });
+      return;
+    }
     if (!w.nsId) {
       this.activity('namespace-held', `${describeContainer(w)}: ${holders.length} holder(s) of ${w.nsLink} found, but the namespace's unique id is unknown (NS_MNT_GET_INFO, Linux 6.12), so it cannot be told from a new namespace with the same number; not releasing`, w.id, { holders });
       return;
     }
-    const helper = this.config.releaseHelper;
+    const helper = program.execPath;
     for (const holder of holders) {
       const list = async () => {
         const r = await this.deps.exec.run([helper, 'mountinfo', holder.path, '--ns-id', w.nsId!], { timeoutMs: 10_000 });
@@ -1033,7 +1078,9 @@ export class WatchdogDaemon {
   /** The namespace's unique id, read while the container runs (release-mounts nsid). */
   async #loadNamespaceId(w: Watched): Promise<void> {
     if (w.nsId) return;
-    const r = await this.deps.exec.run([this.config.releaseHelper, 'nsid', `/proc/${w.pid}/ns/mnt`], { timeoutMs: 10_000 });
+    const helper = this.#helperProgram(this.config.releaseHelper);
+    if (!helper.ok) return; // said when the leftovers are looked at
+    const r = await this.deps.exec.run([helper.execPath, 'nsid', `/proc/${w.pid}/ns/mnt`], { timeoutMs: 10_000 });
     const id = r.stdout.toString().trim();
     // Only if the process is still the container: the pid could be reused.
     if (r.exitCode === 0 && /^\d+$/.test(id) && this.alive(w)) w.nsId ??= id;

@@ -38,13 +38,15 @@ export interface NotifyHandlers {
 
 /**
  * Starts the helper; resolves once it reports ready, or with the reason it
- * cannot be used (then it is not running).
+ * cannot be used (then it is not running). `program` is what is executed
+ * (the watchdog's descriptor of the pinned file), `helper` names it in
+ * reasons.
  */
-export function startNotifier(helper: string, handlers: NotifyHandlers, timeoutMs = 3000): Promise<{ ok: true; notifier: MountNotifier } | { ok: false; reason: string }> {
+export function startNotifier(program: string, handlers: NotifyHandlers, helper = program, timeoutMs = 3000): Promise<{ ok: true; notifier: MountNotifier } | { ok: false; reason: string }> {
   return new Promise((resolve) => {
     let child: ChildProcessWithoutNullStreams;
     try {
-      child = spawn(helper, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(program, [], { stdio: ['pipe', 'pipe', 'pipe'] });
     } catch (err) {
       resolve({ ok: false, reason: `cannot start ${helper}: ${(err as Error).message}` });
       return;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import { ReadBudget } from './budget.ts';
-import { hashesEqual, ReverifySchedule, rootHashOf } from './reverify.ts';
+import { ReverifySchedule, rootHashOf } from './reverify.ts';
 
 describe('ReverifySchedule', () => {
   describe('when layers were verified at different times', () => {
@@ -40,17 +40,6 @@ describe('ReverifySchedule', () => {
       assert.equal(s.layers.get('/shared')!.signedBy.size, 1);
       s.unregister('c2');
       assert.equal(s.layers.size, 0);
-    });
-  });
-});
-
-describe('hashesEqual', () => {
-  describe('when comparing hex root hashes', () => {
-    it('is true only for equal, non-empty hashes', () => {
-      assert.equal(hashesEqual('ab'.repeat(32), 'ab'.repeat(32)), true);
-      assert.equal(hashesEqual('ab'.repeat(32), 'ac'.repeat(32)), false);
-      assert.equal(hashesEqual('ab'.repeat(32), 'ab'.repeat(31)), false);
-      assert.equal(hashesEqual('', ''), false);
     });
   });
 });

@@ -11,7 +11,6 @@
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
 import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import type { ReadBudget } from './budget.ts';
 
@@ -84,12 +83,6 @@ export class ReverifySchedule {
 export function fileIdentity(file: string): string {
   const s = statSync(file, { bigint: true });
   return `${s.dev}:${s.ino}`;
-}
-
-export function hashesEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'hex');
-  const y = Buffer.from(b, 'hex');
-  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
 }
 
 /**
