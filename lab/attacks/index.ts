@@ -1,5 +1,6 @@
 export { aboutTheAttack, judgeAttack, harnessCommandOf, namesTarget, actionOf } from './outcome.ts';
-export { tamperLayerFile, rootLowerdirs } from './techniques/layer-file-tamper.ts';
+export { tamperLayerFile } from './techniques/layer-file-tamper.ts';
+export { rootLowerdirs } from '../watchdog/mountinfo.ts';
 export { runAttack, attackTarget } from './run.ts';
 export { TECHNIQUE_REGISTRY } from './techniques/index.ts';
 export { tamperManifest, MANIFEST_TAMPERINGS } from './manifest-tamper.ts';

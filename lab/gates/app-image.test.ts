@@ -137,7 +137,7 @@ describe('checkApplicationImage', () => {
     it('refuses an edited config blob, naming it', async () => {
       const f = await fixture();
       await appendFile(f.blob(f.built.manifest.config.digest), ' ');
-      await rejectsWith(checkApplicationImage(IMAGE, f.rootfs, f.mountinfo, f.deps), 'APP_DIGEST_MISMATCH', new RegExp(`config ${f.built.manifest.config.digest}: .* hashing to sha256:`));
+      await rejectsWith(checkApplicationImage(IMAGE, f.rootfs, f.mountinfo, f.deps), 'APP_DIGEST_MISMATCH', new RegExp(`config ${f.built.manifest.config.digest}: .* hash to sha256:`));
     });
     it('refuses an edited layer blob even when its reference was cached before the edit', async () => {
       const f = await fixture();

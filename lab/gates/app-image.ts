@@ -25,22 +25,23 @@
  * so an edited blob misses the cache and is hashed again.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LabError, describeError, isLabError } from '../errors.ts';
 import type { Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
+import { overlayLowerdirs } from '../watchdog/mountinfo.ts';
 import { computeLayerRootHashes, parseManifestBytes, type OciDescriptor, type OciManifest } from '../signer/index.ts';
 import { equalHex } from '../constant-time.ts';
 import type { ContainerdTarget, ImageTrust } from '../watchdog/trust.ts';
-import { blobFiles, manifestOf } from './content-store.ts';
+import { blobFiles, blobPath as storeBlobPath, CONTENT_ROOT, indexEntry, manifestOf } from './content-store.ts';
 import { ctrRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
 import type { PullRecordRead } from './pull-record.ts';
 
 export type AppCheckCode = 'APP_NO_DIGEST' | 'APP_REFERENCE_UNREADABLE' | 'APP_DIGEST_MISMATCH' | 'APP_LAYER_MISMATCH' | 'APP_CHECKER_CRASHED';
 
-export const CONTENT_ROOT = '/var/lib/containerd/io.containerd.content.v1.content';
+export { CONTENT_ROOT };
 
 export interface KnownDigest {
   digest: string;
@@ -107,32 +108,22 @@ export function knownDigest(image: string, record: PullRecordRead): KnownDigest 
 
 /** A blob's path in the content store; the digest is checked first, so it cannot walk out of it. */
 export function blobPath(contentRoot: string, digest: string): string {
-  if (!DIGEST.test(digest)) fail('APP_DIGEST_MISMATCH', `"${digest}" is not a sha256 digest`);
-  return join(contentRoot, 'blobs', 'sha256', digest.slice(7));
-}
-
-/** sha256 and size of a file, streamed. */
-export async function hashFile(path: string): Promise<{ digest: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: `sha256:${h.digest('hex')}`, size };
-}
-
-async function checkBlob(contentRoot: string, what: string, d: Pick<OciDescriptor, 'digest' | 'size'>): Promise<void> {
-  const path = blobPath(contentRoot, d.digest);
-  let actual: { digest: string; size: number };
   try {
-    actual = await hashFile(path);
+    return storeBlobPath(contentRoot, digest);
   } catch (err) {
-    return fail('APP_DIGEST_MISMATCH', `${what} ${d.digest}: not in the content store (${path}): ${(err as Error).message}`, err);
+    return fail('APP_DIGEST_MISMATCH', describeError(err), err);
   }
-  if (actual.digest !== d.digest || actual.size !== d.size) {
-    fail('APP_DIGEST_MISMATCH', `${what} ${d.digest}: the content store's ${path} has ${actual.size} bytes hashing to ${actual.digest}, the manifest names ${d.size} bytes with digest ${d.digest}`);
+}
+
+/** A small blob (the config) through the one content-store reader, and its size against the manifest's. */
+function checkBlob(contentRoot: string, what: string, d: Pick<OciDescriptor, 'digest' | 'size'>): void {
+  let bytes: Buffer;
+  try {
+    bytes = blobFiles(contentRoot).blob(d.digest);
+  } catch (err) {
+    return fail('APP_DIGEST_MISMATCH', `${what} ${d.digest}: ${describeError(err)}`, err);
   }
+  if (bytes.length !== d.size) fail('APP_DIGEST_MISMATCH', `${what} ${d.digest}: the content store has ${bytes.length} bytes, the manifest names ${d.size}`);
 }
 
 /** Reference root hashes by blob digest and blob file identity. */
@@ -183,16 +174,11 @@ async function verifiedManifest(image: string, known: KnownDigest, deps: AppChec
   if (local.digest !== known.digest) {
     // Either an index the pod or the registry named, with this manifest for
     // linux/amd64, or containerd's image record points at another manifest.
-    const indexFile = blobPath(deps.contentRoot, known.digest);
     let entry: string | undefined;
     try {
-      const bytes = readFileSync(indexFile);
-      if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` === known.digest) {
-        const index = JSON.parse(bytes.toString()) as { manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[] };
-        entry = index.manifests?.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64')?.digest;
-      }
+      entry = indexEntry(blobFiles(deps.contentRoot).blob(known.digest), `index ${known.digest}`).manifest;
     } catch {
-      entry = undefined;
+      entry = undefined; // not in the store, altered or not JSON: no index vouches for the manifest
     }
     if (entry !== local.digest) {
       fail('APP_DIGEST_MISMATCH', `image ${image}: containerd's image record resolves to manifest ${local.digest}, but the image is known by ${known.digest} (${known.source === 'pod' ? 'named by the pod' : 'recorded at pull'})`);
@@ -205,7 +191,7 @@ async function verifiedManifest(image: string, known: KnownDigest, deps: AppChec
 export async function applicationReferences(image: string, deps: AppCheckDeps): Promise<ApplicationReferences> {
   const known = knownDigest(image, deps.pullRecord());
   const { manifest, digest } = await verifiedManifest(image, known, deps);
-  await checkBlob(deps.contentRoot, 'config', manifest.config);
+  checkBlob(deps.contentRoot, 'config', manifest.config);
   const layers: LayerReference[] = [];
   for (const [i, layer] of manifest.layers.entries()) {
     const file = blobPath(deps.contentRoot, layer.digest);
@@ -244,8 +230,7 @@ export async function applicationReferences(image: string, deps: AppCheckDeps): 
 function rootLowerdirs(mountinfo: string, rootfs: string): string[] {
   const entry = parseMountinfo(mountinfo).filter((m) => m.mountPoint === rootfs).pop();
   if (!entry || entry.fstype !== 'overlay') fail('APP_LAYER_MISMATCH', `rootfs ${rootfs} is ${entry ? entry.fstype : 'not mounted'}, expected an overlay of EROFS layers`);
-  const lower = entry!.options.find((o) => o.startsWith('lowerdir='))?.slice('lowerdir='.length) ?? '';
-  return lower.split(':').filter(Boolean);
+  return overlayLowerdirs(entry);
 }
 
 /**

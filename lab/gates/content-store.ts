@@ -21,13 +21,18 @@ export interface ContentStore {
   blob(digest: string): Buffer;
 }
 
+/** A blob's file under `root`; the digest is checked first, so it cannot walk out of the store. */
+export function blobPath(root: string, digest: string): string {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
+  if (!m) throw new Refusal(`content digest ${JSON.stringify(digest)} is not sha256:<64 hex>`);
+  return posix.join(root, 'blobs', 'sha256', m[1]!);
+}
+
 /** The content store's blob files under `root`, each checked against its digest. */
 export function blobFiles(root = CONTENT_ROOT, read: (path: string) => Buffer = (p) => readFileSync(p)): ContentStore {
   return {
     blob(digest) {
-      const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
-      if (!m) throw new Refusal(`content digest ${JSON.stringify(digest)} is not sha256:<64 hex>`);
-      const path = posix.join(root, 'blobs', 'sha256', m[1]!);
+      const path = blobPath(root, digest);
       let bytes: Buffer;
       try {
         bytes = read(path);
@@ -45,17 +50,23 @@ export function blobFiles(root = CONTENT_ROOT, read: (path: string) => Buffer = 
 export async function manifestOf(records: ContainerdRecords, image: string, store: ContentStore): Promise<{ bytes: Buffer; digest: string }> {
   let digest = await records.imageTarget(image);
   let bytes = store.blob(digest);
+  const index = indexEntry(bytes, `image ${image}: blob ${digest}`);
+  if (index.isIndex) {
+    if (!index.manifest) throw new Refusal(`image ${image}: its index has no linux/amd64 manifest`);
+    digest = index.manifest;
+    bytes = store.blob(digest);
+  }
+  return { bytes, digest };
+}
+
+/** Whether a checked blob is an image index, and if so its linux/amd64 manifest's digest. */
+export function indexEntry(bytes: Buffer, what: string): { isIndex: boolean; manifest?: string } {
   let parsed: { manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[] };
   try {
     parsed = JSON.parse(bytes.toString()) as typeof parsed;
   } catch (err) {
-    throw new Refusal(`image ${image}: blob ${digest} is not JSON: ${(err as Error).message}`);
+    throw new Refusal(`${what} is not JSON: ${(err as Error).message}`);
   }
-  if (parsed.manifests) {
-    const entry = parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64');
-    if (!entry) throw new Refusal(`image ${image}: its index has no linux/amd64 manifest`);
-    digest = entry.digest;
-    bytes = store.blob(digest);
-  }
-  return { bytes, digest };
+  if (!parsed.manifests) return { isIndex: false };
+  return { isIndex: true, manifest: parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64')?.digest };
 }

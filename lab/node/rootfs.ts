@@ -3,10 +3,9 @@
  * own mountinfo and the node's mount table.
  */
 import { dirname } from 'node:path';
-import { rootLowerdirs } from '../attacks/techniques/layer-file-tamper.ts';
 import type { RunningPod } from '../cri/index.ts';
 import type { LabNodeHandle } from './handle.ts';
-import { parseMountinfo as parseEntries, type MountinfoEntry } from '../watchdog/mountinfo.ts';
+import { parseMountinfo as parseEntries, rootLowerdirs, type MountinfoEntry } from '../watchdog/mountinfo.ts';
 
 /** What node-level inspection needs of a node, on either substrate: a lab node or one node of a kind cluster. */
 export type NodeAccess = Pick<LabNodeHandle, 'cri' | 'exec' | 'readFile'>;

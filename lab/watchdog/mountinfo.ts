@@ -80,6 +80,17 @@ export function superOption(entry: MountinfoEntry, key: string): string | undefi
   return entry.superOptions.find((o) => o.startsWith(prefix))?.slice(prefix.length);
 }
 
+/** The lowerdirs of an overlay mount, top layer first; none for any other mount. */
+export function overlayLowerdirs(entry: MountinfoEntry | undefined): string[] {
+  if (!entry || entry.fstype !== 'overlay') return [];
+  return (superOption(entry, 'lowerdir') ?? '').split(':').filter(Boolean);
+}
+
+/** Lowerdirs of a container's root overlay (its first `/` overlay), top layer first, from its mountinfo. */
+export function rootLowerdirs(mountinfo: string): string[] {
+  return overlayLowerdirs(parseMountinfo(mountinfo).find((e) => e.mountPoint === '/' && e.fstype === 'overlay'));
+}
+
 /**
  * The mount of a namespace's root: the "/" entry whose parent is not in the
  * table (it lies outside the reader's view). Later "/" entries are stacked on

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import type { Technique } from '../technique.ts';
 import { buildForgedLayerFile, pulledLayerOf } from './common.ts';
 import { containerMountinfo, readInContainer, tryStart } from './start.ts';
-import { parseMountinfo } from '../../node/rootfs.ts';
+import { rootLowerdirs } from '../../watchdog/mountinfo.ts';
 // The defence's documented mount layout (docs/architecture.md), not its logic.
 import { GATE_LAYER_ROOT } from '../../gates/layer-mount.ts';
 
@@ -58,8 +58,7 @@ export const forgedLayerMount: Technique = {
     // The start gate's own mechanism, read from the node: the container's root is an overlay of
     // per-container mounts the gate made from verified loop devices (GATE_LAYER_ROOT), none of
     // them the snapshot mount point the attacker forged.
-    const root = parseMountinfo(await containerMountinfo(node, start.pod.containers[0]!.id)).find((m) => m.mountPoint === '/');
-    const lowerdirs = root?.options.find((o) => o.startsWith('lowerdir='))?.slice('lowerdir='.length).split(':') ?? [];
+    const lowerdirs = rootLowerdirs(await containerMountinfo(node, start.pod.containers[0]!.id));
     evidence.containerLowerdirs = lowerdirs;
     const gated = lowerdirs.length > 0 && lowerdirs.every((d) => d.startsWith(`${GATE_LAYER_ROOT}/`)) && !lowerdirs.includes(mountPoint);
     return {

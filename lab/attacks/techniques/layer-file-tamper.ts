@@ -17,6 +17,7 @@ import type { Technique } from '../technique.ts';
 import { findLayerFileContaining, requirePath, requirePayload, requirePod } from './common.ts';
 import { containerInitPid, containerMountinfo, readContainerFile } from './start.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
+import { rootLowerdirs } from '../../watchdog/mountinfo.ts';
 
 import type { AttackErrorCode } from './common.ts';
 export type { AttackErrorCode };
@@ -36,21 +37,6 @@ export interface TamperResult {
   /** The container now reads the attacker's bytes. */
   effect: boolean;
   evidence: TamperEvidence;
-}
-
-/** Lowerdirs of the container's root overlay, top layer first, from its mountinfo. */
-export function rootLowerdirs(mountinfo: string): string[] {
-  for (const line of mountinfo.split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!pre || !post) continue;
-    const fields = pre.split(' ');
-    if (fields[4] !== '/') continue;
-    const [fstype, , options = ''] = post.split(' ');
-    if (fstype !== 'overlay') continue;
-    const lower = options.split(',').find((o) => o.startsWith('lowerdir='));
-    if (lower) return lower.slice('lowerdir='.length).split(':');
-  }
-  return [];
 }
 
 /**
