@@ -8,6 +8,7 @@ import type Docker from 'dockerode';
 import { execa } from 'execa';
 import { dockerEngine } from './engine.ts';
 import { LabError } from './errors.ts';
+import { poll } from './wait.ts';
 
 export type ExecErrorCode = 'EXEC_FAILED' | 'EXEC_TIMEOUT' | 'EXEC_NOT_FOUND';
 
@@ -142,11 +143,7 @@ async function runInContainer(container: string, argv: readonly string[], option
     stream.destroy();
   }
   // The exit code is recorded as the stream closes; wait the moment it may take.
-  let info = await exec.inspect();
-  for (let i = 0; info.Running && i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 5));
-    info = await exec.inspect();
-  }
+  const info = (await poll(() => exec.inspect(), (i) => !i.Running, { timeoutMs: 1000, intervalMs: 5 })).value!;
   let stdoutBytes = Buffer.concat(out);
   let stderrText = Buffer.concat(errOut).toString('utf8');
   const exitCode = info.ExitCode ?? 128;

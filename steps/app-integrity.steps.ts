@@ -9,6 +9,7 @@ import { tryStart, type StartAttempt } from '../lab/attacks/techniques/start.ts'
 import { APP_CHECK_FAULTS, injectAppCheckFault, workloadTiers, type AppCheckFault } from '../lab/gates/app-lab.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
 import * as wd from '../lab/watchdog/index.ts';
+import { poll } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
 import { labStarted, nodeOf, theNode } from './support/substrate.ts';
 
@@ -87,15 +88,14 @@ Then('the watchdog re-verified every layer of {workload} against its reference',
   assert.match(trust.message, /application tier/, `the watchdog did not use the application tier's references: ${trust.message}`);
   assert.equal(layers.length, workload.spec.image.layers.length, `the watchdog re-verifies ${layers.length} layers of ${workload.metadata.name}: ${trust.message}`);
   // Not only scheduled: each layer file was hashed and matched at least once.
-  const deadline = Date.now() + 30_000;
-  let status = await wd.watchdogStatus(node);
-  const verified = () => layers.every((l) => status?.reverify.layers.some((s) => s.file === l.file && s.ok === true));
-  while (!verified() && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1000));
-    status = await wd.watchdogStatus(node);
-  }
+  const polled = await poll(
+    () => wd.watchdogStatus(node),
+    (status) => layers.every((l) => status?.reverify.layers.some((s) => s.file === l.file && s.ok === true)),
+    { timeoutMs: 30_000, intervalMs: 1000 },
+  );
+  const status = polled.value;
   this.attachJson('watchdog-reverify', status?.reverify);
-  assert.ok(verified(), `within 30000 ms the watchdog did not re-verify every layer of ${workload.metadata.name} successfully: ${JSON.stringify(status?.reverify.layers)}`);
+  assert.ok(polled.ok, `within 30000 ms the watchdog did not re-verify every layer of ${workload.metadata.name} successfully: ${JSON.stringify(status?.reverify.layers)}`);
 });
 
 Then('the {string} reported it, naming the pod and the layer file of {workload}', function (this: LabWorld, component: string, workload: Workload) {

@@ -27,6 +27,7 @@ import {
 } from '../lab/audit/index.ts';
 import type { LabNodeHandle } from '../lab/node/index.ts';
 import type { Workload } from '../lab/spec/schemas.ts';
+import { sleep } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
 import { PROJECT_ROOT } from './support/state.ts';
 import { labNodes, nodeOf, stopLab } from './support/substrate.ts';
@@ -125,7 +126,7 @@ Then('the audit rule {string} raised an alert', async function (this: LabWorld, 
 
 // Checks after waiting the given seconds: the daemon of the workload's node set rules for its container and saw events of this lab (quiet means watched and found nothing), and no node raised an alert since the container was created (an `Audit records lost` alert included: a lab that lost records cannot say it saw nothing; on kind, alerts about containers that ran before it, such as the control plane's, are attached apart).
 Then('the audit engine raised no alert while {workload} ran for {int} s', async function (this: LabWorld, workload: Workload, seconds: number) {
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await sleep(seconds * 1000);
   const node = nodeOf(this, workload.metadata.name);
   const id = this.pod(workload.metadata.name).containers[0]!.id;
   const created = new Date(Number(BigInt((await node.cri.containerStatus(id)).status.createdAt) / 1_000_000n));

@@ -68,12 +68,12 @@ AfterAll({ timeout: 300_000 }, async function () {
 Then('the Falco k8s_audit rule {string} fired on kube-apiserver\'s audit events for {workload}', async function (this: LabWorld, rule: string, workload: Workload) {
   const kind = kindOf(this);
   assert.ok(kind, 'this step needs a kind cluster');
-  let verdict = await evaluateApiServerAudit(await kind.cluster.apiServerAuditLog());
-  const deadline = Date.now() + 15_000;
-  while (alertsFor(verdict.alerts, rule, workload.spec.namespace, workload.metadata.name).length === 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1000));
-    verdict = await evaluateApiServerAudit(await kind.cluster.apiServerAuditLog());
-  }
+  const polled = await poll(
+    async () => evaluateApiServerAudit(await kind.cluster.apiServerAuditLog()),
+    (v) => alertsFor(v.alerts, rule, workload.spec.namespace, workload.metadata.name).length > 0,
+    { timeoutMs: 15_000, intervalMs: 1000 },
+  );
+  const verdict = polled.value!;
   const mine = alertsFor(verdict.alerts, rule, workload.spec.namespace, workload.metadata.name);
   this.attachJson('k8s-audit-alerts', { events: verdict.events, alerts: mine });
   assert.ok(mine.length > 0, `rule "${rule}" did not fire for ${workload.spec.namespace}/${workload.metadata.name} on ${verdict.events} apiserver audit events; rules that fired: ${[...new Set(verdict.alerts.map((a) => a.rule))].join(', ') || 'none'}`);

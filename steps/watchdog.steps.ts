@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import * as wd from '../lab/watchdog/index.ts';
-import { poll } from '../lab/wait.ts';
+import { poll, sleep } from '../lab/wait.ts';
 import type { LabWorld } from './support/world.ts';
 import { KIND_START_TIMEOUT, nodeOf, restartContainer, startExitingWorkload, startLab, theNode } from './support/substrate.ts';
 
@@ -174,7 +174,7 @@ When('{int} containers of {workload} start and exit while the watchdog scans', a
     this.pods.set(`${workload.metadata.name}-${i}`, pod);
   }
   // Let the last ones exit and discovery run over them.
-  await new Promise((r) => setTimeout(r, 3000));
+  await sleep(3000);
 });
 
 // Checks: the watchdog's pid is the one it reports, its activity since the restart has no error record, its error counter is 0, and it saw some of the scenario's short-lived containers.

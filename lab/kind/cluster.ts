@@ -19,6 +19,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { describeError, LabError } from '../errors.ts';
+import { poll } from '../wait.ts';
 import { containersLabelled } from '../engine.ts';
 import { containerExec, localExec, runChecked, type Exec, type ExecResult } from '../exec.ts';
 import { hostCapabilities } from '../node/capabilities.ts';
@@ -584,14 +585,9 @@ export class StartedKindCluster {
    */
   async configurePodNetwork(): Promise<void> {
     type NodeList = { items: { metadata: { name: string }; spec: { podCIDR?: string }; status: { addresses: { type: string; address: string }[] } }[] };
-    const deadline = Date.now() + 60_000;
-    let list: NodeList;
-    for (;;) {
-      list = await this.kubectlJson<NodeList>(['get', 'nodes']);
-      if (list.items.length === this.nodes.length && list.items.every((n) => n.spec.podCIDR)) break;
-      if (Date.now() > deadline) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `nodes have no podCIDR after 60000 ms: ${list.items.map((n) => `${n.metadata.name}=${n.spec.podCIDR ?? 'none'}`).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    const polled = await poll(() => this.kubectlJson<NodeList>(['get', 'nodes']), (l) => l.items.length === this.nodes.length && l.items.every((n) => n.spec.podCIDR), { timeoutMs: 60_000, intervalMs: 500 });
+    const list = polled.value!;
+    if (!polled.ok) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `nodes have no podCIDR after 60000 ms: ${list.items.map((n) => `${n.metadata.name}=${n.spec.podCIDR ?? 'none'}`).join(', ')}`);
     const info = list.items.map((n) => ({ name: n.metadata.name, cidr: n.spec.podCIDR!, ip: n.status.addresses.find((a) => a.type === 'InternalIP')?.address ?? '' }));
     for (const node of this.nodes) {
       const me = info.find((i) => i.name === node.name);

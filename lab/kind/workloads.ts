@@ -8,6 +8,7 @@
  */
 import { ApiException, CoreV1Api, KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 import { LabError } from '../errors.ts';
+import { poll } from '../wait.ts';
 import { podOfWorkload } from '../spec/pod.ts';
 import type { BuiltImage } from '../images/index.ts';
 import type { RunningPod } from '../cri/index.ts';
@@ -131,21 +132,22 @@ export class KindWorkloads {
   }
 
   async waitRunning(namespace: string, name: string, timeoutMs: number): Promise<KindRunningPod> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const pod = await this.core.readNamespacedPod({ name, namespace });
+    const running = (pod: V1Pod) => {
       const cs = pod.status?.containerStatuses?.[0];
-      if (cs?.state?.running && cs.containerID) return this.runningPod(pod, cs.containerID.replace(/^[a-z]+:\/\//, ''));
-      const waiting = cs?.state?.waiting;
-      if (waiting?.reason && FAILED_WAITING.has(waiting.reason)) {
-        throw new PodNotRunning(`${namespace}/${name}`, waiting.reason, waiting.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
-      }
-      if (Date.now() > deadline) {
-        const phase = pod.status?.phase ?? 'unknown';
-        throw new PodNotRunning(`${namespace}/${name}`, `not running after ${timeoutMs} ms (phase ${phase}${waiting?.reason ? `, ${waiting.reason}` : ''})`, waiting?.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
+      return cs?.state?.running && cs.containerID ? cs.containerID.replace(/^[a-z]+:\/\//, '') : undefined;
+    };
+    const failed = (pod: V1Pod) => {
+      const reason = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+      return reason !== undefined && FAILED_WAITING.has(reason);
+    };
+    const polled = await poll(() => this.core.readNamespacedPod({ name, namespace }), (pod) => running(pod) !== undefined || failed(pod), { timeoutMs, intervalMs: 500 });
+    const pod = polled.value!;
+    const id = running(pod);
+    if (id) return this.runningPod(pod, id);
+    const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
+    if (failed(pod)) throw new PodNotRunning(`${namespace}/${name}`, waiting!.reason!, waiting?.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
+    const phase = pod.status?.phase ?? 'unknown';
+    throw new PodNotRunning(`${namespace}/${name}`, `not running after ${timeoutMs} ms (phase ${phase}${waiting?.reason ? `, ${waiting.reason}` : ''})`, waiting?.message ?? '', await this.events(namespace, name), pod.spec?.nodeName);
   }
 
   /**
@@ -158,17 +160,17 @@ export class KindWorkloads {
     if (!old) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `pod ${pod.namespace}/${pod.name} has no container to restart`);
     const before = (await this.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace })).status?.containerStatuses?.[0]?.restartCount ?? 0;
     await pod.node.cri.stopContainer(old.id, 2);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const now = await this.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace });
+    const restarted = (now: V1Pod) => {
       const cs = now.status?.containerStatuses?.[0];
       const id = cs?.containerID?.replace(/^[a-z]+:\/\//, '');
-      if ((cs?.restartCount ?? 0) > before && cs?.state?.running && id && id !== old.id) return this.runningPod(now, id);
-      if (Date.now() > deadline) {
-        throw new PodNotRunning(`${pod.namespace}/${pod.name}`, `the kubelet did not restart container ${old.id.slice(0, 12)} within ${timeoutMs} ms (restartCount ${cs?.restartCount ?? 0}, was ${before})`, cs?.state?.waiting?.message ?? '', await this.events(pod.namespace, pod.name), now.spec?.nodeName);
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
+      return (cs?.restartCount ?? 0) > before && cs?.state?.running && id && id !== old.id ? id : undefined;
+    };
+    const polled = await poll(() => this.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace }), (now) => restarted(now) !== undefined, { timeoutMs, intervalMs: 500 });
+    const now = polled.value!;
+    const id = restarted(now);
+    if (id) return this.runningPod(now, id);
+    const cs = now.status?.containerStatuses?.[0];
+    throw new PodNotRunning(`${pod.namespace}/${pod.name}`, `the kubelet did not restart container ${old.id.slice(0, 12)} within ${timeoutMs} ms (restartCount ${cs?.restartCount ?? 0}, was ${before})`, cs?.state?.waiting?.message ?? '', await this.events(pod.namespace, pod.name), now.spec?.nodeName);
   }
 
   /** The CRI view of a running pod, from the node it runs on. */

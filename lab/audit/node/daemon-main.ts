@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CriClient } from '../../cri/client.ts';
 import { describeError } from '../../errors.ts';
+import { poll } from '../../wait.ts';
 import { AuditEngine, readRulesFiles } from '../engine.ts';
 import { AuditDaemon, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
 import { KEY_PREFIX, LAB_BACKLOG_LIMIT, parseAuditStatus, parseRuleList } from './kernel-rules.ts';
@@ -75,19 +76,18 @@ function writeJson(file: string, data: unknown): void {
 
 async function withHostLock<T>(work: () => Promise<T>): Promise<T> {
   const lock = join(SIDECAR_PATHS.host, HOST_FILES.lock);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
+  const take = async () => {
     try {
       mkdirSync(lock);
-      break;
+      return true;
     } catch {
       // A lab killed while holding the lock leaves it behind: break it when old.
       const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
       if (age > 30_000) rmSync(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`host audit lock ${lock} held for more than 20 s`);
-      await new Promise((r) => setTimeout(r, 50));
+      return false;
     }
-  }
+  };
+  if (!(await poll(take, (taken) => taken, { timeoutMs: 20_000, intervalMs: 50 })).ok) throw new Error(`host audit lock ${lock} held for more than 20 s`);
   try {
     return await work();
   } finally {
@@ -353,8 +353,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
 
 /** Waits (bounded) until audit-tap has joined the multicast group; goes on regardless after the timeout. */
 async function waitForTap(ready: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await poll(async () => ready(), (joined) => joined, { timeoutMs, intervalMs: 20 });
 }
 
 type DecisionRecord = Parameters<AuditDaemon['handleAdmission']>[0];
