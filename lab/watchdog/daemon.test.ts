@@ -168,6 +168,16 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
   };
 }
 
+/** The agent is watched, then its init is gone while a debug session (pid 777) is still in its namespace. */
+async function stopAgentLeavingAHolder(h: ReturnType<typeof harness>): Promise<void> {
+  await h.daemon.discover();
+  await new Promise((r) => setTimeout(r, 10));
+  h.node.procs.delete(274);
+  h.node.procs.set(777, { pid: 777, startTime: '3000', ns: 'mnt:[4026532329]' });
+  await h.daemon.discover();
+  await new Promise((r) => setTimeout(r, 10));
+}
+
 describe('WatchdogDaemon', () => {
   describe('when a protected container did not pass the start gate (its root has the shim\'s writable upperdir)', () => {
     // As if gates.json had lost kube-system after the watchdog started: the
@@ -450,13 +460,7 @@ describe('WatchdogDaemon', () => {
   describe('when a stopped container\'s namespace is still held by a process', () => {
     it('detaches every mount but the namespace root, top mounts first, through the holder', async () => {
       const h = harness();
-      await h.daemon.discover();
-      await new Promise((r) => setTimeout(r, 10));
-      // The container's init is gone, a debug session (pid 777) is still in its namespace.
-      h.node.procs.delete(274);
-      h.node.procs.set(777, { pid: 777, startTime: '3000', ns: 'mnt:[4026532329]' });
-      await h.daemon.discover();
-      await new Promise((r) => setTimeout(r, 10));
+      await stopAgentLeavingAHolder(h);
       const umount = h.commands.find((c) => c[1] === 'umount')!;
       assert.deepEqual(umount.slice(2, 5), ['/proc/777/ns/mnt', '--ns-id', '307']);
       assert.equal(umount.length - 5, sampleText('integrity', 'system-agent.mountinfo').trim().split('\n').length - 1);
@@ -643,12 +647,7 @@ describe('WatchdogDaemon', () => {
     it('does not ask a replaced release helper about a stopped container\'s namespace, nor let it release anything', async () => {
       const h = harness();
       h.node.files.set('/opt/integrity-lab/watchdog-release-mounts', '#!/bin/sh\necho 307\n');
-      await h.daemon.discover();
-      await new Promise((r) => setTimeout(r, 10));
-      h.node.procs.delete(274);
-      h.node.procs.set(777, { pid: 777, startTime: '3000', ns: 'mnt:[4026532329]' });
-      await h.daemon.discover();
-      await new Promise((r) => setTimeout(r, 10));
+      await stopAgentLeavingAHolder(h);
       assert.deepEqual(h.commands.filter((c) => c[0]!.endsWith('release-mounts')), []);
       assert.equal(h.activity().filter((a) => a.kind === 'leftovers-released').length, 0);
       assert.match(h.activity().find((a) => a.kind === 'namespace-held')!.message, /not released: the helper \/opt\/integrity-lab\/watchdog-release-mounts changed since the lab pinned it at .* \(it has sha256 /);
