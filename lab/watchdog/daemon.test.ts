@@ -93,6 +93,7 @@ class FakeNode implements NodeView {
   files = new Map<string, string>([
     ['/opt/integrity-lab/watchdog-mntnotify', 'the fanotify helper'],
     ['/opt/integrity-lab/watchdog-release-mounts', 'the release-mounts helper'],
+    ['/usr/bin/ctr', 'containerd client'],
   ]);
   readBytes(path: string) {
     const t = this.files.get(path) ?? this.readText(path);
@@ -113,8 +114,10 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
   const exec: Exec = {
     async run(argv) {
       commands.push([...argv]);
-      if (argv[0] === 'ctr' && argv.slice(-2).join(' ') === 'tasks ls') {
-        const rows = [...node.tasks].filter(([, t]) => t.pid !== undefined).map(([id, t]) => `${id}    ${t.pid}    ${node.procs.has(t.pid!) ? 'RUNNING' : 'STOPPED'}`);
+      if (argv[0] === '/usr/bin/ctr' && argv.slice(-2).join(' ') === 'tasks ls') {
+        // A ctr root replaced leaves the agent out, as a wrapper filtering its output would.
+        const hides = node.readBytes('/usr/bin/ctr')?.toString() === HIDING_CTR;
+        const rows = [...node.tasks].filter(([id, t]) => t.pid !== undefined && !(hides && id === AGENT)).map(([id, t]) => `${id}    ${t.pid}    ${node.procs.has(t.pid!) ? 'RUNNING' : 'STOPPED'}`);
         return { exitCode: 0, stdout: Buffer.from(['TASK    PID    STATUS', ...rows].join('\n') + '\n'), stderr: '' };
       }
       if (argv[0]?.endsWith('release-mounts')) {
@@ -167,6 +170,9 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
     activity: () => (lines.get(config.activityLog) ?? []).map((l) => JSON.parse(l) as ActivityRecord),
   };
 }
+
+/** A replaced containerd client that leaves the agent out of `tasks ls`. */
+const HIDING_CTR = '#!/bin/sh\n/usr/bin/ctr.real "$@" | grep -v system-agent\n';
 
 /** The agent is watched, then its init is gone while a debug session (pid 777) is still in its namespace. */
 async function stopAgentLeavingAHolder(h: ReturnType<typeof harness>): Promise<void> {
@@ -651,6 +657,38 @@ describe('WatchdogDaemon', () => {
       assert.deepEqual(h.commands.filter((c) => c[0]!.endsWith('release-mounts')), []);
       assert.equal(h.activity().filter((a) => a.kind === 'leftovers-released').length, 0);
       assert.match(h.activity().find((a) => a.kind === 'namespace-held')!.message, /not released: the helper \/opt\/integrity-lab\/watchdog-release-mounts changed since the lab pinned it at .* \(it has sha256 /);
+      h.daemon.stop();
+    });
+  });
+
+  describe('when root replaced ctr, the containerd client the watchdog lists and stops containers with', () => {
+    it('does not run it, and still watches the container it would have hidden, from the pid files', async () => {
+      const h = harness();
+      h.node.files.set('/usr/bin/ctr', HIDING_CTR);
+      await h.daemon.discover();
+      assert.deepEqual(h.commands.filter((c) => c[0] === '/usr/bin/ctr'), []);
+      assert.ok(h.daemon.containers.has(AGENT), 'the agent is watched');
+      assert.match(h.errors.join('\n'), /the helper \/usr\/bin\/ctr changed since the lab pinned it at .* \(it has sha256 [0-9a-f]{64}, pinned [0-9a-f]{64}\): not run; discovering from the shims' pid files instead/);
+      h.daemon.checkDefences();
+      assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('defence-changed')).map((a) => a.defence?.file), ['/usr/bin/ctr']);
+      h.daemon.stop();
+    });
+    it('the control: the same ctr, believed, would hide the container', async () => {
+      const node = new FakeNode();
+      node.files.set('/usr/bin/ctr', HIDING_CTR); // pinned as it is: the watchdog runs it
+      const h = harness('detect', node);
+      await h.daemon.discover();
+      assert.equal(h.daemon.containers.has(AGENT), false);
+      h.daemon.stop();
+    });
+    it('in enforce mode stops a container by its pid instead', async () => {
+      const h = harness('enforce');
+      await h.daemon.discover();
+      h.node.files.set('/usr/bin/ctr', '#!/bin/sh\nexit 0\n');
+      await h.daemon.enforce(h.daemon.containers.get(AGENT)!, 'a test');
+      assert.deepEqual(h.commands.filter((c) => c[0] === '/usr/bin/ctr' && c.includes('kill')), []);
+      assert.ok(h.commands.some((c) => c.join(' ') === 'kill 274'));
+      assert.match(h.activity().find((a) => a.kind === 'enforced')!.message, /\/usr\/bin\/ctr changed since .*: not run\); killed pid 274/);
       h.daemon.stop();
     });
   });

@@ -27,7 +27,7 @@ import { tierOf } from '../gates/tiers.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
 import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
-import { changedDefences, fingerprint, parsePins, ungatedReason, type Fingerprints } from './defences.ts';
+import { changedDefences, CTR_PATH, fingerprint, parsePins, ungatedReason, type Fingerprints } from './defences.ts';
 import { diffMounts, type MountFinding } from './diff.ts';
 import { globMatch } from '../gates/config.ts';
 import { deriveExpectation, type MountExpectation } from './expected.ts';
@@ -543,7 +543,14 @@ export class WatchdogDaemon {
   /** containerd's tasks: id → pid and status; undefined when ctr cannot answer. */
   async #containerdTasks(): Promise<Map<string, { pid: number; status: string }> | undefined> {
     const c = this.config.containerd;
-    const r = await this.deps.exec.run(['ctr', '--address', c.address, '-n', c.namespace, 'tasks', 'ls'], { timeoutMs: 10_000 }).catch((err: unknown) => ({ exitCode: -1, stdout: Buffer.alloc(0), stderr: describeError(err) }));
+    const ctr = this.#helperProgram(CTR_PATH);
+    if (!ctr.ok) {
+      // Not believed: the pid files runc writes are evidence enough that a task exists.
+      if (!this.#ctrFailed) this.error(undefined, `${ctr.reason}: not run; discovering from the shims' pid files instead`);
+      this.#ctrFailed = true;
+      return undefined;
+    }
+    const r = await this.deps.exec.run([ctr.execPath, '--address', c.address, '-n', c.namespace, 'tasks', 'ls'], { timeoutMs: 10_000 }).catch((err: unknown) => ({ exitCode: -1, stdout: Buffer.alloc(0), stderr: describeError(err) }));
     if (r.exitCode !== 0) {
       if (!this.#ctrFailed) this.error(undefined, `ctr tasks ls failed (exit ${r.exitCode}: ${r.stderr.trim()}); discovering from the shims' pid files instead`);
       this.#ctrFailed = true;
@@ -892,11 +899,14 @@ export class WatchdogDaemon {
     if (w.stopped) return;
     w.stopped = true;
     const c = this.config.containerd;
-    const r = await this.deps.exec.run(['ctr', '--address', c.address, '-n', c.namespace, 'tasks', 'kill', '--signal', 'SIGKILL', w.id], { timeoutMs: 10_000 }).catch((err: unknown) => ({
-      exitCode: -1,
-      stdout: Buffer.alloc(0),
-      stderr: describeError(err),
-    }));
+    const ctr = this.#helperProgram(CTR_PATH);
+    const r = !ctr.ok
+      ? { exitCode: -1, stdout: Buffer.alloc(0), stderr: `${ctr.reason}: not run` }
+      : await this.deps.exec.run([ctr.execPath, '--address', c.address, '-n', c.namespace, 'tasks', 'kill', '--signal', 'SIGKILL', w.id], { timeoutMs: 10_000 }).catch((err: unknown) => ({
+          exitCode: -1,
+          stdout: Buffer.alloc(0),
+          stderr: describeError(err),
+        }));
     let how = `ctr tasks kill --signal SIGKILL ${w.id}`;
     if (r.exitCode !== 0) {
       how += ` failed (${r.stderr.trim()}); `;

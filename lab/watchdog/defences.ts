@@ -30,6 +30,9 @@ import { createHash } from 'node:crypto';
 import type { RootfsExpectation } from './expected.ts';
 import { watchdogError } from './errors.ts';
 
+/** containerd's client: the watchdog lists containers (`tasks ls`) and stops them (enforce mode) through it, run only as pinned. */
+export const CTR_PATH = '/usr/bin/ctr';
+
 /** Files that make up the node gates, and why each matters. */
 export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
   { path: '/etc/integrity-lab/gates.json', what: 'the gate configuration (protected namespaces and images, pinned standard layer)' },
@@ -47,6 +50,8 @@ export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
   { path: '/opt/integrity-lab/watchdog.mjs', what: 'the watchdog daemon' },
   { path: '/opt/integrity-lab/watchdog-mntnotify', what: "the watchdog's fanotify mount-event helper" },
   { path: '/opt/integrity-lab/watchdog-release-mounts', what: "the watchdog's helper that releases a stopped container's mounts" },
+  // A ctr that leaves a container out of `tasks ls` would keep it from ever being watched.
+  { path: CTR_PATH, what: "containerd's client, through which the watchdog lists and stops containers" },
 ];
 
 /** sha256 of each file's bytes, or `missing`. */
