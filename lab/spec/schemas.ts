@@ -303,6 +303,7 @@ export const TECHNIQUES = [
   'layer-bind-replace',
   'pull-verifier-empty',
   'watchdog-config-unwatch',
+  'ctr-hide-tasks',
   'pause-image-side-load',
   'registry-serve-other-signed',
   'registry-rollback',

@@ -29,6 +29,7 @@ import { runcReplace } from './runc-replace.ts';
 import { layerBindReplace } from './layer-bind-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
+import { ctrHideTasks } from './ctr-hide-tasks.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
 import { registryRollback, registryServeOtherSigned } from './registry-serve.ts';
 // audit rules (lab/audit)
@@ -68,6 +69,7 @@ const implemented: Technique[] = [
   layerBindReplace,
   pullVerifierEmpty,
   watchdogConfigUnwatch,
+  ctrHideTasks,
   pauseImageSideLoad,
   registryServeOtherSigned,
   registryRollback,
