@@ -288,7 +288,7 @@ export class PodAdmissionDenied extends LabError<NodeErrorCode> {
   }
 }
 
-/** Nodes started by this process, so that Ctrl-C can remove them. */
+/** Nodes started by this process and not yet removed (their removal may be under way), so that Ctrl-C and the end of a run can remove them or wait for it. */
 export const activeNodes = new Set<StartedLabNode>();
 
 interface StartedLabNodeInit {
@@ -466,8 +466,8 @@ export class StartedLabNode implements LabNodeHandle {
    */
   async stop(options: { force?: boolean; keep?: boolean } = {}): Promise<void> {
     if (this.#stopping) return this.#stopping;
-    activeNodes.delete(this);
     if ((options.keep ?? this.#keep) && !options.force) {
+      activeNodes.delete(this);
       this.#progress({ phase: 'CLEANUP', status: 'INFO', message: `keeping lab ${this.labId}: \`integrity-lab lab shell ${this.labId}\`, then \`integrity-lab lab down ${this.labId}\`` });
       this.cri.close();
       return;
@@ -481,6 +481,10 @@ export class StartedLabNode implements LabNodeHandle {
       );
       this.cri.close();
       await teardownLab(this.labId);
+    }).finally(() => {
+      // Only once it is gone: Ctrl-C or the end of a run that finds it still
+      // being removed waits for that removal (stop() returns it again).
+      activeNodes.delete(this);
     });
     return this.#stopping;
   }
