@@ -40,16 +40,9 @@ import type { VersionRecord } from './versions.ts';
 import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
+import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 
-export const CRI_ANNOTATIONS = {
-  containerType: 'io.kubernetes.cri.container-type',
-  namespace: 'io.kubernetes.cri.sandbox-namespace',
-  podName: 'io.kubernetes.cri.sandbox-name',
-  containerName: 'io.kubernetes.cri.container-name',
-  imageName: 'io.kubernetes.cri.image-name',
-  /** On a sandbox: the pause image containerd runs it from. */
-  sandboxImageName: 'io.kubernetes.cri.podsandbox.image-name',
-} as const;
+export { CRI_ANNOTATIONS };
 
 export interface RuncInvocation {
   command: string | undefined;

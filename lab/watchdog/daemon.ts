@@ -38,16 +38,9 @@ import type { NodeView, TaskInfo } from './proc.ts';
 import { equalHex } from '../constant-time.ts';
 import { pinnedProgramHolder, type HoldResult } from '../pinned-program.ts';
 import { ReverifySchedule, type LayerRecord } from './reverify.ts';
+import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { imageTrust, pairLayers, type ImageTrust, type LayerTrust } from './trust.ts';
 
-export const CRI = {
-  containerType: 'io.kubernetes.cri.container-type',
-  namespace: 'io.kubernetes.cri.sandbox-namespace',
-  podName: 'io.kubernetes.cri.sandbox-name',
-  containerName: 'io.kubernetes.cri.container-name',
-  imageName: 'io.kubernetes.cri.image-name',
-  sandboxImageName: 'io.kubernetes.cri.podsandbox.image-name',
-} as const;
 
 /** How long a missing mount must stay missing before it is reported. */
 export const CONFIRM_MS = 100;
@@ -566,7 +559,7 @@ export class WatchdogDaemon {
 
   #consider(task: TaskInfo): void {
     const a = task.spec.annotations ?? {};
-    const namespace = a[CRI.namespace];
+    const namespace = a[CRI_ANNOTATIONS.namespace];
     const mode = namespace === undefined ? undefined : modeFor(this.config, namespace);
     if (!mode) {
       this.#ignored.set(task.id, namespace === undefined ? 'not a CRI container' : `namespace ${namespace} is not watched`);
@@ -582,7 +575,7 @@ export class WatchdogDaemon {
       blockDevice: (majmin) => this.deps.view.blockDevice(majmin),
       realpath: (p) => this.deps.view.realpath(p),
     });
-    const sandbox = a[CRI.containerType] === 'sandbox';
+    const sandbox = a[CRI_ANNOTATIONS.containerType] === 'sandbox';
     const w: Watched = {
       id: task.id,
       bundleDir: task.bundleDir,
@@ -591,9 +584,9 @@ export class WatchdogDaemon {
       nsLink,
       mode,
       namespace: namespace!,
-      pod: a[CRI.podName],
-      name: sandbox ? `${a[CRI.podName] ?? ''} (sandbox)` : a[CRI.containerName],
-      image: sandbox ? a[CRI.sandboxImageName] : a[CRI.imageName],
+      pod: a[CRI_ANNOTATIONS.podName],
+      name: sandbox ? `${a[CRI_ANNOTATIONS.podName] ?? ''} (sandbox)` : a[CRI_ANNOTATIONS.containerName],
+      image: sandbox ? a[CRI_ANNOTATIONS.sandboxImageName] : a[CRI_ANNOTATIONS.imageName],
       sandbox,
       expectation,
       layerMajmins: new Set(expectation.rootfs.layers.filter((l) => !l.problem && l.mount).map((l) => l.mount!.majmin)),
