@@ -114,8 +114,7 @@ export class LabNode {
     const progress = this.#progress;
     const started = performance.now();
     checkNodeRuntime();
-    await step(progress, 'PREFLIGHT', 'Docker engine', () => ensureDockerEngine(progress));
-    const image = await ensureNodeImage(progress);
+    const image = await hostReady(progress);
 
     const labId = this.#labId;
     const stateDir = join(STATE_ROOT, labId);
@@ -286,6 +285,26 @@ export class PodAdmissionDenied extends LabError<NodeErrorCode> {
     this.answer = answer;
     this.component = component;
   }
+}
+
+let hostChecked: ReturnType<typeof ensureNodeImage> | undefined;
+
+/**
+ * The Docker engine running and the node image built, checked once per
+ * process: each check is a docker CLI process (about 0.1 s of the machine's
+ * CPU), and a conformance run starts a lab per scenario. A failed check is
+ * not kept, so the next lab tries again.
+ */
+function hostReady(progress: ProgressListener): ReturnType<typeof ensureNodeImage> {
+  hostChecked ??= (async () => {
+    await step(progress, 'PREFLIGHT', 'Docker engine', () => ensureDockerEngine(progress));
+    return ensureNodeImage(progress);
+  })();
+  const checked = hostChecked;
+  checked.catch(() => {
+    if (hostChecked === checked) hostChecked = undefined;
+  });
+  return checked;
 }
 
 /** Nodes started by this process and not yet removed (their removal may be under way), so that Ctrl-C and the end of a run can remove them or wait for it. */
