@@ -17,6 +17,7 @@ import type { TechniqueName } from '../../spec/schemas.ts';
 import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
 import { requirePath, requirePayload } from './common.ts';
 import { tryStart } from './start.ts';
+import { poll } from '../../wait.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 
 export const GATES_JSON = '/etc/integrity-lab/gates.json';
@@ -116,7 +117,9 @@ async function startUngatedAndWrite(ctx: TechniqueContext, evidence: Record<stri
   if (write.effect) {
     const alerts = await awaitWatchdogAlerts(node, { since, timeoutMs: watchdogGraceMs(node, 'mount', workload.spec.namespace), predicate: (a) => a.container === containerId });
     evidence.watchdogAlertsWithinGrace = alerts.length;
-    const now = await state();
+    // Enforce mode: the watchdog writes its alert, then stops the container; give the stop it announced a moment to land (as overmount.ts does).
+    const stopping = alerts.some((a) => a.action === 'stop');
+    const now = (await poll(state, (s) => !stopping || s !== 'CONTAINER_RUNNING', { timeoutMs: 5_000, intervalMs: 100 })).value!;
     if (now !== 'CONTAINER_RUNNING') {
       return { effect: false, reason: `${what}; ${write.reason}, but the container was stopped (${now}) within the watchdog's grace period`, evidence: { ...evidence, ...write.evidence, containerState: now } };
     }
