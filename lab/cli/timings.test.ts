@@ -17,6 +17,15 @@ describe('parseJunitCases', () => {
   });
 });
 
+describe('parseJunitCases on a Scenario Outline row', () => {
+  it("reads the name and time although the name holds '>' (as cucumber-js writes it)", () => {
+    const xml = `<testsuite><testcase classname="The controls defend themselves" name="&lt;attack> (&lt;profile>) - #1.6: start-gate-wrapper-replaced-enforced (integrity)" time="7.502">
+    <system-out><![CDATA[Given a lab node with the "integrity" profile....passed]]></system-out>
+  </testcase></testsuite>`;
+    assert.deepEqual(parseJunitCases(xml), [{ name: 'The controls defend themselves: <attack> (<profile>) - #1.6: start-gate-wrapper-replaced-enforced (integrity)', seconds: 7.502, passed: true }]);
+  });
+});
+
 describe('renderTimings', () => {
   describe('when a scenario failed in one of three runs', () => {
     it('shows its failures and the distribution of its durations', () => {

@@ -17,7 +17,8 @@ const unescape = (s: string) => s.replace(/&quot;/g, '"').replace(/&apos;/g, "'"
 /** The test cases of one JUnit XML document, as cucumber-js writes it. */
 export function parseJunitCases(xml: string): CaseRun[] {
   const out: CaseRun[] = [];
-  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  // Attribute values may hold '>' (cucumber-js writes an outline's "<attack> (<profile>)" that way): skip quoted text.
+  const re = /<testcase\b((?:[^>"]|"[^"]*")*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (let m = re.exec(xml); m; m = re.exec(xml)) {
     const tag = m[1]!;
     const body = m[3] ?? '';
