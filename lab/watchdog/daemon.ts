@@ -41,7 +41,6 @@ import { ReverifySchedule, type LayerRecord } from './reverify.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { imageTrust, pairLayers, type ImageTrust, type LayerTrust } from './trust.ts';
 
-
 /** How long a missing mount must stay missing before it is reported. */
 export const CONFIRM_MS = 100;
 
@@ -316,16 +315,7 @@ export class WatchdogDaemon {
       return;
     }
     const helper = this.#helperProgram(this.config.notifyHelper);
-    const started = helper.ok
-      ? await this.deps.startNotifier(
-          helper.execPath,
-          {
-            onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
-            onExit: (reason) => this.#guard(() => this.#fallBackToPolling(reason)),
-          },
-          this.config.notifyHelper,
-        )
-      : helper;
+    const started = helper.ok ? await this.#launchNotifier(helper.execPath) : helper;
     if (!started.ok) {
       this.notify = 'poll';
       this.notifyDetail = `polling every ${this.config.pollIntervalMs} ms: fanotify mount events unavailable (${started.reason})`;
@@ -372,14 +362,7 @@ export class WatchdogDaemon {
       this.activity('notify', `${helper.reason}: not started again, polling goes on`);
       return;
     }
-    const started = await this.deps.startNotifier(
-      helper.execPath,
-      {
-        onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
-        onExit: (why) => this.#guard(() => this.#fallBackToPolling(why)),
-      },
-      this.config.notifyHelper,
-    );
+    const started = await this.#launchNotifier(helper.execPath);
     if (this.#stopped) {
       if (started.ok) started.notifier.close();
       return;
@@ -402,6 +385,18 @@ export class WatchdogDaemon {
     this.activity('notify', this.notifyDetail);
     // What happened while only polling ran: one look at everything now.
     this.scanAll('poll');
+  }
+
+  /** Runs the fanotify helper from `execPath` (its pinned descriptor), its lines and its exit handled here. */
+  #launchNotifier(execPath: string): ReturnType<typeof startNotifier> {
+    return this.deps.startNotifier(
+      execPath,
+      {
+        onLine: (line) => this.#guard(() => this.#onHelperLine(line)),
+        onExit: (why) => this.#guard(() => this.#fallBackToPolling(why)),
+      },
+      this.config.notifyHelper,
+    );
   }
 
   /**
