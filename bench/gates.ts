@@ -89,6 +89,8 @@ interface Run {
   /** The container's and the sandbox's decisions, per stage (runtime-gate.ts stagesMs). */
   containerStages?: Record<string, number>;
   sandboxStages?: Record<string, number>;
+  /** The pull gate's decision, per stage (pull-gate.ts stagesMs). */
+  pullStages?: Record<string, number>;
   /** Milliseconds per CRI call of the pod's start, as the client timed them. */
   cri: Record<string, number>;
 }
@@ -132,6 +134,7 @@ async function once(profileName: string): Promise<Run> {
       startDecisionMs: hold?.durationMs,
       ...(start?.stagesMs ? { containerStages: start.stagesMs } : {}),
       ...(sandbox?.stagesMs ? { sandboxStages: sandbox.stagesMs } : {}),
+      ...(pull?.stagesMs ? { pullStages: pull.stagesMs } : {}),
     };
   } finally {
     await node.stop();
@@ -170,7 +173,7 @@ for (const p of profiles.filter((x) => x !== 'vanilla')) {
       `sandbox decision ${fmt(rs.map((r) => r.sandboxGateMs))} [${med(rs.map((r) => r.sandboxGateMs))}]; container decision ${fmt(rs.map((r) => r.startGateMs))} [${med(rs.map((r) => r.startGateMs))}], layers cached ${fmt(rs.map((r) => r.cachedLayers))} of 6; ` +
       `runc start decision ${fmt(rs.map((r) => r.startDecisionMs))} [${med(rs.map((r) => r.startDecisionMs))}], of which the audit start hold ${fmt(rs.map((r) => r.startHoldMs))} [${med(rs.map((r) => r.startHoldMs))}].`,
   );
-  for (const which of ['sandbox', 'container'] as const) {
+  for (const which of ['pull', 'sandbox', 'container'] as const) {
     const names = [...new Set(rs.flatMap((r) => Object.keys(r[`${which}Stages`] ?? {})))];
     if (names.length) console.log(`  ${which} decision by stage (medians, ms): ${names.map((n) => `${n} ${med(rs.map((r) => r[`${which}Stages`]?.[n]))}`).join(', ')}`);
   }

@@ -10,7 +10,8 @@
  * an empty argument, then stdin bytes until the client half-closes. The
  * answer is one byte (the exit code) and the reason text.
  */
-import { createServer, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { appendFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError } from '../errors.ts';
@@ -20,7 +21,8 @@ import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
-import { GATE_CONFIG_PATH, loadGateConfig } from './config.ts';
+import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
+import { warmUpVerifier } from '../signer/index.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { gateStart, nodeStartHoldDeps, observeHold, START_DECISION_LOG, type StartHoldDeps } from './start-hold-gate.ts';
 
@@ -127,7 +129,7 @@ function prewarm(cache: RootHashCache): void {
  * changes a decision: a failed warm-up is ignored, and each decision checks
  * again.
  */
-function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, layerBind: PinnedProgram, records: ContainerdRecords): void {
+function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, layerBind: PinnedProgram, records: ContainerdRecords, readDefence: DefenceReader): void {
   try {
     if (!(pin instanceof Error)) runtime(pin.path);
     layerBind();
@@ -135,6 +137,31 @@ function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, layerBind: Pinne
     // the first decision refuses and says why
   }
   void records.imageTarget('integrity-lab.invalid/gate-daemon-warm-up:0').catch(() => undefined);
+  // The signature verifier (X.509, WebCrypto) on the trusted roots, and Node's HTTP client, which the pull gate asks the registry with.
+  try {
+    void warmUpVerifier(loadTrustedRootsPem(loadGateConfig(GATE_CONFIG_PATH, readDefence).trustedRootsFile, readDefence)).catch(() => undefined);
+  } catch {
+    // an unusable configuration refuses every decision anyway
+  }
+  void warmUpHttpClient().catch(() => undefined);
+}
+
+/**
+ * Node's fetch (undici and its HTTP parser) loads on its first request:
+ * 20–60 ms measured here for the first of three requests to a loopback
+ * server. One request to a server of the daemon's own, on loopback, pays
+ * that at start instead of inside the first pull decision.
+ */
+async function warmUpHttpClient(): Promise<void> {
+  const server = createHttpServer((_, res) => res.end('{}'));
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) })).arrayBuffer();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
 }
 
 export function startDaemon(socketPath = GATE_SOCKET): void {
@@ -154,7 +181,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   const runtime = runtimeChecker(runtimePin);
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
-  warmUp(runtime, runtimePin, layerBind, records);
+  warmUp(runtime, runtimePin, layerBind, records, readDefence);
   const hold = nodeStartHoldDeps(readDefence);
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {

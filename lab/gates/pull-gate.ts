@@ -74,6 +74,8 @@ export async function judgePull(
   fetchManifest: ManifestFetcher,
   /** The node's newest signed release per repository (versions.ts): an older v2 release is refused, an admitted one noted. */
   versions?: VersionRecord,
+  /** Called after each step with its name (`manifest`, `signature`), for the decision's timings. */
+  stage: (name: string) => void = () => undefined,
 ): Promise<PullJudgement> {
   if (!config.protectedImages.some((p) => globMatch(p, request.name))) {
     return { allow: true, reason: `${request.name}: not in the protected set; admitted without signature check` };
@@ -87,7 +89,9 @@ export async function judgePull(
     digest = entry.digest;
     ({ bytes, mediaType } = await fetchManifest(request.name, digest));
   }
+  stage('manifest');
   const decision = await decideImageTrust(request.name, bytes, digest, config, trustedRoots, undefined, versions);
+  stage('signature');
   if (decision.ok && decision.binding) versions?.note(request.name, digest, decision.binding);
   return decision.ok
     ? { allow: true, reason: `${request.name}@${digest}: signature valid (${decision.format}), ${decision.rootHashes.length} signed layer root hashes${decision.binding ? `, signed for ${decision.binding.repository} release ${decision.binding.version}` : ''}` }
@@ -110,14 +114,24 @@ function logDecision(entry: Record<string, unknown>): void {
 export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void, read?: DefenceReader, versions?: VersionRecord): Promise<number> {
   let name: string | undefined;
   const started = performance.now();
+  // Where a decision's time goes (docs/benchmarks.md): milliseconds per step.
+  const stagesMs: Record<string, number> = {};
+  let last = started;
+  const stage = (step: string) => {
+    const now = performance.now();
+    stagesMs[step] = Math.round(now - last);
+    last = now;
+  };
   try {
     const args = parsePullArgs(argv);
     name = args.name;
     const descriptor = stdin.length ? (JSON.parse(stdin.toString()) as PullRequest['descriptor']) : {};
     const config = loadGateConfig(GATE_CONFIG_PATH, read);
     const roots = loadTrustedRootsPem(config.trustedRootsFile, read);
-    const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher, versions);
-    logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason, durationMs: Math.round(performance.now() - started) });
+    stage('pins');
+    const judgement = await judgePull({ ...args, descriptor }, config, roots, registryFetcher, versions, stage);
+    const durationMs = Math.round(performance.now() - started);
+    logDecision({ action: judgement.allow ? 'allow' : 'refuse', image: args.name, digest: args.digest, reason: judgement.reason, durationMs, stagesMs });
     // The digest the registry resolved: the application tier's reference for a tag (pull-record.ts).
     if (judgement.allow && !recordPull(args.name, args.digest, new Date())) {
       logDecision({ action: 'note', image: args.name, digest: args.digest, reason: 'the pull record is unreadable and was left as it is: application containers are refused until it is repaired' });

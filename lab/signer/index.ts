@@ -32,7 +32,7 @@ export { PKI_FILES, PROFILES, PrivateKey, generateKey, generateLabPki, issueCert
 export { ANNOTATIONS, MEDIA_TYPES, SIGNATURE_ANNOTATION_KEYS, parseManifest, parseManifestBytes, serializeManifest } from './manifest.ts';
 export { PAYLOAD_FORMATS, V2_DOMAIN_SEPARATOR, declaredFormat, deliveryKitPayload, signingPayload, v2Payload } from './payload.ts';
 export { pkiSigningIdentity, signManifest } from './sign.ts';
-export { verifyManifest, verifyManifestBytes } from './verify.ts';
+export { verifyManifest, verifyManifestBytes, warmUpVerifier } from './verify.ts';
 export {
   UUID_NAMESPACE_URL,
   annotateLayerRootHashes,

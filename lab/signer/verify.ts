@@ -284,6 +284,27 @@ function parseCertificate(der: Buffer, where: string, findings: VerificationFind
   }
 }
 
+/**
+ * Pays the verifier's first-use costs ahead of the first verification: the
+ * X.509 and ASN.1 code, WebCrypto's key import and verify, and the parse of
+ * the trusted roots (kept, like every parsed certificate). A resident
+ * verifier (the node's gate daemon) calls it when it starts; it decides
+ * nothing, and a root that does not parse or verify is left for the real
+ * verification to report.
+ */
+export async function warmUpVerifier(trustedRoots: readonly string[]): Promise<void> {
+  for (const pem of trustedRoots) {
+    for (const der of parsePemCertificates(pem) ?? []) {
+      try {
+        const root = certificateOf(der);
+        await issuedBy(root, root);
+      } catch {
+        // reported by the verification that needs it
+      }
+    }
+  }
+}
+
 async function issuedBy(child: x509.X509Certificate, issuer: x509.X509Certificate): Promise<boolean> {
   if (child.issuerName.toString() !== issuer.subjectName.toString()) return false;
   try {
