@@ -242,10 +242,16 @@ describe('gateCreate', () => {
     configDigest: string;
     /** Mounts a later mountinfo read shows. */
     extraMounts: string[];
+    /** Mount points the (fake) helper mounted a layer on. */
+    mounted: string[];
   }
   const ID = 'c0ffee';
 
   interface FixtureOptions {
+    /** Kernel mode: the device veritysetup reports opened is not a verity target (a tampered veritysetup or library). */
+    kernelMapsOtherFile?: boolean;
+    /** The overlay the kernel then shows on the rootfs keeps a writable upperdir (a helper that did not do what it said). */
+    writableOverlay?: boolean;
     namespace?: string;
     sign?: boolean;
     tamperLayer?: boolean;
@@ -322,6 +328,10 @@ describe('gateCreate', () => {
     ];
     const calls: string[][] = [];
     const attachedFiles: string[] = [];
+    /** Mount points the helper mounted a layer on. */
+    const mounted: string[] = [];
+    /** Verity devices veritysetup opened: name → loop device and root hash. */
+    const verityOpened = new Map<string, { data: string; root: string }>();
     const exec: Exec = {
       async run(argv) {
         calls.push([...argv]);
@@ -343,14 +353,46 @@ describe('gateCreate', () => {
             return `/dev/loop${i} 7:${i} ${majminOf(st.dev)} ${ino}\n`;
           }).join(''));
         }
-        if (argv[0] === 'stat' && argv.includes('%t:%T')) return ok(`fd:${argv.at(-1)!.endsWith('standard') ? '9' : argv.at(-1)!.slice(-1)}\n`);
+        if (argv[0] === LAYER_BIND && argv[1] === 'bind') {
+          // As native/layer-bind.c does: per layer attach, check the backing inode, mount, detach; then the overlay.
+          const [, , root, lowers, ...triples] = argv as [string, string, string, string, ...string[]];
+          let out = '';
+          for (let k = 0; k < triples.length; k += 3) {
+            if (opts.noLoopDevice) return { exitCode: 1, stdout: Buffer.from(out), stderr: `layer-bind: no free loop device for ${triples[k]}: No such device` };
+            const i = attachedFiles.length;
+            attachedFiles.push(triples[k]!);
+            const st = statSync(triples[k]!, { bigint: true });
+            const ino = opts.loopReadsOtherInode && i === 0 ? st.ino + 1n : st.ino;
+            out += `/dev/loop${i} 7:${i} ${majminOf(st.dev)} ${ino}\n`;
+            if (`${majminOf(st.dev)}:${ino}` !== triples[k + 1]) return { exitCode: 3, stdout: Buffer.from(out), stderr: `layer-bind: /dev/loop${i} reads another inode: nothing was mounted from it` };
+            mounted.push(triples[k + 2]!);
+            extraMounts.push(`${20 + i} 1 ${opts.forgedGateMount ? '0:99' : `7:${i}`} / ${triples[k + 2]} ro,relatime - erofs /dev/loop${i} ro`);
+          }
+          if (root !== '-') extraMounts.push(`40 1 0:50 / ${root} ${opts.writableOverlay ? 'rw' : 'ro'},relatime - overlay overlay rw,lowerdir=${lowers}${opts.writableOverlay ? `,upperdir=${dir}/s3/fs,workdir=${dir}/s3/work` : ''}`);
+          return ok(out);
+        }
+        if (argv[0] === 'veritysetup' && argv[1] === 'open') verityOpened.set(argv[3]!, { data: argv[2]!, root: argv[5]! });
+        if (argv[0] === LAYER_BIND && argv[1] === 'dm-table') {
+          // As the kernel reports the device veritysetup opened (drivers/md/dm-verity-target.c, verity_status).
+          const name = argv[2]!;
+          const opened = verityOpened.get(name)!;
+          const minor = name.endsWith('standard') ? '9' : name.slice(-1);
+          const sectors = statSync(opts.kernelMapsOtherFile ? layerFiles[0]! : attachedFiles[Number(opened.data.slice(9))]!).size / 512;
+          const type = opts.kernelMapsOtherFile ? 'linear' : 'verity';
+          return ok(`253:${minor} 1\n0 ${sectors} ${type} 1 7:${opened.data.slice(9)} 7:99 4096 4096 ${sectors / 8} 1 sha256 ${opened.root} ${DELIVERY_KIT_PARAMS.salt.toString('hex')}\n`);
+        }
         if (argv[0] === LAYER_BIND && argv[1] === 'mount') {
           const pairs = argv.slice(2);
           for (let i = 0; i < pairs.length; i += 2) {
             const dev = pairs[i]!;
             const majmin = dev.startsWith('/dev/loop') ? `7:${dev.slice(9)}` : `253:${dev.endsWith('standard') ? '9' : dev.slice(-1)}`;
+            mounted.push(pairs[i + 1]!);
             extraMounts.push(`${20 + i} 1 ${opts.forgedGateMount ? '0:99' : majmin} / ${pairs[i + 1]} ro,relatime - erofs ${dev} ro`);
           }
+          return ok();
+        }
+        if (argv[0] === LAYER_BIND && argv[1] === 'rootfs') {
+          extraMounts.push(`40 1 0:50 / ${argv[2]} ro,relatime - overlay overlay ro,lowerdir=${argv[3]}`);
           return ok();
         }
         return ok();
@@ -364,6 +406,7 @@ describe('gateCreate', () => {
       blobs,
       configDigest: m.config.digest,
       extraMounts,
+      mounted,
       config: config({ standardLayer: { path: std, rootHash: stdHash }, verityMode: opts.kernel ? 'kernel' : 'userspace' }),
       deps: {
         exec,
@@ -384,7 +427,8 @@ describe('gateCreate', () => {
     };
   }
   const gate = (f: Fixture, config: GateConfig | Error = f.config) => gateCreate(f.bundle, ID, config, f.deps);
-  const mountsOf = (f: Fixture) => f.calls.filter((c) => c[0] === LAYER_BIND && c[1] === 'mount');
+  const mountsOf = (f: Fixture) => f.mounted;
+  const bindOf = (f: Fixture) => f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'bind');
 
   describe('when the bundle is the sandbox of a pod in a protected namespace', () => {
     it('verifies its pause image like any protected image and mounts it read-only from the verified layers', async () => {
@@ -394,7 +438,7 @@ describe('gateCreate', () => {
       assert.equal(d.sandbox, true);
       assert.equal(d.image, '127.0.0.1:5000/system/agent:1.0');
       assert.equal(d.layers?.length, 3);
-      assert.ok(f.calls.some((c) => c[0] === LAYER_BIND && c[1] === 'rootfs'), 'the root is remounted read-only');
+      assert.equal(bindOf(f)?.[2], join(f.bundle, 'rootfs'), 'the root is remounted read-only');
       assert.equal(JSON.parse(f.deps.readFile(join(f.bundle, 'config.json'))).root.readonly, true);
     });
     it('refuses an unsigned pause image, treats it as corrupted, and mounts nothing', async () => {
@@ -628,15 +672,22 @@ describe('gateCreate', () => {
       const exec: Exec = { run: (argv, o) => (argv[0] === PROGRAM ? (used.push(argv[1]!), f.deps.exec.run([LAYER_BIND, ...argv.slice(1)], o)) : f.deps.exec.run(argv, o)) };
       const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, exec, layerBind: () => PROGRAM });
       assert.equal(d.action, 'allow', d.reason);
-      assert.deepEqual(used, ['attach', 'mount', 'detach', 'rootfs']);
+      assert.deepEqual(used, ['bind'], 'one helper process binds every layer and mounts the overlay');
     });
     it("marks a refusal the helper's unexpected failure caused as the gate's internal error, not a finding", async () => {
       const f = await fixture();
-      const exec: Exec = { run: (argv, o) => (argv[0] === LAYER_BIND && argv[1] === 'rootfs' ? Promise.resolve({ exitCode: 32, stdout: Buffer.alloc(0), stderr: 'mount: wrong fs type' }) : f.deps.exec.run(argv, o)) };
+      // Exit 5: every layer was bound, then the overlay could not be mounted.
+      const exec: Exec = {
+        run: async (argv, o) => {
+          const r = await f.deps.exec.run(argv, o);
+          return argv[0] === LAYER_BIND && argv[1] === 'bind' ? { ...r, exitCode: 5, stderr: 'layer-bind: cannot mount the read-only overlay on rootfs: Invalid argument' } : r;
+        },
+      };
       const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, exec });
       assert.equal(d.action, 'refuse');
       assert.equal(d.internalError, true);
-      assert.match(d.reason, /^internal error, refusing: .*exit code 32/);
+      assert.match(d.reason, /^internal error, refusing: .*exit code 5/);
+      assert.deepEqual(f.calls.filter((c) => c[0] === 'umount').map((c) => c[1]), [...f.mounted].reverse(), 'the layers it had mounted are released');
       const hashMismatch = await gate(await fixture({ tamperLayer: true }));
       assert.equal(hashMismatch.action, 'refuse');
       assert.equal(hashMismatch.internalError, undefined, 'a check that found something is not an internal error');
@@ -657,8 +708,7 @@ describe('gateCreate', () => {
       const f = await fixture();
       const d = await gate(f);
       assert.equal(d.action, 'allow', d.reason);
-      const overlay = f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'rootfs')!;
-      const options = overlay[3]!;
+      const options = bindOf(f)![3]!;
       assert.equal(options, `${GATE_LAYER_ROOT}/${ID}/standard:${GATE_LAYER_ROOT}/${ID}/1:${GATE_LAYER_ROOT}/${ID}/0`);
       assert.ok(!options.includes('/s1/fs') && !options.includes('/s2/fs'), 'no lowerdir of the shim is reused');
     });
@@ -669,8 +719,8 @@ describe('gateCreate', () => {
       const d = await gate(f);
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /loop device \/dev\/loop0 reads inode .*, but the gate verified/);
-      assert.ok(f.calls.some((c) => c[0] === LAYER_BIND && c[1] === 'detach'));
       assert.equal(mountsOf(f).length, 0);
+      assert.equal(bindOf(f)!.length, 4 + 3 * 3, 'the helper was told which inode each layer must read');
     });
   });
   describe('when no loop device can be set up', () => {
@@ -700,6 +750,16 @@ describe('gateCreate', () => {
       assert.ok(f.calls.some((c) => c[0] === 'umount' && c[1] === `${GATE_LAYER_ROOT}/${ID}/0`));
     });
   });
+  describe('when the rootfs the kernel shows afterwards is not the read-only overlay of the verified layers', () => {
+    it('refuses from mountinfo, whatever the helper said, and releases the layers', async () => {
+      const f = await fixture({ writableOverlay: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.equal(d.internalError, undefined, 'a check that found something');
+      assert.match(d.reason, /rootfs .* is not the read-only overlay of the verified layers .*upperdir=/);
+      assert.deepEqual(f.calls.filter((c) => c[0] === 'umount').map((c) => c[1]), [...f.mounted].reverse());
+    });
+  });
   describe('when everything verifies', () => {
     it('remounts the rootfs read-only from the standard layer and the verified layers, with no upperdir, bound by device', async () => {
       const f = await fixture();
@@ -707,12 +767,13 @@ describe('gateCreate', () => {
       assert.equal(d.action, 'allow', d.reason);
       assert.equal(d.configDigest, f.configDigest);
       assert.deepEqual(d.layers!.map((l) => l.majmin), ['7:0', '7:1', '7:2']);
-      const attach = f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'attach')!;
-      assert.ok(attach.slice(2).every((a) => new RegExp(`^/proc/${process.pid}/fd/\\d+$`).test(a)), `loop devices are bound to the gate's hashed descriptors, not to paths: ${attach.join(' ')}`);
+      const bind = bindOf(f)!;
+      const triples = bind.slice(4);
+      const files = triples.filter((_, i) => i % 3 === 0);
+      assert.ok(files.every((a) => new RegExp(`^/proc/${process.pid}/fd/\\d+$`).test(a)), `loop devices are bound to the gate's hashed descriptors, not to paths: ${bind.join(' ')}`);
       assert.deepEqual(d.layers!.map((l) => l.backing), [...f.layerFiles, f.config.standardLayer.path].map((p) => { const st = statSync(p, { bigint: true }); return `${majminOf(st.dev)}:${st.ino}`; }));
-      const overlay = f.calls.find((c) => c[0] === LAYER_BIND && c[1] === 'rootfs')!;
-      assert.equal(overlay.length, 4, 'a rootfs and its lowerdirs: the helper mounts no upperdir');
-      assert.ok(!overlay[3]!.includes('upperdir'));
+      assert.deepEqual(triples.filter((_, i) => i % 3 === 1), d.layers!.map((l) => l.backing), 'each device must read the inode the gate hashed');
+      assert.ok(!bind[3]!.includes('upperdir'), 'the helper mounts no upperdir');
       const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
       assert.equal(spec.root.readonly, true);
       const tmp = spec.mounts.find((m: { destination: string; type: string }) => m.destination === '/tmp' && m.type === 'tmpfs');
@@ -721,7 +782,6 @@ describe('gateCreate', () => {
       for (const writable of ['/dev', '/dev/shm', '/scratch', '/etc/hosts']) assert.ok(options(writable).includes('noexec'), `${writable} is writable: noexec`);
       assert.ok(!options('/scratch').includes('exec'), 'an exec option would undo noexec');
       assert.deepEqual(options('/data'), ['rbind', 'rprivate', 'ro'], 'a read-only volume keeps its options');
-      assert.ok(f.calls.some((c) => c[0] === LAYER_BIND && c[1] === 'detach' && c.length === 5), 'loop devices detached (autoclear) once mounted');
     });
   });
   describe('when the node has kernel dm-verity (not available on the lab host)', () => {
@@ -735,7 +795,16 @@ describe('gateCreate', () => {
       assert.deepEqual(opens.map((c) => c[2]), ['/dev/loop0', '/dev/loop1', '/dev/loop2']);
       assert.deepEqual(opens.map((c) => c[5]), d.layers!.map((l) => l.signed));
       assert.deepEqual(d.layers!.map((l) => l.device), [`/dev/mapper/integrity-${ID}-0`, `/dev/mapper/integrity-${ID}-1`, `/dev/mapper/integrity-${ID}-standard`]);
-      assert.deepEqual(d.layers!.map((l) => l.majmin), ['253:0', '253:1', '253:9']);
+      assert.deepEqual(d.layers!.map((l) => l.majmin), ['253:0', '253:1', '253:9'], "the device numbers are the kernel's, from the table read back");
+      assert.equal(f.calls.filter((c) => c[0] === LAYER_BIND && c[1] === 'dm-table').length, 3);
+    });
+    it('refuses when the device veritysetup opened is not the verity target it was asked for, and mounts nothing', async () => {
+      const f = await fixture({ kernel: true, kernelMapsOtherFile: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /device-mapper device integrity-c0ffee-0 \(253:0\) is not the verity device the gate asked for: its target is "linear", not "verity"/);
+      assert.equal(mountsOf(f).length, 0);
+      assert.ok(f.calls.some((c) => c[0] === 'veritysetup' && c[1] === 'close'), 'the verity devices are closed again');
     });
   });
 });

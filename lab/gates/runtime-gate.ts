@@ -26,7 +26,7 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
-import { localExec, runChecked, type Exec } from '../exec.ts';
+import { localExec, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
 import { isPinRefusal, type DefenceReader, type PinnedProgram, type RuntimeCheck } from './pins.ts';
@@ -270,7 +270,9 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       label: `layer ${i} (${trust.layerDigests[i]})`,
     }));
     toBind.push({ file: config.standardLayer.path, signed: config.standardLayer.rootHash, name: 'standard', label: 'the standard layer (pinned root hash)' });
-    const bound = await bindLayers(containerId, toBind, {
+    // Each layer on the gate's own mount point, from the bytes it hashed, and
+    // the read-only overlay of the standard layer over them: no upperdir.
+    const bound = await bindLayers(containerId, toBind, rootfs, {
       exec: deps.exec,
       mountinfo: deps.mountinfo,
       hasher: deps.cache,
@@ -281,16 +283,13 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     const std = bound.pop()!;
     const layers = bound.map((b, i) => layerRecord(b, trust.layerDigests[i]!, trust.rootHashes[i]!));
 
-    // Read-only overlay of the standard layer over the verified layers: no upperdir.
-    // (layer-bind rootfs: umount2, then mount(2) of the overlay; see native/layer-bind.c.)
-    await runChecked(deps.exec, [layerBind, 'rootfs', rootfs, [std.mountPoint, ...bound.map((b) => b.mountPoint).reverse()].join(':')]);
     spec.root = { ...spec.root, readonly: true };
     if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
       spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
     }
     spec.mounts = noexecWritableMounts(spec.mounts ?? []);
     deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-    stage('rootfs');
+    stage('spec');
     if (trust.binding) deps.versions?.note(image, digest, trust.binding);
     return {
       ...base,
