@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -270,6 +271,8 @@ static int dm_table(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* Run from a descriptor (/proc/<pid>/fd/<n>, the pinned bytes), the kernel would name the process "<n>". */
+  prctl(PR_SET_NAME, "layer-bind");
   if (argc >= 2 && strcmp(argv[1], "dm-table") == 0) return dm_table(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "bind") == 0) return bind(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "attach") == 0) return attach(argc - 2, argv + 2);

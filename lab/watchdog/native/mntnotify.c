@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/fanotify.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -362,6 +363,8 @@ static void handle_line(char *line)
 
 int main(void)
 {
+	/* Run from a descriptor (/proc/<pid>/fd/<n>, the pinned bytes), the kernel would name the process "<n>". */
+	prctl(PR_SET_NAME, "mntnotify");
 	fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_MNT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
 	if (fan_fd < 0) {
 		json_error("unavailable", NULL, "fanotify_init(FAN_REPORT_MNT)", errno);

@@ -34,6 +34,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -106,6 +107,8 @@ static void json_str(const char *s)
 
 int main(int argc, char **argv)
 {
+	/* Run from a descriptor (/proc/<pid>/fd/<n>, the pinned bytes), the kernel would name the process "<n>". */
+	prctl(PR_SET_NAME, "release-mounts");
 	if (argc < 3 || (strcmp(argv[1], "mountinfo") != 0 && strcmp(argv[1], "umount") != 0 && strcmp(argv[1], "nsid") != 0)) {
 		fprintf(stderr, "usage: %s nsid <namespace file> | mountinfo <namespace file> [--ns-id N] | umount <namespace file> [--ns-id N] <mount point>...\n", argv[0]);
 		return 2;
