@@ -15,6 +15,7 @@ import { GATE_CONFIG_PATH, globMatch, loadGateConfig, loadTrustedRootsPem, type 
 import { isPinRefusal, type DefenceReader } from './pins.ts';
 import { decideImageTrust } from './image-trust.ts';
 import { recordPull } from './pull-record.ts';
+import { stageTimer } from './stages.ts';
 
 export interface PullRequest {
   name: string;
@@ -114,14 +115,7 @@ function logDecision(entry: Record<string, unknown>): void {
 export async function pullGateMain(argv: readonly string[], stdin: Buffer, out: (line: string) => void, read?: DefenceReader, versions?: VersionRecord): Promise<number> {
   let name: string | undefined;
   const started = performance.now();
-  // Where a decision's time goes (docs/benchmarks.md): milliseconds per step.
-  const stagesMs: Record<string, number> = {};
-  let last = started;
-  const stage = (step: string) => {
-    const now = performance.now();
-    stagesMs[step] = Math.round(now - last);
-    last = now;
-  };
+  const { stagesMs, stage } = stageTimer();
   try {
     const args = parsePullArgs(argv);
     name = args.name;

@@ -36,6 +36,7 @@ import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './imag
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
 import { bindLayers, LAYER_BIND, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
 import { Refusal } from './refusal.ts';
+import { stageTimer } from './stages.ts';
 import type { VersionRecord } from './versions.ts';
 import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
@@ -205,13 +206,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   }
   if (tier.tier !== 'system') return { ...base, reason: `namespace "${namespace}" is not protected (${tier.rule})` };
   const image = base.image ?? '';
-  const stages: Record<string, number> = {};
-  let last = performance.now();
-  const stage = (name: string) => {
-    const now = performance.now();
-    stages[name] = Math.round(now - last);
-    last = now;
-  };
+  const { stagesMs: stages, stage } = stageTimer();
   try {
     // What runs after an allow is runc: a replaced runc could undo everything below.
     deps.runtime?.(config.runtime);
