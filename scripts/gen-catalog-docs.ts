@@ -24,7 +24,8 @@ function techniqueSourceOf(name: string): string {
   const dir = join(root, 'lab/attacks/techniques');
   const sources = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => readFileSync(join(dir, f), 'utf8'));
   const own = join(dir, `${name}.ts`);
-  const text = existsSync(own) ? readFileSync(own, 'utf8') : sources.find((t) => t.includes(`name: '${name}'`));
+  // A technique object names itself; a factory such as ungatedWriteAfter takes the name as its first argument.
+  const text = existsSync(own) ? readFileSync(own, 'utf8') : sources.find((t) => t.includes(`name: '${name}'`) || t.includes(`After('${name}'`));
   if (text === undefined) throw new Error(`no source in lab/attacks/techniques defines technique "${name}"`);
   return withHelperBodies(text, exportedFunctions(sources));
 }

@@ -38,6 +38,10 @@ Feature: The controls defend themselves
       | watchdog-restart-after-config-edit   | system-agent | integrity |
       | watchdog-blinded-by-ctr              | system-agent | vanilla   |
       | watchdog-blinded-by-ctr              | system-agent | integrity |
+      | pull-gate-shell-replaced             | system-agent | vanilla   |
+      | pull-gate-shell-replaced             | system-agent | integrity |
+      | start-gate-shell-replaced            | system-agent | vanilla   |
+      | start-gate-shell-replaced            | system-agent | integrity |
 
     Examples:
       | attack                               | workload     | profile   |

@@ -37,54 +37,16 @@ export interface GateOptions {
 /** Unmounts a deleted container's gate-owned layers and closes its verity devices. */
 const RELEASE_LAYERS = '/opt/integrity-lab/release-layers.sh';
 
-const RUNC_WRAPPER = `#!/bin/sh
-# integrity-lab run-time gate: containerd's runc shim calls this as its OCI
-# runtime. Only \`create\` of a CRI workload container or pod sandbox is
-# gated (by the resident gate daemon); every other runc command goes
-# straight to runc. On \`delete\`, what the gate mounted for the container goes too.
-bundle=
-prev=
-gate=
-del=
-start=
-last=
-for a in "$@"; do
-  case "$prev" in --bundle|-b) bundle=$a ;; esac
-  [ "$a" = create ] && gate=1
-  [ "$a" = delete ] && del=1
-  [ "$a" = start ] && start=1
-  prev=$a
-  last=$a
-done
-# The audit daemon's start hold (lab/audit/node/start-hold.ts): the gate
-# runs it from the pinned bytes and refuses a protected container's start
-# when it is missing, altered or fails (lab/gates/start-hold-gate.ts).
-if [ -n "$start" ]; then
-  /opt/integrity-lab/gate-client start "$@" >&2 || exit 1
-fi
-if [ -n "$gate" ] && [ -n "$bundle" ] && grep -qE '"io.kubernetes.cri.container-type":"(container|sandbox)"' "$bundle/config.json" 2>/dev/null; then
-  /opt/integrity-lab/gate-client create "$@" >&2 || exit 1
-fi
-if [ -n "$del" ]; then
-  /usr/bin/runc "$@"
-  rc=$?
-  sh ${RELEASE_LAYERS} "$last" >/dev/null 2>&1
-  exit $rc
-fi
-exec /usr/bin/runc "$@"
-`;
-
-const PULL_WRAPPER = `#!/bin/sh
-# integrity-lab pull gate for containerd's bindir image verifier: asks the
-# resident gate daemon; refuses if it cannot be reached.
-exec /opt/integrity-lab/gate-client pull "$@"
-`;
-
-const JS_CLIENT_SHIM = `#!/bin/sh
-# No C compiler was available when this node was prepared: the JavaScript
-# client does the same, only slower to start.
-exec node /opt/integrity-lab/gate-client.mjs "$@"
-`;
+/**
+ * The gates' programs on containerd's paths: one static executable
+ * (native/gate-client.c) installed under three names, the name choosing
+ * what it does. None is a script: a script runs whatever the node's /bin/sh
+ * is, and root who replaces the shell would decide for the gates while every
+ * gate file still matches its pin (`start-gate-shell-replaced`).
+ */
+const GATE_CLIENT = '/opt/integrity-lab/gate-client';
+const RUNTIME_WRAPPER = '/usr/local/bin/integrity-runc';
+const PULL_GATE = '/opt/containerd/image-verifier/bin/integrity-pull-gate';
 
 const DAEMON_PID = '/run/integrity-lab-gate-daemon.pid';
 const DAEMON_LOG = '/var/log/integrity-lab/gate-daemon.log';
@@ -107,11 +69,6 @@ Restart=always
 [Install]
 WantedBy=multi-user.target
 `;
-
-/** Compiles the C client on this host (cached by source hash); undefined when no compiler is available. */
-async function compileClient(): Promise<string | undefined> {
-  return compileStatic(join(import.meta.dirname, 'native/gate-client.c'), 'gate-client').catch(() => undefined);
-}
 
 export function gatesComponent(options: GateOptions): NodeComponent {
   const pull = options.components.includes('pull-gate');
@@ -149,14 +106,11 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/gate-daemon.ts'), 'gate-daemon'), target: '/opt/integrity-lab/gate-daemon.mjs', mode: 0o644 });
       // The application image checker: its own process, so that a crash is one refused start (app-checker.ts).
       files.push({ source: await bundleForNode(join(import.meta.dirname, 'bin/app-check.ts'), 'app-check'), target: APP_CHECKER_PATH, mode: 0o644 });
-      const client = await compileClient();
-      if (client) files.push({ source: client, target: '/opt/integrity-lab/gate-client', mode: 0o755 });
-      else {
-        files.push({ source: join(import.meta.dirname, 'bin/gate-client.mjs'), target: '/opt/integrity-lab/gate-client.mjs', mode: 0o644 });
-        files.push({ content: JS_CLIENT_SHIM, target: '/opt/integrity-lab/gate-client', mode: 0o755 });
-      }
+      // Compiled on this host (cached by source hash); without a C compiler the lab does not start (NATIVE_BUILD_FAILED).
+      const client = await compileStatic(join(import.meta.dirname, 'native/gate-client.c'), 'gate-client');
+      files.push({ source: client, target: GATE_CLIENT, mode: 0o755 });
       if (pull) {
-        files.push({ content: PULL_WRAPPER, target: '/opt/containerd/image-verifier/bin/integrity-pull-gate', mode: 0o755 });
+        files.push({ source: client, target: PULL_GATE, mode: 0o755 });
         plugins.push(`  [plugins.'io.containerd.image-verifier.v1.bindir']
     bin_dir = '/opt/containerd/image-verifier/bin'
     max_verifiers = 10
@@ -164,7 +118,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       }
       if (layerBind) files.push({ source: layerBind, target: LAYER_BIND, mode: 0o755 });
       if (start) {
-        files.push({ content: RUNC_WRAPPER, target: '/usr/local/bin/integrity-runc', mode: 0o755 });
+        files.push({ source: client, target: RUNTIME_WRAPPER, mode: 0o755 });
         files.push({ content: `${RELEASE_SCRIPT}\n`, target: RELEASE_LAYERS, mode: 0o644 });
       }
       const boot: NodeBoot = { units: [{ name: 'integrity-lab-gates.service', content: DAEMON_UNIT }], commands: [] };
@@ -174,7 +128,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
         files.push({ source: tar, target: STANDARD_LAYER_TAR, mode: 0o644 });
         boot.commands.push(standardLayerMkfsArgv(STANDARD_LAYER_TAR));
       }
-      return { files, containerdPlugins: plugins, boot, ...(start ? { runcOptions: { BinaryName: '/usr/local/bin/integrity-runc' } } : {}) };
+      return { files, containerdPlugins: plugins, boot, ...(start ? { runcOptions: { BinaryName: RUNTIME_WRAPPER } } : {}) };
     },
     async beforeStop(node: LabNodeHandle): Promise<void> {
       await node.exec.run(['sh', '-c', `test -f ${DAEMON_PID} && kill "$(cat ${DAEMON_PID})"; rm -f ${DAEMON_PID}`]);

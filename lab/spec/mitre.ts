@@ -65,6 +65,8 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'start-gate-runc-replaced',
   'start-gate-layer-bind-replaced',
   'unsigned-image-past-emptied-verifier',
+  'pull-gate-shell-replaced',
+  'start-gate-shell-replaced',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',
   'another-signed-image-under-protected-name',

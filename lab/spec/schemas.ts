@@ -302,6 +302,8 @@ export const TECHNIQUES = [
   'runc-replace',
   'layer-bind-replace',
   'pull-verifier-empty',
+  'shell-replace-unsigned-pull',
+  'shell-replace-ungated-write',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',
   'pause-image-side-load',

@@ -10,13 +10,14 @@
  * The watchdog is given its grace period before the outcome is judged: it
  * recognises an ungated container from the node's mount table.
  */
+import { buildImage, pushImage } from '../../images/index.ts';
 import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import type { Workload } from '../../spec/schemas.ts';
 import type { TechniqueName } from '../../spec/schemas.ts';
 import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
-import { requirePath, requirePayload } from './common.ts';
-import { tryStart } from './start.ts';
+import { requirePath, requirePayload, withContent } from './common.ts';
+import { readInContainer, tryStart } from './start.ts';
 import { poll } from '../../wait.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 
@@ -148,6 +149,40 @@ export function ungatedWriteAfter(name: TechniqueName, tamper: (ctx: TechniqueCo
       const pulledBefore = await pullBeforeTampering(ctx.node, ctx.workload);
       const { evidence, what } = await tamper(ctx);
       return startUngatedAndWrite(ctx, { pulledBefore, ...evidence }, what);
+    },
+  };
+}
+
+/**
+ * A technique that switches a defence off with `tamper`, then pushes an
+ * unsigned image with the attacker's content under the protected
+ * workload's reference and starts the workload as the kubelet would (the
+ * image is not on the node yet, so it is pulled). Judged on what the
+ * container reads.
+ */
+export function unsignedImageAfter(name: TechniqueName, tamper: (ctx: TechniqueContext) => Promise<Tampering>): Technique {
+  return {
+    name,
+    async run(ctx) {
+      const { node, attack, workload, pods } = ctx;
+      const path = requirePath(attack);
+      const payload = requirePayload(attack);
+      const tampering = await tamper(ctx);
+      const evidence: Record<string, unknown> = { ...tampering.evidence };
+      const ref = node.imageRef(workload.spec.image.repository, workload.spec.image.tag);
+      // No signature annotations: the image is what root built, pushed over the tag the lab signed.
+      const forged = await buildImage({ ...withContent(workload.spec.image, path, payload), annotations: undefined }, { busybox: async () => node.readFile('/bin/busybox') });
+      await pushImage(node.registryUrl, forged);
+      Object.assign(evidence, { ref, unsignedManifestDigest: forged.manifestDigest, onNodeBefore: (await node.cri.imageStatus(ref))?.id ?? null });
+
+      const start = await tryStart(node, workload, pods);
+      if (!start.started) return { effect: false, reason: `${tampering.what}, the unsigned image was pushed as ${ref}; the container did not start (${start.stage}): ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+      evidence.pulledImageId = (await node.cri.imageStatus(ref))?.id ?? null;
+      const seen = await readInContainer(node, start.pod, path);
+      evidence.contentSeen = seen.content.toString();
+      return seen.content.toString() === payload
+        ? { effect: true, reason: `${tampering.what}, the node pulled the unsigned ${ref} and runs it: the container reads the attacker's ${path}`, evidence, subjects: [forged.manifestDigest] }
+        : { effect: false, reason: `${tampering.what}, the container runs but reads the original ${path}`, evidence };
     },
   };
 }
