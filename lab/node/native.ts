@@ -5,7 +5,7 @@
  * source's hash, and copied into the node as plain files. Their sources
  * live next to the component that uses them (`<component>/native/*.c`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,14 +15,26 @@ import type { NodeErrorCode } from './errors.ts';
 
 const NATIVE_CACHE = join(import.meta.dirname, '../..', '.lab', 'native');
 
+/** Builds under way in this process, by output path: the nodes of one kind cluster are prepared side by side. */
+const building = new Map<string, Promise<string>>();
+
 /** Compiles `source` into a static executable (once per source content); returns its path. */
 export async function compileStatic(source: string, name: string, exec: Exec = localExec): Promise<string> {
   const text = await readFile(source);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
   const out = join(NATIVE_CACHE, `${name}-${hash}`);
   if (existsSync(out)) return out;
+  let build = building.get(out);
+  if (!build) {
+    build = compileTo(source, name, out, exec).finally(() => building.delete(out));
+    building.set(out, build);
+  }
+  return build;
+}
+
+async function compileTo(source: string, name: string, out: string, exec: Exec): Promise<string> {
   await mkdir(NATIVE_CACHE, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
+  const tmp = `${out}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const r = await exec.run(['gcc', '-static', '-O2', '-Wall', '-o', tmp, source], { timeoutMs: 120_000 }).catch((err: unknown) => {
     throw new LabError<NodeErrorCode>('NATIVE_BUILD_FAILED', `cannot run gcc to build ${name} from ${source}: ${(err as Error).message}`, { cause: err });
   });
