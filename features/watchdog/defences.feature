@@ -53,9 +53,11 @@ Feature: The controls defend themselves
       | start-gate-wrapper-replaced          | system-agent | integrity |
 
     Examples: the audit start hold defends itself
-      | attack                   | workload     | profile   |
-      | audit-start-hold-removed | system-agent | vanilla   |
-      | audit-start-hold-removed | system-agent | integrity |
+      | attack                          | workload     | profile   |
+      | audit-start-hold-removed        | system-agent | vanilla   |
+      | audit-start-hold-removed        | system-agent | integrity |
+      | audit-start-hold-shell-replaced | system-agent | vanilla   |
+      | audit-start-hold-shell-replaced | system-agent | integrity |
 
   Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
     Given a lab node with the "<profile>" profile

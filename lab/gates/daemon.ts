@@ -24,7 +24,7 @@ import { LAYER_BIND } from './layer-mount.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
 import { warmUpVerifier } from '../signer/index.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
-import { gateStart, nodeStartHoldDeps, observeHold, START_DECISION_LOG, type StartHoldDeps } from './start-hold-gate.ts';
+import { gateStart, nodeStartHoldDeps, observeHold, pinnedHoldShell, START_DECISION_LOG, type StartHoldDeps } from './start-hold-gate.ts';
 
 export const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 const SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
@@ -50,7 +50,7 @@ export async function answer(
   readDefence: DefenceReader,
   runtime: RuntimeCheck,
   versions: VersionRecord = versionRecord(),
-  hold: StartHoldDeps = nodeStartHoldDeps(readDefence),
+  hold: StartHoldDeps = nodeStartHoldDeps(readDefence, pinnedHoldShell()),
   records: ContainerdRecords = nodeDeps().records,
   layerBind?: PinnedProgram,
 ): Promise<{ code: number; text: string }> {
@@ -182,7 +182,8 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   warmUp(runtime, runtimePin, layerBind, records, readDefence);
-  const hold = nodeStartHoldDeps(readDefence);
+  // The shell the hold runs in, hashed once, now, as the runtime is.
+  const hold = nodeStartHoldDeps(readDefence, pinnedHoldShell());
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {
     try {

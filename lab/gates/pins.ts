@@ -135,10 +135,15 @@ export type RuntimePin = FilePin;
 
 /** Hashes the runtime now; the error says why it could not be pinned (every protected decision is then refused). */
 export function pinRuntime(path: string, now: Date, read: (path: string) => Buffer = (p) => readFileSync(p)): RuntimePin | LabError<GateErrorCode> {
+  return pinNow(path, 'the OCI runtime', now, read);
+}
+
+/** Hashes a file the daemon pins itself when it starts (the runtime, the hold's interpreter); the error says why it could not. */
+export function pinNow(path: string, what: string, now: Date, read: (path: string) => Buffer = (p) => readFileSync(p)): FilePin | LabError<GateErrorCode> {
   try {
     return { path, sha256: sha256(read(path)), pinnedAt: now.toISOString() };
   } catch (err) {
-    return new LabError<GateErrorCode>('GATE_PINS_MISSING', `cannot pin the OCI runtime ${path}: ${(err as Error).message}`, { cause: err });
+    return new LabError<GateErrorCode>('GATE_PINS_MISSING', `cannot pin ${what} ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -218,26 +223,32 @@ export type PinnedProgram = () => string;
  * Without pins, or with the helper not among them, every use is refused.
  */
 export function pinnedProgram(path: string, pins: GatePins | Error, what: string): PinnedProgram {
-  if (pins instanceof Error) {
-    return () => {
-      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of ${what} (${pins.message}), so it refuses every protected container`, { cause: pins });
-    };
-  }
+  if (pins instanceof Error) return pinnedProgramOf(pins, what);
   const pinned = pins.files[path];
   if (pinned === undefined) {
     return () => {
       throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of ${what}: ${path} is not among the pins the host wrote at ${pins.pinnedAt}, so it refuses every protected container`);
     };
   }
-  const hold = pinnedProgramHolder(path, pinned);
+  return pinnedProgramOf({ path, sha256: pinned, pinnedAt: pins.pinnedAt }, what);
+}
+
+/** A PinnedProgram for one file's pin, the host's or the daemon's own (pinNow); with no pin, every use is refused. */
+export function pinnedProgramOf(pin: FilePin | Error, what: string): PinnedProgram {
+  if (pin instanceof Error) {
+    return () => {
+      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no pin of ${what} (${pin.message}), so it refuses every protected container`, { cause: pin });
+    };
+  }
+  const hold = pinnedProgramHolder(pin.path, pin.sha256);
   return () => {
     const held = hold();
     if (held.ok) return held.program.execPath;
     throw new LabError<GateErrorCode>(
       'GATE_DEFENCE_CHANGED',
       held.actual === undefined
-        ? `${what} ${path} ${held.reason}; the gate refuses protected containers`
-        : `${what} ${path} changed since the gate pinned it at ${pins.pinnedAt}: sha256 ${pinned} → ${held.actual}; the gate refuses protected containers until it is restored`,
+        ? `${what} ${pin.path} ${held.reason}; the gate refuses protected containers`
+        : `${what} ${pin.path} changed since the gate pinned it at ${pin.pinnedAt}: sha256 ${pin.sha256} → ${held.actual}; the gate refuses protected containers until it is restored`,
     );
   };
 }

@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { holdScript } from '../audit/node/start-hold.ts';
 import type { GateConfig } from './config.ts';
-import { pinFiles, pinnedReader } from './pins.ts';
+import { pinFiles, pinNow, pinnedProgramOf, pinnedReader } from './pins.ts';
 import { gateStart, nodeStartHoldDeps, observeHold, type StartHoldDeps } from './start-hold-gate.ts';
 import { scratchDir } from '../testing/scratch-dir.ts';
 
@@ -13,7 +13,8 @@ const ID = 'c'.repeat(64);
 /**
  * A node in a directory: the hold directory with the genuine script (pinned
  * as the host pins it), a task bundle whose annotations name `namespace`,
- * and the real `sh` running the script's bytes.
+ * and a copy of the host's dash, pinned as the daemon pins busybox on a
+ * node, running the script's bytes.
  */
 function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDir?: string } = {}) {
   const root = scratchDir('start-hold-gate');
@@ -40,8 +41,11 @@ function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDi
     startHold: { script, stoppedNote: join(dir, 'stopped') },
   } as unknown as GateConfig;
   let armed = opts.armed ?? true;
+  const shell = join(root, 'shell');
+  copyFileSync('/bin/dash', shell);
+  const shellPin = pinNow(shell, "the start hold's shell", new Date('2026-12-05T10:00:00Z'));
   const deps: StartHoldDeps = {
-    ...nodeStartHoldDeps(pinnedReader(pinFiles([{ path: script, content: genuine }], new Date('2026-12-05T10:00:00Z')))),
+    ...nodeStartHoldDeps(pinnedReader(pinFiles([{ path: script, content: genuine }], new Date('2026-12-05T10:00:00Z'))), pinnedProgramOf(shellPin, "the start hold's shell")),
     armed: { get: () => armed, set: () => void (armed = true) },
   };
   const argv = ['--root', '/run/containerd/runc/k8s.io', '--log', join(bundle, 'log.json'), '--log-format', 'json', 'start', ID];
@@ -55,7 +59,7 @@ function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDi
     }, 10);
     setTimeout(() => clearInterval(t), 3000).unref();
   };
-  return { root, dir, script, config, deps, argv, answer, isArmed: () => armed };
+  return { root, dir, script, shell, config, deps, argv, answer, isArmed: () => armed };
 }
 
 describe('gateStart', () => {
@@ -109,6 +113,30 @@ describe('gateStart', () => {
       const n = node();
       writeFileSync(n.script, '');
       assert.equal((await gateStart(n.argv, n.config, n.deps))?.action, 'refuse');
+    });
+  });
+
+  describe("when root has replaced the shell the hold runs in", () => {
+    /** The attacker's shell: answers every hold at once, without posting a request. */
+    const replaceShell = (n: ReturnType<typeof node>, marker: string) => {
+      writeFileSync(`${n.shell}.new`, `#!/bin/dash\ntouch ${marker}\nexit 0\n`, { mode: 0o755 });
+      rmSync(n.shell);
+      copyFileSync(`${n.shell}.new`, n.shell);
+    };
+    it('refuses the protected start with GATE_DEFENCE_CHANGED, and never runs that shell', async () => {
+      const n = node();
+      const marker = join(n.root, 'ran');
+      replaceShell(n, marker);
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.match(d!.reason, /the start hold's shell .*\/shell changed since the gate pinned it at 2026-12-05T10:00:00.000Z: sha256 [0-9a-f]{64} → [0-9a-f]{64}; .*a protected container does not start before its audit rules are set/);
+      assert.equal(d?.internalError, undefined, 'a finding, not the gate failing');
+      assert.equal(existsSync(marker), false);
+    });
+    it('lets an unprotected container start (unaudited, as when the hold is missing)', async () => {
+      const n = node({ namespace: 'default' });
+      replaceShell(n, join(n.root, 'ran'));
+      assert.equal(await gateStart(n.argv, n.config, n.deps), undefined);
     });
   });
 

@@ -39,12 +39,12 @@
  * sandboxes (pause containers) are never held: the audit daemon has no
  * rules to set for them.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { GateConfig } from './config.ts';
-import { isPinRefusal, type DefenceReader } from './pins.ts';
+import { isPinRefusal, pinNow, pinnedProgramOf, type DefenceReader, type PinnedProgram } from './pins.ts';
 import { CRI_ANNOTATIONS, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
 import { tierOf } from './tiers.ts';
 
@@ -72,7 +72,7 @@ export interface StartHoldDeps {
   readDefence: DefenceReader;
   /** A file's text, or undefined when it cannot be read. */
   readText(path: string): string | undefined;
-  /** Runs the hold script's bytes (`sh -c <script> hold <id>`). */
+  /** Runs the hold script's bytes (`sh -c <script> hold <id>`); throws a pin refusal when the shell is not the pinned one. */
   run(script: Buffer, id: string): Promise<{ code: number; stderr: string }>;
   armed: { get(): boolean; set(): void };
   clock(): Date;
@@ -164,13 +164,36 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   }
   deps.armed.set();
   const started = performance.now();
-  const r = await deps.run(script, id);
+  let r: { code: number; stderr: string };
+  try {
+    r = await deps.run(script, id);
+  } catch (err) {
+    // The interpreter is not the one the daemon pinned (a finding), or could not be run (the gate's own failure).
+    if (!isProtected) return undefined;
+    const reason = `${describeError(err)}; a protected container does not start before its audit rules are set`;
+    return isPinRefusal(err) ? { ...base, action: 'refuse', reason } : { ...base, action: 'refuse', reason, internalError: true };
+  }
   const holdMs = Math.round(performance.now() - started);
   if (r.code !== 0) return { ...base, action: 'refuse', holdMs, reason: `the audit start hold refused (exit ${r.code}): ${r.stderr.trim() || 'no reason given'}` };
   return { ...base, holdMs, reason: `audit rules set before the first process (hold ${holdMs} ms)` };
 }
 
-export const nodeStartHoldDeps = (readDefence: DefenceReader): StartHoldDeps => {
+/**
+ * The shell that runs the hold: busybox, a static program, pinned by the
+ * daemon when it starts (pins.ts pinNow, as the runtime is) and run from
+ * the daemon's own descriptor of the bytes that matched. Not `sh` by name:
+ * root who replaced the node's /bin/sh would otherwise answer every hold
+ * at once while the pinned script stayed untouched, and protected
+ * containers would start before their audit rules are set.
+ */
+export const HOLD_SHELL = '/bin/busybox';
+
+/** HOLD_SHELL, hashed now; with no pin (the file cannot be read), every protected start is refused. */
+export function pinnedHoldShell(now = new Date()): PinnedProgram {
+  return pinnedProgramOf(pinNow(HOLD_SHELL, "the start hold's shell", now), "the start hold's shell");
+}
+
+export const nodeStartHoldDeps = (readDefence: DefenceReader, shell: PinnedProgram): StartHoldDeps => {
   let armed = false;
   return {
     readDefence,
@@ -183,9 +206,12 @@ export const nodeStartHoldDeps = (readDefence: DefenceReader): StartHoldDeps => 
     },
     run: (script, id) =>
       new Promise((resolve) => {
-        execFile('sh', ['-c', script.toString('utf8'), 'hold', id], (err, _stdout, stderr) => {
-          resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stderr: String(stderr) });
-        });
+        // busybox picks its applet from argv[0]; the path run is /proc/<pid>/fd/<n>.
+        const child = spawn(shell(), ['-c', script.toString('utf8'), 'hold', id], { argv0: 'sh', stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('error', (err) => resolve({ code: 1, stderr: err.message }));
+        child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
       }),
     armed: {
       get: () => {

@@ -67,6 +67,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'unsigned-image-past-emptied-verifier',
   'pull-gate-shell-replaced',
   'start-gate-shell-replaced',
+  'audit-start-hold-shell-replaced',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',
   'another-signed-image-under-protected-name',

@@ -304,6 +304,7 @@ export const TECHNIQUES = [
   'pull-verifier-empty',
   'shell-replace-unsigned-pull',
   'shell-replace-ungated-write',
+  'shell-replace-startup-shell',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',
   'pause-image-side-load',

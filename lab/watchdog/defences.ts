@@ -43,6 +43,7 @@ export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
   { path: '/opt/integrity-lab/gate-client', what: 'the gate client' },
   { path: '/opt/integrity-lab/gate-daemon.mjs', what: 'the gate daemon' },
   { path: '/opt/integrity-lab/layer-bind', what: "the start gate's loop device and mount helper" },
+  { path: '/bin/busybox', what: "the shell the start gate runs the audit start hold in" },
   { path: '/opt/containerd/image-verifier/bin/integrity-pull-gate', what: 'the pull gate' },
   { path: '/etc/integrity-lab/gate-pins.json', what: "the gate daemon's pins of its configuration and trusted roots" },
   { path: '/etc/integrity-lab/watchdog.json', what: "the watchdog's configuration (namespaces watched, modes)" },

@@ -28,7 +28,7 @@ import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 import { runcReplace } from './runc-replace.ts';
 import { layerBindReplace } from './layer-bind-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
-import { shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
+import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
@@ -71,6 +71,7 @@ const implemented: Technique[] = [
   pullVerifierEmpty,
   shellReplaceUnsignedPull,
   shellReplaceUngatedWrite,
+  shellReplaceStartupShell,
   watchdogConfigUnwatch,
   ctrHideTasks,
   pauseImageSideLoad,
