@@ -52,12 +52,14 @@ Feature: The controls defend themselves
       | start-gate-wrapper-replaced          | system-agent | vanilla   |
       | start-gate-wrapper-replaced          | system-agent | integrity |
 
-    Examples: the audit start hold defends itself
+    Examples: the audit layer defends itself
       | attack                          | workload     | profile   |
       | audit-start-hold-removed        | system-agent | vanilla   |
       | audit-start-hold-removed        | system-agent | integrity |
       | audit-start-hold-shell-replaced | system-agent | vanilla   |
       | audit-start-hold-shell-replaced | system-agent | integrity |
+      | audit-blinded-by-auditctl       | system-agent | vanilla   |
+      | audit-blinded-by-auditctl       | system-agent | integrity |
 
   Scenario Outline: rogue-ca-in-trusted-roots (<profile>)
     Given a lab node with the "<profile>" profile

@@ -68,6 +68,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'pull-gate-shell-replaced',
   'start-gate-shell-replaced',
   'audit-start-hold-shell-replaced',
+  'audit-blinded-by-auditctl',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',
   'another-signed-image-under-protected-name',

@@ -305,6 +305,7 @@ export const TECHNIQUES = [
   'shell-replace-unsigned-pull',
   'shell-replace-ungated-write',
   'shell-replace-startup-shell',
+  'auditctl-replace',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',
   'pause-image-side-load',

@@ -28,6 +28,7 @@ import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
 import { runcReplace } from './runc-replace.ts';
 import { layerBindReplace } from './layer-bind-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
+import { auditctlReplace } from './auditctl-replace.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
@@ -72,6 +73,7 @@ const implemented: Technique[] = [
   shellReplaceUnsignedPull,
   shellReplaceUngatedWrite,
   shellReplaceStartupShell,
+  auditctlReplace,
   watchdogConfigUnwatch,
   ctrHideTasks,
   pauseImageSideLoad,

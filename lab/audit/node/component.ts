@@ -37,7 +37,11 @@ import type { CleanupReport } from './daemon-main.ts';
 import { DEFAULT_SENSITIVE_PATHS, labKey, parseRuleList, staleLabs, type ListedRule, type SensitivePath } from './kernel-rules.ts';
 import { kindNodeAuditId, liveAuditIds, rulesOfAuditIds } from './audit-id.ts';
 import { AUDIT_FILES, SIDECAR_PATHS } from './layout.ts';
+import { compileStatic } from '../../node/native.ts';
 import { buildAuditTap, inspectNode, readKernelAuditState, sidecarExec, sidecarName, sidecarRunArgs, startSidecar, stopSidecar, type SidecarSpec } from './sidecar.ts';
+
+/** The helper that sets tree rules from the node's mount namespace (AUDIT_FILES.rule). */
+const AUDIT_RULE_SOURCE = join(import.meta.dirname, 'native/audit-rule.c');
 
 export const AUDIT_COMPONENT = 'audit';
 
@@ -166,6 +170,8 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
       await copyFile(CRI_PROTO, join(dir, AUDIT_FILES.proto));
       await copyFile(await buildAuditTap(), join(dir, AUDIT_FILES.tap));
       await chmod(join(dir, AUDIT_FILES.tap), 0o755);
+      await copyFile(await compileStatic(AUDIT_RULE_SOURCE, 'audit-rule'), join(dir, AUDIT_FILES.rule));
+      await chmod(join(dir, AUDIT_FILES.rule), 0o755);
       const rules = [BUILTIN_NAME];
       await copyFile(BUILTIN_RULES_PATH, join(dir, AUDIT_FILES.rules, BUILTIN_NAME));
       for (const [i, file] of extra.entries()) {

@@ -171,8 +171,8 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     listContainers: async () => (await cri.listContainers()).map((c) => ({ id: c.id, state: c.state })),
     containerStatus: (id) => cri.containerStatus(id),
     auditctl,
-    // The node runs the same image as the sidecar, so its auditctl is there.
-    auditctlInNode: (args) => run('nsenter', ['--target', String(config.nodePid), '--mount', 'auditctl', ...args]),
+    // The audit component's own static helper joins the node's mount namespace: no program of the node runs.
+    auditctlInNode: (args) => run(at(AUDIT_FILES.rule), [String(config.nodePid), ...args]),
     readRules: (paths) => readRulesFiles(paths),
     emit: (alert) => {
       appendFileSync(at(AUDIT_FILES.alerts), JSON.stringify(alert) + '\n');

@@ -71,7 +71,12 @@ export interface DaemonIo {
   listContainers(): Promise<{ id: string; state: string }[]>;
   containerStatus(id: string): Promise<{ status: CriContainerStatus; info: Record<string, unknown> }>;
   auditctl(args: readonly string[]): Promise<CommandResult>;
-  /** auditctl run in the node's mount namespace (nsenter --target <nodePid> --mount), still in the host PID namespace. */
+  /**
+   * A rule in auditctl's syntax added from the node's mount namespace, still
+   * in the host PID namespace, by the component's own static helper
+   * (native/audit-rule.c): never the node's auditctl, which root on the node
+   * can replace by one that says "set" and sets nothing.
+   */
   auditctlInNode(args: readonly string[]): Promise<CommandResult>;
   readRules(paths: readonly string[]): Promise<RulesSource[]>;
   emit(alert: Alert): void;
@@ -457,7 +462,7 @@ export class AuditDaemon {
     const results = await Promise.all(rules.map((rule) => (rule.inNodeMountNamespace ? this.#io.auditctlInNode(rule.args) : this.#io.auditctl(rule.args))));
     for (const [i, rule] of rules.entries()) {
       const r = results[i]!;
-      const text = `${rule.inNodeMountNamespace ? '(node mount ns) ' : ''}auditctl ${rule.args.join(' ')}`;
+      const text = `${rule.inNodeMountNamespace ? '(node mount ns) audit-rule' : 'auditctl'} ${rule.args.join(' ')}`;
       if (r.exitCode === 0) watch.rules.push(text);
       else watch.skipped.push(`${text}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
     }

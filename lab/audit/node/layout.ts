@@ -20,6 +20,8 @@ export const AUDIT_FILES = {
   daemon: 'bin/audit-daemon.mjs',
   proto: 'bin/proto/api.proto',
   tap: 'bin/audit-tap',
+  /** Adds a tree rule from the node's mount namespace, with no program of the node (native/audit-rule.c). */
+  rule: 'bin/audit-rule',
   /** Rules files the daemon loads, in name order: 00-… built-in, 50-… the scenario's. */
   rules: 'rules',
   /** Falco JSON alerts, one per line. */

@@ -13,10 +13,8 @@
  * root file systems: kernel-rules.ts). Read-only root file system,
  * no-new-privileges. It carries the lab label, so lab teardown removes it.
  */
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compileStatic } from '../../node/native.ts';
 import { LabError, describeError } from '../../errors.ts';
 import { removeContainer, inspectContainer, stopContainer } from '../../engine.ts';
 import { containerExec, localExec, type Exec } from '../../exec.ts';
@@ -121,29 +119,14 @@ export async function inspectNode(name: string): Promise<{ id: string; pid: numb
 // ------------------------------------------------------------ audit-tap build
 
 const TAP_SOURCE = join(import.meta.dirname, 'audit-tap.c');
-const CACHE = join(import.meta.dirname, '../../..', '.lab', 'bin');
 
 /**
- * Compiles audit-tap.c statically with the host's gcc, cached under
- * .lab/bin by the source's hash. The node image has no compiler; a static
- * binary runs in the sidecar whatever its libc.
+ * Compiles audit-tap.c statically with the host's gcc, cached by the
+ * source's hash (lab/node/native.ts). The node image has no compiler; a
+ * static binary runs in the sidecar whatever its libc.
  */
 export async function buildAuditTap(exec: Exec = localExec): Promise<string> {
-  const source = await readFile(TAP_SOURCE);
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const out = join(CACHE, `audit-tap-${hash}`);
-  if (existsSync(out)) return out;
-  await mkdir(CACHE, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  let r;
-  try {
-    r = await exec.run(['gcc', '-static', '-O2', '-Wall', '-o', tmp, TAP_SOURCE], { timeoutMs: 120_000 });
-  } catch (err) {
-    throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `cannot build audit-tap: gcc is needed on the host (${describeError(err)})`, { cause: err });
-  }
-  if (r.exitCode !== 0) throw new LabError<AuditErrorCode>('AUDIT_SIDECAR', `gcc -static -O2 ${TAP_SOURCE} exited ${r.exitCode}: ${r.stderr.trim()}`);
-  await rename(tmp, out);
-  return out;
+  return compileStatic(TAP_SOURCE, 'audit-tap', exec);
 }
 
 /**
