@@ -30,6 +30,8 @@ Feature: The controls defend themselves
       | start-gate-wrapper-replaced-enforced | d8-agent     | integrity |
       | start-gate-runc-replaced             | system-agent | vanilla   |
       | start-gate-runc-replaced             | system-agent | integrity |
+      | start-gate-runc-preloaded            | system-agent | vanilla   |
+      | start-gate-runc-preloaded            | system-agent | integrity |
       | start-gate-layer-bind-replaced       | system-agent | vanilla   |
       | start-gate-layer-bind-replaced       | system-agent | integrity |
       | unsigned-image-past-emptied-verifier | system-agent | vanilla   |

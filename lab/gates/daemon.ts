@@ -19,7 +19,7 @@ import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
-import { loadGatePins, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
+import { loadGatePins, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
 import { warmUpVerifier } from '../signer/index.ts';
@@ -178,7 +178,8 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   } catch (err) {
     runtimePin = err as Error;
   }
-  const runtime = runtimeChecker(runtimePin);
+  // And the loader's preload list as it is now (normally absent): a library there runs inside runc.
+  const runtime = runtimeChecker(runtimePin, {}, { pin: pinPreload(new Date()) });
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   warmUp(runtime, runtimePin, layerBind, records, readDefence);

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadGatePins, parseGatePins, pinFiles, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
+import { loadGatePins, parseGatePins, pinFiles, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker } from './pins.ts';
 
 const CONFIG = '/etc/integrity-lab/gates.json';
 const ROOTS = '/etc/integrity-lab/trusted-roots.pem';
@@ -153,6 +153,56 @@ describe('runtimeChecker', () => {
       const pin = pinRuntime('/nowhere/runc', at, () => { throw new Error('ENOENT'); });
       assert.ok(pin instanceof Error);
       assert.throws(() => runtimeChecker(pin)(RUNC), (err) => isLabError(err, 'GATE_PINS_MISSING') && /\/nowhere\/runc/.test(err.message));
+    });
+  });
+});
+
+describe('runtimeChecker with the loader preload list', () => {
+  const RUNC = '/usr/bin/runc';
+  const at = new Date('2026-12-06T23:00:00Z');
+  /** A node whose runc matches its pin, with a preload list that root can write. */
+  function node(list: string | undefined) {
+    const state = { list };
+    const runc = { read: () => Buffer.from('ELF genuine runc'), identity: () => 'dev:1:16:1' };
+    const read = (path: string) => {
+      assert.equal(path, '/etc/ld.so.preload');
+      return state.list;
+    };
+    const check = runtimeChecker(pinRuntime(RUNC, at, runc.read), runc, { pin: pinPreload(at, read), read });
+    return { state, check };
+  }
+
+  describe('when the list is as it was when the daemon started', () => {
+    it('passes, with no list and with a list the node had from the start', () => {
+      node(undefined).check(RUNC);
+      node('/usr/lib/x86_64-linux-gnu/libfaketime.so.1\n').check(RUNC);
+    });
+  });
+  describe('when root wrote a library into the list after the daemon started', () => {
+    it('refuses with GATE_DEFENCE_CHANGED, naming the list, the pin time and the library', () => {
+      const n = node(undefined);
+      n.state.list = '/usr/lib/attacker.so\n';
+      assert.throws(
+        () => n.check(RUNC),
+        (err) => isLabError(err, 'GATE_DEFENCE_CHANGED') && err.message.startsWith("the dynamic loader's preload list /etc/ld.so.preload changed since the gate pinned it at 2026-12-06T23:00:00.000Z: no list → a list naming \"/usr/lib/attacker.so\"; a library named there runs inside the OCI runtime"),
+      );
+    });
+  });
+  describe('when root emptied a list the node had', () => {
+    it('refuses too: the gate holds the node to what it started with', () => {
+      const n = node('/usr/lib/x86_64-linux-gnu/libfaketime.so.1\n');
+      n.state.list = undefined;
+      assert.throws(() => n.check(RUNC), (err) => isLabError(err, 'GATE_DEFENCE_CHANGED') && /→ no list/.test(err.message));
+    });
+  });
+  describe('when the list could not be read at daemon start', () => {
+    it('refuses every check with GATE_PINS_MISSING', () => {
+      const runc = { read: () => Buffer.from('ELF genuine runc'), identity: () => 'dev:1:16:1' };
+      const pin = pinPreload(at, () => {
+        throw new Error('EACCES');
+      });
+      assert.ok(pin instanceof Error);
+      assert.throws(() => runtimeChecker(pinRuntime(RUNC, at, runc.read), runc, { pin })(RUNC), (err) => isLabError(err, 'GATE_PINS_MISSING') && /preload list .*EACCES/.test(err.message));
     });
   });
 });

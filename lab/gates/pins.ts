@@ -196,11 +196,73 @@ function pinVerifier(pin: FilePin | Error, what: string, io: PinIo = {}): (path:
   };
 }
 
-/** A RuntimeCheck against the daemon's pin of the runtime. */
-export function runtimeChecker(pin: RuntimePin | Error, io: PinIo = {}): RuntimeCheck {
+/**
+ * The dynamic loader's preload list. runc is a dynamic program: a library
+ * named in /etc/ld.so.preload is mapped into it and runs before runc's own
+ * code, while runc's file still matches its pin; such a library can undo
+ * the read-only root the gate just mounted (`start-gate-runc-preloaded`).
+ * The daemon reads the list (normally absent) when it starts, as it pins
+ * the runtime, and every protected decision compares it with that.
+ *
+ * Not covered: the libraries runc itself links (libc, libseccomp) and the
+ * loader's cache. The watchdog's check of each protected container's root
+ * (no writable upperdir) still sees what such a library would do.
+ */
+export const LOADER_PRELOAD = '/etc/ld.so.preload';
+
+export interface PreloadPin {
+  path: string;
+  /** The list's text when pinned; undefined when there was no list. */
+  text: string | undefined;
+  pinnedAt: string;
+}
+
+/** The preload list's text, or undefined when there is none. */
+export type PreloadRead = (path: string) => string | undefined;
+
+const readPreload: PreloadRead = (path) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+};
+
+/** Reads the preload list now; the error says why it could not (every protected decision is then refused). */
+export function pinPreload(now: Date, read: PreloadRead = readPreload, path = LOADER_PRELOAD): PreloadPin | LabError<GateErrorCode> {
+  try {
+    return { path, text: read(path), pinnedAt: now.toISOString() };
+  } catch (err) {
+    return new LabError<GateErrorCode>('GATE_PINS_MISSING', `cannot read the dynamic loader's preload list ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const describePreload = (text: string | undefined) => (text === undefined ? 'no list' : `a list naming ${JSON.stringify(text.trim().slice(0, 200))}`);
+
+/** A RuntimeCheck against the daemon's pin of the runtime, and of the loader's preload list when given. */
+export function runtimeChecker(pin: RuntimePin | Error, io: PinIo = {}, preload?: { pin: PreloadPin | Error; read?: PreloadRead }): RuntimeCheck {
   const verify = pinVerifier(pin, 'the OCI runtime', io);
+  const read = preload?.read ?? readPreload;
   return (path) => {
     verify(path);
+    if (!preload) return;
+    const pinned = preload.pin;
+    if (pinned instanceof Error) {
+      throw new LabError<GateErrorCode>('GATE_PINS_MISSING', `the gate has no record of the dynamic loader's preload list (${pinned.message}), so it refuses every protected container`, { cause: pinned });
+    }
+    let now: string | undefined;
+    try {
+      now = read(pinned.path);
+    } catch (err) {
+      throw new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', `the dynamic loader's preload list ${pinned.path} cannot be read (${(err as Error).message}); the gate refuses protected containers`, { cause: err });
+    }
+    if (now !== pinned.text) {
+      throw new LabError<GateErrorCode>(
+        'GATE_DEFENCE_CHANGED',
+        `the dynamic loader's preload list ${pinned.path} changed since the gate pinned it at ${pinned.pinnedAt}: ${describePreload(pinned.text)} → ${describePreload(now)}; a library named there runs inside the OCI runtime, so the gate refuses protected containers until it is restored`,
+      );
+    }
   };
 }
 

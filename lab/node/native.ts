@@ -19,27 +19,41 @@ const NATIVE_CACHE = join(import.meta.dirname, '../..', '.lab', 'native');
 const building = new Map<string, Promise<string>>();
 
 /** Compiles `source` into a static executable (once per source content); returns its path. */
-export async function compileStatic(source: string, name: string, exec: Exec = localExec): Promise<string> {
+export function compileStatic(source: string, name: string, exec: Exec = localExec): Promise<string> {
+  return compileNative(source, name, ['-static', '-O2', '-Wall'], '', exec);
+}
+
+/**
+ * Compiles `source` into a shared library (once per source content);
+ * returns its path. For attack tools that must run inside another dynamic
+ * program (a library named in /etc/ld.so.preload): built against the host's
+ * glibc, which is no newer than the node's.
+ */
+export function compileSharedLibrary(source: string, name: string, exec: Exec = localExec): Promise<string> {
+  return compileNative(source, name, ['-shared', '-fPIC', '-O2', '-Wall'], '.so', exec);
+}
+
+async function compileNative(source: string, name: string, flags: string[], suffix: string, exec: Exec): Promise<string> {
   const text = await readFile(source);
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  const out = join(NATIVE_CACHE, `${name}-${hash}`);
+  const hash = createHash('sha256').update(text).update(flags.join(' ')).digest('hex').slice(0, 16);
+  const out = join(NATIVE_CACHE, `${name}-${hash}${suffix}`);
   if (existsSync(out)) return out;
   let build = building.get(out);
   if (!build) {
-    build = compileTo(source, name, out, exec).finally(() => building.delete(out));
+    build = compileTo(source, name, flags, out, exec).finally(() => building.delete(out));
     building.set(out, build);
   }
   return build;
 }
 
-async function compileTo(source: string, name: string, out: string, exec: Exec): Promise<string> {
+async function compileTo(source: string, name: string, flags: string[], out: string, exec: Exec): Promise<string> {
   await mkdir(NATIVE_CACHE, { recursive: true });
   const tmp = `${out}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const r = await exec.run(['gcc', '-static', '-O2', '-Wall', '-o', tmp, source], { timeoutMs: 120_000 }).catch((err: unknown) => {
+  const r = await exec.run(['gcc', ...flags, '-o', tmp, source], { timeoutMs: 120_000 }).catch((err: unknown) => {
     throw new LabError<NodeErrorCode>('NATIVE_BUILD_FAILED', `cannot run gcc to build ${name} from ${source}: ${(err as Error).message}`, { cause: err });
   });
   if (r.exitCode !== 0) {
-    throw new LabError<NodeErrorCode>('NATIVE_BUILD_FAILED', `gcc -static -O2 ${source} failed with exit code ${r.exitCode}:\n${r.stderr.trim()}`);
+    throw new LabError<NodeErrorCode>('NATIVE_BUILD_FAILED', `gcc ${flags.join(' ')} ${source} failed with exit code ${r.exitCode}:\n${r.stderr.trim()}`);
   }
   // Several workers may build at once: the rename makes the result appear whole.
   await rename(tmp, out);

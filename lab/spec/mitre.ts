@@ -69,6 +69,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'start-gate-shell-replaced',
   'audit-start-hold-shell-replaced',
   'audit-blinded-by-auditctl',
+  'start-gate-runc-preloaded',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',
   'another-signed-image-under-protected-name',

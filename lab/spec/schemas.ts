@@ -306,6 +306,7 @@ export const TECHNIQUES = [
   'shell-replace-ungated-write',
   'shell-replace-startup-shell',
   'auditctl-replace',
+  'runc-preload',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',
   'pause-image-side-load',

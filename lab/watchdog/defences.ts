@@ -40,6 +40,7 @@ export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
   { path: '/etc/containerd/config.toml', what: "containerd's configuration (runtime wrapper, image verifier)" },
   { path: '/usr/local/bin/integrity-runc', what: 'the start gate runtime wrapper' },
   { path: '/usr/bin/runc', what: 'runc' },
+  { path: '/etc/ld.so.preload', what: "the dynamic loader's preload list (a library named there runs inside runc and every dynamic program)" },
   { path: '/opt/integrity-lab/gate-client', what: 'the gate client' },
   { path: '/opt/integrity-lab/gate-daemon.mjs', what: 'the gate daemon' },
   { path: '/opt/integrity-lab/layer-bind', what: "the start gate's loop device and mount helper" },

@@ -29,6 +29,7 @@ import { runcReplace } from './runc-replace.ts';
 import { layerBindReplace } from './layer-bind-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
 import { auditctlReplace } from './auditctl-replace.ts';
+import { runcPreload } from './runc-preload.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
@@ -74,6 +75,7 @@ const implemented: Technique[] = [
   shellReplaceUngatedWrite,
   shellReplaceStartupShell,
   auditctlReplace,
+  runcPreload,
   watchdogConfigUnwatch,
   ctrHideTasks,
   pauseImageSideLoad,

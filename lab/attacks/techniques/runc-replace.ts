@@ -21,6 +21,25 @@ export const RUNC = '/usr/bin/runc';
 /** Where the attacker keeps the genuine runc. */
 const GENUINE = '/usr/lib/runc.genuine';
 
+/**
+ * Shell text that, for `$bundle` of a workload container whose root the
+ * start gate made read-only (no upperdir), stacks a writable overlay of the
+ * attacker's on that root and clears `root.readonly`; nothing otherwise.
+ * `work` is where the attacker keeps its upperdirs.
+ */
+export function undoReadOnlyRoot(work: string): string {
+  return `if [ -f "$bundle/config.json" ] && grep -q '"io.kubernetes.cri.container-type":"container"' "$bundle/config.json" && grep -q '"readonly":true' "$bundle/config.json"; then
+  # Beside containerd's snapshots: an overlayfs upperdir cannot be on the node's own overlay root.
+  w=${work}/$(basename "$bundle")
+  mkdir -p "$w/upper" "$w/work"
+  # The image's directories, made in the upperdir beforehand: a directory the
+  # container pins (/etc, under its bind-mounted hosts file) would otherwise
+  # never show a file written into the upperdir later.
+  (cd "$bundle/rootfs" && find . -maxdepth 3 -type d) | (cd "$w/upper" && xargs mkdir -p)
+  mount -t overlay overlay -o "lowerdir=$bundle/rootfs,upperdir=$w/upper,workdir=$w/work" "$bundle/rootfs" 2>>${work}/log && sed -i 's/"readonly":true/"readonly":false/' "$bundle/config.json"
+fi`;
+}
+
 /** The attacker's runc: undoes the start gate's read-only root, then runs the genuine runc. */
 export const ATTACKER_RUNC = `#!/bin/sh
 bundle=
@@ -31,15 +50,8 @@ for a in "$@"; do
   [ "$a" = create ] && create=1
   prev=$a
 done
-if [ -n "$create" ] && [ -f "$bundle/config.json" ] && grep -q '"io.kubernetes.cri.container-type":"container"' "$bundle/config.json" && grep -q '"readonly":true' "$bundle/config.json"; then
-  # Beside containerd's snapshots: an overlayfs upperdir cannot be on the node's own overlay root.
-  w=/var/lib/containerd/attacker-runc/$(basename "$bundle")
-  mkdir -p "$w/upper" "$w/work"
-  # The image's directories, made in the upperdir beforehand: a directory the
-  # container pins (/etc, under its bind-mounted hosts file) would otherwise
-  # never show a file written into the upperdir later.
-  (cd "$bundle/rootfs" && find . -maxdepth 3 -type d) | (cd "$w/upper" && xargs mkdir -p)
-  mount -t overlay overlay -o "lowerdir=$bundle/rootfs,upperdir=$w/upper,workdir=$w/work" "$bundle/rootfs" 2>>/var/lib/containerd/attacker-runc/log && sed -i 's/"readonly":true/"readonly":false/' "$bundle/config.json"
+if [ -n "$create" ]; then
+${undoReadOnlyRoot('/var/lib/containerd/attacker-runc')}
 fi
 exec ${GENUINE} "$@"
 `;
