@@ -16,10 +16,7 @@
  * the entrypoint's shell is audited.
  */
 import type { LabNodeHandle } from '../../node/index.ts';
-import type { Technique } from '../technique.ts';
-import { requirePayload } from './common.ts';
-import { pullBeforeTampering, replaceNodeBinary } from './defence-tamper.ts';
-import { runShellAsEntrypoint } from './startup-shell.ts';
+import { replaceNodeBinary, startupShellAfter } from './defence-tamper.ts';
 
 export const AUDITCTL = '/usr/sbin/auditctl';
 /** Where the attacker keeps the genuine auditctl. */
@@ -39,12 +36,7 @@ export async function replaceAuditctl(node: LabNodeHandle): Promise<Record<strin
   return { auditctl: AUDITCTL, genuineSha256, genuineMovedTo: GENUINE, replacedBy: 'an auditctl that reports every tree rule (-F dir=) as set and sets none' };
 }
 
-export const auditctlReplace: Technique = {
-  name: 'auditctl-replace',
-  async run(ctx) {
-    requirePayload(ctx.attack);
-    await ctx.node.pushImage(ctx.workload.spec.image);
-    const pulledBefore = await pullBeforeTampering(ctx.node, ctx.workload);
-    return runShellAsEntrypoint(ctx, { pulledBefore, ...(await replaceAuditctl(ctx.node)) }, `${AUDITCTL} was replaced by one that sets no tree rule`);
-  },
-};
+export const auditctlReplace = startupShellAfter('auditctl-replace', async ({ node }) => ({
+  evidence: await replaceAuditctl(node),
+  what: `${AUDITCTL} was replaced by one that sets no tree rule`,
+}));

@@ -18,6 +18,7 @@ import type { TechniqueName } from '../../spec/schemas.ts';
 import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
 import { requirePath, requirePayload, withContent } from './common.ts';
 import { readInContainer, tryStart } from './start.ts';
+import { runShellAsEntrypoint } from './startup-shell.ts';
 import { poll } from '../../wait.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 
@@ -183,6 +184,25 @@ export function unsignedImageAfter(name: TechniqueName, tamper: (ctx: TechniqueC
       return seen.content.toString() === payload
         ? { effect: true, reason: `${tampering.what}, the node pulled the unsigned ${ref} and runs it: the container reads the attacker's ${path}`, evidence, subjects: [forged.manifestDigest] }
         : { effect: false, reason: `${tampering.what}, the container runs but reads the original ${path}`, evidence };
+    },
+  };
+}
+
+/**
+ * A technique that switches a defence off with `tamper` once the workload's
+ * images are on the node, then starts the workload with a shell as its
+ * entrypoint that runs the payload at once and exits: the unaudited window
+ * at container start, if the defence was the audit layer's.
+ */
+export function startupShellAfter(name: TechniqueName, tamper: (ctx: TechniqueContext) => Promise<Tampering>): Technique {
+  return {
+    name,
+    async run(ctx) {
+      requirePayload(ctx.attack);
+      await ctx.node.pushImage(ctx.workload.spec.image);
+      const pulledBefore = await pullBeforeTampering(ctx.node, ctx.workload);
+      const { evidence, what } = await tamper(ctx);
+      return runShellAsEntrypoint(ctx, { pulledBefore, ...evidence }, what);
     },
   };
 }

@@ -29,11 +29,8 @@
  * entrypoint's shell.
  */
 import type { LabNodeHandle } from '../../node/index.ts';
-import type { Technique } from '../technique.ts';
-import { requirePayload } from './common.ts';
-import { runShellAsEntrypoint } from './startup-shell.ts';
 import { VERIFIER_BIN_DIR } from './pull-verifier-empty.ts';
-import { pullBeforeTampering, RUNTIME_WRAPPER, ungatedWriteAfter, unsignedImageAfter, writeNodeText } from './defence-tamper.ts';
+import { RUNTIME_WRAPPER, startupShellAfter, ungatedWriteAfter, unsignedImageAfter, writeNodeText } from './defence-tamper.ts';
 
 export const SHELL = '/bin/sh';
 /** The genuine shell the attacker's one hands everything else to (Debian's /bin/sh is a symlink to it). */
@@ -64,12 +61,4 @@ export const shellReplaceUnsignedPull = unsignedImageAfter('shell-replace-unsign
 
 export const shellReplaceUngatedWrite = ungatedWriteAfter('shell-replace-ungated-write', async ({ node }) => ({ evidence: await replaceShell(node), what }));
 
-export const shellReplaceStartupShell: Technique = {
-  name: 'shell-replace-startup-shell',
-  async run(ctx) {
-    requirePayload(ctx.attack);
-    await ctx.node.pushImage(ctx.workload.spec.image);
-    const pulledBefore = await pullBeforeTampering(ctx.node, ctx.workload);
-    return runShellAsEntrypoint(ctx, { pulledBefore, ...(await replaceShell(ctx.node)) }, what);
-  },
-};
+export const shellReplaceStartupShell = startupShellAfter('shell-replace-startup-shell', async ({ node }) => ({ evidence: await replaceShell(node), what }));

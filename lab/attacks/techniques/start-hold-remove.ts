@@ -13,10 +13,7 @@
  */
 import { HOLD_SCRIPT_PATH } from '../../audit/node/start-hold.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
-import type { Technique } from '../technique.ts';
-import { requirePayload } from './common.ts';
-import { pullBeforeTampering } from './defence-tamper.ts';
-import { runShellAsEntrypoint } from './startup-shell.ts';
+import { startupShellAfter } from './defence-tamper.ts';
 
 /** Deletes the hold script; evidence of what was there. */
 export async function removeStartHold(node: LabNodeHandle): Promise<Record<string, unknown>> {
@@ -27,13 +24,7 @@ export async function removeStartHold(node: LabNodeHandle): Promise<Record<strin
   return { startHold: HOLD_SCRIPT_PATH, removed: existed, ...(existed ? { sha256: before.stdout.toString().split(' ')[0] } : { note: 'no start hold on this node' }) };
 }
 
-export const startHoldRemove: Technique = {
-  name: 'start-hold-remove',
-  async run(ctx) {
-    requirePayload(ctx.attack);
-    await ctx.node.pushImage(ctx.workload.spec.image);
-    const pulledBefore = await pullBeforeTampering(ctx.node, ctx.workload);
-    const removal = await removeStartHold(ctx.node);
-    return runShellAsEntrypoint(ctx, { pulledBefore, ...removal }, removal.removed ? `the audit start hold ${HOLD_SCRIPT_PATH} was deleted` : `the node has no audit start hold (${HOLD_SCRIPT_PATH})`);
-  },
-};
+export const startHoldRemove = startupShellAfter('start-hold-remove', async ({ node }) => {
+  const removal = await removeStartHold(node);
+  return { evidence: removal, what: removal.removed ? `the audit start hold ${HOLD_SCRIPT_PATH} was deleted` : `the node has no audit start hold (${HOLD_SCRIPT_PATH})` };
+});

@@ -12,20 +12,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { localExec } from '../../exec.ts';
+import { builtNodeImage } from '../../testing/node-image.ts';
 import { compileStatic } from '../../node/native.ts';
 import { containerKey, containerRules, labKey, parseRuleList } from './kernel-rules.ts';
 
-async function nodeImage(): Promise<string | undefined> {
-  if (process.env.INTEGRITY_LAB_SKIP_DOCKER === '1') return undefined;
-  try {
-    const r = await localExec.run(['docker', 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', 'integrity-lab/node'], { timeoutMs: 15_000 });
-    return r.exitCode === 0 ? r.stdout.toString().split('\n').find(Boolean) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const image = await nodeImage();
+const image = await builtNodeImage();
 const shq = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 const ROOTFS = '/w/run/containerd/io.containerd.runtime.v2.task/k8s.io/c/rootfs';
 

@@ -9,19 +9,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { localExec } from '../../exec.ts';
+import { builtNodeImage } from '../../testing/node-image.ts';
 import { labKey, labRules, parseRuleList, rulesOfLab } from './kernel-rules.ts';
 
-async function nodeImage(): Promise<string | undefined> {
-  if (process.env.INTEGRITY_LAB_SKIP_DOCKER === '1') return undefined;
-  try {
-    const r = await localExec.run(['docker', 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', 'integrity-lab/node'], { timeoutMs: 15_000 });
-    return r.exitCode === 0 ? r.stdout.toString().split('\n').find(Boolean) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const image = await nodeImage();
+const image = await builtNodeImage();
 const shq = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 describe('lab audit keys through the real auditctl', { skip: image ? false : 'no Docker engine or no integrity-lab/node image (set up by any lab run)' }, () => {
