@@ -16,7 +16,7 @@ import { computeRootHash, DELIVERY_KIT_PARAMS } from '../verity/index.ts';
 import { GATE_CONFIG_PATH, type GateConfig, type GateErrorCode } from './config.ts';
 import { GATE_PINS_PATH, pinFiles } from './pins.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
-import { LAYER_BIND, LAYER_BIND_SOURCE, RELEASE_SCRIPT } from './layer-mount.ts';
+import { LAYER_BIND, LAYER_BIND_SOURCE } from './layer-mount.ts';
 import { compileStatic } from '../node/native.ts';
 import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, STOPPED_NOTE } from '../audit/node/start-hold.ts';
 import { START_DECISION_LOG } from './start-hold-gate.ts';
@@ -33,9 +33,6 @@ export interface GateOptions {
   /** The profile runs the audit component: protected starts wait for its start hold, which the gate pins (start-hold-gate.ts). */
   auditStartHold?: boolean;
 }
-
-/** Unmounts a deleted container's gate-owned layers and closes its verity devices. */
-const RELEASE_LAYERS = '/opt/integrity-lab/release-layers.sh';
 
 /**
  * The gates' programs on containerd's paths: one static executable
@@ -119,7 +116,6 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       if (layerBind) files.push({ source: layerBind, target: LAYER_BIND, mode: 0o755 });
       if (start) {
         files.push({ source: client, target: RUNTIME_WRAPPER, mode: 0o755 });
-        files.push({ content: `${RELEASE_SCRIPT}\n`, target: RELEASE_LAYERS, mode: 0o644 });
       }
       const boot: NodeBoot = { units: [{ name: 'integrity-lab-gates.service', content: DAEMON_UNIT }], commands: [] };
       if (start) {

@@ -1,6 +1,6 @@
 /**
  * The gates' static program (native/gate-client.c) under each of its names,
- * built with a test socket, a recording runc and a recording release script,
+ * built with a test socket, a recording runc and a recording layer-bind,
  * and run against a stand-in daemon that parses requests with the real
  * daemon's parser.
  */
@@ -29,9 +29,9 @@ let daemon: Server | undefined;
 before(async () => {
   const runc = join(dir, 'runc');
   writeFileSync(runc, `#!/bin/sh\necho "$0 $*" >> ${runcLog}\nexit 7\n`, { mode: 0o755 });
-  const release = join(dir, 'release.sh');
-  writeFileSync(release, `echo "$1" >> ${releaseLog}\n`);
-  const defines = [`-DSOCKET_PATH="${socketPath}"`, `-DRUNC="${runc}"`, `-DRELEASE_LAYERS="${release}"`];
+  const layerBind = join(dir, 'layer-bind');
+  writeFileSync(layerBind, `#!/bin/sh\necho "$*" >> ${releaseLog}\n`, { mode: 0o755 });
+  const defines = [`-DSOCKET_PATH="${socketPath}"`, `-DRUNC="${runc}"`, `-DLAYER_BIND="${layerBind}"`];
   await run('gcc', ['-O2', '-Wall', '-Werror', ...defines, '-o', program, join(import.meta.dirname, 'native/gate-client.c')]);
   mkdirSync(join(dir, 'bin'));
   for (const name of ['integrity-runc', 'integrity-pull-gate']) symlinkSync(program, join(dir, 'bin', name));
@@ -148,7 +148,7 @@ describe('gate-client', () => {
       const r = await call('integrity-runc', ['--root', '/r', 'delete', '--force', 'c1']);
       assert.equal(asked.length, 0);
       assert.equal(read(runcLog).trim(), `${join(dir, 'runc')} --root /r delete --force c1`);
-      assert.equal(read(releaseLog).trim(), 'c1');
+      assert.equal(read(releaseLog).trim(), 'release c1');
       assert.equal(r.code, 7);
     });
 

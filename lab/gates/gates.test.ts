@@ -688,6 +688,7 @@ describe('gateCreate', () => {
       assert.equal(d.internalError, true);
       assert.match(d.reason, /^internal error, refusing: .*exit code 5/);
       assert.deepEqual(f.calls.filter((c) => c[0] === 'umount').map((c) => c[1]), [...f.mounted].reverse(), 'the layers it had mounted are released');
+      assert.deepEqual(f.calls.at(-1), [LAYER_BIND, 'release', ID], "then the helper releases whatever else is in the container's directory");
       const hashMismatch = await gate(await fixture({ tamperLayer: true }));
       assert.equal(hashMismatch.action, 'refuse');
       assert.equal(hashMismatch.internalError, undefined, 'a check that found something is not an internal error');

@@ -281,17 +281,6 @@ async function bindThroughKernelVerity(
   return bound;
 }
 
-/**
- * Shell for the runc wrapper on `delete`: unmounts what the gate mounted for
- * the container and closes its verity devices (deferred: the overlay may
- * still hold them until the shim unmounts the rootfs). $1 is the container id.
- */
-export const RELEASE_SCRIPT = `d=${GATE_LAYER_ROOT}/$1
-[ -d "$d" ] || exit 0
-awk -v d="$d/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do umount "$m"; done
-for v in /dev/mapper/integrity-$(printf %.32s "$1")-*; do [ -e "$v" ] && veritysetup close --deferred "\${v##*/}"; done
-rm -rf "$d"`;
-
 /** Root hash of an open file, read through /proc/self/fd (the same inode, whatever its path names now). */
 export async function rootHashOfOpenFile(fd: number): Promise<string> {
   return (await computeRootHash(`/proc/self/fd/${fd}`, DELIVERY_KIT_PARAMS)).toString('hex');

@@ -34,7 +34,7 @@ import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { ctrRecords, type ContainerdRecords } from './containerd-records.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
-import { bindLayers, LAYER_BIND, RELEASE_SCRIPT, type BoundLayer, type LayerToBind } from './layer-mount.ts';
+import { bindLayers, LAYER_BIND, type BoundLayer, type LayerToBind } from './layer-mount.ts';
 import { Refusal } from './refusal.ts';
 import { stageTimer } from './stages.ts';
 import type { VersionRecord } from './versions.ts';
@@ -297,11 +297,22 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
       stagesMs: stages,
     };
   } catch (err) {
-    // Whatever was mounted for a refused container goes again now.
-    if (containerId) await deps.exec.run(['sh', '-c', RELEASE_SCRIPT, 'sh', containerId]).catch(() => undefined);
+    // Whatever was mounted for a refused container goes again now, by the helper (a helper that is not the pinned bytes has mounted nothing).
+    if (containerId) await releaseContainer(containerId, deps);
     if (err instanceof Refusal || isPinRefusal(err)) return { ...base, action: 'refuse', reason: err.message };
     return { ...base, action: 'refuse', reason: `internal error, refusing: ${describeError(err)}`, internalError: true };
   }
+}
+
+/** `layer-bind release ID`: the container's gate mounts, verity devices and directory go; failures are the watchdog's to see. */
+async function releaseContainer(containerId: string, deps: RuntimeGateDeps): Promise<void> {
+  let helper: string;
+  try {
+    helper = deps.layerBind ? deps.layerBind() : LAYER_BIND;
+  } catch {
+    return;
+  }
+  await deps.exec.run([helper, 'release', containerId]).catch(() => undefined);
 }
 
 /**

@@ -42,9 +42,9 @@
 #ifndef RUNC
 #define RUNC "/usr/bin/runc"
 #endif
-/* Unmounts a deleted container's gate-owned layers (lab/gates/layer-mount.ts, RELEASE_SCRIPT). */
-#ifndef RELEASE_LAYERS
-#define RELEASE_LAYERS "/opt/integrity-lab/release-layers.sh"
+/* Releases what the gate mounted for a deleted container (`layer-bind release ID`, lab/gates/native/layer-bind.c). */
+#ifndef LAYER_BIND
+#define LAYER_BIND "/opt/integrity-lab/layer-bind"
 #endif
 /* What containerd writes into a CRI container's or sandbox's OCI spec; only those are gated. */
 #define CRI_CONTAINER "\"io.kubernetes.cri.container-type\":\"container\""
@@ -180,7 +180,7 @@ static int runtime_wrapper(int argc, char **argv) {
   argv[0] = RUNC;
   if (del) {
     int rc = run_and_wait(argv, 0);
-    char *release[] = {"/bin/sh", RELEASE_LAYERS, argc > 1 ? argv[argc - 1] : "", NULL};
+    char *release[] = {LAYER_BIND, "release", argc > 1 ? argv[argc - 1] : "", NULL};
     run_and_wait(release, 1);
     return rc;
   }

@@ -37,6 +37,13 @@
  *       mode the gate reads the verity device veritysetup opened back from
  *       the kernel: veritysetup is a dynamic program with eight libraries,
  *       so pinning its file alone would not say what it did.
+ *   layer-bind release ID
+ *       What the gate mounted for container ID goes: every mount below
+ *       GATE_LAYER_ROOT/ID (deepest first), the container's verity devices
+ *       (integrity-<first 32 hex digits of ID>-*, a deferred remove, as
+ *       `veritysetup close --deferred`), then that directory. The runtime
+ *       wrapper runs it on `runc delete`, and the gate after a refusal. Exit
+ *       1 if something stayed; nothing there is exit 0.
  *
  * It replaces losetup --find --show, losetup --list, busybox mount and
  * umount, one process each per layer: about 75 ms per container of six
@@ -46,8 +53,10 @@
  * that is the caller's to release. Usage errors exit 2.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/dm-ioctl.h>
 #include <linux/loop.h>
 #include <stdio.h>
@@ -270,6 +279,105 @@ static int dm_table(int argc, char **argv) {
   return 0;
 }
 
+/* lab/gates/layer-mount.ts GATE_LAYER_ROOT: the gate's mount points, one directory per container. */
+#define GATE_LAYER_ROOT "/run/integrity-lab/layers"
+
+static int is_container_id(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0 || n > 64) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) return 0;
+  }
+  return 1;
+}
+
+static int by_path_descending(const void *a, const void *b) { return strcmp(*(char *const *)b, *(char *const *)a); }
+
+/* Field 5 of a mountinfo line, with the kernel's octal escapes undone; NULL if the line is short. */
+static char *mount_point_of(char *line) {
+  char *field = line;
+  for (int i = 0; i < 4 && field; i++) field = strchr(field, ' ') ? strchr(field, ' ') + 1 : NULL;
+  if (!field) return NULL;
+  char *end = strchr(field, ' ');
+  if (end) *end = '\0';
+  char *out = field;
+  for (char *in = field; *in; in++) {
+    if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
+      *out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+      in += 3;
+    } else {
+      *out++ = *in;
+    }
+  }
+  *out = '\0';
+  return field;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  if ((type == FTW_DP ? rmdir(path) : unlink(path)) != 0) fprintf(stderr, "layer-bind: cannot remove %s: %s\n", path, strerror(errno));
+  return 0;
+}
+
+static int release(int argc, char **argv) {
+  if (argc != 1 || !is_container_id(argv[0])) {
+    fprintf(stderr, "layer-bind release: expected one container id (1 to 64 lower-case hex digits)\n");
+    return 2;
+  }
+  char dir[sizeof GATE_LAYER_ROOT + 80];
+  snprintf(dir, sizeof dir, "%s/%s/", GATE_LAYER_ROOT, argv[0]);
+  size_t prefix = strlen(dir);
+  int rc = 0;
+
+  FILE *mountinfo = fopen("/proc/self/mountinfo", "re");
+  if (!mountinfo) return fail("cannot read", "/proc/self/mountinfo");
+  char **points = NULL;
+  size_t count = 0;
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, mountinfo) > 0) {
+    char *point = mount_point_of(line);
+    if (!point || strncmp(point, dir, prefix) != 0) continue;
+    char **grown = realloc(points, (count + 1) * sizeof *points);
+    if (!grown) break;
+    points = grown;
+    points[count++] = strdup(point);
+  }
+  free(line);
+  fclose(mountinfo);
+  qsort(points, count, sizeof *points, by_path_descending);
+  for (size_t i = 0; i < count; i++) {
+    if (points[i] && umount2(points[i], 0) != 0) rc = fail("cannot unmount", points[i]);
+    free(points[i]);
+  }
+  free(points);
+
+  char name_prefix[64];
+  snprintf(name_prefix, sizeof name_prefix, "integrity-%.32s-", argv[0]);
+  int ctl = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+  DIR *mapper = ctl < 0 ? NULL : opendir("/dev/mapper");
+  for (struct dirent *e; mapper && (e = readdir(mapper));) {
+    if (strncmp(e->d_name, name_prefix, strlen(name_prefix)) != 0 || strlen(e->d_name) >= DM_NAME_LEN) continue;
+    struct dm_ioctl io;
+    memset(&io, 0, sizeof io);
+    io.version[0] = DM_VERSION_MAJOR;
+    io.data_size = sizeof io;
+    io.data_start = sizeof io;
+    io.flags = DM_DEFERRED_REMOVE;
+    memcpy(io.name, e->d_name, strlen(e->d_name) + 1);
+    if (ioctl(ctl, DM_DEV_REMOVE, &io) != 0) rc = fail("cannot remove the verity device", e->d_name);
+  }
+  if (mapper) closedir(mapper);
+  if (ctl >= 0) close(ctl);
+
+  dir[prefix - 1] = '\0';
+  if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0 && errno != ENOENT) rc = fail("cannot remove", dir);
+  struct stat st;
+  if (stat(dir, &st) == 0) rc = 1;
+  return rc;
+}
+
 int main(int argc, char **argv) {
   /* Run from a descriptor (/proc/<pid>/fd/<n>, the pinned bytes), the kernel would name the process "<n>". */
   prctl(PR_SET_NAME, "layer-bind");
@@ -279,8 +387,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "mount") == 0) return mount_all(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "detach") == 0) return detach(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "rootfs") == 0) return rootfs(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "release") == 0) return release(argc - 2, argv + 2);
   fprintf(stderr,
           "usage: layer-bind attach FILE... | mount DEVICE MOUNT_POINT... | detach DEVICE... | rootfs ROOTFS LOWERDIRS\n"
-          "       layer-bind bind ROOTFS|- LOWERDIRS FILE MAJ:MIN:INO MOUNT_POINT... | dm-table NAME\n");
+          "       layer-bind bind ROOTFS|- LOWERDIRS FILE MAJ:MIN:INO MOUNT_POINT... | dm-table NAME | release ID\n");
   return 2;
 }
