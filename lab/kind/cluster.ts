@@ -414,21 +414,28 @@ export class KindCluster {
     const stateDir = join(STATE_ROOT, labId);
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const kubeconfig = join(stateDir, 'kubeconfig');
-    await recordHostState();
-    await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name, kind: tools.kind }, null, 2));
     const configFile = join(stateDir, 'kind.yaml');
     const shareDir = join(stateDir, 'shared');
-    await mkdir(shareDir, { recursive: true, mode: 0o700 });
-    const labMounts = this.#components.length > 0 ? [{ hostPath: await prepareLabDir(this.#profile, this.#components, stateDir, image, progress), containerPath: KIND_LAB_DIR, readOnly: true }] : [];
-    const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
-      role: i === 0 ? ('control-plane' as const) : ('worker' as const),
-      extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }, { hostPath: shareDir, containerPath: shareDir }, ...labMounts],
-    }));
-    for (const n of nodes) await mkdir(n.extraMounts[0]!.hostPath, { recursive: true, mode: 0o700 });
-    const auditPolicy = join(stateDir, 'audit-policy.yaml');
-    await writeFile(auditPolicy, AUDIT_POLICY);
-    await writeFile(configFile, renderKindConfig({ name, image: image.tag, nodes, auditPolicy }));
-    const env = await kindEnvironment(tools);
+    let env: Awaited<ReturnType<typeof kindEnvironment>>;
+    try {
+      await recordHostState();
+      await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name, kind: tools.kind }, null, 2));
+      await mkdir(shareDir, { recursive: true, mode: 0o700 });
+      const labMounts = this.#components.length > 0 ? [{ hostPath: await prepareLabDir(this.#profile, this.#components, stateDir, image, progress), containerPath: KIND_LAB_DIR, readOnly: true }] : [];
+      const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
+        role: i === 0 ? ('control-plane' as const) : ('worker' as const),
+        extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }, { hostPath: shareDir, containerPath: shareDir }, ...labMounts],
+      }));
+      for (const n of nodes) await mkdir(n.extraMounts[0]!.hostPath, { recursive: true, mode: 0o700 });
+      const auditPolicy = join(stateDir, 'audit-policy.yaml');
+      await writeFile(auditPolicy, AUDIT_POLICY);
+      await writeFile(configFile, renderKindConfig({ name, image: image.tag, nodes, auditPolicy }));
+      env = await kindEnvironment(tools);
+    } catch (err) {
+      // No cluster exists yet; what was made for it goes, the lab's private keys (pki/) first of all.
+      await rm(stateDir, { recursive: true, force: true });
+      throw err;
+    }
     const started = new StartedKindCluster(labId, name, kubeconfig, stateDir, tools, env, this.#profile, this.#workers, this.#keep);
     for (const node of started.nodes) node.components = this.#components;
     started.notInstalled = this.#notInstalled;
