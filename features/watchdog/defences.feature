@@ -11,8 +11,12 @@ Feature: The controls defend themselves
   and checks each container in a protected namespace from the node's mount
   table: one whose root is not the start gate's read-only root (a writable
   upperdir) never passed the gate; where the watchdog enforces (d8-*), it
-  stops that container. Every attack runs on the vanilla control
-  too, where it must succeed.
+  stops that container. The defences also run nothing of the node that
+  root could replace and still be believed: the gates are static programs
+  (no /bin/sh), the gate runs the audit start hold in the busybox it pinned,
+  the audit layer sets its rules with its own helper (not the node's
+  auditctl), and the gate refuses once the loader preloads a library into
+  runc. Every attack runs on the vanilla control too, where it must succeed.
 
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
