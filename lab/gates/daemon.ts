@@ -50,7 +50,7 @@ export async function answer(
   readDefence: DefenceReader,
   runtime: RuntimeCheck,
   versions: VersionRecord = versionRecord(),
-  hold: StartHoldDeps = nodeStartHoldDeps(readDefence, pinnedHoldShell()),
+  hold: StartHoldDeps,
   records: ContainerdRecords = nodeDeps().records,
   layerBind?: PinnedProgram,
 ): Promise<{ code: number; text: string }> {
