@@ -6,8 +6,10 @@
  * size, mtime and ctime; any later change misses the cache and is hashed
  * again).
  *
- * Wire format: NUL-terminated arguments (the first is `pull` or `create`),
- * an empty argument, then stdin bytes until the client half-closes. The
+ * Wire format: NUL-terminated arguments (the first is `pull`, `create` or
+ * `start`), an empty argument, then stdin bytes until the client
+ * half-closes: for `pull` the verifier's stdin, for `create` the loader
+ * variables the runtime wrapper removed from runc's environment. The
  * answer is one byte (the exit code) and the reason text.
  */
 import { createServer as createHttpServer } from 'node:http';
@@ -19,7 +21,7 @@ import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
-import { loadGatePins, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
+import { loadGatePins, parseLoaderVariables, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
 import { warmUpVerifier } from '../signer/index.ts';
@@ -60,7 +62,9 @@ export async function answer(
     if (mode === 'pull') return { code: await pullGateMain(rest, stdin, (l) => lines.push(l), readDefence, versions), text: lines.join('\n') };
     if (mode === 'create') {
       const errors: string[] = [];
-      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, layerBind }, (l) => errors.push(l));
+      // After a create's arguments, the wrapper sends the loader variables it removed from runc's environment.
+      const runtimeLoaderVariables = parseLoaderVariables(stdin);
+      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, layerBind, runtimeLoaderVariables }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);

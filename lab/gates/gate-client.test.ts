@@ -19,6 +19,8 @@ const dir = scratchDir('gate-client');
 const socketPath = join(dir, 'gate.sock');
 const runcLog = join(dir, 'runc.log');
 const releaseLog = join(dir, 'release.log');
+/** The environment the recording runc was run with. */
+const runcEnv = join(dir, 'runc.env');
 const program = join(dir, 'gate-client');
 
 /** What the stand-in daemon was asked, and how it answers. */
@@ -28,7 +30,7 @@ let daemon: Server | undefined;
 
 before(async () => {
   const runc = join(dir, 'runc');
-  writeFileSync(runc, `#!/bin/sh\necho "$0 $*" >> ${runcLog}\nexit 7\n`, { mode: 0o755 });
+  writeFileSync(runc, `#!/bin/sh\necho "$0 $*" >> ${runcLog}\nenv > ${runcEnv}\nexit 7\n`, { mode: 0o755 });
   const layerBind = join(dir, 'layer-bind');
   writeFileSync(layerBind, `#!/bin/sh\necho "$*" >> ${releaseLog}\n`, { mode: 0o755 });
   const defines = [`-DSOCKET_PATH="${socketPath}"`, `-DRUNC="${runc}"`, `-DLAYER_BIND="${layerBind}"`];
@@ -53,10 +55,10 @@ async function startDaemon(): Promise<void> {
   await new Promise<void>((resolve) => daemon!.listen(socketPath, resolve));
 }
 
-/** Runs the program under `name` with `args`; its exit code and output. */
-async function call(name: string, args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the program under `name` with `args` (and `env` added to this process's environment); its exit code and output. */
+async function call(name: string, args: string[], input = '', env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(join(dir, 'bin', name), args, (err, stdout, stderr) => {
+    const child = execFile(join(dir, 'bin', name), args, { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
     });
     // The wrapper never reads its stdin, and may be gone before this is written (EPIPE): that is no failure.
@@ -111,6 +113,34 @@ describe('gate-client', () => {
       assert.deepEqual(asked.map((a) => a.args), [['create', '--root', '/r', 'create', '--bundle', b, 'c1']]);
       assert.equal(read(runcLog).trim(), `${join(dir, 'runc')} --root /r create --bundle ${b} c1`);
       assert.equal(r.code, 7, "runc's own exit code");
+    });
+
+    it("reports the loader variables of its environment with a create, and runs runc without them", async () => {
+      reset();
+      const b = bundle({ 'io.kubernetes.cri.container-type': 'container' });
+      const loader = { LD_PRELOAD: '/var/lib/attacker/lib.so', LD_LIBRARY_PATH: '/var/lib/attacker', GLIBC_TUNABLES: 'glibc.malloc.check=3' };
+      await call('integrity-runc', ['create', '--bundle', b, 'c1'], '', { ...loader, LDX_KEEP: 'not a loader variable' });
+      assert.equal(asked.length, 1);
+      assert.deepEqual(asked[0]!.stdin.split('\0').filter(Boolean).sort(), Object.entries(loader).map(([k, v]) => `${k}=${v}`).sort());
+      const seen = read(runcEnv);
+      for (const name of Object.keys(loader)) assert.doesNotMatch(seen, new RegExp(`^${name}=`, 'm'), `${name} reached runc`);
+      assert.match(seen, /^LDX_KEEP=not a loader variable$/m, 'other variables are kept');
+      assert.match(seen, /^PATH=/m);
+    });
+
+    it('sends nothing after the arguments when there is no loader variable', async () => {
+      reset();
+      const b = bundle({ 'io.kubernetes.cri.container-type': 'container' });
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LD_'))) as Record<string, string>;
+      await new Promise((resolve) => execFile(join(dir, 'bin', 'integrity-runc'), ['create', '--bundle', b, 'c1'], { env }, resolve));
+      assert.equal(asked[0]?.stdin, '');
+    });
+
+    it('removes them for every other runc command too', async () => {
+      reset();
+      await call('integrity-runc', ['--root', '/r', 'state', 'c1'], '', { LD_PRELOAD: '/x.so' });
+      assert.equal(asked.length, 0);
+      assert.doesNotMatch(read(runcEnv), /^LD_PRELOAD=/m);
     });
 
     it('asks the daemon on create of a pod sandbox', async () => {

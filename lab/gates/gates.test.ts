@@ -663,6 +663,32 @@ describe('gateCreate', () => {
       assert.equal(d.action, 'pass', d.reason);
     });
   });
+  describe("when the runtime wrapper reports loader variables in runc's environment (the gate daemon)", () => {
+    it('refuses a signed, intact image, naming each variable, and mounts nothing', async () => {
+      const f = await fixture();
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtimeLoaderVariables: ['LD_PRELOAD=/var/lib/attacker/lib.so', 'LD_LIBRARY_PATH=/opt/containerd/lib:', 'GCONV_PATH=/tmp/g'] });
+      assert.equal(d.action, 'refuse');
+      assert.ok(d.reason.startsWith(`the OCI runtime was started with the dynamic loader's variables "LD_PRELOAD=/var/lib/attacker/lib.so", "GCONV_PATH=/tmp/g" in its environment`), d.reason);
+      assert.equal(d.internalError, undefined, 'a finding, not the gate failing');
+      assert.equal(mountsOf(f).length, 0);
+    });
+    it("allows it when the wrapper found none but containerd's own library path (its opt plugin sets it for every shim)", async () => {
+      const f = await fixture();
+      assert.equal((await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtimeLoaderVariables: [] })).action, 'allow');
+      const g = await fixture();
+      assert.equal((await gateCreate(g.bundle, ID, g.config, { ...g.deps, runtimeLoaderVariables: ['LD_LIBRARY_PATH=/opt/containerd/lib:'] })).action, 'allow');
+    });
+    it("refuses a library path root put in front of or after containerd's", async () => {
+      const f = await fixture();
+      const d = await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtimeLoaderVariables: ['LD_LIBRARY_PATH=/opt/containerd/lib:/var/lib/attacker'] });
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /"LD_LIBRARY_PATH=\/opt\/containerd\/lib:\/var\/lib\/attacker"/);
+    });
+    it('does not refuse for an unprotected namespace (runc runs without them either way)', async () => {
+      const f = await fixture({ namespace: 'default' });
+      assert.equal((await gateCreate(f.bundle, ID, f.config, { ...f.deps, runtimeLoaderVariables: ['LD_PRELOAD=/x.so'] })).action, 'pass');
+    });
+  });
   describe("when the layer-bind helper is checked against the host's pin (the gate daemon)", () => {
     const PROGRAM = '/proc/4242/fd/17';
     it('runs every helper step from the program the check returned, never the path', async () => {

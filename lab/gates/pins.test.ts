@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadGatePins, parseGatePins, pinFiles, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker } from './pins.ts';
+import { loadGatePins, parseGatePins, parseLoaderVariables, pinFiles, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker } from './pins.ts';
 
 const CONFIG = '/etc/integrity-lab/gates.json';
 const ROOTS = '/etc/integrity-lab/trusted-roots.pem';
@@ -284,5 +284,12 @@ describe('pinnedProgram', () => {
       assert.ok(missing instanceof Error);
       assert.throws(() => pinnedProgram(h.path, missing, WHAT)(), (err) => isLabError(err, 'GATE_PINS_MISSING') && err.message.includes(WHAT));
     });
+  });
+});
+
+describe('parseLoaderVariables', () => {
+  it("reads the wrapper's NUL-terminated entries, and none from an empty request body", () => {
+    assert.deepEqual(parseLoaderVariables(Buffer.from('LD_PRELOAD=/a.so\0LD_LIBRARY_PATH=/x\0')), ['LD_PRELOAD=/a.so', 'LD_LIBRARY_PATH=/x']);
+    assert.deepEqual(parseLoaderVariables(Buffer.alloc(0)), []);
   });
 });

@@ -204,6 +204,7 @@ function pinVerifier(pin: FilePin | Error, what: string, io: PinIo = {}): (path:
  * The daemon reads the list (normally absent) when it starts, as it pins
  * the runtime, and every protected decision compares it with that.
  *
+ * The environment is the wrapper's to clean (checkRuntimeEnvironment).
  * Not covered: the libraries runc itself links (libc, libseccomp) and the
  * loader's cache. The watchdog's check of each protected container's root
  * (no writable upperdir) still sees what such a library would do.
@@ -264,6 +265,39 @@ export function runtimeChecker(pin: RuntimePin | Error, io: PinIo = {}, preload?
       );
     }
   };
+}
+
+/**
+ * What containerd sets for itself, and so for every shim: its `opt` plugin
+ * (managed binaries and libraries under /opt/containerd) prepends its
+ * library directory to an empty LD_LIBRARY_PATH. The wrapper removes it
+ * too, so runc never searches that directory; it is no sign of an attack.
+ */
+export const CONTAINERD_OPT_LIBRARY_PATH = 'LD_LIBRARY_PATH=/opt/containerd/lib:';
+
+/**
+ * The runtime's environment. The runtime wrapper inherits containerd's
+ * environment through the shim: root who restarts containerd with
+ * `LD_PRELOAD` (or another loader variable) set has its library run inside
+ * every runc, the same as a preload list (`start-gate-runc-env-preload`).
+ * The wrapper removes these variables before it runs runc and reports what
+ * it found (lab/gates/native/gate-client.c); a protected container is
+ * refused when there were any but containerd's own, because the node's
+ * container runtime is no longer the one the gate was started with.
+ */
+export function checkRuntimeEnvironment(loaderVariables: readonly string[]): void {
+  const foreign = loaderVariables.filter((v) => v !== CONTAINERD_OPT_LIBRARY_PATH);
+  if (foreign.length === 0) return;
+  const shown = foreign.map((v) => JSON.stringify(v.slice(0, 200))).join(', ');
+  throw new LabError<GateErrorCode>(
+    'GATE_DEFENCE_CHANGED',
+    `the OCI runtime was started with the dynamic loader's variables ${shown} in its environment (inherited from containerd through the shim); a library named there runs inside the runtime, so the gate refuses protected containers (the wrapper removes them before runc runs)`,
+  );
+}
+
+/** The loader variables the runtime wrapper sent after a `create` request's arguments: NUL-terminated entries. */
+export function parseLoaderVariables(bytes: Buffer): string[] {
+  return bytes.toString('utf8').split('\0').filter(Boolean);
 }
 
 /**

@@ -29,7 +29,7 @@ import { describeError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
-import { isPinRefusal, type DefenceReader, type PinnedProgram, type RuntimeCheck } from './pins.ts';
+import { checkRuntimeEnvironment, isPinRefusal, type DefenceReader, type PinnedProgram, type RuntimeCheck } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { ctrRecords, type ContainerdRecords } from './containerd-records.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
@@ -138,6 +138,8 @@ export interface RuntimeGateDeps {
   layerBind?: PinnedProgram;
   /** The node's newest signed release per repository (versions.ts): an older v2 release is refused. */
   versions?: VersionRecord;
+  /** The loader variables the runtime wrapper found in its environment (pins.ts checkRuntimeEnvironment); none when not given. */
+  runtimeLoaderVariables?: readonly string[];
 }
 
 /** `cache`: the daemon passes its own, kept for its life; a new one reads the cache file. */
@@ -210,6 +212,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   try {
     // What runs after an allow is runc: a replaced runc could undo everything below.
     deps.runtime?.(config.runtime);
+    checkRuntimeEnvironment(deps.runtimeLoaderVariables ?? []);
     // So is the helper whose word on loop devices the layer binding takes.
     const layerBind = deps.layerBind?.() ?? LAYER_BIND;
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);

@@ -35,7 +35,7 @@ import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod, type RunPod
 import { ensureKindTools, type KindTools } from './tools.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
 import type { Detection, NodeComponent } from '../node/component.ts';
-import { CTR_ANSWERS_WITHIN_30S, type LabNodeHandle } from '../node/handle.ts';
+import { CTR_ANSWERS_WITHIN_30S, environmentWords, type LabNodeHandle } from '../node/handle.ts';
 import { REGISTRY_HOST } from '../node/containerd-config.ts';
 import { generateLabPki } from '../signer/index.ts';
 import type { Workload } from '../spec/schemas.ts';
@@ -292,9 +292,17 @@ export class KindLabNode implements LabNodeHandle {
     return SANDBOX_IMAGE;
   }
 
-  /** systemd runs containerd on a kind node: root restarts its unit (the shims, and so the pods, keep running). */
-  async restartContainerd(): Promise<void> {
-    await this.run(['sh', '-c', `systemctl restart containerd || exit 1\n${CTR_ANSWERS_WITHIN_30S}`]);
+  /**
+   * systemd runs containerd on a kind node: root restarts its unit (the
+   * shims, and so the pods, keep running); an `environment` goes into a
+   * drop-in of the unit first, as root would add it.
+   */
+  async restartContainerd(environment: Readonly<Record<string, string>> = {}): Promise<void> {
+    const words = environmentWords(environment);
+    const dropIn = words.length
+      ? `mkdir -p /etc/systemd/system/containerd.service.d && printf '[Service]\\n%s\\n' ${words.map((w) => `'Environment=${w}'`).join(' ')} >/etc/systemd/system/containerd.service.d/zz-root.conf && systemctl daemon-reload || exit 1\n`
+      : '';
+    await this.run(['sh', '-c', `${dropIn}systemctl restart containerd || exit 1\n${CTR_ANSWERS_WITHIN_30S}`]);
   }
 
   /** Builds an image and pushes it to this node's registry (once per node). */

@@ -19,6 +19,20 @@ import type { Detection, NodeComponent } from './component.ts';
 /** A shell line that waits until containerd answers `ctr` after a restart (30 s), then fails saying so. */
 export const CTR_ANSWERS_WITHIN_30S = 'for i in $(seq 300); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo "containerd did not come back in 30 s" >&2; exit 1';
 
+/**
+ * `NAME=VALUE` words for a shell line, from variables root sets for a
+ * restarted containerd; only plain names and path-like values, so that
+ * nothing needs quoting (throws otherwise).
+ */
+export function environmentWords(environment: Readonly<Record<string, string>>): string[] {
+  return Object.entries(environment).map(([name, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || !/^[A-Za-z0-9_./:=,+-]*$/.test(value)) {
+      throw new Error(`containerd's environment: ${JSON.stringify(`${name}=${value}`)} is not a plain NAME=VALUE (letters, digits and ./:=,+-_ only)`);
+    }
+    return `${name}=${value}`;
+  });
+}
+
 export interface LabNodeHandle {
   /** The lab (single node or cluster) this node belongs to. */
   readonly labId: string;
@@ -60,8 +74,12 @@ export interface LabNodeHandle {
    * evidence says so (lab/attacks/run.ts).
    */
   readonly kubeletStopped?: boolean;
-  /** Restarts the node's containerd as root would (its pid, or its systemd unit) and waits until `ctr` answers again. */
-  restartContainerd(): Promise<void>;
+  /**
+   * Restarts the node's containerd as root would (its pid, or its systemd
+   * unit) and waits until `ctr` answers again; `environment` is added to
+   * its environment (and so to every shim and runtime it starts).
+   */
+  restartContainerd(environment?: Readonly<Record<string, string>>): Promise<void>;
   /** Everything this node's components reported since `since`. */
   detections(since: Date): Promise<Detection[]>;
 }

@@ -24,7 +24,7 @@ import { CONTAINERD_SOCKET_DIR, PAUSE_IMAGE, REGISTRY_HOST, renderContainerdConf
 import { hostCapabilities } from './capabilities.ts';
 import type { NodeErrorCode } from './errors.ts';
 import { runAfterStart, type AdmissionAnswer, type Detection, type NodeComponent, type NodeFile } from './component.ts';
-import { CTR_ANSWERS_WITHIN_30S, type LabNodeHandle } from './handle.ts';
+import { CTR_ANSWERS_WITHIN_30S, environmentWords, type LabNodeHandle } from './handle.ts';
 import { generateLabPki, loadLabPki, pkiSigningIdentity, RegistryClient, signImageInRegistry } from '../signer/index.ts';
 import { ensureNodeImage } from './image.ts';
 import { releaseLeakedLoopDevices } from './loop-devices.ts';
@@ -400,11 +400,12 @@ export class StartedLabNode implements LabNodeHandle {
   }
 
   /** lab-node-init started containerd and keeps its pid: root kills it and starts it again the same way. */
-  async restartContainerd(): Promise<void> {
+  async restartContainerd(environment: Readonly<Record<string, string>> = {}): Promise<void> {
+    const words = environmentWords(environment);
     await this.run(['sh', '-c', [
       'pid=$(cat /run/lab-containerd.pid); kill "$pid"',
       'for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done',
-      'setsid containerd >>/var/log/integrity-lab/containerd.log 2>&1 < /dev/null & echo $! >/run/lab-containerd.pid',
+      `${words.length ? `env ${words.join(' ')} ` : ''}setsid containerd >>/var/log/integrity-lab/containerd.log 2>&1 < /dev/null & echo $! >/run/lab-containerd.pid`,
       CTR_ANSWERS_WITHIN_30S,
     ].join('\n')]);
   }

@@ -70,6 +70,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'audit-start-hold-shell-replaced',
   'audit-blinded-by-auditctl',
   'start-gate-runc-preloaded',
+  'start-gate-runc-env-preloaded',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',
   'another-signed-image-under-protected-name',

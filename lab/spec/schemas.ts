@@ -307,6 +307,7 @@ export const TECHNIQUES = [
   'shell-replace-startup-shell',
   'auditctl-replace',
   'runc-preload',
+  'runc-env-preload',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',
   'pause-image-side-load',

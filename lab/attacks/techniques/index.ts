@@ -30,6 +30,7 @@ import { layerBindReplace } from './layer-bind-replace.ts';
 import { pullVerifierEmpty } from './pull-verifier-empty.ts';
 import { auditctlReplace } from './auditctl-replace.ts';
 import { runcPreload } from './runc-preload.ts';
+import { runcEnvPreload } from './runc-env-preload.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
@@ -76,6 +77,7 @@ const implemented: Technique[] = [
   shellReplaceStartupShell,
   auditctlReplace,
   runcPreload,
+  runcEnvPreload,
   watchdogConfigUnwatch,
   ctrHideTasks,
   pauseImageSideLoad,

@@ -31,13 +31,19 @@ const LIBRARY = `${WORK}/libpreload.so`;
 /** The script the library runs in runc create, with the bundle as $1. */
 export const UNDO_SCRIPT = `bundle=$1\n${undoReadOnlyRoot(WORK)}\n`;
 
-/** Puts the library and its script on the node and names the library in the preload list; evidence. */
-export async function preloadIntoRunc(node: LabNodeHandle): Promise<Record<string, unknown>> {
+/** Puts the library and the script it runs on the node; the library's path there. */
+export async function placeRuncLibrary(node: LabNodeHandle): Promise<string> {
   const copy = join(node.shareDir, 'libpreload.so');
   await copyFile(await compileSharedLibrary(SOURCE, 'runc-preload'), copy);
   await node.run(['mkdir', '-p', WORK]);
   await writeNodeText(node, `${WORK}/undo-read-only-root.sh`, UNDO_SCRIPT);
   await node.run(['cp', copy, LIBRARY]);
+  return LIBRARY;
+}
+
+/** Puts the library and its script on the node and names the library in the preload list; evidence. */
+export async function preloadIntoRunc(node: LabNodeHandle): Promise<Record<string, unknown>> {
+  await placeRuncLibrary(node);
   const before = await node.exec.run(['cat', LOADER_PRELOAD]);
   await writeNodeText(node, LOADER_PRELOAD, `${LIBRARY}\n`);
   // The loader maps it into a new dynamic program from now on; a failed load would print an error here.

@@ -71,8 +71,61 @@ static int refuse(FILE *out, const char *what) {
   return 1;
 }
 
-/* Asks the daemon `command ARGS...`; returns its verdict (0 admits). */
-static int ask_daemon(const char *command, int argc, char **args, int forward_stdin, FILE *out) {
+/*
+ * Variables through which the environment makes the dynamic loader (or
+ * libc) load code or data of the caller's choice: every name starting with
+ * LD_, and the others glibc ignores for setuid programs. runc is a dynamic
+ * program; the runtime wrapper inherits containerd's environment through
+ * the shim, so root who restarts containerd with LD_PRELOAD set would have
+ * its library run inside every runc (`start-gate-runc-env-preload`).
+ */
+static const char *const LOADER_VARIABLES[] = {
+    "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "MALLOC_TRACE",
+    "NIS_PATH",   "NLSPATH",     "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR", NULL};
+
+static int is_loader_variable(const char *entry) {
+  if (strncmp(entry, "LD_", 3) == 0) return 1;
+  size_t name = strcspn(entry, "=");
+  for (const char *const *v = LOADER_VARIABLES; *v; v++) {
+    if (strlen(*v) == name && strncmp(entry, *v, name) == 0) return 1;
+  }
+  return 0;
+}
+
+/*
+ * Removes the loader variables from this process's environment, so that
+ * runc never sees them, and returns them as NUL-terminated entries (empty
+ * when there were none), for the gate daemon to judge.
+ */
+static char *take_loader_variables(size_t *len) {
+  extern char **environ;
+  size_t cap = 1, used = 0;
+  for (char **e = environ; *e; e++) {
+    if (is_loader_variable(*e)) cap += strlen(*e) + 1;
+  }
+  char *found = malloc(cap);
+  if (!found) return NULL;
+  char **keep = environ;
+  for (char **e = environ; *e; e++) {
+    if (!is_loader_variable(*e)) {
+      *keep++ = *e;
+      continue;
+    }
+    size_t n = strlen(*e) + 1;
+    memcpy(found + used, *e, n);
+    used += n;
+  }
+  *keep = NULL;
+  *len = used;
+  return found;
+}
+
+/*
+ * Asks the daemon `command ARGS...`; returns its verdict (0 admits). What
+ * follows the arguments is this process's stdin when `forward_stdin`, else
+ * `extra` (`extra_len` bytes).
+ */
+static int ask_daemon(const char *command, int argc, char **args, int forward_stdin, const char *extra, size_t extra_len, FILE *out) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return refuse(out, "socket");
   struct sockaddr_un addr;
@@ -91,6 +144,7 @@ static int ask_daemon(const char *command, int argc, char **args, int forward_st
     if (write_all(fd, args[i], strlen(args[i]) + 1) < 0) return refuse(out, "write");
   }
   if (write_all(fd, "", 1) < 0) return refuse(out, "write");
+  if (!forward_stdin && extra_len > 0 && write_all(fd, extra, extra_len) < 0) return refuse(out, "write");
   if (forward_stdin) {
     char buf[65536];
     ssize_t n;
@@ -160,13 +214,21 @@ static int run_and_wait(char **argv, int quiet) {
 
 /*
  * The start gate's runtime wrapper. Only `create` of a CRI workload
- * container or pod sandbox is gated (by the resident gate daemon); `start`
- * asks the daemon too, which runs the audit daemon's start hold from its
- * pinned bytes (lab/gates/start-hold-gate.ts). Every runc command then goes
- * to runc as it came. On `delete`, what the gate mounted for the container
- * goes too.
+ * container or pod sandbox is gated (by the resident gate daemon), and the
+ * loader variables it found in its environment go with the request (the
+ * daemon refuses a protected container when there are any); `start` asks
+ * the daemon too, which runs the audit daemon's start hold from its pinned
+ * bytes (lab/gates/start-hold-gate.ts). Every runc command then goes to
+ * runc as it came, with no loader variable in its environment. On
+ * `delete`, what the gate mounted for the container goes too.
  */
 static int runtime_wrapper(int argc, char **argv) {
+  size_t loader_len = 0;
+  char *loader = take_loader_variables(&loader_len);
+  if (!loader) {
+    fprintf(stderr, "integrity-runc: out of memory\n");
+    return 1;
+  }
   const char *bundle = NULL;
   int create = 0, del = 0, start = 0;
   for (int i = 1; i < argc; i++) {
@@ -175,8 +237,9 @@ static int runtime_wrapper(int argc, char **argv) {
     if (strcmp(argv[i], "delete") == 0) del = 1;
     if (strcmp(argv[i], "start") == 0) start = 1;
   }
-  if (start && ask_daemon("start", argc - 1, argv + 1, 0, stderr) != 0) return 1;
-  if (create && bundle && is_cri_bundle(bundle) && ask_daemon("create", argc - 1, argv + 1, 0, stderr) != 0) return 1;
+  if (start && ask_daemon("start", argc - 1, argv + 1, 0, NULL, 0, stderr) != 0) return 1;
+  if (create && bundle && is_cri_bundle(bundle) && ask_daemon("create", argc - 1, argv + 1, 0, loader, loader_len, stderr) != 0) return 1;
+  free(loader);
   argv[0] = RUNC;
   if (del) {
     int rc = run_and_wait(argv, 0);
@@ -193,10 +256,10 @@ int main(int argc, char **argv) {
   const char *slash = strrchr(argv[0], '/');
   const char *name = slash ? slash + 1 : argv[0];
   if (strcmp(name, "integrity-runc") == 0) return runtime_wrapper(argc, argv);
-  if (strcmp(name, "integrity-pull-gate") == 0) return ask_daemon("pull", argc - 1, argv + 1, 1, stdout);
+  if (strcmp(name, "integrity-pull-gate") == 0) return ask_daemon("pull", argc - 1, argv + 1, 1, NULL, 0, stdout);
   if (argc < 2) {
     fprintf(stderr, "usage: integrity-gate-client pull|create|start ARGS...\n");
     return 2;
   }
-  return ask_daemon(argv[1], argc - 2, argv + 2, strcmp(argv[1], "pull") == 0, stdout);
+  return ask_daemon(argv[1], argc - 2, argv + 2, strcmp(argv[1], "pull") == 0, NULL, 0, stdout);
 }
