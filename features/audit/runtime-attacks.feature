@@ -70,6 +70,21 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     Then the attack has the outcome expected on this profile
     And the audit rule "Fileless execution in a container" raised an alert
 
+  Scenario: root deletes a protected container's audit rules, then opens a shell in it, on the vanilla profile
+    Given a lab node with the "vanilla" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "audit-rules-deleted-from-node"
+    Then the attack has the outcome expected on this profile
+
+  Scenario: root deletes a protected container's audit rules, then opens a shell in it, on the integrity profile
+    Given a lab node with the "integrity" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "audit-rules-deleted-from-node"
+    Then the attack has the outcome expected on this profile
+    And the audit rule "Audit rules of a container removed" raised an alert
+
   Scenario: a shell that is a container's entrypoint and exits at once on the vanilla profile
     Given a lab node with the "vanilla" profile
     When the attacker carries out "shell-at-container-start"

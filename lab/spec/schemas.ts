@@ -308,6 +308,7 @@ export const TECHNIQUES = [
   'auditctl-replace',
   'runc-preload',
   'runc-env-preload',
+  'audit-rules-delete',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',
   'pause-image-side-load',

@@ -31,6 +31,7 @@ import { pullVerifierEmpty } from './pull-verifier-empty.ts';
 import { auditctlReplace } from './auditctl-replace.ts';
 import { runcPreload } from './runc-preload.ts';
 import { runcEnvPreload } from './runc-env-preload.ts';
+import { auditRulesDelete } from './audit-rules-delete.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
@@ -78,6 +79,7 @@ const implemented: Technique[] = [
   auditctlReplace,
   runcPreload,
   runcEnvPreload,
+  auditRulesDelete,
   watchdogConfigUnwatch,
   ctrHideTasks,
   pauseImageSideLoad,

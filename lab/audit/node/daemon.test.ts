@@ -6,7 +6,7 @@ import { BUILTIN_RULES_PATH } from '../builtin.ts';
 import { AuditEngine, type Alert } from '../engine.ts';
 import type { RulesSource } from '../loader.ts';
 import type { DecisionRecord } from '../../admission/index.ts';
-import { AuditDaemon, RECORDS_LOST_RULE, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
+import { AuditDaemon, RECORDS_LOST_RULE, RULES_REMOVED_RULE, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
 import { fakeProc } from './fake-proc.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -429,6 +429,59 @@ describe('AuditDaemon', () => {
       h.daemon.tick();
       assert.equal(h.daemon.status().containers.find((c) => c.id === APP)?.removedByKernel, true);
       assert.equal(h.daemon.status().containers.find((c) => c.id === LEGACY)?.removedByKernel, false);
+      assert.deepEqual(h.alerts.filter((a) => a.rule === RULES_REMOVED_RULE), [], 'the kernel removing what it watched is no finding');
+    });
+    it('takes a watch rule the kernel removed (path=, after auid and ses) as the kernel\'s too', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      h.daemon.handleAuditLine(`type=CONFIG_CHANGE msg=audit(1795354700.000:1): auid=4294967295 ses=4294967295 op=remove_rule path="/proc/24159/root/etc/shadow" key="il:${LAB}:${APP.slice(0, 12)}" list=4 res=1`);
+      h.daemon.tick();
+      h.daemon.tick();
+      assert.deepEqual(h.alerts.filter((a) => a.rule === RULES_REMOVED_RULE), []);
+    });
+  });
+
+  describe("when a process removes a running container's rules (auditctl -D -k KEY from the node)", () => {
+    /** The records `auditctl -D -k KEY` makes, as this kernel wrote them (2026-12-07): one CONFIG_CHANGE and its SYSCALL per rule. */
+    const removal = (serial: number, containerId: string) => [
+      `type=CONFIG_CHANGE msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): auid=4294967295 ses=4294967295 op=remove_rule key="il:${LAB}:${containerId.slice(0, 12)}" list=4 res=1`,
+      `type=SYSCALL msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): arch=c000003e syscall=44 success=yes exit=1080 a0=3 a1=7fff2e99c8b0 a2=438 a3=0 items=0 ppid=6656 pid=6680 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="auditctl" exe="/usr/sbin/auditctl" key=(null)`,
+    ];
+
+    it('raises one alert naming the container and the process, and sets its rules again', async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      const before = { auditctl: h.auditctl.length, inNode: h.inNode.length };
+      for (const line of [...removal(1, APP), ...removal(2, APP), ...removal(3, APP)]) h.daemon.handleAuditLine(line);
+      h.daemon.tick();
+      h.daemon.tick();
+      const alerts = h.alerts.filter((a) => a.rule === RULES_REMOVED_RULE);
+      assert.equal(alerts.length, 1, 'one request, one alert');
+      assert.equal(alerts[0]!.priority, 'Critical');
+      assert.equal(alerts[0]!.output_fields['container.id'], APP.slice(0, 12));
+      assert.equal(alerts[0]!.output_fields['proc.pid'], 6680);
+      assert.match(alerts[0]!.output, /audit rules of running container .*\(4b0a212671a3\) were removed by process 6680 \(\/usr\/sbin\/auditctl\), not by the kernel/);
+      await new Promise((r) => setImmediate(r));
+      const again = [...h.auditctl.slice(before.auditctl), ...h.inNode.slice(before.inNode)];
+      assert.ok(again.length > 0 && again.every((args) => args.includes(`key=il:${LAB}:${APP.slice(0, 12)}`) || args.includes(`il:${LAB}:${APP.slice(0, 12)}`)), JSON.stringify(again));
+      const watch = h.daemon.status().containers.find((c) => c.id === APP)!;
+      assert.equal(watch.removedByProcess, 1);
+      assert.equal(watch.removedByKernel, false);
+      assert.equal(new Set(watch.rules).size, watch.rules.length, 'rules set again are not listed twice');
+    });
+
+    it("does not alert for another lab's key, nor once the kernel removed the container's rules (it exited)", async () => {
+      const h = harness();
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      for (const line of removal(1, APP)) h.daemon.handleAuditLine(line.replace(`il:${LAB}:`, 'il:otherlab-000000:'));
+      h.daemon.handleAuditLine(`type=CONFIG_CHANGE msg=audit(1795354700.010:10): op=remove_rule dir="/run/containerd/io.containerd.runtime.v2.task/k8s.io/${APP}/rootfs" key="il:${LAB}:${APP.slice(0, 12)}" list=4 res=1`);
+      for (const line of removal(11, APP)) h.daemon.handleAuditLine(line);
+      h.daemon.tick();
+      h.daemon.tick();
+      assert.deepEqual(h.alerts.filter((a) => a.rule === RULES_REMOVED_RULE), []);
     });
   });
 });

@@ -35,6 +35,9 @@ export type { Placement };
 /** The rule name of the alert raised when audit records were lost (kernel or tap). */
 export const RECORDS_LOST_RULE = 'Audit records lost';
 
+/** The rule name of the alert raised when a running container's kernel rules were removed by a process, not by the kernel. */
+export const RULES_REMOVED_RULE = 'Audit rules of a container removed';
+
 export interface DaemonConfig {
   labId: string;
   /** The lab node's Docker container id (64 hex). */
@@ -111,8 +114,10 @@ export interface ContainerWatch {
   rules: string[];
   /** Rules not set, with auditctl's reason (e.g. a sensitive path the image does not have). */
   skipped: string[];
-  /** The kernel removed its rules (CONFIG_CHANGE op=remove_rule). */
+  /** The kernel removed its rules (CONFIG_CHANGE op=remove_rule naming the watched dir or path: it went away). */
   removedByKernel: boolean;
+  /** Times a process (not the kernel) removed its rules while it ran; each raised an alert and set them again. */
+  removedByProcess?: number;
 }
 
 export interface DaemonCounters {
@@ -167,6 +172,8 @@ export class AuditDaemon {
   #syncing = false;
   #lastReload?: ReloadResult;
   readonly #placements: Placement[] = [];
+  /** Per container, the last rule removal by a process alerted on (its pid and second), so one request alerts once. */
+  readonly #removalsSeen = new Map<string, string>();
   /** Raw lines of the events still being assembled, by `time:serial`. */
   readonly #raw = new Map<string, string[]>();
 
@@ -300,7 +307,7 @@ export class AuditDaemon {
     const raw = this.#raw.get(`${group.time}:${group.serial}`);
     this.#raw.delete(`${group.time}:${group.serial}`);
     for (const r of group.records) {
-      if (r.type === 'CONFIG_CHANGE' && r.fields.get('op') === 'remove_rule') this.#onRuleRemoved(r.fields.get('key'));
+      if (r.type === 'CONFIG_CHANGE' && r.fields.get('op') === 'remove_rule') this.#onRuleRemoved(r.fields, group);
     }
     const event = auditGroupToEvent(group) as Record<string, FieldValue> | undefined;
     if (!event) return;
@@ -363,12 +370,69 @@ export class AuditDaemon {
     return undefined;
   }
 
-  #onRuleRemoved(key: string | undefined): void {
-    const parsed = parseKey(key);
+  /**
+   * A rule with one of this lab's container keys was removed. The kernel
+   * removes a tree or watch rule when what it watches goes away (the
+   * container's root file system, a process's /proc entry), and its record
+   * names that `dir=` or `path=`. A removal asked over audit netlink
+   * (`auditctl -d`/`-D`) names only the key, and comes with the SYSCALL
+   * record of the process that asked. This daemon removes its rules only
+   * when it stops, after its record stream is closed; so a process's
+   * removal while the container runs is root blinding the audit layer for
+   * that container (`audit-rules-deleted-from-node`): it raises an alert
+   * naming the container and the process, and sets the rules again.
+   */
+  #onRuleRemoved(fields: ReadonlyMap<string, string>, group: AuditRecordGroup): void {
+    const parsed = parseKey(fields.get('key'));
     if (parsed?.labId !== this.#config.labId || !parsed.containerId) return;
     const id = [...this.#containers.keys()].find((c) => c.startsWith(parsed.containerId!));
     const known = id ? this.#containers.get(id) : undefined;
-    if (known) known.watch.removedByKernel = true;
+    if (!known) return;
+    if (fields.has('dir') || fields.has('path')) {
+      known.watch.removedByKernel = true;
+      return;
+    }
+    if (known.watch.removedByKernel || known.watch.hostPid === undefined) return;
+    // One alert per removal request, not per rule: `auditctl -D -k KEY` removes them one by one, each with its own record.
+    const syscall = group.records.find((r) => r.type === 'SYSCALL')?.fields;
+    const by = { pid: syscall?.get('pid'), exe: syscall?.get('exe'), comm: syscall?.get('comm') };
+    const burst = `${by.pid ?? '?'}:${group.time.slice(0, group.time.indexOf('.'))}`;
+    if (this.#removalsSeen.get(known.watch.id) === burst) return;
+    this.#removalsSeen.set(known.watch.id, burst);
+    known.watch.removedByProcess = (known.watch.removedByProcess ?? 0) + 1;
+    const w = known.watch;
+    const who = [w.namespace, w.pod, w.name].filter(Boolean).join('/') || w.id.slice(0, 12);
+    const time = formatTime(this.#io.now());
+    const message = `the kernel audit rules of running container ${who} (${w.id.slice(0, 12)}) were removed by process ${by.pid ?? 'unknown'} (${by.exe ?? by.comm ?? 'unknown executable'}), not by the kernel: its execs and reads were unaudited until the rules were set again`;
+    this.#counters.alerts++;
+    this.#io.emit({
+      output: `${timeOfDay(time)}: Critical ${message}`,
+      priority: 'Critical',
+      rule: RULES_REMOVED_RULE,
+      time,
+      output_fields: {
+        'container.id': w.id.slice(0, 12),
+        'container.name': w.name ?? null,
+        'k8s.pod.name': w.pod ?? null,
+        'k8s.ns.name': w.namespace ?? null,
+        'proc.pid': by.pid === undefined ? null : Number(by.pid),
+        'proc.exepath': by.exe ?? null,
+        'evt.arg.key': fields.get('key') ?? null,
+      },
+      source: 'internal',
+      tags: ['integrity-lab', 'internal', 'T1562.012'],
+      hostname: this.#config.hostname,
+    });
+    void this.#setRulesAgain(known).catch((err: unknown) => this.#io.log(`setting the rules of ${w.id.slice(0, 12)} again failed: ${describeError(err)}`));
+  }
+
+  /** After a process removed them: the container's rules again, if it still runs (a rule still set is refused by the kernel and noted). */
+  async #setRulesAgain(known: Known): Promise<void> {
+    const w = known.watch;
+    if (w.hostPid === undefined || this.#io.proc.readText(`/proc/${w.hostPid}/cgroup`) === undefined) return;
+    const rootfsInNode = rootfsMountPoint(this.#io.proc.readText(`/proc/${this.#config.nodePid}/mountinfo`) ?? '', w.id);
+    if (rootfsInNode === undefined) return;
+    await this.#setRules(w, { hostPid: w.hostPid, rootfsInNode });
   }
 
   // -------------------------------------------------------------- inventory
@@ -455,15 +519,22 @@ export class AuditDaemon {
       watch.skipped.push(`no rootfs mount of the container in the node's mountinfo (pid ${this.#config.nodePid}): exec events of this container are not audited`);
       return;
     }
+    await this.#setRules(watch, { hostPid, rootfsInNode });
+  }
+
+  /** Sets a container's kernel rules and notes each in its watch (set, or skipped with the reason). */
+  async #setRules(watch: ContainerWatch, target: { hostPid: number; rootfsInNode: string }): Promise<void> {
     // All at once: every rule is `always` with the container's key, so their order in the
     // kernel's list changes nothing. A container held at start waits for them: on the lab
     // node the seven took 17-29 ms together (median 18), 21-32 ms one after another (median 25).
-    const rules = containerRules(this.#config.labId, id, { hostPid, rootfsInNode }, this.#config.sensitivePaths);
+    const rules = containerRules(this.#config.labId, watch.id, target, this.#config.sensitivePaths);
     const results = await Promise.all(rules.map((rule) => (rule.inNodeMountNamespace ? this.#io.auditctlInNode(rule.args) : this.#io.auditctl(rule.args))));
     for (const [i, rule] of rules.entries()) {
       const r = results[i]!;
       const text = `${rule.inNodeMountNamespace ? '(node mount ns) audit-rule' : 'auditctl'} ${rule.args.join(' ')}`;
-      if (r.exitCode === 0) watch.rules.push(text);
+      if (r.exitCode === 0) {
+        if (!watch.rules.includes(text)) watch.rules.push(text);
+      }
       else watch.skipped.push(`${text}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
     }
   }
