@@ -16,8 +16,8 @@ Feature: The controls defend themselves
   (no /bin/sh), the gate runs the audit start hold in the busybox it pinned,
   the audit layer sets its rules with its own helper (not the node's
   auditctl), and the gate refuses once the loader preloads a library into
-  runc, through the preload list or containerd's environment. Every attack
-  runs on the vanilla control too, where it must succeed.
+  runc, through the preload list, containerd's environment or a library runc
+  links. Every attack runs on the vanilla control too, where it must succeed.
 
   Scenario Outline: <attack> (<profile>)
     Given a lab node with the "<profile>" profile
@@ -39,6 +39,8 @@ Feature: The controls defend themselves
       | start-gate-runc-preloaded            | system-agent | integrity |
       | start-gate-runc-env-preloaded        | system-agent | vanilla   |
       | start-gate-runc-env-preloaded        | system-agent | integrity |
+      | start-gate-runc-library-replaced     | system-agent | vanilla   |
+      | start-gate-runc-library-replaced     | system-agent | integrity |
       | start-gate-layer-bind-replaced       | system-agent | vanilla   |
       | start-gate-layer-bind-replaced       | system-agent | integrity |
       | unsigned-image-past-emptied-verifier | system-agent | vanilla   |

@@ -23,6 +23,7 @@ import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, parseLoaderVariables, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
+import { pinRuntimeLibraries } from './runtime-libraries.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
 import { warmUpVerifier } from '../signer/index.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
@@ -182,8 +183,10 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   } catch (err) {
     runtimePin = err as Error;
   }
-  // And the loader's preload list as it is now (normally absent): a library there runs inside runc.
-  const runtime = runtimeChecker(runtimePin, {}, { pin: pinPreload(new Date()) });
+  // And the loader's preload list as it is now (normally absent): a library there runs inside runc;
+  // and what the loader maps into runc (its libraries, the loader, the loader's cache).
+  const libraries = runtimePin instanceof Error ? [] : pinRuntimeLibraries(runtimePin.path, new Date());
+  const runtime = runtimeChecker(runtimePin, {}, { pin: pinPreload(new Date()) }, libraries);
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   warmUp(runtime, runtimePin, layerBind, records, readDefence);
@@ -198,6 +201,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     }
   }, 250).unref();
   process.stdout.write(runtimePin instanceof Error ? `integrity gate daemon: ${runtimePin.message}; every protected container is refused\n` : `integrity gate daemon: OCI runtime ${runtimePin.path} pinned (sha256 ${runtimePin.sha256})\n`);
+  for (const l of libraries) process.stdout.write(l instanceof Error ? `integrity gate daemon: ${l.message}; every protected container is refused\n` : `integrity gate daemon: ${l.path} pinned (sha256 ${l.sha256}), loaded into the OCI runtime\n`);
   process.stdout.write(pins instanceof Error ? `integrity gate daemon: ${pins.message}; every decision is refused\n` : `integrity gate daemon: ${Object.keys(pins.files).length} files pinned at ${pins.pinnedAt}: ${Object.keys(pins.files).join(', ')}\n`);
   rmSync(socketPath, { force: true });
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {

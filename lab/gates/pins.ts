@@ -204,12 +204,15 @@ function pinVerifier(pin: FilePin | Error, what: string, io: PinIo = {}): (path:
  * The daemon reads the list (normally absent) when it starts, as it pins
  * the runtime, and every protected decision compares it with that.
  *
- * The environment is the wrapper's to clean (checkRuntimeEnvironment).
- * Not covered: the libraries runc itself links (libc, libseccomp) and the
- * loader's cache. The watchdog's check of each protected container's root
- * (no writable upperdir) still sees what such a library would do.
+ * The environment is the wrapper's to clean (checkRuntimeEnvironment);
+ * the libraries runc links, the loader and its cache are pinned when the
+ * daemon starts too (runtime-libraries.ts). Not covered: a swap of any of
+ * these between the gate's check and the wrapper's exec of runc.
  */
 export const LOADER_PRELOAD = '/etc/ld.so.preload';
+
+/** Where the loader looks a library's path up (written by ldconfig); pinned with the runtime's libraries (runtime-libraries.ts). */
+export const LOADER_CACHE = '/etc/ld.so.cache';
 
 export interface PreloadPin {
   path: string;
@@ -241,12 +244,24 @@ export function pinPreload(now: Date, read: PreloadRead = readPreload, path = LO
 
 const describePreload = (text: string | undefined) => (text === undefined ? 'no list' : `a list naming ${JSON.stringify(text.trim().slice(0, 200))}`);
 
-/** A RuntimeCheck against the daemon's pin of the runtime, and of the loader's preload list when given. */
-export function runtimeChecker(pin: RuntimePin | Error, io: PinIo = {}, preload?: { pin: PreloadPin | Error; read?: PreloadRead }): RuntimeCheck {
+/**
+ * A RuntimeCheck against the daemon's pin of the runtime, of the loader's
+ * preload list when given, and of each file the loader maps into the
+ * runtime (runtime-libraries.ts pinRuntimeLibraries) when given.
+ */
+export function runtimeChecker(
+  pin: RuntimePin | Error,
+  io: PinIo = {},
+  preload?: { pin: PreloadPin | Error; read?: PreloadRead },
+  loaded: readonly (FilePin | Error)[] = [],
+): RuntimeCheck {
   const verify = pinVerifier(pin, 'the OCI runtime', io);
+  const whatOf = (p: FilePin | Error) => (!(p instanceof Error) && p.path === LOADER_CACHE ? "the dynamic loader's cache" : 'a file the dynamic loader maps into the OCI runtime');
+  const verifyLoaded = loaded.map((p) => ({ path: p instanceof Error ? '' : p.path, verify: pinVerifier(p, whatOf(p), io) }));
   const read = preload?.read ?? readPreload;
   return (path) => {
     verify(path);
+    for (const l of verifyLoaded) l.verify(l.path);
     if (!preload) return;
     const pinned = preload.pin;
     if (pinned instanceof Error) {

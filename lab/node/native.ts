@@ -24,32 +24,37 @@ export function compileStatic(source: string, name: string, exec: Exec = localEx
 }
 
 /**
- * Compiles `source` into a shared library (once per source content);
- * returns its path. For attack tools that must run inside another dynamic
- * program (a library named in /etc/ld.so.preload): built against the host's
- * glibc, which is no newer than the node's.
+ * Compiles `source` into a shared library (once per source content and
+ * options); returns its path. For attack tools that must run inside another
+ * dynamic program (a library named in /etc/ld.so.preload, or one put in
+ * place of a library the program links): built against the host's glibc,
+ * which is no newer than the node's. `soname` sets its DT_SONAME; `links`
+ * are shared libraries (built here) it names in DT_NEEDED, by their sonames.
  */
-export function compileSharedLibrary(source: string, name: string, exec: Exec = localExec): Promise<string> {
-  return compileNative(source, name, ['-shared', '-fPIC', '-O2', '-Wall'], '.so', exec);
+export function compileSharedLibrary(source: string, name: string, options: { soname?: string; links?: readonly string[] } = {}, exec: Exec = localExec): Promise<string> {
+  const flags = ['-shared', '-fPIC', '-O2', '-Wall', ...(options.soname ? [`-Wl,-soname,${options.soname}`] : [])];
+  // After the source, and kept even though no symbol of theirs is used (the loader maps them: that is the point).
+  const after = options.links?.length ? ['-Wl,--no-as-needed', ...options.links] : [];
+  return compileNative(source, name, flags, '.so', exec, after);
 }
 
-async function compileNative(source: string, name: string, flags: string[], suffix: string, exec: Exec): Promise<string> {
+async function compileNative(source: string, name: string, flags: string[], suffix: string, exec: Exec, after: string[] = []): Promise<string> {
   const text = await readFile(source);
-  const hash = createHash('sha256').update(text).update(flags.join(' ')).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(text).update([...flags, '--', ...after].join(' ')).digest('hex').slice(0, 16);
   const out = join(NATIVE_CACHE, `${name}-${hash}${suffix}`);
   if (existsSync(out)) return out;
   let build = building.get(out);
   if (!build) {
-    build = compileTo(source, name, flags, out, exec).finally(() => building.delete(out));
+    build = compileTo(source, name, flags, out, exec, after).finally(() => building.delete(out));
     building.set(out, build);
   }
   return build;
 }
 
-async function compileTo(source: string, name: string, flags: string[], out: string, exec: Exec): Promise<string> {
+async function compileTo(source: string, name: string, flags: string[], out: string, exec: Exec, after: string[]): Promise<string> {
   await mkdir(NATIVE_CACHE, { recursive: true });
   const tmp = `${out}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const r = await exec.run(['gcc', ...flags, '-o', tmp, source], { timeoutMs: 120_000 }).catch((err: unknown) => {
+  const r = await exec.run(['gcc', ...flags, '-o', tmp, source, ...after], { timeoutMs: 120_000 }).catch((err: unknown) => {
     throw new LabError<NodeErrorCode>('NATIVE_BUILD_FAILED', `cannot run gcc to build ${name} from ${source}: ${(err as Error).message}`, { cause: err });
   });
   if (r.exitCode !== 0) {

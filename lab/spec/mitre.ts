@@ -73,6 +73,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'start-gate-runc-preloaded',
   'start-gate-runc-env-preloaded',
   'audit-rules-deleted-from-node',
+  'start-gate-runc-library-replaced',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',
   'another-signed-image-under-protected-name',

@@ -309,6 +309,7 @@ export const TECHNIQUES = [
   'runc-preload',
   'runc-env-preload',
   'audit-rules-delete',
+  'runc-library-replace',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',
   'pause-image-side-load',

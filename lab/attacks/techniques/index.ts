@@ -32,6 +32,7 @@ import { auditctlReplace } from './auditctl-replace.ts';
 import { runcPreload } from './runc-preload.ts';
 import { runcEnvPreload } from './runc-env-preload.ts';
 import { auditRulesDelete } from './audit-rules-delete.ts';
+import { runcLibraryReplace } from './runc-library-replace.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
@@ -80,6 +81,7 @@ const implemented: Technique[] = [
   runcPreload,
   runcEnvPreload,
   auditRulesDelete,
+  runcLibraryReplace,
   watchdogConfigUnwatch,
   ctrHideTasks,
   pauseImageSideLoad,

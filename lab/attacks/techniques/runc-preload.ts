@@ -23,7 +23,8 @@ import { compileSharedLibrary } from '../../node/native.ts';
 import { ungatedWriteAfter, writeNodeText } from './defence-tamper.ts';
 import { undoReadOnlyRoot } from './runc-replace.ts';
 
-const SOURCE = join(import.meta.dirname, 'native', 'runc-preload.c');
+/** The attacker's library: its constructor runs the undo script in `runc create`. */
+export const SOURCE = join(import.meta.dirname, 'native', 'runc-preload.c');
 /** Where the attacker keeps its library and the script it runs (native/runc-preload.c names the script). */
 const WORK = '/var/lib/containerd/attacker-preload';
 const LIBRARY = `${WORK}/libpreload.so`;
@@ -31,12 +32,17 @@ const LIBRARY = `${WORK}/libpreload.so`;
 /** The script the library runs in runc create, with the bundle as $1. */
 export const UNDO_SCRIPT = `bundle=$1\n${undoReadOnlyRoot(WORK)}\n`;
 
+/** Puts the script the library runs (native/runc-preload.c names it) on the node. */
+export async function placeUndoScript(node: LabNodeHandle): Promise<void> {
+  await node.run(['mkdir', '-p', WORK]);
+  await writeNodeText(node, `${WORK}/undo-read-only-root.sh`, UNDO_SCRIPT);
+}
+
 /** Puts the library and the script it runs on the node; the library's path there. */
 export async function placeRuncLibrary(node: LabNodeHandle): Promise<string> {
   const copy = join(node.shareDir, 'libpreload.so');
   await copyFile(await compileSharedLibrary(SOURCE, 'runc-preload'), copy);
-  await node.run(['mkdir', '-p', WORK]);
-  await writeNodeText(node, `${WORK}/undo-read-only-root.sh`, UNDO_SCRIPT);
+  await placeUndoScript(node);
   await node.run(['cp', copy, LIBRARY]);
   return LIBRARY;
 }
