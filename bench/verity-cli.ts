@@ -2,7 +2,8 @@
  * `integrity-lab verity format|verify` against `veritysetup format|verify`,
  * each timed as a whole process (start-up, module loading, hashing, fsync),
  * on the same 256 MiB file of random data, interleaved, median of N runs.
- * Also times `integrity-lab --help`, the CLI's bare start-up.
+ * Also times `integrity-lab --help`, the CLI's bare start-up, and the CLI
+ * with its native leaf hasher turned off (INTEGRITY_LAB_VERITY_NATIVE=0).
  *
  *   node bench/verity-cli.ts [--mib 256] [--runs 7]
  *
@@ -24,15 +25,17 @@ const ROOT = join(import.meta.dirname, '..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const CLI = join(ROOT, 'bin/integrity-lab.mjs');
 const SALT = '8f3c1d2e4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0';
+/** The peer inside integrity-lab: the same CLI hashing with Node's crypto on worker threads. */
+const JS = { INTEGRITY_LAB_VERITY_NATIVE: '0' };
 
 /**
  * Wall time of one process in ms, its CPU time (user + system, from
  * /usr/bin/time: on a loaded machine the wall time mostly measures the other
  * load, the CPU time much less) and its output; fails loudly on a non-zero exit.
  */
-function timed(argv: string[]): { ms: number; cpuMs: number; stdout: string } {
+function timed(argv: string[], env?: Record<string, string>): { ms: number; cpuMs: number; stdout: string } {
   const t = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', ...argv], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', ...argv], { encoding: 'utf8', env: env ? { ...process.env, ...env } : undefined });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr}`);
   const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
@@ -54,11 +57,14 @@ try {
   const vs = (file: string) => ['veritysetup', 'format', data, file, '--hash', 'sha256', '--data-block-size', '4096', '--hash-block-size', '4096', '--format', '1', '--salt', SALT];
   const il = (file: string) => [NODE, CLI, 'verity', 'format', data, file, '--salt', SALT];
   const want = rootOf(timed(vs(join(dir, 'warm-vs'))).stdout);
+  // The first run builds the native leaf hasher if it is not built yet (lab/verity/native-leaves.ts).
   const got = rootOf(timed(il(join(dir, 'warm-il'))).stdout);
-  if (!want || want !== got) throw new Error(`root hashes differ: veritysetup ${want}, integrity-lab ${got}`);
+  const gotJs = rootOf(timed(il(join(dir, 'warm-il-js')), JS).stdout);
+  if (!want || want !== got || want !== gotJs) throw new Error(`root hashes differ: veritysetup ${want}, integrity-lab ${got}, with Node's crypto ${gotJs}`);
 
-  const t: Record<string, number[]> = { node: [], help: [], vsFormat: [], ilFormat: [], vsVerify: [], ilVerify: [] };
-  const cpu: Record<string, number[]> = { node: [], help: [], vsFormat: [], ilFormat: [], vsVerify: [], ilVerify: [] };
+  const keys = ['node', 'help', 'vsFormat', 'ilFormat', 'ilFormatJs', 'vsVerify', 'ilVerify', 'ilVerifyJs'];
+  const t: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
+  const cpu: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
   const rec = (k: string, r: { ms: number; cpuMs: number }) => {
     t[k]!.push(r.ms);
     cpu[k]!.push(r.cpuMs);
@@ -69,10 +75,11 @@ try {
     rec('node', timed([NODE, '-e', '0']));
     rec('vsFormat', timed(vs(join(dir, `vs-${i}`))));
     rec('ilFormat', timed(il(join(dir, `il-${i}`))));
+    rec('ilFormatJs', timed(il(join(dir, `js-${i}`)), JS));
     rec('vsVerify', timed(['veritysetup', 'verify', data, join(dir, `vs-${i}`), want]));
     rec('ilVerify', timed([NODE, CLI, 'verity', 'verify', data, join(dir, `il-${i}`), want]));
-    rmSync(join(dir, `vs-${i}`));
-    rmSync(join(dir, `il-${i}`));
+    rec('ilVerifyJs', timed([NODE, CLI, 'verity', 'verify', data, join(dir, `js-${i}`), want], JS));
+    for (const side of ['vs', 'il', 'js']) rmSync(join(dir, `${side}-${i}`));
   }
   load.push(loadavg()[0]!);
   const vsv = spawnSync('veritysetup', ['--version'], { encoding: 'utf8' }).stdout.trim();
@@ -85,8 +92,10 @@ try {
   row('integrity-lab --help', 'help');
   row('veritysetup format', 'vsFormat');
   row('integrity-lab verity format', 'ilFormat', 'vsFormat');
+  row("integrity-lab verity format, Node's crypto (INTEGRITY_LAB_VERITY_NATIVE=0)", 'ilFormatJs', 'vsFormat');
   row('veritysetup verify', 'vsVerify');
   row('integrity-lab verity verify', 'ilVerify', 'vsVerify');
+  row("integrity-lab verity verify, Node's crypto (INTEGRITY_LAB_VERITY_NATIVE=0)", 'ilVerifyJs', 'vsVerify');
   console.log(`\nall runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.map((x) => Math.round(x))])))}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

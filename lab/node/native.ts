@@ -5,15 +5,14 @@
  * source's hash, and copied into the node as plain files. Their sources
  * live next to the component that uses them (`<component>/native/*.c`).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import { LabError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
 import type { NodeErrorCode } from './errors.ts';
+import { NATIVE_CACHE, nativeOutput, nodeAddonFlags } from './native-cache.ts';
 
-const NATIVE_CACHE = join(import.meta.dirname, '../..', '.lab', 'native');
 
 /** Builds under way in this process, by output path: the nodes of one kind cluster are prepared side by side. */
 const building = new Map<string, Promise<string>>();
@@ -38,10 +37,18 @@ export function compileSharedLibrary(source: string, name: string, options: { so
   return compileNative(source, name, flags, '.so', exec, after);
 }
 
+/**
+ * Compiles `source` into a Node-API addon (`.node`) with the running Node's
+ * own headers (once per source content); returns its path. What it loads
+ * with process.dlopen; the path is known without building (native-cache.ts).
+ */
+export function compileNodeAddon(source: string, name: string, exec: Exec = localExec): Promise<string> {
+  const { flags, after } = nodeAddonFlags();
+  return compileNative(source, name, flags, '.node', exec, after);
+}
+
 async function compileNative(source: string, name: string, flags: string[], suffix: string, exec: Exec, after: string[] = []): Promise<string> {
-  const text = await readFile(source);
-  const hash = createHash('sha256').update(text).update([...flags, '--', ...after].join(' ')).digest('hex').slice(0, 16);
-  const out = join(NATIVE_CACHE, `${name}-${hash}${suffix}`);
+  const out = nativeOutput(await readFile(source), name, flags, after, suffix);
   if (existsSync(out)) return out;
   let build = building.get(out);
   if (!build) {

@@ -19,6 +19,7 @@ import {
   type VerityParams,
 } from './params.ts';
 import { computeRootHash, format, verify } from './verity.ts';
+import { forgetNativeLeaves, LEAVES_NAME, LEAVES_SOURCE, loadNativeLeaves, nativeLeavesPath, nativeLeavesWanted } from './native-leaves.ts';
 
 const USAGE = `Usage:
   integrity-lab verity format DATA HASHFILE [options]
@@ -221,6 +222,7 @@ export function createVerityCommand(deps: VerityCommandDeps = {}): Command {
         io.err(USAGE);
         return 2;
       }
+      if (action === 'format' || action === 'verify' || action === 'root-hash') await ensureNativeLeaves(io);
       try {
         switch (action) {
           case 'format':
@@ -246,6 +248,24 @@ export function createVerityCommand(deps: VerityCommandDeps = {}): Command {
       }
     },
   };
+}
+
+/**
+ * The native leaf hasher, built here on first use (gcc, Node's own headers;
+ * once per source, cached under .lab/native): a line on stderr says so. If
+ * it cannot be built, hashing goes on with Node's crypto, and a line says
+ * why.
+ */
+async function ensureNativeLeaves(io: CliIo): Promise<void> {
+  if (!nativeLeavesWanted() || loadNativeLeaves() !== undefined || nativeLeavesPath() === undefined) return;
+  try {
+    const { compileNodeAddon } = await import('../node/native.ts');
+    const built = await compileNodeAddon(LEAVES_SOURCE, LEAVES_NAME);
+    forgetNativeLeaves();
+    io.err(loadNativeLeaves() !== undefined ? `verity: built the native hasher once (${built})` : `verity: the native hasher built at ${built} does not load; hashing with Node's crypto`);
+  } catch (err) {
+    io.err(`verity: the native hasher could not be built (${describeError(err).split('\n')[0]}); hashing with Node's crypto`);
+  }
 }
 
 export const command: Command = createVerityCommand();

@@ -10,6 +10,10 @@
  * digests straight into the shared level. The read budget (`beforeRead`) and
  * the abort signal stay with the calling thread: with a budget it allows
  * chunks one at a time, and the workers wait for that.
+ *
+ * For sha256, where the native leaf hasher is built (native-leaves.ts) and
+ * nothing needs the calling thread meanwhile, it makes the level instead,
+ * on POSIX threads (docs/verity.md).
  */
 import type { FileHandle } from 'node:fs/promises';
 import { hash } from 'node:crypto';
@@ -21,6 +25,7 @@ import { chunkBuffers, hashChunk, type ChunkIo, type ChunkJob } from './chunk.ts
 import { verityError } from './errors.ts';
 import type { VerityParams } from './params.ts';
 import { layoutOf, levelBytes, type TreeGeometry } from './tree.ts';
+import { loadNativeLeaves, type NativeLeaves } from './native-leaves.ts';
 import { CONTROL, PARALLEL_THRESHOLD_BYTES, startHashThread, takeEarlyHashThread, type WorkerJob, type WorkerReply } from './worker-source.ts';
 
 export interface ReadOptions {
@@ -46,6 +51,12 @@ export interface ReadOptions {
    * L2 cache between the read and the hashing.
    */
   chunkBytes?: number;
+  /**
+   * Hash sha256 leaves with the native hasher (native-leaves.ts) when it is
+   * built and nothing needs the calling thread's event loop meanwhile (no
+   * `offload`, no `beforeRead`). Default true; false forces Node's crypto.
+   */
+  native?: boolean;
 }
 
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;
@@ -144,6 +155,8 @@ export async function hashDataLevel(
   geometry: TreeGeometry,
   options: ReadOptions = {},
 ): Promise<Buffer> {
+  const native = options.native !== false && options.offload !== true && options.beforeRead === undefined && params.hashAlgorithm === 'sha256' ? loadNativeLeaves() : undefined;
+  if (native) return hashDataLevelNatively(native, file, what, params, geometry, options);
   const layout = layoutOf(geometry);
   const blockSize = params.dataBlockSize;
   const total = geometry.dataBlocks;
@@ -256,6 +269,36 @@ export async function hashDataLevel(
   if (hashed !== chunks) {
     throw verityError('WORKER_FAILED', `${what}: ${hashed} of ${chunks} chunks were hashed; refusing an incomplete tree`);
   }
+  return out;
+}
+
+/**
+ * hashDataLevel on the native hasher: one call per slice of NATIVE_SLICE_BYTES
+ * (its threads claim chunks inside the slice), the abort signal checked and
+ * the event loop given a turn between slices.
+ */
+const NATIVE_SLICE_BYTES = 32 * 1024 * 1024;
+
+async function hashDataLevelNatively(native: NativeLeaves, file: FileHandle, what: string, params: VerityParams, geometry: TreeGeometry, options: ReadOptions): Promise<Buffer> {
+  const layout = layoutOf(geometry);
+  const blockSize = params.dataBlockSize;
+  const total = geometry.dataBlocks;
+  const threads = resolveConcurrency(options.concurrency, total * blockSize);
+  const out = Buffer.alloc(levelBytes(layout, total));
+  const salt = new Uint8Array(params.salt);
+  const perSlice = Math.max(1, Math.floor(NATIVE_SLICE_BYTES / blockSize));
+  for (let first = 0; first < total; first += perSlice) {
+    throwIfAborted(options.signal, what);
+    const count = Math.min(perSlice, total - first);
+    try {
+      native.hashLeaves(file.fd, first, count, blockSize, salt, params.hashType === 1, out, layout.entrySize, layout.hashesPerBlock, layout.hashBlockSize, threads);
+    } catch (err) {
+      if ((err as { verityCode?: unknown }).verityCode === 'READ_FAILED') throw readFailed(`${what}: ${(err as Error).message}`, Math.floor(first / perSlice), err);
+      throw verityError('WORKER_FAILED', `${what}: the native hasher failed: ${(err as Error).message}`, err);
+    }
+    if (first + count < total) await yieldToEventLoop();
+  }
+  throwIfAborted(options.signal, what);
   return out;
 }
 

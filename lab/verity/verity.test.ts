@@ -18,6 +18,8 @@ import { promisify } from 'node:util';
 import { isLabError } from '../errors.ts';
 import { bundleForNode } from '../node/bundle.ts';
 import { releaseHashWorkers, type ReadOptions } from './hasher.ts';
+import { compileNodeAddon } from '../node/native.ts';
+import { forgetNativeLeaves, LEAVES_NAME, LEAVES_SOURCE, loadNativeLeaves } from './native-leaves.ts';
 import { PARALLEL_THRESHOLD_BYTES, startEarlyHashThread, startEarlyHashThreadForLargeFile, startHashThread, takeEarlyHashThread } from './worker-source.ts';
 import { DELIVERY_KIT_PARAMS, type VerityParams } from './params.ts';
 import { treeStartOffset } from './superblock.ts';
@@ -49,9 +51,16 @@ function params(overrides: Partial<VerityParams> = {}): VerityParams {
  * block per chunk, three threads racing for chunks.
  */
 const PATHS = [
-  { name: 'single thread', read: { concurrency: 1 } },
-  { name: 'worker threads', read: { concurrency: 3, chunkBytes: 1, offload: true } },
+  { name: 'single thread', read: { concurrency: 1, native: false } },
+  { name: 'worker threads', read: { concurrency: 3, chunkBytes: 1, offload: true, native: false } },
+  // sha256 only: other algorithms go to Node's crypto whatever this says.
+  { name: 'native hasher', read: { concurrency: 3, native: true } },
 ] as const;
+
+// The native leaf hasher, built as the CLI builds it on first use: the cases below run on it too.
+await compileNodeAddon(LEAVES_SOURCE, LEAVES_NAME);
+forgetNativeLeaves();
+assert.ok(loadNativeLeaves(), 'the native leaf hasher was built but does not load');
 
 interface FormatCase {
   name: string;
@@ -542,9 +551,12 @@ describe('startEarlyHashThread', () => {
       try {
         await writeFile(join(dir, 'small'), bytes(PARALLEL_THRESHOLD_BYTES - 4096, 'small'));
         await writeFile(join(dir, 'large'), bytes(PARALLEL_THRESHOLD_BYTES, 'large'));
-        startEarlyHashThreadForLargeFile([join(dir, 'small'), join(dir, 'hash'), '--salt', 'ab', dir]);
+        const noNative = () => false;
+        startEarlyHashThreadForLargeFile([join(dir, 'small'), join(dir, 'hash'), '--salt', 'ab', dir], noNative);
         assert.equal(takeEarlyHashThread(), undefined, 'no file of 8 MiB among the arguments');
-        startEarlyHashThreadForLargeFile(['--salt', 'ab', join(dir, 'large'), join(dir, 'hash')]);
+        startEarlyHashThreadForLargeFile(['--salt', 'ab', join(dir, 'large'), join(dir, 'hash')], () => true);
+        assert.equal(takeEarlyHashThread(), undefined, 'none when the native hasher is built: its threads start at once');
+        startEarlyHashThreadForLargeFile(['--salt', 'ab', join(dir, 'large'), join(dir, 'hash')], noNative);
         const thread = takeEarlyHashThread();
         assert.ok(thread instanceof Worker, 'a thread for the 8 MiB file');
         await thread.terminate();

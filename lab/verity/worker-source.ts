@@ -23,6 +23,7 @@ import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkBuffers, hashChunk, type ChunkBuffers, type ChunkIo, type ChunkJob } from './chunk.ts';
+import { loadNativeLeaves } from './native-leaves.ts';
 
 /**
  * Slots of the shared control array.
@@ -138,13 +139,14 @@ export function startEarlyHashThread(start: () => Worker = startHashThread): voi
   early = started;
 }
 
-/** For the CLI: starts the early thread if one of `args` is a regular file of PARALLEL_THRESHOLD_BYTES or more. */
-export function startEarlyHashThreadForLargeFile(args: readonly string[]): void {
+/** For the CLI: starts the early thread if one of `args` is a regular file of PARALLEL_THRESHOLD_BYTES or more, and the native hasher is not built. */
+export function startEarlyHashThreadForLargeFile(args: readonly string[], nativeBuilt: () => boolean = () => loadNativeLeaves() !== undefined): void {
   const large = (arg: string): boolean => {
     const stats = statSync(arg, { throwIfNoEntry: false });
     return stats !== undefined && stats.isFile() && stats.size >= PARALLEL_THRESHOLD_BYTES;
   };
-  if (args.some(large)) startEarlyHashThread();
+  // With the native hasher built, its own threads start in microseconds: no worker is wanted.
+  if (args.some(large) && !nativeBuilt()) startEarlyHashThread();
 }
 
 /** The early thread, once, if it was started and has not died; else undefined. */
