@@ -76,6 +76,10 @@ export function runWorkerJob(job: WorkerJob, io: ChunkIo, fns: ChunkFunctions): 
       Atomics.wait(control, ALLOWED, allowed, 100);
       allowed = Atomics.load(control, ALLOWED);
     }
+    // Read again after seeing STOP: the calling thread allows every chunk
+    // and then stops, so a value read before STOP may be stale, and this
+    // claimed chunk would go unhashed ("6 of 7 chunks were hashed").
+    allowed = Atomics.load(control, ALLOWED);
     if (allowed <= chunk) break; // the call stopped before this chunk was allowed
     buffers ??= fns.chunkBuffers(job.salt, job.saltFirst, job.blockSize, job.blocksPerChunk);
     fns.hashChunk(job, buffers, chunk, out, io);
