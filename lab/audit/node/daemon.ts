@@ -403,7 +403,7 @@ export class AuditDaemon {
     const w = known.watch;
     const who = [w.namespace, w.pod, w.name].filter(Boolean).join('/') || w.id.slice(0, 12);
     const time = formatTime(this.#io.now());
-    const message = `the kernel audit rules of running container ${who} (${w.id.slice(0, 12)}) were removed by process ${by.pid ?? 'unknown'} (${by.exe ?? by.comm ?? 'unknown executable'}), not by the kernel: its execs and reads were unaudited until the rules were set again`;
+    const message = `the kernel audit rules of running container ${who} (${w.id.slice(0, 12)}) were removed by process ${by.pid ?? 'unknown'} (${by.exe ?? by.comm ?? 'unknown executable'}), not by the kernel: its execs and reads go unaudited until the daemon has set them again, which it does now`;
     this.#counters.alerts++;
     this.#io.emit({
       output: `${timeOfDay(time)}: Critical ${message}`,
