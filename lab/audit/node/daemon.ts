@@ -288,17 +288,22 @@ export class AuditDaemon {
     const { kernel, tap } = this.#pendingLoss;
     if (kernel === 0 && tap === 0) return;
     this.#pendingLoss = { kernel: 0, tap: 0 };
-    const time = formatTime(this.#io.now());
     const message = `audit records were lost, events in this window may be missing (kernel lost=${kernel}, tap overflows=${tap}, since lab start: kernel ${this.#counters.kernelLost}, tap ${this.#counters.lost})`;
+    this.#internalAlert(RECORDS_LOST_RULE, message, { 'kernel.lost': kernel, 'tap.lost': tap });
+  }
+
+  /** A Critical alert of the daemon's own (source `internal`), not of a rules file. */
+  #internalAlert(rule: string, message: string, fields: Alert['output_fields'], tags: readonly string[] = []): void {
+    const time = formatTime(this.#io.now());
     this.#counters.alerts++;
     this.#io.emit({
       output: `${timeOfDay(time)}: Critical ${message}`,
       priority: 'Critical',
-      rule: RECORDS_LOST_RULE,
+      rule,
       time,
-      output_fields: { 'kernel.lost': kernel, 'tap.lost': tap },
+      output_fields: fields,
       source: 'internal',
-      tags: ['integrity-lab', 'internal'],
+      tags: ['integrity-lab', 'internal', ...tags],
       hostname: this.#config.hostname,
     });
   }
@@ -402,15 +407,11 @@ export class AuditDaemon {
     known.watch.removedByProcess = (known.watch.removedByProcess ?? 0) + 1;
     const w = known.watch;
     const who = [w.namespace, w.pod, w.name].filter(Boolean).join('/') || w.id.slice(0, 12);
-    const time = formatTime(this.#io.now());
     const message = `the kernel audit rules of running container ${who} (${w.id.slice(0, 12)}) were removed by process ${by.pid ?? 'unknown'} (${by.exe ?? by.comm ?? 'unknown executable'}), not by the kernel: its execs and reads go unaudited until the daemon has set them again, which it does now`;
-    this.#counters.alerts++;
-    this.#io.emit({
-      output: `${timeOfDay(time)}: Critical ${message}`,
-      priority: 'Critical',
-      rule: RULES_REMOVED_RULE,
-      time,
-      output_fields: {
+    this.#internalAlert(
+      RULES_REMOVED_RULE,
+      message,
+      {
         'container.id': w.id.slice(0, 12),
         'container.name': w.name ?? null,
         'k8s.pod.name': w.pod ?? null,
@@ -419,10 +420,8 @@ export class AuditDaemon {
         'proc.exepath': by.exe ?? null,
         'evt.arg.key': fields.get('key') ?? null,
       },
-      source: 'internal',
-      tags: ['integrity-lab', 'internal', 'T1562.012'],
-      hostname: this.#config.hostname,
-    });
+      ['T1562.012'],
+    );
     void this.#setRulesAgain(known).catch((err: unknown) => this.#io.log(`setting the rules of ${w.id.slice(0, 12)} again failed: ${describeError(err)}`));
   }
 
