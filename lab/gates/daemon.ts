@@ -27,7 +27,7 @@ import { pinRuntimeLibraries } from './runtime-libraries.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
 import { warmUpVerifier } from '../signer/index.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
-import { gateStart, nodeStartHoldDeps, observeHold, pinnedHoldShell, START_DECISION_LOG, type StartHoldDeps } from './start-hold-gate.ts';
+import { gateStart, nodeStartDeps, observeHold, pinnedHoldShell, START_DECISION_LOG, type StartDeps } from './start-hold-gate.ts';
 
 export const GATE_SOCKET = '/run/integrity-lab/gate.sock';
 const SNAPSHOTS = '/var/lib/containerd/io.containerd.snapshotter.v1.erofs/snapshots';
@@ -53,7 +53,7 @@ export async function answer(
   readDefence: DefenceReader,
   runtime: RuntimeCheck,
   versions: VersionRecord = versionRecord(),
-  hold: StartHoldDeps,
+  hold: StartDeps,
   records: ContainerdRecords = nodeDeps().records,
   layerBind?: PinnedProgram,
 ): Promise<{ code: number; text: string }> {
@@ -75,8 +75,8 @@ export async function answer(
   }
 }
 
-/** `runc start`: the audit start hold (start-hold-gate.ts); refusals and held starts go to START_DECISION_LOG. */
-async function answerStart(argv: string[], readDefence: DefenceReader, hold: StartHoldDeps): Promise<{ code: number; text: string }> {
+/** `runc start`: a system-tier container's memfd policy and the audit start hold (start-hold-gate.ts); every decision goes to START_DECISION_LOG. */
+async function answerStart(argv: string[], readDefence: DefenceReader, hold: StartDeps): Promise<{ code: number; text: string }> {
   let config;
   try {
     config = loadGateConfig(GATE_CONFIG_PATH, readDefence);
@@ -190,8 +190,8 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   warmUp(runtime, runtimePin, layerBind, records, readDefence);
-  // The shell the hold runs in, hashed once, now, as the runtime is.
-  const hold = nodeStartHoldDeps(readDefence, pinnedHoldShell());
+  // The shell the hold runs in, hashed once, now, as the runtime is; layer-bind also sets each container's memfd policy.
+  const hold = nodeStartDeps(readDefence, pinnedHoldShell(), layerBind);
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {
     try {

@@ -1,12 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { holdScript } from '../audit/node/start-hold.ts';
 import type { GateConfig } from './config.ts';
 import { pinFiles, pinNow, pinnedProgramOf, pinnedReader } from './pins.ts';
-import { gateStart, nodeStartHoldDeps, observeHold, type StartHoldDeps } from './start-hold-gate.ts';
+import { gateStart, nodeStartDeps, observeHold, type StartDeps } from './start-hold-gate.ts';
 import { scratchDir } from '../testing/scratch-dir.ts';
+import { LabError } from '../errors.ts';
+import { compileStatic } from '../node/native.ts';
+import { poll } from '../wait.ts';
+import type { GateErrorCode } from './config.ts';
+import { LAYER_BIND_SOURCE } from './layer-mount.ts';
 
 const ID = 'c'.repeat(64);
 
@@ -16,7 +22,7 @@ const ID = 'c'.repeat(64);
  * and a copy of the host's dash, pinned as the daemon pins busybox on a
  * node, running the script's bytes.
  */
-function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDir?: string } = {}) {
+function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDir?: string; memfd?: (pid: string) => Promise<{ code: number; stderr: string }> } = {}) {
   const root = scratchDir('start-hold-gate');
   const dir = join(root, 'audit-hold');
   mkdirSync(dir);
@@ -25,6 +31,7 @@ function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDi
   writeFileSync(script, genuine, { mode: 0o755 });
   const bundle = join(root, 'task', 'k8s.io', ID);
   mkdirSync(bundle, { recursive: true });
+  writeFileSync(join(bundle, 'init.pid'), '4242');
   writeFileSync(
     join(bundle, 'config.json'),
     JSON.stringify({
@@ -44,9 +51,18 @@ function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDi
   const shell = join(root, 'shell');
   copyFileSync('/bin/dash', shell);
   const shellPin = pinNow(shell, "the start hold's shell", new Date('2026-12-05T10:00:00Z'));
-  const deps: StartHoldDeps = {
-    ...nodeStartHoldDeps(pinnedReader(pinFiles([{ path: script, content: genuine }], new Date('2026-12-05T10:00:00Z'))), pinnedProgramOf(shellPin, "the start hold's shell")),
+  const memfdCalls: string[] = [];
+  const deps: StartDeps = {
+    ...nodeStartDeps(
+      pinnedReader(pinFiles([{ path: script, content: genuine }], new Date('2026-12-05T10:00:00Z'))),
+      pinnedProgramOf(shellPin, "the start hold's shell"),
+      () => assert.fail('the tests below answer layer-bind memfd-noexec themselves'),
+    ),
     armed: { get: () => armed, set: () => void (armed = true) },
+    memfdNoexec: (pid) => {
+      memfdCalls.push(pid);
+      return (opts.memfd ?? (async () => ({ code: 0, stderr: '' })))(pid);
+    },
   };
   const argv = ['--root', '/run/containerd/runc/k8s.io', '--log', join(bundle, 'log.json'), '--log-format', 'json', 'start', ID];
   /** Plays the audit daemon: answers the request once it appears. */
@@ -59,7 +75,7 @@ function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDi
     }, 10);
     setTimeout(() => clearInterval(t), 3000).unref();
   };
-  return { root, dir, script, shell, config, deps, argv, answer, isArmed: () => armed };
+  return { root, dir, script, shell, bundle, config, deps, argv, answer, memfdCalls, isArmed: () => armed };
 }
 
 describe('gateStart', () => {
@@ -164,7 +180,83 @@ describe('gateStart', () => {
       assert.equal(await gateStart(sandbox.argv, sandbox.config, sandbox.deps), undefined);
       const n = node();
       assert.equal(await gateStart(n.argv.map((a) => (a === 'start' ? 'kill' : a)), n.config, n.deps), undefined);
-      assert.equal(await gateStart(n.argv, { ...n.config, startHold: undefined }, n.deps), undefined);
+      const unprotected = node({ namespace: 'default' });
+      assert.equal(await gateStart(unprotected.argv, { ...unprotected.config, startHold: undefined }, unprotected.deps), undefined);
+      assert.deepEqual([...sandbox.memfdCalls, ...unprotected.memfdCalls], []);
+    });
+  });
+
+  describe("a system-tier container's memory files", () => {
+    it('are made non-executable in its pid namespace before it starts, from the pid runc wrote, and the decision says so', async () => {
+      const n = node();
+      n.answer();
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.deepEqual(n.memfdCalls, ['4242']);
+      assert.equal(d?.action, 'allow');
+      assert.equal(d?.memfdNoexec, 'set');
+      assert.equal(d?.initPid, 4242);
+      assert.match(d!.reason, /^memory-file execution refused in its pid namespace \(vm.memfd_noexec = 2\); audit rules set/);
+    });
+    it('are made non-executable on a node without the audit hold too', async () => {
+      const n = node();
+      const d = await gateStart(n.argv, { ...n.config, startHold: undefined }, n.deps);
+      assert.equal(d?.action, 'allow');
+      assert.equal(d?.memfdNoexec, 'set');
+    });
+    it('refuse the start when the namespace cannot be set, naming the helper\'s reason, and never hold', async () => {
+      const n = node({ memfd: async () => ({ code: 1, stderr: 'layer-bind: cannot enter /proc/4242/ns/pid: No such process' }) });
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.match(d!.reason, /vm.memfd_noexec could not be set in the pid namespace of its init \(pid 4242; layer-bind exit 1: layer-bind: cannot enter .*No such process\); a system-tier container does not start/);
+      assert.equal(d?.holdMs, undefined);
+      assert.equal(existsSync(join(n.dir, `${ID}.req`)), false, 'the hold was not run');
+    });
+    it('refuse the start when runc wrote no init pid', async () => {
+      const n = node();
+      rmSync(join(n.bundle, 'init.pid'));
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.match(d!.reason, /init pid cannot be read from .*init\.pid \(no such file\)/);
+      assert.deepEqual(n.memfdCalls, []);
+    });
+    it('refuse the start as a finding when the helper is not the pinned one', async () => {
+      const n = node({ memfd: () => Promise.reject(new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', "the start gate's layer-bind helper changed since the gate pinned it")) });
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.match(d!.reason, /layer-bind helper changed since the gate pinned it; a system-tier container does not start/);
+      assert.equal(d?.internalError, undefined);
+    });
+    it('start unrestricted on a kernel without vm.memfd_noexec, and the decision says so', async () => {
+      const n = node({ memfd: async () => ({ code: 4, stderr: 'layer-bind: the kernel has no /proc/sys/vm/memfd_noexec' }) });
+      n.answer();
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'allow');
+      assert.equal(d?.memfdNoexec, 'unavailable');
+      assert.match(d!.reason, /not restricted: the kernel has no vm.memfd_noexec/);
+    });
+  });
+
+  describe('layer-bind memfd-noexec, the real helper, on this kernel', () => {
+    it("sets 2 in the pid namespace of the pid given, and a memory file made there cannot be run", { skip: !existsSync('/proc/sys/vm/memfd_noexec') && 'the kernel has no vm.memfd_noexec' }, async () => {
+      const helper = await compileStatic(LAYER_BIND_SOURCE, 'layer-bind');
+      const deps = nodeStartDeps(pinnedReader(pinFiles([], new Date())), () => assert.fail('no hold here'), pinnedProgramOf(pinNow(helper, 'layer-bind', new Date()), 'layer-bind'));
+      const sleeper = spawn('unshare', ['--pid', '--fork', '--kill-child', 'sleep', '30'], { stdio: 'ignore' });
+      try {
+        // The sleep, in the new namespace, is unshare's child.
+        const children = await poll(async () => readFileSync(`/proc/${sleeper.pid}/task/${sleeper.pid}/children`, 'utf8').trim(), (c) => c !== '', { timeoutMs: 5000, intervalMs: 20, retryOnError: true });
+        assert.ok(children.ok, 'unshare started its child');
+        const pid = children.value!;
+        const before = readFileSync('/proc/sys/vm/memfd_noexec', 'utf8').trim();
+        assert.deepEqual(await deps.memfdNoexec(pid), { code: 0, stderr: '' });
+        const inside = spawnSync('nsenter', ['--target', pid, '--pid', '--', 'cat', '/proc/sys/vm/memfd_noexec'], { encoding: 'utf8' });
+        assert.equal(inside.stdout.trim(), '2');
+        assert.equal(readFileSync('/proc/sys/vm/memfd_noexec', 'utf8').trim(), before, 'the namespace this test runs in is left as it was');
+        const bad = await deps.memfdNoexec('999999999');
+        assert.equal(bad.code, 1);
+        assert.match(bad.stderr, /cannot open \/proc\/999999999\/ns\/pid/);
+      } finally {
+        sleeper.kill('SIGKILL');
+      }
     });
   });
 

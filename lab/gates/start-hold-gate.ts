@@ -38,6 +38,16 @@
  * hold is offered again; three steps instead of one, as for the pins. Pod
  * sandboxes (pause containers) are never held: the audit daemon has no
  * rules to set for them.
+ *
+ * Before the hold, on every node with the start gate, a system-tier
+ * container's pid namespace gets `vm.memfd_noexec = 2` (`layer-bind
+ * memfd-noexec`, the pinned helper): no process of the container can then
+ * run code from an anonymous memory file (T1620), the one place left that
+ * is in no signed layer and under no mount flag once the root is read-only
+ * and every writable mount noexec. Between `runc create` and `runc start`
+ * the container's init exists and waits, so nothing of the container has
+ * run yet. A protected start whose namespace cannot be set is refused; a
+ * kernel without the sysctl (before Linux 6.3) is said in the decision.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -67,7 +77,7 @@ export interface StartHoldSettings {
   stoppedNote: string;
 }
 
-export interface StartHoldDeps {
+export interface StartDeps {
   /** Reads against the pins (pins.ts pinnedReader). */
   readDefence: DefenceReader;
   /** A file's text, or undefined when it cannot be read. */
@@ -76,19 +86,24 @@ export interface StartHoldDeps {
   run(script: Buffer, id: string): Promise<{ code: number; stderr: string }>;
   armed: { get(): boolean; set(): void };
   clock(): Date;
+  /** `layer-bind memfd-noexec PID` from the pinned helper: exit 0 set, 4 the kernel has no such sysctl; throws a pin refusal when the helper is not the pinned one. */
+  memfdNoexec(pid: string): Promise<{ code: number; stderr: string }>;
 }
 
-export type StartDecision = GateDecision & { id: string; start: true; holdMs?: number };
+/** What the start gate did to a system-tier container's pid namespace: `set` (vm.memfd_noexec = 2) or `unavailable` (the kernel has no such sysctl). */
+export type MemfdNoexec = 'set' | 'unavailable';
+
+export type StartDecision = GateDecision & { id: string; start: true; holdMs?: number; memfdNoexec?: MemfdNoexec; initPid?: number };
 
 /** The hold script's bytes, checked against its pin; throws a pin refusal or the read error. */
-function pinnedScript(settings: StartHoldSettings, deps: StartHoldDeps): Buffer {
+function pinnedScript(settings: StartHoldSettings, deps: StartDeps): Buffer {
   const bytes = deps.readDefence(settings.script);
   if (bytes.length === 0) throw new Error(`${settings.script} is empty`);
   return bytes;
 }
 
 /** Latches when the pinned script is in place; true once latched. */
-export function observeHold(settings: StartHoldSettings | undefined, deps: StartHoldDeps): boolean {
+export function observeHold(settings: StartHoldSettings | undefined, deps: StartDeps): boolean {
   if (!settings) return false;
   if (deps.armed.get()) return true;
   try {
@@ -111,17 +126,17 @@ function runcRoot(argv: readonly string[]): string | undefined {
 
 /**
  * Decides a `runc start`: undefined when there is nothing to decide (another
- * command, a node without the audit hold, a sandbox); otherwise the decision,
- * after running the hold when one is due. Never throws.
+ * command, a sandbox, an unprotected container on a node without the audit
+ * hold); otherwise the decision, after closing memory-file execution in a
+ * system-tier container's pid namespace and running the hold when one is
+ * due. Never throws.
  */
-export async function gateStart(argv: readonly string[], config: GateConfig | Error, deps: StartHoldDeps): Promise<StartDecision | undefined> {
+export async function gateStart(argv: readonly string[], config: GateConfig | Error, deps: StartDeps): Promise<StartDecision | undefined> {
   const inv = parseRuncArgs(argv);
   if (inv.command !== 'start' || !inv.id) return undefined;
   const id = inv.id;
   const time = deps.clock().toISOString();
   if (config instanceof Error) return { time, id, start: true, action: 'refuse', reason: `the gate configuration is unusable, so every start is refused: ${describeError(config)}` };
-  const settings = config.startHold;
-  if (!settings) return undefined;
   // The shim passes `--log <bundle>/log.json`; otherwise the bundle is found from `--root`.
   const namespace = (runcRoot(argv) ?? '/k8s.io').split('/').filter(Boolean).pop()!;
   const bundle = inv.logFile?.endsWith('/log.json') ? dirname(inv.logFile) : `${TASK_BUNDLES}/${namespace}/${id}`;
@@ -144,19 +159,27 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
     pod: annotations[CRI_ANNOTATIONS.podName],
     reason: '',
   };
-  // Not a CRI workload container: the audit daemon has nothing to hold for it.
+  // Not a CRI workload container: nothing of the gate's or the audit daemon's to do.
   if (bundleConfig !== undefined && type !== 'container') return undefined;
   const tier = bundleConfig === undefined ? undefined : tierOf(config, base.namespace ?? '');
   // A bundle that cannot be read cannot be shown to be unprotected.
   const isProtected = tier === undefined || tier.tier !== 'none';
   if (tier) Object.assign(base, { tier: tier.tier, tierRule: tier.rule });
+  const done: string[] = [];
+  if (tier === undefined || tier.tier === 'system') {
+    const refusal = await closeMemfdExec(base, bundle, deps);
+    if (refusal) return refusal;
+    done.push(base.memfdNoexec === 'set' ? 'memory-file execution refused in its pid namespace (vm.memfd_noexec = 2)' : 'memory-file execution not restricted: the kernel has no vm.memfd_noexec (Linux 6.3 or later has)');
+  }
+  const settings = config.startHold;
+  if (!settings) return done.length ? { ...base, reason: done.join('; ') } : undefined;
   let script: Buffer;
   try {
     script = pinnedScript(settings, deps);
   } catch (err) {
     if (!isProtected) return undefined;
     if (!deps.armed.get() && !isPinRefusal(err)) {
-      return { ...base, reason: `the audit start hold has not been offered on this node yet (${describeError(err)}): started before the audit daemon runs` };
+      return { ...base, reason: [...done, `the audit start hold has not been offered on this node yet (${describeError(err)}): started before the audit daemon runs`].join('; ') };
     }
     const note = deps.readText(settings.stoppedNote)?.trim();
     const why = isPinRefusal(err) ? err.message : `the audit start hold ${settings.script} cannot be read (${describeError(err)})${note ? `; the audit daemon left: ${note}` : ''}`;
@@ -175,7 +198,33 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   }
   const holdMs = Math.round(performance.now() - started);
   if (r.code !== 0) return { ...base, action: 'refuse', holdMs, reason: `the audit start hold refused (exit ${r.code}): ${r.stderr.trim() || 'no reason given'}` };
-  return { ...base, holdMs, reason: `audit rules set before the first process (hold ${holdMs} ms)` };
+  return { ...base, holdMs, reason: [...done, `audit rules set before the first process (hold ${holdMs} ms)`].join('; ') };
+}
+
+/**
+ * Sets vm.memfd_noexec = 2 in the pid namespace of the container's init
+ * (the pid runc wrote to `<bundle>/init.pid` at create), noting the result
+ * in `base`; the refusal when it cannot be done.
+ */
+async function closeMemfdExec(base: StartDecision, bundle: string, deps: StartDeps): Promise<StartDecision | undefined> {
+  const refuse = (why: string, internalError = false): StartDecision => ({ ...base, action: 'refuse', reason: `${why}; a system-tier container does not start while code from an anonymous memory file could run in it`, ...(internalError ? { internalError } : {}) });
+  const pidText = deps.readText(`${bundle}/init.pid`)?.trim();
+  if (!pidText || !/^[1-9][0-9]*$/.test(pidText)) return refuse(`the container's init pid cannot be read from ${bundle}/init.pid (${pidText === undefined ? 'no such file' : JSON.stringify(pidText)})`);
+  base.initPid = Number(pidText);
+  let r: { code: number; stderr: string };
+  try {
+    r = await deps.memfdNoexec(pidText);
+  } catch (err) {
+    // The helper is not the one the host pinned (a finding), or could not be run (the gate's own failure).
+    return isPinRefusal(err) ? refuse(err.message) : refuse(describeError(err), true);
+  }
+  if (r.code === 4) {
+    base.memfdNoexec = 'unavailable';
+    return undefined;
+  }
+  if (r.code !== 0) return refuse(`vm.memfd_noexec could not be set in the pid namespace of its init (pid ${pidText}; layer-bind exit ${r.code}: ${r.stderr.trim() || 'no reason given'})`);
+  base.memfdNoexec = 'set';
+  return undefined;
 }
 
 /**
@@ -193,7 +242,20 @@ export function pinnedHoldShell(now = new Date()): PinnedProgram {
   return pinnedProgramOf(pinNow(HOLD_SHELL, "the start hold's shell", now), "the start hold's shell");
 }
 
-export const nodeStartHoldDeps = (readDefence: DefenceReader, shell: PinnedProgram): StartHoldDeps => {
+/** Runs `program()` (a pinned helper's descriptor, or a pin refusal thrown) with `args`; its exit code and stderr. */
+function runPinned(program: PinnedProgram, args: readonly string[], argv0: string): Promise<{ code: number; stderr: string }> {
+  const path = program();
+  return new Promise((resolve) => {
+    const child = spawn(path, args, { argv0, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (err) => resolve({ code: 1, stderr: err.message }));
+    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
+  });
+}
+
+/** The daemon's: `shell` runs the hold, `layerBind` sets a container's memfd policy. */
+export const nodeStartDeps = (readDefence: DefenceReader, shell: PinnedProgram, layerBind: PinnedProgram): StartDeps => {
   let armed = false;
   return {
     readDefence,
@@ -204,15 +266,9 @@ export const nodeStartHoldDeps = (readDefence: DefenceReader, shell: PinnedProgr
         return undefined;
       }
     },
-    run: (script, id) =>
-      new Promise((resolve) => {
-        // busybox picks its applet from argv[0]; the path run is /proc/<pid>/fd/<n>.
-        const child = spawn(shell(), ['-c', script.toString('utf8'), 'hold', id], { argv0: 'sh', stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.on('error', (err) => resolve({ code: 1, stderr: err.message }));
-        child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
-      }),
+    // busybox picks its applet from argv[0]; the path run is /proc/<pid>/fd/<n>.
+    run: (script, id) => runPinned(shell, ['-c', script.toString('utf8'), 'hold', id], 'sh'),
+    memfdNoexec: (pid) => runPinned(layerBind, ['memfd-noexec', pid], 'layer-bind'),
     armed: {
       get: () => {
         if (!armed) {

@@ -44,6 +44,17 @@
  *       `veritysetup close --deferred`), then that directory. The runtime
  *       wrapper runs it on `runc delete`, and the gate after a refusal. Exit
  *       1 if something stayed; nothing there is exit 0.
+ *   layer-bind memfd-noexec PID
+ *       Sets vm.memfd_noexec to 2 in the pid namespace of process PID (a
+ *       protected container's init, before `runc start` lets it run): the
+ *       kernel then refuses memfd_create(MFD_EXEC) there and seals every
+ *       other memfd non-executable (F_SEAL_EXEC), so no process of the
+ *       container can run code from an anonymous memory file. The sysctl
+ *       is per pid namespace (Linux >= 6.3) and acts on the writer's own
+ *       namespace: setns(2) applies to children, so a child writes it and
+ *       reads it back. A namespace's value can only be raised, also by root.
+ *       Exit 0 when it reads back 2; 4 when the kernel has no such sysctl;
+ *       1 otherwise.
  *
  * It replaces losetup --find --show, losetup --list, busybox mount and
  * umount, one process each per layer: about 75 ms per container of six
@@ -66,7 +77,9 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int fail(const char *what, const char *arg) {
@@ -378,6 +391,47 @@ static int release(int argc, char **argv) {
   return rc;
 }
 
+#define MEMFD_NOEXEC "/proc/sys/vm/memfd_noexec"
+
+/* In the pid namespace this process is in (the child's, after setns): write 2, read it back. */
+static int set_memfd_noexec_here(void) {
+  int fd = open(MEMFD_NOEXEC, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "2\n", 2) != 2) return fail("cannot write 2 to", MEMFD_NOEXEC);
+  close(fd);
+  char value[16] = {0};
+  fd = open(MEMFD_NOEXEC, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read(fd, value, sizeof value - 1) < 1) return fail("cannot read back", MEMFD_NOEXEC);
+  close(fd);
+  if (value[0] != '2') {
+    fprintf(stderr, "layer-bind: %s reads %s after writing 2\n", MEMFD_NOEXEC, value);
+    return 1;
+  }
+  return 0;
+}
+
+static int memfd_noexec(int argc, char **argv) {
+  if (argc != 1 || argv[0][0] == '\0' || strspn(argv[0], "0123456789") != strlen(argv[0])) {
+    fprintf(stderr, "usage: layer-bind memfd-noexec PID\n");
+    return 2;
+  }
+  if (access(MEMFD_NOEXEC, F_OK) != 0) {
+    fail("the kernel has no", MEMFD_NOEXEC);
+    return 4;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%s/ns/pid", argv[0]);
+  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return fail("cannot open", path);
+  if (setns(ns, CLONE_NEWPID) != 0) return fail("cannot enter", path);
+  close(ns);
+  pid_t child = fork();
+  if (child < 0) return fail("cannot fork into", path);
+  if (child == 0) _exit(set_memfd_noexec_here());
+  int status;
+  if (waitpid(child, &status, 0) < 0) return fail("cannot wait for the child in", path);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   /* Run from a descriptor (/proc/<pid>/fd/<n>, the pinned bytes), the kernel would name the process "<n>". */
   prctl(PR_SET_NAME, "layer-bind");
@@ -388,8 +442,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "detach") == 0) return detach(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "rootfs") == 0) return rootfs(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "release") == 0) return release(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "memfd-noexec") == 0) return memfd_noexec(argc - 2, argv + 2);
   fprintf(stderr,
           "usage: layer-bind attach FILE... | mount DEVICE MOUNT_POINT... | detach DEVICE... | rootfs ROOTFS LOWERDIRS\n"
-          "       layer-bind bind ROOTFS|- LOWERDIRS FILE MAJ:MIN:INO MOUNT_POINT... | dm-table NAME | release ID\n");
+          "       layer-bind bind ROOTFS|- LOWERDIRS FILE MAJ:MIN:INO MOUNT_POINT... | dm-table NAME | release ID | memfd-noexec PID\n");
   return 2;
 }
