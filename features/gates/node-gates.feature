@@ -95,15 +95,17 @@ Feature: Node integrity gates admit only what the signature covers
     Then the attack has the outcome expected on this profile
 
     Examples:
-      | attack                   | profile   |
-      | rootfs-write-from-inside | vanilla   |
-      | rootfs-write-from-inside | integrity |
-      | upperdir-write-from-host | vanilla   |
-      | upperdir-write-from-host | integrity |
-      | copied-shell-from-tmp    | vanilla   |
-      | copied-shell-from-tmp    | integrity |
-      | copied-shell-from-shm    | vanilla   |
-      | copied-shell-from-shm    | integrity |
+      | attack                       | profile   |
+      | rootfs-write-from-inside     | vanilla   |
+      | rootfs-write-from-inside     | integrity |
+      | upperdir-write-from-host     | vanilla   |
+      | upperdir-write-from-host     | integrity |
+      | copied-shell-from-tmp        | vanilla   |
+      | copied-shell-from-tmp        | integrity |
+      | copied-shell-from-shm        | vanilla   |
+      | copied-shell-from-shm        | integrity |
+      | fileless-shell-made-in-agent | vanilla   |
+      | fileless-shell-made-in-agent | integrity |
 
   @any-substrate
   Scenario Outline: a shell copied to a writable volume and run (<profile>)

@@ -48,6 +48,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'copied-shell-from-shm',
   'copied-shell-from-volume',
   'fileless-shell-in-agent',
+  'fileless-shell-made-in-agent',
   'shell-at-container-start',
   'audit-start-hold-removed',
   'overmount-in-private-namespace',

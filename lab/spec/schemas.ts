@@ -296,6 +296,7 @@ export const TECHNIQUES = [
   'gate-socket-hijack',
   'copied-binary-exec',
   'memfd-exec',
+  'memfd-exec-inside',
   'startup-shell',
   'start-hold-remove',
   'sandbox-file-rewrite',

@@ -22,6 +22,7 @@ import { watchdogRestartLaunder } from './watchdog-restart-launder.ts';
 import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { memfdExec } from './memfd-exec.ts';
+import { memfdExecInside } from './memfd-exec-inside.ts';
 import { startupShell } from './startup-shell.ts';
 import { startHoldRemove } from './start-hold-remove.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
@@ -68,6 +69,7 @@ const implemented: Technique[] = [
   gateSocketHijack,
   copiedBinaryExec,
   memfdExec,
+  memfdExecInside,
   startupShell,
   startHoldRemove,
   sandboxFileRewrite,

@@ -16,13 +16,17 @@
  *
  * Effect: the payload's output (it should read a file of the container, to
  * show it ran in the container's mount namespace) and exit 0. Only the audit
- * layer can see it: the verdict on integrity is its alert.
+ * layer can see it: the verdict on integrity is its alert. The memfd is made
+ * in the node's pid namespace, so the start gate's memfd policy for the
+ * container (vm.memfd_noexec = 2 in its pid namespace) does not apply to it;
+ * memfd-exec-inside is the container making its own, which that policy
+ * blocks.
  */
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { awaitAuditAlerts, awaitAuditWatching } from '../../audit/index.ts';
 import { compileStatic } from '../../node/native.ts';
-import type { Technique } from '../technique.ts';
+import type { Technique, TechniqueContext } from '../technique.ts';
 import { requirePayload } from './common.ts';
 import { targetOf } from './overmount.ts';
 
@@ -41,27 +45,33 @@ export function joinCgroupsThenRun(containerId: string, tool: readonly string[])
   return ['sh', '-c', script, 'sh', containerId, ...tool];
 }
 
+/** Runs the tool (built here, copied to the node; `mode`: its flags) in the container's cgroups, after the audit layer watches it. */
+export async function runMemfdTool(ctx: TechniqueContext, mode: readonly string[]) {
+  const { node, attack } = ctx;
+  const payload = requirePayload(attack);
+  const target = await targetOf(ctx);
+  const tool = join(node.shareDir, 'memfd-exec');
+  await copyFile(await compileStatic(SOURCE, 'memfd-exec'), tool);
+  // As for an attacker in the container, who arrives once it runs: the audit layer watches it first.
+  await awaitAuditWatching(node, target.containerId);
+  const since = new Date();
+  const command = joinCgroupsThenRun(target.containerId, [tool, ...mode, String(target.pid), '/bin/busybox', 'sh', '-c', payload]);
+  const r = await node.exec.run(command);
+  const stdout = r.stdout.toString();
+  return { payload, target, command, r, stdout, stderr: r.stderr.toString(), effect: r.exitCode === 0 && stdout.trim() !== '', since };
+}
+
 export const memfdExec: Technique = {
   name: 'memfd-exec',
   async run(ctx) {
-    const { node, attack } = ctx;
-    const payload = requirePayload(attack);
-    const target = await targetOf(ctx);
-    const tool = join(node.shareDir, 'memfd-exec');
-    await copyFile(await compileStatic(SOURCE, 'memfd-exec'), tool);
-    // As for an attacker in the container, who arrives once it runs: the audit layer watches it first.
-    await awaitAuditWatching(node, target.containerId);
-    const since = new Date();
-    const command = joinCgroupsThenRun(target.containerId, [tool, String(target.pid), '/bin/busybox', 'sh', '-c', payload]);
-    const r = await node.exec.run(command);
-    const stdout = r.stdout.toString();
-    const effect = r.exitCode === 0 && stdout.trim() !== '';
+    const { payload, target, command, r, stdout, stderr, effect, since } = await runMemfdTool(ctx, []);
+    const { node } = ctx;
     return {
       effect,
       reason: effect
         ? `a shell from a memory file (memfd_create + fexecve) ran "${payload}" in ${target.pod.namespace}/${target.pod.name}: exit 0`
         : `the shell from a memory file did not run in ${target.pod.namespace}/${target.pod.name}: exit ${r.exitCode}, ${r.stderr.toString().trim()}`,
-      evidence: { command, exitCode: r.exitCode, stdout, stderr: r.stderr.toString(), auditAlerts: await awaitAuditAlerts(node, since) },
+      evidence: { command, exitCode: r.exitCode, stdout, stderr, auditAlerts: await awaitAuditAlerts(node, since) },
     };
   },
 };
