@@ -78,7 +78,7 @@ export { AUDIT_RECORD_TYPES, parseTapLine, recordTypeName } from './node/records
 export { ProcessTable, parseCmdline, parsePasswd, parseStat, pidsOfContainer, readProcess, scopeFromCgroup } from './node/procfs.ts';
 export { inventoryEntry, inventoryEvent, nanosToRfc3339 } from './node/inventory.ts';
 export { decisionToAuditEventObject, decisionToK8sAuditEvent } from './node/k8s-audit.ts';
-export { AuditDaemon, RECORDS_LOST_RULE, removeLabRules } from './node/daemon.ts';
+export { AuditDaemon, RECORDS_LOST_RULE, RULES_REMOVED_RULE, WATCHDOG_STOPPED_RULE, removeLabRules } from './node/daemon.ts';
 export { LabEnricher } from './node/enricher.ts';
 export { readKernelAuditState, sidecarName, sidecarRunArgs } from './node/sidecar.ts';
 export { kindNodeAuditId, liveAuditIds, rulesOfAuditIds } from './node/audit-id.ts';

@@ -13,7 +13,7 @@ import type { Detection, NodeComponent, NodePreparation } from '../node/componen
 import { bundleForNode } from '../node/bundle.ts';
 import type { LabNodeHandle } from '../node/handle.ts';
 import { alertsSince, parseJsonLines, type ActivityRecord, type WatchdogAlert } from './alerts.ts';
-import { DAEMON_PATH, modeFor, resolveConfig, WATCHDOG_CONFIG_PATH, type WatchdogConfig, type WatchdogSettings } from './config.ts';
+import { DAEMON_ARGS, DAEMON_PATH, modeFor, resolveConfig, WATCHDOG_CONFIG_PATH, type WatchdogConfig, type WatchdogSettings } from './config.ts';
 import type { DaemonStatus } from './daemon.ts';
 import { watchdogError } from './errors.ts';
 import { compileStatic } from '../node/native.ts';
@@ -115,7 +115,7 @@ export async function startDaemon(exec: Exec, config: WatchdogConfig, timeoutMs 
   const r = await exec.run([
     'sh',
     '-c',
-    `mkdir -p /var/log/integrity-lab && setsid node ${DAEMON_PATH} ${WATCHDOG_CONFIG_PATH} >>/var/log/integrity-lab/watchdog.log 2>&1 </dev/null & echo $!`,
+    `mkdir -p /var/log/integrity-lab && setsid node ${DAEMON_ARGS.join(' ')} >>/var/log/integrity-lab/watchdog.log 2>&1 </dev/null & echo $!`,
   ]);
   const pid = Number(r.stdout.toString().trim());
   // Waited for in the node (one command, not one per probe): the status names the new pid, or the process died.

@@ -66,6 +66,8 @@ export const ACTIVITY_LOG = '/var/log/integrity-lab/watchdog-activity.jsonl';
 export const STATUS_FILE = '/run/integrity-lab/watchdog/status.json';
 export const PID_FILE = '/run/integrity-lab/watchdog/watchdog.pid';
 export const DAEMON_PATH = '/opt/integrity-lab/watchdog.mjs';
+/** What the daemon runs as on a node, after `node` (the audit daemon watches for exactly this process: lab/audit/node/defence-liveness.ts). */
+export const DAEMON_ARGS: readonly string[] = [DAEMON_PATH, WATCHDOG_CONFIG_PATH];
 /** Root-only: a restarted watchdog compares the node gates with these, not with what it finds at its own start. */
 export const PINS_FILE = '/etc/integrity-lab/watchdog/pins.json';
 

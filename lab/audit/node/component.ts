@@ -16,6 +16,8 @@
  * (auditTargetOf, audit-id.ts), and the cluster's teardown stops them all
  * (stopKindAudit) instead of beforeStop.
  */
+import { DAEMON_ARGS as WATCHDOG_DAEMON_ARGS } from '../../watchdog/config.ts';
+import { COMPONENT_NAME as WATCHDOG_COMPONENT } from '../../watchdog/component.ts';
 import { existsSync } from 'node:fs';
 import { appendFile, chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -209,6 +211,8 @@ export function auditComponent(options: AuditComponentOptions = {}): NodeCompone
       const controlPlane = !isKindNode(node) || node.role === 'control-plane';
       if (controlPlane && node.components.some((c) => c.name === 'admission')) config.admissionDecisionLog = ADMISSION_NODE_PATHS.decisions;
       if (kind && controlPlane) config.apiServerAuditLog = `${AUDIT_LOG_DIR}/audit.log`;
+      // The node's mount watchdog, whose process the daemon watches from outside the node (defence-liveness.ts).
+      if (node.components.some((c) => c.name === WATCHDOG_COMPONENT)) config.watchdogCommand = [...WATCHDOG_DAEMON_ARGS];
       labKey(auditId); // rejects a lab id that cannot be an audit key prefix before anything starts
       await writeFile(join(dir, AUDIT_FILES.config), JSON.stringify(config, null, 2));
       await mkdir(HOST_AUDIT_STATE, { recursive: true, mode: 0o700 });

@@ -265,6 +265,8 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
     if ((await daemon.syncInventory()) > 0) writeStatus();
   });
   every(300, () => daemon.tick());
+  // Whether the node's mount watchdog still runs (defence-liveness.ts).
+  every(500, () => daemon.checkWatchdog());
   // Records the kernel drops (its backlog full) raise the records-lost alert.
   const readKernelStatus = async () => daemon.noteKernelStatus(parseAuditStatus((await auditctl(['-s'])).stdout));
   await readKernelStatus();

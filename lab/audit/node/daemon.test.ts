@@ -6,7 +6,7 @@ import { BUILTIN_RULES_PATH } from '../builtin.ts';
 import { AuditEngine, type Alert } from '../engine.ts';
 import type { RulesSource } from '../loader.ts';
 import type { DecisionRecord } from '../../admission/index.ts';
-import { AuditDaemon, RECORDS_LOST_RULE, RULES_REMOVED_RULE, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
+import { AuditDaemon, RECORDS_LOST_RULE, RULES_REMOVED_RULE, WATCHDOG_STOPPED_RULE, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
 import { fakeProc } from './fake-proc.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -32,6 +32,8 @@ interface Harness {
   daemon: AuditDaemon;
   /** /proc as the daemon sees it; tests make processes appear and exit. */
   files: Record<string, string>;
+  /** Its symbolic links (/proc/<pid>/ns/pid). */
+  links: Record<string, string>;
   alerts: Alert[];
   auditctl: string[][];
   inNode: string[][];
@@ -47,7 +49,7 @@ function cgroupOf(containerId: string): string {
  * /proc where their inits (and the node's containerd) are alive but the
  * short-lived processes of the captured records are already gone.
  */
-function harness(options: { created?: readonly string[] } = {}): Harness {
+function harness(options: { created?: readonly string[]; watchdogCommand?: string[] } = {}): Harness {
   const h = { alerts: [], auditctl: [], inNode: [], records: [] } as unknown as Harness;
   const cri: Record<string, { status: { id: string; state: string } }> = {};
   for (const name of ['app', 'legacy-app', 'privileged-tool', 'host-etc-reader']) {
@@ -77,10 +79,11 @@ function harness(options: { created?: readonly string[] } = {}): Harness {
     '/proc/4083/stat': '4083 (audit-tap) S 4076 1 1 0',
   };
   h.files = files;
+  h.links = { [`/proc/${NODE_PID}/ns/pid`]: 'pid:[4026532720]' };
   const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '' });
   const io: DaemonIo = {
     now: () => new Date('2026-11-22T13:36:44Z'),
-    proc: fakeProc(files),
+    proc: fakeProc(files, h.links),
     listContainers: async () => Object.values(cri).map((c) => ({ id: c.status.id, state: c.status.state })),
     containerStatus: async (id) => {
       if (!cri[id]) throw new Error(`rpc error: code = NotFound desc = an error occurred when try to find container "${id}"`);
@@ -104,7 +107,7 @@ function harness(options: { created?: readonly string[] } = {}): Harness {
     record: (lines) => h.records.push([...lines]),
     log: () => {},
   };
-  const config: DaemonConfig = { labId: LAB, nodeContainerId: NODE, nodePid: NODE_PID, hostname: 'lab-audit-capture', sensitivePaths: [{ path: '/etc/shadow' }, { path: '/etc/sudoers.d', tree: true }], rulesFiles: ['/lab-audit/rules/00-builtin.yaml'] };
+  const config: DaemonConfig = { labId: LAB, nodeContainerId: NODE, nodePid: NODE_PID, hostname: 'lab-audit-capture', sensitivePaths: [{ path: '/etc/shadow' }, { path: '/etc/sudoers.d', tree: true }], rulesFiles: ['/lab-audit/rules/00-builtin.yaml'], ...(options.watchdogCommand ? { watchdogCommand: options.watchdogCommand } : {}) };
   h.daemon = new AuditDaemon(config, io, new AuditEngine({ hostname: config.hostname }));
   return h;
 }
@@ -482,6 +485,105 @@ describe('AuditDaemon', () => {
       h.daemon.tick();
       h.daemon.tick();
       assert.deepEqual(h.alerts.filter((a) => a.rule === RULES_REMOVED_RULE), []);
+    });
+  });
+});
+
+describe('AuditDaemon.checkWatchdog', () => {
+  const WATCHDOG = '/opt/integrity-lab/watchdog.mjs';
+  const CONFIG = '/etc/integrity-lab/watchdog.json';
+  const COMMAND = [WATCHDOG, CONFIG];
+  /** A process of the node (its pid namespace) or of another (a second lab node), running `argv`. */
+  const spawnIn = (h: Harness, pid: number, argv: string[], startTime: number, pidNamespace = 'pid:[4026532720]') => {
+    h.files[`/proc/${pid}/cmdline`] = `${argv.join('\0')}\0`;
+    h.files[`/proc/${pid}/stat`] = `${pid} (node) S ${NODE_PID} ${pid} ${pid} 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 11 0 ${startTime} 1 1`;
+    h.links[`/proc/${pid}/ns/pid`] = pidNamespace;
+  };
+  const exit = (h: Harness, pid: number) => {
+    for (const k of Object.keys(h.files)) if (k.startsWith(`/proc/${pid}/`)) delete h.files[k];
+    delete h.links[`/proc/${pid}/ns/pid`];
+  };
+  const stopped = (h: Harness) => h.alerts.filter((a) => a.rule === WATCHDOG_STOPPED_RULE);
+
+  describe('when the watchdog it latched on is gone', () => {
+    it('raises one Critical alert naming the running containers, and none while it runs', async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      h.daemon.checkWatchdog();
+      h.daemon.checkWatchdog();
+      assert.deepEqual(stopped(h), []);
+      exit(h, 30001);
+      h.daemon.checkWatchdog();
+      h.daemon.checkWatchdog();
+      const alerts = stopped(h);
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0]!.priority, 'Critical');
+      assert.match(alerts[0]!.output, /the mount watchdog of the node \(pid 30001 in the host, "node \/opt\/integrity-lab\/watchdog.mjs \/etc\/integrity-lab\/watchdog.json"\) stopped/);
+      assert.ok((alerts[0]!.output_fields['container.ids'] as string[]).includes(APP), 'names the containers left unwatched');
+      assert.deepEqual(alerts[0]!.tags.slice(-1), ['T1562.001']);
+    });
+  });
+
+  describe('when the watchdog is killed and left a zombie (its parent has not reaped it yet)', () => {
+    it('reports it gone', async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      h.daemon.checkWatchdog();
+      h.files['/proc/30001/stat'] = h.files['/proc/30001/stat']!.replace(') S ', ') Z ');
+      h.files['/proc/30001/cmdline'] = '';
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+    });
+  });
+
+  describe('when the pid is taken by another process (same pid, another start time)', () => {
+    it('reports the watchdog gone', async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      h.daemon.checkWatchdog();
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 9000);
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+    });
+  });
+
+  describe('when a watchdog runs again after the report (a restart, or a decoy)', () => {
+    it('latches on it and reports its end too', async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      h.daemon.checkWatchdog();
+      exit(h, 30001);
+      spawnIn(h, 30500, ['/usr/bin/node', WATCHDOG, CONFIG], 8000);
+      h.daemon.checkWatchdog();
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+      exit(h, 30500);
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 2);
+      assert.match(stopped(h)[1]!.output, /pid 30500/);
+    });
+  });
+
+  describe('what it does not take for the watchdog', () => {
+    it("ignores another node's watchdog, other programs, the lab's --pin run, and does nothing on a node without one", async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000, 'pid:[4026599999]');
+      spawnIn(h, 30002, ['sh', '-c', `node ${WATCHDOG} ${CONFIG}`], 5000);
+      spawnIn(h, 30003, ['node', '/opt/integrity-lab/gate-daemon.mjs'], 5000);
+      // The pins the component takes at lab start, a short run of the same file.
+      spawnIn(h, 30004, ['node', WATCHDOG, '--pin', CONFIG], 5000);
+      h.daemon.checkWatchdog();
+      for (const pid of [30001, 30002, 30003, 30004]) exit(h, pid);
+      h.daemon.checkWatchdog();
+      assert.deepEqual(stopped(h), []);
+      const without = harness();
+      spawnIn(without, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      without.daemon.checkWatchdog();
+      exit(without, 30001);
+      without.daemon.checkWatchdog();
+      assert.deepEqual(stopped(without), []);
     });
   });
 });

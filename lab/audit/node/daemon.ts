@@ -28,6 +28,7 @@ import { decisionToK8sAuditEvent } from './k8s-audit.ts';
 import { k8sAuditEvent } from '../k8saudit.ts';
 import { LabEnricher, type Placement } from './enricher.ts';
 import { pidsOfContainer, type ProcessRecord, type ProcReader } from './procfs.ts';
+import { findDaemon, stillRunning, type WatchedProcess } from './defence-liveness.ts';
 import { parseTapLine } from './records.ts';
 
 export type { Placement };
@@ -37,6 +38,9 @@ export const RECORDS_LOST_RULE = 'Audit records lost';
 
 /** The rule name of the alert raised when a running container's kernel rules were removed by a process, not by the kernel. */
 export const RULES_REMOVED_RULE = 'Audit rules of a container removed';
+
+/** The rule name of the alert raised when the node's mount watchdog stops running (defence-liveness.ts). */
+export const WATCHDOG_STOPPED_RULE = 'Mount watchdog of the node stopped';
 
 export interface DaemonConfig {
   labId: string;
@@ -60,6 +64,12 @@ export interface DaemonConfig {
    * source with the real apiserver's events.
    */
   apiServerAuditLog?: string;
+  /**
+   * What the node's mount watchdog runs as, after `node` (its daemon file
+   * and configuration), when the profile has one: that process is watched
+   * (defence-liveness.ts).
+   */
+  watchdogCommand?: string[];
 }
 
 export interface CommandResult {
@@ -176,6 +186,8 @@ export class AuditDaemon {
   readonly #removalsSeen = new Map<string, string>();
   /** Raw lines of the events still being assembled, by `time:serial`. */
   readonly #raw = new Map<string, string[]>();
+  /** The node's watchdog process, once seen running. */
+  #watchdog: WatchedProcess | undefined;
 
   constructor(config: DaemonConfig, io: DaemonIo, engine: AuditEngine) {
     this.#config = config;
@@ -290,6 +302,31 @@ export class AuditDaemon {
     this.#pendingLoss = { kernel: 0, tap: 0 };
     const message = `audit records were lost, events in this window may be missing (kernel lost=${kernel}, tap overflows=${tap}, since lab start: kernel ${this.#counters.kernelLost}, tap ${this.#counters.lost})`;
     this.#internalAlert(RECORDS_LOST_RULE, message, { 'kernel.lost': kernel, 'tap.lost': tap });
+  }
+
+  /**
+   * Called periodically: latches on the node's watchdog process once it
+   * runs, and raises one Critical alert when that process is gone, naming
+   * the containers left unwatched. Nothing on a node without a watchdog.
+   */
+  checkWatchdog(): void {
+    const command = this.#config.watchdogCommand;
+    if (command === undefined) return;
+    if (this.#watchdog && stillRunning(this.#io.proc, this.#watchdog)) return;
+    if (this.#watchdog) {
+      const gone = this.#watchdog;
+      this.#watchdog = undefined;
+      const exposed = [...this.#containers.values()].map((k) => k.watch).filter((w) => w.hostPid !== undefined);
+      const names = exposed.map((w) => `${[w.namespace, w.pod].filter(Boolean).join('/') || w.name || 'container'} (${w.id.slice(0, 12)})`);
+      this.#internalAlert(
+        WATCHDOG_STOPPED_RULE,
+        `the mount watchdog of the node (pid ${gone.hostPid} in the host, "${gone.cmdline}") stopped: overmounts and layer files edited in place in the node's running containers go unreported while it does not run; containers running now: ${names.join(', ') || 'none'}`,
+        { 'proc.pid': gone.hostPid, 'proc.cmdline': gone.cmdline, 'container.ids': exposed.map((w) => w.id) },
+        ['T1562.001'],
+      );
+    }
+    this.#watchdog = findDaemon(this.#io.proc, this.#config.nodePid, command);
+    if (this.#watchdog) this.#io.log(`mount watchdog of the node: pid ${this.#watchdog.hostPid} in the host, watched until it stops`);
   }
 
   /** A Critical alert of the daemon's own (source `internal`), not of a rules file. */

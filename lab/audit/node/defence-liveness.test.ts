@@ -1,0 +1,45 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { realProc } from './daemon-main.ts';
+import { findDaemon, startTimeOf, stillRunning } from './defence-liveness.ts';
+import { poll } from '../../wait.ts';
+import { scratchDir } from '../../testing/scratch-dir.ts';
+
+describe('startTimeOf', () => {
+  describe('when the command name holds spaces and parentheses', () => {
+    it('reads field 22 after the last parenthesis', () => {
+      // Field 22 here is 987654; fields 3 to 21 are S 1 4242 4242 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0.
+      const stat = '4242 (a (b) c) S 1 4242 4242 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100';
+      assert.equal(startTimeOf(stat), '987654');
+    });
+  });
+  describe('when there is no stat', () => {
+    it('is undefined', () => assert.equal(startTimeOf(undefined), undefined));
+  });
+});
+
+describe('findDaemon and stillRunning on this machine', () => {
+  describe('when a node process runs the daemon file in our pid namespace', () => {
+    it('finds it by its exact command, and sees it gone once it is killed', async () => {
+      const file = join(scratchDir('defence-liveness'), 'watchdog.mjs');
+      writeFileSync(file, 'setInterval(() => {}, 1000);\n');
+      const child = spawn(process.execPath, [file, '--config', 'x'], { stdio: 'ignore' });
+      try {
+        const found = await poll(async () => findDaemon(realProc, process.pid, [file, '--config', 'x']), (f) => f !== undefined, { timeoutMs: 5000, intervalMs: 20 });
+        assert.equal(found.value?.hostPid, child.pid);
+        assert.match(found.value!.cmdline, /watchdog\.mjs --config x$/);
+        assert.equal(stillRunning(realProc, found.value!), true);
+        child.kill('SIGKILL');
+        const gone = await poll(async () => stillRunning(realProc, found.value!), (running) => !running, { timeoutMs: 5000, intervalMs: 20 });
+        assert.ok(gone.ok, 'seen gone after SIGKILL');
+        assert.equal(findDaemon(realProc, process.pid, [`${file}.other`, '--config', 'x']), undefined);
+        assert.equal(findDaemon(realProc, process.pid, [file]), undefined, 'the arguments must match exactly');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
+  });
+});

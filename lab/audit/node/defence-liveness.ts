@@ -1,0 +1,81 @@
+/**
+ * Whether the node's mount watchdog still runs, seen from the audit
+ * sidecar (T1562.001 Impair Defenses: disable or modify tools).
+ *
+ * The watchdog is the only defence that reports what happens inside
+ * running containers after they started: overmounts, layer files edited in
+ * place. Root on the node who kills it (or stops it, or lets it crash)
+ * leaves every container unwatched, and nothing would say so: the gates
+ * and the admission webhook fail closed when they are gone, the watchdog
+ * fails silent. The audit daemon runs outside the node (its own container,
+ * in the host's PID namespace), so it can watch the watchdog's process
+ * from where root on the node cannot reach it.
+ *
+ * It latches on the first process of the node's PID namespace that runs
+ * the watchdog (`node <daemon file> <configuration>`, exactly: not the
+ * `--pin` run at lab start), by host pid and start time (a
+ * pid reused by another process has another start time), and reports once
+ * when that process is gone, for whatever reason; then it latches on the
+ * next one that runs. A decoy with the same command line started after the
+ * kill does not undo the report. The first watchdog is taken to be the
+ * lab's own: the lab starts it before any scenario acts.
+ *
+ * Pure over the ProcReader; the daemon raises the alert.
+ */
+import type { ProcReader } from './procfs.ts';
+
+/** The watchdog process latched on. */
+export interface WatchedProcess {
+  hostPid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot): with the pid, one process. */
+  startTime: string;
+  /** Its command line, arguments joined by spaces. */
+  cmdline: string;
+}
+
+/** Field 22 of a /proc/<pid>/stat text, or undefined; the command name (field 2) may hold spaces and parentheses. */
+export function startTimeOf(stat: string | undefined): string | undefined {
+  if (stat === undefined) return undefined;
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state): field 22 is rest[19].
+  return rest[19];
+}
+
+/** Field 3 of a /proc/<pid>/stat text (R, S, D, Z, …), or undefined. */
+function stateOf(stat: string): string | undefined {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+}
+
+/**
+ * Whether `p` is still the process latched on, and running: a killed
+ * process stays a zombie (state Z, same pid and start time) until its
+ * parent reaps it, which the node's init may do late.
+ */
+export function stillRunning(proc: ProcReader, p: WatchedProcess): boolean {
+  const stat = proc.readText(`/proc/${p.hostPid}/stat`);
+  if (stat === undefined || startTimeOf(stat) !== p.startTime) return false;
+  const state = stateOf(stat);
+  return state !== 'Z' && state !== 'X';
+}
+
+/**
+ * The process of the node's PID namespace (the namespace of `nodePid`, the
+ * node's init in the host's) that runs `node` with exactly `args`; the
+ * oldest when there are several.
+ */
+export function findDaemon(proc: ProcReader, nodePid: number, args: readonly string[]): WatchedProcess | undefined {
+  const nodeNamespace = proc.readLink(`/proc/${nodePid}/ns/pid`);
+  if (nodeNamespace === undefined) return undefined;
+  let found: WatchedProcess | undefined;
+  for (const pid of proc.pids()) {
+    // cmdline ends with a NUL: the last element of the split is empty.
+    const argv = proc.readText(`/proc/${pid}/cmdline`)?.split('\0').slice(0, -1);
+    if (!argv || argv.length !== args.length + 1 || !/(^|\/)node$/.test(argv[0]!) || args.some((a, i) => argv[i + 1] !== a)) continue;
+    if (proc.readLink(`/proc/${pid}/ns/pid`) !== nodeNamespace) continue;
+    const stat = proc.readText(`/proc/${pid}/stat`);
+    const startTime = startTimeOf(stat);
+    if (stat === undefined || startTime === undefined || ['Z', 'X'].includes(stateOf(stat) ?? '')) continue;
+    if (found === undefined || Number(startTime) < Number(found.startTime)) found = { hostPid: pid, startTime, cmdline: argv.join(' ') };
+  }
+  return found;
+}
