@@ -49,6 +49,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'copied-shell-from-volume',
   'fileless-shell-in-agent',
   'fileless-shell-made-in-agent',
+  'running-layer-tamper-after-watchdog-killed',
   'shell-at-container-start',
   'audit-start-hold-removed',
   'overmount-in-private-namespace',

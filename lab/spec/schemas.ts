@@ -297,6 +297,7 @@ export const TECHNIQUES = [
   'copied-binary-exec',
   'memfd-exec',
   'memfd-exec-inside',
+  'watchdog-kill',
   'startup-shell',
   'start-hold-remove',
   'sandbox-file-rewrite',

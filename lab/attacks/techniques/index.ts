@@ -36,6 +36,7 @@ import { auditRulesDelete } from './audit-rules-delete.ts';
 import { runcLibraryReplace } from './runc-library-replace.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
+import { watchdogKill } from './watchdog-kill.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
 import { registryRollback, registryServeOtherSigned } from './registry-serve.ts';
@@ -66,6 +67,7 @@ const implemented: Technique[] = [
   runtimeWrapperReplace,
   trustedRootsAddCa,
   watchdogRestartLaunder,
+  watchdogKill,
   gateSocketHijack,
   copiedBinaryExec,
   memfdExec,

@@ -1,0 +1,57 @@
+/**
+ * Attack (T1562.001 Impair Defenses: Disable or Modify Tools, for T1525 and
+ * T1565.001): root on the node kills the mount watchdog (SIGKILL, by the pid
+ * of the process that runs its daemon file: no clean stop), then edits a
+ * layer file of a running protected container in place, as
+ * running-layer-tamper does. Only the watchdog re-verifies the layers of
+ * running containers, so with it gone nothing on the node notices the
+ * edit, and nothing says the watchdog is gone: the gates and the admission
+ * webhook fail closed when they are gone, the watchdog fails silent.
+ *
+ * What must catch it: the audit daemon, which watches the watchdog's
+ * process from outside the node (its own container, in the host's PID
+ * namespace: lab/audit/node/defence-liveness.ts) and raises a Critical
+ * alert when it stops, naming the containers left unwatched.
+ */
+import { DAEMON_PATH } from '../../watchdog/config.ts';
+import { awaitAuditAlerts, WATCHDOG_STOPPED_RULE } from '../../audit/index.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
+import type { Technique } from '../technique.ts';
+import { requirePod } from './common.ts';
+import { tamperLayerFile } from './layer-file-tamper.ts';
+
+/** Pids of the node's processes whose argv[1] is the watchdog's daemon file, as root finds them (/proc). */
+const FIND = `for p in /proc/[0-9]*; do
+  [ "$(tr '\\0' '\\n' < "$p/cmdline" 2>/dev/null | sed -n 2p)" = "$1" ] && echo "\${p#/proc/}"
+done; true`;
+
+/** Kills the node's watchdog with SIGKILL and waits until it is gone; the pids killed (none on a node without one). */
+export async function killWatchdog(node: LabNodeHandle): Promise<number[]> {
+  const found = await node.exec.run(['sh', '-c', FIND, 'find', DAEMON_PATH]);
+  const pids = found.stdout.toString().split('\n').filter((l) => /^[1-9][0-9]*$/.test(l)).map(Number);
+  for (const pid of pids) {
+    const r = await node.exec.run(['sh', '-c', 'kill -KILL "$1" && for i in $(seq 50); do grep -qs "^State:[[:space:]]*[^Z]" "/proc/$1/status" || exit 0; sleep 0.1; done; exit 1', 'kill', String(pid)]);
+    if (r.exitCode !== 0) throw new Error(`the watchdog (pid ${pid}) on ${node.name} was still running 5 s after SIGKILL: ${r.stderr.toString().trim()}`);
+  }
+  return pids;
+}
+
+export const watchdogKill: Technique = {
+  name: 'watchdog-kill',
+  async run({ node, attack, pods }) {
+    const since = new Date(Date.now() - 1000);
+    const pod = requirePod(pods, attack);
+    const killed = await killWatchdog(node);
+    const result = await tamperLayerFile(node, pod, attack);
+    // The audit daemon checks twice a second; its alert, when the node has one.
+    const auditAlerts = await awaitAuditAlerts(node, since, { rule: WATCHDOG_STOPPED_RULE });
+    const what = killed.length ? `the mount watchdog (pid ${killed.join(', ')}) was killed with SIGKILL` : 'no mount watchdog runs on this node';
+    return {
+      effect: result.effect,
+      reason: result.effect
+        ? `${what}; then the running container read the attacker's bytes from ${attack.spec.target.path}`
+        : `${what}; the running container still reads the original ${attack.spec.target.path}`,
+      evidence: { watchdogKilled: killed, ...result.evidence, auditAlerts },
+    };
+  },
+};
