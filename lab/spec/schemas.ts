@@ -298,6 +298,7 @@ export const TECHNIQUES = [
   'memfd-exec',
   'memfd-exec-inside',
   'watchdog-kill',
+  'watchdog-freeze',
   'startup-shell',
   'start-hold-remove',
   'sandbox-file-rewrite',

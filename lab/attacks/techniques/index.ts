@@ -37,6 +37,7 @@ import { runcLibraryReplace } from './runc-library-replace.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { watchdogKill } from './watchdog-kill.ts';
+import { watchdogFreeze } from './watchdog-freeze.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
 import { registryRollback, registryServeOtherSigned } from './registry-serve.ts';
@@ -68,6 +69,7 @@ const implemented: Technique[] = [
   trustedRootsAddCa,
   watchdogRestartLaunder,
   watchdogKill,
+  watchdogFreeze,
   gateSocketHijack,
   copiedBinaryExec,
   memfdExec,

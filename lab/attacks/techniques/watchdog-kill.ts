@@ -16,7 +16,7 @@
 import { DAEMON_PATH } from '../../watchdog/config.ts';
 import { awaitAuditAlerts, WATCHDOG_STOPPED_RULE } from '../../audit/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
-import type { Technique } from '../technique.ts';
+import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
 import { requirePod } from './common.ts';
 import { tamperLayerFile } from './layer-file-tamper.ts';
 
@@ -25,33 +25,47 @@ const FIND = `for p in /proc/[0-9]*; do
   [ "$(tr '\\0' '\\n' < "$p/cmdline" 2>/dev/null | sed -n 2p)" = "$1" ] && echo "\${p#/proc/}"
 done; true`;
 
-/** Kills the node's watchdog with SIGKILL and waits until it is gone; the pids killed (none on a node without one). */
-export async function killWatchdog(node: LabNodeHandle): Promise<number[]> {
+/** What each signal leaves of the watchdog, as /proc/<pid>/status says: gone or a zombie after KILL, state T after STOP. */
+const AFTER = { KILL: 'grep -qs "^State:[[:space:]]*[^Z]" "/proc/$1/status" || exit 0', STOP: 'grep -qs "^State:[[:space:]]*T" "/proc/$1/status" && exit 0' } as const;
+
+/**
+ * Sends SIGKILL or SIGSTOP to every process of the node that runs the
+ * watchdog's daemon file, and waits until it is dead or stopped; the pids
+ * signalled (none on a node without a watchdog).
+ */
+export async function signalWatchdog(node: LabNodeHandle, signal: keyof typeof AFTER): Promise<number[]> {
   const found = await node.exec.run(['sh', '-c', FIND, 'find', DAEMON_PATH]);
   const pids = found.stdout.toString().split('\n').filter((l) => /^[1-9][0-9]*$/.test(l)).map(Number);
   for (const pid of pids) {
-    const r = await node.exec.run(['sh', '-c', 'kill -KILL "$1" && for i in $(seq 50); do grep -qs "^State:[[:space:]]*[^Z]" "/proc/$1/status" || exit 0; sleep 0.1; done; exit 1', 'kill', String(pid)]);
-    if (r.exitCode !== 0) throw new Error(`the watchdog (pid ${pid}) on ${node.name} was still running 5 s after SIGKILL: ${r.stderr.toString().trim()}`);
+    const r = await node.exec.run(['sh', '-c', `kill -${signal} "$1" && for i in $(seq 50); do ${AFTER[signal]}; sleep 0.1; done; exit 1`, 'signal', String(pid)]);
+    if (r.exitCode !== 0) throw new Error(`the watchdog (pid ${pid}) on ${node.name} did not take SIGSTOP/SIGKILL within 5 s (SIG${signal}): ${r.stderr.toString().trim()}`);
   }
   return pids;
 }
 
+/**
+ * The attack after the watchdog was signalled: a running layer edited in
+ * place, and the audit daemon's alert waited for (when the node has one).
+ */
+export async function tamperWithoutWatchdog(ctx: TechniqueContext, signal: keyof typeof AFTER, done: string): Promise<TechniqueResult> {
+  const { node, attack, pods } = ctx;
+  const since = new Date(Date.now() - 1000);
+  const pod = requirePod(pods, attack);
+  const signalled = await signalWatchdog(node, signal);
+  const result = await tamperLayerFile(node, pod, attack);
+  // The audit daemon checks twice a second; its alert, when the node has one.
+  const auditAlerts = await awaitAuditAlerts(node, since, { rule: WATCHDOG_STOPPED_RULE });
+  const what = signalled.length ? `the mount watchdog (pid ${signalled.join(', ')}) was ${done} with SIG${signal}` : 'no mount watchdog runs on this node';
+  return {
+    effect: result.effect,
+    reason: result.effect
+      ? `${what}; then the running container read the attacker's bytes from ${attack.spec.target.path}`
+      : `${what}; the running container still reads the original ${attack.spec.target.path}`,
+    evidence: { watchdogSignalled: { signal: `SIG${signal}`, pids: signalled }, ...result.evidence, auditAlerts },
+  };
+}
+
 export const watchdogKill: Technique = {
   name: 'watchdog-kill',
-  async run({ node, attack, pods }) {
-    const since = new Date(Date.now() - 1000);
-    const pod = requirePod(pods, attack);
-    const killed = await killWatchdog(node);
-    const result = await tamperLayerFile(node, pod, attack);
-    // The audit daemon checks twice a second; its alert, when the node has one.
-    const auditAlerts = await awaitAuditAlerts(node, since, { rule: WATCHDOG_STOPPED_RULE });
-    const what = killed.length ? `the mount watchdog (pid ${killed.join(', ')}) was killed with SIGKILL` : 'no mount watchdog runs on this node';
-    return {
-      effect: result.effect,
-      reason: result.effect
-        ? `${what}; then the running container read the attacker's bytes from ${attack.spec.target.path}`
-        : `${what}; the running container still reads the original ${attack.spec.target.path}`,
-      evidence: { watchdogKilled: killed, ...result.evidence, auditAlerts },
-    };
-  },
+  run: (ctx) => tamperWithoutWatchdog(ctx, 'KILL', 'killed'),
 };

@@ -520,7 +520,7 @@ describe('AuditDaemon.checkWatchdog', () => {
       const alerts = stopped(h);
       assert.equal(alerts.length, 1);
       assert.equal(alerts[0]!.priority, 'Critical');
-      assert.match(alerts[0]!.output, /the mount watchdog of the node \(pid 30001 in the host, "node \/opt\/integrity-lab\/watchdog.mjs \/etc\/integrity-lab\/watchdog.json"\) stopped/);
+      assert.match(alerts[0]!.output, /the mount watchdog of the node \(pid 30001 in the host, "node \/opt\/integrity-lab\/watchdog.mjs \/etc\/integrity-lab\/watchdog.json"\) stopped running \(its process is gone\)/);
       assert.ok((alerts[0]!.output_fields['container.ids'] as string[]).includes(APP), 'names the containers left unwatched');
       assert.deepEqual(alerts[0]!.tags.slice(-1), ['T1562.001']);
     });
@@ -535,6 +535,25 @@ describe('AuditDaemon.checkWatchdog', () => {
       h.files['/proc/30001/cmdline'] = '';
       h.daemon.checkWatchdog();
       assert.equal(stopped(h).length, 1);
+    });
+  });
+
+  describe('when the watchdog is stopped (SIGSTOP), then let go on', () => {
+    it('reports it stopped once, and latches on it again once it runs', async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      h.daemon.checkWatchdog();
+      h.files['/proc/30001/stat'] = h.files['/proc/30001/stat']!.replace(') S ', ') T ');
+      h.daemon.checkWatchdog();
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+      assert.match(stopped(h)[0]!.output, /stopped running \(stopped by SIGSTOP\):/);
+      h.files['/proc/30001/stat'] = h.files['/proc/30001/stat']!.replace(') T ', ') S ');
+      h.daemon.checkWatchdog();
+      exit(h, 30001);
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 2);
+      assert.match(stopped(h)[1]!.output, /stopped running \(its process is gone\):/);
     });
   });
 

@@ -28,7 +28,7 @@ import { decisionToK8sAuditEvent } from './k8s-audit.ts';
 import { k8sAuditEvent } from '../k8saudit.ts';
 import { LabEnricher, type Placement } from './enricher.ts';
 import { pidsOfContainer, type ProcessRecord, type ProcReader } from './procfs.ts';
-import { findDaemon, stillRunning, type WatchedProcess } from './defence-liveness.ts';
+import { findDaemon, whyNotRunning, type WatchedProcess } from './defence-liveness.ts';
 import { parseTapLine } from './records.ts';
 
 export type { Placement };
@@ -312,7 +312,8 @@ export class AuditDaemon {
   checkWatchdog(): void {
     const command = this.#config.watchdogCommand;
     if (command === undefined) return;
-    if (this.#watchdog && stillRunning(this.#io.proc, this.#watchdog)) return;
+    const why = this.#watchdog && whyNotRunning(this.#io.proc, this.#watchdog);
+    if (this.#watchdog && why === undefined) return;
     if (this.#watchdog) {
       const gone = this.#watchdog;
       this.#watchdog = undefined;
@@ -320,8 +321,8 @@ export class AuditDaemon {
       const names = exposed.map((w) => `${[w.namespace, w.pod].filter(Boolean).join('/') || w.name || 'container'} (${w.id.slice(0, 12)})`);
       this.#internalAlert(
         WATCHDOG_STOPPED_RULE,
-        `the mount watchdog of the node (pid ${gone.hostPid} in the host, "${gone.cmdline}") stopped: overmounts and layer files edited in place in the node's running containers go unreported while it does not run; containers running now: ${names.join(', ') || 'none'}`,
-        { 'proc.pid': gone.hostPid, 'proc.cmdline': gone.cmdline, 'container.ids': exposed.map((w) => w.id) },
+        `the mount watchdog of the node (pid ${gone.hostPid} in the host, "${gone.cmdline}") stopped running (${why}): overmounts and layer files edited in place in the node's running containers go unreported while it does not run; containers running now: ${names.join(', ') || 'none'}`,
+        { 'proc.pid': gone.hostPid, 'proc.cmdline': gone.cmdline, 'proc.state': why ?? null, 'container.ids': exposed.map((w) => w.id) },
         ['T1562.001'],
       );
     }

@@ -15,8 +15,9 @@
  * the watchdog (`node <daemon file> <configuration>`, exactly: not the
  * `--pin` run at lab start), by host pid and start time (a
  * pid reused by another process has another start time), and reports once
- * when that process is gone, for whatever reason; then it latches on the
- * next one that runs. A decoy with the same command line started after the
+ * when that process is gone or does no work (killed, stopped by SIGSTOP or
+ * held by a tracer), for whatever reason; then it latches on the next one
+ * that runs (the same process once it is let go on). A decoy with the same command line started after the
  * kill does not undo the report. The first watchdog is taken to be the
  * lab's own: the lab starts it before any scenario acts.
  *
@@ -47,15 +48,24 @@ function stateOf(stat: string): string | undefined {
 }
 
 /**
- * Whether `p` is still the process latched on, and running: a killed
- * process stays a zombie (state Z, same pid and start time) until its
- * parent reaps it, which the node's init may do late.
+ * States of a process that does no work: a zombie (Z, killed and not yet
+ * reaped: its parent, the node's init, may reap it late), dead (X), and
+ * stopped (T, SIGSTOP; t, stopped by a tracer that does not let it go on).
  */
+const NOT_RUNNING = new Set(['Z', 'X', 'T', 't']);
+
+/** Whether `p` is still the process latched on, and running. */
 export function stillRunning(proc: ProcReader, p: WatchedProcess): boolean {
+  return whyNotRunning(proc, p) === undefined;
+}
+
+/** Why `p` does not run any more (its process is gone, killed, stopped, …), or undefined while it runs. */
+export function whyNotRunning(proc: ProcReader, p: WatchedProcess): string | undefined {
   const stat = proc.readText(`/proc/${p.hostPid}/stat`);
-  if (stat === undefined || startTimeOf(stat) !== p.startTime) return false;
-  const state = stateOf(stat);
-  return state !== 'Z' && state !== 'X';
+  if (stat === undefined || startTimeOf(stat) !== p.startTime) return 'its process is gone';
+  const state = stateOf(stat) ?? '';
+  if (!NOT_RUNNING.has(state)) return undefined;
+  return { Z: 'killed, a zombie not yet reaped', X: 'dead', T: 'stopped by SIGSTOP', t: 'held stopped by a tracer' }[state];
 }
 
 /**
@@ -74,7 +84,7 @@ export function findDaemon(proc: ProcReader, nodePid: number, args: readonly str
     if (proc.readLink(`/proc/${pid}/ns/pid`) !== nodeNamespace) continue;
     const stat = proc.readText(`/proc/${pid}/stat`);
     const startTime = startTimeOf(stat);
-    if (stat === undefined || startTime === undefined || ['Z', 'X'].includes(stateOf(stat) ?? '')) continue;
+    if (stat === undefined || startTime === undefined || NOT_RUNNING.has(stateOf(stat) ?? '')) continue;
     if (found === undefined || Number(startTime) < Number(found.startTime)) found = { hostPid: pid, startTime, cmdline: argv.join(' ') };
   }
   return found;
