@@ -38,7 +38,7 @@ export async function signalWatchdog(node: LabNodeHandle, signal: keyof typeof A
   const pids = found.stdout.toString().split('\n').filter((l) => /^[1-9][0-9]*$/.test(l)).map(Number);
   for (const pid of pids) {
     const r = await node.exec.run(['sh', '-c', `kill -${signal} "$1" && for i in $(seq 50); do ${AFTER[signal]}; sleep 0.1; done; exit 1`, 'signal', String(pid)]);
-    if (r.exitCode !== 0) throw new Error(`the watchdog (pid ${pid}) on ${node.name} did not take SIGSTOP/SIGKILL within 5 s (SIG${signal}): ${r.stderr.toString().trim()}`);
+    if (r.exitCode !== 0) throw new Error(`the watchdog (pid ${pid}) on ${node.name} was not ${signal === 'KILL' ? 'gone' : 'stopped'} 5 s after SIG${signal}: ${r.stderr.toString().trim() || 'no error from kill'}`);
   }
   return pids;
 }
