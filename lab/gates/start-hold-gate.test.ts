@@ -52,13 +52,20 @@ function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDi
   copyFileSync('/bin/dash', shell);
   const shellPin = pinNow(shell, "the start hold's shell", new Date('2026-12-05T10:00:00Z'));
   const memfdCalls: string[] = [];
+  /** The container's init as /proc shows it: pid 1 of its own namespace, in the container's cgroup. */
+  const proc: Record<string, string | undefined> = {
+    '/proc/4242/status': 'Name:\tsh\nNSpid:\t4242\t1\n',
+    '/proc/4242/cgroup': `0::/kubepods/pod1/${ID}\n`,
+  };
+  const onNode = nodeStartDeps(
+    pinnedReader(pinFiles([{ path: script, content: genuine }], new Date('2026-12-05T10:00:00Z'))),
+    pinnedProgramOf(shellPin, "the start hold's shell"),
+    () => assert.fail('the tests below answer layer-bind memfd-noexec themselves'),
+  );
   const deps: StartDeps = {
-    ...nodeStartDeps(
-      pinnedReader(pinFiles([{ path: script, content: genuine }], new Date('2026-12-05T10:00:00Z'))),
-      pinnedProgramOf(shellPin, "the start hold's shell"),
-      () => assert.fail('the tests below answer layer-bind memfd-noexec themselves'),
-    ),
+    ...onNode,
     armed: { get: () => armed, set: () => void (armed = true) },
+    readText: (p) => (p.startsWith('/proc/4242/') ? proc[p] : onNode.readText(p)),
     memfdNoexec: (pid) => {
       memfdCalls.push(pid);
       return (opts.memfd ?? (async () => ({ code: 0, stderr: '' })))(pid);
@@ -75,7 +82,7 @@ function node(opts: { namespace?: string; type?: string; armed?: boolean; holdDi
     }, 10);
     setTimeout(() => clearInterval(t), 3000).unref();
   };
-  return { root, dir, script, shell, bundle, config, deps, argv, answer, memfdCalls, isArmed: () => armed };
+  return { root, dir, script, shell, bundle, config, deps, argv, answer, memfdCalls, proc, isArmed: () => armed };
 }
 
 describe('gateStart', () => {
@@ -218,6 +225,17 @@ describe('gateStart', () => {
       assert.equal(d?.action, 'refuse');
       assert.match(d!.reason, /init pid cannot be read from .*init\.pid \(no such file\)/);
       assert.deepEqual(n.memfdCalls, []);
+    });
+    it("refuse the start when the pid file names another container's process or a process of the node", async () => {
+      const other = node();
+      other.proc['/proc/4242/cgroup'] = `0::/kubepods/pod2/${'d'.repeat(64)}\n`;
+      const d = await gateStart(other.argv, other.config, other.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.match(d!.reason, /pid 4242 in .*init\.pid is not a process of this container \(its cgroup does not name the container\)/);
+      const ofNode = node();
+      ofNode.proc['/proc/4242/status'] = 'Name:\tsh\nNSpid:\t4242\n';
+      assert.match((await gateStart(ofNode.argv, ofNode.config, ofNode.deps))!.reason, /not in a pid namespace of its own/);
+      assert.deepEqual([...other.memfdCalls, ...ofNode.memfdCalls], [], 'the helper was never asked');
     });
     it('refuse the start as a finding when the helper is not the pinned one', async () => {
       const n = node({ memfd: () => Promise.reject(new LabError<GateErrorCode>('GATE_DEFENCE_CHANGED', "the start gate's layer-bind helper changed since the gate pinned it")) });

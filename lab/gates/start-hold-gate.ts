@@ -203,14 +203,22 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
 
 /**
  * Sets vm.memfd_noexec = 2 in the pid namespace of the container's init
- * (the pid runc wrote to `<bundle>/init.pid` at create), noting the result
- * in `base`; the refusal when it cannot be done.
+ * (the pid runc wrote to `<bundle>/init.pid` at create, checked to be a
+ * process of this container), noting the result in `base`; the refusal
+ * when it cannot be done.
  */
 async function closeMemfdExec(base: StartDecision, bundle: string, deps: StartDeps): Promise<StartDecision | undefined> {
   const refuse = (why: string, internalError = false): StartDecision => ({ ...base, action: 'refuse', reason: `${why}; a system-tier container does not start while code from an anonymous memory file could run in it`, ...(internalError ? { internalError } : {}) });
   const pidText = deps.readText(`${bundle}/init.pid`)?.trim();
   if (!pidText || !/^[1-9][0-9]*$/.test(pidText)) return refuse(`the container's init pid cannot be read from ${bundle}/init.pid (${pidText === undefined ? 'no such file' : JSON.stringify(pidText)})`);
   base.initPid = Number(pidText);
+  // The pid file is text root can rewrite between create and start: the pid must be a process in a
+  // pid namespace below the node's (NSpid has two levels or more) and in this container's cgroup.
+  const nsPid = /^NSpid:\s+(.+)$/m.exec(deps.readText(`/proc/${pidText}/status`) ?? '')?.[1]?.trim().split(/\s+/) ?? [];
+  const cgroup = deps.readText(`/proc/${pidText}/cgroup`) ?? '';
+  if (nsPid.length < 2 || !cgroup.includes(base.id)) {
+    return refuse(`pid ${pidText} in ${bundle}/init.pid is not a process of this container (${nsPid.length < 2 ? 'not in a pid namespace of its own' : "its cgroup does not name the container"})`);
+  }
   let r: { code: number; stderr: string };
   try {
     r = await deps.memfdNoexec(pidText);
