@@ -217,7 +217,7 @@ async function closeMemfdExec(base: StartDecision, bundle: string, deps: StartDe
   const nsPid = /^NSpid:\s+(.+)$/m.exec(deps.readText(`/proc/${pidText}/status`) ?? '')?.[1]?.trim().split(/\s+/) ?? [];
   const cgroup = deps.readText(`/proc/${pidText}/cgroup`) ?? '';
   if (nsPid.length < 2 || !cgroup.includes(base.id)) {
-    return refuse(`pid ${pidText} in ${bundle}/init.pid is not a process of this container (${nsPid.length < 2 ? 'not in a pid namespace of its own' : "its cgroup does not name the container"})`);
+    return refuse(`pid ${pidText} in ${bundle}/init.pid is not a process of this container (${nsPid.length < 2 ? "not in a pid namespace of its own: a process of the node, or a container that shares the node's (hostPID), for which memory files cannot be closed without closing them for the whole node" : "its cgroup does not name the container"})`);
   }
   let r: { code: number; stderr: string };
   try {
