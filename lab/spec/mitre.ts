@@ -51,6 +51,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'fileless-shell-made-in-agent',
   'running-layer-tamper-after-watchdog-killed',
   'running-layer-tamper-after-watchdog-stopped',
+  'running-layer-tamper-after-watchdog-frozen',
   'shell-at-container-start',
   'audit-start-hold-removed',
   'overmount-in-private-namespace',

@@ -299,6 +299,7 @@ export const TECHNIQUES = [
   'memfd-exec-inside',
   'watchdog-kill',
   'watchdog-freeze',
+  'watchdog-cgroup-freeze',
   'startup-shell',
   'start-hold-remove',
   'sandbox-file-rewrite',

@@ -38,6 +38,7 @@ import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsigne
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { watchdogKill } from './watchdog-kill.ts';
 import { watchdogFreeze } from './watchdog-freeze.ts';
+import { watchdogCgroupFreeze } from './watchdog-cgroup-freeze.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
 import { registryRollback, registryServeOtherSigned } from './registry-serve.ts';
@@ -70,6 +71,7 @@ const implemented: Technique[] = [
   watchdogRestartLaunder,
   watchdogKill,
   watchdogFreeze,
+  watchdogCgroupFreeze,
   gateSocketHijack,
   copiedBinaryExec,
   memfdExec,

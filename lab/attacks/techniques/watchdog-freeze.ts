@@ -12,9 +12,9 @@
  * unwatched. The watchdog stays stopped; the lab's teardown kills it.
  */
 import type { Technique } from '../technique.ts';
-import { tamperWithoutWatchdog } from './watchdog-kill.ts';
+import { signalling, tamperWithoutWatchdog } from './watchdog-kill.ts';
 
 export const watchdogFreeze: Technique = {
   name: 'watchdog-freeze',
-  run: (ctx) => tamperWithoutWatchdog(ctx, 'STOP', 'stopped'),
+  run: (ctx) => tamperWithoutWatchdog(ctx, signalling('STOP', 'stopped')),
 };

@@ -25,47 +25,67 @@ const FIND = `for p in /proc/[0-9]*; do
   [ "$(tr '\\0' '\\n' < "$p/cmdline" 2>/dev/null | sed -n 2p)" = "$1" ] && echo "\${p#/proc/}"
 done; true`;
 
+/** The pids of every process of the node that runs the watchdog's daemon file (none on a node without a watchdog). */
+export async function watchdogPids(node: LabNodeHandle): Promise<number[]> {
+  const found = await node.exec.run(['sh', '-c', FIND, 'find', DAEMON_PATH]);
+  return found.stdout.toString().split('\n').filter((l) => /^[1-9][0-9]*$/.test(l)).map(Number);
+}
+
+/** How root puts the watchdog out of action, and (when the lab could not tear the node down otherwise) how the harness lets it go afterwards. */
+export interface WatchdogSilencer {
+  /** What was done, for the reason and the evidence: "killed with SIGKILL". */
+  done: string;
+  /** Puts every watchdog process of the node out of action and waits until it is; throws when it could not. */
+  apply(node: LabNodeHandle, pids: readonly number[]): Promise<Record<string, unknown>>;
+  /** Run once the evidence is in, whatever happened: the harness's cleanup, not the attacker's. */
+  release?(node: LabNodeHandle, pids: readonly number[]): Promise<void>;
+}
+
 /** What each signal leaves of the watchdog, as /proc/<pid>/status says: gone or a zombie after KILL, state T after STOP. */
 const AFTER = { KILL: 'grep -qs "^State:[[:space:]]*[^Z]" "/proc/$1/status" || exit 0', STOP: 'grep -qs "^State:[[:space:]]*T" "/proc/$1/status" && exit 0' } as const;
 
-/**
- * Sends SIGKILL or SIGSTOP to every process of the node that runs the
- * watchdog's daemon file, and waits until it is dead or stopped; the pids
- * signalled (none on a node without a watchdog).
- */
-export async function signalWatchdog(node: LabNodeHandle, signal: keyof typeof AFTER): Promise<number[]> {
-  const found = await node.exec.run(['sh', '-c', FIND, 'find', DAEMON_PATH]);
-  const pids = found.stdout.toString().split('\n').filter((l) => /^[1-9][0-9]*$/.test(l)).map(Number);
-  for (const pid of pids) {
-    const r = await node.exec.run(['sh', '-c', `kill -${signal} "$1" && for i in $(seq 50); do ${AFTER[signal]}; sleep 0.1; done; exit 1`, 'signal', String(pid)]);
-    if (r.exitCode !== 0) throw new Error(`the watchdog (pid ${pid}) on ${node.name} was not ${signal === 'KILL' ? 'gone' : 'stopped'} 5 s after SIG${signal}: ${r.stderr.toString().trim() || 'no error from kill'}`);
-  }
-  return pids;
+/** SIGKILL or SIGSTOP to each watchdog process, waiting until it is dead or stopped. */
+export function signalling(signal: keyof typeof AFTER, done: string): WatchdogSilencer {
+  return {
+    done: `${done} with SIG${signal}`,
+    async apply(node, pids) {
+      for (const pid of pids) {
+        const r = await node.exec.run(['sh', '-c', `kill -${signal} "$1" && for i in $(seq 50); do ${AFTER[signal]}; sleep 0.1; done; exit 1`, 'signal', String(pid)]);
+        if (r.exitCode !== 0) throw new Error(`the watchdog (pid ${pid}) on ${node.name} was not ${done} 5 s after SIG${signal}: ${r.stderr.toString().trim() || 'no error from kill'}`);
+      }
+      return { signal: `SIG${signal}` };
+    },
+  };
 }
 
 /**
- * The attack after the watchdog was signalled: a running layer edited in
+ * The attack once the watchdog is out of action: a running layer edited in
  * place, and the audit daemon's alert waited for (when the node has one).
  */
-export async function tamperWithoutWatchdog(ctx: TechniqueContext, signal: keyof typeof AFTER, done: string): Promise<TechniqueResult> {
+export async function tamperWithoutWatchdog(ctx: TechniqueContext, silencer: WatchdogSilencer): Promise<TechniqueResult> {
   const { node, attack, pods } = ctx;
   const since = new Date(Date.now() - 1000);
   const pod = requirePod(pods, attack);
-  const signalled = await signalWatchdog(node, signal);
-  const result = await tamperLayerFile(node, pod, attack);
-  // The audit daemon checks twice a second; its alert, when the node has one.
-  const auditAlerts = await awaitAuditAlerts(node, since, { rule: WATCHDOG_STOPPED_RULE });
-  const what = signalled.length ? `the mount watchdog (pid ${signalled.join(', ')}) was ${done} with SIG${signal}` : 'no mount watchdog runs on this node';
-  return {
-    effect: result.effect,
-    reason: result.effect
-      ? `${what}; then the running container read the attacker's bytes from ${attack.spec.target.path}`
-      : `${what}; the running container still reads the original ${attack.spec.target.path}`,
-    evidence: { watchdogSignalled: { signal: `SIG${signal}`, pids: signalled }, ...result.evidence, auditAlerts },
-  };
+  const pids = await watchdogPids(node);
+  try {
+    const how = await silencer.apply(node, pids);
+    const result = await tamperLayerFile(node, pod, attack);
+    // The audit daemon checks twice a second; its alert, when the node has one.
+    const auditAlerts = await awaitAuditAlerts(node, since, { rule: WATCHDOG_STOPPED_RULE });
+    const what = pids.length ? `the mount watchdog (pid ${pids.join(', ')}) was ${silencer.done}` : 'no mount watchdog runs on this node';
+    return {
+      effect: result.effect,
+      reason: result.effect
+        ? `${what}; then the running container read the attacker's bytes from ${attack.spec.target.path}`
+        : `${what}; the running container still reads the original ${attack.spec.target.path}`,
+      evidence: { watchdogSilenced: { ...how, pids }, ...result.evidence, auditAlerts },
+    };
+  } finally {
+    if (pids.length) await silencer.release?.(node, pids);
+  }
 }
 
 export const watchdogKill: Technique = {
   name: 'watchdog-kill',
-  run: (ctx) => tamperWithoutWatchdog(ctx, 'KILL', 'killed'),
+  run: (ctx) => tamperWithoutWatchdog(ctx, signalling('KILL', 'killed')),
 };

@@ -46,6 +46,13 @@ export const realProc: ProcReader = {
   pids() {
     return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
   },
+  tasks(pid) {
+    try {
+      return readdirSync(`/proc/${pid}/task`).filter((n) => /^\d+$/.test(n)).map(Number);
+    } catch {
+      return [];
+    }
+  },
 };
 
 export function auditctl(args: readonly string[]): Promise<CommandResult> {

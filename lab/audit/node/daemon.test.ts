@@ -557,6 +557,45 @@ describe('AuditDaemon.checkWatchdog', () => {
     });
   });
 
+  describe('when a thread of the watchdog waits in the cgroup freezer (its state reads D or S, never T), then it is thawed', () => {
+    it('reports it frozen once, latches on it again once thawed, and reports a v2 freeze too', async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      const thread = (tid: number, state: string, wchan: string) => {
+        h.files[`/proc/30001/task/${tid}/stat`] = h.files['/proc/30001/stat']!.replace(/^30001 \(node\) S/, `${tid} (node) ${state}`);
+        h.files[`/proc/30001/task/${tid}/wchan`] = wchan;
+      };
+      thread(30001, 'S', 'do_epoll_wait');
+      thread(30007, 'S', 'futex_do_wait');
+      h.daemon.checkWatchdog();
+      h.daemon.checkWatchdog();
+      assert.deepEqual(stopped(h), [], 'threads that sleep elsewhere are running');
+      thread(30007, 'D', '__refrigerator');
+      h.daemon.checkWatchdog();
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+      assert.match(stopped(h)[0]!.output, /stopped running \(frozen by the cgroup freezer \(its thread 30007 waits in __refrigerator\)\):/);
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1, 'a frozen watchdog is not latched on again');
+      thread(30007, 'S', 'futex_do_wait');
+      h.daemon.checkWatchdog();
+      thread(30001, 'S', 'do_freezer_trap');
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 2);
+      assert.match(stopped(h)[1]!.output, /its thread 30001 waits in do_freezer_trap/);
+    });
+
+    it('reports one thread stopped on its own (a tracer, or SIGSTOP to a thread) as not running', async () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      h.daemon.checkWatchdog();
+      h.files['/proc/30001/task/30009/stat'] = '30009 (node) t 1 30001 30001 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 11 0 5000 1 1';
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+      assert.match(stopped(h)[0]!.output, /its thread 30009 is held stopped by a tracer/);
+    });
+  });
+
   describe('when the pid is taken by another process (same pid, another start time)', () => {
     it('reports the watchdog gone', async () => {
       const h = harness({ watchdogCommand: COMMAND });

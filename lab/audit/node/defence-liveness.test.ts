@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { realProc } from './daemon-main.ts';
-import { findDaemon, startTimeOf, stillRunning } from './defence-liveness.ts';
+import { findDaemon, startTimeOf, stillRunning, whyNotRunning } from './defence-liveness.ts';
+import { randomBytes } from 'node:crypto';
 import { poll } from '../../wait.ts';
 import { scratchDir } from '../../testing/scratch-dir.ts';
 
@@ -39,6 +40,40 @@ describe('findDaemon and stillRunning on this machine', () => {
         assert.equal(findDaemon(realProc, process.pid, [file]), undefined, 'the arguments must match exactly');
       } finally {
         child.kill('SIGKILL');
+      }
+    });
+  });
+});
+
+// The cgroup v1 freezer of this host (FACTS.md: cgroup v1), as root on a lab node uses it.
+const FREEZER = '/sys/fs/cgroup/freezer';
+const canFreeze = existsSync(`${FREEZER}/cgroup.procs`) && process.getuid?.() === 0;
+
+describe('whyNotRunning on this machine', { skip: canFreeze ? false : 'needs root and the cgroup v1 freezer' }, () => {
+  describe('when the process is frozen by the cgroup freezer, then thawed', () => {
+    it('says it is frozen while it is, and that it runs once thawed', async () => {
+      const file = join(scratchDir('defence-liveness'), 'watchdog.mjs');
+      writeFileSync(file, 'setInterval(() => {}, 50);\n');
+      const child = spawn(process.execPath, [file], { stdio: 'ignore' });
+      const home = readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').match(/^\d+:freezer:(.*)$/m)?.[1] ?? '/';
+      const cgroup = `${FREEZER}/il-liveness-test-${randomBytes(4).toString('hex')}`;
+      mkdirSync(cgroup);
+      try {
+        const found = await poll(async () => findDaemon(realProc, process.pid, [file]), (f) => f !== undefined, { timeoutMs: 5000, intervalMs: 20 });
+        assert.equal(whyNotRunning(realProc, found.value!), undefined);
+        writeFileSync(`${cgroup}/cgroup.procs`, String(child.pid));
+        writeFileSync(`${cgroup}/freezer.state`, 'FROZEN');
+        const frozen = await poll(async () => whyNotRunning(realProc, found.value!), (why) => why !== undefined, { timeoutMs: 5000, intervalMs: 20 });
+        assert.match(frozen.value ?? '', /^frozen by the cgroup freezer \(its thread \d+ waits in __refrigerator\)$/);
+        assert.equal(findDaemon(realProc, process.pid, [file]), undefined, 'a frozen process is not latched on');
+        writeFileSync(`${cgroup}/freezer.state`, 'THAWED');
+        const thawed = await poll(async () => whyNotRunning(realProc, found.value!), (why) => why === undefined, { timeoutMs: 5000, intervalMs: 20 });
+        assert.ok(thawed.ok, `still not running after the thaw: ${thawed.value}`);
+      } finally {
+        writeFileSync(`${cgroup}/freezer.state`, 'THAWED');
+        for (const pid of readFileSync(`${cgroup}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) writeFileSync(`${FREEZER}${home}/cgroup.procs`, pid);
+        child.kill('SIGKILL');
+        rmdirSync(cgroup);
       }
     });
   });

@@ -15,8 +15,9 @@
  * the watchdog (`node <daemon file> <configuration>`, exactly: not the
  * `--pin` run at lab start), by host pid and start time (a
  * pid reused by another process has another start time), and reports once
- * when that process is gone or does no work (killed, stopped by SIGSTOP or
- * held by a tracer), for whatever reason; then it latches on the next one
+ * when that process is gone or does no work (killed, stopped by SIGSTOP,
+ * held by a tracer, or frozen by the cgroup freezer), for whatever reason;
+ * then it latches on the next one
  * that runs (the same process once it is let go on). A decoy with the same command line started after the
  * kill does not undo the report. The first watchdog is taken to be the
  * lab's own: the lab starts it before any scenario acts.
@@ -54,18 +55,41 @@ function stateOf(stat: string): string | undefined {
  */
 const NOT_RUNNING = new Set(['Z', 'X', 'T', 't']);
 
+/**
+ * Where a task frozen by the cgroup freezer waits, as /proc/<pid>/task/<tid>/wchan
+ * names it: `__refrigerator` under cgroup v1 (its state reads D) and
+ * `do_freezer_trap` under v2 (its state reads S). Since Linux 6.1 a frozen
+ * task has no state letter of its own and no flag in /proc/<pid>/stat, so
+ * where it sleeps is the only sign; reading it needs ptrace access, which
+ * the daemon has (SYS_PTRACE).
+ */
+const FREEZER_WAITS = new Set(['__refrigerator', 'do_freezer_trap']);
+
 /** Whether `p` is still the process latched on, and running. */
 export function stillRunning(proc: ProcReader, p: WatchedProcess): boolean {
   return whyNotRunning(proc, p) === undefined;
 }
 
-/** Why `p` does not run any more (its process is gone, killed, stopped, …), or undefined while it runs. */
+/**
+ * Why `p` does not run any more (its process is gone, killed, stopped,
+ * frozen, …), or undefined while it runs. Every thread is read, not only
+ * the first: root may stop or freeze one thread (a v1 cgroup's `tasks`
+ * takes thread ids), and the watchdog's event loop or the threads its file
+ * reads wait on are enough to stall it.
+ */
 export function whyNotRunning(proc: ProcReader, p: WatchedProcess): string | undefined {
   const stat = proc.readText(`/proc/${p.hostPid}/stat`);
   if (stat === undefined || startTimeOf(stat) !== p.startTime) return 'its process is gone';
   const state = stateOf(stat) ?? '';
-  if (!NOT_RUNNING.has(state)) return undefined;
-  return { Z: 'killed, a zombie not yet reaped', X: 'dead', T: 'stopped by SIGSTOP', t: 'held stopped by a tracer' }[state];
+  if (NOT_RUNNING.has(state)) return { Z: 'killed, a zombie not yet reaped', X: 'dead', T: 'stopped by SIGSTOP', t: 'held stopped by a tracer' }[state];
+  for (const tid of proc.tasks(p.hostPid)) {
+    const task = `/proc/${p.hostPid}/task/${tid}`;
+    const threadState = stateOf(proc.readText(`${task}/stat`) ?? '');
+    if (threadState === 'T' || threadState === 't') return `its thread ${tid} is ${threadState === 'T' ? 'stopped' : 'held stopped by a tracer'}`;
+    const wchan = proc.readText(`${task}/wchan`)?.trim();
+    if (wchan !== undefined && FREEZER_WAITS.has(wchan)) return `frozen by the cgroup freezer (its thread ${tid} waits in ${wchan})`;
+  }
+  return undefined;
 }
 
 /**
@@ -82,10 +106,11 @@ export function findDaemon(proc: ProcReader, nodePid: number, args: readonly str
     const argv = proc.readText(`/proc/${pid}/cmdline`)?.split('\0').slice(0, -1);
     if (!argv || argv.length !== args.length + 1 || !/(^|\/)node$/.test(argv[0]!) || args.some((a, i) => argv[i + 1] !== a)) continue;
     if (proc.readLink(`/proc/${pid}/ns/pid`) !== nodeNamespace) continue;
-    const stat = proc.readText(`/proc/${pid}/stat`);
-    const startTime = startTimeOf(stat);
-    if (stat === undefined || startTime === undefined || NOT_RUNNING.has(stateOf(stat) ?? '')) continue;
-    if (found === undefined || Number(startTime) < Number(found.startTime)) found = { hostPid: pid, startTime, cmdline: argv.join(' ') };
+    const startTime = startTimeOf(proc.readText(`/proc/${pid}/stat`));
+    if (startTime === undefined) continue;
+    const candidate = { hostPid: pid, startTime, cmdline: argv.join(' ') };
+    if (whyNotRunning(proc, candidate) !== undefined) continue;
+    if (found === undefined || Number(startTime) < Number(found.startTime)) found = candidate;
   }
   return found;
 }

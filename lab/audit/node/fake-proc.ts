@@ -6,5 +6,6 @@ export function fakeProc(files: Record<string, string>, links: Record<string, st
     readText: (p) => files[p],
     readLink: (p) => links[p],
     pids: () => [...new Set(Object.keys(files).map((p) => Number(p.split('/')[2])).filter((n) => Number.isInteger(n)))],
+    tasks: (pid) => [...new Set(Object.keys(files).filter((p) => p.startsWith(`/proc/${pid}/task/`)).map((p) => Number(p.split('/')[4])).filter((n) => Number.isInteger(n)))],
   };
 }

@@ -22,6 +22,8 @@ export interface ProcReader {
   readLink(path: string): string | undefined;
   /** Numeric entries of /proc. */
   pids(): number[];
+  /** The threads of a process: numeric entries of /proc/<pid>/task (none when it is gone). */
+  tasks(pid: number): number[];
 }
 
 /** Where a process runs, relative to one lab node. */
