@@ -85,6 +85,20 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     Then the attack has the outcome expected on this profile
     And the audit rule "Audit rules of a container removed" raised an alert
 
+  # The audit daemon runs beside the node, where root on the node cannot see
+  # or signal its process; its cgroup must be out of reach too.
+  Scenario Outline: root freezes the audit daemon through the cgroup file system, then opens a shell in a protected container (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "shell-in-agent-after-audit-frozen"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
   Scenario: a shell that is a container's entrypoint and exits at once on the vanilla profile
     Given a lab node with the "vanilla" profile
     When the attacker carries out "shell-at-container-start"

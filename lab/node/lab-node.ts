@@ -14,7 +14,8 @@ import { LabError, describeError } from '../errors.ts';
 import { containerExec, localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
 import { containersLabelled, createVolume, inspectContainer, removeContainer, removeVolume, stopContainer } from '../engine.ts';
 import { poll } from '../wait.ts';
-import { silent, step, type ProgressListener } from '../progress.ts';
+import { silent, step, toStderr, type ProgressListener } from '../progress.ts';
+import { thawContainer } from '../cgroup-thaw.ts';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod, type RunPodHooks } from '../cri/index.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
@@ -47,6 +48,21 @@ export type PrivilegeMode = 'privileged' | 'all-host-capabilities';
 class NodeContainer extends GenericContainer {
   withDeviceCgroupRules(...rules: string[]): this {
     this.hostConfig.DeviceCgroupRules = [...(this.hostConfig.DeviceCgroupRules ?? []), ...rules];
+    return this;
+  }
+
+  /**
+   * `docker run --cgroupns private`: the node sees its own cgroup as the
+   * root of the cgroup tree. In the host's cgroup namespace (Docker's
+   * default on cgroup v1), root on the node, which has every capability,
+   * mounts a cgroup file system and reaches every container of the host:
+   * it froze the audit sidecar that way and ran a shell unreported
+   * (`shell-in-agent-after-audit-frozen`), and could freeze or kill other
+   * labs' nodes.
+   */
+  withPrivateCgroupNamespace(): this {
+    // The Engine API has taken it since v1.41; @types/dockerode does not list it.
+    (this.hostConfig as typeof this.hostConfig & { CgroupnsMode?: 'private' | 'host' }).CgroupnsMode = 'private';
     return this;
   }
 
@@ -185,6 +201,7 @@ export class LabNode {
           { source: volume, target: '/var/lib/containerd' },
           ...(mode === 'privileged' ? [] : [{ source: '/dev', target: '/dev' }]),
         ])
+        .withPrivateCgroupNamespace()
         .withWaitStrategy(Wait.forLogMessage(/lab-node: ready/))
         .withStartupTimeout(60_000);
       if (mode === 'privileged') return c.withPrivilegedMode();
@@ -493,6 +510,8 @@ export class StartedLabNode implements LabNodeHandle {
       return;
     }
     this.#stopping = step(this.#progress, 'CLEANUP', `lab ${this.labId}`, async () => {
+      // A frozen sidecar would hang the components' cleanup commands.
+      await thawLab(this.labId, this.#progress);
       // Each component stops what it started; they do not depend on each other, so side by side.
       await Promise.all(
         this.components.map((c) =>
@@ -511,6 +530,20 @@ export class StartedLabNode implements LabNodeHandle {
 }
 
 /**
+ * Thaws the lab's containers whose cgroups someone froze (lab/cgroup-thaw.ts):
+ * root on a lab node can freeze the node's own cgroup tree, and a frozen
+ * container cannot be stopped, nor answer an exec (dockerd then answers no
+ * request about it). Says what it thawed.
+ */
+async function thawLab(labId: string, progress: ProgressListener): Promise<void> {
+  for (const c of await containersLabelled(`${LAB_LABEL}=${labId}`)) {
+    if (c.state !== 'running') continue;
+    const thawed = thawContainer(c.id);
+    if (thawed.length > 0) progress({ phase: 'CLEANUP', status: 'WARN', message: `container ${c.name} was frozen (someone froze its cgroup): thawed ${thawed.join(', ')} so that it can be stopped` });
+  }
+}
+
+/**
  * Removes a lab by id, whether or not this process started it: used by
  * `stop()`, by `lab down` and on Ctrl-C.
  */
@@ -518,6 +551,7 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
   const name = `integrity-lab-${labId}`;
   const volume = `integrity-lab-${labId}-containerd`;
   const problems: string[] = [];
+  await thawLab(labId, toStderr);
   // A component's sidecar gets SIGTERM and time to undo what it set on the
   // host before it is removed: the audit daemon removes its kernel rules and
   // puts back the kernel's audit state. Removed at once, it leaves them.

@@ -313,6 +313,7 @@ export const TECHNIQUES = [
   'runc-preload',
   'runc-env-preload',
   'audit-rules-delete',
+  'audit-daemon-freeze',
   'runc-library-replace',
   'watchdog-config-unwatch',
   'ctr-hide-tasks',

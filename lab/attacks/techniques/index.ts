@@ -33,6 +33,7 @@ import { auditctlReplace } from './auditctl-replace.ts';
 import { runcPreload } from './runc-preload.ts';
 import { runcEnvPreload } from './runc-env-preload.ts';
 import { auditRulesDelete } from './audit-rules-delete.ts';
+import { auditDaemonFreeze } from './audit-daemon-freeze.ts';
 import { runcLibraryReplace } from './runc-library-replace.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
@@ -89,6 +90,7 @@ const implemented: Technique[] = [
   runcPreload,
   runcEnvPreload,
   auditRulesDelete,
+  auditDaemonFreeze,
   runcLibraryReplace,
   watchdogConfigUnwatch,
   ctrHideTasks,

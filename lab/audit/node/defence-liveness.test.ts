@@ -45,36 +45,41 @@ describe('findDaemon and stillRunning on this machine', () => {
   });
 });
 
-// The cgroup v1 freezer of this host (FACTS.md: cgroup v1), as root on a lab node uses it.
-const FREEZER = '/sys/fs/cgroup/freezer';
-const canFreeze = existsSync(`${FREEZER}/cgroup.procs`) && process.getuid?.() === 0;
+// The freezers of this host (FACTS.md: cgroup v1, the v2 tree at /sys/fs/cgroup/unified), as root on a lab node uses them.
+const V2 = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((d) => existsSync(`${d}/cgroup.subtree_control`));
+const FREEZERS = [
+  { version: 'v1', top: existsSync('/sys/fs/cgroup/freezer/cgroup.procs') ? '/sys/fs/cgroup/freezer' : undefined, file: 'freezer.state', on: 'FROZEN', off: 'THAWED', wait: /^__refrigerator$/ },
+  { version: 'v2', top: V2, file: 'cgroup.freeze', on: '1', off: '0', wait: /^(do_freezer_trap|get_signal)$/ },
+] as const;
 
-describe('whyNotRunning on this machine', { skip: canFreeze ? false : 'needs root and the cgroup v1 freezer' }, () => {
-  describe('when the process is frozen by the cgroup freezer, then thawed', () => {
-    it('says it is frozen while it is, and that it runs once thawed', async () => {
-      const file = join(scratchDir('defence-liveness'), 'watchdog.mjs');
-      writeFileSync(file, 'setInterval(() => {}, 50);\n');
-      const child = spawn(process.execPath, [file], { stdio: 'ignore' });
-      const home = readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').match(/^\d+:freezer:(.*)$/m)?.[1] ?? '/';
-      const cgroup = `${FREEZER}/il-liveness-test-${randomBytes(4).toString('hex')}`;
-      mkdirSync(cgroup);
-      try {
-        const found = await poll(async () => findDaemon(realProc, process.pid, [file]), (f) => f !== undefined, { timeoutMs: 5000, intervalMs: 20 });
-        assert.equal(whyNotRunning(realProc, found.value!), undefined);
-        writeFileSync(`${cgroup}/cgroup.procs`, String(child.pid));
-        writeFileSync(`${cgroup}/freezer.state`, 'FROZEN');
-        const frozen = await poll(async () => whyNotRunning(realProc, found.value!), (why) => why !== undefined, { timeoutMs: 5000, intervalMs: 20 });
-        assert.match(frozen.value ?? '', /^frozen by the cgroup freezer \(its thread \d+ waits in __refrigerator\)$/);
-        assert.equal(findDaemon(realProc, process.pid, [file]), undefined, 'a frozen process is not latched on');
-        writeFileSync(`${cgroup}/freezer.state`, 'THAWED');
-        const thawed = await poll(async () => whyNotRunning(realProc, found.value!), (why) => why === undefined, { timeoutMs: 5000, intervalMs: 20 });
-        assert.ok(thawed.ok, `still not running after the thaw: ${thawed.value}`);
-      } finally {
-        writeFileSync(`${cgroup}/freezer.state`, 'THAWED');
-        for (const pid of readFileSync(`${cgroup}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) writeFileSync(`${FREEZER}${home}/cgroup.procs`, pid);
-        child.kill('SIGKILL');
-        rmdirSync(cgroup);
-      }
+for (const f of FREEZERS) {
+  describe(`whyNotRunning on this machine, cgroup ${f.version} freezer`, { skip: f.top && process.getuid?.() === 0 ? false : `needs root and the cgroup ${f.version} freezer` }, () => {
+    describe('when the process is frozen, then thawed', () => {
+      it('says it is frozen while it is, and that it runs once thawed', async () => {
+        const file = join(scratchDir('defence-liveness'), 'watchdog.mjs');
+        writeFileSync(file, 'setInterval(() => {}, 50);\n');
+        const child = spawn(process.execPath, [file], { stdio: 'ignore' });
+        const cgroup = `${f.top}/il-liveness-test-${randomBytes(4).toString('hex')}`;
+        mkdirSync(cgroup);
+        try {
+          const found = await poll(async () => findDaemon(realProc, process.pid, [file]), (d) => d !== undefined, { timeoutMs: 5000, intervalMs: 20 });
+          assert.equal(whyNotRunning(realProc, found.value!), undefined);
+          writeFileSync(`${cgroup}/cgroup.procs`, String(child.pid));
+          writeFileSync(`${cgroup}/${f.file}`, f.on);
+          const frozen = await poll(async () => whyNotRunning(realProc, found.value!), (why) => why !== undefined, { timeoutMs: 5000, intervalMs: 20 });
+          const [, wait] = (frozen.value ?? '').match(/^frozen by the cgroup freezer \(its thread \d+ waits in (\S+)\)$/) ?? [];
+          assert.match(wait ?? `(said: ${frozen.value})`, f.wait);
+          assert.equal(findDaemon(realProc, process.pid, [file]), undefined, 'a frozen process is not latched on');
+          writeFileSync(`${cgroup}/${f.file}`, f.off);
+          const thawed = await poll(async () => whyNotRunning(realProc, found.value!), (why) => why === undefined, { timeoutMs: 5000, intervalMs: 20 });
+          assert.ok(thawed.ok, `still not running after the thaw: ${thawed.value}`);
+        } finally {
+          writeFileSync(`${cgroup}/${f.file}`, f.off);
+          for (const pid of readFileSync(`${cgroup}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) writeFileSync(`${f.top}/cgroup.procs`, pid);
+          child.kill('SIGKILL');
+          rmdirSync(cgroup);
+        }
+      });
     });
   });
-});
+}

@@ -57,13 +57,15 @@ const NOT_RUNNING = new Set(['Z', 'X', 'T', 't']);
 
 /**
  * Where a task frozen by the cgroup freezer waits, as /proc/<pid>/task/<tid>/wchan
- * names it: `__refrigerator` under cgroup v1 (its state reads D) and
- * `do_freezer_trap` under v2 (its state reads S). Since Linux 6.1 a frozen
- * task has no state letter of its own and no flag in /proc/<pid>/stat, so
- * where it sleeps is the only sign; reading it needs ptrace access, which
- * the daemon has (SYS_PTRACE).
+ * names it: `__refrigerator` under cgroup v1 (its state reads D), and under
+ * v2 `do_freezer_trap`, which kernel 6.18 inlines into `get_signal` (its
+ * state reads S; measured here). A task stopped by a signal or a tracer
+ * also waits in get_signal, but reads T or t, taken above. Since Linux 6.1
+ * a frozen task has no state letter of its own and no flag in
+ * /proc/<pid>/stat, so where it sleeps is the only sign; reading it needs
+ * ptrace access, which the daemon has (SYS_PTRACE).
  */
-const FREEZER_WAITS = new Set(['__refrigerator', 'do_freezer_trap']);
+const FREEZER_WAITS = new Set(['__refrigerator', 'do_freezer_trap', 'get_signal']);
 
 /** Whether `p` is still the process latched on, and running. */
 export function stillRunning(proc: ProcReader, p: WatchedProcess): boolean {
