@@ -18,6 +18,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMountinfo } from './watchdog/mountinfo.ts';
+import { containersLabelled } from './engine.ts';
+import type { ProgressListener } from './progress.ts';
 
 /** Where to read: a test points these at a scratch tree. */
 export interface CgroupHost {
@@ -84,4 +86,17 @@ export function thawContainer(containerId: string, host: CgroupHost = realHost):
     }
   }
   return thawed;
+}
+
+/**
+ * Thaws the running containers that carry `label` (a lab's, or a kind
+ * cluster's) wherever someone froze them, and says what it thawed: run
+ * first in a teardown, since nothing else in it could stop them.
+ */
+export async function thawContainersLabelled(label: string, progress: ProgressListener): Promise<void> {
+  for (const c of await containersLabelled(label)) {
+    if (c.state !== 'running') continue;
+    const thawed = thawContainer(c.id);
+    if (thawed.length > 0) progress({ phase: 'CLEANUP', status: 'WARN', message: `container ${c.name} was frozen (someone froze its cgroup): thawed ${thawed.join(', ')} so that it can be stopped` });
+  }
 }

@@ -26,7 +26,8 @@ import { hostCapabilities } from '../node/capabilities.ts';
 import { STATE_ROOT } from '../node/lab-node.ts';
 import { ensureDockerEngine } from '../node/preflight.ts';
 import { releaseLeakedLoopDevices } from '../node/loop-devices.ts';
-import { type ProgressListener, silent, step } from '../progress.ts';
+import { type ProgressListener, silent, step, toStderr } from '../progress.ts';
+import { thawContainersLabelled } from '../cgroup-thaw.ts';
 import type { LabProfile } from '../spec/schemas.ts';
 import { runStreamed } from '../streamed-exec.ts';
 import type { KindErrorCode } from './errors.ts';
@@ -684,7 +685,9 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   // The audit sidecars beside the nodes go first, with their kernel rules
   // (checked gone), while the nodes they watch still exist. Imported here,
   // not at the top: the audit component reads this module's cluster names.
-  const { stopKindAudit } = await import('../audit/node/component.ts');
+  const { stopKindAudit, KIND_LAB_LABEL } = await import('../audit/node/component.ts');
+  // Root on a node may have frozen a node or a sidecar: nothing below could stop it (lab/cgroup-thaw.ts).
+  for (const label of [`${KIND_CLUSTER_LABEL}=${name}`, `${KIND_LAB_LABEL}=${labId}`]) await thawContainersLabelled(label, toStderr).catch((err: unknown) => problems.push(describeError(err)));
   await stopKindAudit(labId, name).catch((err: unknown) => problems.push(describeError(err)));
   // Stop the kubelet first, so that no container start (and no start-gate decision,
   // which attaches loop devices on the host's kernel) is cut short by the delete;

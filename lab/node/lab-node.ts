@@ -15,7 +15,7 @@ import { containerExec, localExec, runChecked, type Exec, type ExecOptions, type
 import { containersLabelled, createVolume, inspectContainer, removeContainer, removeVolume, stopContainer } from '../engine.ts';
 import { poll } from '../wait.ts';
 import { silent, step, toStderr, type ProgressListener } from '../progress.ts';
-import { thawContainer } from '../cgroup-thaw.ts';
+import { thawContainersLabelled } from '../cgroup-thaw.ts';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CriClient, criPodOf, runPod, type PodSpec, type RunningPod, type RunPodHooks } from '../cri/index.ts';
 import { NodeRegistry, type BuiltImage } from '../images/index.ts';
@@ -511,7 +511,7 @@ export class StartedLabNode implements LabNodeHandle {
     }
     this.#stopping = step(this.#progress, 'CLEANUP', `lab ${this.labId}`, async () => {
       // A frozen sidecar would hang the components' cleanup commands.
-      await thawLab(this.labId, this.#progress);
+      await thawContainersLabelled(`${LAB_LABEL}=${this.labId}`, this.#progress);
       // Each component stops what it started; they do not depend on each other, so side by side.
       await Promise.all(
         this.components.map((c) =>
@@ -530,20 +530,6 @@ export class StartedLabNode implements LabNodeHandle {
 }
 
 /**
- * Thaws the lab's containers whose cgroups someone froze (lab/cgroup-thaw.ts):
- * root on a lab node can freeze the node's own cgroup tree, and a frozen
- * container cannot be stopped, nor answer an exec (dockerd then answers no
- * request about it). Says what it thawed.
- */
-async function thawLab(labId: string, progress: ProgressListener): Promise<void> {
-  for (const c of await containersLabelled(`${LAB_LABEL}=${labId}`)) {
-    if (c.state !== 'running') continue;
-    const thawed = thawContainer(c.id);
-    if (thawed.length > 0) progress({ phase: 'CLEANUP', status: 'WARN', message: `container ${c.name} was frozen (someone froze its cgroup): thawed ${thawed.join(', ')} so that it can be stopped` });
-  }
-}
-
-/**
  * Removes a lab by id, whether or not this process started it: used by
  * `stop()`, by `lab down` and on Ctrl-C.
  */
@@ -551,7 +537,7 @@ export async function teardownLab(labId: string, exec: Exec = localExec): Promis
   const name = `integrity-lab-${labId}`;
   const volume = `integrity-lab-${labId}-containerd`;
   const problems: string[] = [];
-  await thawLab(labId, toStderr);
+  await thawContainersLabelled(`${LAB_LABEL}=${labId}`, toStderr);
   // A component's sidecar gets SIGTERM and time to undo what it set on the
   // host before it is removed: the audit daemon removes its kernel rules and
   // puts back the kernel's audit state. Removed at once, it leaves them.
