@@ -20,7 +20,7 @@ import { DAEMON_ARGS as WATCHDOG_DAEMON_ARGS } from '../../watchdog/config.ts';
 import { COMPONENT_NAME as WATCHDOG_COMPONENT } from '../../watchdog/component.ts';
 import { existsSync } from 'node:fs';
 import { appendFile, chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LabError } from '../../errors.ts';
 import { localExec } from '../../exec.ts';
 import { poll } from '../../wait.ts';
@@ -359,6 +359,9 @@ export async function stopKindAudit(labId: string, cluster: string): Promise<voi
  * the same image, mounts and capabilities.
  */
 async function cleanupRules(labId: string, spec: SidecarSpec): Promise<CleanupReport> {
+  // The running daemon must not take the removals below for an attack on the rules of containers that still run.
+  await mkdir(dirname(join(spec.auditDir, AUDIT_FILES.stopping)), { recursive: true });
+  await writeFile(join(spec.auditDir, AUDIT_FILES.stopping), `${new Date().toISOString()}\n`);
   const daemon = join(SIDECAR_PATHS.root, AUDIT_FILES.daemon);
   let r = await sidecarExec(labId, ['node', daemon, 'cleanup', labId]);
   if (!r.stdout.toString().trim().startsWith('{')) {

@@ -186,6 +186,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
       statusDue = true;
     },
     record: (lines) => appendFileSync(at(AUDIT_FILES.records), lines.join('\n') + '\n'),
+    tearingDown: () => existsSync(at(AUDIT_FILES.stopping)),
     log,
   };
   // An alert makes the status due at once, so that status and alerts agree when read together.

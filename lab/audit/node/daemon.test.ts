@@ -49,7 +49,7 @@ function cgroupOf(containerId: string): string {
  * /proc where their inits (and the node's containerd) are alive but the
  * short-lived processes of the captured records are already gone.
  */
-function harness(options: { created?: readonly string[]; watchdogCommand?: string[] } = {}): Harness {
+function harness(options: { created?: readonly string[]; watchdogCommand?: string[]; tearingDown?: () => boolean } = {}): Harness {
   const h = { alerts: [], auditctl: [], inNode: [], records: [] } as unknown as Harness;
   const cri: Record<string, { status: { id: string; state: string } }> = {};
   for (const name of ['app', 'legacy-app', 'privileged-tool', 'host-etc-reader']) {
@@ -105,6 +105,7 @@ function harness(options: { created?: readonly string[]; watchdogCommand?: strin
     }),
     emit: (alert) => h.alerts.push(alert),
     record: (lines) => h.records.push([...lines]),
+    ...(options.tearingDown ? { tearingDown: options.tearingDown } : {}),
     log: () => {},
   };
   const config: DaemonConfig = { labId: LAB, nodeContainerId: NODE, nodePid: NODE_PID, hostname: 'lab-audit-capture', sensitivePaths: [{ path: '/etc/shadow' }, { path: '/etc/sudoers.d', tree: true }], rulesFiles: ['/lab-audit/rules/00-builtin.yaml'], ...(options.watchdogCommand ? { watchdogCommand: options.watchdogCommand } : {}) };
@@ -473,6 +474,21 @@ describe('AuditDaemon', () => {
       assert.equal(watch.removedByProcess, 1);
       assert.equal(watch.removedByKernel, false);
       assert.equal(new Set(watch.rules).size, watch.rules.length, 'rules set again are not listed twice');
+    });
+
+    it("neither alerts nor sets the rules again once the host tears the lab down (the harness's own cleanup)", async () => {
+      let tearingDown = false;
+      const h = harness({ tearingDown: () => tearingDown });
+      await h.daemon.start();
+      await h.daemon.syncInventory();
+      tearingDown = true;
+      const before = { auditctl: h.auditctl.length, inNode: h.inNode.length };
+      for (const line of removal(1, APP)) h.daemon.handleAuditLine(line);
+      h.daemon.tick();
+      h.daemon.tick();
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(h.alerts.filter((a) => a.rule === RULES_REMOVED_RULE), []);
+      assert.deepEqual([...h.auditctl.slice(before.auditctl), ...h.inNode.slice(before.inNode)], []);
     });
 
     it("does not alert for another lab's key, nor once the kernel removed the container's rules (it exited)", async () => {

@@ -93,6 +93,8 @@ export interface DaemonIo {
   auditctlInNode(args: readonly string[]): Promise<CommandResult>;
   readRules(paths: readonly string[]): Promise<RulesSource[]>;
   emit(alert: Alert): void;
+  /** Whether the host has begun tearing the lab down (AUDIT_FILES.stopping): its rule removals are then the harness's. */
+  tearingDown?(): boolean;
   /** The records of one event placed in the lab, as auditd text lines (the lab's audit log). */
   record?(lines: readonly string[]): void;
   log(line: string): void;
@@ -436,6 +438,8 @@ export class AuditDaemon {
       return;
     }
     if (known.watch.removedByKernel || known.watch.hostPid === undefined) return;
+    // The harness's cleanup removes the rules of containers that still run (cleanupRules in component.ts).
+    if (this.#io.tearingDown?.()) return;
     // One alert per removal request, not per rule: `auditctl -D -k KEY` removes them one by one, each with its own record.
     const syscall = group.records.find((r) => r.type === 'SYSCALL')?.fields;
     const by = { pid: syscall?.get('pid'), exe: syscall?.get('exe'), comm: syscall?.get('comm') };

@@ -34,6 +34,14 @@ export const AUDIT_FILES = {
   request: 'control/request.json',
   /** Daemon → host: the ReloadResult of the last request. */
   result: 'control/result.json',
+  /**
+   * Host → daemon: the lab is being torn down, and the harness's own cleanup
+   * is about to remove the lab's kernel rules while its containers still run.
+   * Those removals are not an attack (`Audit rules of a container removed`):
+   * the daemon neither alerts on them nor sets the rules again. Only the host
+   * writes this directory; the node does not mount it.
+   */
+  stopping: 'control/stopping',
   /** Host → daemon: admission decisions, one JSON { record, object? } per line (k8s_audit source). */
   k8sAudit: 'k8s-audit.jsonl',
   log: 'daemon.log',
