@@ -22,8 +22,8 @@ Feature: Layers in use are re-verified against their signed root hashes
   # The watchdog is the one defence that fails silent: the gates and the
   # admission webhook refuse when they are gone. The audit daemon watches its
   # process from outside the node and names the containers left unwatched;
-  # a watchdog stopped with SIGSTOP, or frozen by the cgroup freezer, still
-  # exists but does no work.
+  # a watchdog stopped with SIGSTOP, frozen by the cgroup freezer or starved
+  # by a CPU limit still exists but does no work.
   Scenario Outline: the watchdog <done>, then a running layer edited in place (<profile>)
     Given a lab node with the "<profile>" profile
     And the lab signs the image of "system-agent" in the "v2" format
@@ -39,6 +39,8 @@ Feature: Layers in use are re-verified against their signed root hashes
       | stopped | integrity |
       | frozen  | vanilla   |
       | frozen  | integrity |
+      | starved | vanilla   |
+      | starved | integrity |
 
   # A race (seen once in two kind runs): if the re-verification falls right
   # after the edit, the watchdog stops the container before the attacker reads

@@ -52,6 +52,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'running-layer-tamper-after-watchdog-killed',
   'running-layer-tamper-after-watchdog-stopped',
   'running-layer-tamper-after-watchdog-frozen',
+  'running-layer-tamper-after-watchdog-starved',
   'shell-in-agent-after-audit-frozen',
   'shell-at-container-start',
   'audit-start-hold-removed',

@@ -300,6 +300,7 @@ export const TECHNIQUES = [
   'watchdog-kill',
   'watchdog-freeze',
   'watchdog-cgroup-freeze',
+  'watchdog-cpu-starve',
   'startup-shell',
   'start-hold-remove',
   'sandbox-file-rewrite',

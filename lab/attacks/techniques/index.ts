@@ -40,6 +40,7 @@ import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
 import { watchdogKill } from './watchdog-kill.ts';
 import { watchdogFreeze } from './watchdog-freeze.ts';
 import { watchdogCgroupFreeze } from './watchdog-cgroup-freeze.ts';
+import { watchdogCpuStarve } from './watchdog-cpu-starve.ts';
 import { ctrHideTasks } from './ctr-hide-tasks.ts';
 import { pauseImageSideLoad } from './pause-image-side-load.ts';
 import { registryRollback, registryServeOtherSigned } from './registry-serve.ts';
@@ -73,6 +74,7 @@ const implemented: Technique[] = [
   watchdogKill,
   watchdogFreeze,
   watchdogCgroupFreeze,
+  watchdogCpuStarve,
   gateSocketHijack,
   copiedBinaryExec,
   memfdExec,

@@ -15,6 +15,7 @@
  */
 import { DAEMON_PATH } from '../../watchdog/config.ts';
 import { awaitAuditAlerts, WATCHDOG_STOPPED_RULE } from '../../audit/index.ts';
+import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import type { Technique, TechniqueContext, TechniqueResult } from '../technique.ts';
 import { requirePod } from './common.ts';
@@ -39,6 +40,12 @@ export interface WatchdogSilencer {
   apply(node: LabNodeHandle, pids: readonly number[]): Promise<Record<string, unknown>>;
   /** Run once the evidence is in, whatever happened: the harness's cleanup, not the attacker's. */
   release?(node: LabNodeHandle, pids: readonly number[]): Promise<void>;
+  /**
+   * The watchdog still runs afterwards (starved, not stopped): the attack
+   * gives it one re-verification period to report the edit before it is let
+   * go, so that the evidence shows what the starvation did.
+   */
+  stillRuns?: boolean;
 }
 
 /** What each signal leaves of the watchdog, as /proc/<pid>/status says: gone or a zombie after KILL, state T after STOP. */
@@ -72,13 +79,19 @@ export async function tamperWithoutWatchdog(ctx: TechniqueContext, silencer: Wat
     const result = await tamperLayerFile(node, pod, attack);
     // The audit daemon checks twice a second; its alert, when the node has one.
     const auditAlerts = await awaitAuditAlerts(node, since, { rule: WATCHDOG_STOPPED_RULE });
+    // What the watchdog itself reported meanwhile (nothing, when it was put out of action): evidence, not a verdict.
+    const watchdogReports = !pids.length
+      ? []
+      : silencer.stillRuns
+        ? (await awaitWatchdogAlerts(node, { since, timeoutMs: watchdogGraceMs(node, 'layer', ctx.workload.spec.namespace), predicate: (a) => a.kind === 'layer' && a.container === pod.containers[0]?.id })).map((a) => JSON.stringify(a))
+        : (await node.detections(since)).filter((d) => d.component === 'watchdog').map((d) => `${d.time} ${d.message}`);
     const what = pids.length ? `the mount watchdog (pid ${pids.join(', ')}) was ${silencer.done}` : 'no mount watchdog runs on this node';
     return {
       effect: result.effect,
       reason: result.effect
         ? `${what}; then the running container read the attacker's bytes from ${attack.spec.target.path}`
         : `${what}; the running container still reads the original ${attack.spec.target.path}`,
-      evidence: { watchdogSilenced: { ...how, pids }, ...result.evidence, auditAlerts },
+      evidence: { watchdogSilenced: { ...how, pids, reportsWhileSilenced: watchdogReports }, ...result.evidence, auditAlerts },
     };
   } finally {
     if (pids.length) await silencer.release?.(node, pids);

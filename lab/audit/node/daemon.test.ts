@@ -612,6 +612,51 @@ describe('AuditDaemon.checkWatchdog', () => {
     });
   });
 
+  describe('when the watchdog is set up to be starved (moved to another cgroup, made nicer, SCHED_IDLE)', () => {
+    /** A full stat line (52 fields) of thread `tid` of 30001 with this nice value and policy. */
+    const threadStat = (tid: number, nice: number, policy: number) =>
+      [tid, '(node)', 'S', NODE_PID, 30001, 30001, 0, -1, 4194560, 1, 0, 0, 0, 0, 0, 0, 0, 20, nice, 11, 0, 5000, ...Array(18).fill(0), policy, ...Array(11).fill(0)].join(' ');
+    const start = () => {
+      const h = harness({ watchdogCommand: COMMAND });
+      spawnIn(h, 30001, ['node', WATCHDOG, CONFIG], 5000);
+      h.files['/proc/30001/cgroup'] = `1:cpu:/docker/${NODE}\n0::/docker/${NODE}\n`;
+      h.files['/proc/30001/task/30001/stat'] = threadStat(30001, 0, 0);
+      h.files['/proc/30001/task/30001/cgroup'] = h.files['/proc/30001/cgroup'];
+      h.files['/proc/30001/task/30008/stat'] = threadStat(30008, 0, 0);
+      h.files['/proc/30001/task/30008/cgroup'] = h.files['/proc/30001/cgroup'];
+      h.daemon.checkWatchdog();
+      h.daemon.checkWatchdog();
+      assert.deepEqual(stopped(h), []);
+      return h;
+    };
+
+    it('reports a thread moved into another cgroup, naming where from and to', () => {
+      const h = start();
+      h.files['/proc/30001/task/30008/cgroup'] = `1:cpu:/docker/${NODE}/il-attacker-cpu\n0::/docker/${NODE}\n`;
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+      assert.match(stopped(h)[0]!.output, new RegExp(`its thread 30008 was moved to another cgroup \\(1:cpu:/docker/${NODE} → 1:cpu:/docker/${NODE}/il-attacker-cpu\\)`));
+    });
+
+    it('reports a thread made nicer, but not one made less nice', () => {
+      const h = start();
+      h.files['/proc/30001/task/30008/stat'] = threadStat(30008, -5, 0);
+      h.daemon.checkWatchdog();
+      assert.deepEqual(stopped(h), []);
+      h.files['/proc/30001/task/30008/stat'] = threadStat(30008, 19, 0);
+      h.daemon.checkWatchdog();
+      assert.equal(stopped(h).length, 1);
+      assert.match(stopped(h)[0]!.output, /its thread 30008 was made nicer \(0 to 19\)/);
+    });
+
+    it('reports a thread put in SCHED_IDLE', () => {
+      const h = start();
+      h.files['/proc/30001/task/30001/stat'] = threadStat(30001, 0, 5);
+      h.daemon.checkWatchdog();
+      assert.match(stopped(h)[0]?.output ?? '', /its thread 30001 was put in SCHED_IDLE/);
+    });
+  });
+
   describe('when the pid is taken by another process (same pid, another start time)', () => {
     it('reports the watchdog gone', async () => {
       const h = harness({ watchdogCommand: COMMAND });

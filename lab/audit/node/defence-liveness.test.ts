@@ -62,9 +62,10 @@ for (const f of FREEZERS) {
         const cgroup = `${f.top}/il-liveness-test-${randomBytes(4).toString('hex')}`;
         mkdirSync(cgroup);
         try {
+          // Latched on once it is in the cgroup (a move after that is a finding of its own, below).
+          writeFileSync(`${cgroup}/cgroup.procs`, String(child.pid));
           const found = await poll(async () => findDaemon(realProc, process.pid, [file]), (d) => d !== undefined, { timeoutMs: 5000, intervalMs: 20 });
           assert.equal(whyNotRunning(realProc, found.value!), undefined);
-          writeFileSync(`${cgroup}/cgroup.procs`, String(child.pid));
           writeFileSync(`${cgroup}/${f.file}`, f.on);
           const frozen = await poll(async () => whyNotRunning(realProc, found.value!), (why) => why !== undefined, { timeoutMs: 5000, intervalMs: 20 });
           const [, wait] = (frozen.value ?? '').match(/^frozen by the cgroup freezer \(its thread \d+ waits in (\S+)\)$/) ?? [];
@@ -83,3 +84,29 @@ for (const f of FREEZERS) {
     });
   });
 }
+
+describe('whyNotRunning on this machine, a CPU-limited cgroup', { skip: existsSync('/sys/fs/cgroup/cpu/cgroup.procs') && process.getuid?.() === 0 ? false : 'needs root and the cgroup v1 cpu controller' }, () => {
+  describe('when the process is moved into a cgroup that allows it 0.1 % of a CPU', () => {
+    it('says which thread was moved, and where', async () => {
+      const file = join(scratchDir('defence-liveness'), 'watchdog.mjs');
+      writeFileSync(file, 'setInterval(() => {}, 50);\n');
+      const child = spawn(process.execPath, [file], { stdio: 'ignore' });
+      const top = '/sys/fs/cgroup/cpu';
+      const home = readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').match(/^\d+:cpu:(.*)$/m)?.[1] ?? '/';
+      const cgroup = `${top}/il-liveness-test-${randomBytes(4).toString('hex')}`;
+      mkdirSync(cgroup);
+      try {
+        const found = await poll(async () => findDaemon(realProc, process.pid, [file]), (d) => d !== undefined, { timeoutMs: 5000, intervalMs: 20 });
+        assert.equal(whyNotRunning(realProc, found.value!), undefined);
+        writeFileSync(`${cgroup}/cpu.cfs_period_us`, '1000000');
+        writeFileSync(`${cgroup}/cpu.cfs_quota_us`, '1000');
+        writeFileSync(`${cgroup}/cgroup.procs`, String(child.pid));
+        assert.match(whyNotRunning(realProc, found.value!) ?? '', /^its thread \d+ was moved to another cgroup \(\d+:cpu:\S* → \d+:cpu:\S*il-liveness-test-[0-9a-f]+\): a CPU limit or a freezer there stops it$/);
+      } finally {
+        for (const pid of readFileSync(`${cgroup}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) writeFileSync(`${top}${home === '/' ? '' : home}/cgroup.procs`, pid);
+        child.kill('SIGKILL');
+        rmdirSync(cgroup);
+      }
+    });
+  });
+});

@@ -16,37 +16,38 @@
  * `--pin` run at lab start), by host pid and start time (a
  * pid reused by another process has another start time), and reports once
  * when that process is gone or does no work (killed, stopped by SIGSTOP,
- * held by a tracer, or frozen by the cgroup freezer), for whatever reason;
- * then it latches on the next one
+ * held by a tracer, or frozen by the cgroup freezer), for whatever reason,
+ * or when it is set up to be starved (a thread moved to another cgroup, where
+ * a CPU limit or a freezer stops it; made nicer; put in SCHED_IDLE); then it
+ * latches on the next one
  * that runs (the same process once it is let go on). A decoy with the same command line started after the
  * kill does not undo the report. The first watchdog is taken to be the
  * lab's own: the lab starts it before any scenario acts.
  *
  * Pure over the ProcReader; the daemon raises the alert.
  */
-import type { ProcReader } from './procfs.ts';
+import { parseStat, type ProcReader } from './procfs.ts';
 
-/** The watchdog process latched on. */
+/** The watchdog process latched on, and how it ran then. */
 export interface WatchedProcess {
   hostPid: number;
   /** Field 22 of /proc/<pid>/stat (clock ticks since boot): with the pid, one process. */
   startTime: string;
   /** Its command line, arguments joined by spaces. */
   cmdline: string;
+  /** Its /proc/<pid>/cgroup when latched on: its threads must stay there. */
+  cgroup?: string;
+  /** Its nice value when latched on: its threads must not be made nicer. */
+  nice?: number;
 }
 
 /** Field 22 of a /proc/<pid>/stat text, or undefined; the command name (field 2) may hold spaces and parentheses. */
 export function startTimeOf(stat: string | undefined): string | undefined {
-  if (stat === undefined) return undefined;
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state): field 22 is rest[19].
-  return rest[19];
+  return stat === undefined ? undefined : parseStat(stat)?.startTime;
 }
 
-/** Field 3 of a /proc/<pid>/stat text (R, S, D, Z, …), or undefined. */
-function stateOf(stat: string): string | undefined {
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-}
+/** SCHED_IDLE (sched(7)): runs only when nothing else on its CPU wants to. */
+const SCHED_IDLE = 5;
 
 /**
  * States of a process that does no work: a zombie (Z, killed and not yet
@@ -74,24 +75,42 @@ export function stillRunning(proc: ProcReader, p: WatchedProcess): boolean {
 
 /**
  * Why `p` does not run any more (its process is gone, killed, stopped,
- * frozen, …), or undefined while it runs. Every thread is read, not only
- * the first: root may stop or freeze one thread (a v1 cgroup's `tasks`
- * takes thread ids), and the watchdog's event loop or the threads its file
- * reads wait on are enough to stall it.
+ * frozen, …) or may be starved (moved out of its cgroup, made nicer, put in
+ * SCHED_IDLE), or undefined while it runs as it did when latched on. Every
+ * thread is read, not only the first: root may move, stop or freeze one
+ * thread (a v1 cgroup's `tasks` takes thread ids), and the watchdog's event
+ * loop or the threads its file reads wait on are enough to stall it. Not
+ * seen: a CPU limit on the node's own cgroup (it slows every process of the
+ * node alike, the attacker's and containerd's too), nor busy processes that
+ * merely share the watchdog's priority.
  */
 export function whyNotRunning(proc: ProcReader, p: WatchedProcess): string | undefined {
-  const stat = proc.readText(`/proc/${p.hostPid}/stat`);
-  if (stat === undefined || startTimeOf(stat) !== p.startTime) return 'its process is gone';
-  const state = stateOf(stat) ?? '';
-  if (NOT_RUNNING.has(state)) return { Z: 'killed, a zombie not yet reaped', X: 'dead', T: 'stopped by SIGSTOP', t: 'held stopped by a tracer' }[state];
+  const stat = parseStat(proc.readText(`/proc/${p.hostPid}/stat`) ?? '');
+  if (stat === undefined || stat.startTime !== p.startTime) return 'its process is gone';
+  if (NOT_RUNNING.has(stat.state)) return { Z: 'killed, a zombie not yet reaped', X: 'dead', T: 'stopped by SIGSTOP', t: 'held stopped by a tracer' }[stat.state];
   for (const tid of proc.tasks(p.hostPid)) {
     const task = `/proc/${p.hostPid}/task/${tid}`;
-    const threadState = stateOf(proc.readText(`${task}/stat`) ?? '');
-    if (threadState === 'T' || threadState === 't') return `its thread ${tid} is ${threadState === 'T' ? 'stopped' : 'held stopped by a tracer'}`;
+    const thread = parseStat(proc.readText(`${task}/stat`) ?? '');
+    if (thread === undefined) continue; // the thread ended
+    if (thread.state === 'T' || thread.state === 't') return `its thread ${tid} is ${thread.state === 'T' ? 'stopped' : 'held stopped by a tracer'}`;
     const wchan = proc.readText(`${task}/wchan`)?.trim();
     if (wchan !== undefined && FREEZER_WAITS.has(wchan)) return `frozen by the cgroup freezer (its thread ${tid} waits in ${wchan})`;
+    const cgroup = proc.readText(`${task}/cgroup`);
+    if (p.cgroup !== undefined && cgroup !== undefined && cgroup !== p.cgroup) return `its thread ${tid} was moved to another cgroup (${movedLines(p.cgroup, cgroup)}): a CPU limit or a freezer there stops it`;
+    if (p.nice !== undefined && thread.nice !== undefined && thread.nice > p.nice) return `its thread ${tid} was made nicer (${p.nice} to ${thread.nice}): busy processes of the node starve it`;
+    if (thread.policy === SCHED_IDLE) return `its thread ${tid} was put in SCHED_IDLE: busy processes of the node starve it`;
   }
   return undefined;
+}
+
+/** The cgroup lines that differ, as `old → new`. */
+function movedLines(before: string, now: string): string {
+  const was = new Set(before.split('\n').filter(Boolean));
+  return now.split('\n').filter((l) => l && !was.has(l)).map((l) => {
+    const hierarchy = l.slice(0, l.indexOf(':', l.indexOf(':') + 1) + 1);
+    const old = [...was].find((w) => w.startsWith(hierarchy));
+    return `${old ?? '(none)'} → ${l}`;
+  }).join('; ');
 }
 
 /**
@@ -108,9 +127,13 @@ export function findDaemon(proc: ProcReader, nodePid: number, args: readonly str
     const argv = proc.readText(`/proc/${pid}/cmdline`)?.split('\0').slice(0, -1);
     if (!argv || argv.length !== args.length + 1 || !/(^|\/)node$/.test(argv[0]!) || args.some((a, i) => argv[i + 1] !== a)) continue;
     if (proc.readLink(`/proc/${pid}/ns/pid`) !== nodeNamespace) continue;
-    const startTime = startTimeOf(proc.readText(`/proc/${pid}/stat`));
+    const stat = parseStat(proc.readText(`/proc/${pid}/stat`) ?? '');
+    const startTime = stat?.startTime;
     if (startTime === undefined) continue;
-    const candidate = { hostPid: pid, startTime, cmdline: argv.join(' ') };
+    const candidate: WatchedProcess = { hostPid: pid, startTime, cmdline: argv.join(' ') };
+    const cgroup = proc.readText(`/proc/${pid}/cgroup`);
+    if (cgroup !== undefined) candidate.cgroup = cgroup;
+    if (stat?.nice !== undefined) candidate.nice = stat.nice;
     if (whyNotRunning(proc, candidate) !== undefined) continue;
     if (found === undefined || Number(startTime) < Number(found.startTime)) found = candidate;
   }

@@ -42,14 +42,20 @@ describe('parseStat', () => {
     assert.deepEqual(parseStat('42 (a) 1 (b) S 7 42 42 0 -1'), { comm: 'a) 1 (b', state: 'S', ppid: 7 });
     assert.equal(parseStat('garbage'), undefined);
   });
-  it('reads the flags (field 9) and the start time (field 22) of a whole line', () => {
+  it('reads the flags (field 9), the nice value (19) and the start time (22) of a line that ends before the policy', () => {
     const line = '27573 (cat) R 27570 27570 31402 0 -1 4194308 98 0 0 0 0 0 0 0 20 0 1 0 5987648 3133440 360 18446744073709551615';
-    assert.deepEqual(parseStat(line), { comm: 'cat', state: 'R', ppid: 27570, flags: 4194308, startTime: '5987648' });
+    assert.deepEqual(parseStat(line), { comm: 'cat', state: 'R', ppid: 27570, flags: 4194308, nice: 0, startTime: '5987648' });
+  });
+  it('reads a negative nice value and the scheduling policy (41) of a whole line', () => {
+    const line = '9 (w) S 1 9 9 0 -1 4194560 1 0 0 0 0 0 0 0 39 -19 11 0 777 ' + Array(18).fill(0).join(' ') + ' 5 0 0 0 0 0 0 0 0 0 0 0';
+    assert.deepEqual(parseStat(line), { comm: 'w', state: 'S', ppid: 1, flags: 4194560, nice: -19, startTime: '777', policy: 5 });
   });
   it('reads this process\'s own line: alive, not exiting', () => {
     const stat = parseStat(readFileSync('/proc/self/stat', 'utf8'))!;
     assert.equal(stat.flags! & 0x4, 0);
     assert.match(stat.startTime!, /^\d+$/);
+    assert.equal(stat.policy, 0, 'SCHED_OTHER');
+    assert.equal(typeof stat.nice, 'number');
   });
 });
 

@@ -81,12 +81,17 @@ export interface ProcStat {
   flags?: number;
   /** Field 22, clock ticks since boot, when the line has it: with the pid, it names one process. */
   startTime?: string;
+  /** Field 19, the nice value (-20 to 19), when the line has it. */
+  nice?: number;
+  /** Field 41, the scheduling policy (0 normal, 3 batch, 5 idle, …), when the line has it. */
+  policy?: number;
 }
 
 /**
  * /proc/<pid>/stat (proc(5)): comm is between the first '(' and the last
  * ')', since comm may hold both; then the state letter (field 3), the
- * parent's pid (4), the flags (9) and the start time (22).
+ * parent's pid (4), the flags (9), the nice value (19), the start time (22)
+ * and the scheduling policy (41).
  */
 export function parseStat(text: string): ProcStat | undefined {
   const open = text.indexOf('(');
@@ -99,6 +104,8 @@ export function parseStat(text: string): ProcStat | undefined {
   const flags = Number(rest[6]);
   if (rest[6] !== undefined && Number.isInteger(flags)) stat.flags = flags;
   if (rest[19] !== undefined && /^\d+$/.test(rest[19])) stat.startTime = rest[19];
+  if (rest[16] !== undefined && /^-?\d+$/.test(rest[16])) stat.nice = Number(rest[16]);
+  if (rest[38] !== undefined && /^\d+$/.test(rest[38])) stat.policy = Number(rest[38]);
   return stat;
 }
 
