@@ -7,13 +7,15 @@ import { readdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { listLabs, teardownLab, detectVerityMode, STATE_ROOT } from '../node/index.ts';
+import { listLabs, teardownLab, detectVerityMode, nodeImageTag, STATE_ROOT } from '../node/index.ts';
 import { localExec } from '../exec.ts';
 import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
 import type { CliIo, Command } from './command.ts';
 import { removeLabsOnInterrupt, startKindCluster, startLabNode } from '../start.ts';
 import { CLUSTER_PREFIX, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
+import { reapKernelRules, sidecarName } from '../audit/node/sidecar.ts';
+import { HOST_AUDIT_STATE, liveAuditIdsNow } from '../audit/node/component.ts';
 
 const SCENARIOS = join(import.meta.dirname, '../../scenarios');
 
@@ -207,8 +209,10 @@ export const command: Command = {
         const ids = values.all ? (await listLabs()).map((l) => l.labId) : [await resolveLab(positionals[0], io)];
         if (ids.some((id) => id === undefined)) return 1;
         for (const id of ids as string[]) {
+          const audited = (await listLabs()).some((l) => l.labId === id && l.name === sidecarName(id));
           await teardownLab(id);
           io.err(`removed lab ${id}`);
+          if (audited) await reapLabRules(id, io);
         }
         return 0;
       }
@@ -218,3 +222,14 @@ export const command: Command = {
     }
   },
 };
+
+/**
+ * The kernel audit rules a lab's sidecar left (it died, or was killed, before
+ * it could remove them): removed through a one-off container of the node
+ * image, as `integrity-lab audit kernel --reap` does, and said.
+ */
+async function reapLabRules(labId: string, io: CliIo): Promise<void> {
+  const report = await reapKernelRules(await nodeImageTag(), await liveAuditIdsNow(), { hostStateDir: HOST_AUDIT_STATE });
+  if (!report.stale.includes(labId)) return;
+  io.err(`the audit sidecar of lab ${labId} had not removed its kernel audit rules: removed ${report.removed.length}${report.disabled ? ', and kernel auditing turned back off' : ''}`);
+}
