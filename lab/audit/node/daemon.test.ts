@@ -491,6 +491,15 @@ describe('AuditDaemon', () => {
       assert.deepEqual([...h.auditctl.slice(before.auditctl), ...h.inNode.slice(before.inNode)], []);
     });
 
+    it('sets no rules for a container it first finds once the host tears the lab down (they would outlive the cleanup)', async () => {
+      const h = harness({ tearingDown: () => true });
+      await h.daemon.start();
+      const before = { auditctl: h.auditctl.length, inNode: h.inNode.length };
+      assert.equal(await h.daemon.syncInventory(), 0);
+      assert.deepEqual([...h.auditctl.slice(before.auditctl), ...h.inNode.slice(before.inNode)], []);
+      assert.deepEqual(h.daemon.status().containers, []);
+    });
+
     it("does not alert for another lab's key, nor once the kernel removed the container's rules (it exited)", async () => {
       const h = harness();
       await h.daemon.start();

@@ -483,7 +483,8 @@ export class AuditDaemon {
    * event and, while it runs, its audit rules. Returns how many were new.
    */
   async syncInventory(): Promise<number> {
-    if (this.#syncing) return 0;
+    // Once the host tears the lab down, a container found now would get rules behind its cleanup.
+    if (this.#syncing || this.#io.tearingDown?.()) return 0;
     this.#syncing = true;
     let discovered = 0;
     try {
