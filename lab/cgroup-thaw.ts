@@ -21,32 +21,21 @@ import { parseMountinfo } from './watchdog/mountinfo.ts';
 import { containersLabelled } from './engine.ts';
 import type { ProgressListener } from './progress.ts';
 
-/** Where to read: a test points these at a scratch tree. */
-export interface CgroupHost {
-  readText(path: string): string | undefined;
-  write(path: string, text: string): void;
-  subdirectories(path: string): string[];
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
-const realHost: CgroupHost = {
-  readText(path) {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return undefined;
-    }
-  },
-  write(path, text) {
-    writeFileSync(path, text);
-  },
-  subdirectories(path) {
-    try {
-      return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(path, e.name));
-    } catch {
-      return [];
-    }
-  },
-};
+function subdirectories(path: string): string[] {
+  try {
+    return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(path, e.name));
+  } catch {
+    return [];
+  }
+}
 
 /** The cgroup trees of this host that can freeze: the v2 mount and the v1 freezer mount, from /proc/self/mountinfo. */
 export function freezerMounts(mountinfoText: string): { version: 'v1' | 'v2'; mountPoint: string }[] {
@@ -56,8 +45,8 @@ export function freezerMounts(mountinfoText: string): { version: 'v1' | 'v2'; mo
 }
 
 /** Every directory at or below `dir`, down to `depth` levels. */
-function tree(host: CgroupHost, dir: string, depth = Infinity): string[] {
-  return [dir, ...(depth > 0 ? host.subdirectories(dir).flatMap((d) => tree(host, d, depth - 1)) : [])];
+function tree(dir: string, depth = Infinity): string[] {
+  return [dir, ...(depth > 0 ? subdirectories(dir).flatMap((d) => tree(d, depth - 1)) : [])];
 }
 
 /**
@@ -68,19 +57,19 @@ function tree(host: CgroupHost, dir: string, depth = Infinity): string[] {
  * case). It asks the engine nothing: while an exec into a frozen container
  * hangs, dockerd answers no request about that container.
  */
-export function thawContainer(containerId: string, host: CgroupHost = realHost): string[] {
+export function thawContainer(containerId: string): string[] {
   if (!/^[0-9a-f]{64}$/.test(containerId)) throw new Error(`a container id is 64 hex digits, got ${JSON.stringify(containerId)}`);
   const names = new Set([containerId, `docker-${containerId}.scope`]);
   const thawed: string[] = [];
-  for (const { version, mountPoint } of freezerMounts(host.readText('/proc/self/mountinfo') ?? '')) {
-    const homes = tree(host, mountPoint, 3).filter((d) => names.has(d.slice(d.lastIndexOf('/') + 1)));
-    for (const dir of homes.flatMap((home) => tree(host, home))) {
-      if (version === 'v2' && host.readText(join(dir, 'cgroup.freeze'))?.trim() === '1') {
-        host.write(join(dir, 'cgroup.freeze'), '0');
+  for (const { version, mountPoint } of freezerMounts(readText('/proc/self/mountinfo') ?? '')) {
+    const homes = tree(mountPoint, 3).filter((d) => names.has(d.slice(d.lastIndexOf('/') + 1)));
+    for (const dir of homes.flatMap((home) => tree(home))) {
+      if (version === 'v2' && readText(join(dir, 'cgroup.freeze'))?.trim() === '1') {
+        writeFileSync(join(dir, 'cgroup.freeze'), '0');
         thawed.push(dir);
       }
-      if (version === 'v1' && host.readText(join(dir, 'freezer.self_freezing'))?.trim() === '1') {
-        host.write(join(dir, 'freezer.state'), 'THAWED');
+      if (version === 'v1' && readText(join(dir, 'freezer.self_freezing'))?.trim() === '1') {
+        writeFileSync(join(dir, 'freezer.state'), 'THAWED');
         thawed.push(dir);
       }
     }

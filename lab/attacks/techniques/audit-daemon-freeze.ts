@@ -13,7 +13,8 @@
  * daemon then reads no record and raises no alert, and nothing says so. The
  * attacker leaves it frozen (a daemon thawed later would read the records
  * that waited for it); the lab's teardown still removes the sidecar and the
- * kernel rules it set (docs/audit.md, "Teardown").
+ * kernel rules it set, thawing it first (lab/cgroup-thaw.ts; docs/audit.md,
+ * "What can outlive a lab").
  *
  * The attacker is assumed to know the sidecar's container id (the harness
  * passes it, so that only this lab's sidecar is aimed at; an attacker would
