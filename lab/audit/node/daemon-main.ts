@@ -102,7 +102,13 @@ async function withHostLock<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function enableAuditing(): Promise<void> {
+/**
+ * Switches kernel auditing on if it is off (noting that it was, for the last
+ * lab to put back), raises the backlog limit, then runs `then` (the lab's own
+ * rules) under the same host lock: a lab that tears down meanwhile and finds
+ * no other lab's rule would otherwise switch auditing off under it.
+ */
+export async function enableAuditing(then: () => Promise<void> = async () => {}): Promise<void> {
   await withHostLock(async () => {
     const status = parseAuditStatus((await auditctl(['-s'])).stdout);
     if (status.enabled === 2) throw new Error('kernel auditing is locked (enabled 2): rules cannot be added until reboot');
@@ -122,6 +128,7 @@ export async function enableAuditing(): Promise<void> {
         log(`backlog limit left at ${status.backlogLimit}: auditctl -b ${LAB_BACKLOG_LIMIT} exited ${r.exitCode}: ${r.stderr.trim()}`);
       }
     }
+    await then();
   });
 }
 
@@ -230,8 +237,7 @@ export async function runDaemon(configPath = at(AUDIT_FILES.config)): Promise<vo
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
 
   try {
-    await enableAuditing();
-    await daemon.start();
+    await enableAuditing(() => daemon.start());
   } catch (err) {
     log(`start failed: ${describeError(err)}`);
     writeStatus({ error: describeError(err) });
