@@ -99,6 +99,25 @@ Feature: Runtime attacks a Falco-style audit layer must notice
       | vanilla   |
       | integrity |
 
+  # Kernel auditing and its rule lists are host-wide: these scenarios run
+  # alone (@host-audit), so that no other lab is silenced meanwhile.
+  @host-audit
+  Scenario Outline: root silences kernel auditing (<how>), then opens a shell in a protected container (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "<attack>"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | how                   | attack                                  | profile   |
+      | auditing switched off | shell-in-agent-after-audit-disabled     | vanilla   |
+      | auditing switched off | shell-in-agent-after-audit-disabled     | integrity |
+      | a never rule          | shell-in-agent-after-audit-never-rule   | vanilla   |
+      | a never rule          | shell-in-agent-after-audit-never-rule   | integrity |
+      | a rate limit          | shell-in-agent-after-audit-rate-limited | vanilla   |
+      | a rate limit          | shell-in-agent-after-audit-rate-limited | integrity |
+
   Scenario: a shell that is a container's entrypoint and exits at once on the vanilla profile
     Given a lab node with the "vanilla" profile
     When the attacker carries out "shell-at-container-start"

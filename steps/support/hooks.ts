@@ -5,7 +5,7 @@
  */
 import 'allure-cucumberjs';
 import * as allure from 'allure-js-commons';
-import { After, AfterAll, Before, BeforeAll, Status, setDefaultTimeout } from '@cucumber/cucumber';
+import { After, AfterAll, Before, BeforeAll, Status, setDefaultTimeout, setParallelCanAssign } from '@cucumber/cucumber';
 import { join } from 'node:path';
 import { activeNodes, checkNodeRuntime, ensureDockerEngine, ensureNodeImage } from '../../lab/node/index.ts';
 import { removeLabsOnInterrupt } from '../../lab/start.ts';
@@ -36,6 +36,14 @@ function writeAllureEnvironment(): void {
 }
 
 setDefaultTimeout(180_000);
+
+// Kernel auditing and its rule lists are host-wide: a scenario tagged
+// @host-audit switches them off or adds rules that silence every lab on the
+// host, so it runs alone (with --parallel, once no other scenario runs, and
+// none starts beside it).
+const HOST_WIDE = '@host-audit';
+const hostWide = (pickle: { tags: readonly { name: string }[] }) => pickle.tags.some((t) => t.name === HOST_WIDE);
+setParallelCanAssign((pickle, running) => (hostWide(pickle) ? running.length === 0 : !running.some(hostWide)));
 
 BeforeAll({ timeout: 20 * 60_000 }, async function () {
   checkNodeRuntime();

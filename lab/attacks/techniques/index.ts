@@ -34,6 +34,9 @@ import { runcPreload } from './runc-preload.ts';
 import { runcEnvPreload } from './runc-env-preload.ts';
 import { auditRulesDelete } from './audit-rules-delete.ts';
 import { auditDaemonFreeze } from './audit-daemon-freeze.ts';
+import { auditKernelDisable } from './audit-kernel-disable.ts';
+import { auditNeverRule } from './audit-never-rule.ts';
+import { auditRateLimit } from './audit-rate-limit.ts';
 import { runcLibraryReplace } from './runc-library-replace.ts';
 import { shellReplaceStartupShell, shellReplaceUngatedWrite, shellReplaceUnsignedPull } from './shell-replace.ts';
 import { watchdogConfigUnwatch } from './watchdog-config-unwatch.ts';
@@ -93,6 +96,9 @@ const implemented: Technique[] = [
   runcEnvPreload,
   auditRulesDelete,
   auditDaemonFreeze,
+  auditKernelDisable,
+  auditNeverRule,
+  auditRateLimit,
   runcLibraryReplace,
   watchdogConfigUnwatch,
   ctrHideTasks,

@@ -6,7 +6,7 @@ import { BUILTIN_RULES_PATH } from '../builtin.ts';
 import { AuditEngine, type Alert } from '../engine.ts';
 import type { RulesSource } from '../loader.ts';
 import type { DecisionRecord } from '../../admission/index.ts';
-import { AuditDaemon, RECORDS_LOST_RULE, RULES_REMOVED_RULE, WATCHDOG_STOPPED_RULE, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
+import { AUDIT_SILENCED_RULE, AuditDaemon, RECORDS_LOST_RULE, RULES_REMOVED_RULE, WATCHDOG_STOPPED_RULE, removeLabRules, type CommandResult, type DaemonConfig, type DaemonIo } from './daemon.ts';
 import { fakeProc } from './fake-proc.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -49,7 +49,7 @@ function cgroupOf(containerId: string): string {
  * /proc where their inits (and the node's containerd) are alive but the
  * short-lived processes of the captured records are already gone.
  */
-function harness(options: { created?: readonly string[]; watchdogCommand?: string[]; tearingDown?: () => boolean } = {}): Harness {
+function harness(options: { created?: readonly string[]; watchdogCommand?: string[]; tearingDown?: () => boolean; ruleList?: () => string } = {}): Harness {
   const h = { alerts: [], auditctl: [], inNode: [], records: [] } as unknown as Harness;
   const cri: Record<string, { status: { id: string; state: string } }> = {};
   for (const name of ['app', 'legacy-app', 'privileged-tool', 'host-etc-reader']) {
@@ -91,6 +91,7 @@ function harness(options: { created?: readonly string[]; watchdogCommand?: strin
     },
     auditctl: async (args) => {
       h.auditctl.push([...args]);
+      if (args[0] === '-l') return ok(options.ruleList?.() ?? 'No rules\n');
       // The sensitive trees do not exist in these busybox images.
       return args.some((a) => a.includes('sudoers.d') || a.includes('serviceaccount')) ? { exitCode: 1, stdout: '', stderr: 'Error sending add rule data request (No such file or directory)' } : ok();
     },
@@ -728,5 +729,145 @@ describe('removeLabRules', () => {
       assert.deepEqual(calls, [['-D', '-k', `il:${LAB}:`], ['-l']]);
       assert.deepEqual(left, [`-w /proc/1/root/etc/shadow -p r -k il:${LAB}:${APP.slice(0, 12)}`]);
     });
+  });
+});
+
+describe('AuditDaemon: kernel auditing silenced by root (auditctl -e 0, a never or exclude rule)', () => {
+  const settle = () => new Promise((r) => setImmediate(r));
+  /** What `auditctl -e 0` makes the kernel write, before it stops auditing (the requester's SYSCALL is not recorded then). */
+  const switchedOff = (serial: number) => `type=CONFIG_CHANGE msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): op=set audit_enabled=0 old=1 auid=4294967295 ses=4294967295 res=1`;
+  const switchedOn = (serial: number) => `type=CONFIG_CHANGE msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): op=set audit_enabled=1 old=0 auid=4294967295 ses=4294967295 res=1`;
+  const added = (serial: number, list: number, key = '(null)') => [
+    `type=CONFIG_CHANGE msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): auid=4294967295 ses=4294967295 op=add_rule key=${key} list=${list} res=1`,
+    `type=SYSCALL msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): arch=c000003e syscall=44 success=yes exit=1080 a0=3 a1=7fff2e99c8b0 a2=438 a3=0 items=0 ppid=6656 pid=6690 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="auditctl" exe="/usr/sbin/auditctl" key=(null)`,
+  ];
+  const LAB_RULE = `-a always,exit -F arch=b64 -S execve,execveat -F key=il:${LAB}:${APP.slice(0, 12)}`;
+  const feed = (h: Harness, lines: string[]) => {
+    for (const line of lines) h.daemon.handleAuditLine(line);
+    h.daemon.tick();
+    h.daemon.tick();
+  };
+  const silenced = (h: Harness) => h.alerts.filter((a) => a.rule === AUDIT_SILENCED_RULE);
+
+  it('reports auditing switched off once, naming the running containers, and switches it on again', async () => {
+    const h = harness();
+    await h.daemon.start();
+    await h.daemon.syncInventory();
+    feed(h, [switchedOff(1)]);
+    h.daemon.noteKernelStatus({ enabled: 0 });
+    await settle();
+    const alerts = silenced(h);
+    assert.equal(alerts.length, 1, 'one alert while it stays off');
+    assert.equal(alerts[0]!.priority, 'Critical');
+    assert.ok((alerts[0]!.output_fields['container.ids'] as string[]).includes(APP));
+    assert.match(alerts[0]!.output, /kernel auditing was switched off by a process whose syscall was not recorded; .*containers running now: .*\(4b0a212671a3\)/);
+    assert.deepEqual(h.auditctl.filter((a) => a[0] === '-e'), [['-e', '1']]);
+    // On again, then off again: a second alert.
+    feed(h, [switchedOn(2), switchedOff(3)]);
+    assert.equal(silenced(h).length, 2);
+  });
+
+  it('also finds auditing off from the periodic status alone', async () => {
+    const h = harness();
+    await h.daemon.start();
+    h.daemon.noteKernelStatus({ enabled: 1, lost: 0 });
+    assert.equal(silenced(h).length, 0);
+    h.daemon.noteKernelStatus({ enabled: 0, lost: 0 });
+    assert.equal(silenced(h).length, 1);
+  });
+
+  it('says nothing before its own rules are set, nor once the host tears the lab down (the last lab puts auditing back off)', async () => {
+    const early = harness();
+    early.daemon.noteKernelStatus({ enabled: 0 });
+    feed(early, [switchedOff(1)]);
+    assert.equal(silenced(early).length, 0);
+    const late = harness({ tearingDown: () => true });
+    await late.daemon.start();
+    feed(late, [switchedOff(1), ...added(2, 1)]);
+    late.daemon.noteKernelStatus({ enabled: 0 });
+    await settle();
+    assert.equal(silenced(late).length, 0);
+    assert.deepEqual(late.auditctl.filter((a) => a[0] === '-e' || a[0] === '-l'), []);
+  });
+
+  it('reports a never rule another process added, naming it and the process, and removes it', async () => {
+    let rules = `-a never,task\n${LAB_RULE}\n`;
+    const h = harness({ ruleList: () => rules });
+    await h.daemon.start();
+    await h.daemon.syncInventory();
+    feed(h, added(1, 1));
+    await settle();
+    await settle();
+    const alerts = silenced(h);
+    assert.equal(alerts.length, 1);
+    assert.match(alerts[0]!.output, /rules that suppress records were added by process 6690 \(\/usr\/sbin\/auditctl\): -a never,task/);
+    assert.deepEqual(alerts[0]!.output_fields['audit.rules'], ['-a never,task']);
+    assert.deepEqual(h.auditctl.filter((a) => a[0] === '-d'), [['-d', 'never,task']]);
+    rules = LAB_RULE;
+  });
+
+  it('reports a rule that was gone before the lists were read, and leaves an always rule of another party alone', async () => {
+    let rules = `${LAB_RULE}\n`;
+    const h = harness({ ruleList: () => rules });
+    await h.daemon.start();
+    await h.daemon.syncInventory();
+    feed(h, added(1, 4));
+    await settle();
+    await settle();
+    assert.equal(silenced(h).length, 1);
+    assert.match(silenced(h)[0]!.output, /added to the exit list by process 6690 .* was gone before the daemon read the lists/);
+    rules = `${LAB_RULE}\n-a always,exit -F arch=b64 -S openat -F key=host-auditd\n`;
+    feed(h, added(2, 4, 'host-auditd'));
+    await settle();
+    await settle();
+    assert.equal(silenced(h).length, 1, 'an always rule only adds records');
+    assert.deepEqual(h.auditctl.filter((a) => a[0] === '-d'), []);
+  });
+
+  it("ignores rules with a lab key (this lab's or another lab's)", async () => {
+    const h = harness();
+    await h.daemon.start();
+    const before = h.auditctl.length;
+    feed(h, [...added(1, 4, `"il:${LAB}:${APP.slice(0, 12)}"`), ...added(2, 4, '"il:otherlab-000000:"')]);
+    await settle();
+    assert.deepEqual(h.auditctl.slice(before), []);
+    assert.equal(silenced(h).length, 0);
+  });
+});
+
+describe('AuditDaemon: kernel auditing throttled by root (auditctl -r, -b)', () => {
+  const set = (serial: number, field: string, value: number, old: number) => [
+    `type=CONFIG_CHANGE msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): op=set ${field}=${value} old=${old} auid=4294967295 ses=4294967295 res=1`,
+    `type=SYSCALL msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): arch=c000003e syscall=44 success=yes exit=60 a0=3 a1=7fff2e99c8b0 a2=3c a3=0 items=0 ppid=6656 pid=6700 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="auditctl" exe="/usr/sbin/auditctl" key=(null)`,
+  ];
+  const feed = (h: Harness, lines: string[]) => {
+    for (const line of lines) h.daemon.handleAuditLine(line);
+    h.daemon.tick();
+    h.daemon.tick();
+  };
+  const silenced = (h: Harness) => h.alerts.filter((a) => a.rule === AUDIT_SILENCED_RULE);
+
+  it('reports a rate limit and a lowered backlog limit, naming the process and the containers, and undoes each', async () => {
+    const h = harness();
+    await h.daemon.start();
+    await h.daemon.syncInventory();
+    feed(h, [...set(1, 'audit_rate_limit', 1, 0), ...set(2, 'audit_backlog_limit', 1, 8192)]);
+    await new Promise((r) => setImmediate(r));
+    const alerts = silenced(h);
+    assert.equal(alerts.length, 2);
+    assert.match(alerts[0]!.output, /throttled to a rate limit of 1 records a second by process 6700 \(\/usr\/sbin\/auditctl\).*\(4b0a212671a3\)/);
+    assert.match(alerts[1]!.output, /a backlog limit of 1 records/);
+    assert.deepEqual(h.auditctl.filter((a) => a[0] === '-r' || a[0] === '-b'), [['-r', '0'], ['-b', '8192']]);
+  });
+
+  it("takes no rate limit of 0, no backlog limit at or above the lab's, and nothing while the lab tears down, for throttling", async () => {
+    const h = harness();
+    await h.daemon.start();
+    feed(h, [...set(1, 'audit_rate_limit', 0, 1), ...set(2, 'audit_backlog_limit', 8192, 64), ...set(3, 'audit_backlog_wait_time', 0, 60000)]);
+    assert.equal(silenced(h).length, 0);
+    const late = harness({ tearingDown: () => true });
+    await late.daemon.start();
+    feed(late, set(1, 'audit_backlog_limit', 64, 8192));
+    assert.equal(silenced(late).length, 0, 'the last lab puts the backlog limit back at teardown');
   });
 });

@@ -22,7 +22,7 @@ import type { AuditEvent, FieldValue } from '../fields.ts';
 import type { RulesSource } from '../loader.ts';
 import type { DecisionRecord } from '../../admission/index.ts';
 import { describeError } from '../../errors.ts';
-import { containerRules, labKey, labRules, parseKey, parseRuleList, rootfsAuditDev, rootfsMountPoint, rulesOfLab, type KernelAuditStatus, type SensitivePath } from './kernel-rules.ts';
+import { LAB_BACKLOG_LIMIT, containerRules, labKey, labRules, parseKey, parseRuleList, rootfsAuditDev, rootfsMountPoint, rulesOfLab, type KernelAuditStatus, type SensitivePath } from './kernel-rules.ts';
 import { inventoryEntry, inventoryEvent, type CriContainerStatus, type InventoryEntry } from './inventory.ts';
 import { decisionToK8sAuditEvent } from './k8s-audit.ts';
 import { k8sAuditEvent } from '../k8saudit.ts';
@@ -30,6 +30,7 @@ import { LabEnricher, type Placement } from './enricher.ts';
 import { pidsOfContainer, type ProcessRecord, type ProcReader } from './procfs.ts';
 import { findDaemon, whyNotRunning, type WatchedProcess } from './defence-liveness.ts';
 import { parseTapLine } from './records.ts';
+import { FILTER_LISTS, deleteArgs, isLabKey, judgeForeignAdd } from './kernel-silencing.ts';
 
 export type { Placement };
 
@@ -38,6 +39,9 @@ export const RECORDS_LOST_RULE = 'Audit records lost';
 
 /** The rule name of the alert raised when a running container's kernel rules were removed by a process, not by the kernel. */
 export const RULES_REMOVED_RULE = 'Audit rules of a container removed';
+
+/** The rule name of the alert raised when kernel auditing was switched off, or a rule another party added suppresses records (kernel-silencing.ts). */
+export const AUDIT_SILENCED_RULE = 'Kernel auditing silenced';
 
 /** The rule name of the alert raised when the node's mount watchdog stops running (defence-liveness.ts). */
 export const WATCHDOG_STOPPED_RULE = 'Mount watchdog of the node stopped';
@@ -190,6 +194,10 @@ export class AuditDaemon {
   readonly #raw = new Map<string, string[]>();
   /** The node's watchdog process, once seen running. */
   #watchdog: WatchedProcess | undefined;
+  /** The lab's own rules are set: from then on, auditing switched off is not another lab's teardown (daemon-main.ts sets them under the host lock). */
+  #started = false;
+  /** Kernel auditing was seen off and reported; cleared once it is seen on again, so each time it goes off alerts once. */
+  #auditingOffReported = false;
 
   constructor(config: DaemonConfig, io: DaemonIo, engine: AuditEngine) {
     this.#config = config;
@@ -223,6 +231,7 @@ export class AuditDaemon {
   async start(): Promise<void> {
     this.#engine.load(await this.#io.readRules(this.#config.rulesFiles));
     for (const rule of labRules(this.#config.labId)) await this.#auditctlChecked(rule);
+    this.#started = true;
   }
 
   // ------------------------------------------------------------ audit records
@@ -280,6 +289,8 @@ export class AuditDaemon {
    * this lab's: either way this lab cannot say it saw everything.
    */
   noteKernelStatus(status: KernelAuditStatus): void {
+    if (status.enabled === 0) this.#onAuditingOff('found off: auditctl -s reads "enabled 0"');
+    else if (status.enabled !== undefined) this.#auditingOffReported = false;
     if (status.lost === undefined) return;
     if (this.#kernelLostSeen === undefined || status.lost < this.#kernelLostSeen) {
       this.#kernelLostSeen = status.lost;
@@ -319,12 +330,11 @@ export class AuditDaemon {
     if (this.#watchdog) {
       const gone = this.#watchdog;
       this.#watchdog = undefined;
-      const exposed = [...this.#containers.values()].map((k) => k.watch).filter((w) => w.hostPid !== undefined);
-      const names = exposed.map((w) => `${[w.namespace, w.pod].filter(Boolean).join('/') || w.name || 'container'} (${w.id.slice(0, 12)})`);
+      const { names, ids } = this.#runningContainers();
       this.#internalAlert(
         WATCHDOG_STOPPED_RULE,
         `the mount watchdog of the node (pid ${gone.hostPid} in the host, "${gone.cmdline}") stopped running (${why}): overmounts and layer files edited in place in the node's running containers go unreported while it does not run; containers running now: ${names.join(', ') || 'none'}`,
-        { 'proc.pid': gone.hostPid, 'proc.cmdline': gone.cmdline, 'proc.state': why ?? null, 'container.ids': exposed.map((w) => w.id) },
+        { 'proc.pid': gone.hostPid, 'proc.cmdline': gone.cmdline, 'proc.state': why ?? null, 'container.ids': ids },
         ['T1562.001'],
       );
     }
@@ -352,7 +362,13 @@ export class AuditDaemon {
     const raw = this.#raw.get(`${group.time}:${group.serial}`);
     this.#raw.delete(`${group.time}:${group.serial}`);
     for (const r of group.records) {
-      if (r.type === 'CONFIG_CHANGE' && r.fields.get('op') === 'remove_rule') this.#onRuleRemoved(r.fields, group);
+      if (r.type !== 'CONFIG_CHANGE') continue;
+      const op = r.fields.get('op');
+      if (op === 'remove_rule') this.#onRuleRemoved(r.fields, group);
+      else if (op === 'add_rule' && r.fields.get('res') === '1') this.#onRuleAdded(r.fields, group);
+      else if (op === 'set' && r.fields.get('audit_enabled') === '0' && r.fields.get('res') === '1') this.#onAuditingOff(`switched off by ${describeRequester(group)}`);
+      else if (op === 'set' && r.fields.get('audit_enabled') === '1') this.#auditingOffReported = false;
+      else if (op === 'set' && r.fields.get('res') === '1') this.#onThrottled(r.fields, group);
     }
     const event = auditGroupToEvent(group) as Record<string, FieldValue> | undefined;
     if (!event) return;
@@ -441,8 +457,7 @@ export class AuditDaemon {
     // The harness's cleanup removes the rules of containers that still run (cleanupRules in component.ts).
     if (this.#io.tearingDown?.()) return;
     // One alert per removal request, not per rule: `auditctl -D -k KEY` removes them one by one, each with its own record.
-    const syscall = group.records.find((r) => r.type === 'SYSCALL')?.fields;
-    const by = { pid: syscall?.get('pid'), exe: syscall?.get('exe'), comm: syscall?.get('comm') };
+    const by = requesterOf(group);
     const burst = `${by.pid ?? '?'}:${group.time.slice(0, group.time.indexOf('.'))}`;
     if (this.#removalsSeen.get(known.watch.id) === burst) return;
     this.#removalsSeen.set(known.watch.id, burst);
@@ -465,6 +480,95 @@ export class AuditDaemon {
       ['T1562.012'],
     );
     void this.#setRulesAgain(known).catch((err: unknown) => this.#io.log(`setting the rules of ${w.id.slice(0, 12)} again failed: ${describeError(err)}`));
+  }
+
+  /** The lab's containers that run now, as alerts name them: (namespace/pod (id12), ...) and their full ids. */
+  #runningContainers(): { names: string[]; ids: string[] } {
+    const running = [...this.#containers.values()].map((k) => k.watch).filter((w) => w.hostPid !== undefined);
+    return {
+      names: running.map((w) => `${[w.namespace, w.pod].filter(Boolean).join('/') || w.name || 'container'} (${w.id.slice(0, 12)})`),
+      ids: running.map((w) => w.id),
+    };
+  }
+
+  /** A Critical "Kernel auditing silenced" alert naming the containers left unaudited. */
+  #silencedAlert(what: string, fields: Alert['output_fields']): void {
+    const { names, ids } = this.#runningContainers();
+    this.#internalAlert(AUDIT_SILENCED_RULE, `${what}: execs and reads in the lab's running containers go unaudited meanwhile; containers running now: ${names.join(', ') || 'none'}`, { ...fields, 'container.ids': ids }, ['T1562.012']);
+  }
+
+  /**
+   * Kernel auditing was switched off (`how`: by whom, from its CONFIG_CHANGE
+   * record, or found off by the periodic status). Once this lab's rules are set no lab's teardown turns
+   * it off (the last lab does, under the host lock, only when no other
+   * lab's rule is listed): it is root silencing every container. One alert
+   * per time it goes off; auditing is switched on again.
+   */
+  #onAuditingOff(how: string): void {
+    if (!this.#started || this.#io.tearingDown?.() || this.#auditingOffReported) return;
+    this.#auditingOffReported = true;
+    this.#silencedAlert(`kernel auditing was ${how}; the daemon switches it on again`, { 'audit.enabled': 0 });
+    this.#undo(['-e', '1']);
+  }
+
+  /**
+   * Root can also keep auditing on and every rule listed but starve the
+   * record stream: a rate limit (`auditctl -r N`: the kernel drops every
+   * record past N a second) or a backlog limit lowered below the lab's
+   * (`-b N`: records dropped while N wait). The kernel counts what it drops
+   * (the records-lost alert), but that alert names no container; the
+   * change itself is reported here, naming them, and undone.
+   */
+  #onThrottled(fields: ReadonlyMap<string, string>, group: AuditRecordGroup): void {
+    if (!this.#started || this.#io.tearingDown?.()) return;
+    const rate = Number(fields.get('audit_rate_limit') ?? 0);
+    const backlog = fields.has('audit_backlog_limit') ? Number(fields.get('audit_backlog_limit')) : undefined;
+    let what: string;
+    let undo: string[];
+    if (rate > 0) [what, undo] = [`a rate limit of ${rate} records a second`, ['-r', '0']];
+    else if (backlog !== undefined && backlog < LAB_BACKLOG_LIMIT) [what, undo] = [`a backlog limit of ${backlog} records (the lab's is ${LAB_BACKLOG_LIMIT})`, ['-b', String(LAB_BACKLOG_LIMIT)]];
+    else return;
+    this.#silencedAlert(`kernel auditing was throttled to ${what} by ${describeRequester(group)}, so the kernel drops records; the daemon undoes it`, rate > 0 ? { 'audit.rate_limit': rate } : { 'audit.backlog_limit': backlog ?? null });
+    this.#undo(undo);
+  }
+
+  /** Puts a kernel audit setting back (auditctl in the host PID namespace); a failure is logged, the alert already said what happened. */
+  #undo(args: readonly string[]): void {
+    void this.#io.auditctl(args).then(
+      (r) => r.exitCode !== 0 && this.#io.log(`auditctl ${args.join(' ')} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`),
+      (err: unknown) => this.#io.log(`auditctl ${args.join(' ')} failed: ${describeError(err)}`),
+    );
+  }
+
+  /**
+   * A rule was added. The labs' own carry the lab key prefix; any other is
+   * judged from the rule lists read right after (kernel-silencing.ts): a
+   * rule that suppresses records is reported and removed, one that was
+   * already gone is reported, an `always` rule is left alone.
+   */
+  #onRuleAdded(fields: ReadonlyMap<string, string>, group: AuditRecordGroup): void {
+    if (!this.#started || isLabKey(fields.get('key')) || this.#io.tearingDown?.()) return;
+    const list = Number(fields.get('list'));
+    const by = describeRequester(group);
+    void this.#judgeForeignAdd(list, by).catch((err: unknown) => this.#io.log(`reading the rule lists after a rule added by ${by} failed: ${describeError(err)}`));
+  }
+
+  async #judgeForeignAdd(list: number, by: string): Promise<void> {
+    const listed = await this.#io.auditctl(['-l']);
+    if (listed.exitCode !== 0) throw new Error(`auditctl -l exited ${listed.exitCode}: ${listed.stderr.trim()}`);
+    const judged = judgeForeignAdd(list, parseRuleList(listed.stdout));
+    const listName = FILTER_LISTS[list] ?? `list ${list}`;
+    if (judged.verdict !== 'suppressing') {
+      if (judged.verdict === 'harmless') this.#io.log(`a rule without a lab key was added to the ${listName} list (${by}); it only adds records`);
+      else this.#silencedAlert(`a kernel audit rule was added to the ${listName} list by ${by} and was gone before the daemon read the lists: while it was there it could have kept new processes or syscalls from being audited`, { 'audit.list': listName });
+      return;
+    }
+    const texts = judged.rules.map((r) => r.text);
+    this.#silencedAlert(`kernel audit rules that suppress records were added by ${by}: ${texts.join('; ')}; the daemon removes them`, { 'audit.list': listName, 'audit.rules': texts });
+    for (const rule of judged.rules) {
+      const r = await this.#io.auditctl(deleteArgs(rule));
+      if (r.exitCode !== 0) this.#io.log(`removing "${rule.text}" failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+    }
   }
 
   /** After a process removed them: the container's rules again, if it still runs (a rule still set is refused by the kernel and noted). */
@@ -659,4 +763,15 @@ export async function removeLabRules(auditctl: DaemonIo['auditctl'], labId: stri
   await auditctl(['-D', '-k', labKey(labId)]);
   const listed = await auditctl(['-l']);
   return rulesOfLab(parseRuleList(listed.stdout), labId).map((r) => r.text);
+}
+
+/** The process an audit netlink request came from, from the SYSCALL record of its event (absent when that syscall was not audited). */
+function requesterOf(group: AuditRecordGroup): { pid?: string; exe?: string; comm?: string } {
+  const syscall = group.records.find((r) => r.type === 'SYSCALL')?.fields;
+  return { pid: syscall?.get('pid'), exe: syscall?.get('exe'), comm: syscall?.get('comm') };
+}
+
+function describeRequester(group: AuditRecordGroup): string {
+  const by = requesterOf(group);
+  return by.pid === undefined ? 'a process whose syscall was not recorded' : `process ${by.pid} (${by.exe ?? by.comm ?? 'unknown executable'})`;
 }
