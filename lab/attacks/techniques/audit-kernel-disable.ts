@@ -35,11 +35,11 @@ export async function rootAuditctl(node: LabNodeHandle, args: readonly string[])
   return r.stdout.toString();
 }
 
-/** The kernel's `enabled` flag (0 off, 1 on, 2 locked), as auditctl -s prints it. */
-export async function auditEnabled(node: LabNodeHandle): Promise<number> {
-  const m = /^enabled (\d+)$/m.exec(await rootAuditctl(node, ['-s']));
-  if (!m) throw new LabError<AttackErrorCode>('ATTACK_FAILED', 'auditctl -s printed no "enabled" line');
-  return Number(m[1]);
+/** A field of `auditctl -s` ("enabled 1", "rate_limit 0"); an error of the attack if it is not printed. */
+async function statusField(node: LabNodeHandle, field: string): Promise<string> {
+  const value = new RegExp(`^${field} (\\d+)$`, 'm').exec(await rootAuditctl(node, ['-s']))?.[1];
+  if (value === undefined) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `auditctl -s printed no "${field}" line`);
+  return value;
 }
 
 /**
@@ -81,22 +81,42 @@ function shellReason(pod: RunningPod, payload: string, effect: boolean, exitCode
   return effect ? `then a shell ran "${payload}" in ${pod.namespace}/${pod.name}: exit 0` : `then the shell in ${pod.namespace}/${pod.name} exited ${exitCode}: ${stderr.trim()}`;
 }
 
+/**
+ * A shell while one kernel audit setting is changed (`auditctl <flag>
+ * <value>`, shown by `auditctl -s` as `field`), put back as it was whatever
+ * happens. `refuse` names a value before the change that makes the attack
+ * impossible.
+ */
+export function shellWhileSettingChanged(
+  ctx: TechniqueContext,
+  how: string,
+  change: { field: string; flag: string; value: string; refuse?: (before: string) => string | undefined },
+): Promise<TechniqueResult> {
+  let before: string | undefined;
+  return shellWhileAuditSilenced(
+    ctx,
+    how,
+    async (node) => {
+      const was = await statusField(node, change.field);
+      const refusal = change.refuse?.(was);
+      if (refusal) throw new LabError<AttackErrorCode>('ATTACK_FAILED', refusal);
+      await rootAuditctl(node, [change.flag, change.value]);
+      before = was;
+      return { setting: change.field, before: Number(was), afterTheChange: Number(await statusField(node, change.field)) };
+    },
+    async (node) => {
+      if (before !== undefined) await rootAuditctl(node, [change.flag, before]);
+    },
+  );
+}
+
 export const auditKernelDisable: Technique = {
   name: 'audit-kernel-disable',
-  async run(ctx) {
-    let before: number | undefined;
-    return shellWhileAuditSilenced(
-      ctx,
-      'switched kernel auditing off (auditctl -e 0)',
-      async (node) => {
-        before = await auditEnabled(node);
-        if (before === 2) throw new LabError<AttackErrorCode>('ATTACK_FAILED', 'kernel auditing is locked (enabled 2): it cannot be switched off until reboot');
-        await rootAuditctl(node, ['-e', '0']);
-        return { enabledBefore: before, enabledAfterSwitch: await auditEnabled(node) };
-      },
-      async (node) => {
-        if (before !== undefined) await rootAuditctl(node, ['-e', String(before)]);
-      },
-    );
-  },
+  run: (ctx) =>
+    shellWhileSettingChanged(ctx, 'switched kernel auditing off (auditctl -e 0)', {
+      field: 'enabled',
+      flag: '-e',
+      value: '0',
+      refuse: (before) => (before === '2' ? 'kernel auditing is locked (enabled 2): it cannot be switched off until reboot' : undefined),
+    }),
 };

@@ -18,27 +18,10 @@
  * it, naming the lab's running containers, and sets the limit back to none
  * (lab/audit/node/daemon.ts, "Kernel auditing silenced").
  */
-import { LabError } from '../../errors.ts';
 import type { Technique } from '../technique.ts';
-import type { AttackErrorCode } from './common.ts';
-import { rootAuditctl, shellWhileAuditSilenced } from './audit-kernel-disable.ts';
+import { shellWhileSettingChanged } from './audit-kernel-disable.ts';
 
 export const auditRateLimit: Technique = {
   name: 'audit-rate-limit',
-  async run(ctx) {
-    let before: string | undefined;
-    return shellWhileAuditSilenced(
-      ctx,
-      'set a kernel audit rate limit of 1 record a second (auditctl -r 1)',
-      async (node) => {
-        before = /^rate_limit (\d+)$/m.exec(await rootAuditctl(node, ['-s']))?.[1];
-        if (before === undefined) throw new LabError<AttackErrorCode>('ATTACK_FAILED', 'auditctl -s printed no "rate_limit" line');
-        await rootAuditctl(node, ['-r', '1']);
-        return { rateLimitBefore: Number(before) };
-      },
-      async (node) => {
-        if (before !== undefined) await rootAuditctl(node, ['-r', before]);
-      },
-    );
-  },
+  run: (ctx) => shellWhileSettingChanged(ctx, 'set a kernel audit rate limit of 1 record a second (auditctl -r 1)', { field: 'rate_limit', flag: '-r', value: '1' }),
 };

@@ -732,6 +732,15 @@ describe('removeLabRules', () => {
   });
 });
 
+/** Audit lines in, and the two ticks that end their events. */
+function feed(h: Harness, lines: string[]): void {
+  for (const line of lines) h.daemon.handleAuditLine(line);
+  h.daemon.tick();
+  h.daemon.tick();
+}
+
+const silenced = (h: Harness) => h.alerts.filter((a) => a.rule === AUDIT_SILENCED_RULE);
+
 describe('AuditDaemon: kernel auditing silenced by root (auditctl -e 0, a never or exclude rule)', () => {
   const settle = () => new Promise((r) => setImmediate(r));
   /** What `auditctl -e 0` makes the kernel write, before it stops auditing (the requester's SYSCALL is not recorded then). */
@@ -742,12 +751,6 @@ describe('AuditDaemon: kernel auditing silenced by root (auditctl -e 0, a never 
     `type=SYSCALL msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): arch=c000003e syscall=44 success=yes exit=1080 a0=3 a1=7fff2e99c8b0 a2=438 a3=0 items=0 ppid=6656 pid=6690 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="auditctl" exe="/usr/sbin/auditctl" key=(null)`,
   ];
   const LAB_RULE = `-a always,exit -F arch=b64 -S execve,execveat -F key=il:${LAB}:${APP.slice(0, 12)}`;
-  const feed = (h: Harness, lines: string[]) => {
-    for (const line of lines) h.daemon.handleAuditLine(line);
-    h.daemon.tick();
-    h.daemon.tick();
-  };
-  const silenced = (h: Harness) => h.alerts.filter((a) => a.rule === AUDIT_SILENCED_RULE);
 
   it('reports auditing switched off once, naming the running containers, and switches it on again', async () => {
     const h = harness();
@@ -840,12 +843,6 @@ describe('AuditDaemon: kernel auditing throttled by root (auditctl -r, -b)', () 
     `type=CONFIG_CHANGE msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): op=set ${field}=${value} old=${old} auid=4294967295 ses=4294967295 res=1`,
     `type=SYSCALL msg=audit(1795354700.${String(serial).padStart(3, '0')}:${serial}): arch=c000003e syscall=44 success=yes exit=60 a0=3 a1=7fff2e99c8b0 a2=3c a3=0 items=0 ppid=6656 pid=6700 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="auditctl" exe="/usr/sbin/auditctl" key=(null)`,
   ];
-  const feed = (h: Harness, lines: string[]) => {
-    for (const line of lines) h.daemon.handleAuditLine(line);
-    h.daemon.tick();
-    h.daemon.tick();
-  };
-  const silenced = (h: Harness) => h.alerts.filter((a) => a.rule === AUDIT_SILENCED_RULE);
 
   it('reports a rate limit and a lowered backlog limit, naming the process and the containers, and undoes each', async () => {
     const h = harness();
