@@ -99,6 +99,19 @@ Feature: Runtime attacks a Falco-style audit layer must notice
       | vanilla   |
       | integrity |
 
+  # The 32-bit system call ABI: the same execve, another syscall number.
+  Scenario Outline: root starts a shell in a protected container through the 32-bit system call ABI (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the lab signs the image of "system-agent" in the "v2" format
+    And the workload "system-agent" is running
+    When the attacker carries out "shell-in-agent-by-32-bit-syscall"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
   # Kernel auditing and its rule lists are host-wide: these scenarios run
   # alone (@host-audit), so that no other lab is silenced meanwhile.
   @host-audit

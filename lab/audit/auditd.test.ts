@@ -21,7 +21,7 @@ import {
 import type { Enricher } from './context.ts';
 import { AuditEngine } from './engine.ts';
 import { BUILTIN_RULES_PATH } from './builtin.ts';
-import { ERRNO_NAMES, OPEN_FLAGS, X86_64_SYSCALLS } from './syscalls.ts';
+import { ERRNO_NAMES, I386_SYSCALLS, OPEN_FLAGS, X86_64_SYSCALLS } from './syscalls.ts';
 
 const LOG_PATH = fileURLToPath(new URL('./fixtures/audit.log', import.meta.url));
 const LOG = readFileSync(LOG_PATH, 'utf8');
@@ -142,6 +142,19 @@ describe('auditGroupToEvent', () => {
       assert.equal(e['evt.arg.key'], undefined);
     });
 
+    it('names an execve made through the 32-bit ABI (int $0x80: arch=i386, syscall 11) as execve', () => {
+      const [e] = auditLogToEvents(
+        [
+          'type=SYSCALL msg=audit(1795356000.194:901): arch=40000003 syscall=11 success=yes exit=0 a0=4c9100 a1=4c8100 a2=4c8500 a3=0 items=2 ppid=5120 pid=5121 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="sh" exe="/bin/busybox" key="il:lab1:"',
+          'type=EXECVE msg=audit(1795356000.194:901): argc=3 a0="/bin/sh" a1="-c" a2="id"',
+          'type=EOE msg=audit(1795356000.194:901): ',
+        ].join('\n'),
+      );
+      assert.equal(e?.['evt.type'], 'execve');
+      assert.equal(e?.['evt.rawarg.syscall'], 11);
+      assert.equal(e?.['proc.cmdline'], 'sh -c id');
+    });
+
     it('says when the executable is an anonymous memory file (fexecve of a memfd)', () => {
       const lines = [
         'type=SYSCALL msg=audit(1700000000.000:900): arch=c000003e syscall=322 success=yes exit=0 a0=3 a1=4a1f2b a2=7ffd1 a3=7ffd2 items=0 ppid=4120 pid=4190 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="sh" exe="/memfd:payload (deleted)" key="il:lab:"',
@@ -259,6 +272,7 @@ describe('helpers', () => {
 
 describe('the x86_64 tables', () => {
   const UNISTD = '/usr/include/x86_64-linux-gnu/asm/unistd_64.h';
+  const UNISTD_32 = '/usr/include/x86_64-linux-gnu/asm/unistd_32.h';
   const ERRNO = ['/usr/include/asm-generic/errno-base.h', '/usr/include/asm-generic/errno.h'];
   const FCNTL = '/usr/include/asm-generic/fcntl.h';
 
@@ -266,6 +280,14 @@ describe('the x86_64 tables', () => {
     it('numbers syscalls as asm/unistd_64.h does', { skip: existsSync(UNISTD) ? false : `${UNISTD} not installed` }, () => {
       const header = readFileSync(UNISTD, 'utf8');
       for (const [nr, name] of Object.entries(X86_64_SYSCALLS)) {
+        const m = new RegExp(`#define __NR_${name}\\s+(\\d+)`).exec(header);
+        assert.equal(m?.[1], nr, name);
+      }
+    });
+
+    it('numbers the i386 calls as asm/unistd_32.h does', { skip: existsSync(UNISTD_32) ? false : `${UNISTD_32} not installed` }, () => {
+      const header = readFileSync(UNISTD_32, 'utf8');
+      for (const [nr, name] of Object.entries(I386_SYSCALLS)) {
         const m = new RegExp(`#define __NR_${name}\\s+(\\d+)`).exec(header);
         assert.equal(m?.[1], nr, name);
       }

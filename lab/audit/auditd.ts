@@ -23,7 +23,7 @@
 import { LabError, type AuditErrorCode } from './errors.ts';
 import { applyContext, type Enricher } from './context.ts';
 import type { AuditEvent, FieldValue } from './fields.ts';
-import { AUDIT_ARCH_X86_64, ERRNO_NAMES, renderOpenFlags, X86_64_SYSCALLS } from './syscalls.ts';
+import { ERRNO_NAMES, renderOpenFlags, syscallName } from './syscalls.ts';
 
 export interface AuditRecord {
   type: string;
@@ -274,7 +274,7 @@ export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher):
   };
   const arch = f.get('arch');
   const nr = Number(f.get('syscall'));
-  const type = arch === AUDIT_ARCH_X86_64 ? X86_64_SYSCALLS[nr] : undefined;
+  const type = syscallName(arch, nr);
   if (type !== undefined) event['evt.type'] = type;
   event['evt.rawarg.syscall'] = nr;
 

@@ -1,6 +1,7 @@
 /**
  * x86_64 syscall numbers and errno names, for decoding auditd SYSCALL
- * records (arch=c000003e). Numbers are from the kernel's
+ * records (arch=c000003e), and the i386 numbers of the few calls the lab
+ * records in their 32-bit form (arch=40000003). Numbers are from the kernel's
  * arch/x86/entry/syscalls/syscall_64.tbl (as installed in
  * asm/unistd_64.h; the tests cross-check against that header when present).
  * Only syscalls that the lab's audit rules or Falco's rules care about are
@@ -89,6 +90,34 @@ export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
   435: 'clone3',
   437: 'openat2',
 };
+
+/** AUDIT_ARCH_I386: EM_386 | __AUDIT_ARCH_LE. A 64-bit process's `int $0x80` is audited with it too. */
+export const AUDIT_ARCH_I386 = '40000003';
+
+/**
+ * i386 numbers (arch/x86/entry/syscalls/syscall_32.tbl, asm/unistd_32.h) of
+ * the calls the lab's 32-bit rule records (kernel-rules.ts labRules): the
+ * same names as their 64-bit forms, so rules match either.
+ */
+export const I386_SYSCALLS: Readonly<Record<number, string>> = {
+  5: 'open',
+  8: 'creat',
+  11: 'execve',
+  21: 'mount',
+  295: 'openat',
+  346: 'setns',
+  356: 'memfd_create',
+  358: 'execveat',
+  429: 'move_mount',
+  437: 'openat2',
+};
+
+/** The syscall's name from a SYSCALL record's arch and number; undefined for an arch or number not listed. */
+export function syscallName(arch: string | undefined, nr: number): string | undefined {
+  if (arch === AUDIT_ARCH_X86_64) return X86_64_SYSCALLS[nr];
+  if (arch === AUDIT_ARCH_I386) return I386_SYSCALLS[nr];
+  return undefined;
+}
 
 /** Linux errno numbers (asm-generic/errno-base.h and errno.h) to names, for evt.res. */
 export const ERRNO_NAMES: Readonly<Record<number, string>> = {

@@ -297,6 +297,7 @@ export const TECHNIQUES = [
   'copied-binary-exec',
   'memfd-exec',
   'memfd-exec-inside',
+  'compat-syscall-exec',
   'watchdog-kill',
   'watchdog-freeze',
   'watchdog-cgroup-freeze',

@@ -23,6 +23,7 @@ import { gateSocketHijack } from './gate-socket-hijack.ts';
 import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { memfdExec } from './memfd-exec.ts';
 import { memfdExecInside } from './memfd-exec-inside.ts';
+import { compatSyscallExec } from './compat-syscall-exec.ts';
 import { startupShell } from './startup-shell.ts';
 import { startHoldRemove } from './start-hold-remove.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
@@ -82,6 +83,7 @@ const implemented: Technique[] = [
   copiedBinaryExec,
   memfdExec,
   memfdExecInside,
+  compatSyscallExec,
   startupShell,
   startHoldRemove,
   sandboxFileRewrite,

@@ -129,6 +129,7 @@ describe('AuditDaemon', () => {
       assert.deepEqual(h.auditctl, [
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`],
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', `il:${LAB}:`],
+        ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount', '-k', `il:${LAB}:`],
       ]);
       assert.equal(h.daemon.rulesSummary().count, 6);
     });

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { I386_SYSCALLS } from '../syscalls.ts';
 import { join } from 'node:path';
 import { isLabError } from '../../errors.ts';
 import { BUILTIN_RULES_PATH } from '../builtin.ts';
@@ -104,10 +105,17 @@ describe('labRules', () => {
     assert.deepEqual(labRules('lab1'), [
       ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', 'il:lab1:'],
       ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', 'il:lab1:'],
+      ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount', '-k', 'il:lab1:'],
     ]);
   });
-  it('never records execve lab-wide: it is the frequent exec call, scoped per container', () => {
-    assert.ok(labRules('lab1').every((r) => !r[r.indexOf('-S') + 1]!.split(',').includes('execve')));
+  it('never records the 64-bit execve lab-wide: it is the frequent exec call, scoped per container', () => {
+    assert.ok(labRules('lab1').filter((r) => r.includes('arch=b64')).every((r) => !r[r.indexOf('-S') + 1]!.split(',').includes('execve')));
+  });
+  it('records in their 32-bit form every call it records in the 64-bit form, and each has an i386 number the parser names', () => {
+    const calls = (arch: string) => [...labRules('lab1'), ...containerRules('lab1', 'a'.repeat(64), { hostPid: 42, rootfsInNode: '/r' }).map((r) => r.args)].filter((r) => r.includes(`arch=${arch}`)).flatMap((r) => r[r.indexOf('-S') + 1]!.split(','));
+    const b32 = new Set(calls('b32'));
+    for (const call of new Set(calls('b64'))) assert.ok(b32.has(call), `${call} is recorded for arch=b64 only`);
+    for (const call of b32) assert.ok(Object.values(I386_SYSCALLS).includes(call), `${call} has no i386 number in syscalls.ts`);
   });
 });
 

@@ -106,14 +106,28 @@ export function parseKey(key: string | undefined): { labId: string; containerId?
  * AT_EMPTY_PATH)), which no tree rule can scope since a memfd is in no
  * container's file system. Both are rare: execve is the frequent exec call
  * and stays per container. The AT_EMPTY_PATH flag is execveat's fifth
- * argument, which audit filters cannot see (a0–a3 only).
+ * argument, which audit filters cannot see (a0–a3 only). And the same calls
+ * made through the 32-bit ABI (I386_RECORDED).
  */
 export function labRules(labId: string): string[][] {
   return [
     ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)],
     ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', labKey(labId)],
+    ['-a', 'always,exit', '-F', 'arch=b32', '-S', I386_RECORDED.join(','), '-k', labKey(labId)],
   ];
 }
+
+/**
+ * Every call the lab records in its 64-bit form, in its 32-bit form: a
+ * 64-bit process that executes `int $0x80` makes an i386 system call,
+ * which audit numbers and filters as arch=i386, so no `arch=b64` rule sees
+ * it (`shell-in-agent-by-32-bit-syscall`: the container's own /bin/sh,
+ * started unrecorded). 32-bit calls are rare on a 64-bit host, so one
+ * lab-wide rule records them all, filtered to the lab's containers in user
+ * space by the process's cgroup like the other lab-wide rules, instead of
+ * doubling every per-container rule.
+ */
+const I386_RECORDED = ['execve', 'execveat', 'open', 'openat', 'openat2', 'memfd_create', 'setns', 'mount', 'move_mount'];
 
 /** One auditctl invocation; `inNodeMountNamespace` runs it through nsenter into the node's mount namespace. */
 export interface KernelRule {
