@@ -104,6 +104,8 @@ Feature: Node integrity gates admit only what the signature covers
       | copied-shell-from-tmp        | integrity |
       | copied-shell-from-shm        | vanilla   |
       | copied-shell-from-shm        | integrity |
+      | copied-shell-from-tmp-after-remount-exec | vanilla   |
+      | copied-shell-from-tmp-after-remount-exec | integrity |
       | fileless-shell-made-in-agent | vanilla   |
       | fileless-shell-made-in-agent | integrity |
 

@@ -24,6 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { RECORDS_LOST_RULE, auditStatus, awaitAuditAlerts, awaitAuditWatching, hasAudit } from '../audit/index.ts';
+import { awaitWatchdogAlerts, watchdogGraceMs } from '../watchdog/index.ts';
 import { LabError, describeError } from '../errors.ts';
 import type { LabNodeHandle } from '../node/index.ts';
 import type { Attack, DeclaredBlockSpec, StepCheckSpec, StepCommandSpec, StepPlace } from '../spec/schemas.ts';
@@ -250,7 +251,11 @@ export const declarativeTechnique: Pick<Technique, 'run'> = {
     const auditAlerts = await awaitAuditAlerts(node, since);
     // No alert within the grace period: what the audit daemon saw, for whoever reads why.
     const auditSaw = !auditAlerts.some((a) => a.rule !== RECORDS_LOST_RULE) && hasAudit(node) ? await auditDiagnostics(node, container.id) : undefined;
-    return { ...result, evidence: { ...result.evidence, auditAlerts, ...(auditSaw ? { auditSaw } : {}) } };
+    // An attack that names the watchdog gets its longest mount period: a remount raises no mount event and waits for the full scan.
+    const watchdogAlerts = (attack.spec.caughtBy as readonly string[]).includes('watchdog')
+      ? await awaitWatchdogAlerts(node, { since, timeoutMs: watchdogGraceMs(node, 'remount', pod.namespace), predicate: (a) => a.container === container.id })
+      : [];
+    return { ...result, evidence: { ...result.evidence, auditAlerts, ...(auditSaw ? { auditSaw } : {}), ...(watchdogAlerts.length > 0 ? { watchdogAlerts } : {}) } };
   },
 };
 

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffMounts } from './diff.ts';
 import { parseMountinfo } from './mountinfo.ts';
-import { sample } from './test-samples.ts';
+import { blockDevices, sample } from './test-samples.ts';
+import { deriveExpectation } from './expected.ts';
+import { noexecWritableMounts } from '../gates/runtime-gate.ts';
 
 const reasonsAt = (findings: ReturnType<typeof diffMounts>, mountPoint: string) => findings.filter((f) => f.entry?.mountPoint === mountPoint).map((f) => f.reasons);
 
@@ -113,6 +115,27 @@ describe('diffMounts', () => {
       const s = sample('integrity', 'system-agent');
       const entries = s.mountinfo().map((e) => (e.mountId === 140 ? { ...e, mountOptions: ['rw', 'relatime'] } : e));
       assert.deepEqual(diffMounts(s.expectation, entries, s.diffContext()).map((f) => f.reasons), [['changed-mount']]);
+    });
+  });
+
+  describe("when root takes noexec off a writable mount the start gate made noexec (mount -o remount,exec /tmp)", () => {
+    // The spec as the start gate writes it (noexecWritableMounts), and the mount as runc made it.
+    const s = sample('integrity', 'system-agent');
+    const gated = deriveExpectation(
+      { ...s.spec, mounts: noexecWritableMounts(s.spec.mounts ?? []) },
+      { bundleDir: s.expectation.rootfs.bundleRootfs.replace(/\/rootfs$/, ''), nodeMounts: s.node, blockDevice: blockDevices('integrity') },
+    );
+    // The sample was captured before the gate's noexec: runc would have made each such mount noexec.
+    const asRuncMadeThem = s.mountinfo().map((e) => (gated.mounts.some((x) => x.noexec && x.mountPoint === e.mountPoint) && !e.mountOptions.includes('noexec') ? { ...e, mountOptions: [...e.mountOptions, 'noexec'] } : e));
+    it('finds nothing while the mounts are noexec', () => {
+      assert.ok(gated.mounts.some((x) => x.mountPoint === '/tmp' && x.noexec));
+      assert.deepEqual(diffMounts(gated, asRuncMadeThem, s.diffContext()), []);
+    });
+    it('reports the mount that lost noexec as changed', () => {
+      const remounted = asRuncMadeThem.map((e) => (e.mountPoint === '/tmp' ? { ...e, mountOptions: e.mountOptions.filter((o) => o !== 'noexec') } : e));
+      const findings = diffMounts(gated, remounted, s.diffContext());
+      assert.deepEqual(findings.map((f) => [f.entry?.mountPoint, f.reasons, f.key.endsWith(':exec')]), [['/tmp', ['changed-mount'], true]]);
+      assert.match(findings[0]!.reason, /\/tmp lets programs run, the spec makes it noexec/);
     });
   });
 

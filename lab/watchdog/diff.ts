@@ -130,6 +130,15 @@ export function diffMounts(expectation: MountExpectation, actual: readonly Mount
         expected: e,
       });
     }
+    if (e.noexec && !m.mountOptions.includes('noexec')) {
+      findings.push({
+        key: `changed:${m.mountId}:exec`,
+        reasons: ['changed-mount'],
+        reason: `${m.mountPoint} lets programs run, the spec makes it noexec (${e.why}): code that is in no image layer can be copied there and run`,
+        entry: m,
+        expected: e,
+      });
+    }
   }
   for (const e of expectation.mounts) {
     if (e.optional || e.under || consumed.has(e)) continue;

@@ -80,6 +80,12 @@ export interface ExpectedMount {
   root?: string;
   /** The mount must be read-only. */
   readOnly: boolean;
+  /**
+   * The spec says `noexec`: on a protected container the start gate puts it
+   * on every writable mount (lab/gates/runtime-gate.ts noexecWritableMounts),
+   * so that code copied there cannot run; a mount that lost it reopens that.
+   */
+  noexec?: boolean;
   /** The runtime may leave it out (a masked path that does not exist, a submount). */
   optional: boolean;
   /** The spec element or runtime behaviour it comes from. */
@@ -160,16 +166,17 @@ export function deriveMounts(spec: OciSpec, ctx: DeriveContext): ExpectedMount[]
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     const dest = m.destination;
     const readOnly = (m.options ?? []).includes('ro');
+    const noexec = (m.options ?? []).includes('noexec') ? { noexec: true } : {};
     const why = `mounts[${i}] ${m.type ?? 'bind'} ${m.source ?? ''} on ${dest}`;
     if (isBind(m)) {
       const source = m.source ?? '';
       const canonical = ctx.realpath ? ctx.realpath(source) : source;
       const id = bindIdentity(ctx.nodeMounts, canonical);
       if (!id) {
-        out.push({ mountPoint: dest, readOnly, optional: false, why: `${why} (source not found on the node)` });
+        out.push({ mountPoint: dest, readOnly, ...noexec, optional: false, why: `${why} (source not found on the node)` });
         continue;
       }
-      out.push({ mountPoint: dest, majmin: id.majmin, root: id.root, readOnly, optional: false, why });
+      out.push({ mountPoint: dest, majmin: id.majmin, root: id.root, readOnly, ...noexec, optional: false, why });
       if ((m.options ?? []).includes('rbind')) {
         // Submounts of the source come along with a recursive bind.
         for (const n of ctx.nodeMounts) {
@@ -185,7 +192,7 @@ export function deriveMounts(spec: OciSpec, ctx: DeriveContext): ExpectedMount[]
       out.push({ mountPoint: dest, under: true, fstypes: ['cgroup'], readOnly, optional: true, why: `${why}: v1 controllers` });
       continue;
     }
-    out.push({ mountPoint: dest, fstypes: [m.type ?? ''], readOnly, optional: false, why });
+    out.push({ mountPoint: dest, fstypes: [m.type ?? ''], readOnly, ...noexec, optional: false, why });
   }
   const linux = spec.linux ?? {};
   const specMounts = out.filter((e) => !e.under && e.fstypes);
