@@ -55,6 +55,17 @@ Feature: Runtime attacks a Falco-style audit layer must notice
     Then the attack has the outcome expected on this profile
     And the audit rule "Read of a sensitive file" raised an alert
 
+  Scenario Outline: /etc/shadow read through io_uring inside a container (<profile>)
+    Given a lab node with the "<profile>" profile
+    And the workload "legacy-app" is running
+    When the attacker carries out "shadow-read-through-io-uring"
+    Then the attack has the outcome expected on this profile
+
+    Examples:
+      | profile   |
+      | vanilla   |
+      | integrity |
+
   Scenario: a shell run from an anonymous memory file in a protected container on the vanilla profile
     Given a lab node with the "vanilla" profile
     And the lab signs the image of "system-agent" in the "v2" format

@@ -45,6 +45,7 @@ describe('the built-in integrity-lab rules', () => {
       assert.deepEqual(set.rules.map((r) => r.name), [
         'Shell spawned in a container',
         'Fileless execution in a container',
+        'io_uring set up in a container',
         "Mount on a container's root file system",
         'Privileged container started',
         'Sensitive host path mounted into a container',
@@ -63,7 +64,7 @@ describe('the built-in integrity-lab rules', () => {
     it('load after the upstream rules without changing them', { skip: existsSync(upstream()) ? false : 'Falco corpus not present' }, () => {
       const base = compileRuleSet([{ name: 'falco_rules.yaml', content: readFileSync(upstream(), 'utf8') }]);
       const both = compileRuleSet([{ name: 'falco_rules.yaml', content: readFileSync(upstream(), 'utf8') }, builtin]);
-      assert.equal(both.rules.length, base.rules.length + 6);
+      assert.equal(both.rules.length, base.rules.length + 7);
     });
   });
 
@@ -102,6 +103,21 @@ describe('the built-in integrity-lab rules', () => {
       assert.deepEqual(rules(e, { ...fileless, 'proc.exepath': '/memfd:runc_cloned:/proc/self/exe (deleted)' }), []);
       assert.deepEqual(rules(e, { ...fileless, 'proc.exepath': '/opt/agent/run', 'proc.is_exe_from_memfd': false }), []);
       assert.deepEqual(rules(e, { ...fileless, 'evt.type': 'memfd_create' }), []);
+    });
+  });
+
+  describe('when a process sets up an io_uring ring', () => {
+    const ring = { 'evt.type': 'io_uring_setup', 'proc.name': 'uring-read', 'proc.exepath': '/srv/share/uring-read', 'proc.cmdline': 'uring-read 4242 /etc/shadow', 'proc.pname': 'uring-read', ...pod };
+    it('alerts inside a container, with the pod in the output', () => {
+      const [alert, ...more] = e.evaluate(ring);
+      assert.equal(alert?.rule, 'io_uring set up in a container');
+      assert.equal(alert?.priority, 'Warning');
+      assert.match(alert!.output, /comm=uring-read .*container_id=3ad7b26ded6d .*k8s_ns=shop k8s_pod=cart-7f9c$/);
+      assert.deepEqual(more, []);
+    });
+    it('stays quiet on the host and for other calls', () => {
+      assert.deepEqual(rules(e, { ...ring, 'container.id': 'host' }), []);
+      assert.deepEqual(rules(e, { ...ring, 'evt.type': 'io_uring_enter' }), []);
     });
   });
 

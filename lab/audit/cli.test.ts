@@ -27,7 +27,7 @@ describe('integrity-lab audit', () => {
       assert.deepEqual(c.out, [
         `${fixture('override/base.yaml')}: 4 rules, 2 macros, 2 lists`,
         `${fixture('override/local.yaml')}: 4 rules, 1 macros, 2 lists`,
-        `${BUILTIN_RULES_PATH}: 6 rules, 4 macros, 7 lists`,
+        `${BUILTIN_RULES_PATH}: 7 rules, 4 macros, 7 lists`,
       ]);
       assert.ok(c.err.some((l) => l.startsWith("warning: ") && l.includes("'append: true' is deprecated")));
     });

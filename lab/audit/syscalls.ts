@@ -81,6 +81,7 @@ export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
   319: 'memfd_create',
   321: 'bpf',
   322: 'execveat',
+  425: 'io_uring_setup',
   428: 'open_tree',
   429: 'move_mount',
   430: 'fsopen',
@@ -108,6 +109,7 @@ export const I386_SYSCALLS: Readonly<Record<number, string>> = {
   346: 'setns',
   356: 'memfd_create',
   358: 'execveat',
+  425: 'io_uring_setup',
   429: 'move_mount',
   437: 'openat2',
 };

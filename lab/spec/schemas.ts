@@ -298,6 +298,7 @@ export const TECHNIQUES = [
   'memfd-exec',
   'memfd-exec-inside',
   'compat-syscall-exec',
+  'uring-file-read',
   'watchdog-kill',
   'watchdog-freeze',
   'watchdog-cgroup-freeze',

@@ -24,6 +24,7 @@ import { copiedBinaryExec } from './copied-binary-exec.ts';
 import { memfdExec } from './memfd-exec.ts';
 import { memfdExecInside } from './memfd-exec-inside.ts';
 import { compatSyscallExec } from './compat-syscall-exec.ts';
+import { uringFileRead } from './uring-file-read.ts';
 import { startupShell } from './startup-shell.ts';
 import { startHoldRemove } from './start-hold-remove.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
@@ -84,6 +85,7 @@ const implemented: Technique[] = [
   memfdExec,
   memfdExecInside,
   compatSyscallExec,
+  uringFileRead,
   startupShell,
   startHoldRemove,
   sandboxFileRewrite,

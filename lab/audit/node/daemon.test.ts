@@ -129,9 +129,10 @@ describe('AuditDaemon', () => {
       assert.deepEqual(h.auditctl, [
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`],
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', `il:${LAB}:`],
-        ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount', '-k', `il:${LAB}:`],
+        ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'io_uring_setup', '-k', `il:${LAB}:`],
+        ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount,io_uring_setup', '-k', `il:${LAB}:`],
       ]);
-      assert.equal(h.daemon.rulesSummary().count, 6);
+      assert.equal(h.daemon.rulesSummary().count, 7);
     });
   });
 
@@ -367,7 +368,7 @@ describe('AuditDaemon', () => {
     it('takes a good file afterwards, and its rule fires', async () => {
       const accepted = await h.daemon.reload(2, ['/lab-audit/rules/00-builtin.yaml', '/lab-audit/rules/50-apps-shell.yaml']);
       assert.equal(accepted.ok, true);
-      assert.equal(accepted.rules.count, 7);
+      assert.equal(accepted.rules.count, 8);
       h.alerts.length = 0;
       feedSample(h);
       assert.ok(h.alerts.some((a) => a.rule === 'Shell in the apps namespace' && a.priority === 'Critical'));

@@ -106,13 +106,16 @@ export function parseKey(key: string | undefined): { labId: string; containerId?
  * AT_EMPTY_PATH)), which no tree rule can scope since a memfd is in no
  * container's file system. Both are rare: execve is the frequent exec call
  * and stays per container. The AT_EMPTY_PATH flag is execveat's fifth
- * argument, which audit filters cannot see (a0–a3 only). And the same calls
- * made through the 32-bit ABI (I386_RECORDED).
+ * argument, which audit filters cannot see (a0–a3 only). Then
+ * io_uring_setup: what a ring opens and reads is no system call, so no rule
+ * on open or read sees it, and no ring works without one (rare too). And the
+ * same calls made through the 32-bit ABI (I386_RECORDED).
  */
 export function labRules(labId: string): string[][] {
   return [
     ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)],
     ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', labKey(labId)],
+    ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'io_uring_setup', '-k', labKey(labId)],
     ['-a', 'always,exit', '-F', 'arch=b32', '-S', I386_RECORDED.join(','), '-k', labKey(labId)],
   ];
 }
@@ -127,7 +130,7 @@ export function labRules(labId: string): string[][] {
  * space by the process's cgroup like the other lab-wide rules, instead of
  * doubling every per-container rule.
  */
-const I386_RECORDED = ['execve', 'execveat', 'open', 'openat', 'openat2', 'memfd_create', 'setns', 'mount', 'move_mount'];
+const I386_RECORDED = ['execve', 'execveat', 'open', 'openat', 'openat2', 'memfd_create', 'setns', 'mount', 'move_mount', 'io_uring_setup'];
 
 /** One auditctl invocation; `inNodeMountNamespace` runs it through nsenter into the node's mount namespace. */
 export interface KernelRule {
