@@ -499,10 +499,11 @@ export class AuditDaemon {
 
   /**
    * Kernel auditing was switched off (`how`: by whom, from its CONFIG_CHANGE
-   * record, or found off by the periodic status). Once this lab's rules are set no lab's teardown turns
-   * it off (the last lab does, under the host lock, only when no other
-   * lab's rule is listed): it is root silencing every container. One alert
-   * per time it goes off; auditing is switched on again.
+   * record, or found off by the periodic status). Once this lab's rules are
+   * set, no lab's teardown turns it off (the last lab does, under the host
+   * lock, only when no other lab's rule is listed): it is root silencing
+   * every container. One alert per time it goes off; auditing is switched
+   * on again.
    */
   #onAuditingOff(how: string): void {
     if (!this.#started || this.#io.tearingDown?.() || this.#auditingOffReported) return;
