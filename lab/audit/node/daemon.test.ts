@@ -829,14 +829,34 @@ describe('AuditDaemon: kernel auditing silenced by root (auditctl -e 0, a never 
     assert.deepEqual(h.auditctl.filter((a) => a[0] === '-d'), []);
   });
 
-  it("ignores rules with a lab key (this lab's or another lab's)", async () => {
-    const h = harness();
+  it("reads the lists once for the labs' own exit rules, at the next tick, and says nothing of always rules", async () => {
+    const h = harness({ ruleList: () => `${LAB_RULE}\n` });
     await h.daemon.start();
     const before = h.auditctl.length;
-    feed(h, [...added(1, 4, `"il:${LAB}:${APP.slice(0, 12)}"`), ...added(2, 4, '"il:otherlab-000000:"')]);
+    for (const line of [...added(1, 4, `"il:${LAB}:${APP.slice(0, 12)}"`), ...added(2, 4, '"il:otherlab-000000:"')]) h.daemon.handleAuditLine(line);
+    assert.deepEqual(h.auditctl.slice(before), [], 'nothing read before the tick');
+    feed(h, []);
     await settle();
-    assert.deepEqual(h.auditctl.slice(before), []);
+    assert.deepEqual(h.auditctl.slice(before), [['-l']], 'one read for both');
     assert.equal(silenced(h).length, 0);
+  });
+
+  it('takes no key for proof: a never rule that carries a lab key is reported, on the exit list at the next tick, on any other list at once', async () => {
+    let rules = `${LAB_RULE}\n-a never,exit -F arch=b64 -S execve -F key=il:${LAB}:\n`;
+    const h = harness({ ruleList: () => rules });
+    await h.daemon.start();
+    await h.daemon.syncInventory();
+    feed(h, added(1, 4, `"il:${LAB}:"`));
+    await settle();
+    await settle();
+    assert.equal(silenced(h).length, 1);
+    assert.deepEqual(h.auditctl.filter((a) => a[0] === '-d'), [['-d', 'never,exit', '-F', 'arch=b64', '-S', 'execve', '-F', `key=il:${LAB}:`]]);
+    rules = `${LAB_RULE}\n-a never,task -F key=il:${LAB}:\n`;
+    feed(h, added(2, 1, `"il:${LAB}:"`));
+    await settle();
+    await settle();
+    assert.equal(silenced(h).length, 2);
+    assert.match(silenced(h)[1]!.output, /-a never,task/);
   });
 });
 

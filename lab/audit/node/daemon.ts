@@ -30,7 +30,7 @@ import { LabEnricher, type Placement } from './enricher.ts';
 import { pidsOfContainer, type ProcessRecord, type ProcReader } from './procfs.ts';
 import { findDaemon, whyNotRunning, type WatchedProcess } from './defence-liveness.ts';
 import { parseTapLine } from './records.ts';
-import { FILTER_LISTS, deleteArgs, isLabKey, judgeForeignAdd } from './kernel-silencing.ts';
+import { EXIT_LIST, FILTER_LISTS, deleteArgs, isLabKey, judgeForeignAdd } from './kernel-silencing.ts';
 
 export type { Placement };
 
@@ -198,6 +198,8 @@ export class AuditDaemon {
   #started = false;
   /** Kernel auditing was seen off and reported; cleared once it is seen on again, so each time it goes off alerts once. */
   #auditingOffReported = false;
+  /** An exit-list rule with a lab key was added since the last tick (by whom): the lists are read at the next tick (kernel-silencing.ts). */
+  #labKeyedAddBy: string | undefined;
 
   constructor(config: DaemonConfig, io: DaemonIo, engine: AuditEngine) {
     this.#config = config;
@@ -280,6 +282,11 @@ export class AuditDaemon {
     if (this.#quiet) for (const group of this.#assembler.flush()) this.#onGroup(group);
     this.#quiet = true;
     this.#reportLoss();
+    if (this.#labKeyedAddBy !== undefined) {
+      const by = this.#labKeyedAddBy;
+      this.#labKeyedAddBy = undefined;
+      void this.#judgeAdd(EXIT_LIST, by, { suppressingOnly: true }).catch((err: unknown) => this.#io.log(`reading the rule lists after rules added by ${by} failed: ${describeError(err)}`));
+    }
   }
 
   /**
@@ -542,23 +549,32 @@ export class AuditDaemon {
   }
 
   /**
-   * A rule was added. The labs' own carry the lab key prefix; any other is
-   * judged from the rule lists read right after (kernel-silencing.ts): a
-   * rule that suppresses records is reported and removed, one that was
-   * already gone is reported, an `always` rule is left alone.
+   * A rule was added, and judged from the rule lists read after it
+   * (kernel-silencing.ts): a rule that suppresses records is reported and
+   * removed, one that was already gone is reported, an `always` rule is left
+   * alone. The labs add exit-list rules with a lab key all the time (every
+   * container start); those are read at the next tick, once for all of them,
+   * and only for a suppressing rule: a key is whatever the adder wrote, so
+   * `-a never,exit … -k il:…` is no lab's rule. A lab never adds to any other
+   * list, so a rule there is judged at once, whatever its key.
    */
   #onRuleAdded(fields: ReadonlyMap<string, string>, group: AuditRecordGroup): void {
-    if (!this.#started || isLabKey(fields.get('key')) || this.#io.tearingDown?.()) return;
+    if (!this.#started || this.#io.tearingDown?.()) return;
     const list = Number(fields.get('list'));
     const by = describeRequester(group);
-    void this.#judgeForeignAdd(list, by).catch((err: unknown) => this.#io.log(`reading the rule lists after a rule added by ${by} failed: ${describeError(err)}`));
+    if (list === EXIT_LIST && isLabKey(fields.get('key'))) {
+      this.#labKeyedAddBy = by;
+      return;
+    }
+    void this.#judgeAdd(list, by).catch((err: unknown) => this.#io.log(`reading the rule lists after a rule added by ${by} failed: ${describeError(err)}`));
   }
 
-  async #judgeForeignAdd(list: number, by: string): Promise<void> {
+  async #judgeAdd(list: number, by: string, options: { suppressingOnly?: boolean } = {}): Promise<void> {
     const listed = await this.#io.auditctl(['-l']);
     if (listed.exitCode !== 0) throw new Error(`auditctl -l exited ${listed.exitCode}: ${listed.stderr.trim()}`);
     const judged = judgeForeignAdd(list, parseRuleList(listed.stdout));
     const listName = FILTER_LISTS[list] ?? `list ${list}`;
+    if (options.suppressingOnly && judged.verdict !== 'suppressing') return;
     if (judged.verdict !== 'suppressing') {
       if (judged.verdict === 'harmless') this.#io.log(`a rule without a lab key was added to the ${listName} list (${by}); it only adds records`);
       else this.#silencedAlert(`a kernel audit rule was added to the ${listName} list by ${by} and was gone before the daemon read the lists: while it was there it could have kept new processes or syscalls from being audited`, { 'audit.list': listName });

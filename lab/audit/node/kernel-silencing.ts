@@ -15,12 +15,17 @@
  *   say the action, so the daemon reads the lists then (`auditctl -l`).
  *
  * An `always` rule of another party only adds records and is left alone.
- * Rules whose key carries the lab prefix (KEY_PREFIX) are the labs' own.
+ * A key is whatever the adder wrote: a rule whose key carries the lab
+ * prefix (KEY_PREFIX) is taken for a lab's only when it is an `always` rule
+ * of the exit list, where the labs put theirs.
  */
 import { KEY_PREFIX, type ListedRule } from './kernel-rules.ts';
 
 /** The kernel's filter lists, as `list=` numbers them (include/uapi/linux/audit.h, AUDIT_FILTER_*). */
 export const FILTER_LISTS: Readonly<Record<number, string>> = { 0: 'user', 1: 'task', 2: 'entry', 4: 'exit', 5: 'exclude', 6: 'filesystem', 7: 'io_uring' };
+
+/** The syscall exit list, the only one the labs' own rules are on. */
+export const EXIT_LIST = 4;
 
 /** Whether a rule's key marks it as a lab's own (this lab's or another's on the same host). */
 export function isLabKey(key: string | undefined): boolean {
