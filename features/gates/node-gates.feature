@@ -95,19 +95,21 @@ Feature: Node integrity gates admit only what the signature covers
     Then the attack has the outcome expected on this profile
 
     Examples:
-      | attack                       | profile   |
-      | rootfs-write-from-inside     | vanilla   |
-      | rootfs-write-from-inside     | integrity |
-      | upperdir-write-from-host     | vanilla   |
-      | upperdir-write-from-host     | integrity |
-      | copied-shell-from-tmp        | vanilla   |
-      | copied-shell-from-tmp        | integrity |
-      | copied-shell-from-shm        | vanilla   |
-      | copied-shell-from-shm        | integrity |
+      | attack                                   | profile   |
+      | rootfs-write-from-inside                 | vanilla   |
+      | rootfs-write-from-inside                 | integrity |
+      | upperdir-write-from-host                 | vanilla   |
+      | upperdir-write-from-host                 | integrity |
+      | copied-shell-from-tmp                    | vanilla   |
+      | copied-shell-from-tmp                    | integrity |
+      | copied-shell-from-shm                    | vanilla   |
+      | copied-shell-from-shm                    | integrity |
       | copied-shell-from-tmp-after-remount-exec | vanilla   |
       | copied-shell-from-tmp-after-remount-exec | integrity |
-      | fileless-shell-made-in-agent | vanilla   |
-      | fileless-shell-made-in-agent | integrity |
+      | copied-shell-from-tmp-while-exec-able    | vanilla   |
+      | copied-shell-from-tmp-while-exec-able    | integrity |
+      | fileless-shell-made-in-agent             | vanilla   |
+      | fileless-shell-made-in-agent             | integrity |
 
   @any-substrate
   Scenario Outline: a shell copied to a writable volume and run (<profile>)

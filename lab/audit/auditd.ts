@@ -345,6 +345,7 @@ export function auditGroupToEvent(group: AuditRecordGroup, enricher?: Enricher):
   } else if (paths.length > 0) {
     const names = paths.map((p) => p.fields.get('name')).filter((n): n is string => n !== undefined && n !== '(null)');
     if (names[0] !== undefined) event['evt.arg.path'] = names[0];
+    if (type === 'mount_setattr' && names[0] !== undefined) event['evt.arg.dir'] = names[0];
     if (type === 'mount') {
       // do_mount looks up the target first, then (for bind mounts) the source.
       if (names[0] !== undefined) event['evt.arg.dir'] = names[0];

@@ -130,6 +130,8 @@ describe('the built-in integrity-lab rules', () => {
       assert.match(alert!.output, /target=\/opt\/agent .*process=mount .*container_id=3ad7b26ded6d .*k8s_pod=cart-7f9c$/);
       assert.deepEqual(more, []);
       assert.deepEqual(rules(e, { ...mount, 'evt.type': 'move_mount' }), ["Mount on a container's root file system"]);
+      // mount_setattr: a mount's flags changed (noexec taken off /tmp), no mount made.
+      assert.deepEqual(rules(e, { ...mount, 'evt.type': 'mount_setattr', 'evt.arg.dir': '/tmp', 'evt.arg.dev': undefined }), ["Mount on a container's root file system"]);
     });
     it('stays quiet for the node, for runc setting the container up, and for other calls', () => {
       assert.deepEqual(rules(e, { ...mount, 'container.id': 'host' }), []);

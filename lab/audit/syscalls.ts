@@ -90,6 +90,7 @@ export const X86_64_SYSCALLS: Readonly<Record<number, string>> = {
   433: 'fspick',
   435: 'clone3',
   437: 'openat2',
+  442: 'mount_setattr',
 };
 
 /** AUDIT_ARCH_I386: EM_386 | __AUDIT_ARCH_LE. A 64-bit process's `int $0x80` is audited with it too. */
@@ -112,6 +113,7 @@ export const I386_SYSCALLS: Readonly<Record<number, string>> = {
   425: 'io_uring_setup',
   429: 'move_mount',
   437: 'openat2',
+  442: 'mount_setattr',
 };
 
 /** The syscall's name from a SYSCALL record's arch and number; undefined for an arch or number not listed. */

@@ -86,6 +86,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'shell-in-agent-by-32-bit-syscall',
   'copied-shell-from-tmp-after-remount-exec',
   'shadow-read-through-io-uring',
+  'copied-shell-from-tmp-while-exec-able',
   'start-gate-runc-library-replaced',
   'watchdog-restart-after-config-edit',
   'side-loaded-pause-image',

@@ -299,6 +299,7 @@ export const TECHNIQUES = [
   'memfd-exec-inside',
   'compat-syscall-exec',
   'uring-file-read',
+  'transient-exec-remount',
   'watchdog-kill',
   'watchdog-freeze',
   'watchdog-cgroup-freeze',

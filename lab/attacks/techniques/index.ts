@@ -25,6 +25,7 @@ import { memfdExec } from './memfd-exec.ts';
 import { memfdExecInside } from './memfd-exec-inside.ts';
 import { compatSyscallExec } from './compat-syscall-exec.ts';
 import { uringFileRead } from './uring-file-read.ts';
+import { transientExecRemount } from './transient-exec-remount.ts';
 import { startupShell } from './startup-shell.ts';
 import { startHoldRemove } from './start-hold-remove.ts';
 import { sandboxFileRewrite } from './sandbox-file-rewrite.ts';
@@ -86,6 +87,7 @@ const implemented: Technique[] = [
   memfdExecInside,
   compatSyscallExec,
   uringFileRead,
+  transientExecRemount,
   startupShell,
   startHoldRemove,
   sandboxFileRewrite,

@@ -39,10 +39,10 @@ describe('lab audit keys through the real auditctl', { skip: image ? false : 'no
       // What the kernel lists is what the lab set.
       const listed = parseRuleList(before).filter((x) => x.keys.includes(labKey(base)));
       assert.deepEqual(listed.map((x) => x.text), [
-        `-a always,exit -F arch=b64 -S mount,setns,move_mount -F key=${labKey(base)}`,
+        `-a always,exit -F arch=b64 -S mount,setns,move_mount,mount_setattr -F key=${labKey(base)}`,
         `-a always,exit -F arch=b64 -S memfd_create,execveat -F key=${labKey(base)}`,
         `-a always,exit -F arch=b64 -S io_uring_setup -F key=${labKey(base)}`,
-        `-a always,exit -F arch=b32 -S open,execve,mount,openat,setns,memfd_create,execveat,io_uring_setup,move_mount,openat2 -F key=${labKey(base)}`,
+        `-a always,exit -F arch=b32 -S open,execve,mount,openat,setns,memfd_create,execveat,io_uring_setup,move_mount,openat2,mount_setattr -F key=${labKey(base)}`,
       ]);
     });
   });

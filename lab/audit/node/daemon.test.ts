@@ -127,10 +127,10 @@ describe('AuditDaemon', () => {
       const h = harness();
       await h.daemon.start();
       assert.deepEqual(h.auditctl, [
-        ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', `il:${LAB}:`],
+        ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount,mount_setattr', '-k', `il:${LAB}:`],
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', `il:${LAB}:`],
         ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'io_uring_setup', '-k', `il:${LAB}:`],
-        ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount,io_uring_setup', '-k', `il:${LAB}:`],
+        ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount,mount_setattr,io_uring_setup', '-k', `il:${LAB}:`],
       ]);
       assert.equal(h.daemon.rulesSummary().count, 7);
     });

@@ -40,6 +40,9 @@ export const RECORDS_LOST_RULE = 'Audit records lost';
 /** The rule name of the alert raised when a running container's kernel rules were removed by a process, not by the kernel. */
 export const RULES_REMOVED_RULE = 'Audit rules of a container removed';
 
+/** The calls that change what is mounted where, or how (mount_setattr: `noexec` taken off): placed by the device of their target. */
+const MOUNT_CALLS: ReadonlySet<string> = new Set(['mount', 'move_mount', 'mount_setattr']);
+
 /** The rule name of the alert raised when kernel auditing was switched off, or a rule another party added suppresses records (kernel-silencing.ts). */
 export const AUDIT_SILENCED_RULE = 'Kernel auditing silenced';
 
@@ -390,7 +393,7 @@ export class AuditDaemon {
     // A mount onto a container's root file system belongs to that container,
     // whoever made it: root on the node entering its mount namespace stays
     // the node's by cgroup, and its mount(8) is gone before the record is read.
-    const target = event['evt.type'] === 'mount' || event['evt.type'] === 'move_mount' ? this.#mountedContainer(group) : undefined;
+    const target = MOUNT_CALLS.has(String(event['evt.type'])) ? this.#mountedContainer(group) : undefined;
     const placed = target ? { scope: { scope: 'container' as const, containerId: target }, by: 'mount-target' as const } : this.#enricher.place(pid, ppid, key);
     if (!placed) {
       this.#counters.unplaced++;

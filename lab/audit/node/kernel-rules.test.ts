@@ -103,10 +103,10 @@ describe('DEFAULT_SENSITIVE_PATHS', () => {
 describe('labRules', () => {
   it('records namespace joins, mounts, and memory-file execution, keyed by the lab', () => {
     assert.deepEqual(labRules('lab1'), [
-      ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', 'il:lab1:'],
+      ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount,mount_setattr', '-k', 'il:lab1:'],
       ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', 'il:lab1:'],
       ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'io_uring_setup', '-k', 'il:lab1:'],
-      ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount,io_uring_setup', '-k', 'il:lab1:'],
+      ['-a', 'always,exit', '-F', 'arch=b32', '-S', 'execve,execveat,open,openat,openat2,memfd_create,setns,mount,move_mount,mount_setattr,io_uring_setup', '-k', 'il:lab1:'],
     ]);
   });
   it('never records the 64-bit execve lab-wide: it is the frequent exec call, scoped per container', () => {

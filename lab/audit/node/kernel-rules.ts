@@ -22,7 +22,7 @@
  *   - `-S open,openat,openat2 -F path=/proc/<pid>/root<file> -F perm=r`:
  *     a watch on each sensitive file's inode in that container (a watch,
  *     unlike a tree, may be set through /proc/<pid>/root).
- * - Per lab: `-S setns,mount,move_mount` and `-S memfd_create,execveat`.
+ * - Per lab: `-S setns,mount,move_mount,mount_setattr` and `-S memfd_create,execveat`.
  *   setns names no path and a memfd is in no file system, so no tree can
  *   scope them; these syscalls are rare (measured ≈12/s on a VM running
  *   several labs, mostly runc). These are the rules that must be removed
@@ -113,7 +113,7 @@ export function parseKey(key: string | undefined): { labId: string; containerId?
  */
 export function labRules(labId: string): string[][] {
   return [
-    ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount', '-k', labKey(labId)],
+    ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'setns,mount,move_mount,mount_setattr', '-k', labKey(labId)],
     ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'memfd_create,execveat', '-k', labKey(labId)],
     ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'io_uring_setup', '-k', labKey(labId)],
     ['-a', 'always,exit', '-F', 'arch=b32', '-S', I386_RECORDED.join(','), '-k', labKey(labId)],
@@ -130,7 +130,7 @@ export function labRules(labId: string): string[][] {
  * space by the process's cgroup like the other lab-wide rules, instead of
  * doubling every per-container rule.
  */
-const I386_RECORDED = ['execve', 'execveat', 'open', 'openat', 'openat2', 'memfd_create', 'setns', 'mount', 'move_mount', 'io_uring_setup'];
+const I386_RECORDED = ['execve', 'execveat', 'open', 'openat', 'openat2', 'memfd_create', 'setns', 'mount', 'move_mount', 'mount_setattr', 'io_uring_setup'];
 
 /** One auditctl invocation; `inNodeMountNamespace` runs it through nsenter into the node's mount namespace. */
 export interface KernelRule {
