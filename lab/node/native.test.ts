@@ -39,4 +39,25 @@ describe('compileStatic', () => {
       }
     });
   });
+
+  describe('when a local header the source includes changes', () => {
+    it('builds again: the header is part of what the build is cached by', async () => {
+      const dir = scratchDir('native-header');
+      const source = join(dir, 'tool.c');
+      const header = join(dir, 'shared.h');
+      writeFileSync(source, `/* ${randomBytes(8).toString('hex')} */\n#include "shared.h"\nint main(void) { return SHARED; }\n`);
+      writeFileSync(header, '#define SHARED 0\n');
+      const gcc = fakeGcc();
+      const first = await compileStatic(source, 'test-tool', gcc.exec);
+      writeFileSync(header, '#define SHARED 1\n');
+      const second = await compileStatic(source, 'test-tool', gcc.exec);
+      try {
+        assert.notEqual(second, first);
+        assert.equal(gcc.runs.length, 2);
+      } finally {
+        rmSync(first, { force: true });
+        rmSync(second, { force: true });
+      }
+    });
+  });
 });

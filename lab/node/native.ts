@@ -2,12 +2,13 @@
  * Small static C helpers for syscalls Node.js cannot make (fanotify, setns,
  * umount2, open_tree/move_mount, loop device ioctls). Compiled on the host
  * with `gcc -static -O2` at prepare time, cached under .lab/native by the
- * source's hash, and copied into the node as plain files. Their sources
+ * hash of the source and the local headers it includes, and copied into the node as plain files. Their sources
  * live next to the component that uses them (`<component>/native/*.c`).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { LabError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
 import type { NodeErrorCode } from './errors.ts';
@@ -47,8 +48,21 @@ export function compileNodeAddon(source: string, name: string, exec: Exec = loca
   return compileNative(source, name, flags, '.node', exec, after);
 }
 
+/**
+ * The bytes a build depends on: the source, then each header it includes
+ * from its own directory (`#include "x.h"`), so that a change to a shared
+ * header rebuilds every program that includes it. Headers that include
+ * further local headers are not followed.
+ */
+export async function buildInputs(source: string): Promise<Buffer> {
+  const text = await readFile(source);
+  const headers = [...text.toString('utf8').matchAll(/^\s*#\s*include\s+"([^"/]+)"/gm)].map((m) => m[1]!);
+  const contents = await Promise.all(headers.map((h) => readFile(join(dirname(source), h))));
+  return Buffer.concat([text, ...contents]);
+}
+
 async function compileNative(source: string, name: string, flags: string[], suffix: string, exec: Exec, after: string[] = []): Promise<string> {
-  const out = nativeOutput(await readFile(source), name, flags, after, suffix);
+  const out = nativeOutput(await buildInputs(source), name, flags, after, suffix);
   if (existsSync(out)) return out;
   let build = building.get(out);
   if (!build) {

@@ -31,15 +31,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "enter-container.h"
+
 #if !defined(__x86_64__)
 #error "compat-exec makes i386 system calls from x86_64"
 #endif
 
 /* arch/x86/entry/syscalls/syscall_32.tbl */
 #define I386_EXECVE 11
-
-static const char *const NAMESPACES[] = {"ipc", "uts", "net", "pid", "mnt"};
-#define NNS (sizeof NAMESPACES / sizeof NAMESPACES[0])
 
 /* The strings and the two NULL-terminated arrays of 32-bit pointers execve gets, in .bss (below 4 GiB). */
 static char strings[1 << 16];
@@ -78,42 +77,13 @@ static int exec_i386(char **args) {
   return 126;
 }
 
+static int run(void *args) { return exec_i386((char **)args); }
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: compat-exec <container pid> <program in the container> [args...]\n");
     return 2;
   }
-  int fds[NNS];
-  for (size_t i = 0; i < NNS; i++) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%s/ns/%s", argv[1], NAMESPACES[i]);
-    fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-    if (fds[i] < 0) {
-      perror(path);
-      return 1;
-    }
-  }
-  for (size_t i = 0; i < NNS; i++) {
-    if (setns(fds[i], 0) != 0) {
-      fprintf(stderr, "compat-exec: setns %s: %s\n", NAMESPACES[i], strerror(errno));
-      return 1;
-    }
-    close(fds[i]);
-  }
-  if (chdir("/") != 0) {
-    perror("compat-exec: chdir /");
-    return 1;
-  }
-  pid_t child = fork();
-  if (child < 0) {
-    perror("compat-exec: fork");
-    return 1;
-  }
-  if (child == 0) _exit(exec_i386(argv + 2));
-  int status;
-  if (waitpid(child, &status, 0) < 0) {
-    perror("compat-exec: waitpid");
-    return 1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (enter_container("compat-exec", argv[1]) != 0) return 1;
+  return in_child("compat-exec", run, argv + 2);
 }

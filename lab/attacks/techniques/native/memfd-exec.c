@@ -44,6 +44,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "enter-container.h"
+
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
 #endif
@@ -52,9 +54,6 @@
 #endif
 
 extern char **environ;
-
-static const char *const NAMESPACES[] = {"ipc", "uts", "net", "pid", "mnt"};
-#define NNS (sizeof NAMESPACES / sizeof NAMESPACES[0])
 
 /* Copies all of src (st_size bytes) into mem; 0 on success. */
 static int copy_into(int mem, int src, off_t size) {
@@ -96,6 +95,23 @@ static int run_inside(int src, off_t size, char **args) {
   return 126;
 }
 
+struct job {
+  int inside;
+  int src;
+  off_t size;
+  int mem;
+  char **args;
+};
+
+/* In the child, in the container's pid namespace: run the memfd made on the node (fexecve), or make one here (--inside). */
+static int run(void *arg) {
+  struct job *job = arg;
+  if (job->inside) return run_inside(job->src, job->size, job->args);
+  fexecve(job->mem, job->args, environ);
+  perror("fexecve");
+  return 127;
+}
+
 int main(int argc, char **argv) {
   int inside = argc > 1 && strcmp(argv[1], "--inside") == 0;
   if (inside) {
@@ -128,44 +144,7 @@ int main(int argc, char **argv) {
     close(src);
   }
 
-  int fds[NNS];
-  for (size_t i = 0; i < NNS; i++) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%s/ns/%s", pid, NAMESPACES[i]);
-    fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-    if (fds[i] < 0) {
-      perror(path);
-      return 1;
-    }
-  }
-  for (size_t i = 0; i < NNS; i++) {
-    if (setns(fds[i], 0) != 0) {
-      fprintf(stderr, "setns %s: ", NAMESPACES[i]);
-      perror(NULL);
-      return 1;
-    }
-    close(fds[i]);
-  }
-  if (chdir("/") != 0) {
-    perror("chdir /");
-    return 1;
-  }
-
-  pid_t child = fork();
-  if (child < 0) {
-    perror("fork");
-    return 1;
-  }
-  if (child == 0) {
-    if (inside) _exit(run_inside(src, st.st_size, argv + 3));
-    fexecve(mem, argv + 3, environ);
-    perror("fexecve");
-    _exit(127);
-  }
-  int status;
-  if (waitpid(child, &status, 0) < 0) {
-    perror("waitpid");
-    return 1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (enter_container("memfd-exec", pid) != 0) return 1;
+  struct job job = {inside, src, st.st_size, mem, argv + 3};
+  return in_child("memfd-exec", run, &job);
 }

@@ -33,10 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "enter-container.h"
 
-static const char *const NAMESPACES[] = {"ipc", "uts", "net", "pid", "mnt"};
-#define NNS (sizeof NAMESPACES / sizeof NAMESPACES[0])
+extern char **environ;
 
 static int set_noexec(const char *mount_point, int on) {
   struct mount_attr attr;
@@ -78,8 +77,20 @@ static int run_while_exec(const char *mount_point, char **program) {
   if (was_noexec) {
     int restored = set_noexec(mount_point, 1);
     fprintf(stderr, "transient-exec-mount: %s was exec-able for %.0f ms%s\n", mount_point, now_ms() - from, restored == 0 ? ", noexec again" : "");
+    /* The mount is as expected again; the process stays a second, so that the audit daemon can place its calls by its cgroup (docs/audit.md). */
+    sleep(1);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct job {
+  const char *mount_point;
+  char **program;
+};
+
+static int run(void *arg) {
+  struct job *job = arg;
+  return run_while_exec(job->mount_point, job->program);
 }
 
 int main(int argc, char **argv) {
@@ -87,37 +98,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: transient-exec-mount <container pid> <mount point> <program> [args...]\n");
     return 2;
   }
-  int fds[NNS];
-  for (size_t i = 0; i < NNS; i++) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%s/ns/%s", argv[1], NAMESPACES[i]);
-    fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-    if (fds[i] < 0) {
-      perror(path);
-      return 1;
-    }
-  }
-  for (size_t i = 0; i < NNS; i++) {
-    if (setns(fds[i], 0) != 0) {
-      fprintf(stderr, "transient-exec-mount: setns %s: %s\n", NAMESPACES[i], strerror(errno));
-      return 1;
-    }
-    close(fds[i]);
-  }
-  if (chdir("/") != 0) {
-    perror("transient-exec-mount: chdir /");
-    return 1;
-  }
-  pid_t child = fork();
-  if (child < 0) {
-    perror("transient-exec-mount: fork");
-    return 1;
-  }
-  if (child == 0) _exit(run_while_exec(argv[2], argv + 3));
-  int status;
-  if (waitpid(child, &status, 0) < 0) {
-    perror("transient-exec-mount: waitpid");
-    return 1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (enter_container("transient-exec-mount", argv[1]) != 0) return 1;
+  struct job job = {argv[2], argv + 3};
+  return in_child("transient-exec-mount", run, &job);
 }
