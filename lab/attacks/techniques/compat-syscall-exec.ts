@@ -22,32 +22,21 @@
  * refuses to run on another architecture.
  */
 import { arch } from 'node:os';
-import { copyFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { awaitAuditAlerts, awaitAuditWatching } from '../../audit/index.ts';
+import { awaitAuditAlerts } from '../../audit/index.ts';
 import { LabError } from '../../errors.ts';
-import { compileStatic } from '../../node/native.ts';
 import type { Technique } from '../technique.ts';
 import { requirePayload, type AttackErrorCode } from './common.ts';
-import { joinCgroupsThenRun } from './memfd-exec.ts';
-import { targetOf } from './overmount.ts';
+import { containerTool } from './memfd-exec.ts';
 
-const SOURCE = join(import.meta.dirname, 'native', 'compat-exec.c');
 
 export const compatSyscallExec: Technique = {
   name: 'compat-syscall-exec',
   async run(ctx) {
     if (arch() !== 'x64') throw new LabError<AttackErrorCode>('ATTACK_FAILED', `the 32-bit system call ABI this attack uses is x86's (int $0x80); this host is ${arch()}`);
-    const { node, attack } = ctx;
-    const payload = requirePayload(attack);
-    const target = await targetOf(ctx);
-    const tool = join(node.shareDir, 'compat-exec');
-    await copyFile(await compileStatic(SOURCE, 'compat-exec'), tool);
-    // The attacker arrives once the container runs: the audit layer watches it first.
-    await awaitAuditWatching(node, target.containerId);
-    const since = new Date();
-    const command = joinCgroupsThenRun(target.containerId, [tool, String(target.pid), '/bin/sh', '-c', payload]);
-    const r = await node.exec.run(command);
+    const payload = requirePayload(ctx.attack);
+    const tool = await containerTool(ctx, 'compat-exec');
+    const { target, since } = tool;
+    const { command, r } = await tool.run(['/bin/sh', '-c', payload]);
     const stdout = r.stdout.toString();
     const stderr = r.stderr.toString();
     const effect = r.exitCode === 0 && stdout.trim() !== '';
@@ -56,7 +45,7 @@ export const compatSyscallExec: Technique = {
       reason: effect
         ? `a shell started by execve through the 32-bit system call ABI (int $0x80) ran "${payload}" in ${target.pod.namespace}/${target.pod.name}: exit 0`
         : `the shell started through the 32-bit system call ABI did not run in ${target.pod.namespace}/${target.pod.name}: exit ${r.exitCode}, ${stderr.trim()}`,
-      evidence: { command, exitCode: r.exitCode, stdout, stderr, auditAlerts: await awaitAuditAlerts(node, since) },
+      evidence: { command, exitCode: r.exitCode, stdout, stderr, auditAlerts: await awaitAuditAlerts(ctx.node, since) },
     };
   },
 };

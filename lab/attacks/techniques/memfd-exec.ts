@@ -30,7 +30,7 @@ import type { Technique, TechniqueContext } from '../technique.ts';
 import { requirePayload } from './common.ts';
 import { targetOf } from './overmount.ts';
 
-const SOURCE = join(import.meta.dirname, 'native', 'memfd-exec.c');
+const NATIVE = join(import.meta.dirname, 'native');
 
 /**
  * The shell the attacker runs on the node: join every cgroup directory of
@@ -45,18 +45,37 @@ export function joinCgroupsThenRun(containerId: string, tool: readonly string[])
   return ['sh', '-c', script, 'sh', containerId, ...tool];
 }
 
-/** Runs the tool (built here, copied to the node; `mode`: its flags) in the container's cgroups, after the audit layer watches it. */
-export async function runMemfdTool(ctx: TechniqueContext, mode: readonly string[]) {
-  const { node, attack } = ctx;
-  const payload = requirePayload(attack);
+/**
+ * An attacker tool (`native/<name>.c`: built here, copied into the node)
+ * ready to run as a process of the attack's target container: `run` starts
+ * it from a shell on the node that joined the container's cgroups, with
+ * `flags`, the container's pid, then `args`. As for an attacker in the
+ * container, who arrives once it runs, the audit layer watches the
+ * container first; `since` is when the attack began.
+ */
+export async function containerTool(ctx: TechniqueContext, name: string) {
+  const { node } = ctx;
   const target = await targetOf(ctx);
-  const tool = join(node.shareDir, 'memfd-exec');
-  await copyFile(await compileStatic(SOURCE, 'memfd-exec'), tool);
-  // As for an attacker in the container, who arrives once it runs: the audit layer watches it first.
+  const tool = join(node.shareDir, name);
+  await copyFile(await compileStatic(join(NATIVE, `${name}.c`), name), tool);
   await awaitAuditWatching(node, target.containerId);
   const since = new Date();
-  const command = joinCgroupsThenRun(target.containerId, [tool, ...mode, String(target.pid), '/bin/busybox', 'sh', '-c', payload]);
-  const r = await node.exec.run(command);
+  return {
+    target,
+    since,
+    async run(args: readonly string[], flags: readonly string[] = []) {
+      const command = joinCgroupsThenRun(target.containerId, [tool, ...flags, String(target.pid), ...args]);
+      return { command, r: await node.exec.run(command) };
+    },
+  };
+}
+
+/** Runs memfd-exec (`mode`: its flags) as a process of the container, with the node's busybox as the payload's shell. */
+export async function runMemfdTool(ctx: TechniqueContext, mode: readonly string[]) {
+  const payload = requirePayload(ctx.attack);
+  const tool = await containerTool(ctx, 'memfd-exec');
+  const { target, since } = tool;
+  const { command, r } = await tool.run(['/bin/busybox', 'sh', '-c', payload], mode);
   const stdout = r.stdout.toString();
   return { payload, target, command, r, stdout, stderr: r.stderr.toString(), effect: r.exitCode === 0 && stdout.trim() !== '', since };
 }

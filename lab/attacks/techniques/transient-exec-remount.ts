@@ -19,18 +19,13 @@
  * mount_setattr with mount and move_mount, and whose "Mount on a container's
  * root file system" rule reports it in the container.
  */
-import { copyFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { awaitAuditAlerts, awaitAuditWatching } from '../../audit/index.ts';
+import { awaitAuditAlerts } from '../../audit/index.ts';
 import { LabError } from '../../errors.ts';
-import { compileStatic } from '../../node/native.ts';
 import type { Technique } from '../technique.ts';
 import { harnessExec, requirePath, requirePayload, type AttackErrorCode } from './common.ts';
 import type { HarnessCommand } from '../outcome.ts';
-import { joinCgroupsThenRun } from './memfd-exec.ts';
-import { targetOf } from './overmount.ts';
+import { containerTool } from './memfd-exec.ts';
 
-const SOURCE = join(import.meta.dirname, 'native', 'transient-exec-mount.c');
 
 export const transientExecRemount: Technique = {
   name: 'transient-exec-remount',
@@ -39,17 +34,13 @@ export const transientExecRemount: Technique = {
     const path = requirePath(attack);
     const payload = requirePayload(attack);
     const mountPoint = path.slice(0, path.lastIndexOf('/')) || '/';
-    const target = await targetOf(ctx);
-    const tool = join(node.shareDir, 'transient-exec-mount');
-    await copyFile(await compileStatic(SOURCE, 'transient-exec-mount'), tool);
-    await awaitAuditWatching(node, target.containerId);
-    const since = new Date();
+    const tool = await containerTool(ctx, 'transient-exec-mount');
+    const { target, since } = tool;
     // The attacker's copy, made with mkdir and cp alone: no shell is started for it (an image without /tmp gets one in its upperdir).
     await node.cri.execSync(target.containerId, ['mkdir', '-p', mountPoint]);
     const copy = await node.cri.execSync(target.containerId, ['cp', '/bin/busybox', path]);
     if (copy.exitCode !== 0) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `could not copy /bin/busybox to ${path} in ${target.pod.namespace}/${target.pod.name}: ${copy.stderr.toString().trim()}`);
-    const command = joinCgroupsThenRun(target.containerId, [tool, String(target.pid), mountPoint, path, '-c', payload]);
-    const r = await node.exec.run(command);
+    const { command, r } = await tool.run([mountPoint, path, '-c', payload]);
     const stdout = r.stdout.toString();
     const stderr = r.stderr.toString();
     // Whether noexec is back, read as the container sees its mounts (the harness's own command).

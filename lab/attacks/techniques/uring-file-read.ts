@@ -18,30 +18,19 @@
  * (lab/audit/rules, the built-in rules).
  */
 import { createHash } from 'node:crypto';
-import { copyFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { awaitAuditAlerts, awaitAuditWatching } from '../../audit/index.ts';
-import { compileStatic } from '../../node/native.ts';
+import { awaitAuditAlerts } from '../../audit/index.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath } from './common.ts';
-import { joinCgroupsThenRun } from './memfd-exec.ts';
-import { targetOf } from './overmount.ts';
+import { containerTool } from './memfd-exec.ts';
 
-const SOURCE = join(import.meta.dirname, 'native', 'uring-read.c');
 
 export const uringFileRead: Technique = {
   name: 'uring-file-read',
   async run(ctx) {
-    const { node, attack } = ctx;
-    const path = requirePath(attack);
-    const target = await targetOf(ctx);
-    const tool = join(node.shareDir, 'uring-read');
-    await copyFile(await compileStatic(SOURCE, 'uring-read'), tool);
-    // The attacker arrives once the container runs: the audit layer watches it first.
-    await awaitAuditWatching(node, target.containerId);
-    const since = new Date();
-    const command = joinCgroupsThenRun(target.containerId, [tool, String(target.pid), path]);
-    const r = await node.exec.run(command);
+    const path = requirePath(ctx.attack);
+    const tool = await containerTool(ctx, 'uring-read');
+    const { target, since } = tool;
+    const { command, r } = await tool.run([path]);
     const effect = r.exitCode === 0 && r.stdout.length > 0;
     const stderr = r.stderr.toString();
     return {
@@ -55,7 +44,7 @@ export const uringFileRead: Technique = {
         bytes: r.stdout.length,
         sha256: createHash('sha256').update(r.stdout).digest('hex'),
         stderr,
-        auditAlerts: await awaitAuditAlerts(node, since),
+        auditAlerts: await awaitAuditAlerts(ctx.node, since),
       },
     };
   },
