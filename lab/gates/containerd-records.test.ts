@@ -10,11 +10,13 @@ import { Refusal } from './refusal.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 
-/** What containerd holds, in namespace k8s.io: image names → target digests, container ids → their CRI metadata extension bytes (absent: no extension). */
+/** What containerd holds, in namespace k8s.io: image names → target digests, container ids → their CRI metadata extension bytes (absent: no extension), and the OCI spec of some (its JSON bytes). */
 interface State {
   images: Record<string, string>;
   containers: Record<string, Buffer | undefined>;
+  specs: Record<string, Buffer>;
 }
+const SPEC = { ociVersion: '1.2.0', root: { path: 'rootfs' }, annotations: { 'io.kubernetes.cri.sandbox-namespace': 'kube-system' } };
 const metadata = (m: unknown) => Buffer.from(JSON.stringify(m));
 const STATE: State = {
   images: { 'registry.lab/app:1.0': digest('a') },
@@ -25,6 +27,7 @@ const STATE: State = {
     'image-by-name': metadata({ Metadata: { ImageRef: 'nginx:latest' } }),
     'not-json': Buffer.from('garbage'),
   },
+  specs: { created: Buffer.from(JSON.stringify(SPEC)), 'no-extension': Buffer.from('[1, 2]') },
 };
 
 /** `ctr` as it prints that state. */
@@ -42,7 +45,9 @@ function fakeCtr(state: State): Exec {
         const id = argv.at(-1)!;
         if (ns !== 'k8s.io' || !(id in state.containers)) return { exitCode: 1, stdout: Buffer.alloc(0), stderr: `ctr: container "${id}" in namespace "${ns}": not found` };
         const ext = state.containers[id];
-        return ok(JSON.stringify({ ID: id, Extensions: ext ? { 'io.cri-containerd.container.metadata': { type_url: 'github.com/containerd/cri/pkg/store/container/Metadata', value: ext.toString('base64') } } : {} }));
+        // ctr prints the spec decoded (typeurl), as a JSON object.
+        const spec = state.specs[id] ? { Spec: JSON.parse(state.specs[id].toString()) as unknown } : {};
+        return ok(JSON.stringify({ ID: id, ...spec, Extensions: ext ? { 'io.cri-containerd.container.metadata': { type_url: 'github.com/containerd/cri/pkg/store/container/Metadata', value: ext.toString('base64') } } : {} }));
       }
       return { exitCode: 127, stdout: Buffer.alloc(0), stderr: `unexpected ${argv.join(' ')}` };
     },
@@ -70,7 +75,8 @@ async function fakeContainerd(state: State, socket: string): Promise<grpc.Server
       const { id } = call.request;
       if (ns !== 'k8s.io' || !(id in state.containers)) return cb(notFound(`container "${id}" in namespace "${ns}"`));
       const ext = state.containers[id];
-      cb(null, { container: { id, extensions: ext ? { 'io.cri-containerd.container.metadata': { typeUrl: 'github.com/containerd/cri/pkg/store/container/Metadata', value: ext } } : {} } });
+      const spec = state.specs[id] ? { spec: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: state.specs[id] } } : {};
+      cb(null, { container: { id, ...spec, extensions: ext ? { 'io.cri-containerd.container.metadata': { typeUrl: 'github.com/containerd/cri/pkg/store/container/Metadata', value: ext } } : {} } });
     },
   });
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
@@ -118,6 +124,14 @@ for (const [way, records] of ways) {
     });
     it('refuses a metadata extension that is not JSON', async () => {
       await assert.rejects(records().criImageId('not-json'), refusedWith(/^container not-json: containerd's record of it cannot be read/));
+    });
+    it("reads the OCI spec containerd recorded for a container (what its bundle's config.json is written from)", async () => {
+      assert.deepEqual(await records().recordedSpec('created'), SPEC);
+    });
+    it('refuses a record with no spec, or one that is not an OCI spec object', async () => {
+      await assert.rejects(records().recordedSpec('no-image-id'), refusedWith(/^container no-image-id: containerd's record of it holds no OCI spec$/));
+      await assert.rejects(records().recordedSpec('no-extension'), refusedWith(/^container no-extension: containerd's record of it holds no OCI spec$/));
+      await assert.rejects(records().recordedSpec('gone'), refusedWith(/^container gone has no containerd record to hold the spec its bundle was written from: .*not found/));
     });
   });
 }

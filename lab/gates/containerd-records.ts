@@ -39,14 +39,41 @@ export interface ContainerdRecords {
    * container runs.
    */
   criImageId(containerId: string): Promise<string>;
+  /**
+   * The OCI spec in containerd's record of the container: what CRI built at
+   * CreateContainer (or RunPodSandbox), and what containerd writes into the
+   * task's bundle as config.json when the task is created. The bundle file
+   * is root's to edit on the node; the record is containerd's
+   * (lab/gates/bundle-spec.ts compares the two).
+   */
+  recordedSpec(containerId: string): Promise<RecordedSpec>;
+}
+
+/** An OCI spec as containerd recorded it (JSON), with the fields the gates read. */
+export interface RecordedSpec {
+  annotations?: Record<string, string>;
+  [field: string]: unknown;
 }
 
 const CRI_METADATA_EXTENSION = 'io.cri-containerd.container.metadata';
 
 const notInStore = (image: string, namespace: string) => new Refusal(`image ${image} is not in containerd's image store (namespace ${namespace})`);
-const noRecord = (containerId: string, why: string) => new Refusal(`container ${containerId} has no containerd record to say which image CRI created it from: ${why}`);
+const noRecord = (containerId: string, why: string, purpose = 'to say which image CRI created it from') => new Refusal(`container ${containerId} has no containerd record ${purpose}: ${why}`);
+const SPEC_PURPOSE = 'to hold the spec its bundle was written from';
 
 /** The image ID in CRI's metadata extension (JSON bytes); refuses anything else. */
+/** The record's spec (the JSON bytes of its `google.protobuf.Any`); refuses anything that is not an OCI spec object. */
+export function specFromRecord(containerId: string, value: Buffer | string | undefined): RecordedSpec {
+  let spec: unknown;
+  try {
+    spec = value === undefined ? undefined : typeof value === 'string' ? JSON.parse(value) : JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    throw new Refusal(`container ${containerId}: the spec in containerd's record of it is not JSON (${(err as Error).message})`);
+  }
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new Refusal(`container ${containerId}: containerd's record of it holds no OCI spec`);
+  return spec as RecordedSpec;
+}
+
 export function imageIdFromCriMetadata(containerId: string, extension: Buffer | undefined): string {
   let imageRef: unknown;
   try {
@@ -85,6 +112,17 @@ export function ctrRecords(exec: Exec, c: ContainerdTarget): ContainerdRecords {
       }
       return imageIdFromCriMetadata(containerId, extension);
     },
+    async recordedSpec(containerId) {
+      const r = await exec.run(ctr(c, 'containers', 'info', containerId));
+      if (r.exitCode !== 0) throw noRecord(containerId, r.stderr.trim(), SPEC_PURPOSE);
+      let spec: unknown;
+      try {
+        spec = (JSON.parse(r.stdout.toString()) as { Spec?: unknown }).Spec;
+      } catch (err) {
+        throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
+      }
+      return specFromRecord(containerId, spec === undefined ? undefined : JSON.stringify(spec));
+    },
   };
 }
 
@@ -117,7 +155,7 @@ const API_DESCRIPTION = {
                     GetContainerResponse: { fields: { container: { type: 'Container', id: 1 } } },
                     // google.protobuf.Any on the wire: type_url = 1, value = 2.
                     Any: { fields: { typeUrl: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } },
-                    Container: { fields: { id: { type: 'string', id: 1 }, extensions: { keyType: 'string', type: 'Any', id: 10 } } },
+                    Container: { fields: { id: { type: 'string', id: 1 }, spec: { type: 'Any', id: 5 }, extensions: { keyType: 'string', type: 'Any', id: 10 } } },
                   },
                 },
               },
@@ -137,7 +175,7 @@ interface ImagesClient extends grpc.Client {
   Get: Get<{ name: string }, { image?: { target?: { digest?: string } } }>;
 }
 interface ContainersClient extends grpc.Client {
-  Get: Get<{ id: string }, { container?: { extensions?: Record<string, { value?: Buffer }> } }>;
+  Get: Get<{ id: string }, { container?: { spec?: { value?: Buffer }; extensions?: Record<string, { value?: Buffer }> } }>;
 }
 
 /** containerd's default socket, as `ctr` uses it when CONTAINERD_ADDRESS is not set. */
@@ -183,6 +221,12 @@ export function apiRecords(c: ContainerdTarget, timeoutMs = 10_000): ContainerdR
       if (err?.code === grpc.status.NOT_FOUND) throw noRecord(containerId, err.details);
       if (err) throw unreachable(`for container ${containerId}`, err);
       return imageIdFromCriMetadata(containerId, res?.container?.extensions?.[CRI_METADATA_EXTENSION]?.value);
+    },
+    async recordedSpec(containerId) {
+      const { res, err } = await call(containers, { id: containerId });
+      if (err?.code === grpc.status.NOT_FOUND) throw noRecord(containerId, err.details, SPEC_PURPOSE);
+      if (err) throw unreachable(`for container ${containerId}`, err);
+      return specFromRecord(containerId, res?.container?.spec?.value);
     },
     close() {
       images.close();

@@ -191,7 +191,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   warmUp(runtime, runtimePin, layerBind, records, readDefence);
   // The shell the hold runs in, hashed once, now, as the runtime is; layer-bind also sets each container's memfd policy.
-  const hold = nodeStartDeps(readDefence, pinnedHoldShell(), layerBind);
+  const hold = nodeStartDeps(readDefence, pinnedHoldShell(), layerBind, records);
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {
     try {

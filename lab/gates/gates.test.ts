@@ -269,6 +269,10 @@ describe('gateCreate', () => {
     binding?: ImageBinding;
     /** The image ID (config digest) containerd's CRI recorded at CreateContainer (default: the signed config's). */
     createdFromConfig?: string;
+    /** The bundle is where containerd puts a CRI task (`…/k8s.io/<id>`), so the gate holds it to containerd's record. */
+    criBundle?: boolean;
+    /** containerd has no record of the container. */
+    noRecord?: boolean;
   }
 
   /** A bundle with a rootfs overlay of two real layer files, and a signed manifest for them. */
@@ -296,10 +300,10 @@ describe('gateCreate', () => {
       [`/cs/blobs/sha256/${s.digest.slice(7)}`, s.bytes],
       [`/cs/blobs/sha256/${m.config.digest.slice(7)}`, configBlob],
     ]);
-    const bundle = join(dir, 'bundle');
-    await mkdir(bundle);
+    const bundle = opts.criBundle ? join(dir, 'k8s.io', ID) : join(dir, 'bundle');
+    await mkdir(bundle, { recursive: true });
     const image = '127.0.0.1:5000/system/agent:1.0';
-    await writeFile(join(bundle, 'config.json'), JSON.stringify({
+    const recorded = {
       root: { path: 'rootfs' },
       annotations: opts.sandbox
         ? {
@@ -317,7 +321,9 @@ describe('gateCreate', () => {
             'io.kubernetes.cri.image-name': image,
           },
       mounts: CRI_MOUNTS,
-    }));
+    };
+    // containerd writes its record's spec into the bundle as config.json.
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(recorded));
     const rootfs = join(bundle, 'rootfs');
     const lower = (i: number) => join(dir, `s${i}`, 'fs');
     const extraMounts: string[] = [];
@@ -337,9 +343,10 @@ describe('gateCreate', () => {
         calls.push([...argv]);
         if (argv[0] === 'ctr' && argv.includes('ls')) return ok(`REF TYPE DIGEST\n${image} application/vnd.oci.image.manifest.v1+json ${s.digest} 1 KiB linux/amd64 -`);
         if (argv[0] === 'ctr' && argv.includes('containers') && argv.includes('info')) {
-          // As containerd records a CRI container: the image ID (config digest) CRI created it from.
+          if (opts.noRecord) return { exitCode: 1, stdout: Buffer.alloc(0), stderr: `ctr: container "${argv.at(-1)}" in namespace "k8s.io": not found` };
+          // As containerd records a CRI container: its spec, and the image ID (config digest) CRI created it from.
           const meta = { Version: 'v1', Metadata: { ID: argv.at(-1), ImageRef: opts.createdFromConfig ?? m.config.digest } };
-          return ok(JSON.stringify({ ID: argv.at(-1), Extensions: { 'io.cri-containerd.container.metadata': { type_url: 'github.com/containerd/cri/pkg/store/container/Metadata', value: Buffer.from(JSON.stringify(meta)).toString('base64') } } }));
+          return ok(JSON.stringify({ ID: argv.at(-1), Spec: recorded, Extensions: { 'io.cri-containerd.container.metadata': { type_url: 'github.com/containerd/cri/pkg/store/container/Metadata', value: Buffer.from(JSON.stringify(meta)).toString('base64') } } }));
         }
         if (argv[0] === LAYER_BIND && argv[1] === 'attach') {
           if (opts.noLoopDevice) return { exitCode: 1, stdout: Buffer.alloc(0), stderr: `layer-bind: no free loop device for ${argv[2]}: No such device` };
@@ -461,6 +468,56 @@ describe('gateCreate', () => {
       delete spec.annotations['io.kubernetes.cri.podsandbox.image-name'];
       await writeFile(join(f.bundle, 'config.json'), JSON.stringify(spec));
       assert.equal((await gate(f)).action, 'refuse');
+    });
+  });
+  describe("when the bundle is a CRI task's (containerd holds a record of its spec)", () => {
+    const NS = 'io.kubernetes.cri.sandbox-namespace';
+    const edit = async (f: Fixture, change: (spec: { annotations: Record<string, string>; mounts: unknown[] }) => void) => {
+      const spec = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
+      change(spec);
+      await writeFile(join(f.bundle, 'config.json'), JSON.stringify(spec));
+    };
+    it('allows the protected container whose bundle is the recorded spec, and writes its rewrite of it', async () => {
+      const f = await fixture({ criBundle: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'allow', d.reason);
+      assert.equal(d.namespace, 'kube-system');
+      const written = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
+      assert.equal(written.root.readonly, true);
+      assert.ok(written.mounts.some((m: { destination: string }) => m.destination === '/tmp'));
+    });
+    for (const sandbox of [false, true]) {
+      it(`refuses a ${sandbox ? 'sandbox' : 'container'} whose bundle names an unprotected namespace, naming containerd's namespace and the edit, and mounts nothing`, async () => {
+        const f = await fixture({ criBundle: true, sandbox });
+        await edit(f, (spec) => void (spec.annotations[NS] = 'default'));
+        const d = await gate(f);
+        assert.equal(d.action, 'refuse');
+        assert.equal(d.namespace, 'kube-system', "the decision names the pod's namespace as containerd recorded it");
+        assert.equal(d.internalError, undefined);
+        assert.match(d.reason, /config\.json is not the spec containerd recorded .*annotations\["io\.kubernetes\.cri\.sandbox-namespace"\]: "default" in the bundle, "kube-system" in containerd's record.*edited on the node/);
+        assert.equal(d.bundleEdits?.length, 1);
+        assert.equal(mountsOf(f).length, 0);
+      });
+    }
+    it('refuses a protected container whose bundle gained a mount', async () => {
+      const f = await fixture({ criBundle: true });
+      await edit(f, (spec) => spec.mounts.push({ destination: '/usr/bin', type: 'bind', source: '/var/tmp/evil', options: ['rbind', 'ro'] }));
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /mounts: \d+ entries in the bundle, \d+ in containerd's record/);
+    });
+    it('refuses when containerd has no record of the container, as it cannot say whose it is', async () => {
+      const f = await fixture({ criBundle: true, noRecord: true });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.match(d.reason, /cannot compare the bundle .* with containerd's record of container c0ffee.*has no containerd record/);
+    });
+    it('passes an unprotected container whose record says so, whatever its bundle claims', async () => {
+      const f = await fixture({ criBundle: true, namespace: 'default', sign: false });
+      await edit(f, (spec) => void (spec.annotations[NS] = 'kube-system'));
+      const d = await gate(f);
+      assert.equal(d.action, 'pass', d.reason);
+      assert.equal(d.namespace, 'default');
     });
   });
   describe('when the bundle is the sandbox of a pod outside the system tier', () => {

@@ -24,7 +24,7 @@
  * outside the system tier) passes through.
  */
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, dirname } from 'node:path';
+import { basename, isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
 import { parseMountinfo } from '../node/rootfs.ts';
@@ -42,8 +42,15 @@ import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
+import { gatedSpec, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
 
-export { CRI_ANNOTATIONS };
+export { CRI_ANNOTATIONS, noexecWritableMounts };
+
+/** The containerd namespace CRI keeps its pods in: a task bundle at `<task root>/k8s.io/<id>` belongs to CRI. */
+export const CRI_CONTAINERD_NAMESPACE = 'k8s.io';
+
+/** A bundle directory (`…/io.containerd.runtime.v2.task/<namespace>/<id>`) in CRI's containerd namespace. */
+export const isCriBundle = (bundle: string) => basename(dirname(bundle)) === CRI_CONTAINERD_NAMESPACE;
 
 export interface RuncInvocation {
   command: string | undefined;
@@ -106,6 +113,8 @@ export interface GateDecision {
   /** The namespace's integrity tier (tiers.ts) and the rule that chose it. */
   tier?: Tier;
   tierRule?: string;
+  /** Where the bundle's config.json departed from containerd's record of the container (bundle-spec.ts). */
+  bundleEdits?: string[];
   /** Application tier: which check refused (app-image.ts codes). */
   check?: AppCheckCode;
   /** Application tier: each layer file against the reference rebuilt from its verified blob. */
@@ -183,7 +192,17 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   } catch (err) {
     return { time, action: 'refuse', reason: `cannot read the OCI spec of bundle ${bundle}: ${describeError(err)}` };
   }
-  const a = spec.annotations ?? {};
+  // Which pod and namespace the task belongs to is containerd's word, not the
+  // bundle's: config.json is root's to edit before runc reads it.
+  let recorded: OciSpec | undefined;
+  if (isCriBundle(bundle)) {
+    try {
+      recorded = (await deps.records.recordedSpec(containerId)) as OciSpec;
+    } catch (err) {
+      return { time, action: 'refuse', reason: `cannot compare the bundle ${bundle} with containerd's record of container ${containerId}, so it is refused: ${describeError(err)}` };
+    }
+  }
+  const a = (recorded ?? spec).annotations ?? {};
   const base: GateDecision = {
     time,
     action: 'pass',
@@ -201,6 +220,10 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   const namespace = base.namespace ?? '';
   const tier = tierOf(config, namespace);
   Object.assign(base, { tier: tier.tier, tierRule: tier.rule });
+  if (recorded && tier.tier !== 'none') {
+    const edits = specDifferences(spec, recorded);
+    if (edits.length > 0) return { ...base, action: 'refuse', reason: `the bundle's config.json is not the spec containerd recorded for this container: ${edits.join('; ')}; it was edited on the node after containerd wrote it`, bundleEdits: edits };
+  }
   // The application tier checks workload images against their digests; the pause image is the node's own, verified in the system tier only.
   if (sandbox && tier.tier !== 'system') return { ...base, reason: `pod sandbox in namespace "${namespace}": the pause image is verified in the system tier only (${tier.rule})` };
   if (tier.tier === 'application') {
@@ -281,12 +304,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     const std = bound.pop()!;
     const layers = bound.map((b, i) => layerRecord(b, trust.layerDigests[i]!, trust.rootHashes[i]!));
 
-    spec.root = { ...spec.root, readonly: true };
-    if (!(spec.mounts ?? []).some((m) => m.destination === '/tmp')) {
-      spec.mounts = [...(spec.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] }];
-    }
-    spec.mounts = noexecWritableMounts(spec.mounts ?? []);
-    deps.writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    deps.writeFile(join(bundle, 'config.json'), JSON.stringify(gatedSpec(spec)));
     stage('spec');
     if (trust.binding) deps.versions?.note(image, digest, trust.binding);
     return {
@@ -316,24 +334,6 @@ async function releaseContainer(containerId: string, deps: RuntimeGateDeps): Pro
     return;
   }
   await deps.exec.run([helper, 'release', containerId]).catch(() => undefined);
-}
-
-/**
- * Every writable mount of a protected container gets `noexec`: the root is
- * read-only and verified, so a writable mount (the gate's /tmp, /dev and
- * /dev/shm, hostPath and emptyDir volumes, the sandbox's /etc/hosts) is the
- * only place code from no signed layer could be put, and the kernel refuses
- * to exec from it (EACCES, fs/namei.c may_open / path_noexec). runc applies
- * the flag to binds with a remount (MS_REMOUNT|MS_BIND|MS_NOEXEC). A
- * read-only mount keeps its flags: nothing can be written there from the
- * container. An `exec` option would undo `noexec` and is dropped.
- */
-export function noexecWritableMounts<M extends { options?: string[] }>(mounts: readonly M[]): M[] {
-  return mounts.map((m) => {
-    const options = m.options ?? [];
-    if (options.includes('ro')) return m;
-    return { ...m, options: [...options.filter((o) => o !== 'exec' && o !== 'noexec'), 'noexec'] };
-  });
 }
 
 function layerRecord(b: BoundLayer, digest: string, signed: string): NonNullable<GateDecision['layers']>[number] {

@@ -7,6 +7,7 @@ import { holdScript } from '../audit/node/start-hold.ts';
 import type { GateConfig } from './config.ts';
 import { pinFiles, pinNow, pinnedProgramOf, pinnedReader } from './pins.ts';
 import { gateStart, nodeStartDeps, observeHold, type StartDeps } from './start-hold-gate.ts';
+import { gatedSpec } from './bundle-spec.ts';
 import { scratchDir } from '../testing/scratch-dir.ts';
 import { LabError } from '../errors.ts';
 import { compileStatic } from '../node/native.ts';
@@ -275,6 +276,61 @@ describe('gateStart', () => {
       } finally {
         sleeper.kill('SIGKILL');
       }
+    });
+  });
+
+  describe("a CRI task's identity, from containerd's record", () => {
+    const NS = 'io.kubernetes.cri.sandbox-namespace';
+    /** containerd's record of the container: the spec CRI built; the bundle holds the start gate's rewrite of it. */
+    const recorded = (namespace = 'kube-system') => ({
+      root: { path: 'rootfs' },
+      annotations: { 'io.kubernetes.cri.container-type': 'container', [NS]: namespace, 'io.kubernetes.cri.sandbox-name': 'agent', 'io.kubernetes.cri.container-name': 'main' },
+      mounts: [{ destination: '/etc/hosts', type: 'bind', source: '/var/lib/hosts', options: ['rbind', 'rw'] }],
+    });
+    const withRecord = (n: ReturnType<typeof node>, record: ReturnType<typeof recorded> | Error, bundle: unknown) => {
+      writeFileSync(join(n.bundle, 'config.json'), JSON.stringify(bundle));
+      n.deps.records = { recordedSpec: async () => (record instanceof Error ? Promise.reject(record) : record) };
+      return n;
+    };
+    it('starts the protected container whose bundle is what the start gate wrote at create', async () => {
+      const n = withRecord(node(), recorded(), gatedSpec(recorded()));
+      n.answer();
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'allow', d?.reason);
+      assert.equal(d?.namespace, 'kube-system');
+      assert.deepEqual(n.memfdCalls, ['4242']);
+    });
+    it("refuses the start when the bundle was edited since (another namespace), naming the record's namespace, before the memfd policy or the hold", async () => {
+      const forged = gatedSpec(recorded());
+      forged.annotations[NS] = 'default';
+      const n = withRecord(node(), recorded(), forged);
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.equal(d?.namespace, 'kube-system');
+      assert.match(d!.reason, /not what the start gate left at create: annotations\["io\.kubernetes\.cri\.sandbox-namespace"\]: "default" in the bundle, "kube-system" in containerd's record; it was edited on the node since/);
+      assert.deepEqual(n.memfdCalls, []);
+    });
+    it('refuses the start when noexec was taken off a writable mount in the bundle', async () => {
+      const n = withRecord(node(), recorded(), recorded());
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.match(d!.reason, /root\.readonly: absent in the bundle, true in containerd's record/);
+    });
+    it("judges an unprotected container as containerd recorded it, whatever its bundle claims (the hold only, no memfd policy)", async () => {
+      const forged = recorded('default');
+      forged.annotations[NS] = 'kube-system';
+      const n = withRecord(node(), recorded('default'), forged);
+      n.answer();
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'allow', d?.reason);
+      assert.equal(d?.namespace, 'default');
+      assert.deepEqual(n.memfdCalls, []);
+    });
+    it('refuses the start when containerd cannot say whose container it is', async () => {
+      const n = withRecord(node(), new Error('cannot ask containerd at /run/containerd/containerd.sock'), gatedSpec(recorded()));
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.match(d!.reason, /cannot compare the bundle .* with containerd's record of container c+, so it does not start: cannot ask containerd/);
     });
   });
 

@@ -55,7 +55,9 @@ import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { GateConfig } from './config.ts';
 import { isPinRefusal, pinNow, pinnedProgramOf, type DefenceReader, type PinnedProgram } from './pins.ts';
-import { CRI_ANNOTATIONS, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
+import { CRI_ANNOTATIONS, CRI_CONTAINERD_NAMESPACE, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
+import { gatedSpec, specDifferences, type RewritableSpec } from './bundle-spec.ts';
+import type { ContainerdRecords, RecordedSpec } from './containerd-records.ts';
 import { tierOf } from './tiers.ts';
 
 /**
@@ -88,6 +90,8 @@ export interface StartDeps {
   clock(): Date;
   /** `layer-bind memfd-noexec PID` from the pinned helper: exit 0 set, 4 the kernel has no such sysctl; throws a pin refusal when the helper is not the pinned one. */
   memfdNoexec(pid: string): Promise<{ code: number; stderr: string }>;
+  /** containerd's records (the gate daemon's connection): a CRI task's identity, and the spec its bundle must still hold. */
+  records?: Pick<ContainerdRecords, 'recordedSpec'>;
 }
 
 /** What the start gate did to a system-tier container's pid namespace: `set` (vm.memfd_noexec = 2) or `unavailable` (the kernel has no such sysctl). */
@@ -141,12 +145,23 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   const namespace = (runcRoot(argv) ?? '/k8s.io').split('/').filter(Boolean).pop()!;
   const bundle = inv.logFile?.endsWith('/log.json') ? dirname(inv.logFile) : `${TASK_BUNDLES}/${namespace}/${id}`;
   const bundleConfig = deps.readText(`${bundle}/config.json`);
-  let annotations: Record<string, string> = {};
+  let bundleSpec: { annotations?: Record<string, string> } | undefined;
   try {
-    annotations = (JSON.parse(bundleConfig ?? '{}') as { annotations?: Record<string, string> }).annotations ?? {};
+    bundleSpec = bundleConfig === undefined ? undefined : (JSON.parse(bundleConfig) as { annotations?: Record<string, string> });
   } catch {
     // judged below as a container whose bundle cannot be read
   }
+  // The task's identity is containerd's word (bundle-spec.ts): the bundle was
+  // rewritten by the start gate at create and is root's to edit since.
+  let recorded: RecordedSpec | undefined;
+  if (namespace === CRI_CONTAINERD_NAMESPACE && deps.records) {
+    try {
+      recorded = await deps.records.recordedSpec(id);
+    } catch (err) {
+      return { time, id, start: true, action: 'refuse', reason: `cannot compare the bundle ${bundle} with containerd's record of container ${id}, so it does not start: ${describeError(err)}` };
+    }
+  }
+  const annotations: Record<string, string> = (recorded ?? bundleSpec)?.annotations ?? {};
   const type = annotations[CRI_ANNOTATIONS.containerType];
   if (type === 'sandbox') return undefined;
   const base: StartDecision = {
@@ -160,11 +175,19 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
     reason: '',
   };
   // Not a CRI workload container: nothing of the gate's or the audit daemon's to do.
-  if (bundleConfig !== undefined && type !== 'container') return undefined;
-  const tier = bundleConfig === undefined ? undefined : tierOf(config, base.namespace ?? '');
+  const known = recorded !== undefined || bundleConfig !== undefined;
+  if (known && type !== 'container') return undefined;
+  const tier = known ? tierOf(config, base.namespace ?? '') : undefined;
   // A bundle that cannot be read cannot be shown to be unprotected.
   const isProtected = tier === undefined || tier.tier !== 'none';
   if (tier) Object.assign(base, { tier: tier.tier, tierRule: tier.rule });
+  if (recorded && tier && tier.tier !== 'none') {
+    // What the start gate wrote at create (its rewrite of the recorded spec,
+    // system tier) or left (application tier), and nothing since.
+    const expected = tier.tier === 'system' ? gatedSpec(recorded as RecordedSpec & RewritableSpec) : recorded;
+    const edits = specDifferences(bundleSpec, expected);
+    if (edits.length > 0) return { ...base, action: 'refuse', reason: `the bundle's config.json is not what the start gate left at create: ${edits.join('; ')}; it was edited on the node since`, bundleEdits: edits };
+  }
   const done: string[] = [];
   if (tier === undefined || tier.tier === 'system') {
     const refusal = await closeMemfdExec(base, bundle, deps);
@@ -263,10 +286,11 @@ function runPinned(program: PinnedProgram, args: readonly string[], argv0: strin
 }
 
 /** The daemon's: `shell` runs the hold, `layerBind` sets a container's memfd policy. */
-export const nodeStartDeps = (readDefence: DefenceReader, shell: PinnedProgram, layerBind: PinnedProgram): StartDeps => {
+export const nodeStartDeps = (readDefence: DefenceReader, shell: PinnedProgram, layerBind: PinnedProgram, records?: StartDeps['records']): StartDeps => {
   let armed = false;
   return {
     readDefence,
+    records,
     readText: (p) => {
       try {
         return readFileSync(p, 'utf8');

@@ -1,0 +1,101 @@
+/**
+ * The task bundle's config.json against containerd's record of the
+ * container.
+ *
+ * containerd's CRI builds a container's OCI spec at CreateContainer (or
+ * RunPodSandbox) and keeps it in its record of the container; when the task
+ * is created it writes those bytes into the bundle as config.json, and runc
+ * builds the container from that file. The file is root's to edit on the
+ * node, between containerd writing it and runc reading it, or later, before
+ * a defence reads it. Its CRI annotations are what say which namespace,
+ * pod and container a task belongs to: a bundle that names another
+ * namespace would make a protected pod look unprotected to every defence
+ * that believed it (the `ungated-by-forged-bundle-namespace` attack).
+ *
+ * So the gates take a container's identity from containerd's record, and
+ * hold the bundle to it: on `runc create` it must be the recorded spec; once
+ * the start gate has rewritten it, the recorded spec with the start gate's
+ * rewrite (`gatedSpec`), and nothing else.
+ */
+import { isDeepStrictEqual } from 'node:util';
+
+export interface SpecMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+/** The part of an OCI spec the start gate rewrites. */
+export interface RewritableSpec {
+  root?: { path?: string; readonly?: boolean };
+  mounts?: SpecMount[];
+}
+
+/**
+ * Every writable mount of a protected container gets `noexec`: the root is
+ * read-only and verified, so a writable mount (the gate's /tmp, /dev and
+ * /dev/shm, hostPath and emptyDir volumes, the sandbox's /etc/hosts) is the
+ * only place code from no signed layer could be put, and the kernel refuses
+ * to exec from it (EACCES, fs/namei.c may_open / path_noexec). runc applies
+ * the flag to binds with a remount (MS_REMOUNT|MS_BIND|MS_NOEXEC). A
+ * read-only mount keeps its flags: nothing can be written there from the
+ * container. An `exec` option would undo `noexec` and is dropped.
+ */
+export function noexecWritableMounts<M extends { options?: string[] }>(mounts: readonly M[]): M[] {
+  return mounts.map((m) => {
+    const options = m.options ?? [];
+    if (options.includes('ro')) return m;
+    return { ...m, options: [...options.filter((o) => o !== 'exec' && o !== 'noexec'), 'noexec'] };
+  });
+}
+
+/** The tmpfs the start gate gives a protected container on /tmp when its spec has none. */
+export const GATE_TMP_MOUNT: SpecMount = { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=64m'] };
+
+/**
+ * The spec as the start gate writes it for a container it allowed: a
+ * read-only root, a noexec tmpfs on /tmp unless the spec mounts something
+ * there, and every writable mount noexec. A pure function of the spec, so
+ * that the bundle a gated container runs from can be checked against the
+ * record at any later time.
+ */
+export function gatedSpec<S extends RewritableSpec>(spec: S): S {
+  const mounts = spec.mounts ?? [];
+  const withTmp = mounts.some((m) => m.destination === '/tmp') ? mounts : [...mounts, GATE_TMP_MOUNT];
+  return { ...spec, root: { ...spec.root, readonly: true }, mounts: noexecWritableMounts(withTmp) };
+}
+
+const shown = (value: unknown) => {
+  const text = value === undefined ? 'absent' : JSON.stringify(value);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+};
+
+/**
+ * Where `bundle` departs from `recorded`, as JSON paths with both values
+ * (`annotations["io.kubernetes.cri.sandbox-namespace"]: "default" in the
+ * bundle, "kube-system" in containerd's record`); empty when they are the
+ * same JSON. At most `limit` places are named.
+ */
+export function specDifferences(bundle: unknown, recorded: unknown, limit = 5): string[] {
+  const out: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string) => {
+    if (out.length >= limit || isDeepStrictEqual(a, b)) return;
+    const objects = typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && Array.isArray(a) === Array.isArray(b);
+    if (!objects) {
+      out.push(`${path || '(the whole spec)'}: ${shown(a)} in the bundle, ${shown(b)} in containerd's record`);
+      return;
+    }
+    if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) {
+      out.push(`${path}: ${a.length} entries in the bundle, ${b.length} in containerd's record (${shown(a)} against ${shown(b)})`);
+      return;
+    }
+    const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+    for (const k of keys) {
+      const step = Array.isArray(a) ? `[${k}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path ? '.' : ''}${k}` : `[${JSON.stringify(k)}]`;
+      walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}${step}`);
+    }
+  };
+  walk(bundle, recorded, '');
+  return out;
+}
