@@ -3,7 +3,8 @@
  * (config.json in the task's bundle). They say whether a task is a pod's
  * sandbox or one of its containers, and which pod, namespace and image it
  * belongs to: the start gate and the watchdog read them to decide which
- * tasks are protected.
+ * tasks are protected, from containerd's record of the container rather
+ * than from the bundle (lab/gates/bundle-spec.ts).
  */
 export const CRI_ANNOTATIONS = {
   containerType: 'io.kubernetes.cri.container-type',

@@ -68,7 +68,7 @@ export function gatedSpec<S extends RewritableSpec>(spec: S): S {
 
 const shown = (value: unknown) => {
   const text = value === undefined ? 'absent' : JSON.stringify(value);
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
 };
 
 /**
@@ -87,7 +87,11 @@ export function specDifferences(bundle: unknown, recorded: unknown, limit = 5): 
       return;
     }
     if (Array.isArray(a) && Array.isArray(b) && a.length !== b.length) {
-      out.push(`${path}: ${a.length} entries in the bundle, ${b.length} in containerd's record (${shown(a)} against ${shown(b)})`);
+      // Name the entries added or removed, not the whole list.
+      const only = (xs: unknown[], ys: unknown[]) => xs.filter((x) => !ys.some((y) => isDeepStrictEqual(x, y)));
+      const added = only(a, b).map((x) => `${shown(x)} in the bundle only`);
+      const removed = only(b, a).map((y) => `${shown(y)} in containerd's record only`);
+      out.push(`${path}: ${a.length} entries in the bundle, ${b.length} in containerd's record: ${[...added, ...removed].slice(0, limit).join(', ')}`);
       return;
     }
     const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);

@@ -7,6 +7,8 @@ import { resolveConfig } from './config.ts';
 import { CONFIRM_MS, parseTaskList, WatchdogDaemon, type DaemonDeps } from './daemon.ts';
 import { takePins } from './defences.ts';
 import type { OciSpec } from './expected.ts';
+import { gatedSpec } from '../gates/bundle-spec.ts';
+import type { RecordedSpec } from '../gates/containerd-records.ts';
 import type { HelperLine, NotifyHandlers } from './notify.ts';
 import type { NodeView } from './proc.ts';
 import { blockDevices, TASK_DIR, sampleText } from './test-samples.ts';
@@ -107,7 +109,7 @@ class FakeNode implements NodeView {
   }
 }
 
-function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), notifier?: DaemonDeps['startNotifier']) {
+function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), notifier?: DaemonDeps['startNotifier'], records?: DaemonDeps['records']) {
   const lines = new Map<string, string[]>();
   const commands: string[][] = [];
   const errors: string[] = [];
@@ -152,6 +154,7 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
     stderr: (l) => errors.push(l),
     cpuUsage: () => ({ user: 0, system: 0 }),
     notifierRestartMs: 20,
+    ...(records ? { records } : {}),
     // As pinned-program.ts does on a real node, over the fake node's files; the program is the path itself.
     programHolder: (path, pinned) => () => {
       const bytes = node.readBytes(path);
@@ -326,6 +329,52 @@ describe('WatchdogDaemon', () => {
       h.node.tasks.get(AGENT)!.pid = undefined;
       await h.daemon.discover();
       assert.equal(h.daemon.containers.has(AGENT), false);
+      h.daemon.stop();
+    });
+  });
+
+  describe("when root edited a task's bundle before the watchdog read it (its namespace annotation)", () => {
+    const NS = 'io.kubernetes.cri.sandbox-namespace';
+    /**
+     * containerd's record of each task is its sample spec; the agent's bundle
+     * holds what the start gate wrote from it (its root is gated in the
+     * samples; the sandbox's and the app's are not), then forged to name
+     * `default` when `forge` is set.
+     */
+    const recordedNode = (forge: boolean) => {
+      const node = new FakeNode();
+      const records = new Map([...node.tasks].map(([id, t]) => [id, structuredClone(t.spec)]));
+      node.tasks.get(AGENT)!.spec = gatedSpec(structuredClone(node.tasks.get(AGENT)!.spec));
+      if (forge) node.tasks.get(AGENT)!.spec.annotations![NS] = 'default';
+      return { node, records: { recordedSpec: async (id: string) => structuredClone(records.get(id)!) as RecordedSpec } };
+    };
+    it("watches the container as containerd recorded it, and alerts naming the edit", async () => {
+      const { node, records } = recordedNode(true);
+      const h = harness('detect', node, undefined, records);
+      await h.daemon.discover();
+      assert.equal(h.daemon.containers.get(AGENT)?.namespace, 'kube-system');
+      const alert = h.alerts().find((a) => a.reasons.includes('bundle-edited'));
+      assert.ok(alert, JSON.stringify(h.alerts()));
+      assert.equal(alert.container, AGENT);
+      assert.equal(alert.namespace, 'kube-system');
+      assert.equal(alert.kind, 'gate');
+      assert.match(alert.reason, /annotations\["io\.kubernetes\.cri\.sandbox-namespace"\]: "default" in the bundle, "kube-system" in containerd's record/);
+      h.daemon.stop();
+    });
+    it("raises no such alert for a bundle that is containerd's record", async () => {
+      const { node, records } = recordedNode(false);
+      const h = harness('detect', node, undefined, records);
+      await h.daemon.discover();
+      assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('bundle-edited')), []);
+      assert.equal(h.daemon.containers.has(AGENT), true);
+      h.daemon.stop();
+    });
+    it("takes the bundle's word, and says so once, when containerd's record cannot be read", async () => {
+      const { node } = recordedNode(true);
+      const h = harness('detect', node, undefined, { recordedSpec: async () => Promise.reject(new Error('cannot ask containerd at /run/integrity-lab/containerd.sock')) });
+      await h.daemon.discover();
+      assert.equal(h.daemon.containers.has(AGENT), false, 'the forged bundle names an unwatched namespace');
+      assert.equal(h.errors.filter((e) => /containerd's record of .* cannot be read/.test(e)).length, 1, h.errors.join('\n'));
       h.daemon.stop();
     });
   });

@@ -30,7 +30,7 @@ import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
 import { changedDefences, CTR_PATH, fingerprint, parsePins, ungatedReason, type Fingerprints } from './defences.ts';
 import { diffMounts, type MountFinding } from './diff.ts';
 import { globMatch } from '../gates/config.ts';
-import { deriveExpectation, type MountExpectation } from './expected.ts';
+import { deriveExpectation, deriveRootfs, type MountExpectation, type OciSpec } from './expected.ts';
 import { findHolders, planRelease } from './leftovers.ts';
 import { parseMountinfo, type MountinfoEntry } from './mountinfo.ts';
 import type { HelperLine, MountNotifier, startNotifier } from './notify.ts';
@@ -39,6 +39,8 @@ import { equalHex } from '../constant-time.ts';
 import { pinnedProgramHolder, type HoldResult } from '../pinned-program.ts';
 import { ReverifySchedule, type LayerRecord } from './reverify.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
+import { gatedSpec, specDifferences } from '../gates/bundle-spec.ts';
+import type { ContainerdRecords, RecordedSpec } from '../gates/containerd-records.ts';
 import { imageTrust, pairLayers, type ImageTrust, type LayerTrust } from './trust.ts';
 
 /** How long a missing mount must stay missing before it is reported. */
@@ -70,9 +72,11 @@ export interface DaemonDeps {
   notifierRestartMs?: number;
   /** Holds one of the watchdog's own helpers when its bytes are the pinned ones (lab/pinned-program.ts). */
   programHolder(path: string, pinnedSha256: string): () => HoldResult;
+  /** containerd's records (its API): whose a task is, and the spec its bundle was written from. Absent: the bundle's word is taken. */
+  records?: Pick<ContainerdRecords, 'recordedSpec'>;
 }
 
-export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity' | 'applicationTrust'>): DaemonDeps => ({
+export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity' | 'applicationTrust' | 'records'>): DaemonDeps => ({
   view,
   exec,
   now: () => Date.now(),
@@ -185,6 +189,7 @@ export class WatchdogDaemon {
   /** The watchdog's own helpers, each held from the descriptor whose bytes matched its pin. */
   #helpers = new Map<string, () => HoldResult>();
   #ctrFailed = false;
+  #recordsFailed = false;
   #stopped = false;
   readonly startedAt: string;
   readonly #pid = process.pid;
@@ -513,7 +518,7 @@ export class WatchdogDaemon {
             this.#ignored.set(id, 'exited before it was watched');
             continue;
           }
-          this.#consider({ ...task, pid });
+          this.#consider({ ...task, pid }, await this.#recordedSpec(id));
         }
         // A container being created raises no further node mount event once its
         // rootfs is mounted: look again shortly rather than at the next period.
@@ -552,8 +557,29 @@ export class WatchdogDaemon {
     return this.deps.view.startTime(w.pid) === w.startTime && this.deps.view.mntNs(w.pid) === w.nsLink;
   }
 
-  #consider(task: TaskInfo): void {
-    const a = task.spec.annotations ?? {};
+  /** containerd's record of a task's spec; undefined (reported once) when it cannot be read, and the bundle's word is taken. */
+  async #recordedSpec(id: string): Promise<RecordedSpec | undefined> {
+    if (!this.deps.records) return undefined;
+    try {
+      const spec = await this.deps.records.recordedSpec(id);
+      this.#recordsFailed = false;
+      return spec;
+    } catch (err) {
+      if (!this.#recordsFailed) this.error(undefined, `containerd's record of ${id} cannot be read (${describeError(err)}): judging tasks by their bundles' own annotations until it can`);
+      this.#recordsFailed = true;
+      return undefined;
+    }
+  }
+
+  /**
+   * Which pod a task is and which mounts it must have come from containerd's
+   * record when it can be read (lab/gates/bundle-spec.ts): the bundle's
+   * config.json is root's to edit, before this daemon reads it. A bundle that
+   * departs from the record (after the start gate's rewrite, on a gated root)
+   * is itself a finding.
+   */
+  #consider(task: TaskInfo, recorded?: RecordedSpec): void {
+    const a = (recorded ?? task.spec).annotations ?? {};
     const namespace = a[CRI_ANNOTATIONS.namespace];
     const mode = namespace === undefined ? undefined : modeFor(this.config, namespace);
     if (!mode) {
@@ -564,12 +590,16 @@ export class WatchdogDaemon {
     const startTime = this.deps.view.startTime(pid);
     const nsLink = this.deps.view.mntNs(pid);
     if (startTime === undefined || nsLink === undefined) return; // exited already
-    const expectation = deriveExpectation(task.spec, {
+    const ctx = {
       bundleDir: task.bundleDir,
       nodeMounts: this.#nodeMounts,
-      blockDevice: (majmin) => this.deps.view.blockDevice(majmin),
-      realpath: (p) => this.deps.view.realpath(p),
-    });
+      blockDevice: (majmin: string) => this.deps.view.blockDevice(majmin),
+      realpath: (p: string) => this.deps.view.realpath(p),
+    };
+    const recordedSpec = recorded as OciSpec | undefined;
+    const spec = !recordedSpec ? task.spec : deriveRootfs(recordedSpec, ctx).gated ? gatedSpec(recordedSpec) : recordedSpec;
+    const bundleEdits = recorded ? specDifferences(task.spec, spec) : [];
+    const expectation = deriveExpectation(spec, ctx);
     const sandbox = a[CRI_ANNOTATIONS.containerType] === 'sandbox';
     const w: Watched = {
       id: task.id,
@@ -598,7 +628,8 @@ export class WatchdogDaemon {
       expectedMounts: expectation.mounts.length,
     });
     this.#checkGated(w);
-    w.sandboxFiles = this.#sandboxFiles(task.spec);
+    this.#checkBundle(w, bundleEdits);
+    w.sandboxFiles = this.#sandboxFiles(spec);
     this.scan(w, 'discovery');
     void this.#loadTrust(w).catch((err: unknown) => this.error(w, `layer trust: ${describeError(err)}`, err));
     void this.#loadNamespaceId(w).catch(() => {});
@@ -788,6 +819,15 @@ export class WatchdogDaemon {
     w.reported.add('gate:ungated');
     this.alert(w, { kind: 'gate', reasons: ungated.reasons, reason: ungated.reason, trigger: 'discovery' });
     if (w.mode === 'enforce') void this.enforce(w, ungated.reason);
+  }
+
+  /** The bundle a watched task runs from must be what containerd recorded (and the start gate wrote). */
+  #checkBundle(w: Watched, edits: readonly string[]): void {
+    if (edits.length === 0) return;
+    w.reported.add('gate:bundle-edited');
+    const reason = `the bundle's config.json is not the spec containerd recorded for this container${w.expectation.rootfs.gated ? ' (with the start gate\'s rewrite)' : ''}: ${edits.join('; ')}; it was edited on the node`;
+    this.alert(w, { kind: 'gate', reasons: ['bundle-edited'], reason, trigger: 'discovery' });
+    if (w.mode === 'enforce') void this.enforce(w, reason);
   }
 
   #sandboxFiles(spec: { mounts?: { destination: string; source?: string; type?: string; options?: string[] }[] }): Map<string, { destination: string; sha: string }> {

@@ -5,9 +5,12 @@
  * it reads disappearing: containers exit at any moment, and a container that
  * is gone is a normal answer (undefined), never an error.
  *
- * Trust boundary: config.json and the pid file are written by containerd as
- * root; the watchdog trusts them as much as it trusts containerd. Everything
- * under /proc/<pid> of a container is as the kernel reports it.
+ * Trust boundary: config.json and the pid file are files root on the node
+ * can rewrite. The daemon takes whose a task is and the mounts it must have
+ * from containerd's record of the container when it can be read (config.json
+ * is then only compared with it), and a task's pid from containerd's task
+ * list. Everything under /proc/<pid> of a container is as the kernel
+ * reports it.
  */
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';

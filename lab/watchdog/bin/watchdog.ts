@@ -7,6 +7,7 @@ import { describeError } from '../../errors.ts';
 import { loadWatchdogConfig, parseWatchdogConfig, PINS_FILE, WATCHDOG_CONFIG_PATH } from '../config.ts';
 import { configToRun, parsePins, takePins } from '../defences.ts';
 import { realDaemonDeps, WatchdogDaemon } from '../daemon.ts';
+import { apiRecords } from '../../gates/containerd-records.ts';
 import { startNotifier } from '../notify.ts';
 import { nodeView } from '../proc.ts';
 import { fileIdentity, rootHashOf } from '../reverify.ts';
@@ -62,6 +63,8 @@ const daemon = new WatchdogDaemon(
     hash: rootHashOf,
     // The same references the start gate's application check derives (and caches by blob identity).
     applicationTrust: (image) => applicationTrust(image, nodeAppCheckDeps(localExec)),
+    // Over containerd's API, one connection for the daemon's life: a task's identity and recorded spec at discovery.
+    records: apiRecords(config.containerd),
     fileIdentity: (f) => {
       try {
         return fileIdentity(f);
