@@ -43,6 +43,8 @@ Feature: Node integrity gates admit only what the signature covers
       | another-signed-image-under-protected-name | system-agent | integrity |
       | rollback-to-older-signed-release          | system-agent | vanilla   |
       | rollback-to-older-signed-release          | system-agent | integrity |
+      | ungated-by-forged-bundle-namespace        | system-agent | vanilla   |
+      | ungated-by-forged-bundle-namespace        | system-agent | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

@@ -47,6 +47,8 @@ Feature: The controls defend themselves
       | unsigned-image-past-emptied-verifier | system-agent | integrity |
       | watchdog-restart-after-config-edit   | system-agent | vanilla   |
       | watchdog-restart-after-config-edit   | system-agent | integrity |
+      | watchdog-restart-after-bundle-edit   | system-agent | vanilla   |
+      | watchdog-restart-after-bundle-edit   | system-agent | integrity |
       | watchdog-blinded-by-ctr              | system-agent | vanilla   |
       | watchdog-blinded-by-ctr              | system-agent | integrity |
       | pull-gate-shell-replaced             | system-agent | vanilla   |

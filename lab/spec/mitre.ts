@@ -112,5 +112,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'side-loaded-unsigned-image',
   'unsigned-pull',
   'upperdir-write-from-host',
+  'ungated-by-forged-bundle-namespace',
+  'watchdog-restart-after-bundle-edit',
 ]);
 

@@ -10,6 +10,8 @@ import { layerFileSwap } from './layer-file-swap.ts';
 import { unsignedPull } from './unsigned-pull.ts';
 import { sideLoadImport } from './side-load-import.ts';
 import { upperdirWrite } from './upperdir-write.ts';
+import { bundleNamespaceForge } from './bundle-namespace-forge.ts';
+import { bundleMountDeclare } from './bundle-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
@@ -67,6 +69,8 @@ const implemented: Technique[] = [
   unsignedPull,
   sideLoadImport,
   upperdirWrite,
+  bundleNamespaceForge,
+  bundleMountDeclare,
   contentStoreLayerTamper,
   contentStoreConfigTamper,
   forgedLayerMount,
