@@ -45,6 +45,8 @@ Feature: Node integrity gates admit only what the signature covers
       | rollback-to-older-signed-release          | system-agent | integrity |
       | ungated-by-forged-bundle-namespace        | system-agent | vanilla   |
       | ungated-by-forged-bundle-namespace        | system-agent | integrity |
+      | ungated-by-updated-containerd-record      | system-agent | vanilla   |
+      | ungated-by-updated-containerd-record      | system-agent | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

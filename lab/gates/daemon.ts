@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
-import { apiRecords, type ContainerdRecords } from './containerd-records.ts';
+import { apiRecords, DEFAULT_CONTAINERD_SOCKET, type ContainerdRecords } from './containerd-records.ts';
+import { criIdentities, type CriIdentitySource } from '../cri/identity.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, parseLoaderVariables, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
@@ -56,6 +57,7 @@ export async function answer(
   hold: StartDeps,
   records: ContainerdRecords = nodeDeps().records,
   layerBind?: PinnedProgram,
+  cri?: CriIdentitySource,
 ): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
@@ -65,7 +67,7 @@ export async function answer(
       const errors: string[] = [];
       // After a create's arguments, the wrapper sends the loader variables it removed from runc's environment.
       const runtimeLoaderVariables = parseLoaderVariables(stdin);
-      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, layerBind, runtimeLoaderVariables }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, cri, layerBind, runtimeLoaderVariables }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);
@@ -173,6 +175,8 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   const cache = new RootHashCache('/run/integrity-lab/root-hash-cache.json');
   // containerd's records over one connection for the daemon's life, not a `ctr` process per decision.
   const records = apiRecords({ address: process.env.CONTAINERD_ADDRESS || undefined, namespace: 'k8s.io' });
+  // And CRI's own state of a workload container's pod, which that record must name.
+  const cri = criIdentities(process.env.CONTAINERD_ADDRESS || DEFAULT_CONTAINERD_SOCKET);
   // Loaded once: editing the pin file later changes nothing until a restart.
   const pins = loadGatePins();
   const readDefence = pinnedReader(pins);
@@ -191,7 +195,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   warmUp(runtime, runtimePin, layerBind, records, readDefence);
   // The shell the hold runs in, hashed once, now, as the runtime is; layer-bind also sets each container's memfd policy.
-  const hold = nodeStartDeps(readDefence, pinnedHoldShell(), layerBind, records);
+  const hold = nodeStartDeps(readDefence, pinnedHoldShell(), layerBind, records, cri);
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {
     try {
@@ -210,7 +214,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records, layerBind).then(({ code, text }) => {
+      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records, layerBind, cri).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

@@ -42,6 +42,7 @@ import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
+import { identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
@@ -115,6 +116,8 @@ export interface GateDecision {
   tierRule?: string;
   /** Where the bundle's config.json departed from containerd's record of the container (bundle-spec.ts). */
   bundleEdits?: string[];
+  /** Where containerd's record of a workload container names another pod than CRI's own state (lab/cri/identity.ts). */
+  recordChanges?: string[];
   /** Application tier: which check refused (app-image.ts codes). */
   check?: AppCheckCode;
   /** Application tier: each layer file against the reference rebuilt from its verified blob. */
@@ -139,6 +142,8 @@ export interface RuntimeGateDeps {
   content: ContentStore;
   /** containerd's image and container records (namespace k8s.io): the daemon asks over one kept-open API connection. */
   records: ContainerdRecords;
+  /** CRI's own state of a workload container's pod (the daemon's kept-open connection); absent: the record is believed. */
+  cri?: CriIdentitySource;
   /** Reads the configuration and trusted roots; the daemon's refuses bytes that differ from their pins (pins.ts). */
   readDefence?: DefenceReader;
   /** Checks the OCI runtime a protected container is handed over to against the daemon's pin (pins.ts runtimeChecker). */
@@ -216,6 +221,12 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   if (type !== 'container' && type !== 'sandbox') return { ...base, reason: 'not a CRI workload container or pod sandbox' };
   const sandbox = type === 'sandbox';
   if (sandbox) Object.assign(base, { sandbox: true, image: a[CRI_ANNOTATIONS.sandboxImageName] });
+  // A workload container's pod is, above all, CRI's word: the record too can
+  // be rewritten, through containerd's API (lab/cri/identity.ts).
+  if (recorded && !sandbox && deps.cri) {
+    const refusal = await checkCriIdentity(base, containerId, a, deps.cri);
+    if (refusal) return refusal;
+  }
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
   const tier = tierOf(config, namespace);
@@ -323,6 +334,26 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     if (err instanceof Refusal || isPinRefusal(err)) return { ...base, action: 'refuse', reason: err.message };
     return { ...base, action: 'refuse', reason: `internal error, refusing: ${describeError(err)}`, internalError: true };
   }
+}
+
+/**
+ * Holds containerd's record of a workload container to the pod CRI created
+ * it in: `base` then names CRI's pod; a record that names another, or a CRI
+ * that cannot be asked, refuses. A container CRI does not know (made with
+ * containerd's own API) is left to its record.
+ */
+export async function checkCriIdentity<D extends GateDecision>(base: D, containerId: string, recorded: Readonly<Record<string, string>>, cri: CriIdentitySource): Promise<D | undefined> {
+  let identity: CriIdentity | undefined;
+  try {
+    identity = await cri.ofContainer(containerId);
+  } catch (err) {
+    return { ...base, action: 'refuse', reason: `cannot ask CRI which pod container ${containerId} belongs to, so it is refused: ${describeError(err)}` };
+  }
+  if (!identity) return undefined;
+  const changed = identityDifferences(identity, recorded);
+  Object.assign(base, { namespace: identity.namespace, pod: identity.pod, container: identity.container });
+  if (changed.length === 0) return undefined;
+  return { ...base, action: 'refuse', reason: `containerd's record of this container is not the pod CRI created it in: ${changed.join('; ')}; the record was changed through containerd's API`, recordChanges: changed };
 }
 
 /** `layer-bind release ID`: the container's gate mounts, verity devices and directory go; failures are the watchdog's to see. */

@@ -326,6 +326,15 @@ describe('gateStart', () => {
       assert.equal(d?.namespace, 'default');
       assert.deepEqual(n.memfdCalls, []);
     });
+    it("refuses the start when the record (and the bundle from it) names another namespace than CRI's own state", async () => {
+      const n = withRecord(node(), recorded('default'), recorded('default'));
+      n.deps.cri = { ofContainer: async () => ({ namespace: 'kube-system', pod: 'agent', container: 'main', sandboxId: 'sb' }) };
+      const d = await gateStart(n.argv, n.config, n.deps);
+      assert.equal(d?.action, 'refuse');
+      assert.equal(d?.namespace, 'kube-system');
+      assert.match(d!.reason, /namespace "default" in containerd's record, "kube-system" in CRI's own state; the record was changed through containerd's API/);
+      assert.deepEqual(n.memfdCalls, []);
+    });
     it('refuses the start when containerd cannot say whose container it is', async () => {
       const n = withRecord(node(), new Error('cannot ask containerd at /run/containerd/containerd.sock'), gatedSpec(recorded()));
       const d = await gateStart(n.argv, n.config, n.deps);

@@ -55,7 +55,8 @@ import { dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { GateConfig } from './config.ts';
 import { isPinRefusal, pinNow, pinnedProgramOf, type DefenceReader, type PinnedProgram } from './pins.ts';
-import { CRI_ANNOTATIONS, CRI_CONTAINERD_NAMESPACE, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
+import { checkCriIdentity, CRI_ANNOTATIONS, CRI_CONTAINERD_NAMESPACE, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
+import type { CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, specDifferences, type RewritableSpec } from './bundle-spec.ts';
 import type { ContainerdRecords, RecordedSpec } from './containerd-records.ts';
 import { tierOf } from './tiers.ts';
@@ -92,6 +93,8 @@ export interface StartDeps {
   memfdNoexec(pid: string): Promise<{ code: number; stderr: string }>;
   /** containerd's records (the gate daemon's connection): a CRI task's identity, and the spec its bundle must still hold. */
   records?: Pick<ContainerdRecords, 'recordedSpec'>;
+  /** CRI's own state of a workload container's pod, which the record must name (lab/cri/identity.ts). */
+  cri?: CriIdentitySource;
 }
 
 /** What the start gate did to a system-tier container's pid namespace: `set` (vm.memfd_noexec = 2) or `unavailable` (the kernel has no such sysctl). */
@@ -177,6 +180,10 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   // Not a CRI workload container: nothing of the gate's or the audit daemon's to do.
   const known = recorded !== undefined || bundleConfig !== undefined;
   if (known && type !== 'container') return undefined;
+  if (recorded && deps.cri) {
+    const refusal = await checkCriIdentity(base, id, annotations, deps.cri);
+    if (refusal) return refusal;
+  }
   const tier = known ? tierOf(config, base.namespace ?? '') : undefined;
   // A bundle that cannot be read cannot be shown to be unprotected.
   const isProtected = tier === undefined || tier.tier !== 'none';
@@ -286,11 +293,12 @@ function runPinned(program: PinnedProgram, args: readonly string[], argv0: strin
 }
 
 /** The daemon's: `shell` runs the hold, `layerBind` sets a container's memfd policy. */
-export const nodeStartDeps = (readDefence: DefenceReader, shell: PinnedProgram, layerBind: PinnedProgram, records?: StartDeps['records']): StartDeps => {
+export const nodeStartDeps = (readDefence: DefenceReader, shell: PinnedProgram, layerBind: PinnedProgram, records?: StartDeps['records'], cri?: CriIdentitySource): StartDeps => {
   let armed = false;
   return {
     readDefence,
     records,
+    cri,
     readText: (p) => {
       try {
         return readFileSync(p, 'utf8');

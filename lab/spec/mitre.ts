@@ -113,6 +113,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'unsigned-pull',
   'upperdir-write-from-host',
   'ungated-by-forged-bundle-namespace',
+  'ungated-by-updated-containerd-record',
   'watchdog-restart-after-bundle-edit',
 ]);
 

@@ -284,6 +284,7 @@ export const TECHNIQUES = [
   'side-load-import',
   'upperdir-write',
   'bundle-namespace-forge',
+  'containerd-record-update',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

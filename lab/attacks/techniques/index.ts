@@ -11,6 +11,7 @@ import { unsignedPull } from './unsigned-pull.ts';
 import { sideLoadImport } from './side-load-import.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 import { bundleNamespaceForge } from './bundle-namespace-forge.ts';
+import { containerdRecordUpdate } from './containerd-record-update.ts';
 import { bundleMountDeclare } from './bundle-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
@@ -70,6 +71,7 @@ const implemented: Technique[] = [
   sideLoadImport,
   upperdirWrite,
   bundleNamespaceForge,
+  containerdRecordUpdate,
   bundleMountDeclare,
   contentStoreLayerTamper,
   contentStoreConfigTamper,

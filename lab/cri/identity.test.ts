@@ -1,0 +1,77 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { CRI_IDENTITY_API, criIdentities, identityDifferences } from './identity.ts';
+
+/** CRI's memory: containers → their sandbox and name; sandboxes → their pod's name and namespace. */
+const CONTAINERS: Record<string, { podSandboxId: string; name: string }> = { agent: { podSandboxId: 'sb1', name: 'system-agent' }, orphan: { podSandboxId: 'gone', name: 'x' } };
+const SANDBOXES: Record<string, { name: string; namespace: string }> = { sb1: { name: 'system-agent', namespace: 'kube-system' } };
+
+async function fakeCri(socket: string): Promise<grpc.Server> {
+  const api = grpc.loadPackageDefinition(CRI_IDENTITY_API) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
+  const server = new grpc.Server();
+  server.addService(api.runtime.v1.RuntimeService.service, {
+    // As containerd's CRI: the filter's id picks the container; an unknown one lists nothing.
+    ListContainers(call: grpc.ServerUnaryCall<{ filter?: { id?: string } }, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      const id = call.request.filter?.id ?? '';
+      const c = CONTAINERS[id];
+      cb(null, { containers: c ? [{ id, podSandboxId: c.podSandboxId, metadata: { name: c.name } }] : [] });
+    },
+    PodSandboxStatus(call: grpc.ServerUnaryCall<{ podSandboxId: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      const s = SANDBOXES[call.request.podSandboxId];
+      if (!s) return cb({ code: grpc.status.NOT_FOUND, details: `an error occurred when try to find sandbox ${call.request.podSandboxId}: not found` });
+      cb(null, { status: { id: call.request.podSandboxId, metadata: { name: s.name, uid: 'u', namespace: s.namespace } } });
+    },
+  });
+  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+  return server;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'il-cri-identity-'));
+const socket = join(dir, 'containerd.sock');
+let server: grpc.Server;
+let cri: ReturnType<typeof criIdentities>;
+before(async () => {
+  server = await fakeCri(socket);
+  cri = criIdentities(socket);
+});
+after(() => {
+  cri.close();
+  server.forceShutdown();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('criIdentities', () => {
+  it("gives a workload container's pod, namespace and name from CRI's state", async () => {
+    assert.deepEqual(await cri.ofContainer('agent'), { namespace: 'kube-system', pod: 'system-agent', container: 'system-agent', sandboxId: 'sb1' });
+  });
+  it('says nothing of a container CRI does not have (one made through containerd directly)', async () => {
+    assert.equal(await cri.ofContainer('made-with-ctr'), undefined);
+  });
+  it('fails, naming the socket and the sandbox, when CRI cannot say whose a listed container is', async () => {
+    await assert.rejects(cri.ofContainer('orphan'), new RegExp(`^Error: cannot ask CRI at ${socket} for the sandbox gone of container orphan: NOT_FOUND`));
+  });
+  it('fails, naming the socket, when CRI cannot be reached', async () => {
+    const missing = criIdentities(join(dir, 'no-such.sock'), 500);
+    try {
+      await assert.rejects(missing.ofContainer('agent'), /cannot ask CRI at .*no-such\.sock for container agent: /);
+    } finally {
+      missing.close();
+    }
+  });
+});
+
+describe('identityDifferences', () => {
+  const cri = { namespace: 'kube-system', pod: 'system-agent', container: 'system-agent', sandboxId: 'sb1' };
+  const annotations = { 'io.kubernetes.cri.sandbox-namespace': 'kube-system', 'io.kubernetes.cri.sandbox-name': 'system-agent', 'io.kubernetes.cri.container-name': 'system-agent' };
+  it('finds none when the record names the pod CRI has', () => {
+    assert.deepEqual(identityDifferences(cri, annotations), []);
+  });
+  it('names each field the record changed, with both values', () => {
+    assert.deepEqual(identityDifferences(cri, { ...annotations, 'io.kubernetes.cri.sandbox-namespace': 'default' }), ['namespace "default" in containerd\'s record, "kube-system" in CRI\'s own state']);
+    assert.deepEqual(identityDifferences(cri, {}).length, 3);
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * Whose a workload container is, as containerd's CRI plugin holds it in
+ * memory: the pod sandbox the container was created in (ListContainers) and
+ * that sandbox's namespace and name (PodSandboxStatus), both from the
+ * kubelet's own requests.
+ *
+ * containerd's records (the container's OCI spec with its CRI annotations,
+ * its labels and extensions) are not enough: root on the node holds
+ * containerd's socket, and its Containers.Update call rewrites a record's
+ * spec between CreateContainer and StartContainer; containerd then writes
+ * the bundle from the rewritten record (seen on a lab node on 2026-12-07:
+ * a kube-system container whose record was made to name `default` started
+ * ungated). CRI's memory is changed by no API: only a containerd restart
+ * reloads it from the records.
+ *
+ * A pod's sandbox is not in CRI's memory until it has started (containerd's
+ * RunPodSandbox adds it to its store after StartSandbox), so this says
+ * nothing about a sandbox being created.
+ *
+ * The two calls are described here by the fields read, with the CRI's field
+ * numbers (k8s.io/cri-api runtime/v1 api.proto, lab/cri/proto); one
+ * connection is kept open.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { fromJSON } from '@grpc/proto-loader';
+import { CRI_ANNOTATIONS } from './annotations.ts';
+
+export interface CriIdentity {
+  namespace: string;
+  pod: string;
+  container: string;
+  sandboxId: string;
+}
+
+export interface CriIdentitySource {
+  /** undefined: CRI has no such container (not created through CRI). Throws when CRI cannot be asked. */
+  ofContainer(containerId: string): Promise<CriIdentity | undefined>;
+}
+
+const CRI_API = {
+  nested: {
+    runtime: {
+      nested: {
+        v1: {
+          nested: {
+            RuntimeService: {
+              methods: {
+                ListContainers: { requestType: 'ListContainersRequest', responseType: 'ListContainersResponse' },
+                PodSandboxStatus: { requestType: 'PodSandboxStatusRequest', responseType: 'PodSandboxStatusResponse' },
+              },
+            },
+            ListContainersRequest: { fields: { filter: { type: 'ContainerFilter', id: 1 } } },
+            ContainerFilter: { fields: { id: { type: 'string', id: 1 } } },
+            ListContainersResponse: { fields: { containers: { rule: 'repeated', type: 'Container', id: 1 } } },
+            Container: { fields: { id: { type: 'string', id: 1 }, podSandboxId: { type: 'string', id: 2 }, metadata: { type: 'ContainerMetadata', id: 3 } } },
+            ContainerMetadata: { fields: { name: { type: 'string', id: 1 } } },
+            PodSandboxStatusRequest: { fields: { podSandboxId: { type: 'string', id: 1 }, verbose: { type: 'bool', id: 2 } } },
+            PodSandboxStatusResponse: { fields: { status: { type: 'PodSandboxStatus', id: 1 } } },
+            PodSandboxStatus: { fields: { id: { type: 'string', id: 1 }, metadata: { type: 'PodSandboxMetadata', id: 2 } } },
+            PodSandboxMetadata: { fields: { name: { type: 'string', id: 1 }, uid: { type: 'string', id: 2 }, namespace: { type: 'string', id: 3 } } },
+          },
+        },
+      },
+    },
+  },
+};
+
+/** Loaded once; also what a test's stand-in CRI serves. */
+export const CRI_IDENTITY_API = fromJSON(CRI_API as unknown as Parameters<typeof fromJSON>[0], { keepCase: false, defaults: false });
+
+type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
+interface RuntimeClient extends grpc.Client {
+  ListContainers: Unary<{ filter: { id: string } }, { containers?: { id?: string; podSandboxId?: string; metadata?: { name?: string } }[] }>;
+  PodSandboxStatus: Unary<{ podSandboxId: string; verbose: boolean }, { status?: { metadata?: { name?: string; namespace?: string } } }>;
+}
+
+/** CRI over containerd's socket (the CRI plugin serves on it). `close()` ends the connection. */
+export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySource & { close(): void } {
+  const loaded = grpc.loadPackageDefinition(CRI_IDENTITY_API) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
+  const options = { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 };
+  const client = new loaded.runtime.v1.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure(), options) as unknown as RuntimeClient;
+  const call = <Req, Res>(method: Unary<Req, Res>, req: Req): Promise<{ res?: Res; err?: grpc.ServiceError }> =>
+    new Promise((resolve) => {
+      method.call(client, req, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + timeoutMs }, (err, res) => resolve(err ? { err } : { res }));
+    });
+  const failed = (what: string, err: grpc.ServiceError) => new Error(`cannot ask CRI at ${socket} ${what}: ${grpc.status[err.code] ?? err.code}: ${err.details}`);
+  return {
+    async ofContainer(containerId) {
+      const listed = await call(client.ListContainers, { filter: { id: containerId } });
+      if (listed.err) throw failed(`for container ${containerId}`, listed.err);
+      const c = listed.res?.containers?.find((x) => x.id === containerId);
+      if (!c?.podSandboxId) return undefined;
+      const sandbox = await call(client.PodSandboxStatus, { podSandboxId: c.podSandboxId, verbose: false });
+      if (sandbox.err) throw failed(`for the sandbox ${c.podSandboxId} of container ${containerId}`, sandbox.err);
+      const m = sandbox.res?.status?.metadata;
+      if (!m?.namespace) throw new Error(`CRI at ${socket} names no namespace for the sandbox ${c.podSandboxId} of container ${containerId}`);
+      return { namespace: m.namespace, pod: m.name ?? '', container: c.metadata?.name ?? '', sandboxId: c.podSandboxId };
+    },
+    close() {
+      client.close();
+    },
+  };
+}
+
+/**
+ * Where containerd's record of a container (its spec's CRI annotations)
+ * names another pod than CRI's memory does; empty when they agree.
+ */
+export function identityDifferences(cri: CriIdentity, annotations: Readonly<Record<string, string>>): string[] {
+  const out: string[] = [];
+  const pairs: [string, string, string | undefined][] = [
+    ['namespace', cri.namespace, annotations[CRI_ANNOTATIONS.namespace]],
+    ['pod', cri.pod, annotations[CRI_ANNOTATIONS.podName]],
+    ['container', cri.container, annotations[CRI_ANNOTATIONS.containerName]],
+  ];
+  for (const [what, inCri, inRecord] of pairs) {
+    if (inCri !== inRecord) out.push(`${what} ${JSON.stringify(inRecord ?? null)} in containerd's record, ${JSON.stringify(inCri)} in CRI's own state`);
+  }
+  return out;
+}
