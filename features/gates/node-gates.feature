@@ -47,6 +47,8 @@ Feature: Node integrity gates admit only what the signature covers
       | ungated-by-forged-bundle-namespace        | system-agent | integrity |
       | ungated-by-updated-containerd-record      | system-agent | vanilla   |
       | ungated-by-updated-containerd-record      | system-agent | integrity |
+      | command-rewritten-in-containerd-record    | system-agent | vanilla   |
+      | command-rewritten-in-containerd-record    | system-agent | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

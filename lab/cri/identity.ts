@@ -32,9 +32,19 @@ export interface CriIdentity {
   sandboxId: string;
 }
 
+/** What the kubelet asked CRI for, as CRI holds it in memory (the CreateContainer request's ContainerConfig). */
+export interface CriRequest {
+  command: string[];
+  args: string[];
+  /** Host paths bound at container paths; `image`: an image volume, whose source CRI chooses. */
+  mounts: { containerPath: string; hostPath: string; image: boolean }[];
+}
+
 export interface CriIdentitySource {
   /** undefined: CRI has no such container (not created through CRI). Throws when CRI cannot be asked. */
   ofContainer(containerId: string): Promise<CriIdentity | undefined>;
+  /** The container's CreateContainer request as CRI holds it; undefined when CRI has no such container. */
+  requestOf?(containerId: string): Promise<CriRequest | undefined>;
 }
 
 const CRI_API = {
@@ -47,8 +57,12 @@ const CRI_API = {
               methods: {
                 ListContainers: { requestType: 'ListContainersRequest', responseType: 'ListContainersResponse' },
                 PodSandboxStatus: { requestType: 'PodSandboxStatusRequest', responseType: 'PodSandboxStatusResponse' },
+                ContainerStatus: { requestType: 'ContainerStatusRequest', responseType: 'ContainerStatusResponse' },
               },
             },
+            ContainerStatusRequest: { fields: { containerId: { type: 'string', id: 1 }, verbose: { type: 'bool', id: 2 } } },
+            // `info.info`: the runtime's verbose JSON, whose `config` is the CreateContainer request CRI keeps in memory.
+            ContainerStatusResponse: { fields: { info: { keyType: 'string', type: 'string', id: 2 } } },
             ListContainersRequest: { fields: { filter: { type: 'ContainerFilter', id: 1 } } },
             ContainerFilter: { fields: { id: { type: 'string', id: 1 } } },
             ListContainersResponse: { fields: { containers: { rule: 'repeated', type: 'Container', id: 1 } } },
@@ -72,6 +86,14 @@ type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOpt
 interface RuntimeClient extends grpc.Client {
   ListContainers: Unary<{ filter: { id: string } }, { containers?: { id?: string; podSandboxId?: string; metadata?: { name?: string } }[] }>;
   PodSandboxStatus: Unary<{ podSandboxId: string; verbose: boolean }, { status?: { metadata?: { name?: string; namespace?: string } } }>;
+  ContainerStatus: Unary<{ containerId: string; verbose: boolean }, { info?: Record<string, string> }>;
+}
+
+/** The ContainerConfig in containerd's verbose container info (Go protobuf JSON names). */
+interface VerboseConfig {
+  command?: string[];
+  args?: string[];
+  mounts?: { container_path?: string; host_path?: string; image?: unknown }[];
 }
 
 /** CRI over containerd's socket (the CRI plugin serves on it). `close()` ends the connection. */
@@ -95,6 +117,23 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
       const m = sandbox.res?.status?.metadata;
       if (!m?.namespace) throw new Error(`CRI at ${socket} names no namespace for the sandbox ${c.podSandboxId} of container ${containerId}`);
       return { namespace: m.namespace, pod: m.name ?? '', container: c.metadata?.name ?? '', sandboxId: c.podSandboxId };
+    },
+    async requestOf(containerId) {
+      const r = await call(client.ContainerStatus, { containerId, verbose: true });
+      if (r.err?.code === grpc.status.NOT_FOUND) return undefined;
+      if (r.err) throw failed(`for container ${containerId}`, r.err);
+      let config: VerboseConfig | undefined;
+      try {
+        config = (JSON.parse(r.res?.info?.info ?? '{}') as { config?: VerboseConfig }).config;
+      } catch (err) {
+        throw new Error(`CRI at ${socket} gave unreadable verbose info for container ${containerId}: ${(err as Error).message}`);
+      }
+      if (!config) throw new Error(`CRI at ${socket} gave no request (config) in its verbose info for container ${containerId}`);
+      return {
+        command: config.command ?? [],
+        args: config.args ?? [],
+        mounts: (config.mounts ?? []).map((m) => ({ containerPath: m.container_path ?? '', hostPath: m.host_path ?? '', image: m.image !== undefined && m.image !== null })),
+      };
     },
     close() {
       client.close();

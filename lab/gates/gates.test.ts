@@ -305,6 +305,8 @@ describe('gateCreate', () => {
     const image = '127.0.0.1:5000/system/agent:1.0';
     const recorded = {
       root: { path: 'rootfs' },
+      // As CRI builds it from the request (no command) and the image's entrypoint.
+      process: { args: ['/bin/agent'] },
       annotations: opts.sandbox
         ? {
             // As containerd's CRI annotates a sandbox: no container name, the pause image under its own key.
@@ -542,6 +544,32 @@ describe('gateCreate', () => {
         const d = await gate(f);
         assert.equal(d.action, 'pass', d.reason);
         assert.equal(d.namespace, 'default');
+      });
+      // The request CRI holds for the fixture's container: its two volumes; no command (the image's entrypoint runs).
+      const request = () => ({ command: [] as string[], args: [] as string[], mounts: [{ containerPath: '/data', hostPath: '/srv/data', image: false }, { containerPath: '/scratch', hostPath: '/srv/scratch', image: false }] });
+      const withRequest = (f: Fixture, r: ReturnType<typeof request>) => {
+        f.deps.cri = { ofContainer: async () => ({ ...inCri('kube-system'), sandboxId: 'abc' }), requestOf: async () => r };
+      };
+      it('allows the protected container whose recorded command and mounts follow from the request and the signed config', async () => {
+        const f = await fixture({ criBundle: true });
+        withRequest(f, request());
+        const d = await gate(f);
+        assert.equal(d.action, 'allow', d.reason);
+      });
+      it("refuses a container whose recorded command is not the one CRI built (another command over verified layers)", async () => {
+        const f = await fixture({ criBundle: true });
+        withRequest(f, { ...request(), args: ['--debug'] });
+        const d = await gate(f);
+        assert.equal(d.action, 'refuse');
+        assert.match(d.reason, /process\.args \["\/bin\/agent"\] in containerd's record, \["\/bin\/agent","--debug"\] from the request CRI holds and the signed image config/);
+        assert.equal(mountsOf(f).length, 0);
+      });
+      it('refuses a container whose record binds a host path the request did not ask for', async () => {
+        const f = await fixture({ criBundle: true });
+        withRequest(f, { ...request(), mounts: request().mounts.slice(0, 1) });
+        const d = await gate(f);
+        assert.equal(d.action, 'refuse');
+        assert.match(d.reason, /mount \{"destination":"\/scratch".*which no mount of the request CRI holds asked for/);
       });
       it('does not ask about a sandbox (CRI has it only once it has started)', async () => {
         const f = await fixture({ criBundle: true, sandbox: true });

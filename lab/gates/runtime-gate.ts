@@ -23,7 +23,7 @@
  * Everything else (other runc commands, unprotected namespaces, sandboxes
  * outside the system tier) passes through.
  */
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
@@ -44,6 +44,7 @@ import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
+import { departuresFromRequest, type ImageCommand } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
 
@@ -87,6 +88,7 @@ interface OciSpec {
   root?: { path?: string; readonly?: boolean };
   annotations?: Record<string, string>;
   mounts?: { destination: string; type?: string; source?: string; options?: string[] }[];
+  process?: { args?: string[] };
 }
 
 export interface GateDecision {
@@ -223,9 +225,11 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   if (sandbox) Object.assign(base, { sandbox: true, image: a[CRI_ANNOTATIONS.sandboxImageName] });
   // A workload container's pod is, above all, CRI's word: the record too can
   // be rewritten, through containerd's API (lab/cri/identity.ts).
+  let criIdentity: CriIdentity | undefined;
   if (recorded && !sandbox && deps.cri) {
-    const refusal = await checkCriIdentity(base, containerId, a, deps.cri);
-    if (refusal) return refusal;
+    const checked = await checkCriIdentity(base, containerId, a, deps.cri);
+    if (checked.refusal) return checked.refusal;
+    criIdentity = checked.identity;
   }
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
@@ -274,7 +278,9 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     }
     // The config (entrypoint, command, env, user, working directory) is signed
     // through the manifest's config digest: its bytes must still hash to it.
-    checkSignedConfig(image, trust.configDigest, deps.content);
+    const configBlob = checkSignedConfig(image, trust.configDigest, deps.content);
+    // And the process and mounts runc will get must follow from the request and that config.
+    if (criIdentity && deps.cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, deps.cri);
     // The name is looked up again now, at start; the container's process was
     // built at CreateContainer from whatever the name pointed to then. A name
     // re-pointed in between (an unsigned config over the same layers) would
@@ -342,18 +348,49 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
  * that cannot be asked, refuses. A container CRI does not know (made with
  * containerd's own API) is left to its record.
  */
-export async function checkCriIdentity<D extends GateDecision>(base: D, containerId: string, recorded: Readonly<Record<string, string>>, cri: CriIdentitySource): Promise<D | undefined> {
+export async function checkCriIdentity<D extends GateDecision>(
+  base: D,
+  containerId: string,
+  recorded: Readonly<Record<string, string>>,
+  cri: CriIdentitySource,
+): Promise<{ refusal?: D; identity?: CriIdentity }> {
   let identity: CriIdentity | undefined;
   try {
     identity = await cri.ofContainer(containerId);
   } catch (err) {
-    return { ...base, action: 'refuse', reason: `cannot ask CRI which pod container ${containerId} belongs to, so it is refused: ${describeError(err)}` };
+    return { refusal: { ...base, action: 'refuse', reason: `cannot ask CRI which pod container ${containerId} belongs to, so it is refused: ${describeError(err)}` } };
   }
-  if (!identity) return undefined;
+  if (!identity) return {};
   const changed = identityDifferences(identity, recorded);
   Object.assign(base, { namespace: identity.namespace, pod: identity.pod, container: identity.container });
-  if (changed.length === 0) return undefined;
-  return { ...base, action: 'refuse', reason: `containerd's record of this container is not the pod CRI created it in: ${changed.join('; ')}; the record was changed through containerd's API`, recordChanges: changed };
+  if (changed.length === 0) return { identity };
+  return { identity, refusal: { ...base, action: 'refuse', reason: `containerd's record of this container is not the pod CRI created it in: ${changed.join('; ')}; the record was changed through containerd's API`, recordChanges: changed } };
+}
+
+/**
+ * Refuses (throws) a protected workload container whose recorded command or
+ * mounts do not follow from the request CRI holds and the signed image
+ * config (cri-request.ts). Nothing to hold it to when CRI has no request.
+ */
+async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource): Promise<void> {
+  if (!cri.requestOf) return;
+  let request;
+  try {
+    request = await cri.requestOf(containerId);
+  } catch (err) {
+    throw new Refusal(`cannot ask CRI what was requested for container ${containerId}: ${describeError(err)}`);
+  }
+  if (!request) return;
+  let image: ImageCommand;
+  try {
+    image = (JSON.parse(configBlob.toString('utf8')) as { config?: ImageCommand }).config ?? {};
+  } catch (err) {
+    throw new Refusal(`the signed image config is not JSON: ${describeError(err)}`);
+  }
+  const departures = departuresFromRequest(spec, request, image, { containerId, sandboxId: identity.sandboxId }, realpathSync);
+  if (departures.length > 0) {
+    throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for: ${departures.join('; ')}; the record was changed through containerd's API`);
+  }
 }
 
 /** `layer-bind release ID`: the container's gate mounts, verity devices and directory go; failures are the watchdog's to see. */

@@ -181,7 +181,7 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   const known = recorded !== undefined || bundleConfig !== undefined;
   if (known && type !== 'container') return undefined;
   if (recorded && deps.cri) {
-    const refusal = await checkCriIdentity(base, id, annotations, deps.cri);
+    const { refusal } = await checkCriIdentity(base, id, annotations, deps.cri);
     if (refusal) return refusal;
   }
   const tier = known ? tierOf(config, base.namespace ?? '') : undefined;

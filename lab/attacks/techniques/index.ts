@@ -12,6 +12,7 @@ import { sideLoadImport } from './side-load-import.ts';
 import { upperdirWrite } from './upperdir-write.ts';
 import { bundleNamespaceForge } from './bundle-namespace-forge.ts';
 import { containerdRecordUpdate } from './containerd-record-update.ts';
+import { containerdRecordCommand } from './containerd-record-command.ts';
 import { bundleMountDeclare } from './bundle-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
@@ -72,6 +73,7 @@ const implemented: Technique[] = [
   upperdirWrite,
   bundleNamespaceForge,
   containerdRecordUpdate,
+  containerdRecordCommand,
   bundleMountDeclare,
   contentStoreLayerTamper,
   contentStoreConfigTamper,
