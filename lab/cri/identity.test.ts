@@ -20,6 +20,14 @@ async function fakeCri(socket: string): Promise<grpc.Server> {
       const c = CONTAINERS[id];
       cb(null, { containers: c ? [{ id, podSandboxId: c.podSandboxId, metadata: { name: c.name } }] : [] });
     },
+    // Verbose: the runtime's info JSON, whose `config` is the CreateContainer request (Go protobuf JSON names).
+    ContainerStatus(call: grpc.ServerUnaryCall<{ containerId: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      const id = call.request.containerId;
+      if (!CONTAINERS[id]) return cb({ code: grpc.status.NOT_FOUND, details: `an error occurred when try to find container "${id}": not found` });
+      if (id === 'orphan') return cb(null, { info: { info: 'not json' } });
+      const config = { metadata: { name: CONTAINERS[id].name }, args: ['--verbose'], mounts: [{ container_path: '/data', host_path: '/srv/data', readonly: true }, { container_path: '/img', image: { image: 'x' } }] };
+      cb(null, { info: { info: JSON.stringify({ sandboxID: CONTAINERS[id].podSandboxId, config }) } });
+    },
     PodSandboxStatus(call: grpc.ServerUnaryCall<{ podSandboxId: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
       const s = SANDBOXES[call.request.podSandboxId];
       if (!s) return cb({ code: grpc.status.NOT_FOUND, details: `an error occurred when try to find sandbox ${call.request.podSandboxId}: not found` });
@@ -53,6 +61,18 @@ describe('criIdentities', () => {
   });
   it('fails, naming the socket and the sandbox, when CRI cannot say whose a listed container is', async () => {
     await assert.rejects(cri.ofContainer('orphan'), new RegExp(`^Error: cannot ask CRI at ${socket} for the sandbox gone of container orphan: NOT_FOUND`));
+  });
+  it('gives the CreateContainer request CRI holds: command, args and mounts (an image volume marked)', async () => {
+    assert.deepEqual(await cri.requestOf!('agent'), {
+      command: [],
+      args: ['--verbose'],
+      mounts: [
+        { containerPath: '/data', hostPath: '/srv/data', image: false },
+        { containerPath: '/img', hostPath: '', image: true },
+      ],
+    });
+    assert.equal(await cri.requestOf!('made-with-ctr'), undefined);
+    await assert.rejects(cri.requestOf!('orphan'), /gave unreadable verbose info for container orphan/);
   });
   it('fails, naming the socket, when CRI cannot be reached', async () => {
     const missing = criIdentities(join(dir, 'no-such.sock'), 500);
