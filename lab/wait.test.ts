@@ -68,6 +68,15 @@ describe('waitInShell', () => {
     });
   });
 
+  describe('when each test takes longer than its share of the time (a loaded machine)', () => {
+    it('gives up by the clock, not after every try', async () => {
+      // 100 tries of a test that takes 0.2 s would be 20 s.
+      const r = await waitInShell(localExec, 'sleep 0.2; false', { timeoutMs: 1_000, intervalMs: 10 });
+      assert.equal(r.ok, false);
+      assert.ok(r.elapsedMs < 5_000, `gave up after ${r.elapsedMs} ms`);
+    });
+  });
+
   describe('when the condition writes to stdout or stderr', () => {
     it('keeps it out of the answer, and still tells holds from fails', async () => {
       assert.equal((await waitInShell(localExec, 'echo noise; echo more >&2; true', { timeoutMs: 300 })).ok, true);

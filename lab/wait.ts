@@ -59,7 +59,10 @@ export async function poll<T>(probe: () => Promise<T>, done: (value: T) => boole
 export async function waitInShell(exec: Exec, condition: string, options: { timeoutMs: number; intervalMs?: number }): Promise<{ ok: boolean; elapsedMs: number }> {
   const interval = options.intervalMs ?? 50;
   const tries = Math.max(1, Math.ceil(options.timeoutMs / interval));
-  const script = `n=0; while ! { ${condition} ; } >/dev/null 2>&1; do n=$((n+1)); [ "$n" -ge ${tries} ] && exit 124; sleep ${(interval / 1000).toFixed(3)}; done`;
+  // Bounded by the clock too: on a loaded machine each test and sleep take
+  // longer than their share, and `tries` alone would outlast the timeout.
+  const seconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
+  const script = `n=0; end=$(( $(date +%s) + ${seconds} )); while ! { ${condition} ; } >/dev/null 2>&1; do n=$((n+1)); [ "$n" -ge ${tries} ] && exit 124; [ "$(date +%s)" -ge "$end" ] && exit 124; sleep ${(interval / 1000).toFixed(3)}; done`;
   const started = Date.now();
   const r = await exec.run(['sh', '-c', script], { timeoutMs: options.timeoutMs + 10_000 });
   return { ok: r.exitCode === 0, elapsedMs: Date.now() - started };

@@ -279,8 +279,6 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     // The config (entrypoint, command, env, user, working directory) is signed
     // through the manifest's config digest: its bytes must still hash to it.
     const configBlob = checkSignedConfig(image, trust.configDigest, deps.content);
-    // And the process and mounts runc will get must follow from the request and that config.
-    if (criIdentity && deps.cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, deps.cri);
     // The name is looked up again now, at start; the container's process was
     // built at CreateContainer from whatever the name pointed to then. A name
     // re-pointed in between (an unsigned config over the same layers) would
@@ -290,6 +288,8 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     if (created !== undefined && created !== trust.configDigest) {
       throw new Refusal(`the container was created from image ${created}, not from the verified ${image}@${digest} (config ${trust.configDigest}): the name was pointed at another image between CreateContainer and the start`);
     }
+    // And the process and mounts runc will get must follow from the request and that config.
+    if (criIdentity && deps.cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, deps.cri);
     stage('config');
 
     const rootfs = isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs');
@@ -389,7 +389,7 @@ async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: s
   }
   const departures = departuresFromRequest(spec, request, image, { containerId, sandboxId: identity.sandboxId }, realpathSync);
   if (departures.length > 0) {
-    throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for: ${departures.join('; ')}; the record was changed through containerd's API`);
+    throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for and the signed image config: ${departures.join('; ')}; the record was changed after CreateContainer`);
   }
 }
 
