@@ -49,6 +49,8 @@ Feature: The controls defend themselves
       | watchdog-restart-after-config-edit   | system-agent | integrity |
       | watchdog-restart-after-bundle-edit   | system-agent | vanilla   |
       | watchdog-restart-after-bundle-edit   | system-agent | integrity |
+      | watchdog-restart-after-record-edit   | system-agent | vanilla   |
+      | watchdog-restart-after-record-edit   | system-agent | integrity |
       | watchdog-blinded-by-ctr              | system-agent | vanilla   |
       | watchdog-blinded-by-ctr              | system-agent | integrity |
       | pull-gate-shell-replaced             | system-agent | vanilla   |

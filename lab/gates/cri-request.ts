@@ -73,16 +73,30 @@ const under = (path: string, dir: string) => path.startsWith(`${dir}/`);
 export function departuresFromRequest(
   recorded: RecordedProcessAndMounts,
   request: CriRequest,
-  image: ImageCommand,
+  /** The signed image config; undefined: the command is not judged (a running container's is already running). */
+  image: ImageCommand | undefined,
   ids: { containerId: string; sandboxId: string },
   realpath: (path: string) => string = (p) => p,
 ): string[] {
   const out: string[] = [];
-  const want = expectedArgs(request, image);
+  const want = image ? expectedArgs(request, image) : [];
   const have = recorded.process?.args ?? [];
-  if (JSON.stringify(have) !== JSON.stringify(want)) {
+  if (image && JSON.stringify(have) !== JSON.stringify(want)) {
     out.push(`process.args ${JSON.stringify(have)} in containerd's record, ${JSON.stringify(want)} from the request CRI holds and the signed image config`);
   }
+  for (const m of unexplainedMounts(recorded, request, ids, realpath)) {
+    out.push(`mount ${JSON.stringify(m)} in containerd's record, which no mount of the request CRI holds asked for`);
+  }
+  return out;
+}
+
+/** The recorded mounts that nothing explains: not the runtime's own, not requested, not this pod's or this container's CRI files. */
+export function unexplainedMounts<M extends { destination: string; type?: string; source?: string; options?: string[] }>(
+  recorded: { mounts?: M[] },
+  request: CriRequest,
+  ids: { containerId: string; sandboxId: string },
+  realpath: (path: string) => string = (p) => p,
+): M[] {
   const resolved = (p: string) => {
     try {
       return realpath(p);
@@ -92,7 +106,7 @@ export function departuresFromRequest(
   };
   const sandboxDirs = [join(CRI_ROOT, 'sandboxes', ids.sandboxId), join(CRI_STATE, 'sandboxes', ids.sandboxId)];
   const containerDirs = [join(CRI_ROOT, 'containers', ids.containerId), join(CRI_STATE, 'containers', ids.containerId)];
-  for (const m of recorded.mounts ?? []) {
+  return (recorded.mounts ?? []).filter((m) => {
     const source = m.source ?? '';
     const asked = request.mounts.filter((r) => r.containerPath === m.destination);
     const explained = isBind(m)
@@ -100,7 +114,6 @@ export function departuresFromRequest(
         (SANDBOX_FILES.has(m.destination) && sandboxDirs.some((d) => under(source, d))) ||
         containerDirs.some((d) => under(source, d))
       : (RUNTIME_MOUNTS[m.destination] ?? []).includes(m.type ?? '');
-    if (!explained) out.push(`mount ${JSON.stringify(m)} in containerd's record, which no mount of the request CRI holds asked for`);
-  }
-  return out;
+    return !explained;
+  });
 }

@@ -116,5 +116,6 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'ungated-by-updated-containerd-record',
   'command-rewritten-in-containerd-record',
   'watchdog-restart-after-bundle-edit',
+  'watchdog-restart-after-record-edit',
 ]);
 

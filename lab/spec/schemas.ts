@@ -327,6 +327,7 @@ export const TECHNIQUES = [
   'runc-library-replace',
   'watchdog-config-unwatch',
   'bundle-mount-declare',
+  'record-mount-declare',
   'ctr-hide-tasks',
   'pause-image-side-load',
   'registry-serve-other-signed',

@@ -109,7 +109,7 @@ class FakeNode implements NodeView {
   }
 }
 
-function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), notifier?: DaemonDeps['startNotifier'], records?: DaemonDeps['records']) {
+function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), notifier?: DaemonDeps['startNotifier'], records?: DaemonDeps['records'], cri?: DaemonDeps['cri']) {
   const lines = new Map<string, string[]>();
   const commands: string[][] = [];
   const errors: string[] = [];
@@ -155,6 +155,7 @@ function harness(mode: 'detect' | 'enforce' = 'detect', node = new FakeNode(), n
     cpuUsage: () => ({ user: 0, system: 0 }),
     notifierRestartMs: 20,
     ...(records ? { records } : {}),
+    ...(cri ? { cri } : {}),
     // As pinned-program.ts does on a real node, over the fake node's files; the program is the path itself.
     programHolder: (path, pinned) => () => {
       const bytes = node.readBytes(path);
@@ -344,7 +345,10 @@ describe('WatchdogDaemon', () => {
     const recordedNode = (forge: boolean) => {
       const node = new FakeNode();
       const records = new Map([...node.tasks].map(([id, t]) => [id, structuredClone(t.spec)]));
-      node.tasks.get(AGENT)!.spec = gatedSpec(structuredClone(node.tasks.get(AGENT)!.spec));
+      // The sample was captured after the gate's rewrite: the record has no /tmp of the gate's.
+      const agent = records.get(AGENT)!;
+      agent.mounts = agent.mounts!.filter((m) => m.destination !== '/tmp');
+      node.tasks.get(AGENT)!.spec = gatedSpec(structuredClone(agent));
       if (forge) node.tasks.get(AGENT)!.spec.annotations![NS] = 'default';
       return { node, records: { recordedSpec: async (id: string) => structuredClone(records.get(id)!) as RecordedSpec } };
     };
@@ -368,6 +372,48 @@ describe('WatchdogDaemon', () => {
       assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('bundle-edited')), []);
       assert.equal(h.daemon.containers.has(AGENT), true);
       h.daemon.stop();
+    });
+    describe("and CRI's memory of the container (the record itself rewritten through containerd's API, the bundle to match)", () => {
+      const cri = (namespace = 'kube-system'): NonNullable<DaemonDeps['cri']> => ({
+        ofContainer: async (id) => (id === AGENT ? { namespace, pod: 'system-agent', container: 'system-agent', sandboxId: SANDBOX } : undefined),
+        requestOf: async (id) => (id === AGENT ? { command: [], args: [], mounts: [] } : undefined),
+      });
+      const harnessWith = (node: FakeNode, records: NonNullable<DaemonDeps['records']>, c: NonNullable<DaemonDeps['cri']>) => harness('detect', node, undefined, records, c);
+      it('raises no alert for a record that follows from the request', async () => {
+        const { node, records } = recordedNode(false);
+        const h = harnessWith(node, records, cri());
+        await h.daemon.discover();
+        assert.deepEqual(h.alerts().filter((a) => a.kind === 'gate'), []);
+        h.daemon.stop();
+      });
+      it('alerts, naming the mount, when record and bundle both declare a bind the request never asked for', async () => {
+        const { node, records } = recordedNode(false);
+        const declared = { destination: '/opt/agent/run.sh', type: 'bind', source: '/run/attacker/run.sh', options: ['rbind', 'ro'] };
+        const forged = await records.recordedSpec(AGENT);
+        (forged as OciSpec).mounts!.push(declared);
+        node.tasks.get(AGENT)!.spec = gatedSpec(structuredClone(forged) as OciSpec);
+        const h = harnessWith(node, { recordedSpec: async (id) => (id === AGENT ? structuredClone(forged) : records.recordedSpec(id)) }, cri());
+        await h.daemon.discover();
+        const alert = h.alerts().find((a) => a.reasons.includes('record-changed'));
+        assert.ok(alert, JSON.stringify(h.alerts()));
+        assert.equal(alert.container, AGENT);
+        assert.match(alert.reason, /mount \{"destination":"\/opt\/agent\/run\.sh".*which no mount of the request CRI holds asked for/);
+        assert.deepEqual(h.alerts().filter((a) => a.reasons.includes('bundle-edited')), [], 'the bundle matches the record');
+        assert.ok(!h.daemon.containers.get(AGENT)!.expectation.mounts.some((m) => m.mountPoint === '/opt/agent/run.sh'), 'the declared mount is not expected: made, it is an overmount');
+        h.daemon.stop();
+      });
+      it("watches the container in CRI's namespace when the record names another, and says so", async () => {
+        const { node, records } = recordedNode(false);
+        const forged = await records.recordedSpec(AGENT);
+        forged.annotations![NS] = 'default';
+        node.tasks.get(AGENT)!.spec = gatedSpec(structuredClone(forged) as OciSpec);
+        const h = harnessWith(node, { recordedSpec: async (id) => (id === AGENT ? structuredClone(forged) : records.recordedSpec(id)) }, cri());
+        await h.daemon.discover();
+        assert.equal(h.daemon.containers.get(AGENT)?.namespace, 'kube-system');
+        const alert = h.alerts().find((a) => a.reasons.includes('record-changed'));
+        assert.match(alert?.reason ?? '', /namespace "default" in containerd's record, "kube-system" in CRI's own state/);
+        h.daemon.stop();
+      });
     });
     it("takes the bundle's word, and says so once, when containerd's record cannot be read", async () => {
       const { node } = recordedNode(true);

@@ -41,6 +41,8 @@ import { ReverifySchedule, type LayerRecord } from './reverify.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { gatedSpec, specDifferences } from '../gates/bundle-spec.ts';
 import type { ContainerdRecords, RecordedSpec } from '../gates/containerd-records.ts';
+import { identityDifferences, type CriIdentity, type CriIdentitySource, type CriRequest } from '../cri/identity.ts';
+import { departuresFromRequest, unexplainedMounts, type RecordedProcessAndMounts } from '../gates/cri-request.ts';
 import { imageTrust, pairLayers, type ImageTrust, type LayerTrust } from './trust.ts';
 
 /** How long a missing mount must stay missing before it is reported. */
@@ -74,9 +76,11 @@ export interface DaemonDeps {
   programHolder(path: string, pinnedSha256: string): () => HoldResult;
   /** containerd's records (its API): whose a task is, and the spec its bundle was written from. Absent: the bundle's word is taken. */
   records?: Pick<ContainerdRecords, 'recordedSpec'>;
+  /** CRI's memory of a workload container: its pod, and the CreateContainer request its record's mounts must follow from. */
+  cri?: CriIdentitySource;
 }
 
-export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity' | 'applicationTrust' | 'records'>): DaemonDeps => ({
+export const realDaemonDeps = (view: NodeView, exec: Exec, extra: Pick<DaemonDeps, 'startNotifier' | 'hash' | 'fileIdentity' | 'applicationTrust' | 'records' | 'cri'>): DaemonDeps => ({
   view,
   exec,
   now: () => Date.now(),
@@ -190,6 +194,7 @@ export class WatchdogDaemon {
   #helpers = new Map<string, () => HoldResult>();
   #ctrFailed = false;
   #recordsFailed = false;
+  #criFailed = false;
   #stopped = false;
   readonly startedAt: string;
   readonly #pid = process.pid;
@@ -518,7 +523,8 @@ export class WatchdogDaemon {
             this.#ignored.set(id, 'exited before it was watched');
             continue;
           }
-          this.#consider({ ...task, pid }, await this.#recordedSpec(id));
+          const recorded = await this.#recordedSpec(id);
+          this.#consider({ ...task, pid }, recorded, recorded && (await this.#criRequest(id, recorded)));
         }
         // A container being created raises no further node mount event once its
         // rootfs is mounted: look again shortly rather than at the next period.
@@ -572,14 +578,33 @@ export class WatchdogDaemon {
   }
 
   /**
+   * What CRI holds of a workload container (its pod, the request), when CRI
+   * has it; undefined for a sandbox, a container made without CRI, or when
+   * CRI cannot be asked (reported once).
+   */
+  async #criRequest(id: string, recorded: RecordedSpec): Promise<{ identity: CriIdentity; request: CriRequest } | undefined> {
+    if (!this.deps.cri?.requestOf || recorded.annotations?.[CRI_ANNOTATIONS.containerType] !== 'container') return undefined;
+    try {
+      const identity = await this.deps.cri.ofContainer(id);
+      const request = identity && (await this.deps.cri.requestOf(id));
+      this.#criFailed = false;
+      return identity && request ? { identity, request } : undefined;
+    } catch (err) {
+      if (!this.#criFailed) this.error(undefined, `CRI cannot say what was requested for ${id} (${describeError(err)}): judging containers by containerd's records alone until it can`);
+      this.#criFailed = true;
+      return undefined;
+    }
+  }
+
+  /**
    * Which pod a task is and which mounts it must have come from containerd's
    * record when it can be read (lab/gates/bundle-spec.ts): the bundle's
    * config.json is root's to edit, before this daemon reads it. A bundle that
    * departs from the record (after the start gate's rewrite, on a gated root)
    * is itself a finding.
    */
-  #consider(task: TaskInfo, recorded?: RecordedSpec): void {
-    const a = (recorded ?? task.spec).annotations ?? {};
+  #consider(task: TaskInfo, recorded?: RecordedSpec, cri?: { identity: CriIdentity; request: CriRequest }): void {
+    const a: Record<string, string | undefined> = { ...(recorded ?? task.spec).annotations, ...(cri ? { [CRI_ANNOTATIONS.namespace]: cri.identity.namespace, [CRI_ANNOTATIONS.podName]: cri.identity.pod, [CRI_ANNOTATIONS.containerName]: cri.identity.container } : {}) };
     const namespace = a[CRI_ANNOTATIONS.namespace];
     const mode = namespace === undefined ? undefined : modeFor(this.config, namespace);
     if (!mode) {
@@ -597,9 +622,22 @@ export class WatchdogDaemon {
       realpath: (p: string) => this.deps.view.realpath(p),
     };
     const recordedSpec = recorded as OciSpec | undefined;
-    const spec = !recordedSpec ? task.spec : deriveRootfs(recordedSpec, ctx).gated ? gatedSpec(recordedSpec) : recordedSpec;
-    const bundleEdits = recorded ? specDifferences(task.spec, spec) : [];
-    const expectation = deriveExpectation(spec, ctx);
+    const gated = recordedSpec ? deriveRootfs(recordedSpec, ctx).gated : false;
+    const asWritten = (s: OciSpec) => (gated ? gatedSpec(s) : s);
+    // The bundle must be what containerd recorded (with the start gate's rewrite on a gated root).
+    const bundleEdits = recordedSpec ? specDifferences(task.spec, asWritten(recordedSpec)) : [];
+    // The record itself, held to CRI's memory: the pod it names, and only mounts the request explains;
+    // a mount nothing explains is not expected either, so it is also reported as the overmount it is.
+    let expected = recordedSpec ? asWritten(recordedSpec) : task.spec;
+    const recordChanges: string[] = [];
+    if (cri && recordedSpec) {
+      const ids = { containerId: task.id, sandboxId: cri.identity.sandboxId };
+      const realpath = (p: string) => this.deps.view.realpath(p);
+      recordChanges.push(...identityDifferences(cri.identity, recordedSpec.annotations ?? {}), ...departuresFromRequest(recordedSpec as RecordedProcessAndMounts, cri.request, undefined, ids, realpath));
+      const unexplained = unexplainedMounts(recordedSpec, cri.request, ids, realpath);
+      if (unexplained.length > 0) expected = asWritten({ ...recordedSpec, mounts: (recordedSpec.mounts ?? []).filter((m) => !unexplained.includes(m)) });
+    }
+    const expectation = deriveExpectation(expected, ctx);
     const sandbox = a[CRI_ANNOTATIONS.containerType] === 'sandbox';
     const w: Watched = {
       id: task.id,
@@ -629,7 +667,8 @@ export class WatchdogDaemon {
     });
     this.#checkGated(w);
     this.#checkBundle(w, bundleEdits);
-    w.sandboxFiles = this.#sandboxFiles(spec);
+    this.#checkRecord(w, recordChanges);
+    w.sandboxFiles = this.#sandboxFiles(expected);
     this.scan(w, 'discovery');
     void this.#loadTrust(w).catch((err: unknown) => this.error(w, `layer trust: ${describeError(err)}`, err));
     void this.#loadNamespaceId(w).catch(() => {});
@@ -827,6 +866,15 @@ export class WatchdogDaemon {
     w.reported.add('gate:bundle-edited');
     const reason = `the bundle's config.json is not the spec containerd recorded for this container${w.expectation.rootfs.gated ? ' (with the start gate\'s rewrite)' : ''}: ${edits.join('; ')}; it was edited on the node`;
     this.alert(w, { kind: 'gate', reasons: ['bundle-edited'], reason, trigger: 'discovery' });
+    if (w.mode === 'enforce') void this.enforce(w, reason);
+  }
+
+  /** containerd's record of a watched workload container must name the pod CRI has, and mount only what was requested. */
+  #checkRecord(w: Watched, changes: readonly string[]): void {
+    if (changes.length === 0) return;
+    w.reported.add('gate:record-changed');
+    const reason = `containerd's record of this container does not follow from what CRI holds of it: ${changes.join('; ')}; the record was changed through containerd's API`;
+    this.alert(w, { kind: 'gate', reasons: ['record-changed'], reason, trigger: 'discovery' });
     if (w.mode === 'enforce') void this.enforce(w, reason);
   }
 

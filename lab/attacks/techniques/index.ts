@@ -14,6 +14,7 @@ import { bundleNamespaceForge } from './bundle-namespace-forge.ts';
 import { containerdRecordUpdate } from './containerd-record-update.ts';
 import { containerdRecordCommand } from './containerd-record-command.ts';
 import { bundleMountDeclare } from './bundle-mount-declare.ts';
+import { recordMountDeclare } from './record-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
 import { forgedLayerMount } from './forged-layer-mount.ts';
 import { imageConfigTamper } from './image-config-tamper.ts';
@@ -75,6 +76,7 @@ const implemented: Technique[] = [
   containerdRecordUpdate,
   containerdRecordCommand,
   bundleMountDeclare,
+  recordMountDeclare,
   contentStoreLayerTamper,
   contentStoreConfigTamper,
   forgedLayerMount,

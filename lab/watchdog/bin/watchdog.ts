@@ -8,6 +8,7 @@ import { loadWatchdogConfig, parseWatchdogConfig, PINS_FILE, WATCHDOG_CONFIG_PAT
 import { configToRun, parsePins, takePins } from '../defences.ts';
 import { realDaemonDeps, WatchdogDaemon } from '../daemon.ts';
 import { apiRecords } from '../../gates/containerd-records.ts';
+import { criIdentities } from '../../cri/identity.ts';
 import { startNotifier } from '../notify.ts';
 import { nodeView } from '../proc.ts';
 import { fileIdentity, rootHashOf } from '../reverify.ts';
@@ -65,6 +66,8 @@ const daemon = new WatchdogDaemon(
     applicationTrust: (image) => applicationTrust(image, nodeAppCheckDeps(localExec)),
     // Over containerd's API, one connection for the daemon's life: a task's identity and recorded spec at discovery.
     records: apiRecords(config.containerd),
+    // And CRI's memory of each workload container, on the same socket.
+    cri: criIdentities(config.containerd.address),
     fileIdentity: (f) => {
       try {
         return fileIdentity(f);
