@@ -63,7 +63,7 @@ describe('criIdentities', () => {
     await assert.rejects(cri.ofContainer('orphan'), new RegExp(`^Error: cannot ask CRI at ${socket} for the sandbox gone of container orphan: NOT_FOUND`));
   });
   it('gives the CreateContainer request CRI holds: command, args and mounts (an image volume marked)', async () => {
-    assert.deepEqual(await cri.requestOf!('agent'), {
+    assert.deepEqual(await cri.requestOf('agent'), {
       command: [],
       args: ['--verbose'],
       mounts: [
@@ -71,8 +71,8 @@ describe('criIdentities', () => {
         { containerPath: '/img', hostPath: '', image: true },
       ],
     });
-    assert.equal(await cri.requestOf!('made-with-ctr'), undefined);
-    await assert.rejects(cri.requestOf!('orphan'), /gave unreadable verbose info for container orphan/);
+    assert.equal(await cri.requestOf('made-with-ctr'), undefined);
+    await assert.rejects(cri.requestOf('orphan'), /gave unreadable verbose info for container orphan/);
   });
   it('fails, naming the socket, when CRI cannot be reached', async () => {
     const missing = criIdentities(join(dir, 'no-such.sock'), 500);

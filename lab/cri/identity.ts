@@ -44,7 +44,7 @@ export interface CriIdentitySource {
   /** undefined: CRI has no such container (not created through CRI). Throws when CRI cannot be asked. */
   ofContainer(containerId: string): Promise<CriIdentity | undefined>;
   /** The container's CreateContainer request as CRI holds it; undefined when CRI has no such container. */
-  requestOf?(containerId: string): Promise<CriRequest | undefined>;
+  requestOf(containerId: string): Promise<CriRequest | undefined>;
 }
 
 const CRI_API = {

@@ -518,7 +518,7 @@ describe('gateCreate', () => {
       const inCri = (namespace: string) => ({ namespace, pod: 'agent', container: 'agent', sandboxId: 'sb' });
       it("refuses a container whose record and bundle name an unprotected namespace CRI did not create it in, naming CRI's pod", async () => {
         const f = await fixture({ criBundle: true, namespace: 'default' });
-        f.deps.cri = { ofContainer: async () => inCri('kube-system') };
+        f.deps.cri = { requestOf: async () => undefined, ofContainer: async () => inCri('kube-system') };
         const d = await gate(f);
         assert.equal(d.action, 'refuse');
         assert.equal(d.namespace, 'kube-system');
@@ -528,19 +528,19 @@ describe('gateCreate', () => {
       });
       it('allows the protected container whose record names the pod CRI has', async () => {
         const f = await fixture({ criBundle: true });
-        f.deps.cri = { ofContainer: async () => inCri('kube-system') };
+        f.deps.cri = { requestOf: async () => undefined, ofContainer: async () => inCri('kube-system') };
         assert.equal((await gate(f)).action, 'allow');
       });
       it('refuses when CRI cannot be asked', async () => {
         const f = await fixture({ criBundle: true });
-        f.deps.cri = { ofContainer: async () => Promise.reject(new Error('cannot ask CRI at /run/containerd/containerd.sock for container c0ffee: UNAVAILABLE')) };
+        f.deps.cri = { requestOf: async () => undefined, ofContainer: async () => Promise.reject(new Error('cannot ask CRI at /run/containerd/containerd.sock for container c0ffee: UNAVAILABLE')) };
         const d = await gate(f);
         assert.equal(d.action, 'refuse');
         assert.match(d.reason, /^cannot ask CRI which pod container c0ffee belongs to, so it is refused: cannot ask CRI at/);
       });
       it('believes the record of a container CRI does not have', async () => {
         const f = await fixture({ criBundle: true, namespace: 'default', sign: false });
-        f.deps.cri = { ofContainer: async () => undefined };
+        f.deps.cri = { requestOf: async () => undefined, ofContainer: async () => undefined };
         const d = await gate(f);
         assert.equal(d.action, 'pass', d.reason);
         assert.equal(d.namespace, 'default');
@@ -573,7 +573,7 @@ describe('gateCreate', () => {
       });
       it('does not ask about a sandbox (CRI has it only once it has started)', async () => {
         const f = await fixture({ criBundle: true, sandbox: true });
-        f.deps.cri = { ofContainer: async () => assert.fail('CRI asked about a sandbox') };
+        f.deps.cri = { requestOf: async () => undefined, ofContainer: async () => assert.fail('CRI asked about a sandbox') };
         assert.equal((await gate(f)).action, 'allow');
       });
     });

@@ -373,7 +373,6 @@ export async function checkCriIdentity<D extends GateDecision>(
  * config (cri-request.ts). Nothing to hold it to when CRI has no request.
  */
 async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource): Promise<void> {
-  if (!cri.requestOf) return;
   let request;
   try {
     request = await cri.requestOf(containerId);

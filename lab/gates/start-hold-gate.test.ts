@@ -328,7 +328,7 @@ describe('gateStart', () => {
     });
     it("refuses the start when the record (and the bundle from it) names another namespace than CRI's own state", async () => {
       const n = withRecord(node(), recorded('default'), recorded('default'));
-      n.deps.cri = { ofContainer: async () => ({ namespace: 'kube-system', pod: 'agent', container: 'main', sandboxId: 'sb' }) };
+      n.deps.cri = { requestOf: async () => undefined, ofContainer: async () => ({ namespace: 'kube-system', pod: 'agent', container: 'main', sandboxId: 'sb' }) };
       const d = await gateStart(n.argv, n.config, n.deps);
       assert.equal(d?.action, 'refuse');
       assert.equal(d?.namespace, 'kube-system');

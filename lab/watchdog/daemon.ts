@@ -583,7 +583,7 @@ export class WatchdogDaemon {
    * CRI cannot be asked (reported once).
    */
   async #criRequest(id: string, recorded: RecordedSpec): Promise<{ identity: CriIdentity; request: CriRequest } | undefined> {
-    if (!this.deps.cri?.requestOf || recorded.annotations?.[CRI_ANNOTATIONS.containerType] !== 'container') return undefined;
+    if (!this.deps.cri || recorded.annotations?.[CRI_ANNOTATIONS.containerType] !== 'container') return undefined;
     try {
       const identity = await this.deps.cri.ofContainer(id);
       const request = identity && (await this.deps.cri.requestOf(id));
@@ -854,27 +854,25 @@ export class WatchdogDaemon {
   #checkGated(w: Watched): void {
     if (w.sandbox || !this.#protectedNamespaces.some((p) => globMatch(p, w.namespace))) return;
     const ungated = ungatedReason(w.expectation.rootfs);
-    if (!ungated) return;
-    w.reported.add('gate:ungated');
-    this.alert(w, { kind: 'gate', reasons: ungated.reasons, reason: ungated.reason, trigger: 'discovery' });
-    if (w.mode === 'enforce') void this.enforce(w, ungated.reason);
+    if (ungated) this.#gateFinding(w, 'ungated', ungated.reasons, ungated.reason);
   }
 
   /** The bundle a watched task runs from must be what containerd recorded (and the start gate wrote). */
   #checkBundle(w: Watched, edits: readonly string[]): void {
     if (edits.length === 0) return;
-    w.reported.add('gate:bundle-edited');
-    const reason = `the bundle's config.json is not the spec containerd recorded for this container${w.expectation.rootfs.gated ? ' (with the start gate\'s rewrite)' : ''}: ${edits.join('; ')}; it was edited on the node`;
-    this.alert(w, { kind: 'gate', reasons: ['bundle-edited'], reason, trigger: 'discovery' });
-    if (w.mode === 'enforce') void this.enforce(w, reason);
+    this.#gateFinding(w, 'bundle-edited', ['bundle-edited'], `the bundle's config.json is not the spec containerd recorded for this container${w.expectation.rootfs.gated ? ' (with the start gate\'s rewrite)' : ''}: ${edits.join('; ')}; it was edited on the node`);
   }
 
   /** containerd's record of a watched workload container must name the pod CRI has, and mount only what was requested. */
   #checkRecord(w: Watched, changes: readonly string[]): void {
     if (changes.length === 0) return;
-    w.reported.add('gate:record-changed');
-    const reason = `containerd's record of this container does not follow from what CRI holds of it: ${changes.join('; ')}; the record was changed through containerd's API`;
-    this.alert(w, { kind: 'gate', reasons: ['record-changed'], reason, trigger: 'discovery' });
+    this.#gateFinding(w, 'record-changed', ['record-changed'], `containerd's record of this container does not follow from what CRI holds of it: ${changes.join('; ')}; the record was changed through containerd's API`);
+  }
+
+  /** A `gate` alert found at discovery, once per container and key; enforce mode stops the container. */
+  #gateFinding(w: Watched, key: string, reasons: string[], reason: string): void {
+    w.reported.add(`gate:${key}`);
+    this.alert(w, { kind: 'gate', reasons, reason, trigger: 'discovery' });
     if (w.mode === 'enforce') void this.enforce(w, reason);
   }
 
