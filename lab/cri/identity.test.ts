@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { CRI_IDENTITY_API, criIdentities, identityDifferences } from './identity.ts';
+import { CRI_IDENTITY_API, askedEarly, criIdentities, identityDifferences, type CriIdentitySource } from './identity.ts';
 
 /** CRI's memory: containers → their sandbox and name; sandboxes → their pod's name and namespace. */
 const CONTAINERS: Record<string, { podSandboxId: string; name: string }> = { agent: { podSandboxId: 'sb1', name: 'system-agent' }, orphan: { podSandboxId: 'gone', name: 'x' } };
@@ -81,6 +81,54 @@ describe('criIdentities', () => {
     } finally {
       missing.close();
     }
+  });
+});
+
+describe('askedEarly', () => {
+  /** A source that logs each question as it is asked, and answers when told to. */
+  const recording = () => {
+    const asked: string[] = [];
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const source: CriIdentitySource = {
+      ofContainer: async (id) => {
+        asked.push(`ofContainer ${id}`);
+        await answered;
+        return { namespace: 'kube-system', pod: 'p', container: 'c', sandboxId: 's' };
+      },
+      requestOf: async (id) => {
+        asked.push(`requestOf ${id}`);
+        await answered;
+        if (id === 'broken') throw new Error('cannot ask CRI');
+        return { command: [], args: [], mounts: [] };
+      },
+    };
+    return { asked, answer, source };
+  };
+  it('asks both questions about the container at once, before either is awaited, and each only once', async () => {
+    const r = recording();
+    const early = askedEarly(r.source, 'agent', { request: true });
+    assert.deepEqual(r.asked, ['ofContainer agent', 'requestOf agent']);
+    r.answer();
+    assert.equal((await early.ofContainer('agent'))?.namespace, 'kube-system');
+    assert.deepEqual(await early.requestOf('agent'), { command: [], args: [], mounts: [] });
+    assert.equal(r.asked.length, 2);
+  });
+  it('leaves the request to be asked when wanted, and asks about other containers as the source does', async () => {
+    const r = recording();
+    const early = askedEarly(r.source, 'agent', { request: false });
+    assert.deepEqual(r.asked, ['ofContainer agent']);
+    r.answer();
+    await early.requestOf('agent');
+    await early.ofContainer('other');
+    assert.deepEqual(r.asked, ['ofContainer agent', 'requestOf agent', 'ofContainer other']);
+  });
+  it('keeps a failure for the question that is awaited, with no unhandled rejection meanwhile', async () => {
+    const r = recording();
+    const early = askedEarly(r.source, 'broken', { request: true });
+    r.answer();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await assert.rejects(early.requestOf('broken'), /cannot ask CRI/);
   });
 });
 

@@ -142,6 +142,25 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
 }
 
 /**
+ * `source` with the questions about one container already asked: each is
+ * sent now, together, and answered (or failed) once, so that a decision
+ * that needs them waits for the slowest rather than for their sum.
+ * `request: false` leaves the request to be asked when wanted.
+ */
+export function askedEarly(source: CriIdentitySource, containerId: string, what: { request: boolean }): CriIdentitySource {
+  const settled = <T>(p: Promise<T>) => {
+    p.catch(() => undefined); // each is awaited by its question; none may go unhandled meanwhile
+    return p;
+  };
+  const identity = settled(source.ofContainer(containerId));
+  const request = what.request ? settled(source.requestOf(containerId)) : undefined;
+  return {
+    ofContainer: (id) => (id === containerId ? identity : source.ofContainer(id)),
+    requestOf: (id) => (id === containerId && request ? request : source.requestOf(id)),
+  };
+}
+
+/**
  * Where containerd's record of a container (its spec's CRI annotations)
  * names another pod than CRI's memory does; empty when they agree.
  */

@@ -133,6 +133,17 @@ for (const [way, records] of ways) {
       await assert.rejects(records().recordedSpec('no-extension'), refusedWith(/^container no-extension: containerd's record of it holds no OCI spec$/));
       await assert.rejects(records().recordedSpec('gone'), refusedWith(/^container gone has no containerd record to hold the spec its bundle was written from: .*not found/));
     });
+    it('gives the spec and the image ID from one read of the record, each with its own refusal', async () => {
+      const created = await records().container('created');
+      assert.deepEqual(created.spec(), SPEC);
+      assert.equal(created.criImageId(), digest('c'));
+      const bare = await records().container('no-extension');
+      assert.throws(() => bare.spec(), refusedWith(/holds no OCI spec$/));
+      assert.throws(() => bare.criImageId(), refusedWith(/not created through CRI/));
+      const gone = await records().container('gone');
+      assert.throws(() => gone.spec(), refusedWith(/^container gone has no containerd record to hold the spec/));
+      assert.throws(() => gone.criImageId(), refusedWith(/^container gone has no containerd record to say which image/));
+    });
   });
 }
 

@@ -47,6 +47,18 @@ export interface ContainerdRecords {
    * (lab/gates/bundle-spec.ts compares the two).
    */
   recordedSpec(containerId: string): Promise<RecordedSpec>;
+  /**
+   * One read of containerd's record of the container, for a decision that
+   * needs both its spec and its image ID: each answer, or its refusal, as
+   * `recordedSpec` and `criImageId` give them, from the same snapshot.
+   */
+  container(containerId: string): Promise<ContainerRecord>;
+}
+
+/** containerd's record of a container as read once; each getter throws the refusal its own question would. */
+export interface ContainerRecord {
+  spec(): RecordedSpec;
+  criImageId(): string;
 }
 
 /** An OCI spec as containerd recorded it (JSON), with the fields the gates read. */
@@ -87,10 +99,41 @@ export function imageIdFromCriMetadata(containerId: string, extension: Buffer | 
   return imageRef;
 }
 
+/** The per-question methods over one way of reading a container's record. */
+function containerQuestions(read: (containerId: string) => Promise<ContainerRecord>): Pick<ContainerdRecords, 'container' | 'criImageId' | 'recordedSpec'> {
+  return {
+    container: read,
+    criImageId: async (containerId) => (await read(containerId)).criImageId(),
+    recordedSpec: async (containerId) => (await read(containerId)).spec(),
+  };
+}
+
 const ctr = (c: ContainerdTarget, ...args: string[]) => ['ctr', ...(c.address ? ['--address', c.address] : []), '-n', c.namespace, ...args];
 
 /** The records as `ctr` prints them. */
 export function ctrRecords(exec: Exec, c: ContainerdTarget): ContainerdRecords {
+  const readRecord = async (containerId: string): Promise<ContainerRecord> => {
+    const r = await exec.run(ctr(c, 'containers', 'info', containerId));
+    const info = () => {
+      try {
+        return JSON.parse(r.stdout.toString()) as { Spec?: unknown; Extensions?: Record<string, { value?: string }> };
+      } catch (err) {
+        throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
+      }
+    };
+    return {
+      spec() {
+        if (r.exitCode !== 0) throw noRecord(containerId, r.stderr.trim(), SPEC_PURPOSE);
+        const spec = info().Spec;
+        return specFromRecord(containerId, spec === undefined ? undefined : JSON.stringify(spec));
+      },
+      criImageId() {
+        if (r.exitCode !== 0) throw noRecord(containerId, r.stderr.trim());
+        const value = info().Extensions?.[CRI_METADATA_EXTENSION]?.value;
+        return imageIdFromCriMetadata(containerId, value === undefined ? undefined : Buffer.from(value, 'base64'));
+      },
+    };
+  };
   return {
     async imageTarget(image) {
       const r = await runChecked(exec, ctr(c, 'images', 'ls', `name==${image}`));
@@ -99,30 +142,7 @@ export function ctrRecords(exec: Exec, c: ContainerdTarget): ContainerdRecords {
       if (!digest?.startsWith('sha256:')) throw notInStore(image, c.namespace);
       return digest;
     },
-    async criImageId(containerId) {
-      const r = await exec.run(ctr(c, 'containers', 'info', containerId));
-      if (r.exitCode !== 0) throw noRecord(containerId, r.stderr.trim());
-      let extension: Buffer | undefined;
-      try {
-        const info = JSON.parse(r.stdout.toString()) as { Extensions?: Record<string, { value?: string }> };
-        const value = info.Extensions?.[CRI_METADATA_EXTENSION]?.value;
-        extension = value === undefined ? undefined : Buffer.from(value, 'base64');
-      } catch (err) {
-        throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
-      }
-      return imageIdFromCriMetadata(containerId, extension);
-    },
-    async recordedSpec(containerId) {
-      const r = await exec.run(ctr(c, 'containers', 'info', containerId));
-      if (r.exitCode !== 0) throw noRecord(containerId, r.stderr.trim(), SPEC_PURPOSE);
-      let spec: unknown;
-      try {
-        spec = (JSON.parse(r.stdout.toString()) as { Spec?: unknown }).Spec;
-      } catch (err) {
-        throw new Refusal(`container ${containerId}: containerd's record of it cannot be read (${(err as Error).message})`);
-      }
-      return specFromRecord(containerId, spec === undefined ? undefined : JSON.stringify(spec));
-    },
+    ...containerQuestions(readRecord),
   };
 }
 
@@ -207,6 +227,22 @@ export function apiRecords(c: ContainerdTarget, timeoutMs = 10_000): ContainerdR
       client.Get(req, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => resolve(err ? { err } : { res }));
     });
   const unreachable = (what: string, err: grpc.ServiceError) => new Refusal(`cannot ask containerd at ${socket} ${what}: ${grpc.status[err.code] ?? err.code}: ${err.details}`);
+  const readRecord = async (containerId: string): Promise<ContainerRecord> => {
+    const { res, err } = await call(containers, { id: containerId });
+    const refusal = (purpose?: string) => (err?.code === grpc.status.NOT_FOUND ? noRecord(containerId, err.details, purpose) : err ? unreachable(`for container ${containerId}`, err) : undefined);
+    return {
+      spec() {
+        const refused = refusal(SPEC_PURPOSE);
+        if (refused) throw refused;
+        return specFromRecord(containerId, res?.container?.spec?.value);
+      },
+      criImageId() {
+        const refused = refusal();
+        if (refused) throw refused;
+        return imageIdFromCriMetadata(containerId, res?.container?.extensions?.[CRI_METADATA_EXTENSION]?.value);
+      },
+    };
+  };
   return {
     async imageTarget(image) {
       const { res, err } = await call(images, { name: image });
@@ -216,18 +252,7 @@ export function apiRecords(c: ContainerdTarget, timeoutMs = 10_000): ContainerdR
       if (!digest?.startsWith('sha256:')) throw notInStore(image, c.namespace);
       return digest;
     },
-    async criImageId(containerId) {
-      const { res, err } = await call(containers, { id: containerId });
-      if (err?.code === grpc.status.NOT_FOUND) throw noRecord(containerId, err.details);
-      if (err) throw unreachable(`for container ${containerId}`, err);
-      return imageIdFromCriMetadata(containerId, res?.container?.extensions?.[CRI_METADATA_EXTENSION]?.value);
-    },
-    async recordedSpec(containerId) {
-      const { res, err } = await call(containers, { id: containerId });
-      if (err?.code === grpc.status.NOT_FOUND) throw noRecord(containerId, err.details, SPEC_PURPOSE);
-      if (err) throw unreachable(`for container ${containerId}`, err);
-      return specFromRecord(containerId, res?.container?.spec?.value);
-    },
+    ...containerQuestions(readRecord),
     close() {
       images.close();
       containers.close();

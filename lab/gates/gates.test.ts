@@ -483,6 +483,7 @@ describe('gateCreate', () => {
       const f = await fixture({ criBundle: true });
       const d = await gate(f);
       assert.equal(d.action, 'allow', d.reason);
+      assert.equal(f.calls.filter((c) => c[0] === 'ctr' && c.includes('info')).length, 1, 'the spec and the image ID come from one read of the record');
       assert.equal(d.namespace, 'kube-system');
       const written = JSON.parse(f.deps.readFile(join(f.bundle, 'config.json')));
       assert.equal(written.root.readonly, true);

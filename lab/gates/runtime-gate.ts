@@ -31,7 +31,7 @@ import { parseMountinfo } from '../node/rootfs.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem, type GateConfig } from './config.ts';
 import { checkRuntimeEnvironment, isPinRefusal, type DefenceReader, type PinnedProgram, type RuntimeCheck } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
-import { ctrRecords, type ContainerdRecords } from './containerd-records.ts';
+import { ctrRecords, type ContainerRecord, type ContainerdRecords } from './containerd-records.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
 import { bindLayers, LAYER_BIND, type BoundLayer, type LayerToBind } from './layer-mount.ts';
@@ -42,7 +42,7 @@ import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
-import { identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
+import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
 import { departuresFromRequest, type ImageCommand } from './cri-request.ts';
 
@@ -199,16 +199,28 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   } catch (err) {
     return { time, action: 'refuse', reason: `cannot read the OCI spec of bundle ${bundle}: ${describeError(err)}` };
   }
+  const { stagesMs: stages, stage } = stageTimer();
+  // What CRI holds of a workload container is asked for beside containerd's
+  // record, not after it. The bundle's word on what the task is decides only
+  // what is asked early; the decision takes nothing from it.
+  const claimed = spec.annotations ?? {};
+  const early =
+    isCriBundle(bundle) && deps.cri && claimed[CRI_ANNOTATIONS.containerType] === 'container'
+      ? askedEarly(deps.cri, containerId, { request: !(config instanceof Error) && tierOf(config, claimed[CRI_ANNOTATIONS.namespace] ?? '').tier === 'system' })
+      : undefined;
   // Which pod and namespace the task belongs to is containerd's word, not the
   // bundle's: config.json is root's to edit before runc reads it.
+  let record: ContainerRecord | undefined;
   let recorded: OciSpec | undefined;
   if (isCriBundle(bundle)) {
     try {
-      recorded = (await deps.records.recordedSpec(containerId)) as OciSpec;
+      record = await deps.records.container(containerId);
+      recorded = record.spec() as OciSpec;
     } catch (err) {
       return { time, action: 'refuse', reason: `cannot compare the bundle ${bundle} with containerd's record of container ${containerId}, so it is refused: ${describeError(err)}` };
     }
   }
+  stage('record');
   const a = (recorded ?? spec).annotations ?? {};
   const base: GateDecision = {
     time,
@@ -226,10 +238,12 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   // A workload container's pod is, above all, CRI's word: the record too can
   // be rewritten, through containerd's API (lab/cri/identity.ts).
   let criIdentity: CriIdentity | undefined;
-  if (recorded && !sandbox && deps.cri) {
-    const checked = await checkCriIdentity(base, containerId, a, deps.cri);
+  const cri = recorded && !sandbox ? (early ?? deps.cri) : undefined;
+  if (cri) {
+    const checked = await checkCriIdentity(base, containerId, a, cri);
     if (checked.refusal) return checked.refusal;
     criIdentity = checked.identity;
+    stage('criIdentity');
   }
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
@@ -246,7 +260,6 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   }
   if (tier.tier !== 'system') return { ...base, reason: `namespace "${namespace}" is not protected (${tier.rule})` };
   const image = base.image ?? '';
-  const { stagesMs: stages, stage } = stageTimer();
   try {
     // What runs after an allow is runc: a replaced runc could undo everything below.
     deps.runtime?.(config.runtime);
@@ -255,9 +268,6 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     const layerBind = deps.layerBind?.() ?? LAYER_BIND;
     const roots = loadTrustedRootsPem(config.trustedRootsFile, deps.readDefence);
     stage('pins');
-    // The image CRI created a workload container from, asked beside the manifest lookup (both are containerd records).
-    const createdFrom = sandbox ? undefined : deps.records.criImageId(containerId);
-    createdFrom?.catch(() => undefined); // awaited below, after the signature
     const { bytes, digest } = await manifestOf(deps.records, image, deps.content);
     stage('manifest');
     const trust = await decideImageTrust(image, bytes, digest, config, roots, deps.clock, deps.versions);
@@ -284,12 +294,13 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     // re-pointed in between (an unsigned config over the same layers) would
     // start the attacker's command from verified layers: bind to the image
     // CRI actually used.
-    const created = await createdFrom;
+    // The image CRI created a workload container from, in the record read above.
+    const created = sandbox ? undefined : record ? record.criImageId() : await deps.records.criImageId(containerId);
     if (created !== undefined && created !== trust.configDigest) {
       throw new Refusal(`the container was created from image ${created}, not from the verified ${image}@${digest} (config ${trust.configDigest}): the name was pointed at another image between CreateContainer and the start`);
     }
     // And the process and mounts runc will get must follow from the request and that config.
-    if (criIdentity && deps.cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, deps.cri);
+    if (criIdentity && cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, cri);
     stage('config');
 
     const rootfs = isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs');

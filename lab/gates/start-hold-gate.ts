@@ -56,7 +56,7 @@ import { describeError } from '../errors.ts';
 import type { GateConfig } from './config.ts';
 import { isPinRefusal, pinNow, pinnedProgramOf, type DefenceReader, type PinnedProgram } from './pins.ts';
 import { checkCriIdentity, CRI_ANNOTATIONS, CRI_CONTAINERD_NAMESPACE, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
-import type { CriIdentitySource } from '../cri/identity.ts';
+import { askedEarly, type CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, specDifferences, type RewritableSpec } from './bundle-spec.ts';
 import type { ContainerdRecords, RecordedSpec } from './containerd-records.ts';
 import { tierOf } from './tiers.ts';
@@ -156,8 +156,11 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   }
   // The task's identity is containerd's word (bundle-spec.ts): the bundle was
   // rewritten by the start gate at create and is root's to edit since.
+  // CRI is asked beside containerd's record, on the bundle's word on what the task is; the decision takes nothing from that word.
+  const criTask = namespace === CRI_CONTAINERD_NAMESPACE && deps.records !== undefined;
+  const early = criTask && deps.cri && bundleSpec?.annotations?.[CRI_ANNOTATIONS.containerType] === 'container' ? askedEarly(deps.cri, id, { request: false }) : undefined;
   let recorded: RecordedSpec | undefined;
-  if (namespace === CRI_CONTAINERD_NAMESPACE && deps.records) {
+  if (criTask && deps.records) {
     try {
       recorded = await deps.records.recordedSpec(id);
     } catch (err) {
@@ -180,8 +183,9 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   // Not a CRI workload container: nothing of the gate's or the audit daemon's to do.
   const known = recorded !== undefined || bundleConfig !== undefined;
   if (known && type !== 'container') return undefined;
-  if (recorded && deps.cri) {
-    const { refusal } = await checkCriIdentity(base, id, annotations, deps.cri);
+  const cri = early ?? deps.cri;
+  if (recorded && cri) {
+    const { refusal } = await checkCriIdentity(base, id, annotations, cri);
     if (refusal) return refusal;
   }
   const tier = known ? tierOf(config, base.namespace ?? '') : undefined;
