@@ -49,6 +49,8 @@ Feature: Node integrity gates admit only what the signature covers
       | ungated-by-updated-containerd-record      | system-agent | integrity |
       | command-rewritten-in-containerd-record    | system-agent | vanilla   |
       | command-rewritten-in-containerd-record    | system-agent | integrity |
+      | hook-added-in-containerd-record           | system-agent | vanilla   |
+      | hook-added-in-containerd-record           | system-agent | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { GATE_TMP_MOUNT, gatedSpec, specDifferences } from './bundle-spec.ts';
+import { GATE_TMP_MOUNT, gatedSpec, hooksIn, specDifferences } from './bundle-spec.ts';
 
 /** A container's spec as containerd's CRI records it (abridged from a lab node). */
 const RECORDED = {
@@ -63,5 +63,24 @@ describe('specDifferences', () => {
     const many = structuredClone(RECORDED) as unknown as Record<string, unknown>;
     for (const k of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) many[k] = 1;
     assert.equal(specDifferences(many, RECORDED, 3).length, 3);
+  });
+});
+
+describe('hooksIn', () => {
+  it('finds none in a spec without hooks, or with empty stages', () => {
+    assert.deepEqual(hooksIn(RECORDED), []);
+    assert.deepEqual(hooksIn({ hooks: { prestart: [], poststop: null } }), []);
+  });
+  it('names every hook by stage, index, program and arguments', () => {
+    const hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'id'] }], poststart: [{ path: '/usr/bin/true' }, { path: '/usr/bin/logger', args: ['logger', 'up'] }] };
+    assert.deepEqual(hooksIn({ hooks }), [
+      'hooks.startContainer[0]: /bin/sh ["sh","-c","id"]',
+      'hooks.poststart[0]: /usr/bin/true []',
+      'hooks.poststart[1]: /usr/bin/logger ["logger","up"]',
+    ]);
+  });
+  it('names a malformed hooks field rather than passing it over', () => {
+    assert.deepEqual(hooksIn({ hooks: 'run-me' }), ['hooks: "run-me"']);
+    assert.deepEqual(hooksIn({ hooks: { createRuntime: { path: '/x' } } }), ['hooks.createRuntime: {"path":"/x"}']);
   });
 });

@@ -66,6 +66,38 @@ export function gatedSpec<S extends RewritableSpec>(spec: S): S {
   return { ...spec, root: { ...spec.root, readonly: true }, mounts: noexecWritableMounts(withTmp) };
 }
 
+/**
+ * The OCI hooks a spec asks runc to run, each named by its stage, index and
+ * program (`hooks.startContainer[0]: /bin/sh ["sh","-c","…"]`); empty when
+ * there are none.
+ *
+ * A hook is a program runc runs at a stage of the container's life:
+ * `startContainer` inside the container, after its root and mounts are set
+ * up and before its first process; the others in the runtime's namespaces.
+ * containerd's CRI puts none into a spec unless a CDI device or an NRI
+ * plugin asks for one, and a protected node has neither; a hook in a
+ * protected task's spec was put there by someone else, through containerd's
+ * API or by editing the bundle, and a `startContainer` hook is a command
+ * from no signed config run in the protected container (the
+ * `hook-added-in-containerd-record` attack). So a protected task's spec has
+ * none.
+ */
+export function hooksIn(spec: object): string[] {
+  const hooks = (spec as { hooks?: unknown }).hooks;
+  if (hooks === undefined || hooks === null) return [];
+  if (typeof hooks !== 'object' || Array.isArray(hooks)) return [`hooks: ${shown(hooks)}`];
+  const out: string[] = [];
+  for (const [stage, list] of Object.entries(hooks as Record<string, unknown>)) {
+    if (list === undefined || list === null || (Array.isArray(list) && list.length === 0)) continue;
+    if (!Array.isArray(list)) {
+      out.push(`hooks.${stage}: ${shown(list)}`);
+      continue;
+    }
+    list.forEach((h: { path?: unknown; args?: unknown }, i) => out.push(`hooks.${stage}[${i}]: ${String(h?.path)} ${shown(h?.args ?? [])}`));
+  }
+  return out;
+}
+
 const shown = (value: unknown) => {
   const text = value === undefined ? 'absent' : JSON.stringify(value);
   return text.length > 200 ? `${text.slice(0, 197)}...` : text;

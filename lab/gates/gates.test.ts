@@ -273,6 +273,8 @@ describe('gateCreate', () => {
     criBundle?: boolean;
     /** containerd has no record of the container. */
     noRecord?: boolean;
+    /** OCI hooks in containerd's record of the container (and so in its bundle). */
+    hooks?: Record<string, { path: string; args?: string[] }[]>;
   }
 
   /** A bundle with a rootfs overlay of two real layer files, and a signed manifest for them. */
@@ -323,6 +325,7 @@ describe('gateCreate', () => {
             'io.kubernetes.cri.image-name': image,
           },
       mounts: CRI_MOUNTS,
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
     };
     // containerd writes its record's spec into the bundle as config.json.
     await writeFile(join(bundle, 'config.json'), JSON.stringify(recorded));
@@ -508,6 +511,29 @@ describe('gateCreate', () => {
       const d = await gate(f);
       assert.equal(d.action, 'refuse');
       assert.match(d.reason, /mounts: \d+ entries in the bundle, \d+ in containerd's record: \{"destination":"\/usr\/bin","type":"bind","source":"\/var\/tmp\/evil".* in the bundle only/);
+    });
+    for (const sandbox of [false, true]) {
+      it(`refuses a protected ${sandbox ? 'sandbox' : 'container'} whose recorded spec asks runc for a hook, naming it, and mounts nothing`, async () => {
+        const hook = { path: '/bin/sh', args: ['sh', '-c', 'id > /tmp/hook-ran'] };
+        const f = await fixture({ criBundle: true, sandbox, hooks: { startContainer: [hook] } });
+        const d = await gate(f);
+        assert.equal(d.action, 'refuse');
+        assert.equal(d.internalError, undefined);
+        assert.deepEqual(d.hooks, ['hooks.startContainer[0]: /bin/sh ["sh","-c","id > /tmp/hook-ran"]']);
+        assert.match(d.reason, /^the spec asks runc to run a hook \(hooks\.startContainer\[0\]: \/bin\/sh .*CRI puts none into a protected task's spec/);
+        assert.equal(mountsOf(f).length, 0);
+      });
+    }
+    it('refuses a hook in a bundle containerd holds no record for (not a CRI task), too', async () => {
+      const f = await fixture({ hooks: { createContainer: [{ path: '/usr/local/bin/mount-over' }] } });
+      const d = await gate(f);
+      assert.equal(d.action, 'refuse');
+      assert.deepEqual(d.hooks, ['hooks.createContainer[0]: /usr/local/bin/mount-over []']);
+    });
+    it('lets an unprotected container keep its hooks', async () => {
+      const f = await fixture({ criBundle: true, namespace: 'default', sign: false, hooks: { startContainer: [{ path: '/bin/true' }] } });
+      const d = await gate(f);
+      assert.equal(d.action, 'pass', d.reason);
     });
     it('refuses when containerd has no record of the container, as it cannot say whose it is', async () => {
       const f = await fixture({ criBundle: true, noRecord: true });

@@ -43,7 +43,7 @@ import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
-import { gatedSpec, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
+import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
 import { departuresFromRequest, type ImageCommand } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
@@ -120,6 +120,8 @@ export interface GateDecision {
   bundleEdits?: string[];
   /** Where containerd's record of a workload container names another pod than CRI's own state (lab/cri/identity.ts). */
   recordChanges?: string[];
+  /** The OCI hooks a protected task's spec asked runc to run (bundle-spec.ts `hooksIn`). */
+  hooks?: string[];
   /** Application tier: which check refused (app-image.ts codes). */
   check?: AppCheckCode;
   /** Application tier: each layer file against the reference rebuilt from its verified blob. */
@@ -252,6 +254,10 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
   if (recorded && tier.tier !== 'none') {
     const edits = specDifferences(spec, recorded);
     if (edits.length > 0) return { ...base, action: 'refuse', reason: `the bundle's config.json is not the spec containerd recorded for this container: ${edits.join('; ')}; it was edited on the node after containerd wrote it`, bundleEdits: edits };
+  }
+  if (tier.tier !== 'none') {
+    const hooks = hooksIn(recorded ?? spec);
+    if (hooks.length > 0) return { ...base, action: 'refuse', reason: `the spec asks runc to run ${hooks.length === 1 ? 'a hook' : `${hooks.length} hooks`} (${hooks.join('; ')}): CRI puts none into a protected task's spec, so ${hooks.length === 1 ? 'it was' : 'they were'} added on the node`, hooks };
   }
   // The application tier checks workload images against their digests; the pause image is the node's own, verified in the system tier only.
   if (sandbox && tier.tier !== 'system') return { ...base, reason: `pod sandbox in namespace "${namespace}": the pause image is verified in the system tier only (${tier.rule})` };

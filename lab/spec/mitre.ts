@@ -115,6 +115,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'ungated-by-forged-bundle-namespace',
   'ungated-by-updated-containerd-record',
   'command-rewritten-in-containerd-record',
+  'hook-added-in-containerd-record',
   'watchdog-restart-after-bundle-edit',
   'watchdog-restart-after-record-edit',
 ]);

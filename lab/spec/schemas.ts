@@ -286,6 +286,7 @@ export const TECHNIQUES = [
   'bundle-namespace-forge',
   'containerd-record-update',
   'containerd-record-command',
+  'containerd-record-hook',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

@@ -70,6 +70,7 @@ type ContainerMessage = { container?: { id?: string; spec?: { typeUrl?: string; 
 export interface EditableSpec {
   annotations?: Record<string, string>;
   process?: { args?: string[] };
+  hooks?: Record<string, { path: string; args?: string[] }[] | undefined>;
 }
 
 /**

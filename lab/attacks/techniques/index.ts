@@ -13,6 +13,7 @@ import { upperdirWrite } from './upperdir-write.ts';
 import { bundleNamespaceForge } from './bundle-namespace-forge.ts';
 import { containerdRecordUpdate } from './containerd-record-update.ts';
 import { containerdRecordCommand } from './containerd-record-command.ts';
+import { containerdRecordHook } from './containerd-record-hook.ts';
 import { bundleMountDeclare } from './bundle-mount-declare.ts';
 import { recordMountDeclare } from './record-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
@@ -75,6 +76,7 @@ const implemented: Technique[] = [
   bundleNamespaceForge,
   containerdRecordUpdate,
   containerdRecordCommand,
+  containerdRecordHook,
   bundleMountDeclare,
   recordMountDeclare,
   contentStoreLayerTamper,
