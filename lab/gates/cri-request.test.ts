@@ -56,6 +56,13 @@ describe('departuresFromRequest', () => {
     assert.equal(out.length, 3);
     assert.ok(out.every((d) => /which no mount of the request CRI holds asked for$/.test(d)), out.join('\n'));
   });
+  it("takes the node's /dev/shm only for a pod on the node's IPC namespace", () => {
+    const r = { ...recorded(), linux: { namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }] } };
+    r.mounts[4] = { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind'] };
+    assert.equal(departuresFromRequest(r, request, image, ids, realpath).length, 1, 'a private IPC namespace gets its own /dev/shm');
+    r.linux.namespaces = [{ type: 'pid' }, { type: 'mount' }];
+    assert.deepEqual(departuresFromRequest(r, request, image, ids, realpath), []);
+  });
   it('names a requested container path bound from another host path', () => {
     const r = recorded();
     r.mounts[5] = { destination: '/data', type: 'bind', source: '/etc', options: ['rbind', 'ro'] };

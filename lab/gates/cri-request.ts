@@ -19,8 +19,9 @@
  * - every mount: the runtime's own (`/proc`, `/dev`, …), a bind the request
  *   asked for (container path and host path, symlinks resolved as CRI
  *   resolves them), CRI's files of this pod's sandbox (`/etc/hosts`,
- *   `/etc/hostname`, `/etc/resolv.conf`, `/dev/shm`), or a volume CRI made
- *   for this container (an image's VOLUME).
+ *   `/etc/hostname`, `/etc/resolv.conf`, `/dev/shm`; the node's `/dev/shm`
+ *   for a pod on the node's IPC namespace), or a volume CRI made for this
+ *   container (an image's VOLUME).
  */
 import { join } from 'node:path';
 import type { CriRequest } from '../cri/identity.ts';
@@ -43,7 +44,11 @@ const SANDBOX_FILES = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'
 export interface RecordedProcessAndMounts {
   process?: { args?: string[] };
   mounts?: { destination: string; type?: string; source?: string; options?: string[] }[];
+  linux?: { namespaces?: { type: string; path?: string }[]; [field: string]: unknown };
 }
+
+/** A spec that lists its namespaces and has no IPC one: the pod shares the node's (hostIPC). */
+const sharesNodeIpc = (spec: Pick<RecordedProcessAndMounts, 'linux'>) => Array.isArray(spec.linux?.namespaces) && !spec.linux.namespaces.some((n) => n.type === 'ipc');
 
 /** The image config fields the command comes from (the signed config blob's `config`). */
 export interface ImageCommand {
@@ -92,7 +97,7 @@ export function departuresFromRequest(
 
 /** The recorded mounts that nothing explains: not the runtime's own, not requested, not this pod's or this container's CRI files. */
 export function unexplainedMounts<M extends { destination: string; type?: string; source?: string; options?: string[] }>(
-  recorded: { mounts?: M[] },
+  recorded: { mounts?: M[]; linux?: RecordedProcessAndMounts['linux'] },
   request: CriRequest,
   ids: { containerId: string; sandboxId: string },
   realpath: (path: string) => string = (p) => p,
@@ -112,6 +117,8 @@ export function unexplainedMounts<M extends { destination: string; type?: string
     const explained = isBind(m)
       ? asked.some((r) => (r.image ? under(source, '/var/lib/containerd') || under(source, '/run/containerd') : r.hostPath === source || resolved(r.hostPath) === source)) ||
         (SANDBOX_FILES.has(m.destination) && sandboxDirs.some((d) => under(source, d))) ||
+        // A pod on the node's IPC namespace gets the node's /dev/shm instead of its own.
+        (m.destination === '/dev/shm' && source === '/dev/shm' && sharesNodeIpc(recorded)) ||
         containerDirs.some((d) => under(source, d))
       : (RUNTIME_MOUNTS[m.destination] ?? []).includes(m.type ?? '');
     return !explained;

@@ -14,6 +14,7 @@ import { globMatch, parseGateConfig, type GateConfig } from './config.ts';
 import { RootHashCache } from './layer-check.ts';
 import { blobFiles } from './content-store.ts';
 import { GATE_LAYER_ROOT, LAYER_BIND, majminOf } from './layer-mount.ts';
+import type { SpecMount } from './bundle-spec.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { pinFiles, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
@@ -273,6 +274,8 @@ describe('gateCreate', () => {
     criBundle?: boolean;
     /** containerd has no record of the container. */
     noRecord?: boolean;
+    /** Changes containerd's record of the container (and so its bundle) before the gate reads it. */
+    recordEdit?: (spec: { process: { args: string[] }; mounts: SpecMount[] }) => void;
     /** OCI hooks in containerd's record of the container (and so in its bundle). */
     hooks?: Record<string, { path: string; args?: string[] }[]>;
   }
@@ -324,9 +327,11 @@ describe('gateCreate', () => {
             'io.kubernetes.cri.container-name': 'agent',
             'io.kubernetes.cri.image-name': image,
           },
-      mounts: CRI_MOUNTS,
+      // A sandbox has the runtime's mounts and its own /dev/shm only (containerd's CRI podsandbox).
+      mounts: opts.sandbox ? [...CRI_MOUNTS.slice(0, 3), { ...CRI_MOUNTS[3]!, source: `/run/containerd/io.containerd.grpc.v1.cri/sandboxes/${ID}/shm` }] : CRI_MOUNTS,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     };
+    opts.recordEdit?.(recorded as unknown as Parameters<NonNullable<FixtureOptions['recordEdit']>>[0]);
     // containerd writes its record's spec into the bundle as config.json.
     await writeFile(join(bundle, 'config.json'), JSON.stringify(recorded));
     const rootfs = join(bundle, 'rootfs');
@@ -597,6 +602,19 @@ describe('gateCreate', () => {
         const d = await gate(f);
         assert.equal(d.action, 'refuse');
         assert.match(d.reason, /mount \{"destination":"\/scratch".*which no mount of the request CRI holds asked for/);
+      });
+      it("refuses a sandbox whose recorded command is not the signed pause image's entrypoint and cmd", async () => {
+        const f = await fixture({ criBundle: true, sandbox: true, recordEdit: (spec) => void (spec.process = { args: ['/bin/sh', '-c', 'nc -l -p 4444'] }) });
+        const d = await gate(f);
+        assert.equal(d.action, 'refuse');
+        assert.match(d.reason, /record of this pod sandbox does not follow from the signed pause image config .*process\.args \["\/bin\/sh","-c","nc -l -p 4444"\] in containerd's record, \["\/bin\/agent"\]/);
+        assert.equal(mountsOf(f).length, 0);
+      });
+      it('refuses a sandbox whose record binds a host path (a sandbox asks for none)', async () => {
+        const f = await fixture({ criBundle: true, sandbox: true, recordEdit: (spec) => void spec.mounts.push({ destination: '/bin', type: 'bind', source: '/var/tmp/evil', options: ['rbind', 'ro'] }) });
+        const d = await gate(f);
+        assert.equal(d.action, 'refuse');
+        assert.match(d.reason, /mount \{"destination":"\/bin".*which no mount of the request CRI holds asked for/);
       });
       it('does not ask about a sandbox (CRI has it only once it has started)', async () => {
         const f = await fixture({ criBundle: true, sandbox: true });

@@ -44,7 +44,7 @@ import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
-import { departuresFromRequest, type ImageCommand } from './cri-request.ts';
+import { departuresFromRequest, type ImageCommand, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
 
@@ -307,6 +307,8 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     }
     // And the process and mounts runc will get must follow from the request and that config.
     if (criIdentity && cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, cri);
+    // A sandbox is in no CRI memory yet, but CRI builds its spec from the pause image alone.
+    if (sandbox && recorded) checkSandboxSpec(recorded, configBlob, containerId);
     stage('config');
 
     const rootfs = isAbsolute(spec.root?.path ?? 'rootfs') ? spec.root!.path! : join(bundle, spec.root?.path ?? 'rootfs');
@@ -397,15 +399,35 @@ async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: s
     throw new Refusal(`cannot ask CRI what was requested for container ${containerId}: ${describeError(err)}`);
   }
   if (!request) return;
-  let image: ImageCommand;
+  const departures = departuresFromRequest(spec, request, imageCommandOf(configBlob), { containerId, sandboxId: identity.sandboxId }, realpathSync);
+  if (departures.length > 0) {
+    throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for and the signed image config: ${departures.join('; ')}; the record was changed after CreateContainer`);
+  }
+}
+
+/** The entrypoint and cmd in a signed image config (its bytes already checked against the signed digest). */
+function imageCommandOf(configBlob: Buffer): ImageCommand {
   try {
-    image = (JSON.parse(configBlob.toString('utf8')) as { config?: ImageCommand }).config ?? {};
+    return (JSON.parse(configBlob.toString('utf8')) as { config?: ImageCommand }).config ?? {};
   } catch (err) {
     throw new Refusal(`the signed image config is not JSON: ${describeError(err)}`);
   }
-  const departures = departuresFromRequest(spec, request, image, { containerId, sandboxId: identity.sandboxId }, realpathSync);
+}
+
+/**
+ * Refuses (throws) a protected pod sandbox whose recorded command or mounts
+ * do not follow from the signed pause image config alone. containerd's CRI
+ * builds a sandbox's spec from the image (its entrypoint, then its cmd) and
+ * the runtime's defaults, with no command or mount from the kubelet; only
+ * its own /dev/shm is bound in. CRI has no memory of the sandbox to ask
+ * until it has started (lab/cri/identity.ts), so this is what holds the
+ * record: a pause image with a shell would otherwise run whatever command a
+ * rewritten record named, in the pod's namespaces.
+ */
+function checkSandboxSpec(recorded: RecordedProcessAndMounts, configBlob: Buffer, sandboxId: string): void {
+  const departures = departuresFromRequest(recorded, { command: [], args: [], mounts: [] }, imageCommandOf(configBlob), { containerId: sandboxId, sandboxId }, realpathSync);
   if (departures.length > 0) {
-    throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for and the signed image config: ${departures.join('; ')}; the record was changed after CreateContainer`);
+    throw new Refusal(`containerd's record of this pod sandbox does not follow from the signed pause image config (a sandbox's request asks for no command and no mount): ${departures.join('; ')}; the record was changed after RunPodSandbox created it`);
   }
 }
 
