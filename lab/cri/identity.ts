@@ -23,6 +23,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
+import { exerciseResponseCodecs } from '../grpc-warm-up.ts';
 import { CRI_ANNOTATIONS } from './annotations.ts';
 
 export interface CriIdentity {
@@ -97,7 +98,7 @@ interface VerboseConfig {
 }
 
 /** CRI over containerd's socket (the CRI plugin serves on it). `close()` ends the connection. */
-export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySource & { close(): void } {
+export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySource & { warmUp(): Promise<void>; close(): void } {
   const loaded = grpc.loadPackageDefinition(CRI_IDENTITY_API) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
   const options = { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 };
   const client = new loaded.runtime.v1.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure(), options) as unknown as RuntimeClient;
@@ -134,6 +135,15 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
         args: config.args ?? [],
         mounts: (config.mounts ?? []).map((m) => ({ containerPath: m.container_path ?? '', hostPath: m.host_path ?? '', image: m.image !== undefined && m.image !== null })),
       };
+    },
+    /** The connection and the codecs of the three answers, before the first decision (lab/grpc-warm-up.ts). */
+    async warmUp() {
+      exerciseResponseCodecs(CRI_IDENTITY_API, 'runtime.v1.RuntimeService', {
+        ListContainers: { containers: [{ id: 'warm-up', podSandboxId: 'warm-up', metadata: { name: 'warm-up' } }] },
+        PodSandboxStatus: { status: { id: 'warm-up', metadata: { name: 'warm-up', uid: 'u', namespace: 'warm-up' } } },
+        ContainerStatus: { info: { info: '{}' } },
+      });
+      await call(client.ListContainers, { filter: { id: 'integrity-lab-gate-daemon-warm-up' } });
     },
     close() {
       client.close();

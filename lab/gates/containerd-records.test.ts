@@ -148,6 +148,10 @@ for (const [way, records] of ways) {
 }
 
 describe("containerd's API", () => {
+  it('warms up (its codecs, and a question about an image and a container nobody has) without failing', async () => {
+    await api.warmUp();
+    assert.equal(await api.imageTarget('registry.lab/app:1.0'), digest('a'), 'and answers as before');
+  });
   describe('when the namespace is another one', () => {
     it('finds nothing there, as containerd scopes every record by namespace', async () => {
       const other = apiRecords({ address: socket, namespace: 'default' });

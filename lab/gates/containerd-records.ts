@@ -18,6 +18,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
+import { exerciseResponseCodecs } from '../grpc-warm-up.ts';
 import { runChecked, type Exec } from '../exec.ts';
 import { Refusal } from './refusal.ts';
 
@@ -206,7 +207,7 @@ export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
  * first question and kept; `close()` ends it. Each question has `timeoutMs`;
  * an unreachable containerd is a refusal naming the socket, never an allow.
  */
-export function apiRecords(c: ContainerdTarget, timeoutMs = 10_000): ContainerdRecords & { close(): void } {
+export function apiRecords(c: ContainerdTarget, timeoutMs = 10_000): ContainerdRecords & { warmUp(): Promise<void>; close(): void } {
   const socket = c.address ?? DEFAULT_CONTAINERD_SOCKET;
   const loaded = grpc.loadPackageDefinition(CONTAINERD_API) as unknown as {
     containerd: { services: { images: { v1: { Images: grpc.ServiceClientConstructor } }; containers: { v1: { Containers: grpc.ServiceClientConstructor } } } };
@@ -253,6 +254,19 @@ export function apiRecords(c: ContainerdTarget, timeoutMs = 10_000): ContainerdR
       return digest;
     },
     ...containerQuestions(readRecord),
+    /**
+     * The connection and the codecs of every answer read here, before the
+     * first decision (lab/grpc-warm-up.ts): a question about an image and a
+     * container nobody has, and a sample of each answer through its decoder.
+     */
+    async warmUp() {
+      const sample = { typeUrl: 'integrity-lab/warm-up', value: Buffer.from('{}') };
+      exerciseResponseCodecs(CONTAINERD_API, 'containerd.services.images.v1.Images', { Get: { image: { name: 'warm-up', target: { mediaType: 'm', digest: 'sha256:0' } } } });
+      exerciseResponseCodecs(CONTAINERD_API, 'containerd.services.containers.v1.Containers', {
+        Get: { container: { id: 'warm-up', spec: sample, extensions: { [CRI_METADATA_EXTENSION]: sample } } },
+      });
+      await Promise.all([call(images, { name: 'integrity-lab.invalid/gate-daemon-warm-up:0' }), call(containers, { id: 'integrity-lab-gate-daemon-warm-up' })]);
+    },
     close() {
       images.close();
       containers.close();

@@ -131,19 +131,21 @@ function prewarm(cache: RootHashCache): void {
 /**
  * First-use costs paid at the daemon's start, not inside the first
  * container's decision: the first hash of the runtime and of the layer-bind
- * helper (later checks are a stat while their identity is unchanged) and the connection to
- * containerd with its code paths (a lookup of a name no image has). Neither
+ * helper (later checks are a stat while their identity is unchanged), and the
+ * connections to containerd and its CRI with the codecs of their answers
+ * (lab/grpc-warm-up.ts). Neither
  * changes a decision: a failed warm-up is ignored, and each decision checks
  * again.
  */
-function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, layerBind: PinnedProgram, records: ContainerdRecords, readDefence: DefenceReader): void {
+function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, layerBind: PinnedProgram, records: { warmUp(): Promise<void> }, cri: { warmUp(): Promise<void> }, readDefence: DefenceReader): void {
   try {
     if (!(pin instanceof Error)) runtime(pin.path);
     layerBind();
   } catch {
     // the first decision refuses and says why
   }
-  void records.imageTarget('integrity-lab.invalid/gate-daemon-warm-up:0').catch(() => undefined);
+  void records.warmUp().catch(() => undefined);
+  void cri.warmUp().catch(() => undefined);
   // The signature verifier (X.509, WebCrypto) on the trusted roots, and Node's HTTP client, which the pull gate asks the registry with.
   try {
     void warmUpVerifier(loadTrustedRootsPem(loadGateConfig(GATE_CONFIG_PATH, readDefence).trustedRootsFile, readDefence)).catch(() => undefined);
@@ -193,7 +195,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   const runtime = runtimeChecker(runtimePin, {}, { pin: pinPreload(new Date()) }, libraries);
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
-  warmUp(runtime, runtimePin, layerBind, records, readDefence);
+  warmUp(runtime, runtimePin, layerBind, records, cri, readDefence);
   // The shell the hold runs in, hashed once, now, as the runtime is; layer-bind also sets each container's memfd policy.
   const hold = nodeStartDeps(readDefence, pinnedHoldShell(), layerBind, records, cri);
   // Latch as soon as the audit daemon offers its hold, not at the first start.
