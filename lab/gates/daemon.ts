@@ -20,6 +20,7 @@ import { describeError } from '../errors.ts';
 import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { apiRecords, DEFAULT_CONTAINERD_SOCKET, type ContainerdRecords } from './containerd-records.ts';
+import { CreatedTasks } from './created-tasks.ts';
 import { criIdentities, type CriIdentitySource } from '../cri/identity.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, parseLoaderVariables, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
@@ -67,7 +68,8 @@ export async function answer(
       const errors: string[] = [];
       // After a create's arguments, the wrapper sends the loader variables it removed from runc's environment.
       const runtimeLoaderVariables = parseLoaderVariables(stdin);
-      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, cri, layerBind, runtimeLoaderVariables }, (l) => errors.push(l));
+      // What the create establishes is kept for the start that follows (created-tasks.ts).
+      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, cri, layerBind, runtimeLoaderVariables, created: hold.created }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);
@@ -197,7 +199,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   warmUp(runtime, runtimePin, layerBind, records, cri, readDefence);
   // The shell the hold runs in, hashed once, now, as the runtime is; layer-bind also sets each container's memfd policy.
-  const hold = nodeStartDeps(readDefence, pinnedHoldShell(), layerBind, records, cri);
+  const hold = { ...nodeStartDeps(readDefence, pinnedHoldShell(), layerBind, records, cri), created: new CreatedTasks() };
   // Latch as soon as the audit daemon offers its hold, not at the first start.
   setInterval(() => {
     try {

@@ -15,6 +15,7 @@ import { RootHashCache } from './layer-check.ts';
 import { blobFiles } from './content-store.ts';
 import { GATE_LAYER_ROOT, LAYER_BIND, majminOf } from './layer-mount.ts';
 import type { SpecMount } from './bundle-spec.ts';
+import { CreatedTasks } from './created-tasks.ts';
 import { judgePull, parsePullArgs } from './pull-gate.ts';
 import { versionRecord, type VersionRecord } from './versions.ts';
 import { pinFiles, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
@@ -539,6 +540,16 @@ describe('gateCreate', () => {
       const f = await fixture({ criBundle: true, namespace: 'default', sign: false, hooks: { startContainer: [{ path: '/bin/true' }] } });
       const d = await gate(f);
       assert.equal(d.action, 'pass', d.reason);
+    });
+    it('keeps what an allowed create established for its start, and nothing of a refused one', async () => {
+      const allowed = await fixture({ criBundle: true });
+      allowed.deps.created = new CreatedTasks();
+      assert.equal((await gate(allowed)).action, 'allow');
+      assert.equal(allowed.deps.created.take(ID)?.recorded.annotations?.['io.kubernetes.cri.sandbox-namespace'], 'kube-system');
+      const refused = await fixture({ criBundle: true, hooks: { startContainer: [{ path: '/bin/sh' }] } });
+      refused.deps.created = new CreatedTasks();
+      assert.equal((await gate(refused)).action, 'refuse');
+      assert.equal(refused.deps.created.take(ID), undefined);
     });
     it('refuses when containerd has no record of the container, as it cannot say whose it is', async () => {
       const f = await fixture({ criBundle: true, noRecord: true });

@@ -32,6 +32,7 @@ import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem, type GateConfig 
 import { checkRuntimeEnvironment, isPinRefusal, type DefenceReader, type PinnedProgram, type RuntimeCheck } from './pins.ts';
 import { blobFiles, manifestOf, type ContentStore } from './content-store.ts';
 import { ctrRecords, type ContainerRecord, type ContainerdRecords } from './containerd-records.ts';
+import type { CreatedTasks } from './created-tasks.ts';
 import { checkSignedConfig, decideImageTrust, quarantineWarranted } from './image-trust.ts';
 import { kernelVerityAvailable, RootHashCache } from './layer-check.ts';
 import { bindLayers, LAYER_BIND, type BoundLayer, type LayerToBind } from './layer-mount.ts';
@@ -148,6 +149,8 @@ export interface RuntimeGateDeps {
   records: ContainerdRecords;
   /** CRI's own state of a workload container's pod (the daemon's kept-open connection); absent: the record is believed. */
   cri?: CriIdentitySource;
+  /** The daemon's memory of what each allowed or passed create established, for the start that follows (created-tasks.ts). */
+  created?: CreatedTasks;
   /** Reads the configuration and trusted roots; the daemon's refuses bytes that differ from their pins (pins.ts). */
   readDefence?: DefenceReader;
   /** Checks the OCI runtime a protected container is handed over to against the daemon's pin (pins.ts runtimeChecker). */
@@ -194,6 +197,13 @@ function rootOverlay(mountinfo: string, rootfs: string): { lowerdirs: string[]; 
  * error refuses the protected container.
  */
 export async function gateCreate(bundle: string, containerId: string, config: GateConfig | Error, deps: RuntimeGateDeps): Promise<GateDecision> {
+  const decision = await decideCreate(bundle, containerId, config, deps);
+  // A refused create leaves no task to start.
+  if (decision.action === 'refuse') deps.created?.take(containerId);
+  return decision;
+}
+
+async function decideCreate(bundle: string, containerId: string, config: GateConfig | Error, deps: RuntimeGateDeps): Promise<GateDecision> {
   const time = deps.clock().toISOString();
   let spec: OciSpec;
   try {
@@ -247,6 +257,7 @@ export async function gateCreate(bundle: string, containerId: string, config: Ga
     criIdentity = checked.identity;
     stage('criIdentity');
   }
+  if (record && recorded) deps.created?.note(containerId, { recorded: record.spec(), identity: criIdentity });
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
   const tier = tierOf(config, namespace);

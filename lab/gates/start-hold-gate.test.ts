@@ -7,6 +7,7 @@ import { holdScript } from '../audit/node/start-hold.ts';
 import type { GateConfig } from './config.ts';
 import { pinFiles, pinNow, pinnedProgramOf, pinnedReader } from './pins.ts';
 import { gateStart, nodeStartDeps, observeHold, type StartDeps } from './start-hold-gate.ts';
+import { CreatedTasks, type CreatedTask } from './created-tasks.ts';
 import { gatedSpec } from './bundle-spec.ts';
 import { scratchDir } from '../testing/scratch-dir.ts';
 import { LabError } from '../errors.ts';
@@ -334,6 +335,31 @@ describe('gateStart', () => {
       assert.equal(d?.namespace, 'kube-system');
       assert.match(d!.reason, /namespace "default" in containerd's record, "kube-system" in CRI's own state; the record was changed through containerd's API/);
       assert.deepEqual(n.memfdCalls, []);
+    });
+    describe('when this daemon saw the create (created-tasks.ts)', () => {
+      const seen = (n: ReturnType<typeof node>, task: CreatedTask) => {
+        n.deps.created = new CreatedTasks();
+        n.deps.created.note(ID, task);
+        n.deps.records = { recordedSpec: async () => assert.fail('containerd asked again') };
+        n.deps.cri = { requestOf: async () => assert.fail('CRI asked again'), ofContainer: async () => assert.fail('CRI asked again') };
+        return n;
+      };
+      it("takes the record and CRI's pod from the create, asking neither again, and uses them once", async () => {
+        const n = seen(withRecord(node(), recorded(), gatedSpec(recorded())), { recorded: recorded(), identity: { namespace: 'kube-system', pod: 'agent', container: 'main', sandboxId: 'sb' } });
+        n.answer();
+        const d = await gateStart(n.argv, n.config, n.deps);
+        assert.equal(d?.action, 'allow', d?.reason);
+        assert.equal(d?.namespace, 'kube-system');
+        assert.equal(n.deps.created!.take(ID), undefined);
+      });
+      it('still refuses a bundle edited since the create, against the record the create read', async () => {
+        const forged = gatedSpec(recorded());
+        forged.annotations[NS] = 'default';
+        const n = seen(withRecord(node(), recorded(), forged), { recorded: recorded() });
+        const d = await gateStart(n.argv, n.config, n.deps);
+        assert.equal(d?.action, 'refuse');
+        assert.match(d!.reason, /not what the start gate left at create/);
+      });
     });
     it('refuses the start when containerd cannot say whose container it is', async () => {
       const n = withRecord(node(), new Error('cannot ask containerd at /run/containerd/containerd.sock'), gatedSpec(recorded()));

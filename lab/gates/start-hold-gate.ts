@@ -57,6 +57,7 @@ import type { GateConfig } from './config.ts';
 import { isPinRefusal, pinNow, pinnedProgramOf, type DefenceReader, type PinnedProgram } from './pins.ts';
 import { checkCriIdentity, CRI_ANNOTATIONS, CRI_CONTAINERD_NAMESPACE, parseRuncArgs, type GateDecision } from './runtime-gate.ts';
 import { askedEarly, type CriIdentitySource } from '../cri/identity.ts';
+import type { CreatedTasks } from './created-tasks.ts';
 import { gatedSpec, specDifferences, type RewritableSpec } from './bundle-spec.ts';
 import type { ContainerdRecords, RecordedSpec } from './containerd-records.ts';
 import { tierOf } from './tiers.ts';
@@ -95,6 +96,8 @@ export interface StartDeps {
   records?: Pick<ContainerdRecords, 'recordedSpec'>;
   /** CRI's own state of a workload container's pod, which the record must name (lab/cri/identity.ts). */
   cri?: CriIdentitySource;
+  /** What the start gate established at each task's create, shared with the runtime gate (created-tasks.ts). */
+  created?: CreatedTasks;
 }
 
 /** What the start gate did to a system-tier container's pid namespace: `set` (vm.memfd_noexec = 2) or `unavailable` (the kernel has no such sysctl). */
@@ -158,9 +161,11 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   // rewritten by the start gate at create and is root's to edit since.
   // CRI is asked beside containerd's record, on the bundle's word on what the task is; the decision takes nothing from that word.
   const criTask = namespace === CRI_CONTAINERD_NAMESPACE && deps.records !== undefined;
-  const early = criTask && deps.cri && bundleSpec?.annotations?.[CRI_ANNOTATIONS.containerType] === 'container' ? askedEarly(deps.cri, id, { request: false }) : undefined;
-  let recorded: RecordedSpec | undefined;
-  if (criTask && deps.records) {
+  // What this daemon established at the task's create, if it saw it (created-tasks.ts): nothing to ask again.
+  const created = criTask ? deps.created?.take(id) : undefined;
+  const early = criTask && !created && deps.cri && bundleSpec?.annotations?.[CRI_ANNOTATIONS.containerType] === 'container' ? askedEarly(deps.cri, id, { request: false }) : undefined;
+  let recorded: RecordedSpec | undefined = created?.recorded;
+  if (criTask && deps.records && !recorded) {
     try {
       recorded = await deps.records.recordedSpec(id);
     } catch (err) {
@@ -184,7 +189,9 @@ export async function gateStart(argv: readonly string[], config: GateConfig | Er
   const known = recorded !== undefined || bundleConfig !== undefined;
   if (known && type !== 'container') return undefined;
   const cri = early ?? deps.cri;
-  if (recorded && cri) {
+  if (created) {
+    if (created.identity) Object.assign(base, { namespace: created.identity.namespace, pod: created.identity.pod, container: created.identity.container });
+  } else if (recorded && cri) {
     const { refusal } = await checkCriIdentity(base, id, annotations, cri);
     if (refusal) return refusal;
   }
