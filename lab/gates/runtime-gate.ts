@@ -257,7 +257,7 @@ async function decideCreate(bundle: string, containerId: string, config: GateCon
     criIdentity = checked.identity;
     stage('criIdentity');
   }
-  if (record && recorded) deps.created?.note(containerId, { recorded: record.spec(), identity: criIdentity });
+  if (record) deps.created?.note(containerId, { recorded: record.spec(), identity: criIdentity });
   if (config instanceof Error) return { ...base, action: 'refuse', reason: `the gate configuration is unusable, so every container is refused: ${describeError(config)}` };
   const namespace = base.namespace ?? '';
   const tier = tierOf(config, namespace);
