@@ -19,28 +19,19 @@
 import { LabError } from '../../errors.ts';
 import type { Technique } from '../technique.ts';
 import { requirePayload, type AttackErrorCode } from './common.ts';
-import { updateRecordedSpec } from './containerd-record-update.ts';
-import { containerInitPid, tryStart } from './start.ts';
+import { startWithRecordEdited } from './containerd-record-update.ts';
+import { containerInitPid } from './start.ts';
 
 export const containerdRecordCommand: Technique = {
   name: 'containerd-record-command',
   async run({ node, attack, workload, pods }) {
     const payload = requirePayload(attack);
-    const socket = node.cri.address.replace(/^unix:\/\//, '');
     const attackerArgs = ['/bin/sh', '-c', payload];
-    const updated: { container: string; before?: string[]; after: string[] }[] = [];
-    const start = await tryStart(node, workload, pods, {
-      beforeStart: async (id) => {
-        const before = await updateRecordedSpec(socket, id, (spec) => {
-          const was = spec.process?.args;
-          spec.process = { ...spec.process, args: attackerArgs };
-          return was;
-        });
-        updated.push({ container: id, before, after: attackerArgs });
-      },
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec) => {
+      const before = spec.process?.args;
+      spec.process = { ...spec.process, args: attackerArgs };
+      return { before, after: attackerArgs };
     });
-    const evidence: Record<string, unknown> = { containerdSocket: socket, recordsUpdated: updated };
-    if (updated.length === 0) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `no container of ${workload.spec.namespace}/${workload.metadata.name} was created, so no record was updated: ${start.started ? 'started' : start.reason}`);
     if (!start.started) {
       return { effect: false, reason: `the container did not start (${start.stage}) after the command in containerd's record of it was replaced: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
     }

@@ -24,8 +24,8 @@
 import { LabError } from '../../errors.ts';
 import type { Technique } from '../technique.ts';
 import { requirePath, requirePayload, type AttackErrorCode } from './common.ts';
-import { updateRecordedSpec } from './containerd-record-update.ts';
-import { readInContainer, tryStart } from './start.ts';
+import { startWithRecordEdited } from './containerd-record-update.ts';
+import { readInContainer } from './start.ts';
 
 /** The hook's program: the shell of the signed image itself, so nothing is brought in. */
 const HOOK_SHELL = '/bin/sh';
@@ -35,21 +35,12 @@ export const containerdRecordHook: Technique = {
   async run({ node, attack, workload, pods }) {
     const path = requirePath(attack);
     const payload = requirePayload(attack);
-    const socket = node.cri.address.replace(/^unix:\/\//, '');
     const hook = { path: HOOK_SHELL, args: ['sh', '-c', payload] };
-    const updated: { container: string; hooksBefore?: unknown; startContainer: typeof hook }[] = [];
-    const start = await tryStart(node, workload, pods, {
-      beforeStart: async (id) => {
-        const before = await updateRecordedSpec(socket, id, (spec) => {
-          const was = spec.hooks;
-          spec.hooks = { ...spec.hooks, startContainer: [...(spec.hooks?.startContainer ?? []), hook] };
-          return was;
-        });
-        updated.push({ container: id, hooksBefore: before, startContainer: hook });
-      },
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec) => {
+      const hooksBefore = spec.hooks;
+      spec.hooks = { ...spec.hooks, startContainer: [...(spec.hooks?.startContainer ?? []), hook] };
+      return { hooksBefore, startContainer: hook };
     });
-    const evidence: Record<string, unknown> = { containerdSocket: socket, recordsUpdated: updated };
-    if (updated.length === 0) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `no container of ${workload.spec.namespace}/${workload.metadata.name} was created, so no record was updated: ${start.started ? 'started' : start.reason}`);
     if (!start.started) {
       return { effect: false, reason: `the container did not start (${start.stage}) after a startContainer hook was added to containerd's record of it: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
     }

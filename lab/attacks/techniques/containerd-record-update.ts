@@ -19,10 +19,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
 import { LabError } from '../../errors.ts';
-import type { Technique } from '../technique.ts';
+import type { Technique, TechniqueContext } from '../technique.ts';
 import { UNPROTECTED } from './bundle-namespace-forge.ts';
 import { requirePath, requirePayload, type AttackErrorCode } from './common.ts';
-import { tryStart } from './start.ts';
+import { tryStart, type StartAttempt } from './start.ts';
 import { writeThroughUpperdir } from './upperdir-write.ts';
 
 const NAMESPACE_ANNOTATION = 'io.kubernetes.cri.sandbox-namespace';
@@ -101,25 +101,39 @@ export async function updateRecordedSpec<T>(socket: string, id: string, edit: (s
   }
 }
 
+/**
+ * Starts the target workload as the node would, with `edit` applied to
+ * containerd's record of each of its containers between CreateContainer
+ * and StartContainer (updateRecordedSpec). Gives the start attempt and the
+ * attacker's evidence: the socket, and per container what `edit` reported.
+ * No container created means no record was edited: the attack could not be
+ * carried out, which is an error, never an outcome.
+ */
+export async function startWithRecordEdited(
+  { node, workload, pods }: Pick<TechniqueContext, 'node' | 'workload' | 'pods'>,
+  edit: (spec: EditableSpec) => Record<string, unknown>,
+): Promise<{ start: StartAttempt; evidence: Record<string, unknown> }> {
+  const socket = node.cri.address.replace(/^unix:\/\//, '');
+  const updated: Record<string, unknown>[] = [];
+  const start = await tryStart(node, workload, pods, {
+    beforeStart: async (id) => {
+      updated.push({ container: id, ...(await updateRecordedSpec(socket, id, edit)) });
+    },
+  });
+  if (updated.length === 0) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `no container of ${workload.spec.namespace}/${workload.metadata.name} was created, so no record was updated: ${start.started ? 'started' : start.reason}`);
+  return { start, evidence: { containerdSocket: socket, recordsUpdated: updated } };
+}
+
 export const containerdRecordUpdate: Technique = {
   name: 'containerd-record-update',
   async run({ node, attack, workload, pods }) {
     const path = requirePath(attack);
     const payload = requirePayload(attack);
-    const socket = node.cri.address.replace(/^unix:\/\//, '');
-    const updated: { container: string; before?: string; after: string }[] = [];
-    const start = await tryStart(node, workload, pods, {
-      beforeStart: async (id) => {
-        const before = await updateRecordedSpec(socket, id, (spec) => {
-          const was = spec.annotations?.[NAMESPACE_ANNOTATION];
-          spec.annotations = { ...spec.annotations, [NAMESPACE_ANNOTATION]: UNPROTECTED };
-          return was;
-        });
-        updated.push({ container: id, before, after: UNPROTECTED });
-      },
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec) => {
+      const before = spec.annotations?.[NAMESPACE_ANNOTATION];
+      spec.annotations = { ...spec.annotations, [NAMESPACE_ANNOTATION]: UNPROTECTED };
+      return { before, after: UNPROTECTED };
     });
-    const evidence: Record<string, unknown> = { containerdSocket: socket, recordsUpdated: updated };
-    if (updated.length === 0) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `no container of ${workload.spec.namespace}/${workload.metadata.name} was created, so no record was updated: ${start.started ? 'started' : start.reason}`);
     if (!start.started) {
       return { effect: false, reason: `the container did not start (${start.stage}) after containerd's record of it was made to name namespace ${UNPROTECTED}: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
     }
