@@ -25,13 +25,31 @@ async function fakeCri(socket: string): Promise<grpc.Server> {
       const id = call.request.containerId;
       if (!CONTAINERS[id]) return cb({ code: grpc.status.NOT_FOUND, details: `an error occurred when try to find container "${id}": not found` });
       if (id === 'orphan') return cb(null, { info: { info: 'not json' } });
-      const config = { metadata: { name: CONTAINERS[id].name }, args: ['--verbose'], mounts: [{ container_path: '/data', host_path: '/srv/data', readonly: true }, { container_path: '/img', image: { image: 'x' } }] };
+      const config = {
+        metadata: { name: CONTAINERS[id].name },
+        args: ['--verbose'],
+        mounts: [{ container_path: '/data', host_path: '/srv/data', readonly: true }, { container_path: '/img', image: { image: 'x' } }],
+        envs: [{ key: 'MODE', value: 'prod' }],
+        working_dir: '/srv',
+        devices: [{ container_path: '/dev/fuse', host_path: '/dev/fuse', permissions: 'rwm' }],
+        linux: {
+          security_context: {
+            capabilities: { add_capabilities: ['NET_ADMIN'], drop_capabilities: ['ALL'] },
+            run_as_user: {},
+            no_new_privs: true,
+            namespace_options: { network: 2, pid: 1, userns_options: { mode: 0 } },
+            seccomp: { profile_type: 2, localhost_ref: '/var/lib/kubelet/seccomp/p.json' },
+            masked_paths: ['/proc/kcore'],
+            readonly_paths: ['/proc/sys'],
+          },
+        },
+      };
       cb(null, { info: { info: JSON.stringify({ sandboxID: CONTAINERS[id].podSandboxId, config }) } });
     },
     PodSandboxStatus(call: grpc.ServerUnaryCall<{ podSandboxId: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
       const s = SANDBOXES[call.request.podSandboxId];
       if (!s) return cb({ code: grpc.status.NOT_FOUND, details: `an error occurred when try to find sandbox ${call.request.podSandboxId}: not found` });
-      cb(null, { status: { id: call.request.podSandboxId, metadata: { name: s.name, uid: 'u', namespace: s.namespace } } });
+      cb(null, { status: { id: call.request.podSandboxId, metadata: { name: s.name, uid: 'u', namespace: s.namespace } }, info: { info: JSON.stringify({ pid: 311, config: { hostname: s.name } }) } });
     },
   });
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
@@ -54,7 +72,7 @@ after(() => {
 
 describe('criIdentities', () => {
   it("gives a workload container's pod, namespace and name from CRI's state", async () => {
-    assert.deepEqual(await cri.ofContainer('agent'), { namespace: 'kube-system', pod: 'system-agent', container: 'system-agent', sandboxId: 'sb1' });
+    assert.deepEqual(await cri.ofContainer('agent'), { namespace: 'kube-system', pod: 'system-agent', container: 'system-agent', sandboxId: 'sb1', sandbox: { pid: 311, hostname: 'system-agent' } });
   });
   it('says nothing of a container CRI does not have (one made through containerd directly)', async () => {
     assert.equal(await cri.ofContainer('made-with-ctr'), undefined);
@@ -62,7 +80,7 @@ describe('criIdentities', () => {
   it('fails, naming the socket and the sandbox, when CRI cannot say whose a listed container is', async () => {
     await assert.rejects(cri.ofContainer('orphan'), new RegExp(`^Error: cannot ask CRI at ${socket} for the sandbox gone of container orphan: NOT_FOUND`));
   });
-  it('gives the CreateContainer request CRI holds: command, args and mounts (an image volume marked)', async () => {
+  it('gives the CreateContainer request CRI holds: command, args, mounts (an image volume marked) and the process (zero values left out, as Go writes them)', async () => {
     assert.deepEqual(await cri.requestOf('agent'), {
       command: [],
       args: ['--verbose'],
@@ -70,6 +88,21 @@ describe('criIdentities', () => {
         { containerPath: '/data', hostPath: '/srv/data', image: false },
         { containerPath: '/img', hostPath: '', image: true },
       ],
+      process: {
+        envs: [{ key: 'MODE', value: 'prod' }],
+        workingDir: '/srv',
+        privileged: false,
+        capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] },
+        runAsUser: 0,
+        runAsGroup: undefined,
+        runAsUsername: '',
+        noNewPrivs: true,
+        namespaces: { network: 2, pid: 1, ipc: 0, userns: 0 },
+        seccomp: 'localhost',
+        maskedPaths: ['/proc/kcore'],
+        readonlyPaths: ['/proc/sys'],
+        devices: [{ containerPath: '/dev/fuse', hostPath: '/dev/fuse' }],
+      },
     });
     assert.equal(await cri.requestOf('made-with-ctr'), undefined);
     await assert.rejects(cri.requestOf('orphan'), /gave unreadable verbose info for container orphan/);

@@ -21,6 +21,7 @@
  * numbers (k8s.io/cri-api runtime/v1 api.proto, lab/cri/proto); one
  * connection is kept open.
  */
+import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
 import { exerciseResponseCodecs } from '../grpc-warm-up.ts';
@@ -31,6 +32,39 @@ export interface CriIdentity {
   pod: string;
   container: string;
   sandboxId: string;
+  /**
+   * The pod sandbox's first process and hostname, as CRI holds them (its
+   * verbose PodSandboxStatus): every container of the pod joins that
+   * process's namespaces, and gets the hostname in its environment.
+   * Absent when CRI did not say.
+   */
+  sandbox?: { pid: number; hostname: string };
+}
+
+/** CRI's namespace modes (runtime.v1 NamespaceMode). */
+export const NAMESPACE_MODE = { POD: 0, CONTAINER: 1, NODE: 2, TARGET: 3 } as const;
+export type NamespaceMode = (typeof NAMESPACE_MODE)[keyof typeof NAMESPACE_MODE];
+
+/**
+ * What the kubelet asked for the container's process to run as and with
+ * (the request's `envs`, `working_dir` and `linux.security_context`).
+ */
+export interface RequestedProcess {
+  envs: { key: string; value: string }[];
+  workingDir: string;
+  privileged: boolean;
+  /** Capability names as CRI takes them: no `CAP_` prefix, `ALL` for every one. */
+  capabilities: { add: string[]; drop: string[] };
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsUsername: string;
+  noNewPrivs: boolean;
+  namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode; userns?: NamespaceMode };
+  /** The seccomp profile asked for: none named is `unconfined` (containerd's default). */
+  seccomp: 'runtime-default' | 'localhost' | 'unconfined';
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  devices: { containerPath: string; hostPath: string }[];
 }
 
 /** What the kubelet asked CRI for, as CRI holds it in memory (the CreateContainer request's ContainerConfig). */
@@ -39,6 +73,8 @@ export interface CriRequest {
   args: string[];
   /** Host paths bound at container paths; `image`: an image volume, whose source CRI chooses. */
   mounts: { containerPath: string; hostPath: string; image: boolean }[];
+  /** Absent from a request built by hand (a sandbox's, which CRI does not hold yet): then none of it is judged. */
+  process?: RequestedProcess;
 }
 
 export interface CriIdentitySource {
@@ -70,7 +106,8 @@ const CRI_API = {
             Container: { fields: { id: { type: 'string', id: 1 }, podSandboxId: { type: 'string', id: 2 }, metadata: { type: 'ContainerMetadata', id: 3 } } },
             ContainerMetadata: { fields: { name: { type: 'string', id: 1 } } },
             PodSandboxStatusRequest: { fields: { podSandboxId: { type: 'string', id: 1 }, verbose: { type: 'bool', id: 2 } } },
-            PodSandboxStatusResponse: { fields: { status: { type: 'PodSandboxStatus', id: 1 } } },
+            // `info.info`: the sandbox's verbose JSON, with its first process's `pid` and its `config` (the RunPodSandbox request).
+            PodSandboxStatusResponse: { fields: { status: { type: 'PodSandboxStatus', id: 1 }, info: { keyType: 'string', type: 'string', id: 2 } } },
             PodSandboxStatus: { fields: { id: { type: 'string', id: 1 }, metadata: { type: 'PodSandboxMetadata', id: 2 } } },
             PodSandboxMetadata: { fields: { name: { type: 'string', id: 1 }, uid: { type: 'string', id: 2 }, namespace: { type: 'string', id: 3 } } },
           },
@@ -86,7 +123,7 @@ export const CRI_IDENTITY_API = fromJSON(CRI_API as unknown as Parameters<typeof
 type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
 interface RuntimeClient extends grpc.Client {
   ListContainers: Unary<{ filter: { id: string } }, { containers?: { id?: string; podSandboxId?: string; metadata?: { name?: string } }[] }>;
-  PodSandboxStatus: Unary<{ podSandboxId: string; verbose: boolean }, { status?: { metadata?: { name?: string; namespace?: string } } }>;
+  PodSandboxStatus: Unary<{ podSandboxId: string; verbose: boolean }, { status?: { metadata?: { name?: string; namespace?: string } }; info?: Record<string, string> }>;
   ContainerStatus: Unary<{ containerId: string; verbose: boolean }, { info?: Record<string, string> }>;
 }
 
@@ -95,6 +132,67 @@ interface VerboseConfig {
   command?: string[];
   args?: string[];
   mounts?: { container_path?: string; host_path?: string; image?: unknown }[];
+  envs?: { key?: string; value?: string }[];
+  working_dir?: string;
+  devices?: { container_path?: string; host_path?: string }[];
+  linux?: {
+    security_context?: {
+      privileged?: boolean;
+      capabilities?: { add_capabilities?: string[]; drop_capabilities?: string[] };
+      run_as_user?: { value?: number };
+      run_as_group?: { value?: number };
+      run_as_username?: string;
+      no_new_privs?: boolean;
+      namespace_options?: { network?: number; pid?: number; ipc?: number; userns_options?: { mode?: number } };
+      seccomp?: { profile_type?: number };
+      seccomp_profile_path?: string;
+      masked_paths?: string[];
+      readonly_paths?: string[];
+    };
+  };
+}
+
+/** The seccomp profile a request names: the `seccomp` field (RuntimeDefault 0, Unconfined 1, Localhost 2), else the deprecated profile path. */
+function requestedSeccomp(sc: NonNullable<NonNullable<VerboseConfig['linux']>['security_context']>): RequestedProcess['seccomp'] {
+  if (sc.seccomp) return sc.seccomp.profile_type === 1 ? 'unconfined' : sc.seccomp.profile_type === 2 ? 'localhost' : 'runtime-default';
+  const path = sc.seccomp_profile_path ?? '';
+  if (path === 'runtime/default' || path === 'docker/default') return 'runtime-default';
+  if (path.startsWith('localhost/')) return 'localhost';
+  return 'unconfined';
+}
+
+const namespaceMode = (n: number | undefined): NamespaceMode => (n === 1 || n === 2 || n === 3 ? n : 0);
+
+/** The process part of a CreateContainer request, from containerd's verbose JSON (zero values are left out there, as Go's encoder does). */
+export function requestedProcessOf(config: VerboseConfig): RequestedProcess {
+  const sc = config.linux?.security_context ?? {};
+  const ns = sc.namespace_options ?? {};
+  return {
+    envs: (config.envs ?? []).map((e) => ({ key: e.key ?? '', value: e.value ?? '' })),
+    workingDir: config.working_dir ?? '',
+    privileged: sc.privileged === true,
+    capabilities: { add: sc.capabilities?.add_capabilities ?? [], drop: sc.capabilities?.drop_capabilities ?? [] },
+    runAsUser: sc.run_as_user ? (sc.run_as_user.value ?? 0) : undefined,
+    runAsGroup: sc.run_as_group ? (sc.run_as_group.value ?? 0) : undefined,
+    runAsUsername: sc.run_as_username ?? '',
+    noNewPrivs: sc.no_new_privs === true,
+    namespaces: { network: namespaceMode(ns.network), pid: namespaceMode(ns.pid), ipc: namespaceMode(ns.ipc), userns: ns.userns_options ? namespaceMode(ns.userns_options.mode) : undefined },
+    seccomp: requestedSeccomp(sc),
+    maskedPaths: sc.masked_paths ?? [],
+    readonlyPaths: sc.readonly_paths ?? [],
+    devices: (config.devices ?? []).map((d) => ({ containerPath: d.container_path ?? '', hostPath: d.host_path ?? '' })),
+  };
+}
+
+/** The sandbox's first process and hostname from its verbose info; undefined when that is not readable or names no process. */
+function sandboxProcessOf(info: string | undefined): CriIdentity['sandbox'] {
+  try {
+    const parsed = JSON.parse(info ?? '{}') as { pid?: number; config?: { hostname?: string } };
+    // With no host name in the request, containerd's CRI gives the node's own; whoever asks here runs on that node.
+    return typeof parsed.pid === 'number' && parsed.pid > 0 ? { pid: parsed.pid, hostname: parsed.config?.hostname || hostname() } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** CRI over containerd's socket (the CRI plugin serves on it). `close()` ends the connection. */
@@ -113,11 +211,13 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
       if (listed.err) throw failed(`for container ${containerId}`, listed.err);
       const c = listed.res?.containers?.find((x) => x.id === containerId);
       if (!c?.podSandboxId) return undefined;
-      const sandbox = await call(client.PodSandboxStatus, { podSandboxId: c.podSandboxId, verbose: false });
+      const sandbox = await call(client.PodSandboxStatus, { podSandboxId: c.podSandboxId, verbose: true });
       if (sandbox.err) throw failed(`for the sandbox ${c.podSandboxId} of container ${containerId}`, sandbox.err);
       const m = sandbox.res?.status?.metadata;
       if (!m?.namespace) throw new Error(`CRI at ${socket} names no namespace for the sandbox ${c.podSandboxId} of container ${containerId}`);
-      return { namespace: m.namespace, pod: m.name ?? '', container: c.metadata?.name ?? '', sandboxId: c.podSandboxId };
+      const identity: CriIdentity = { namespace: m.namespace, pod: m.name ?? '', container: c.metadata?.name ?? '', sandboxId: c.podSandboxId };
+      const process = sandboxProcessOf(sandbox.res?.info?.info);
+      return process ? { ...identity, sandbox: process } : identity;
     },
     async requestOf(containerId) {
       const r = await call(client.ContainerStatus, { containerId, verbose: true });
@@ -134,13 +234,14 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
         command: config.command ?? [],
         args: config.args ?? [],
         mounts: (config.mounts ?? []).map((m) => ({ containerPath: m.container_path ?? '', hostPath: m.host_path ?? '', image: m.image !== undefined && m.image !== null })),
+        process: requestedProcessOf(config),
       };
     },
     /** The connection and the codecs of the three answers, before the first decision (lab/grpc-warm-up.ts). */
     async warmUp() {
       exerciseResponseCodecs(CRI_IDENTITY_API, 'runtime.v1.RuntimeService', {
         ListContainers: { containers: [{ id: 'warm-up', podSandboxId: 'warm-up', metadata: { name: 'warm-up' } }] },
-        PodSandboxStatus: { status: { id: 'warm-up', metadata: { name: 'warm-up', uid: 'u', namespace: 'warm-up' } } },
+        PodSandboxStatus: { status: { id: 'warm-up', metadata: { name: 'warm-up', uid: 'u', namespace: 'warm-up' } }, info: { info: '{}' } },
         ContainerStatus: { info: { info: '{}' } },
       });
       await call(client.ListContainers, { filter: { id: 'integrity-lab-gate-daemon-warm-up' } });

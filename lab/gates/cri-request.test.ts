@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CRI_ROOT, CRI_STATE, departuresFromRequest, expectedArgs } from './cri-request.ts';
+import { requestedProcessOf } from '../cri/identity.ts';
+import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, expectedUser, processDepartures, type RecordedProcessAndMounts } from './cri-request.ts';
 
 describe('expectedArgs (as containerd CRI builds process.args)', () => {
   const image = { Entrypoint: ['/entry'], Cmd: ['default-arg'] };
@@ -56,7 +57,7 @@ describe('departuresFromRequest', () => {
     assert.equal(out.length, 3);
     assert.ok(out.every((d) => /which no mount of the request CRI holds asked for$/.test(d)), out.join('\n'));
   });
-  it("takes the node's /dev/shm only for a pod on the node's IPC namespace", () => {
+  it("takes the node's /dev/shm only for a sandbox on the node's IPC namespace (its spec lists no IPC one)", () => {
     const r = { ...recorded(), linux: { namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'mount' }] } };
     r.mounts[4] = { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind'] };
     assert.equal(departuresFromRequest(r, request, image, ids, realpath).length, 1, 'a private IPC namespace gets its own /dev/shm');
@@ -67,5 +68,113 @@ describe('departuresFromRequest', () => {
     const r = recorded();
     r.mounts[5] = { destination: '/data', type: 'bind', source: '/etc', options: ['rbind', 'ro'] };
     assert.equal(departuresFromRequest(r, request, image, ids, realpath).length, 1);
+  });
+});
+
+/** Default capabilities, as containerd's CRI gives them. */
+const CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE'];
+
+describe('processDepartures (what the process runs as and with, and its namespaces)', () => {
+  // Taken from a lab node on 2026-12-07: containerd's record of a kube-system system-agent between
+  // CreateContainer and StartContainer, and the request CRI held for it (verbose ContainerStatus `config`).
+  const verboseConfig = { metadata: { name: 'system-agent' }, linux: { security_context: { namespace_options: { pid: 1 } } } };
+  const sandbox = { pid: 311, hostname: 'system-agent' };
+  const image = { Entrypoint: ['/opt/agent/run.sh'] };
+  const recorded = (): RecordedProcessAndMounts & { process: NonNullable<RecordedProcessAndMounts['process']>; linux: NonNullable<RecordedProcessAndMounts['linux']> } => ({
+    process: {
+      user: { uid: 0, gid: 0 },
+      args: ['/opt/agent/run.sh'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=system-agent'],
+      cwd: '/',
+      capabilities: { bounding: [...CAPS], effective: [...CAPS], permitted: [...CAPS] },
+    },
+    linux: {
+      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      namespaces: [{ type: 'pid' }, { type: 'ipc', path: '/proc/311/ns/ipc' }, { type: 'uts', path: '/proc/311/ns/uts' }, { type: 'mount' }, { type: 'network', path: '/proc/311/ns/net' }],
+    },
+  });
+  const process = () => requestedProcessOf(verboseConfig);
+  it("finds none in the record CRI wrote for the request", () => {
+    assert.deepEqual(processDepartures(recorded(), process(), image, sandbox), []);
+  });
+  it('names every capability set given one the request did not ask for, and any ambient one', () => {
+    const r = recorded();
+    for (const set of ['bounding', 'effective', 'permitted'] as const) r.process.capabilities![set]!.push('CAP_SYS_ADMIN');
+    r.process.capabilities!.ambient = ['CAP_NET_RAW'];
+    assert.deepEqual(processDepartures(r, process(), image, sandbox), [
+      "process.capabilities.bounding holds CAP_SYS_ADMIN in containerd's record, which the request CRI holds does not give",
+      "process.capabilities.effective holds CAP_SYS_ADMIN in containerd's record, which the request CRI holds does not give",
+      "process.capabilities.permitted holds CAP_SYS_ADMIN in containerd's record, which the request CRI holds does not give",
+      "process.capabilities.ambient holds CAP_NET_RAW in containerd's record, which the request CRI holds does not give",
+    ]);
+    const privileged = requestedProcessOf({ linux: { security_context: { privileged: true, namespace_options: { pid: 1 } } } });
+    assert.deepEqual(processDepartures({ ...r, process: { ...r.process, capabilities: { bounding: ['CAP_SYS_ADMIN'] } } }, privileged, image, sandbox), []);
+  });
+  it("applies the request's add and drop as containerd does: ALL first, then each named one", () => {
+    const allowed = (add: string[], drop: string[]) => capabilityAllowed({ privileged: false, capabilities: { add, drop } });
+    assert.equal(allowed([], [])('CAP_SYS_ADMIN'), false);
+    assert.equal(allowed(['sys_admin'], [])('CAP_SYS_ADMIN'), true);
+    assert.equal(allowed([], ['ALL'])('CAP_CHOWN'), false);
+    assert.equal(allowed(['NET_BIND_SERVICE'], ['ALL'])('CAP_NET_BIND_SERVICE'), true);
+    assert.equal(allowed(['ALL'], ['CHOWN'])('CAP_BPF'), true);
+    assert.equal(allowed(['ALL'], ['CHOWN'])('CAP_CHOWN'), false);
+  });
+  it('builds the environment as containerd does (an image key the request also sets appears twice) and names a variable nobody asked for', () => {
+    const p = { envs: [{ key: 'MODE', value: 'prod' }, { key: 'PATH', value: '/bin' }] };
+    assert.deepEqual(expectedEnv(p, { Env: ['MODE=dev', 'LANG=C'] }, 'h'), ['PATH=/bin', 'HOSTNAME=h', 'MODE=dev', 'LANG=C', 'MODE=prod']);
+    const r = recorded();
+    r.process.env!.push('LD_PRELOAD=/var/lib/app/hook.so');
+    assert.deepEqual(processDepartures(r, process(), image, sandbox), [
+      'process.env ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","HOSTNAME=system-agent","LD_PRELOAD=/var/lib/app/hook.so"] in containerd\'s record, ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","HOSTNAME=system-agent"] from the request CRI holds and the signed image config',
+    ]);
+  });
+  it("names a namespace that is the node's, one left out, one added, and a new one where the sandbox's is due", () => {
+    const r = recorded();
+    r.linux.namespaces = [{ type: 'pid' }, { type: 'ipc', path: '/proc/311/ns/ipc' }, { type: 'uts', path: '/proc/311/ns/uts' }, { type: 'network', path: '/proc/1/ns/net' }, { type: 'time' }];
+    assert.deepEqual(processDepartures(r, process(), image, sandbox), [
+      'namespace network "/proc/1/ns/net" in containerd\'s record, "/proc/311/ns/net" from the request CRI holds and the pod sandbox\'s first process (311)',
+      'namespace {"type":"time"} in containerd\'s record, which the request CRI holds does not give a container',
+      "namespace mount missing from containerd's record: the container would share the node's",
+    ]);
+    const pod = requestedProcessOf({ linux: { security_context: { namespace_options: { pid: 0 } } } });
+    assert.equal(processDepartures(recorded(), pod, image, sandbox)[0], 'namespace pid new in containerd\'s record, "/proc/311/ns/pid" from the request CRI holds and the pod sandbox\'s first process (311)');
+    assert.deepEqual(processDepartures({ ...recorded(), linux: { ...recorded().linux, namespaces: [...recorded().linux.namespaces!, { type: 'cgroup' }] } }, process(), image, sandbox), [], 'a new cgroup namespace (cgroup v2)');
+  });
+  it('refuses to judge the namespaces without the sandbox CRI holds', () => {
+    assert.deepEqual(processDepartures(recorded(), process(), image, undefined), ["CRI gave no first process of the pod sandbox, so the record's namespaces and HOSTNAME cannot be held to it"]);
+  });
+  it('holds the user to the request, else to a numeric image user; a named one is not judged', () => {
+    assert.deepEqual(expectedUser({ runAsUser: 1000, runAsUsername: '' }, { User: 'app' }), { uid: 1000, gid: undefined });
+    assert.deepEqual(expectedUser({ runAsUser: 1000, runAsGroup: 5, runAsUsername: '' }, {}), { uid: 1000, gid: 5 });
+    assert.deepEqual(expectedUser({ runAsUsername: '' }, { User: 'app:100' }), { uid: undefined, gid: 100 });
+    assert.deepEqual(expectedUser({ runAsUsername: '' }, {}), { uid: 0, gid: 0 });
+    const asUser = requestedProcessOf({ linux: { security_context: { run_as_user: { value: 1000 }, namespace_options: { pid: 1 } } } });
+    assert.deepEqual(processDepartures(recorded(), asUser, image, sandbox), ["process.user.uid 0 in containerd's record, 1000 from the request CRI holds and the signed image config"]);
+  });
+  it('names a seccomp profile taken away or made to allow everything, an unmasked path, and a device nobody asked for', () => {
+    const confined = requestedProcessOf({ linux: { security_context: { seccomp: {}, masked_paths: ['/proc/kcore'], readonly_paths: ['/proc/sys'], namespace_options: { pid: 1 } } } });
+    const r = recorded();
+    r.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO' };
+    r.linux.maskedPaths = ['/proc/kcore'];
+    r.linux.readonlyPaths = ['/proc/sys'];
+    assert.deepEqual(processDepartures(r, confined, image, sandbox), []);
+    r.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
+    r.linux.maskedPaths = [];
+    r.linux.devices = [{ path: '/dev/sda', type: 'b', major: 8, minor: 0 }];
+    r.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'b', major: 8, minor: 0, access: 'rwm' }, { allow: true, access: 'rwm' }] };
+    assert.deepEqual(processDepartures(r, confined, image, sandbox), [
+      "linux.seccomp with defaultAction SCMP_ACT_ALLOW in containerd's record, a runtime-default profile from the request CRI holds",
+      "linux.maskedPaths in containerd's record lacks /proc/kcore, which the request CRI holds masks",
+      "device /dev/sda in containerd's record, which the request CRI holds does not ask for",
+      'device cgroup rule {"allow":true,"access":"rwm"} in containerd\'s record allows a device the request CRI holds does not ask for',
+    ]);
+  });
+  it("takes the node's /dev/shm for a container only when the request puts it on the node's IPC namespace", () => {
+    const shm = { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind'] };
+    const ids = { containerId: 'c1', sandboxId: 's1', sandbox };
+    const hostIpc = requestedProcessOf({ linux: { security_context: { namespace_options: { pid: 1, ipc: 2 } } } });
+    const withShm = { ...recorded(), mounts: [shm] };
+    assert.deepEqual(departuresFromRequest(withShm, { command: [], args: [], mounts: [], process: hostIpc }, image, ids), []);
+    assert.equal(departuresFromRequest(withShm, { command: [], args: [], mounts: [], process: process() }, image, ids).length, 1);
   });
 });

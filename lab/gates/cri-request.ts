@@ -21,10 +21,19 @@
  *   resolves them), CRI's files of this pod's sandbox (`/etc/hosts`,
  *   `/etc/hostname`, `/etc/resolv.conf`, `/dev/shm`; the node's `/dev/shm`
  *   for a pod on the node's IPC namespace), or a volume CRI made for this
- *   container (an image's VOLUME).
+ *   container (an image's VOLUME);
+ * - what the process runs as and with (processDepartures): its environment,
+ *   working directory, user, capabilities, `noNewPrivileges`, seccomp
+ *   profile, masked and read-only paths and devices, each as containerd's
+ *   CRI builds it from the request and the signed image config; and its
+ *   namespaces, which must be the pod sandbox's (the path of the sandbox's
+ *   first process, as CRI holds it) or new ones where the request asks for
+ *   them. A rewritten record could otherwise give a protected container
+ *   `CAP_SYS_ADMIN`, the node's network namespace or an `LD_PRELOAD` that
+ *   nothing in the pod spec or the image asked for.
  */
 import { join } from 'node:path';
-import type { CriRequest } from '../cri/identity.ts';
+import { NAMESPACE_MODE, type CriIdentity, type CriRequest, type RequestedProcess } from '../cri/identity.ts';
 
 /** containerd's CRI plugin directories (its defaults, on the lab node and on kind). */
 export const CRI_ROOT = '/var/lib/containerd/io.containerd.grpc.v1.cri';
@@ -42,22 +51,42 @@ const RUNTIME_MOUNTS: Readonly<Record<string, readonly string[]>> = {
 const SANDBOX_FILES = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/dev/shm']);
 
 export interface RecordedProcessAndMounts {
-  process?: { args?: string[] };
+  process?: {
+    args?: string[];
+    env?: string[];
+    cwd?: string;
+    user?: { uid?: number; gid?: number };
+    capabilities?: Partial<Record<CapabilitySet, string[]>>;
+    noNewPrivileges?: boolean;
+  };
   mounts?: { destination: string; type?: string; source?: string; options?: string[] }[];
-  linux?: { namespaces?: { type: string; path?: string }[]; [field: string]: unknown };
+  linux?: {
+    namespaces?: { type: string; path?: string }[];
+    seccomp?: { defaultAction?: string } | null;
+    maskedPaths?: string[];
+    readonlyPaths?: string[];
+    devices?: { path: string; type?: string; major?: number; minor?: number }[];
+    resources?: { devices?: { allow?: boolean; type?: string; major?: number; minor?: number; access?: string }[]; [field: string]: unknown };
+    [field: string]: unknown;
+  };
 }
 
-/** A spec that lists its namespaces and has no IPC one: the pod shares the node's (hostIPC). */
+type CapabilitySet = 'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient';
+
+/** A sandbox's spec that lists its namespaces and has no IPC one: the pod shares the node's (hostIPC). A container's spec names the sandbox's IPC namespace either way; its request says. */
 const sharesNodeIpc = (spec: Pick<RecordedProcessAndMounts, 'linux'>) => Array.isArray(spec.linux?.namespaces) && !spec.linux.namespaces.some((n) => n.type === 'ipc');
 
-/** The image config fields the command comes from (the signed config blob's `config`). */
-export interface ImageCommand {
+/** The image config fields the process comes from (the signed config blob's `config`). */
+export interface ImageProcess {
   Entrypoint?: string[] | null;
   Cmd?: string[] | null;
+  Env?: string[] | null;
+  User?: string;
+  WorkingDir?: string;
 }
 
 /** The process arguments containerd's CRI builds from the request and the image config. */
-export function expectedArgs(request: Pick<CriRequest, 'command' | 'args'>, image: ImageCommand): string[] {
+export function expectedArgs(request: Pick<CriRequest, 'command' | 'args'>, image: ImageProcess): string[] {
   let command = request.command;
   let args = request.args;
   if (command.length === 0) {
@@ -78,9 +107,9 @@ const under = (path: string, dir: string) => path.startsWith(`${dir}/`);
 export function departuresFromRequest(
   recorded: RecordedProcessAndMounts,
   request: CriRequest,
-  /** The signed image config; undefined: the command is not judged (a running container's is already running). */
-  image: ImageCommand | undefined,
-  ids: { containerId: string; sandboxId: string },
+  /** The signed image config; undefined: the process is not judged (a running container's is already running). */
+  image: ImageProcess | undefined,
+  ids: { containerId: string; sandboxId: string; sandbox?: CriIdentity['sandbox'] },
   realpath: (path: string) => string = (p) => p,
 ): string[] {
   const out: string[] = [];
@@ -89,8 +118,154 @@ export function departuresFromRequest(
   if (image && JSON.stringify(have) !== JSON.stringify(want)) {
     out.push(`process.args ${JSON.stringify(have)} in containerd's record, ${JSON.stringify(want)} from the request CRI holds and the signed image config`);
   }
+  if (image && request.process) out.push(...processDepartures(recorded, request.process, image, ids.sandbox));
   for (const m of unexplainedMounts(recorded, request, ids, realpath)) {
     out.push(`mount ${JSON.stringify(m)} in containerd's record, which no mount of the request CRI holds asked for`);
+  }
+  return out;
+}
+
+/** containerd's default PATH (pkg/oci `defaultUnixEnv`), the first entry of every container's environment. */
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The capabilities containerd gives a container that asks for none (pkg/oci `defaultUnixCaps`). */
+const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+/**
+ * containerd's `replaceOrAppendEnvValues` (pkg/oci), step for step: an
+ * override replaces the entry of its key among `defaults`, else it is
+ * appended (a key two overrides share is appended twice); an override with
+ * no `=` removes its key from `defaults`.
+ */
+function replaceOrAppendEnv(defaults: string[], overrides: string[]): string[] {
+  const at = new Map<string, number>();
+  const out: (string | undefined)[] = [...defaults];
+  defaults.forEach((e, i) => at.set(e.split('=', 1)[0]!, i));
+  for (const value of overrides) {
+    const eq = value.indexOf('=');
+    const i = at.get(eq < 0 ? value : value.slice(0, eq));
+    if (eq < 0) {
+      if (i !== undefined) out[i] = undefined;
+    } else if (i !== undefined) {
+      out[i] = value;
+    } else {
+      out.push(value);
+    }
+  }
+  return out.filter((e): e is string => e !== undefined && e !== '');
+}
+
+/** The environment containerd's CRI builds: the default PATH, HOSTNAME (the sandbox's), then the image's env and the request's, in that order. */
+export function expectedEnv(process: Pick<RequestedProcess, 'envs'>, image: Pick<ImageProcess, 'Env'>, hostname: string): string[] {
+  const base = replaceOrAppendEnv(replaceOrAppendEnv([DEFAULT_PATH], [DEFAULT_PATH]), [`HOSTNAME=${hostname}`]);
+  return replaceOrAppendEnv(base, [...(image.Env ?? []), ...process.envs.map((e) => `${e.key}=${e.value}`)]);
+}
+
+/**
+ * The uid and gid the request (else the image config's `User`) gives, as
+ * containerd resolves a user string; a part that is a name is looked up in
+ * the container's /etc/passwd there, and is left unjudged here.
+ */
+export function expectedUser(process: Pick<RequestedProcess, 'runAsUser' | 'runAsGroup' | 'runAsUsername'>, image: Pick<ImageProcess, 'User'>): { uid?: number; gid?: number } {
+  let user = process.runAsUsername || (process.runAsUser !== undefined ? String(process.runAsUser) : '');
+  if (user && process.runAsGroup !== undefined) user += `:${process.runAsGroup}`;
+  if (!user) user = image.User ?? '';
+  if (!user) return { uid: 0, gid: 0 };
+  const [u = '', g] = user.split(':', 2);
+  const numeric = (x: string | undefined) => (x !== undefined && /^\d+$/.test(x) ? Number(x) : undefined);
+  return { uid: numeric(u), gid: numeric(g) };
+}
+
+/** Whether the request allows a capability, as containerd's CRI applies `add`, `drop` (`ALL` first) and `privileged`. */
+export function capabilityAllowed(process: Pick<RequestedProcess, 'privileged' | 'capabilities'>): (cap: string) => boolean {
+  if (process.privileged) return () => true;
+  const upper = (list: string[]) => list.map((c) => c.toUpperCase());
+  const add = upper(process.capabilities.add);
+  const drop = upper(process.capabilities.drop);
+  const dropped = new Set(drop.filter((c) => c !== 'ALL').map((c) => `CAP_${c}`));
+  const added = new Set(add.filter((c) => c !== 'ALL').map((c) => `CAP_${c}`));
+  const base = drop.includes('ALL') ? 'none' : add.includes('ALL') ? 'all' : 'default';
+  return (cap) => !dropped.has(cap) && (added.has(cap) || base === 'all' || (base === 'default' && DEFAULT_CAPABILITIES.includes(cap)));
+}
+
+/** The namespaces a workload container joins: the sandbox's, by the path of its first process, except where the request asks for a new one. */
+function namespaceDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, sandboxPid: number): string[] {
+  const out: string[] = [];
+  const of = (type: string) => `/proc/${sandboxPid}/ns/${type}`;
+  const want = new Map<string, string | undefined | 'any-process'>([
+    ['network', of('net')],
+    ['ipc', of('ipc')],
+    ['uts', of('uts')],
+    ['mount', undefined],
+  ]);
+  if (process.namespaces.pid === NAMESPACE_MODE.CONTAINER) want.set('pid', undefined);
+  else want.set('pid', process.namespaces.pid === NAMESPACE_MODE.TARGET ? 'any-process' : of('pid'));
+  if (process.namespaces.userns === NAMESPACE_MODE.POD) want.set('user', of('user'));
+  const seen = new Set<string>();
+  for (const ns of recorded.linux?.namespaces ?? []) {
+    const path = ns.path || undefined;
+    if (seen.has(ns.type)) out.push(`namespace ${ns.type} listed twice in containerd's record`);
+    seen.add(ns.type);
+    // A new cgroup namespace (containerd's on a cgroup v2 node) hides the node's cgroups; no path may name one.
+    if (ns.type === 'cgroup' && !path) continue;
+    if (!want.has(ns.type)) {
+      out.push(`namespace ${JSON.stringify(ns)} in containerd's record, which the request CRI holds does not give a container`);
+      continue;
+    }
+    const expected = want.get(ns.type);
+    const ok = expected === 'any-process' ? path !== undefined && /^\/proc\/\d+\/ns\/pid$/.test(path) : path === expected;
+    if (!ok) out.push(`namespace ${ns.type} ${path === undefined ? 'new' : JSON.stringify(path)} in containerd's record, ${expected === undefined ? 'new' : expected === 'any-process' ? "the target container's" : JSON.stringify(expected)} from the request CRI holds and the pod sandbox's first process (${sandboxPid})`);
+  }
+  for (const type of want.keys()) if (!seen.has(type)) out.push(`namespace ${type} missing from containerd's record: the container would share the node's`);
+  return out;
+}
+
+/** Where the record's process and confinement depart from what the request and the signed image config give (see the head of this file). */
+export function processDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, image: ImageProcess, sandbox: CriIdentity['sandbox']): string[] {
+  const out: string[] = [];
+  const proc = recorded.process ?? {};
+  const differs = (what: string, have: unknown, want: unknown) => {
+    if (JSON.stringify(have) !== JSON.stringify(want)) out.push(`${what} ${JSON.stringify(have ?? null)} in containerd's record, ${JSON.stringify(want)} from the request CRI holds and the signed image config`);
+  };
+  if (!sandbox) {
+    out.push("CRI gave no first process of the pod sandbox, so the record's namespaces and HOSTNAME cannot be held to it");
+  } else {
+    differs('process.env', proc.env ?? [], expectedEnv(process, image, sandbox.hostname));
+    out.push(...namespaceDepartures(recorded, process, sandbox.pid));
+  }
+  differs('process.cwd', proc.cwd, process.workingDir || image.WorkingDir || '/');
+  const user = expectedUser(process, image);
+  if (user.uid !== undefined) differs('process.user.uid', proc.user?.uid ?? 0, user.uid);
+  if (user.gid !== undefined) differs('process.user.gid', proc.user?.gid ?? 0, user.gid);
+  differs('process.noNewPrivileges', proc.noNewPrivileges === true, process.noNewPrivs);
+  const allowed = capabilityAllowed(process);
+  for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
+    // containerd's CRI clears the ambient set of every container.
+    const extra = (proc.capabilities?.[set] ?? []).filter((c) => set === 'ambient' || !allowed(c));
+    if (extra.length > 0) out.push(`process.capabilities.${set} holds ${extra.join(', ')} in containerd's record, which the request CRI holds does not give`);
+  }
+  if (!process.privileged) {
+    const linux = recorded.linux ?? {};
+    if (process.seccomp !== 'unconfined') {
+      const action = linux.seccomp?.defaultAction;
+      if (!action || action === 'SCMP_ACT_ALLOW' || action === 'SCMP_ACT_LOG') out.push(`linux.seccomp ${linux.seccomp ? `with defaultAction ${action ?? 'none'}` : 'missing'} in containerd's record, a ${process.seccomp} profile from the request CRI holds`);
+    }
+    const missing = (have: string[] | undefined, want: string[]) => want.filter((p) => !(have ?? []).includes(p));
+    const unmasked = missing(linux.maskedPaths, process.maskedPaths);
+    if (unmasked.length > 0) out.push(`linux.maskedPaths in containerd's record lacks ${unmasked.join(', ')}, which the request CRI holds masks`);
+    const writable = missing(linux.readonlyPaths, process.readonlyPaths);
+    if (writable.length > 0) out.push(`linux.readonlyPaths in containerd's record lacks ${writable.join(', ')}, which the request CRI holds makes read-only`);
+    const requested = new Set(process.devices.map((d) => d.containerPath));
+    const devices = linux.devices ?? [];
+    for (const d of devices) if (!requested.has(d.path)) out.push(`device ${d.path} in containerd's record, which the request CRI holds does not ask for`);
+    for (const rule of linux.resources?.devices ?? []) {
+      if (!rule.allow) continue;
+      const granted = devices.some((d) => rule.type === d.type && rule.major === d.major && rule.minor === d.minor);
+      if (!granted) out.push(`device cgroup rule ${JSON.stringify(rule)} in containerd's record allows a device the request CRI holds does not ask for`);
+    }
   }
   return out;
 }
@@ -118,7 +293,7 @@ export function unexplainedMounts<M extends { destination: string; type?: string
       ? asked.some((r) => (r.image ? under(source, '/var/lib/containerd') || under(source, '/run/containerd') : r.hostPath === source || resolved(r.hostPath) === source)) ||
         (SANDBOX_FILES.has(m.destination) && sandboxDirs.some((d) => under(source, d))) ||
         // A pod on the node's IPC namespace gets the node's /dev/shm instead of its own.
-        (m.destination === '/dev/shm' && source === '/dev/shm' && sharesNodeIpc(recorded)) ||
+        (m.destination === '/dev/shm' && source === '/dev/shm' && (request.process ? request.process.namespaces.ipc === NAMESPACE_MODE.NODE : sharesNodeIpc(recorded))) ||
         containerDirs.some((d) => under(source, d))
       : (RUNTIME_MOUNTS[m.destination] ?? []).includes(m.type ?? '');
     return !explained;

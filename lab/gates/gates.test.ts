@@ -21,6 +21,7 @@ import { versionRecord, type VersionRecord } from './versions.ts';
 import { pinFiles, pinnedProgram, pinnedReader, pinRuntime, runtimeChecker } from './pins.ts';
 import { gateCreate, noexecWritableMounts, parseRuncArgs, type RuntimeGateDeps } from './runtime-gate.ts';
 import { ctrRecords } from './containerd-records.ts';
+import { requestedProcessOf } from '../cri/identity.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout: Buffer.from(stdout), stderr: '' });
@@ -613,6 +614,40 @@ describe('gateCreate', () => {
         const d = await gate(f);
         assert.equal(d.action, 'refuse');
         assert.match(d.reason, /mount \{"destination":"\/scratch".*which no mount of the request CRI holds asked for/);
+      });
+      describe("and what the process runs as and with, and its namespaces", () => {
+        const caps = ['CAP_CHOWN', 'CAP_KILL'];
+        // As CRI writes a record for a request that drops all capabilities but CHOWN and KILL, in pid namespace CONTAINER.
+        const full = (spec: { process: Record<string, unknown>; linux?: Record<string, unknown> }) => {
+          spec.process = { ...spec.process, env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=agent'], cwd: '/', user: { uid: 0, gid: 0 }, capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] } };
+          spec.linux = { namespaces: [{ type: 'pid' }, { type: 'ipc', path: '/proc/42/ns/ipc' }, { type: 'uts', path: '/proc/42/ns/uts' }, { type: 'mount' }, { type: 'network', path: '/proc/42/ns/net' }] };
+        };
+        const withProcess = (f: Fixture) => {
+          const process = requestedProcessOf({ linux: { security_context: { capabilities: { add_capabilities: ['CHOWN', 'KILL'], drop_capabilities: ['ALL'] }, namespace_options: { pid: 1 } } } });
+          f.deps.cri = { ofContainer: async () => ({ ...inCri('kube-system'), sandboxId: 'abc', sandbox: { pid: 42, hostname: 'agent' } }), requestOf: async () => ({ ...request(), process }) };
+        };
+        it('allows the container whose record CRI wrote for its request', async () => {
+          const f = await fixture({ criBundle: true, recordEdit: full as never });
+          withProcess(f);
+          const d = await gate(f);
+          assert.equal(d.action, 'allow', d.reason);
+        });
+        it("refuses a container whose record gives it CAP_SYS_ADMIN and the node's network namespace, naming both", async () => {
+          const f = await fixture({
+            criBundle: true,
+            recordEdit: ((spec: Parameters<typeof full>[0]) => {
+              full(spec);
+              (spec.process.capabilities as Record<string, string[]>).bounding!.push('CAP_SYS_ADMIN');
+              (spec.linux!.namespaces as { type: string; path?: string }[])[4]!.path = '/proc/1/ns/net';
+            }) as never,
+          });
+          withProcess(f);
+          const d = await gate(f);
+          assert.equal(d.action, 'refuse');
+          assert.match(d.reason, /process\.capabilities\.bounding holds CAP_SYS_ADMIN in containerd's record/);
+          assert.match(d.reason, /namespace network "\/proc\/1\/ns\/net" in containerd's record, "\/proc\/42\/ns\/net"/);
+          assert.equal(mountsOf(f).length, 0);
+        });
       });
       it("refuses a sandbox whose recorded command is not the signed pause image's entrypoint and cmd", async () => {
         const f = await fixture({ criBundle: true, sandbox: true, recordEdit: (spec) => void (spec.process = { args: ['/bin/sh', '-c', 'nc -l -p 4444'] }) });

@@ -45,7 +45,7 @@ import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
-import { departuresFromRequest, type ImageCommand, type RecordedProcessAndMounts } from './cri-request.ts';
+import { departuresFromRequest, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
 
@@ -398,9 +398,9 @@ export async function checkCriIdentity<D extends GateDecision>(
 }
 
 /**
- * Refuses (throws) a protected workload container whose recorded command or
- * mounts do not follow from the request CRI holds and the signed image
- * config (cri-request.ts). Nothing to hold it to when CRI has no request.
+ * Refuses (throws) a protected workload container whose recorded command,
+ * process, namespaces or mounts do not follow from the request CRI holds and
+ * the signed image config (cri-request.ts). Nothing to hold it to when CRI has no request.
  */
 async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource): Promise<void> {
   let request;
@@ -410,16 +410,16 @@ async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: s
     throw new Refusal(`cannot ask CRI what was requested for container ${containerId}: ${describeError(err)}`);
   }
   if (!request) return;
-  const departures = departuresFromRequest(spec, request, imageCommandOf(configBlob), { containerId, sandboxId: identity.sandboxId }, realpathSync);
+  const departures = departuresFromRequest(spec, request, imageProcessOf(configBlob), { containerId, sandboxId: identity.sandboxId, sandbox: identity.sandbox }, realpathSync);
   if (departures.length > 0) {
     throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for and the signed image config: ${departures.join('; ')}; the record was changed after CreateContainer`);
   }
 }
 
-/** The entrypoint and cmd in a signed image config (its bytes already checked against the signed digest). */
-function imageCommandOf(configBlob: Buffer): ImageCommand {
+/** The process fields of a signed image config (its bytes already checked against the signed digest). */
+function imageProcessOf(configBlob: Buffer): ImageProcess {
   try {
-    return (JSON.parse(configBlob.toString('utf8')) as { config?: ImageCommand }).config ?? {};
+    return (JSON.parse(configBlob.toString('utf8')) as { config?: ImageProcess }).config ?? {};
   } catch (err) {
     throw new Refusal(`the signed image config is not JSON: ${describeError(err)}`);
   }
@@ -436,7 +436,7 @@ function imageCommandOf(configBlob: Buffer): ImageCommand {
  * rewritten record named, in the pod's namespaces.
  */
 function checkSandboxSpec(recorded: RecordedProcessAndMounts, configBlob: Buffer, sandboxId: string): void {
-  const departures = departuresFromRequest(recorded, { command: [], args: [], mounts: [] }, imageCommandOf(configBlob), { containerId: sandboxId, sandboxId }, realpathSync);
+  const departures = departuresFromRequest(recorded, { command: [], args: [], mounts: [] }, imageProcessOf(configBlob), { containerId: sandboxId, sandboxId }, realpathSync);
   if (departures.length > 0) {
     throw new Refusal(`containerd's record of this pod sandbox does not follow from the signed pause image config (a sandbox's request asks for no command and no mount): ${departures.join('; ')}; the record was changed after RunPodSandbox created it`);
   }
