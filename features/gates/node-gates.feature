@@ -51,6 +51,10 @@ Feature: Node integrity gates admit only what the signature covers
       | command-rewritten-in-containerd-record    | system-agent | integrity |
       | hook-added-in-containerd-record           | system-agent | vanilla   |
       | hook-added-in-containerd-record           | system-agent | integrity |
+      | capabilities-added-in-containerd-record   | system-agent | vanilla   |
+      | capabilities-added-in-containerd-record   | system-agent | integrity |
+      | node-network-in-containerd-record         | system-agent | vanilla   |
+      | node-network-in-containerd-record         | system-agent | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

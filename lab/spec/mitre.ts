@@ -116,6 +116,8 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'ungated-by-updated-containerd-record',
   'command-rewritten-in-containerd-record',
   'hook-added-in-containerd-record',
+  'capabilities-added-in-containerd-record',
+  'node-network-in-containerd-record',
   'watchdog-restart-after-bundle-edit',
   'watchdog-restart-after-record-edit',
 ]);

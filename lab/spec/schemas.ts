@@ -287,6 +287,8 @@ export const TECHNIQUES = [
   'containerd-record-update',
   'containerd-record-command',
   'containerd-record-hook',
+  'containerd-record-capabilities',
+  'containerd-record-namespace',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

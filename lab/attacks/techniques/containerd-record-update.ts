@@ -69,8 +69,9 @@ type ContainerMessage = { container?: { id?: string; spec?: { typeUrl?: string; 
 /** An OCI spec as the attacker edits it. */
 export interface EditableSpec {
   annotations?: Record<string, string>;
-  process?: { args?: string[] };
+  process?: { args?: string[]; capabilities?: Partial<Record<'bounding' | 'effective' | 'permitted', string[]>> };
   hooks?: Record<string, { path: string; args?: string[] }[] | undefined>;
+  linux?: { namespaces?: { type: string; path?: string }[] };
 }
 
 /**

@@ -1,0 +1,104 @@
+/**
+ * Attacks (T1611 Escape to Host, T1562.001 Impair Defenses: Disable or
+ * Modify Tools, T1610 Deploy Container): root on the node, who holds
+ * containerd's socket, rewrites what a protected workload container runs
+ * as and with in containerd's record of it, between CreateContainer and
+ * StartContainer (Containers.Update). Its command, mounts, layers and
+ * config stay what was signed and requested, so every check of those
+ * passes, and neither the pod spec nor the admission webhook ever saw the
+ * change:
+ *
+ * - `containerd-record-capabilities` adds `CAP_SYS_ADMIN` to the process's
+ *   bounding, effective and permitted sets: the container's own process can
+ *   then mount, unshare and remount its way around the read-only root.
+ *   The effect is the bit in the `CapEff` of the container's first process.
+ * - `containerd-record-namespace` points the record's network namespace at
+ *   the node's (`/proc/1/ns/net`): the container's process sees and binds
+ *   the node's interfaces. The effect is that process's network namespace
+ *   being the node's, by inode.
+ *
+ * Both effects are read on the node from /proc of the container's first
+ * process: nothing runs in the container.
+ *
+ * What must catch them: the start gate, which holds a protected container's
+ * process and namespaces to the request CRI holds and the signed image
+ * config (lab/gates/cri-request.ts `processDepartures`).
+ */
+import { LabError } from '../../errors.ts';
+import type { LabNodeHandle } from '../../node/index.ts';
+import type { Technique } from '../technique.ts';
+import type { AttackErrorCode } from './common.ts';
+import { startWithRecordEdited, type EditableSpec } from './containerd-record-update.ts';
+import { containerInitPid, type StartAttempt } from './start.ts';
+
+const SYS_ADMIN = 'CAP_SYS_ADMIN';
+/** CAP_SYS_ADMIN's bit in /proc/<pid>/status `CapEff` (linux/capability.h). */
+const SYS_ADMIN_BIT = 21n;
+const NODE_NETWORK = '/proc/1/ns/net';
+
+/** The container's first process as the node sees it; no process means the attack could not be carried out. */
+async function firstProcess(node: LabNodeHandle, start: Extract<StartAttempt, { started: true }>, what: string): Promise<number> {
+  const id = start.pod.containers[0]!.id;
+  const { pid, state } = await containerInitPid(node, id);
+  if (!pid) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `the container ${id.slice(0, 12)} started with ${what} but is ${state}, so its process cannot be read`);
+  return pid;
+}
+
+/** Reads a file on the node; a failed read is an error of the attack, never an outcome. */
+async function readOnNode(node: LabNodeHandle, argv: string[]): Promise<string> {
+  const r = await node.exec.run(argv);
+  if (r.exitCode !== 0) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${argv.join(' ')} on the node failed: ${r.stderr.toString().trim()}`);
+  return r.stdout.toString();
+}
+
+export const containerdRecordCapabilities: Technique = {
+  name: 'containerd-record-capabilities',
+  async run({ node, workload, pods }) {
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const capabilities = (spec.process ??= {}).capabilities ?? {};
+      const before = capabilities.bounding ?? [];
+      for (const set of ['bounding', 'effective', 'permitted'] as const) capabilities[set] = [...(capabilities[set] ?? []).filter((c) => c !== SYS_ADMIN), SYS_ADMIN];
+      spec.process.capabilities = capabilities;
+      return { boundingBefore: before, added: SYS_ADMIN };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after ${SYS_ADMIN} was added to containerd's record of it: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    const pid = await firstProcess(node, start, SYS_ADMIN);
+    const status = await readOnNode(node, ['cat', `/proc/${pid}/status`]);
+    const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    if (!capEff) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `/proc/${pid}/status on the node has no CapEff line`);
+    evidence.firstProcess = { pid, capEff };
+    if ((BigInt(`0x${capEff}`) >> SYS_ADMIN_BIT) & 1n) {
+      return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node) runs with ${SYS_ADMIN} (CapEff ${capEff}), which its pod spec never asked for`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with ${SYS_ADMIN} in its record, but its first process's CapEff ${capEff} lacks it: the edit did not reach runc`);
+  },
+};
+
+export const containerdRecordNamespace: Technique = {
+  name: 'containerd-record-namespace',
+  async run({ node, workload, pods }) {
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const namespaces = (spec.linux ??= {}).namespaces ?? [];
+      const network = namespaces.find((n) => n.type === 'network');
+      const before = network?.path;
+      if (network) network.path = NODE_NETWORK;
+      else namespaces.push({ type: 'network', path: NODE_NETWORK });
+      spec.linux.namespaces = namespaces;
+      return { networkBefore: before ?? null, networkAfter: NODE_NETWORK };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after its network namespace in containerd's record was made the node's: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    const pid = await firstProcess(node, start, "the node's network namespace");
+    const [inContainer, onNode] = (await readOnNode(node, ['readlink', `/proc/${pid}/ns/net`, NODE_NETWORK])).trim().split('\n');
+    evidence.networkNamespaces = { container: inContainer, node: onNode, pid };
+    if (inContainer && inContainer === onNode) {
+      return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node) is in the node's network namespace (${onNode}), which its pod spec never asked for`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with the node's network namespace in its record, but its first process is in ${inContainer}, not the node's ${onNode}: the edit did not reach runc`);
+  },
+};
