@@ -49,7 +49,7 @@ async function fakeCri(socket: string): Promise<grpc.Server> {
     PodSandboxStatus(call: grpc.ServerUnaryCall<{ podSandboxId: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
       const s = SANDBOXES[call.request.podSandboxId];
       if (!s) return cb({ code: grpc.status.NOT_FOUND, details: `an error occurred when try to find sandbox ${call.request.podSandboxId}: not found` });
-      cb(null, { status: { id: call.request.podSandboxId, metadata: { name: s.name, uid: 'u', namespace: s.namespace } }, info: { info: JSON.stringify({ pid: 311, config: { hostname: s.name } }) } });
+      cb(null, { status: { id: call.request.podSandboxId, metadata: { name: s.name, uid: 'u', namespace: s.namespace } } });
     },
   });
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
@@ -72,7 +72,7 @@ after(() => {
 
 describe('criIdentities', () => {
   it("gives a workload container's pod, namespace and name from CRI's state", async () => {
-    assert.deepEqual(await cri.ofContainer('agent'), { namespace: 'kube-system', pod: 'system-agent', container: 'system-agent', sandboxId: 'sb1', sandbox: { pid: 311, hostname: 'system-agent' } });
+    assert.deepEqual(await cri.ofContainer('agent'), { namespace: 'kube-system', pod: 'system-agent', container: 'system-agent', sandboxId: 'sb1' });
   });
   it('says nothing of a container CRI does not have (one made through containerd directly)', async () => {
     assert.equal(await cri.ofContainer('made-with-ctr'), undefined);
@@ -85,8 +85,8 @@ describe('criIdentities', () => {
       command: [],
       args: ['--verbose'],
       mounts: [
-        { containerPath: '/data', hostPath: '/srv/data', image: false },
-        { containerPath: '/img', hostPath: '', image: true },
+        { containerPath: '/data', hostPath: '/srv/data', image: false, readonly: true, propagation: 0 },
+        { containerPath: '/img', hostPath: '', image: true, readonly: false, propagation: 0 },
       ],
       process: {
         envs: [{ key: 'MODE', value: 'prod' }],

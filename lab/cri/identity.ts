@@ -21,7 +21,6 @@
  * numbers (k8s.io/cri-api runtime/v1 api.proto, lab/cri/proto); one
  * connection is kept open.
  */
-import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
 import { exerciseResponseCodecs } from '../grpc-warm-up.ts';
@@ -32,13 +31,6 @@ export interface CriIdentity {
   pod: string;
   container: string;
   sandboxId: string;
-  /**
-   * The pod sandbox's first process and hostname, as CRI holds them (its
-   * verbose PodSandboxStatus): every container of the pod joins that
-   * process's namespaces, and gets the hostname in its environment.
-   * Absent when CRI did not say.
-   */
-  sandbox?: { pid: number; hostname: string };
 }
 
 /** CRI's namespace modes (runtime.v1 NamespaceMode). */
@@ -71,8 +63,13 @@ export interface RequestedProcess {
 export interface CriRequest {
   command: string[];
   args: string[];
-  /** Host paths bound at container paths; `image`: an image volume, whose source CRI chooses. */
-  mounts: { containerPath: string; hostPath: string; image: boolean }[];
+  /**
+   * Host paths bound at container paths; `image`: an image volume, whose
+   * source CRI chooses; `propagation` as CRI numbers it (private 0, host to
+   * container 1, bidirectional 2). Absent `readonly` and `propagation`: not
+   * asked for.
+   */
+  mounts: { containerPath: string; hostPath: string; image: boolean; readonly?: boolean; propagation?: number }[];
   /** Absent from a request built by hand (a sandbox's, which CRI does not hold yet): then none of it is judged. */
   process?: RequestedProcess;
 }
@@ -106,8 +103,7 @@ const CRI_API = {
             Container: { fields: { id: { type: 'string', id: 1 }, podSandboxId: { type: 'string', id: 2 }, metadata: { type: 'ContainerMetadata', id: 3 } } },
             ContainerMetadata: { fields: { name: { type: 'string', id: 1 } } },
             PodSandboxStatusRequest: { fields: { podSandboxId: { type: 'string', id: 1 }, verbose: { type: 'bool', id: 2 } } },
-            // `info.info`: the sandbox's verbose JSON, with its first process's `pid` and its `config` (the RunPodSandbox request).
-            PodSandboxStatusResponse: { fields: { status: { type: 'PodSandboxStatus', id: 1 }, info: { keyType: 'string', type: 'string', id: 2 } } },
+            PodSandboxStatusResponse: { fields: { status: { type: 'PodSandboxStatus', id: 1 } } },
             PodSandboxStatus: { fields: { id: { type: 'string', id: 1 }, metadata: { type: 'PodSandboxMetadata', id: 2 } } },
             PodSandboxMetadata: { fields: { name: { type: 'string', id: 1 }, uid: { type: 'string', id: 2 }, namespace: { type: 'string', id: 3 } } },
           },
@@ -123,7 +119,7 @@ export const CRI_IDENTITY_API = fromJSON(CRI_API as unknown as Parameters<typeof
 type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void;
 interface RuntimeClient extends grpc.Client {
   ListContainers: Unary<{ filter: { id: string } }, { containers?: { id?: string; podSandboxId?: string; metadata?: { name?: string } }[] }>;
-  PodSandboxStatus: Unary<{ podSandboxId: string; verbose: boolean }, { status?: { metadata?: { name?: string; namespace?: string } }; info?: Record<string, string> }>;
+  PodSandboxStatus: Unary<{ podSandboxId: string; verbose: boolean }, { status?: { metadata?: { name?: string; namespace?: string } } }>;
   ContainerStatus: Unary<{ containerId: string; verbose: boolean }, { info?: Record<string, string> }>;
 }
 
@@ -131,7 +127,7 @@ interface RuntimeClient extends grpc.Client {
 interface VerboseConfig {
   command?: string[];
   args?: string[];
-  mounts?: { container_path?: string; host_path?: string; image?: unknown }[];
+  mounts?: { container_path?: string; host_path?: string; image?: unknown; readonly?: boolean; propagation?: number }[];
   envs?: { key?: string; value?: string }[];
   working_dir?: string;
   devices?: { container_path?: string; host_path?: string }[];
@@ -184,17 +180,6 @@ export function requestedProcessOf(config: VerboseConfig): RequestedProcess {
   };
 }
 
-/** The sandbox's first process and hostname from its verbose info; undefined when that is not readable or names no process. */
-function sandboxProcessOf(info: string | undefined): CriIdentity['sandbox'] {
-  try {
-    const parsed = JSON.parse(info ?? '{}') as { pid?: number; config?: { hostname?: string } };
-    // With no host name in the request, containerd's CRI gives the node's own; whoever asks here runs on that node.
-    return typeof parsed.pid === 'number' && parsed.pid > 0 ? { pid: parsed.pid, hostname: parsed.config?.hostname || hostname() } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** CRI over containerd's socket (the CRI plugin serves on it). `close()` ends the connection. */
 export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySource & { warmUp(): Promise<void>; close(): void } {
   const loaded = grpc.loadPackageDefinition(CRI_IDENTITY_API) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
@@ -211,13 +196,13 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
       if (listed.err) throw failed(`for container ${containerId}`, listed.err);
       const c = listed.res?.containers?.find((x) => x.id === containerId);
       if (!c?.podSandboxId) return undefined;
-      const sandbox = await call(client.PodSandboxStatus, { podSandboxId: c.podSandboxId, verbose: true });
+      // Not verbose: containerd then asks the pod's shim for the sandbox task's status, and asked inside a
+      // container's `runc create` that answer took 4 s (bench/gates.ts, 2026-12-07).
+      const sandbox = await call(client.PodSandboxStatus, { podSandboxId: c.podSandboxId, verbose: false });
       if (sandbox.err) throw failed(`for the sandbox ${c.podSandboxId} of container ${containerId}`, sandbox.err);
       const m = sandbox.res?.status?.metadata;
       if (!m?.namespace) throw new Error(`CRI at ${socket} names no namespace for the sandbox ${c.podSandboxId} of container ${containerId}`);
-      const identity: CriIdentity = { namespace: m.namespace, pod: m.name ?? '', container: c.metadata?.name ?? '', sandboxId: c.podSandboxId };
-      const process = sandboxProcessOf(sandbox.res?.info?.info);
-      return process ? { ...identity, sandbox: process } : identity;
+      return { namespace: m.namespace, pod: m.name ?? '', container: c.metadata?.name ?? '', sandboxId: c.podSandboxId };
     },
     async requestOf(containerId) {
       const r = await call(client.ContainerStatus, { containerId, verbose: true });
@@ -233,7 +218,13 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
       return {
         command: config.command ?? [],
         args: config.args ?? [],
-        mounts: (config.mounts ?? []).map((m) => ({ containerPath: m.container_path ?? '', hostPath: m.host_path ?? '', image: m.image !== undefined && m.image !== null })),
+        mounts: (config.mounts ?? []).map((m) => ({
+          containerPath: m.container_path ?? '',
+          hostPath: m.host_path ?? '',
+          image: m.image !== undefined && m.image !== null,
+          readonly: m.readonly === true,
+          propagation: m.propagation ?? 0,
+        })),
         process: requestedProcessOf(config),
       };
     },
@@ -241,7 +232,7 @@ export function criIdentities(socket: string, timeoutMs = 10_000): CriIdentitySo
     async warmUp() {
       exerciseResponseCodecs(CRI_IDENTITY_API, 'runtime.v1.RuntimeService', {
         ListContainers: { containers: [{ id: 'warm-up', podSandboxId: 'warm-up', metadata: { name: 'warm-up' } }] },
-        PodSandboxStatus: { status: { id: 'warm-up', metadata: { name: 'warm-up', uid: 'u', namespace: 'warm-up' } }, info: { info: '{}' } },
+        PodSandboxStatus: { status: { id: 'warm-up', metadata: { name: 'warm-up', uid: 'u', namespace: 'warm-up' } } },
         ContainerStatus: { info: { info: '{}' } },
       });
       await call(client.ListContainers, { filter: { id: 'integrity-lab-gate-daemon-warm-up' } });

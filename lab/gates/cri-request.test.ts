@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requestedProcessOf } from '../cri/identity.ts';
-import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, expectedUser, processDepartures, type RecordedProcessAndMounts } from './cri-request.ts';
+import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, expectedUser, mountOptionDepartures, processDepartures, sandboxEvidence, type RecordedProcessAndMounts } from './cri-request.ts';
 
 describe('expectedArgs (as containerd CRI builds process.args)', () => {
   const image = { Entrypoint: ['/entry'], Cmd: ['default-arg'] };
@@ -78,7 +78,19 @@ describe('processDepartures (what the process runs as and with, and its namespac
   // Taken from a lab node on 2026-12-07: containerd's record of a kube-system system-agent between
   // CreateContainer and StartContainer, and the request CRI held for it (verbose ContainerStatus `config`).
   const verboseConfig = { metadata: { name: 'system-agent' }, linux: { security_context: { namespace_options: { pid: 1 } } } };
-  const sandbox = { pid: 311, hostname: 'system-agent' };
+  // The node's files, as the gate reads them: CRI's hostname file of the sandbox, and /proc/<pid>/cgroup (cgroup v1, cgroupfs).
+  const SB = '15b0febedc240aba1e9ad78a05bd0ed22751261a7ebb00f9af3c15d95ae4c1ec';
+  const files: Record<string, string> = {
+    [`${CRI_ROOT}/sandboxes/${SB}/hostname`]: 'system-agent\n',
+    '/proc/311/cgroup': `12:pids:/k8s.io/${SB}\n11:memory:/k8s.io/${SB}\n1:name=systemd:/k8s.io/${SB}\n`,
+    '/proc/1/cgroup': '12:pids:/\n11:memory:/\n1:name=systemd:/init.scope\n',
+    '/proc/400/cgroup': `12:pids:/k8s.io/${'f'.repeat(64)}\n`,
+  };
+  const readFile = (path: string) => {
+    if (!(path in files)) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+    return files[path]!;
+  };
+  const sandbox = sandboxEvidence(SB, readFile);
   const image = { Entrypoint: ['/opt/agent/run.sh'] };
   const recorded = (): RecordedProcessAndMounts & { process: NonNullable<RecordedProcessAndMounts['process']>; linux: NonNullable<RecordedProcessAndMounts['linux']> } => ({
     process: {
@@ -132,16 +144,33 @@ describe('processDepartures (what the process runs as and with, and its namespac
     const r = recorded();
     r.linux.namespaces = [{ type: 'pid' }, { type: 'ipc', path: '/proc/311/ns/ipc' }, { type: 'uts', path: '/proc/311/ns/uts' }, { type: 'network', path: '/proc/1/ns/net' }, { type: 'time' }];
     assert.deepEqual(processDepartures(r, process(), image, sandbox), [
-      'namespace network "/proc/1/ns/net" in containerd\'s record, "/proc/311/ns/net" from the request CRI holds and the pod sandbox\'s first process (311)',
       'namespace {"type":"time"} in containerd\'s record, which the request CRI holds does not give a container',
       "namespace mount missing from containerd's record: the container would share the node's",
+      "the namespaces in containerd's record name 2 processes (311: ipc, uts; 1: network), the request CRI holds one: the pod sandbox's",
+      "namespaces network in containerd's record are those of process 1, which is not in the pod sandbox's cgroup",
     ]);
     const pod = requestedProcessOf({ linux: { security_context: { namespace_options: { pid: 0 } } } });
-    assert.equal(processDepartures(recorded(), pod, image, sandbox)[0], 'namespace pid new in containerd\'s record, "/proc/311/ns/pid" from the request CRI holds and the pod sandbox\'s first process (311)');
+    assert.equal(processDepartures(recorded(), pod, image, sandbox)[0], "namespace pid new in containerd's record, the pod sandbox's from the request CRI holds");
     assert.deepEqual(processDepartures({ ...recorded(), linux: { ...recorded().linux, namespaces: [...recorded().linux.namespaces!, { type: 'cgroup' }] } }, process(), image, sandbox), [], 'a new cgroup namespace (cgroup v2)');
   });
-  it('refuses to judge the namespaces without the sandbox CRI holds', () => {
-    assert.deepEqual(processDepartures(recorded(), process(), image, undefined), ["CRI gave no first process of the pod sandbox, so the record's namespaces and HOSTNAME cannot be held to it"]);
+  it("names every namespace of another pod's sandbox, and a namespace path of the wrong type", () => {
+    const r = recorded();
+    r.linux.namespaces = r.linux.namespaces!.map((n) => (n.path ? { ...n, path: n.path.replace('/311/', '/400/') } : n));
+    assert.deepEqual(processDepartures(r, process(), image, sandbox), ["namespaces ipc, uts, network in containerd's record are those of process 400, which is not in the pod sandbox's cgroup"]);
+    r.linux.namespaces = recorded().linux.namespaces!.map((n) => (n.type === 'network' ? { ...n, path: '/proc/311/ns/ipc' } : n));
+    assert.deepEqual(processDepartures(r, process(), image, sandbox), ['namespace network "/proc/311/ns/ipc" in containerd\'s record, the pod sandbox\'s from the request CRI holds']);
+  });
+  it("knows the sandbox's process by its cgroup under the systemd driver too", () => {
+    files['/proc/77/cgroup'] = `0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-poduid.slice/cri-containerd-${SB}.scope\n`;
+    assert.equal(sandbox.isSandboxProcess(77), true);
+    assert.equal(sandbox.isSandboxProcess(400), false);
+  });
+  it('refuses to judge what it cannot read of the sandbox, saying what', () => {
+    assert.deepEqual(processDepartures(recorded(), process(), image, undefined), ["nothing was read of the pod sandbox, so the record's namespaces and HOSTNAME cannot be held to it"]);
+    const unreadable = sandboxEvidence('gone', readFile);
+    const out = processDepartures(recorded(), process(), image, unreadable);
+    assert.match(out[0]!, /^cannot read the pod sandbox's host name, so the record's environment cannot be held to the request: ENOENT/);
+    assert.match(out[1]!, /^namespaces ipc, uts, network in containerd's record are those of process 311, which is not in the pod sandbox's cgroup$/);
   });
   it('holds the user to the request, else to a numeric image user; a named one is not judged', () => {
     assert.deepEqual(expectedUser({ runAsUser: 1000, runAsUsername: '' }, { User: 'app' }), { uid: 1000, gid: undefined });
@@ -176,5 +205,51 @@ describe('processDepartures (what the process runs as and with, and its namespac
     const withShm = { ...recorded(), mounts: [shm] };
     assert.deepEqual(departuresFromRequest(withShm, { command: [], args: [], mounts: [], process: hostIpc }, image, ids), []);
     assert.equal(departuresFromRequest(withShm, { command: [], args: [], mounts: [], process: process() }, image, ids).length, 1);
+  });
+});
+
+describe('mountOptionDepartures', () => {
+  // The runtime mounts of the record taken from a lab node (above), and one requested bind.
+  const recorded = () => ({
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+      { destination: '/etc/hosts', type: 'bind', source: `${CRI_ROOT}/sandboxes/s1/hosts`, options: ['rbind', 'rprivate', 'rw'] },
+      { destination: '/lib/modules', type: 'bind', source: '/lib/modules', options: ['rbind', 'rprivate', 'ro'] },
+    ],
+    linux: {} as { rootfsPropagation?: string },
+  });
+  const request = (propagation = 0) => ({ command: [], args: [], mounts: [{ containerPath: '/lib/modules', hostPath: '/lib/modules', image: false, readonly: true, propagation }] });
+  it('finds none in the record CRI wrote', () => {
+    assert.deepEqual(mountOptionDepartures(recorded(), request(), false), []);
+  });
+  it("names a writable /sys, /proc that allows set-uid programs, and a read-only bind made writable", () => {
+    const r = recorded();
+    r.mounts[2]!.options = ['nosuid', 'noexec', 'nodev', 'rw'];
+    r.mounts[0]!.options = ['noexec', 'nodev'];
+    r.mounts[5]!.options = ['rbind', 'rprivate', 'rw'];
+    assert.deepEqual(mountOptionDepartures(r, request(), false), [
+      "mount /proc in containerd's record lacks nosuid, which containerd's CRI gives it",
+      "mount /sys in containerd's record lacks ro, which containerd's CRI gives it",
+      "mount /lib/modules writable in containerd's record, read-only in the request CRI holds",
+    ]);
+    const privileged = recorded();
+    privileged.mounts[2]!.options = ['nosuid', 'noexec', 'nodev', 'rw'];
+    assert.deepEqual(mountOptionDepartures(privileged, request(), true), [], 'a privileged container gets a writable /sys');
+  });
+  it('names mount propagation nobody asked for, on a bind and on the root', () => {
+    const r = recorded();
+    r.mounts[4]!.options = ['rbind', 'rshared', 'rw'];
+    r.linux.rootfsPropagation = 'rshared';
+    assert.deepEqual(mountOptionDepartures(r, request(), false), [
+      "mount /etc/hosts with shared propagation in containerd's record, which the request CRI holds does not ask for",
+      'linux.rootfsPropagation "rshared" in containerd\'s record, which no mount of the request CRI holds asks for',
+    ]);
+    const asked = recorded();
+    asked.mounts[5]!.options = ['rbind', 'rshared', 'ro'];
+    asked.linux.rootfsPropagation = 'rshared';
+    assert.deepEqual(mountOptionDepartures(asked, request(2), false), [], 'a bidirectional mount the request asked for');
   });
 });

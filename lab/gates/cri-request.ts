@@ -26,14 +26,17 @@
  *   working directory, user, capabilities, `noNewPrivileges`, seccomp
  *   profile, masked and read-only paths and devices, each as containerd's
  *   CRI builds it from the request and the signed image config; and its
- *   namespaces, which must be the pod sandbox's (the path of the sandbox's
- *   first process, as CRI holds it) or new ones where the request asks for
- *   them. A rewritten record could otherwise give a protected container
- *   `CAP_SYS_ADMIN`, the node's network namespace or an `LD_PRELOAD` that
- *   nothing in the pod spec or the image asked for.
+ *   namespaces, which must be the pod sandbox's (the path of one process,
+ *   which the kernel places in the sandbox's cgroup: sandboxEvidence) or
+ *   new ones where the request asks for them; and the mounts' options (mountOptionDepartures): the runtime
+ *   mounts' protective ones, a read-only bind kept read-only, and no mount
+ *   propagation the request did not ask for. A rewritten record could
+ *   otherwise give a protected container `CAP_SYS_ADMIN`, the node's network
+ *   namespace, a writable /sys or an `LD_PRELOAD` that nothing in the pod
+ *   spec or the image asked for.
  */
 import { join } from 'node:path';
-import { NAMESPACE_MODE, type CriIdentity, type CriRequest, type RequestedProcess } from '../cri/identity.ts';
+import { NAMESPACE_MODE, type CriRequest, type RequestedProcess } from '../cri/identity.ts';
 
 /** containerd's CRI plugin directories (its defaults, on the lab node and on kind). */
 export const CRI_ROOT = '/var/lib/containerd/io.containerd.grpc.v1.cri';
@@ -62,6 +65,7 @@ export interface RecordedProcessAndMounts {
   mounts?: { destination: string; type?: string; source?: string; options?: string[] }[];
   linux?: {
     namespaces?: { type: string; path?: string }[];
+    rootfsPropagation?: string;
     seccomp?: { defaultAction?: string } | null;
     maskedPaths?: string[];
     readonlyPaths?: string[];
@@ -109,7 +113,7 @@ export function departuresFromRequest(
   request: CriRequest,
   /** The signed image config; undefined: the process is not judged (a running container's is already running). */
   image: ImageProcess | undefined,
-  ids: { containerId: string; sandboxId: string; sandbox?: CriIdentity['sandbox'] },
+  ids: { containerId: string; sandboxId: string; sandbox?: SandboxEvidence },
   realpath: (path: string) => string = (p) => p,
 ): string[] {
   const out: string[] = [];
@@ -118,9 +122,62 @@ export function departuresFromRequest(
   if (image && JSON.stringify(have) !== JSON.stringify(want)) {
     out.push(`process.args ${JSON.stringify(have)} in containerd's record, ${JSON.stringify(want)} from the request CRI holds and the signed image config`);
   }
-  if (image && request.process) out.push(...processDepartures(recorded, request.process, image, ids.sandbox));
+  if (image && request.process) {
+    out.push(...processDepartures(recorded, request.process, image, ids.sandbox));
+    out.push(...mountOptionDepartures(recorded, request, request.process.privileged));
+  }
   for (const m of unexplainedMounts(recorded, request, ids, realpath)) {
     out.push(`mount ${JSON.stringify(m)} in containerd's record, which no mount of the request CRI holds asked for`);
+  }
+  return out;
+}
+
+/** The options containerd's default spec gives each runtime mount that keep it from being a way out (pkg/oci `defaultMounts`); `ro` on /sys and its cgroups is taken off for a privileged container only. */
+const RUNTIME_MOUNT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  '/proc': ['nosuid', 'noexec', 'nodev'],
+  '/dev': ['nosuid'],
+  '/dev/pts': ['nosuid', 'noexec'],
+  '/dev/mqueue': ['nosuid', 'noexec', 'nodev'],
+  '/sys': ['nosuid', 'noexec', 'nodev', 'ro'],
+  '/sys/fs/cgroup': ['nosuid', 'noexec', 'nodev', 'ro'],
+};
+const PROPAGATION = { PRIVATE: 0, HOST_TO_CONTAINER: 1, BIDIRECTIONAL: 2 } as const;
+
+/**
+ * Where the record's mount options give more than CRI would: a runtime
+ * mount without its protective options (a writable /sys is a way to the
+ * node's kernel), a bind asked read-only and recorded writable, or mount
+ * propagation (the root's, or a bind's) that the request did not ask for,
+ * by which mounts pass between the container and the node.
+ */
+export function mountOptionDepartures(recorded: RecordedProcessAndMounts, request: CriRequest, privileged: boolean): string[] {
+  const out: string[] = [];
+  const asked = (destination: string) => request.mounts.filter((r) => r.containerPath === destination);
+  const widest = (destination: string) => Math.max(-1, ...asked(destination).map((r) => r.propagation ?? PROPAGATION.PRIVATE));
+  for (const m of recorded.mounts ?? []) {
+    const options = m.options ?? [];
+    const required = (RUNTIME_MOUNT_OPTIONS[m.destination] ?? []).filter((o) => !(privileged && o === 'ro' && m.destination.startsWith('/sys')));
+    if (!isBind(m) && RUNTIME_MOUNTS[m.destination]) {
+      const lacking = required.filter((o) => !options.includes(o));
+      if (lacking.length > 0) out.push(`mount ${m.destination} in containerd's record lacks ${lacking.join(', ')}, which containerd's CRI gives it`);
+      continue;
+    }
+    if (!isBind(m)) continue;
+    // `rro`: recursively read-only, as CRI records a request for that.
+    if (asked(m.destination).some((r) => r.readonly) && (!options.some((o) => o === 'ro' || o === 'rro') || options.includes('rw'))) {
+      out.push(`mount ${m.destination} writable in containerd's record, read-only in the request CRI holds`);
+    }
+    const shared = options.some((o) => o === 'shared' || o === 'rshared');
+    const slave = options.some((o) => o === 'slave' || o === 'rslave');
+    if ((shared && widest(m.destination) < PROPAGATION.BIDIRECTIONAL) || (slave && widest(m.destination) < PROPAGATION.HOST_TO_CONTAINER)) {
+      out.push(`mount ${m.destination} with ${shared ? 'shared' : 'slave'} propagation in containerd's record, which the request CRI holds does not ask for`);
+    }
+  }
+  const root = recorded.linux?.rootfsPropagation;
+  const widestAsked = Math.max(PROPAGATION.PRIVATE, ...request.mounts.map((r) => r.propagation ?? PROPAGATION.PRIVATE));
+  const rootAllowed = widestAsked === PROPAGATION.BIDIRECTIONAL ? ['rshared', 'rslave'] : widestAsked === PROPAGATION.HOST_TO_CONTAINER ? ['rslave'] : [];
+  if (typeof root === 'string' && root !== '' && root !== 'rprivate' && root !== 'private' && !rootAllowed.includes(root)) {
+    out.push(`linux.rootfsPropagation ${JSON.stringify(root)} in containerd's record, which no mount of the request CRI holds asks for`);
   }
   return out;
 }
@@ -191,50 +248,105 @@ export function capabilityAllowed(process: Pick<RequestedProcess, 'privileged' |
   return (cap) => !dropped.has(cap) && (added.has(cap) || base === 'all' || (base === 'default' && DEFAULT_CAPABILITIES.includes(cap)));
 }
 
-/** The namespaces a workload container joins: the sandbox's, by the path of its first process, except where the request asks for a new one. */
-function namespaceDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, sandboxPid: number): string[] {
+/**
+ * What the node says of a workload container's pod sandbox when the
+ * container is judged. Each may throw (its file unreadable): the record is
+ * then not judged to follow.
+ */
+export interface SandboxEvidence {
+  /** The host name containerd's CRI gave the pod: its sandbox's `hostname` file. */
+  hostname(): string;
+  /** Whether process `pid` is in the sandbox's cgroup, by the kernel's word (/proc/<pid>/cgroup). */
+  isSandboxProcess(pid: number): boolean;
+}
+
+/** SandboxEvidence read from the node's files through `readFile`. */
+export function sandboxEvidence(sandboxId: string, readFile: (path: string) => string): SandboxEvidence {
+  // The sandbox's cgroup is named by its id: `/k8s.io/<id>` with cgroupfs, `cri-containerd-<id>.scope` with systemd.
+  const named = (component: string) => component === sandboxId || component === `cri-containerd-${sandboxId}.scope`;
+  return {
+    hostname: () => readFile(join(CRI_ROOT, 'sandboxes', sandboxId, 'hostname')).trim(),
+    isSandboxProcess: (pid) =>
+      readFile(`/proc/${pid}/cgroup`)
+        .split('\n')
+        .some((line) => line.split(':').slice(2).join(':').split('/').some(named)),
+  };
+}
+
+/** The file under /proc/<pid>/ns/ of each namespace type a container may join. */
+const NS_FILE: Readonly<Record<string, string>> = { network: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid', user: 'user' };
+
+/**
+ * The namespaces a workload container joins: the sandbox's where CRI puts
+ * it in the pod's (network, IPC, UTS; pid unless the request asks for its
+ * own; user when the request puts the pod in one), all by the path of one
+ * process that the kernel places in the sandbox's cgroup; a new mount
+ * namespace; nothing else.
+ */
+function namespaceDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, sandbox: SandboxEvidence): string[] {
   const out: string[] = [];
-  const of = (type: string) => `/proc/${sandboxPid}/ns/${type}`;
-  const want = new Map<string, string | undefined | 'any-process'>([
-    ['network', of('net')],
-    ['ipc', of('ipc')],
-    ['uts', of('uts')],
-    ['mount', undefined],
+  const want = new Map<string, 'sandbox' | 'new' | 'target'>([
+    ['network', 'sandbox'],
+    ['ipc', 'sandbox'],
+    ['uts', 'sandbox'],
+    ['mount', 'new'],
   ]);
-  if (process.namespaces.pid === NAMESPACE_MODE.CONTAINER) want.set('pid', undefined);
-  else want.set('pid', process.namespaces.pid === NAMESPACE_MODE.TARGET ? 'any-process' : of('pid'));
-  if (process.namespaces.userns === NAMESPACE_MODE.POD) want.set('user', of('user'));
+  want.set('pid', process.namespaces.pid === NAMESPACE_MODE.CONTAINER ? 'new' : process.namespaces.pid === NAMESPACE_MODE.TARGET ? 'target' : 'sandbox');
+  if (process.namespaces.userns === NAMESPACE_MODE.POD) want.set('user', 'sandbox');
   const seen = new Set<string>();
+  const joined = new Map<number, string[]>();
   for (const ns of recorded.linux?.namespaces ?? []) {
     const path = ns.path || undefined;
     if (seen.has(ns.type)) out.push(`namespace ${ns.type} listed twice in containerd's record`);
     seen.add(ns.type);
     // A new cgroup namespace (containerd's on a cgroup v2 node) hides the node's cgroups; no path may name one.
     if (ns.type === 'cgroup' && !path) continue;
-    if (!want.has(ns.type)) {
+    const expected = want.get(ns.type);
+    if (!expected) {
       out.push(`namespace ${JSON.stringify(ns)} in containerd's record, which the request CRI holds does not give a container`);
       continue;
     }
-    const expected = want.get(ns.type);
-    const ok = expected === 'any-process' ? path !== undefined && /^\/proc\/\d+\/ns\/pid$/.test(path) : path === expected;
-    if (!ok) out.push(`namespace ${ns.type} ${path === undefined ? 'new' : JSON.stringify(path)} in containerd's record, ${expected === undefined ? 'new' : expected === 'any-process' ? "the target container's" : JSON.stringify(expected)} from the request CRI holds and the pod sandbox's first process (${sandboxPid})`);
+    const pid = path && new RegExp(`^/proc/(\\d+)/ns/${NS_FILE[ns.type]}$`).exec(path)?.[1];
+    if (expected === 'new' ? path === undefined : pid) {
+      if (expected === 'sandbox' && pid) joined.set(Number(pid), [...(joined.get(Number(pid)) ?? []), ns.type]);
+      continue;
+    }
+    const wanted = expected === 'new' ? 'a new one' : expected === 'target' ? "the target container's" : "the pod sandbox's";
+    out.push(`namespace ${ns.type} ${path === undefined ? 'new' : JSON.stringify(path)} in containerd's record, ${wanted} from the request CRI holds`);
   }
   for (const type of want.keys()) if (!seen.has(type)) out.push(`namespace ${type} missing from containerd's record: the container would share the node's`);
+  if (joined.size > 1) out.push(`the namespaces in containerd's record name ${joined.size} processes (${[...joined.entries()].map(([pid, types]) => `${pid}: ${types.join(', ')}`).join('; ')}), the request CRI holds one: the pod sandbox's`);
+  for (const [pid, types] of joined) {
+    let inSandbox: boolean;
+    try {
+      inSandbox = sandbox.isSandboxProcess(pid);
+    } catch (err) {
+      out.push(`cannot tell whether process ${pid}, whose ${types.join(', ')} namespaces containerd's record names, is the pod sandbox's: ${(err as Error).message}`);
+      continue;
+    }
+    if (!inSandbox) out.push(`namespaces ${types.join(', ')} in containerd's record are those of process ${pid}, which is not in the pod sandbox's cgroup`);
+  }
   return out;
 }
 
 /** Where the record's process and confinement depart from what the request and the signed image config give (see the head of this file). */
-export function processDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, image: ImageProcess, sandbox: CriIdentity['sandbox']): string[] {
+export function processDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, image: ImageProcess, sandbox: SandboxEvidence | undefined): string[] {
   const out: string[] = [];
   const proc = recorded.process ?? {};
   const differs = (what: string, have: unknown, want: unknown) => {
     if (JSON.stringify(have) !== JSON.stringify(want)) out.push(`${what} ${JSON.stringify(have ?? null)} in containerd's record, ${JSON.stringify(want)} from the request CRI holds and the signed image config`);
   };
   if (!sandbox) {
-    out.push("CRI gave no first process of the pod sandbox, so the record's namespaces and HOSTNAME cannot be held to it");
+    out.push("nothing was read of the pod sandbox, so the record's namespaces and HOSTNAME cannot be held to it");
   } else {
-    differs('process.env', proc.env ?? [], expectedEnv(process, image, sandbox.hostname));
-    out.push(...namespaceDepartures(recorded, process, sandbox.pid));
+    let hostname: string | undefined;
+    try {
+      hostname = sandbox.hostname();
+    } catch (err) {
+      out.push(`cannot read the pod sandbox's host name, so the record's environment cannot be held to the request: ${(err as Error).message}`);
+    }
+    if (hostname !== undefined) differs('process.env', proc.env ?? [], expectedEnv(process, image, hostname));
+    out.push(...namespaceDepartures(recorded, process, sandbox));
   }
   differs('process.cwd', proc.cwd, process.workingDir || image.WorkingDir || '/');
   const user = expectedUser(process, image);

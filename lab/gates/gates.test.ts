@@ -624,7 +624,11 @@ describe('gateCreate', () => {
         };
         const withProcess = (f: Fixture) => {
           const process = requestedProcessOf({ linux: { security_context: { capabilities: { add_capabilities: ['CHOWN', 'KILL'], drop_capabilities: ['ALL'] }, namespace_options: { pid: 1 } } } });
-          f.deps.cri = { ofContainer: async () => ({ ...inCri('kube-system'), sandboxId: 'abc', sandbox: { pid: 42, hostname: 'agent' } }), requestOf: async () => ({ ...request(), process }) };
+          f.deps.cri = { ofContainer: async () => ({ ...inCri('kube-system'), sandboxId: 'abc' }), requestOf: async () => ({ ...request(), process }) };
+          // The sandbox's hostname file and its first process's cgroup, as the node has them.
+          const node: Record<string, string> = { '/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/hostname': 'agent\n', '/proc/42/cgroup': '1:name=systemd:/k8s.io/abc\n', '/proc/1/cgroup': '1:name=systemd:/\n' };
+          const readFile = f.deps.readFile;
+          f.deps.readFile = (path) => node[path] ?? readFile(path);
         };
         it('allows the container whose record CRI wrote for its request', async () => {
           const f = await fixture({ criBundle: true, recordEdit: full as never });
@@ -645,7 +649,7 @@ describe('gateCreate', () => {
           const d = await gate(f);
           assert.equal(d.action, 'refuse');
           assert.match(d.reason, /process\.capabilities\.bounding holds CAP_SYS_ADMIN in containerd's record/);
-          assert.match(d.reason, /namespace network "\/proc\/1\/ns\/net" in containerd's record, "\/proc\/42\/ns\/net"/);
+          assert.match(d.reason, /namespaces network in containerd's record are those of process 1, which is not in the pod sandbox's cgroup/);
           assert.equal(mountsOf(f).length, 0);
         });
       });

@@ -45,7 +45,7 @@ import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
-import { departuresFromRequest, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
+import { departuresFromRequest, sandboxEvidence, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
 
@@ -317,7 +317,7 @@ async function decideCreate(bundle: string, containerId: string, config: GateCon
       throw new Refusal(`the container was created from image ${created}, not from the verified ${image}@${digest} (config ${trust.configDigest}): the name was pointed at another image between CreateContainer and the start`);
     }
     // And the process and mounts runc will get must follow from the request and that config.
-    if (criIdentity && cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, cri);
+    if (criIdentity && cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, cri, deps);
     // A sandbox is in no CRI memory yet, but CRI builds its spec from the pause image alone.
     if (sandbox && recorded) checkSandboxSpec(recorded, configBlob, containerId);
     stage('config');
@@ -402,7 +402,7 @@ export async function checkCriIdentity<D extends GateDecision>(
  * process, namespaces or mounts do not follow from the request CRI holds and
  * the signed image config (cri-request.ts). Nothing to hold it to when CRI has no request.
  */
-async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource): Promise<void> {
+async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile'>): Promise<void> {
   let request;
   try {
     request = await cri.requestOf(containerId);
@@ -410,7 +410,7 @@ async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: s
     throw new Refusal(`cannot ask CRI what was requested for container ${containerId}: ${describeError(err)}`);
   }
   if (!request) return;
-  const departures = departuresFromRequest(spec, request, imageProcessOf(configBlob), { containerId, sandboxId: identity.sandboxId, sandbox: identity.sandbox }, realpathSync);
+  const departures = departuresFromRequest(spec, request, imageProcessOf(configBlob), { containerId, sandboxId: identity.sandboxId, sandbox: sandboxEvidence(identity.sandboxId, deps.readFile) }, realpathSync);
   if (departures.length > 0) {
     throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for and the signed image config: ${departures.join('; ')}; the record was changed after CreateContainer`);
   }
