@@ -55,6 +55,8 @@ Feature: Node integrity gates admit only what the signature covers
       | capabilities-added-in-containerd-record   | system-agent | integrity |
       | node-network-in-containerd-record         | system-agent | vanilla   |
       | node-network-in-containerd-record         | system-agent | integrity |
+      | writable-sysfs-in-containerd-record       | system-agent | vanilla   |
+      | writable-sysfs-in-containerd-record       | system-agent | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

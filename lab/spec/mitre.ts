@@ -118,6 +118,7 @@ export const ATTACKS_REQUIRING_IDS: ReadonlySet<string> = new Set([
   'hook-added-in-containerd-record',
   'capabilities-added-in-containerd-record',
   'node-network-in-containerd-record',
+  'writable-sysfs-in-containerd-record',
   'watchdog-restart-after-bundle-edit',
   'watchdog-restart-after-record-edit',
 ]);

@@ -289,6 +289,7 @@ export const TECHNIQUES = [
   'containerd-record-hook',
   'containerd-record-capabilities',
   'containerd-record-namespace',
+  'containerd-record-writable-sysfs',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

@@ -16,20 +16,27 @@
  *   the node's (`/proc/1/ns/net`): the container's process sees and binds
  *   the node's interfaces. The effect is that process's network namespace
  *   being the node's, by inode.
+ * - `containerd-record-writable-sysfs` takes `ro` off the record's `/sys`
+ *   mount: the container's root may then write the node kernel's sysfs
+ *   (`/sys/kernel/uevent_helper` names a program the kernel runs on the
+ *   node). The effect is `/sys` mounted read-write in the container's
+ *   mountinfo; nothing is written there.
  *
- * Both effects are read on the node from /proc of the container's first
+ * Every effect is read on the node from /proc of the container's first
  * process: nothing runs in the container.
  *
  * What must catch them: the start gate, which holds a protected container's
- * process and namespaces to the request CRI holds and the signed image
- * config (lab/gates/cri-request.ts `processDepartures`).
+ * process, namespaces and mount options to the request CRI holds and the
+ * signed image config (lab/gates/cri-request.ts `processDepartures`,
+ * `mountOptionDepartures`).
  */
 import { LabError } from '../../errors.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import type { Technique } from '../technique.ts';
 import type { AttackErrorCode } from './common.ts';
 import { startWithRecordEdited, type EditableSpec } from './containerd-record-update.ts';
-import { containerInitPid, type StartAttempt } from './start.ts';
+import { parseMountinfo } from '../../node/rootfs.ts';
+import { containerInitPid, containerMountinfo, type StartAttempt } from './start.ts';
 
 const SYS_ADMIN = 'CAP_SYS_ADMIN';
 /** CAP_SYS_ADMIN's bit in /proc/<pid>/status `CapEff` (linux/capability.h). */
@@ -100,5 +107,30 @@ export const containerdRecordNamespace: Technique = {
       return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node) is in the node's network namespace (${onNode}), which its pod spec never asked for`, evidence };
     }
     throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with the node's network namespace in its record, but its first process is in ${inContainer}, not the node's ${onNode}: the edit did not reach runc`);
+  },
+};
+
+export const containerdRecordWritableSysfs: Technique = {
+  name: 'containerd-record-writable-sysfs',
+  async run({ node, workload, pods }) {
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const sys = (spec.mounts ?? []).find((m) => m.destination === '/sys');
+      if (!sys) throw new LabError<AttackErrorCode>('ATTACK_FAILED', "containerd's record has no /sys mount to make writable");
+      const before = sys.options ?? [];
+      sys.options = [...before.filter((o) => o !== 'ro'), 'rw'];
+      return { sysOptionsBefore: before, sysOptionsAfter: sys.options };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after ro was taken off /sys in containerd's record of it: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    await firstProcess(node, start, 'a writable /sys');
+    const sys = parseMountinfo(await containerMountinfo(node, start.pod.containers[0]!.id)).filter((m) => m.mountPoint === '/sys').at(-1);
+    if (!sys) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started, but its mountinfo has no /sys`);
+    evidence.sysMount = { fstype: sys.fstype, options: sys.mountOptions };
+    if (sys.mountOptions.includes('rw')) {
+      return { effect: true, reason: `${name} started, and its /sys is mounted read-write (${sys.mountOptions.join(',')}), which its pod spec never asked for`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with a writable /sys in its record, but its /sys is mounted ${sys.mountOptions.join(',')}: the edit did not reach runc`);
   },
 };

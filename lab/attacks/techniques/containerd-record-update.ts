@@ -72,6 +72,7 @@ export interface EditableSpec {
   process?: { args?: string[]; capabilities?: Partial<Record<'bounding' | 'effective' | 'permitted', string[]>> };
   hooks?: Record<string, { path: string; args?: string[] }[] | undefined>;
   linux?: { namespaces?: { type: string; path?: string }[] };
+  mounts?: { destination: string; options?: string[] }[];
 }
 
 /**
