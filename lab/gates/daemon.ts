@@ -17,6 +17,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { appendFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError } from '../errors.ts';
+import { localExec } from '../exec.ts';
 import { pullGateMain } from './pull-gate.ts';
 import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { apiRecords, DEFAULT_CONTAINERD_SOCKET, type ContainerdRecords } from './containerd-records.ts';
@@ -133,7 +134,8 @@ function prewarm(cache: RootHashCache): void {
 /**
  * First-use costs paid at the daemon's start, not inside the first
  * container's decision: the first hash of the runtime and of the layer-bind
- * helper (later checks are a stat while their identity is unchanged), and the
+ * helper (later checks are a stat while their identity is unchanged), the
+ * helper's first run, and the
  * connections to containerd and its CRI with the codecs of their answers
  * (lab/grpc-warm-up.ts). Neither
  * changes a decision: a failed warm-up is ignored, and each decision checks
@@ -142,7 +144,8 @@ function prewarm(cache: RootHashCache): void {
 function warmUp(runtime: RuntimeCheck, pin: RuntimePin | Error, layerBind: PinnedProgram, records: { warmUp(): Promise<void> }, cri: { warmUp(): Promise<void> }, readDefence: DefenceReader): void {
   try {
     if (!(pin instanceof Error)) runtime(pin.path);
-    layerBind();
+    // Its first run too (the exec path's code, the program's pages): with no arguments it prints its usage and exits.
+    void localExec.run([layerBind()]).catch(() => undefined);
   } catch {
     // the first decision refuses and says why
   }
