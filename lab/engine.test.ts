@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { containersLabelled, createVolume, inspectContainer, removeContainer, removeVolume, stopContainer } from './engine.ts';
+import { containerLogTail, containersLabelled, createVolume, demuxLog, inspectContainer, removeContainer, removeVolume, stopContainer } from './engine.ts';
 import { localExec } from './exec.ts';
 
 const cli = async (...args: string[]) => (await localExec.run(['docker', ...args])).stdout.toString().trim();
@@ -66,5 +66,35 @@ describe('the Engine API housekeeping, against the real engine and its CLI', () 
       const r = await localExec.run([process.execPath, '--import', 'tsx', '-e', script], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, cwd: new URL('..', import.meta.url).pathname });
       assert.match(r.stdout.toString(), /^ENGINE_UNREACHABLE cannot reach the Docker engine to inspect container some-lab: .*nonexistent/m);
     });
+  });
+});
+
+describe('container logs', () => {
+  const frame = (stream: number, text: string) => {
+    const body = Buffer.from(text);
+    const head = Buffer.alloc(8);
+    head[0] = stream;
+    head.writeUInt32BE(body.length, 4);
+    return Buffer.concat([head, body]);
+  };
+  it("takes the engine's frame headers off, keeping stdout and stderr in order", () => {
+    assert.equal(demuxLog(Buffer.concat([frame(1, 'containerd: starting\n'), frame(2, 'containerd: failed to load plugin\n'), frame(1, 'done\n')])), 'containerd: starting\ncontainerd: failed to load plugin\ndone\n');
+  });
+  it('gives text that is not framed as it is (a TTY container), and a truncated frame whole', () => {
+    assert.equal(demuxLog(Buffer.from('plain text from a TTY\n')), 'plain text from a TTY\n');
+    const cut = frame(1, 'abcdef').subarray(0, 10);
+    assert.equal(demuxLog(cut), cut.toString('utf8'));
+  });
+  it("reads a real container's last lines, and nothing of one that is gone", async (t) => {
+    const { ensureNodeImage } = await import('./node/index.ts');
+    const image = await ensureNodeImage(() => {});
+    const name = `integrity-lab-logs-test-${randomBytes(4).toString('hex')}`;
+    t.after(async () => void (await localExec.run(['docker', 'rm', '-f', name])));
+    const ran = await localExec.run(['docker', 'run', '--name', name, '--network', 'none', '--entrypoint', '/bin/sh', image.tag, '-c', 'for i in 1 2 3 4; do echo out $i; done; echo err >&2']);
+    assert.equal(ran.exitCode, 0, ran.stderr.toString());
+    const all = (await containerLogTail(name, 100)) ?? '';
+    assert.deepEqual(all.trim().split('\n').sort(), ['err', 'out 1', 'out 2', 'out 3', 'out 4'], 'stdout and stderr, frames taken off');
+    assert.equal(((await containerLogTail(name, 2)) ?? '').trim().split('\n').length, 2);
+    assert.equal(await containerLogTail(`${name}-gone`, 3), undefined);
   });
 });

@@ -74,6 +74,38 @@ export async function stopContainer(name: string, seconds: number): Promise<void
   }
 }
 
+/**
+ * The last `lines` lines a container wrote (stdout and stderr, in order);
+ * undefined when it is gone. The engine frames each chunk of a container
+ * without a TTY with an 8-byte header (stream, 3 zero bytes, big-endian
+ * size), which is taken off here.
+ */
+export async function containerLogTail(name: string, lines: number): Promise<string | undefined> {
+  const engine = await dockerEngine();
+  let raw: Buffer;
+  try {
+    raw = (await engine.getContainer(name).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+  } catch (err) {
+    if (refusal(err, `read the log of container ${name}`).status === 404) return undefined;
+    throw err;
+  }
+  return demuxLog(raw);
+}
+
+/** A multiplexed container log (the engine's 8-byte frame headers) as text; text that is not framed is returned as it is. */
+export function demuxLog(raw: Buffer): string {
+  const chunks: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= raw.length) {
+    const stream = raw[at]!;
+    const size = raw.readUInt32BE(at + 4);
+    if (stream > 2 || raw[at + 1] !== 0 || raw[at + 2] !== 0 || raw[at + 3] !== 0 || at + 8 + size > raw.length) return raw.toString('utf8');
+    chunks.push(raw.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return at === raw.length ? Buffer.concat(chunks).toString('utf8') : raw.toString('utf8');
+}
+
 /** Removes a container and its anonymous volumes, running or not (`docker rm -f -v`); returns the engine's message when it refuses. */
 export async function removeContainer(name: string): Promise<string | undefined> {
   const engine = await dockerEngine();

@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { listLabs, teardownLab, detectVerityMode, nodeImageTag, STATE_ROOT } from '../node/index.ts';
+import { listLabs, nodeLogsOf, teardownLab, detectVerityMode, nodeImageTag, STATE_ROOT } from '../node/index.ts';
 import { localExec } from '../exec.ts';
 import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
@@ -99,7 +99,14 @@ async function labUp(values: { substrate?: string; profile?: string; workers?: s
     return 2;
   }
   const catalog = await loadCatalog(SCENARIOS);
-  const node = await startLabNode(getProfile(catalog, values.profile!), { progress: toStderr, keep: true });
+  let node;
+  try {
+    node = await startLabNode(getProfile(catalog, values.profile!), { progress: toStderr, keep: true });
+  } catch (err) {
+    const logs = nodeLogsOf(err);
+    if (logs) io.err(`the node's logs before it was removed:\n${logs.trimEnd()}`);
+    throw err;
+  }
   io.out(JSON.stringify(await node.status(), null, 2));
   io.err(`lab ${node.labId} is running: \`integrity-lab lab shell ${node.labId}\`, \`integrity-lab lab down ${node.labId}\``);
   node.cri.close();

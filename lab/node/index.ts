@@ -1,4 +1,4 @@
-export { LabNode, StartedLabNode, PodAdmissionDenied, teardownLab, listLabs, detectVerityMode, activeNodes, LAB_LABEL, ROLE_LABEL, STATE_ROOT } from './lab-node.ts';
+export { LabNode, StartedLabNode, PodAdmissionDenied, teardownLab, listLabs, detectVerityMode, activeNodes, nodeLogsOf, LAB_LABEL, ROLE_LABEL, STATE_ROOT } from './lab-node.ts';
 export { ensureNodeImage, nodeImageTag, recipeHash } from './image.ts';
 export { ensureDockerEngine, checkNodeRuntime } from './preflight.ts';
 export { renderContainerdConfig, REGISTRY_HOST, CONTAINERD_SOCKET } from './containerd-config.ts';

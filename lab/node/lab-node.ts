@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { LabError, describeError } from '../errors.ts';
 import { containerExec, localExec, runChecked, type Exec, type ExecOptions, type ExecResult } from '../exec.ts';
-import { containersLabelled, createVolume, inspectContainer, removeContainer, removeVolume, stopContainer } from '../engine.ts';
+import { containerLogTail, containersLabelled, createVolume, inspectContainer, removeContainer, removeVolume, stopContainer } from '../engine.ts';
 import { poll } from '../wait.ts';
 import { silent, step, toStderr, type ProgressListener } from '../progress.ts';
 import { thawContainersLabelled } from '../cgroup-thaw.ts';
@@ -241,8 +241,10 @@ export class LabNode {
         }
       });
     } catch (err) {
+      // What the node said before it was removed: its init script tails containerd's and the registry's logs when they fail.
+      const logs = await containerLogTail(name, 80).catch(() => undefined);
       await cleanupPartial();
-      throw new LabError<NodeErrorCode>('NODE_START_FAILED', `lab node ${name} did not start: ${describeError(err)}`, { cause: err });
+      throw withNodeLogs(new LabError<NodeErrorCode>('NODE_START_FAILED', `lab node ${name} did not start: ${describeError(err)}`, { cause: err }), logs && `==> the node container's output <==\n${logs}`);
     }
 
     const node = new StartedLabNode({
@@ -285,8 +287,13 @@ export class LabNode {
         if (failed) throw failed.reason;
       });
     } catch (err) {
+      // Each daemon's log in the node (containerd, the registry, the components'), read before the node goes.
+      const logs = await node.exec
+        .run(['sh', '-c', `tail -n 60 ${NODE_LOG_DIR}/*.log`])
+        .then((r) => r.stdout.toString() + r.stderr.toString())
+        .catch(() => undefined);
       await node.stop({ force: true });
-      throw err;
+      throw withNodeLogs(err, logs);
     }
     progress({ phase: 'START', status: 'DONE', message: `lab ${labId} ready (${privilege})`, elapsedMs: performance.now() - started });
     return node;
@@ -302,6 +309,27 @@ export class PodAdmissionDenied extends LabError<NodeErrorCode> {
     this.answer = answer;
     this.component = component;
   }
+}
+
+/** Where the node's daemons write their logs (lab-node-init and each component). */
+const NODE_LOG_DIR = '/var/log/integrity-lab';
+
+/** The node's logs as they were when its start failed, by the error that says so. */
+const logsOfFailedStart = new WeakMap<object, string>();
+
+function withNodeLogs(err: unknown, logs: string | undefined): unknown {
+  if (logs && typeof err === 'object' && err !== null) logsOfFailedStart.set(err, logs);
+  return err;
+}
+
+/**
+ * The last lines of the node's logs, read just before a lab node that
+ * failed to start was removed; undefined for any other error, or when they
+ * could not be read. The node itself is gone by then, so this is all that
+ * is left of it.
+ */
+export function nodeLogsOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null ? logsOfFailedStart.get(err) : undefined;
 }
 
 let hostChecked: ReturnType<typeof ensureNodeImage> | undefined;

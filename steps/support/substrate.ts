@@ -13,7 +13,7 @@ import { ApiServerDenied, KindWorkloads, PodNotRunning, type KindRunningPod } fr
 import { startKindCluster, startLabNode } from '../../lab/start.ts';
 import { labState } from './state.ts';
 import { toStderr } from '../../lab/progress.ts';
-import type { LabNodeHandle } from '../../lab/node/index.ts';
+import { nodeLogsOf, type LabNodeHandle } from '../../lab/node/index.ts';
 import { restartContainer as restartLabNodeContainer } from '../../lab/watchdog/index.ts';
 import type { LabProfile, Workload } from '../../lab/spec/schemas.ts';
 import type { LabWorld } from './world.ts';
@@ -147,7 +147,14 @@ export function runSubstrate(): 'node' | 'kind' {
  */
 export async function startLab(world: LabWorld, profile: LabProfile): Promise<void> {
   if (runSubstrate() === 'kind') return startKind(world, profile, 0);
-  world.node = await startLabNode(profile, { progress: toStderr });
+  try {
+    world.node = await startLabNode(profile, { progress: toStderr });
+  } catch (err) {
+    // The node is gone: its logs, read before it was removed, are the evidence.
+    const logs = nodeLogsOf(err);
+    if (logs) world.attachText('node-logs-at-failed-start', logs);
+    throw err;
+  }
   await allure.parameter('profile', profile.metadata.name);
   const status = await world.node.status();
   labState.noteStatus({ ...status, image: world.node.imageTag });
