@@ -217,7 +217,7 @@ function replaceOrAppendEnv(defaults: string[], overrides: string[]): string[] {
 
 /** The environment containerd's CRI builds: the default PATH, HOSTNAME (the sandbox's), then the image's env and the request's, in that order. */
 export function expectedEnv(process: Pick<RequestedProcess, 'envs'>, image: Pick<ImageProcess, 'Env'>, hostname: string): string[] {
-  const base = replaceOrAppendEnv(replaceOrAppendEnv([DEFAULT_PATH], [DEFAULT_PATH]), [`HOSTNAME=${hostname}`]);
+  const base = replaceOrAppendEnv([DEFAULT_PATH], [`HOSTNAME=${hostname}`]);
   return replaceOrAppendEnv(base, [...(image.Env ?? []), ...process.envs.map((e) => `${e.key}=${e.value}`)]);
 }
 
