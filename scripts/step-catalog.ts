@@ -8,6 +8,7 @@ import { loadConfiguration, runCucumber } from '@cucumber/cucumber/api';
 import type { Envelope, GherkinDocument } from '@cucumber/messages';
 import { Writable } from 'node:stream';
 import { closest } from '../lab/suggest.ts';
+import { CATALOG_ONLY_ENV } from '../lab/start.ts';
 
 export interface StepDefinitionInfo {
   id: string;
@@ -57,24 +58,31 @@ export async function loadStepCatalog(cwd: string, profile = 'lint', provided: s
   let testCases = 0;
   // The summary formatter needs a real stream; what it would print is reported by the caller instead.
   const silentStdout = new Writable({ write: (_chunk, _enc, done) => done() });
-  await runCucumber(runConfiguration, { cwd, stdout: silentStdout, stderr: process.stderr }, (e: Envelope) => {
-    if (e.gherkinDocument?.uri) for (const [id, s] of gherkinSteps(e.gherkinDocument)) astSteps.set(id, { uri: e.gherkinDocument.uri, ...s });
-    if (e.pickle) for (const s of e.pickle.steps) pickleSteps.set(s.id, { uri: e.pickle.uri, text: s.text, astNodeId: s.astNodeIds[0] ?? '' });
-    if (e.stepDefinition) {
-      const d = e.stepDefinition;
-      definitions.push({ id: d.id, pattern: d.pattern.source, uri: d.sourceReference.uri ?? '', line: d.sourceReference.location?.line ?? 0 });
-    }
-    if (e.testCase) {
-      testCases++;
-      for (const ts of e.testCase.testSteps) {
-        if (!ts.pickleStepId) continue;
-        const p = pickleSteps.get(ts.pickleStepId);
-        const ast = p && astSteps.get(p.astNodeId);
-        if (!p || !ast) continue;
-        steps.push({ uri: p.uri, line: ast.line, keyword: ast.keyword, text: p.text, definitionIds: [...(ts.stepDefinitionIds ?? [])] });
+  // Loading the support code must not take this process's Ctrl-C (steps/support/hooks.ts): a dry run
+  // starts no lab. Only for the load: a cucumber-js this process starts later must take it.
+  process.env[CATALOG_ONLY_ENV] = '1';
+  try {
+    await runCucumber(runConfiguration, { cwd, stdout: silentStdout, stderr: process.stderr }, (e: Envelope) => {
+      if (e.gherkinDocument?.uri) for (const [id, s] of gherkinSteps(e.gherkinDocument)) astSteps.set(id, { uri: e.gherkinDocument.uri, ...s });
+      if (e.pickle) for (const s of e.pickle.steps) pickleSteps.set(s.id, { uri: e.pickle.uri, text: s.text, astNodeId: s.astNodeIds[0] ?? '' });
+      if (e.stepDefinition) {
+        const d = e.stepDefinition;
+        definitions.push({ id: d.id, pattern: d.pattern.source, uri: d.sourceReference.uri ?? '', line: d.sourceReference.location?.line ?? 0 });
       }
-    }
-  });
+      if (e.testCase) {
+        testCases++;
+        for (const ts of e.testCase.testSteps) {
+          if (!ts.pickleStepId) continue;
+          const p = pickleSteps.get(ts.pickleStepId);
+          const ast = p && astSteps.get(p.astNodeId);
+          if (!p || !ast) continue;
+          steps.push({ uri: p.uri, line: ast.line, keyword: ast.keyword, text: p.text, definitionIds: [...(ts.stepDefinitionIds ?? [])] });
+        }
+      }
+    });
+  } finally {
+    delete process.env[CATALOG_ONLY_ENV];
+  }
   return { definitions, steps, testCases };
 }
 

@@ -8,7 +8,7 @@ import * as allure from 'allure-js-commons';
 import { After, AfterAll, Before, BeforeAll, Status, setDefaultTimeout, setParallelCanAssign } from '@cucumber/cucumber';
 import { join } from 'node:path';
 import { activeNodes, checkNodeRuntime, ensureDockerEngine, ensureNodeImage } from '../../lab/node/index.ts';
-import { removeLabsOnInterrupt } from '../../lab/start.ts';
+import { CATALOG_ONLY_ENV, labsBeingRemoved, removeLabsOnInterrupt } from '../../lab/start.ts';
 import { activeClusters } from './substrate.ts';
 import { loadCatalog } from '../../lab/spec/loader.ts';
 import { toStderr } from '../../lab/progress.ts';
@@ -54,6 +54,10 @@ BeforeAll({ timeout: 20 * 60_000 }, async function () {
 
 // Tags such as @epic:node or @severity:critical become Allure labels.
 Before(async function (this: LabWorld, { pickle }) {
+  // After Ctrl-C the labs are being removed and no new one starts: the scenarios left are skipped, not
+  // failed, once the removal has ended (a worker thread that runs out of scenarios would be ended with it).
+  const removal = labsBeingRemoved();
+  if (removal) return removal.then(() => 'skipped' as const);
   this.scenarioName = pickle.name;
   for (const { name } of pickle.tags) {
     const [key, value] = name.slice(1).split(':');
@@ -87,11 +91,15 @@ After(async function (this: LabWorld, { result, pickle }) {
   }
 });
 
-AfterAll({ timeout: 120_000 }, async function () {
+AfterAll({ timeout: 6 * 60_000 }, async function () {
+  // Interrupted: this thread ends only when its labs are gone (a kind cluster's delete takes a minute or more).
+  await labsBeingRemoved();
   writeAllureEnvironment();
   for (const node of [...activeNodes]) await node.stop({ force: true }).catch((e) => toStderr({ phase: 'CLEANUP', status: 'ERROR', message: describeError(e) }));
 });
 
 // Ctrl-C: remove every lab this process started (lab nodes, kind clusters,
 // a cluster whose `kind create` is still running), then exit.
-removeLabsOnInterrupt((message, failed) => toStderr({ phase: 'CLEANUP', status: failed ? 'ERROR' : 'RUN', message }), () => activeClusters);
+if (process.env[CATALOG_ONLY_ENV] !== '1') {
+  removeLabsOnInterrupt((message, failed) => toStderr({ phase: 'CLEANUP', status: failed ? 'ERROR' : 'RUN', message }), () => activeClusters);
+}
