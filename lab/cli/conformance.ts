@@ -110,10 +110,29 @@ export function runLabel(cucumberArgs: readonly string[]): string {
   return [features.slice(0, 2).join('+') + (features.length > 2 ? `+${features.length - 2}` : ''), tags].filter(Boolean).join('-') || 'suite';
 }
 
+/** Set once this process got SIGINT or SIGTERM while a child ran. */
+let interrupted: NodeJS.Signals | undefined;
+
+/**
+ * Runs a child with this terminal. SIGINT and SIGTERM are passed on to it,
+ * and this process waits for it: cucumber-js removes the run's labs when it
+ * is interrupted, and dying first would leave its output (and a Ctrl-C
+ * user's prompt) in the middle of that. A child that got the signal from
+ * the terminal as well takes it once.
+ */
 function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(file, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 130 : 1)));
+    const passOn = (signal: NodeJS.Signals) => {
+      if (!interrupted) process.stderr.write(`CLEANUP   RUN   ${signal}: waiting for ${basename(file)} to remove the labs it started\n`);
+      interrupted ??= signal;
+      child.kill(signal);
+    };
+    process.on('SIGINT', passOn).on('SIGTERM', passOn);
+    child.on('close', (code, signal) => {
+      process.off('SIGINT', passOn).off('SIGTERM', passOn);
+      resolve(code ?? (signal ? 130 : 1));
+    });
     child.on('error', (e) => {
       process.stderr.write(`cannot run ${file}: ${e.message}\n`);
       resolve(127);
@@ -234,6 +253,10 @@ export async function conformance(argv: string[]): Promise<number> {
     const started = performance.now();
     const s = await run(CUCUMBER_JS[0], [CUCUMBER_JS[1], ...cucumberArgs], env);
     status ||= s;
+    if (interrupted) {
+      process.stderr.write(`REPORT    WARN  ${interrupted}: run stopped; no report, summary or bundle. What ran is in ${rel}; reports/latest is unchanged\n`);
+      return 130;
+    }
     const junit = join(runDir, 'junit.xml');
     repetitions.push(parseJunitCases(await readFile(junit, 'utf8').catch(() => '')));
     if (opts.repeat > 1) {
