@@ -13,7 +13,8 @@ import { getProfile, loadCatalog } from '../spec/loader.ts';
 import { toStderr } from '../progress.ts';
 import type { CliIo, Command } from './command.ts';
 import { removeLabsOnInterrupt, startKindCluster, startLabNode } from '../start.ts';
-import { CLUSTER_PREFIX, deleteKindCluster, kindLabIds, kindToolsOf } from '../kind/cluster.ts';
+import { CLUSTER_PREFIX, deleteKindCluster, kindLabIds, kindToolsOf, labClusters } from '../kind/cluster.ts';
+import { describeError } from '../errors.ts';
 import { reapKernelRules, sidecarName } from '../audit/node/sidecar.ts';
 import { HOST_AUDIT_STATE, liveAuditIdsNow } from '../audit/node/component.ts';
 
@@ -198,13 +199,22 @@ export const command: Command = {
       }
       case 'down': {
         // A kind lab is named by its lab id or by its cluster's name (`il-<lab id>`, as `kind get clusters` shows it).
-        const kindIds = await kindLabIds();
-        const kindLab = [positionals[0], positionals[0]?.replace(new RegExp(`^${CLUSTER_PREFIX}`), '')].find((id) => id !== undefined && kindIds.includes(id));
-        if (kindLab) {
-          await deleteKindCluster(kindLab, (await kindToolsOf(kindLab)) ?? 'kind');
-          io.err(`removed kind cluster of lab ${kindLab}`);
-          return 0;
+        // --all takes every one: those with a state directory, and a cluster whose directory is gone (its start
+        // was killed, or its directory was removed by hand), known by its node containers' kind label.
+        const stripPrefix = (name: string) => name.replace(new RegExp(`^${CLUSTER_PREFIX}`), '');
+        const kindIds = [...new Set([...(await kindLabIds()), ...(await labClusters()).map(stripPrefix)])];
+        const kindLabs = values.all ? kindIds : [positionals[0], positionals[0] && stripPrefix(positionals[0])].filter((id) => id !== undefined && kindIds.includes(id)).slice(0, 1);
+        let failed = false;
+        for (const kindLab of kindLabs as string[]) {
+          try {
+            await deleteKindCluster(kindLab, (await kindToolsOf(kindLab)) ?? 'kind');
+            io.err(`removed kind cluster of lab ${kindLab}`);
+          } catch (err) {
+            io.err(`kind cluster of lab ${kindLab}: ${describeError(err)}`);
+            failed = true;
+          }
         }
+        if (kindLabs.length > 0 && !values.all) return failed ? 1 : 0;
         // No container, but a state directory (which may hold the lab's keys) or a volume: a start cut short.
         const interrupted = await interruptedStarts();
         const cutShort = values.all ? interrupted : interrupted.filter((id) => id === positionals[0]);
@@ -221,7 +231,7 @@ export const command: Command = {
           io.err(`removed lab ${id}`);
           if (audited) await reapLabRules(id, io);
         }
-        return 0;
+        return failed ? 1 : 0;
       }
       default:
         io.err(usage);
