@@ -50,6 +50,10 @@ export interface RequestedProcess {
   runAsUser?: number;
   runAsGroup?: number;
   runAsUsername: string;
+  /** `supplemental_groups` (the kubelet adds the pod's fsGroup to them). */
+  supplementalGroups: number[];
+  /** `supplemental_groups_policy` Strict: no group memberships from the image's /etc/group (Merge, the default, adds them). */
+  supplementalGroupsStrict: boolean;
   noNewPrivs: boolean;
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode; userns?: NamespaceMode };
   /** The seccomp profile asked for: none named is `unconfined` (containerd's default). */
@@ -138,6 +142,9 @@ interface VerboseConfig {
       run_as_user?: { value?: number };
       run_as_group?: { value?: number };
       run_as_username?: string;
+      supplemental_groups?: number[];
+      /** Merge 0, Strict 1. */
+      supplemental_groups_policy?: number;
       no_new_privs?: boolean;
       namespace_options?: { network?: number; pid?: number; ipc?: number; userns_options?: { mode?: number } };
       seccomp?: { profile_type?: number };
@@ -171,6 +178,8 @@ export function requestedProcessOf(config: VerboseConfig): RequestedProcess {
     runAsUser: sc.run_as_user ? (sc.run_as_user.value ?? 0) : undefined,
     runAsGroup: sc.run_as_group ? (sc.run_as_group.value ?? 0) : undefined,
     runAsUsername: sc.run_as_username ?? '',
+    supplementalGroups: (sc.supplemental_groups ?? []).map(Number),
+    supplementalGroupsStrict: sc.supplemental_groups_policy === 1,
     noNewPrivs: sc.no_new_privs === true,
     namespaces: { network: namespaceMode(ns.network), pid: namespaceMode(ns.pid), ipc: namespaceMode(ns.ipc), userns: ns.userns_options ? namespaceMode(ns.userns_options.mode) : undefined },
     seccomp: requestedSeccomp(sc),

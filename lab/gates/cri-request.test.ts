@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requestedProcessOf } from '../cri/identity.ts';
-import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, expectedUser, mountOptionDepartures, processDepartures, sandboxEvidence, type RecordedProcessAndMounts } from './cri-request.ts';
+import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, mountOptionDepartures, processDepartures, requestedUserString, resolveUser, sandboxEvidence, userDepartures, type RecordedProcessAndMounts } from './cri-request.ts';
 
 describe('expectedArgs (as containerd CRI builds process.args)', () => {
   const image = { Entrypoint: ['/entry'], Cmd: ['default-arg'] };
@@ -172,13 +172,49 @@ describe('processDepartures (what the process runs as and with, and its namespac
     assert.match(out[0]!, /^cannot read the pod sandbox's host name, so the record's environment cannot be held to the request: ENOENT/);
     assert.match(out[1]!, /^namespaces ipc, uts, network in containerd's record are those of process 311, which is not in the pod sandbox's cgroup$/);
   });
-  it('holds the user to the request, else to a numeric image user; a named one is not judged', () => {
-    assert.deepEqual(expectedUser({ runAsUser: 1000, runAsUsername: '' }, { User: 'app' }), { uid: 1000, gid: undefined });
-    assert.deepEqual(expectedUser({ runAsUser: 1000, runAsGroup: 5, runAsUsername: '' }, {}), { uid: 1000, gid: 5 });
-    assert.deepEqual(expectedUser({ runAsUsername: '' }, { User: 'app:100' }), { uid: undefined, gid: 100 });
-    assert.deepEqual(expectedUser({ runAsUsername: '' }, {}), { uid: 0, gid: 0 });
-    const asUser = requestedProcessOf({ linux: { security_context: { run_as_user: { value: 1000 }, namespace_options: { pid: 1 } } } });
-    assert.deepEqual(processDepartures(recorded(), asUser, image, sandbox), ["process.user.uid 0 in containerd's record, 1000 from the request CRI holds and the signed image config"]);
+  describe('the user and its groups (userDepartures, with the verified image\'s /etc/passwd and /etc/group)', () => {
+    const accounts = {
+      passwd: 'root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000::/home/agent:/bin/sh\n# a comment\n\nbin:x:2:2::/:/bin/false\n',
+      group: 'root:x:0:\nagent:x:1000:\naudio:x:29:agent,bin\nwheel:x:10:root\nstaff:x:50:\n',
+    };
+    const asRequested = (sc: Record<string, unknown> = {}) => requestedProcessOf({ linux: { security_context: { namespace_options: { pid: 1 }, ...sc } } });
+    const withUser = (uid: number, gid: number, additionalGids: number[]) => ({ ...recorded(), process: { ...recorded().process, user: { uid, gid, additionalGids } } });
+
+    it('resolves a user string as containerd does: numbers as they stand, names in the image, a numeric user\'s group from its entry or 0', () => {
+      assert.deepEqual(resolveUser('agent', accounts), { uid: 1000, gid: 1000, name: 'agent' });
+      assert.deepEqual(resolveUser('1000', accounts), { uid: 1000, gid: 1000, name: 'agent' });
+      assert.deepEqual(resolveUser('4242', accounts), { uid: 4242, gid: 0, name: undefined });
+      assert.deepEqual(resolveUser('agent:staff', accounts), { uid: 1000, gid: 50, name: 'agent' });
+      assert.deepEqual(resolveUser('1000:5', {}), { uid: 1000, gid: 5, name: undefined });
+      assert.deepEqual(resolveUser('', accounts), { uid: 0, gid: 0, name: 'root' });
+      assert.deepEqual(resolveUser('ghost', accounts), { error: 'user "ghost" is not in the verified image\'s /etc/passwd' });
+      assert.deepEqual(resolveUser('agent:ghosts', accounts), { error: 'group "ghosts" is not in the verified image\'s /etc/group' });
+      assert.equal(requestedUserString(asRequested({ run_as_user: { value: 1000 }, run_as_group: { value: 5 } }), { User: 'agent' }), '1000:5', 'the request before the image');
+      assert.equal(requestedUserString(asRequested(), { User: 'agent' }), 'agent');
+    });
+    it('accepts what containerd builds: the primary group, the requested groups and, under Merge, the image\'s memberships', () => {
+      const merge = asRequested({ supplemental_groups: [3000] });
+      assert.deepEqual(userDepartures(withUser(1000, 1000, [1000, 3000, 29]), merge, { User: 'agent' }, accounts), []);
+      assert.deepEqual(userDepartures(withUser(0, 0, [0, 10]), asRequested(), {}, accounts), [], 'root, and root\'s memberships');
+    });
+    it('names a user made root, a group the request does not give, and a membership under the Strict policy', () => {
+      assert.deepEqual(userDepartures(withUser(0, 0, [0]), asRequested(), { User: 'agent' }, accounts), [
+        'process.user 0:0 in containerd\'s record, 1000:1000 from the user "agent" of the request CRI holds and the signed image config',
+        "process.user.additionalGids holds 0 in containerd's record, which neither the request CRI holds nor the verified image's /etc/group gives agent",
+      ]);
+      assert.deepEqual(userDepartures(withUser(1000, 1000, [1000, 0, 6]), asRequested(), { User: 'agent' }, accounts), [
+        "process.user.additionalGids holds 0, 6 in containerd's record, which neither the request CRI holds nor the verified image's /etc/group gives agent",
+      ]);
+      const strict = asRequested({ supplemental_groups_policy: 1 });
+      assert.deepEqual(userDepartures(withUser(1000, 1000, [1000, 29]), strict, { User: 'agent' }, accounts), [
+        "process.user.additionalGids holds 29 in containerd's record, which neither the request CRI holds nor the verified image's /etc/group gives agent",
+      ]);
+    });
+    it('refuses to judge a user the verified image cannot resolve, saying which', () => {
+      assert.deepEqual(userDepartures(withUser(0, 0, []), asRequested({ run_as_username: 'ghost' }), {}, accounts), [
+        'user "ghost" is not in the verified image\'s /etc/passwd, so the record\'s user cannot be held to the request CRI holds and the signed image config',
+      ]);
+    });
   });
   it('names a seccomp profile taken away or made to allow everything, an unmasked path, and a device nobody asked for', () => {
     const confined = requestedProcessOf({ linux: { security_context: { seccomp: {}, masked_paths: ['/proc/kcore'], readonly_paths: ['/proc/sys'], namespace_options: { pid: 1 } } } });
@@ -251,5 +287,28 @@ describe('mountOptionDepartures', () => {
     asked.mounts[5]!.options = ['rbind', 'rshared', 'ro'];
     asked.linux.rootfsPropagation = 'rshared';
     assert.deepEqual(mountOptionDepartures(asked, request(2), false), [], 'a bidirectional mount the request asked for');
+  });
+});
+
+describe("accountsIn (the image's /etc/passwd and /etc/group under the rootfs the gate mounted)", () => {
+  it("reads plain files, and takes a symlinked one for absent: read on the node, it would be the node's file", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { accountsIn } = await import('./runtime-gate.ts');
+    const rootfs = mkdtempSync(join(tmpdir(), 'rootfs-'));
+    try {
+      const read = (p: string) => readFileSync(p, 'utf8');
+      assert.deepEqual(accountsIn(rootfs, read), { passwd: undefined, group: undefined }, 'no /etc at all');
+      mkdirSync(join(rootfs, 'etc'));
+      writeFileSync(join(rootfs, 'etc/passwd'), 'agent:x:1000:1000::/:/bin/sh\n');
+      symlinkSync('/etc/group', join(rootfs, 'etc/group'));
+      assert.deepEqual(accountsIn(rootfs, read), { passwd: 'agent:x:1000:1000::/:/bin/sh\n', group: undefined });
+      rmSync(join(rootfs, 'etc'), { recursive: true });
+      symlinkSync('/etc', join(rootfs, 'etc'));
+      assert.deepEqual(accountsIn(rootfs, read), { passwd: undefined, group: undefined }, 'a symlinked /etc');
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
   });
 });

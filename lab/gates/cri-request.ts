@@ -23,17 +23,20 @@
  *   for a pod on the node's IPC namespace), or a volume CRI made for this
  *   container (an image's VOLUME);
  * - what the process runs as and with (processDepartures): its environment,
- *   working directory, user, capabilities, `noNewPrivileges`, seccomp
+ *   working directory, capabilities, `noNewPrivileges`, seccomp
  *   profile, masked and read-only paths and devices, each as containerd's
  *   CRI builds it from the request and the signed image config; and its
  *   namespaces, which must be the pod sandbox's (the path of one process,
  *   which the kernel places in the sandbox's cgroup: sandboxEvidence) or
  *   new ones where the request asks for them; and the mounts' options (mountOptionDepartures): the runtime
  *   mounts' protective ones, a read-only bind kept read-only, and no mount
- *   propagation the request did not ask for. A rewritten record could
+ *   propagation the request did not ask for; its user and supplementary
+ *   groups (userDepartures), resolved in the verified image's /etc/passwd
+ *   and /etc/group once the gate has mounted its layers. A rewritten record could
  *   otherwise give a protected container `CAP_SYS_ADMIN`, the node's network
  *   namespace, a writable /sys or an `LD_PRELOAD` that nothing in the pod
- *   spec or the image asked for.
+ *   spec or the image asked for, or run as root a process its image runs as
+ *   an unprivileged user.
  */
 import { join } from 'node:path';
 import { NAMESPACE_MODE, type CriRequest, type RequestedProcess } from '../cri/identity.ts';
@@ -58,7 +61,7 @@ export interface RecordedProcessAndMounts {
     args?: string[];
     env?: string[];
     cwd?: string;
-    user?: { uid?: number; gid?: number };
+    user?: { uid?: number; gid?: number; additionalGids?: number[] };
     capabilities?: Partial<Record<CapabilitySet, string[]>>;
     noNewPrivileges?: boolean;
   };
@@ -222,18 +225,89 @@ export function expectedEnv(process: Pick<RequestedProcess, 'envs'>, image: Pick
 }
 
 /**
- * The uid and gid the request (else the image config's `User`) gives, as
- * containerd resolves a user string; a part that is a name is looked up in
- * the container's /etc/passwd there, and is left unjudged here.
+ * The verified image's /etc/passwd and /etc/group, read from the rootfs the
+ * gate mounted from the verified layers (accountsIn); undefined: absent, or
+ * not a plain file. containerd's CRI resolves user and group names, and a
+ * numeric user's primary group and group memberships, in the container's
+ * own rootfs: the same bytes.
  */
-export function expectedUser(process: Pick<RequestedProcess, 'runAsUser' | 'runAsGroup' | 'runAsUsername'>, image: Pick<ImageProcess, 'User'>): { uid?: number; gid?: number } {
+export interface ImageAccounts {
+  passwd?: string;
+  group?: string;
+}
+
+/** `name:password:id:…` lines, as Go's user package parses /etc/passwd and /etc/group (blank and `#` lines skipped). */
+function accountLines(text: string | undefined): string[][] {
+  return (text ?? '')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.split(':'));
+}
+const users = (a: ImageAccounts) => accountLines(a.passwd).map(([name = '', , uid = '', gid = '']) => ({ name, uid: Number(uid), gid: Number(gid) }));
+const groups = (a: ImageAccounts) => accountLines(a.group).map(([name = '', , gid = '', list = '']) => ({ name, gid: Number(gid), members: list.split(',').filter(Boolean) }));
+const numeric = (x: string) => (/^\d+$/.test(x) ? Number(x) : undefined);
+
+/**
+ * The user string containerd's CRI applies: the request's user name or uid
+ * (with `:gid` when it asks for a group), else the image config's `User`.
+ */
+export function requestedUserString(process: Pick<RequestedProcess, 'runAsUser' | 'runAsGroup' | 'runAsUsername'>, image: Pick<ImageProcess, 'User'>): string {
   let user = process.runAsUsername || (process.runAsUser !== undefined ? String(process.runAsUser) : '');
   if (user && process.runAsGroup !== undefined) user += `:${process.runAsGroup}`;
-  if (!user) user = image.User ?? '';
-  if (!user) return { uid: 0, gid: 0 };
-  const [u = '', g] = user.split(':', 2);
-  const numeric = (x: string | undefined) => (x !== undefined && /^\d+$/.test(x) ? Number(x) : undefined);
-  return { uid: numeric(u), gid: numeric(g) };
+  return user || image.User || '';
+}
+
+/**
+ * The uid, gid and user name containerd gives a user string (pkg/oci
+ * `WithUser`): `uid` takes its primary group from /etc/passwd (group 0 when
+ * the uid has no entry), a name must be in /etc/passwd, `user:group` takes
+ * each part by number or by name. A string it cannot resolve: `error`.
+ */
+export function resolveUser(userstr: string, accounts: ImageAccounts): { uid: number; gid: number; name?: string } | { error: string } {
+  if (!userstr) return { uid: 0, gid: 0, name: users(accounts).find((u) => u.uid === 0)?.name };
+  const [u = '', g, ...rest] = userstr.split(':');
+  if (rest.length > 0) return { error: `user "${userstr}" has more than one ":"` };
+  const byName = (name: string) => users(accounts).find((e) => e.name === name);
+  let uid = numeric(u);
+  let gid: number | undefined;
+  let name: string | undefined;
+  if (uid === undefined) {
+    const entry = byName(u);
+    if (!entry) return { error: `user "${u}" is not in the verified image's /etc/passwd` };
+    ({ uid, name } = entry);
+    gid = entry.gid;
+  } else {
+    const entry = users(accounts).find((e) => e.uid === uid);
+    name = entry?.name;
+    gid = entry?.gid ?? 0;
+  }
+  if (g !== undefined) {
+    gid = numeric(g) ?? groups(accounts).find((e) => e.name === g)?.gid;
+    if (gid === undefined) return { error: `group "${g}" is not in the verified image's /etc/group` };
+  }
+  return { uid, gid, name };
+}
+
+/**
+ * Where the record's user and supplementary groups depart from what the
+ * request and the verified image give: the uid and gid as resolved above;
+ * every additional gid must be the primary one, one the request lists
+ * (`supplemental_groups`, which carries the pod's fsGroup), or, unless the
+ * request's policy is Strict, a group whose /etc/group entry lists the user.
+ */
+export function userDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, image: Pick<ImageProcess, 'User'>, accounts: ImageAccounts): string[] {
+  const userstr = requestedUserString(process, image);
+  const want = resolveUser(userstr, accounts);
+  if ('error' in want) return [`${want.error}, so the record's user cannot be held to the request CRI holds and the signed image config`];
+  const out: string[] = [];
+  const have = recorded.process?.user ?? {};
+  const from = `from ${userstr ? `the user "${userstr}" of` : 'no user in'} the request CRI holds and the signed image config`;
+  if ((have.uid ?? 0) !== want.uid || (have.gid ?? 0) !== want.gid) out.push(`process.user ${have.uid ?? 0}:${have.gid ?? 0} in containerd's record, ${want.uid}:${want.gid} ${from}`);
+  const allowed = new Set([want.gid, ...process.supplementalGroups]);
+  if (!process.supplementalGroupsStrict && want.name !== undefined) for (const g of groups(accounts)) if (g.members.includes(want.name)) allowed.add(g.gid);
+  const extra = (have.additionalGids ?? []).filter((g) => !allowed.has(g));
+  if (extra.length > 0) out.push(`process.user.additionalGids holds ${extra.join(', ')} in containerd's record, which neither the request CRI holds nor the verified image's /etc/group gives ${want.name ?? `uid ${want.uid}`}`);
+  return out;
 }
 
 /** Whether the request allows a capability, as containerd's CRI applies `add`, `drop` (`ALL` first) and `privileged`. */
@@ -349,9 +423,6 @@ export function processDepartures(recorded: RecordedProcessAndMounts, process: R
     out.push(...namespaceDepartures(recorded, process, sandbox));
   }
   differs('process.cwd', proc.cwd, process.workingDir || image.WorkingDir || '/');
-  const user = expectedUser(process, image);
-  if (user.uid !== undefined) differs('process.user.uid', proc.user?.uid ?? 0, user.uid);
-  if (user.gid !== undefined) differs('process.user.gid', proc.user?.gid ?? 0, user.gid);
   differs('process.noNewPrivileges', proc.noNewPrivileges === true, process.noNewPrivs);
   const allowed = capabilityAllowed(process);
   for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {

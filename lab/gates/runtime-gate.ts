@@ -23,7 +23,7 @@
  * Everything else (other runc commands, unprotected namespaces, sandboxes
  * outside the system tier) passes through.
  */
-import { appendFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
@@ -43,9 +43,9 @@ import type { AppCheckCode } from './app-image.ts';
 import { gateApplication } from './app-gate.ts';
 import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
-import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource } from '../cri/identity.ts';
+import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource, type RequestedProcess } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
-import { departuresFromRequest, sandboxEvidence, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
+import { departuresFromRequest, sandboxEvidence, userDepartures, type ImageAccounts, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
 
@@ -317,7 +317,7 @@ async function decideCreate(bundle: string, containerId: string, config: GateCon
       throw new Refusal(`the container was created from image ${created}, not from the verified ${image}@${digest} (config ${trust.configDigest}): the name was pointed at another image between CreateContainer and the start`);
     }
     // And the process and mounts runc will get must follow from the request and that config.
-    if (criIdentity && cri) await checkCriRequest(spec, configBlob, containerId, criIdentity, cri, deps);
+    const requested = criIdentity && cri ? await checkCriRequest(spec, configBlob, containerId, criIdentity, cri, deps) : undefined;
     // A sandbox is in no CRI memory yet, but CRI builds its spec from the pause image alone.
     if (sandbox && recorded) checkSandboxSpec(recorded, configBlob, containerId);
     stage('config');
@@ -348,6 +348,9 @@ async function decideCreate(bundle: string, containerId: string, config: GateCon
       helper: layerBind,
     });
     stage('bindLayers');
+    // User and group names, and group memberships, are resolved in the image's own /etc/passwd and /etc/group:
+    // read now, from the rootfs just mounted from the verified bytes, not from the shim's mounts.
+    if (requested) checkCriUser(spec, requested, configBlob, accountsIn(rootfs, deps.readFile));
     const std = bound.pop()!;
     const layers = bound.map((b, i) => layerRecord(b, trust.layerDigests[i]!, trust.rootHashes[i]!));
 
@@ -402,18 +405,52 @@ export async function checkCriIdentity<D extends GateDecision>(
  * process, namespaces or mounts do not follow from the request CRI holds and
  * the signed image config (cri-request.ts). Nothing to hold it to when CRI has no request.
  */
-async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile'>): Promise<void> {
+async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile'>): Promise<RequestedProcess | undefined> {
   let request;
   try {
     request = await cri.requestOf(containerId);
   } catch (err) {
     throw new Refusal(`cannot ask CRI what was requested for container ${containerId}: ${describeError(err)}`);
   }
-  if (!request) return;
+  if (!request) return undefined;
   const departures = departuresFromRequest(spec, request, imageProcessOf(configBlob), { containerId, sandboxId: identity.sandboxId, sandbox: sandboxEvidence(identity.sandboxId, deps.readFile) }, realpathSync);
-  if (departures.length > 0) {
-    throw new Refusal(`containerd's record of this container does not follow from what the kubelet asked CRI for and the signed image config: ${departures.join('; ')}; the record was changed after CreateContainer`);
-  }
+  if (departures.length > 0) throw new Refusal(`${RECORD_CHANGED_PREFIX}${departures.join('; ')}${RECORD_CHANGED_SUFFIX}`);
+  return request.process;
+}
+
+const RECORD_CHANGED_PREFIX = "containerd's record of this container does not follow from what the kubelet asked CRI for and the signed image config: ";
+const RECORD_CHANGED_SUFFIX = '; the record was changed after CreateContainer';
+
+/** Refuses (throws) a protected workload container whose recorded user or groups the request and the verified image do not give (cri-request.ts `userDepartures`). */
+function checkCriUser(spec: OciSpec, requested: RequestedProcess, configBlob: Buffer, accounts: ImageAccounts): void {
+  const departures = userDepartures(spec, requested, imageProcessOf(configBlob), accounts);
+  if (departures.length > 0) throw new Refusal(`${RECORD_CHANGED_PREFIX}${departures.join('; ')}${RECORD_CHANGED_SUFFIX}`);
+}
+
+/**
+ * The image's /etc/passwd and /etc/group under a rootfs the gate mounted.
+ * A symlink among them is not followed: read here, on the node, it would
+ * name the node's file, not the image's (containerd resolves it inside the
+ * rootfs); such a file counts as absent, and names in it do not resolve.
+ */
+export function accountsIn(rootfs: string, readFile: (path: string) => string): ImageAccounts {
+  const plain = (path: string) => {
+    try {
+      return lstatSync(path).isSymbolicLink() ? undefined : path;
+    } catch {
+      return undefined;
+    }
+  };
+  const read = (name: string) => {
+    const path = plain(join(rootfs, 'etc')) && plain(join(rootfs, 'etc', name));
+    if (!path) return undefined;
+    try {
+      return readFile(path);
+    } catch {
+      return undefined;
+    }
+  };
+  return { passwd: read('passwd'), group: read('group') };
 }
 
 /** The process fields of a signed image config (its bytes already checked against the signed digest). */
