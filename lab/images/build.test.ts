@@ -56,6 +56,14 @@ describe('buildImage', () => {
     assert.equal(config.rootfs.diff_ids.length, 2);
     assert.notEqual(config.rootfs.diff_ids[0], img.manifest.layers[0]!.digest);
   });
+  it("puts the spec's user in the config as User, and nothing where it names none", async () => {
+    const configOf = async (s: typeof spec & { user?: string }) => {
+      const img = await buildImage(s, fakeBusybox);
+      return JSON.parse(img.blobs.get(img.manifest.config.digest)!.toString()).config;
+    };
+    assert.equal((await configOf({ ...spec, user: 'agent' })).User, 'agent');
+    assert.equal('User' in (await configOf(spec)), false);
+  });
   describe('when the content changes', () => {
     it('changes the digest', async () => {
       const other = { ...spec, layers: [spec.layers[0]!, { files: [{ path: '/app/message', content: 'hellO\n' }] }] };

@@ -84,7 +84,7 @@ async function layerEntries(layer: LayerSpec, sources: BuildSources): Promise<Ta
 export async function buildImage(image: Workload['spec']['image'], sources: BuildSources): Promise<BuiltImage> {
   const layers: TarEntry[][] = [];
   for (const layer of image.layers) layers.push(await layerEntries(layer, sources));
-  return assembleImage({ repository: image.repository, tag: image.tag, layers, entrypoint: image.entrypoint, annotations: image.annotations });
+  return assembleImage({ repository: image.repository, tag: image.tag, layers, entrypoint: image.entrypoint, user: image.user, annotations: image.annotations });
 }
 
 export interface ImageRecipe {
@@ -93,6 +93,8 @@ export interface ImageRecipe {
   /** Each layer's entries, base first. */
   layers: TarEntry[][];
   entrypoint?: string[];
+  /** The config's User (a name, a uid, `user:group`); absent: root. */
+  user?: string;
   annotations?: Record<string, string>;
 }
 
@@ -166,6 +168,7 @@ export function assembleImage(recipe: ImageRecipe, memo: GzipMemo = gzipMemo): B
       os: 'linux',
       config: {
         Entrypoint: recipe.entrypoint,
+        ...(recipe.user ? { User: recipe.user } : {}),
         Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       },
       rootfs: { type: 'layers', diff_ids: diffIds },

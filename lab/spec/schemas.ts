@@ -212,6 +212,13 @@ export const WorkloadSchema = object(
           tag: Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$', description: 'Tag.', examples: ['1.0'] }),
           layers: Type.Array(Layer, { minItems: 1, description: 'Layers, base first.' }),
           entrypoint: Type.Array(Type.String(), { minItems: 1, description: 'Image entrypoint.', examples: [['/bin/sh', '-c', 'sleep 3600']] }),
+          user: Type.Optional(
+            Type.String({
+              pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$',
+              description: "The image config's User: a name or uid, optionally `:group` (a name is looked up in the image's /etc/passwd, which a layer must provide).",
+              examples: ['agent', '1000:1000'],
+            }),
+          ),
           annotations: Type.Optional(
             Type.Record(Type.String(), Type.String(), {
               description: 'Manifest annotations. Signatures cover them.',
@@ -290,6 +297,8 @@ export const TECHNIQUES = [
   'containerd-record-capabilities',
   'containerd-record-namespace',
   'containerd-record-writable-sysfs',
+  'containerd-record-user',
+  'containerd-record-groups',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

@@ -22,13 +22,24 @@
  *   node). The effect is `/sys` mounted read-write in the container's
  *   mountinfo; nothing is written there.
  *
+ * - `containerd-record-user` makes the record's user root (uid 0, gid 0,
+ *   group 0) for a container whose signed image config names an
+ *   unprivileged user: the container's process runs as root, with the
+ *   capabilities CRI gives root. The effect is the real uid in the `Uid`
+ *   line of the container's first process.
+ * - `containerd-record-groups` adds group 0 (root) to the record's
+ *   supplementary groups and leaves the user as it is: the unprivileged
+ *   process may then read and write whatever is group root's, on its
+ *   volumes too. The effect is 0 in the `Groups` line of that process.
+ *
  * Every effect is read on the node from /proc of the container's first
  * process: nothing runs in the container.
  *
  * What must catch them: the start gate, which holds a protected container's
  * process, namespaces and mount options to the request CRI holds and the
  * signed image config (lab/gates/cri-request.ts `processDepartures`,
- * `mountOptionDepartures`).
+ * `mountOptionDepartures`, and `userDepartures` with the verified image's
+ * /etc/passwd and /etc/group).
  */
 import { LabError } from '../../errors.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
@@ -132,5 +143,63 @@ export const containerdRecordWritableSysfs: Technique = {
       return { effect: true, reason: `${name} started, and its /sys is mounted read-write (${sys.mountOptions.join(',')}), which its pod spec never asked for`, evidence };
     }
     throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with a writable /sys in its record, but its /sys is mounted ${sys.mountOptions.join(',')}: the edit did not reach runc`);
+  },
+};
+
+export const containerdRecordUser: Technique = {
+  name: 'containerd-record-user',
+  async run({ node, workload, pods }) {
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const process = (spec.process ??= {});
+      const before = process.user ?? {};
+      if (!before.uid) {
+        throw new LabError<AttackErrorCode>('ATTACK_FAILED', `containerd's record already runs ${workload.metadata.name} as root (user ${JSON.stringify(before)}): the workload must run as another user for this attack to mean anything`);
+      }
+      process.user = { uid: 0, gid: 0, additionalGids: [0] };
+      return { userBefore: before, userAfter: process.user };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after its user in containerd's record was made root: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    const pid = await firstProcess(node, start, 'user root');
+    const status = await readOnNode(node, ['cat', `/proc/${pid}/status`]);
+    const uids = /^Uid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+    if (!uids) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `/proc/${pid}/status on the node has no Uid line`);
+    evidence.firstProcess = { pid, uid: uids.join(' ') };
+    if (uids[0] === '0') {
+      return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node) runs as root (Uid ${uids.join(' ')}), where its signed image config names the user "agent"`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with user root in its record, but its first process runs as uid ${uids[0]}: the edit did not reach runc`);
+  },
+};
+
+export const containerdRecordGroups: Technique = {
+  name: 'containerd-record-groups',
+  async run({ node, workload, pods }) {
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const user = (spec.process ??= {}).user ?? {};
+      if (!user.uid || user.gid === 0 || user.additionalGids?.includes(0)) {
+        throw new LabError<AttackErrorCode>('ATTACK_FAILED', `containerd's record runs ${workload.metadata.name} as ${JSON.stringify(user)}: the workload must run as a user outside group root for this attack to mean anything`);
+      }
+      const before = user.additionalGids ?? [];
+      user.additionalGids = [...before, 0];
+      spec.process.user = user;
+      return { additionalGidsBefore: before, additionalGidsAfter: user.additionalGids };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after group root was added to its supplementary groups in containerd's record: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    const pid = await firstProcess(node, start, 'group root added');
+    const status = await readOnNode(node, ['cat', `/proc/${pid}/status`]);
+    const groups = /^Groups:(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).filter(Boolean);
+    const uid = /^Uid:\s*(\d+)/m.exec(status)?.[1];
+    if (!groups || uid === undefined) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `/proc/${pid}/status on the node has no Groups or Uid line`);
+    evidence.firstProcess = { pid, uid, groups };
+    if (groups.includes('0') && uid !== '0') {
+      return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node, uid ${uid}) holds group root among its groups (${groups.join(' ')}), which neither its pod spec nor its image gives it`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with group root added in its record, but its first process (uid ${uid}) has groups ${groups.join(' ') || 'none'}: the edit did not reach runc`);
   },
 };
