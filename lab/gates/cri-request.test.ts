@@ -290,23 +290,42 @@ describe('mountOptionDepartures', () => {
   });
 });
 
-describe("accountsIn (the image's /etc/passwd and /etc/group under the rootfs the gate mounted)", () => {
-  it("reads plain files, and takes a symlinked one for absent: read on the node, it would be the node's file", async () => {
-    const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, rmSync } = await import('node:fs');
+describe("accountsIn and resolveInRoot (the image's /etc/passwd and /etc/group under the rootfs the gate mounted)", () => {
+  it('follows symlinks inside the rootfs, an absolute one from its root and `..` no higher than it, never to the node\'s files', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, rmSync, unlinkSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { accountsIn } = await import('./runtime-gate.ts');
+    const { accountsIn, resolveInRoot } = await import('./runtime-gate.ts');
     const rootfs = mkdtempSync(join(tmpdir(), 'rootfs-'));
     try {
       const read = (p: string) => readFileSync(p, 'utf8');
       assert.deepEqual(accountsIn(rootfs, read), { passwd: undefined, group: undefined }, 'no /etc at all');
+      const { execFileSync } = await import('node:child_process');
       mkdirSync(join(rootfs, 'etc'));
-      writeFileSync(join(rootfs, 'etc/passwd'), 'agent:x:1000:1000::/:/bin/sh\n');
-      symlinkSync('/etc/group', join(rootfs, 'etc/group'));
-      assert.deepEqual(accountsIn(rootfs, read), { passwd: 'agent:x:1000:1000::/:/bin/sh\n', group: undefined });
+      execFileSync('mkfifo', [join(rootfs, 'etc/passwd')]);
+      assert.deepEqual(accountsIn(rootfs, read), { passwd: undefined, group: undefined }, 'a FIFO is not read (it would block)');
       rmSync(join(rootfs, 'etc'), { recursive: true });
+      mkdirSync(join(rootfs, 'etc'));
+      mkdirSync(join(rootfs, 'usr/lib'), { recursive: true });
+      writeFileSync(join(rootfs, 'usr/lib/passwd'), 'agent:x:1000:1000::/:/bin/sh\n');
+      writeFileSync(join(rootfs, 'usr/lib/group'), 'agent:x:1000:\n');
+      symlinkSync('../usr/lib/passwd', join(rootfs, 'etc/passwd'));
+      // Absolute, as the image means it: /usr/lib/group of the image, not of the node.
+      symlinkSync('/usr/lib/group', join(rootfs, 'etc/group'));
+      assert.deepEqual(accountsIn(rootfs, read), { passwd: 'agent:x:1000:1000::/:/bin/sh\n', group: 'agent:x:1000:\n' });
+      unlinkSync(join(rootfs, 'etc/group'));
+      symlinkSync('../../../../../../usr/lib/group', join(rootfs, 'etc/group'));
+      assert.equal(resolveInRoot(rootfs, '/etc/group'), join(rootfs, 'usr/lib/group'), '`..` stops at the rootfs');
+      unlinkSync(join(rootfs, 'etc/group'));
+      symlinkSync('../../../../../../etc/hostname', join(rootfs, 'etc/group'));
+      assert.equal(accountsIn(rootfs, read).group, undefined, "the node's /etc/hostname is never read");
+      rmSync(join(rootfs, 'etc'), { recursive: true });
+      symlinkSync('/usr/lib', join(rootfs, 'etc'));
+      assert.equal(resolveInRoot(rootfs, '/etc/passwd'), join(rootfs, 'usr/lib/passwd'), 'a symlinked /etc');
+      unlinkSync(join(rootfs, 'etc'));
       symlinkSync('/etc', join(rootfs, 'etc'));
-      assert.deepEqual(accountsIn(rootfs, read), { passwd: undefined, group: undefined }, 'a symlinked /etc');
+      assert.throws(() => resolveInRoot(rootfs, '/etc/passwd'), /too many symlinks/, 'a link to itself');
+      assert.deepEqual(accountsIn(rootfs, read), { passwd: undefined, group: undefined });
     } finally {
       rmSync(rootfs, { recursive: true, force: true });
     }

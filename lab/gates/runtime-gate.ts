@@ -23,7 +23,7 @@
  * Everything else (other runc commands, unprotected namespaces, sandboxes
  * outside the system tier) passes through.
  */
-import { appendFileSync, lstatSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
@@ -349,7 +349,7 @@ async function decideCreate(bundle: string, containerId: string, config: GateCon
     });
     stage('bindLayers');
     // User and group names, and group memberships, are resolved in the image's own /etc/passwd and /etc/group:
-    // read now, from the rootfs just mounted from the verified bytes, not from the shim's mounts.
+    // read now, from the rootfs just mounted from the verified bytes, not from the shim's mounts (accountsIn).
     if (requested) checkCriUser(spec, requested, configBlob, accountsIn(rootfs, deps.readFile));
     const std = bound.pop()!;
     const layers = bound.map((b, i) => layerRecord(b, trust.layerDigests[i]!, trust.rootHashes[i]!));
@@ -428,29 +428,55 @@ function checkCriUser(spec: OciSpec, requested: RequestedProcess, configBlob: Bu
 }
 
 /**
- * The image's /etc/passwd and /etc/group under a rootfs the gate mounted.
- * A symlink among them is not followed: read here, on the node, it would
- * name the node's file, not the image's (containerd resolves it inside the
- * rootfs); such a file counts as absent, and names in it do not resolve.
+ * The image's /etc/passwd and /etc/group under a rootfs the gate mounted,
+ * each path resolved inside the rootfs as containerd resolves it there
+ * (resolveInRoot); absent, unreadable or not a regular file: undefined,
+ * and names in it do not resolve.
  */
 export function accountsIn(rootfs: string, readFile: (path: string) => string): ImageAccounts {
-  const plain = (path: string) => {
+  const read = (path: string) => {
     try {
-      return lstatSync(path).isSymbolicLink() ? undefined : path;
+      const resolved = resolveInRoot(rootfs, path);
+      // A FIFO or a device there would hold the decision (and runc create) for as long as nobody writes to it.
+      return statSync(resolved).isFile() ? readFile(resolved) : undefined;
     } catch {
       return undefined;
     }
   };
-  const read = (name: string) => {
-    const path = plain(join(rootfs, 'etc')) && plain(join(rootfs, 'etc', name));
-    if (!path) return undefined;
-    try {
-      return readFile(path);
-    } catch {
-      return undefined;
+  return { passwd: read('/etc/passwd'), group: read('/etc/group') };
+}
+
+/**
+ * A path inside `root` with every symlink on the way resolved as if `root`
+ * were `/` (an absolute target starts again at `root`, `..` stops at it),
+ * as containerd's `fs.RootPath` does: read on the node, a symlink in the
+ * image would otherwise name the node's file. More than 40 links: ELOOP.
+ */
+export function resolveInRoot(root: string, path: string): string {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  const done: string[] = [];
+  for (let links = 0; parts.length > 0; ) {
+    const part = parts.shift()!;
+    if (part === '..') {
+      done.pop();
+      continue;
     }
-  };
-  return { passwd: read('passwd'), group: read('group') };
+    const here = join(root, ...done, part);
+    let target: string | undefined;
+    try {
+      if (lstatSync(here).isSymbolicLink()) target = readlinkSync(here);
+    } catch {
+      // Absent: the rest is taken as it stands, and reading it will fail.
+    }
+    if (target === undefined) {
+      done.push(part);
+      continue;
+    }
+    if (++links > 40) throw Object.assign(new Error(`too many symlinks resolving ${path} in ${root}`), { code: 'ELOOP' });
+    if (target.startsWith('/')) done.length = 0;
+    parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+  }
+  return join(root, ...done);
 }
 
 /** The process fields of a signed image config (its bytes already checked against the signed digest). */
