@@ -8,7 +8,6 @@
  *   3. feature lint: scenario YAML, schemas, undefined/ambiguous steps
  *   4. end-to-end: the @smoke scenarios on real lab nodes, counted per scenario
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { globSync } from 'node:fs';
@@ -16,18 +15,22 @@ import { prepareHost } from '../lab/cli/setup.ts';
 import { CUCUMBER_JS, CUCUMBER_TS_ENV, RUN_DIR_ENV, createRunDir, pruneRuns } from '../lab/cli/run-dir.ts';
 import { toStderr } from '../lab/progress.ts';
 import { describeError } from '../lab/errors.ts';
+import { interruptedBy, runChild } from '../lab/cli/child.ts';
 import { getProfile, loadCatalog } from '../lab/spec/loader.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'node_modules/.bin');
 const reports = join(root, 'reports');
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 130 : 1)));
-    child.on('error', () => resolve(127));
-  });
+/** Runs one stage's child; once interrupted, no later stage starts (one of them would start labs). */
+async function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  const status = await runChild(file, args, { cwd: root, env });
+  const signal = interruptedBy();
+  if (signal) {
+    process.stderr.write(`${signal}: tests stopped; no later stage runs\n`);
+    process.exit(130);
+  }
+  return status;
 }
 
 interface Tally {

@@ -11,7 +11,6 @@
  * The runner's own options are parsed in one place, parseRunArgs(); the rest
  * goes to cucumber-js (a feature path, `--tags @smoke`, `--name …`).
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { availableParallelism, freemem, release } from 'node:os';
@@ -27,6 +26,7 @@ import { prepareHost, type HostSetup } from './setup.ts';
 import { CUCUMBER_JS, CUCUMBER_TS_ENV, RUN_DIR_ENV, createRunDir, latestRun, pointLatest, pruneRuns } from './run-dir.ts';
 import { buildResultsBundle, type Versions } from './results-bundle.ts';
 import { parseJunitCases, renderTimings, type CaseRun } from './timings.ts';
+import { interruptedBy, runChild } from './child.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'node_modules/.bin');
@@ -110,35 +110,7 @@ export function runLabel(cucumberArgs: readonly string[]): string {
   return [features.slice(0, 2).join('+') + (features.length > 2 ? `+${features.length - 2}` : ''), tags].filter(Boolean).join('-') || 'suite';
 }
 
-/** Set once this process got SIGINT or SIGTERM while a child ran. */
-let interrupted: NodeJS.Signals | undefined;
-
-/**
- * Runs a child with this terminal. SIGINT and SIGTERM are passed on to it,
- * and this process waits for it: cucumber-js removes the run's labs when it
- * is interrupted, and dying first would leave its output (and a Ctrl-C
- * user's prompt) in the middle of that. A child that got the signal from
- * the terminal as well takes it once.
- */
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env } });
-    const passOn = (signal: NodeJS.Signals) => {
-      if (!interrupted) process.stderr.write(`CLEANUP   RUN   ${signal}: waiting for ${basename(file)} to remove the labs it started\n`);
-      interrupted ??= signal;
-      child.kill(signal);
-    };
-    process.on('SIGINT', passOn).on('SIGTERM', passOn);
-    child.on('close', (code, signal) => {
-      process.off('SIGINT', passOn).off('SIGTERM', passOn);
-      resolve(code ?? (signal ? 130 : 1));
-    });
-    child.on('error', (e) => {
-      process.stderr.write(`cannot run ${file}: ${e.message}\n`);
-      resolve(127);
-    });
-  });
-}
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv = {}) => runChild(file, args, { cwd: ROOT, env });
 
 /** Java runs the Allure CLI; install Debian's headless JRE when it is missing and we may. */
 async function ensureJava(): Promise<boolean> {
@@ -253,6 +225,7 @@ export async function conformance(argv: string[]): Promise<number> {
     const started = performance.now();
     const s = await run(CUCUMBER_JS[0], [CUCUMBER_JS[1], ...cucumberArgs], env);
     status ||= s;
+    const interrupted = interruptedBy();
     if (interrupted) {
       process.stderr.write(`REPORT    WARN  ${interrupted}: run stopped; no report, summary or bundle. What ran is in ${rel}; reports/latest is unchanged\n`);
       return 130;
