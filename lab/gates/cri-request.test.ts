@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requestedProcessOf } from '../cri/identity.ts';
-import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, mountOptionDepartures, processDepartures, requestedUserString, resolveUser, sandboxEvidence, userDepartures, type RecordedProcessAndMounts } from './cri-request.ts';
+import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, mountOptionDepartures, processDepartures, requestedUserString, resolveUser, sandboxEvidence, sandboxNamespaceDepartures, userDepartures, type RecordedProcessAndMounts } from './cri-request.ts';
 
 describe('expectedArgs (as containerd CRI builds process.args)', () => {
   const image = { Entrypoint: ['/entry'], Cmd: ['default-arg'] };
@@ -329,5 +329,26 @@ describe("accountsIn and resolveInRoot (the image's /etc/passwd and /etc/group u
     } finally {
       rmSync(rootfs, { recursive: true, force: true });
     }
+  });
+});
+
+describe("sandboxNamespaceDepartures (a pod sandbox's namespaces, which every container of the pod joins)", () => {
+  const sandbox = (namespaces: { type: string; path?: string }[]) => ({ linux: { namespaces } });
+  it('accepts what CRI gives: new namespaces, the netns it mounted for the pod, and host ones left out', () => {
+    const pod = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network', path: '/var/run/netns/cni-36af4397-0865-be10-0e2c-3f1d1315f86b' }];
+    assert.deepEqual(sandboxNamespaceDepartures(sandbox(pod)), []);
+    assert.deepEqual(sandboxNamespaceDepartures(sandbox([{ type: 'mount' }, { type: 'cgroup' }])), [], 'hostNetwork, hostPID and hostIPC, on cgroup v2');
+    assert.deepEqual(sandboxNamespaceDepartures(sandbox([{ type: 'mount' }, { type: 'network', path: `${CRI_STATE}/netns/cni-1` }])), [], 'netns under the state directory');
+  });
+  it("names a namespace that is another process's, a path outside CRI's netns directory, and a shared mount namespace", () => {
+    assert.deepEqual(sandboxNamespaceDepartures(sandbox([{ type: 'mount' }, { type: 'network', path: '/proc/1/ns/net' }, { type: 'ipc', path: '/proc/1/ns/ipc' }])), [
+      'namespace network "/proc/1/ns/net" in containerd\'s record of the pod sandbox, where CRI gives a new one or the one it mounted for the pod',
+      'namespace ipc "/proc/1/ns/ipc" in containerd\'s record of the pod sandbox, where CRI gives a new one',
+    ]);
+    assert.deepEqual(sandboxNamespaceDepartures(sandbox([{ type: 'mount' }, { type: 'network', path: '/var/run/netns/../../proc/1/ns/net' }])).length, 1, 'no way out of the directory');
+    assert.deepEqual(sandboxNamespaceDepartures(sandbox([{ type: 'network' }, { type: 'time' }])), [
+      "namespace time in containerd's record of the pod sandbox, which CRI never gives a sandbox",
+      "no mount namespace of its own in containerd's record of the pod sandbox",
+    ]);
   });
 });

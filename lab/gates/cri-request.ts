@@ -403,6 +403,39 @@ function namespaceDepartures(recorded: RecordedProcessAndMounts, process: Reques
   return out;
 }
 
+/** Where CRI mounts a pod's network namespace: containerd's default, and under its state directory (`netns_mounts_under_state_dir`). */
+const POD_NETNS_DIRS = ['/var/run/netns/', '/run/netns/', `${CRI_STATE}/netns/`];
+
+/**
+ * Where a pod sandbox's recorded namespaces depart from what containerd's
+ * CRI gives a sandbox. No request is in CRI's memory until the sandbox has
+ * started, so this is the shape, not the pod's own choice: every namespace
+ * new (pid, IPC, UTS and network may be left out, which is how CRI shares
+ * the node's for hostPID, hostIPC and hostNetwork), the mount namespace
+ * new, and a network namespace only by the path of one CRI mounted for a
+ * pod. A path to any process's namespace (`/proc/1/ns/net`, the node's)
+ * would put every container of the pod there, as they join the sandbox's.
+ * Not told apart here: a namespace left out where the pod asked for its own
+ * (the node's then), and another pod's network namespace under CRI's
+ * directory.
+ */
+export function sandboxNamespaceDepartures(recorded: Pick<RecordedProcessAndMounts, 'linux'>): string[] {
+  const out: string[] = [];
+  const namespaces = recorded.linux?.namespaces ?? [];
+  const seen = new Set<string>();
+  for (const { type, path } of namespaces) {
+    if (seen.has(type)) out.push(`namespace ${type} twice in containerd's record of the pod sandbox`);
+    seen.add(type);
+    if (!['pid', 'ipc', 'uts', 'mount', 'network', 'cgroup', 'user'].includes(type)) {
+      out.push(`namespace ${type} in containerd's record of the pod sandbox, which CRI never gives a sandbox`);
+    } else if (path !== undefined && path !== '' && !(type === 'network' && POD_NETNS_DIRS.some((d) => path.startsWith(d) && !path.slice(d.length).includes('/')))) {
+      out.push(`namespace ${type} ${JSON.stringify(path)} in containerd's record of the pod sandbox, where CRI gives a new one${type === 'network' ? ' or the one it mounted for the pod' : ''}`);
+    }
+  }
+  if (!seen.has('mount')) out.push("no mount namespace of its own in containerd's record of the pod sandbox");
+  return out;
+}
+
 /** Where the record's process and confinement depart from what the request and the signed image config give (see the head of this file). */
 export function processDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, image: ImageProcess, sandbox: SandboxEvidence | undefined): string[] {
   const out: string[] = [];

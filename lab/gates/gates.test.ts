@@ -332,6 +332,8 @@ describe('gateCreate', () => {
       // A sandbox has the runtime's mounts and its own /dev/shm only (containerd's CRI podsandbox).
       mounts: opts.sandbox ? [...CRI_MOUNTS.slice(0, 3), { ...CRI_MOUNTS[3]!, source: `/run/containerd/io.containerd.grpc.v1.cri/sandboxes/${ID}/shm` }] : CRI_MOUNTS,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      // A sandbox's namespaces, as CRI gives a pod on its own network (every container of the pod joins them).
+      ...(opts.sandbox ? { linux: { namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network', path: '/var/run/netns/cni-0b1c' }] } } : {}),
     };
     opts.recordEdit?.(recorded as unknown as Parameters<NonNullable<FixtureOptions['recordEdit']>>[0]);
     // containerd writes its record's spec into the bundle as config.json.
@@ -665,6 +667,17 @@ describe('gateCreate', () => {
         const d = await gate(f);
         assert.equal(d.action, 'refuse');
         assert.match(d.reason, /mount \{"destination":"\/bin".*which no mount of the request CRI holds asked for/);
+      });
+      it("refuses a sandbox whose record puts the pod in the node's network namespace", async () => {
+        const f = await fixture({
+          criBundle: true,
+          sandbox: true,
+          recordEdit: (spec) => void ((spec as unknown as { linux: { namespaces: { type: string; path?: string }[] } }).linux.namespaces[4] = { type: 'network', path: '/proc/1/ns/net' }),
+        });
+        const d = await gate(f);
+        assert.equal(d.action, 'refuse');
+        assert.match(d.reason, /namespace network "\/proc\/1\/ns\/net" in containerd's record of the pod sandbox, where CRI gives a new one or the one it mounted for the pod/);
+        assert.equal(mountsOf(f).length, 0);
       });
       it('does not ask about a sandbox (CRI has it only once it has started)', async () => {
         const f = await fixture({ criBundle: true, sandbox: true });

@@ -45,7 +45,7 @@ import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource, type RequestedProcess } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
-import { departuresFromRequest, sandboxEvidence, userDepartures, type ImageAccounts, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
+import { departuresFromRequest, sandboxEvidence, sandboxNamespaceDepartures, userDepartures, type ImageAccounts, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
 
@@ -496,10 +496,15 @@ function imageProcessOf(configBlob: Buffer): ImageProcess {
  * its own /dev/shm is bound in. CRI has no memory of the sandbox to ask
  * until it has started (lab/cri/identity.ts), so this is what holds the
  * record: a pause image with a shell would otherwise run whatever command a
- * rewritten record named, in the pod's namespaces.
+ * rewritten record named, in the pod's namespaces. Its namespaces must have
+ * the shape CRI gives a sandbox (cri-request.ts `sandboxNamespaceDepartures`):
+ * every container of the pod joins them.
  */
 function checkSandboxSpec(recorded: RecordedProcessAndMounts, configBlob: Buffer, sandboxId: string): void {
-  const departures = departuresFromRequest(recorded, { command: [], args: [], mounts: [] }, imageProcessOf(configBlob), { containerId: sandboxId, sandboxId }, realpathSync);
+  const departures = [
+    ...departuresFromRequest(recorded, { command: [], args: [], mounts: [] }, imageProcessOf(configBlob), { containerId: sandboxId, sandboxId }, realpathSync),
+    ...sandboxNamespaceDepartures(recorded),
+  ];
   if (departures.length > 0) {
     throw new Refusal(`containerd's record of this pod sandbox does not follow from the signed pause image config (a sandbox's request asks for no command and no mount): ${departures.join('; ')}; the record was changed after RunPodSandbox created it`);
   }
