@@ -36,6 +36,8 @@ async function fakeCri(socket: string): Promise<grpc.Server> {
           security_context: {
             capabilities: { add_capabilities: ['NET_ADMIN'], drop_capabilities: ['ALL'] },
             run_as_user: {},
+            supplemental_groups: [3000, 4000],
+            supplemental_groups_policy: 1,
             no_new_privs: true,
             namespace_options: { network: 2, pid: 1, userns_options: { mode: 0 } },
             seccomp: { profile_type: 2, localhost_ref: '/var/lib/kubelet/seccomp/p.json' },
@@ -96,6 +98,8 @@ describe('criIdentities', () => {
         runAsUser: 0,
         runAsGroup: undefined,
         runAsUsername: '',
+        supplementalGroups: [3000, 4000],
+        supplementalGroupsStrict: true,
         noNewPrivs: true,
         namespaces: { network: 2, pid: 1, ipc: 0, userns: 0 },
         seccomp: 'localhost',

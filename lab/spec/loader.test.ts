@@ -94,7 +94,7 @@ describe('loadCatalog', () => {
     assert.ok(catalog.attacks.size >= 1);
   });
   for (const [name, yaml, pattern] of [
-    ['an attack targets a workload that does not exist', goodAttack('  target: { workload: ghost, path: /x }\n  expected: { vanilla: succeeded }\n'), /targets workload "ghost", which does not exist; known workloads: app/],
+    ['an attack targets a workload that does not exist', goodAttack('  target: { workload: ghost, path: /x }\n  expected: { vanilla: succeeded }\n'), /targets workload "ghost", which does not exist; known workloads: (\S+, )*app, /],
     ['an attack expects an outcome on an unknown profile', goodAttack('  target: { workload: app, path: /x }\n  expected: { vanilla: succeeded, hardened: blocked }\n'), /no lab profile is named "hardened"/],
     ['an attack does not expect success on vanilla', goodAttack('  target: { workload: app, path: /x }\n  expected: { vanilla: blocked }\n'), /spec\.expected\.vanilla: should be "succeeded"/],
   ] as const) {
