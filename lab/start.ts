@@ -27,6 +27,8 @@ const keepByDefault = () => process.env.INTEGRITY_LAB_KEEP === '1';
 let interruptedBy: NodeJS.Signals | undefined;
 /** This thread's removal of its labs, once interrupted. */
 let removal: Promise<void> | undefined;
+/** Aborted with the interrupt: a kind start still preparing stops there (KindCluster.withSignal). */
+const interruption = new AbortController();
 /** Lab starts under way in this thread (a node is known to `activeNodes` only once its container runs). */
 const startsInFlight = new Set<Promise<unknown>>();
 
@@ -74,6 +76,7 @@ async function startKindClusterNow(profile: LabProfile, options: StartOptions & 
     .withWorkers(options.workers ?? 0)
     .withProgress(options.progress ?? silent)
     .withKeep(keep)
+    .withSignal(interruption.signal)
     .start();
   try {
     await registerAdmissionOf(cluster, options.progress ?? silent);
@@ -137,6 +140,7 @@ const WORKER_REMOVAL_MS = 5 * 60_000;
  */
 function removeOwnLabs(signal: NodeJS.Signals, say: (message: string, failed?: boolean) => void, others: () => Iterable<Stoppable>): Promise<void> {
   interruptedBy = signal;
+  interruption.abort(new LabError<'INTERRUPTED'>('INTERRUPTED', `${signal}: the run is stopping and removing its labs; this kind lab's start stopped before its cluster was created`));
   removal ??= removeNowAndStarted(signal, say, others);
   return removal;
 }

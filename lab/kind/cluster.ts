@@ -378,6 +378,7 @@ export class KindCluster {
   #workers = 0;
   #progress: ProgressListener = silent;
   #keep = false;
+  #signal: AbortSignal | undefined;
   #components: NodeComponent[] = [];
   #notInstalled: { component: string; reason: string }[] = [];
 
@@ -413,11 +414,27 @@ export class KindCluster {
     return this;
   }
 
+  /**
+   * Once `signal` is aborted (Ctrl-C), the start goes no further: it is
+   * checked between the preparation's steps and before `kind create`, so an
+   * interrupted start removes what it made instead of creating a cluster
+   * only to delete it. A cluster already being created is the interrupt
+   * handler's to delete (clustersStarting).
+   */
+  withSignal(signal: AbortSignal): this {
+    this.#signal = signal;
+    return this;
+  }
+
   async start(): Promise<StartedKindCluster> {
     const progress = this.#progress;
+    const signal = this.#signal;
+    signal?.throwIfAborted();
     await ensureDockerEngine(progress);
     const image = await ensureKindNodeImage(this.#profile, progress);
+    signal?.throwIfAborted();
     const tools = await ensureKindTools(image.tag, progress);
+    signal?.throwIfAborted();
     const labId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     const name = `${CLUSTER_PREFIX}${labId}`;
     const stateDir = join(STATE_ROOT, labId);
@@ -430,7 +447,7 @@ export class KindCluster {
       await recordHostState();
       await writeFile(join(stateDir, 'substrate.json'), JSON.stringify({ substrate: 'kind', cluster: name, profile: this.#profile.metadata.name, kind: tools.kind }, null, 2));
       await mkdir(shareDir, { recursive: true, mode: 0o700 });
-      const labMounts = this.#components.length > 0 ? [{ hostPath: await prepareLabDir(this.#profile, this.#components, stateDir, image, progress), containerPath: KIND_LAB_DIR, readOnly: true }] : [];
+      const labMounts = this.#components.length > 0 ? [{ hostPath: await prepareLabDir(this.#profile, this.#components, stateDir, image, progress, signal), containerPath: KIND_LAB_DIR, readOnly: true }] : [];
       const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
         role: i === 0 ? ('control-plane' as const) : ('worker' as const),
         extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }, { hostPath: shareDir, containerPath: shareDir }, ...labMounts],
@@ -440,6 +457,7 @@ export class KindCluster {
       await writeFile(auditPolicy, AUDIT_POLICY);
       await writeFile(configFile, renderKindConfig({ name, image: image.tag, nodes, auditPolicy }));
       env = await kindEnvironment(tools);
+      signal?.throwIfAborted();
     } catch (err) {
       // No cluster exists yet; what was made for it goes, the lab's private keys (pki/) first of all.
       await rm(stateDir, { recursive: true, force: true });
@@ -496,13 +514,14 @@ export class KindCluster {
  * gates) the system images signed by the lab CA, in <stateDir>/lab for the
  * nodes' /kind/lab (lab-setup.ts).
  */
-async function prepareLabDir(profile: LabProfile, components: readonly NodeComponent[], stateDir: string, image: KindNodeImage, progress: ProgressListener): Promise<string> {
+async function prepareLabDir(profile: LabProfile, components: readonly NodeComponent[], stateDir: string, image: KindNodeImage, progress: ProgressListener, signal?: AbortSignal): Promise<string> {
   const pki = await generateLabPki(join(stateDir, 'pki'), { clock: () => new Date() });
   const dir = await writeLabDir({ profile, components, stateDir, pki }, progress);
   if (components.some((c) => c.name.includes('gate'))) {
     const busybox = await readBusybox(image.tag);
     const workDir = join(stateDir, 'shared');
-    await writeSignedSystemImages(dir, await buildSystemImages(image.binaries, busybox), pki, { exec: toolExec(image.tag, workDir), workDir }, progress);
+    signal?.throwIfAborted();
+    await writeSignedSystemImages(dir, await buildSystemImages(image.binaries, busybox), pki, { exec: toolExec(image.tag, workDir), workDir }, progress, signal);
   }
   return dir;
 }

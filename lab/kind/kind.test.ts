@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { AUDIT_POLICY, AUDIT_POLICY_PATH, KindLabNode, isBootWaitTimeout, kindNodeNames, nearPrivilegedFlags, renderKindConfig } from './cluster.ts';
+import { AUDIT_POLICY, AUDIT_POLICY_PATH, KindCluster, KindLabNode, isBootWaitTimeout, kindNodeNames, nearPrivilegedFlags, renderKindConfig } from './cluster.ts';
 import { kindContainerdConfig } from './node-image.ts';
 import { getProfile, getWorkload, loadCatalog } from '../spec/loader.ts';
 import { versionLdflags } from './k8s-build.ts';
@@ -57,6 +57,14 @@ describe('isBootWaitTimeout (kind create retried once)', () => {
     for (const message of ['ERROR: failed to create cluster: node(s) already exist for a cluster with the name "il-x"', 'failed to init node with kubeadm: exit status 1', 'cannot run kind: ENOENT']) {
       assert.equal(isBootWaitTimeout(new Error(message)), false, message);
     }
+  });
+});
+
+describe('KindCluster.start after an interrupt', () => {
+  it('stops before anything is made, with the interrupt as its error', async () => {
+    const catalog = await loadCatalog(join(import.meta.dirname, '../../scenarios'));
+    const reason = new Error('SIGINT: stopping');
+    await assert.rejects(new KindCluster(getProfile(catalog, 'integrity')).withSignal(AbortSignal.abort(reason)).start(), (err) => err === reason);
   });
 });
 

@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeComponent } from '../node/component.ts';
 import { silent } from '../progress.ts';
 import { generateLabPki } from '../signer/index.ts';
 import type { LabProfile } from '../spec/schemas.ts';
-import { KIND_UNSUPPORTED, renderSetupScript, writeLabDir } from './lab-setup.ts';
+import { KIND_UNSUPPORTED, renderSetupScript, writeLabDir, writeSignedSystemImages } from './lab-setup.ts';
 import { buildSystemImages } from './system-images.ts';
 import { scratchDir } from '../testing/scratch-dir.ts';
 
@@ -85,5 +85,15 @@ describe('the kind system images', () => {
     assert.match(apiserver.name, /^127\.0\.0\.1:5000\/system\//);
     const tar = apiserver.image.layerTars[0]!.toString('latin1');
     for (const path of ['etc/kubernetes/pki/etcd', 'etc/ssl/certs', 'var/lib/etcd', 'etc/kubernetes/controller-manager.conf']) assert.ok(tar.includes(path), `${path} missing from the layer`);
+  });
+  it('are not signed once the start was interrupted (Ctrl-C): the reason is thrown and nothing is written', async () => {
+    const dir = scratchDir('k8s-bin-interrupted');
+    for (const b of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'etcd']) writeFileSync(join(dir, b), Buffer.from('#!/bin/sh\n'));
+    const images = await buildSystemImages({ dir, version: 'v0', hash: 'x' } as never, Buffer.from('busybox'));
+    const labDir = scratchDir('kind-lab-interrupted');
+    const reason = new Error('SIGINT: stopping');
+    const exec = { run: () => assert.fail('no tool runs after the interrupt') };
+    await assert.rejects(writeSignedSystemImages(labDir, images, {} as never, { exec, workDir: labDir }, silent, AbortSignal.abort(reason)), (err) => err === reason);
+    assert.deepEqual(readdirSync(join(labDir, 'images')), []);
   });
 });

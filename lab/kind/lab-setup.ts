@@ -136,9 +136,12 @@ export async function writeSignedSystemImages(
   pki: LabPki,
   mkfs: { exec: Exec; workDir: string },
   progress: ProgressListener,
+  /** Aborted (Ctrl-C): no further image is signed. */
+  signal?: AbortSignal,
 ): Promise<void> {
   await mkdir(join(labDir, 'images'), { recursive: true });
   for (const { name, image } of images) {
+    signal?.throwIfAborted();
     await step(progress, 'APPLY', `sign ${name} with the lab CA (v2)`, async () => {
       const signed = await signManifestBytes(image.manifestBytes, name, async (digest) => blobOf(image, digest), {
         identity: pkiSigningIdentity(pki),
