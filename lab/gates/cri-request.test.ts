@@ -122,6 +122,15 @@ describe('processDepartures (what the process runs as and with, and its namespac
     const privileged = requestedProcessOf({ linux: { security_context: { privileged: true, namespace_options: { pid: 1 } } } });
     assert.deepEqual(processDepartures({ ...r, process: { ...r.process, capabilities: { bounding: ['CAP_SYS_ADMIN'] } } }, privileged, image, sandbox), []);
   });
+  it('names any sysctl, privileged or not: CRI gives a pod\'s sysctls to its sandbox only', () => {
+    const r = recorded();
+    r.linux.sysctl = { 'net.ipv4.conf.all.route_localnet': '1' };
+    const want = ['linux.sysctl {"net.ipv4.conf.all.route_localnet":"1"} in containerd\'s record, where CRI gives a workload container none (a pod\'s sysctls are its sandbox\'s)'];
+    assert.deepEqual(processDepartures(r, process(), image, sandbox), want);
+    const privileged = requestedProcessOf({ linux: { security_context: { privileged: true, namespace_options: { pid: 1 } } } });
+    assert.deepEqual(processDepartures(r, privileged, image, sandbox), want);
+    assert.deepEqual(processDepartures({ ...r, linux: { ...r.linux, sysctl: {} } }, process(), image, sandbox), [], 'an empty map is no sysctl');
+  });
   it("applies the request's add and drop as containerd does: ALL first, then each named one", () => {
     const allowed = (add: string[], drop: string[]) => capabilityAllowed({ privileged: false, capabilities: { add, drop } });
     assert.equal(allowed([], [])('CAP_SYS_ADMIN'), false);

@@ -25,7 +25,8 @@
  * - what the process runs as and with (processDepartures): its environment,
  *   working directory, capabilities, `noNewPrivileges`, seccomp
  *   profile, masked and read-only paths and devices, each as containerd's
- *   CRI builds it from the request and the signed image config; and its
+ *   CRI builds it from the request and the signed image config; no sysctls
+ *   (CRI gives a pod's to its sandbox only); and its
  *   namespaces, which must be the pod sandbox's (the path of one process,
  *   which the kernel places in the sandbox's cgroup: sandboxEvidence) or
  *   new ones where the request asks for them; and the mounts' options (mountOptionDepartures): the runtime
@@ -70,6 +71,7 @@ export interface RecordedProcessAndMounts {
     namespaces?: { type: string; path?: string }[];
     rootfsPropagation?: string;
     seccomp?: { defaultAction?: string } | null;
+    sysctl?: Record<string, string>;
     maskedPaths?: string[];
     readonlyPaths?: string[];
     devices?: { path: string; type?: string; major?: number; minor?: number }[];
@@ -457,6 +459,11 @@ export function processDepartures(recorded: RecordedProcessAndMounts, process: R
   }
   differs('process.cwd', proc.cwd, process.workingDir || image.WorkingDir || '/');
   differs('process.noNewPrivileges', proc.noNewPrivileges === true, process.noNewPrivs);
+  // containerd's CRI writes a pod's sysctls into its sandbox's spec only; they
+  // act in the pod's namespaces, which every container joins. A workload
+  // container's own sysctls would change those namespaces behind the pod spec.
+  const sysctls = recorded.linux?.sysctl ?? {};
+  if (Object.keys(sysctls).length > 0) out.push(`linux.sysctl ${JSON.stringify(sysctls)} in containerd's record, where CRI gives a workload container none (a pod's sysctls are its sandbox's)`);
   const allowed = capabilityAllowed(process);
   for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
     // containerd's CRI clears the ambient set of every container.

@@ -299,6 +299,7 @@ export const TECHNIQUES = [
   'containerd-record-writable-sysfs',
   'containerd-record-user',
   'containerd-record-groups',
+  'containerd-record-sysctls',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

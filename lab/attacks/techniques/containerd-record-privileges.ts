@@ -32,8 +32,18 @@
  *   process may then read and write whatever is group root's, on its
  *   volumes too. The effect is 0 in the `Groups` line of that process.
  *
- * Every effect is read on the node from /proc of the container's first
- * process: nothing runs in the container.
+ * - `containerd-record-sysctls` adds `net.ipv4.conf.all.route_localnet=1`
+ *   to the record's sysctls. runc writes it in the pod's network namespace,
+ *   which the sandbox and every container of the pod share: packets from
+ *   the pod's network to 127.0.0.0/8 are then routed to the pod's loopback,
+ *   so a service the workload binds to localhost only (an admin or debug
+ *   port) can be reached from outside the pod (the effect of
+ *   CVE-2020-8558). CRI gives a workload container no sysctls at all (a
+ *   pod's sysctls are its sandbox's, from the pod spec, which admission
+ *   checks). The effect is the sysctl's value read in that namespace.
+ *
+ * Every effect is read on the node, from /proc of the container's first
+ * process or in its namespaces: nothing runs in the container.
  *
  * What must catch them: the start gate, which holds a protected container's
  * process, namespaces and mount options to the request CRI holds and the
@@ -53,6 +63,8 @@ const SYS_ADMIN = 'CAP_SYS_ADMIN';
 /** CAP_SYS_ADMIN's bit in /proc/<pid>/status `CapEff` (linux/capability.h). */
 const SYS_ADMIN_BIT = 21n;
 const NODE_NETWORK = '/proc/1/ns/net';
+/** A sysctl CRI never gives a workload container, and what the attacker sets it to. */
+const ROUTE_LOCALNET = 'net.ipv4.conf.all.route_localnet';
 
 /** The container's first process as the node sees it; no process means the attack could not be carried out. */
 async function firstProcess(node: LabNodeHandle, start: Extract<StartAttempt, { started: true }>, what: string): Promise<number> {
@@ -201,5 +213,29 @@ export const containerdRecordGroups: Technique = {
       return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node, uid ${uid}) holds group root among its groups (${groups.join(' ')}), which neither its pod spec nor its image gives it`, evidence };
     }
     throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with group root added in its record, but its first process (uid ${uid}) has groups ${groups.join(' ') || 'none'}: the edit did not reach runc`);
+  },
+};
+
+export const containerdRecordSysctls: Technique = {
+  name: 'containerd-record-sysctls',
+  async run({ node, workload, pods }) {
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const linux = (spec.linux ??= {});
+      const before = linux.sysctl ?? {};
+      linux.sysctl = { ...before, [ROUTE_LOCALNET]: '1' };
+      return { sysctlBefore: before, sysctlAfter: linux.sysctl };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after ${ROUTE_LOCALNET}=1 was added to containerd's record of it: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    const pid = await firstProcess(node, start, `${ROUTE_LOCALNET}=1`);
+    // A network sysctl is read in the reader's network namespace: enter the container's.
+    const value = (await readOnNode(node, ['nsenter', '-t', String(pid), '-n', 'cat', `/proc/sys/${ROUTE_LOCALNET.replaceAll('.', '/')}`])).trim();
+    evidence.podNetwork = { pid, [ROUTE_LOCALNET]: value };
+    if (value === '1') {
+      return { effect: true, reason: `${name} started, and its pod's network namespace (that of its first process, pid ${pid} on the node) has ${ROUTE_LOCALNET}=1: its localhost-only services are routable from the pod network, which its pod spec never asked for`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with ${ROUTE_LOCALNET}=1 in its record, but its network namespace has ${value || 'nothing'}: the edit did not reach runc`);
   },
 };

@@ -71,7 +71,7 @@ export interface EditableSpec {
   annotations?: Record<string, string>;
   process?: { args?: string[]; capabilities?: Partial<Record<'bounding' | 'effective' | 'permitted', string[]>>; user?: { uid?: number; gid?: number; additionalGids?: number[] } };
   hooks?: Record<string, { path: string; args?: string[] }[] | undefined>;
-  linux?: { namespaces?: { type: string; path?: string }[] };
+  linux?: { namespaces?: { type: string; path?: string }[]; sysctl?: Record<string, string> };
   mounts?: { destination: string; options?: string[] }[];
 }
 
