@@ -62,10 +62,14 @@ After(function (this: LabWorld, { result, pickle }) {
 
 // ------------------------------------------------------------ submitting pods
 
+// Submits the workload's pod on the lab node (node substrate only) as a user would: its image is pushed, the admission webhook (if the profile
+// has one) reviews the Pod object, then CRI runs it. An admission refusal is recorded, not raised (other start errors fail the step): a later
+// `Then the pod is created` or `Then the pod is refused with "…"` must assert which (an After hook fails an unasserted refusal).
 When('the workload {workload} is submitted', async function (this: LabWorld, workload: Workload) {
   record(this, workload, await submitWorkload(this.lab, workload));
 });
 
+// Same as `When the workload … is submitted`, with the pod placed in the given namespace (only spec.namespace changes).
 When('the workload {workload} is submitted in the namespace {string}', async function (this: LabWorld, workload: Workload, namespace: string) {
   record(this, workload, await submitWorkload(this.lab, inNamespace(workload, namespace)));
 });
@@ -157,12 +161,18 @@ Then('the admission webhook recorded a {string} decision for the pod', async fun
   assert.ok(found.some(mine), `no ${action} record for ${pod.namespace}/${pod.name}; records: ${found.map((d) => d.message).join(' | ') || 'none'}`);
 });
 
-// Checks, polling up to 5 s: an admission detection whose message names this pod's namespace/name.
+// Checks, polling up to 5 s: an admission detection that refused this pod (exact namespace and name): the webhook's decision record with
+// outcome "denied", or the apiserver stand-in's record of a webhook it could not call under failurePolicy Fail. A warn or dryrun record
+// does not count.
 Then('the admission component reported the refusal', async function (this: LabWorld) {
   const { pod } = submitted(this);
-  const mine = (d: Detection) => d.message.includes(`${pod.namespace}/${pod.name}`);
+  const mine = (d: Detection) => {
+    const r = d.data as { outcome?: string; namespace?: string; name?: string; failurePolicy?: string } | undefined;
+    if (r?.outcome !== undefined) return r.outcome === 'denied' && r.namespace === pod.namespace && r.name === pod.name;
+    return r?.failurePolicy === 'Fail' && d.message.startsWith(`${pod.namespace}/${pod.name}: `);
+  };
   const found = await admissionDetections(this, mine);
-  assert.ok(found.some(mine), `no admission detection for ${pod.namespace}/${pod.name}`);
+  assert.ok(found.some(mine), `no admission refusal of ${pod.namespace}/${pod.name}; detections: ${found.map((d) => d.message).join(' | ') || 'none'}`);
 });
 
 // -------------------------------------------------------------------- cosign
@@ -176,6 +186,8 @@ async function cosignKey(world: LabWorld, name: string) {
   return key;
 }
 
+// Pushes the workload's image to the lab node's registry and signs its manifest digest with the real cosign binary in the node, using the key pair
+// of that name (made once per scenario by `cosign generate-key-pair`, empty password, shared with the SecurityPolicy step). Node substrate only.
 Given('the cosign binary on the node signs the image of {workload} with the {string} key', async function (this: LabWorld, workload: Workload, name: string) {
   const image = await this.lab.pushImage(workload.spec.image);
   const key = await cosignKey(this, name);
@@ -183,6 +195,9 @@ Given('the cosign binary on the node signs the image of {workload} with the {str
   this.attachText('cosign-sign', r.stderr);
 });
 
+// Applies a SecurityPolicy `cosign-<key name>` (enforcementAction Deny, for the namespace by its kubernetes.io/metadata.name label) requiring images
+// under the reference (`*` matches any characters, `/` included) to verify with that key's public key, and restarts the webhook to load it.
+// On a profile without an admission webhook it applies nothing and only attaches a note (the step passes). Node substrate only.
 Given('a SecurityPolicy requires images under {string} in the namespace {string} to be signed with the {string} cosign key', async function (this: LabWorld, reference: string, namespace: string, name: string) {
   const key = await cosignKey(this, name);
   const doc = cosignPolicyDocument({ name: `cosign-${name}`, namespace, reference, publicKeys: [key.publicKeyPem] });
@@ -194,6 +209,8 @@ Given('a SecurityPolicy requires images under {string} in the namespace {string}
 
 // ---------------------------------------------------------------- outages
 
+// Stops the admission webhook process in the lab node (SIGTERM, SIGKILL after 5 s) and fails unless it was running and `kill -0` on it then fails.
+// On a profile without an admission webhook it does nothing and only attaches a note (the step passes). Node substrate only.
 When('the attacker stops the admission webhook', async function (this: LabWorld) {
   const admission = admissionOf(this.lab);
   if (!admission) return this.attachText('admission-webhook', `profile ${this.lab.profile.metadata.name} has no admission webhook: nothing to stop`);

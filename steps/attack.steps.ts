@@ -9,6 +9,9 @@ import type { LabWorld } from './support/world.ts';
 import { labState } from './support/state.ts';
 import { attackNode } from './support/substrate.ts';
 
+// Carries out the attack's technique (or its declared steps) as root on the lab node, or on kind on the node the target's pod runs on, then reads
+// that node's component detections since 1 s before it and judges the verdict. Fails only if the attack could not be carried out, not on its
+// verdict: `Then the attack has the outcome expected on this profile` must follow (an After hook fails the scenario otherwise).
 When('the attacker carries out {attack}', async function (this: LabWorld, attack: Attack) {
   await allure.story(attack.metadata.name);
   await allure.severity(attack.spec.severity);

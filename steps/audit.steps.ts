@@ -57,6 +57,8 @@ async function reload(world: LabWorld, name: string) {
   return world.auditReload;
 }
 
+// Loads scenarios/audit-rules/<name>.yaml into every node's running audit engine, after the rules in force, and fails unless every engine
+// answers within 15 s and loads it. On a profile without audit it only checks that the rules file exists and attaches a note.
 Given('the audit rules {string} are loaded', async function (this: LabWorld, name: string) {
   const node = labNodes(this)[0]!;
   if (!hasAudit(node)) {
@@ -68,6 +70,9 @@ Given('the audit rules {string} are loaded', async function (this: LabWorld, nam
   assert.ok(result.ok, `audit rules "${name}" did not load: ${result.error?.message}`);
 });
 
+// Loads scenarios/audit-rules/<name>.yaml into every node's running audit engine and records the answer without asserting it (the nodes must
+// agree); a refusal must be asserted by `Then the audit engine refuses them, naming …` (an After hook fails the scenario otherwise).
+// Fails on a profile without audit.
 When('the audit rules {string} are loaded into the running engine', async function (this: LabWorld, name: string) {
   this.auditRefusalPending = !(await reload(this, name)).ok;
 });
@@ -143,6 +148,8 @@ Then('the audit engine raised no alert while {workload} ran for {int} s', async 
   assert.deepEqual(alerts.map((a) => a.output), [], 'a benign workload raised audit alerts');
 });
 
+// Tears the lab down now (the lab node, or the whole kind cluster), first recording its lab id, node image and the nodes' audit ids
+// for `Then the kernel holds no audit rule of that lab`.
 When('the lab is torn down', async function (this: LabWorld) {
   const nodes = labNodes(this);
   this.auditTornDown = { labId: nodes[0]!.labId, image: await auditImageOf(nodes[0]!), auditIds: auditIdsOf(nodes) };

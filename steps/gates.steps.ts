@@ -17,13 +17,16 @@ Then('the attack\'s observed reason contains {string} or {string}', function (th
   assert.ok(reason.includes(a) || reason.includes(b), `the observed reason contains neither "${a}" nor "${b}": ${reason}`);
 });
 
-// Checks: some detection of this attack came from the named component (exact component name, e.g. "gates", "watchdog", "audit").
+// Checks: the component that earned this attack's verdict (its own evidence: a refusal, a kernel error, an alert naming the target) is
+// exactly the named one, e.g. "start-gate", "watchdog", "audit"; the attack's detections are attached.
 Then('the {string} reported it', function (this: LabWorld, component: string) {
   const run = this.lastAttack;
   this.attachJson('detections', run?.observation.detections ?? []);
   assert.equal(run?.earnedBy, component, `the verdict ${run?.outcome ?? '(no attack)'} was earned by ${run?.earnedBy ?? 'no component'}, expected ${component}: ${run?.judgement.reason ?? ''}`);
 });
 
+// Checks, polling every 500 ms up to 30 s: `ctr -n k8s.io images ls` on the node lists the workload's image reference with exactly the digest
+// the lab signed (`Given the lab signs the image of …` must have run). Fails on a kind cluster of more than one node.
 Then('the node holds the signed image of {workload} again', async function (this: LabWorld, workload: Workload) {
   const signed = this.signedImage(workload.metadata.name).digest;
   const node = theNode(this);
@@ -38,6 +41,7 @@ Then('the node holds the signed image of {workload} again', async function (this
   assert.equal(seen, signed, `after 30000 ms the node holds ${ref} as ${seen || 'nothing'}, expected the signed ${signed}`);
 });
 
+// Starts the workload exactly as `When the workload … is started` does, and records the new pod in place of any earlier one.
 When('the workload {workload} is started again', async function (this: LabWorld, workload: Workload) {
   this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });

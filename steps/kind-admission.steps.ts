@@ -95,6 +95,8 @@ Then('the webhook on the control-plane node recorded {workload} as {string}', as
 
 // ------------------------------------------------------------------ faults
 
+// Stops the admission webhook process on the kind control-plane node (SIGTERM, SIGKILL after 5 s); fails unless the profile runs a webhook
+// there, it was running, and `kill -0` on its pid then fails. Its registration with kube-apiserver is left as it is.
 When('the attacker kills the admission webhook process on the control-plane node', async function (this: LabWorld) {
   const node = kind(this).cluster.controlPlane;
   const admission = admissionOf(node);
@@ -122,6 +124,9 @@ async function registerWithFault(world: LabWorld, fault: { caPem?: string; servi
   }
 }
 
+// Re-registers the control plane's admission webhook with kube-apiserver, its caBundle set to a freshly generated CA that did not issue the
+// webhook's certificate, and waits up to 15 s for a dry-run probe pod to get the webhook's answer. A registration that never becomes effective
+// is recorded, not raised, for `Then the registration fails naming the TLS problem "…"`; other errors fail the step.
 When('the admission webhook is registered with the caBundle of another CA', async function (this: LabWorld) {
   const { generateLabPki } = await import('../lab/signer/index.ts');
   // Another lab's root: a well-formed CA that did not issue the webhook's certificate. Kept in the cluster's state directory, removed with it.
@@ -129,6 +134,8 @@ When('the admission webhook is registered with the caBundle of another CA', asyn
   await registerWithFault(this, { caPem: other.root.certificatePem });
 });
 
+// Re-registers the control plane's admission webhook with every webhook's Service renamed to the given name (the serving certificate names only
+// the shipped one), waiting up to 15 s as above; a registration that never becomes effective is recorded for `Then the registration fails …`.
 When('the admission webhook is registered behind the Service {string}', async function (this: LabWorld, serviceName: string) {
   await registerWithFault(this, { serviceName });
 });

@@ -20,14 +20,19 @@ import type { LabWorld } from './support/world.ts';
 import { activeClusters, attackNode, KIND_START_TIMEOUT, kindOf, nodeOf, setKind, startKind, startWorkload, submitToApiServer } from './support/substrate.ts';
 
 
+// Starts a kind cluster of one control-plane node and no worker, with the profile's components, and registers the profile's admission webhook
+// (if any) with its kube-apiserver. The first start builds Kubernetes and the node image (step timeout 75 min).
 Given('a kind cluster with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
   await startKind(this, profile, 0);
 });
 
+// Same as `Given a kind cluster with the … profile`, with one worker node beside the control plane.
 Given('a kind cluster of a control plane and a worker with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
   await startKind(this, profile, 1);
 });
 
+// Creates the workload's pod through kube-apiserver pinned to the worker node (spec.nodeName) and waits up to 120 s for its container to run;
+// fails when the cluster has no worker, or when Kubernetes refuses the pod or does not run it.
 When('the workload {workload} is started on the worker node', async function (this: LabWorld, workload: Workload) {
   const kind = kindOf(this);
   const worker = kind?.cluster.nodes.find((n) => n.role === 'worker');
@@ -35,6 +40,8 @@ When('the workload {workload} is started on the worker node', async function (th
   this.pods.set(workload.metadata.name, await startWorkload(this, workload, { nodeName: worker.name }));
 });
 
+// Checks, read once from kube-apiserver: the workload's pod (its name and namespace) is in phase exactly "Running" on a node whose role
+// equals the word exactly ("control-plane" or "worker").
 Then('the apiserver reports the workload {workload} Running on a {word} node', async function (this: LabWorld, workload: Workload, role: string) {
   const kind = kindOf(this);
   assert.ok(kind, 'this step needs a kind cluster');

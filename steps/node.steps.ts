@@ -5,14 +5,20 @@ import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
 import { KIND_START_TIMEOUT, nodeOf, startLab, startWorkload } from './support/substrate.ts';
 
+// Starts the scenario's lab with the profile's components: a lab node, or a one-node kind cluster when the run's substrate is kind
+// (`npm run conformance -- --substrate kind`). Step timeout 75 min.
 Given('a lab node with the {profile} profile', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile) {
   await startLab(this, profile);
 });
 
+// Starts the workload as a user would on the scenario's substrate: on a lab node its image is pushed, admission (if any) reviews it, then CRI
+// runs it; on kind its pod is created through kube-apiserver and awaited up to 120 s until its container runs. Any refusal fails the step.
 When('the workload {workload} is started', async function (this: LabWorld, workload: Workload) {
   this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });
 
+// Same as `When the workload … is started` (a Given for setup). On a lab node it does not check the container's state after CRI started it;
+// `Then the workload … runs` does.
 Given('the workload {workload} is running', async function (this: LabWorld, workload: Workload) {
   this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });

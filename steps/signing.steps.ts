@@ -21,10 +21,14 @@ async function signWorkload(world: LabWorld, workload: Workload, format: Payload
   world.attachJson('signed-manifest', signed.manifest);
 }
 
+// Pushes the workload's image to every node's registry, computes each layer's root hash as the node will, annotates the manifest, signs it with
+// the lab CA in the given format ("v2" or "delivery-kit") and pushes it back under the tag on every node; later steps read the signed digest.
 Given('the lab signs the image of {workload} in the {format} format', async function (this: LabWorld, workload: Workload, format: PayloadFormat) {
   await signWorkload(this, workload, format);
 });
 
+// Same as `Given the lab signs the image of … in the … format`, but signed by a freshly generated CA ("untrusted-vendor") that is not among
+// the lab's trusted roots. Fails on a kind cluster of more than one node.
 Given('the image of {workload} is signed in the {format} format by a CA the lab does not trust', async function (this: LabWorld, workload: Workload, format: PayloadFormat) {
   await signWorkload(this, workload, format, await trust.foreignPki(theNode(this), 'untrusted-vendor'));
 });
@@ -61,6 +65,9 @@ Then('the root hash of every layer.erofs of {workload} on the node matches its s
   for (const r of rows) assert.equal(r.onNode, r.annotated, `${r.layerFile}: root hash ${r.onNode} differs from the signed ${r.annotated}`);
 });
 
+// Reads the manifest under the workload's tag in the node's registry, uploads an attacker layer blob, applies the tampering ("annotation-edit",
+// "layer-digest-swap", "root-hash-edit" or "key-value-shift") and pushes the result under `<tag>-tampered`, leaving the tag as it was;
+// `Then verification of the tampered manifest …` verifies that digest.
 When('the attacker changes the signed manifest of {workload} by {tampering}', async function (this: LabWorld, workload: Workload, how: ManifestTampering) {
   const { repository, tag } = workload.spec.image;
   const pushed = await trust.pushTamperedManifest(theNode(this), repository, tag, (m, attackerLayer) => tamperManifest(m, how, attackerLayer));
@@ -109,35 +116,46 @@ Then('verification of {workload} {int} days from now fails with {string}', async
 
 // ------------------------------------------------------------- cosign
 
+/** The key a verification step must use: the one of the signing step it names, never another. */
+function signerKey(world: LabWorld, signer: 'lab' | 'vendor') {
+  const key = world.cosignSigners.get(signer);
+  if (!key) throw new Error(signer === 'lab' ? 'no cosign signature by the lab in this scenario: `When the lab signs the image of … the cosign way` must come first' : 'no cosign signature by a vendor key in this scenario: `When the cosign binary on the node signs the image of … with a vendor key` must come first');
+  return key;
+}
+
+// Pushes the workload's image to the node's registry and signs its manifest digest with a key the lab generates itself (not the cosign binary),
+// pushing the signature under cosign's signature tag; keeps the public key for `Then the cosign binary on the node verifies … with the lab's public key`.
 When('the lab signs the image of {workload} the cosign way', async function (this: LabWorld, workload: Workload) {
   const node = theNode(this);
   const image = await node.pushImage(workload.spec.image);
-  this.cosignKey = await trust.labCosignSign(node, workload.spec.image.repository, image.manifestDigest);
+  this.cosignSigners.set('lab', await trust.labCosignSign(node, workload.spec.image.repository, image.manifestDigest));
 });
 
 // Checks: `cosign verify --key` in the node exits 0.
 Then('the cosign binary on the node verifies {workload} with the lab\'s public key', async function (this: LabWorld, workload: Workload) {
   const node = theNode(this);
   const image = await node.pushImage(workload.spec.image);
-  const r = await trust.nodeCosignVerify(node, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPath);
+  const r = await trust.nodeCosignVerify(node, workload.spec.image.repository, image.manifestDigest, signerKey(this, 'lab').publicKeyPath);
   this.attachText('cosign-verify', `exit ${r.exitCode}\n${r.stderr}\n${r.stdout.toString()}`);
   assert.equal(r.exitCode, 0, `cosign verify exited ${r.exitCode}: ${r.stderr}`);
 });
 
+// Has the real cosign binary in the node make a "vendor" key pair (empty password) and sign the workload's manifest digest in the node's
+// registry; fails if cosign exits non-zero. Keeps the public key for `Then the lab verifies the cosign signature of … with the vendor's public key`.
 When('the cosign binary on the node signs the image of {workload} with a vendor key', async function (this: LabWorld, workload: Workload) {
   const node = theNode(this);
   const image = await node.pushImage(workload.spec.image);
   const key = await trust.nodeCosignKeyPair(node, 'vendor');
   const r = await trust.nodeCosignSign(node, workload.spec.image.repository, image.manifestDigest, key.privateKeyPath);
   this.attachText('cosign-sign', r.stderr);
-  this.cosignKey = key;
+  this.cosignSigners.set('vendor', key);
 });
 
 // Checks: the lab's own cosign verifier accepts the signature under that key.
 Then('the lab verifies the cosign signature of {workload} with the vendor\'s public key', async function (this: LabWorld, workload: Workload) {
   const node = theNode(this);
   const image = await node.pushImage(workload.spec.image);
-  const result = await trust.labCosignVerify(node, workload.spec.image.repository, image.manifestDigest, this.cosignKey!.publicKeyPem);
+  const result = await trust.labCosignVerify(node, workload.spec.image.repository, image.manifestDigest, signerKey(this, 'vendor').publicKeyPem);
   this.attachJson('cosign-verification', result);
   assert.equal(result.ok, true, JSON.stringify(result.findings));
 });

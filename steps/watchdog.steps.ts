@@ -8,6 +8,8 @@ import { KIND_START_TIMEOUT, nodeOf, restartContainer, startExitingWorkload, sta
 
 // ------------------------------------------------------------- the node
 
+// Like `Given a lab node with the … profile`, with the profile's watchdog set to notice mount changes by "fanotify" or "poll" (any other
+// value, or a profile without spec.watchdog, fails the step); the watchdog's status is attached.
 Given('a lab node with the {profile} profile and the watchdog noticing mounts by {string}', { timeout: KIND_START_TIMEOUT }, async function (this: LabWorld, profile: LabProfile, notify: string) {
   assert.ok(profile.spec.watchdog, `profile "${profile.metadata.name}" has no spec.watchdog`);
   assert.ok(notify === 'fanotify' || notify === 'poll', `notify: expected "fanotify" or "poll", got "${notify}"`);
@@ -16,35 +18,46 @@ Given('a lab node with the {profile} profile and the watchdog noticing mounts by
   this.attachJson('watchdog-status', await wd.watchdogStatus(theNode(this)));
 });
 
+// Creates the directory on the node if needed and mounts a tmpfs of that size on it (mode 0755), as the kubelet does for a memory emptyDir.
+// Fails on a kind cluster of more than one node.
 Given('the node directory {string} is a {int} MiB tmpfs', async function (this: LabWorld, dir: string, mib: number) {
   await wd.mountNodeTmpfs(theNode(this), dir, mib);
 });
 
+// Writes a file of that many MiB of random bytes on the node (dd from /dev/urandom), creating its directory if needed. Fails on a kind cluster of more than one node.
 Given('the node file {string} holds {int} MiB', async function (this: LabWorld, path: string, mib: number) {
   await wd.writeNodeFile(theNode(this), path, mib);
 });
 
+// Creates the directory on the node (`mkdir -p`). Fails on a kind cluster of more than one node.
 Given('the node directory {string} exists', async function (this: LabWorld, dir: string) {
   await theNode(this).run(['mkdir', '-p', dir]);
 });
 
 // ------------------------------------------------------------- benign work
 
+// Runs `sh -c <command>` in the workload's first container over CRI ExecSync (30 s timeout) on its node, attaches the output, and fails unless
+// it exits 0.
 When('the workload {workload} runs {string} through exec', async function (this: LabWorld, workload: Workload, command: string) {
   const r = await nodeOf(this, workload.metadata.name).cri.execSync(this.pod(workload.metadata.name).containers[0]!.id, ['sh', '-c', command]);
   this.attachText(`exec-${workload.metadata.name}`, `$ ${command}\nexit ${r.exitCode}\n${r.stdout.toString()}${r.stderr.toString()}`);
   assert.equal(r.exitCode, 0, `exec "${command}" in ${workload.metadata.name} exited ${r.exitCode}: ${r.stderr.toString()}`);
 });
 
+// Restarts the workload's container as the kubelet would: on a lab node it is stopped (2 s grace) and a new container (attempt + 1, with only the old one's
+// image, mounts and labels) is created and started in the same sandbox; on kind it is stopped and the kubelet's restart awaited up to 90 s.
+// Later steps see the new container.
 When('the container of {workload} restarts', async function (this: LabWorld, workload: Workload) {
   this.pods.set(workload.metadata.name, await restartContainer(this, workload.metadata.name));
 });
 
+// Stops the workload's first container over CRI on its node (StopContainer, 2 s grace) without removing it.
 When('the container of {workload} is stopped', async function (this: LabWorld, workload: Workload) {
   await nodeOf(this, workload.metadata.name).cri.stopContainer(this.pod(workload.metadata.name).containers[0]!.id, 2);
 });
 
-// Checks: the watchdog watched every running container of the scenario (waiting up to 5 s) and its alert list is empty; on a node without a watchdog, no detection from any component.
+// Checks: the watchdog watched every running container of the scenario (waiting up to 5 s) and its alert list is empty. Fails on a profile
+// without a watchdog, where it would assert nothing.
 Then('the watchdog raised no alert', async function (this: LabWorld) {
   const node = theNode(this);
   assert.ok(wd.watchdogOf(node), `profile "${node.profile.metadata.name}" runs no watchdog: this step would assert nothing`);
@@ -64,6 +77,9 @@ Then('the watchdog raised no alert', async function (this: LabWorld) {
 
 // ------------------------------------------------------------- attacks
 
+// Checks, from the evidence the last attack collected (no further wait): the watchdog's first alert names the target's container id, pod and
+// namespace exactly, its mount line contains the target path between spaces, its time parses and it gives a reason, and it was raised at most
+// the given seconds after the attack's mount was done.
 Then('the watchdog reported it within {int} s, naming the container, its pod and namespace, the mount line, the time and the reason', function (this: LabWorld, seconds: number) {
   const run = this.lastAttack;
   assert.ok(run, 'no attack was carried out in this scenario');
@@ -115,10 +131,13 @@ Then('the watchdog re-verified every layer of {workload} against its signed root
 
 // ------------------------------------------------------------- leftovers
 
+// Leaves a process on the workload's node inside its first container's mount namespace (`nsenter -t <pid> -m sleep 3600`, detached), as a
+// debug session never closed would; fails unless the container runs and the process has entered within 2.5 s.
 Given('a process on the node holds the mount namespace of {workload}', async function (this: LabWorld, workload: Workload) {
   this.namespaceHolder = await wd.holdNamespace(nodeOf(this, workload.metadata.name), this.pod(workload.metadata.name).containers[0]!.id);
 });
 
+// Removes the path on the node with `rm -f` (no error if it is absent). Fails on a kind cluster of more than one node.
 When('the node deletes {string}', async function (this: LabWorld, path: string) {
   await theNode(this).run(['rm', '-f', path]);
 });
@@ -132,20 +151,23 @@ Then('the node\'s df in {string} still counts the {int} MiB of the deleted file 
   assert.ok(u.duKiB < 1024, `du finds ${u.duKiB} KiB in ${dir}; the file should have no name any more`);
 });
 
-// Checks, polling every 200 ms up to the given seconds: df's used space drops below the file's size ("released") or does not ("still held").
+// Checks, polling every 200 ms up to the given seconds: df's used space in the directory drops below a tenth of the file's size
+// ("released") or stays above it until then ("still held").
 Then('within {int} s the {int} MiB of the deleted file in {string} are {string}', async function (this: LabWorld, seconds: number, mib: number, dir: string, expected: string) {
   assert.ok(expected === 'released' || expected === 'still held', `expected "released" or "still held", got "${expected}"`);
   const node = theNode(this);
-  const u = (await poll(() => wd.nodeDiskUsage(node, dir), (usage) => usage.dfUsedKiB < mib * 1024, { timeoutMs: seconds * 1000, intervalMs: 200 })).value!;
+  const isReleased = (usage: { dfUsedKiB: number }) => usage.dfUsedKiB < mib * 1024 * 0.1;
+  const u = (await poll(() => wd.nodeDiskUsage(node, dir), isReleased, { timeoutMs: seconds * 1000, intervalMs: 200 })).value!;
   this.watchdogDisk.push({ when: `container stopped, ${seconds} s later at most`, ...u });
   this.attachJson('disk-usage', this.watchdogDisk);
   if (wd.watchdogOf(node)) this.attachJson('watchdog-activity', (await wd.watchdogActivity(node)).filter((a) => a.kind === 'leftovers-released' || a.kind === 'namespace-freed' || a.kind === 'container-removed'));
-  const released = u.dfUsedKiB < mib * 1024 * 0.1;
-  assert.equal(released ? 'released' : 'still held', expected, `df counts ${u.dfUsedKiB} KiB used in ${dir} ${seconds} s after the stop`);
+  assert.equal(isReleased(u) ? 'released' : 'still held', expected, `df counts ${u.dfUsedKiB} KiB used in ${dir} ${seconds} s after the stop`);
 });
 
 // ------------------------------------------------------------- faults
 
+// Restarts the watchdog daemon on the node (SIGTERM, SIGKILL after 3 s, then started again); later watchdog steps count from its new start
+// time. Fails on a profile without a watchdog.
 When('the watchdog on the node restarts', async function (this: LabWorld) {
   const { stoppedPid, status } = await wd.restartWatchdog(theNode(this));
   this.watchdogSince = new Date(status.startedAt);
@@ -167,6 +189,8 @@ Then('the restarted watchdog reports the overmount of {string} in {workload} aga
   assert.ok(alerts.length > 0, `the restarted watchdog (pid ${status?.pid}) did not report the overmount of ${path} within 5000 ms`);
 });
 
+// Starts that many pods of the workload one after another, named `<workload>-0`, `-1`, … (on a lab node as `the workload … is started` does;
+// on kind over CRI on the node, with its kubelet stopped), then waits 3 s; the workload must exit by itself. Watchdog steps count from before the first.
 When('{int} containers of {workload} start and exit while the watchdog scans', async function (this: LabWorld, count: number, workload: Workload) {
   this.watchdogSince = new Date();
   for (let i = 0; i < count; i++) {

@@ -21,7 +21,8 @@ export class LabWorld extends World {
   readonly signed = new Map<string, SignedImage>();
   verification?: VerificationResult;
   tampered?: { workload: string; digest: string };
-  cosignKey?: CosignKey;
+  /** The public keys of the scenario's cosign signatures, by signer: the lab's own, or the vendor's (the cosign binary's). */
+  readonly cosignSigners = new Map<'lab' | 'vendor', CosignKey>();
   /** The scenario's name, set by the Before hook. */
   scenarioName = '';
 
