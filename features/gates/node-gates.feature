@@ -65,6 +65,8 @@ Feature: Node integrity gates admit only what the signature covers
       | root-group-added-in-containerd-record     | agent-as-user | integrity |
       | sysctl-added-in-containerd-record         | system-agent  | vanilla   |
       | sysctl-added-in-containerd-record         | system-agent  | integrity |
+      | core-limit-raised-in-containerd-record    | system-agent  | vanilla   |
+      | core-limit-raised-in-containerd-record    | system-agent  | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

@@ -33,6 +33,7 @@ async function fakeCri(socket: string): Promise<grpc.Server> {
         working_dir: '/srv',
         devices: [{ container_path: '/dev/fuse', host_path: '/dev/fuse', permissions: 'rwm' }],
         linux: {
+          resources: { cpu_shares: 2, oom_score_adj: 1000 },
           security_context: {
             capabilities: { add_capabilities: ['NET_ADMIN'], drop_capabilities: ['ALL'] },
             run_as_user: {},
@@ -106,6 +107,7 @@ describe('criIdentities', () => {
         maskedPaths: ['/proc/kcore'],
         readonlyPaths: ['/proc/sys'],
         devices: [{ containerPath: '/dev/fuse', hostPath: '/dev/fuse' }],
+        oomScoreAdj: 1000,
       },
     });
     assert.equal(await cri.requestOf('made-with-ctr'), undefined);

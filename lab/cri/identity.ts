@@ -61,6 +61,8 @@ export interface RequestedProcess {
   maskedPaths: string[];
   readonlyPaths: string[];
   devices: { containerPath: string; hostPath: string }[];
+  /** The request's `linux.resources.oom_score_adj` (0 when not given, as Go leaves a zero out). */
+  oomScoreAdj: number;
 }
 
 /** What the kubelet asked CRI for, as CRI holds it in memory (the CreateContainer request's ContainerConfig). */
@@ -136,6 +138,7 @@ interface VerboseConfig {
   working_dir?: string;
   devices?: { container_path?: string; host_path?: string }[];
   linux?: {
+    resources?: { oom_score_adj?: number };
     security_context?: {
       privileged?: boolean;
       capabilities?: { add_capabilities?: string[]; drop_capabilities?: string[] };
@@ -186,6 +189,7 @@ export function requestedProcessOf(config: VerboseConfig): RequestedProcess {
     maskedPaths: sc.masked_paths ?? [],
     readonlyPaths: sc.readonly_paths ?? [],
     devices: (config.devices ?? []).map((d) => ({ containerPath: d.container_path ?? '', hostPath: d.host_path ?? '' })),
+    oomScoreAdj: Number(config.linux?.resources?.oom_score_adj ?? 0),
   };
 }
 

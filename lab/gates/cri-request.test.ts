@@ -131,6 +131,21 @@ describe('processDepartures (what the process runs as and with, and its namespac
     assert.deepEqual(processDepartures(r, privileged, image, sandbox), want);
     assert.deepEqual(processDepartures({ ...r, linux: { ...r.linux, sysctl: {} } }, process(), image, sandbox), [], 'an empty map is no sysctl');
   });
+  it("allows no OOM score adjustment below the request's, and no rlimits", () => {
+    const r = recorded();
+    r.process.oomScoreAdj = -1000;
+    r.process.rlimits = [{ type: 'RLIMIT_MEMLOCK', hard: 2 ** 53 - 1, soft: 2 ** 53 - 1 }];
+    assert.deepEqual(processDepartures(r, process(), image, sandbox), [
+      "process.oomScoreAdj -1000 in containerd's record, below the 0 of the request CRI holds",
+      `process.rlimits [{"type":"RLIMIT_MEMLOCK","hard":${2 ** 53 - 1},"soft":${2 ** 53 - 1}}] in containerd's record, where CRI gives a container none`,
+    ]);
+    // A kube-system static pod on a kind node (2026-12-07): the kubelet asks -997; restrict_oom_score_adj raises it to containerd's own 0.
+    const critical = requestedProcessOf({ ...verboseConfig, linux: { ...verboseConfig.linux, resources: { oom_score_adj: -997 } } });
+    assert.deepEqual(processDepartures({ ...recorded(), process: { ...recorded().process, oomScoreAdj: 0 } }, critical, image, sandbox), [], 'raised by restrict_oom_score_adj');
+    assert.deepEqual(processDepartures({ ...recorded(), process: { ...recorded().process, oomScoreAdj: -997 } }, critical, image, sandbox), [], 'as asked');
+    const burstable = requestedProcessOf({ ...verboseConfig, linux: { ...verboseConfig.linux, resources: { oom_score_adj: 999 } } });
+    assert.equal(processDepartures({ ...recorded(), process: { ...recorded().process, oomScoreAdj: 500 } }, burstable, image, sandbox).length, 1, 'lowered below the request');
+  });
   it("applies the request's add and drop as containerd does: ALL first, then each named one", () => {
     const allowed = (add: string[], drop: string[]) => capabilityAllowed({ privileged: false, capabilities: { add, drop } });
     assert.equal(allowed([], [])('CAP_SYS_ADMIN'), false);

@@ -26,7 +26,8 @@
  *   working directory, capabilities, `noNewPrivileges`, seccomp
  *   profile, masked and read-only paths and devices, each as containerd's
  *   CRI builds it from the request and the signed image config; no sysctls
- *   (CRI gives a pod's to its sandbox only); and its
+ *   (CRI gives a pod's to its sandbox only) and no rlimits; the request's
+ *   OOM score adjustment; and its
  *   namespaces, which must be the pod sandbox's (the path of one process,
  *   which the kernel places in the sandbox's cgroup: sandboxEvidence) or
  *   new ones where the request asks for them; and the mounts' options (mountOptionDepartures): the runtime
@@ -65,6 +66,8 @@ export interface RecordedProcessAndMounts {
     user?: { uid?: number; gid?: number; additionalGids?: number[] };
     capabilities?: Partial<Record<CapabilitySet, string[]>>;
     noNewPrivileges?: boolean;
+    oomScoreAdj?: number;
+    rlimits?: { type: string; hard?: number; soft?: number }[];
   };
   mounts?: { destination: string; type?: string; source?: string; options?: string[] }[];
   linux?: {
@@ -464,6 +467,15 @@ export function processDepartures(recorded: RecordedProcessAndMounts, process: R
   // container's own sysctls would change those namespaces behind the pod spec.
   const sysctls = recorded.linux?.sysctl ?? {};
   if (Object.keys(sysctls).length > 0) out.push(`linux.sysctl ${JSON.stringify(sysctls)} in containerd's record, where CRI gives a workload container none (a pod's sysctls are its sandbox's)`);
+  // The OOM killer's view of the process: the request's adjustment (the kubelet sets it by QoS class), or
+  // higher where containerd's restrict_oom_score_adj raises it to containerd's own (the lab's nodes, which
+  // cannot lower it). Lower, down to -1000, would let a protected workload's memory run the node out while
+  // the OOM killer takes the node's other processes, the defences among them.
+  const adjustment = proc.oomScoreAdj ?? 0;
+  if (adjustment < process.oomScoreAdj) out.push(`process.oomScoreAdj ${adjustment} in containerd's record, below the ${process.oomScoreAdj} of the request CRI holds`);
+  // containerd's CRI removes the default spec's rlimits from every container (WithoutDefaultSecuritySettings;
+  // a base_runtime_spec could bring some back, the lab's containerd has none).
+  if ((proc.rlimits ?? []).length > 0) out.push(`process.rlimits ${JSON.stringify(proc.rlimits)} in containerd's record, where CRI gives a container none`);
   const allowed = capabilityAllowed(process);
   for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
     // containerd's CRI clears the ambient set of every container.

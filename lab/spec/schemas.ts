@@ -300,6 +300,7 @@ export const TECHNIQUES = [
   'containerd-record-user',
   'containerd-record-groups',
   'containerd-record-sysctls',
+  'containerd-record-rlimits',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

@@ -42,6 +42,11 @@
  *   pod's sysctls are its sandbox's, from the pod spec, which admission
  *   checks). The effect is the sysctl's value read in that namespace.
  *
+ * - `containerd-record-rlimits` raises `RLIMIT_CORE` to 8 PiB: a crash
+ *   of the protected process then dumps its whole memory (its keys and
+ *   tokens) to a core file. containerd's CRI gives a container no rlimits.
+ *   The effect is the `Max core file size` line of `/proc/<pid>/limits`.
+ *
  * Every effect is read on the node, from /proc of the container's first
  * process or in its namespaces: nothing runs in the container.
  *
@@ -237,5 +242,32 @@ export const containerdRecordSysctls: Technique = {
       return { effect: true, reason: `${name} started, and its pod's network namespace (that of its first process, pid ${pid} on the node) has ${ROUTE_LOCALNET}=1: its localhost-only services are routable from the pod network, which its pod spec never asked for`, evidence };
     }
     throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with ${ROUTE_LOCALNET}=1 in its record, but its network namespace has ${value || 'nothing'}: the edit did not reach runc`);
+  },
+};
+
+export const containerdRecordRlimits: Technique = {
+  name: 'containerd-record-rlimits',
+  async run({ node, workload, pods }) {
+    // As good as unlimited (8 PiB), and exact as a JSON number: RLIM_INFINITY (2^64 - 1) is not a safe JavaScript integer.
+    const LIMIT = Number.MAX_SAFE_INTEGER;
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const process = (spec.process ??= {});
+      const before = process.rlimits ?? [];
+      process.rlimits = [...before.filter((r) => r.type !== 'RLIMIT_CORE'), { type: 'RLIMIT_CORE', hard: LIMIT, soft: LIMIT }];
+      return { rlimitsBefore: before, rlimitsAfter: process.rlimits };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after RLIMIT_CORE was raised to 8 PiB in containerd's record of it: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    const pid = await firstProcess(node, start, 'RLIMIT_CORE raised');
+    const text = await readOnNode(node, ['cat', `/proc/${pid}/limits`]);
+    const core = /^Max core file size\s+(\S+)\s+(\S+)/m.exec(text);
+    if (!core) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `/proc/${pid}/limits on the node has no "Max core file size" line`);
+    evidence.firstProcess = { pid, coreSoft: core[1], coreHard: core[2] };
+    if (core[1] === String(LIMIT) || core[1] === 'unlimited') {
+      return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node) may dump a core file of ${core[1]} bytes (hard ${core[2]}): a crash writes its whole memory out, which its pod spec never asked for`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with RLIMIT_CORE ${LIMIT} in its record, but its first process's core limit is ${core[1]}: the edit did not reach runc`);
   },
 };

@@ -69,7 +69,12 @@ type ContainerMessage = { container?: { id?: string; spec?: { typeUrl?: string; 
 /** An OCI spec as the attacker edits it. */
 export interface EditableSpec {
   annotations?: Record<string, string>;
-  process?: { args?: string[]; capabilities?: Partial<Record<'bounding' | 'effective' | 'permitted', string[]>>; user?: { uid?: number; gid?: number; additionalGids?: number[] } };
+  process?: {
+    args?: string[];
+    capabilities?: Partial<Record<'bounding' | 'effective' | 'permitted', string[]>>;
+    user?: { uid?: number; gid?: number; additionalGids?: number[] };
+    rlimits?: { type: string; hard: number; soft: number }[];
+  };
   hooks?: Record<string, { path: string; args?: string[] }[] | undefined>;
   linux?: { namespaces?: { type: string; path?: string }[]; sysctl?: Record<string, string> };
   mounts?: { destination: string; options?: string[] }[];

@@ -14,7 +14,7 @@ import { bundleNamespaceForge } from './bundle-namespace-forge.ts';
 import { containerdRecordUpdate } from './containerd-record-update.ts';
 import { containerdRecordCommand } from './containerd-record-command.ts';
 import { containerdRecordHook } from './containerd-record-hook.ts';
-import { containerdRecordCapabilities, containerdRecordGroups, containerdRecordNamespace, containerdRecordSysctls, containerdRecordUser, containerdRecordWritableSysfs } from './containerd-record-privileges.ts';
+import { containerdRecordCapabilities, containerdRecordGroups, containerdRecordNamespace, containerdRecordRlimits, containerdRecordSysctls, containerdRecordUser, containerdRecordWritableSysfs } from './containerd-record-privileges.ts';
 import { bundleMountDeclare } from './bundle-mount-declare.ts';
 import { recordMountDeclare } from './record-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
@@ -84,6 +84,7 @@ const implemented: Technique[] = [
   containerdRecordUser,
   containerdRecordGroups,
   containerdRecordSysctls,
+  containerdRecordRlimits,
   bundleMountDeclare,
   recordMountDeclare,
   contentStoreLayerTamper,
