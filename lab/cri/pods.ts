@@ -62,7 +62,8 @@ export interface RunningPod {
   uid: string;
   sandboxId: string;
   sandboxConfig: PodSandboxConfig;
-  containers: { name: string; id: string; image: string; imageRef: string }[];
+  /** `config`: the CreateContainer request the harness made (absent for a pod the kubelet made), so that a restart asks for the same. */
+  containers: { name: string; id: string; image: string; imageRef: string; config?: ContainerConfig }[];
 }
 
 /** A pod that did not start, naming the stage and carrying the CRI error. */
@@ -169,7 +170,7 @@ export async function runPod(cri: CriClient, spec: PodSpec, hooks: RunPodHooks =
       } catch (err) {
         throw new PodStartError(spec, 'create', err);
       }
-      containers.push({ name: c.name, id, image: c.image, imageRef: imageRefs[i] ?? '' });
+      containers.push({ name: c.name, id, image: c.image, imageRef: imageRefs[i] ?? '', config });
       await hooks.beforeStart?.(id);
       try {
         await cri.startContainer(id);

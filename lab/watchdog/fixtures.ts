@@ -64,8 +64,11 @@ export async function holdNamespace(node: LabNodeHandle, containerId: string): P
 
 /**
  * Restarts a pod's container the way the kubelet does: the old container
- * stops and a new one (attempt + 1) starts in the same sandbox, with the
- * same image, labels and mounts.
+ * stops and a new one (attempt + 1) starts in the same sandbox from the
+ * same CreateContainer request (command, environment, mounts, security
+ * context, namespaces). A pod the harness did not create through runPod
+ * has no request kept: its new container gets the old one's image, labels
+ * and mounts only.
  */
 export async function restartContainer(node: LabNodeHandle, pod: RunningPod): Promise<RunningPod> {
   const old = pod.containers[0];
@@ -73,18 +76,14 @@ export async function restartContainer(node: LabNodeHandle, pod: RunningPod): Pr
   const { status } = await node.cri.containerStatus(old.id);
   await node.cri.stopContainer(old.id, 2);
   const attempt = status.metadata.attempt + 1;
-  const id = await node.cri.createContainer(
-    pod.sandboxId,
-    {
-      metadata: { name: status.metadata.name, attempt },
-      image: { image: old.image },
-      mounts: status.mounts,
-      labels: { ...status.labels, [KUBELET_LABELS.containerName]: status.metadata.name },
-      logPath: `${status.metadata.name}/${attempt}.log`,
-      linux: { securityContext: { namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-    },
-    pod.sandboxConfig,
-  );
+  const request = old.config ?? {
+    image: { image: old.image },
+    mounts: status.mounts,
+    labels: { ...status.labels, [KUBELET_LABELS.containerName]: status.metadata.name },
+    linux: { securityContext: { namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+  };
+  const config = { ...request, metadata: { name: status.metadata.name, attempt }, logPath: `${status.metadata.name}/${attempt}.log` };
+  const id = await node.cri.createContainer(pod.sandboxId, config, pod.sandboxConfig);
   await node.cri.startContainer(id);
-  return { ...pod, containers: [{ ...old, id }] };
+  return { ...pod, containers: [{ ...old, id, ...(old.config ? { config } : {}) }] };
 }
