@@ -198,6 +198,33 @@ async function recordHostState(): Promise<void> {
   await writeFile(HOST_STATE, JSON.stringify(state, null, 2));
 }
 
+/**
+ * The last of the lab's kind labs restores the host: the sysctls recorded
+ * before the first cluster, and the `kind` network if it did not exist
+ * then; the record goes once that worked. A cluster that is still being
+ * created has its state directory but maybe no container yet: it counts
+ * too, or removing the network would pull it from under that `kind create`.
+ * The caller removes its own state directory first, so that of two labs
+ * removed at once, one restores. Gives what could not be restored.
+ */
+async function restoreHostIfLast(): Promise<string[]> {
+  const problems: string[] = [];
+  const last = (await labClusters()).length === 0 && (await kindLabIds()).length === 0;
+  const host = last ? await readFile(HOST_STATE, 'utf8').then((t) => JSON.parse(t) as HostState).catch(() => undefined) : undefined;
+  if (!host) return problems;
+  const failed = await restoreSysctls(host.sysctls);
+  if (failed.length) problems.push(`host sysctls not restored: ${failed.join(', ')}`);
+  if (!host.networkExisted) {
+    const attached = (await localExec.run(['docker', 'network', 'inspect', '--format', '{{len .Containers}}', KIND_NETWORK])).stdout.toString().trim();
+    if (attached === '0') {
+      const rmNet = await localExec.run(['docker', 'network', 'rm', KIND_NETWORK]);
+      if (rmNet.exitCode !== 0 && !/not found|no such network/i.test(rmNet.stderr)) problems.push(`docker network ${KIND_NETWORK} not removed: ${rmNet.stderr.trim()}`);
+    }
+  }
+  if (failed.length === 0) await rm(HOST_STATE, { force: true });
+  return problems;
+}
+
 /** Names of the lab's kind clusters that have node containers on this engine. */
 export async function labClusters(): Promise<string[]> {
   return [...new Set((await kindNodeContainers()).map((c) => c.cluster).filter((n) => n.startsWith(CLUSTER_PREFIX)))];
@@ -459,8 +486,10 @@ export class KindCluster {
       env = await kindEnvironment(tools);
       signal?.throwIfAborted();
     } catch (err) {
-      // No cluster exists yet; what was made for it goes, the lab's private keys (pki/) first of all.
+      // No cluster exists yet; what was made for it goes, the lab's private keys (pki/) first of all,
+      // and the host record it may have been the first to write.
       await rm(stateDir, { recursive: true, force: true });
+      for (const problem of await restoreHostIfLast().catch((e: unknown) => [describeError(e)])) progress({ phase: 'CLEANUP', status: 'WARN', message: problem });
       throw err;
     }
     const started = new StartedKindCluster(labId, name, kubeconfig, stateDir, tools, env, this.#profile, this.#workers, this.#keep);
@@ -721,24 +750,6 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   const leaked = await releaseLeakedLoopDevices();
   if (leaked.failed.length) problems.push(`loop devices not released: ${leaked.failed.join(', ')}`);
   await rm(stateDir, { recursive: true, force: true });
-  // The last of the lab's clusters restores the host. A cluster that is still being
-  // created has its state directory but maybe no container yet: it counts too, or
-  // removing the network would pull it from under that `kind create`. Our own state
-  // directory is gone first, so that of two clusters deleted at once, one restores.
-  const host = (await labClusters()).length === 0 && (await kindLabIds()).length === 0
-    ? ((await readFile(HOST_STATE, 'utf8').then((t) => JSON.parse(t) as HostState).catch(() => undefined)))
-    : undefined;
-  if (host) {
-    const failed = await restoreSysctls(host.sysctls);
-    if (failed.length) problems.push(`host sysctls not restored: ${failed.join(', ')}`);
-    if (!host.networkExisted) {
-      const attached = (await localExec.run(['docker', 'network', 'inspect', '--format', '{{len .Containers}}', KIND_NETWORK])).stdout.toString().trim();
-      if (attached === '0') {
-        const rmNet = await localExec.run(['docker', 'network', 'rm', KIND_NETWORK]);
-        if (rmNet.exitCode !== 0 && !/not found|no such network/i.test(rmNet.stderr)) problems.push(`docker network ${KIND_NETWORK} not removed: ${rmNet.stderr.trim()}`);
-      }
-    }
-    if (failed.length === 0) await rm(HOST_STATE, { force: true });
-  }
+  problems.push(...(await restoreHostIfLast()));
   if (problems.length) throw new LabError<KindErrorCode>('KIND_CLUSTER_FAILED', `teardown of kind cluster ${name} left something behind: ${problems.join('; ')}`);
 }
