@@ -21,10 +21,13 @@ function lastAttempt(world: LabWorld) {
   return a;
 }
 
-// The report shows the tier every started workload ran under.
+// The report shows the tier every started workload ran under, and that of a new container started beside it.
 AfterStep(async function (this: LabWorld, { pickleStep }) {
   if (!labStarted(this) || !/^the workload "[^"]+" (is running|is started|is started again)$|^a new container of /.test(pickleStep.text)) return;
-  const tiers = await workloadTiers(theNode(this), this.pods);
+  const pods = new Map(this.pods);
+  const added = attempts.get(this);
+  if (added?.attempt.started) pods.set(`${added.workload} (new container)`, added.attempt.pod);
+  const tiers = await workloadTiers(theNode(this), pods);
   this.attachJson('workload-tiers', tiers);
   for (const t of tiers) await allure.parameter(`tier of ${t.workload}`, t.tier);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
 import { inspectRootfs } from '../lab/node/index.ts';
+import { poll } from '../lab/wait.ts';
 import type { LabProfile, Workload } from '../lab/spec/schemas.ts';
 import type { LabWorld } from './support/world.ts';
 import { KIND_START_TIMEOUT, nodeOf, startLab, startWorkload } from './support/substrate.ts';
@@ -17,10 +18,14 @@ When('the workload {workload} is started', async function (this: LabWorld, workl
   this.pods.set(workload.metadata.name, await startWorkload(this, workload));
 });
 
-// Same as `When the workload … is started` (a Given for setup). On a lab node it does not check the container's state after CRI started it;
-// `Then the workload … runs` does.
+// Starts the workload as `When the workload … is started` does, then waits up to 5 s for CRI on its node to report its first container
+// CONTAINER_RUNNING, and fails with the state it has otherwise: a scenario that says "running" goes on only with a running container.
 Given('the workload {workload} is running', async function (this: LabWorld, workload: Workload) {
-  this.pods.set(workload.metadata.name, await startWorkload(this, workload));
+  const pod = await startWorkload(this, workload);
+  this.pods.set(workload.metadata.name, pod);
+  const cri = nodeOf(this, workload.metadata.name).cri;
+  const { value: state } = await poll(() => cri.containerState(pod.containers[0]!.id), (s) => s === 'CONTAINER_RUNNING', { timeoutMs: 5_000, intervalMs: 100 });
+  assert.equal(state, 'CONTAINER_RUNNING', `the container of ${workload.metadata.name} is ${state ?? 'unknown'} after its start, not running`);
 });
 
 // Checks: CRI reports the workload's first container as CONTAINER_RUNNING (the container status is attached).
