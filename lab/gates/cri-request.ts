@@ -26,8 +26,8 @@
  *   working directory, capabilities, `noNewPrivileges`, seccomp
  *   profile, masked and read-only paths and devices, each as containerd's
  *   CRI builds it from the request and the signed image config; no sysctls
- *   (CRI gives a pod's to its sandbox only) and no rlimits; the request's
- *   OOM score adjustment; and its
+ *   (CRI gives a pod's to its sandbox only) and no rlimits; an OOM score
+ *   adjustment no lower than the request's; and its
  *   namespaces, which must be the pod sandbox's (the path of one process,
  *   which the kernel places in the sandbox's cgroup: sandboxEvidence) or
  *   new ones where the request asks for them; and the mounts' options (mountOptionDepartures): the runtime
