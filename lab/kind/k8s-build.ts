@@ -20,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../errors.ts';
+import { CACHE_ROOT } from '../host-cache.ts';
 import { localExec } from '../exec.ts';
 import { type ProgressListener, silent } from '../progress.ts';
 import { runStreamed } from '../streamed-exec.ts';
@@ -32,7 +33,7 @@ export const ETCD_VERSION = 'v3.6.8';
 /** The pause image tag kubeadm v1.36.3 asks for. */
 export const PAUSE_VERSION = '3.10.2';
 
-export const CACHE_ROOT = process.env.INTEGRITY_LAB_CACHE ?? '/var/cache/integrity-lab';
+export { CACHE_ROOT };
 const KIND_DIR = import.meta.dirname;
 
 interface BinaryRecipe {
