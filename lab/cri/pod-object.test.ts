@@ -73,7 +73,7 @@ describe('criPodOf', () => {
             livenessProbe: { tcpSocket: { port: 80 } },
             env: [{ name: 'A', value: '1' }, { name: 'B', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
             volumeMounts: [{ name: 'etc', mountPath: '/host/etc', readOnly: true }, { name: 'scratch', mountPath: '/tmp' }],
-            securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'p.json' } },
           },
         ],
       }),
@@ -82,7 +82,7 @@ describe('criPodOf', () => {
       assert.deepEqual(notCarried.sort(), [
         'spec.containers[0].env[1].valueFrom (B)',
         'spec.containers[0].livenessProbe',
-        'spec.containers[0].securityContext.seccompProfile',
+        'spec.containers[0].securityContext.seccompProfile (Localhost: only RuntimeDefault and Unconfined)',
         'spec.containers[0].volumeMounts[1] (scratch: not a hostPath volume)',
         'spec.restartPolicy',
         'spec.volumes[1] (scratch: only hostPath volumes)',
@@ -91,6 +91,22 @@ describe('criPodOf', () => {
     it('still applies what it can', () => {
       assert.deepEqual(spec.containers[0]?.mounts, [{ hostPath: '/etc', containerPath: '/host/etc', readonly: true }]);
       assert.deepEqual(spec.containers[0]?.env, { A: '1' });
+    });
+  });
+
+  describe('a seccomp profile', () => {
+    const pod = (podProfile?: string, containerProfile?: string): V1Pod => ({
+      metadata: { name: 'p', namespace: 'ns' },
+      spec: {
+        ...(podProfile ? { securityContext: { seccompProfile: { type: podProfile } } } : {}),
+        containers: [{ name: 'c', image: 'img:1', ...(containerProfile ? { securityContext: { seccompProfile: { type: containerProfile } } } : {}) }],
+      },
+    });
+    it("is the pod's when the container names none, and the container's when it does", () => {
+      assert.equal(criPodOf(pod('RuntimeDefault')).spec.containers[0]?.seccomp, 'RuntimeDefault');
+      assert.equal(criPodOf(pod('RuntimeDefault', 'Unconfined')).spec.containers[0]?.seccomp, 'Unconfined');
+      assert.equal(criPodOf(pod()).spec.containers[0]?.seccomp, undefined);
+      assert.deepEqual(criPodOf(pod('RuntimeDefault')).notCarried, []);
     });
   });
   describe('when a container has no image', () => {

@@ -15,6 +15,7 @@
  *     ports[].hostPort                          → sandbox port mappings
  *     securityContext.privileged/readOnlyRootFilesystem/runAsUser/runAsGroup/capabilities,
  *     allowPrivilegeEscalation: false           → no_new_privs
+ *     seccompProfile RuntimeDefault/Unconfined (the pod's, or the container's) → its seccomp profile
  *     resources (cpu, memory)                   → CFS quota/period, cpu shares, memory limit
  *
  * Not carried over, and listed in `notCarried`: everything the kubelet does
@@ -22,7 +23,7 @@
  * init containers, termination grace), scheduling (nodeSelector, affinity,
  * tolerations), service accounts and DNS policy, volumes other than
  * hostPath, env from references, and security fields this lab's node does
- * not apply (seccomp and AppArmor profiles, SELinux, runAsNonRoot, which the
+ * not apply (Localhost seccomp and AppArmor profiles, SELinux, runAsNonRoot, which the
  * kubelet checks against the image). The lab's CNI has no portmap plugin:
  * a host port is in the sandbox config, but nothing forwards it on the node.
  */
@@ -40,9 +41,9 @@ export interface CriPod {
 }
 
 const POD_FIELDS = new Set(['containers', 'volumes', 'hostNetwork', 'hostPID', 'hostIPC', 'hostname', 'securityContext']);
-const POD_SECURITY_FIELDS = new Set(['runAsUser', 'runAsGroup', 'supplementalGroups', 'sysctls']);
+const POD_SECURITY_FIELDS = new Set(['runAsUser', 'runAsGroup', 'supplementalGroups', 'sysctls', 'seccompProfile']);
 const CONTAINER_FIELDS = new Set(['name', 'image', 'command', 'args', 'env', 'workingDir', 'imagePullPolicy', 'ports', 'securityContext', 'resources', 'volumeMounts']);
-const CONTAINER_SECURITY_FIELDS = new Set(['privileged', 'readOnlyRootFilesystem', 'runAsUser', 'runAsGroup', 'capabilities', 'allowPrivilegeEscalation']);
+const CONTAINER_SECURITY_FIELDS = new Set(['privileged', 'readOnlyRootFilesystem', 'runAsUser', 'runAsGroup', 'capabilities', 'allowPrivilegeEscalation', 'seccompProfile']);
 const PORT_FIELDS = new Set(['containerPort', 'hostPort', 'hostIP', 'protocol', 'name']);
 
 /** Kubernetes resource.Quantity as a number of base units (cores, bytes): suffixes of staging/src/k8s.io/apimachinery/pkg/api/resource/suffix.go. */
@@ -130,6 +131,10 @@ export function criPodOf(pod: V1Pod): CriPod {
     if (runAsGroup !== undefined) out.runAsGroup = runAsGroup;
     if (podSecurity?.supplementalGroups?.length) out.supplementalGroups = [...podSecurity.supplementalGroups];
     if (sc.allowPrivilegeEscalation === false) out.noNewPrivs = true;
+    // As the kubelet (kuberuntime_container_linux.go, security_context): the container's profile wins over the pod's.
+    const seccomp = sc.seccompProfile ?? podSecurity?.seccompProfile;
+    if (seccomp?.type === 'RuntimeDefault' || seccomp?.type === 'Unconfined') out.seccomp = seccomp.type;
+    else if (seccomp) notCarried.push(`${sc.seccompProfile ? `${at}.securityContext` : 'spec.securityContext'}.seccompProfile (${seccomp.type}: only RuntimeDefault and Unconfined)`);
     if (sc.capabilities) {
       out.capabilities = {};
       if (sc.capabilities.add) out.capabilities.add = [...sc.capabilities.add];

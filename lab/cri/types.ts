@@ -57,6 +57,8 @@ export interface LinuxContainerSecurityContext {
   noNewPrivs?: boolean;
   capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] };
   namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode };
+  /** CRI's SecurityProfile: profileType RuntimeDefault 0, Unconfined 1 (Localhost 2 is not used by the lab). */
+  seccomp?: { profileType: 0 | 1 };
 }
 
 export interface ContainerConfig {
