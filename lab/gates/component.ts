@@ -17,6 +17,7 @@ import { GATE_CONFIG_PATH, type GateConfig, type GateErrorCode } from './config.
 import { GATE_PINS_PATH, pinFiles } from './pins.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
 import { LAYER_BIND, LAYER_BIND_SOURCE } from './layer-mount.ts';
+import { SECCOMP_DEFAULT, buildSeccompDefault } from './seccomp-reference.ts';
 import { compileStatic } from '../node/native.ts';
 import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, STOPPED_NOTE } from '../audit/node/start-hold.ts';
 import { START_DECISION_LOG } from './start-hold-gate.ts';
@@ -96,6 +97,9 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       // The start gate believes what layer-bind says about loop devices: pinned like the configuration.
       const layerBind = start ? await compileStatic(LAYER_BIND_SOURCE, 'layer-bind') : undefined;
       if (layerBind) pinned.push({ path: LAYER_BIND, content: await readFile(layerBind) });
+      // And what its seccomp reference says containerd's RuntimeDefault profile is (built with Go from containerd's module).
+      const seccompDefault = start ? await buildSeccompDefault() : undefined;
+      if (seccompDefault) pinned.push({ path: SECCOMP_DEFAULT, content: await readFile(seccompDefault) });
       const pins = pinFiles(pinned, new Date());
       files.push({ content: JSON.stringify(pins, null, 2), target: GATE_PINS_PATH, mode: 0o600 });
       const plugins: string[] = [];
@@ -114,6 +118,7 @@ export function gatesComponent(options: GateOptions): NodeComponent {
     per_verifier_timeout = '10s'`);
       }
       if (layerBind) files.push({ source: layerBind, target: LAYER_BIND, mode: 0o755 });
+      if (seccompDefault) files.push({ source: seccompDefault, target: SECCOMP_DEFAULT, mode: 0o755 });
       if (start) {
         files.push({ source: client, target: RUNTIME_WRAPPER, mode: 0o755 });
       }

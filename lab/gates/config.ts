@@ -15,7 +15,9 @@ export type GateErrorCode =
   | 'GATE_REFUSED'
   | 'GATE_INTERNAL'
   | 'GATE_DEFENCE_CHANGED'
-  | 'GATE_PINS_MISSING';
+  | 'GATE_PINS_MISSING'
+  /** A helper the gate runs (built on the host with Go) could not be built. */
+  | 'GATE_HELPER_BUILD';
 
 export const GATE_CONFIG_PATH = '/etc/integrity-lab/gates.json';
 

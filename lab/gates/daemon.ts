@@ -26,6 +26,8 @@ import { criIdentities, type CriIdentitySource } from '../cri/identity.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, parseLoaderVariables, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
+import { SECCOMP_DEFAULT, seccompReferences, type SeccompReferences } from './seccomp-reference.ts';
+import { DEFAULT_CAPABILITIES } from './cri-request.ts';
 import { pinRuntimeLibraries } from './runtime-libraries.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
 import { warmUpVerifier } from '../signer/index.ts';
@@ -60,6 +62,7 @@ export async function answer(
   records: ContainerdRecords = nodeDeps().records,
   layerBind?: PinnedProgram,
   cri?: CriIdentitySource,
+  seccompReferences?: SeccompReferences,
 ): Promise<{ code: number; text: string }> {
   const [mode, ...rest] = args;
   const lines: string[] = [];
@@ -70,7 +73,7 @@ export async function answer(
       // After a create's arguments, the wrapper sends the loader variables it removed from runc's environment.
       const runtimeLoaderVariables = parseLoaderVariables(stdin);
       // What the create establishes is kept for the start that follows (created-tasks.ts).
-      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, cri, layerBind, runtimeLoaderVariables, created: hold.created }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, cri, layerBind, runtimeLoaderVariables, created: hold.created, ...(seccompReferences ? { seccompReferences } : {}) }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);
@@ -200,7 +203,11 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   const runtime = runtimeChecker(runtimePin, {}, { pin: pinPreload(new Date()) }, libraries);
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
+  // containerd's RuntimeDefault seccomp profiles, from the helper built from containerd's own code, against the host's pin.
+  const seccomp = seccompReferences(pinnedProgram(SECCOMP_DEFAULT, pins, "the start gate's seccomp reference helper"));
   warmUp(runtime, runtimePin, layerBind, records, cri, readDefence);
+  // The default capability set's profile, which most protected containers have, before the first decision.
+  void seccomp(DEFAULT_CAPABILITIES).catch(() => undefined);
   // The shell the hold runs in, hashed once, now, as the runtime is; layer-bind also sets each container's memfd policy.
   const hold = { ...nodeStartDeps(readDefence, pinnedHoldShell(), layerBind, records, cri), created: new CreatedTasks() };
   // Latch as soon as the audit daemon offers its hold, not at the first start.
@@ -221,7 +228,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records, layerBind, cri).then(({ code, text }) => {
+      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records, layerBind, cri, seccomp).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

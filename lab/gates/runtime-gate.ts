@@ -45,6 +45,7 @@ import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource, type RequestedProcess } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
+import { seccompDepartures, type SeccompProfile, type SeccompReferences } from './seccomp-reference.ts';
 import { departuresFromRequest, sandboxEvidence, sandboxNamespaceDepartures, userDepartures, type ImageAccounts, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
@@ -161,6 +162,12 @@ export interface RuntimeGateDeps {
   versions?: VersionRecord;
   /** The loader variables the runtime wrapper found in its environment (pins.ts checkRuntimeEnvironment); none when not given. */
   runtimeLoaderVariables?: readonly string[];
+  /**
+   * containerd's RuntimeDefault seccomp profile for a bounding set, from the pinned helper
+   * (seccomp-reference.ts); absent: a RuntimeDefault container's profile is held to its presence and
+   * default action only.
+   */
+  seccompReferences?: SeccompReferences;
 }
 
 /** `cache`: the daemon passes its own, kept for its life; a new one reads the cache file. */
@@ -405,7 +412,7 @@ export async function checkCriIdentity<D extends GateDecision>(
  * process, namespaces or mounts do not follow from the request CRI holds and
  * the signed image config (cri-request.ts). Nothing to hold it to when CRI has no request.
  */
-async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile'>): Promise<RequestedProcess | undefined> {
+async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile' | 'seccompReferences'>): Promise<RequestedProcess | undefined> {
   let request;
   try {
     request = await cri.requestOf(containerId);
@@ -414,6 +421,17 @@ async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: s
   }
   if (!request) return undefined;
   const departures = departuresFromRequest(spec, request, imageProcessOf(configBlob), { containerId, sandboxId: identity.sandboxId, sandbox: sandboxEvidence(identity.sandboxId, deps.readFile) }, realpathSync);
+  const asked = request.process;
+  if (asked && !asked.privileged && asked.seccomp === 'runtime-default' && deps.seccompReferences) {
+    const bounding = (spec as RecordedProcessAndMounts).process?.capabilities?.bounding ?? [];
+    let reference;
+    try {
+      reference = await deps.seccompReferences(bounding);
+    } catch (err) {
+      throw new Refusal(`cannot compute containerd's RuntimeDefault seccomp profile to hold container ${containerId}'s record to: ${describeError(err)}`);
+    }
+    departures.push(...seccompDepartures((spec as RecordedProcessAndMounts).linux?.seccomp as SeccompProfile | null | undefined, reference));
+  }
   if (departures.length > 0) throw new Refusal(`${RECORD_CHANGED_PREFIX}${departures.join('; ')}${RECORD_CHANGED_SUFFIX}`);
   return request.process;
 }

@@ -1,0 +1,159 @@
+/**
+ * containerd's RuntimeDefault seccomp profile, as the start gate's
+ * reference for a protected container's record.
+ *
+ * A container that asks CRI for RuntimeDefault gets the profile containerd's
+ * own code builds (contrib/seccomp `DefaultProfile`) from the container's
+ * bounding capabilities, the machine's architecture and its kernel. Root on
+ * the node can rewrite the record between CreateContainer and
+ * StartContainer and add a rule, say `unshare` allowed, while the default
+ * action stays "deny": the container then makes user namespaces (the door
+ * to most kernel privilege escalations) though the pod asked for the
+ * default profile. The gate holds the record's profile to containerd's,
+ * computed by that same code: the `seccomp-default` helper
+ * (lab/gates/seccomp-default/main.go), built on the host from the
+ * containerd module go.mod pins (the version the lab's nodes run) and
+ * installed on the node like the gate's other helpers, pinned.
+ *
+ * Host side: buildSeccompDefault. Node side (the gate daemon):
+ * seccompReferences and seccompDepartures.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabError } from '../errors.ts';
+import { localExec, type Exec } from '../exec.ts';
+import { CACHE_ROOT } from '../host-cache.ts';
+import type { GateErrorCode } from './config.ts';
+import type { PinnedProgram } from './pins.ts';
+
+/** Where the helper is installed on a node. */
+export const SECCOMP_DEFAULT = '/opt/integrity-lab/seccomp-default';
+const MODULE_DIR = join(import.meta.dirname, 'seccomp-default');
+
+/** The profile as the OCI runtime spec writes it (linux.seccomp). */
+export interface SeccompProfile {
+  defaultAction?: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  syscalls?: { names?: string[]; action?: string; errnoRet?: number; args?: unknown[] }[];
+  [key: string]: unknown;
+}
+
+/** containerd's RuntimeDefault profile for one bounding set, and the containerd version whose code made it. */
+export interface SeccompReference {
+  containerd: string;
+  profile: SeccompProfile;
+}
+
+/** containerd's RuntimeDefault profile for a bounding set; rejects when it cannot be computed. */
+export type SeccompReferences = (bounding: readonly string[]) => Promise<SeccompReference>;
+
+// ---------------------------------------------------------------- host side
+
+/** Builds under way in this process: the nodes of one kind cluster are prepared side by side. */
+let building: Promise<string> | undefined;
+
+/**
+ * The helper's path on the host, built with the local Go toolchain on first
+ * use (a few seconds once the modules are in Go's cache) and cached under
+ * CACHE_ROOT by a hash of its module (go.mod, go.sum, main.go) and the
+ * toolchain. Static (no cgo), so it runs on any lab node.
+ */
+export function buildSeccompDefault(exec: Exec = localExec): Promise<string> {
+  building ??= build(exec).finally(() => {
+    building = undefined;
+  });
+  return building;
+}
+
+async function build(exec: Exec): Promise<string> {
+  const env = { GOFLAGS: '-mod=readonly -buildvcs=false', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
+  const go = await exec.run(['go', 'env', 'GOVERSION', 'GOARCH'], { env, timeoutMs: 30_000 }).catch((err: unknown) => {
+    throw new LabError<GateErrorCode>('GATE_HELPER_BUILD', `cannot build the start gate's seccomp reference (${MODULE_DIR}): the Go toolchain is not installed or not on PATH (${(err as Error).message}); install Go 1.26 or later`, { cause: err });
+  });
+  if (go.exitCode !== 0) throw new LabError<GateErrorCode>('GATE_HELPER_BUILD', `\`go env\` failed: ${go.stderr.toString().trim()}`);
+  const hash = createHash('sha256').update(go.stdout.toString());
+  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(`\0${f}\0`).update(await readFile(join(MODULE_DIR, f)));
+  const out = join(CACHE_ROOT, 'gate-helpers', `seccomp-default-${hash.digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return out;
+  await mkdir(join(CACHE_ROOT, 'gate-helpers'), { recursive: true });
+  // Unique per build: the workers of a parallel run (threads of one process) may build it side by side on a cold cache.
+  const tmp = `${out}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  // -mod=readonly: the committed go.sum is the pin; a mismatch is an error, never a silent update.
+  const r = await exec.run(['go', 'build', '-trimpath', '-ldflags', '-s -w', '-o', tmp, '.'], { cwd: MODULE_DIR, env, timeoutMs: 600_000 }).catch((err: unknown) => {
+    throw new LabError<GateErrorCode>('GATE_HELPER_BUILD', `go build of ${MODULE_DIR} could not run: ${(err as Error).message}`, { cause: err });
+  });
+  if (r.exitCode !== 0) {
+    await rm(tmp, { force: true });
+    throw new LabError<GateErrorCode>('GATE_HELPER_BUILD', `go build of ${MODULE_DIR} failed (is the Go module proxy reachable? go env GOPROXY decides):\n${r.stderr.toString().trim().split('\n').slice(-15).join('\n')}`);
+  }
+  await rename(tmp, out);
+  return out;
+}
+
+// ---------------------------------------------------------------- node side
+
+/**
+ * The references the daemon asks the pinned helper for, one run per
+ * bounding set (kept for the daemon's life: the helper's answer depends
+ * only on its bytes, which the pin holds, the set, and this machine).
+ */
+export function seccompReferences(program: PinnedProgram, exec: Exec = localExec): SeccompReferences {
+  const known = new Map<string, Promise<SeccompReference>>();
+  return (bounding) => {
+    const key = bounding.join(',');
+    let answer = known.get(key);
+    if (!answer) {
+      answer = ask(program, exec, bounding);
+      known.set(key, answer);
+      // A failure is not kept: the next decision asks again (and refuses again if it fails again).
+      answer.catch(() => known.delete(key));
+    }
+    return answer;
+  };
+}
+
+async function ask(program: PinnedProgram, exec: Exec, bounding: readonly string[]): Promise<SeccompReference> {
+  const r = await exec.run([program(), ...bounding], { timeoutMs: 10_000 });
+  if (r.exitCode !== 0) throw new Error(`${SECCOMP_DEFAULT} exited ${r.exitCode}: ${r.stderr.toString().trim()}`);
+  const answer = JSON.parse(r.stdout.toString()) as Partial<SeccompReference>;
+  if (typeof answer.containerd !== 'string' || !answer.profile || typeof answer.profile !== 'object') throw new Error(`${SECCOMP_DEFAULT} answered without a containerd version and a profile`);
+  return answer as SeccompReference;
+}
+
+/** Each rule as `name action[ args]`: a rule's names are one syscall each, whatever rule they came in. */
+function ruleLines(profile: SeccompProfile | null | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const rule of profile?.syscalls ?? []) {
+    const rest = `${rule.action ?? '?'}${rule.errnoRet === undefined ? '' : ` errno ${rule.errnoRet}`}${rule.args?.length ? ` if ${JSON.stringify(rule.args)}` : ''}`;
+    for (const name of rule.names ?? []) out.add(`${name} ${rest}`);
+  }
+  return out;
+}
+
+/**
+ * Where a RuntimeDefault container's recorded profile departs from
+ * containerd's own for its bounding set: one sentence, or none when the two
+ * are the same JSON (the order of the rules included, since containerd writes
+ * them in one order for one set).
+ */
+export function seccompDepartures(recorded: SeccompProfile | null | undefined, reference: SeccompReference): string[] {
+  if (JSON.stringify(recorded ?? null) === JSON.stringify(reference.profile)) return [];
+  const what = `containerd ${reference.containerd}'s RuntimeDefault profile for the container's capabilities, which the request CRI holds asks for`;
+  if (!recorded) return [`linux.seccomp missing in containerd's record, where ${what} belongs`];
+  const differences: string[] = [];
+  for (const key of ['defaultAction', 'defaultErrnoRet', 'architectures', 'listenerPath', 'listenerMetadata', 'flags'] as const) {
+    if (JSON.stringify(recorded[key]) !== JSON.stringify(reference.profile[key])) differences.push(`${key} ${JSON.stringify(recorded[key] ?? null)} (the profile's: ${JSON.stringify(reference.profile[key] ?? null)})`);
+  }
+  const have = ruleLines(recorded);
+  const want = ruleLines(reference.profile);
+  const added = [...have].filter((r) => !want.has(r));
+  const removed = [...want].filter((r) => !have.has(r));
+  const shown = (rules: string[]) => `${rules.slice(0, 8).join(', ')}${rules.length > 8 ? ` and ${rules.length - 8} more` : ''}`;
+  if (added.length > 0) differences.push(`rules the profile does not have: ${shown(added)}`);
+  if (removed.length > 0) differences.push(`without the profile's rules ${shown(removed)}`);
+  if (differences.length === 0) differences.push('its rules in another order or form');
+  return [`linux.seccomp in containerd's record is not ${what}: ${differences.join('; ')}`];
+}
