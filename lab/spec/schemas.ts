@@ -301,6 +301,7 @@ export const TECHNIQUES = [
   'containerd-record-groups',
   'containerd-record-sysctls',
   'containerd-record-rlimits',
+  'containerd-record-seccomp',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

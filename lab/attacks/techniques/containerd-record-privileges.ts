@@ -47,19 +47,30 @@
  *   tokens) to a core file. containerd's CRI gives a container no rlimits.
  *   The effect is the `Max core file size` line of `/proc/<pid>/limits`.
  *
- * Every effect is read on the node, from /proc of the container's first
- * process or in its namespaces: nothing runs in the container.
+ * - `containerd-record-seccomp` adds a rule allowing `unshare` to the
+ *   record's seccomp profile of a container that asked CRI for
+ *   RuntimeDefault, and leaves the profile's default action ("deny") as it
+ *   was. containerd's default profile gives `unshare` only to a container
+ *   with CAP_SYS_ADMIN; with the rule, the container's processes make user
+ *   namespaces, the way into most kernel privilege escalations
+ *   (CVE-2022-0185, CVE-2023-32233). The effect is `unshare -U` succeeding
+ *   in the container, run by the harness (and listed as its command).
+ *
+ * Every other effect is read on the node, from /proc of the container's
+ * first process or in its namespaces: nothing runs in the container.
  *
  * What must catch them: the start gate, which holds a protected container's
  * process, namespaces and mount options to the request CRI holds and the
  * signed image config (lab/gates/cri-request.ts `processDepartures`,
  * `mountOptionDepartures`, and `userDepartures` with the verified image's
- * /etc/passwd and /etc/group).
+ * /etc/passwd and /etc/group; lab/gates/seccomp-reference.ts for the
+ * seccomp profile).
  */
 import { LabError } from '../../errors.ts';
 import type { LabNodeHandle } from '../../node/index.ts';
 import type { Technique } from '../technique.ts';
-import type { AttackErrorCode } from './common.ts';
+import type { HarnessCommand } from '../outcome.ts';
+import { harnessExec, type AttackErrorCode } from './common.ts';
 import { startWithRecordEdited, type EditableSpec } from './containerd-record-update.ts';
 import { parseMountinfo } from '../../node/rootfs.ts';
 import { containerInitPid, containerMountinfo, type StartAttempt } from './start.ts';
@@ -269,5 +280,36 @@ export const containerdRecordRlimits: Technique = {
       return { effect: true, reason: `${name} started, and its first process (pid ${pid} on the node) may dump a core file of ${core[1]} bytes (hard ${core[2]}): a crash writes its whole memory out, which its pod spec never asked for`, evidence };
     }
     throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with RLIMIT_CORE ${LIMIT} in its record, but its first process's core limit is ${core[1]}: the edit did not reach runc`);
+  },
+};
+
+/** The syscall a RuntimeDefault profile gives only to a container with CAP_SYS_ADMIN, and how the effect is shown. */
+const UNSHARE = 'unshare';
+const UNSHARE_USER_NAMESPACE = ['/bin/busybox', 'unshare', '-U', 'true'];
+
+export const containerdRecordSeccomp: Technique = {
+  name: 'containerd-record-seccomp',
+  async run({ node, workload, pods }) {
+    const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
+      const seccomp = (spec.linux ??= {}).seccomp;
+      if (!seccomp || !seccomp.defaultAction || seccomp.defaultAction === 'SCMP_ACT_ALLOW') {
+        throw new LabError<AttackErrorCode>('ATTACK_FAILED', `containerd's record of ${workload.metadata.name} has no denying seccomp profile (${JSON.stringify(seccomp ?? null).slice(0, 80)}): the workload must ask for RuntimeDefault for this attack to mean anything`);
+      }
+      const rulesBefore = (seccomp.syscalls ?? []).length;
+      seccomp.syscalls = [...(seccomp.syscalls ?? []), { names: [UNSHARE], action: 'SCMP_ACT_ALLOW' }];
+      return { seccompDefaultAction: seccomp.defaultAction, rulesBefore, ruleAdded: { names: [UNSHARE], action: 'SCMP_ACT_ALLOW' } };
+    });
+    const name = `${workload.spec.namespace}/${workload.metadata.name}`;
+    if (!start.started) {
+      return { effect: false, reason: `the container did not start (${start.stage}) after a rule allowing ${UNSHARE} was added to the seccomp profile in containerd's record of it: ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+    }
+    await firstProcess(node, start, `${UNSHARE} allowed`);
+    const harnessCommands: HarnessCommand[] = [];
+    const r = await harnessExec(node, start.pod.containers[0]!.id, 'make a user namespace in the container', UNSHARE_USER_NAMESPACE, harnessCommands);
+    evidence.inContainer = { argv: UNSHARE_USER_NAMESPACE, exitCode: r.exitCode, stderr: r.stderr.toString().trim() };
+    if (r.exitCode === 0) {
+      return { harnessCommands, effect: true, reason: `${name} started, and a process in it made a user namespace (${UNSHARE_USER_NAMESPACE.join(' ')} exited 0), which containerd's RuntimeDefault profile its pod spec asks for denies it`, evidence };
+    }
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with ${UNSHARE} allowed in its record's seccomp profile, but ${UNSHARE_USER_NAMESPACE.join(' ')} in it exited ${r.exitCode} (${r.stderr.toString().trim()}): the edit did not reach runc, or this kernel refuses user namespaces`);
   },
 };

@@ -76,7 +76,11 @@ export interface EditableSpec {
     rlimits?: { type: string; hard: number; soft: number }[];
   };
   hooks?: Record<string, { path: string; args?: string[] }[] | undefined>;
-  linux?: { namespaces?: { type: string; path?: string }[]; sysctl?: Record<string, string> };
+  linux?: {
+    namespaces?: { type: string; path?: string }[];
+    sysctl?: Record<string, string>;
+    seccomp?: { defaultAction?: string; syscalls?: { names?: string[]; action?: string }[] } | null;
+  };
   mounts?: { destination: string; options?: string[] }[];
 }
 

@@ -14,7 +14,7 @@ import { bundleNamespaceForge } from './bundle-namespace-forge.ts';
 import { containerdRecordUpdate } from './containerd-record-update.ts';
 import { containerdRecordCommand } from './containerd-record-command.ts';
 import { containerdRecordHook } from './containerd-record-hook.ts';
-import { containerdRecordCapabilities, containerdRecordGroups, containerdRecordNamespace, containerdRecordRlimits, containerdRecordSysctls, containerdRecordUser, containerdRecordWritableSysfs } from './containerd-record-privileges.ts';
+import { containerdRecordCapabilities, containerdRecordGroups, containerdRecordNamespace, containerdRecordRlimits, containerdRecordSeccomp, containerdRecordSysctls, containerdRecordUser, containerdRecordWritableSysfs } from './containerd-record-privileges.ts';
 import { bundleMountDeclare } from './bundle-mount-declare.ts';
 import { recordMountDeclare } from './record-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
@@ -85,6 +85,7 @@ const implemented: Technique[] = [
   containerdRecordGroups,
   containerdRecordSysctls,
   containerdRecordRlimits,
+  containerdRecordSeccomp,
   bundleMountDeclare,
   recordMountDeclare,
   contentStoreLayerTamper,
