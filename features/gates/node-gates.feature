@@ -21,6 +21,8 @@ Feature: Node integrity gates admit only what the signature covers
       | agent-as-user         | integrity |
       | agent-seccomp-default | vanilla   |
       | agent-seccomp-default | integrity |
+      | agent-with-limits     | vanilla   |
+      | agent-with-limits     | integrity |
 
   @any-substrate
   Scenario Outline: <attack> (<profile>)

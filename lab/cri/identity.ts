@@ -63,6 +63,21 @@ export interface RequestedProcess {
   devices: { containerPath: string; hostPath: string }[];
   /** The request's `linux.resources.oom_score_adj` (0 when not given, as Go leaves a zero out). */
   oomScoreAdj: number;
+  /** The request's `linux.resources` (zeros left out); absent when the request has none. */
+  resources?: RequestedResources;
+}
+
+/** The cgroup resources a CreateContainer request asks for (CRI's LinuxContainerResources, but oom_score_adj). */
+export interface RequestedResources {
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimitInBytes?: number;
+  memorySwapLimitInBytes?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  hugepageLimits?: { pageSize: string; limit: number }[];
+  unified?: Record<string, string>;
 }
 
 /** What the kubelet asked CRI for, as CRI holds it in memory (the CreateContainer request's ContainerConfig). */
@@ -138,7 +153,18 @@ interface VerboseConfig {
   working_dir?: string;
   devices?: { container_path?: string; host_path?: string }[];
   linux?: {
-    resources?: { oom_score_adj?: number };
+    resources?: {
+      oom_score_adj?: number;
+      cpu_period?: number;
+      cpu_quota?: number;
+      cpu_shares?: number;
+      memory_limit_in_bytes?: number;
+      memory_swap_limit_in_bytes?: number;
+      cpuset_cpus?: string;
+      cpuset_mems?: string;
+      hugepage_limits?: { page_size?: string; limit?: number }[];
+      unified?: Record<string, string>;
+    };
     security_context?: {
       privileged?: boolean;
       capabilities?: { add_capabilities?: string[]; drop_capabilities?: string[] };
@@ -190,7 +216,27 @@ export function requestedProcessOf(config: VerboseConfig): RequestedProcess {
     readonlyPaths: sc.readonly_paths ?? [],
     devices: (config.devices ?? []).map((d) => ({ containerPath: d.container_path ?? '', hostPath: d.host_path ?? '' })),
     oomScoreAdj: Number(config.linux?.resources?.oom_score_adj ?? 0),
+    ...(config.linux?.resources ? { resources: requestedResourcesOf(config.linux.resources) } : {}),
   };
+}
+
+function requestedResourcesOf(r: NonNullable<NonNullable<VerboseConfig['linux']>['resources']>): RequestedResources {
+  const out: RequestedResources = {};
+  // Go writes int64 as a JSON number; zeros are left out, as here.
+  const number = (v: number | undefined) => (v ? Number(v) : undefined);
+  const set = <K extends keyof RequestedResources>(k: K, v: RequestedResources[K] | undefined) => {
+    if (v !== undefined && v !== '') out[k] = v;
+  };
+  set('cpuPeriod', number(r.cpu_period));
+  set('cpuQuota', number(r.cpu_quota));
+  set('cpuShares', number(r.cpu_shares));
+  set('memoryLimitInBytes', number(r.memory_limit_in_bytes));
+  set('memorySwapLimitInBytes', number(r.memory_swap_limit_in_bytes));
+  set('cpusetCpus', r.cpuset_cpus);
+  set('cpusetMems', r.cpuset_mems);
+  if (r.hugepage_limits?.length) out.hugepageLimits = r.hugepage_limits.map((h) => ({ pageSize: h.page_size ?? '', limit: Number(h.limit ?? 0) }));
+  if (r.unified && Object.keys(r.unified).length > 0) out.unified = { ...r.unified };
+  return out;
 }
 
 /** CRI over containerd's socket (the CRI plugin serves on it). `close()` ends the connection. */

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requestedProcessOf } from '../cri/identity.ts';
-import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, mountOptionDepartures, processDepartures, requestedUserString, resolveUser, sandboxEvidence, sandboxNamespaceDepartures, userDepartures, type RecordedProcessAndMounts } from './cri-request.ts';
+import { CRI_ROOT, CRI_STATE, capabilityAllowed, departuresFromRequest, expectedArgs, expectedEnv, mountOptionDepartures, processDepartures, requestedUserString, resolveUser, resourceDepartures, sandboxEvidence, sandboxNamespaceDepartures, userDepartures, type RecordedProcessAndMounts } from './cri-request.ts';
 
 describe('expectedArgs (as containerd CRI builds process.args)', () => {
   const image = { Entrypoint: ['/entry'], Cmd: ['default-arg'] };
@@ -374,5 +374,48 @@ describe("sandboxNamespaceDepartures (a pod sandbox's namespaces, which every co
       "namespace time in containerd's record of the pod sandbox, which CRI never gives a sandbox",
       "no mount namespace of its own in containerd's record of the pod sandbox",
     ]);
+  });
+});
+
+describe('resourceDepartures (the cgroup limits CRI builds from the request)', () => {
+  // Taken from a lab node on 2026-12-07: kube-system agent-with-limits (limits cpu 200m, memory 64Mi),
+  // its record's linux.resources, and the request's resources as containerd's verbose JSON writes them.
+  const request = requestedProcessOf({ linux: { resources: { cpu_period: 100000, cpu_quota: 20000, cpu_shares: 204, memory_limit_in_bytes: 67108864, oom_score_adj: 0 } } });
+  const devices = [{ allow: false, access: 'rwm' }];
+  const recorded = (resources: Record<string, unknown>): RecordedProcessAndMounts => ({ linux: { resources: { devices, ...resources } } });
+  const asCri = { memory: { limit: 67108864, swap: 67108864 }, cpu: { shares: 204, quota: 20000, period: 100000 } };
+
+  it('finds none in the record CRI wrote, with swap accounted or not known', () => {
+    assert.deepEqual(resourceDepartures(recorded(asCri), request, { swapController: true }), []);
+    assert.deepEqual(resourceDepartures(recorded(asCri), request, {}), []);
+    assert.deepEqual(resourceDepartures(recorded({ ...asCri, memory: { limit: 67108864 } }), request, { swapController: false }), []);
+    assert.deepEqual(resourceDepartures(recorded({ ...asCri, memory: { limit: 67108864 } }), request, {}), []);
+  });
+
+  it('finds none for a request without resources, whose record has only devices (or empty objects)', () => {
+    const none = requestedProcessOf({});
+    assert.deepEqual(resourceDepartures(recorded({}), none, {}), []);
+    assert.deepEqual(resourceDepartures(recorded({ cpu: {}, memory: {} }), none, {}), []);
+  });
+
+  it('names a memory limit lifted and a CPU quota taken away', () => {
+    const d = resourceDepartures(recorded({ cpu: { shares: 204, period: 100000 }, memory: {} }), request, { swapController: true });
+    assert.deepEqual(d, [
+      'linux.resources.cpu {"period":100000,"shares":204} in containerd\'s record, {"period":100000,"quota":20000,"shares":204} from the request CRI holds',
+      'linux.resources.memory {} in containerd\'s record, {"limit":67108864,"swap":67108864} from the request CRI holds',
+    ]);
+  });
+
+  it('names a raised limit, a swap limit lifted where the node accounts swap, and limits CRI never sets', () => {
+    assert.equal(resourceDepartures(recorded({ ...asCri, memory: { limit: 2 ** 40, swap: 2 ** 40 } }), request, { swapController: true }).length, 1);
+    assert.equal(resourceDepartures(recorded({ ...asCri, memory: { limit: 67108864 } }), request, { swapController: true }).length, 1);
+    assert.deepEqual(resourceDepartures(recorded({ ...asCri, pids: { limit: -1 } }), request, { swapController: true }), ['linux.resources.pids {"limit":-1} in containerd\'s record, where CRI sets none']);
+  });
+
+  it('allows huge page limits the request asks for (CRI drops them without a hugetlb controller), and no others', () => {
+    const pages = requestedProcessOf({ linux: { resources: { hugepage_limits: [{ page_size: '2MB', limit: 0 }] } } });
+    assert.deepEqual(resourceDepartures(recorded({}), pages, {}), []);
+    assert.deepEqual(resourceDepartures(recorded({ hugepageLimits: [{ pageSize: '2MB', limit: 0 }] }), pages, {}), []);
+    assert.equal(resourceDepartures(recorded({ hugepageLimits: [{ pageSize: '1GB', limit: 2 ** 40 }] }), pages, {}).length, 1);
   });
 });

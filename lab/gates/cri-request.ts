@@ -123,6 +123,7 @@ export function departuresFromRequest(
   image: ImageProcess | undefined,
   ids: { containerId: string; sandboxId: string; sandbox?: SandboxEvidence },
   realpath: (path: string) => string = (p) => p,
+  node: NodeFacts = {},
 ): string[] {
   const out: string[] = [];
   const want = image ? expectedArgs(request, image) : [];
@@ -132,6 +133,7 @@ export function departuresFromRequest(
   }
   if (image && request.process) {
     out.push(...processDepartures(recorded, request.process, image, ids.sandbox));
+    out.push(...resourceDepartures(recorded, request.process, node));
     out.push(...mountOptionDepartures(recorded, request, request.process.privileged));
   }
   for (const m of unexplainedMounts(recorded, request, ids, realpath)) {
@@ -501,6 +503,70 @@ export function processDepartures(recorded: RecordedProcessAndMounts, process: R
       const granted = devices.some((d) => rule.type === d.type && rule.major === d.major && rule.minor === d.minor);
       if (!granted) out.push(`device cgroup rule ${JSON.stringify(rule)} in containerd's record allows a device the request CRI holds does not ask for`);
     }
+  }
+  return out;
+}
+
+/** What containerd's CRI finds on the node that decides part of a spec. */
+export interface NodeFacts {
+  /**
+   * Whether the memory cgroup accounts swap (containerd's `SwapControllerAvailable`: cgroup v1's
+   * `memory.memsw.limit_in_bytes`, v2's `memory.swap.max`); undefined: not known, and a memory
+   * limit's swap limit may then be absent or the one CRI would set.
+   */
+  swapController?: boolean;
+}
+
+/** Drops empty objects and arrays, so that `{}` written by CRI and a key left out read the same. */
+function withoutEmpty(value: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    if (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** JSON with object keys sorted, to compare two objects whatever order their keys came in. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+
+/**
+ * Where the record's cgroup resources (but devices, held in processDepartures) depart from what
+ * containerd's CRI builds from the request (internal/cri/opts `WithResources`): CPU period, quota,
+ * shares and cpuset, the memory limit and its swap limit (the limit itself when the request sets
+ * none and the node accounts swap), the request's `unified` entries, and huge page limits the
+ * request asks for (CRI leaves them out where the node has no hugetlb controller). CRI sets no
+ * pids, block I/O, network or RDMA limits. A record with a limit lifted or widened would let a
+ * protected workload take the node's memory or CPU (the OOM killer then takes the node's other
+ * processes, the defences among them).
+ */
+export function resourceDepartures(recorded: RecordedProcessAndMounts, process: RequestedProcess, node: NodeFacts): string[] {
+  const { devices: _devices, ...rest } = recorded.linux?.resources ?? {};
+  const have = withoutEmpty(rest);
+  const asked = process.resources;
+  const cpu = withoutEmpty({ period: asked?.cpuPeriod, quota: asked?.cpuQuota, shares: asked?.cpuShares, cpus: asked?.cpusetCpus, mems: asked?.cpusetMems });
+  const limit = asked?.memoryLimitInBytes;
+  const swapLimit = asked?.memorySwapLimitInBytes;
+  const swap = swapLimit ?? limit;
+  const memory = withoutEmpty({ limit, swap: node.swapController === false ? undefined : swap });
+  const out: string[] = [];
+  const differs = (key: string, want: Record<string, unknown>, alternatives: Record<string, unknown>[] = []) => {
+    const got = withoutEmpty((have[key] ?? {}) as Record<string, unknown>);
+    if ([want, ...alternatives].some((w) => canonical(withoutEmpty(w)) === canonical(got))) return;
+    out.push(`linux.resources.${key} ${canonical(got)} in containerd's record, ${canonical(want)} from the request CRI holds`);
+  };
+  differs('cpu', cpu);
+  // Not knowing whether the node accounts swap, the limit without its swap limit is CRI's answer too.
+  differs('memory', memory, node.swapController === undefined ? [{ limit }] : []);
+  differs('unified', asked?.unified ?? {});
+  const pages = (asked?.hugepageLimits ?? []).map((h) => canonical({ pageSize: h.pageSize, limit: h.limit }));
+  for (const h of (have.hugepageLimits ?? []) as { pageSize?: string; limit?: number }[]) {
+    if (!pages.includes(canonical({ pageSize: h.pageSize, limit: h.limit }))) out.push(`linux.resources.hugepageLimits entry ${canonical(h)} in containerd's record, which the request CRI holds does not ask for`);
+  }
+  for (const key of Object.keys(have)) {
+    if (!['cpu', 'memory', 'unified', 'hugepageLimits'].includes(key)) out.push(`linux.resources.${key} ${canonical(have[key])} in containerd's record, where CRI sets none`);
   }
   return out;
 }

@@ -23,7 +23,7 @@
  * Everything else (other runc commands, unprotected namespaces, sandboxes
  * outside the system tier) passes through.
  */
-import { appendFileSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, dirname } from 'node:path';
 import { describeError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
@@ -46,7 +46,7 @@ import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource, type RequestedProcess } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
 import { seccompDepartures, type SeccompProfile, type SeccompReferences } from './seccomp-reference.ts';
-import { departuresFromRequest, sandboxEvidence, sandboxNamespaceDepartures, userDepartures, type ImageAccounts, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
+import { departuresFromRequest, sandboxEvidence, type NodeFacts, sandboxNamespaceDepartures, userDepartures, type ImageAccounts, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
 
@@ -168,6 +168,8 @@ export interface RuntimeGateDeps {
    * default action only.
    */
   seccompReferences?: SeccompReferences;
+  /** What containerd's CRI found on this node that decides part of a spec (cri-request.ts NodeFacts); absent: not known. */
+  nodeFacts?(): NodeFacts;
 }
 
 /** `cache`: the daemon passes its own, kept for its life; a new one reads the cache file. */
@@ -181,7 +183,29 @@ export const nodeDeps = (cache: RootHashCache = new RootHashCache('/run/integrit
   clock: () => new Date(),
   content: blobFiles(),
   records: ctrRecords(localExec, { namespace: 'k8s.io' }),
+  nodeFacts: () => ({ swapController: swapControllerAvailable() }),
 });
+
+let swapController: boolean | undefined;
+/**
+ * containerd's `SwapControllerAvailable` (internal/cri/opts), asked the same way on the same node:
+ * cgroup v1's `memory.memsw.limit_in_bytes` at the memory controller's root, or, on cgroup v2,
+ * `memory.swap.max` in this process's own cgroup (the root has none).
+ */
+export function swapControllerAvailable(): boolean {
+  if (swapController !== undefined) return swapController;
+  let path = '/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes';
+  try {
+    if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+      const own = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
+      path = join('/sys/fs/cgroup', own, 'memory.swap.max');
+    }
+  } catch {
+    // as containerd: not detected, not available
+  }
+  swapController = existsSync(path);
+  return swapController;
+}
 
 /** An unsigned image on the node is corrupted: remove it and pull it again through the pull gate. */
 async function quarantine(exec: Exec, image: string): Promise<NonNullable<GateDecision['corrupted']>> {
@@ -412,7 +436,7 @@ export async function checkCriIdentity<D extends GateDecision>(
  * process, namespaces or mounts do not follow from the request CRI holds and
  * the signed image config (cri-request.ts). Nothing to hold it to when CRI has no request.
  */
-async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile' | 'seccompReferences'>): Promise<RequestedProcess | undefined> {
+async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile' | 'seccompReferences' | 'nodeFacts'>): Promise<RequestedProcess | undefined> {
   let request;
   try {
     request = await cri.requestOf(containerId);
@@ -420,7 +444,7 @@ async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: s
     throw new Refusal(`cannot ask CRI what was requested for container ${containerId}: ${describeError(err)}`);
   }
   if (!request) return undefined;
-  const departures = departuresFromRequest(spec, request, imageProcessOf(configBlob), { containerId, sandboxId: identity.sandboxId, sandbox: sandboxEvidence(identity.sandboxId, deps.readFile) }, realpathSync);
+  const departures = departuresFromRequest(spec, request, imageProcessOf(configBlob), { containerId, sandboxId: identity.sandboxId, sandbox: sandboxEvidence(identity.sandboxId, deps.readFile) }, realpathSync, deps.nodeFacts?.() ?? {});
   const asked = request.process;
   if (asked && !asked.privileged && asked.seccomp === 'runtime-default' && deps.seccompReferences) {
     const bounding = (spec as RecordedProcessAndMounts).process?.capabilities?.bounding ?? [];
