@@ -108,6 +108,7 @@ describe('criIdentities', () => {
         readonlyPaths: ['/proc/sys'],
         devices: [{ containerPath: '/dev/fuse', hostPath: '/dev/fuse' }],
         oomScoreAdj: 1000,
+        resources: { cpuShares: 2 },
       },
     });
     assert.equal(await cri.requestOf('made-with-ctr'), undefined);
