@@ -513,6 +513,8 @@ export class KindCluster {
           // can miss it although nothing is wrong with it. Once, the half-made cluster goes and kind
           // starts again; a second miss is an error like any other.
           progress({ phase: 'START', status: 'WARN', message: `kind create cluster: a node did not log its boot in kind's wait (loaded host?); deleting cluster ${name} and creating it once more` });
+          // Its nodes may already have preloaded (immutable) layer files: a plain delete left their volumes.
+          await releaseNodeVolumes(name);
           await runStreamed<KindErrorCode>([tools.kind, 'delete', 'cluster', '--name', name], { progress, phase: 'START', label: 'kind delete cluster', errorCode: 'KIND_CLUSTER_FAILED', env: { ...process.env, ...env } });
           await create();
         }
@@ -724,6 +726,18 @@ export async function kindToolsOf(labId: string): Promise<string | undefined> {
   return state.kind;
 }
 
+/**
+ * Before `kind delete cluster`: stops each node's kubelet, so that no container start (and no
+ * start-gate decision, which attaches loop devices on the host's kernel) is cut short by the
+ * delete, then clears the immutable flags of its layer files: Docker cannot remove a node's
+ * volume while they carry them, and leaves it behind without a word.
+ */
+async function releaseNodeVolumes(name: string): Promise<void> {
+  for (const container of (await localExec.run(['docker', 'ps', '-q', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().split('\n').filter(Boolean)) {
+    await containerExec(container).run(['sh', '-c', 'systemctl stop kubelet 2>/dev/null; sleep 1; find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
+  }
+}
+
 /** Deletes a lab's kind cluster by lab id, whether or not this process started it. */
 export async function deleteKindCluster(labId: string, kind: string, env: Record<string, string> = {}): Promise<void> {
   const stateDir = join(STATE_ROOT, labId);
@@ -737,12 +751,7 @@ export async function deleteKindCluster(labId: string, kind: string, env: Record
   // Root on a node may have frozen a node or a sidecar: nothing below could stop it (lab/cgroup-thaw.ts).
   for (const label of [`${KIND_CLUSTER_LABEL}=${name}`, `${KIND_LAB_LABEL}=${labId}`]) await thawContainersLabelled(label, toStderr).catch((err: unknown) => problems.push(describeError(err)));
   await stopKindAudit(labId, name).catch((err: unknown) => problems.push(describeError(err)));
-  // Stop the kubelet first, so that no container start (and no start-gate decision,
-  // which attaches loop devices on the host's kernel) is cut short by the delete;
-  // then clear immutable flags: kind's node volumes cannot be removed while layer files carry them.
-  for (const container of (await localExec.run(['docker', 'ps', '-q', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().split('\n').filter(Boolean)) {
-    await containerExec(container).run(['sh', '-c', 'systemctl stop kubelet 2>/dev/null; sleep 1; find /var/lib/containerd -xdev -name layer.erofs -exec chattr -i {} + 2>/dev/null; true'], { timeoutMs: 60_000 });
-  }
+  await releaseNodeVolumes(name);
   const del = await localExec.run([kind, 'delete', 'cluster', '--name', name], { env, timeoutMs: 180_000 });
   if (del.exitCode !== 0) problems.push(`kind delete cluster: ${del.stderr.trim()}`);
   const left = (await localExec.run(['docker', 'ps', '-aq', '--filter', `label=${KIND_CLUSTER_LABEL}=${name}`])).stdout.toString().trim();
