@@ -50,20 +50,23 @@ export function parseRequest(data: Buffer): { args: string[]; stdin: Buffer } {
   return { args, stdin: Buffer.alloc(0) };
 }
 
-/** `readDefence` reads the configuration and trusted roots against the pins the daemon loaded at its start. */
-export async function answer(
-  args: string[],
-  stdin: Buffer,
-  cache: RootHashCache,
-  readDefence: DefenceReader,
-  runtime: RuntimeCheck,
-  versions: VersionRecord = versionRecord(),
-  hold: StartDeps,
-  records: ContainerdRecords = nodeDeps().records,
-  layerBind?: PinnedProgram,
-  cri?: CriIdentitySource,
-  seccompReferences?: SeccompReferences,
-): Promise<{ code: number; text: string }> {
+/** What the daemon decides with, made once at its start (startDaemon). */
+export interface DaemonDeps {
+  cache: RootHashCache;
+  /** Reads the configuration and trusted roots against the pins the daemon loaded at its start. */
+  readDefence: DefenceReader;
+  runtime: RuntimeCheck;
+  versions?: VersionRecord;
+  hold: StartDeps;
+  records?: ContainerdRecords;
+  layerBind?: PinnedProgram;
+  cri?: CriIdentitySource;
+  seccompReferences?: SeccompReferences;
+}
+
+/** One request's answer: the exit code the client returns and the reason text. */
+export async function answer(args: string[], stdin: Buffer, deps: DaemonDeps): Promise<{ code: number; text: string }> {
+  const { cache, readDefence, runtime, versions = versionRecord(), hold, records = nodeDeps().records, layerBind, cri, seccompReferences } = deps;
   const [mode, ...rest] = args;
   const lines: string[] = [];
   try {
@@ -228,7 +231,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, cache, readDefence, runtime, undefined, hold, records, layerBind, cri, seccomp).then(({ code, text }) => {
+      void answer(args, stdin, { cache, readDefence, runtime, hold, records, layerBind, cri, seccompReferences: seccomp }).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });
