@@ -17,7 +17,7 @@ import { GATE_CONFIG_PATH, type GateConfig, type GateErrorCode } from './config.
 import { GATE_PINS_PATH, pinFiles } from './pins.ts';
 import { APP_CHECKER_PATH } from './app-checker.ts';
 import { LAYER_BIND, LAYER_BIND_SOURCE } from './layer-mount.ts';
-import { SECCOMP_DEFAULT, buildSeccompDefault } from './seccomp-reference.ts';
+import { SECCOMP_DEFAULT, buildSeccompDefault, containerdMismatch, seccompReferenceContainerd } from './seccomp-reference.ts';
 import { compileStatic } from '../node/native.ts';
 import { HOLD_SCRIPT, HOLD_SCRIPT_PATH, STOPPED_NOTE } from '../audit/node/start-hold.ts';
 import { START_DECISION_LOG } from './start-hold-gate.ts';
@@ -159,16 +159,19 @@ export function gatesComponent(options: GateOptions): NodeComponent {
       // Built at boot on a kind node; on the lab node, from the tar prepare() installed, with the same command.
       const mkfs = standardLayerMkfsArgv(STANDARD_LAYER_TAR);
       if (!mkfs.every((w) => /^[\w@%+=:,./-]+$/.test(w))) throw new LabError<GateErrorCode>('GATE_INTERNAL', `standard layer command is not shell-safe: ${mkfs.join(' ')}`);
-      await node.run(['sh', '-c', [
+      const started = await node.run(['sh', '-c', [
         `mkdir -p /var/log/integrity-lab`,
         `if ! test -S ${GATE_SOCKET}; then (setsid node /opt/integrity-lab/gate-daemon.mjs >>${DAEMON_LOG} 2>&1 & echo $! > ${DAEMON_PID}); fi`,
-        ...(start ? [`{ test -s ${STANDARD_LAYER_PATH} || ${mkfs.join(' ')}; }`] : []),
+        ...(start ? [`{ test -s ${STANDARD_LAYER_PATH} || ${mkfs.join(' ')}; }`, 'containerd --version'] : []),
       ].join(' && ')]);
       if (!(await waitInShell(node.exec, `test -S ${GATE_SOCKET}`, { timeoutMs: 15_000 })).ok) {
         const log = await node.exec.run(['tail', '-n', '20', DAEMON_LOG]);
         throw new LabError<GateErrorCode>('GATE_INTERNAL', `the gate daemon on ${node.name} did not listen on ${GATE_SOCKET} within 15000 ms:\n${log.stdout.toString()}`);
       }
       if (!start) return;
+      // The seccomp reference speaks for the containerd release it was built from, and only for that one.
+      const mismatch = containerdMismatch(started.stdout.toString().trim().split('\n').at(-1) ?? '', await seccompReferenceContainerd());
+      if (mismatch) throw new LabError<GateErrorCode>('GATE_HELPER_VERSION', `${node.name}: ${mismatch}`);
       const hash = await standardLayerRootHash(node);
       if (hash !== options.standardLayerRootHash) {
         throw new LabError<GateErrorCode>(

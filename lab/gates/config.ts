@@ -17,7 +17,9 @@ export type GateErrorCode =
   | 'GATE_DEFENCE_CHANGED'
   | 'GATE_PINS_MISSING'
   /** A helper the gate runs (built on the host with Go) could not be built. */
-  | 'GATE_HELPER_BUILD';
+  | 'GATE_HELPER_BUILD'
+  /** A helper the gate runs was built for another version of the node's software than the node runs. */
+  | 'GATE_HELPER_VERSION';
 
 export const GATE_CONFIG_PATH = '/etc/integrity-lab/gates.json';
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Exec } from '../exec.ts';
-import { seccompDepartures, seccompReferences, type SeccompProfile, type SeccompReference } from './seccomp-reference.ts';
+import { containerdMismatch, seccompDepartures, seccompReferenceContainerd, seccompReferences, type SeccompProfile, type SeccompReference } from './seccomp-reference.ts';
 
 const profile = (): SeccompProfile => ({
   defaultAction: 'SCMP_ACT_ERRNO',
@@ -86,5 +86,31 @@ describe('seccompReferences', () => {
     }, exec);
     await assert.rejects(refs([]), /changed since the gate pinned it/);
     assert.equal(calls.length, 0);
+  });
+});
+
+describe('containerdMismatch', () => {
+  it("accepts the node's containerd when it is the release go.mod pins, whatever its build suffix", () => {
+    assert.equal(containerdMismatch('containerd github.com/containerd/containerd/v2 2.1.9+unknown \n', 'v2.1.9'), undefined);
+    assert.equal(containerdMismatch('containerd github.com/containerd/containerd/v2 v2.1.9 abcdef\n', 'v2.1.9'), undefined);
+  });
+
+  it('names both releases and what to change when they differ', () => {
+    const why = containerdMismatch('containerd github.com/containerd/containerd/v2 2.1.10+unknown', 'v2.1.9');
+    assert.match(why!, /release 2\.1\.10.*containerd v2\.1\.9/);
+    assert.match(why!, /go get github\.com\/containerd\/containerd\/v2@v2\.1\.10/);
+    // 2.1.90 is not 2.1.9: releases compare whole, not by prefix.
+    assert.ok(containerdMismatch('containerd github.com/containerd/containerd/v2 2.1.90', 'v2.1.9'));
+  });
+
+  it('refuses a version line it cannot read', () => {
+    assert.match(containerdMismatch('sh: containerd: not found', 'v2.1.9')!, /unrecognised \("sh: containerd: not found"\)/);
+    assert.match(containerdMismatch('', 'v2.1.9')!, /unrecognised/);
+  });
+});
+
+describe('seccompReferenceContainerd', () => {
+  it("reads the containerd release the helper's go.mod requires", async () => {
+    assert.match(await seccompReferenceContainerd(), /^v2\.\d+\.\d+$/);
   });
 });

@@ -87,10 +87,34 @@ async function build(exec: Exec): Promise<string> {
   });
   if (r.exitCode !== 0) {
     await rm(tmp, { force: true });
-    throw new LabError<GateErrorCode>('GATE_HELPER_BUILD', `go build of ${MODULE_DIR} failed (is the Go module proxy reachable? go env GOPROXY decides):\n${r.stderr.toString().trim().split('\n').slice(-15).join('\n')}`);
+    throw new LabError<GateErrorCode>('GATE_HELPER_BUILD', `go build of ${MODULE_DIR} failed (is the Go module proxy reachable? go env GOPROXY decides):\n${r.stderr.trim().split('\n').slice(-15).join('\n')}`);
   }
   await rename(tmp, out);
   return out;
+}
+
+/** The containerd version the helper's go.mod pins (`v2.1.9`): the code its reference profile comes from. */
+export async function seccompReferenceContainerd(): Promise<string> {
+  const goMod = await readFile(join(MODULE_DIR, 'go.mod'), 'utf8');
+  const pinned = /^\s*github\.com\/containerd\/containerd\/v2\s+(v\S+)/m.exec(goMod)?.[1];
+  if (!pinned) throw new LabError<GateErrorCode>('GATE_HELPER_BUILD', `${join(MODULE_DIR, 'go.mod')} does not require github.com/containerd/containerd/v2`);
+  return pinned;
+}
+
+/**
+ * Why a node's containerd cannot be held to the reference, or undefined when
+ * it can: the node's `containerd --version` line (Debian's reads
+ * `containerd github.com/containerd/containerd/v2 2.1.9+unknown`) must name
+ * the release go.mod pins. Another release may build another profile, and
+ * then every RuntimeDefault protected container would be refused with no
+ * word of why until one is started; the lab refuses to start instead.
+ */
+export function containerdMismatch(versionLine: string, pinned: string): string | undefined {
+  const release = (v: string | undefined) => v?.replace(/^v/, '').replace(/[+~].*$/, '');
+  const word = versionLine.trim().split(/\s+/)[2];
+  const node = word && /^v?\d+\.\d+\.\d+/.test(word) ? release(word) : undefined;
+  if (node && node === release(pinned)) return undefined;
+  return `the node's containerd is ${node ? `release ${node}` : `unrecognised ("${versionLine.trim()}")`}, but the start gate's seccomp reference is built from containerd ${pinned} (${join(MODULE_DIR, 'go.mod')}), whose RuntimeDefault profile may differ; move go.mod to the node's release (go get github.com/containerd/containerd/v2@v${node ?? 'VERSION'} && go mod tidy) and commit go.mod and go.sum`;
 }
 
 // ---------------------------------------------------------------- node side
@@ -117,7 +141,7 @@ export function seccompReferences(program: PinnedProgram, exec: Exec = localExec
 
 async function ask(program: PinnedProgram, exec: Exec, bounding: readonly string[]): Promise<SeccompReference> {
   const r = await exec.run([program(), ...bounding], { timeoutMs: 10_000 });
-  if (r.exitCode !== 0) throw new Error(`${SECCOMP_DEFAULT} exited ${r.exitCode}: ${r.stderr.toString().trim()}`);
+  if (r.exitCode !== 0) throw new Error(`${SECCOMP_DEFAULT} exited ${r.exitCode}: ${r.stderr.trim()}`);
   const answer = JSON.parse(r.stdout.toString()) as Partial<SeccompReference>;
   if (typeof answer.containerd !== 'string' || !answer.profile || typeof answer.profile !== 'object') throw new Error(`${SECCOMP_DEFAULT} answered without a containerd version and a profile`);
   return answer as SeccompReference;
