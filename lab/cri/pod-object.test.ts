@@ -73,7 +73,7 @@ describe('criPodOf', () => {
             livenessProbe: { tcpSocket: { port: 80 } },
             env: [{ name: 'A', value: '1' }, { name: 'B', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
             volumeMounts: [{ name: 'etc', mountPath: '/host/etc', readOnly: true }, { name: 'scratch', mountPath: '/tmp' }],
-            securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'p.json' } },
+            securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: '../p.json' } },
           },
         ],
       }),
@@ -82,7 +82,7 @@ describe('criPodOf', () => {
       assert.deepEqual(notCarried.sort(), [
         'spec.containers[0].env[1].valueFrom (B)',
         'spec.containers[0].livenessProbe',
-        'spec.containers[0].securityContext.seccompProfile (Localhost: only RuntimeDefault and Unconfined)',
+        'spec.containers[0].securityContext.seccompProfile (Localhost "../p.json": a relative path without ".." is needed)',
         'spec.containers[0].volumeMounts[1] (scratch: not a hostPath volume)',
         'spec.restartPolicy',
         'spec.volumes[1] (scratch: only hostPath volumes)',
@@ -107,6 +107,12 @@ describe('criPodOf', () => {
       assert.equal(criPodOf(pod('RuntimeDefault', 'Unconfined')).spec.containers[0]?.seccomp, 'Unconfined');
       assert.equal(criPodOf(pod()).spec.containers[0]?.seccomp, undefined);
       assert.deepEqual(criPodOf(pod('RuntimeDefault')).notCarried, []);
+    });
+    it("is Localhost with the file under the kubelet's seccomp root, as the kubelet joins it", () => {
+      const localhost: V1Pod = { metadata: { name: 'p', namespace: 'ns' }, spec: { containers: [{ name: 'c', image: 'img:1', securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'integrity-lab/./agent.json' } } }] } };
+      const { spec, notCarried } = criPodOf(localhost);
+      assert.deepEqual(spec.containers[0]?.seccomp, { localhost: '/var/lib/kubelet/seccomp/integrity-lab/agent.json' });
+      assert.deepEqual(notCarried, []);
     });
   });
   describe('when a container has no image', () => {

@@ -15,7 +15,8 @@
  *     ports[].hostPort                          → sandbox port mappings
  *     securityContext.privileged/readOnlyRootFilesystem/runAsUser/runAsGroup/capabilities,
  *     allowPrivilegeEscalation: false           → no_new_privs
- *     seccompProfile RuntimeDefault/Unconfined (the pod's, or the container's) → its seccomp profile
+ *     seccompProfile RuntimeDefault/Unconfined/Localhost (the pod's, or the container's) → its seccomp
+ *       profile (Localhost: the file under the kubelet's /var/lib/kubelet/seccomp)
  *     resources (cpu, memory)                   → CFS quota/period, cpu shares, memory limit
  *
  * Not carried over, and listed in `notCarried`: everything the kubelet does
@@ -23,14 +24,15 @@
  * init containers, termination grace), scheduling (nodeSelector, affinity,
  * tolerations), service accounts and DNS policy, volumes other than
  * hostPath, env from references, and security fields this lab's node does
- * not apply (Localhost seccomp and AppArmor profiles, SELinux, runAsNonRoot, which the
+ * not apply (AppArmor profiles, SELinux, runAsNonRoot, which the
  * kubelet checks against the image). The lab's CNI has no portmap plugin:
  * a host port is in the sandbox config, but nothing forwards it on the node.
  */
 import type { V1Container, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
 import { LabError } from '../errors.ts';
 import type { ContainerSpec, PodSpec } from './pods.ts';
-import type { LinuxContainerResources, PortMapping } from './types.ts';
+import { KUBELET_SECCOMP_ROOT, type LinuxContainerResources, type PortMapping } from './types.ts';
+import { posix } from 'node:path';
 
 export type PodObjectErrorCode = 'POD_OBJECT_UNSUPPORTED';
 
@@ -134,7 +136,9 @@ export function criPodOf(pod: V1Pod): CriPod {
     // As the kubelet (kuberuntime_container_linux.go, security_context): the container's profile wins over the pod's.
     const seccomp = sc.seccompProfile ?? podSecurity?.seccompProfile;
     if (seccomp?.type === 'RuntimeDefault' || seccomp?.type === 'Unconfined') out.seccomp = seccomp.type;
-    else if (seccomp) notCarried.push(`${sc.seccompProfile ? `${at}.securityContext` : 'spec.securityContext'}.seccompProfile (${seccomp.type}: only RuntimeDefault and Unconfined)`);
+    // The kubelet joins the profile's relative path to its seccomp root; the API refuses one with "..".
+    else if (seccomp?.type === 'Localhost' && seccomp.localhostProfile && !seccomp.localhostProfile.split('/').includes('..')) out.seccomp = { localhost: posix.join(KUBELET_SECCOMP_ROOT, seccomp.localhostProfile) };
+    else if (seccomp) notCarried.push(`${sc.seccompProfile ? `${at}.securityContext` : 'spec.securityContext'}.seccompProfile (${seccomp.type}${seccomp.type === 'Localhost' ? ` ${JSON.stringify(seccomp.localhostProfile ?? null)}: a relative path without ".." is needed` : ': only RuntimeDefault, Unconfined and Localhost'})`);
     if (sc.capabilities) {
       out.capabilities = {};
       if (sc.capabilities.add) out.capabilities.add = [...sc.capabilities.add];

@@ -28,8 +28,8 @@ export interface ContainerSpec {
   noNewPrivs?: boolean;
   /** Capability names as Kubernetes writes them (NET_ADMIN); containerd adds the CAP_ prefix. */
   capabilities?: { add?: string[]; drop?: string[] };
-  /** The seccomp profile asked for, as the kubelet asks (absent: Unconfined, the kubelet's default without SeccompDefault). */
-  seccomp?: 'RuntimeDefault' | 'Unconfined';
+  /** The seccomp profile asked for, as the kubelet asks (absent: Unconfined, the kubelet's default without SeccompDefault); Localhost with the file's absolute path. */
+  seccomp?: 'RuntimeDefault' | 'Unconfined' | { localhost: string };
   resources?: LinuxContainerResources;
 }
 
@@ -163,7 +163,7 @@ export async function runPod(cri: CriClient, spec: PodSpec, hooks: RunPodHooks =
             ...(c.runAsGroup !== undefined ? { runAsGroup: { value: c.runAsGroup } } : {}),
             ...(c.supplementalGroups?.length ? { supplementalGroups: c.supplementalGroups } : {}),
             ...(c.noNewPrivs ? { noNewPrivs: true } : {}),
-            ...(c.seccomp ? { seccomp: { profileType: c.seccomp === 'RuntimeDefault' ? 0 : 1 } } : {}),
+            ...(c.seccomp ? { seccomp: typeof c.seccomp === 'object' ? { profileType: 2, localhostRef: c.seccomp.localhost } : { profileType: c.seccomp === 'RuntimeDefault' ? 0 : 1 } } : {}),
           },
         },
       };

@@ -57,8 +57,8 @@ export interface LinuxContainerSecurityContext {
   noNewPrivs?: boolean;
   capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] };
   namespaceOptions?: { network?: NamespaceMode; pid?: NamespaceMode; ipc?: NamespaceMode };
-  /** CRI's SecurityProfile: profileType RuntimeDefault 0, Unconfined 1 (Localhost 2 is not used by the lab). */
-  seccomp?: { profileType: 0 | 1 };
+  /** CRI's SecurityProfile: profileType RuntimeDefault 0, Unconfined 1, Localhost 2 (with the profile file's path). */
+  seccomp?: { profileType: 0 | 1 } | { profileType: 2; localhostRef: string };
 }
 
 export interface ContainerConfig {
@@ -132,3 +132,6 @@ export interface CriImage {
   repoDigests: string[];
   size: number;
 }
+
+/** Where the kubelet keeps Localhost seccomp profiles: a pod's `localhostProfile` is a path under it (its `--seccomp-profile-root` default). */
+export const KUBELET_SECCOMP_ROOT = '/var/lib/kubelet/seccomp';

@@ -30,6 +30,7 @@ import { generateLabPki, loadLabPki, pkiSigningIdentity, RegistryClient, signIma
 import { ensureNodeImage } from './image.ts';
 import { releaseLeakedLoopDevices } from './loop-devices.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
+import { LAB_SECCOMP_DIR, stageSeccompProfiles } from './seccomp-profiles.ts';
 
 // testcontainers must not pull its reaper or helper images (no registry).
 process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
@@ -151,6 +152,7 @@ export class LabNode {
     const plugins: string[] = [];
     const runcOptions: Record<string, string | boolean> = {};
     let config: string;
+    let seccompDir: string;
     try {
       await mkdir(runDir, { recursive: true, mode: 0o700 });
       await mkdir(shareDir, { recursive: true, mode: 0o700 });
@@ -169,6 +171,8 @@ export class LabNode {
           Object.assign(runcOptions, prepared.runcOptions);
         }
       }
+      // Localhost seccomp profiles, on every node (the vanilla control's too).
+      seccompDir = await stageSeccompProfiles(stateDir);
       config = renderContainerdConfig(this.#profile, { plugins, runcOptions });
       await writeFile(join(stateDir, 'containerd.toml'), config);
       await createVolume(volume, { [LAB_LABEL]: labId }, this.#store === 'memory' ? { type: 'tmpfs', device: 'tmpfs' } : undefined);
@@ -199,6 +203,7 @@ export class LabNode {
           { source: shareDir, target: shareDir },
           // Upperdirs cannot live on the engine's overlayfs: a volume is ext4.
           { source: volume, target: '/var/lib/containerd' },
+          { source: seccompDir, target: LAB_SECCOMP_DIR, mode: 'ro' },
           ...(mode === 'privileged' ? [] : [{ source: '/dev', target: '/dev' }]),
         ])
         .withPrivateCgroupNamespace()
