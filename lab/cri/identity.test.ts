@@ -104,6 +104,7 @@ describe('criIdentities', () => {
         noNewPrivs: true,
         namespaces: { network: 2, pid: 1, ipc: 0, userns: 0 },
         seccomp: 'localhost',
+        seccompLocalhostRef: '/var/lib/kubelet/seccomp/p.json',
         maskedPaths: ['/proc/kcore'],
         readonlyPaths: ['/proc/sys'],
         devices: [{ containerPath: '/dev/fuse', hostPath: '/dev/fuse' }],

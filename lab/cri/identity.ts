@@ -58,6 +58,8 @@ export interface RequestedProcess {
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode; userns?: NamespaceMode };
   /** The seccomp profile asked for: none named is `unconfined` (containerd's default). */
   seccomp: 'runtime-default' | 'localhost' | 'unconfined';
+  /** For a Localhost profile, the file the request names (CRI's `localhost_ref`, or the deprecated path without `localhost/`). */
+  seccompLocalhostRef?: string;
   maskedPaths: string[];
   readonlyPaths: string[];
   devices: { containerPath: string; hostPath: string }[];
@@ -176,7 +178,7 @@ interface VerboseConfig {
       supplemental_groups_policy?: number;
       no_new_privs?: boolean;
       namespace_options?: { network?: number; pid?: number; ipc?: number; userns_options?: { mode?: number } };
-      seccomp?: { profile_type?: number };
+      seccomp?: { profile_type?: number; localhost_ref?: string };
       seccomp_profile_path?: string;
       masked_paths?: string[];
       readonly_paths?: string[];
@@ -212,6 +214,7 @@ export function requestedProcessOf(config: VerboseConfig): RequestedProcess {
     noNewPrivs: sc.no_new_privs === true,
     namespaces: { network: namespaceMode(ns.network), pid: namespaceMode(ns.pid), ipc: namespaceMode(ns.ipc), userns: ns.userns_options ? namespaceMode(ns.userns_options.mode) : undefined },
     seccomp: requestedSeccomp(sc),
+    ...(requestedSeccomp(sc) === 'localhost' ? { seccompLocalhostRef: sc.seccomp ? (sc.seccomp.localhost_ref ?? '') : (sc.seccomp_profile_path ?? '').replace(/^localhost\//, '') } : {}),
     maskedPaths: sc.masked_paths ?? [],
     readonlyPaths: sc.readonly_paths ?? [],
     devices: (config.devices ?? []).map((d) => ({ containerPath: d.container_path ?? '', hostPath: d.host_path ?? '' })),

@@ -26,7 +26,7 @@ import { criIdentities, type CriIdentitySource } from '../cri/identity.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, parseLoaderVariables, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
-import { SECCOMP_DEFAULT, seccompReferences, type SeccompReferences } from './seccomp-reference.ts';
+import { LOCALHOST_SECCOMP_ROOT, localhostSeccomp, pinLocalhostProfiles, SECCOMP_DEFAULT, seccompReferences, type LocalhostSeccomp, type SeccompReferences } from './seccomp-reference.ts';
 import { DEFAULT_CAPABILITIES } from './cri-request.ts';
 import { pinRuntimeLibraries } from './runtime-libraries.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
@@ -62,11 +62,12 @@ export interface DaemonDeps {
   layerBind?: PinnedProgram;
   cri?: CriIdentitySource;
   seccompReferences?: SeccompReferences;
+  localhostSeccomp?: LocalhostSeccomp;
 }
 
 /** One request's answer: the exit code the client returns and the reason text. */
 export async function answer(args: string[], stdin: Buffer, deps: DaemonDeps): Promise<{ code: number; text: string }> {
-  const { cache, readDefence, runtime, versions = versionRecord(), hold, records = nodeDeps().records, layerBind, cri, seccompReferences } = deps;
+  const { cache, readDefence, runtime, versions = versionRecord(), hold, records = nodeDeps().records, layerBind, cri, seccompReferences, localhostSeccomp } = deps;
   const [mode, ...rest] = args;
   const lines: string[] = [];
   try {
@@ -76,7 +77,7 @@ export async function answer(args: string[], stdin: Buffer, deps: DaemonDeps): P
       // After a create's arguments, the wrapper sends the loader variables it removed from runc's environment.
       const runtimeLoaderVariables = parseLoaderVariables(stdin);
       // What the create establishes is kept for the start that follows (created-tasks.ts).
-      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, cri, layerBind, runtimeLoaderVariables, created: hold.created, ...(seccompReferences ? { seccompReferences } : {}) }, (l) => errors.push(l));
+      const code = await runtimeGateMain(rest, { ...nodeDeps(cache), readDefence, runtime, versions, records, cri, layerBind, runtimeLoaderVariables, created: hold.created, ...(seccompReferences ? { seccompReferences } : {}), ...(localhostSeccomp ? { localhostSeccomp } : {}) }, (l) => errors.push(l));
       return { code, text: errors.join('\n') };
     }
     if (mode === 'start') return await answerStart(rest, readDefence, hold);
@@ -207,7 +208,11 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   // The helper whose loop status the layer binding believes, against the host's pin.
   const layerBind = pinnedProgram(LAYER_BIND, pins, "the start gate's layer-bind helper");
   // containerd's RuntimeDefault seccomp profiles, from the helper built from containerd's own code, against the host's pin.
-  const seccomp = seccompReferences(pinnedProgram(SECCOMP_DEFAULT, pins, "the start gate's seccomp reference helper"));
+  const seccompHelper = pinnedProgram(SECCOMP_DEFAULT, pins, "the start gate's seccomp reference helper");
+  const seccomp = seccompReferences(seccompHelper);
+  // The Localhost profiles the node holds now, as the runtime is pinned: a later rewrite changes what containerd loads, not the reference.
+  const localhostProfiles = pinLocalhostProfiles();
+  const localhost = localhostSeccomp(seccompHelper, localhostProfiles);
   warmUp(runtime, runtimePin, layerBind, records, cri, readDefence);
   // The default capability set's profile, which most protected containers have, before the first decision.
   void seccomp(DEFAULT_CAPABILITIES).catch(() => undefined);
@@ -223,6 +228,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   }, 250).unref();
   process.stdout.write(runtimePin instanceof Error ? `integrity gate daemon: ${runtimePin.message}; every protected container is refused\n` : `integrity gate daemon: OCI runtime ${runtimePin.path} pinned (sha256 ${runtimePin.sha256})\n`);
   for (const l of libraries) process.stdout.write(l instanceof Error ? `integrity gate daemon: ${l.message}; every protected container is refused\n` : `integrity gate daemon: ${l.path} pinned (sha256 ${l.sha256}), loaded into the OCI runtime\n`);
+  process.stdout.write(`integrity gate daemon: ${localhostProfiles.size} Localhost seccomp profile(s) pinned under ${LOCALHOST_SECCOMP_ROOT}${localhostProfiles.size ? `: ${[...localhostProfiles.keys()].join(', ')}` : ''}\n`);
   process.stdout.write(pins instanceof Error ? `integrity gate daemon: ${pins.message}; every decision is refused\n` : `integrity gate daemon: ${Object.keys(pins.files).length} files pinned at ${pins.pinnedAt}: ${Object.keys(pins.files).join(', ')}\n`);
   rmSync(socketPath, { force: true });
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
@@ -231,7 +237,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
     socket.on('error', () => socket.destroy());
     socket.on('end', () => {
       const { args, stdin } = parseRequest(Buffer.concat(chunks));
-      void answer(args, stdin, { cache, readDefence, runtime, hold, records, layerBind, cri, seccompReferences: seccomp }).then(({ code, text }) => {
+      void answer(args, stdin, { cache, readDefence, runtime, hold, records, layerBind, cri, seccompReferences: seccomp, localhostSeccomp: localhost }).then(({ code, text }) => {
         socket.end(Buffer.concat([Buffer.from([code & 0xff]), Buffer.from(text ? `${text}\n` : '')]));
       });
     });

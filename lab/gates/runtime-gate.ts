@@ -45,7 +45,7 @@ import { tierOf, type Tier } from './tiers.ts';
 import { CRI_ANNOTATIONS } from '../cri/annotations.ts';
 import { askedEarly, identityDifferences, type CriIdentity, type CriIdentitySource, type RequestedProcess } from '../cri/identity.ts';
 import { gatedSpec, hooksIn, noexecWritableMounts, specDifferences } from './bundle-spec.ts';
-import { seccompDepartures, type SeccompProfile, type SeccompReferences } from './seccomp-reference.ts';
+import { seccompDepartures, type LocalhostSeccomp, type SeccompProfile, type SeccompReferences } from './seccomp-reference.ts';
 import { departuresFromRequest, sandboxEvidence, type NodeFacts, sandboxNamespaceDepartures, userDepartures, type ImageAccounts, type ImageProcess, type RecordedProcessAndMounts } from './cri-request.ts';
 
 export { CRI_ANNOTATIONS, noexecWritableMounts };
@@ -168,6 +168,11 @@ export interface RuntimeGateDeps {
    * default action only.
    */
   seccompReferences?: SeccompReferences;
+  /**
+   * A Localhost profile's reference, from the bytes pinned at the daemon's start (seccomp-reference.ts);
+   * absent: such a container's profile is held to its presence and default action only.
+   */
+  localhostSeccomp?: LocalhostSeccomp;
   /** What containerd's CRI found on this node that decides part of a spec (cri-request.ts NodeFacts); absent: not known. */
   nodeFacts?(): NodeFacts;
 }
@@ -436,7 +441,7 @@ export async function checkCriIdentity<D extends GateDecision>(
  * process, namespaces or mounts do not follow from the request CRI holds and
  * the signed image config (cri-request.ts). Nothing to hold it to when CRI has no request.
  */
-async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile' | 'seccompReferences' | 'nodeFacts'>): Promise<RequestedProcess | undefined> {
+async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: string, identity: CriIdentity, cri: CriIdentitySource, deps: Pick<RuntimeGateDeps, 'readFile' | 'seccompReferences' | 'localhostSeccomp' | 'nodeFacts'>): Promise<RequestedProcess | undefined> {
   let request;
   try {
     request = await cri.requestOf(containerId);
@@ -455,6 +460,18 @@ async function checkCriRequest(spec: OciSpec, configBlob: Buffer, containerId: s
       throw new Refusal(`cannot compute containerd's RuntimeDefault seccomp profile to hold container ${containerId}'s record to: ${describeError(err)}`);
     }
     departures.push(...seccompDepartures((spec as RecordedProcessAndMounts).linux?.seccomp as SeccompProfile | null | undefined, reference));
+  }
+  if (asked && !asked.privileged && asked.seccomp === 'localhost' && deps.localhostSeccomp) {
+    const path = asked.seccompLocalhostRef ?? '';
+    let reference;
+    try {
+      reference = await deps.localhostSeccomp(path);
+    } catch (err) {
+      throw new Refusal(`cannot hold container ${containerId}'s seccomp profile to the Localhost profile ${JSON.stringify(path)} its request names: ${describeError(err)}`);
+    }
+    const localhost = seccompDepartures((spec as RecordedProcessAndMounts).linux?.seccomp as SeccompProfile | null | undefined, reference, path);
+    // containerd read the file at CreateContainer: a rewritten file gives the same departure as an edited record.
+    if (localhost.length > 0) throw new Refusal(`${RECORD_CHANGED_PREFIX}${[...departures, ...localhost].join('; ')}; the record was changed after CreateContainer, or the profile's file before it`);
   }
   if (departures.length > 0) throw new Refusal(`${RECORD_CHANGED_PREFIX}${departures.join('; ')}${RECORD_CHANGED_SUFFIX}`);
   return request.process;

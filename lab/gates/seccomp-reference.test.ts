@@ -1,7 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Exec } from '../exec.ts';
-import { containerdMismatch, seccompDepartures, seccompReferenceContainerd, seccompReferences, type SeccompProfile, type SeccompReference } from './seccomp-reference.ts';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { localExec } from '../exec.ts';
+import { buildSeccompDefault, containerdMismatch, localhostSeccomp, pinLocalhostProfiles, seccompDepartures, seccompReferenceContainerd, seccompReferences, type SeccompProfile, type SeccompReference } from './seccomp-reference.ts';
 
 const profile = (): SeccompProfile => ({
   defaultAction: 'SCMP_ACT_ERRNO',
@@ -112,5 +116,81 @@ describe('containerdMismatch', () => {
 describe('seccompReferenceContainerd', () => {
   it("reads the containerd release the helper's go.mod requires", async () => {
     assert.match(await seccompReferenceContainerd(), /^v2\.\d+\.\d+$/);
+  });
+});
+
+describe('pinLocalhostProfiles', () => {
+  it('reads every profile under the root, nested and through symlinks, and nothing when the root is absent', async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'il-seccomp-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    await mkdir(join(root, 'team'), { recursive: true });
+    await writeFile(join(root, 'a.json'), '{"defaultAction":"SCMP_ACT_ERRNO"}');
+    await writeFile(join(root, 'team', 'b.json'), '{"defaultAction":"SCMP_ACT_KILL"}');
+    await symlink(join(root, 'a.json'), join(root, 'link.json'));
+    const pinned = pinLocalhostProfiles(root);
+    assert.deepEqual([...pinned.keys()].sort(), [join(root, 'a.json'), join(root, 'link.json'), join(root, 'team', 'b.json')]);
+    assert.equal(pinned.get(join(root, 'team', 'b.json'))!.toString(), '{"defaultAction":"SCMP_ACT_KILL"}');
+    assert.equal(pinLocalhostProfiles(join(root, 'absent')).size, 0);
+  });
+});
+
+describe('localhostSeccomp', () => {
+  const answer = { containerd: 'v2.1.9', profile: profile() };
+  const recording = () => {
+    const inputs: string[] = [];
+    const exec: Exec = {
+      async run(argv, options) {
+        inputs.push(`${argv.join(' ')} < ${options?.input?.toString() ?? ''}`);
+        return { exitCode: 0, stdout: Buffer.from(JSON.stringify(answer)), stderr: '' };
+      },
+    };
+    return { exec, inputs };
+  };
+
+  it('asks the helper about the bytes pinned for the path, once per content, never about the file as it is now', async () => {
+    const { exec, inputs } = recording();
+    const pinned = new Map([['/var/lib/kubelet/seccomp/a.json', Buffer.from('A')], ['/var/lib/kubelet/seccomp/b.json', Buffer.from('A')]]);
+    const reference = localhostSeccomp(() => '/helper', pinned, exec);
+    assert.deepEqual(await reference('/var/lib/kubelet/seccomp/a.json'), answer);
+    await reference('/var/lib/kubelet/seccomp/./b.json');
+    assert.deepEqual(inputs, ['/helper --localhost < A']);
+  });
+
+  it('rejects a path that was not pinned, naming what was', async () => {
+    const { exec, inputs } = recording();
+    const reference = localhostSeccomp(() => '/helper', new Map([['/var/lib/kubelet/seccomp/a.json', Buffer.from('A')]]), exec);
+    await assert.rejects(reference('/var/lib/kubelet/seccomp/new.json'), /new\.json was not under \/var\/lib\/kubelet\/seccomp when the gate daemon started \(it pinned \/var\/lib\/kubelet\/seccomp\/a\.json\)/);
+    await assert.rejects(reference('/tmp/elsewhere.json'), /was not under/);
+    assert.equal(inputs.length, 0);
+  });
+
+  it('names the Localhost profile in a departure', () => {
+    const loosened = profile();
+    loosened.syscalls!.push({ names: ['unshare'], action: 'SCMP_ACT_ALLOW' });
+    const [d] = seccompDepartures(loosened, answer, '/var/lib/kubelet/seccomp/a.json');
+    assert.match(d!, /is not the Localhost profile \/var\/lib\/kubelet\/seccomp\/a\.json the request CRI holds asks for, as containerd v2\.1\.9 loads the bytes the gate pinned/);
+    assert.match(d!, /rules the profile does not have: unshare SCMP_ACT_ALLOW/);
+  });
+});
+
+describe('the seccomp-default helper, built from containerd\'s module', () => {
+  it('gives the RuntimeDefault profile, and a Localhost profile as containerd loads it (unknown fields dropped; not JSON: an error)', async () => {
+    const helper = await buildSeccompDefault();
+    const run = async (args: string[], input?: string) => localExec.run([helper, ...args], { timeoutMs: 30_000, ...(input === undefined ? {} : { input }) });
+    const byDefault = await run(['CAP_CHOWN']);
+    assert.equal(byDefault.exitCode, 0, byDefault.stderr);
+    const d = JSON.parse(byDefault.stdout.toString()) as SeccompReference;
+    assert.equal(d.containerd, await seccompReferenceContainerd());
+    assert.equal(d.profile.defaultAction, 'SCMP_ACT_ERRNO');
+    // Without CAP_SYS_ADMIN the default profile does not allow unshare.
+    assert.ok(!d.profile.syscalls!.some((r) => r.action === 'SCMP_ACT_ALLOW' && r.names?.includes('unshare') && !r.args?.length));
+
+    const local = await run(['--localhost'], '{"defaultAction":"SCMP_ACT_ERRNO","note":"dropped","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","x":1}]}');
+    assert.equal(local.exitCode, 0, local.stderr);
+    assert.deepEqual(JSON.parse(local.stdout.toString()).profile, { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] });
+
+    const broken = await run(['--localhost'], 'not json');
+    assert.equal(broken.exitCode, 1);
+    assert.match(broken.stderr, /decoding seccomp profile failed/);
   });
 });

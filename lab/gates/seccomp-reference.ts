@@ -15,16 +15,27 @@
  * containerd module go.mod pins (the version the lab's nodes run) and
  * installed on the node like the gate's other helpers, pinned.
  *
- * Host side: buildSeccompDefault. Node side (the gate daemon):
- * seccompReferences and seccompDepartures.
+ * A container that asks for a Localhost profile gets what containerd's
+ * `WithProfile` makes of the file the kubelet names, read at
+ * CreateContainer. Root can rewrite that file (or mount another over it)
+ * before a protected container is created, and the record then carries the
+ * loosened profile with nothing to tell it from the real one. The gate
+ * daemon reads every profile under the kubelet's seccomp directory once, at
+ * its start (pinLocalhostProfiles), and holds the record to what the same
+ * helper, running containerd's `WithProfile`, makes of those bytes.
+ *
+ * Host side: buildSeccompDefault, containerdMismatch. Node side (the gate
+ * daemon): seccompReferences, pinLocalhostProfiles, localhostSeccomp and
+ * seccompDepartures.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, normalize } from 'node:path';
 import { LabError } from '../errors.ts';
 import { localExec, type Exec } from '../exec.ts';
 import { CACHE_ROOT } from '../host-cache.ts';
+import { KUBELET_SECCOMP_ROOT } from '../cri/types.ts';
 import type { GateErrorCode } from './config.ts';
 import type { PinnedProgram } from './pins.ts';
 
@@ -139,12 +150,74 @@ export function seccompReferences(program: PinnedProgram, exec: Exec = localExec
   };
 }
 
-async function ask(program: PinnedProgram, exec: Exec, bounding: readonly string[]): Promise<SeccompReference> {
-  const r = await exec.run([program(), ...bounding], { timeoutMs: 10_000 });
+async function ask(program: PinnedProgram, exec: Exec, args: readonly string[], input?: Buffer): Promise<SeccompReference> {
+  const r = await exec.run([program(), ...args], { timeoutMs: 10_000, ...(input ? { input } : {}) });
   if (r.exitCode !== 0) throw new Error(`${SECCOMP_DEFAULT} exited ${r.exitCode}: ${r.stderr.trim()}`);
   const answer = JSON.parse(r.stdout.toString()) as Partial<SeccompReference>;
   if (typeof answer.containerd !== 'string' || !answer.profile || typeof answer.profile !== 'object') throw new Error(`${SECCOMP_DEFAULT} answered without a containerd version and a profile`);
   return answer as SeccompReference;
+}
+
+/** Where the kubelet keeps Localhost seccomp profiles (lab/cri/types.ts). */
+export const LOCALHOST_SECCOMP_ROOT = KUBELET_SECCOMP_ROOT;
+/** Bounds on what the daemon reads there at its start. */
+const MAX_PROFILES = 1000;
+const MAX_PROFILE_BYTES = 1 << 20;
+
+/**
+ * Every Localhost profile the node holds now, by path: the daemon reads
+ * them once, at its start, as it pins the OCI runtime. A profile rewritten
+ * later (by root on the node, or over it with a bind mount) changes what
+ * containerd loads into the next container's record, not what the gate holds
+ * that record to. Unreadable or oversized files are left out, so a container
+ * naming them is refused. Absent directory: none.
+ */
+export function pinLocalhostProfiles(root = LOCALHOST_SECCOMP_ROOT, read: (path: string) => Buffer = readFileSync): Map<string, Buffer> {
+  const pinned = new Map<string, Buffer>();
+  let entries;
+  try {
+    entries = readdirSync(root, { recursive: true, withFileTypes: true });
+  } catch {
+    return pinned;
+  }
+  for (const e of entries) {
+    if (pinned.size >= MAX_PROFILES) break;
+    const path = join(e.parentPath, e.name);
+    try {
+      // containerd's os.ReadFile follows a symlink; so does this.
+      const st = statSync(path);
+      if (st.isFile() && st.size <= MAX_PROFILE_BYTES) pinned.set(path, read(path));
+    } catch {
+      // gone or unreadable: not pinned
+    }
+  }
+  return pinned;
+}
+
+/** A Localhost profile's reference: what containerd makes of the bytes pinned for its path. */
+export type LocalhostSeccomp = (path: string) => Promise<SeccompReference>;
+
+/**
+ * containerd's load (contrib/seccomp `WithProfile`, through the pinned
+ * helper's `--localhost`) of the bytes `pinned` holds for a path, one run
+ * per distinct content. Rejects, naming why, when the path was not pinned.
+ */
+export function localhostSeccomp(program: PinnedProgram, pinned: ReadonlyMap<string, Buffer>, exec: Exec = localExec): LocalhostSeccomp {
+  const known = new Map<string, Promise<SeccompReference>>();
+  return async (path) => {
+    const bytes = pinned.get(normalize(path));
+    if (!bytes) {
+      throw new Error(`the Localhost profile ${path} was not under ${LOCALHOST_SECCOMP_ROOT} when the gate daemon started (it pinned ${pinned.size === 0 ? 'none' : [...pinned.keys()].join(', ')})`);
+    }
+    const key = createHash('sha256').update(bytes).digest('hex');
+    let answer = known.get(key);
+    if (!answer) {
+      answer = ask(program, exec, ['--localhost'], bytes);
+      known.set(key, answer);
+      answer.catch(() => known.delete(key));
+    }
+    return answer;
+  };
 }
 
 /** Each rule as `name action[ args]`: a rule's names are one syscall each, whatever rule they came in. */
@@ -158,14 +231,17 @@ function ruleLines(profile: SeccompProfile | null | undefined): Set<string> {
 }
 
 /**
- * Where a RuntimeDefault container's recorded profile departs from
- * containerd's own for its bounding set: one sentence, or none when the two
- * are the same JSON (the order of the rules included, since containerd writes
- * them in one order for one set).
+ * Where a container's recorded profile departs from its reference
+ * (containerd's RuntimeDefault for its bounding set, or containerd's load of
+ * the pinned Localhost profile `localhost` names): one sentence, or none when
+ * the two are the same JSON (the order of the rules included, since
+ * containerd writes them in one order).
  */
-export function seccompDepartures(recorded: SeccompProfile | null | undefined, reference: SeccompReference): string[] {
+export function seccompDepartures(recorded: SeccompProfile | null | undefined, reference: SeccompReference, localhost?: string): string[] {
   if (JSON.stringify(recorded ?? null) === JSON.stringify(reference.profile)) return [];
-  const what = `containerd ${reference.containerd}'s RuntimeDefault profile for the container's capabilities, which the request CRI holds asks for`;
+  const what = localhost
+    ? `the Localhost profile ${localhost} the request CRI holds asks for, as containerd ${reference.containerd} loads the bytes the gate pinned at its start`
+    : `containerd ${reference.containerd}'s RuntimeDefault profile for the container's capabilities, which the request CRI holds asks for`;
   if (!recorded) return [`linux.seccomp missing in containerd's record, where ${what} belongs`];
   const differences: string[] = [];
   for (const key of ['defaultAction', 'defaultErrnoRet', 'architectures', 'listenerPath', 'listenerMetadata', 'flags'] as const) {

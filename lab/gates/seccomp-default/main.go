@@ -8,14 +8,24 @@
 //
 // usage: seccomp-default [CAP_NAME ...]
 //
+//	seccomp-default --localhost < PROFILE
+//
+// With --localhost it prints instead the profile containerd's CRI writes for
+// a container that asks for a Localhost profile whose file holds the bytes
+// on stdin: containerd's own contrib/seccomp.WithProfile, which CRI calls
+// with the file's path, run on a temporary file holding them. The start gate passes the bytes it
+// pinned when it started, so what a rewritten file would give is told apart.
+//
 // It prints {"containerd": VERSION, "profile": PROFILE}, VERSION being the
 // containerd module it was built with, so that a node running another
 // containerd is told apart from a changed profile.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 
@@ -24,19 +34,57 @@ import (
 )
 
 func main() {
-	caps := os.Args[1:]
-	if caps == nil {
-		caps = []string{}
+	var profile *specs.LinuxSeccomp
+	if len(os.Args) == 2 && os.Args[1] == "--localhost" {
+		profile = localhost()
+	} else {
+		caps := os.Args[1:]
+		if caps == nil {
+			caps = []string{}
+		}
+		spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}}
+		profile = seccomp.DefaultProfile(spec)
 	}
-	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}}
 	out := struct {
 		Containerd string              `json:"containerd"`
 		Profile    *specs.LinuxSeccomp `json:"profile"`
-	}{containerdVersion(), seccomp.DefaultProfile(spec)}
+	}{containerdVersion(), profile}
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
-		fmt.Fprintf(os.Stderr, "seccomp-default: %v\n", err)
-		os.Exit(1)
+		fail(err)
 	}
+}
+
+// localhost runs containerd's WithProfile on a file holding stdin's bytes:
+// WithProfile takes a path, and stdin may be a socket, which cannot be opened
+// by its /dev/stdin name.
+func localhost() *specs.LinuxSeccomp {
+	data, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fail(err)
+	}
+	f, err := os.CreateTemp("", "seccomp-localhost-*.json")
+	if err != nil {
+		fail(err)
+	}
+	// fail exits without running deferred calls: the file goes first.
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	spec := &specs.Spec{Linux: &specs.Linux{}}
+	if err == nil {
+		err = seccomp.WithProfile(f.Name())(context.Background(), nil, nil, spec)
+	}
+	os.Remove(f.Name())
+	if err != nil {
+		fail(err)
+	}
+	return spec.Linux.Seccomp
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "seccomp-default: %v\n", err)
+	os.Exit(1)
 }
 
 // containerdVersion is the version of the containerd module this program was built with.
