@@ -14,15 +14,17 @@ Feature: Node integrity gates admit only what the signature covers
     Then the workload "<workload>" runs
 
     Examples:
-      | workload              | profile   |
-      | system-agent          | vanilla   |
-      | system-agent          | integrity |
-      | agent-as-user         | vanilla   |
-      | agent-as-user         | integrity |
-      | agent-seccomp-default | vanilla   |
-      | agent-seccomp-default | integrity |
-      | agent-with-limits     | vanilla   |
-      | agent-with-limits     | integrity |
+      | workload                | profile   |
+      | system-agent            | vanilla   |
+      | system-agent            | integrity |
+      | agent-as-user           | vanilla   |
+      | agent-as-user           | integrity |
+      | agent-seccomp-default   | vanilla   |
+      | agent-seccomp-default   | integrity |
+      | agent-seccomp-localhost | vanilla   |
+      | agent-seccomp-localhost | integrity |
+      | agent-with-limits       | vanilla   |
+      | agent-with-limits       | integrity |
 
   @any-substrate
   Scenario Outline: <attack> (<profile>)
@@ -32,47 +34,51 @@ Feature: Node integrity gates admit only what the signature covers
     Then the attack has the outcome expected on this profile
 
     Examples:
-      | attack                                    | signed                | profile   |
-      | layer-tamper-before-start                 | system-agent          | vanilla   |
-      | layer-tamper-before-start                 | system-agent          | integrity |
-      | layer-swap-with-sidecar                   | system-agent          | vanilla   |
-      | layer-swap-with-sidecar                   | system-agent          | integrity |
-      | forged-mount-on-snapshot                  | system-agent          | vanilla   |
-      | forged-mount-on-snapshot                  | system-agent          | integrity |
-      | image-config-tamper                       | system-agent          | vanilla   |
-      | image-config-tamper                       | system-agent          | integrity |
-      | image-retag-before-start                  | system-agent          | vanilla   |
-      | image-retag-before-start                  | system-agent          | integrity |
-      | side-loaded-pause-image                   | system-agent          | vanilla   |
-      | side-loaded-pause-image                   | system-agent          | integrity |
-      | another-signed-image-under-protected-name | system-agent          | vanilla   |
-      | another-signed-image-under-protected-name | system-agent          | integrity |
-      | rollback-to-older-signed-release          | system-agent          | vanilla   |
-      | rollback-to-older-signed-release          | system-agent          | integrity |
-      | ungated-by-forged-bundle-namespace        | system-agent          | vanilla   |
-      | ungated-by-forged-bundle-namespace        | system-agent          | integrity |
-      | ungated-by-updated-containerd-record      | system-agent          | vanilla   |
-      | ungated-by-updated-containerd-record      | system-agent          | integrity |
-      | command-rewritten-in-containerd-record    | system-agent          | vanilla   |
-      | command-rewritten-in-containerd-record    | system-agent          | integrity |
-      | hook-added-in-containerd-record           | system-agent          | vanilla   |
-      | hook-added-in-containerd-record           | system-agent          | integrity |
-      | capabilities-added-in-containerd-record   | system-agent          | vanilla   |
-      | capabilities-added-in-containerd-record   | system-agent          | integrity |
-      | node-network-in-containerd-record         | system-agent          | vanilla   |
-      | node-network-in-containerd-record         | system-agent          | integrity |
-      | writable-sysfs-in-containerd-record       | system-agent          | vanilla   |
-      | writable-sysfs-in-containerd-record       | system-agent          | integrity |
-      | root-user-in-containerd-record            | agent-as-user         | vanilla   |
-      | root-user-in-containerd-record            | agent-as-user         | integrity |
-      | root-group-added-in-containerd-record     | agent-as-user         | vanilla   |
-      | root-group-added-in-containerd-record     | agent-as-user         | integrity |
-      | sysctl-added-in-containerd-record         | system-agent          | vanilla   |
-      | sysctl-added-in-containerd-record         | system-agent          | integrity |
-      | core-limit-raised-in-containerd-record    | system-agent          | vanilla   |
-      | core-limit-raised-in-containerd-record    | system-agent          | integrity |
-      | seccomp-loosened-in-containerd-record     | agent-seccomp-default | vanilla   |
-      | seccomp-loosened-in-containerd-record     | agent-seccomp-default | integrity |
+      | attack                                          | signed                  | profile   |
+      | layer-tamper-before-start                       | system-agent            | vanilla   |
+      | layer-tamper-before-start                       | system-agent            | integrity |
+      | layer-swap-with-sidecar                         | system-agent            | vanilla   |
+      | layer-swap-with-sidecar                         | system-agent            | integrity |
+      | forged-mount-on-snapshot                        | system-agent            | vanilla   |
+      | forged-mount-on-snapshot                        | system-agent            | integrity |
+      | image-config-tamper                             | system-agent            | vanilla   |
+      | image-config-tamper                             | system-agent            | integrity |
+      | image-retag-before-start                        | system-agent            | vanilla   |
+      | image-retag-before-start                        | system-agent            | integrity |
+      | side-loaded-pause-image                         | system-agent            | vanilla   |
+      | side-loaded-pause-image                         | system-agent            | integrity |
+      | another-signed-image-under-protected-name       | system-agent            | vanilla   |
+      | another-signed-image-under-protected-name       | system-agent            | integrity |
+      | rollback-to-older-signed-release                | system-agent            | vanilla   |
+      | rollback-to-older-signed-release                | system-agent            | integrity |
+      | ungated-by-forged-bundle-namespace              | system-agent            | vanilla   |
+      | ungated-by-forged-bundle-namespace              | system-agent            | integrity |
+      | ungated-by-updated-containerd-record            | system-agent            | vanilla   |
+      | ungated-by-updated-containerd-record            | system-agent            | integrity |
+      | command-rewritten-in-containerd-record          | system-agent            | vanilla   |
+      | command-rewritten-in-containerd-record          | system-agent            | integrity |
+      | hook-added-in-containerd-record                 | system-agent            | vanilla   |
+      | hook-added-in-containerd-record                 | system-agent            | integrity |
+      | capabilities-added-in-containerd-record         | system-agent            | vanilla   |
+      | capabilities-added-in-containerd-record         | system-agent            | integrity |
+      | node-network-in-containerd-record               | system-agent            | vanilla   |
+      | node-network-in-containerd-record               | system-agent            | integrity |
+      | writable-sysfs-in-containerd-record             | system-agent            | vanilla   |
+      | writable-sysfs-in-containerd-record             | system-agent            | integrity |
+      | root-user-in-containerd-record                  | agent-as-user           | vanilla   |
+      | root-user-in-containerd-record                  | agent-as-user           | integrity |
+      | root-group-added-in-containerd-record           | agent-as-user           | vanilla   |
+      | root-group-added-in-containerd-record           | agent-as-user           | integrity |
+      | sysctl-added-in-containerd-record               | system-agent            | vanilla   |
+      | sysctl-added-in-containerd-record               | system-agent            | integrity |
+      | core-limit-raised-in-containerd-record          | system-agent            | vanilla   |
+      | core-limit-raised-in-containerd-record          | system-agent            | integrity |
+      | seccomp-loosened-in-containerd-record           | agent-seccomp-default   | vanilla   |
+      | seccomp-loosened-in-containerd-record           | agent-seccomp-default   | integrity |
+      | seccomp-localhost-loosened-in-containerd-record | agent-seccomp-localhost | vanilla   |
+      | seccomp-localhost-loosened-in-containerd-record | agent-seccomp-localhost | integrity |
+      | seccomp-localhost-profile-overmounted           | agent-seccomp-localhost | vanilla   |
+      | seccomp-localhost-profile-overmounted           | agent-seccomp-localhost | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

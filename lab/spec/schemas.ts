@@ -302,6 +302,7 @@ export const TECHNIQUES = [
   'containerd-record-sysctls',
   'containerd-record-rlimits',
   'containerd-record-seccomp',
+  'localhost-seccomp-overmount',
   'content-store-layer-tamper',
   'content-store-config-tamper',
   'forged-layer-mount',

@@ -49,7 +49,7 @@
  *
  * - `containerd-record-seccomp` adds a rule allowing `unshare` to the
  *   record's seccomp profile of a container that asked CRI for
- *   RuntimeDefault, and leaves the profile's default action ("deny") as it
+ *   RuntimeDefault (or a Localhost profile that denies it), and leaves the profile's default action ("deny") as it
  *   was. containerd's default profile gives `unshare` only to a container
  *   with CAP_SYS_ADMIN; with the rule, the container's processes make user
  *   namespaces, the way into most kernel privilege escalations
@@ -284,8 +284,14 @@ export const containerdRecordRlimits: Technique = {
 };
 
 /** The syscall a RuntimeDefault profile gives only to a container with CAP_SYS_ADMIN, and how the effect is shown. */
-const UNSHARE = 'unshare';
-const UNSHARE_USER_NAMESPACE = ['/bin/busybox', 'unshare', '-U', 'true'];
+export const UNSHARE = 'unshare';
+export const UNSHARE_USER_NAMESPACE = ['/bin/busybox', 'unshare', '-U', 'true'];
+
+/** Makes a user namespace in the container, run by the harness (and listed as its command, so no alert about it earns a verdict). */
+export async function tryUserNamespace(node: LabNodeHandle, containerId: string, harnessCommands: HarnessCommand[]): Promise<{ argv: string[]; exitCode: number; stderr: string }> {
+  const r = await harnessExec(node, containerId, 'make a user namespace in the container', UNSHARE_USER_NAMESPACE, harnessCommands);
+  return { argv: UNSHARE_USER_NAMESPACE, exitCode: r.exitCode, stderr: r.stderr.toString().trim() };
+}
 
 export const containerdRecordSeccomp: Technique = {
   name: 'containerd-record-seccomp',
@@ -293,7 +299,7 @@ export const containerdRecordSeccomp: Technique = {
     const { start, evidence } = await startWithRecordEdited({ node, workload, pods }, (spec: EditableSpec) => {
       const seccomp = (spec.linux ??= {}).seccomp;
       if (!seccomp || !seccomp.defaultAction || seccomp.defaultAction === 'SCMP_ACT_ALLOW') {
-        throw new LabError<AttackErrorCode>('ATTACK_FAILED', `containerd's record of ${workload.metadata.name} has no denying seccomp profile (${JSON.stringify(seccomp ?? null).slice(0, 80)}): the workload must ask for RuntimeDefault for this attack to mean anything`);
+        throw new LabError<AttackErrorCode>('ATTACK_FAILED', `containerd's record of ${workload.metadata.name} has no denying seccomp profile (${JSON.stringify(seccomp ?? null).slice(0, 80)}): the workload must ask for a denying profile (RuntimeDefault, or a Localhost one) for this attack to mean anything`);
       }
       const rulesBefore = (seccomp.syscalls ?? []).length;
       seccomp.syscalls = [...(seccomp.syscalls ?? []), { names: [UNSHARE], action: 'SCMP_ACT_ALLOW' }];
@@ -305,11 +311,11 @@ export const containerdRecordSeccomp: Technique = {
     }
     await firstProcess(node, start, `${UNSHARE} allowed`);
     const harnessCommands: HarnessCommand[] = [];
-    const r = await harnessExec(node, start.pod.containers[0]!.id, 'make a user namespace in the container', UNSHARE_USER_NAMESPACE, harnessCommands);
-    evidence.inContainer = { argv: UNSHARE_USER_NAMESPACE, exitCode: r.exitCode, stderr: r.stderr.toString().trim() };
+    const r = await tryUserNamespace(node, start.pod.containers[0]!.id, harnessCommands);
+    evidence.inContainer = r;
     if (r.exitCode === 0) {
-      return { harnessCommands, effect: true, reason: `${name} started, and a process in it made a user namespace (${UNSHARE_USER_NAMESPACE.join(' ')} exited 0), which containerd's RuntimeDefault profile its pod spec asks for denies it`, evidence };
+      return { harnessCommands, effect: true, reason: `${name} started, and a process in it made a user namespace (${UNSHARE_USER_NAMESPACE.join(' ')} exited 0), which the seccomp profile its pod spec asks for denies it`, evidence };
     }
-    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with ${UNSHARE} allowed in its record's seccomp profile, but ${UNSHARE_USER_NAMESPACE.join(' ')} in it exited ${r.exitCode} (${r.stderr.toString().trim()}): the edit did not reach runc, or this kernel refuses user namespaces`);
+    throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with ${UNSHARE} allowed in its record's seccomp profile, but ${UNSHARE_USER_NAMESPACE.join(' ')} in it exited ${r.exitCode} (${r.stderr}): the edit did not reach runc, or this kernel refuses user namespaces`);
   },
 };

@@ -15,6 +15,7 @@ import { containerdRecordUpdate } from './containerd-record-update.ts';
 import { containerdRecordCommand } from './containerd-record-command.ts';
 import { containerdRecordHook } from './containerd-record-hook.ts';
 import { containerdRecordCapabilities, containerdRecordGroups, containerdRecordNamespace, containerdRecordRlimits, containerdRecordSeccomp, containerdRecordSysctls, containerdRecordUser, containerdRecordWritableSysfs } from './containerd-record-privileges.ts';
+import { localhostSeccompOvermount } from './localhost-seccomp-overmount.ts';
 import { bundleMountDeclare } from './bundle-mount-declare.ts';
 import { recordMountDeclare } from './record-mount-declare.ts';
 import { contentStoreConfigTamper, contentStoreLayerTamper } from './content-store-tamper.ts';
@@ -86,6 +87,7 @@ const implemented: Technique[] = [
   containerdRecordSysctls,
   containerdRecordRlimits,
   containerdRecordSeccomp,
+  localhostSeccompOvermount,
   bundleMountDeclare,
   recordMountDeclare,
   contentStoreLayerTamper,
