@@ -36,6 +36,10 @@ Feature: The mount watchdog catches overmounts in running protected containers
       | etc-tmpfs-resolver-enforced        | d8-agent     | integrity |
       | resolv-conf-rewrite-on-node        | system-agent | vanilla   |
       | resolv-conf-rewrite-on-node        | system-agent | integrity |
+      | hosts-rewrite-on-node              | system-agent | vanilla   |
+      | hosts-rewrite-on-node              | system-agent | integrity |
+      | hostname-rewrite-on-node           | system-agent | vanilla   |
+      | hostname-rewrite-on-node           | system-agent | integrity |
 
   Scenario Outline: an overmount in a second mount namespace of the container, invisible to its init (<profile>)
     Given a lab node with the "<profile>" profile

@@ -24,6 +24,7 @@ export const ATTACK_TECHNIQUES: Readonly<Record<string, string>> = {
   'T1562.006': 'Impair Defenses: Indicator Blocking',
   'T1562.012': 'Impair Defenses: Disable or Modify Linux Audit System',
   'T1565.001': 'Data Manipulation: Stored Data Manipulation',
+  T1557: 'Adversary-in-the-Middle',
   'T1574.006': 'Hijack Execution Flow: Dynamic Linker Hijacking',
   T1609: 'Container Administration Command',
   T1610: 'Deploy Container',
