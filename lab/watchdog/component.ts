@@ -193,12 +193,14 @@ export async function awaitWatchdogAlerts(
  * interval; a layer edit within one re-verification period. Nothing to wait
  * for without a watchdog, or when it does not watch the namespace.
  */
-export function watchdogGraceMs(node: Pick<LabNodeHandle, 'components'>, what: 'mount' | 'layer' | 'second-namespace' | 'remount', namespace?: string): number {
+export function watchdogGraceMs(node: Pick<LabNodeHandle, 'components'>, what: 'mount' | 'layer' | 'second-namespace' | 'remount' | 'defence', namespace?: string): number {
   const w = watchdogOf(node);
   if (!w || (namespace !== undefined && !modeFor(w.config, namespace))) return 0;
   const c = w.config;
   // A second mount namespace, and a remount (new options, no mount event), are seen by the full scan only (fanotify marks the init's, and reports attach and detach).
   if (what === 'second-namespace' || what === 'remount') return c.fullScanIntervalMs + 2000;
+  // The files the node gates are made of (and the Localhost profiles) are compared every fifth poll.
+  if (what === 'defence') return c.pollIntervalMs * 5 + 2000;
   return what === 'layer' ? c.reverify.minIntervalMs + 5000 : Math.max(c.pollIntervalMs, c.discoveryIntervalMs) + 2000;
 }
 

@@ -5,7 +5,7 @@ import type { Exec } from '../exec.ts';
 import type { ActivityRecord, WatchdogAlert } from './alerts.ts';
 import { resolveConfig } from './config.ts';
 import { CONFIRM_MS, parseTaskList, WatchdogDaemon, type DaemonDeps } from './daemon.ts';
-import { takePins } from './defences.ts';
+import { takePins, defenceFiles } from './defences.ts';
 import type { OciSpec } from './expected.ts';
 import { gatedSpec } from '../gates/bundle-spec.ts';
 import type { RecordedSpec } from '../gates/containerd-records.ts';
@@ -268,6 +268,26 @@ describe('WatchdogDaemon', () => {
       h.node.files.set('/etc/containerd/config.toml', 'no wrapper');
       h.daemon.checkDefences();
       assert.equal(changed().length, 2);
+      h.daemon.stop();
+    });
+  });
+
+  describe('when a Localhost seccomp profile the lab pinned is loosened on the node', () => {
+    it('alerts naming the profile file, which any tier of container may name', async () => {
+      const profile = '/var/lib/kubelet/seccomp/integrity-lab/strict.json';
+      const node = new FakeNode();
+      node.files.set(profile, '{"defaultAction":"SCMP_ACT_ERRNO"}');
+      const pinsFile = resolveConfig({ namespaces: [{ match: 'kube-system', mode: 'detect' }] }).pinsFile;
+      node.files.set(pinsFile, JSON.stringify(takePins((p) => node.readBytes(p), '/etc/integrity-lab/gates.json', new Date('2026-11-22T12:00:00Z'), defenceFiles([profile]))));
+      const h = harness('detect', node);
+      await h.daemon.start();
+      h.daemon.checkDefences();
+      const changed = () => h.alerts().filter((a) => a.reasons.includes('defence-changed'));
+      assert.deepEqual(changed(), []);
+      h.node.files.set(profile, '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["unshare"],"action":"SCMP_ACT_ALLOW"}]}');
+      h.daemon.checkDefences();
+      assert.deepEqual(changed().map((a) => a.defence?.file), [profile]);
+      assert.match(changed()[0]!.reason, /a Localhost seccomp profile .*of any tier\) \(\/var\/lib\/kubelet\/seccomp\/integrity-lab\/strict\.json\) changed since the lab pinned it/);
       h.daemon.stop();
     });
   });

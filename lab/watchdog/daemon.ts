@@ -27,7 +27,7 @@ import { tierOf } from '../gates/tiers.ts';
 import type { ActivityKind, ActivityRecord, NotifyMode, ScanTrigger, WatchdogAlert } from './alerts.ts';
 import { ReadBudget, Semaphore } from './budget.ts';
 import { modeFor, type WatchdogConfig, type WatchdogMode } from './config.ts';
-import { changedDefences, CTR_PATH, fingerprint, parsePins, ungatedReason, type Fingerprints } from './defences.ts';
+import { changedDefences, CTR_PATH, fingerprint, parsePins, pinnedDefenceFiles, ungatedReason, type Fingerprints } from './defences.ts';
 import { diffMounts, type MountFinding } from './diff.ts';
 import { globMatch } from '../gates/config.ts';
 import { deriveExpectation, deriveRootfs, type MountExpectation, type OciSpec } from './expected.ts';
@@ -909,7 +909,8 @@ export class WatchdogDaemon {
   /** Reports each change of a file the node gates are made of, once per new content. */
   checkDefences(): void {
     if (this.#defencePins.size === 0) return;
-    for (const c of changedDefences(this.#defencePins, fingerprint((p) => this.deps.view.readBytes(p)))) {
+    const files = pinnedDefenceFiles(this.#defencePins);
+    for (const c of changedDefences(this.#defencePins, fingerprint((p) => this.deps.view.readBytes(p), files), files)) {
       const key = `${c.path}:${c.now}`;
       if (this.#defenceReported.has(key)) continue;
       this.#defenceReported.add(key);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { changedDefences, configToRun, fingerprint, parsePins, takePins, ungatedReason } from './defences.ts';
+import { changedDefences, configToRun, defenceFiles, fingerprint, parsePins, pinnedDefenceFiles, takePins, ungatedReason } from './defences.ts';
 import { modeFor, parseWatchdogConfig, resolveConfig } from './config.ts';
 import { sample } from './test-samples.ts';
 
@@ -93,5 +93,15 @@ describe('configToRun', () => {
     it('is an invalid pin file, naming the field', () => {
       assert.throws(() => parsePins(JSON.stringify({ ...pins, watchdogConfig: { namespaces: [] } }), 'pins.json'), /pins.json: watchdogConfig: expected the text of watchdog.json/);
     });
+  });
+});
+
+describe('defenceFiles / pinnedDefenceFiles', () => {
+  it('adds the Localhost profiles to the gates\' files, once each, and finds them again from the pins', () => {
+    const files = defenceFiles(['/var/lib/kubelet/seccomp/a.json', '/usr/bin/runc']);
+    assert.equal(files.filter((f) => f.path === '/usr/bin/runc').length, 1);
+    assert.match(files.find((f) => f.path === '/var/lib/kubelet/seccomp/a.json')!.what, /Localhost seccomp profile/);
+    const pins = fingerprint(() => Buffer.from('x'), files);
+    assert.deepEqual(pinnedDefenceFiles(pins), files);
   });
 });

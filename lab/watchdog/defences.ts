@@ -56,6 +56,25 @@ export const DEFENCE_FILES: readonly { path: string; what: string }[] = [
   { path: CTR_PATH, what: "containerd's client, through which the watchdog lists and stops containers" },
 ];
 
+/** What a pinned Localhost seccomp profile is, in an alert. */
+const LOCALHOST_PROFILE = 'a Localhost seccomp profile (containerd loads it into every container whose pod names it, of any tier)';
+
+/**
+ * The files to pin on a node: DEFENCE_FILES, and the Localhost seccomp
+ * profiles it holds (`profiles`, their paths; listed when the pins are
+ * taken, since a node's set is its own). A profile loosened on the node
+ * loosens every container that names it, and the start gate holds only
+ * protected ones to it.
+ */
+export function defenceFiles(profiles: readonly string[] = []): { path: string; what: string }[] {
+  return [...DEFENCE_FILES, ...profiles.filter((p) => !DEFENCE_FILES.some((f) => f.path === p)).map((path) => ({ path, what: LOCALHOST_PROFILE }))];
+}
+
+/** The files a set of pins covers, with why each matters: DEFENCE_FILES, and the rest of what was pinned (the Localhost profiles). */
+export function pinnedDefenceFiles(pinned: Fingerprints): { path: string; what: string }[] {
+  return defenceFiles([...pinned.keys()]);
+}
+
 /** sha256 of each file's bytes, or `missing`. */
 export type Fingerprints = Map<string, string>;
 

@@ -5,7 +5,8 @@ import { dirname } from 'node:path';
 import { localExec } from '../../exec.ts';
 import { describeError } from '../../errors.ts';
 import { loadWatchdogConfig, parseWatchdogConfig, PINS_FILE, WATCHDOG_CONFIG_PATH } from '../config.ts';
-import { configToRun, parsePins, takePins } from '../defences.ts';
+import { configToRun, defenceFiles, parsePins, takePins } from '../defences.ts';
+import { pinLocalhostProfiles } from '../../gates/seccomp-reference.ts';
 import { realDaemonDeps, WatchdogDaemon } from '../daemon.ts';
 import { apiRecords } from '../../gates/containerd-records.ts';
 import { criIdentities } from '../../cri/identity.ts';
@@ -46,7 +47,8 @@ try {
   process.exit(2);
 }
 if (pinOnly) {
-  const pins = takePins((p) => nodeView.readBytes(p), config.gatesConfigFile, new Date(), undefined, process.argv[3] ?? WATCHDOG_CONFIG_PATH);
+  // The node's Localhost seccomp profiles are pinned with the gates' files.
+  const pins = takePins((p) => nodeView.readBytes(p), config.gatesConfigFile, new Date(), defenceFiles([...pinLocalhostProfiles().keys()]), process.argv[3] ?? WATCHDOG_CONFIG_PATH);
   try {
     mkdirSync(dirname(config.pinsFile), { recursive: true, mode: 0o700 });
     writeFileSync(config.pinsFile, JSON.stringify(pins, null, 2), { mode: 0o600, flag: 'wx' });
