@@ -79,6 +79,8 @@ Feature: Node integrity gates admit only what the signature covers
       | seccomp-localhost-loosened-in-containerd-record | agent-seccomp-localhost | integrity |
       | seccomp-localhost-profile-overmounted           | agent-seccomp-localhost | vanilla   |
       | seccomp-localhost-profile-overmounted           | agent-seccomp-localhost | integrity |
+      | seccomp-localhost-profile-overmounted-for-app   | app-seccomp-localhost   | vanilla   |
+      | seccomp-localhost-profile-overmounted-for-app   | app-seccomp-localhost   | integrity |
 
   @any-substrate
   Scenario Outline: an unsigned pull of a protected image (<profile>)

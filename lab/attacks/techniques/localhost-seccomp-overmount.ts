@@ -12,10 +12,13 @@
  * `unshare -U` succeeding in the container, run by the harness (and listed
  * as its command).
  *
- * What must catch it: the start gate, which holds the record's profile to
- * what containerd makes of the bytes the gate daemon pinned for that path
- * at its start (lab/gates/seccomp-reference.ts `pinLocalhostProfiles`).
- * The file's new bytes are not the reference.
+ * What must catch it: for a protected container, the start gate, which
+ * holds the record's profile to what containerd makes of the bytes the gate
+ * daemon pinned for that path at its start (lab/gates/seccomp-reference.ts
+ * `pinLocalhostProfiles`); the file's new bytes are not the reference. For
+ * any container, the watchdog, which compares the node's Localhost profiles
+ * with its lab-start pins (lab/watchdog/defences.ts) and names the file: the
+ * file is the attack's subject.
  *
  * The overmount is undone when the technique ends, whatever happened.
  */
@@ -25,6 +28,7 @@ import type { Technique } from '../technique.ts';
 import { type AttackErrorCode } from './common.ts';
 import { tryUserNamespace, UNSHARE, UNSHARE_USER_NAMESPACE } from './containerd-record-privileges.ts';
 import { containerInitPid, tryStart } from './start.ts';
+import { awaitWatchdogAlerts, watchdogGraceMs } from '../../watchdog/index.ts';
 
 /** Where the loosened copy is kept on the node while it is mounted. */
 const LOOSENED_COPY = '/run/integrity-lab-attack-seccomp.json';
@@ -59,9 +63,13 @@ export const localhostSeccompOvermount: Technique = {
       const now = await node.exec.run(['cat', path]);
       if (!now.stdout.toString().includes(`"${UNSHARE}"`)) throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${path} on the node does not show the added ${UNSHARE} rule after the bind mount`);
 
+      const since = new Date();
       const start = await tryStart(node, workload, pods);
+      // The watchdog compares the profile with its lab-start pin every few seconds: its alert names the file.
+      const grace = watchdogGraceMs(node, 'defence');
+      if (grace) evidence.watchdogAlerts = (await awaitWatchdogAlerts(node, { since, timeoutMs: grace, predicate: (a) => a.defence?.file === path })).map((a) => a.reason);
       if (!start.started) {
-        return { effect: false, reason: `the container did not start (${start.stage}) after its Localhost profile ${path} was loosened on the node (${UNSHARE} allowed): ${start.reason}`, evidence: { ...evidence, refusal: start.reason } };
+        return { effect: false, reason: `the container did not start (${start.stage}) after its Localhost profile ${path} was loosened on the node (${UNSHARE} allowed): ${start.reason}`, evidence: { ...evidence, refusal: start.reason }, subjects: [path] };
       }
       const id = start.pod.containers[0]!.id;
       const { pid, state } = await containerInitPid(node, id);
@@ -70,7 +78,7 @@ export const localhostSeccompOvermount: Technique = {
       const r = await tryUserNamespace(node, id, harnessCommands);
       evidence.inContainer = r;
       if (r.exitCode === 0) {
-        return { harnessCommands, effect: true, reason: `${name} started, and a process in it made a user namespace (${UNSHARE_USER_NAMESPACE.join(' ')} exited 0), which the node's Localhost profile ${path} denies`, evidence };
+        return { harnessCommands, effect: true, reason: `${name} started, and a process in it made a user namespace (${UNSHARE_USER_NAMESPACE.join(' ')} exited 0), which the node's Localhost profile ${path} denies`, evidence, subjects: [path] };
       }
       throw new LabError<AttackErrorCode>('ATTACK_FAILED', `${name} started with ${path} loosened, but ${UNSHARE_USER_NAMESPACE.join(' ')} in it exited ${r.exitCode} (${r.stderr}): containerd did not load the loosened file, or this kernel refuses user namespaces`);
     } finally {
