@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/containerd/containerd/v2 v2.1.9
 	github.com/opencontainers/runtime-spec v1.2.1
+	golang.org/x/sys v0.38.0
 )
 
 require (
@@ -31,7 +32,6 @@ require (
 	github.com/sirupsen/logrus v1.9.3 // indirect
 	go.opencensus.io v0.24.0 // indirect
 	golang.org/x/sync v0.18.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20251029180050-ab9386a59fda // indirect
 	google.golang.org/grpc v1.78.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect

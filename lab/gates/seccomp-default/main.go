@@ -13,7 +13,7 @@
 // With --localhost it prints instead the profile containerd's CRI writes for
 // a container that asks for a Localhost profile whose file holds the bytes
 // on stdin: containerd's own contrib/seccomp.WithProfile, which CRI calls
-// with the file's path, run on a temporary file holding them. The start gate passes the bytes it
+// with the file's path, run on a sealed memfd holding them. The start gate passes the bytes it
 // pinned when it started, so what a rewritten file would give is told apart.
 //
 // It prints {"containerd": VERSION, "profile": PROFILE}, VERSION being the
@@ -31,6 +31,7 @@ import (
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -54,29 +55,34 @@ func main() {
 	}
 }
 
-// localhost runs containerd's WithProfile on a file holding stdin's bytes:
+// localhost runs containerd's WithProfile on a file holding stdin's bytes.
 // WithProfile takes a path, and stdin may be a socket, which cannot be opened
-// by its /dev/stdin name.
+// by its /dev/stdin name. The file is a sealed memfd, not one in /tmp: root
+// on the node could rewrite a temporary file between its write and
+// containerd's read, and so choose the reference; nobody can write a sealed
+// memfd.
 func localhost() *specs.LinuxSeccomp {
 	data, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fail(err)
 	}
-	f, err := os.CreateTemp("", "seccomp-localhost-*.json")
+	fd, err := unix.MemfdCreate("seccomp-localhost", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_NOEXEC_SEAL)
+	if err == unix.EINVAL {
+		// A kernel before 6.3 has no MFD_NOEXEC_SEAL.
+		fd, err = unix.MemfdCreate("seccomp-localhost", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
+		fail(fmt.Errorf("memfd_create: %w", err))
+	}
+	f := os.NewFile(uintptr(fd), "seccomp-localhost")
+	if _, err := f.Write(data); err != nil {
 		fail(err)
 	}
-	// fail exits without running deferred calls: the file goes first.
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		fail(fmt.Errorf("sealing the profile's memfd: %w", err))
 	}
 	spec := &specs.Spec{Linux: &specs.Linux{}}
-	if err == nil {
-		err = seccomp.WithProfile(f.Name())(context.Background(), nil, nil, spec)
-	}
-	os.Remove(f.Name())
-	if err != nil {
+	if err := seccomp.WithProfile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))(context.Background(), nil, nil, spec); err != nil {
 		fail(err)
 	}
 	return spec.Linux.Seccomp
