@@ -38,7 +38,8 @@ import { NodeRegistry, type BuiltImage } from '../images/index.ts';
 import type { Detection, NodeComponent } from '../node/component.ts';
 import { CTR_ANSWERS_WITHIN_30S, environmentWords, type LabNodeHandle } from '../node/handle.ts';
 import { REGISTRY_HOST } from '../node/containerd-config.ts';
-import { LAB_SECCOMP_DIR, stageSeccompProfiles } from '../node/seccomp-profiles.ts';
+import { stageSeccompProfiles } from '../node/seccomp-profiles.ts';
+import { KUBELET_SECCOMP_ROOT } from '../cri/types.ts';
 import { generateLabPki } from '../signer/index.ts';
 import type { Workload } from '../spec/schemas.ts';
 import { podOfWorkload } from '../spec/pod.ts';
@@ -480,7 +481,7 @@ export class KindCluster {
       const labMounts = this.#components.length > 0 ? [{ hostPath: await prepareLabDir(this.#profile, this.#components, stateDir, image, progress, signal), containerPath: KIND_LAB_DIR, readOnly: true }] : [];
       const nodes = kindNodeNames(name, this.#workers).map((container, i) => ({
         role: i === 0 ? ('control-plane' as const) : ('worker' as const),
-        extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }, { hostPath: shareDir, containerPath: shareDir }, ...labMounts, { hostPath: seccompDir, containerPath: LAB_SECCOMP_DIR, readOnly: true }],
+        extraMounts: [{ hostPath: join(stateDir, 'run', container), containerPath: KIND_CONTAINERD_SOCKET_DIR }, { hostPath: shareDir, containerPath: shareDir }, ...labMounts, { hostPath: seccompDir, containerPath: KUBELET_SECCOMP_ROOT, readOnly: true }],
       }));
       for (const n of nodes) await mkdir(n.extraMounts[0]!.hostPath, { recursive: true, mode: 0o700 });
       const auditPolicy = join(stateDir, 'audit-policy.yaml');

@@ -30,7 +30,8 @@ import { generateLabPki, loadLabPki, pkiSigningIdentity, RegistryClient, signIma
 import { ensureNodeImage } from './image.ts';
 import { releaseLeakedLoopDevices } from './loop-devices.ts';
 import { checkNodeRuntime, ensureDockerEngine } from './preflight.ts';
-import { LAB_SECCOMP_DIR, stageSeccompProfiles } from './seccomp-profiles.ts';
+import { stageSeccompProfiles } from './seccomp-profiles.ts';
+import { KUBELET_SECCOMP_ROOT } from '../cri/types.ts';
 
 // testcontainers must not pull its reaper or helper images (no registry).
 process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
@@ -203,7 +204,7 @@ export class LabNode {
           { source: shareDir, target: shareDir },
           // Upperdirs cannot live on the engine's overlayfs: a volume is ext4.
           { source: volume, target: '/var/lib/containerd' },
-          { source: seccompDir, target: LAB_SECCOMP_DIR, mode: 'ro' },
+          { source: seccompDir, target: KUBELET_SECCOMP_ROOT, mode: 'ro' },
           ...(mode === 'privileged' ? [] : [{ source: '/dev', target: '/dev' }]),
         ])
         .withPrivateCgroupNamespace()
