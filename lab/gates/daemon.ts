@@ -23,10 +23,11 @@ import { nodeDeps, runtimeGateMain } from './runtime-gate.ts';
 import { apiRecords, DEFAULT_CONTAINERD_SOCKET, type ContainerdRecords } from './containerd-records.ts';
 import { CreatedTasks } from './created-tasks.ts';
 import { criIdentities, type CriIdentitySource } from '../cri/identity.ts';
+import { KUBELET_SECCOMP_ROOT } from '../cri/types.ts';
 import { RootHashCache } from './layer-check.ts';
 import { loadGatePins, parseLoaderVariables, pinnedProgram, pinnedReader, pinPreload, pinRuntime, runtimeChecker, type DefenceReader, type PinnedProgram, type RuntimeCheck, type RuntimePin } from './pins.ts';
 import { LAYER_BIND } from './layer-mount.ts';
-import { LOCALHOST_SECCOMP_ROOT, localhostSeccomp, pinLocalhostProfiles, SECCOMP_DEFAULT, seccompReferences, type LocalhostSeccomp, type SeccompReferences } from './seccomp-reference.ts';
+import { localhostSeccomp, pinLocalhostProfiles, SECCOMP_DEFAULT, seccompReferences, type LocalhostSeccomp, type SeccompReferences } from './seccomp-reference.ts';
 import { DEFAULT_CAPABILITIES } from './cri-request.ts';
 import { pinRuntimeLibraries } from './runtime-libraries.ts';
 import { GATE_CONFIG_PATH, loadGateConfig, loadTrustedRootsPem } from './config.ts';
@@ -228,7 +229,7 @@ export function startDaemon(socketPath = GATE_SOCKET): void {
   }, 250).unref();
   process.stdout.write(runtimePin instanceof Error ? `integrity gate daemon: ${runtimePin.message}; every protected container is refused\n` : `integrity gate daemon: OCI runtime ${runtimePin.path} pinned (sha256 ${runtimePin.sha256})\n`);
   for (const l of libraries) process.stdout.write(l instanceof Error ? `integrity gate daemon: ${l.message}; every protected container is refused\n` : `integrity gate daemon: ${l.path} pinned (sha256 ${l.sha256}), loaded into the OCI runtime\n`);
-  process.stdout.write(`integrity gate daemon: ${localhostProfiles.size} Localhost seccomp profile(s) pinned under ${LOCALHOST_SECCOMP_ROOT}${localhostProfiles.size ? `: ${[...localhostProfiles.keys()].join(', ')}` : ''}\n`);
+  process.stdout.write(`integrity gate daemon: ${localhostProfiles.size} Localhost seccomp profile(s) pinned under ${KUBELET_SECCOMP_ROOT}${localhostProfiles.size ? `: ${[...localhostProfiles.keys()].join(', ')}` : ''}\n`);
   process.stdout.write(pins instanceof Error ? `integrity gate daemon: ${pins.message}; every decision is refused\n` : `integrity gate daemon: ${Object.keys(pins.files).length} files pinned at ${pins.pinnedAt}: ${Object.keys(pins.files).join(', ')}\n`);
   rmSync(socketPath, { force: true });
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {

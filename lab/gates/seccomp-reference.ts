@@ -158,8 +158,6 @@ async function ask(program: PinnedProgram, exec: Exec, args: readonly string[], 
   return answer as SeccompReference;
 }
 
-/** Where the kubelet keeps Localhost seccomp profiles (lab/cri/types.ts). */
-export const LOCALHOST_SECCOMP_ROOT = KUBELET_SECCOMP_ROOT;
 /** Bounds on what the daemon reads there at its start. */
 const MAX_PROFILES = 1000;
 const MAX_PROFILE_BYTES = 1 << 20;
@@ -172,7 +170,7 @@ const MAX_PROFILE_BYTES = 1 << 20;
  * that record to. Unreadable or oversized files are left out, so a container
  * naming them is refused. Absent directory: none.
  */
-export function pinLocalhostProfiles(root = LOCALHOST_SECCOMP_ROOT, read: (path: string) => Buffer = readFileSync): Map<string, Buffer> {
+export function pinLocalhostProfiles(root = KUBELET_SECCOMP_ROOT, read: (path: string) => Buffer = readFileSync): Map<string, Buffer> {
   const pinned = new Map<string, Buffer>();
   let entries;
   try {
@@ -207,7 +205,7 @@ export function localhostSeccomp(program: PinnedProgram, pinned: ReadonlyMap<str
   return async (path) => {
     const bytes = pinned.get(normalize(path));
     if (!bytes) {
-      throw new Error(`the Localhost profile ${path} was not under ${LOCALHOST_SECCOMP_ROOT} when the gate daemon started (it pinned ${pinned.size === 0 ? 'none' : [...pinned.keys()].join(', ')})`);
+      throw new Error(`the Localhost profile ${path} was not under ${KUBELET_SECCOMP_ROOT} when the gate daemon started (it pinned ${pinned.size === 0 ? 'none' : [...pinned.keys()].join(', ')})`);
     }
     const key = createHash('sha256').update(bytes).digest('hex');
     let answer = known.get(key);
